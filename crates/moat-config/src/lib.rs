@@ -1,0 +1,19 @@
+//! moat's configuration: the model, loading with positions, secrets and
+//! diagnostics.
+//!
+//! Everything a user writes is read through [`source::Document`], so that any
+//! problem — a YAML syntax error, an unknown key, a missing file, a bad value —
+//! is reported as a [`diagnostic::Diagnostic`] with the file, line, column and
+//! a hint.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod diagnostic;
+pub mod load;
+pub mod model;
+pub mod secret;
+pub mod source;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Position};
+pub use load::{LoadedConfig, load};
+pub use model::*;
+pub use secret::Secret;

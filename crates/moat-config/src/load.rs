@@ -1,0 +1,439 @@
+//! Reading a config file: parse, resolve secrets, deserialize, validate.
+//!
+//! Every step reports problems as diagnostics positioned in the file. Checks
+//! that need other files (the OpenAPI documents, certificates) are limited
+//! here to "does it exist"; their content is validated by whoever uses them,
+//! positioned in their own files.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde_path_to_error::Segment;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::model::Config;
+use crate::secret::resolve_references;
+use crate::source::{Document, push_pointer};
+
+/// A config that parsed and passed validation.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The config, with every relative path made absolute.
+    pub config: Config,
+    /// The parsed file, for positioning later diagnostics (e.g. spec errors
+    /// that should point back at the `spec:` line).
+    pub document: Document,
+}
+
+impl LoadedConfig {
+    /// Every file whose change should trigger a reload: the config itself and
+    /// the documents and certificates it names.
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.document.path().to_path_buf()];
+        for api in &self.config.apis {
+            files.push(api.spec.clone());
+        }
+        for l in &self.config.listeners {
+            if let Some(tls) = &l.tls {
+                files.push(tls.cert.clone());
+                files.push(tls.key.clone());
+            }
+        }
+        files
+    }
+}
+
+/// Loads and validates a config file.
+pub fn load(path: &Path) -> Result<LoadedConfig, Diagnostics> {
+    let mut document = Document::load(path)?;
+    let base_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    resolve_references(&mut document, &base_dir)?;
+    let mut config = deserialize(&document)?;
+    absolutize(&mut config, &base_dir);
+    validate(&config, &document)?;
+    Ok(LoadedConfig { config, document })
+}
+
+fn deserialize(doc: &Document) -> Result<Config, Diagnostic> {
+    serde_path_to_error::deserialize(&doc.value).map_err(|e| {
+        let mut pointer = String::new();
+        for segment in e.path().iter() {
+            match segment {
+                Segment::Seq { index } => push_pointer(&mut pointer, &index.to_string()),
+                Segment::Map { key } => push_pointer(&mut pointer, key),
+                Segment::Enum { .. } | Segment::Unknown => {}
+            }
+        }
+        let message = e.inner().to_string();
+        serde_error(doc, pointer, &message)
+    })
+}
+
+/// Turns serde's message into a positioned diagnostic with a hint.
+fn serde_error(doc: &Document, mut pointer: String, message: &str) -> Diagnostic {
+    if let Some(field) = between(message, "unknown field `", "`") {
+        if !pointer.ends_with(&format!("/{field}")) {
+            push_pointer(&mut pointer, field);
+        }
+        let expected = expected_names(message);
+        let hint = match did_you_mean(field, expected.iter().copied()) {
+            Some(name) => format!("did you mean `{name}`?"),
+            None if expected.is_empty() => "remove it".to_string(),
+            None => format!("valid keys here: {}", expected.join(", ")),
+        };
+        return doc
+            .error_at_key(&pointer, format!("unknown key `{field}`"))
+            .with_hint(hint);
+    }
+    if let Some(field) = between(message, "missing field `", "`") {
+        return doc
+            .error_at(&pointer, format!("missing key `{field}`"))
+            .with_hint(format!("add `{field}:`; see docs/configuration.md"));
+    }
+    if let Some(variant) = between(message, "unknown variant `", "`") {
+        let expected = expected_names(message);
+        let hint = match did_you_mean(variant, expected.iter().copied()) {
+            Some(name) => format!("did you mean `{name}`?"),
+            None => format!("expected one of: {}", expected.join(", ")),
+        };
+        return doc
+            .error_at(&pointer, format!("unknown value `{variant}`"))
+            .with_hint(hint);
+    }
+    doc.error_at(&pointer, message.to_string())
+        .with_hint("see docs/configuration.md for the expected form")
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let rest = &s[s.find(start)? + start.len()..];
+    Some(&rest[..rest.find(end)?])
+}
+
+/// The names serde lists after "expected one of" / "expected".
+fn expected_names(message: &str) -> Vec<&str> {
+    let Some(i) = message.find("expected") else {
+        return Vec::new();
+    };
+    message[i..].split('`').skip(1).step_by(2).collect()
+}
+
+fn absolutize(config: &mut Config, base: &Path) {
+    let abs = |p: &mut PathBuf| {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    };
+    for api in &mut config.apis {
+        abs(&mut api.spec);
+    }
+    for l in &mut config.listeners {
+        if let Some(tls) = &mut l.tls {
+            abs(&mut tls.cert);
+            abs(&mut tls.key);
+        }
+    }
+    for u in config.upstreams.values_mut() {
+        if let Some(ca) = &mut u.tls.ca {
+            abs(ca);
+        }
+    }
+    let target = &config.access_log.target;
+    if target != "stdout" && target != "stderr" && Path::new(target).is_relative() {
+        config.access_log.target = base.join(target).to_string_lossy().into_owned();
+    }
+}
+
+fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
+    let mut errors = Diagnostics::default();
+    let mut err = |pointer: &str, message: String, hint: &str| {
+        errors.push(doc.error_at(pointer, message).with_hint(hint));
+    };
+
+    if config.listeners.is_empty() {
+        err(
+            "/listeners",
+            "no listeners".into(),
+            "add one, e.g. `listeners: [{bind: \"127.0.0.1:8080\"}]`",
+        );
+    }
+    let mut binds = HashSet::new();
+    for (i, l) in config.listeners.iter().enumerate() {
+        let p = format!("/listeners/{i}");
+        if !binds.insert(l.bind) {
+            err(
+                &format!("{p}/bind"),
+                format!("two listeners bind {}", l.bind),
+                "give each listener its own address or port",
+            );
+        }
+        if let Some(tls) = &l.tls {
+            check_file(&mut err, &format!("{p}/tls/cert"), &tls.cert, "certificate");
+            check_file(&mut err, &format!("{p}/tls/key"), &tls.key, "private key");
+            if l.redirect_to_https.is_some() {
+                err(
+                    &format!("{p}/redirect_to_https"),
+                    "a TLS listener cannot redirect to HTTPS".into(),
+                    "use `redirect_to_https` on a plain HTTP listener",
+                );
+            }
+        }
+        if l.max_connections == 0 {
+            err(
+                &format!("{p}/max_connections"),
+                "max_connections must be at least 1".into(),
+                "the default is 10000",
+            );
+        }
+    }
+
+    if let Some(admin) = &config.admin {
+        if admin.token.expose().chars().count() < 16 {
+            err(
+                "/admin/token",
+                "the admin token is shorter than 16 characters".into(),
+                "generate one, e.g. `openssl rand -hex 24`, and reference it with ${env:MOAT_ADMIN_TOKEN}",
+            );
+        }
+        if binds.contains(&admin.bind) {
+            err(
+                "/admin/bind",
+                format!("the admin listener and a listener both bind {}", admin.bind),
+                "the admin listener needs its own port",
+            );
+        }
+    }
+
+    for (name, u) in &config.upstreams {
+        let mut p = String::from("/upstreams");
+        push_pointer(&mut p, name);
+        if u.targets.is_empty() {
+            err(
+                &format!("{p}/targets"),
+                format!("upstream `{name}` has no targets"),
+                "add at least one base URL, e.g. `http://127.0.0.1:9000`",
+            );
+        }
+        for (i, t) in u.targets.iter().enumerate() {
+            if let Err(why) = check_target(t) {
+                err(
+                    &format!("{p}/targets/{i}"),
+                    format!("invalid upstream target `{t}`: {why}"),
+                    "write `http://host:port` or `https://host:port/prefix`",
+                );
+            }
+        }
+        if let Some(ca) = &u.tls.ca {
+            check_file(&mut err, &format!("{p}/tls/ca"), ca, "CA bundle");
+        }
+    }
+
+    if config.apis.is_empty() {
+        err(
+            "/apis",
+            "no APIs".into(),
+            "add an API with a `name`, a `spec` and an `upstream`",
+        );
+    }
+    let mut names = HashSet::new();
+    let mut mounts: HashMap<(Option<String>, String), usize> = HashMap::new();
+    for (i, api) in config.apis.iter().enumerate() {
+        let p = format!("/apis/{i}");
+        if !names.insert(api.name.as_str()) {
+            err(
+                &format!("{p}/name"),
+                format!("two APIs are named `{}`", api.name),
+                "API names must be unique: they label logs and metrics",
+            );
+        }
+        if !config.upstreams.contains_key(&api.upstream) {
+            let hint =
+                match did_you_mean(&api.upstream, config.upstreams.keys().map(String::as_str)) {
+                    Some(n) => format!("did you mean `{n}`?"),
+                    None => "define it under `upstreams:`".to_string(),
+                };
+            err(
+                &format!("{p}/upstream"),
+                format!("unknown upstream `{}`", api.upstream),
+                &hint,
+            );
+        }
+        check_file(
+            &mut err,
+            &format!("{p}/spec"),
+            &api.spec,
+            "OpenAPI document",
+        );
+        let base = api.base_path.clone().unwrap_or_default();
+        if let Some(bp) = &api.base_path
+            && (!bp.starts_with('/') || bp.ends_with('/') || bp.contains("//") || bp.contains("/."))
+        {
+            err(
+                &format!("{p}/base_path"),
+                format!("invalid base_path `{bp}`"),
+                "write it like `/shop` or `/api/v2`: a leading slash, no trailing slash, no dot segments",
+            );
+        }
+        let host = api.host.as_ref().map(|h| h.to_ascii_lowercase());
+        if let Some(prev) = mounts.insert((host, base), i) {
+            err(
+                &format!("{p}/base_path"),
+                format!(
+                    "API `{}` has the same host and base_path as `{}`",
+                    api.name, config.apis[prev].name
+                ),
+                "give one of them a different `host` or `base_path`",
+            );
+        }
+    }
+
+    if http_header_name_invalid(&config.proxy.request_id_header) {
+        err(
+            "/proxy/request_id_header",
+            format!(
+                "`{}` is not a valid header name",
+                config.proxy.request_id_header
+            ),
+            "use letters, digits and dashes, e.g. `x-request-id`",
+        );
+    }
+    errors.into_result(())
+}
+
+fn check_file(err: &mut impl FnMut(&str, String, &str), pointer: &str, path: &Path, what: &str) {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => err(
+            pointer,
+            format!("{what} `{}` is not a file", path.display()),
+            "point it at a file",
+        ),
+        Err(e) => err(
+            pointer,
+            format!("cannot read {what} `{}`: {e}", path.display()),
+            "relative paths are resolved from the directory of the config file",
+        ),
+    }
+}
+
+fn check_target(t: &str) -> Result<(), &'static str> {
+    let rest = t
+        .strip_prefix("http://")
+        .or_else(|| t.strip_prefix("https://"))
+        .ok_or("the scheme must be http or https")?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err("no host");
+    }
+    if authority.contains('@') {
+        return Err("credentials in the URL are not supported");
+    }
+    if t.contains(['?', '#']) {
+        return Err("a query or fragment is not allowed");
+    }
+    Ok(())
+}
+
+fn http_header_name_invalid(name: &str) -> bool {
+    name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Position;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    const GOOD: &str = "\
+listeners:
+  - bind: 127.0.0.1:8080
+upstreams:
+  shop:
+    targets: [\"http://127.0.0.1:9000\"]
+apis:
+  - name: shop
+    spec: shop.yaml
+    upstream: shop
+";
+
+    #[test]
+    fn good_config_loads_with_defaults_and_absolute_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "shop.yaml", "openapi: 3.0.3\n");
+        let cfg = load(&write(dir.path(), "moat.yaml", GOOD)).unwrap().config;
+        assert_eq!(cfg.apis[0].spec, dir.path().join("shop.yaml"));
+        assert_eq!(cfg.mode, crate::model::Mode::Enforce);
+        assert_eq!(
+            cfg.upstreams["shop"].connect_timeout,
+            std::time::Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_positioned_with_suggestion() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "shop.yaml", "openapi: 3.0.3\n");
+        let text = GOOD.replace("    spec: shop.yaml", "    spec: shop.yaml\n    upstrem: x");
+        let err = load(&write(dir.path(), "moat.yaml", &text)).unwrap_err();
+        let d = &err.0[0];
+        assert_eq!(d.message, "unknown key `upstrem`");
+        assert_eq!(d.position, Some(Position::new(9, 5)));
+        assert_eq!(d.hint.as_deref(), Some("did you mean `upstream`?"));
+    }
+
+    #[test]
+    fn missing_spec_and_unknown_upstream_are_both_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = GOOD.replace("upstream: shop", "upstream: shp");
+        let err = load(&write(dir.path(), "moat.yaml", &text)).unwrap_err();
+        let messages: Vec<_> = err.0.iter().map(|d| d.message.as_str()).collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("unknown upstream `shp`")),
+            "{err}"
+        );
+        let spec = err
+            .0
+            .iter()
+            .find(|d| d.message.contains("OpenAPI document"))
+            .unwrap();
+        assert_eq!(spec.position, Some(Position::new(8, 11)));
+    }
+
+    #[test]
+    fn bad_duration_and_bad_value() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "shop.yaml", "openapi: 3.0.3\n");
+        let text = GOOD.replace("    targets:", "    connect_timeout: soon\n    targets:");
+        let err = load(&write(dir.path(), "moat.yaml", &text)).unwrap_err();
+        assert!(
+            err.0[0].message.contains("invalid duration `soon`"),
+            "{err}"
+        );
+        assert_eq!(err.0[0].position, Some(Position::new(5, 22)));
+        let text = GOOD.replace("listeners:", "mode: enforced\nlisteners:");
+        let err = load(&write(dir.path(), "moat.yaml", &text)).unwrap_err();
+        assert_eq!(err.0[0].hint.as_deref(), Some("did you mean `enforce`?"));
+    }
+
+    #[test]
+    fn missing_env_secret_is_positioned() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "shop.yaml", "openapi: 3.0.3\n");
+        let text = format!("admin:\n  token: ${{env:MOAT_SURELY_UNSET_1234}}\n{GOOD}");
+        let err = load(&write(dir.path(), "moat.yaml", &text)).unwrap_err();
+        assert!(err.0[0].message.contains("MOAT_SURELY_UNSET_1234"), "{err}");
+        assert_eq!(err.0[0].position, Some(Position::new(2, 10)));
+    }
+}

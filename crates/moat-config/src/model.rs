@@ -1,0 +1,387 @@
+//! The gateway configuration, as written in YAML.
+//!
+//! The OpenAPI document says what the API is; this file says only what the
+//! document cannot: where to listen, where the upstream is, how strict to be.
+//! Every struct refuses unknown keys so a typo is an error, not a silent
+//! default. The doc comments here are the configuration reference.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::secret::Secret;
+
+/// The root of a moat config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Default enforcement mode for every API: `enforce` returns denials to the
+    /// client, `monitor` records them and lets the request through.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Where the gateway accepts client traffic. At least one.
+    pub listeners: Vec<ListenerConfig>,
+    /// The admin listener (health, readiness, metrics). Off when absent.
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
+    /// Named upstream services that APIs forward to.
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// The protected APIs, each bound to an OpenAPI document and an upstream.
+    pub apis: Vec<ApiConfig>,
+    /// Proxy behaviour shared by all APIs.
+    #[serde(default)]
+    pub proxy: ProxyConfig,
+    /// The JSON access log.
+    #[serde(default)]
+    pub access_log: AccessLogConfig,
+    /// Reloading the config while running.
+    #[serde(default)]
+    pub reload: ReloadConfig,
+    /// Stopping the gateway.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+}
+
+/// Whether denials are returned to the client or only recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Denials are answered with a problem response; the upstream never sees
+    /// the request.
+    #[default]
+    Enforce,
+    /// Denials are recorded (log, metrics) and the request is forwarded.
+    Monitor,
+}
+
+impl Mode {
+    /// The name used in config, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Monitor => "monitor",
+        }
+    }
+}
+
+/// A socket the gateway accepts client traffic on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Address and port, e.g. `0.0.0.0:8443` or `127.0.0.1:8080`.
+    pub bind: SocketAddr,
+    /// Serve HTTPS on this listener. Plain HTTP when absent.
+    #[serde(default)]
+    pub tls: Option<ListenerTlsConfig>,
+    /// On a plain listener: answer every request with a `308` redirect to
+    /// HTTPS on this port instead of serving it.
+    #[serde(default)]
+    pub redirect_to_https: Option<RedirectConfig>,
+    /// Accept HTTP/2 (h2 over TLS through ALPN, h2c prior knowledge on plain
+    /// listeners) besides HTTP/1.1.
+    #[serde(default = "yes")]
+    pub http2: bool,
+    /// Most simultaneous connections on this listener; further ones wait in
+    /// the kernel's accept queue.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Time a client has to send a complete request head (slowloris defence).
+    #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+}
+
+/// TLS for a listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTlsConfig {
+    /// PEM file with the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Lowest TLS version accepted: `"1.2"` or `"1.3"`.
+    #[serde(default)]
+    pub min_version: TlsVersion,
+    /// `Strict-Transport-Security` on every response of this listener.
+    #[serde(default)]
+    pub hsts: HstsConfig,
+}
+
+/// A TLS protocol version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum TlsVersion {
+    /// TLS 1.2 and 1.3.
+    #[default]
+    #[serde(rename = "1.2")]
+    Tls12,
+    /// TLS 1.3 only.
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+/// HTTP Strict Transport Security.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HstsConfig {
+    /// Send the header.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `max-age`: how long browsers remember to use HTTPS only.
+    #[serde(default = "default_hsts_max_age", with = "humantime_serde")]
+    pub max_age: Duration,
+    /// Add `includeSubDomains`.
+    #[serde(default)]
+    pub include_subdomains: bool,
+    /// Add `preload`.
+    #[serde(default)]
+    pub preload: bool,
+}
+
+impl Default for HstsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_age: default_hsts_max_age(),
+            include_subdomains: false,
+            preload: false,
+        }
+    }
+}
+
+/// Redirect of plain HTTP to HTTPS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectConfig {
+    /// The HTTPS port clients are sent to (443 is left out of the URL).
+    pub port: u16,
+}
+
+/// The admin listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address and port. Loopback by default; binding elsewhere exposes
+    /// metrics to the network (still behind the token).
+    #[serde(default = "default_admin_bind")]
+    pub bind: SocketAddr,
+    /// Bearer token required for everything but `/healthz` and `/readyz`.
+    /// Reference it, e.g. `${env:MOAT_ADMIN_TOKEN}`; at least 16 characters.
+    pub token: Secret,
+}
+
+/// An upstream service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Base URLs (`http://host:port` or `https://host:port/prefix`), used in
+    /// turn (round robin). A path prefix is put before the forwarded path.
+    pub targets: Vec<String>,
+    /// Time to establish a TCP (and TLS) connection before answering `502`.
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Time to wait for the upstream's response head before answering `504`.
+    #[serde(default = "default_response_timeout", with = "humantime_serde")]
+    pub response_timeout: Duration,
+    /// How long an idle keep-alive connection stays in the pool.
+    #[serde(default = "default_pool_idle_timeout", with = "humantime_serde")]
+    pub pool_idle_timeout: Duration,
+    /// Most idle keep-alive connections kept per target.
+    #[serde(default = "default_pool_max_idle")]
+    pub pool_max_idle_per_target: usize,
+    /// TLS towards `https://` targets.
+    #[serde(default)]
+    pub tls: UpstreamTlsConfig,
+}
+
+/// TLS towards an upstream. The certificate is always verified.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsConfig {
+    /// PEM file of CA certificates to trust instead of the system's.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+}
+
+/// A protected API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// A unique name, used in logs and metrics.
+    pub name: String,
+    /// The OpenAPI 3.0 or 3.1 document (YAML or JSON), relative to this file.
+    pub spec: PathBuf,
+    /// The name of the upstream in `upstreams`.
+    pub upstream: String,
+    /// Serve this API only for this `Host` (port ignored). Any host when absent.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Serve this API under this path prefix (e.g. `/bookstore`); removed
+    /// before matching and forwarding. Nothing when absent.
+    #[serde(default)]
+    pub base_path: Option<String>,
+    /// Overrides the global `mode` for this API.
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// What to do with operations marked `deprecated: true` (zombie
+    /// endpoints): `allow`, `warn` (forward with a `Deprecation` header, record)
+    /// or `block` (`410`, in enforce mode).
+    #[serde(default)]
+    pub deprecated: DeprecatedPolicy,
+}
+
+/// Handling of deprecated operations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeprecatedPolicy {
+    /// Forward silently.
+    Allow,
+    /// Forward, add `Deprecation: true`, record a zombie-endpoint event.
+    #[default]
+    Warn,
+    /// Deny with `410 Gone` (recorded only, in monitor mode).
+    Block,
+}
+
+/// Proxy behaviour shared by all APIs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Addresses (CIDR) of proxies in front of moat whose `X-Forwarded-*` and
+    /// `Forwarded` headers are believed. From anyone else they are replaced.
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Header carrying the request id: kept when a trusted proxy sent it,
+    /// generated otherwise, echoed in the response.
+    #[serde(default = "default_request_id_header")]
+    pub request_id_header: String,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            request_id_header: default_request_id_header(),
+        }
+    }
+}
+
+/// Where access-log lines go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogConfig {
+    /// Write one JSON line per request.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `stdout`, `stderr`, or a file path (appended to).
+    #[serde(default = "default_access_log_target")]
+    pub target: String,
+}
+
+impl Default for AccessLogConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            target: default_access_log_target(),
+        }
+    }
+}
+
+/// Reloading.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadConfig {
+    /// Reload when the config file or a referenced document changes (SIGHUP
+    /// always reloads).
+    #[serde(default = "yes")]
+    pub watch: bool,
+    /// Quiet time after a change before reloading, so editors' multi-step
+    /// saves are read once.
+    #[serde(default = "default_reload_debounce", with = "humantime_serde")]
+    pub debounce: Duration,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        Self {
+            watch: true,
+            debounce: default_reload_debounce(),
+        }
+    }
+}
+
+/// Stopping.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// On SIGTERM/SIGINT, how long requests in flight may take to finish
+    /// before connections are closed.
+    #[serde(default = "default_grace_period", with = "humantime_serde")]
+    pub grace_period: Duration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            grace_period: default_grace_period(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_hsts_max_age() -> Duration {
+    Duration::from_secs(365 * 24 * 3600)
+}
+fn default_admin_bind() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9901))
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_response_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_pool_idle_timeout() -> Duration {
+    Duration::from_secs(90)
+}
+fn default_pool_max_idle() -> usize {
+    64
+}
+fn default_request_id_header() -> String {
+    "x-request-id".to_string()
+}
+fn default_access_log_target() -> String {
+    "stdout".to_string()
+}
+fn default_reload_debounce() -> Duration {
+    Duration::from_millis(300)
+}
+fn default_grace_period() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Durations written the human way: `500ms`, `5s`, `2m`, `1h 30m`.
+mod humantime_serde {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            D::Error::custom(format!(
+                "invalid duration `{text}` ({e}); write it like `500ms`, `5s`, `2m` or `1h`"
+            ))
+        })
+    }
+}
