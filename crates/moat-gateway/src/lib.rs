@@ -1,1 +1,22 @@
-//! placeholder
+//! moat's server: listeners, TLS, routing, the upstream pool, the request
+//! pipeline, the admin API and metrics.
+//!
+//! [`Gateway::start`] takes a [`ConfigLoader`] (so that reloads read the same
+//! source), binds every listener and serves until [`Gateway::shutdown`] or a
+//! signal ([`Gateway::run_until_signal`]).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod access_log;
+mod admin;
+pub mod body;
+pub mod forwarding;
+mod listener;
+pub mod proxy;
+mod reload;
+pub mod runtime;
+mod server;
+pub mod telemetry;
+pub mod tls;
+pub mod upstream;
+
+pub use server::{ConfigLoader, Gateway, ReloadError, StartError, check};

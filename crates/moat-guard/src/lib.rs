@@ -1,1 +1,17 @@
-//! placeholder
+//! moat's guards: each step of the request pipeline as a pure decision.
+//!
+//! A guard reads what is known about a request and returns a
+//! [`verdict::Verdict`]. Guards do no socket I/O, so each is testable alone and
+//! the same guards serve one node or a cluster; the gateway applies the
+//! verdicts according to the API's mode (enforce or monitor).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod canonical_path;
+pub mod problem;
+pub mod route;
+pub mod verdict;
+
+pub use canonical_path::{CanonicalPath, PathError};
+pub use problem::{PROBLEM_JSON, Problem, ProblemKind};
+pub use route::route_verdict;
+pub use verdict::{Finding, Verdict};

@@ -1,1 +1,67 @@
-fn main() {}
+//! The `moat` command: gateway, config check and demo.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod commands;
+mod demo;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// moat — an API security gateway driven by the API's own OpenAPI document.
+#[derive(Debug, Parser)]
+#[command(name = "moat", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// The config file (YAML).
+        #[arg(short, long, value_name = "FILE", env = "MOAT_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validate a config and every document it references, then exit.
+    Check {
+        /// The config file (YAML).
+        #[arg(short, long, value_name = "FILE", env = "MOAT_CONFIG")]
+        config: PathBuf,
+    },
+    /// Start a sample bookstore API with the gateway in front of it.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("moat: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve { config } => commands::serve(config).await,
+            Command::Check { config } => commands::check(&config),
+            Command::Demo(args) => demo::run(args).await,
+        }
+    })
+}
+
+/// Diagnostics to stderr; `MOAT_LOG` sets the filter (default `info`).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MOAT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

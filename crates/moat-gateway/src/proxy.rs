@@ -1,0 +1,390 @@
+//! The request pipeline, phase by phase.
+//!
+//! `accept → canonicalise → route → guards → forward → respond → record`.
+//! Each phase is a function here; the guards themselves live in `moat-guard`
+//! and only decide. This module applies their verdicts according to the API's
+//! mode and does the socket work.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use moat_config::Mode;
+use moat_guard::{
+    CanonicalPath, Finding, PROBLEM_JSON, Problem, ProblemKind, Verdict, route_verdict,
+};
+use moat_spec::Match;
+
+use crate::access_log::{AccessLog, AccessRecord, millis, timestamp};
+use crate::body::{Body, boxed, full};
+use crate::forwarding::{
+    ClientSide, acceptable_request_id, client_ip, is_trusted, is_upgrade, new_request_id,
+    set_forwarding_headers, strip_hop_by_hop,
+};
+use crate::runtime::{Api, Runtime};
+use crate::telemetry;
+use crate::upstream::UpstreamFailure;
+
+/// State shared by every connection of the gateway.
+pub struct Shared {
+    /// The current compiled config; replaced whole on reload.
+    pub runtime: ArcSwap<Runtime>,
+    /// The access log.
+    pub access_log: AccessLog,
+}
+
+/// What is known of the connection a request came on.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The TCP peer.
+    pub peer: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    /// The listener's index in `listeners`.
+    pub listener: usize,
+}
+
+/// The record of one exchange, filled in as the pipeline runs.
+struct Exchange {
+    request_id: String,
+    client: IpAddr,
+    method: Method,
+    path: String,
+    api: Option<Arc<str>>,
+    operation: Option<String>,
+    verdict: &'static str,
+    finding: Option<&'static str>,
+    upstream_latency: Option<Duration>,
+    deprecation: bool,
+}
+
+/// Serves one request: never fails, every problem becomes a response.
+pub async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let arrived = SystemTime::now();
+    let started = Instant::now();
+    let rt = shared.runtime.load_full();
+
+    let trusted = is_trusted(conn.peer.ip(), &rt.trusted_proxies);
+    let request_id = req
+        .headers()
+        .get(&rt.request_id_header)
+        .filter(|_| trusted)
+        .and_then(acceptable_request_id)
+        .map(str::to_string)
+        .unwrap_or_else(new_request_id);
+    let mut ex = Exchange {
+        request_id,
+        client: client_ip(conn.peer, req.headers(), &rt.trusted_proxies),
+        method: req.method().clone(),
+        path: String::new(),
+        api: None,
+        operation: None,
+        verdict: "allowed",
+        finding: None,
+        upstream_latency: None,
+        deprecation: false,
+    };
+
+    let mut resp = pipeline(&rt, &conn, trusted, req, &mut ex).await;
+
+    let headers = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&ex.request_id) {
+        headers.insert(rt.request_id_header.clone(), v);
+    }
+    if conn.tls
+        && let Some(hsts) = hsts_value(&rt, &conn)
+    {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
+    }
+    if ex.deprecation {
+        headers.insert("deprecation", HeaderValue::from_static("true"));
+    }
+
+    let total = started.elapsed();
+    let api = ex.api.as_deref().unwrap_or("-");
+    let operation = ex.operation.as_deref().unwrap_or("-");
+    let status = resp.status().as_u16();
+    telemetry::request(api, operation, status, ex.verdict, total);
+    shared.access_log.log(&AccessRecord {
+        time: timestamp(arrived),
+        request_id: &ex.request_id,
+        client: ex.client,
+        method: ex.method.as_str(),
+        path: &ex.path,
+        api,
+        operation,
+        status,
+        upstream_ms: ex.upstream_latency.map(millis),
+        total_ms: millis(total),
+        verdict: ex.verdict,
+        finding: ex.finding,
+    });
+    Ok(resp)
+}
+
+fn hsts_value(rt: &Runtime, conn: &ConnInfo) -> Option<HeaderValue> {
+    let listener = rt.listeners().get(conn.listener)?;
+    let hsts = &listener.tls.as_ref()?.hsts;
+    if !hsts.enabled {
+        return None;
+    }
+    let mut v = format!("max-age={}", hsts.max_age.as_secs());
+    if hsts.include_subdomains {
+        v.push_str("; includeSubDomains");
+    }
+    if hsts.preload {
+        v.push_str("; preload");
+    }
+    HeaderValue::from_str(&v).ok()
+}
+
+async fn pipeline(
+    rt: &Runtime,
+    conn: &ConnInfo,
+    trusted: bool,
+    req: Request<Incoming>,
+    ex: &mut Exchange,
+) -> Response<Body> {
+    // Canonicalise: one spelling of the path for every decision below.
+    let path = match CanonicalPath::parse(req.uri().path()) {
+        Ok(p) => p,
+        Err(e) => {
+            ex.path = truncate(req.uri().path(), 256);
+            return deny_always(ex, Finding::with_detail(ProblemKind::InvalidPath, e.reason()));
+        }
+    };
+    ex.path = path.as_str().to_string();
+
+    // Route: which API, which operation.
+    let host = host_of(&req);
+    let Some((api, rest)) = rt.select(host.as_deref(), &path) else {
+        // No API is mounted here: there is nothing to forward to, whatever
+        // the mode.
+        return deny_always(ex, Finding::new(ProblemKind::ShadowEndpoint));
+    };
+    ex.api = Some(Arc::from(api.name.as_str()));
+    let segments: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let found = api.table.find(req.method().as_str(), &segments);
+    if let Match::Found { operation, .. } = &found {
+        ex.operation = Some(operation.id().to_string());
+    }
+
+    // Guards.
+    match route_verdict(&found, api.deprecated) {
+        Verdict::Allow => {}
+        Verdict::Flag(f) => {
+            ex.verdict = "flagged";
+            ex.finding = Some(f.kind.slug());
+            ex.deprecation = f.kind == ProblemKind::ZombieEndpoint;
+            telemetry::finding(&api.name, f.kind.slug(), "flagged");
+            tracing::warn!(request_id = %ex.request_id, api = %api.name, path = %ex.path,
+                finding = f.kind.slug(), "request flagged");
+        }
+        Verdict::Deny(f) => {
+            if api.mode == Mode::Enforce {
+                let mut resp = deny(ex, &api.name, &f);
+                if let Match::MethodNotAllowed { allowed } = &found {
+                    let list: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+                    if let Ok(v) = HeaderValue::from_str(&list.join(", ")) {
+                        resp.headers_mut().insert(header::ALLOW, v);
+                    }
+                }
+                return resp;
+            }
+            ex.verdict = "monitored";
+            ex.finding = Some(f.kind.slug());
+            telemetry::finding(&api.name, f.kind.slug(), "monitored");
+            tracing::warn!(request_id = %ex.request_id, api = %api.name, path = %ex.path,
+                finding = f.kind.slug(), "request would be denied (monitor mode)");
+        }
+    }
+
+    forward(api, conn, trusted, &path, host.as_deref(), req, ex).await
+}
+
+/// Forwards to the upstream and streams its answer back.
+async fn forward(
+    api: &Api,
+    conn: &ConnInfo,
+    trusted: bool,
+    path: &CanonicalPath,
+    host: Option<&str>,
+    mut req: Request<Incoming>,
+    ex: &mut Exchange,
+) -> Response<Body> {
+    let upgrade = is_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let target = api.upstream.pick();
+    let uri = match target.uri(&path.encoded_after(api.base_len()), req.uri().query()) {
+        Ok(u) => u,
+        Err(_) => {
+            return deny_always(
+                ex,
+                Finding::with_detail(ProblemKind::InvalidPath, "the request target is invalid"),
+            );
+        }
+    };
+
+    let (mut parts, body) = req.into_parts();
+    let mut headers = std::mem::take(&mut parts.headers);
+    strip_hop_by_hop(&mut headers, upgrade);
+    headers.remove(header::HOST);
+    set_forwarding_headers(
+        &mut headers,
+        &ClientSide {
+            peer: conn.peer,
+            trusted,
+            proto: if conn.tls { "https" } else { "http" },
+            host,
+        },
+    );
+    if let Ok(v) = HeaderValue::from_str(&ex.request_id) {
+        headers.insert(header::HeaderName::from_static("x-request-id"), v);
+    }
+
+    let mut up_req = Request::new(boxed(body));
+    *up_req.method_mut() = parts.method;
+    *up_req.uri_mut() = uri;
+    *up_req.version_mut() = Version::HTTP_11;
+    *up_req.headers_mut() = headers;
+
+    let sent = Instant::now();
+    let result = api.upstream.send(up_req).await;
+    let took = sent.elapsed();
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(failure) => {
+            telemetry::upstream_error(&api.name, api.upstream.name(), failure.label());
+            tracing::warn!(request_id = %ex.request_id, api = %api.name,
+                upstream = api.upstream.name(), target = target.authority(),
+                kind = failure.label(), "upstream call failed");
+            let kind = match failure {
+                UpstreamFailure::Timeout => ProblemKind::UpstreamTimeout,
+                UpstreamFailure::Connect => ProblemKind::UpstreamUnavailable,
+                UpstreamFailure::Protocol => ProblemKind::UpstreamError,
+            };
+            return problem_response(&Problem::new(kind, None, &ex.request_id));
+        }
+    };
+    ex.upstream_latency = Some(took);
+    telemetry::upstream_latency(&api.name, api.upstream.name(), took);
+
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_side) = client_upgrade {
+            let upstream_side = hyper::upgrade::on(&mut resp);
+            tokio::spawn(tunnel(client_side, upstream_side, ex.request_id.clone()));
+        }
+        let (parts, _) = resp.into_parts();
+        return Response::from_parts(parts, crate::body::empty());
+    }
+    strip_hop_by_hop(resp.headers_mut(), false);
+    resp.map(boxed)
+}
+
+/// Copies bytes both ways between an upgraded client and upstream connection.
+async fn tunnel(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    request_id: String,
+) {
+    match tokio::try_join!(client, upstream) {
+        Ok((c, u)) => {
+            let mut c = TokioIo::new(c);
+            let mut u = TokioIo::new(u);
+            if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut u).await {
+                tracing::debug!(%request_id, error = %e, "upgraded connection closed");
+            }
+        }
+        Err(e) => tracing::warn!(%request_id, error = %e, "protocol upgrade failed"),
+    }
+}
+
+/// Records a denial and answers it (enforce mode).
+fn deny(ex: &mut Exchange, api: &str, f: &Finding) -> Response<Body> {
+    ex.verdict = "denied";
+    ex.finding = Some(f.kind.slug());
+    telemetry::finding(api, f.kind.slug(), "denied");
+    tracing::info!(request_id = %ex.request_id, api, path = %ex.path,
+        finding = f.kind.slug(), "request denied");
+    problem_response(&Problem::new(f.kind, f.detail, &ex.request_id))
+}
+
+/// A denial that does not depend on an API's mode (no API matched, or the
+/// request cannot be forwarded at all).
+fn deny_always(ex: &mut Exchange, f: Finding) -> Response<Body> {
+    deny(ex, "-", &f)
+}
+
+/// A problem+json response.
+pub fn problem_response(p: &Problem) -> Response<Body> {
+    let mut resp = Response::new(full(p.to_json()));
+    *resp.status_mut() = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let h: &mut HeaderMap = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The requested host, lower case, without port: `:authority` (HTTP/2 and
+/// absolute-form targets) or the `Host` header.
+pub fn host_of<B>(req: &Request<B>) -> Option<String> {
+    let raw = req
+        .uri()
+        .authority()
+        .map(|a| a.host().to_string())
+        .or_else(|| {
+            let h = req.headers().get(header::HOST)?.to_str().ok()?;
+            let h = match h.rsplit_once(':') {
+                Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(']') || h.starts_with('[') && h.contains("]:") => name,
+                _ => h,
+            };
+            Some(h.to_string())
+        })?;
+    Some(raw.trim_end_matches('.').to_ascii_lowercase())
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req_with_host(h: &str) -> Request<()> {
+        Request::builder().uri("/x").header("host", h).body(()).unwrap()
+    }
+
+    #[test]
+    fn host_is_normalised() {
+        assert_eq!(host_of(&req_with_host("API.Example.com:8443")).as_deref(), Some("api.example.com"));
+        assert_eq!(host_of(&req_with_host("example.com.")).as_deref(), Some("example.com"));
+        assert_eq!(host_of(&req_with_host("[::1]:8080")).as_deref(), Some("[::1]"));
+        assert_eq!(host_of(&req_with_host("[::1]")).as_deref(), Some("[::1]"));
+        let abs = Request::builder().uri("https://Other.example/x").body(()).unwrap();
+        assert_eq!(host_of(&abs).as_deref(), Some("other.example"));
+    }
+
+    #[test]
+    fn truncation_respects_characters() {
+        assert_eq!(truncate("abc", 5), "abc");
+        assert_eq!(truncate("ééé", 3), "é…");
+    }
+}

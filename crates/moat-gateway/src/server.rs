@@ -1,0 +1,297 @@
+//! Starting, reloading and stopping the gateway.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use moat_config::{Diagnostic, Diagnostics, ListenerConfig, LoadedConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::access_log::AccessLog;
+use crate::proxy::Shared;
+use crate::runtime::Runtime;
+use crate::{admin, listener, reload, telemetry};
+
+/// Produces a validated config: from a file for `moat serve`, from a file
+/// plus overrides for `moat demo`. Called again on every reload.
+pub type ConfigLoader = Arc<dyn Fn() -> Result<LoadedConfig, Diagnostics> + Send + Sync>;
+
+/// Why the gateway did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The config or a document it references is invalid.
+    #[error("{0}")]
+    Config(Diagnostics),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The access log could not be opened.
+    #[error("cannot open the access log: {0}")]
+    AccessLog(std::io::Error),
+}
+
+/// What a reload can run into besides an invalid config.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new config is invalid; the old one keeps serving.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    /// Listener sockets cannot change without a restart.
+    #[error("the listeners changed (address, TLS or redirect); restart moat to apply that")]
+    ListenersChanged,
+    /// The reload task could not run.
+    #[error("reload failed to run")]
+    Aborted,
+}
+
+/// The part of the gateway that reloads share.
+pub(crate) struct Core {
+    pub(crate) shared: Arc<Shared>,
+    loader: ConfigLoader,
+    listener_shape: Vec<ListenerShape>,
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// What of a listener cannot change while its socket is open.
+#[derive(Debug, PartialEq, Eq)]
+struct ListenerShape {
+    bind: SocketAddr,
+    tls: bool,
+    redirect: Option<u16>,
+}
+
+fn shapes(listeners: &[ListenerConfig]) -> Vec<ListenerShape> {
+    listeners
+        .iter()
+        .map(|l| ListenerShape {
+            bind: l.bind,
+            tls: l.tls.is_some(),
+            redirect: l.redirect_to_https.as_ref().map(|r| r.port),
+        })
+        .collect()
+}
+
+impl Core {
+    /// Loads, validates and compiles the config again and swaps it in. A bad
+    /// config changes nothing.
+    pub(crate) async fn reload(&self) -> Result<(), ReloadError> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let loader = self.loader.clone();
+        let built = tokio::task::spawn_blocking(move || loader().and_then(Runtime::build))
+            .await
+            .map_err(|_| ReloadError::Aborted)?;
+        let result = match built {
+            Err(d) => Err(ReloadError::Invalid(d)),
+            Ok(rt) if shapes(rt.listeners()) != self.listener_shape => {
+                Err(ReloadError::ListenersChanged)
+            }
+            Ok(rt) => {
+                self.shared.runtime.store(Arc::new(rt));
+                Ok(())
+            }
+        };
+        match &result {
+            Ok(()) => {
+                telemetry::reload("success");
+                tracing::info!("config reloaded");
+            }
+            Err(e) => {
+                telemetry::reload("failure");
+                tracing::error!("config reload refused; the previous config keeps serving:\n{e}");
+            }
+        }
+        result
+    }
+
+    /// Files whose change triggers a reload.
+    pub(crate) fn watched_files(&self) -> Vec<std::path::PathBuf> {
+        self.shared.runtime.load().loaded.watched_files()
+    }
+}
+
+/// A running gateway.
+pub struct Gateway {
+    core: Arc<Core>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    listen_addrs: Vec<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
+    _watcher: Option<reload::Watcher>,
+}
+
+impl Gateway {
+    /// Loads the config, binds every listener and starts serving.
+    pub async fn start(loader: ConfigLoader) -> Result<Self, StartError> {
+        crate::tls::install_default_provider();
+        telemetry::install();
+        let load = loader.clone();
+        let runtime = tokio::task::spawn_blocking(move || load().and_then(Runtime::build))
+            .await
+            .map_err(|_| StartError::Config(Diagnostics::default()))?
+            .map_err(StartError::Config)?;
+        let cfg = runtime.loaded.config.clone();
+        let access_log = AccessLog::open(&cfg.access_log).map_err(StartError::AccessLog)?;
+        let shared = Arc::new(Shared {
+            runtime: ArcSwap::from_pointee(runtime),
+            access_log,
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+
+        let mut sockets = Vec::new();
+        for l in &cfg.listeners {
+            let socket = TcpListener::bind(l.bind)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: l.bind,
+                    source,
+                })?;
+            sockets.push(socket);
+        }
+        let admin_socket = match &cfg.admin {
+            Some(a) => Some(TcpListener::bind(a.bind).await.map_err(|source| {
+                StartError::Bind {
+                    addr: a.bind,
+                    source,
+                }
+            })?),
+            None => None,
+        };
+
+        let mut listen_addrs = Vec::new();
+        for (i, (socket, l)) in sockets.into_iter().zip(cfg.listeners.iter()).enumerate() {
+            let addr = socket.local_addr().map_err(|source| StartError::Bind {
+                addr: l.bind,
+                source,
+            })?;
+            listen_addrs.push(addr);
+            tasks.spawn(listener::serve(
+                socket,
+                i,
+                l.clone(),
+                shared.clone(),
+                shutdown_rx.clone(),
+                cfg.shutdown.grace_period,
+            ));
+        }
+        let ready = Arc::new(AtomicBool::new(false));
+        let admin_addr = match admin_socket {
+            Some(socket) => {
+                let addr = socket.local_addr().ok();
+                tasks.spawn(admin::serve(
+                    socket,
+                    shared.clone(),
+                    ready.clone(),
+                    shutdown_rx.clone(),
+                ));
+                addr
+            }
+            None => None,
+        };
+        tasks.spawn(upkeep(shutdown_rx.clone()));
+
+        let core = Arc::new(Core {
+            listener_shape: shapes(&cfg.listeners),
+            shared,
+            loader,
+            reloading: tokio::sync::Mutex::new(()),
+        });
+        let watcher = if cfg.reload.watch {
+            match reload::Watcher::start(core.clone(), cfg.reload.debounce, shutdown_rx) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch config files; reload with SIGHUP");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        ready.store(true, Ordering::Release);
+        Ok(Self {
+            core,
+            shutdown,
+            tasks,
+            listen_addrs,
+            admin_addr,
+            _watcher: watcher,
+        })
+    }
+
+    /// The bound addresses of the listeners, in config order.
+    pub fn listen_addrs(&self) -> &[SocketAddr] {
+        &self.listen_addrs
+    }
+
+    /// The bound address of the admin listener.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Reloads the config now.
+    pub async fn reload(&self) -> Result<(), ReloadError> {
+        self.core.reload().await
+    }
+
+    /// Stops accepting and drains connections (up to the grace period), then
+    /// returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Serves until SIGTERM or SIGINT (then shuts down gracefully), reloading
+    /// on SIGHUP.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading config");
+                    let _ = self.reload().await;
+                }
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        tracing::info!("shutting down");
+        self.shutdown().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn upkeep(mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = every.tick() => telemetry::upkeep(),
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Builds the runtime from a config without starting anything: what
+/// `moat check` runs. Returns the number of APIs and operations checked.
+pub fn check(loaded: LoadedConfig) -> Result<(usize, usize), Diagnostics> {
+    let rt = Runtime::build(loaded)?;
+    Ok((rt.api_count(), rt.operation_count()))
+}
+
+impl From<Diagnostic> for StartError {
+    fn from(d: Diagnostic) -> Self {
+        StartError::Config(d.into())
+    }
+}

@@ -1,0 +1,90 @@
+//! Prometheus metrics: what happened to requests, per API and operation.
+//!
+//! Label values are bounded: API names and operation ids come from config and
+//! documents, never from the request (undocumented paths are `-`).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Buckets for latency histograms, in seconds.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the process-wide recorder once and returns its handle; `None` if
+/// another recorder was installed by the embedding program.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
+}
+
+/// Keeps histogram memory bounded; call every few seconds.
+pub fn upkeep() {
+    if let Some(Some(h)) = HANDLE.get() {
+        h.run_upkeep();
+    }
+}
+
+/// The metrics text, or an explanation when no recorder is ours.
+pub fn render() -> String {
+    match HANDLE.get() {
+        Some(Some(h)) => h.render(),
+        _ => "# metrics recorder not installed\n".to_string(),
+    }
+}
+
+/// One finished request (response head sent).
+pub fn request(api: &str, operation: &str, status: u16, verdict: &'static str, total: Duration) {
+    counter!("moat_requests_total",
+        "api" => api.to_string(), "operation" => operation.to_string(),
+        "status" => status.to_string(), "verdict" => verdict)
+    .increment(1);
+    histogram!("moat_request_duration_seconds", "api" => api.to_string())
+        .record(total.as_secs_f64());
+}
+
+/// Time the upstream took to answer with a response head.
+pub fn upstream_latency(api: &str, upstream: &str, took: Duration) {
+    histogram!("moat_upstream_duration_seconds",
+        "api" => api.to_string(), "upstream" => upstream.to_string())
+    .record(took.as_secs_f64());
+}
+
+/// An upstream call that failed.
+pub fn upstream_error(api: &str, upstream: &str, kind: &'static str) {
+    counter!("moat_upstream_errors_total",
+        "api" => api.to_string(), "upstream" => upstream.to_string(), "kind" => kind)
+    .increment(1);
+}
+
+/// A finding: `action` is `denied`, `monitored` (would have been denied) or
+/// `flagged`.
+pub fn finding(api: &str, reason: &'static str, action: &'static str) {
+    counter!("moat_findings_total", "api" => api.to_string(), "reason" => reason, "action" => action)
+        .increment(1);
+    if action == "denied" {
+        counter!("moat_denials_total", "api" => api.to_string(), "reason" => reason).increment(1);
+    }
+}
+
+/// A config reload attempt: `result` is `success` or `failure`.
+pub fn reload(result: &'static str) {
+    counter!("moat_config_reloads_total", "result" => result).increment(1);
+}
+
+/// Open client connections on a listener.
+pub fn connections(listener: &str, delta: f64) {
+    gauge!("moat_connections_active", "listener" => listener.to_string()).increment(delta);
+}

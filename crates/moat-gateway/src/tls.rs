@@ -1,0 +1,106 @@
+//! TLS configuration for listeners and upstream connections, on rustls with
+//! the ring provider (one crypto provider in the whole binary).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use moat_config::{ListenerTlsConfig, TlsVersion};
+use rustls::RootCertStore;
+use rustls::crypto::CryptoProvider;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The crypto provider used everywhere.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Makes ring the process default, for libraries that ask for the default.
+/// Harmless when already installed.
+pub fn install_default_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A TLS problem, naming the file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A certificate or key file could not be read or parsed.
+    #[error("cannot read {what} from {path}: {reason}")]
+    Pem {
+        /// "certificate chain", "private key", "CA bundle".
+        what: &'static str,
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// rustls refused the combination.
+    #[error("invalid TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+fn pem_error(what: &'static str, path: &Path, reason: impl ToString) -> TlsError {
+    TlsError::Pem {
+        what,
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn read_certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_error(what, path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error(what, path, e))?;
+    if certs.is_empty() {
+        return Err(pem_error(what, path, "no PEM CERTIFICATE block found"));
+    }
+    Ok(certs)
+}
+
+/// The server config of a TLS listener.
+pub fn server_config(cfg: &ListenerTlsConfig, http2: bool) -> Result<rustls::ServerConfig, TlsError> {
+    let certs = read_certs(&cfg.cert, "certificate chain")?;
+    let key = PrivateKeyDer::from_pem_file(&cfg.key)
+        .map_err(|e| pem_error("private key", &cfg.key, e))?;
+    let versions: &[&rustls::SupportedProtocolVersion] = match cfg.min_version {
+        TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsVersion::Tls13 => &[&rustls::version::TLS13],
+    };
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(versions)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    Ok(config)
+}
+
+/// The client config towards upstreams: the system's roots, or only the
+/// given CA bundle. The certificate is always verified.
+pub fn client_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, TlsError> {
+    let mut roots = RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            for cert in read_certs(path, "CA bundle")? {
+                roots
+                    .add(cert)
+                    .map_err(|e| pem_error("CA bundle", path, e))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                // A broken system certificate should not stop the others.
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}

@@ -1,0 +1,212 @@
+//! Upstream services: targets in round robin over a keep-alive pool.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, Uri};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use moat_config::UpstreamConfig;
+
+use crate::body::Body;
+use crate::tls::{TlsError, client_config};
+
+/// One base URL of an upstream.
+#[derive(Debug, Clone)]
+pub struct Target {
+    scheme: Scheme,
+    authority: Authority,
+    /// Path prefix without a trailing slash ("" for none).
+    prefix: String,
+}
+
+impl Target {
+    /// Parses a base URL that config validation already checked.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("`{url}`: {e}"))?;
+        let scheme = uri.scheme().cloned().ok_or_else(|| format!("`{url}`: no scheme"))?;
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| format!("`{url}`: no host"))?;
+        let prefix = uri.path().trim_end_matches('/').to_string();
+        Ok(Self {
+            scheme,
+            authority,
+            prefix,
+        })
+    }
+
+    /// The URI of `path` (canonical, starting with `/`) plus `query` on this
+    /// target.
+    pub fn uri(&self, path: &str, query: Option<&str>) -> Result<Uri, http::Error> {
+        let mut pq = String::with_capacity(self.prefix.len() + path.len() + 1);
+        pq.push_str(&self.prefix);
+        pq.push_str(path);
+        if let Some(q) = query {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(PathAndQuery::try_from(pq)?)
+            .build()
+    }
+
+    /// `host:port` as written, for logs.
+    pub fn authority(&self) -> &str {
+        self.authority.as_str()
+    }
+}
+
+/// Why an upstream call failed.
+#[derive(Debug)]
+pub enum UpstreamFailure {
+    /// No connection could be made (refused, unreachable, TLS failure).
+    Connect,
+    /// No response head within `response_timeout`.
+    Timeout,
+    /// The connection broke or the response was malformed.
+    Protocol,
+}
+
+impl UpstreamFailure {
+    /// The label used in metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            UpstreamFailure::Connect => "connect",
+            UpstreamFailure::Timeout => "timeout",
+            UpstreamFailure::Protocol => "protocol",
+        }
+    }
+}
+
+/// An upstream service with its own connection pool.
+pub struct Upstream {
+    name: String,
+    targets: Vec<Target>,
+    next: AtomicUsize,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
+    response_timeout: Duration,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("name", &self.name)
+            .field("targets", &self.targets)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A problem building an upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// A target URL did not parse.
+    #[error("upstream `{name}`: invalid target {reason}")]
+    Target {
+        /// Upstream name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The TLS setup failed.
+    #[error("upstream `{name}`: {source}")]
+    Tls {
+        /// Upstream name.
+        name: String,
+        /// Why.
+        source: TlsError,
+    },
+}
+
+impl Upstream {
+    /// Builds the pool for one configured upstream.
+    pub fn new(name: &str, cfg: &UpstreamConfig) -> Result<Arc<Self>, UpstreamError> {
+        let targets = cfg
+            .targets
+            .iter()
+            .map(|t| Target::parse(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| UpstreamError::Target {
+                name: name.to_string(),
+                reason,
+            })?;
+        if targets.is_empty() {
+            return Err(UpstreamError::Target {
+                name: name.to_string(),
+                reason: "(none given)".to_string(),
+            });
+        }
+        let tls = client_config(cfg.tls.ca.as_deref()).map_err(|source| UpstreamError::Tls {
+            name: name.to_string(),
+            source,
+        })?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(cfg.connect_timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(cfg.pool_idle_timeout)
+            .pool_max_idle_per_host(cfg.pool_max_idle_per_target)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+        Ok(Arc::new(Self {
+            name: name.to_string(),
+            targets,
+            next: AtomicUsize::new(0),
+            client,
+            response_timeout: cfg.response_timeout,
+        }))
+    }
+
+    /// The upstream's name in config.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The next target in round robin.
+    pub fn pick(&self) -> &Target {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        // `new` refuses an upstream without targets.
+        &self.targets[i % self.targets.len()]
+    }
+
+    /// Sends a request and waits for the response head.
+    pub async fn send(&self, req: Request<Body>) -> Result<Response<Incoming>, UpstreamFailure> {
+        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+            Err(_) => Err(UpstreamFailure::Timeout),
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) if e.is_connect() => Err(UpstreamFailure::Connect),
+            Ok(Err(_)) => Err(UpstreamFailure::Protocol),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_uri_joins_prefix_path_and_query() {
+        let t = Target::parse("https://api.internal:8443/v2/").unwrap();
+        assert_eq!(
+            t.uri("/books/1", Some("a=1")).unwrap().to_string(),
+            "https://api.internal:8443/v2/books/1?a=1"
+        );
+        let t = Target::parse("http://127.0.0.1:9000").unwrap();
+        assert_eq!(t.uri("/", None).unwrap().to_string(), "http://127.0.0.1:9000/");
+    }
+}

@@ -1,0 +1,133 @@
+//! RFC 9457 problem details: how moat says no.
+//!
+//! Each control has a stable `type` URI so clients and SIEM rules can key on
+//! it; the body never echoes the request's payload or internal detail.
+
+use serde::Serialize;
+
+/// Every kind of problem moat answers with, one per control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// The path has no canonical form (see `canonical_path`).
+    InvalidPath,
+    /// No documented operation matches (shadow endpoint).
+    ShadowEndpoint,
+    /// The path is documented, the method is not.
+    MethodNotAllowed,
+    /// The operation is deprecated and the policy blocks it (zombie endpoint).
+    ZombieEndpoint,
+    /// The upstream could not be reached.
+    UpstreamUnavailable,
+    /// The upstream did not answer in time.
+    UpstreamTimeout,
+    /// The upstream's response could not be read.
+    UpstreamError,
+    /// Plain HTTP on a listener that only redirects (never a body, kept for
+    /// completeness of metrics labels).
+    HttpsRequired,
+}
+
+impl ProblemKind {
+    /// The stable short name, used in the `type` URI, logs and metrics.
+    pub fn slug(self) -> &'static str {
+        match self {
+            ProblemKind::InvalidPath => "invalid-path",
+            ProblemKind::ShadowEndpoint => "shadow-endpoint",
+            ProblemKind::MethodNotAllowed => "method-not-allowed",
+            ProblemKind::ZombieEndpoint => "zombie-endpoint",
+            ProblemKind::UpstreamUnavailable => "upstream-unavailable",
+            ProblemKind::UpstreamTimeout => "upstream-timeout",
+            ProblemKind::UpstreamError => "upstream-error",
+            ProblemKind::HttpsRequired => "https-required",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(self) -> u16 {
+        match self {
+            ProblemKind::InvalidPath => 400,
+            ProblemKind::ShadowEndpoint => 404,
+            ProblemKind::MethodNotAllowed => 405,
+            ProblemKind::ZombieEndpoint => 410,
+            ProblemKind::UpstreamUnavailable | ProblemKind::UpstreamError => 502,
+            ProblemKind::UpstreamTimeout => 504,
+            ProblemKind::HttpsRequired => 308,
+        }
+    }
+
+    /// A short, fixed title.
+    pub fn title(self) -> &'static str {
+        match self {
+            ProblemKind::InvalidPath => "Invalid request path",
+            ProblemKind::ShadowEndpoint => "Not a documented operation",
+            ProblemKind::MethodNotAllowed => "Method not documented for this path",
+            ProblemKind::ZombieEndpoint => "Operation retired",
+            ProblemKind::UpstreamUnavailable => "Upstream unavailable",
+            ProblemKind::UpstreamTimeout => "Upstream timed out",
+            ProblemKind::UpstreamError => "Upstream error",
+            ProblemKind::HttpsRequired => "HTTPS required",
+        }
+    }
+
+    /// The `type` URI.
+    pub fn type_uri(self) -> String {
+        format!("urn:moat:problem:{}", self.slug())
+    }
+}
+
+/// A problem details body.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// `urn:moat:problem:<slug>`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// The kind's fixed title.
+    pub title: &'static str,
+    /// The HTTP status.
+    pub status: u16,
+    /// A fixed explanation; never the client's input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<&'static str>,
+    /// The request id, to find the request in moat's logs.
+    pub request_id: String,
+}
+
+impl Problem {
+    /// The problem for `kind` on request `request_id`.
+    pub fn new(kind: ProblemKind, detail: Option<&'static str>, request_id: &str) -> Self {
+        Self {
+            type_uri: kind.type_uri(),
+            title: kind.title(),
+            status: kind.status(),
+            detail,
+            request_id: request_id.to_string(),
+        }
+    }
+
+    /// The JSON body.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing this struct of strings and integers cannot fail; fall
+        // back to a minimal body rather than panic if it ever did.
+        serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec())
+    }
+}
+
+/// The media type of problem bodies.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_has_the_rfc9457_members() {
+        let p = Problem::new(ProblemKind::ShadowEndpoint, None, "r-1");
+        let v: serde_json::Value = serde_json::from_slice(&p.to_json()).unwrap();
+        assert_eq!(v["type"], "urn:moat:problem:shadow-endpoint");
+        assert_eq!(v["status"], 404);
+        assert_eq!(v["title"], "Not a documented operation");
+        assert_eq!(v["request_id"], "r-1");
+        assert!(v.get("detail").is_none());
+    }
+}
