@@ -162,7 +162,8 @@ fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
     let mut binds = HashSet::new();
     for (i, l) in config.listeners.iter().enumerate() {
         let p = format!("/listeners/{i}");
-        if !binds.insert(l.bind) {
+        // Port 0 asks the OS for a free port: never a collision.
+        if l.bind.port() != 0 && !binds.insert(l.bind) {
             err(
                 &format!("{p}/bind"),
                 format!("two listeners bind {}", l.bind),
@@ -197,7 +198,7 @@ fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
                 "generate one, e.g. `openssl rand -hex 24`, and reference it with ${env:MOAT_ADMIN_TOKEN}",
             );
         }
-        if binds.contains(&admin.bind) {
+        if admin.bind.port() != 0 && binds.contains(&admin.bind) {
             err(
                 "/admin/bind",
                 format!("the admin listener and a listener both bind {}", admin.bind),

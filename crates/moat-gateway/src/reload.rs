@@ -28,14 +28,19 @@ impl Watcher {
         shutdown: watch::Receiver<bool>,
     ) -> notify::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             if let Ok(event) = event
                 && !matches!(event.kind, notify::EventKind::Access(_))
             {
                 let _ = tx.send(event.paths);
             }
         })?;
-        let task = tokio::spawn(run(core, watcher, rx, debounce, shutdown));
+        // Watch before returning, so that a change made right after start-up
+        // is seen.
+        let mut watched = HashSet::new();
+        let (wanted, dirs) = targets(&core.watched_files());
+        rewatch(&mut watcher, &mut watched, dirs);
+        let task = tokio::spawn(run(core, watcher, watched, wanted, rx, debounce, shutdown));
         Ok(Self { _task: task })
     }
 }
@@ -72,13 +77,12 @@ fn is_wanted(path: &Path, wanted: &HashSet<(PathBuf, std::ffi::OsString)>) -> bo
 async fn run(
     core: Arc<Core>,
     mut watcher: RecommendedWatcher,
+    mut watched: HashSet<PathBuf>,
+    mut wanted: HashSet<(PathBuf, std::ffi::OsString)>,
     mut rx: mpsc::UnboundedReceiver<Vec<PathBuf>>,
     debounce: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut watched: HashSet<PathBuf> = HashSet::new();
-    let (mut wanted, dirs) = targets(&core.watched_files());
-    rewatch(&mut watcher, &mut watched, dirs);
     loop {
         let paths = tokio::select! {
             p = rx.recv() => match p { Some(p) => p, None => return },

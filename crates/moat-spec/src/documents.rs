@@ -7,12 +7,12 @@
 
 use std::collections::HashMap;
 
-use moat_config::diagnostic::did_you_mean;
 use moat_config::source::{Document, pointer_of};
 use serde_json::Value;
 
 use crate::pointer::{self, PointerError};
 use crate::reference::{MAX_REF_CHAIN, Reference, ResolveError, is_remote};
+use crate::suggest::suggest;
 
 /// One of the files a spec was loaded from.
 ///
@@ -67,7 +67,10 @@ impl DocumentSet {
 
     /// Records that `file` (as written in a `$ref` of `from`) is `to`.
     pub(crate) fn link(&mut self, from: DocId, file: &str, to: DocId) {
-        self.links.entry(from).or_default().insert(file.to_string(), to);
+        self.links
+            .entry(from)
+            .or_default()
+            .insert(file.to_string(), to);
     }
 
     /// True when `file` as written in `from` has been linked already.
@@ -125,7 +128,10 @@ impl DocumentSet {
             Reference::Absolute { uri, fragment } => {
                 if let Some((doc_id, base_pointer)) = self.ids.get(uri) {
                     let doc = self.get(*doc_id).ok_or(ResolveError::UnknownDocument)?;
-                    let root = doc.value.pointer(base_pointer).ok_or(ResolveError::UnknownDocument)?;
+                    let root = doc
+                        .value
+                        .pointer(base_pointer)
+                        .ok_or(ResolveError::UnknownDocument)?;
                     let (pointer, value) = locate(root, base_pointer, &fragment, reference)?;
                     return Ok((*doc_id, pointer, value));
                 }
@@ -143,7 +149,11 @@ impl DocumentSet {
     }
 
     /// Follows `value` while it is a reference, to the value it finally names.
-    pub(crate) fn follow<'a>(&'a self, doc: DocId, value: &'a Value) -> Result<Target<'a>, ResolveError> {
+    pub(crate) fn follow<'a>(
+        &'a self,
+        doc: DocId,
+        value: &'a Value,
+    ) -> Result<Target<'a>, ResolveError> {
         let mut current = Target {
             doc,
             pointer: None,
@@ -211,7 +221,10 @@ fn locate<'a>(
         reason: e.reason().to_string(),
     })?;
     match walk(root, &tokens) {
-        Ok(value) => Ok((format!("{base}{}", pointer_of(tokens.iter().map(String::as_str))), value)),
+        Ok(value) => Ok((
+            format!("{base}{}", pointer_of(tokens.iter().map(String::as_str))),
+            value,
+        )),
         Err(missing) => Err(not_found(root, &tokens, missing, reference)),
     }
 }
@@ -241,13 +254,18 @@ fn not_found(root: &Value, tokens: &[String], missing: usize, reference: &str) -
         None => format!("`#{parent_pointer}` does not exist"),
     };
     let suggestion = match parent {
-        Some(Value::Object(map)) => did_you_mean(token, map.keys().map(String::as_str)).and_then(|close| {
-            let mut fixed = tokens.to_vec();
-            *fixed.get_mut(missing)? = close.to_string();
-            walk(root, &fixed).ok()?;
-            let prefix = reference.split_once('#').map_or("", |(f, _)| f);
-            Some(format!("{prefix}#{}", pointer_of(fixed.iter().map(String::as_str))))
-        }),
+        Some(Value::Object(map)) => {
+            suggest(token, map.keys().map(String::as_str)).and_then(|close| {
+                let mut fixed = tokens.to_vec();
+                *fixed.get_mut(missing)? = close.to_string();
+                walk(root, &fixed).ok()?;
+                let prefix = reference.split_once('#').map_or("", |(f, _)| f);
+                Some(format!(
+                    "{prefix}#{}",
+                    pointer_of(fixed.iter().map(String::as_str))
+                ))
+            })
+        }
         _ => None,
     };
     ResolveError::NotFound {

@@ -51,13 +51,16 @@ mod operations;
 mod pointer;
 mod reference;
 mod servers;
+mod suggest;
 mod table;
 mod template;
 
 pub use documents::{DocId, Target};
 pub use loader::load;
-pub use model::{ApiSpec, Method, OpenApiVersion, Operation, Parameter, ParameterLocation, Resolved};
 pub use moat_config::diagnostic::{Diagnostic, Diagnostics};
+pub use model::{
+    ApiSpec, Method, OpenApiVersion, Operation, Parameter, ParameterLocation, Resolved,
+};
 pub use reference::{MAX_REF_CHAIN, ResolveError};
 pub use table::{MAX_PATH_PARAMS, Match, OperationTable};
 

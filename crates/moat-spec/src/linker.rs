@@ -36,7 +36,11 @@ impl Site {
 
 /// Reads every file reachable through `$ref`s from `root`, then checks that
 /// every `$ref` in every one of them resolves, reporting problems in `diags`.
-pub(crate) fn link(root: Document, version: OpenApiVersion, diags: &mut Diagnostics) -> DocumentSet {
+pub(crate) fn link(
+    root: Document,
+    version: OpenApiVersion,
+    diags: &mut Diagnostics,
+) -> DocumentSet {
     let mut set = DocumentSet::default();
     let mut by_path: HashMap<PathBuf, Option<DocId>> = HashMap::new();
     let root_path = canonical(root.path()).unwrap_or_else(|_| root.path().to_path_buf());
@@ -58,8 +62,17 @@ pub(crate) fn link(root: Document, version: OpenApiVersion, diags: &mut Diagnost
         };
         let mut pointer = String::new();
         collector.visit(&doc.value, &mut pointer, Context::default(), 0);
-        let Collector { refs, ids, diags: found, .. } = collector;
-        let dir = doc.path().parent().map(Path::to_path_buf).unwrap_or_default();
+        let Collector {
+            refs,
+            ids,
+            diags: found,
+            ..
+        } = collector;
+        let dir = doc
+            .path()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         for d in found {
             diags.push(d);
         }
@@ -67,7 +80,9 @@ pub(crate) fn link(root: Document, version: OpenApiVersion, diags: &mut Diagnost
             set.add_id(&uri, doc_id, &pointer);
         }
         for (pointer, reference) in refs {
-            if let Ok(Reference::Relative { file: Some(file), .. }) = Reference::parse(&reference)
+            if let Ok(Reference::Relative {
+                file: Some(file), ..
+            }) = Reference::parse(&reference)
                 && !set.is_linked(doc_id, file)
             {
                 match open(&mut set, &mut by_path, &dir, file) {
@@ -87,6 +102,22 @@ pub(crate) fn link(root: Document, version: OpenApiVersion, diags: &mut Diagnost
                                     dir.display()
                                 )),
                             );
+                        }
+                        unreadable.insert((doc_id, pointer.clone()));
+                    }
+                    Err(Unreadable::Parse(d)) if d.position.is_none() => {
+                        // Not a problem inside the file (it could not be
+                        // read at all): say so where it is referred to.
+                        if let Some(doc) = set.get(doc_id) {
+                            let mut at = doc.error_at(
+                                &pointer,
+                                format!(
+                                    "`$ref` names `{file}`, which cannot be used: {}",
+                                    d.message
+                                ),
+                            );
+                            at.hint = d.hint;
+                            diags.push(at);
                         }
                         unreadable.insert((doc_id, pointer.clone()));
                     }

@@ -84,7 +84,10 @@ fn version(doc: &Document) -> Result<OpenApiVersion, Diagnostic> {
             .error_at("/swagger", "Swagger 2.0 documents are not supported")
             .with_hint(swagger_hint)),
         None => Err(doc
-            .error_at("", "this document has no `openapi` field, so it is not an OpenAPI document")
+            .error_at(
+                "",
+                "this document has no `openapi` field, so it is not an OpenAPI document",
+            )
             .with_hint("an OpenAPI document starts with `openapi: 3.1.0` (or `3.0.3`)")),
         Some(Value::String(v)) => {
             if is_version(v, "3.0.") {
@@ -102,8 +105,13 @@ fn version(doc: &Document) -> Result<OpenApiVersion, Diagnostic> {
             }
         }
         Some(other) => Err(doc
-            .error_at("/openapi", format!("`openapi` must be a string, not `{other}`"))
-            .with_hint("quote the full version, e.g. `openapi: \"3.1.0\"` (YAML reads 3.1 as a number)")),
+            .error_at(
+                "/openapi",
+                format!("`openapi` must be a string, not `{other}`"),
+            )
+            .with_hint(
+                "quote the full version, e.g. `openapi: \"3.1.0\"` (YAML reads 3.1 as a number)",
+            )),
     }
 }
 
@@ -115,7 +123,12 @@ fn is_version(v: &str, family: &str) -> bool {
 
 /// A string field of `info`, or empty with a warning: a missing title costs
 /// nothing at run time, so it should not stop a deploy.
-fn info_field(doc: &Document, info: Option<&Value>, field: &str, warnings: &mut Vec<Diagnostic>) -> String {
+fn info_field(
+    doc: &Document,
+    info: Option<&Value>,
+    field: &str,
+    warnings: &mut Vec<Diagnostic>,
+) -> String {
     match info.and_then(|i| i.get(field)) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -123,7 +136,9 @@ fn info_field(doc: &Document, info: Option<&Value>, field: &str, warnings: &mut 
             let at = if info.is_some() { "/info" } else { "" };
             warnings.push(
                 doc.error_at(at, format!("`info.{field}` is missing"))
-                    .with_hint(format!("OpenAPI requires `info: {{title: …, version: …}}`; add `{field}`")),
+                    .with_hint(format!(
+                        "OpenAPI requires `info: {{title: …, version: …}}`; add `{field}`"
+                    )),
             );
             String::new()
         }

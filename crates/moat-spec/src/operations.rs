@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use moat_config::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use moat_config::diagnostic::{Diagnostic, Diagnostics};
 use moat_config::source::{pointer_of, push_pointer};
 use serde_json::Value;
 
@@ -12,6 +12,7 @@ use crate::documents::{DocId, DocumentSet, ref_of};
 use crate::linker;
 use crate::model::{Method, Operation, Parameter, ParameterLocation, Resolved};
 use crate::servers::server_path;
+use crate::suggest::suggest;
 use crate::table::MAX_PATH_PARAMS;
 use crate::template::{self, Template};
 
@@ -36,29 +37,59 @@ struct Built {
 }
 
 impl<'a> Builder<'a> {
-    fn error(&mut self, doc: DocId, pointer: &str, message: impl Into<String>, hint: impl Into<String>) {
+    fn error(
+        &mut self,
+        doc: DocId,
+        pointer: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         if let Some(d) = self.set.get(doc) {
-            self.diags.push(d.error_at(pointer, message).with_hint(hint));
+            self.diags
+                .push(d.error_at(pointer, message).with_hint(hint));
         }
     }
 
-    fn error_at_key(&mut self, doc: DocId, pointer: &str, message: impl Into<String>, hint: impl Into<String>) {
+    fn error_at_key(
+        &mut self,
+        doc: DocId,
+        pointer: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         if let Some(d) = self.set.get(doc) {
-            self.diags.push(d.error_at_key(pointer, message).with_hint(hint));
+            self.diags
+                .push(d.error_at_key(pointer, message).with_hint(hint));
         }
     }
 
-    fn warn(&mut self, doc: DocId, pointer: &str, message: impl Into<String>, hint: impl Into<String>) {
+    fn warn(
+        &mut self,
+        doc: DocId,
+        pointer: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         if let Some(d) = self.set.get(doc) {
-            self.warnings.push(d.error_at_key(pointer, message).with_hint(hint));
+            self.warnings
+                .push(d.error_at_key(pointer, message).with_hint(hint));
         }
     }
 
     /// Follows `value` (at `pointer` in `doc`) through any `$ref`s.
-    fn resolve(&mut self, doc: DocId, pointer: &str, value: &'a Value) -> Option<(DocId, String, &'a Value)> {
+    fn resolve(
+        &mut self,
+        doc: DocId,
+        pointer: &str,
+        value: &'a Value,
+    ) -> Option<(DocId, String, &'a Value)> {
         let set: &'a DocumentSet = self.set;
         match set.follow(doc, value) {
-            Ok(t) => Some((t.doc, t.pointer.unwrap_or_else(|| pointer.to_string()), t.value)),
+            Ok(t) => Some((
+                t.doc,
+                t.pointer.unwrap_or_else(|| pointer.to_string()),
+                t.value,
+            )),
             Err(e) => {
                 if !self.refs_reported
                     && let Some(d) = set.get(doc)
@@ -74,17 +105,32 @@ impl<'a> Builder<'a> {
 
     /// The server paths of a `servers` list; `None` when absent or empty
     /// (the enclosing level's servers then apply).
-    pub(crate) fn servers(&mut self, doc: DocId, pointer: &str, value: Option<&Value>) -> Option<Vec<String>> {
+    pub(crate) fn servers(
+        &mut self,
+        doc: DocId,
+        pointer: &str,
+        value: Option<&Value>,
+    ) -> Option<Vec<String>> {
         let value = value?;
         let Some(list) = value.as_array() else {
-            self.error(doc, pointer, "`servers` must be a list", "write `servers: [{url: https://api.example.com/v1}]`");
+            self.error(
+                doc,
+                pointer,
+                "`servers` must be a list",
+                "write `servers: [{url: https://api.example.com/v1}]`",
+            );
             return None;
         };
         let mut paths: Vec<String> = Vec::new();
         for (i, server) in list.iter().enumerate() {
             let at = format!("{pointer}/{i}");
             let Some(url) = server.get("url").and_then(Value::as_str) else {
-                self.error(doc, &at, "a server needs a string `url`", "write `- url: https://api.example.com/v1`");
+                self.error(
+                    doc,
+                    &at,
+                    "a server needs a string `url`",
+                    "write `- url: https://api.example.com/v1`",
+                );
                 continue;
             };
             match server_path(url, server.get("variables")) {
@@ -180,14 +226,23 @@ impl<'a> Builder<'a> {
                     &item_pointer,
                     format!(
                         "path `{path}` is a `$ref`, so its own {} are ignored",
-                        ignored.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                        ignored
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                     "move them into the referenced path item",
                 );
             }
         }
         let Some(fields) = item.as_object() else {
-            self.error(doc, &pointer, format!("path item `{path}` must be a mapping"), "write `{path}: {get: …}`");
+            self.error(
+                doc,
+                &pointer,
+                format!("path item `{path}` must be a mapping"),
+                "write `{path}: {get: …}`",
+            );
             return;
         };
         let shared_params = self.parameters(doc, &pointer, fields.get("parameters"));
@@ -228,7 +283,11 @@ impl<'a> Builder<'a> {
             self.error(
                 doc,
                 pointer,
-                format!("`{}` of `{}` must be an operation object", method.openapi_key(), item.path),
+                format!(
+                    "`{}` of `{}` must be an operation object",
+                    method.openapi_key(),
+                    item.path
+                ),
                 "write `responses: …` and the other operation fields under it",
             );
             return None;
@@ -258,11 +317,12 @@ impl<'a> Builder<'a> {
             None => None,
             Some(body) => {
                 let at = format!("{pointer}/requestBody");
-                self.resolve(doc, &at, body).map(|(doc, pointer, value)| Resolved {
-                    doc,
-                    pointer,
-                    value: value.clone(),
-                })
+                self.resolve(doc, &at, body)
+                    .map(|(doc, pointer, value)| Resolved {
+                        doc,
+                        pointer,
+                        value: value.clone(),
+                    })
             }
         };
         let id = operation_id
@@ -272,11 +332,19 @@ impl<'a> Builder<'a> {
             method,
             path_template: item.path.to_string(),
             operation_id,
-            deprecated: fields.get("deprecated").and_then(Value::as_bool).unwrap_or(false),
+            deprecated: fields
+                .get("deprecated")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             tags: fields
                 .get("tags")
                 .and_then(Value::as_array)
-                .map(|tags| tags.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .map(|tags| {
+                    tags.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default(),
             doc,
             pointer: pointer.to_string(),
@@ -297,7 +365,12 @@ impl<'a> Builder<'a> {
             return Vec::new();
         };
         let Some(items) = list.as_array() else {
-            self.error(doc, &list_pointer, "`parameters` must be a list", "write `parameters: [{name: id, in: path, …}]`");
+            self.error(
+                doc,
+                &list_pointer,
+                "`parameters` must be a list",
+                "write `parameters: [{name: id, in: path, …}]`",
+            );
             return Vec::new();
         };
         let mut out: Vec<Parameter> = Vec::new();
@@ -332,22 +405,37 @@ impl<'a> Builder<'a> {
     fn parameter(&mut self, doc: DocId, pointer: &str, value: &'a Value) -> Option<Parameter> {
         let (doc, pointer, value) = self.resolve(doc, pointer, value)?;
         let Some(fields) = value.as_object() else {
-            self.error(doc, &pointer, "a parameter must be a mapping", "write `{name: id, in: path, …}`");
+            self.error(
+                doc,
+                &pointer,
+                "a parameter must be a mapping",
+                "write `{name: id, in: path, …}`",
+            );
             return None;
         };
         let Some(name) = fields.get("name").and_then(Value::as_str) else {
-            self.error(doc, &pointer, "this parameter has no string `name`", "add `name: …`");
+            self.error(
+                doc,
+                &pointer,
+                "this parameter has no string `name`",
+                "add `name: …`",
+            );
             return None;
         };
         let location = match fields.get("in") {
             Some(Value::String(s)) => match ParameterLocation::from_openapi(s) {
                 Some(l) => l,
                 None => {
-                    let hint = match did_you_mean(s, ["path", "query", "header", "cookie"]) {
+                    let hint = match suggest(s, ["path", "query", "header", "cookie"]) {
                         Some(close) => format!("did you mean `{close}`?"),
                         None => "`in` is one of `path`, `query`, `header`, `cookie`".to_string(),
                     };
-                    self.error(doc, &format!("{pointer}/in"), format!("unknown parameter location `{s}`"), hint);
+                    self.error(
+                        doc,
+                        &format!("{pointer}/in"),
+                        format!("unknown parameter location `{s}`"),
+                        hint,
+                    );
                     return None;
                 }
             },
@@ -361,7 +449,10 @@ impl<'a> Builder<'a> {
                 return None;
             }
         };
-        let required = fields.get("required").and_then(Value::as_bool).unwrap_or(false);
+        let required = fields
+            .get("required")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         if location == ParameterLocation::Path && !required {
             self.warn(
                 doc,
@@ -390,7 +481,13 @@ impl<'a> Builder<'a> {
 
     /// Every `{name}` in the template needs an `in: path` parameter; a path
     /// parameter with no `{name}` is harmless but a sign of a typo.
-    fn check_path_params(&mut self, item: &ItemContext<'_>, method: Method, pointer: &str, params: &[Parameter]) {
+    fn check_path_params(
+        &mut self,
+        item: &ItemContext<'_>,
+        method: Method,
+        pointer: &str,
+        params: &[Parameter],
+    ) {
         let declared: Vec<&str> = params
             .iter()
             .filter(|p| p.location == ParameterLocation::Path)
@@ -400,7 +497,7 @@ impl<'a> Builder<'a> {
             if declared.contains(&name) {
                 continue;
             }
-            let hint = match did_you_mean(name, declared.iter().copied()) {
+            let hint = match suggest(name, declared.iter().copied()) {
                 Some(close) => format!(
                     "the declared path parameter `{close}` may be meant; names must match the template exactly"
                 ),
@@ -416,7 +513,10 @@ impl<'a> Builder<'a> {
             );
         }
         let in_template: Vec<&str> = item.template.param_names().collect();
-        for p in params.iter().filter(|p| p.location == ParameterLocation::Path) {
+        for p in params
+            .iter()
+            .filter(|p| p.location == ParameterLocation::Path)
+        {
             if !in_template.contains(&p.name.as_str()) {
                 self.warn(
                     p.doc,
@@ -493,12 +593,19 @@ impl<'a> Builder<'a> {
                 by_shape.insert(key, op);
             }
             match names_by_shape.get(&shape) {
-                Some(first) if first.path_template != op.path_template && first.method != op.method => {
+                Some(first)
+                    if first.path_template != op.path_template && first.method != op.method =>
+                {
                     let message = format!(
                         "`{}` and `{}` are the same path with different parameter names",
                         op.path_template, first.path_template
                     );
-                    self.warn(op.doc, &op.pointer, message, "use one template (and one set of names) for both");
+                    self.warn(
+                        op.doc,
+                        &op.pointer,
+                        message,
+                        "use one template (and one set of names) for both",
+                    );
                 }
                 Some(_) => {}
                 None => {

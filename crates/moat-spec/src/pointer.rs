@@ -56,7 +56,9 @@ impl PointerError {
     pub(crate) fn reason(self) -> &'static str {
         match self {
             Self::NoLeadingSlash => "a JSON pointer must start with `/`",
-            Self::BadEscape => "in a JSON pointer `~` must be followed by `0` (for `~`) or `1` (for `/`)",
+            Self::BadEscape => {
+                "in a JSON pointer `~` must be followed by `0` (for `~`) or `1` (for `/`)"
+            }
         }
     }
 }

@@ -216,7 +216,10 @@ mod tests {
     fn classifies_absolute_and_remote() {
         assert!(matches!(
             Reference::parse("https://example.com/pet.yaml#/Pet").unwrap(),
-            Reference::Absolute { uri: "https://example.com/pet.yaml", .. }
+            Reference::Absolute {
+                uri: "https://example.com/pet.yaml",
+                ..
+            }
         ));
         assert!(matches!(
             Reference::parse("//example.com/pet.yaml"),

@@ -20,7 +20,9 @@ pub(crate) enum ServerError {
 impl ServerError {
     pub(crate) fn message(&self, url: &str) -> String {
         match self {
-            Self::UnknownVariable(v) => format!("server URL `{url}` uses `{{{v}}}`, which is not in its `variables`"),
+            Self::UnknownVariable(v) => {
+                format!("server URL `{url}` uses `{{{v}}}`, which is not in its `variables`")
+            }
             Self::NoDefault(v) => format!("server variable `{v}` has no string `default`"),
             Self::Unclosed => format!("server URL `{url}` has a `{{` with no matching `}}`"),
         }
@@ -31,7 +33,9 @@ impl ServerError {
             Self::UnknownVariable(v) => {
                 format!("add `variables: {{{v}: {{default: …}}}}` to this server")
             }
-            Self::NoDefault(_) => "every server variable needs a `default`, which moat uses".to_string(),
+            Self::NoDefault(_) => {
+                "every server variable needs a `default`, which moat uses".to_string()
+            }
             Self::Unclosed => "server variables are written `{name}`".to_string(),
         }
     }
@@ -73,7 +77,8 @@ fn is_scheme(s: &str) -> bool {
 
 /// What follows `host[:port]`: the path, query and fragment.
 fn after_authority(rest: &str) -> &str {
-    rest.find(['/', '?', '#']).map_or("", |i| rest.get(i..).unwrap_or_default())
+    rest.find(['/', '?', '#'])
+        .map_or("", |i| rest.get(i..).unwrap_or_default())
 }
 
 fn substitute(url: &str, variables: Option<&Value>) -> Result<String, ServerError> {
@@ -125,7 +130,10 @@ mod tests {
             server_path("{scheme}://developer.uspto.gov/ds-api", Some(&vars)).unwrap(),
             "/ds-api"
         );
-        assert_eq!(server_path("https://x.io/{v}/api", Some(&vars)).unwrap(), "/v2/api");
+        assert_eq!(
+            server_path("https://x.io/{v}/api", Some(&vars)).unwrap(),
+            "/v2/api"
+        );
         assert_eq!(
             server_path("https://x.io/{nope}", Some(&vars)).unwrap_err(),
             ServerError::UnknownVariable("nope".into())

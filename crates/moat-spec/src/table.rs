@@ -145,8 +145,10 @@ impl OperationTable {
     /// `/pets/` does not match `/pets`. The path is matched first and the
     /// method second: when the most specific template matching the path does
     /// not document the method, the answer is
-    /// [`Match::MethodNotAllowed`] even if a less specific template does,
-    /// because that is how the API itself will route it.
+    /// [`Match::MethodNotAllowed`] even if a less specific template does.
+    /// HTTP routers commonly resolve the path before the method, so the API
+    /// behind moat most likely treats the request that way too, and checking
+    /// it against an operation it will not be routed to would be wrong.
     ///
     /// Only documented methods match: `HEAD` does not fall back to `GET`, nor
     /// `OPTIONS` to anything. A gateway that wants to allow `HEAD` for every
@@ -160,7 +162,8 @@ impl OperationTable {
         let Some(ends) = self.walk(0, segments, 0, &mut captures) else {
             return Match::NotFound;
         };
-        let index = Method::from_request(method).and_then(|m| ends.get(m.index()).copied().flatten());
+        let index =
+            Method::from_request(method).and_then(|m| ends.get(m.index()).copied().flatten());
         let found = index.and_then(|i| Some((i, self.spec.operations.get(i)?, self.names.get(i)?)));
         let Some((index, operation, names)) = found else {
             return Match::MethodNotAllowed {
@@ -225,7 +228,11 @@ fn insert(nodes: &mut Vec<Node>, server: &str, segments: &[Segment], method: Met
         .strip_prefix('/')
         .into_iter()
         .flat_map(|s| s.split('/'))
-        .map(|s| Segment::Literal(crate::pointer::percent_decode(s).map_or_else(|| s.to_string(), |d| d.into_owned())));
+        .map(|s| {
+            Segment::Literal(
+                crate::pointer::percent_decode(s).map_or_else(|| s.to_string(), |d| d.into_owned()),
+            )
+        });
     let server_segments: Vec<Segment> = server_segments.collect();
     for segment in server_segments.iter().chain(segments) {
         node = child(nodes, node, segment);
@@ -280,10 +287,7 @@ fn capture(pattern: &Pattern, segment: &str, index: usize, captures: &mut Captur
     let (Some(prefix), Some(suffix)) = (pattern.pieces.first(), pattern.pieces.last()) else {
         return false;
     };
-    let Some(end) = segment
-        .strip_suffix(suffix.as_str())
-        .map(str::len)
-    else {
+    let Some(end) = segment.strip_suffix(suffix.as_str()).map(str::len) else {
         return false;
     };
     if !segment.starts_with(prefix.as_str()) {
@@ -300,7 +304,10 @@ fn capture(pattern: &Pattern, segment: &str, index: usize, captures: &mut Captur
             return false;
         };
         let from = pos + first.len_utf8();
-        let Some(at) = segment.get(from..end).and_then(|s| s.find(separator.as_str())) else {
+        let Some(at) = segment
+            .get(from..end)
+            .and_then(|s| s.find(separator.as_str()))
+        else {
             return false;
         };
         if !captures.push(Capture {

@@ -47,11 +47,13 @@ pub(crate) struct Template {
 impl Template {
     /// The parameter names in order of appearance.
     pub(crate) fn param_names(&self) -> impl Iterator<Item = &str> {
-        self.segments.iter().flat_map(|s| match s {
-            Segment::Literal(_) => [].iter(),
-            Segment::Pattern(p) => p.names.iter(),
-        })
-        .map(String::as_str)
+        self.segments
+            .iter()
+            .flat_map(|s| match s {
+                Segment::Literal(_) => [].iter(),
+                Segment::Pattern(p) => p.names.iter(),
+            })
+            .map(String::as_str)
     }
 
     /// The template with parameter names erased: two templates with the same
@@ -121,7 +123,9 @@ impl TemplateError {
 
 /// Parses a path template. Literal text is percent-decoded, as requests are.
 pub(crate) fn parse(template: &str) -> Result<Template, TemplateError> {
-    let rest = template.strip_prefix('/').ok_or(TemplateError::NoLeadingSlash)?;
+    let rest = template
+        .strip_prefix('/')
+        .ok_or(TemplateError::NoLeadingSlash)?;
     let mut segments = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
     for raw in rest.split('/') {
@@ -213,7 +217,10 @@ mod tests {
         assert_eq!(t.param_names().collect::<Vec<_>>(), ["AccountSid", "Sid"]);
         assert_eq!(t.shape(), "/2010-04-01/Accounts/{}/Calls/{}.json");
         assert_eq!(parse("/").unwrap().segments, vec![lit("")]);
-        assert_eq!(parse("/pets/").unwrap().segments, vec![lit("pets"), lit("")]);
+        assert_eq!(
+            parse("/pets/").unwrap().segments,
+            vec![lit("pets"), lit("")]
+        );
         assert_eq!(
             parse("/f/v{a}.{b}~x").unwrap().segments[1],
             pat(&["v", ".", "~x"], &["a", "b"])

@@ -23,10 +23,18 @@ fn spec_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(specs_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml" | "json")
+            )
+        })
         .collect();
     files.sort();
-    assert!(files.len() >= 5, "expected at least 5 specs in {SPECS}, found {files:?}");
+    assert!(
+        files.len() >= 5,
+        "expected at least 5 specs in {SPECS}, found {files:?}"
+    );
     files
 }
 
@@ -53,7 +61,11 @@ fn concrete_segments(server: &str, template: &str) -> Vec<String> {
         rest = &rest[close + 1..];
     }
     path.push_str(rest);
-    path.strip_prefix('/').unwrap().split('/').map(str::to_string).collect()
+    path.strip_prefix('/')
+        .unwrap()
+        .split('/')
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -61,7 +73,11 @@ fn every_shared_spec_loads_and_every_operation_is_found() {
     let mut total = 0;
     for file in spec_files() {
         let spec = load_ok(&file);
-        assert!(!spec.operations.is_empty(), "{} has no operations", file.display());
+        assert!(
+            !spec.operations.is_empty(),
+            "{} has no operations",
+            file.display()
+        );
         let table = OperationTable::new(spec);
         let spec = table.spec();
         for (index, op) in spec.operations.iter().enumerate() {
@@ -88,7 +104,12 @@ fn every_shared_spec_loads_and_every_operation_is_found() {
                             .path_template
                             .split('{')
                             .skip(1)
-                            .map(|s| (s.split('}').next().unwrap().to_string(), "abc123".to_string()))
+                            .map(|s| {
+                                (
+                                    s.split('}').next().unwrap().to_string(),
+                                    "abc123".to_string(),
+                                )
+                            })
                             .collect();
                         assert_eq!(params, expected, "{}: {}", file.display(), op.id());
                     }
@@ -114,12 +135,21 @@ fn twilio_model() {
     assert_eq!(spec.title, "Twilio - Api");
     assert_eq!(spec.server_paths, [""]);
     assert!(spec.operations.len() > 190, "{}", spec.operations.len());
-    assert!(spec.security_schemes.as_ref().unwrap().get("accountSid_authToken").is_some());
+    assert!(
+        spec.security_schemes
+            .as_ref()
+            .unwrap()
+            .get("accountSid_authToken")
+            .is_some()
+    );
     assert!(spec.security.is_some());
 
     let op = spec.operation("FetchCall").expect("FetchCall");
     assert_eq!(op.method, Method::Get);
-    assert_eq!(op.path_template, "/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json");
+    assert_eq!(
+        op.path_template,
+        "/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json"
+    );
     assert_eq!(
         op.pointer,
         "/paths/~12010-04-01~1Accounts~1{AccountSid}~1Calls~1{Sid}.json/get"
@@ -127,7 +157,11 @@ fn twilio_model() {
     assert_eq!(op.server_paths.as_deref(), Some(&[String::new()][..]));
     let names: Vec<&str> = op.parameters.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["AccountSid", "Sid"]);
-    assert!(op.parameters.iter().all(|p| p.required && p.schema.is_some()));
+    assert!(
+        op.parameters
+            .iter()
+            .all(|p| p.required && p.schema.is_some())
+    );
     assert!(op.responses.get("200").is_some());
 
     let create = spec.operation("CreateCall").expect("CreateCall");
@@ -142,7 +176,9 @@ fn uspto_server_variables_and_root_path() {
     let table = OperationTable::new(spec);
     // `/` under the server path `/ds-api` is `/ds-api/`.
     match table.find("GET", &["ds-api", ""]) {
-        Match::Found { operation, params, .. } => {
+        Match::Found {
+            operation, params, ..
+        } => {
             assert_eq!(operation.id(), "list-data-sets");
             assert!(params.is_empty());
         }
@@ -150,7 +186,9 @@ fn uspto_server_variables_and_root_path() {
     }
     assert_eq!(table.find("GET", &["ds-api"]), Match::NotFound);
     match table.find("POST", &["ds-api", "oa_citations", "v1", "records"]) {
-        Match::Found { operation, params, .. } => {
+        Match::Found {
+            operation, params, ..
+        } => {
             assert_eq!(operation.id(), "perform-search");
             assert_eq!(
                 params,
@@ -169,10 +207,25 @@ fn petstore_negative_cases() {
     let table = OperationTable::new(load_named("oai-petstore.yaml"));
     assert_eq!(table.spec().server_paths, ["/v1"]);
     assert_eq!(table.find("GET", &["v1", "dogs"]), Match::NotFound);
-    assert_eq!(table.find("GET", &["pets"]), Match::NotFound, "the server path is required");
-    assert_eq!(table.find("GET", &["v1", "pets", ""]), Match::NotFound, "trailing slash");
-    assert_eq!(table.find("GET", &["v1", "Pets"]), Match::NotFound, "case-sensitive");
-    assert_eq!(table.find("GET", &["v1", "pets", "1", "x"]), Match::NotFound);
+    assert_eq!(
+        table.find("GET", &["pets"]),
+        Match::NotFound,
+        "the server path is required"
+    );
+    assert_eq!(
+        table.find("GET", &["v1", "pets", ""]),
+        Match::NotFound,
+        "trailing slash"
+    );
+    assert_eq!(
+        table.find("GET", &["v1", "Pets"]),
+        Match::NotFound,
+        "case-sensitive"
+    );
+    assert_eq!(
+        table.find("GET", &["v1", "pets", "1", "x"]),
+        Match::NotFound
+    );
     assert_eq!(
         table.find("DELETE", &["v1", "pets"]),
         Match::MethodNotAllowed {
@@ -212,10 +265,23 @@ fn twilio_negative_cases() {
             Match::NotFound => Err(None),
         }
     };
-    assert_eq!(find("GET", "/2010-04-01/Accounts.json"), Ok("ListAccount".to_string()));
-    assert_eq!(find("GET", "/2010-04-01/Accounts/AC1/Calls/CA1.json"), Ok("FetchCall".to_string()));
-    assert_eq!(find("GET", "/2010-04-01/Accounts/AC1/Calls/CA1.xml"), Err(None));
-    assert_eq!(find("GET", "/2010-04-01/Accounts/AC1/Calls/.json"), Err(None), "params are never empty");
+    assert_eq!(
+        find("GET", "/2010-04-01/Accounts.json"),
+        Ok("ListAccount".to_string())
+    );
+    assert_eq!(
+        find("GET", "/2010-04-01/Accounts/AC1/Calls/CA1.json"),
+        Ok("FetchCall".to_string())
+    );
+    assert_eq!(
+        find("GET", "/2010-04-01/Accounts/AC1/Calls/CA1.xml"),
+        Err(None)
+    );
+    assert_eq!(
+        find("GET", "/2010-04-01/Accounts/AC1/Calls/.json"),
+        Err(None),
+        "params are never empty"
+    );
     assert_eq!(find("GET", "/2010-04-01/Nope.json"), Err(None));
     assert_eq!(find("GET", "/2011-01-01/Accounts.json"), Err(None));
     assert_eq!(

@@ -4,7 +4,7 @@ mod loading;
 mod matching;
 mod references;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use moat_config::diagnostic::{Diagnostic, Diagnostics, Position};
 
@@ -29,10 +29,6 @@ impl Files {
         }
         std::fs::write(&path, text).unwrap();
         path
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
     }
 }
 

@@ -1,0 +1,339 @@
+//! The gateway through real sockets: proxying, headers, streaming, upstream
+//! failures, websocket upgrades, path canonicalisation, shadow and zombie
+//! endpoints.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// An upstream plus moat in front of it, with `extra` lines in the API entry.
+async fn setup(extra: &str) -> (tempfile::TempDir, Upstream, Moat) {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    write(dir.path(), "moat.yaml", &config(&up.url(), extra));
+    let moat = Moat::start(dir.path());
+    (dir, up, moat)
+}
+
+#[tokio::test]
+async fn proxies_get_and_post_with_bodies() {
+    let (_dir, up, moat) = setup("").await;
+    let c = client();
+    let r = c.get(moat.url("/items?color=red&size=2")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-upstream"], "yes");
+    let echo: Value = r.json().await.unwrap();
+    assert_eq!(echo["method"], "GET");
+    assert_eq!(echo["path"], "/items?color=red&size=2");
+
+    let body = "{\"name\":\"a thing\",\"n\":1}";
+    let r = c
+        .post(moat.url("/items"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let echo: Value = r.json().await.unwrap();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["body"], body);
+    assert_eq!(echo["headers"]["content-type"], "application/json");
+    assert_eq!(up.hits(), 2);
+
+    let log = moat.wait_log(|l| l["method"] == "POST").await;
+    assert_eq!(log["api"], "echo");
+    assert_eq!(log["operation"], "createItem");
+    assert_eq!(log["status"], 200);
+    assert_eq!(log["verdict"], "allowed");
+    assert!(log["upstream_ms"].as_f64().unwrap() > 0.0);
+    assert!(log["total_ms"].as_f64().unwrap() >= log["upstream_ms"].as_f64().unwrap());
+    // the query string can carry credentials: it is never logged
+    let get = moat.wait_log(|l| l["method"] == "GET").await;
+    assert_eq!(get["path"], "/items");
+}
+
+#[tokio::test]
+async fn forwarding_headers_are_set_and_spoofs_replaced() {
+    let (_dir, _up, moat) = setup("").await;
+    let r = client()
+        .get(moat.url("/items"))
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("forwarded", "for=6.6.6.6")
+        .header("x-request-id", "spoofed-id")
+        .header("connection", "x-private")
+        .header("x-private", "must not pass")
+        .header("proxy-authorization", "Basic c2VjcmV0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_ne!(rid, "spoofed-id", "an untrusted client cannot choose the request id");
+    assert_eq!(rid.len(), 32);
+    // hop-by-hop headers named by the upstream's Connection are removed too
+    assert!(r.headers().get("x-upstream-secret").is_none());
+    let echo: Value = r.json().await.unwrap();
+    let h = &echo["headers"];
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["forwarded"].as_str().unwrap(), format!("for=127.0.0.1;proto=http;host={}", moat.addrs[0].ip()));
+    assert_eq!(h["x-request-id"], rid.as_str());
+    assert!(h.get("x-private").is_none(), "{h}");
+    assert!(h.get("proxy-authorization").is_none(), "{h}");
+    assert_eq!(h["host"], format!("{}", _up.addr));
+}
+
+#[tokio::test]
+async fn trusted_proxy_headers_are_kept_and_extended() {
+    let (_dir, _up, moat) = setup("").await;
+    // rewrite the config to trust loopback, then reload
+    let dir = _dir.path();
+    let cfg = std::fs::read_to_string(dir.join("moat.yaml")).unwrap();
+    write(dir, "moat.yaml", &format!("{cfg}proxy:\n  trusted_proxies: [127.0.0.0/8]\n"));
+    moat.wait_stderr("config reloaded").await;
+    let r = client()
+        .get(moat.url("/items"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .header("x-request-id", "edge-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "edge-123");
+    let echo: Value = r.json().await.unwrap();
+    assert_eq!(echo["headers"]["x-forwarded-for"], "203.0.113.7, 127.0.0.1");
+    let log = moat.wait_log(|l| l["request_id"] == "edge-123").await;
+    assert_eq!(log["client"], "203.0.113.7");
+}
+
+#[tokio::test]
+async fn request_body_is_streamed_not_buffered() {
+    let (_dir, up, moat) = setup("").await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let send = tokio::spawn(
+        client()
+            .post(moat.url("/upload"))
+            .body(reqwest::Body::wrap_stream(stream))
+            .send(),
+    );
+    let chunk = vec![b'a'; 64 * 1024];
+    tx.send(Ok(chunk.clone())).await.unwrap();
+    // The upstream must see the first chunk while the client still holds the
+    // rest: a gateway that buffered the whole body would never get here.
+    tokio::time::timeout(Duration::from_secs(10), up.state.upload_started.notified())
+        .await
+        .expect("the first chunk did not reach the upstream before the body ended");
+    for _ in 0..511 {
+        tx.send(Ok(chunk.clone())).await.unwrap();
+    }
+    drop(tx);
+    let r = send.await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), (512 * 64 * 1024).to_string());
+}
+
+#[tokio::test]
+async fn response_body_is_streamed_not_buffered() {
+    let (_dir, up, moat) = setup("").await;
+    let mut r = client().get(moat.url("/download")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // The first chunk arrives while the upstream still holds the rest.
+    let first = tokio::time::timeout(Duration::from_secs(10), r.chunk())
+        .await
+        .expect("the first chunk did not arrive before the upstream finished")
+        .unwrap()
+        .unwrap();
+    assert!(!first.is_empty());
+    up.state.download_resume.notify_one();
+    let mut total = first.len();
+    while let Some(c) = r.chunk().await.unwrap() {
+        total += c.len();
+    }
+    assert_eq!(total, 256 * 64 * 1024);
+}
+
+#[tokio::test]
+async fn upstream_down_is_502_and_slow_is_504() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    let down = format!("http://127.0.0.1:{}", closed_port());
+    write(dir.path(), "moat.yaml", &config(&down, ""));
+    let moat = Moat::start(dir.path());
+    let r = client().get(moat.url("/items")).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:moat:problem:upstream-unavailable");
+    assert_eq!(p["status"], 502);
+    assert!(p["request_id"].as_str().is_some());
+    drop(moat);
+
+    let up = upstream(None).await;
+    let slow_cfg = config(&up.url(), "").replace("response_timeout: 2s", "response_timeout: 300ms");
+    write(dir.path(), "moat.yaml", &slow_cfg);
+    let moat = Moat::start(dir.path());
+    let r = client().get(moat.url("/slow")).send().await.unwrap();
+    assert_eq!(r.status(), 504);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:moat:problem:upstream-timeout");
+}
+
+#[tokio::test]
+async fn websocket_upgrade_is_passed_through() {
+    let (_dir, _up, moat) = setup("").await;
+    let mut s = tokio::net::TcpStream::connect(moat.addrs[0]).await.unwrap();
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
+    s.write_all(b"ping through the tunnel").await.unwrap();
+    let mut buf = [0u8; 23];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf, b"ping through the tunnel");
+}
+
+#[tokio::test]
+async fn alternative_spellings_reach_the_same_decision() {
+    let (_dir, up, moat) = setup("").await;
+    let addr = moat.addrs[0];
+    // a documented path, however spelled, is allowed and forwarded canonically
+    for target in [
+        "/items/42",
+        "/items//42",
+        "//items/42",
+        "/./items/42",
+        "/x/../items/42",
+        "/%69tems/%34%32",
+        "/items/%2e/42",
+        "/x/%2E%2E/items/42",
+    ] {
+        assert_eq!(raw_status(addr, "GET", target).await, 200, "{target}");
+    }
+    let seen = up.state.seen.lock().unwrap().clone();
+    assert!(seen.iter().all(|s| s == "GET /items/42"), "{seen:?}");
+    // an undocumented path, however spelled, is a shadow endpoint
+    for target in [
+        "/admin",
+        "/%61dmin",
+        "//admin",
+        "/items/../admin",
+        "/items/%2e%2e/admin",
+        "/ITEMS/42",
+        "/items/42/",
+    ] {
+        assert_eq!(raw_status(addr, "GET", target).await, 404, "{target}");
+    }
+    // spellings with no safe canonical form are refused outright
+    for target in [
+        "/items%2f42",
+        "/items%5c42",
+        "/items/%00",
+        "/items/%zz",
+        "/%c0%ae%c0%ae/items",
+        "/../items/42",
+        "/items/..%2f..%2fadmin",
+    ] {
+        assert_eq!(raw_status(addr, "GET", target).await, 400, "{target}");
+    }
+    assert_eq!(up.hits(), 8, "nothing but the documented spellings reached the upstream");
+}
+
+#[tokio::test]
+async fn shadow_endpoints_blocked_in_enforce_recorded_in_monitor() {
+    let (dir, up, moat) = setup("").await;
+    let c = client();
+    let r = c.get(moat.url("/debug/config")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:moat:problem:shadow-endpoint");
+    assert_eq!(p["title"], "Not a documented operation");
+    let r = c.delete(moat.url("/items/1")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET");
+    assert_eq!(up.hits(), 0, "enforce mode never forwards an undocumented operation");
+    let log = moat.wait_log(|l| l["path"] == "/debug/config").await;
+    assert_eq!(log["verdict"], "denied");
+    assert_eq!(log["finding"], "shadow-endpoint");
+    drop(moat);
+
+    write(dir.path(), "moat.yaml", &config(&up.url(), "    mode: monitor\n"));
+    let moat = Moat::start(dir.path());
+    let r = c.get(moat.url("/debug/config")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "monitor mode forwards");
+    let r = c.delete(moat.url("/items/1")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(up.hits(), 2);
+    let log = moat.wait_log(|l| l["path"] == "/debug/config").await;
+    assert_eq!(log["verdict"], "monitored");
+    assert_eq!(log["finding"], "shadow-endpoint");
+    moat.wait_stderr("would be denied (monitor mode)").await;
+}
+
+#[tokio::test]
+async fn deprecated_operations_follow_the_policy() {
+    let c = client();
+    // allow: forwarded silently
+    let (_d1, _u1, moat) = setup("    deprecated: allow\n").await;
+    let r = c.get(moat.url("/old")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("deprecation").is_none());
+    let log = moat.wait_log(|l| l["path"] == "/old").await;
+    assert_eq!(log["verdict"], "allowed");
+
+    // warn: forwarded, marked, recorded
+    let (_d2, _u2, moat) = setup("    deprecated: warn\n").await;
+    let r = c.get(moat.url("/old")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["deprecation"], "true");
+    let log = moat.wait_log(|l| l["path"] == "/old").await;
+    assert_eq!(log["verdict"], "flagged");
+    assert_eq!(log["finding"], "zombie-endpoint");
+
+    // block: 410 and the upstream never sees it
+    let (_d3, u3, moat) = setup("    deprecated: block\n").await;
+    let r = c.get(moat.url("/old")).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:moat:problem:zombie-endpoint");
+    assert_eq!(u3.hits(), 0);
+    // other operations are unaffected
+    assert_eq!(c.get(moat.url("/items")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn base_path_and_server_url_are_respected() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    let spec = ECHO_SPEC.replace("paths:", "servers: [{url: \"https://api.example.com/v2\"}]\npaths:");
+    write(dir.path(), "spec.yaml", &spec);
+    write(dir.path(), "moat.yaml", &config(&up.url(), "    base_path: /shop\n"));
+    let moat = Moat::start(dir.path());
+    let c = client();
+    assert_eq!(c.get(moat.url("/shop/v2/items")).send().await.unwrap().status(), 200);
+    assert_eq!(c.get(moat.url("/shop/items")).send().await.unwrap().status(), 404);
+    assert_eq!(c.get(moat.url("/v2/items")).send().await.unwrap().status(), 404);
+    // the mount prefix is removed; the server path is the upstream's own
+    assert_eq!(up.state.seen.lock().unwrap().clone(), ["GET /v2/items"]);
+}

@@ -1,0 +1,464 @@
+//! Test harness: the real `moat` binary as a child process, a real upstream
+//! server in the test process, real TLS with certificates made per test.
+//! Everything binds 127.0.0.1 on ephemeral ports.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, mpsc, watch};
+
+pub const MOAT: &str = env!("CARGO_BIN_EXE_moat");
+
+/// The OpenAPI document every test API uses, unless a test writes its own.
+pub const ECHO_SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: echo, version: "1"}
+paths:
+  /items:
+    get: {operationId: listItems, responses: {"200": {description: ok}}}
+    post: {operationId: createItem, responses: {"201": {description: ok}}}
+  /items/{id}:
+    parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+    get: {operationId: getItem, responses: {"200": {description: ok}}}
+  /old:
+    get: {operationId: oldItems, deprecated: true, responses: {"200": {description: ok}}}
+  /upload:
+    post: {operationId: upload, responses: {"200": {description: ok}}}
+  /download:
+    get: {operationId: download, responses: {"200": {description: ok}}}
+  /slow:
+    get: {operationId: slow, responses: {"200": {description: ok}}}
+  /ws:
+    get: {operationId: websocket, responses: {"101": {description: upgrade}}}
+"#;
+
+/// A 32-character admin token for test configs.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A config with one plain listener, the admin listener and one API named
+/// `echo` in front of `upstream`. `extra_api` lines are added to the API entry.
+pub fn config(upstream: &str, extra_api: &str) -> String {
+    format!(
+        "listeners:\n  - bind: 127.0.0.1:0\nadmin:\n  bind: 127.0.0.1:0\n  token: {ADMIN_TOKEN}\n\
+         upstreams:\n  echo:\n    targets: [\"{upstream}\"]\n    response_timeout: 2s\n\
+         apis:\n  - name: echo\n    spec: spec.yaml\n    upstream: echo\n{extra_api}\
+         reload:\n  debounce: 100ms\nshutdown:\n  grace_period: 5s\n"
+    )
+}
+
+/// A running `moat serve`.
+pub struct Moat {
+    child: Child,
+    pub addrs: Vec<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl Moat {
+    /// Starts `moat serve --config <dir>/moat.yaml` and waits until it says
+    /// where it listens.
+    pub fn start(dir: &Path) -> Moat {
+        let mut child = Command::new(MOAT)
+            .args(["serve", "--config"])
+            .arg(dir.join("moat.yaml"))
+            .env("MOAT_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn moat");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let err_pipe = child.stderr.take().unwrap();
+        let lines = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line.clone());
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let out_pipe = child.stdout.take().unwrap();
+        let lines = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out_pipe).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let mut addrs = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // The admin line comes last; every test config has an admin listener.
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(a) = line.strip_prefix("moat: listening on ") {
+                        addrs.push(a.parse().unwrap());
+                    } else if let Some(a) = line.strip_prefix("moat: admin on ") {
+                        let admin = Some(a.parse().unwrap());
+                        break Moat { child, addrs, admin, stderr, stdout };
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "moat did not start:\n{}",
+                        stderr.lock().unwrap().join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addrs[0], path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (`HUP`, `TERM`, `INT`) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "moat did not exit in {timeout:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// Access-log lines so far, parsed.
+    pub fn access_log(&self) -> Vec<Value> {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l}: {e}")))
+            .collect()
+    }
+
+    /// Waits until an access-log line satisfies `pred` (lines are written
+    /// asynchronously).
+    pub async fn wait_log(&self, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(v) = self.access_log().into_iter().find(|v| pred(v)) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "no matching access-log line in {:?}", self.access_log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until stderr contains `text`.
+    pub async fn wait_stderr(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !self.stderr().contains(text) {
+            assert!(Instant::now() < deadline, "stderr never said {text:?}:\n{}", self.stderr());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Moat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client that talks to loopback only, never through a proxy.
+pub fn client() -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+// ---------------------------------------------------------------------------
+// The upstream.
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+/// Hooks the tests use to observe and pace the upstream.
+#[derive(Default)]
+pub struct UpstreamState {
+    /// Requests seen: method, path and query.
+    pub seen: Mutex<Vec<String>>,
+    /// Notified when the first chunk of an `/upload` body arrives.
+    pub upload_started: Notify,
+    /// `/download` waits for this after its first chunk.
+    pub download_resume: Notify,
+}
+
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub state: Arc<UpstreamState>,
+    stop: watch::Sender<bool>,
+}
+
+impl Upstream {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn hits(&self) -> usize {
+        self.state.seen.lock().unwrap().len()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Starts the test upstream on 127.0.0.1:0, plain or with `tls`.
+pub async fn upstream(tls: Option<tokio_rustls::TlsAcceptor>) -> Upstream {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = Arc::new(UpstreamState::default());
+    let (stop, mut stop_rx) = watch::channel(false);
+    let st = state.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = tokio::select! {
+                r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
+                _ = stop_rx.changed() => return,
+            };
+            let st = st.clone();
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| respond(st.clone(), req));
+                let builder = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    Some(acceptor) => {
+                        if let Ok(s) = acceptor.accept(stream).await {
+                            let _ = builder.serve_connection(TokioIo::new(s), svc).with_upgrades().await;
+                        }
+                    }
+                    None => {
+                        let _ = builder.serve_connection(TokioIo::new(stream), svc).with_upgrades().await;
+                    }
+                }
+            });
+        }
+    });
+    Upstream { addr, state, stop }
+}
+
+fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+async fn respond(st: Arc<UpstreamState>, mut req: Request<Incoming>) -> Result<Response<Body>, std::io::Error> {
+    let path = req.uri().path().to_string();
+    st.seen.lock().unwrap().push(format!(
+        "{} {}",
+        req.method(),
+        req.uri().path_and_query().map_or("", |p| p.as_str())
+    ));
+    match path.as_str() {
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            Ok(Response::new(full("slow done")))
+        }
+        "/upload" => {
+            let mut body = req.into_body();
+            let mut total = 0usize;
+            let mut first = true;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(std::io::Error::other)?;
+                if let Some(data) = frame.data_ref() {
+                    total += data.len();
+                    if first && total > 0 {
+                        first = false;
+                        st.upload_started.notify_one();
+                    }
+                }
+            }
+            Ok(Response::new(full(total.to_string())))
+        }
+        "/download" => {
+            let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
+            let st = st.clone();
+            tokio::spawn(async move {
+                let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+                let _ = tx.send(Ok(Frame::data(chunk.clone()))).await;
+                st.download_resume.notified().await;
+                for _ in 0..255 {
+                    if tx.send(Ok(Frame::data(chunk.clone()))).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+            Ok(Response::new(BodyExt::boxed(StreamBody::new(stream))))
+        }
+        "/ws" => {
+            // A minimal upgrade: 101, then echo whatever arrives.
+            let on_upgrade = hyper::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                if let Ok(up) = on_upgrade.await {
+                    let mut io = TokioIo::new(up);
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = io.read(&mut buf).await {
+                        if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+            Ok(Response::builder()
+                .status(StatusCode::SWITCHING_PROTOCOLS)
+                .header("connection", "upgrade")
+                .header("upgrade", "websocket")
+                .body(full(""))
+                .unwrap())
+        }
+        _ => {
+            let method = req.method().to_string();
+            let pq = req.uri().path_and_query().map_or(String::new(), |p| p.to_string());
+            let mut headers = serde_json::Map::new();
+            for (k, v) in req.headers() {
+                headers.insert(k.to_string(), json!(v.to_str().unwrap_or("<binary>")));
+            }
+            let body = req.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
+            let echo = json!({
+                "method": method,
+                "path": pq,
+                "headers": headers,
+                "body": String::from_utf8_lossy(&body),
+            });
+            Ok(Response::builder()
+                .header("content-type", "application/json")
+                .header("connection", "keep-alive, x-upstream-secret")
+                .header("x-upstream-secret", "hop-by-hop")
+                .header("x-upstream", "yes")
+                .body(full(echo.to_string()))
+                .unwrap())
+        }
+    }
+}
+
+/// A loopback port nothing listens on.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Sends one raw HTTP/1.1 request (the target exactly as given, which
+/// clients like reqwest would normalise) and returns the status code.
+pub async fn raw_status(addr: SocketAddr, method: &str, target: &str) -> u16 {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status in {text:?}"))
+}
+
+// ---------------------------------------------------------------------------
+// Certificates.
+
+/// A test CA and a server certificate for `localhost` and 127.0.0.1.
+pub struct Pki {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+pub fn pki() -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "moat test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.subject_alt_names.push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    Pki {
+        ca_pem: ca.pem(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// A rustls acceptor for the test upstream, with the PKI's server cert.
+pub fn acceptor(pki: &Pki) -> tokio_rustls::TlsAcceptor {
+    use rustls_pki_types::pem::PemObject;
+    install_crypto();
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(pki.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(pki.key_pem.as_bytes()).unwrap();
+    let cfg = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+}
+
+/// A client that trusts only the PKI's CA.
+pub fn tls_client(pki: &Pki) -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .tls_certs_only([reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap()])
+        .build()
+        .unwrap()
+}
