@@ -19,7 +19,7 @@ use moat_guard::CanonicalPath;
 use moat_spec::OperationTable;
 use tokio_rustls::TlsAcceptor;
 
-use crate::tls::server_config;
+use crate::tls::{TlsError, server_config};
 use crate::upstream::Upstream;
 
 /// A protected API, compiled.
@@ -176,9 +176,14 @@ fn listener_tls(
     match server_config(tls, l.http2) {
         Ok(c) => Some(TlsAcceptor::from(Arc::new(c))),
         Err(e) => {
+            let field = match &e {
+                TlsError::Pem { what: "private key", .. } => "/key",
+                TlsError::Pem { .. } => "/cert",
+                TlsError::Rustls(_) => "",
+            };
             let d: Diagnostic = loaded
                 .document
-                .error_at(&format!("/listeners/{index}/tls"), e.to_string())
+                .error_at(&format!("/listeners/{index}/tls{field}"), e.to_string())
                 .with_hint("`cert` must hold PEM certificates (leaf first) and `key` the matching PEM private key");
             errors.push(d);
             None

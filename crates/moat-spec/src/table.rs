@@ -12,6 +12,7 @@
 //! A miss allocates nothing; a hit allocates only the parameter list.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::model::{ApiSpec, Method, Operation};
 use crate::template::{self, Pattern, Segment};
@@ -55,7 +56,7 @@ pub struct OperationTable {
 
 #[derive(Debug, Clone, Default)]
 struct Node {
-    literals: HashMap<Box<str>, usize>,
+    literals: HashMap<Box<str>, usize, BuildHasherDefault<SegmentHasher>>,
     /// Sorted most specific first.
     patterns: Vec<(Pattern, usize)>,
     /// The operation for each method, by [`Method::index`], when a template
@@ -63,12 +64,70 @@ struct Node {
     ends: Option<[Option<usize>; 8]>,
 }
 
-/// One captured parameter: a byte range of a request segment.
+/// A fast, unkeyed hash for the literal children of a node.
+///
+/// Request segments are hashed on every lookup, and SipHash (the std
+/// default) costs more than the rest of a match. Hash flooding needs the
+/// attacker to choose the *keys* of a map; here the keys come from the spec
+/// and requests only look up, so a fixed hash is safe. The mixing is
+/// FxHash's (as used by rustc) with a final rotation so that the bits
+/// hashbrown uses for the bucket index are well mixed.
+#[derive(Debug, Clone, Copy, Default)]
+struct SegmentHasher(u64);
+
+impl SegmentHasher {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0 ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for SegmentHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            if let Some(head) = word.get_mut(..rest.len()) {
+                head.copy_from_slice(rest);
+            }
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
+    }
+}
+
+/// One captured parameter: a byte range of a request segment. `u32` keeps
+/// the capture array small (it is reset on every lookup); a segment longer
+/// than 4 GiB simply does not match.
 #[derive(Debug, Clone, Copy, Default)]
 struct Capture {
-    segment: usize,
-    start: usize,
-    end: usize,
+    segment: u32,
+    start: u32,
+    end: u32,
+}
+
+impl Capture {
+    fn new(segment: usize, start: usize, end: usize) -> Option<Self> {
+        Some(Self {
+            segment: u32::try_from(segment).ok()?,
+            start: u32::try_from(start).ok()?,
+            end: u32::try_from(end).ok()?,
+        })
+    }
 }
 
 /// The captures of the branch being tried, on the stack.
@@ -78,14 +137,14 @@ struct Captures {
 }
 
 impl Captures {
-    fn push(&mut self, c: Capture) -> bool {
-        match self.items.get_mut(self.len) {
-            Some(slot) => {
+    fn push(&mut self, c: Option<Capture>) -> bool {
+        match (self.items.get_mut(self.len), c) {
+            (Some(slot), Some(c)) => {
                 *slot = c;
                 self.len += 1;
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 
@@ -178,8 +237,8 @@ impl OperationTable {
             .zip(captures.as_slice())
             .map(|(name, c)| {
                 let value = segments
-                    .get(c.segment)
-                    .and_then(|s| s.get(c.start..c.end))
+                    .get(c.segment as usize)
+                    .and_then(|s| s.get(c.start as usize..c.end as usize))
                     .unwrap_or_default();
                 (name.to_string(), value.to_string())
             })
@@ -310,20 +369,10 @@ fn capture(pattern: &Pattern, segment: &str, index: usize, captures: &mut Captur
         else {
             return false;
         };
-        if !captures.push(Capture {
-            segment: index,
-            start: pos,
-            end: from + at,
-        }) {
+        if !captures.push(Capture::new(index, pos, from + at)) {
             return false;
         }
         pos = from + at + separator.len();
     }
-    pos < end
-        && segment.get(pos..end).is_some()
-        && captures.push(Capture {
-            segment: index,
-            start: pos,
-            end,
-        })
+    pos < end && segment.get(pos..end).is_some() && captures.push(Capture::new(index, pos, end))
 }

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, integration tests through real sockets
+# (the moat binary, a real upstream, TLS with generated certificates), the
+# OpenAPI documents in ../shared/specs, doc tests, and a compile of every
+# benchmark. Installs what the tests need and is not on the machine yet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_debian() {
+  # need_debian COMMAND PACKAGE: install PACKAGE when COMMAND is missing.
+  if ! command -v "$1" >/dev/null 2>&1; then
+    if [ "$(id -u)" != 0 ]; then
+      echo "test.sh: '$1' is missing; install the Debian package '$2'" >&2
+      exit 1
+    fi
+    echo "test.sh: installing $2" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+  fi
+}
+
+# kill(1) sends SIGHUP/SIGTERM to the gateway in the lifecycle tests.
+need_debian kill procps
+
+specs="../shared/specs"
+if [ ! -d "$specs" ]; then
+  echo "test.sh: the shared OpenAPI documents are missing: expected $(pwd)/$specs" >&2
+  exit 1
+fi
+
+cargo test --workspace --all-targets --locked
+cargo test --workspace --doc --locked
