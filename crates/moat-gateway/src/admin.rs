@@ -42,7 +42,10 @@ pub async fn serve(
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
     };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
         tracing::error!(error = %e, "admin listener failed");
     }
 }
@@ -67,7 +70,10 @@ async fn metrics(State(s): State<AdminState>, headers: HeaderMap) -> Response {
             .into_response();
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         telemetry::render(),
     )
         .into_response()
@@ -102,11 +108,20 @@ mod tests {
         let t = Secret::new("0123456789abcdef");
         let mut h = HeaderMap::new();
         assert!(!authorized(&h, &t));
-        h.insert(header::AUTHORIZATION, "Bearer 0123456789abcdeX".parse().unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            "Bearer 0123456789abcdeX".parse().unwrap(),
+        );
         assert!(!authorized(&h, &t));
-        h.insert(header::AUTHORIZATION, "Bearer 0123456789abcdef".parse().unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            "Bearer 0123456789abcdef".parse().unwrap(),
+        );
         assert!(authorized(&h, &t));
-        h.insert(header::AUTHORIZATION, "Basic 0123456789abcdef".parse().unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            "Basic 0123456789abcdef".parse().unwrap(),
+        );
         assert!(!authorized(&h, &t));
     }
 }

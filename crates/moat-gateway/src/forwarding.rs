@@ -115,10 +115,7 @@ pub fn set_forwarding_headers(headers: &mut HeaderMap, client: &ClientSide<'_>) 
     let proto_name = HeaderName::from_static("x-forwarded-proto");
     let host_name = HeaderName::from_static("x-forwarded-host");
 
-    let prior_xff = client
-        .trusted
-        .then(|| joined(headers, &xff_name))
-        .flatten();
+    let prior_xff = client.trusted.then(|| joined(headers, &xff_name)).flatten();
     let xff = match prior_xff {
         Some(prior) => format!("{prior}, {peer}"),
         None => peer.to_string(),
@@ -251,7 +248,10 @@ mod tests {
         assert_eq!(m["x-forwarded-for"], "10.0.0.7");
         assert_eq!(m["x-forwarded-proto"], "http");
         assert_eq!(m["x-forwarded-host"], "api.example.com");
-        assert_eq!(m["forwarded"], "for=10.0.0.7;proto=http;host=api.example.com");
+        assert_eq!(
+            m["forwarded"],
+            "for=10.0.0.7;proto=http;host=api.example.com"
+        );
     }
 
     #[test]

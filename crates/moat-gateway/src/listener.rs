@@ -65,7 +65,10 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!(listener = %name, "stopped accepting; draining connections");
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!(listener = %name, "grace period over; closing remaining connections");
     }
 }
@@ -98,18 +101,23 @@ async fn serve_connection(
 
     if let Some(redirect) = &cfg.redirect_to_https {
         let port = redirect.port;
-        let svc = service_fn(move |req| async move { Ok::<_, std::convert::Infallible>(redirect_to_https(&req, port)) });
+        let svc = service_fn(move |req| async move {
+            Ok::<_, std::convert::Infallible>(redirect_to_https(&req, port))
+        });
         let conn = builder.serve_connection(TokioIo::new(stream), svc);
         let _ = watcher.watch(conn.into_owned()).await;
         return;
     }
 
-    let svc = service_fn(move |req: Request<Incoming>| handle(shared.clone(), conn_info.clone(), req));
+    let svc =
+        service_fn(move |req: Request<Incoming>| handle(shared.clone(), conn_info.clone(), req));
     match acceptor {
         Some(acceptor) => {
             // The handshake shares the header deadline: a client that never
             // finishes it holds a connection slot for no longer than that.
-            let tls = match tokio::time::timeout(cfg.header_read_timeout, acceptor.accept(stream)).await {
+            let tls = match tokio::time::timeout(cfg.header_read_timeout, acceptor.accept(stream))
+                .await
+            {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -136,7 +144,10 @@ async fn serve_connection(
 
 /// `308` to the same host and target on HTTPS.
 fn redirect_to_https(req: &Request<Incoming>, port: u16) -> Response<Body> {
-    let Some(host) = host_of(req).filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))) else {
+    let Some(host) = host_of(req).filter(|h| {
+        h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
+    }) else {
         let mut r = Response::new(empty());
         *r.status_mut() = StatusCode::BAD_REQUEST;
         return r;

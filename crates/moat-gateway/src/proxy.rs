@@ -160,7 +160,10 @@ async fn pipeline(
         Ok(p) => p,
         Err(e) => {
             ex.path = truncate(req.uri().path(), 256);
-            return deny_always(ex, Finding::with_detail(ProblemKind::InvalidPath, e.reason()));
+            return deny_always(
+                ex,
+                Finding::with_detail(ProblemKind::InvalidPath, e.reason()),
+            );
         }
     };
     ex.path = path.as_str().to_string();
@@ -345,7 +348,12 @@ pub fn host_of<B>(req: &Request<B>) -> Option<String> {
         .or_else(|| {
             let h = req.headers().get(header::HOST)?.to_str().ok()?;
             let h = match h.rsplit_once(':') {
-                Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(']') || h.starts_with('[') && h.contains("]:") => name,
+                Some((name, port))
+                    if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(']')
+                        || h.starts_with('[') && h.contains("]:") =>
+                {
+                    name
+                }
                 _ => h,
             };
             Some(h.to_string())
@@ -369,16 +377,32 @@ mod tests {
     use super::*;
 
     fn req_with_host(h: &str) -> Request<()> {
-        Request::builder().uri("/x").header("host", h).body(()).unwrap()
+        Request::builder()
+            .uri("/x")
+            .header("host", h)
+            .body(())
+            .unwrap()
     }
 
     #[test]
     fn host_is_normalised() {
-        assert_eq!(host_of(&req_with_host("API.Example.com:8443")).as_deref(), Some("api.example.com"));
-        assert_eq!(host_of(&req_with_host("example.com.")).as_deref(), Some("example.com"));
-        assert_eq!(host_of(&req_with_host("[::1]:8080")).as_deref(), Some("[::1]"));
+        assert_eq!(
+            host_of(&req_with_host("API.Example.com:8443")).as_deref(),
+            Some("api.example.com")
+        );
+        assert_eq!(
+            host_of(&req_with_host("example.com.")).as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            host_of(&req_with_host("[::1]:8080")).as_deref(),
+            Some("[::1]")
+        );
         assert_eq!(host_of(&req_with_host("[::1]")).as_deref(), Some("[::1]"));
-        let abs = Request::builder().uri("https://Other.example/x").body(()).unwrap();
+        let abs = Request::builder()
+            .uri("https://Other.example/x")
+            .body(())
+            .unwrap();
         assert_eq!(host_of(&abs).as_deref(), Some("other.example"));
     }
 

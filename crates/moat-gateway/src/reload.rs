@@ -28,13 +28,14 @@ impl Watcher {
         shutdown: watch::Receiver<bool>,
     ) -> notify::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event
-                && !matches!(event.kind, notify::EventKind::Access(_))
-            {
-                let _ = tx.send(event.paths);
-            }
-        })?;
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if let Ok(event) = event
+                    && !matches!(event.kind, notify::EventKind::Access(_))
+                {
+                    let _ = tx.send(event.paths);
+                }
+            })?;
         // Watch before returning, so that a change made right after start-up
         // is seen.
         let mut watched = HashSet::new();
@@ -108,7 +109,11 @@ async fn run(
     }
 }
 
-fn rewatch(watcher: &mut RecommendedWatcher, watched: &mut HashSet<PathBuf>, dirs: HashSet<PathBuf>) {
+fn rewatch(
+    watcher: &mut RecommendedWatcher,
+    watched: &mut HashSet<PathBuf>,
+    dirs: HashSet<PathBuf>,
+) {
     for old in watched.difference(&dirs) {
         let _ = watcher.unwatch(old);
     }

@@ -144,7 +144,11 @@ impl Runtime {
 
     /// The API serving `host` (without port, lower case) and `path`, with the
     /// path's segments below the API's base path.
-    pub fn select<'a>(&'a self, host: Option<&str>, path: &'a CanonicalPath) -> Option<(&'a Api, &'a [String])> {
+    pub fn select<'a>(
+        &'a self,
+        host: Option<&str>,
+        path: &'a CanonicalPath,
+    ) -> Option<(&'a Api, &'a [String])> {
         self.apis.iter().find_map(|api| {
             if let Some(h) = &api.host
                 && host != Some(h.as_str())
@@ -177,7 +181,10 @@ fn listener_tls(
         Ok(c) => Some(TlsAcceptor::from(Arc::new(c))),
         Err(e) => {
             let field = match &e {
-                TlsError::Pem { what: "private key", .. } => "/key",
+                TlsError::Pem {
+                    what: "private key",
+                    ..
+                } => "/key",
                 TlsError::Pem { .. } => "/cert",
                 TlsError::Rustls(_) => "",
             };

@@ -158,12 +158,16 @@ impl Gateway {
             sockets.push(socket);
         }
         let admin_socket = match &cfg.admin {
-            Some(a) => Some(TcpListener::bind(a.bind).await.map_err(|source| {
-                StartError::Bind {
-                    addr: a.bind,
-                    source,
-                }
-            })?),
+            Some(a) => {
+                Some(
+                    TcpListener::bind(a.bind)
+                        .await
+                        .map_err(|source| StartError::Bind {
+                            addr: a.bind,
+                            source,
+                        })?,
+                )
+            }
             None => None,
         };
 

@@ -59,7 +59,10 @@ fn read_certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'sta
 }
 
 /// The server config of a TLS listener.
-pub fn server_config(cfg: &ListenerTlsConfig, http2: bool) -> Result<rustls::ServerConfig, TlsError> {
+pub fn server_config(
+    cfg: &ListenerTlsConfig,
+    http2: bool,
+) -> Result<rustls::ServerConfig, TlsError> {
     let certs = read_certs(&cfg.cert, "certificate chain")?;
     let key = PrivateKeyDer::from_pem_file(&cfg.key)
         .map_err(|e| pem_error("private key", &cfg.key, e))?;

@@ -29,7 +29,10 @@ impl Target {
     /// Parses a base URL that config validation already checked.
     pub fn parse(url: &str) -> Result<Self, String> {
         let uri: Uri = url.parse().map_err(|e| format!("`{url}`: {e}"))?;
-        let scheme = uri.scheme().cloned().ok_or_else(|| format!("`{url}`: no scheme"))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| format!("`{url}`: no scheme"))?;
         let authority = uri
             .authority()
             .cloned()
@@ -207,6 +210,9 @@ mod tests {
             "https://api.internal:8443/v2/books/1?a=1"
         );
         let t = Target::parse("http://127.0.0.1:9000").unwrap();
-        assert_eq!(t.uri("/", None).unwrap().to_string(), "http://127.0.0.1:9000/");
+        assert_eq!(
+            t.uri("/", None).unwrap().to_string(),
+            "http://127.0.0.1:9000/"
+        );
     }
 }

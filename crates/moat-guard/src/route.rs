@@ -26,7 +26,9 @@ pub fn route_verdict(found: &Match<'_>, deprecated: DeprecatedPolicy) -> Verdict
             )),
         },
         Match::Found { .. } => Verdict::Allow,
-        Match::MethodNotAllowed { .. } => Verdict::Deny(Finding::new(ProblemKind::MethodNotAllowed)),
+        Match::MethodNotAllowed { .. } => {
+            Verdict::Deny(Finding::new(ProblemKind::MethodNotAllowed))
+        }
         Match::NotFound => Verdict::Deny(Finding::new(ProblemKind::ShadowEndpoint)),
     }
 }

@@ -25,7 +25,11 @@ async fn setup(extra: &str) -> (tempfile::TempDir, Upstream, Moat) {
 async fn proxies_get_and_post_with_bodies() {
     let (_dir, up, moat) = setup("").await;
     let c = client();
-    let r = c.get(moat.url("/items?color=red&size=2")).send().await.unwrap();
+    let r = c
+        .get(moat.url("/items?color=red&size=2"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-upstream"], "yes");
     let echo: Value = r.json().await.unwrap();
@@ -75,7 +79,10 @@ async fn forwarding_headers_are_set_and_spoofs_replaced() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
-    assert_ne!(rid, "spoofed-id", "an untrusted client cannot choose the request id");
+    assert_ne!(
+        rid, "spoofed-id",
+        "an untrusted client cannot choose the request id"
+    );
     assert_eq!(rid.len(), 32);
     // hop-by-hop headers named by the upstream's Connection are removed too
     assert!(r.headers().get("x-upstream-secret").is_none());
@@ -83,7 +90,10 @@ async fn forwarding_headers_are_set_and_spoofs_replaced() {
     let h = &echo["headers"];
     assert_eq!(h["x-forwarded-for"], "127.0.0.1");
     assert_eq!(h["x-forwarded-proto"], "http");
-    assert_eq!(h["forwarded"].as_str().unwrap(), format!("for=127.0.0.1;proto=http;host={}", moat.addrs[0].ip()));
+    assert_eq!(
+        h["forwarded"].as_str().unwrap(),
+        format!("for=127.0.0.1;proto=http;host={}", moat.addrs[0].ip())
+    );
     assert_eq!(h["x-request-id"], rid.as_str());
     assert!(h.get("x-private").is_none(), "{h}");
     assert!(h.get("proxy-authorization").is_none(), "{h}");
@@ -96,7 +106,11 @@ async fn trusted_proxy_headers_are_kept_and_extended() {
     // rewrite the config to trust loopback, then reload
     let dir = _dir.path();
     let cfg = std::fs::read_to_string(dir.join("moat.yaml")).unwrap();
-    write(dir, "moat.yaml", &format!("{cfg}proxy:\n  trusted_proxies: [127.0.0.0/8]\n"));
+    write(
+        dir,
+        "moat.yaml",
+        &format!("{cfg}proxy:\n  trusted_proxies: [127.0.0.0/8]\n"),
+    );
     moat.wait_stderr("config reloaded").await;
     let r = client()
         .get(moat.url("/items"))
@@ -116,7 +130,8 @@ async fn trusted_proxy_headers_are_kept_and_extended() {
 async fn request_body_is_streamed_not_buffered() {
     let (_dir, up, moat) = setup("").await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
     let send = tokio::spawn(
         client()
             .post(moat.url("/upload"))
@@ -256,7 +271,11 @@ async fn alternative_spellings_reach_the_same_decision() {
     ] {
         assert_eq!(raw_status(addr, "GET", target).await, 400, "{target}");
     }
-    assert_eq!(up.hits(), 8, "nothing but the documented spellings reached the upstream");
+    assert_eq!(
+        up.hits(),
+        8,
+        "nothing but the documented spellings reached the upstream"
+    );
 }
 
 #[tokio::test]
@@ -272,13 +291,21 @@ async fn shadow_endpoints_blocked_in_enforce_recorded_in_monitor() {
     let r = c.delete(moat.url("/items/1")).send().await.unwrap();
     assert_eq!(r.status(), 405);
     assert_eq!(r.headers()["allow"], "GET");
-    assert_eq!(up.hits(), 0, "enforce mode never forwards an undocumented operation");
+    assert_eq!(
+        up.hits(),
+        0,
+        "enforce mode never forwards an undocumented operation"
+    );
     let log = moat.wait_log(|l| l["path"] == "/debug/config").await;
     assert_eq!(log["verdict"], "denied");
     assert_eq!(log["finding"], "shadow-endpoint");
     drop(moat);
 
-    write(dir.path(), "moat.yaml", &config(&up.url(), "    mode: monitor\n"));
+    write(
+        dir.path(),
+        "moat.yaml",
+        &config(&up.url(), "    mode: monitor\n"),
+    );
     let moat = Moat::start(dir.path());
     let r = c.get(moat.url("/debug/config")).send().await.unwrap();
     assert_eq!(r.status(), 200, "monitor mode forwards");
@@ -319,21 +346,48 @@ async fn deprecated_operations_follow_the_policy() {
     assert_eq!(p["type"], "urn:moat:problem:zombie-endpoint");
     assert_eq!(u3.hits(), 0);
     // other operations are unaffected
-    assert_eq!(c.get(moat.url("/items")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        c.get(moat.url("/items")).send().await.unwrap().status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn base_path_and_server_url_are_respected() {
     let up = upstream(None).await;
     let dir = tempdir();
-    let spec = ECHO_SPEC.replace("paths:", "servers: [{url: \"https://api.example.com/v2\"}]\npaths:");
+    let spec = ECHO_SPEC.replace(
+        "paths:",
+        "servers: [{url: \"https://api.example.com/v2\"}]\npaths:",
+    );
     write(dir.path(), "spec.yaml", &spec);
-    write(dir.path(), "moat.yaml", &config(&up.url(), "    base_path: /shop\n"));
+    write(
+        dir.path(),
+        "moat.yaml",
+        &config(&up.url(), "    base_path: /shop\n"),
+    );
     let moat = Moat::start(dir.path());
     let c = client();
-    assert_eq!(c.get(moat.url("/shop/v2/items")).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(moat.url("/shop/items")).send().await.unwrap().status(), 404);
-    assert_eq!(c.get(moat.url("/v2/items")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        c.get(moat.url("/shop/v2/items"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(moat.url("/shop/items"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        c.get(moat.url("/v2/items")).send().await.unwrap().status(),
+        404
+    );
     // the mount prefix is removed; the server path is the upstream's own
     assert_eq!(up.state.seen.lock().unwrap().clone(), ["GET /v2/items"]);
 }

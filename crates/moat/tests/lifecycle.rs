@@ -33,7 +33,10 @@ fn check_accepts_a_good_config() {
     write(dir.path(), "moat.yaml", &config(UPSTREAM, ""));
     let (ok, out, err) = check(dir.path());
     assert!(ok, "{err}");
-    assert!(out.ends_with("moat.yaml: OK (1 API, 8 operations)\n"), "{out}");
+    assert!(
+        out.ends_with("moat.yaml: OK (1 API, 8 operations)\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -46,22 +49,36 @@ fn config_errors_name_file_line_column_and_hint() {
     write(dir.path(), "moat.yaml", &text);
     let (ok, _, err) = check(dir.path());
     assert!(!ok);
-    assert!(err.contains("moat.yaml:14:5: error: unknown key `deprecatd`"), "{err}");
+    assert!(
+        err.contains("moat.yaml:14:5: error: unknown key `deprecatd`"),
+        "{err}"
+    );
     assert!(err.contains("hint: did you mean `deprecated`?"), "{err}");
     assert!(err.contains("14 |     deprecatd: block"), "{err}");
 
     // bad YAML
-    write(dir.path(), "moat.yaml", "listeners:\n  - bind: [127.0.0.1:0\nupstreams: {}\n");
+    write(
+        dir.path(),
+        "moat.yaml",
+        "listeners:\n  - bind: [127.0.0.1:0\nupstreams: {}\n",
+    );
     let (ok, _, err) = check(dir.path());
     assert!(!ok);
     assert!(err.contains("moat.yaml:3:"), "{err}");
     assert!(err.contains("error: invalid YAML"), "{err}");
 
     // missing spec file
-    write(dir.path(), "moat.yaml", &config(UPSTREAM, "").replace("spec: spec.yaml", "spec: nope.yaml"));
+    write(
+        dir.path(),
+        "moat.yaml",
+        &config(UPSTREAM, "").replace("spec: spec.yaml", "spec: nope.yaml"),
+    );
     let (ok, _, err) = check(dir.path());
     assert!(!ok);
-    assert!(err.contains("moat.yaml:12:11: error: cannot read OpenAPI document"), "{err}");
+    assert!(
+        err.contains("moat.yaml:12:11: error: cannot read OpenAPI document"),
+        "{err}"
+    );
     assert!(err.contains("nope.yaml"), "{err}");
 
     // a bad $ref in the OpenAPI document is positioned in that document
@@ -92,7 +109,11 @@ fn config_errors_name_file_line_column_and_hint() {
 fn serve_refuses_a_bad_config_with_the_same_diagnostics() {
     let dir = tempdir();
     write(dir.path(), "spec.yaml", ECHO_SPEC);
-    write(dir.path(), "moat.yaml", &config(UPSTREAM, "    mode: enforced\n"));
+    write(
+        dir.path(),
+        "moat.yaml",
+        &config(UPSTREAM, "    mode: enforced\n"),
+    );
     let out = Command::new(MOAT)
         .args(["serve", "--config"])
         .arg(dir.path().join("moat.yaml"))
@@ -100,13 +121,20 @@ fn serve_refuses_a_bad_config_with_the_same_diagnostics() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("moat.yaml:14:11: error: unknown value `enforced`"), "{err}");
+    assert!(
+        err.contains("moat.yaml:14:11: error: unknown value `enforced`"),
+        "{err}"
+    );
     assert!(err.contains("did you mean `enforce`?"), "{err}");
 }
 
 #[test]
 fn bad_cli_arguments_get_usage_not_a_crash() {
-    let out = Command::new(MOAT).args(["serve"]).env_remove("MOAT_CONFIG").output().unwrap();
+    let out = Command::new(MOAT)
+        .args(["serve"])
+        .env_remove("MOAT_CONFIG")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--config <FILE>"));
     let out = Command::new(MOAT).args(["frobnicate"]).output().unwrap();
@@ -143,7 +171,10 @@ async fn reloads_under_load_without_failing_a_request() {
                     Ok(r) if r.status() == 200 => {
                         ok.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(r) => failed.lock().unwrap().push(format!("status {}", r.status())),
+                    Ok(r) => failed
+                        .lock()
+                        .unwrap()
+                        .push(format!("status {}", r.status())),
                     Err(e) => failed.lock().unwrap().push(format!("error {e}")),
                 }
             }
@@ -154,34 +185,60 @@ async fn reloads_under_load_without_failing_a_request() {
 
     // 1. a changed document is picked up by the file watch
     assert_eq!(c.get(moat.url("/new")).send().await.unwrap().status(), 404);
-    let spec2 = format!("{ECHO_SPEC}  /new:\n    get: {{operationId: newThing, responses: {{\"200\": {{description: ok}}}}}}\n");
+    let spec2 = format!(
+        "{ECHO_SPEC}  /new:\n    get: {{operationId: newThing, responses: {{\"200\": {{description: ok}}}}}}\n"
+    );
     replace(dir.path(), "spec.yaml", &spec2);
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.get(moat.url("/new")).send().await.unwrap().status() != 200 {
-        assert!(Instant::now() < deadline, "the new document was not loaded:\n{}", moat.stderr());
+        assert!(
+            Instant::now() < deadline,
+            "the new document was not loaded:\n{}",
+            moat.stderr()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     // 2. a bad config is refused and the running one keeps serving
-    replace(dir.path(), "moat.yaml", &good.replace("listeners:", "listenerz:"));
+    replace(
+        dir.path(),
+        "moat.yaml",
+        &good.replace("listeners:", "listenerz:"),
+    );
     moat.wait_stderr("config reload refused").await;
-    assert!(moat.stderr().contains("unknown key `listenerz`"), "{}", moat.stderr());
+    assert!(
+        moat.stderr().contains("unknown key `listenerz`"),
+        "{}",
+        moat.stderr()
+    );
     assert_eq!(c.get(moat.url("/new")).send().await.unwrap().status(), 200);
 
     // 3. SIGHUP reloads a good config (a monitor-mode one, visible from outside)
     let reloads_before = moat.stderr().matches("config reloaded").count();
-    let monitor = config(&up.url(), "    mode: monitor\n").replace("reload:\n", "reload:\n  watch: false\n");
+    let monitor =
+        config(&up.url(), "    mode: monitor\n").replace("reload:\n", "reload:\n  watch: false\n");
     replace(dir.path(), "moat.yaml", &monitor);
     // the watch may reload it first; SIGHUP must work regardless
     tokio::time::sleep(Duration::from_millis(400)).await;
     moat.signal("HUP");
     let deadline = Instant::now() + Duration::from_secs(10);
     while moat.stderr().matches("config reloaded").count() < reloads_before + 1 {
-        assert!(Instant::now() < deadline, "no reload after SIGHUP:\n{}", moat.stderr());
+        assert!(
+            Instant::now() < deadline,
+            "no reload after SIGHUP:\n{}",
+            moat.stderr()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(moat.stderr().contains("SIGHUP: reloading config"));
-    assert_eq!(c.get(moat.url("/undocumented")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        c.get(moat.url("/undocumented"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
@@ -189,7 +246,12 @@ async fn reloads_under_load_without_failing_a_request() {
         t.await.unwrap();
     }
     let failed = failed.lock().unwrap();
-    assert!(failed.is_empty(), "{} requests failed: {:?}", failed.len(), &failed[..failed.len().min(5)]);
+    assert!(
+        failed.is_empty(),
+        "{} requests failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
     assert!(ok.load(Ordering::Relaxed) > 100, "the load loop barely ran");
 }
 
@@ -206,7 +268,15 @@ async fn listener_changes_need_a_restart() {
     );
     replace(dir.path(), "moat.yaml", &two);
     moat.wait_stderr("the listeners changed").await;
-    assert_eq!(client().get(moat.url("/items")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client()
+            .get(moat.url("/items"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -214,7 +284,11 @@ async fn shutdown_drains_requests_in_flight() {
     let up = upstream(None).await;
     let dir = tempdir();
     write(dir.path(), "spec.yaml", ECHO_SPEC);
-    write(dir.path(), "moat.yaml", &config(&up.url(), "").replace("response_timeout: 2s", "response_timeout: 5s"));
+    write(
+        dir.path(),
+        "moat.yaml",
+        &config(&up.url(), "").replace("response_timeout: 2s", "response_timeout: 5s"),
+    );
     let mut moat = Moat::start(dir.path());
     let slow = tokio::spawn(client().get(moat.url("/slow")).send());
     // wait until the request is at the upstream
@@ -226,7 +300,10 @@ async fn shutdown_drains_requests_in_flight() {
     moat.signal("TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;
     // no new connections once shutdown began
-    assert!(tokio::net::TcpStream::connect(moat.addrs[0]).await.is_err(), "still accepting after SIGTERM");
+    assert!(
+        tokio::net::TcpStream::connect(moat.addrs[0]).await.is_err(),
+        "still accepting after SIGTERM"
+    );
     // the request in flight completes
     let r = slow.await.unwrap().unwrap();
     assert_eq!(r.status(), 200);
@@ -264,37 +341,111 @@ async fn health_readiness_and_metrics() {
     let admin = moat.admin.unwrap();
     assert!(admin.ip().is_loopback());
     let c = client();
-    assert_eq!(c.get(moat.url("/items")).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(moat.url("/items")).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(moat.url("/secret")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        c.get(moat.url("/items")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        c.get(moat.url("/items")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        c.get(moat.url("/secret")).send().await.unwrap().status(),
+        404
+    );
     assert_eq!(c.get(moat.url("/old")).send().await.unwrap().status(), 200);
 
     let base = format!("http://{admin}");
-    assert_eq!(c.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
-    assert_eq!(c.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        c.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let r = c.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert!(r.headers().contains_key("www-authenticate"));
-    let r = c.get(format!("{base}/metrics")).bearer_auth("wrong-token-wrong-token-wrong-tok").send().await.unwrap();
+    let r = c
+        .get(format!("{base}/metrics"))
+        .bearer_auth("wrong-token-wrong-token-wrong-tok")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = c.get(format!("{base}/metrics")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    let r = c
+        .get(format!("{base}/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
 
-    let ok = ["api=\"echo\"", "operation=\"listItems\"", "status=\"200\"", "verdict=\"allowed\""];
-    assert_eq!(metric(&text, "moat_requests_total", &ok), Some(2.0), "{text}");
-    let denied = ["api=\"echo\"", "operation=\"-\"", "status=\"404\"", "verdict=\"denied\""];
-    assert_eq!(metric(&text, "moat_requests_total", &denied), Some(1.0), "{text}");
-    assert_eq!(metric(&text, "moat_denials_total", &["reason=\"shadow-endpoint\""]), Some(1.0), "{text}");
+    let ok = [
+        "api=\"echo\"",
+        "operation=\"listItems\"",
+        "status=\"200\"",
+        "verdict=\"allowed\"",
+    ];
     assert_eq!(
-        metric(&text, "moat_findings_total", &["reason=\"zombie-endpoint\"", "action=\"flagged\""]),
+        metric(&text, "moat_requests_total", &ok),
+        Some(2.0),
+        "{text}"
+    );
+    let denied = [
+        "api=\"echo\"",
+        "operation=\"-\"",
+        "status=\"404\"",
+        "verdict=\"denied\"",
+    ];
+    assert_eq!(
+        metric(&text, "moat_requests_total", &denied),
         Some(1.0),
         "{text}"
     );
-    assert_eq!(metric(&text, "moat_request_duration_seconds_count", &["api=\"echo\""]), Some(4.0), "{text}");
-    assert!(text.contains("moat_request_duration_seconds_bucket{api=\"echo\",le=\"0.005\"}"), "{text}");
     assert_eq!(
-        metric(&text, "moat_upstream_duration_seconds_count", &["upstream=\"echo\""]),
+        metric(&text, "moat_denials_total", &["reason=\"shadow-endpoint\""]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "moat_findings_total",
+            &["reason=\"zombie-endpoint\"", "action=\"flagged\""]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "moat_request_duration_seconds_count",
+            &["api=\"echo\""]
+        ),
+        Some(4.0),
+        "{text}"
+    );
+    assert!(
+        text.contains("moat_request_duration_seconds_bucket{api=\"echo\",le=\"0.005\"}"),
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "moat_upstream_duration_seconds_count",
+            &["upstream=\"echo\""]
+        ),
         Some(3.0),
         "{text}"
     );
@@ -302,9 +453,21 @@ async fn health_readiness_and_metrics() {
     // upstream errors are counted by kind
     let r = c.get(moat.url("/down/items")).send().await.unwrap();
     assert_eq!(r.status(), 502);
-    let text = c.get(format!("{base}/metrics")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().text().await.unwrap();
+    let text = c
+        .get(format!("{base}/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(
-        metric(&text, "moat_upstream_errors_total", &["upstream=\"down\"", "kind=\"connect\""]),
+        metric(
+            &text,
+            "moat_upstream_errors_total",
+            &["upstream=\"down\"", "kind=\"connect\""]
+        ),
         Some(1.0),
         "{text}"
     );

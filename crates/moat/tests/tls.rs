@@ -37,7 +37,11 @@ async fn https_listener_speaks_h2_and_http1_with_hsts() {
     write_pki(dir.path(), &pki);
     write(dir.path(), "spec.yaml", ECHO_SPEC);
     let listeners = "  - bind: 127.0.0.1:0\n    tls: {cert: cert.pem, key: key.pem}\n";
-    write(dir.path(), "moat.yaml", &tls_config(&up.url(), listeners, ""));
+    write(
+        dir.path(),
+        "moat.yaml",
+        &tls_config(&up.url(), listeners, ""),
+    );
     let moat = Moat::start(dir.path());
     let addr = moat.addrs[0];
 
@@ -52,7 +56,12 @@ async fn https_listener_speaks_h2_and_http1_with_hsts() {
     assert_eq!(echo["headers"]["host"], up.addr.to_string());
 
     // POST with a body over h2
-    let r = c.post(https(addr, "/items")).body("over h2").send().await.unwrap();
+    let r = c
+        .post(https(addr, "/items"))
+        .body("over h2")
+        .send()
+        .await
+        .unwrap();
     let echo: Value = r.json().await.unwrap();
     assert_eq!(echo["body"], "over h2");
 
@@ -83,7 +92,11 @@ async fn minimum_tls_version_is_enforced() {
     write(dir.path(), "spec.yaml", ECHO_SPEC);
     let listeners =
         "  - bind: 127.0.0.1:0\n    tls: {cert: cert.pem, key: key.pem, min_version: \"1.3\"}\n";
-    write(dir.path(), "moat.yaml", &tls_config(&up.url(), listeners, ""));
+    write(
+        dir.path(),
+        "moat.yaml",
+        &tls_config(&up.url(), listeners, ""),
+    );
     let moat = Moat::start(dir.path());
     install_crypto();
     let tls12_only = reqwest::Client::builder()
@@ -92,8 +105,18 @@ async fn minimum_tls_version_is_enforced() {
         .tls_certs_only([reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap()])
         .build()
         .unwrap();
-    assert!(tls12_only.get(https(moat.addrs[0], "/items")).send().await.is_err());
-    let ok = tls_client(&pki).get(https(moat.addrs[0], "/items")).send().await.unwrap();
+    assert!(
+        tls12_only
+            .get(https(moat.addrs[0], "/items"))
+            .send()
+            .await
+            .is_err()
+    );
+    let ok = tls_client(&pki)
+        .get(https(moat.addrs[0], "/items"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
 }
 
@@ -106,17 +129,26 @@ async fn plain_http_is_redirected_to_https() {
     write(dir.path(), "spec.yaml", ECHO_SPEC);
     let listeners = "  - bind: 127.0.0.1:0\n    tls: {cert: cert.pem, key: key.pem}\n\
                      \x20 - bind: 127.0.0.1:0\n    redirect_to_https: {port: 8443}\n";
-    write(dir.path(), "moat.yaml", &tls_config(&up.url(), listeners, ""));
+    write(
+        dir.path(),
+        "moat.yaml",
+        &tls_config(&up.url(), listeners, ""),
+    );
     let moat = Moat::start(dir.path());
     let mut s = tokio::net::TcpStream::connect(moat.addrs[1]).await.unwrap();
-    s.write_all(b"GET /items?page=2 HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    s.write_all(
+        b"GET /items?page=2 HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     let lower = out.to_lowercase();
     assert!(lower.starts_with("http/1.1 308"), "{out}");
-    assert!(lower.contains("location: https://api.example.com:8443/items?page=2"), "{out}");
+    assert!(
+        lower.contains("location: https://api.example.com:8443/items?page=2"),
+        "{out}"
+    );
     assert_eq!(up.hits(), 0, "a redirect never reaches the upstream");
 }
 
@@ -130,7 +162,11 @@ async fn upstream_tls_is_verified_against_the_configured_ca() {
     let target = format!("https://localhost:{}", up.addr.port());
     let listeners = "  - bind: 127.0.0.1:0\n";
 
-    write(dir.path(), "moat.yaml", &tls_config(&target, listeners, "    tls: {ca: ca.pem}\n"));
+    write(
+        dir.path(),
+        "moat.yaml",
+        &tls_config(&target, listeners, "    tls: {ca: ca.pem}\n"),
+    );
     let moat = Moat::start(dir.path());
     let r = client().get(moat.url("/items")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -154,7 +190,11 @@ async fn unreadable_certificates_are_config_errors() {
     write(dir.path(), "cert.pem", "not a certificate\n");
     write(dir.path(), "key.pem", "not a key\n");
     let listeners = "  - bind: 127.0.0.1:0\n    tls: {cert: cert.pem, key: key.pem}\n";
-    write(dir.path(), "moat.yaml", &tls_config("http://127.0.0.1:1", listeners, ""));
+    write(
+        dir.path(),
+        "moat.yaml",
+        &tls_config("http://127.0.0.1:1", listeners, ""),
+    );
     let out = std::process::Command::new(MOAT)
         .args(["check", "--config"])
         .arg(dir.path().join("moat.yaml"))
@@ -162,6 +202,9 @@ async fn unreadable_certificates_are_config_errors() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("moat.yaml:3:17: error: cannot read certificate chain"), "{err}");
+    assert!(
+        err.contains("moat.yaml:3:17: error: cannot read certificate chain"),
+        "{err}"
+    );
     assert!(err.contains("hint:"), "{err}");
 }

@@ -34,7 +34,10 @@ pub async fn run(args: DemoArgs) -> ExitCode {
     let dir = std::env::temp_dir().join(format!("moat-demo-{}", std::process::id()));
     let token = format!("{}{}", uuid_hex(), uuid_hex());
     if let Err(e) = write_files(&dir, &token) {
-        eprintln!("moat demo: cannot write the demo config to {}: {e}", dir.display());
+        eprintln!(
+            "moat demo: cannot write the demo config to {}: {e}",
+            dir.display()
+        );
         return ExitCode::FAILURE;
     }
     let result = run_in(&dir, &args, &token).await;

@@ -121,15 +121,19 @@ impl Moat {
                         addrs.push(a.parse().unwrap());
                     } else if let Some(a) = line.strip_prefix("moat: admin on ") {
                         let admin = Some(a.parse().unwrap());
-                        break Moat { child, addrs, admin, stderr, stdout };
+                        break Moat {
+                            child,
+                            addrs,
+                            admin,
+                            stderr,
+                            stdout,
+                        };
                     }
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    panic!(
-                        "moat did not start:\n{}",
-                        stderr.lock().unwrap().join("\n")
-                    );
+                    let _ = child.wait();
+                    panic!("moat did not start:\n{}", stderr.lock().unwrap().join("\n"));
                 }
             }
         }
@@ -161,7 +165,10 @@ impl Moat {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "moat did not exit in {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "moat did not exit in {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -188,7 +195,11 @@ impl Moat {
             if let Some(v) = self.access_log().into_iter().find(|v| pred(v)) {
                 return v;
             }
-            assert!(Instant::now() < deadline, "no matching access-log line in {:?}", self.access_log());
+            assert!(
+                Instant::now() < deadline,
+                "no matching access-log line in {:?}",
+                self.access_log()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -197,7 +208,11 @@ impl Moat {
     pub async fn wait_stderr(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(15);
         while !self.stderr().contains(text) {
-            assert!(Instant::now() < deadline, "stderr never said {text:?}:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "stderr never said {text:?}:\n{}",
+                self.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -283,11 +298,17 @@ pub async fn upstream(tls: Option<tokio_rustls::TlsAcceptor>) -> Upstream {
                 match tls {
                     Some(acceptor) => {
                         if let Ok(s) = acceptor.accept(stream).await {
-                            let _ = builder.serve_connection(TokioIo::new(s), svc).with_upgrades().await;
+                            let _ = builder
+                                .serve_connection(TokioIo::new(s), svc)
+                                .with_upgrades()
+                                .await;
                         }
                     }
                     None => {
-                        let _ = builder.serve_connection(TokioIo::new(stream), svc).with_upgrades().await;
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .with_upgrades()
+                            .await;
                     }
                 }
             });
@@ -300,7 +321,10 @@ fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
 
-async fn respond(st: Arc<UpstreamState>, mut req: Request<Incoming>) -> Result<Response<Body>, std::io::Error> {
+async fn respond(
+    st: Arc<UpstreamState>,
+    mut req: Request<Incoming>,
+) -> Result<Response<Body>, std::io::Error> {
     let path = req.uri().path().to_string();
     st.seen.lock().unwrap().push(format!(
         "{} {}",
@@ -341,7 +365,9 @@ async fn respond(st: Arc<UpstreamState>, mut req: Request<Incoming>) -> Result<R
                     }
                 }
             });
-            let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+            let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|f| (f, rx))
+            });
             Ok(Response::new(BodyExt::boxed(StreamBody::new(stream))))
         }
         "/ws" => {
@@ -367,12 +393,20 @@ async fn respond(st: Arc<UpstreamState>, mut req: Request<Incoming>) -> Result<R
         }
         _ => {
             let method = req.method().to_string();
-            let pq = req.uri().path_and_query().map_or(String::new(), |p| p.to_string());
+            let pq = req
+                .uri()
+                .path_and_query()
+                .map_or(String::new(), |p| p.to_string());
             let mut headers = serde_json::Map::new();
             for (k, v) in req.headers() {
                 headers.insert(k.to_string(), json!(v.to_str().unwrap_or("<binary>")));
             }
-            let body = req.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map_err(std::io::Error::other)?
+                .to_bytes();
             let echo = json!({
                 "method": method,
                 "path": pq,
@@ -405,7 +439,10 @@ pub async fn raw_status(addr: SocketAddr, method: &str, target: &str) -> u16 {
     let mut out = Vec::new();
     s.read_to_end(&mut out).await.unwrap();
     let text = String::from_utf8_lossy(&out);
-    text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status in {text:?}"))
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"))
 }
 
 // ---------------------------------------------------------------------------
@@ -423,11 +460,15 @@ pub fn pki() -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "moat test CA");
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "moat test CA");
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params.subject_alt_names.push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
     let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
     let cert = params.signed_by(&key, &issuer).unwrap();
     Pki {

@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# End-to-end proxy overhead of moat.
+#
+# Starts, on 127.0.0.1 only:
+#   - nginx serving a fixed JSON document at /api/books (the "upstream");
+#   - nginx as a plain reverse proxy in front of it (the reference: a proxy
+#     doing no policy work);
+#   - moat in front of it, enforcing an OpenAPI document that documents
+#     `GET /api/books`, once without and once with an access log to a file;
+# then measures each with wrk, plus moat answering an undocumented path
+# itself (the cost of a denial), and prints requests/s, p50 and p99.
+#
+# Usage (from the repository root):
+#   bash bench/e2e.sh
+# Knobs (environment):
+#   CONNS=32      wrk connections (wrk always uses one thread: -t1)
+#   DURATION=10   seconds measured per target (after a 2 s warm-up)
+#   ROUNDS=1      how many times to measure the whole set of targets
+#   KEEP_TMP=1    keep the temporary directory (configs, wrk output, logs)
+set -euo pipefail
+
+CONNS="${CONNS:-32}"
+DURATION="${DURATION:-10}"
+ROUNDS="${ROUNDS:-1}"
+WARMUP=2
+
+die() { echo "e2e: $*" >&2; exit 1; }
+log() { echo "e2e: $*" >&2; }
+
+[[ -f Cargo.toml && -d crates/moat ]] || die "run me from the repository root: bash bench/e2e.sh"
+for knob in CONNS DURATION ROUNDS; do
+    [[ "${!knob}" =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer, got '${!knob}'"
+done
+
+# --- tools -------------------------------------------------------------------
+need_pkgs=()
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx)
+command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
+if ((${#need_pkgs[@]})); then
+    if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
+        log "installing ${need_pkgs[*]} with apt-get"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+    else
+        die "missing ${need_pkgs[*]}: install them (Debian/Ubuntu: sudo apt-get install -y ${need_pkgs[*]})"
+    fi
+fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+command -v python3 >/dev/null 2>&1 || die "python3 is needed to pick free ports"
+command -v curl >/dev/null 2>&1 || die "curl is needed for the sanity checks (apt-get install -y curl)"
+
+# --- build -------------------------------------------------------------------
+log "building moat (release)"
+cargo build --release -p moat
+MOAT="$PWD/target/release/moat"
+[[ -x "$MOAT" ]] || die "no binary at $MOAT after the build"
+
+# --- temp dir and cleanup ----------------------------------------------------
+TMP="$(mktemp -d -t moat-e2e.XXXXXX)"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        # Give each process up to 5 s to go, then force it.
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ "${KEEP_TMP:-0}" == 1 ]]; then
+        log "kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- free ports (asked from the OS, all held open until every one is picked) --
+read -r UP_PORT NGX_PROXY_PORT MOAT_PORT MOAT_LOG_PORT < <(python3 -c '
+import socket
+socks = []
+for _ in range(4):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(*(s.getsockname()[1] for s in socks))
+')
+log "ports: upstream $UP_PORT, nginx proxy $NGX_PROXY_PORT, moat $MOAT_PORT, moat+log $MOAT_LOG_PORT"
+
+wait_http() { # url expected-status what
+    local url=$1 want=$2 what=$3 got=""
+    for _ in $(seq 100); do
+        got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)
+        [[ "$got" == "$want" ]] && return 0
+        sleep 0.1
+    done
+    die "$what: $url answered '$got', expected $want"
+}
+
+# --- nginx: upstream + reference proxy ---------------------------------------
+BODY='{"id":1,"title":"Dune","author":"Frank Herbert","price":9.99}'
+mkdir -p "$TMP/nginx"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+error_log $TMP/nginx/error.log warn;
+pid $TMP/nginx/nginx.pid;
+
+events {
+    worker_connections 4096;
+}
+
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/client_body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    # nginx closes a keep-alive connection after 1000 requests by default;
+    # every target would then measure reconnects too. Keep connections open.
+    keepalive_requests 1000000;
+
+    # (a) The upstream: a fixed JSON answer.
+    server {
+        listen 127.0.0.1:$UP_PORT;
+        location /api/books {
+            default_type application/json;
+            return 200 '$BODY';
+        }
+    }
+
+    # (b) The reference: nginx as a reverse proxy in front of (a).
+    upstream bench_upstream {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$NGX_PROXY_PORT;
+        location / {
+            proxy_pass http://bench_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+"$NGINX" -t -q -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
+    || die "nginx rejected its config ($TMP/nginx/nginx.conf)"
+"$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
+    >"$TMP/nginx/stdout.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$UP_PORT/api/books" 200 "nginx upstream"
+wait_http "http://127.0.0.1:$NGX_PROXY_PORT/api/books" 200 "nginx proxy"
+
+# --- moat: document and configs ----------------------------------------------
+cat >"$TMP/openapi.yaml" <<'EOF'
+openapi: 3.0.3
+info:
+  title: Benchmark books API
+  version: 1.0.0
+paths:
+  /api/books:
+    get:
+      operationId: listBooks
+      summary: The one book there is
+      responses:
+        "200":
+          description: A book.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  id: { type: integer }
+                  title: { type: string }
+                  author: { type: string }
+                  price: { type: number }
+EOF
+
+write_moat_config() { # file port access-log-yaml
+    cat >"$1" <<EOF
+mode: enforce
+listeners:
+  - bind: 127.0.0.1:$2
+upstreams:
+  nginx:
+    targets: ["http://127.0.0.1:$UP_PORT"]
+apis:
+  - name: bench
+    spec: openapi.yaml
+    upstream: nginx
+access_log: $3
+reload:
+  watch: false
+shutdown:
+  grace_period: 1s
+EOF
+}
+write_moat_config "$TMP/moat.yaml" "$MOAT_PORT" "{enabled: false}"
+write_moat_config "$TMP/moat-log.yaml" "$MOAT_LOG_PORT" "{target: $TMP/access.log}"
+
+start_moat() { # config stderr-file
+    local config=$1 err=$2
+    "$MOAT" check --config "$config" >&2 || die "moat check failed for $config"
+    "$MOAT" serve --config "$config" >"$err.stdout" 2>"$err" &
+    local pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 100); do
+        grep -q 'moat: listening on' "$err" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || { cat "$err" >&2; die "moat exited at start ($config)"; }
+        sleep 0.1
+    done
+    cat "$err" >&2
+    die "moat did not say 'moat: listening on' within 10 s ($config)"
+}
+start_moat "$TMP/moat.yaml" "$TMP/moat.stderr"
+start_moat "$TMP/moat-log.yaml" "$TMP/moat-log.stderr"
+wait_http "http://127.0.0.1:$MOAT_PORT/api/books" 200 "moat"
+wait_http "http://127.0.0.1:$MOAT_LOG_PORT/api/books" 200 "moat (access log)"
+wait_http "http://127.0.0.1:$MOAT_PORT/api/nope" 404 "moat (undocumented path)"
+got=$(curl -s "http://127.0.0.1:$MOAT_PORT/api/books")
+[[ "$got" == "$BODY" ]] || die "moat forwarded a different body: $got"
+
+# --- measurement --------------------------------------------------------------
+TARGETS=(
+    "upstream (nginx, direct)|http://127.0.0.1:$UP_PORT/api/books"
+    "nginx as reverse proxy|http://127.0.0.1:$NGX_PROXY_PORT/api/books"
+    "moat (no access log)|http://127.0.0.1:$MOAT_PORT/api/books"
+    "moat (access log to file)|http://127.0.0.1:$MOAT_LOG_PORT/api/books"
+    "moat, undocumented path (404)|http://127.0.0.1:$MOAT_PORT/api/nope"
+)
+
+# wrk prints latencies as 312.00us, 1.23ms, 2.00s, 1.00m: normalise to ms.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+        printf "%.3f", n
+    }'
+}
+
+cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+machine="$(nproc) CPUs, ${cpu_model:-unknown CPU}, $(uname -sr)"
+
+summary="$TMP/summary.txt"
+: >"$summary"
+for round in $(seq "$ROUNDS"); do
+    rows=()
+    for t in "${TARGETS[@]}"; do
+        name=${t%%|*}
+        url=${t#*|}
+        out="$TMP/wrk-r$round-$(echo "$name" | tr -c 'a-zA-Z0-9' '_').txt"
+        log "round $round/$ROUNDS: $name ($url): ${WARMUP}s warm-up, ${DURATION}s measured"
+        wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null
+        wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out"
+        rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
+        p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+        p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+        non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
+        sockerr=$(awk -F'Socket errors: ' '/Socket errors:/ { print $2 }' "$out")
+        rows+=("$(printf '| %-30s | %10s | %9s | %9s | %9s | %s |' \
+            "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "${sockerr:-none}")")
+    done
+    {
+        echo
+        echo "Round $round/$ROUNDS: wrk -t1 -c$CONNS -d${DURATION}s --latency, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        echo "Machine: $machine"
+        printf '| %-30s | %10s | %9s | %9s | %9s | %s |\n' \
+            "target" "requests/s" "p50 ms" "p99 ms" "non-2xx" "socket errors"
+        printf '|%s|%s|%s|%s|%s|%s|\n' "--------------------------------" \
+            "------------:" "----------:" "----------:" "----------:" "---------------"
+        printf '%s\n' "${rows[@]}"
+    } >>"$summary"
+done
+
+if [[ -s "$TMP/access.log" ]]; then
+    log "access log: $(wc -l <"$TMP/access.log") lines, $(du -h "$TMP/access.log" | cut -f1)"
+fi
+grep -hiE 'error|warn|panic' "$TMP/moat.stderr" "$TMP/moat-log.stderr" "$TMP/nginx/error.log" 2>/dev/null \
+    | head -n 20 | sed 's/^/e2e: log: /' >&2 || true
+
+cat "$summary"
