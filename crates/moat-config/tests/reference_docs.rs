@@ -10,8 +10,12 @@ fn every_config_key_is_in_the_reference() {
     let mut missing = Vec::new();
     let mut seen = 0;
     for line in model.lines() {
-        let Some(rest) = line.trim().strip_prefix("pub ") else { continue };
-        let Some((name, _)) = rest.split_once(':') else { continue };
+        let Some(rest) = line.trim().strip_prefix("pub ") else {
+            continue;
+        };
+        let Some((name, _)) = rest.split_once(':') else {
+            continue;
+        };
         if name.contains(' ') || name.contains('(') {
             continue; // `pub fn`, `pub struct`, …
         }

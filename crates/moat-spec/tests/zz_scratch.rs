@@ -2,15 +2,44 @@
 use std::time::Instant;
 #[test]
 fn timing() {
-    let t = moat_spec::OperationTable::new(moat_spec::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/specs/twilio_api_v2010.yaml"))).unwrap());
-    let deep = ["2010-04-01","Accounts","AC0123456789abcdef0123456789abcdef","Calls","CA0123456789abcdef0123456789abcdef","Recordings","RE0123456789abcdef0123456789abcdef.json"];
-    let miss = ["2010-04-01","Accounts","AC0123456789abcdef0123456789abcdef","Calls","CA0123456789abcdef0123456789abcdef","Nothing.json"];
-    let short_miss = ["2010-04-01","Nope.json"];
-    for (name, segs) in [("deep", &deep[..]), ("miss", &miss[..]), ("short_miss", &short_miss[..])] {
+    let t = moat_spec::OperationTable::new(
+        moat_spec::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/specs/twilio_api_v2010.yaml"
+        )))
+        .unwrap(),
+    );
+    let deep = [
+        "2010-04-01",
+        "Accounts",
+        "AC0123456789abcdef0123456789abcdef",
+        "Calls",
+        "CA0123456789abcdef0123456789abcdef",
+        "Recordings",
+        "RE0123456789abcdef0123456789abcdef.json",
+    ];
+    let miss = [
+        "2010-04-01",
+        "Accounts",
+        "AC0123456789abcdef0123456789abcdef",
+        "Calls",
+        "CA0123456789abcdef0123456789abcdef",
+        "Nothing.json",
+    ];
+    let short_miss = ["2010-04-01", "Nope.json"];
+    for (name, segs) in [
+        ("deep", &deep[..]),
+        ("miss", &miss[..]),
+        ("short_miss", &short_miss[..]),
+    ] {
         for _ in 0..3 {
             let n = 1_000_000;
             let start = Instant::now();
-            for _ in 0..n { std::hint::black_box(t.find(std::hint::black_box("GET"), std::hint::black_box(segs))); }
+            for _ in 0..n {
+                std::hint::black_box(
+                    t.find(std::hint::black_box("GET"), std::hint::black_box(segs)),
+                );
+            }
             println!("{name}: {:?}/iter", start.elapsed() / n);
         }
     }

@@ -391,3 +391,127 @@ async fn base_path_and_server_url_are_respected() {
     // the mount prefix is removed; the server path is the upstream's own
     assert_eq!(up.state.seen.lock().unwrap().clone(), ["GET /v2/items"]);
 }
+
+#[tokio::test]
+async fn targets_are_used_in_round_robin() {
+    let (a, b) = (upstream(None).await, upstream(None).await);
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    let cfg = config(&a.url(), "").replace(
+        &format!("targets: [\"{}\"]", a.url()),
+        &format!("targets: [\"{}\", \"{}\"]", a.url(), b.url()),
+    );
+    write(dir.path(), "moat.yaml", &cfg);
+    let moat = Moat::start(dir.path());
+    let c = client();
+    for _ in 0..10 {
+        assert_eq!(
+            c.get(moat.url("/items")).send().await.unwrap().status(),
+            200
+        );
+    }
+    assert_eq!((a.hits(), b.hits()), (5, 5));
+}
+
+#[tokio::test]
+async fn apis_are_selected_by_host_then_base_path() {
+    let (shop, admin) = (upstream(None).await, upstream(None).await);
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    let cfg = format!(
+        "listeners:\n  - bind: 127.0.0.1:0\nadmin:\n  bind: 127.0.0.1:0\n  token: {ADMIN_TOKEN}\n\
+         upstreams:\n  shop: {{targets: [\"{}\"]}}\n  admin: {{targets: [\"{}\"]}}\n\
+         apis:\n  - {{name: shop, spec: spec.yaml, upstream: shop}}\n\
+         \x20 - {{name: admin, spec: spec.yaml, upstream: admin, host: Admin.Example.com}}\n\
+         access_log: {{target: access.log}}\n",
+        shop.url(),
+        admin.url()
+    );
+    write(dir.path(), "moat.yaml", &cfg);
+    let moat = Moat::start(dir.path());
+    let c = client();
+    let r = c
+        .get(moat.url("/items"))
+        .header("host", "admin.example.com:8080")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(moat.url("/items"))
+        .header("host", "shop.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!((shop.hits(), admin.hits()), (1, 1));
+
+    // the access log went to the file, one JSON object per line
+    let path = dir.path().join("access.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let lines = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if lines.len() == 2 || std::time::Instant::now() > deadline {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let apis: Vec<&str> = lines.iter().map(|l| l["api"].as_str().unwrap()).collect();
+    assert_eq!(apis, ["admin", "shop"]);
+    assert!(
+        moat.access_log().is_empty(),
+        "nothing on stdout when the log goes to a file"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_shows_allowed_and_blocked_requests() {
+    let moat = Moat::spawn(&["demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]);
+    let c = client();
+    let r = c.get(moat.url("/api/books")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("title"));
+    assert_eq!(
+        c.get(moat.url("/api/debug/config"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        c.put(moat.url("/api/books/1"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
+    let r = c.get(moat.url("/api/v1/books")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["deprecation"], "true");
+    assert_eq!(
+        raw_status(moat.addrs[0], "GET", "/api/books%2f1").await,
+        400
+    );
+    // the guide names the gateway's real address and a working admin token
+    let guide = moat.wait_log_text("Try these through the gateway").await;
+    let token = guide
+        .lines()
+        .find_map(|l| l.split("Bearer ").nth(1))
+        .and_then(|t| t.split('\'').next())
+        .unwrap()
+        .to_string();
+    let r = c
+        .get(format!("http://{}/metrics", moat.admin.unwrap()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("moat_requests_total"));
+}

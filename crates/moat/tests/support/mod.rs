@@ -83,9 +83,14 @@ impl Moat {
     /// Starts `moat serve --config <dir>/moat.yaml` and waits until it says
     /// where it listens.
     pub fn start(dir: &Path) -> Moat {
+        let config = dir.join("moat.yaml");
+        Moat::spawn(&["serve", "--config", config.to_str().unwrap()])
+    }
+
+    /// Runs `moat ARGS…` and waits for its "listening"/"admin" lines.
+    pub fn spawn(args: &[&str]) -> Moat {
         let mut child = Command::new(MOAT)
-            .args(["serve", "--config"])
-            .arg(dir.join("moat.yaml"))
+            .args(args)
             .env("MOAT_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -175,6 +180,22 @@ impl Moat {
 
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// Waits until stdout contains `text`; returns all of stdout.
+    pub async fn wait_log_text(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.stdout.lock().unwrap().join("\n");
+            if out.contains(text) {
+                return out;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stdout never said {text:?}:\n{out}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Access-log lines so far, parsed.
