@@ -8,7 +8,8 @@
 #   - moat in front of it, enforcing an OpenAPI document that documents
 #     `GET /api/books`, once without and once with an access log to a file;
 # then measures each with wrk, plus moat answering an undocumented path
-# itself (the cost of a denial), and prints requests/s, p50 and p99.
+# itself (the cost of a denial), and prints requests/s, p50 and p99, plus the
+# CPU time the servers (nginx and moat) spent per request, read from /proc.
 #
 # Usage (from the repository root):
 #   bash bench/e2e.sh
@@ -47,6 +48,7 @@ if ((${#need_pkgs[@]})); then
 fi
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 command -v python3 >/dev/null 2>&1 || die "python3 is needed to pick free ports"
+command -v ps >/dev/null 2>&1 || die "ps is needed (apt-get install -y procps)"
 command -v curl >/dev/null 2>&1 || die "curl is needed for the sanity checks (apt-get install -y curl)"
 
 # --- build -------------------------------------------------------------------
@@ -155,7 +157,8 @@ EOF
     || die "nginx rejected its config ($TMP/nginx/nginx.conf)"
 "$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
     >"$TMP/nginx/stdout.log" 2>&1 &
-PIDS+=($!)
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
 wait_http "http://127.0.0.1:$UP_PORT/api/books" 200 "nginx upstream"
 wait_http "http://127.0.0.1:$NGX_PROXY_PORT/api/books" 200 "nginx proxy"
 
@@ -212,6 +215,7 @@ start_moat() { # config stderr-file
     "$MOAT" serve --config "$config" >"$err.stdout" 2>"$err" &
     local pid=$!
     PIDS+=("$pid")
+    MOAT_PIDS+=("$pid")
     for _ in $(seq 100); do
         grep -q 'moat: listening on' "$err" 2>/dev/null && return 0
         kill -0 "$pid" 2>/dev/null || { cat "$err" >&2; die "moat exited at start ($config)"; }
@@ -220,6 +224,7 @@ start_moat() { # config stderr-file
     cat "$err" >&2
     die "moat did not say 'moat: listening on' within 10 s ($config)"
 }
+MOAT_PIDS=()
 start_moat "$TMP/moat.yaml" "$TMP/moat.stderr"
 start_moat "$TMP/moat-log.yaml" "$TMP/moat-log.stderr"
 wait_http "http://127.0.0.1:$MOAT_PORT/api/books" 200 "moat"
@@ -246,9 +251,25 @@ to_ms() {
     }'
 }
 
+# CPU time (user + system, in clock ticks) used so far by a set of processes,
+# all their threads included.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() {
+    local pid total=0 stat rest
+    for pid in "$@"; do
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        rest=${stat##*) }             # after "pid (comm) ": field 3 onwards
+        read -r -a f <<<"$rest"
+        total=$((total + f[11] + f[12])) # utime, stime (fields 14, 15)
+    done
+    echo "$total"
+}
+nginx_pids() { echo "$NGINX_PID" $(ps -o pid= --ppid "$NGINX_PID"); }
+
 cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 machine="$(nproc) CPUs, ${cpu_model:-unknown CPU}, $(uname -sr)"
 
+ROW='| %-29s | %10s | %7s | %7s | %17s | %15s | %7s | %s |'
 summary="$TMP/summary.txt"
 : >"$summary"
 for round in $(seq "$ROUNDS"); do
@@ -259,27 +280,44 @@ for round in $(seq "$ROUNDS"); do
         out="$TMP/wrk-r$round-$(echo "$name" | tr -c 'a-zA-Z0-9' '_').txt"
         log "round $round/$ROUNDS: $name ($url): ${WARMUP}s warm-up, ${DURATION}s measured"
         wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null
+        read -r -a ngx <<<"$(nginx_pids)"
+        ngx0=$(cpu_ticks "${ngx[@]}")
+        moat0=$(cpu_ticks "${MOAT_PIDS[@]}")
         wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out"
+        ngx1=$(cpu_ticks "${ngx[@]}")
+        moat1=$(cpu_ticks "${MOAT_PIDS[@]}")
+        reqs=$(awk '/ requests in / { print $1 }' "$out")
+        # Server CPU per request: nginx (upstream, and proxy when it is the
+        # proxy) plus moat, in microseconds; and moat's own share.
+        cpu_all=$(awk -v t=$((ngx1 - ngx0 + moat1 - moat0)) -v hz="$CLK_TCK" -v n="$reqs" \
+            'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
+        cpu_moat=$(awk -v t=$((moat1 - moat0)) -v hz="$CLK_TCK" -v n="$reqs" \
+            'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
+        [[ "$name" == moat* ]] || cpu_moat="-"
         rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
         p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
         p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
         non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
         sockerr=$(awk -F'Socket errors: ' '/Socket errors:/ { print $2 }' "$out")
-        rows+=("$(printf '| %-30s | %10s | %9s | %9s | %9s | %s |' \
-            "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "${sockerr:-none}")")
+        rows+=("$(printf "$ROW" "$name" "$rps" "$p50" "$p99" "$cpu_all" "$cpu_moat" \
+            "${non2xx:-0}" "${sockerr:-none}")")
     done
     {
         echo
         echo "Round $round/$ROUNDS: wrk -t1 -c$CONNS -d${DURATION}s --latency, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
         echo "Machine: $machine"
-        printf '| %-30s | %10s | %9s | %9s | %9s | %s |\n' \
-            "target" "requests/s" "p50 ms" "p99 ms" "non-2xx" "socket errors"
-        printf '|%s|%s|%s|%s|%s|%s|\n' "--------------------------------" \
-            "------------:" "----------:" "----------:" "----------:" "---------------"
+        printf "$ROW\n" "target" "requests/s" "p50 ms" "p99 ms" \
+            "server CPU µs/req" "moat CPU µs/req" "non-2xx" "socket errors"
+        printf "$ROW\n" ":-----" "-----:" "-----:" "-----:" "-----:" "-----:" "-----:" ":-----"
         printf '%s\n' "${rows[@]}"
     } >>"$summary"
 done
 
+# moat logs each denial at INFO on stderr (MOAT_LOG, default info): say how
+# much the runs wrote there, since the 404 target pays for it.
+for f in "$TMP/moat.stderr" "$TMP/moat-log.stderr"; do
+    log "$(basename "$f"): $(wc -l <"$f") lines, $(du -h "$f" | cut -f1)"
+done
 if [[ -s "$TMP/access.log" ]]; then
     log "access log: $(wc -l <"$TMP/access.log") lines, $(du -h "$TMP/access.log" | cut -f1)"
 fi

@@ -101,10 +101,8 @@ pub async fn handle(
     if let Ok(v) = HeaderValue::from_str(&ex.request_id) {
         headers.insert(rt.request_id_header.clone(), v);
     }
-    if conn.tls
-        && let Some(hsts) = hsts_value(&rt, &conn)
-    {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
+    if let Some(hsts) = rt.hsts(conn.listener) {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
     }
     if ex.deprecation {
         headers.insert("deprecation", HeaderValue::from_static("true"));
@@ -130,22 +128,6 @@ pub async fn handle(
         finding: ex.finding,
     });
     Ok(resp)
-}
-
-fn hsts_value(rt: &Runtime, conn: &ConnInfo) -> Option<HeaderValue> {
-    let listener = rt.listeners().get(conn.listener)?;
-    let hsts = &listener.tls.as_ref()?.hsts;
-    if !hsts.enabled {
-        return None;
-    }
-    let mut v = format!("max-age={}", hsts.max_age.as_secs());
-    if hsts.include_subdomains {
-        v.push_str("; includeSubDomains");
-    }
-    if hsts.preload {
-        v.push_str("; preload");
-    }
-    HeaderValue::from_str(&v).ok()
 }
 
 async fn pipeline(
@@ -190,7 +172,7 @@ async fn pipeline(
             ex.finding = Some(f.kind.slug());
             ex.deprecation = f.kind == ProblemKind::ZombieEndpoint;
             telemetry::finding(&api.name, f.kind.slug(), "flagged");
-            tracing::warn!(request_id = %ex.request_id, api = %api.name, path = %ex.path,
+            tracing::debug!(request_id = %ex.request_id, api = %api.name, path = %ex.path,
                 finding = f.kind.slug(), "request flagged");
         }
         Verdict::Deny(f) => {
@@ -207,7 +189,7 @@ async fn pipeline(
             ex.verdict = "monitored";
             ex.finding = Some(f.kind.slug());
             telemetry::finding(&api.name, f.kind.slug(), "monitored");
-            tracing::warn!(request_id = %ex.request_id, api = %api.name, path = %ex.path,
+            tracing::debug!(request_id = %ex.request_id, api = %api.name, path = %ex.path,
                 finding = f.kind.slug(), "request would be denied (monitor mode)");
         }
     }
@@ -317,7 +299,7 @@ fn deny(ex: &mut Exchange, api: &str, f: &Finding) -> Response<Body> {
     ex.verdict = "denied";
     ex.finding = Some(f.kind.slug());
     telemetry::finding(api, f.kind.slug(), "denied");
-    tracing::info!(request_id = %ex.request_id, api, path = %ex.path,
+    tracing::debug!(request_id = %ex.request_id, api, path = %ex.path,
         finding = f.kind.slug(), "request denied");
     problem_response(&Problem::new(f.kind, f.detail, &ex.request_id))
 }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 use ipnet::IpNet;
 use moat_config::{
     DeprecatedPolicy, Diagnostic, Diagnostics, ListenerConfig, LoadedConfig, Mode,
@@ -53,6 +53,8 @@ pub struct Runtime {
     apis: Vec<Api>,
     /// TLS acceptors by listener index (`None` for plain listeners).
     tls: Vec<Option<TlsAcceptor>>,
+    /// `Strict-Transport-Security` by listener index, when it is sent.
+    hsts: Vec<Option<HeaderValue>>,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<IpNet>,
     /// The request id header.
@@ -87,6 +89,7 @@ impl Runtime {
         for (i, l) in cfg.listeners.iter().enumerate() {
             tls.push(listener_tls(l, i, &loaded, &mut errors));
         }
+        let hsts = cfg.listeners.iter().map(hsts_header).collect();
 
         let mut apis = Vec::with_capacity(cfg.apis.len());
         for a in &cfg.apis {
@@ -137,6 +140,7 @@ impl Runtime {
             loaded,
             apis,
             tls,
+            hsts,
             trusted_proxies,
             request_id_header,
         })
@@ -164,10 +168,30 @@ impl Runtime {
         self.tls.get(index).and_then(Option::as_ref)
     }
 
+    /// The HSTS header of listener `index`, if it sends one.
+    pub fn hsts(&self, index: usize) -> Option<&HeaderValue> {
+        self.hsts.get(index).and_then(Option::as_ref)
+    }
+
     /// The listeners, as configured.
     pub fn listeners(&self) -> &[ListenerConfig] {
         &self.loaded.config.listeners
     }
+}
+
+fn hsts_header(l: &ListenerConfig) -> Option<HeaderValue> {
+    let hsts = &l.tls.as_ref()?.hsts;
+    if !hsts.enabled {
+        return None;
+    }
+    let mut v = format!("max-age={}", hsts.max_age.as_secs());
+    if hsts.include_subdomains {
+        v.push_str("; includeSubDomains");
+    }
+    if hsts.preload {
+        v.push_str("; preload");
+    }
+    HeaderValue::from_str(&v).ok()
 }
 
 fn listener_tls(

@@ -180,6 +180,21 @@ impl OperationTable {
             node.patterns
                 .sort_by(|(a, _), (b, _)| a.specificity_key().cmp(&b.specificity_key()));
         }
+        if std::env::var("MOAT_DEBUG").is_ok() {
+            eprintln!("nodes={}", nodes.len());
+            for (i, n) in nodes.iter().enumerate() {
+                if n.patterns.len() > 1 || n.literals.len() > 20 {
+                    eprintln!(
+                        "node {i}: lits={} pats={:?}",
+                        n.literals.len(),
+                        n.patterns
+                            .iter()
+                            .map(|(p, c)| (p.pieces.clone(), *c))
+                            .collect::<Vec<_>>()
+                    );
+                }
+            }
+        }
         Self { spec, nodes, names }
     }
 

@@ -44,3 +44,34 @@ fn timing() {
         }
     }
 }
+#[test]
+fn baseline() {
+    let mut m: std::collections::HashMap<Box<str>, usize> = Default::default();
+    for k in [
+        "Calls",
+        "Recordings",
+        "Nothing",
+        "Events.json",
+        "Payments.json",
+    ] {
+        m.insert(k.into(), 1);
+    }
+    let key = "CA0123456789abcdef0123456789abcdef";
+    for _ in 0..3 {
+        let n = 1_000_000;
+        let start = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(m.get(std::hint::black_box(key)));
+        }
+        println!("sip lookup: {:?}/iter", start.elapsed() / n);
+        let start = Instant::now();
+        let mut x = 0u64;
+        for i in 0..n {
+            x = x
+                .wrapping_mul(31)
+                .wrapping_add(std::hint::black_box(i as u64));
+        }
+        std::hint::black_box(x);
+        println!("loop: {:?}/iter", start.elapsed() / n);
+    }
+}
