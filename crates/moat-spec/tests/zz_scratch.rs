@@ -33,7 +33,10 @@ fn timing() {
         ("short_miss", &short_miss[..]),
     ] {
         for _ in 0..3 {
-            let n = 1_000_000;
+            let n: u32 = std::env::var("N")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1_000_000);
             let start = Instant::now();
             for _ in 0..n {
                 std::hint::black_box(
@@ -58,7 +61,10 @@ fn baseline() {
     }
     let key = "CA0123456789abcdef0123456789abcdef";
     for _ in 0..3 {
-        let n = 1_000_000;
+        let n: u32 = std::env::var("N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
         let start = Instant::now();
         for _ in 0..n {
             std::hint::black_box(m.get(std::hint::black_box(key)));

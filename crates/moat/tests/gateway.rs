@@ -345,10 +345,7 @@ async fn deprecated_operations_follow_the_policy() {
     assert_eq!(p["type"], "urn:moat:problem:zombie-endpoint");
     assert_eq!(u3.hits(), 0);
     // other operations are unaffected
-    assert_eq!(
-        c.get(moat.url("/items")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(get_status(&c, moat.url("/items")).await, 200);
 }
 
 #[tokio::test]
@@ -367,26 +364,9 @@ async fn base_path_and_server_url_are_respected() {
     );
     let moat = Moat::start(dir.path());
     let c = client();
-    assert_eq!(
-        c.get(moat.url("/shop/v2/items"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        c.get(moat.url("/shop/items"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    assert_eq!(
-        c.get(moat.url("/v2/items")).send().await.unwrap().status(),
-        404
-    );
+    assert_eq!(get_status(&c, moat.url("/shop/v2/items")).await, 200);
+    assert_eq!(get_status(&c, moat.url("/shop/items")).await, 404);
+    assert_eq!(get_status(&c, moat.url("/v2/items")).await, 404);
     // the mount prefix is removed; the server path is the upstream's own
     assert_eq!(up.state.seen.lock().unwrap().clone(), ["GET /v2/items"]);
 }
@@ -404,10 +384,7 @@ async fn targets_are_used_in_round_robin() {
     let moat = Moat::start(dir.path());
     let c = client();
     for _ in 0..10 {
-        assert_eq!(
-            c.get(moat.url("/items")).send().await.unwrap().status(),
-            200
-        );
+        assert_eq!(get_status(&c, moat.url("/items")).await, 200);
     }
     assert_eq!((a.hits(), b.hits()), (5, 5));
 }
@@ -474,14 +451,7 @@ async fn the_demo_shows_allowed_and_blocked_requests() {
     let r = c.get(moat.url("/api/books")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("title"));
-    assert_eq!(
-        c.get(moat.url("/api/debug/config"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(get_status(&c, moat.url("/api/debug/config")).await, 404);
     assert_eq!(
         c.put(moat.url("/api/books/1"))
             .send()
@@ -513,4 +483,21 @@ async fn the_demo_shows_allowed_and_blocked_requests() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("moat_requests_total"));
+}
+
+#[tokio::test]
+async fn upstream_connections_are_kept_alive_and_reused() {
+    let (_dir, up, moat) = setup("").await;
+    let c = client();
+    for _ in 0..20 {
+        assert_eq!(get_status(&c, moat.url("/items")).await, 200);
+    }
+    let opened = up
+        .state
+        .connections
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        opened, 1,
+        "20 sequential requests should share one pooled connection"
+    );
 }

@@ -184,13 +184,13 @@ async fn reloads_under_load_without_failing_a_request() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // 1. a changed document is picked up by the file watch
-    assert_eq!(c.get(moat.url("/new")).send().await.unwrap().status(), 404);
+    assert_eq!(get_status(&c, moat.url("/new")).await, 404);
     let spec2 = format!(
         "{ECHO_SPEC}  /new:\n    get: {{operationId: newThing, responses: {{\"200\": {{description: ok}}}}}}\n"
     );
     replace(dir.path(), "spec.yaml", &spec2);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while c.get(moat.url("/new")).send().await.unwrap().status() != 200 {
+    while get_status(&c, moat.url("/new")).await != 200 {
         assert!(
             Instant::now() < deadline,
             "the new document was not loaded:\n{}",
@@ -211,18 +211,22 @@ async fn reloads_under_load_without_failing_a_request() {
         "{}",
         moat.stderr()
     );
-    assert_eq!(c.get(moat.url("/new")).send().await.unwrap().status(), 200);
+    assert_eq!(get_status(&c, moat.url("/new")).await, 200);
 
-    // 3. SIGHUP reloads a good config (a monitor-mode one, visible from outside)
-    let reloads_before = moat.stderr().matches("config reloaded").count();
-    let monitor =
-        config(&up.url(), "    mode: monitor\n").replace("reload:\n", "reload:\n  watch: false\n");
-    replace(dir.path(), "moat.yaml", &monitor);
-    // the watch may reload it first; SIGHUP must work regardless
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // 3. a good config again, then SIGHUP reloads it too (still under load)
+    replace(dir.path(), "moat.yaml", &good);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while moat.stderr().matches("config reloaded").count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the good config was not reloaded:\n{}",
+            moat.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     moat.signal("HUP");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while moat.stderr().matches("config reloaded").count() < reloads_before + 1 {
+    while moat.stderr().matches("config reloaded").count() < 3 {
         assert!(
             Instant::now() < deadline,
             "no reload after SIGHUP:\n{}",
@@ -231,14 +235,6 @@ async fn reloads_under_load_without_failing_a_request() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(moat.stderr().contains("SIGHUP: reloading config"));
-    assert_eq!(
-        c.get(moat.url("/undocumented"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
@@ -341,37 +337,14 @@ async fn health_readiness_and_metrics() {
     let admin = moat.admin.unwrap();
     assert!(admin.ip().is_loopback());
     let c = client();
-    assert_eq!(
-        c.get(moat.url("/items")).send().await.unwrap().status(),
-        200
-    );
-    assert_eq!(
-        c.get(moat.url("/items")).send().await.unwrap().status(),
-        200
-    );
-    assert_eq!(
-        c.get(moat.url("/secret")).send().await.unwrap().status(),
-        404
-    );
-    assert_eq!(c.get(moat.url("/old")).send().await.unwrap().status(), 200);
+    assert_eq!(get_status(&c, moat.url("/items")).await, 200);
+    assert_eq!(get_status(&c, moat.url("/items")).await, 200);
+    assert_eq!(get_status(&c, moat.url("/secret")).await, 404);
+    assert_eq!(get_status(&c, moat.url("/old")).await, 200);
 
     let base = format!("http://{admin}");
-    assert_eq!(
-        c.get(format!("{base}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        c.get(format!("{base}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status(&c, format!("{base}/healthz")).await, 200);
+    assert_eq!(get_status(&c, format!("{base}/readyz")).await, 200);
     let r = c.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert!(r.headers().contains_key("www-authenticate"));
@@ -470,5 +443,67 @@ async fn health_readiness_and_metrics() {
         ),
         Some(1.0),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_past_the_grace_period() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    let cfg = config(&up.url(), "")
+        .replace("response_timeout: 2s", "response_timeout: 10s")
+        .replace("grace_period: 5s", "grace_period: 200ms");
+    write(dir.path(), "moat.yaml", &cfg);
+    let mut moat = Moat::start(dir.path());
+    // /slow takes 1.5 s upstream: longer than the grace period
+    let slow = tokio::spawn(client().get(moat.url("/slow")).send());
+    while up.hits() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let signalled = Instant::now();
+    moat.signal("TERM");
+    let status = moat.wait_exit(Duration::from_secs(5));
+    let took = signalled.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took < Duration::from_millis(1400),
+        "exit took {took:?}: the grace period was not enforced"
+    );
+    assert!(
+        slow.await.unwrap().is_err(),
+        "the cut-off request cannot have completed"
+    );
+    assert!(
+        moat.stderr().contains("grace period over"),
+        "{}",
+        moat.stderr()
+    );
+}
+
+#[tokio::test]
+async fn sighup_applies_a_change_when_watching_is_off() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    let unwatched =
+        |extra: &str| config(&up.url(), extra).replace("reload:\n", "reload:\n  watch: false\n");
+    write(dir.path(), "moat.yaml", &unwatched(""));
+    let moat = Moat::start(dir.path());
+    let c = client();
+    assert_eq!(get_status(&c, moat.url("/undocumented")).await, 404);
+    replace(dir.path(), "moat.yaml", &unwatched("    mode: monitor\n"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        get_status(&c, moat.url("/undocumented")).await,
+        404,
+        "no watch: nothing changes by itself"
+    );
+    moat.signal("HUP");
+    moat.wait_stderr("config reloaded").await;
+    assert_eq!(
+        get_status(&c, moat.url("/undocumented")).await,
+        200,
+        "monitor mode after SIGHUP"
     );
 }

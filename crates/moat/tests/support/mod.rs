@@ -256,6 +256,11 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// The status of a GET to `url`.
+pub async fn get_status(c: &reqwest::Client, url: impl reqwest::IntoUrl) -> u16 {
+    c.get(url).send().await.unwrap().status().as_u16()
+}
+
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
@@ -270,6 +275,8 @@ type Body = BoxBody<Bytes, std::io::Error>;
 pub struct UpstreamState {
     /// Requests seen: method, path and query.
     pub seen: Mutex<Vec<String>>,
+    /// TCP connections accepted.
+    pub connections: std::sync::atomic::AtomicUsize,
     /// Notified when the first chunk of an `/upload` body arrives.
     pub upload_started: Notify,
     /// `/download` waits for this after its first chunk.
@@ -311,6 +318,8 @@ pub async fn upstream(tls: Option<tokio_rustls::TlsAcceptor>) -> Upstream {
                 r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
                 _ = stop_rx.changed() => return,
             };
+            st.connections
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let st = st.clone();
             let tls = tls.clone();
             tokio::spawn(async move {
