@@ -17,12 +17,15 @@
 #   CONNS=32      wrk connections (wrk always uses one thread: -t1)
 #   DURATION=10   seconds measured per target (after a 2 s warm-up)
 #   ROUNDS=1      how many times to measure the whole set of targets
+#   PIN=1         pin wrk to CPU 0 and nginx + moat to the other CPUs (taskset),
+#                 so the load generator does not compete with the servers
 #   KEEP_TMP=1    keep the temporary directory (configs, wrk output, logs)
 set -euo pipefail
 
 CONNS="${CONNS:-32}"
 DURATION="${DURATION:-10}"
 ROUNDS="${ROUNDS:-1}"
+PIN="${PIN:-0}"
 WARMUP=2
 
 die() { echo "e2e: $*" >&2; exit 1; }
@@ -50,6 +53,19 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 command -v python3 >/dev/null 2>&1 || die "python3 is needed to pick free ports"
 command -v ps >/dev/null 2>&1 || die "ps is needed (apt-get install -y procps)"
 command -v curl >/dev/null 2>&1 || die "curl is needed for the sanity checks (apt-get install -y curl)"
+
+# CPU placement: unpinned by default; with PIN=1, wrk on CPU 0, servers on the rest.
+ON_WRK=()
+ON_SERVERS=()
+placement="unpinned (wrk, nginx and moat share all CPUs)"
+if [[ "$PIN" == 1 ]]; then
+    command -v taskset >/dev/null 2>&1 || die "PIN=1 needs taskset (apt-get install -y util-linux)"
+    ncpu=$(nproc)
+    ((ncpu >= 2)) || die "PIN=1 needs at least 2 CPUs"
+    ON_WRK=(taskset -c 0)
+    ON_SERVERS=(taskset -c "1-$((ncpu - 1))")
+    placement="pinned: wrk on CPU 0, nginx and moat on CPU 1-$((ncpu - 1))"
+fi
 
 # --- build -------------------------------------------------------------------
 log "building moat (release)"
@@ -155,7 +171,7 @@ http {
 EOF
 "$NGINX" -t -q -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
     || die "nginx rejected its config ($TMP/nginx/nginx.conf)"
-"$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
+"${ON_SERVERS[@]}" "$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
     >"$TMP/nginx/stdout.log" 2>&1 &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
@@ -212,7 +228,7 @@ write_moat_config "$TMP/moat-log.yaml" "$MOAT_LOG_PORT" "{target: $TMP/access.lo
 start_moat() { # config stderr-file
     local config=$1 err=$2
     "$MOAT" check --config "$config" >&2 || die "moat check failed for $config"
-    "$MOAT" serve --config "$config" >"$err.stdout" 2>"$err" &
+    "${ON_SERVERS[@]}" "$MOAT" serve --config "$config" >"$err.stdout" 2>"$err" &
     local pid=$!
     PIDS+=("$pid")
     MOAT_PIDS+=("$pid")
@@ -279,11 +295,11 @@ for round in $(seq "$ROUNDS"); do
         url=${t#*|}
         out="$TMP/wrk-r$round-$(echo "$name" | tr -c 'a-zA-Z0-9' '_').txt"
         log "round $round/$ROUNDS: $name ($url): ${WARMUP}s warm-up, ${DURATION}s measured"
-        wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null
+        "${ON_WRK[@]}" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null
         read -r -a ngx <<<"$(nginx_pids)"
         ngx0=$(cpu_ticks "${ngx[@]}")
         moat0=$(cpu_ticks "${MOAT_PIDS[@]}")
-        wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out"
+        "${ON_WRK[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out"
         ngx1=$(cpu_ticks "${ngx[@]}")
         moat1=$(cpu_ticks "${MOAT_PIDS[@]}")
         reqs=$(awk '/ requests in / { print $1 }' "$out")
@@ -305,7 +321,7 @@ for round in $(seq "$ROUNDS"); do
     {
         echo
         echo "Round $round/$ROUNDS: wrk -t1 -c$CONNS -d${DURATION}s --latency, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-        echo "Machine: $machine"
+        echo "Machine: $machine; $placement"
         printf "$ROW\n" "target" "requests/s" "p50 ms" "p99 ms" \
             "server CPU µs/req" "moat CPU µs/req" "non-2xx" "socket errors"
         printf "$ROW\n" ":-----" "-----:" "-----:" "-----:" "-----:" "-----:" "-----:" ":-----"

@@ -241,7 +241,7 @@ impl<'a> Builder<'a> {
                 doc,
                 &pointer,
                 format!("path item `{path}` must be a mapping"),
-                "write `{path}: {get: …}`",
+                format!("write `{path}: {{get: …}}`"),
             );
             return;
         };

@@ -180,21 +180,6 @@ impl OperationTable {
             node.patterns
                 .sort_by(|(a, _), (b, _)| a.specificity_key().cmp(&b.specificity_key()));
         }
-        if std::env::var("MOAT_DEBUG").is_ok() {
-            eprintln!("nodes={}", nodes.len());
-            for (i, n) in nodes.iter().enumerate() {
-                if n.patterns.len() > 1 || n.literals.len() > 20 {
-                    eprintln!(
-                        "node {i}: lits={} pats={:?}",
-                        n.literals.len(),
-                        n.patterns
-                            .iter()
-                            .map(|(p, c)| (p.pieces.clone(), *c))
-                            .collect::<Vec<_>>()
-                    );
-                }
-            }
-        }
         Self { spec, nodes, names }
     }
 
@@ -361,12 +346,14 @@ fn capture(pattern: &Pattern, segment: &str, index: usize, captures: &mut Captur
     let (Some(prefix), Some(suffix)) = (pattern.pieces.first(), pattern.pieces.last()) else {
         return false;
     };
-    let Some(end) = segment.strip_suffix(suffix.as_str()).map(str::len) else {
-        return false;
-    };
-    if !segment.starts_with(prefix.as_str()) {
+    if !ends_with(segment.as_bytes(), suffix.as_bytes())
+        || !starts_with(segment.as_bytes(), prefix.as_bytes())
+    {
         return false;
     }
+    let Some(end) = segment.len().checked_sub(suffix.len()) else {
+        return false;
+    };
     let mut pos = prefix.len();
     let separators = pattern
         .pieces
@@ -390,4 +377,15 @@ fn capture(pattern: &Pattern, segment: &str, index: usize, captures: &mut Captur
         pos = from + at + separator.len();
     }
     pos < end && segment.get(pos..end).is_some() && captures.push(Capture::new(index, pos, end))
+}
+
+/// Byte comparison without a call into libc: the literals compared here are
+/// a few bytes long, where a `memcmp` call costs more than the comparison.
+fn starts_with(s: &[u8], prefix: &[u8]) -> bool {
+    s.len() >= prefix.len() && s.iter().zip(prefix).all(|(a, b)| a == b)
+}
+
+/// See [`starts_with`].
+fn ends_with(s: &[u8], suffix: &[u8]) -> bool {
+    s.len() >= suffix.len() && s.iter().rev().zip(suffix.iter().rev()).all(|(a, b)| a == b)
 }

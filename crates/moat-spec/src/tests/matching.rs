@@ -282,3 +282,10 @@ fn found_carries_the_index_and_the_spec_stays_reachable() {
     let spec = t.into_spec();
     assert_eq!(spec.operations.len(), 2);
 }
+
+#[test]
+fn the_table_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<OperationTable>();
+    shareable::<crate::ApiSpec>();
+}
