@@ -21,6 +21,16 @@ impl Position {
     }
 }
 
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Severity {
+    /// The file cannot be used.
+    #[default]
+    Error,
+    /// The file works, but something in it is likely a mistake.
+    Warning,
+}
+
 /// One problem found in a config or OpenAPI document.
 ///
 /// Rendered as `file:line:column: error: message`, then the quoted line with a
@@ -37,6 +47,8 @@ pub struct Diagnostic {
     pub hint: Option<String>,
     /// The offending line, quoted in the rendering.
     pub line_text: Option<String>,
+    /// Error or warning.
+    pub severity: Severity,
 }
 
 impl Diagnostic {
@@ -48,7 +60,15 @@ impl Diagnostic {
             message: message.into(),
             hint: None,
             line_text: None,
+            severity: Severity::Error,
         }
+    }
+
+    /// The same diagnostic, as a warning.
+    #[must_use]
+    pub fn into_warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
     }
 
     /// Adds a hint saying how to fix the problem.
@@ -74,7 +94,11 @@ impl fmt::Display for Diagnostic {
         if let Some(p) = self.position {
             write!(f, ":{}:{}", p.line, p.column)?;
         }
-        write!(f, ": error: {}", self.message)?;
+        let label = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, ": {label}: {}", self.message)?;
         if let (Some(p), Some(text)) = (self.position, &self.line_text) {
             let number = p.line.to_string();
             let pad = " ".repeat(number.len());
@@ -182,6 +206,13 @@ mod tests {
             d.to_string(),
             "moat.yaml:2:5: error: unknown key `bnd`\n  |\n2 |   - bnd: 1\n  |     ^\n  hint: did you mean `bind`?"
         );
+    }
+
+    #[test]
+    fn warnings_say_so() {
+        let d =
+            Diagnostic::new(Path::new("a.yaml"), Some(Position::new(1, 1)), "odd").into_warning();
+        assert_eq!(d.to_string(), "a.yaml:1:1: warning: odd");
     }
 
     #[test]

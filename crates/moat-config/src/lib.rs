@@ -13,7 +13,7 @@ pub mod model;
 pub mod secret;
 pub mod source;
 
-pub use diagnostic::{Diagnostic, Diagnostics, Position};
+pub use diagnostic::{Diagnostic, Diagnostics, Position, Severity};
 pub use load::{LoadedConfig, load};
 pub use model::*;
 pub use secret::Secret;

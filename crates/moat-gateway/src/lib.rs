@@ -19,4 +19,4 @@ pub mod telemetry;
 pub mod tls;
 pub mod upstream;
 
-pub use server::{ConfigLoader, Gateway, ReloadError, StartError, check};
+pub use server::{CheckReport, ConfigLoader, Gateway, ReloadError, StartError, check};

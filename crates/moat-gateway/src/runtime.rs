@@ -59,6 +59,8 @@ pub struct Runtime {
     pub trusted_proxies: Vec<IpNet>,
     /// The request id header.
     pub request_id_header: HeaderName,
+    /// Likely mistakes in the documents that do not stop them working.
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Runtime {
@@ -92,6 +94,7 @@ impl Runtime {
         let hsts = cfg.listeners.iter().map(hsts_header).collect();
 
         let mut apis = Vec::with_capacity(cfg.apis.len());
+        let mut warnings = Vec::new();
         for a in &cfg.apis {
             let spec = match moat_spec::load(&a.spec) {
                 Ok(spec) => spec,
@@ -100,6 +103,7 @@ impl Runtime {
                     continue;
                 }
             };
+            warnings.extend(spec.warnings.iter().cloned());
             let Some(upstream) = upstreams.get(&a.upstream).cloned() else {
                 continue; // reported above or by config validation
             };
@@ -143,6 +147,7 @@ impl Runtime {
             hsts,
             trusted_proxies,
             request_id_header,
+            warnings,
         })
     }
 

@@ -95,6 +95,7 @@ impl Core {
                 Err(ReloadError::ListenersChanged)
             }
             Ok(rt) => {
+                log_warnings(&rt);
                 self.shared.runtime.store(Arc::new(rt));
                 Ok(())
             }
@@ -138,6 +139,7 @@ impl Gateway {
             .await
             .map_err(|_| StartError::Config(Diagnostics::default()))?
             .map_err(StartError::Config)?;
+        log_warnings(&runtime);
         let cfg = runtime.loaded.config.clone();
         let access_log = AccessLog::open(&cfg.access_log).map_err(StartError::AccessLog)?;
         let shared = Arc::new(Shared {
@@ -287,11 +289,32 @@ async fn upkeep(mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+/// What `moat check` found in a valid config.
+#[derive(Debug)]
+pub struct CheckReport {
+    /// APIs served.
+    pub apis: usize,
+    /// Documented operations, all APIs together.
+    pub operations: usize,
+    /// Likely mistakes that do not stop the config working.
+    pub warnings: Vec<Diagnostic>,
+}
+
 /// Builds the runtime from a config without starting anything: what
-/// `moat check` runs. Returns the number of APIs and operations checked.
-pub fn check(loaded: LoadedConfig) -> Result<(usize, usize), Diagnostics> {
+/// `moat check` runs.
+pub fn check(loaded: LoadedConfig) -> Result<CheckReport, Diagnostics> {
     let rt = Runtime::build(loaded)?;
-    Ok((rt.api_count(), rt.operation_count()))
+    Ok(CheckReport {
+        apis: rt.api_count(),
+        operations: rt.operation_count(),
+        warnings: rt.warnings.clone(),
+    })
+}
+
+fn log_warnings(rt: &Runtime) {
+    for w in &rt.warnings {
+        tracing::warn!("{w}");
+    }
 }
 
 impl From<Diagnostic> for StartError {

@@ -58,6 +58,7 @@ pub fn load(path: &Path) -> Result<ApiSpec, Diagnostics> {
         .cloned();
     let security = root_value.get("security").cloned();
 
+    let warnings = warnings.into_iter().map(Diagnostic::into_warning).collect();
     diags.into_result(ApiSpec {
         openapi,
         title,

@@ -54,7 +54,11 @@ pub fn start_failed(e: &StartError) -> ExitCode {
 /// Validates a config and its documents.
 pub fn check(config: &Path) -> ExitCode {
     match moat_config::load(config).and_then(moat_gateway::check) {
-        Ok((apis, operations)) => {
+        Ok(report) => {
+            for w in &report.warnings {
+                eprintln!("{w}");
+            }
+            let (apis, operations) = (report.apis, report.operations);
             println!(
                 "{}: OK ({apis} API{}, {operations} operation{})",
                 config.display(),

@@ -507,3 +507,22 @@ async fn sighup_applies_a_change_when_watching_is_off() {
         "monitor mode after SIGHUP"
     );
 }
+
+#[test]
+fn check_prints_document_warnings_but_passes() {
+    let dir = tempdir();
+    // `required: true` is missing on a path parameter: legal to load, likely a slip
+    let spec = ECHO_SPEC.replace(
+        "parameters: [{name: id, in: path, required: true, schema: {type: string}}]",
+        "parameters: [{name: id, in: path, schema: {type: string}}]",
+    );
+    write(dir.path(), "spec.yaml", &spec);
+    write(dir.path(), "moat.yaml", &config(UPSTREAM, ""));
+    let (ok, out, err) = check(dir.path());
+    assert!(ok, "{err}");
+    assert!(out.contains("OK (1 API, 8 operations)"), "{out}");
+    assert!(
+        err.contains("spec.yaml:9:18: warning: path parameter `id` is not marked `required: true`"),
+        "{err}"
+    );
+}
