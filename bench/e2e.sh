@@ -280,12 +280,23 @@ cpu_ticks() {
     done
     echo "$total"
 }
+# Machine-wide CPU ticks from /proc/stat: "busy total" (busy excludes idle and
+# iowait; steal counts as busy, it is time taken by other guests).
+machine_ticks() {
+    awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
+}
+# CPU seconds used by this shell's finished children (wrk among them), from the
+# output of `times` (which must run in this shell, not in a $(...) subshell).
+children_cpu_s() {
+    awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$1"
+}
 nginx_pids() { echo "$NGINX_PID" $(ps -o pid= --ppid "$NGINX_PID"); }
 
 cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 machine="$(nproc) CPUs, ${cpu_model:-unknown CPU}, $(uname -sr)"
 
-ROW='| %-29s | %10s | %7s | %7s | %17s | %15s | %7s | %s |'
+ROW='| %-29s | %10s | %7s | %7s | %17s | %15s | %7s | %s | %s |'
+LOGGED_REQS=1 # the sanity check above
 summary="$TMP/summary.txt"
 : >"$summary"
 for round in $(seq "$ROUNDS"); do
@@ -295,14 +306,28 @@ for round in $(seq "$ROUNDS"); do
         url=${t#*|}
         out="$TMP/wrk-r$round-$(echo "$name" | tr -c 'a-zA-Z0-9' '_').txt"
         log "round $round/$ROUNDS: $name ($url): ${WARMUP}s warm-up, ${DURATION}s measured"
-        "${ON_WRK[@]}" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null
+        "${ON_WRK[@]}" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >"$out.warmup"
         read -r -a ngx <<<"$(nginx_pids)"
         ngx0=$(cpu_ticks "${ngx[@]}")
         moat0=$(cpu_ticks "${MOAT_PIDS[@]}")
+        read -r busy0 total0 <<<"$(machine_ticks)"
+        times >"$TMP/times0"
         "${ON_WRK[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out"
         ngx1=$(cpu_ticks "${ngx[@]}")
         moat1=$(cpu_ticks "${MOAT_PIDS[@]}")
+        read -r busy1 total1 <<<"$(machine_ticks)"
+        times >"$TMP/times1"
+        kids0=$(children_cpu_s "$TMP/times0")
+        kids1=$(children_cpu_s "$TMP/times1")
+        # Share of the machine used by anything else (other people's builds,
+        # other guests' steal) while wrk ran: it should be near 0.
+        other=$(awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) \
+            -v ours=$((ngx1 - ngx0 + moat1 - moat0)) -v k0="$kids0" -v k1="$kids1" -v hz="$CLK_TCK" \
+            'BEGIN { o = b - ours - (k1 - k0) * hz; if (o < 0) o = 0; printf "%.0f", t ? 100 * o / t : 0 }')
         reqs=$(awk '/ requests in / { print $1 }' "$out")
+        if [[ "$url" == "http://127.0.0.1:$MOAT_LOG_PORT/"* ]]; then
+            LOGGED_REQS=$((LOGGED_REQS + reqs + $(awk '/ requests in / { print $1 }' "$out.warmup")))
+        fi
         # Server CPU per request: nginx (upstream, and proxy when it is the
         # proxy) plus moat, in microseconds; and moat's own share.
         cpu_all=$(awk -v t=$((ngx1 - ngx0 + moat1 - moat0)) -v hz="$CLK_TCK" -v n="$reqs" \
@@ -316,26 +341,30 @@ for round in $(seq "$ROUNDS"); do
         non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
         sockerr=$(awk -F'Socket errors: ' '/Socket errors:/ { print $2 }' "$out")
         rows+=("$(printf "$ROW" "$name" "$rps" "$p50" "$p99" "$cpu_all" "$cpu_moat" \
-            "${non2xx:-0}" "${sockerr:-none}")")
+            "${non2xx:-0}" "${sockerr:-none}" "$other%")")
+        ((other < 10)) || log "warning: other processes used ${other}% of the machine during '$name'; this measurement is disturbed"
     done
     {
         echo
         echo "Round $round/$ROUNDS: wrk -t1 -c$CONNS -d${DURATION}s --latency, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
         echo "Machine: $machine; $placement"
         printf "$ROW\n" "target" "requests/s" "p50 ms" "p99 ms" \
-            "server CPU µs/req" "moat CPU µs/req" "non-2xx" "socket errors"
-        printf "$ROW\n" ":-----" "-----:" "-----:" "-----:" "-----:" "-----:" "-----:" ":-----"
+            "server CPU µs/req" "moat CPU µs/req" "non-2xx" "socket errors" "other load"
+        printf "$ROW\n" ":-----" "-----:" "-----:" "-----:" "-----:" "-----:" "-----:" ":-----" "-----:"
         printf '%s\n' "${rows[@]}"
     } >>"$summary"
 done
 
-# moat logs each denial at INFO on stderr (MOAT_LOG, default info): say how
-# much the runs wrote there, since the 404 target pays for it.
+# moat's diagnostics go to stderr (filter: MOAT_LOG, default info). Say how much
+# the runs wrote there: a line per request would be a cost every target pays.
 for f in "$TMP/moat.stderr" "$TMP/moat-log.stderr"; do
     log "$(basename "$f"): $(wc -l <"$f") lines, $(du -h "$f" | cut -f1)"
 done
 if [[ -s "$TMP/access.log" ]]; then
-    log "access log: $(wc -l <"$TMP/access.log") lines, $(du -h "$TMP/access.log" | cut -f1)"
+    # wrk counts only completed responses; requests in flight when it stops
+    # are answered (and logged) too, so expect up to CONNS more lines per run.
+    sleep 1
+    log "access log: $(wc -l <"$TMP/access.log") lines for $LOGGED_REQS requests completed by wrk, $(du -h "$TMP/access.log" | cut -f1)"
 fi
 grep -hiE 'error|warn|panic' "$TMP/moat.stderr" "$TMP/moat-log.stderr" "$TMP/nginx/error.log" 2>/dev/null \
     | head -n 20 | sed 's/^/e2e: log: /' >&2 || true
