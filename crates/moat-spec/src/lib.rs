@@ -50,6 +50,7 @@ mod model;
 mod operations;
 mod pointer;
 mod reference;
+mod security;
 mod servers;
 mod suggest;
 mod table;
@@ -62,6 +63,9 @@ pub use model::{
     ApiSpec, Method, OpenApiVersion, Operation, Parameter, ParameterLocation, Resolved,
 };
 pub use reference::{MAX_REF_CHAIN, ResolveError};
+pub use security::{
+    ApiKeyLocation, Requirement, SchemeKind, SecurityPolicy, SecurityScheme,
+};
 pub use table::{MAX_PATH_PARAMS, Match, OperationTable};
 
 #[cfg(test)]

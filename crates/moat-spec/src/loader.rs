@@ -44,7 +44,21 @@ pub fn load(path: &Path) -> Result<ApiSpec, Diagnostics> {
     let server_paths = builder
         .servers(DocId::ROOT, "/servers", root_value.get("servers"))
         .unwrap_or_else(|| vec![String::new()]);
-    let operations = builder.operations(&server_paths);
+    let mut operations = builder.operations(&server_paths);
+    let schemes = builder.security_schemes();
+    let root_policy = match root_value.get("security") {
+        Some(v) => builder.security_policy(DocId::ROOT, "/security", v, &schemes),
+        None => crate::security::SecurityPolicy::default(),
+    };
+    for op in &mut operations {
+        op.policy = match &op.security {
+            Some(v) => {
+                let (doc, pointer) = (op.doc, format!("{}/security", op.pointer));
+                builder.security_policy(doc, &pointer, v, &schemes)
+            }
+            None => root_policy.clone(),
+        };
+    }
 
     if openapi == OpenApiVersion::V3_0 && root_value.get("paths").is_none() {
         warnings.push(
@@ -66,6 +80,7 @@ pub fn load(path: &Path) -> Result<ApiSpec, Diagnostics> {
         server_paths,
         operations,
         security_schemes,
+        schemes,
         security,
         warnings,
         documents: set,

@@ -5,12 +5,14 @@
 //! (schema validation, security schemes) can read it without this crate
 //! growing a full OpenAPI object model.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use moat_config::diagnostic::Diagnostic;
 use moat_config::source::Document;
 use serde_json::Value;
 
+use crate::security::{SecurityPolicy, SecurityScheme};
 use crate::documents::{DocId, DocumentSet, Target};
 use crate::reference::ResolveError;
 
@@ -219,6 +221,9 @@ pub struct Operation {
     pub parameters: Vec<Parameter>,
     /// The operation's own `security` requirement, overriding the root one.
     pub security: Option<Value>,
+    /// The credentials the operation requires: its own `security`, or else
+    /// the root one.
+    pub policy: SecurityPolicy,
     /// The request body object, resolved.
     pub request_body: Option<Resolved>,
     /// The raw `responses` object (`null` when absent); `$ref`s inside are
@@ -263,6 +268,8 @@ pub struct ApiSpec {
     pub operations: Vec<Operation>,
     /// The raw `components.securitySchemes`.
     pub security_schemes: Option<Value>,
+    /// The security schemes, parsed, by name.
+    pub schemes: BTreeMap<String, SecurityScheme>,
     /// The raw root `security` requirement.
     pub security: Option<Value>,
     /// Problems that break no rule moat relies on, but that a spec author

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use moat_config::diagnostic::{Diagnostic, Diagnostics};
 use moat_config::source::{pointer_of, push_pointer};
+use crate::security::SecurityPolicy;
 use serde_json::Value;
 
 use crate::documents::{DocId, DocumentSet, ref_of};
@@ -37,7 +38,7 @@ struct Built {
 }
 
 impl<'a> Builder<'a> {
-    fn error(
+    pub(crate) fn error(
         &mut self,
         doc: DocId,
         pointer: &str,
@@ -50,7 +51,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn error_at_key(
+    pub(crate) fn error_at_key(
         &mut self,
         doc: DocId,
         pointer: &str,
@@ -350,6 +351,7 @@ impl<'a> Builder<'a> {
             pointer: pointer.to_string(),
             parameters,
             security: fields.get("security").cloned(),
+            policy: SecurityPolicy::default(),
             request_body,
             responses: fields.get("responses").cloned().unwrap_or(Value::Null),
             server_paths,

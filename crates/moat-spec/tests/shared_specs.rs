@@ -297,3 +297,17 @@ fn all_specs_have_the_expected_versions() {
         assert_eq!(spec.openapi, OpenApiVersion::V3_0, "{}", file.display());
     }
 }
+
+#[test]
+fn twilio_requires_http_basic_everywhere_and_petstore_nothing() {
+    let twilio = load_named("twilio_api_v2010.yaml");
+    assert_eq!(
+        twilio.schemes["accountSid_authToken"].kind,
+        moat_spec::SchemeKind::HttpBasic
+    );
+    assert!(twilio.operations.iter().all(|op| {
+        op.policy.scheme_names() == ["accountSid_authToken"] && !op.policy.allows_anonymous()
+    }));
+    let petstore = load_named("oai-petstore.yaml");
+    assert!(petstore.operations.iter().all(|op| op.policy.allows_anonymous()));
+}

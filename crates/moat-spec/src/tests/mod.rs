@@ -3,6 +3,7 @@
 mod loading;
 mod matching;
 mod references;
+mod security;
 
 use std::path::PathBuf;
 
