@@ -128,6 +128,13 @@ fn absolutize(config: &mut Config, base: &Path) {
     };
     for api in &mut config.apis {
         abs(&mut api.spec);
+        for verifier in api.security.values_mut() {
+            if let crate::model::VerifierConfig::Jwt(jwt) = verifier
+                && let Some(key) = &mut jwt.public_key
+            {
+                abs(key);
+            }
+        }
     }
     for l in &mut config.listeners {
         if let Some(tls) = &mut l.tls {
@@ -290,6 +297,8 @@ fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
         }
     }
 
+    validate_identity(config, &mut err);
+
     if http_header_name_invalid(&config.proxy.request_id_header) {
         err(
             "/proxy/request_id_header",
@@ -301,6 +310,99 @@ fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
         );
     }
     errors.into_result(())
+}
+
+fn validate_identity(config: &Config, err: &mut impl FnMut(&str, String, &str)) {
+    let mut ids = HashSet::new();
+    let mut users = HashSet::new();
+    for (i, c) in config.consumers.iter().enumerate() {
+        let p = format!("/consumers/{i}");
+        if !ids.insert(c.id.as_str()) {
+            err(
+                &format!("{p}/id"),
+                format!("two consumers have the id `{}`", c.id),
+                "consumer ids must be unique",
+            );
+        }
+        if let Some(b) = &c.basic {
+            if !users.insert(b.username.as_str()) {
+                err(
+                    &format!("{p}/basic/username"),
+                    format!("two consumers have the user name `{}`", b.username),
+                    "user names must be unique",
+                );
+            }
+            if !b.password_hash.expose().starts_with("$argon2id$") {
+                err(
+                    &format!("{p}/basic/password_hash"),
+                    "`password_hash` is not an argon2id hash".into(),
+                    "store the output of `moat hash-password`, never the password itself",
+                );
+            }
+        }
+    }
+    for (name, header) in [
+        ("consumer_header", &config.identity.consumer_header),
+        ("scopes_header", &config.identity.scopes_header),
+        ("roles_header", &config.identity.roles_header),
+    ] {
+        if http_header_name_invalid(header) {
+            err(
+                &format!("/identity/{name}"),
+                format!("`{header}` is not a valid header name"),
+                "use letters, digits and dashes, e.g. `x-moat-consumer`",
+            );
+        }
+    }
+    for (i, api) in config.apis.iter().enumerate() {
+        for (scheme, verifier) in &api.security {
+            let mut p = format!("/apis/{i}/security");
+            push_pointer(&mut p, scheme);
+            if let crate::model::VerifierConfig::Jwt(jwt) = verifier {
+                validate_jwt(jwt, &p, err);
+            }
+        }
+    }
+}
+
+fn validate_jwt(
+    jwt: &crate::model::JwtVerifierConfig,
+    p: &str,
+    err: &mut impl FnMut(&str, String, &str),
+) {
+    let sources = [
+        jwt.secret.is_some(),
+        jwt.public_key.is_some(),
+        jwt.jwk.is_some(),
+        jwt.jwks_url.is_some(),
+        jwt.oidc_issuer.is_some(),
+    ]
+    .iter()
+    .filter(|s| **s)
+    .count();
+    if sources != 1 {
+        err(
+            p,
+            format!("a jwt verifier needs exactly one key source, found {sources}"),
+            "set one of `secret`, `public_key`, `jwk`, `jwks_url` or `oidc_issuer`",
+        );
+    }
+    if jwt.algorithms.is_empty() {
+        err(
+            &format!("{p}/algorithms"),
+            "no algorithms are allowed".into(),
+            "list what the issuer signs with, e.g. `[RS256]`",
+        );
+    }
+    for (k, alg) in jwt.algorithms.iter().enumerate() {
+        if alg.eq_ignore_ascii_case("none") {
+            err(
+                &format!("{p}/algorithms/{k}"),
+                "`none` is never accepted: it means an unsigned token".into(),
+                "remove it",
+            );
+        }
+    }
 }
 
 fn check_file(err: &mut impl FnMut(&str, String, &str), pointer: &str, path: &Path, what: &str) {
@@ -436,5 +538,48 @@ apis:
         let err = load(&write(dir.path(), "moat.yaml", &text)).unwrap_err();
         assert!(err.0[0].message.contains("MOAT_SURELY_UNSET_1234"), "{err}");
         assert_eq!(err.0[0].position, Some(Position::new(2, 10)));
+    }
+
+    #[test]
+    fn identity_sections_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "shop.yaml", "openapi: 3.0.3\n");
+        let text = format!(
+            "{GOOD}    security:\n      Bearer: {{type: jwt, algorithms: [none, RS256]}}\n      Key: {{type: api_key}}\n\
+             consumers:\n  - id: a\n    basic: {{username: u, password_hash: plaintext}}\n  - id: a\n"
+        );
+        let err = load(&write(dir.path(), "moat.yaml", &text)).unwrap_err();
+        let messages: Vec<&str> = err.0.iter().map(|d| d.message.as_str()).collect();
+        assert!(
+            messages.contains(&"a jwt verifier needs exactly one key source, found 0"),
+            "{err}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("`none` is never accepted")),
+            "{err}"
+        );
+        assert!(
+            messages.contains(&"`password_hash` is not an argon2id hash"),
+            "{err}"
+        );
+        assert!(messages.contains(&"two consumers have the id `a`"), "{err}");
+        let none = err
+            .0
+            .iter()
+            .find(|d| d.message.starts_with("`none`"))
+            .unwrap();
+        assert_eq!(none.position, Some(Position::new(11, 40)));
+    }
+
+    #[test]
+    fn unknown_verifier_type_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "shop.yaml", "openapi: 3.0.3\n");
+        let text = format!("{GOOD}    security:\n      Key: {{type: apikey}}\n");
+        let err = load(&write(dir.path(), "moat.yaml", &text)).unwrap_err();
+        assert_eq!(err.0[0].message, "unknown value `apikey`", "{err}");
+        assert_eq!(err.0[0].hint.as_deref(), Some("did you mean `api_key`?"));
     }
 }

@@ -32,6 +32,12 @@ pub struct Config {
     pub upstreams: BTreeMap<String, UpstreamConfig>,
     /// The protected APIs, each bound to an OpenAPI document and an upstream.
     pub apis: Vec<ApiConfig>,
+    /// Known API consumers: who credentials belong to.
+    #[serde(default)]
+    pub consumers: Vec<ConsumerConfig>,
+    /// How verified identities are passed upstream.
+    #[serde(default)]
+    pub identity: IdentityConfig,
     /// Proxy behaviour shared by all APIs.
     #[serde(default)]
     pub proxy: ProxyConfig,
@@ -230,6 +236,155 @@ pub struct ApiConfig {
     /// or `block` (`410`, in enforce mode).
     #[serde(default)]
     pub deprecated: DeprecatedPolicy,
+    /// How each security scheme of the document is verified, by scheme name.
+    /// Every scheme the document's requirements use needs an entry.
+    #[serde(default)]
+    pub security: BTreeMap<String, VerifierConfig>,
+}
+
+/// How moat verifies one security scheme of an API's document.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum VerifierConfig {
+    /// API keys issued with `moat keys`, checked against the key store
+    /// (`apiKey` schemes).
+    ApiKey,
+    /// JSON Web Tokens (`http bearer`, `oauth2` and `openIdConnect` schemes).
+    Jwt(JwtVerifierConfig),
+    /// User name and password checked against the consumers' `basic`
+    /// credentials (`http basic` schemes).
+    Basic,
+}
+
+impl VerifierConfig {
+    /// The `type` name, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            VerifierConfig::ApiKey => "api_key",
+            VerifierConfig::Jwt(_) => "jwt",
+            VerifierConfig::Basic => "basic",
+        }
+    }
+}
+
+/// JWT verification. Exactly one key source: `secret`, `public_key`, `jwk`,
+/// `jwks_url` or `oidc_issuer`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtVerifierConfig {
+    /// Accepted `alg` values, e.g. `[RS256]`. Never `none`; HMAC algorithms
+    /// only with `secret`, the others only with public keys.
+    pub algorithms: Vec<String>,
+    /// Required `iss`.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Accepted `aud` values; the token must name at least one.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`.
+    #[serde(default = "default_jwt_leeway", with = "humantime_serde")]
+    pub leeway: Duration,
+    /// HMAC secret (≥ 32 bytes, not a well-known default). Reference it.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    /// PEM file with the public key (RSA, EC or Ed25519).
+    #[serde(default)]
+    pub public_key: Option<PathBuf>,
+    /// An inline JWK (public key).
+    #[serde(default)]
+    pub jwk: Option<serde_json::Value>,
+    /// URL of a JWKS document, cached and refreshed.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// Issuer URL whose OpenID Connect discovery document names the JWKS.
+    #[serde(default)]
+    pub oidc_issuer: Option<String>,
+    /// The claim naming the consumer; a value that matches no configured
+    /// consumer is accepted as an external identity.
+    #[serde(default = "default_consumer_claim")]
+    pub consumer_claim: String,
+}
+
+/// A known consumer of the APIs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerConfig {
+    /// A unique id: what API keys and identity headers refer to.
+    pub id: String,
+    /// A display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Roles, passed upstream and used by authorization.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Scopes granted to the consumer's basic credentials.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Free-form attributes.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// Credentials for `basic` schemes.
+    #[serde(default)]
+    pub basic: Option<BasicCredentialConfig>,
+}
+
+/// A user name and an argon2id password hash.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicCredentialConfig {
+    /// The user name.
+    pub username: String,
+    /// The password's argon2id hash in PHC form (`$argon2id$v=19$...`), as
+    /// printed by `moat hash-password`. Never the password itself.
+    pub password_hash: Secret,
+}
+
+/// How a verified identity is passed upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Header carrying the consumer id. Always removed from client requests.
+    #[serde(default = "default_consumer_header")]
+    pub consumer_header: String,
+    /// Header carrying the space-separated scopes. Always removed from
+    /// client requests.
+    #[serde(default = "default_scopes_header")]
+    pub scopes_header: String,
+    /// Header carrying the comma-separated roles. Always removed from client
+    /// requests.
+    #[serde(default = "default_roles_header")]
+    pub roles_header: String,
+    /// Forward the credential (Authorization header, API key header or
+    /// cookie) to the upstream. Off: removed once verified.
+    #[serde(default)]
+    pub forward_credentials: bool,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            consumer_header: default_consumer_header(),
+            scopes_header: default_scopes_header(),
+            roles_header: default_roles_header(),
+            forward_credentials: false,
+        }
+    }
+}
+
+fn default_jwt_leeway() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_consumer_claim() -> String {
+    "sub".to_string()
+}
+fn default_consumer_header() -> String {
+    "x-moat-consumer".to_string()
+}
+fn default_scopes_header() -> String {
+    "x-moat-scopes".to_string()
+}
+fn default_roles_header() -> String {
+    "x-moat-roles".to_string()
 }
 
 /// Handling of deprecated operations.

@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod canonical_path;
+pub mod identity;
 pub mod problem;
 pub mod route;
 pub mod verdict;

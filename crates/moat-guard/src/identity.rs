@@ -1,0 +1,488 @@
+//! The identity guard: which credentials a request presents, and whether the
+//! operation's requirement is met.
+//!
+//! Two pure steps around the verifiers (which may need I/O and live
+//! elsewhere): [`extract`] finds the credential a scheme expects in the
+//! request, and [`decide`] combines the verifiers' outcomes per the
+//! document's requirement — alternatives OR-ed, schemes within one AND-ed.
+//!
+//! A credential that is presented but fails verification is always refused,
+//! even when the operation also allows anonymous access: a client that sends
+//! a bad token wants to know, and silently downgrading it to anonymous hides
+//! attacks and bugs alike.
+
+use base64::Engine;
+use http::HeaderMap;
+use http::header::{AUTHORIZATION, COOKIE};
+use moat_spec::{ApiKeyLocation, SchemeKind, SecurityPolicy};
+
+/// A credential found in a request.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An API key (header, query parameter or cookie).
+    ApiKey(String),
+    /// A bearer token from `Authorization: Bearer`.
+    Bearer(String),
+    /// A user name and password from `Authorization: Basic`.
+    Basic {
+        /// The user name.
+        user: String,
+        /// The password.
+        password: String,
+    },
+    /// The connection presented a client certificate that the listener
+    /// verified.
+    ClientCertificate,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Credentials never appear in debug output or logs.
+        let kind = match self {
+            Credential::ApiKey(_) => "ApiKey",
+            Credential::Bearer(_) => "Bearer",
+            Credential::Basic { .. } => "Basic",
+            Credential::ClientCertificate => "ClientCertificate",
+        };
+        write!(f, "Credential::{kind}(***)")
+    }
+}
+
+/// A credential that is there but cannot be read (sent twice, bad encoding):
+/// refused like a wrong one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
+/// What of a request the extraction looks at.
+pub struct Presented<'r> {
+    /// The request headers.
+    pub headers: &'r HeaderMap,
+    /// The raw query string, if any.
+    pub query: Option<&'r str>,
+    /// Whether the connection carries a verified client certificate.
+    pub client_certificate: bool,
+}
+
+/// The credential `kind` expects, if the request carries one.
+pub fn extract(kind: &SchemeKind, req: &Presented<'_>) -> Result<Option<Credential>, Malformed> {
+    match kind {
+        SchemeKind::ApiKey { name, location } => {
+            let value = match location {
+                ApiKeyLocation::Header => single_header(req.headers, name)?,
+                ApiKeyLocation::Query => query_param(req.query, name)?,
+                ApiKeyLocation::Cookie => cookie(req.headers, name)?,
+            };
+            Ok(value.filter(|v| !v.is_empty()).map(Credential::ApiKey))
+        }
+        SchemeKind::HttpBearer | SchemeKind::OAuth2 { .. } | SchemeKind::OpenIdConnect { .. } => {
+            Ok(authorization(req.headers, "bearer")?.map(Credential::Bearer))
+        }
+        SchemeKind::HttpBasic => {
+            let Some(encoded) = authorization(req.headers, "basic")? else {
+                return Ok(None);
+            };
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded.as_bytes())
+                .map_err(|_| Malformed)?;
+            let text = String::from_utf8(bytes).map_err(|_| Malformed)?;
+            let (user, password) = text.split_once(':').ok_or(Malformed)?;
+            Ok(Some(Credential::Basic {
+                user: user.to_string(),
+                password: password.to_string(),
+            }))
+        }
+        SchemeKind::MutualTls => Ok(req
+            .client_certificate
+            .then_some(Credential::ClientCertificate)),
+        SchemeKind::HttpOther(_) => Ok(None),
+        _ => Ok(None),
+    }
+}
+
+/// One header's value; sent twice is ambiguous, hence malformed.
+fn single_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, Malformed> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Malformed);
+    }
+    first
+        .to_str()
+        .map(|s| Some(s.trim().to_string()))
+        .map_err(|_| Malformed)
+}
+
+/// `Authorization: <scheme> <value>`; a different scheme is not this
+/// credential, and more than one `Authorization` header is malformed.
+fn authorization(headers: &HeaderMap, scheme: &str) -> Result<Option<String>, Malformed> {
+    let Some(value) = single_header(headers, AUTHORIZATION.as_str())? else {
+        return Ok(None);
+    };
+    let Some((given, rest)) = value.split_once(' ') else {
+        return Ok(None);
+    };
+    if !given.eq_ignore_ascii_case(scheme) {
+        return Ok(None);
+    }
+    let rest = rest.trim();
+    if rest.is_empty() || rest.contains(' ') {
+        return Err(Malformed);
+    }
+    Ok(Some(rest.to_string()))
+}
+
+/// A query parameter, percent-decoded; given twice is malformed.
+fn query_param(query: Option<&str>, name: &str) -> Result<Option<String>, Malformed> {
+    let mut found = None;
+    for pair in query.unwrap_or_default().split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if percent_decode(k)? == name {
+            if found.is_some() {
+                return Err(Malformed);
+            }
+            found = Some(percent_decode(v)?);
+        }
+    }
+    Ok(found)
+}
+
+fn percent_decode(s: &str) -> Result<String, Malformed> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3).ok_or(Malformed)?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| Malformed)?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| Malformed)
+}
+
+/// A cookie's value from every `Cookie` header; set twice is malformed.
+fn cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, Malformed> {
+    let mut found = None;
+    for header in headers.get_all(COOKIE) {
+        let text = header.to_str().map_err(|_| Malformed)?;
+        for pair in text.split(';') {
+            let Some((k, v)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if k == name {
+                if found.is_some() {
+                    return Err(Malformed);
+                }
+                found = Some(v.trim_matches('"').to_string());
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Who a verified credential belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// The consumer id (or the token subject, for external identities).
+    pub consumer: String,
+    /// Scopes granted to this credential.
+    pub scopes: Vec<String>,
+    /// Roles of the consumer.
+    pub roles: Vec<String>,
+}
+
+/// A verifier's answer for one scheme of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemeOutcome {
+    /// The request carries no credential for this scheme.
+    Missing,
+    /// The credential is valid.
+    Verified(Identity),
+    /// The credential is there and wrong (unknown, expired, revoked, bad
+    /// signature, malformed): all answered alike.
+    Rejected,
+    /// A remote verifier could not be reached and nothing cached could decide.
+    Unavailable,
+}
+
+/// The identity guard's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityDecision {
+    /// An alternative of the requirement is met; the identity is the one its
+    /// first scheme verified (none for an anonymous alternative).
+    Allowed(Option<Identity>),
+    /// No alternative is met and nothing was presented for it: `401` with a
+    /// challenge for each scheme.
+    Unauthenticated,
+    /// A presented credential was refused: `401`, `invalid_token` for bearer.
+    Invalid {
+        /// The scheme whose credential was refused.
+        scheme: String,
+    },
+    /// A verifier was unreachable and nothing else met the requirement: `503`.
+    Unavailable,
+}
+
+/// Combines the outcomes (by scheme name) per the policy.
+pub fn decide(
+    policy: &SecurityPolicy,
+    outcome: impl Fn(&str) -> SchemeOutcome,
+) -> IdentityDecision {
+    if policy.alternatives.is_empty() {
+        return IdentityDecision::Allowed(None);
+    }
+    let names = policy.scheme_names();
+    let outcomes: Vec<(&str, SchemeOutcome)> = names.iter().map(|n| (*n, outcome(n))).collect();
+    let of = |name: &str| {
+        outcomes
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, o)| o)
+            .unwrap_or(&SchemeOutcome::Missing)
+    };
+    if let Some((name, _)) = outcomes.iter().find(|(_, o)| *o == SchemeOutcome::Rejected) {
+        return IdentityDecision::Invalid {
+            scheme: (*name).to_string(),
+        };
+    }
+    for alternative in &policy.alternatives {
+        let mut identity = None;
+        let met = alternative.schemes.iter().all(|(name, _)| match of(name) {
+            SchemeOutcome::Verified(id) => {
+                identity.get_or_insert_with(|| id.clone());
+                true
+            }
+            _ => false,
+        });
+        if met {
+            return IdentityDecision::Allowed(identity);
+        }
+    }
+    if outcomes
+        .iter()
+        .any(|(_, o)| *o == SchemeOutcome::Unavailable)
+    {
+        return IdentityDecision::Unavailable;
+    }
+    IdentityDecision::Unauthenticated
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use moat_spec::Requirement;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn presented<'a>(h: &'a HeaderMap, q: Option<&'a str>) -> Presented<'a> {
+        Presented {
+            headers: h,
+            query: q,
+            client_certificate: false,
+        }
+    }
+
+    fn key(location: ApiKeyLocation, name: &str) -> SchemeKind {
+        SchemeKind::ApiKey {
+            name: name.into(),
+            location,
+        }
+    }
+
+    #[test]
+    fn api_keys_from_header_query_and_cookie() {
+        let h = headers(&[("x-api-key", " k1 "), ("cookie", "a=1; session=k3")]);
+        let p = presented(&h, Some("x=1&api%5Fkey=k%2B2"));
+        assert_eq!(
+            extract(&key(ApiKeyLocation::Header, "X-Api-Key"), &p),
+            Ok(Some(Credential::ApiKey("k1".into())))
+        );
+        assert_eq!(
+            extract(&key(ApiKeyLocation::Query, "api_key"), &p),
+            Ok(Some(Credential::ApiKey("k+2".into())))
+        );
+        assert_eq!(
+            extract(&key(ApiKeyLocation::Cookie, "session"), &p),
+            Ok(Some(Credential::ApiKey("k3".into())))
+        );
+        assert_eq!(extract(&key(ApiKeyLocation::Cookie, "other"), &p), Ok(None));
+    }
+
+    #[test]
+    fn duplicates_are_malformed_not_chosen_from() {
+        let h = headers(&[("x-api-key", "a"), ("x-api-key", "b")]);
+        assert_eq!(
+            extract(
+                &key(ApiKeyLocation::Header, "x-api-key"),
+                &presented(&h, None)
+            ),
+            Err(Malformed)
+        );
+        let h = HeaderMap::new();
+        assert_eq!(
+            extract(
+                &key(ApiKeyLocation::Query, "k"),
+                &presented(&h, Some("k=a&k=b"))
+            ),
+            Err(Malformed)
+        );
+        let h = headers(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]);
+        assert_eq!(
+            extract(&SchemeKind::HttpBearer, &presented(&h, None)),
+            Err(Malformed)
+        );
+    }
+
+    #[test]
+    fn bearer_and_basic() {
+        let h = headers(&[("authorization", "bearer abc.def.ghi")]);
+        let p = presented(&h, None);
+        assert_eq!(
+            extract(&SchemeKind::HttpBearer, &p),
+            Ok(Some(Credential::Bearer("abc.def.ghi".into())))
+        );
+        assert_eq!(
+            extract(&SchemeKind::HttpBasic, &p),
+            Ok(None),
+            "another scheme"
+        );
+        let h = headers(&[("authorization", "Basic YWxpY2U6czNjcjN0OndpdGg6Y29sb25z")]);
+        assert_eq!(
+            extract(&SchemeKind::HttpBasic, &presented(&h, None)),
+            Ok(Some(Credential::Basic {
+                user: "alice".into(),
+                password: "s3cr3t:with:colons".into()
+            }))
+        );
+        let h = headers(&[("authorization", "Basic !!!")]);
+        assert_eq!(
+            extract(&SchemeKind::HttpBasic, &presented(&h, None)),
+            Err(Malformed)
+        );
+        let h = headers(&[("authorization", "Bearer a b")]);
+        assert_eq!(
+            extract(&SchemeKind::HttpBearer, &presented(&h, None)),
+            Err(Malformed)
+        );
+    }
+
+    #[test]
+    fn credentials_never_show_in_debug_output() {
+        let c = Credential::Bearer("secret-token".into());
+        assert_eq!(format!("{c:?}"), "Credential::Bearer(***)");
+    }
+
+    fn policy(alternatives: &[&[&str]]) -> SecurityPolicy {
+        SecurityPolicy {
+            alternatives: alternatives
+                .iter()
+                .map(|schemes| Requirement {
+                    schemes: schemes.iter().map(|s| (s.to_string(), vec![])).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    fn id(c: &str) -> SchemeOutcome {
+        SchemeOutcome::Verified(Identity {
+            consumer: c.into(),
+            ..Identity::default()
+        })
+    }
+
+    #[test]
+    fn alternatives_or_schemes_and() {
+        let p = policy(&[&["Key"], &["Jwt", "Cert"]]);
+        let d = decide(&p, |n| {
+            if n == "Key" {
+                id("alice")
+            } else {
+                SchemeOutcome::Missing
+            }
+        });
+        assert_eq!(
+            d,
+            IdentityDecision::Allowed(Some(Identity {
+                consumer: "alice".into(),
+                ..Default::default()
+            }))
+        );
+        // AND: one of two is not enough
+        let d = decide(&p, |n| {
+            if n == "Jwt" {
+                id("bob")
+            } else {
+                SchemeOutcome::Missing
+            }
+        });
+        assert_eq!(d, IdentityDecision::Unauthenticated);
+        let d = decide(&p, |n| {
+            if n == "Key" {
+                SchemeOutcome::Missing
+            } else {
+                id("bob")
+            }
+        });
+        assert!(matches!(d, IdentityDecision::Allowed(Some(ref i)) if i.consumer == "bob"));
+    }
+
+    #[test]
+    fn anonymous_none_and_refusals() {
+        assert_eq!(
+            decide(&policy(&[]), |_| SchemeOutcome::Missing),
+            IdentityDecision::Allowed(None)
+        );
+        let optional = policy(&[&[], &["Jwt"]]);
+        assert_eq!(
+            decide(&optional, |_| SchemeOutcome::Missing),
+            IdentityDecision::Allowed(None)
+        );
+        // a bad credential is refused even where anonymous access is allowed
+        assert_eq!(
+            decide(&optional, |_| SchemeOutcome::Rejected),
+            IdentityDecision::Invalid {
+                scheme: "Jwt".into()
+            }
+        );
+        let p = policy(&[&["Key"], &["Jwt"]]);
+        assert_eq!(
+            decide(&p, |n| if n == "Jwt" {
+                SchemeOutcome::Unavailable
+            } else {
+                SchemeOutcome::Missing
+            }),
+            IdentityDecision::Unavailable
+        );
+        // an unreachable IdP does not matter when another alternative is met
+        assert!(matches!(
+            decide(&p, |n| if n == "Jwt" {
+                SchemeOutcome::Unavailable
+            } else {
+                id("k")
+            }),
+            IdentityDecision::Allowed(Some(_))
+        ));
+    }
+}
