@@ -147,6 +147,7 @@ fn absolutize(config: &mut Config, base: &Path) {
             abs(ca);
         }
     }
+    abs(&mut config.state.sqlite);
     let target = &config.access_log.target;
     if target != "stdout" && target != "stderr" && Path::new(target).is_relative() {
         config.access_log.target = base.join(target).to_string_lossy().into_owned();
@@ -298,6 +299,30 @@ fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
     }
 
     validate_identity(config, &mut err);
+    if let Some(keys) = &config.keys
+        && keys.pepper.expose().len() < 32
+    {
+        err(
+            "/keys/pepper",
+            format!(
+                "the key pepper is {} bytes; at least 32 are needed",
+                keys.pepper.expose().len()
+            ),
+            "generate one, e.g. `openssl rand -base64 48`, and reference it with ${env:MOAT_KEY_PEPPER}",
+        );
+    }
+    let uses_keys = config.apis.iter().any(|a| {
+        a.security
+            .values()
+            .any(|v| matches!(v, crate::model::VerifierConfig::ApiKey))
+    });
+    if uses_keys && config.keys.is_none() {
+        err(
+            "/apis",
+            "an API uses an `api_key` verifier but `keys` is not configured".into(),
+            "add `keys: {pepper: ${env:MOAT_KEY_PEPPER}}`",
+        );
+    }
 
     if http_header_name_invalid(&config.proxy.request_id_header) {
         err(

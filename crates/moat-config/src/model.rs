@@ -50,6 +50,13 @@ pub struct Config {
     /// Stopping the gateway.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// Where embedded state (API keys) is kept.
+    #[serde(default)]
+    pub state: StateConfig,
+    /// API key hashing. Required when any API uses an `api_key` verifier or
+    /// `moat keys` is run.
+    #[serde(default)]
+    pub keys: Option<KeysConfig>,
 }
 
 /// Whether denials are returned to the client or only recorded.
@@ -539,4 +546,36 @@ mod humantime_serde {
             ))
         })
     }
+}
+
+/// Embedded state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// The SQLite database file (created when missing, readable by its owner
+    /// only), relative to the config file.
+    #[serde(default = "default_sqlite_path")]
+    pub sqlite: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            sqlite: default_sqlite_path(),
+        }
+    }
+}
+
+fn default_sqlite_path() -> PathBuf {
+    PathBuf::from("moat.db")
+}
+
+/// API key hashing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// The HMAC key under which API keys are hashed: at least 32 bytes,
+    /// referenced (`${env:MOAT_KEY_PEPPER}` or `${file:…}`). Changing it
+    /// invalidates every issued key.
+    pub pepper: Secret,
 }

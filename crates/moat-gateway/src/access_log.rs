@@ -43,6 +43,8 @@ pub struct AccessRecord<'a> {
     pub verdict: &'static str,
     /// The control that denied or flagged, if any.
     pub finding: Option<&'static str>,
+    /// The verified consumer, if the operation required credentials.
+    pub consumer: Option<&'a str>,
 }
 
 /// Milliseconds with microsecond precision.

@@ -16,6 +16,7 @@ use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use moat_config::Mode;
+use moat_guard::identity::{Identity, IdentityDecision};
 use moat_guard::{
     CanonicalPath, Finding, PROBLEM_JSON, Problem, ProblemKind, Verdict, route_verdict,
 };
@@ -62,6 +63,7 @@ struct Exchange {
     finding: Option<&'static str>,
     upstream_latency: Option<Duration>,
     deprecation: bool,
+    consumer: Option<String>,
 }
 
 /// Serves one request: never fails, every problem becomes a response.
@@ -93,6 +95,7 @@ pub async fn handle(
         finding: None,
         upstream_latency: None,
         deprecation: false,
+        consumer: None,
     };
 
     let mut resp = pipeline(&rt, &conn, trusted, req, &mut ex).await;
@@ -126,6 +129,7 @@ pub async fn handle(
         total_ms: millis(total),
         verdict: ex.verdict,
         finding: ex.finding,
+        consumer: ex.consumer.as_deref(),
     });
     Ok(resp)
 }
@@ -164,7 +168,7 @@ async fn pipeline(
         ex.operation = Some(operation.id().to_string());
     }
 
-    // Guards.
+    // Guards: route.
     match route_verdict(&found, api.deprecated) {
         Verdict::Allow => {}
         Verdict::Flag(f) => {
@@ -194,12 +198,77 @@ async fn pipeline(
         }
     }
 
-    forward(api, conn, trusted, &path, host.as_deref(), req, ex).await
+    // Guards: identity.
+    let operation = match &found {
+        Match::Found { operation, .. } => Some(*operation),
+        _ => None,
+    };
+    let identity = match operation {
+        Some(op) => match identify(api, op, &req, ex).await {
+            Ok(identity) => identity,
+            Err(resp) => return resp,
+        },
+        None => None,
+    };
+    if let Some(id) = &identity {
+        ex.consumer = Some(id.consumer.clone());
+    }
+
+    let target = Forward {
+        api,
+        operation,
+        identity: identity.as_ref(),
+    };
+    forward(&target, conn, trusted, &path, host.as_deref(), req, ex).await
+}
+
+/// Verifies the credentials `op` requires; `Err` is the answer to send.
+async fn identify(
+    api: &Api,
+    op: &moat_spec::Operation,
+    req: &Request<Incoming>,
+    ex: &mut Exchange,
+) -> Result<Option<Identity>, Response<Body>> {
+    let result = api
+        .identity
+        .identify(op, req.headers(), req.uri().query())
+        .await;
+    let kind = match result.decision {
+        IdentityDecision::Allowed(identity) => return Ok(identity),
+        IdentityDecision::Unauthenticated => ProblemKind::Unauthenticated,
+        IdentityDecision::Invalid { .. } => ProblemKind::InvalidCredentials,
+        IdentityDecision::Unavailable => ProblemKind::VerifierUnavailable,
+    };
+    let finding = Finding::new(kind);
+    if api.mode == Mode::Enforce {
+        let mut resp = deny(ex, &api.name, &finding);
+        for challenge in &result.challenges {
+            if let Ok(v) = HeaderValue::from_str(challenge) {
+                resp.headers_mut().append(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        if kind == ProblemKind::VerifierUnavailable {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        return Err(resp);
+    }
+    ex.verdict = "monitored";
+    ex.finding = Some(kind.slug());
+    telemetry::finding(&api.name, kind.slug(), "monitored");
+    Ok(None)
+}
+
+/// Where and as whom a request is forwarded.
+struct Forward<'a> {
+    api: &'a Api,
+    operation: Option<&'a moat_spec::Operation>,
+    identity: Option<&'a Identity>,
 }
 
 /// Forwards to the upstream and streams its answer back.
 async fn forward(
-    api: &Api,
+    fwd: &Forward<'_>,
     conn: &ConnInfo,
     trusted: bool,
     path: &CanonicalPath,
@@ -207,6 +276,7 @@ async fn forward(
     mut req: Request<Incoming>,
     ex: &mut Exchange,
 ) -> Response<Body> {
+    let api = fwd.api;
     let upgrade = is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let target = api.upstream.pick();
@@ -236,6 +306,8 @@ async fn forward(
     if let Ok(v) = HeaderValue::from_str(&ex.request_id) {
         headers.insert(header::HeaderName::from_static("x-request-id"), v);
     }
+    api.identity
+        .prepare_upstream_headers(fwd.operation, fwd.identity, &mut headers);
 
     let mut up_req = Request::new(boxed(body));
     *up_req.method_mut() = parts.method;

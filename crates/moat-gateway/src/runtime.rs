@@ -19,8 +19,10 @@ use moat_guard::CanonicalPath;
 use moat_spec::OperationTable;
 use tokio_rustls::TlsAcceptor;
 
+use crate::identity::{ApiIdentity, BasicVerifier, IdentityHeaders, SharedVerifiers};
 use crate::tls::{TlsError, server_config};
 use crate::upstream::Upstream;
+use moat_state::{KeyManager, SqliteStore};
 
 /// A protected API, compiled.
 pub struct Api {
@@ -36,6 +38,8 @@ pub struct Api {
     pub deprecated: DeprecatedPolicy,
     /// Where requests go.
     pub upstream: Arc<Upstream>,
+    /// How credentials are verified.
+    pub identity: ApiIdentity,
 }
 
 impl Api {
@@ -61,15 +65,36 @@ pub struct Runtime {
     pub request_id_header: HeaderName,
     /// Likely mistakes in the documents that do not stop them working.
     pub warnings: Vec<Diagnostic>,
+    /// The API key manager, when keys are configured.
+    keys: Option<Arc<KeyManager>>,
 }
 
 impl Runtime {
-    /// Compiles a loaded config: loads every OpenAPI document, the TLS
-    /// certificates and the upstream pools. All problems are reported.
-    pub fn build(loaded: LoadedConfig) -> Result<Self, Diagnostics> {
+    /// Compiles a loaded config: opens the key store, then loads every
+    /// OpenAPI document, the TLS certificates and the upstream pools (on a
+    /// blocking thread: documents can be large). All problems are reported.
+    pub async fn build(loaded: LoadedConfig) -> Result<Self, Diagnostics> {
+        let keys = open_key_store(&loaded).await?;
+        tokio::task::spawn_blocking(move || Self::compile(loaded, keys))
+            .await
+            .map_err(|_| Diagnostics::default())?
+    }
+
+    fn compile(loaded: LoadedConfig, keys: Option<Arc<KeyManager>>) -> Result<Self, Diagnostics> {
         let cfg = &loaded.config;
         let doc = &loaded.document;
         let mut errors = Diagnostics::default();
+        let shared = SharedVerifiers {
+            keys: keys.clone(),
+            basic: Arc::new(BasicVerifier::new(&cfg.consumers)),
+            consumers: Arc::new(
+                cfg.consumers
+                    .iter()
+                    .map(|c| (c.id.clone(), c.clone()))
+                    .collect(),
+            ),
+            headers: Arc::new(IdentityHeaders::new(&cfg.identity)),
+        };
 
         let mut upstreams = HashMap::new();
         for (name, u) in &cfg.upstreams {
@@ -95,7 +120,7 @@ impl Runtime {
 
         let mut apis = Vec::with_capacity(cfg.apis.len());
         let mut warnings = Vec::new();
-        for a in &cfg.apis {
+        for (index, a) in cfg.apis.iter().enumerate() {
             let spec = match moat_spec::load(&a.spec) {
                 Ok(spec) => spec,
                 Err(diags) => {
@@ -104,6 +129,7 @@ impl Runtime {
                 }
             };
             warnings.extend(spec.warnings.iter().cloned());
+            let identity = ApiIdentity::build(index, &spec, &loaded, &shared, &mut errors);
             let Some(upstream) = upstreams.get(&a.upstream).cloned() else {
                 continue; // reported above or by config validation
             };
@@ -126,6 +152,7 @@ impl Runtime {
                 mode: a.mode.unwrap_or(cfg.mode),
                 deprecated: a.deprecated,
                 upstream,
+                identity,
             });
         }
         // Host-bound APIs before host-less ones, longer base paths first.
@@ -148,6 +175,7 @@ impl Runtime {
             trusted_proxies,
             request_id_header,
             warnings,
+            keys,
         })
     }
 
@@ -178,10 +206,45 @@ impl Runtime {
         self.hsts.get(index).and_then(Option::as_ref)
     }
 
+    /// Writes API keys' last-used times kept in memory to the store.
+    pub async fn flush_last_used(&self) {
+        if let Some(keys) = &self.keys
+            && let Err(e) = keys.flush_last_used().await
+        {
+            tracing::warn!(error = %e, "cannot record API keys' last use");
+        }
+    }
+
     /// The listeners, as configured.
     pub fn listeners(&self) -> &[ListenerConfig] {
         &self.loaded.config.listeners
     }
+}
+
+/// Opens the key store and its manager when `keys` is configured.
+async fn open_key_store(loaded: &LoadedConfig) -> Result<Option<Arc<KeyManager>>, Diagnostics> {
+    let cfg = &loaded.config;
+    let Some(keys) = &cfg.keys else {
+        return Ok(None);
+    };
+    let store = SqliteStore::open(&cfg.state.sqlite).await.map_err(|e| {
+        Diagnostics::from(
+            loaded
+                .document
+                .error_at("/state/sqlite", format!("cannot open the key store: {e}"))
+                .with_hint("the directory must exist and be writable by the user moat runs as"),
+        )
+    })?;
+    let manager =
+        KeyManager::new(Arc::new(store), keys.pepper.expose().as_bytes()).map_err(|e| {
+            Diagnostics::from(
+                loaded
+                    .document
+                    .error_at("/keys/pepper", e.to_string())
+                    .with_hint("reference at least 32 random bytes, e.g. ${env:MOAT_KEY_PEPPER}"),
+            )
+        })?;
+    Ok(Some(Arc::new(manager)))
 }
 
 fn hsts_header(l: &ListenerConfig) -> Option<HeaderValue> {

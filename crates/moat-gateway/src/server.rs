@@ -86,9 +86,13 @@ impl Core {
     pub(crate) async fn reload(&self) -> Result<(), ReloadError> {
         let _one_at_a_time = self.reloading.lock().await;
         let loader = self.loader.clone();
-        let built = tokio::task::spawn_blocking(move || loader().and_then(Runtime::build))
+        let loaded = tokio::task::spawn_blocking(move || loader())
             .await
             .map_err(|_| ReloadError::Aborted)?;
+        let built = match loaded {
+            Ok(loaded) => Runtime::build(loaded).await,
+            Err(d) => Err(d),
+        };
         let result = match built {
             Err(d) => Err(ReloadError::Invalid(d)),
             Ok(rt) if shapes(rt.listeners()) != self.listener_shape => {
@@ -135,10 +139,11 @@ impl Gateway {
         crate::tls::install_default_provider();
         telemetry::install();
         let load = loader.clone();
-        let runtime = tokio::task::spawn_blocking(move || load().and_then(Runtime::build))
+        let loaded = tokio::task::spawn_blocking(move || load())
             .await
             .map_err(|_| StartError::Config(Diagnostics::default()))?
             .map_err(StartError::Config)?;
+        let runtime = Runtime::build(loaded).await.map_err(StartError::Config)?;
         log_warnings(&runtime);
         let cfg = runtime.loaded.config.clone();
         let access_log = AccessLog::open(&cfg.access_log).map_err(StartError::AccessLog)?;
@@ -203,7 +208,7 @@ impl Gateway {
             }
             None => None,
         };
-        tasks.spawn(upkeep(shutdown_rx.clone()));
+        tasks.spawn(upkeep(shared.clone(), shutdown_rx.clone()));
 
         let core = Arc::new(Core {
             listener_shape: shapes(&cfg.listeners),
@@ -279,12 +284,20 @@ impl Gateway {
     }
 }
 
-async fn upkeep(mut shutdown: watch::Receiver<bool>) {
+/// Periodic chores: histogram upkeep, and writing API keys' last-used times
+/// (so they are at most this interval stale, and flushed once more on
+/// shutdown).
+async fn upkeep(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(Duration::from_secs(5));
     loop {
-        tokio::select! {
-            _ = every.tick() => telemetry::upkeep(),
-            _ = shutdown.wait_for(|s| *s) => return,
+        let stopping = tokio::select! {
+            _ = every.tick() => false,
+            changed = shutdown.changed() => changed.is_err() || *shutdown.borrow(),
+        };
+        telemetry::upkeep();
+        shared.runtime.load_full().flush_last_used().await;
+        if stopping {
+            return;
         }
     }
 }
@@ -302,8 +315,8 @@ pub struct CheckReport {
 
 /// Builds the runtime from a config without starting anything: what
 /// `moat check` runs.
-pub fn check(loaded: LoadedConfig) -> Result<CheckReport, Diagnostics> {
-    let rt = Runtime::build(loaded)?;
+pub async fn check(loaded: LoadedConfig) -> Result<CheckReport, Diagnostics> {
+    let rt = Runtime::build(loaded).await?;
     Ok(CheckReport {
         apis: rt.api_count(),
         operations: rt.operation_count(),

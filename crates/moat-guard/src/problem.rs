@@ -23,6 +23,14 @@ pub enum ProblemKind {
     UpstreamTimeout,
     /// The upstream's response could not be read.
     UpstreamError,
+    /// The operation requires credentials and none were presented.
+    Unauthenticated,
+    /// Presented credentials were refused (unknown, wrong, expired, revoked
+    /// or malformed: all answered alike).
+    InvalidCredentials,
+    /// A credential verifier (key store, identity provider) is unreachable
+    /// and nothing cached could decide.
+    VerifierUnavailable,
     /// Plain HTTP on a listener that only redirects (never a body, kept for
     /// completeness of metrics labels).
     HttpsRequired,
@@ -40,6 +48,9 @@ impl ProblemKind {
             ProblemKind::UpstreamTimeout => "upstream-timeout",
             ProblemKind::UpstreamError => "upstream-error",
             ProblemKind::HttpsRequired => "https-required",
+            ProblemKind::Unauthenticated => "unauthenticated",
+            ProblemKind::InvalidCredentials => "invalid-credentials",
+            ProblemKind::VerifierUnavailable => "verifier-unavailable",
         }
     }
 
@@ -53,6 +64,8 @@ impl ProblemKind {
             ProblemKind::UpstreamUnavailable | ProblemKind::UpstreamError => 502,
             ProblemKind::UpstreamTimeout => 504,
             ProblemKind::HttpsRequired => 308,
+            ProblemKind::Unauthenticated | ProblemKind::InvalidCredentials => 401,
+            ProblemKind::VerifierUnavailable => 503,
         }
     }
 
@@ -67,6 +80,9 @@ impl ProblemKind {
             ProblemKind::UpstreamTimeout => "Upstream timed out",
             ProblemKind::UpstreamError => "Upstream error",
             ProblemKind::HttpsRequired => "HTTPS required",
+            ProblemKind::Unauthenticated => "Authentication required",
+            ProblemKind::InvalidCredentials => "Invalid credentials",
+            ProblemKind::VerifierUnavailable => "Credentials cannot be verified now",
         }
     }
 

@@ -52,8 +52,12 @@ pub fn start_failed(e: &StartError) -> ExitCode {
 }
 
 /// Validates a config and its documents.
-pub fn check(config: &Path) -> ExitCode {
-    match moat_config::load(config).and_then(moat_gateway::check) {
+pub async fn check(config: &Path) -> ExitCode {
+    let result = match moat_config::load(config) {
+        Ok(loaded) => moat_gateway::check(loaded).await,
+        Err(d) => Err(d),
+    };
+    match result {
         Ok(report) => {
             for w in &report.warnings {
                 eprintln!("{w}");
@@ -69,6 +73,32 @@ pub fn check(config: &Path) -> ExitCode {
         }
         Err(d) => {
             eprintln!("{d}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the argon2id hash of the password on the first line of stdin.
+pub fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("moat: cannot read the password from standard input: {e}");
+        return ExitCode::FAILURE;
+    }
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        eprintln!(
+            "moat: the password is empty; type it, or pipe it in: `moat hash-password < file`"
+        );
+        return ExitCode::FAILURE;
+    }
+    match moat_gateway::identity::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("moat: cannot hash the password: {e}");
             ExitCode::FAILURE
         }
     }

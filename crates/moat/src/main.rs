@@ -34,6 +34,9 @@ enum Command {
     },
     /// Start a sample bookstore API with the gateway in front of it.
     Demo(demo::DemoArgs),
+    /// Read a password from standard input and print its argon2id hash, for
+    /// a consumer's `basic.password_hash`.
+    HashPassword,
 }
 
 fn main() -> ExitCode {
@@ -52,8 +55,9 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Serve { config } => commands::serve(config).await,
-            Command::Check { config } => commands::check(&config),
+            Command::Check { config } => commands::check(&config).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::HashPassword => commands::hash_password(),
         }
     })
 }

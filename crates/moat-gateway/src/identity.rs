@@ -1,0 +1,496 @@
+//! The identity phase: verifying the credentials an operation requires.
+//!
+//! Per API, each security scheme of the document is bound to a verifier
+//! from config. For a request, every scheme the operation's requirement
+//! names is extracted and verified; `moat_guard::identity::decide` combines
+//! the outcomes. Verifiers that need I/O (the key store, a JWKS endpoint)
+//! are called here; the decision itself stays pure.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::HeaderMap;
+use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue};
+use moat_config::{ConsumerConfig, Diagnostics, IdentityConfig, LoadedConfig, VerifierConfig};
+use moat_guard::identity::{
+    Credential, Identity, IdentityDecision, Presented, SchemeOutcome, decide, extract,
+};
+use moat_spec::{ApiKeyLocation, ApiSpec, Operation, SchemeKind};
+use moat_state::KeyManager;
+
+/// How one scheme of an API is verified.
+pub enum Verifier {
+    /// Keys from the key store.
+    ApiKey(Arc<KeyManager>),
+    /// Consumers' basic credentials.
+    Basic(Arc<BasicVerifier>),
+}
+
+/// A scheme of the API's document, with its verifier.
+pub struct BoundScheme {
+    kind: SchemeKind,
+    verifier: Verifier,
+}
+
+/// Everything the identity phase of one API needs.
+pub struct ApiIdentity {
+    schemes: HashMap<String, BoundScheme>,
+    consumers: Arc<HashMap<String, ConsumerConfig>>,
+    headers: Arc<IdentityHeaders>,
+}
+
+/// The identity headers, parsed once.
+pub struct IdentityHeaders {
+    consumer: HeaderName,
+    scopes: HeaderName,
+    roles: HeaderName,
+    forward_credentials: bool,
+}
+
+impl IdentityHeaders {
+    /// From config, which validated the names.
+    pub fn new(cfg: &IdentityConfig) -> Self {
+        let name = |s: &str, fallback: &'static str| {
+            HeaderName::from_bytes(s.as_bytes()).unwrap_or(HeaderName::from_static(fallback))
+        };
+        Self {
+            consumer: name(&cfg.consumer_header, "x-moat-consumer"),
+            scopes: name(&cfg.scopes_header, "x-moat-scopes"),
+            roles: name(&cfg.roles_header, "x-moat-roles"),
+            forward_credentials: cfg.forward_credentials,
+        }
+    }
+}
+
+/// What the identity phase decided, and what to tell the upstream.
+pub struct IdentityResult {
+    /// The decision.
+    pub decision: IdentityDecision,
+    /// `WWW-Authenticate` challenges for a 401.
+    pub challenges: Vec<String>,
+}
+
+impl ApiIdentity {
+    /// Binds each scheme the document's requirements use to its configured
+    /// verifier; a missing or unfitting binding is a diagnostic at the API's
+    /// `security` (or `spec`) entry.
+    pub fn build(
+        index: usize,
+        spec: &ApiSpec,
+        loaded: &LoadedConfig,
+        shared: &SharedVerifiers,
+        errors: &mut Diagnostics,
+    ) -> Self {
+        let api = &loaded.config.apis[index];
+        let doc = &loaded.document;
+        let mut used: Vec<&str> = Vec::new();
+        for op in &spec.operations {
+            for name in op.policy.scheme_names() {
+                if !used.contains(&name) {
+                    used.push(name);
+                }
+            }
+        }
+        let mut schemes = HashMap::new();
+        for name in used {
+            let Some(scheme) = spec.schemes.get(name) else {
+                continue; // the spec loader reported it
+            };
+            let Some(cfg) = api.security.get(name) else {
+                errors.push(
+                    doc.error_at(
+                        &format!("/apis/{index}/spec"),
+                        format!(
+                            "the document requires security scheme `{name}` ({}), and the config does not say how to verify it",
+                            scheme.kind.describe()
+                        ),
+                    )
+                    .with_hint(format!(
+                        "add `security: {{{name}: {{type: {}}}}}` to this API",
+                        suggested_type(&scheme.kind)
+                    )),
+                );
+                continue;
+            };
+            let mut pointer = format!("/apis/{index}/security");
+            moat_config::source::push_pointer(&mut pointer, name);
+            let verifier = match (cfg, &scheme.kind) {
+                (VerifierConfig::ApiKey, SchemeKind::ApiKey { .. }) => match &shared.keys {
+                    Some(keys) => Verifier::ApiKey(keys.clone()),
+                    None => {
+                        errors.push(
+                            doc.error_at(&pointer, "api_key verifiers need the key store")
+                                .with_hint("set `keys.pepper` (and optionally `state.sqlite`)"),
+                        );
+                        continue;
+                    }
+                },
+                (VerifierConfig::Basic, SchemeKind::HttpBasic) => {
+                    Verifier::Basic(shared.basic.clone())
+                }
+                (cfg, kind) => {
+                    errors.push(
+                        doc.error_at(
+                            &pointer,
+                            format!(
+                                "a `{}` verifier cannot check scheme `{name}` ({})",
+                                cfg.type_name(),
+                                kind.describe()
+                            ),
+                        )
+                        .with_hint(format!("use `type: {}`", suggested_type(kind))),
+                    );
+                    continue;
+                }
+            };
+            schemes.insert(
+                name.to_string(),
+                BoundScheme {
+                    kind: scheme.kind.clone(),
+                    verifier,
+                },
+            );
+        }
+        Self {
+            schemes,
+            consumers: shared.consumers.clone(),
+            headers: shared.headers.clone(),
+        }
+    }
+
+    /// Verifies what `op` requires of the request.
+    pub async fn identify(
+        &self,
+        op: &Operation,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> IdentityResult {
+        let presented = Presented {
+            headers,
+            query,
+            client_certificate: false,
+        };
+        let mut outcomes: HashMap<&str, SchemeOutcome> = HashMap::new();
+        for name in op.policy.scheme_names() {
+            let outcome = match self.schemes.get(name) {
+                // Unbound schemes are refused at config load; be safe anyway.
+                None => SchemeOutcome::Unavailable,
+                Some(bound) => match extract(&bound.kind, &presented) {
+                    Err(_) => SchemeOutcome::Rejected,
+                    Ok(None) => SchemeOutcome::Missing,
+                    Ok(Some(credential)) => self.verify(&bound.verifier, &credential).await,
+                },
+            };
+            outcomes.insert(name, outcome);
+        }
+        let decision = decide(&op.policy, |n| {
+            outcomes.get(n).cloned().unwrap_or(SchemeOutcome::Missing)
+        });
+        let challenges = match &decision {
+            IdentityDecision::Unauthenticated | IdentityDecision::Invalid { .. } => {
+                self.challenges(op, &decision)
+            }
+            _ => Vec::new(),
+        };
+        IdentityResult {
+            decision,
+            challenges,
+        }
+    }
+
+    async fn verify(&self, verifier: &Verifier, credential: &Credential) -> SchemeOutcome {
+        match (verifier, credential) {
+            (Verifier::ApiKey(keys), Credential::ApiKey(key)) => {
+                match keys.verify(key, moat_state::unix_now()).await {
+                    Ok(record) => SchemeOutcome::Verified(Identity {
+                        roles: self.roles_of(&record.consumer_id),
+                        consumer: record.consumer_id,
+                        scopes: record.scopes,
+                    }),
+                    Err(rejection) if rejection.is_credential_failure() => {
+                        tracing::debug!(reason = rejection.reason(), key_id = ?rejection.key_id(),
+                            "API key refused");
+                        SchemeOutcome::Rejected
+                    }
+                    Err(rejection) => {
+                        tracing::warn!(error = %rejection, "key store unavailable");
+                        SchemeOutcome::Unavailable
+                    }
+                }
+            }
+            (Verifier::Basic(basic), Credential::Basic { user, password }) => {
+                match basic.verify(user, password).await {
+                    Some(consumer) => SchemeOutcome::Verified(Identity {
+                        roles: self.roles_of(&consumer),
+                        scopes: self
+                            .consumers
+                            .get(&consumer)
+                            .map(|c| c.scopes.clone())
+                            .unwrap_or_default(),
+                        consumer,
+                    }),
+                    None => SchemeOutcome::Rejected,
+                }
+            }
+            _ => SchemeOutcome::Rejected,
+        }
+    }
+
+    fn roles_of(&self, consumer: &str) -> Vec<String> {
+        self.consumers
+            .get(consumer)
+            .map(|c| c.roles.clone())
+            .unwrap_or_default()
+    }
+
+    fn challenges(&self, op: &Operation, decision: &IdentityDecision) -> Vec<String> {
+        let invalid = match decision {
+            IdentityDecision::Invalid { scheme } => Some(scheme.as_str()),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        for name in op.policy.scheme_names() {
+            let Some(bound) = self.schemes.get(name) else {
+                continue;
+            };
+            let challenge = match &bound.kind {
+                SchemeKind::HttpBasic => "Basic realm=\"moat\", charset=\"UTF-8\"".to_string(),
+                SchemeKind::HttpBearer
+                | SchemeKind::OAuth2 { .. }
+                | SchemeKind::OpenIdConnect { .. } => {
+                    if invalid == Some(name) {
+                        "Bearer realm=\"moat\", error=\"invalid_token\"".to_string()
+                    } else {
+                        "Bearer realm=\"moat\"".to_string()
+                    }
+                }
+                _ => continue,
+            };
+            if !out.contains(&challenge) {
+                out.push(challenge);
+            }
+        }
+        out
+    }
+
+    /// Removes identity headers a client sent, adds the verified ones, and
+    /// removes the verified credentials unless they are to be forwarded.
+    pub fn prepare_upstream_headers(
+        &self,
+        op: Option<&Operation>,
+        identity: Option<&Identity>,
+        headers: &mut HeaderMap,
+    ) {
+        let h = &self.headers;
+        headers.remove(&h.consumer);
+        headers.remove(&h.scopes);
+        headers.remove(&h.roles);
+        if let Some(id) = identity {
+            if let Ok(v) = HeaderValue::from_str(&id.consumer) {
+                headers.insert(h.consumer.clone(), v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&id.scopes.join(" ")) {
+                headers.insert(h.scopes.clone(), v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&id.roles.join(",")) {
+                headers.insert(h.roles.clone(), v);
+            }
+        }
+        let Some(op) = op.filter(|_| !h.forward_credentials) else {
+            return;
+        };
+        for name in op.policy.scheme_names() {
+            let Some(bound) = self.schemes.get(name) else {
+                continue;
+            };
+            match &bound.kind {
+                SchemeKind::ApiKey {
+                    name,
+                    location: ApiKeyLocation::Header,
+                } => {
+                    headers.remove(name.as_str());
+                }
+                SchemeKind::ApiKey {
+                    name,
+                    location: ApiKeyLocation::Cookie,
+                } => remove_cookie(headers, name),
+                SchemeKind::HttpBasic
+                | SchemeKind::HttpBearer
+                | SchemeKind::OAuth2 { .. }
+                | SchemeKind::OpenIdConnect { .. } => {
+                    headers.remove(AUTHORIZATION);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn remove_cookie(headers: &mut HeaderMap, name: &str) {
+    let kept: Vec<String> = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| pair.split('=').next() != Some(name) && !pair.is_empty())
+        .map(str::to_string)
+        .collect();
+    headers.remove(COOKIE);
+    if !kept.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&kept.join("; "))
+    {
+        headers.insert(COOKIE, v);
+    }
+}
+
+fn suggested_type(kind: &SchemeKind) -> &'static str {
+    match kind {
+        SchemeKind::ApiKey { .. } => "api_key",
+        SchemeKind::HttpBasic => "basic",
+        _ => "jwt",
+    }
+}
+
+/// Verifiers shared by every API of a runtime.
+pub struct SharedVerifiers {
+    /// The key manager, when `keys` is configured.
+    pub keys: Option<Arc<KeyManager>>,
+    /// Basic credentials of the consumers.
+    pub basic: Arc<BasicVerifier>,
+    /// Consumers by id.
+    pub consumers: Arc<HashMap<String, ConsumerConfig>>,
+    /// Identity headers.
+    pub headers: Arc<IdentityHeaders>,
+}
+
+/// How long a successful basic verification is remembered, so that a client
+/// sending the same credentials on every request does not pay argon2 each
+/// time. A changed password hash takes effect at the next reload, which
+/// builds a new verifier.
+const BASIC_CACHE_TTL: Duration = Duration::from_secs(300);
+const BASIC_CACHE_MAX: usize = 10_000;
+
+/// Checks user names and passwords against argon2id hashes.
+pub struct BasicVerifier {
+    users: HashMap<String, (String, String)>,
+    /// SHA-256 of `user:password` → (consumer, verified at).
+    verified: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+    /// Hash checked for unknown users, so timing does not reveal which user
+    /// names exist.
+    dummy_hash: String,
+}
+
+impl BasicVerifier {
+    /// From the consumers' `basic` credentials.
+    pub fn new(consumers: &[ConsumerConfig]) -> Self {
+        let users = consumers
+            .iter()
+            .filter_map(|c| {
+                let b = c.basic.as_ref()?;
+                Some((
+                    b.username.clone(),
+                    (c.id.clone(), b.password_hash.expose().to_string()),
+                ))
+            })
+            .collect();
+        Self {
+            users,
+            verified: Mutex::new(HashMap::new()),
+            // A real hash with the same parameters, so that checking an
+            // unknown user costs what checking a known one does.
+            dummy_hash: hash_password("moat-unknown-user").unwrap_or_default(),
+        }
+    }
+
+    /// The consumer id, when the password is right.
+    pub async fn verify(&self, user: &str, password: &str) -> Option<String> {
+        let digest = ring::digest::digest(
+            &ring::digest::SHA256,
+            format!("{user}:{password}").as_bytes(),
+        );
+        let mut cache_key = [0u8; 32];
+        cache_key.copy_from_slice(digest.as_ref());
+        if let Ok(cache) = self.verified.lock()
+            && let Some((consumer, at)) = cache.get(&cache_key)
+            && at.elapsed() < BASIC_CACHE_TTL
+        {
+            return Some(consumer.clone());
+        }
+        let (consumer, hash) = match self.users.get(user) {
+            Some((c, h)) => (Some(c.clone()), h.clone()),
+            None => (None, self.dummy_hash.clone()),
+        };
+        let password = password.to_string();
+        // argon2 is deliberately slow: keep it off the async workers.
+        let ok = tokio::task::spawn_blocking(move || {
+            use argon2::PasswordVerifier;
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false);
+        let consumer = consumer.filter(|_| ok)?;
+        if let Ok(mut cache) = self.verified.lock() {
+            if cache.len() >= BASIC_CACHE_MAX {
+                cache.retain(|_, (_, at)| at.elapsed() < BASIC_CACHE_TTL);
+                if cache.len() >= BASIC_CACHE_MAX {
+                    cache.clear();
+                }
+            }
+            cache.insert(cache_key, (consumer.clone(), Instant::now()));
+        }
+        Some(consumer)
+    }
+}
+
+/// An argon2id hash of `password` in PHC form, for `moat hash-password`.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    use argon2::PasswordHasher;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_removed_by_name_only() {
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_static("a=1; session=secret"));
+        h.append(COOKIE, HeaderValue::from_static("b=2"));
+        remove_cookie(&mut h, "session");
+        assert_eq!(h.get_all(COOKIE).iter().count(), 1);
+        assert_eq!(h[COOKIE], "a=1; b=2");
+        remove_cookie(&mut h, "a");
+        remove_cookie(&mut h, "b");
+        assert!(h.get(COOKIE).is_none());
+    }
+
+    #[tokio::test]
+    async fn basic_verification_with_argon2id() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        let consumers: Vec<ConsumerConfig> = serde_json::from_value(serde_json::json!([
+            {"id": "alice", "basic": {"username": "al", "password_hash": hash}}
+        ]))
+        .unwrap();
+        let v = BasicVerifier::new(&consumers);
+        assert_eq!(
+            v.verify("al", "correct horse").await.as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            v.verify("al", "correct horse").await.as_deref(),
+            Some("alice"),
+            "cached"
+        );
+        assert_eq!(v.verify("al", "wrong").await, None);
+        assert_eq!(v.verify("nobody", "correct horse").await, None);
+    }
+}

@@ -1,0 +1,439 @@
+//! `moat keys`: issue, list, show, rotate and revoke API keys in the
+//! embedded store named by the config.
+//!
+//! The plaintext of a key exists only in the output of `create` and
+//! `rotate`; everything else shows key ids and metadata, never a secret or
+//! a hash. Works while the gateway runs: the store is a WAL-mode SQLite
+//! file, and the gateway reads it on every request, so a revocation is
+//! effective at once.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Subcommand};
+use moat_state::{KeyError, KeyManager, KeyRecord, SqliteStore, UnixTime, format, unix_now};
+use serde_json::{Value, json};
+
+/// Options of `moat keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// The config file (YAML): its `state.sqlite` is the key database and
+    /// its `keys.pepper` the hashing key.
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        env = "MOAT_CONFIG",
+        global = true
+    )]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Issue a new key. It is printed once and cannot be shown again.
+    Create {
+        /// The consumer the key belongs to.
+        #[arg(long, value_name = "ID")]
+        consumer: String,
+        /// A label, e.g. "CI deploy".
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// A scope the key grants; repeat for several.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Lifetime, e.g. `90d`, `12h`. No expiry when absent.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        expires_in: Option<Duration>,
+        /// Print JSON (the key included) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (never their secrets).
+    List {
+        /// Only this consumer's keys.
+        #[arg(long, value_name = "ID")]
+        consumer: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one key's details.
+    Show {
+        /// The key id (the 12 characters after `moat_`).
+        key_id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a key with a new one; the old one stays valid for the overlap.
+    Rotate {
+        /// The key id of the key to replace.
+        key_id: String,
+        /// How long the old key keeps working, so clients can switch.
+        #[arg(long, value_name = "DURATION", default_value = "24h",
+              value_parser = humantime::parse_duration)]
+        overlap: Duration,
+        /// Print JSON (the new key included) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: refused from the next request on.
+    Revoke {
+        /// The key id.
+        key_id: String,
+    },
+}
+
+/// A failure, already worded for people.
+struct Failure(String);
+
+impl From<KeyError> for Failure {
+    fn from(e: KeyError) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+const SHOWN_ONCE: &str =
+    "This is the only time the key is shown: moat keeps only a keyed hash of it. Store it now.";
+
+/// Runs `moat keys …`.
+pub async fn run(args: KeysArgs) -> ExitCode {
+    let Some(config) = args.config else {
+        eprintln!(
+            "error: the following required argument was not provided:\n  --config <FILE>\n\n\
+             Usage: moat keys --config <FILE> <COMMAND>\n\n\
+             (or set MOAT_CONFIG)"
+        );
+        return ExitCode::from(2);
+    };
+    let keys = match open(&config).await {
+        Ok(k) => k,
+        Err(Failure(message)) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match execute(&keys, args.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message)) => {
+            eprintln!("moat: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the config (fully validated, as `moat check` does) and opens the
+/// store it names.
+async fn open(config: &Path) -> Result<KeyManager, Failure> {
+    let loaded = moat_config::load(config).map_err(|d| Failure(d.to_string()))?;
+    let cfg = &loaded.config;
+    let Some(keys) = &cfg.keys else {
+        return Err(Failure(format!(
+            "moat: {} has no `keys` section\nhint: add `keys: {{pepper: ${{env:MOAT_KEY_PEPPER}}}}` \
+             with at least 32 random bytes, e.g. from `openssl rand -base64 48`",
+            config.display()
+        )));
+    };
+    let store = SqliteStore::open(&cfg.state.sqlite)
+        .await
+        .map_err(|e| Failure(format!("moat: {e}")))?;
+    KeyManager::new(Arc::new(store), keys.pepper.expose().as_bytes())
+        .map_err(|e| Failure(format!("moat: {e}")))
+}
+
+async fn execute(keys: &KeyManager, command: KeysCommand) -> Result<(), Failure> {
+    match command {
+        KeysCommand::Create {
+            consumer,
+            name,
+            scopes,
+            expires_in,
+            json,
+        } => {
+            let expires_at = expires_in.map(|d| unix_now().saturating_add(seconds(d)));
+            let (record, issued) = keys
+                .create(&consumer, name.as_deref(), &scopes, expires_at)
+                .await?;
+            if json {
+                let mut out = record_json(&record, unix_now());
+                out["key"] = json!(issued.expose());
+                println!("{}", pretty(&out));
+                eprintln!("moat: {SHOWN_ONCE}");
+            } else {
+                println!(
+                    "Created API key {} for consumer `{}`.\n\n    {}\n\n{SHOWN_ONCE}",
+                    record.key_id,
+                    clean(&record.consumer_id),
+                    issued.expose()
+                );
+                print_limits(&record);
+            }
+        }
+        KeysCommand::List { consumer, json } => {
+            let records = keys.list(consumer.as_deref()).await?;
+            let now = unix_now();
+            if json {
+                let all: Vec<Value> = records.iter().map(|r| record_json(r, now)).collect();
+                println!("{}", pretty(&Value::Array(all)));
+            } else if records.is_empty() {
+                println!("No API keys.");
+            } else {
+                print_table(&records, now);
+            }
+        }
+        KeysCommand::Show { key_id, json } => {
+            let record = existing(keys, &key_id).await?;
+            let now = unix_now();
+            if json {
+                println!("{}", pretty(&record_json(&record, now)));
+            } else {
+                print_details(&record, now);
+            }
+        }
+        KeysCommand::Rotate {
+            key_id,
+            overlap,
+            json,
+        } => {
+            check_key_id(&key_id)?;
+            let (record, issued) = keys.rotate(&key_id, overlap).await?;
+            let old = existing(keys, &key_id).await?;
+            let now = unix_now();
+            if json {
+                let mut out = record_json(&record, now);
+                out["key"] = json!(issued.expose());
+                out["old_key_expires_at"] = json!(old.expires_at.map(time));
+                println!("{}", pretty(&out));
+                eprintln!("moat: {SHOWN_ONCE}");
+            } else {
+                println!(
+                    "Rotated API key {} to {} for consumer `{}`.\n\n    {}\n\n{SHOWN_ONCE}",
+                    old.key_id,
+                    record.key_id,
+                    clean(&record.consumer_id),
+                    issued.expose()
+                );
+                if let Some(deadline) = old.expires_at {
+                    println!(
+                        "The old key {} stays valid until {} ({}); move its clients to the new key before then.",
+                        old.key_id,
+                        time(deadline),
+                        from_now(deadline, now)
+                    );
+                }
+                print_limits(&record);
+            }
+        }
+        KeysCommand::Revoke { key_id } => {
+            check_key_id(&key_id)?;
+            let before = existing(keys, &key_id).await?;
+            let after = keys.revoke(&key_id).await?;
+            match (before.revoked_at, after.revoked_at) {
+                (Some(at), _) => println!(
+                    "API key {key_id} was already revoked at {}.",
+                    time(at)
+                ),
+                _ => println!(
+                    "Revoked API key {key_id} of consumer `{}`; it is refused from the next request on.",
+                    clean(&after.consumer_id)
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The record for `key_id`, or a message saying why there is none.
+async fn existing(keys: &KeyManager, key_id: &str) -> Result<KeyRecord, Failure> {
+    check_key_id(key_id)?;
+    keys.get(key_id)
+        .await?
+        .ok_or_else(|| Failure(format!("no API key with id `{key_id}`")))
+}
+
+/// Refuses what cannot be a key id before asking the store, and never
+/// echoes a whole key that was pasted by mistake.
+fn check_key_id(key_id: &str) -> Result<(), Failure> {
+    if format::is_key_id(key_id) {
+        return Ok(());
+    }
+    if let Ok(parsed) = format::parse(key_id) {
+        return Err(Failure(format!(
+            "that is a whole API key, secret included; pass only its key id: {}\n\
+             (the key is now in your shell history: consider rotating it)",
+            parsed.key_id()
+        )));
+    }
+    Err(Failure(format!(
+        "`{}` is not a key id: a key id is {} letters and digits, the part after `moat_` \
+         (see `moat keys list`)",
+        clean(key_id),
+        format::KEY_ID_LEN
+    )))
+}
+
+fn print_limits(record: &KeyRecord) {
+    if !record.scopes.is_empty() {
+        println!("Scopes: {}", clean(&record.scopes.join(", ")));
+    }
+    if let Some(t) = record.expires_at {
+        println!("Expires: {} ({}).", time(t), from_now(t, unix_now()));
+    }
+}
+
+fn print_details(r: &KeyRecord, now: UnixTime) {
+    let rows = [
+        ("key id", r.key_id.clone()),
+        ("consumer", clean(&r.consumer_id)),
+        ("name", r.name.as_deref().map_or("-".into(), clean)),
+        ("scopes", scopes(r)),
+        ("status", r.status(now).as_str().to_string()),
+        ("created", time(r.created_at)),
+        ("expires", r.expires_at.map_or("never".into(), time)),
+        ("last used", r.last_used_at.map_or("never".into(), time)),
+        ("revoked", r.revoked_at.map_or("-".into(), time)),
+        ("rotated from", r.rotated_from.clone().unwrap_or_else(|| "-".into())),
+    ];
+    for (label, value) in rows {
+        println!("{:<13} {value}", format!("{label}:"));
+    }
+}
+
+fn print_table(records: &[KeyRecord], now: UnixTime) {
+    const HEADER: [&str; 8] = [
+        "KEY ID",
+        "CONSUMER",
+        "NAME",
+        "SCOPES",
+        "CREATED",
+        "EXPIRES",
+        "LAST USED",
+        "STATUS",
+    ];
+    let rows: Vec<[String; 8]> = records
+        .iter()
+        .map(|r| {
+            [
+                r.key_id.clone(),
+                clean(&r.consumer_id),
+                r.name.as_deref().map_or("-".into(), clean),
+                scopes(r),
+                time(r.created_at),
+                r.expires_at.map_or("never".into(), time),
+                r.last_used_at.map_or("never".into(), time),
+                r.status(now).as_str().to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = HEADER.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(&HEADER);
+    for row in &rows {
+        line(&row.each_ref().map(String::as_str));
+    }
+}
+
+/// Everything but the hash.
+fn record_json(r: &KeyRecord, now: UnixTime) -> Value {
+    json!({
+        "key_id": r.key_id,
+        "consumer_id": r.consumer_id,
+        "name": r.name,
+        "scopes": r.scopes,
+        "status": r.status(now).as_str(),
+        "created_at": time(r.created_at),
+        "expires_at": r.expires_at.map(time),
+        "last_used_at": r.last_used_at.map(time),
+        "revoked_at": r.revoked_at.map(time),
+        "rotated_from": r.rotated_from,
+    })
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+fn scopes(r: &KeyRecord) -> String {
+    if r.scopes.is_empty() {
+        "-".into()
+    } else {
+        clean(&r.scopes.join(","))
+    }
+}
+
+/// RFC 3339, UTC, whole seconds.
+fn time(t: UnixTime) -> String {
+    let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap_or(0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// "in 23h 59m" or "2days ago", rounded to minutes.
+fn from_now(t: UnixTime, now: UnixTime) -> String {
+    let minutes = |s: i64| Duration::from_secs(u64::try_from(s / 60 * 60).unwrap_or(0));
+    if t >= now {
+        format!("in {}", humantime::format_duration(minutes(t - now)))
+    } else {
+        format!("{} ago", humantime::format_duration(minutes(now - t)))
+    }
+}
+
+fn seconds(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Control characters escaped, so stored text cannot drive the terminal.
+fn clean(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_cleaning() {
+        assert_eq!(time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(time(1_800_000_000), "2027-01-15T08:00:00Z");
+        assert_eq!(from_now(1000 + 3600 + 59, 1000), "in 1h");
+        assert_eq!(from_now(1000, 1000 + 120), "2m ago");
+        assert_eq!(clean("a\x1b[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(clean("plain"), "plain");
+    }
+
+    #[test]
+    fn key_ids_are_checked_before_the_store() {
+        assert!(check_key_id("AbC123xyz789").is_ok());
+        let Failure(m) = check_key_id("nope").err().unwrap();
+        assert!(m.contains("not a key id"), "{m}");
+        let _ = SystemTime::now();
+    }
+}

@@ -1,0 +1,292 @@
+//! Authentication as the OpenAPI document requires it, through the real
+//! binary: basic credentials, API keys issued with `moat keys`, anonymous
+//! operations, AND/OR requirements, identity headers, monitor mode.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use support::*;
+
+/// `/items` needs an API key OR basic; `/public` nothing; `/both` a key AND
+/// basic; `/maybe` accepts anonymous callers or a key.
+const SECURED_SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: secured, version: "1"}
+security: [{ApiKey: []}, {Basic: []}]
+paths:
+  /items:
+    get: {operationId: listItems, responses: {"200": {description: ok}}}
+  /public:
+    get: {operationId: public, security: [], responses: {"200": {description: ok}}}
+  /both:
+    get: {operationId: both, security: [{ApiKey: [], Basic: []}], responses: {"200": {description: ok}}}
+  /maybe:
+    get: {operationId: maybe, security: [{}, {ApiKey: []}], responses: {"200": {description: ok}}}
+components:
+  securitySchemes:
+    ApiKey: {type: apiKey, in: header, name: X-Api-Key}
+    Basic: {type: http, scheme: basic}
+"#;
+
+const PEPPER: &str = "pepper-for-tests-0123456789-abcdefghijklmnop";
+
+fn hash(password: &str) -> String {
+    let mut child = Command::new(MOAT)
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn secured_config(upstream: &str, extra_api: &str) -> String {
+    let base = config(
+        upstream,
+        &format!(
+            "    security:\n      ApiKey: {{type: api_key}}\n      Basic: {{type: basic}}\n{extra_api}"
+        ),
+    );
+    format!(
+        "{base}keys:\n  pepper: {PEPPER}\nconsumers:\n  - id: alice\n    roles: [admin, auditor]\n    scopes: [items:read]\n    basic: {{username: alice, password_hash: \"{}\"}}\n",
+        hash("correct horse battery")
+    )
+}
+
+async fn setup(extra_api: &str) -> (tempfile::TempDir, Upstream, Moat) {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SECURED_SPEC);
+    write(
+        dir.path(),
+        "moat.yaml",
+        &secured_config(&up.url(), extra_api),
+    );
+    let moat = Moat::start(dir.path());
+    (dir, up, moat)
+}
+
+#[tokio::test]
+async fn missing_and_wrong_credentials_are_401_with_challenges() {
+    let (_dir, up, moat) = setup("").await;
+    let c = client();
+    let r = c.get(moat.url("/items")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Basic realm=\"moat\", charset=\"UTF-8\""
+    );
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:moat:problem:unauthenticated");
+
+    let r = c
+        .get(moat.url("/items"))
+        .basic_auth("alice", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:moat:problem:invalid-credentials");
+
+    // an unknown user gets exactly the same answer as a wrong password
+    let r = c
+        .get(moat.url("/items"))
+        .basic_auth("mallory", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let p2: Value = r.json().await.unwrap();
+    assert_eq!(p2["type"], p["type"]);
+    assert_eq!(p2["title"], p["title"]);
+
+    // a malformed API key is refused like any bad credential
+    let r = c
+        .get(moat.url("/items"))
+        .header("x-api-key", "not-a-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(up.hits(), 0, "nothing unauthenticated reaches the upstream");
+    let log = moat
+        .wait_log(|l| l["finding"] == "invalid-credentials")
+        .await;
+    assert_eq!(log["verdict"], "denied");
+}
+
+#[tokio::test]
+async fn basic_credentials_identify_the_consumer_upstream() {
+    let (_dir, _up, moat) = setup("").await;
+    let r = client()
+        .get(moat.url("/items"))
+        .basic_auth("alice", Some("correct horse battery"))
+        .header("x-moat-consumer", "root")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let echo: Value = r.json().await.unwrap();
+    let h = &echo["headers"];
+    assert_eq!(
+        h["x-moat-consumer"], "alice",
+        "the client's claim is replaced"
+    );
+    assert_eq!(h["x-moat-roles"], "admin,auditor");
+    assert_eq!(h["x-moat-scopes"], "items:read");
+    assert!(
+        h.get("authorization").is_none(),
+        "credentials are not forwarded by default"
+    );
+    let log = moat.wait_log(|l| l["operation"] == "listItems").await;
+    assert_eq!(log["consumer"], "alice");
+}
+
+#[tokio::test]
+async fn anonymous_operations_and_spoofed_identity_headers() {
+    let (_dir, _up, moat) = setup("").await;
+    let c = client();
+    let r = c
+        .get(moat.url("/public"))
+        .header("x-moat-consumer", "admin")
+        .header("x-moat-roles", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let echo: Value = r.json().await.unwrap();
+    assert!(echo["headers"].get("x-moat-consumer").is_none());
+    assert!(echo["headers"].get("x-moat-roles").is_none());
+    // `{}` among the alternatives: anonymous is fine...
+    assert_eq!(get_status(&c, moat.url("/maybe")).await, 200);
+    // ...but a bad credential presented there is still refused
+    let r = c
+        .get(moat.url("/maybe"))
+        .header("x-api-key", "moat_bogus")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn and_requirements_need_every_scheme() {
+    let (dir, _up, moat) = setup("").await;
+    let key = create_key(dir.path(), "alice");
+    let c = client();
+    let r = c
+        .get(moat.url("/both"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the key alone is not enough");
+    let r = c
+        .get(moat.url("/both"))
+        .header("x-api-key", &key)
+        .basic_auth("alice", Some("correct horse battery"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let echo: Value = r.json().await.unwrap();
+    assert!(echo["headers"].get("x-api-key").is_none());
+    assert!(echo["headers"].get("authorization").is_none());
+}
+
+#[tokio::test]
+async fn credentials_are_forwarded_when_configured() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SECURED_SPEC);
+    let cfg = format!(
+        "{}identity:\n  forward_credentials: true\n",
+        secured_config(&up.url(), "")
+    );
+    write(dir.path(), "moat.yaml", &cfg);
+    let moat = Moat::start(dir.path());
+    let r = client()
+        .get(moat.url("/items"))
+        .basic_auth("alice", Some("correct horse battery"))
+        .send()
+        .await
+        .unwrap();
+    let echo: Value = r.json().await.unwrap();
+    assert!(
+        echo["headers"]["authorization"]
+            .as_str()
+            .unwrap()
+            .starts_with("Basic ")
+    );
+}
+
+#[tokio::test]
+async fn monitor_mode_records_and_forwards() {
+    let (_dir, up, moat) = setup("    mode: monitor\n").await;
+    assert_eq!(get_status(&client(), moat.url("/items")).await, 200);
+    assert_eq!(up.hits(), 1);
+    let log = moat.wait_log(|l| l["operation"] == "listItems").await;
+    assert_eq!(log["verdict"], "monitored");
+    assert_eq!(log["finding"], "unauthenticated");
+}
+
+/// `moat keys create` through the CLI; returns the key.
+fn create_key(dir: &std::path::Path, consumer: &str) -> String {
+    let out = Command::new(MOAT)
+        .args(["keys", "--config"])
+        .arg(dir.join("moat.yaml"))
+        .args(["create", "--consumer", consumer, "--scope", "items:read"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace()
+        .find(|w| w.starts_with("moat_"))
+        .unwrap_or_else(|| panic!("no key in {text}"))
+        .to_string()
+}
+
+#[test]
+fn unbound_and_mismatched_schemes_are_config_errors() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SECURED_SPEC);
+    // Basic has no verifier; ApiKey is bound to the wrong kind
+    let cfg = config(
+        "http://127.0.0.1:9",
+        "    security:\n      ApiKey: {type: basic}\n",
+    );
+    write(dir.path(), "moat.yaml", &cfg);
+    let out = Command::new(MOAT)
+        .args(["check", "--config"])
+        .arg(dir.path().join("moat.yaml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "moat.yaml:12:11: error: the document requires security scheme `Basic` (http basic)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: add `security: {Basic: {type: basic}}`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("moat.yaml:15:15: error: a `basic` verifier cannot check scheme `ApiKey` (apiKey in header)"),
+        "{err}"
+    );
+}
