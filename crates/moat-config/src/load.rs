@@ -157,7 +157,13 @@ fn absolutize(config: &mut Config, base: &Path) {
 fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
     let mut errors = Diagnostics::default();
     let mut err = |pointer: &str, message: String, hint: &str| {
-        errors.push(doc.error_at(pointer, message).with_hint(hint));
+        // Lines holding secret values are never quoted.
+        let d = if is_secret_pointer(pointer) {
+            doc.secret_error_at(pointer, message)
+        } else {
+            doc.error_at(pointer, message)
+        };
+        errors.push(d.with_hint(hint));
     };
 
     if config.listeners.is_empty() {
@@ -428,6 +434,14 @@ fn validate_jwt(
             );
         }
     }
+}
+
+/// Values that hold secrets: diagnostics about them do not quote the line.
+fn is_secret_pointer(pointer: &str) -> bool {
+    pointer == "/admin/token"
+        || pointer == "/keys/pepper"
+        || pointer.ends_with("/secret")
+        || pointer.ends_with("/password_hash")
 }
 
 fn check_file(err: &mut impl FnMut(&str, String, &str), pointer: &str, path: &Path, what: &str) {

@@ -176,6 +176,12 @@ impl Document {
         Diagnostic::new(self.path(), self.position(pointer), message).with_source(&self.source)
     }
 
+    /// A diagnostic about a secret value: positioned, but without quoting the
+    /// line, which may hold the secret itself.
+    pub fn secret_error_at(&self, pointer: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(self.path(), self.position(pointer), message)
+    }
+
     /// A diagnostic pointing at the key of the value at `pointer`.
     pub fn error_at_key(&self, pointer: &str, message: impl Into<String>) -> Diagnostic {
         Diagnostic::new(self.path(), self.key_position(pointer), message).with_source(&self.source)

@@ -240,7 +240,7 @@ async fn open_key_store(loaded: &LoadedConfig) -> Result<Option<Arc<KeyManager>>
             Diagnostics::from(
                 loaded
                     .document
-                    .error_at("/keys/pepper", e.to_string())
+                    .secret_error_at("/keys/pepper", e.to_string())
                     .with_hint("reference at least 32 random bytes, e.g. ${env:MOAT_KEY_PEPPER}"),
             )
         })?;
