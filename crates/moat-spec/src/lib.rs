@@ -63,9 +63,7 @@ pub use model::{
     ApiSpec, Method, OpenApiVersion, Operation, Parameter, ParameterLocation, Resolved,
 };
 pub use reference::{MAX_REF_CHAIN, ResolveError};
-pub use security::{
-    ApiKeyLocation, Requirement, SchemeKind, SecurityPolicy, SecurityScheme,
-};
+pub use security::{ApiKeyLocation, Requirement, SchemeKind, SecurityPolicy, SecurityScheme};
 pub use table::{MAX_PATH_PARAMS, Match, OperationTable};
 
 #[cfg(test)]

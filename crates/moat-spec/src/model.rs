@@ -12,9 +12,9 @@ use moat_config::diagnostic::Diagnostic;
 use moat_config::source::Document;
 use serde_json::Value;
 
-use crate::security::{SecurityPolicy, SecurityScheme};
 use crate::documents::{DocId, DocumentSet, Target};
 use crate::reference::ResolveError;
+use crate::security::{SecurityPolicy, SecurityScheme};
 
 /// The OpenAPI versions moat reads.
 ///

@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 
+use crate::security::SecurityPolicy;
 use moat_config::diagnostic::{Diagnostic, Diagnostics};
 use moat_config::source::{pointer_of, push_pointer};
-use crate::security::SecurityPolicy;
 use serde_json::Value;
 
 use crate::documents::{DocId, DocumentSet, ref_of};

@@ -309,5 +309,10 @@ fn twilio_requires_http_basic_everywhere_and_petstore_nothing() {
         op.policy.scheme_names() == ["accountSid_authToken"] && !op.policy.allows_anonymous()
     }));
     let petstore = load_named("oai-petstore.yaml");
-    assert!(petstore.operations.iter().all(|op| op.policy.allows_anonymous()));
+    assert!(
+        petstore
+            .operations
+            .iter()
+            .all(|op| op.policy.allows_anonymous())
+    );
 }
