@@ -257,7 +257,7 @@ pub enum VerifierConfig {
     /// (`apiKey` schemes).
     ApiKey,
     /// JSON Web Tokens (`http bearer`, `oauth2` and `openIdConnect` schemes).
-    Jwt(JwtVerifierConfig),
+    Jwt(Box<JwtVerifierConfig>),
     /// User name and password checked against the consumers' `basic`
     /// credentials (`http basic` schemes).
     Basic,

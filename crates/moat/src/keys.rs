@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
 use moat_state::{KeyError, KeyManager, KeyRecord, SqliteStore, UnixTime, format, unix_now};
@@ -21,13 +21,7 @@ use serde_json::{Value, json};
 pub struct KeysArgs {
     /// The config file (YAML): its `state.sqlite` is the key database and
     /// its `keys.pepper` the hashing key.
-    #[arg(
-        short,
-        long,
-        value_name = "FILE",
-        env = "MOAT_CONFIG",
-        global = true
-    )]
+    #[arg(short, long, value_name = "FILE", env = "MOAT_CONFIG", global = true)]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: KeysCommand,
@@ -201,7 +195,12 @@ async fn execute(keys: &KeyManager, command: KeysCommand) -> Result<(), Failure>
             json,
         } => {
             check_key_id(&key_id)?;
-            let (record, issued) = keys.rotate(&key_id, overlap).await?;
+            let (record, issued) = keys.rotate(&key_id, overlap).await.map_err(|e| match e {
+                KeyError::Revoked(_) | KeyError::Expired(_) => Failure(format!(
+                    "{e}, so it cannot be rotated; issue a new key with `moat keys create`"
+                )),
+                other => other.into(),
+            })?;
             let old = existing(keys, &key_id).await?;
             let now = unix_now();
             if json {
@@ -234,10 +233,7 @@ async fn execute(keys: &KeyManager, command: KeysCommand) -> Result<(), Failure>
             let before = existing(keys, &key_id).await?;
             let after = keys.revoke(&key_id).await?;
             match (before.revoked_at, after.revoked_at) {
-                (Some(at), _) => println!(
-                    "API key {key_id} was already revoked at {}.",
-                    time(at)
-                ),
+                (Some(at), _) => println!("API key {key_id} was already revoked at {}.", time(at)),
                 _ => println!(
                     "Revoked API key {key_id} of consumer `{}`; it is refused from the next request on.",
                     clean(&after.consumer_id)
@@ -297,7 +293,10 @@ fn print_details(r: &KeyRecord, now: UnixTime) {
         ("expires", r.expires_at.map_or("never".into(), time)),
         ("last used", r.last_used_at.map_or("never".into(), time)),
         ("revoked", r.revoked_at.map_or("-".into(), time)),
-        ("rotated from", r.rotated_from.clone().unwrap_or_else(|| "-".into())),
+        (
+            "rotated from",
+            r.rotated_from.clone().unwrap_or_else(|| "-".into()),
+        ),
     ];
     for (label, value) in rows {
         println!("{:<13} {value}", format!("{label}:"));
@@ -384,13 +383,29 @@ fn time(t: UnixTime) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
-/// "in 23h 59m" or "2days ago", rounded to minutes.
+/// "in 1d 4h", "in 59m" or "2d ago": the two largest units, rounded down.
 fn from_now(t: UnixTime, now: UnixTime) -> String {
-    let minutes = |s: i64| Duration::from_secs(u64::try_from(s / 60 * 60).unwrap_or(0));
+    let span = |s: i64| {
+        let units = [
+            (s / 86_400, "d"),
+            (s % 86_400 / 3600, "h"),
+            (s % 3600 / 60, "m"),
+        ];
+        let Some(first) = units.iter().position(|(n, _)| *n > 0) else {
+            return "less than a minute".to_string();
+        };
+        units[first..]
+            .iter()
+            .take(2)
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, unit)| format!("{n}{unit}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     if t >= now {
-        format!("in {}", humantime::format_duration(minutes(t - now)))
+        format!("in {}", span(t - now))
     } else {
-        format!("{} ago", humantime::format_duration(minutes(now - t)))
+        format!("{} ago", span(now - t))
     }
 }
 
@@ -425,6 +440,10 @@ mod tests {
         assert_eq!(time(1_800_000_000), "2027-01-15T08:00:00Z");
         assert_eq!(from_now(1000 + 3600 + 59, 1000), "in 1h");
         assert_eq!(from_now(1000, 1000 + 120), "2m ago");
+        assert_eq!(from_now(90 * 86_400 + 7200 + 5, 0), "in 90d 2h");
+        assert_eq!(from_now(86_400 + 60, 0), "in 1d");
+        assert_eq!(from_now(3599, 0), "in 59m");
+        assert_eq!(from_now(30, 0), "in less than a minute");
         assert_eq!(clean("a\x1b[31mb"), "a\\u{1b}[31mb");
         assert_eq!(clean("plain"), "plain");
     }
@@ -434,6 +453,5 @@ mod tests {
         assert!(check_key_id("AbC123xyz789").is_ok());
         let Failure(m) = check_key_id("nope").err().unwrap();
         assert!(m.contains("not a key id"), "{m}");
-        let _ = SystemTime::now();
     }
 }

@@ -3,6 +3,7 @@
 
 mod commands;
 mod demo;
+mod keys;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ enum Command {
     },
     /// Start a sample bookstore API with the gateway in front of it.
     Demo(demo::DemoArgs),
+    /// Issue, list, show, rotate and revoke API keys.
+    Keys(keys::KeysArgs),
     /// Read a password from standard input and print its argon2id hash, for
     /// a consumer's `basic.password_hash`.
     HashPassword,
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
             Command::Serve { config } => commands::serve(config).await,
             Command::Check { config } => commands::check(&config).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Keys(args) => keys::run(args).await,
             Command::HashPassword => commands::hash_password(),
         }
     })

@@ -290,3 +290,76 @@ fn unbound_and_mismatched_schemes_are_config_errors() {
         "{err}"
     );
 }
+
+fn keys_cli(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(MOAT)
+        .args(["keys", "--config"])
+        .arg(dir.join("moat.yaml"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn key_lifecycle_through_the_cli_and_the_gateway() {
+    let (dir, _up, moat) = setup("").await;
+    let c = client();
+    let status = |key: String| {
+        let c = c.clone();
+        let url = moat.url("/items");
+        async move {
+            c.get(url)
+                .header("x-api-key", key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+
+    let old = create_key(dir.path(), "alice");
+    assert_eq!(status(old.clone()).await, 200);
+
+    let key_id = old.split('_').nth(1).unwrap().to_string();
+    let rotated = keys_cli(dir.path(), &["rotate", &key_id, "--overlap", "2s"]);
+    let new = rotated
+        .split_whitespace()
+        .find(|w| w.starts_with("moat_") && *w != old)
+        .unwrap()
+        .to_string();
+    // both are valid during the overlap
+    assert_eq!(status(old.clone()).await, 200);
+    assert_eq!(status(new.clone()).await, 200);
+    // after the deadline the old one is refused, the new one still works
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    assert_eq!(status(old.clone()).await, 401);
+    assert_eq!(status(new.clone()).await, 200);
+
+    // revocation takes effect on the next request
+    let new_id = new.split('_').nth(1).unwrap().to_string();
+    keys_cli(dir.path(), &["revoke", &new_id]);
+    assert_eq!(status(new.clone()).await, 401);
+
+    // the key's last use was recorded (flushed within 5 s)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    loop {
+        let shown: Value =
+            serde_json::from_str(&keys_cli(dir.path(), &["show", &new_id, "--json"])).unwrap();
+        if !shown["last_used_at"].is_null() {
+            assert_eq!(shown["status"], "revoked");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "last use never recorded: {shown}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,43 @@
+//! moat's state: API keys, stored hashed, behind a backend-neutral trait.
+//!
+//! - [`format`]: the key format `moat_<key id>_<secret><checksum>`,
+//!   recognisable by secret scanners and checked before any lookup.
+//! - [`KeyStore`]: what a backend does; [`SqliteStore`] (embedded, the
+//!   default) and [`MemoryStore`] (tests) implement it. PostgreSQL will
+//!   implement the same trait for clusters.
+//! - [`KeyManager`]: create, rotate, revoke, and the per-request
+//!   [`KeyManager::verify`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use moat_state::{KeyManager, SqliteStore, unix_now};
+//!
+//! let store = Arc::new(SqliteStore::open("moat.db".as_ref()).await?);
+//! let keys = KeyManager::new(store, b"a pepper of at least thirty-two bytes")?;
+//! let (record, issued) = keys.create("alice", Some("laptop"), &["read".into()], None).await?;
+//! println!("your key (shown once): {}", issued.expose());
+//! let verified = keys.verify(issued.expose(), unix_now()).await?;
+//! assert_eq!(verified.key_id, record.key_id);
+//! # Ok(()) }
+//! ```
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod crc32;
+pub mod format;
+mod manager;
+mod memory;
+mod record;
+mod rejection;
+mod sqlite;
+mod store;
+#[cfg(test)]
+mod tests;
+
+pub use format::MalformedKey;
+pub use manager::{Clock, IssuedKey, KeyError, KeyManager, MIN_PEPPER_LEN};
+pub use memory::MemoryStore;
+pub use record::{KeyRecord, KeyStatus, UnixTime, unix_now};
+pub use rejection::KeyRejection;
+pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+pub use store::{KeyStore, StoreError};

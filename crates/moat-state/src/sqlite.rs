@@ -1,0 +1,357 @@
+//! The embedded key store: one SQLite file, no server.
+//!
+//! WAL mode, so the gateway's lookups never wait for the CLI's writes and
+//! both can use the file at once. Queries are plain runtime SQL (no
+//! compile-time checking, so building needs no database), written to port
+//! to PostgreSQL with little more than `?N` → `$N`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Row};
+
+use crate::record::{KeyRecord, UnixTime};
+use crate::store::{KeyStore, StoreError};
+
+/// The newest schema this build knows. Bump it by appending to
+/// [`MIGRATIONS`]; never edit a migration that has shipped.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: API keys. WITHOUT ROWID: the key id is the clustered primary key,
+    // so a lookup is one B-tree descent with no second hop to a rowid.
+    // Scopes are space-separated (scope names contain no whitespace).
+    "CREATE TABLE api_keys (
+        key_id       TEXT PRIMARY KEY NOT NULL,
+        consumer_id  TEXT NOT NULL,
+        name         TEXT,
+        scopes       TEXT NOT NULL,
+        secret_hash  BLOB NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER,
+        last_used_at INTEGER,
+        revoked_at   INTEGER,
+        rotated_from TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX api_keys_by_consumer ON api_keys (consumer_id, created_at);",
+];
+
+/// The columns of a [`KeyRecord`], in the order [`from_row`] reads them. A
+/// macro so that queries stay `&'static str` (prepared once, cached).
+macro_rules! columns {
+    () => {
+        "key_id, consumer_id, name, scopes, secret_hash, created_at, \
+         expires_at, last_used_at, revoked_at, rotated_from"
+    };
+}
+
+/// How long a writer waits for another process's write lock before giving
+/// up. The CLI and the gateway share the file; their writes are short.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections in the pool: concurrent lookups, each on its own SQLite
+/// worker thread. More than the cores buys nothing.
+const MAX_CONNECTIONS: u32 = 4;
+
+/// The SQLite key store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating it (readable by the owner
+    /// only, on Unix) and bringing its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        create_private(path).map_err(|e| open_err(sqlx::Error::Io(e)))?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable across application crashes in WAL mode; a
+            // power loss may lose the last commits, which for key
+            // management means re-running a command.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true)
+            // Queries carry no secrets, but logging one per request is noise.
+            .disable_statement_logging();
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            // The default pings a connection before every use: a round trip
+            // to its worker thread that nearly doubles a lookup, and useless
+            // for a local file, which cannot hang up like a server.
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(open_err)?;
+        migrate(&pool).await?;
+        Ok(Self {
+            pool,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version the file is at.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT version FROM moat_schema WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(0),
+        )
+    }
+
+    /// The pool, for tests that tamper with the file.
+    #[cfg(test)]
+    pub(crate) fn pool_for_tests(&self) -> SqlitePool {
+        self.pool.clone()
+    }
+
+    /// Closes every connection, checkpointing the WAL into the main file.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Creates the file with mode 0600 if it does not exist, so the hashes
+/// (and SQLite's `-wal`/`-shm` files, which copy the mode) are not
+/// world-readable whatever the umask.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Applies the migrations the file lacks, in one `IMMEDIATE` transaction so
+/// two processes opening a new file at once do not both migrate it.
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS moat_schema (
+            id      INTEGER PRIMARY KEY CHECK (id = 1),
+            version INTEGER NOT NULL
+        )",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let found: i64 = sqlx::query_scalar("SELECT version FROM moat_schema WHERE id = 1")
+        .fetch_optional(&mut *tx)
+        .await?
+        .unwrap_or(0);
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    for migration in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        sqlx::raw_sql(*migration).execute(&mut *tx).await?;
+    }
+    sqlx::query(
+        "INSERT INTO moat_schema (id, version) VALUES (1, ?1)
+         ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+    )
+    .bind(SCHEMA_VERSION)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn from_row(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
+    let key_id: String = row.try_get(0)?;
+    let scopes: String = row.try_get(3)?;
+    let secret_hash: Vec<u8> = row.try_get(4)?;
+    if secret_hash.len() != crate::manager::HASH_LEN {
+        return Err(StoreError::Corrupt {
+            key_id,
+            what: format!("a {}-byte hash", secret_hash.len()),
+        });
+    }
+    Ok(KeyRecord {
+        consumer_id: row.try_get(1)?,
+        name: row.try_get(2)?,
+        scopes: scopes.split_whitespace().map(str::to_string).collect(),
+        secret_hash,
+        created_at: row.try_get(5)?,
+        expires_at: row.try_get(6)?,
+        last_used_at: row.try_get(7)?,
+        revoked_at: row.try_get(8)?,
+        rotated_from: row.try_get(9)?,
+        key_id,
+    })
+}
+
+async fn insert_in<'c, E>(executor: E, r: &KeyRecord) -> Result<(), StoreError>
+where
+    E: sqlx::SqliteExecutor<'c>,
+{
+    let result = sqlx::query(
+        "INSERT INTO api_keys (key_id, consumer_id, name, scopes, secret_hash, created_at, \
+         expires_at, last_used_at, revoked_at, rotated_from) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .bind(&r.key_id)
+    .bind(&r.consumer_id)
+    .bind(&r.name)
+    .bind(r.scopes.join(" "))
+    .bind(&r.secret_hash)
+    .bind(r.created_at)
+    .bind(r.expires_at)
+    .bind(r.last_used_at)
+    .bind(r.revoked_at)
+    .bind(&r.rotated_from)
+    .execute(executor)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::Duplicate(r.key_id.clone()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
+        insert_in(&self.pool, record).await
+    }
+
+    async fn get(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM api_keys WHERE key_id = ?1"
+        ))
+        .bind(key_id)
+        // Not `fetch_optional`: it returns as soon as a row arrives but
+        // waits for the statement to finish when there is none, which made
+        // an unknown id measurably slower than a known one. Waiting for the
+        // end in both cases (at most one row: primary key) keeps the
+        // lookup from telling the two apart by timing.
+        .fetch_all(&self.pool)
+        .await?
+        .first()
+        .map(from_row)
+        .transpose()
+    }
+
+    async fn list(&self, consumer_id: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows = match consumer_id {
+            Some(c) => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM api_keys WHERE consumer_id = ?1 ORDER BY created_at, key_id"
+                ))
+                .bind(c)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM api_keys ORDER BY created_at, key_id"
+                ))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn revoke(&self, key_id: &str, at: UnixTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE key_id = ?1",
+        )
+        .bind(key_id)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_expiry(
+        &self,
+        key_id: &str,
+        expires_at: Option<UnixTime>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE api_keys SET expires_at = ?2 WHERE key_id = ?1")
+            .bind(key_id)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn rotate(
+        &self,
+        old_key_id: &str,
+        old_deadline: UnixTime,
+        new: &KeyRecord,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE api_keys SET expires_at = MIN(COALESCE(expires_at, ?2), ?2) \
+             WHERE key_id = ?1 AND revoked_at IS NULL",
+        )
+        .bind(old_key_id)
+        .bind(old_deadline)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            // Dropping the transaction rolls it back.
+            return Ok(false);
+        }
+        insert_in(&mut *tx, new).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn record_last_used(&self, uses: &[(String, UnixTime)]) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (key_id, at) in uses {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, ?2), ?2) \
+                 WHERE key_id = ?1",
+            )
+            .bind(key_id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

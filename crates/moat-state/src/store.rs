@@ -1,0 +1,98 @@
+//! The key store trait: what any backend (memory, SQLite, later PostgreSQL)
+//! must do.
+//!
+//! The trait is deliberately small and speaks in whole records and single
+//! conditional updates, so each method maps to one statement (or one
+//! transaction) on a SQL backend and needs no read-modify-write in the
+//! caller. It is object safe (`Arc<dyn KeyStore>`) so the gateway can pick
+//! the backend from config at run time.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+
+use crate::record::{KeyRecord, UnixTime};
+
+/// A store operation failed. Distinct from a rejected key: the gateway
+/// answers these with "unavailable", not "unauthorized".
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be opened or created.
+    #[error("cannot open the key database `{}`: {source}", path.display())]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What the driver said.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A query failed (I/O, lock timeout, full disk, …).
+    #[error("key database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// `insert` of a key id that exists. With 71 random bits per id this
+    /// means a broken random source or a replayed insert, never bad luck.
+    #[error("a key with id `{0}` already exists")]
+    Duplicate(String),
+    /// The database was written by a newer moat.
+    #[error(
+        "the key database has schema version {found}, newer than {supported}, the newest this moat knows; upgrade moat"
+    )]
+    NewerSchema {
+        /// The version in the database.
+        found: i64,
+        /// The newest version this build can read.
+        supported: i64,
+    },
+    /// A row that this code would never have written.
+    #[error("the key database holds an invalid record for `{key_id}`: {what}")]
+    Corrupt {
+        /// The key id of the row.
+        key_id: String,
+        /// What is wrong with it.
+        what: String,
+    },
+}
+
+/// Storage of API key records, looked up by key id.
+///
+/// Implementations must not cache records across calls: revocation takes
+/// effect on the next request only because every `get` reads the backend.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Adds a new key; [`StoreError::Duplicate`] when the id exists.
+    async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError>;
+
+    /// The key with this id (a primary-key lookup: the request hot path).
+    async fn get(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError>;
+
+    /// Every key, or a consumer's keys, oldest first.
+    async fn list(&self, consumer_id: Option<&str>) -> Result<Vec<KeyRecord>, StoreError>;
+
+    /// Marks the key revoked at `at`. An already revoked key keeps its
+    /// first revocation time. `false` when there is no such key.
+    async fn revoke(&self, key_id: &str, at: UnixTime) -> Result<bool, StoreError>;
+
+    /// Sets (or clears, with `None`) the expiry. `false` when there is no
+    /// such key.
+    async fn set_expiry(
+        &self,
+        key_id: &str,
+        expires_at: Option<UnixTime>,
+    ) -> Result<bool, StoreError>;
+
+    /// Rotation, atomically: the old key's expiry becomes the earlier of
+    /// its current one and `old_deadline`, and `new` is inserted. Writes
+    /// nothing and returns `false` when the old key does not exist or is
+    /// revoked, so a rotation cannot resurrect a revoked key's access.
+    async fn rotate(
+        &self,
+        old_key_id: &str,
+        old_deadline: UnixTime,
+        new: &KeyRecord,
+    ) -> Result<bool, StoreError>;
+
+    /// Records last-used times in one batch (one transaction on SQL
+    /// backends). Unknown ids are skipped; a time never moves backwards.
+    async fn record_last_used(&self, uses: &[(String, UnixTime)]) -> Result<(), StoreError>;
+}
