@@ -140,6 +140,9 @@ fn absolutize(config: &mut Config, base: &Path) {
         if let Some(tls) = &mut l.tls {
             abs(&mut tls.cert);
             abs(&mut tls.key);
+            if let Some(client) = &mut tls.client_auth {
+                abs(&mut client.ca);
+            }
         }
     }
     for u in config.upstreams.values_mut() {
@@ -187,6 +190,14 @@ fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
         if let Some(tls) = &l.tls {
             check_file(&mut err, &format!("{p}/tls/cert"), &tls.cert, "certificate");
             check_file(&mut err, &format!("{p}/tls/key"), &tls.key, "private key");
+            if let Some(client) = &tls.client_auth {
+                check_file(
+                    &mut err,
+                    &format!("{p}/tls/client_auth/ca"),
+                    &client.ca,
+                    "client CA bundle",
+                );
+            }
             if l.redirect_to_https.is_some() {
                 err(
                     &format!("{p}/redirect_to_https"),
@@ -354,6 +365,25 @@ fn validate_identity(config: &Config, err: &mut impl FnMut(&str, String, &str)) 
                 format!("two consumers have the id `{}`", c.id),
                 "consumer ids must be unique",
             );
+        }
+        for (k, m) in c.certificates.iter().enumerate() {
+            if m.fingerprint.is_none() && m.subject_cn.is_none() && m.san.is_none() {
+                err(
+                    &format!("{p}/certificates/{k}"),
+                    "a certificate match needs `fingerprint`, `subject_cn` or `san`".into(),
+                    "e.g. `{subject_cn: billing-service}`",
+                );
+            }
+            if let Some(f) = &m.fingerprint {
+                let hex: String = f.chars().filter(|c| *c != ':').collect();
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    err(
+                        &format!("{p}/certificates/{k}/fingerprint"),
+                        "a fingerprint is the SHA-256 of the certificate: 64 hex digits".into(),
+                        "`openssl x509 -in cert.pem -noout -fingerprint -sha256`",
+                    );
+                }
+            }
         }
         if let Some(b) = &c.basic {
             if !users.insert(b.username.as_str()) {

@@ -121,6 +121,22 @@ pub struct ListenerTlsConfig {
     /// `Strict-Transport-Security` on every response of this listener.
     #[serde(default)]
     pub hsts: HstsConfig,
+    /// Ask clients for a certificate (mutual TLS), verified against a CA.
+    #[serde(default)]
+    pub client_auth: Option<ClientAuthConfig>,
+}
+
+/// Client certificates on a TLS listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAuthConfig {
+    /// PEM file of the CA certificates client certificates must chain to.
+    pub ca: PathBuf,
+    /// Refuse the TLS handshake without a valid client certificate. Off:
+    /// the certificate is optional at the TLS level and operations that
+    /// require `mutualTLS` refuse requests without one.
+    #[serde(default)]
+    pub required: bool,
 }
 
 /// A TLS protocol version.
@@ -261,6 +277,9 @@ pub enum VerifierConfig {
     /// User name and password checked against the consumers' `basic`
     /// credentials (`http basic` schemes).
     Basic,
+    /// Client certificates verified by the listener and mapped to consumers
+    /// (`mutualTLS` schemes).
+    Mtls,
 }
 
 impl VerifierConfig {
@@ -270,6 +289,7 @@ impl VerifierConfig {
             VerifierConfig::ApiKey => "api_key",
             VerifierConfig::Jwt(_) => "jwt",
             VerifierConfig::Basic => "basic",
+            VerifierConfig::Mtls => "mtls",
         }
     }
 }
@@ -333,6 +353,24 @@ pub struct ConsumerConfig {
     /// Credentials for `basic` schemes.
     #[serde(default)]
     pub basic: Option<BasicCredentialConfig>,
+    /// Client certificates that identify this consumer (`mtls` schemes).
+    #[serde(default)]
+    pub certificates: Vec<CertificateMatch>,
+}
+
+/// A client certificate, recognised by any of the fields given.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateMatch {
+    /// SHA-256 of the certificate (DER), hex, colons optional.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    /// The subject's common name (CN).
+    #[serde(default)]
+    pub subject_cn: Option<String>,
+    /// A DNS name, e-mail address or URI in the subject alternative names.
+    #[serde(default)]
+    pub san: Option<String>,
 }
 
 /// A user name and an argon2id password hash.

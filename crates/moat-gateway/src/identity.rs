@@ -24,12 +24,16 @@ use moat_identity::jwt::{
 use moat_spec::{ApiKeyLocation, ApiSpec, Operation, SchemeKind};
 use moat_state::KeyManager;
 
+use crate::client_cert::ClientCert;
+
 /// How one scheme of an API is verified.
 pub enum Verifier {
     /// Keys from the key store.
     ApiKey(Arc<KeyManager>),
     /// Consumers' basic credentials.
     Basic(Arc<BasicVerifier>),
+    /// Client certificates mapped to consumers.
+    Mtls,
     /// JSON Web Tokens.
     Jwt {
         /// The verifier, with its key and token caches.
@@ -141,6 +145,7 @@ impl ApiIdentity {
                 (VerifierConfig::Basic, SchemeKind::HttpBasic) => {
                     Verifier::Basic(shared.basic.clone())
                 }
+                (VerifierConfig::Mtls, SchemeKind::MutualTls) => Verifier::Mtls,
                 (
                     VerifierConfig::Jwt(jwt),
                     SchemeKind::HttpBearer
@@ -200,11 +205,12 @@ impl ApiIdentity {
         op: &Operation,
         headers: &HeaderMap,
         query: Option<&str>,
+        client_cert: Option<&ClientCert>,
     ) -> IdentityResult {
         let presented = Presented {
             headers,
             query,
-            client_certificate: false,
+            client_certificate: client_cert.is_some(),
         };
         let mut outcomes: HashMap<&str, SchemeOutcome> = HashMap::new();
         for name in op.policy.scheme_names() {
@@ -214,7 +220,9 @@ impl ApiIdentity {
                 Some(bound) => match extract(&bound.kind, &presented) {
                     Err(_) => SchemeOutcome::Rejected,
                     Ok(None) => SchemeOutcome::Missing,
-                    Ok(Some(credential)) => self.verify(&bound.verifier, &credential).await,
+                    Ok(Some(credential)) => {
+                        self.verify(&bound.verifier, &credential, client_cert).await
+                    }
                 },
             };
             outcomes.insert(name, outcome);
@@ -234,8 +242,37 @@ impl ApiIdentity {
         }
     }
 
-    async fn verify(&self, verifier: &Verifier, credential: &Credential) -> SchemeOutcome {
+    async fn verify(
+        &self,
+        verifier: &Verifier,
+        credential: &Credential,
+        client_cert: Option<&ClientCert>,
+    ) -> SchemeOutcome {
         match (verifier, credential) {
+            (Verifier::Mtls, Credential::ClientCertificate) => {
+                let Some(cert) = client_cert else {
+                    return SchemeOutcome::Missing;
+                };
+                // Only certificates mapped to a consumer are accepted: a
+                // certificate the CA issued for another purpose identifies
+                // nobody here.
+                match self
+                    .consumers
+                    .values()
+                    .find(|c| c.certificates.iter().any(|m| cert.matches(m)))
+                {
+                    Some(c) => SchemeOutcome::Verified(Identity {
+                        consumer: c.id.clone(),
+                        scopes: c.scopes.clone(),
+                        roles: c.roles.clone(),
+                    }),
+                    None => {
+                        tracing::debug!(fingerprint = %cert.fingerprint,
+                            "client certificate maps to no consumer");
+                        SchemeOutcome::Rejected
+                    }
+                }
+            }
             (Verifier::ApiKey(keys), Credential::ApiKey(key)) => {
                 match keys.verify(key, moat_state::unix_now()).await {
                     Ok(record) => SchemeOutcome::Verified(Identity {
@@ -442,6 +479,7 @@ fn suggested_type(kind: &SchemeKind) -> &'static str {
     match kind {
         SchemeKind::ApiKey { .. } => "api_key",
         SchemeKind::HttpBasic => "basic",
+        SchemeKind::MutualTls => "mtls",
         _ => "jwt",
     }
 }

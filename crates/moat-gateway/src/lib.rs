@@ -9,6 +9,7 @@
 pub mod access_log;
 mod admin;
 pub mod body;
+pub mod client_cert;
 pub mod forwarding;
 pub mod identity;
 mod listener;

@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 use crate::body::{Body, empty};
+use crate::client_cert::ClientCert;
 use crate::proxy::{ConnInfo, Shared, handle, host_of};
 use crate::telemetry;
 
@@ -92,13 +93,6 @@ async fn serve_connection(
         builder = builder.http1_only();
     }
 
-    let acceptor = shared.runtime.load().tls_acceptor(index).cloned();
-    let conn_info = Arc::new(ConnInfo {
-        peer,
-        tls: acceptor.is_some(),
-        listener: index,
-    });
-
     if let Some(redirect) = &cfg.redirect_to_https {
         let port = redirect.port;
         let svc = service_fn(move |req| async move {
@@ -109,36 +103,55 @@ async fn serve_connection(
         return;
     }
 
-    let svc =
-        service_fn(move |req: Request<Incoming>| handle(shared.clone(), conn_info.clone(), req));
-    match acceptor {
-        Some(acceptor) => {
-            // The handshake shares the header deadline: a client that never
-            // finishes it holds a connection slot for no longer than that.
-            let tls = match tokio::time::timeout(cfg.header_read_timeout, acceptor.accept(stream))
-                .await
-            {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
+    let acceptor = shared.runtime.load().tls_acceptor(index).cloned();
+    let Some(acceptor) = acceptor else {
+        let info = Arc::new(ConnInfo {
+            peer,
+            tls: false,
+            listener: index,
+            client_cert: None,
+        });
+        let svc =
+            service_fn(move |req: Request<Incoming>| handle(shared.clone(), info.clone(), req));
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+        if let Err(e) = watcher.watch(conn.into_owned()).await {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
         }
-        None => {
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
+        return;
+    };
+
+    // The handshake shares the header deadline: a client that never
+    // finishes it holds a connection slot for no longer than that.
+    let tls = match tokio::time::timeout(cfg.header_read_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
         }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    // rustls verified any client certificate against the CA; keep what
+    // identifies its holder for the identity phase.
+    let client_cert = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| ClientCert::from_der(leaf.as_ref()))
+        .map(Arc::new);
+    let info = Arc::new(ConnInfo {
+        peer,
+        tls: true,
+        listener: index,
+        client_cert,
+    });
+    let svc = service_fn(move |req: Request<Incoming>| handle(shared.clone(), info.clone(), req));
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 

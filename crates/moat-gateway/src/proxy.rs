@@ -24,6 +24,7 @@ use moat_spec::Match;
 
 use crate::access_log::{AccessLog, AccessRecord, millis, timestamp};
 use crate::body::{Body, boxed, full};
+use crate::client_cert::ClientCert;
 use crate::forwarding::{
     ClientSide, acceptable_request_id, client_ip, is_trusted, is_upgrade, new_request_id,
     set_forwarding_headers, strip_hop_by_hop,
@@ -49,6 +50,8 @@ pub struct ConnInfo {
     pub tls: bool,
     /// The listener's index in `listeners`.
     pub listener: usize,
+    /// The client certificate the TLS layer verified, if any.
+    pub client_cert: Option<Arc<ClientCert>>,
 }
 
 /// The record of one exchange, filled in as the pipeline runs.
@@ -204,7 +207,7 @@ async fn pipeline(
         _ => None,
     };
     let identity = match operation {
-        Some(op) => match identify(api, op, &req, ex).await {
+        Some(op) => match identify(api, op, &req, conn.client_cert.as_deref(), ex).await {
             Ok(identity) => identity,
             Err(resp) => return resp,
         },
@@ -227,11 +230,12 @@ async fn identify(
     api: &Api,
     op: &moat_spec::Operation,
     req: &Request<Incoming>,
+    client_cert: Option<&ClientCert>,
     ex: &mut Exchange,
 ) -> Result<Option<Identity>, Response<Body>> {
     let result = api
         .identity
-        .identify(op, req.headers(), req.uri().query())
+        .identify(op, req.headers(), req.uri().query(), client_cert)
         .await;
     let kind = match result.decision {
         IdentityDecision::Allowed(identity) => return Ok(identity),

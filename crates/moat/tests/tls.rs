@@ -208,3 +208,88 @@ async fn unreadable_certificates_are_config_errors() {
     );
     assert!(err.contains("hint:"), "{err}");
 }
+
+const MTLS_SPEC: &str = r#"
+openapi: 3.1.0
+info: {title: mtls, version: "1"}
+security: [{Mtls: []}]
+paths:
+  /items:
+    get: {operationId: listItems, responses: {"200": {description: ok}}}
+components:
+  securitySchemes:
+    Mtls: {type: mutualTLS}
+"#;
+
+fn mtls_client(pki: &Pki, identity_pem: Option<&str>) -> reqwest::Client {
+    install_crypto();
+    let mut b = reqwest::Client::builder()
+        .no_proxy()
+        .tls_certs_only([reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap()]);
+    if let Some(pem) = identity_pem {
+        b = b.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+    }
+    b.build().unwrap()
+}
+
+async fn mtls_setup(required: bool) -> (tempfile::TempDir, Upstream, Moat, Pki) {
+    let pki = pki_with_clients(&["billing-service", "stranger"]);
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write_pki(dir.path(), &pki);
+    write(dir.path(), "spec.yaml", MTLS_SPEC);
+    let listeners = format!(
+        "  - bind: 127.0.0.1:0\n    tls: {{cert: cert.pem, key: key.pem, client_auth: {{ca: ca.pem, required: {required}}}}}\n"
+    );
+    let cfg = tls_config(&up.url(), &listeners, "").replace(
+        "    upstream: echo\n",
+        "    upstream: echo\n    security:\n      Mtls: {type: mtls}\n",
+    );
+    let cfg = format!(
+        "{cfg}consumers:\n  - id: billing\n    roles: [service]\n    certificates: [{{subject_cn: billing-service}}]\n"
+    );
+    write(dir.path(), "moat.yaml", &cfg);
+    let moat = Moat::start(dir.path());
+    (dir, up, moat, pki)
+}
+
+#[tokio::test]
+async fn client_certificates_identify_consumers() {
+    let (_dir, up, moat, pki) = mtls_setup(false).await;
+    let url = https(moat.addrs[0], "/items");
+
+    let billing = mtls_client(&pki, Some(&pki.clients[0].1));
+    let r = billing.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let echo: Value = r.json().await.unwrap();
+    assert_eq!(echo["headers"]["x-moat-consumer"], "billing");
+    assert_eq!(echo["headers"]["x-moat-roles"], "service");
+
+    // a valid certificate that maps to no consumer identifies nobody
+    let stranger = mtls_client(&pki, Some(&pki.clients[1].1));
+    let r = stranger.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:moat:problem:invalid-credentials");
+
+    // no certificate: the handshake succeeds (optional), the operation refuses
+    let r = mtls_client(&pki, None).get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:moat:problem:unauthenticated");
+
+    // a certificate from another CA fails the handshake
+    let other = pki_with_clients(&["billing-service"]);
+    let forged = mtls_client(&pki, Some(&other.clients[0].1));
+    assert!(forged.get(&url).send().await.is_err());
+    assert_eq!(up.hits(), 1);
+}
+
+#[tokio::test]
+async fn required_client_certificates_are_enforced_at_the_handshake() {
+    let (_dir, _up, moat, pki) = mtls_setup(true).await;
+    let url = https(moat.addrs[0], "/items");
+    assert!(mtls_client(&pki, None).get(&url).send().await.is_err());
+    let billing = mtls_client(&pki, Some(&pki.clients[0].1));
+    assert_eq!(billing.get(&url).send().await.unwrap().status(), 200);
+}

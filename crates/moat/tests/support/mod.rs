@@ -483,9 +483,16 @@ pub struct Pki {
     pub ca_pem: String,
     pub cert_pem: String,
     pub key_pem: String,
+    /// Client certificates issued by the same CA: (common name, cert + key PEM).
+    pub clients: Vec<(String, String)>,
 }
 
 pub fn pki() -> Pki {
+    pki_with_clients(&[])
+}
+
+/// A PKI whose CA also issues client certificates for these common names.
+pub fn pki_with_clients(client_cns: &[&str]) -> Pki {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -501,10 +508,22 @@ pub fn pki() -> Pki {
         .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
     let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
     let cert = params.signed_by(&key, &issuer).unwrap();
+    let clients = client_cns
+        .iter()
+        .map(|cn| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.distinguished_name.push(rcgen::DnType::CommonName, *cn);
+            params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            (cn.to_string(), format!("{}{}", cert.pem(), key.serialize_pem()))
+        })
+        .collect();
     Pki {
         ca_pem: ca.pem(),
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
+        clients,
     }
 }
 
