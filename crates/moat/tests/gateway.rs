@@ -483,6 +483,50 @@ async fn the_demo_shows_allowed_and_blocked_requests() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("moat_requests_total"));
+
+    // the API key and the JWT the guide prints work; their absence does not
+    let key = guide
+        .split_whitespace()
+        .find(|w| w.starts_with("moat_"))
+        .unwrap()
+        .trim_matches('\'')
+        .to_string();
+    let jwt = guide
+        .split("Bearer ")
+        .nth(2)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap()
+        .to_string();
+    let book = r#"{"title":"Dune","author":"Frank Herbert"}"#;
+    let post = |path: &str| {
+        c.post(moat.url(path))
+            .header("content-type", "application/json")
+    };
+    assert_eq!(
+        post("/api/books").body(book).send().await.unwrap().status(),
+        401
+    );
+    let r = post("/api/books")
+        .header("x-api-key", &key)
+        .body(book)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = post("/api/orders")
+        .bearer_auth(&jwt)
+        .body(r#"{"bookId":1,"quantity":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .get(moat.url("/api/users/1"))
+        .bearer_auth("not.a.token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
 }
 
 #[tokio::test]

@@ -91,7 +91,16 @@ async fn run_in(dir: &Path, args: &DemoArgs, token: &str) -> ExitCode {
         }
     };
     announce(&gateway);
-    print_guide(&gateway, upstream_addr, token);
+    let creds = match issue_credentials(dir).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("moat demo: cannot issue the demo credentials: {e}");
+            let _ = stop_tx.send(());
+            gateway.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    };
+    print_guide(&gateway, upstream_addr, token, &creds);
     let code = match gateway.run_until_signal().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -109,7 +118,62 @@ fn write_files(dir: &Path, token: &str) -> std::io::Result<PathBuf> {
     std::fs::write(dir.join("moat.yaml"), CONFIG)?;
     std::fs::write(dir.join("openapi.yaml"), SPEC)?;
     std::fs::write(dir.join("admin.token"), token)?;
+    // Fresh secrets for every run: nothing reusable is shipped.
+    std::fs::write(dir.join("pepper"), format!("{}{}", uuid_hex(), uuid_hex()))?;
+    std::fs::write(
+        dir.join("jwt.secret"),
+        format!("{}{}", uuid_hex(), uuid_hex()),
+    )?;
     Ok(dir.to_path_buf())
+}
+
+/// Credentials the guide hands out: an API key issued to alice and a JWT
+/// for her, signed with the demo's secret.
+struct DemoCredentials {
+    api_key: String,
+    jwt: String,
+}
+
+async fn issue_credentials(dir: &Path) -> Result<DemoCredentials, String> {
+    let pepper = std::fs::read_to_string(dir.join("pepper")).map_err(|e| e.to_string())?;
+    let store = moat_state::SqliteStore::open(&dir.join("moat.db"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let keys = moat_state::KeyManager::new(Arc::new(store), pepper.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let (_, issued) = keys
+        .create("alice", Some("demo"), &["books:write".to_string()], None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let secret = std::fs::read_to_string(dir.join("jwt.secret")).map_err(|e| e.to_string())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    let claims = serde_json::json!({
+        "sub": "alice", "iss": "https://auth.bookstore.example", "aud": "bookstore",
+        "iat": now, "exp": now + 3600, "scope": "orders:write orders:read",
+    });
+    Ok(DemoCredentials {
+        api_key: issued.expose().to_string(),
+        jwt: sign_hs256(&claims, secret.as_bytes()),
+    })
+}
+
+/// A compact HS256 JWS, as an identity provider would issue.
+fn sign_hs256(claims: &serde_json::Value, secret: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    format!(
+        "{input}.{}",
+        b64(ring::hmac::sign(&key, input.as_bytes()).as_ref())
+    )
 }
 
 fn uuid_hex() -> String {
@@ -117,7 +181,8 @@ fn uuid_hex() -> String {
     moat_gateway::forwarding::new_request_id()
 }
 
-fn print_guide(gateway: &Gateway, upstream: SocketAddr, token: &str) {
+fn print_guide(gateway: &Gateway, upstream: SocketAddr, token: &str, creds: &DemoCredentials) {
+    let (key, jwt) = (&creds.api_key, &creds.jwt);
     let gw = gateway
         .listen_addrs()
         .first()
@@ -143,6 +208,21 @@ Try these through the gateway:
   curl -i http://{gw}/api/v1/books               # 200 + Deprecation: zombie endpoint flagged
   curl -i --path-as-is 'http://{gw}/api/x/../debug/config'   # 404: same decision for any spelling
   curl -i 'http://{gw}/api/books%2f1'            # 400: encoded slash refused
+
+Authentication, as the document requires it:
+
+  curl -i -X POST http://{gw}/api/books -H 'content-type: application/json' \\
+       -d '{{\"title\":\"Dune\",\"author\":\"Frank Herbert\"}}'            # 401: API key required
+  curl -i -X POST http://{gw}/api/books -H 'content-type: application/json' \\
+       -H 'X-Api-Key: {key}' \\
+       -d '{{\"title\":\"Dune\",\"author\":\"Frank Herbert\"}}'            # 201: alice's API key
+  curl -i -X POST http://{gw}/api/orders -H 'content-type: application/json' \\
+       -H 'Authorization: Bearer {jwt}' \\
+       -d '{{\"bookId\":1,\"quantity\":1}}'                             # 201: alice's JWT
+  curl -i http://{gw}/api/users/1 -H 'Authorization: Bearer not.a.token'   # 401: invalid_token
+
+alice's API key was issued with `moat keys` into the demo's key store; the
+upstream sees her as `x-moat-consumer: alice`, never her credentials.
 
 Every request is logged as one JSON line below. Ctrl-C stops everything.
 "

@@ -513,10 +513,15 @@ pub fn pki_with_clients(client_cns: &[&str]) -> Pki {
         .map(|cn| {
             let key = KeyPair::generate().unwrap();
             let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-            params.distinguished_name.push(rcgen::DnType::CommonName, *cn);
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, *cn);
             params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
             let cert = params.signed_by(&key, &issuer).unwrap();
-            (cn.to_string(), format!("{}{}", cert.pem(), key.serialize_pem()))
+            (
+                cn.to_string(),
+                format!("{}{}", cert.pem(), key.serialize_pem()),
+            )
         })
         .collect();
     Pki {
