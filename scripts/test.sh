@@ -21,6 +21,8 @@ need_debian() {
 
 # kill(1) sends SIGHUP/SIGTERM to the gateway in the lifecycle tests.
 need_debian kill procps
+# The JWT tests generate RSA keys with openssl(1).
+need_debian openssl openssl
 
 specs="../shared/specs"
 if [ ! -d "$specs" ]; then
