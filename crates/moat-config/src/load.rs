@@ -472,6 +472,7 @@ fn is_secret_pointer(pointer: &str) -> bool {
         || pointer == "/keys/pepper"
         || pointer.ends_with("/secret")
         || pointer.ends_with("/password_hash")
+        || pointer.ends_with("/client_secret")
 }
 
 fn check_file(err: &mut impl FnMut(&str, String, &str), pointer: &str, path: &Path, what: &str) {

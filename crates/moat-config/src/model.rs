@@ -280,6 +280,68 @@ pub enum VerifierConfig {
     /// Client certificates verified by the listener and mapped to consumers
     /// (`mutualTLS` schemes).
     Mtls,
+    /// Opaque bearer tokens checked with the issuer's OAuth2 introspection
+    /// endpoint, RFC 7662 (`http bearer`, `oauth2`, `openIdConnect` schemes).
+    Introspection(Box<IntrospectionVerifierConfig>),
+}
+
+/// OAuth2 token introspection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionVerifierConfig {
+    /// The introspection endpoint (https; http only on loopback).
+    pub url: String,
+    /// moat's client id at the authorization server.
+    pub client_id: String,
+    /// moat's client secret. Reference it.
+    pub client_secret: Secret,
+    /// How moat authenticates to the endpoint.
+    #[serde(default)]
+    pub auth_method: IntrospectionAuth,
+    /// How long an active answer is reused (never past the token's `exp`).
+    #[serde(default = "default_introspection_ttl", with = "humantime_serde")]
+    pub cache_ttl: Duration,
+    /// How long an inactive answer is reused, so a flood of one bad token
+    /// makes one call.
+    #[serde(
+        default = "default_introspection_negative_ttl",
+        with = "humantime_serde"
+    )]
+    pub negative_ttl: Duration,
+    /// Time for one call, connect to last byte.
+    #[serde(default = "default_introspection_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Required `iss` in the answer.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Accepted `aud` values.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// The answer's member naming the consumer (`sub`, `username` or
+    /// `client_id`).
+    #[serde(default = "default_consumer_claim")]
+    pub consumer_claim: String,
+}
+
+/// Client authentication at the introspection endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntrospectionAuth {
+    /// HTTP Basic with the client id and secret.
+    #[default]
+    ClientSecretBasic,
+    /// The client id and secret in the form body.
+    ClientSecretPost,
+}
+
+fn default_introspection_ttl() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_introspection_negative_ttl() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_introspection_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 impl VerifierConfig {
@@ -290,6 +352,7 @@ impl VerifierConfig {
             VerifierConfig::Jwt(_) => "jwt",
             VerifierConfig::Basic => "basic",
             VerifierConfig::Mtls => "mtls",
+            VerifierConfig::Introspection(_) => "introspection",
         }
     }
 }

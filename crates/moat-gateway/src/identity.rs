@@ -15,8 +15,13 @@ use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue};
 use moat_config::{
     ConsumerConfig, Diagnostics, IdentityConfig, JwtVerifierConfig, LoadedConfig, VerifierConfig,
 };
+use moat_config::{IntrospectionAuth, IntrospectionVerifierConfig};
 use moat_guard::identity::{
     Credential, Identity, IdentityDecision, Presented, SchemeOutcome, decide, extract,
+};
+use moat_identity::introspection::{
+    ClientAuth, IntrospectionConfig, IntrospectionConfigError, IntrospectionError,
+    IntrospectionVerifier,
 };
 use moat_identity::jwt::{
     JwtConfig, JwtConfigError, JwtError, JwtVerifier, KeySource, parse_algorithm,
@@ -34,6 +39,13 @@ pub enum Verifier {
     Basic(Arc<BasicVerifier>),
     /// Client certificates mapped to consumers.
     Mtls,
+    /// Opaque tokens checked at an introspection endpoint.
+    Introspection {
+        /// The verifier, with its caches.
+        verifier: IntrospectionVerifier,
+        /// The answer's member naming the consumer.
+        consumer_claim: String,
+    },
     /// JSON Web Tokens.
     Jwt {
         /// The verifier, with its key and token caches.
@@ -146,6 +158,23 @@ impl ApiIdentity {
                     Verifier::Basic(shared.basic.clone())
                 }
                 (VerifierConfig::Mtls, SchemeKind::MutualTls) => Verifier::Mtls,
+                (
+                    VerifierConfig::Introspection(cfg),
+                    SchemeKind::HttpBearer
+                    | SchemeKind::OAuth2 { .. }
+                    | SchemeKind::OpenIdConnect { .. },
+                ) => match introspection_verifier(cfg) {
+                    Ok(verifier) => Verifier::Introspection {
+                        verifier,
+                        consumer_claim: cfg.consumer_claim.clone(),
+                    },
+                    Err(e) => {
+                        errors.push(doc.error_at(&pointer, e.to_string()).with_hint(
+                            "see the `introspection` verifier keys in docs/configuration.md",
+                        ));
+                        continue;
+                    }
+                },
                 (
                     VerifierConfig::Jwt(jwt),
                     SchemeKind::HttpBearer
@@ -335,6 +364,30 @@ impl ApiIdentity {
                     SchemeOutcome::Rejected
                 }
             },
+            (
+                Verifier::Introspection {
+                    verifier,
+                    consumer_claim,
+                },
+                Credential::Bearer(token),
+            ) => match verifier.verify(token, std::time::SystemTime::now()).await {
+                Ok(token) => {
+                    let consumer = token
+                        .claims
+                        .get(consumer_claim.as_str())
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_string)
+                        .or_else(|| token.subject.clone())
+                        .unwrap_or_default();
+                    SchemeOutcome::Verified(Identity {
+                        roles: self.roles_of(&consumer),
+                        scopes: token.scopes.clone(),
+                        consumer,
+                    })
+                }
+                Err(IntrospectionError::Unavailable) => SchemeOutcome::Unavailable,
+                Err(_) => SchemeOutcome::Rejected,
+            },
             _ => SchemeOutcome::Rejected,
         }
     }
@@ -445,6 +498,27 @@ fn remove_cookie(headers: &mut HeaderMap, name: &str) {
     {
         headers.insert(COOKIE, v);
     }
+}
+
+/// The introspection verifier for an `introspection` config entry.
+fn introspection_verifier(
+    cfg: &IntrospectionVerifierConfig,
+) -> Result<IntrospectionVerifier, IntrospectionConfigError> {
+    let mut c = IntrospectionConfig::new(
+        cfg.url.clone(),
+        cfg.client_id.clone(),
+        cfg.client_secret.expose().to_string(),
+    );
+    c.auth_method = match cfg.auth_method {
+        IntrospectionAuth::ClientSecretBasic => ClientAuth::Basic,
+        IntrospectionAuth::ClientSecretPost => ClientAuth::Post,
+    };
+    c.cache_ttl = cfg.cache_ttl;
+    c.negative_ttl = cfg.negative_ttl;
+    c.timeout = cfg.timeout;
+    c.issuer = cfg.issuer.clone();
+    c.audiences = cfg.audiences.clone();
+    IntrospectionVerifier::new(c)
 }
 
 /// The JWT verifier for a `jwt` config entry.

@@ -8,4 +8,5 @@
 //! client cannot make moat hammer an identity provider.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod introspection;
 pub mod jwt;

@@ -25,6 +25,7 @@
 
 mod crc32;
 pub mod format;
+pub mod lockout;
 mod manager;
 mod memory;
 mod record;
@@ -35,6 +36,10 @@ mod store;
 mod tests;
 
 pub use format::MalformedKey;
+pub use lockout::{
+    LockoutPolicy, LockoutPolicyError, LockoutStore, LockoutSubject, MemoryLockout,
+    retry_after_secs,
+};
 pub use manager::{Clock, IssuedKey, KeyError, KeyManager, MIN_PEPPER_LEN};
 pub use memory::MemoryStore;
 pub use record::{KeyRecord, KeyStatus, UnixTime, unix_now};

@@ -194,3 +194,119 @@ fn weak_secrets_and_none_are_refused_at_load() {
         "the secret itself is never printed:\n{err}"
     );
 }
+
+/// An RFC 7662 endpoint: `good-token` is active for alice, anything else
+/// inactive; it insists on moat's client credentials.
+async fn introspection_server() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use http_body_util::{BodyExt, Full};
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let counter = counter.clone();
+                    async move {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let auth_ok = req
+                            .headers()
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            == Some(&format!(
+                                "Basic {}",
+                                base64::engine::general_purpose::STANDARD
+                                    .encode("moat:client-secret-1234")
+                            ));
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let form = String::from_utf8_lossy(&body).to_string();
+                        let answer = if !auth_ok {
+                            return Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .status(401)
+                                    .body(Full::new(bytes::Bytes::new()))
+                                    .unwrap(),
+                            );
+                        } else if form.contains("token=good-token") {
+                            json!({"active": true, "sub": "alice", "scope": "orders:read", "exp": now() + 300})
+                        } else {
+                            json!({"active": false})
+                        };
+                        Ok(hyper::Response::builder()
+                            .header("content-type", "application/json")
+                            .body(Full::new(bytes::Bytes::from(answer.to_string())))
+                            .unwrap())
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, calls)
+}
+
+#[tokio::test]
+async fn opaque_tokens_are_introspected_and_cached() {
+    let (idp, calls) = introspection_server().await;
+    let verifier = format!(
+        "{{type: introspection, url: \"http://{idp}/introspect\", client_id: moat, client_secret: client-secret-1234}}"
+    );
+    let (_dir, _up, moat) = setup(&verifier).await;
+    let c = client();
+    let r = c
+        .get(moat.url("/items"))
+        .bearer_auth("good-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let echo: Value = r.json().await.unwrap();
+    assert_eq!(echo["headers"]["x-moat-consumer"], "alice");
+    assert_eq!(echo["headers"]["x-moat-scopes"], "orders:read");
+    // cached: no second call
+    assert_eq!(
+        get_status_bearer(&c, moat.url("/items"), "good-token").await,
+        200
+    );
+    assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // inactive tokens are refused like any bad credential
+    assert_eq!(
+        get_status_bearer(&c, moat.url("/items"), "revoked-token").await,
+        401
+    );
+}
+
+#[tokio::test]
+async fn wrong_client_credentials_at_the_endpoint_are_503() {
+    let (idp, _calls) = introspection_server().await;
+    let verifier = format!(
+        "{{type: introspection, url: \"http://{idp}/introspect\", client_id: moat, client_secret: not-the-secret}}"
+    );
+    let (_dir, _up, moat) = setup(&verifier).await;
+    assert_eq!(
+        get_status_bearer(&client(), moat.url("/items"), "good-token").await,
+        503
+    );
+}
+
+async fn get_status_bearer(c: &reqwest::Client, url: String, token: &str) -> u16 {
+    c.get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}

@@ -135,8 +135,9 @@ impl Client {
         }
         let auth = match method {
             ClientAuth::Basic => {
-                let mut value = HeaderValue::from_str(&basic_authorization(client_id, client_secret))
-                    .map_err(|e| IntrospectionConfigError::HttpClient(e.to_string()))?;
+                let mut value =
+                    HeaderValue::from_str(&basic_authorization(client_id, client_secret))
+                        .map_err(|e| IntrospectionConfigError::HttpClient(e.to_string()))?;
                 value.set_sensitive(true);
                 Auth::Basic(value)
             }

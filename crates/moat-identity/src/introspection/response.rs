@@ -248,8 +248,14 @@ mod tests {
 
     #[test]
     fn only_the_literal_true_is_active() {
-        assert!(matches!(verdict(r#"{"active":true}"#), Ok(Verdict::Active(_))));
-        assert!(matches!(verdict(r#"{"active":false}"#), Ok(Verdict::Inactive)));
+        assert!(matches!(
+            verdict(r#"{"active":true}"#),
+            Ok(Verdict::Active(_))
+        ));
+        assert!(matches!(
+            verdict(r#"{"active":false}"#),
+            Ok(Verdict::Inactive)
+        ));
         for bad in [
             r#"{"active":"true"}"#,
             r#"{"active":1}"#,
@@ -290,7 +296,8 @@ mod tests {
 
     #[test]
     fn scopes_are_split_and_deduplicated() {
-        let Ok(Verdict::Active(active)) = verdict(r#"{"active":true,"scope":" read  write read "}"#)
+        let Ok(Verdict::Active(active)) =
+            verdict(r#"{"active":true,"scope":" read  write read "}"#)
         else {
             panic!("not active");
         };
@@ -316,6 +323,9 @@ mod tests {
         assert_eq!(active.check(100.0, 60.0), Err(IntrospectionError::Inactive));
         assert!(active.check(0.0, 60.0).is_ok());
         assert_eq!(active.check(0.0, 10.0), Err(IntrospectionError::Inactive));
-        assert!(matches!(verdict(r#"{"active":true,"exp":1000}"#), Ok(Verdict::Inactive)));
+        assert!(matches!(
+            verdict(r#"{"active":true,"exp":1000}"#),
+            Ok(Verdict::Inactive)
+        ));
     }
 }

@@ -101,7 +101,7 @@ impl Default for LockoutPolicy {
 /// A [`LockoutPolicy`] that cannot work as written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum PolicyError {
+pub enum LockoutPolicyError {
     /// A failure threshold of zero (every request locked out) or above
     /// [`MAX_FAILURE_THRESHOLD`].
     #[error("lockout `{field}` is {value}; it must be between 1 and {MAX_FAILURE_THRESHOLD}")]
@@ -136,13 +136,13 @@ pub enum PolicyError {
 impl LockoutPolicy {
     /// Checks the policy; [`MemoryLockout::new`] calls it, and config
     /// loading can call it to report a bad value early.
-    pub fn validate(&self) -> Result<(), PolicyError> {
+    pub fn validate(&self) -> Result<(), LockoutPolicyError> {
         for (field, value) in [
             ("max_failures", self.max_failures),
             ("credential_max_failures", self.credential_max_failures),
         ] {
             if value == 0 || value > MAX_FAILURE_THRESHOLD {
-                return Err(PolicyError::Threshold { field, value });
+                return Err(LockoutPolicyError::Threshold { field, value });
             }
         }
         for (field, value) in [
@@ -151,11 +151,11 @@ impl LockoutPolicy {
             ("max_lockout", self.max_lockout),
         ] {
             if value < Duration::from_millis(1) {
-                return Err(PolicyError::TooShort { field });
+                return Err(LockoutPolicyError::TooShort { field });
             }
         }
         if self.max_lockout < self.base_lockout {
-            return Err(PolicyError::MaxBelowBase {
+            return Err(LockoutPolicyError::MaxBelowBase {
                 base: self.base_lockout,
                 max: self.max_lockout,
             });
