@@ -38,6 +38,9 @@ pub struct Config {
     /// How verified identities are passed upstream.
     #[serde(default)]
     pub identity: IdentityConfig,
+    /// Temporary lockout after repeated credential failures.
+    #[serde(default)]
+    pub lockout: LockoutConfig,
     /// Proxy behaviour shared by all APIs.
     #[serde(default)]
     pub proxy: ProxyConfig,
@@ -477,6 +480,63 @@ impl Default for IdentityConfig {
             forward_credentials: false,
         }
     }
+}
+
+/// Brute-force protection: repeated refused credentials lock the client
+/// address, and the credential id (API key id, basic user name), out for a
+/// growing time. Read at start-up; the counts survive reloads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockoutConfig {
+    /// Count failures and lock out.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Refused credentials from one client address (IPv6: one /64) within
+    /// `window` that start a lockout.
+    #[serde(default = "default_lockout_client_failures")]
+    pub max_failures: u32,
+    /// Refused attempts on one credential id within `window` that start a
+    /// lockout of that id.
+    #[serde(default = "default_lockout_credential_failures")]
+    pub credential_max_failures: u32,
+    /// How far back failures count (sliding).
+    #[serde(default = "default_lockout_window", with = "humantime_serde")]
+    pub window: Duration,
+    /// The first lockout's length; each further one doubles it.
+    #[serde(default = "default_lockout_base", with = "humantime_serde")]
+    pub base_lockout: Duration,
+    /// The longest lockout.
+    #[serde(default = "default_lockout_max", with = "humantime_serde")]
+    pub max_lockout: Duration,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_failures: default_lockout_client_failures(),
+            credential_max_failures: default_lockout_credential_failures(),
+            window: default_lockout_window(),
+            base_lockout: default_lockout_base(),
+            max_lockout: default_lockout_max(),
+        }
+    }
+}
+
+fn default_lockout_client_failures() -> u32 {
+    10
+}
+fn default_lockout_credential_failures() -> u32 {
+    5
+}
+fn default_lockout_window() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_lockout_base() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_lockout_max() -> Duration {
+    Duration::from_secs(3600)
 }
 
 fn default_jwt_leeway() -> Duration {

@@ -27,7 +27,8 @@ use moat_identity::jwt::{
     JwtConfig, JwtConfigError, JwtError, JwtVerifier, KeySource, parse_algorithm,
 };
 use moat_spec::{ApiKeyLocation, ApiSpec, Operation, SchemeKind};
-use moat_state::KeyManager;
+use moat_state::{KeyManager, LockoutStore, LockoutSubject};
+use std::net::IpAddr;
 
 use crate::client_cert::ClientCert;
 
@@ -97,6 +98,23 @@ pub struct IdentityResult {
     pub decision: IdentityDecision,
     /// `WWW-Authenticate` challenges for a 401.
     pub challenges: Vec<String>,
+    /// Set when the client or the credential is locked out: how long yet.
+    /// Nothing was verified.
+    pub locked_out: Option<Duration>,
+}
+
+/// Who failures are counted against, besides the client address: the part
+/// of a credential that names it (never the secret part).
+fn lockout_subject(credential: &Credential) -> Option<String> {
+    match credential {
+        Credential::ApiKey(key) => moat_state::format::parse(key)
+            .ok()
+            .map(|k| format!("apikey:{}", k.key_id())),
+        Credential::Basic { user, .. } => Some(format!("basic:{user}")),
+        // Guessing a signed token or an opaque token is not a brute-force
+        // target; the client address still counts its failures.
+        Credential::Bearer(_) | Credential::ClientCertificate => None,
+    }
 }
 
 impl ApiIdentity {
@@ -228,37 +246,73 @@ impl ApiIdentity {
         }
     }
 
-    /// Verifies what `op` requires of the request.
+    /// Verifies what `op` requires of the request, unless the client or a
+    /// presented credential is locked out.
     pub async fn identify(
         &self,
         op: &Operation,
-        headers: &HeaderMap,
-        query: Option<&str>,
-        client_cert: Option<&ClientCert>,
+        req: &RequestSide<'_>,
+        lockout: Option<&dyn LockoutStore>,
     ) -> IdentityResult {
+        if op.policy.alternatives.is_empty() {
+            // Nothing to verify, nothing to guess: lockouts do not apply.
+            return IdentityResult {
+                decision: IdentityDecision::Allowed(None),
+                challenges: Vec::new(),
+                locked_out: None,
+            };
+        }
         let presented = Presented {
-            headers,
-            query,
-            client_certificate: client_cert.is_some(),
+            headers: req.headers,
+            query: req.query,
+            client_certificate: req.client_cert.is_some(),
         };
-        let mut outcomes: HashMap<&str, SchemeOutcome> = HashMap::new();
+        // Extract first: lockouts are checked before any verification work.
+        let mut extracted = Vec::new();
         for name in op.policy.scheme_names() {
-            let outcome = match self.schemes.get(name) {
+            let found = self
+                .schemes
+                .get(name)
+                .map(|bound| extract(&bound.kind, &presented));
+            extracted.push((name, found));
+        }
+        let subjects: Vec<String> = extracted
+            .iter()
+            .filter_map(|(_, found)| match found {
+                Some(Ok(Some(c))) => lockout_subject(c),
+                _ => None,
+            })
+            .collect();
+        if let Some(store) = lockout
+            && let Some(remaining) = locked_for(store, req.client, &subjects).await
+        {
+            return IdentityResult {
+                decision: IdentityDecision::Unauthenticated,
+                challenges: Vec::new(),
+                locked_out: Some(remaining),
+            };
+        }
+
+        let mut outcomes: HashMap<&str, SchemeOutcome> = HashMap::new();
+        for (name, found) in extracted {
+            let outcome = match (found, self.schemes.get(name)) {
                 // Unbound schemes are refused at config load; be safe anyway.
-                None => SchemeOutcome::Unavailable,
-                Some(bound) => match extract(&bound.kind, &presented) {
-                    Err(_) => SchemeOutcome::Rejected,
-                    Ok(None) => SchemeOutcome::Missing,
-                    Ok(Some(credential)) => {
-                        self.verify(&bound.verifier, &credential, client_cert).await
-                    }
-                },
+                (None, _) | (_, None) => SchemeOutcome::Unavailable,
+                (Some(Err(_)), _) => SchemeOutcome::Rejected,
+                (Some(Ok(None)), _) => SchemeOutcome::Missing,
+                (Some(Ok(Some(credential))), Some(bound)) => {
+                    self.verify(&bound.verifier, &credential, req.client_cert)
+                        .await
+                }
             };
             outcomes.insert(name, outcome);
         }
         let decision = decide(&op.policy, |n| {
             outcomes.get(n).cloned().unwrap_or(SchemeOutcome::Missing)
         });
+        if let Some(store) = lockout {
+            record_attempt(store, req.client, &subjects, &decision).await;
+        }
         let challenges = match &decision {
             IdentityDecision::Unauthenticated | IdentityDecision::Invalid { .. } => {
                 self.challenges(op, &decision)
@@ -268,6 +322,7 @@ impl ApiIdentity {
         IdentityResult {
             decision,
             challenges,
+            locked_out: None,
         }
     }
 
@@ -479,6 +534,78 @@ impl ApiIdentity {
                 _ => {}
             }
         }
+    }
+}
+
+/// What of a request the identity phase reads.
+pub struct RequestSide<'r> {
+    /// The request headers.
+    pub headers: &'r HeaderMap,
+    /// The raw query string.
+    pub query: Option<&'r str>,
+    /// The verified client certificate, if any.
+    pub client_cert: Option<&'r ClientCert>,
+    /// The client address (see `proxy.trusted_proxies`).
+    pub client: IpAddr,
+}
+
+/// The longest lockout in force for the client or any presented credential.
+/// A store error lets the request through: lockout is a brake on guessing,
+/// and the credential is still verified.
+async fn locked_for(
+    store: &dyn LockoutStore,
+    client: IpAddr,
+    subjects: &[String],
+) -> Option<Duration> {
+    let now = std::time::SystemTime::now();
+    let mut longest: Option<Duration> = None;
+    let mut check = |r: Result<Option<Duration>, moat_state::StoreError>| match r {
+        Ok(Some(d)) => longest = Some(longest.map_or(d, |l| l.max(d))),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "lockout store unavailable; not enforcing lockouts"),
+    };
+    check(store.locked(&LockoutSubject::Client(client), now).await);
+    for s in subjects {
+        check(store.locked(&LockoutSubject::Credential(s), now).await);
+    }
+    longest
+}
+
+/// Counts a refusal against the client and the credential ids; a success
+/// clears the credentials' counts (not the client's: one valid key must not
+/// reset an address that is guessing at others).
+async fn record_attempt(
+    store: &dyn LockoutStore,
+    client: IpAddr,
+    subjects: &[String],
+    decision: &IdentityDecision,
+) {
+    let now = std::time::SystemTime::now();
+    match decision {
+        IdentityDecision::Invalid { .. } => {
+            if let Ok(Some(d)) = store
+                .record_failure(&LockoutSubject::Client(client), now)
+                .await
+            {
+                tracing::warn!(%client, seconds = d.as_secs(), "client locked out after repeated refused credentials");
+            }
+            for s in subjects {
+                if let Ok(Some(d)) = store
+                    .record_failure(&LockoutSubject::Credential(s), now)
+                    .await
+                {
+                    tracing::warn!(credential = %s, seconds = d.as_secs(), "credential locked out after repeated failures");
+                }
+            }
+        }
+        IdentityDecision::Allowed(Some(_)) => {
+            for s in subjects {
+                let _ = store
+                    .record_success(&LockoutSubject::Credential(s), now)
+                    .await;
+            }
+        }
+        _ => {}
     }
 }
 

@@ -17,6 +17,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use moat_config::Mode;
 use moat_guard::identity::{Identity, IdentityDecision};
+
+use crate::identity::RequestSide;
 use moat_guard::{
     CanonicalPath, Finding, PROBLEM_JSON, Problem, ProblemKind, Verdict, route_verdict,
 };
@@ -39,6 +41,8 @@ pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
     /// The access log.
     pub access_log: AccessLog,
+    /// Failure counts for brute-force lockout; kept across reloads.
+    pub lockout: Option<Arc<dyn moat_state::LockoutStore>>,
 }
 
 /// What is known of the connection a request came on.
@@ -101,7 +105,8 @@ pub async fn handle(
         consumer: None,
     };
 
-    let mut resp = pipeline(&rt, &conn, trusted, req, &mut ex).await;
+    let lockout = shared.lockout.as_deref();
+    let mut resp = pipeline(&rt, &conn, trusted, lockout, req, &mut ex).await;
 
     let headers = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&ex.request_id) {
@@ -141,6 +146,7 @@ async fn pipeline(
     rt: &Runtime,
     conn: &ConnInfo,
     trusted: bool,
+    lockout: Option<&dyn moat_state::LockoutStore>,
     req: Request<Incoming>,
     ex: &mut Exchange,
 ) -> Response<Body> {
@@ -207,7 +213,7 @@ async fn pipeline(
         _ => None,
     };
     let identity = match operation {
-        Some(op) => match identify(api, op, &req, conn.client_cert.as_deref(), ex).await {
+        Some(op) => match identify(api, op, &req, conn.client_cert.as_deref(), lockout, ex).await {
             Ok(identity) => identity,
             Err(resp) => return resp,
         },
@@ -231,13 +237,18 @@ async fn identify(
     op: &moat_spec::Operation,
     req: &Request<Incoming>,
     client_cert: Option<&ClientCert>,
+    lockout: Option<&dyn moat_state::LockoutStore>,
     ex: &mut Exchange,
 ) -> Result<Option<Identity>, Response<Body>> {
-    let result = api
-        .identity
-        .identify(op, req.headers(), req.uri().query(), client_cert)
-        .await;
+    let side = RequestSide {
+        headers: req.headers(),
+        query: req.uri().query(),
+        client_cert,
+        client: ex.client,
+    };
+    let result = api.identity.identify(op, &side, lockout).await;
     let kind = match result.decision {
+        _ if result.locked_out.is_some() => ProblemKind::LockedOut,
         IdentityDecision::Allowed(identity) => return Ok(identity),
         IdentityDecision::Unauthenticated => ProblemKind::Unauthenticated,
         IdentityDecision::Invalid { .. } => ProblemKind::InvalidCredentials,
@@ -251,9 +262,14 @@ async fn identify(
                 resp.headers_mut().append(header::WWW_AUTHENTICATE, v);
             }
         }
-        if kind == ProblemKind::VerifierUnavailable {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        let retry_after = match result.locked_out {
+            Some(remaining) => Some(moat_state::retry_after_secs(remaining)),
+            None => (kind == ProblemKind::VerifierUnavailable).then_some(5),
+        };
+        if let Some(secs) = retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         return Err(resp);
     }

@@ -147,9 +147,11 @@ impl Gateway {
         log_warnings(&runtime);
         let cfg = runtime.loaded.config.clone();
         let access_log = AccessLog::open(&cfg.access_log).map_err(StartError::AccessLog)?;
+        let lockout = lockout_store(&runtime)?;
         let shared = Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             access_log,
+            lockout,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -287,6 +289,31 @@ impl Gateway {
 /// Periodic chores: histogram upkeep, and writing API keys' last-used times
 /// (so they are at most this interval stale, and flushed once more on
 /// shutdown).
+/// The lockout store from the start-up config (kept across reloads).
+fn lockout_store(rt: &Runtime) -> Result<Option<Arc<dyn moat_state::LockoutStore>>, StartError> {
+    let cfg = &rt.loaded.config.lockout;
+    if !cfg.enabled {
+        return Ok(None);
+    }
+    let policy = moat_state::LockoutPolicy {
+        max_failures: cfg.max_failures,
+        credential_max_failures: cfg.credential_max_failures,
+        window: cfg.window,
+        base_lockout: cfg.base_lockout,
+        max_lockout: cfg.max_lockout,
+    };
+    match moat_state::MemoryLockout::new(policy) {
+        Ok(store) => Ok(Some(Arc::new(store))),
+        Err(e) => Err(StartError::Config(
+            rt.loaded
+                .document
+                .error_at("/lockout", e.to_string())
+                .with_hint("thresholds are 1 to 100; durations above zero; max_lockout at least base_lockout")
+                .into(),
+        )),
+    }
+}
+
 async fn upkeep(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(Duration::from_secs(5));
     loop {

@@ -28,6 +28,9 @@ pub enum ProblemKind {
     /// Presented credentials were refused (unknown, wrong, expired, revoked
     /// or malformed: all answered alike).
     InvalidCredentials,
+    /// Too many refused credentials from this client or for this credential
+    /// id: locked out for a while.
+    LockedOut,
     /// A credential verifier (key store, identity provider) is unreachable
     /// and nothing cached could decide.
     VerifierUnavailable,
@@ -51,6 +54,7 @@ impl ProblemKind {
             ProblemKind::Unauthenticated => "unauthenticated",
             ProblemKind::InvalidCredentials => "invalid-credentials",
             ProblemKind::VerifierUnavailable => "verifier-unavailable",
+            ProblemKind::LockedOut => "locked-out",
         }
     }
 
@@ -66,6 +70,7 @@ impl ProblemKind {
             ProblemKind::HttpsRequired => 308,
             ProblemKind::Unauthenticated | ProblemKind::InvalidCredentials => 401,
             ProblemKind::VerifierUnavailable => 503,
+            ProblemKind::LockedOut => 429,
         }
     }
 
@@ -83,6 +88,7 @@ impl ProblemKind {
             ProblemKind::Unauthenticated => "Authentication required",
             ProblemKind::InvalidCredentials => "Invalid credentials",
             ProblemKind::VerifierUnavailable => "Credentials cannot be verified now",
+            ProblemKind::LockedOut => "Too many failed attempts",
         }
     }
 

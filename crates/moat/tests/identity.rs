@@ -363,3 +363,80 @@ async fn key_lifecycle_through_the_cli_and_the_gateway() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+const FAST_LOCKOUT: &str = "lockout: {max_failures: 4, credential_max_failures: 2, window: 1m, base_lockout: 2s, max_lockout: 8s}\n";
+
+#[tokio::test]
+async fn repeated_failures_lock_the_credential_out_then_expire() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SECURED_SPEC);
+    write(
+        dir.path(),
+        "moat.yaml",
+        &format!("{}{FAST_LOCKOUT}", secured_config(&up.url(), "")),
+    );
+    let moat = Moat::start(dir.path());
+    let c = client();
+    let basic = |password: &'static str| {
+        let c = c.clone();
+        let url = moat.url("/items");
+        async move {
+            c.get(url)
+                .basic_auth("alice", Some(password))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(basic("guess-1").await.status(), 401);
+    assert_eq!(basic("guess-2").await.status(), 401);
+    // locked: even the right password is not checked now
+    let r = basic("correct horse battery").await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:moat:problem:locked-out");
+    // operations needing no credentials stay open
+    assert_eq!(get_status(&c, moat.url("/public")).await, 200);
+    // after the lockout, the right password works again
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    assert_eq!(basic("correct horse battery").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_client_guessing_many_credentials_is_locked_out() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SECURED_SPEC);
+    write(
+        dir.path(),
+        "moat.yaml",
+        &format!("{}{FAST_LOCKOUT}", secured_config(&up.url(), "")),
+    );
+    let moat = Moat::start(dir.path());
+    let c = client();
+    for user in ["u1", "u2", "u3", "u4"] {
+        let r = c
+            .get(moat.url("/items"))
+            .basic_auth(user, Some("x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{user}");
+    }
+    // the address is now locked out, whatever credential it tries next
+    let r = c
+        .get(moat.url("/items"))
+        .basic_auth("alice", Some("correct horse battery"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(up.hits(), 0);
+}

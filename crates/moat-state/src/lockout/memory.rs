@@ -100,9 +100,11 @@ impl fmt::Debug for MemoryLockout {
 }
 
 impl MemoryLockout {
-    /// Subjects of each kind tracked at most by [`new`](Self::new): about
-    /// 20 MB for both tables when full at the default thresholds, and far
-    /// more distinct attackers than fit in one failure window.
+    /// Subjects of each kind tracked at most by [`new`](Self::new). Both
+    /// tables full take about 27 MB (one failure per subject) to 36 MB
+    /// (every subject one failure short of the default thresholds), which
+    /// is affordable next to the far larger number of requests it takes an
+    /// attacker to fill them within one window.
     pub const DEFAULT_CAPACITY: usize = 100_000;
 
     /// A store for `policy` tracking at most
