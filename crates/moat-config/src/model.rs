@@ -465,8 +465,8 @@ pub struct IdentityConfig {
     /// requests.
     #[serde(default = "default_roles_header")]
     pub roles_header: String,
-    /// Forward the credential (Authorization header, API key header or
-    /// cookie) to the upstream. Off: removed once verified.
+    /// Forward the credential (Authorization header, or the API key's
+    /// header, cookie or query parameter) to the upstream. Off: removed.
     #[serde(default)]
     pub forward_credentials: bool,
 }

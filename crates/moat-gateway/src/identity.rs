@@ -17,7 +17,8 @@ use moat_config::{
 };
 use moat_config::{IntrospectionAuth, IntrospectionVerifierConfig};
 use moat_guard::identity::{
-    Credential, Identity, IdentityDecision, Presented, SchemeOutcome, decide, extract,
+    Credential, Identity, IdentityDecision, Presented, SchemeOutcome, decide,
+    decode_query_component, extract,
 };
 use moat_identity::introspection::{
     ClientAuth, IntrospectionConfig, IntrospectionConfigError, IntrospectionError,
@@ -482,6 +483,44 @@ impl ApiIdentity {
             }
         }
         out
+    }
+
+    /// The query string to forward: API keys sent as query parameters are
+    /// removed unless credentials are forwarded, so they never reach the
+    /// upstream's logs.
+    pub fn forwarded_query<'q>(
+        &self,
+        op: Option<&Operation>,
+        query: Option<&'q str>,
+    ) -> Option<std::borrow::Cow<'q, str>> {
+        let query = query?;
+        let Some(op) = op.filter(|_| !self.headers.forward_credentials) else {
+            return Some(query.into());
+        };
+        let names: Vec<&str> = op
+            .policy
+            .scheme_names()
+            .into_iter()
+            .filter_map(|n| match &self.schemes.get(n)?.kind {
+                SchemeKind::ApiKey {
+                    name,
+                    location: ApiKeyLocation::Query,
+                } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        if names.is_empty() {
+            return Some(query.into());
+        }
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| {
+                let key = pair.split('=').next().unwrap_or_default();
+                let key = decode_query_component(key).unwrap_or_else(|_| key.to_string());
+                !names.contains(&key.as_str())
+            })
+            .collect();
+        (!kept.is_empty()).then(|| kept.join("&").into())
     }
 
     /// Removes identity headers a client sent, adds the verified ones, and

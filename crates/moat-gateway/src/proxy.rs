@@ -300,7 +300,10 @@ async fn forward(
     let upgrade = is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let target = api.upstream.pick();
-    let uri = match target.uri(&path.encoded_after(api.base_len()), req.uri().query()) {
+    let query = api
+        .identity
+        .forwarded_query(fwd.operation, req.uri().query());
+    let uri = match target.uri(&path.encoded_after(api.base_len()), query.as_deref()) {
         Ok(u) => u,
         Err(_) => {
             return deny_always(

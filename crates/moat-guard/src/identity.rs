@@ -148,6 +148,11 @@ fn query_param(query: Option<&str>, name: &str) -> Result<Option<String>, Malfor
     Ok(found)
 }
 
+/// Decodes one component of a query string (`%XX` and `+`).
+pub fn decode_query_component(s: &str) -> Result<String, Malformed> {
+    percent_decode(s)
+}
+
 fn percent_decode(s: &str) -> Result<String, Malformed> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

@@ -24,12 +24,15 @@ paths:
     get: {operationId: public, security: [], responses: {"200": {description: ok}}}
   /both:
     get: {operationId: both, security: [{ApiKey: [], Basic: []}], responses: {"200": {description: ok}}}
+  /search:
+    get: {operationId: search, security: [{QueryKey: []}], responses: {"200": {description: ok}}}
   /maybe:
     get: {operationId: maybe, security: [{}, {ApiKey: []}], responses: {"200": {description: ok}}}
 components:
   securitySchemes:
     ApiKey: {type: apiKey, in: header, name: X-Api-Key}
     Basic: {type: http, scheme: basic}
+    QueryKey: {type: apiKey, in: query, name: api_key}
 "#;
 
 const PEPPER: &str = "pepper-for-tests-0123456789-abcdefghijklmnop";
@@ -51,7 +54,7 @@ fn secured_config(upstream: &str, extra_api: &str) -> String {
     let base = config(
         upstream,
         &format!(
-            "    security:\n      ApiKey: {{type: api_key}}\n      Basic: {{type: basic}}\n{extra_api}"
+            "    security:\n      ApiKey: {{type: api_key}}\n      Basic: {{type: basic}}\n      QueryKey: {{type: api_key}}\n{extra_api}"
         ),
     );
     format!(
@@ -439,4 +442,24 @@ async fn a_client_guessing_many_credentials_is_locked_out() {
         .unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(up.hits(), 0);
+}
+
+#[tokio::test]
+async fn api_keys_in_the_query_are_not_forwarded() {
+    let (dir, _up, moat) = setup("").await;
+    let key = create_key(dir.path(), "alice");
+    let c = client();
+    let url = format!("{}?q=dune&api%5Fkey={key}&page=2", moat.url("/search"));
+    let r = c.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let echo: Value = r.json().await.unwrap();
+    assert_eq!(echo["path"], "/search?q=dune&page=2");
+    assert_eq!(echo["headers"]["x-moat-consumer"], "alice");
+    let r = c
+        .get(format!("{}?api_key={key}", moat.url("/search")))
+        .send()
+        .await
+        .unwrap();
+    let echo: Value = r.json().await.unwrap();
+    assert_eq!(echo["path"], "/search");
 }
