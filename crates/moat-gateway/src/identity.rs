@@ -397,20 +397,12 @@ impl ApiIdentity {
                 },
                 Credential::Bearer(token),
             ) => match verifier.verify(token, std::time::SystemTime::now()).await {
-                Ok(token) => {
-                    let consumer = token
-                        .claims
-                        .get(consumer_claim.as_str())
-                        .and_then(serde_json::Value::as_str)
-                        .map(str::to_string)
-                        .or_else(|| token.subject.clone())
-                        .unwrap_or_default();
-                    SchemeOutcome::Verified(Identity {
-                        roles: self.roles_of(&consumer),
-                        scopes: token.scopes.clone(),
-                        consumer,
-                    })
-                }
+                Ok(token) => SchemeOutcome::Verified(self.token_identity(
+                    &token.claims,
+                    token.subject.as_deref(),
+                    &token.scopes,
+                    consumer_claim,
+                )),
                 Err(JwtError::Unavailable) => {
                     tracing::warn!("identity provider unavailable and no cached key can decide");
                     SchemeOutcome::Unavailable
@@ -427,24 +419,40 @@ impl ApiIdentity {
                 },
                 Credential::Bearer(token),
             ) => match verifier.verify(token, std::time::SystemTime::now()).await {
-                Ok(token) => {
-                    let consumer = token
-                        .claims
-                        .get(consumer_claim.as_str())
-                        .and_then(serde_json::Value::as_str)
-                        .map(str::to_string)
-                        .or_else(|| token.subject.clone())
-                        .unwrap_or_default();
-                    SchemeOutcome::Verified(Identity {
-                        roles: self.roles_of(&consumer),
-                        scopes: token.scopes.clone(),
-                        consumer,
-                    })
-                }
+                Ok(token) => SchemeOutcome::Verified(self.token_identity(
+                    &token.claims,
+                    token.subject.as_deref(),
+                    &token.scopes,
+                    consumer_claim,
+                )),
                 Err(IntrospectionError::Unavailable) => SchemeOutcome::Unavailable,
                 Err(_) => SchemeOutcome::Rejected,
             },
             _ => SchemeOutcome::Rejected,
+        }
+    }
+
+    /// The identity a verified token names: the consumer from
+    /// `consumer_claim` (else the subject), a configured consumer's roles, the
+    /// token's scopes. A consumer that is not configured is accepted as an
+    /// external identity, without roles.
+    fn token_identity(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        subject: Option<&str>,
+        scopes: &[String],
+        consumer_claim: &str,
+    ) -> Identity {
+        let consumer = claims
+            .get(consumer_claim)
+            .and_then(serde_json::Value::as_str)
+            .or(subject)
+            .unwrap_or_default()
+            .to_string();
+        Identity {
+            roles: self.roles_of(&consumer),
+            scopes: scopes.to_vec(),
+            consumer,
         }
     }
 

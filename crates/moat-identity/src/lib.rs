@@ -1,12 +1,15 @@
-//! moat's credential verifiers that need I/O: today JWTs, whose keys may
-//! come from a JWKS URL or OIDC discovery.
+//! moat's credential verifiers that need I/O: JWTs ([`jwt`]), whose keys may
+//! come from a JWKS URL or OIDC discovery, and opaque tokens checked at an
+//! OAuth2 introspection endpoint ([`introspection`]).
 //!
 //! The guards stay pure: the gateway calls these verifiers while
-//! identifying a request and hands the outcome (a [`jwt::VerifiedToken`]
-//! or a [`jwt::JwtError`]) to the guards. Verifiers own their caches and
+//! identifying a request and hands the outcome (a verified token or an
+//! error saying whether the client or the provider is at fault) to the
+//! guards. Verifiers own their caches and
 //! their network fetches, with timeouts, size caps and rate limits, so a
 //! client cannot make moat hammer an identity provider.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod http;
 pub mod introspection;
 pub mod jwt;

@@ -12,13 +12,14 @@
 //! (and loses the token) or carries the client credentials to a host
 //! nobody configured.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+
+use crate::http::{error_chain, is_secure};
 
 use super::ClientAuth;
 use super::error::{EndpointError, IntrospectionConfigError};
@@ -34,12 +35,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Url, IntrospectionConfigError> {
         reason,
     };
     let parsed = Url::parse(url).map_err(|_| bad("not an absolute URL"))?;
-    let secure = match parsed.scheme() {
-        "https" => parsed.host().is_some(),
-        "http" => is_loopback(&parsed),
-        _ => false,
-    };
-    if !secure {
+    if !is_secure(&parsed) {
         return Err(bad(
             "the endpoint must be https (plain http is allowed only for loopback addresses): moat sends its client secret and every token to it, and trusts its answer",
         ));
@@ -50,21 +46,6 @@ pub(crate) fn parse_url(url: &str) -> Result<Url, IntrospectionConfigError> {
         ));
     }
     Ok(parsed)
-}
-
-fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    // IPv6 hosts come bracketed (`[::1]`).
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
-    }
 }
 
 /// Appends `value` encoded with the `application/x-www-form-urlencoded`
@@ -219,19 +200,6 @@ fn transport_error(error: &reqwest::Error) -> EndpointError {
     } else {
         EndpointError::Request(error_chain(error))
     }
-}
-
-/// The error and its sources on one line. reqwest's messages name the
-/// URL, never the body, so the token does not leak into it.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]

@@ -11,10 +11,12 @@
 //! Every fetch has a timeout and a body cap, so a slow or hostile IdP can
 //! neither hold a verification forever nor exhaust memory.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use reqwest::Url;
+
+use crate::http::error_chain;
+pub(crate) use crate::http::is_secure;
 
 use super::error::{JwtConfigError, KeyFetchError};
 
@@ -43,30 +45,6 @@ pub(crate) fn parse_key_url(url: &str) -> Result<Url, JwtConfigError> {
         });
     }
     Ok(parsed)
-}
-
-/// Whether fetching `url` satisfies the https rule.
-pub(crate) fn is_secure(url: &Url) -> bool {
-    match url.scheme() {
-        "https" => url.host().is_some(),
-        "http" => is_loopback(url),
-        _ => false,
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    // IPv6 hosts come bracketed (`[::1]`).
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    match bare.parse::<IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
-    }
 }
 
 /// The HTTP client for key documents.
@@ -166,19 +144,6 @@ fn transport_error(url: &str, error: &reqwest::Error) -> KeyFetchError {
             message: error_chain(error),
         }
     }
-}
-
-/// The error and its sources on one line, without the URL (reported
-/// separately).
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]
