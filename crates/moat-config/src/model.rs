@@ -266,6 +266,12 @@ pub struct ApiConfig {
     /// Every scheme the document's requirements use needs an entry.
     #[serde(default)]
     pub security: BTreeMap<String, VerifierConfig>,
+    /// Which roles may call which operations: role name → grants
+    /// (operationId, `tag:<name>`, `METHOD /path/glob`, `*`). When set, an
+    /// operation no role grants is denied to everyone; every request has the
+    /// role `anonymous`.
+    #[serde(default)]
+    pub roles: BTreeMap<String, Vec<String>>,
 }
 
 /// How moat verifies one security scheme of an API's document.

@@ -315,9 +315,9 @@ impl ApiIdentity {
             record_attempt(store, req.client, &subjects, &decision).await;
         }
         let challenges = match &decision {
-            IdentityDecision::Unauthenticated | IdentityDecision::Invalid { .. } => {
-                self.challenges(op, &decision)
-            }
+            IdentityDecision::Unauthenticated
+            | IdentityDecision::Invalid { .. }
+            | IdentityDecision::InsufficientScope { .. } => self.challenges(op, &decision),
             _ => Vec::new(),
         };
         IdentityResult {
@@ -480,6 +480,11 @@ impl ApiIdentity {
                 | SchemeKind::OpenIdConnect { .. } => {
                     if invalid == Some(name) {
                         "Bearer realm=\"moat\", error=\"invalid_token\"".to_string()
+                    } else if let IdentityDecision::InsufficientScope { missing } = decision {
+                        format!(
+                            "Bearer realm=\"moat\", error=\"insufficient_scope\", scope=\"{}\"",
+                            missing.join(" ")
+                        )
                     } else {
                         "Bearer realm=\"moat\"".to_string()
                     }

@@ -118,6 +118,15 @@ pub async fn handle(
     if ex.deprecation {
         headers.insert("deprecation", HeaderValue::from_static("true"));
     }
+    // Security headers: browsers must not guess content types, and a
+    // response for an authenticated caller must not be kept by shared caches.
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if ex.consumer.is_some() {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
 
     let total = started.elapsed();
     let api = ex.api.as_deref().unwrap_or("-");
@@ -223,6 +232,23 @@ async fn pipeline(
         ex.consumer = Some(id.consumer.clone());
     }
 
+    // Guards: function-level authorization by role.
+    if let Match::Found { index, .. } = &found {
+        let roles = identity
+            .as_ref()
+            .map(|i| i.roles.as_slice())
+            .unwrap_or_default();
+        if !api.grants.allows(*index, roles) {
+            let f = Finding::new(ProblemKind::Forbidden);
+            if api.mode == Mode::Enforce {
+                return deny(ex, &api.name, &f);
+            }
+            ex.verdict = "monitored";
+            ex.finding = Some(f.kind.slug());
+            telemetry::finding(&api.name, f.kind.slug(), "monitored");
+        }
+    }
+
     let target = Forward {
         api,
         operation,
@@ -252,6 +278,7 @@ async fn identify(
         IdentityDecision::Allowed(identity) => return Ok(identity),
         IdentityDecision::Unauthenticated => ProblemKind::Unauthenticated,
         IdentityDecision::Invalid { .. } => ProblemKind::InvalidCredentials,
+        IdentityDecision::InsufficientScope { .. } => ProblemKind::InsufficientScope,
         IdentityDecision::Unavailable => ProblemKind::VerifierUnavailable,
     };
     let finding = Finding::new(kind);
@@ -368,6 +395,9 @@ async fn forward(
         return Response::from_parts(parts, crate::body::empty());
     }
     strip_hop_by_hop(resp.headers_mut(), false);
+    // Do not advertise the upstream's software and version.
+    resp.headers_mut().remove(header::SERVER);
+    resp.headers_mut().remove("x-powered-by");
     resp.map(boxed)
 }
 

@@ -16,6 +16,7 @@ use moat_config::{
     source::push_pointer,
 };
 use moat_guard::CanonicalPath;
+use moat_guard::authorization::RoleGrants;
 use moat_spec::OperationTable;
 use tokio_rustls::TlsAcceptor;
 
@@ -40,6 +41,8 @@ pub struct Api {
     pub upstream: Arc<Upstream>,
     /// How credentials are verified.
     pub identity: ApiIdentity,
+    /// Which roles may call which operations.
+    pub grants: RoleGrants,
 }
 
 impl Api {
@@ -130,6 +133,22 @@ impl Runtime {
             };
             warnings.extend(spec.warnings.iter().cloned());
             let identity = ApiIdentity::build(index, &spec, &loaded, &shared, &mut errors);
+            let grants = match RoleGrants::compile(&a.roles, &spec) {
+                Ok(g) => g,
+                Err(grant_errors) => {
+                    for e in grant_errors {
+                        let mut p = format!("/apis/{index}/roles");
+                        push_pointer(&mut p, &e.role);
+                        errors.push(
+                            doc.error_at(&format!("{p}/{}", e.index), e.message)
+                                .with_hint(
+                                    "use an operationId, `tag:<name>`, `METHOD /path/glob` or `*`",
+                                ),
+                        );
+                    }
+                    RoleGrants::default()
+                }
+            };
             let Some(upstream) = upstreams.get(&a.upstream).cloned() else {
                 continue; // reported above or by config validation
             };
@@ -153,6 +172,7 @@ impl Runtime {
                 deprecated: a.deprecated,
                 upstream,
                 identity,
+                grants,
             });
         }
         // Host-bound APIs before host-less ones, longer base paths first.

@@ -236,6 +236,12 @@ pub enum IdentityDecision {
         /// The scheme whose credential was refused.
         scheme: String,
     },
+    /// Credentials were verified, but no alternative's required scopes are
+    /// all granted: `403`, `insufficient_scope` for bearer.
+    InsufficientScope {
+        /// The scopes of the closest alternative that the identity lacks.
+        missing: Vec<String>,
+    },
     /// A verifier was unreachable and nothing else met the requirement: `503`.
     Unavailable,
 }
@@ -262,18 +268,36 @@ pub fn decide(
             scheme: (*name).to_string(),
         };
     }
+    // An alternative is met when each of its schemes verified and granted
+    // the scopes it names (function-level authorization).
+    let mut closest_missing: Option<Vec<String>> = None;
     for alternative in &policy.alternatives {
         let mut identity = None;
-        let met = alternative.schemes.iter().all(|(name, _)| match of(name) {
-            SchemeOutcome::Verified(id) => {
-                identity.get_or_insert_with(|| id.clone());
-                true
-            }
-            _ => false,
-        });
-        if met {
+        let mut missing: Vec<String> = Vec::new();
+        let verified = alternative
+            .schemes
+            .iter()
+            .all(|(name, scopes)| match of(name) {
+                SchemeOutcome::Verified(id) => {
+                    missing.extend(scopes.iter().filter(|s| !id.scopes.contains(s)).cloned());
+                    identity.get_or_insert_with(|| id.clone());
+                    true
+                }
+                _ => false,
+            });
+        if verified && missing.is_empty() {
             return IdentityDecision::Allowed(identity);
         }
+        if verified
+            && closest_missing
+                .as_ref()
+                .is_none_or(|m| missing.len() < m.len())
+        {
+            closest_missing = Some(missing);
+        }
+    }
+    if let Some(missing) = closest_missing {
+        return IdentityDecision::InsufficientScope { missing };
     }
     if outcomes
         .iter()
@@ -451,6 +475,49 @@ mod tests {
             }
         });
         assert!(matches!(d, IdentityDecision::Allowed(Some(ref i)) if i.consumer == "bob"));
+    }
+
+    #[test]
+    fn scopes_must_all_be_granted() {
+        let p = SecurityPolicy {
+            alternatives: vec![Requirement {
+                schemes: vec![("OAuth".into(), vec!["read".into(), "write".into()])],
+            }],
+        };
+        let with = |scopes: &[&str]| {
+            SchemeOutcome::Verified(Identity {
+                consumer: "c".into(),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                roles: vec![],
+            })
+        };
+        assert!(matches!(
+            decide(&p, |_| with(&["read", "write", "x"])),
+            IdentityDecision::Allowed(Some(_))
+        ));
+        assert_eq!(
+            decide(&p, |_| with(&["read"])),
+            IdentityDecision::InsufficientScope {
+                missing: vec!["write".into()]
+            }
+        );
+        // a scope-less alternative met by another scheme still allows
+        let p2 = SecurityPolicy {
+            alternatives: vec![
+                p.alternatives[0].clone(),
+                Requirement {
+                    schemes: vec![("Key".into(), vec![])],
+                },
+            ],
+        };
+        assert!(matches!(
+            decide(&p2, |n| if n == "Key" {
+                with(&[])
+            } else {
+                with(&["read"])
+            }),
+            IdentityDecision::Allowed(Some(_))
+        ));
     }
 
     #[test]

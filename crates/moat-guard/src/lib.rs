@@ -6,10 +6,12 @@
 //! verdicts according to the API's mode (enforce or monitor).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod authorization;
 pub mod canonical_path;
 pub mod identity;
 pub mod problem;
 pub mod route;
+pub mod validate;
 pub mod verdict;
 
 pub use canonical_path::{CanonicalPath, PathError};

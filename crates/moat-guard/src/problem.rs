@@ -28,6 +28,10 @@ pub enum ProblemKind {
     /// Presented credentials were refused (unknown, wrong, expired, revoked
     /// or malformed: all answered alike).
     InvalidCredentials,
+    /// Verified credentials lack a scope the operation requires.
+    InsufficientScope,
+    /// The caller's roles do not grant this operation.
+    Forbidden,
     /// Too many refused credentials from this client or for this credential
     /// id: locked out for a while.
     LockedOut,
@@ -55,6 +59,8 @@ impl ProblemKind {
             ProblemKind::InvalidCredentials => "invalid-credentials",
             ProblemKind::VerifierUnavailable => "verifier-unavailable",
             ProblemKind::LockedOut => "locked-out",
+            ProblemKind::InsufficientScope => "insufficient-scope",
+            ProblemKind::Forbidden => "forbidden",
         }
     }
 
@@ -71,6 +77,7 @@ impl ProblemKind {
             ProblemKind::Unauthenticated | ProblemKind::InvalidCredentials => 401,
             ProblemKind::VerifierUnavailable => 503,
             ProblemKind::LockedOut => 429,
+            ProblemKind::InsufficientScope | ProblemKind::Forbidden => 403,
         }
     }
 
@@ -89,6 +96,8 @@ impl ProblemKind {
             ProblemKind::InvalidCredentials => "Invalid credentials",
             ProblemKind::VerifierUnavailable => "Credentials cannot be verified now",
             ProblemKind::LockedOut => "Too many failed attempts",
+            ProblemKind::InsufficientScope => "Insufficient scope",
+            ProblemKind::Forbidden => "Operation not allowed for this caller",
         }
     }
 

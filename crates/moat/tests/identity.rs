@@ -463,3 +463,149 @@ async fn api_keys_in_the_query_are_not_forwarded() {
     let echo: Value = r.json().await.unwrap();
     assert_eq!(echo["path"], "/search");
 }
+
+const AUTHZ_SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: authz, version: "1"}
+security: [{Basic: []}]
+paths:
+  /books:
+    get: {operationId: listBooks, tags: [catalog], security: [], responses: {"200": {description: ok}}}
+  /books/{id}:
+    parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+    delete: {operationId: deleteBook, tags: [catalog], responses: {"204": {description: ok}}}
+  /orders:
+    post: {operationId: createOrder, tags: [orders], security: [{OAuth: [orders:write]}], responses: {"201": {description: ok}}}
+  /reports:
+    get: {operationId: reports, responses: {"200": {description: ok}}}
+components:
+  securitySchemes:
+    Basic: {type: http, scheme: basic}
+    OAuth:
+      type: oauth2
+      flows: {clientCredentials: {tokenUrl: "https://idp/token", scopes: {"orders:write": w, "orders:read": r}}}
+"#;
+
+#[tokio::test]
+async fn scopes_and_roles_decide_who_may_call_what() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", AUTHZ_SPEC);
+    let secret = "Zk3q8v1T0bq7Yw2mN5cR9xL4sP6uH8eJ";
+    let api = format!(
+        "    security:\n      Basic: {{type: basic}}\n      OAuth: {{type: jwt, algorithms: [HS256], secret: {secret}}}\n\
+         \x20   roles:\n      anonymous: [listBooks]\n      admin: [\"DELETE /books/*\", \"tag:orders\"]\n      customer: [\"tag:orders\"]\n"
+    );
+    let cfg = format!(
+        "{}consumers:\n  - id: alice\n    roles: [customer]\n    basic: {{username: alice, password_hash: \"{h}\"}}\n  - id: root\n    roles: [admin]\n    basic: {{username: root, password_hash: \"{h}\"}}\n",
+        config(&up.url(), &api),
+        h = hash("pw")
+    );
+    write(dir.path(), "moat.yaml", &cfg);
+    let moat = Moat::start(dir.path());
+    let c = client();
+
+    // public, granted to anonymous
+    let r = c.get(moat.url("/books")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    // a role grant by method and path pattern
+    let del = |user: &'static str| {
+        let c = c.clone();
+        let url = moat.url("/books/7");
+        async move {
+            c.delete(url)
+                .basic_auth(user, Some("pw"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = del("alice").await;
+    assert_eq!(r.status(), 403);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:moat:problem:forbidden");
+    let r = del("root").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["cache-control"],
+        "no-store",
+        "authenticated responses are not cached"
+    );
+    // deny by default: no role grants /reports, even to a valid caller
+    let r = c
+        .get(moat.url("/reports"))
+        .basic_auth("root", Some("pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // scopes: a token without orders:write is refused with insufficient_scope
+    let token = |scope: &str| {
+        use base64::Engine;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 300;
+        let input = format!(
+            "{}.{}",
+            b64(br#"{"alg":"HS256"}"#),
+            b64(
+                serde_json::json!({"sub": "alice", "exp": exp, "scope": scope})
+                    .to_string()
+                    .as_bytes()
+            )
+        );
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+        format!(
+            "{input}.{}",
+            b64(ring::hmac::sign(&key, input.as_bytes()).as_ref())
+        )
+    };
+    let r = c
+        .post(moat.url("/orders"))
+        .bearer_auth(token("orders:read"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Bearer realm=\"moat\", error=\"insufficient_scope\", scope=\"orders:write\""
+    );
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:moat:problem:insufficient-scope");
+    // alice's JWT (consumer alice, role customer) with the scope passes both checks
+    let r = c
+        .post(moat.url("/orders"))
+        .bearer_auth(token("orders:write"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(up.hits(), 3, "only the allowed calls reached the upstream");
+}
+
+#[test]
+fn grants_that_name_nothing_are_config_errors() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", AUTHZ_SPEC);
+    let api = "    security:\n      Basic: {type: basic}\n      OAuth: {type: jwt, algorithms: [HS256], secret: Zk3q8v1T0bq7Yw2mN5cR9xL4sP6uH8eJ}\n    roles:\n      admin: [deleteBok, \"tag:nope\"]\n";
+    write(dir.path(), "moat.yaml", &config("http://127.0.0.1:9", api));
+    let out = Command::new(MOAT)
+        .args(["check", "--config"])
+        .arg(dir.path().join("moat.yaml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("moat.yaml:18:15: error: `deleteBok` grants no operation of the document"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `deleteBook`?"), "{err}");
+    assert!(err.contains("`tag:nope` grants no operation"), "{err}");
+}
