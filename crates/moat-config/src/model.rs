@@ -272,6 +272,39 @@ pub struct ApiConfig {
     /// role `anonymous`.
     #[serde(default)]
     pub roles: BTreeMap<String, Vec<String>>,
+    /// Positive validation of requests against the document.
+    #[serde(default)]
+    pub validation: ValidationConfig,
+}
+
+/// Request validation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationConfig {
+    /// Validate parameters and bodies; off forwards them unread.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Refuse properties a request body's schema does not declare, even where
+    /// it does not say `additionalProperties: false` (mass assignment).
+    #[serde(default = "yes")]
+    pub refuse_unknown_properties: bool,
+    /// Largest JSON body read for validation; larger ones get `413`.
+    #[serde(default = "default_max_validated_body")]
+    pub max_body_bytes: u64,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            refuse_unknown_properties: true,
+            max_body_bytes: default_max_validated_body(),
+        }
+    }
+}
+
+fn default_max_validated_body() -> u64 {
+    1024 * 1024
 }
 
 /// How moat verifies one security scheme of an API's document.

@@ -34,6 +34,8 @@ use crate::forwarding::{
 use crate::runtime::{Api, Runtime};
 use crate::telemetry;
 use crate::upstream::UpstreamFailure;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use moat_guard::validate::{MediaPlan, Violations};
 
 /// State shared by every connection of the gateway.
 pub struct Shared {
@@ -249,12 +251,106 @@ async fn pipeline(
         }
     }
 
+    // Guards: positive validation of parameters and body.
+    let req = match validate(api, &found, req, ex).await {
+        Ok(req) => req,
+        Err(resp) => return resp,
+    };
+
     let target = Forward {
         api,
         operation,
         identity: identity.as_ref(),
     };
     forward(&target, conn, trusted, &path, host.as_deref(), req, ex).await
+}
+
+/// Validates the request against the operation's parameters and body
+/// schema. Only a JSON body with a schema is read (under the API's cap);
+/// every other body streams through.
+async fn validate(
+    api: &Api,
+    found: &Match<'_>,
+    req: Request<Incoming>,
+    ex: &mut Exchange,
+) -> Result<Request<Body>, Response<Body>> {
+    let Match::Found { index, params, .. } = found else {
+        return Ok(req.map(boxed));
+    };
+    let Some(v) = api.validators.get(*index) else {
+        return Ok(req.map(boxed));
+    };
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut violations = Violations::new();
+    if let Err(vs) = v.validate_params(params, req.uri().query(), req.headers()) {
+        vs.iter().cloned().for_each(|x| violations.push(x));
+    }
+    let has_body = !http_body::Body::is_end_stream(req.body());
+    let req = if !has_body {
+        if let Err(vs) = v.validate_body(content_type.as_deref(), b"") {
+            vs.iter().cloned().for_each(|x| violations.push(x));
+        }
+        req.map(boxed)
+    } else {
+        match v.media_plan(content_type.as_deref()) {
+            MediaPlan::Refuse(vs) => {
+                vs.iter().cloned().for_each(|x| violations.push(x));
+                req.map(boxed)
+            }
+            MediaPlan::Stream => req.map(boxed),
+            MediaPlan::Buffer => {
+                let (parts, body) = req.into_parts();
+                let limit = usize::try_from(api.max_body_bytes).unwrap_or(usize::MAX);
+                let bytes = match Limited::new(body, limit).collect().await {
+                    Ok(collected) => collected.to_bytes(),
+                    Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                        return Err(deny(
+                            ex,
+                            &api.name,
+                            &Finding::new(ProblemKind::PayloadTooLarge),
+                        ));
+                    }
+                    Err(_) => {
+                        return Err(deny_always(
+                            ex,
+                            Finding::with_detail(
+                                ProblemKind::InvalidRequest,
+                                "the request body could not be read",
+                            ),
+                        ));
+                    }
+                };
+                if let Err(vs) = v.validate_body(content_type.as_deref(), &bytes) {
+                    vs.iter().cloned().for_each(|x| violations.push(x));
+                }
+                Request::from_parts(parts, full(bytes))
+            }
+        }
+    };
+    if violations.iter().next().is_none() {
+        return Ok(req);
+    }
+    let kind = match violations.status().as_u16() {
+        415 => ProblemKind::UnsupportedMediaType,
+        422 => ProblemKind::UnprocessableRequest,
+        _ => ProblemKind::InvalidRequest,
+    };
+    if api.mode == Mode::Enforce {
+        ex.verdict = "denied";
+        ex.finding = Some(kind.slug());
+        telemetry::finding(&api.name, kind.slug(), "denied");
+        let mut problem = Problem::new(kind, None, &ex.request_id);
+        problem.violations = Some(violations.to_problem_details());
+        return Err(problem_response(&problem));
+    }
+    ex.verdict = "monitored";
+    ex.finding = Some(kind.slug());
+    telemetry::finding(&api.name, kind.slug(), "monitored");
+    Ok(req)
 }
 
 /// Verifies the credentials `op` requires; `Err` is the answer to send.
@@ -320,7 +416,7 @@ async fn forward(
     trusted: bool,
     path: &CanonicalPath,
     host: Option<&str>,
-    mut req: Request<Incoming>,
+    mut req: Request<Body>,
     ex: &mut Exchange,
 ) -> Response<Body> {
     let api = fwd.api;
@@ -359,7 +455,7 @@ async fn forward(
     api.identity
         .prepare_upstream_headers(fwd.operation, fwd.identity, &mut headers);
 
-    let mut up_req = Request::new(boxed(body));
+    let mut up_req = Request::new(body);
     *up_req.method_mut() = parts.method;
     *up_req.uri_mut() = uri;
     *up_req.version_mut() = Version::HTTP_11;

@@ -17,6 +17,7 @@ use moat_config::{
 };
 use moat_guard::CanonicalPath;
 use moat_guard::authorization::RoleGrants;
+use moat_guard::validate::{OperationValidator, ValidationOptions, compile_spec};
 use moat_spec::OperationTable;
 use tokio_rustls::TlsAcceptor;
 
@@ -43,6 +44,10 @@ pub struct Api {
     pub identity: ApiIdentity,
     /// Which roles may call which operations.
     pub grants: RoleGrants,
+    /// Request validators by operation index; empty when validation is off.
+    pub validators: Vec<OperationValidator>,
+    /// Largest JSON body read for validation.
+    pub max_body_bytes: u64,
 }
 
 impl Api {
@@ -152,6 +157,27 @@ impl Runtime {
             let Some(upstream) = upstreams.get(&a.upstream).cloned() else {
                 continue; // reported above or by config validation
             };
+            let validators = if a.validation.enabled {
+                let mut opts = ValidationOptions::default();
+                opts.refuse_unknown_properties = a.validation.refuse_unknown_properties;
+                match compile_spec(&spec, &opts) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        errors.push(
+                            doc.error_at(
+                                &format!("/apis/{index}/spec"),
+                                format!("cannot validate requests: {e}"),
+                            )
+                            .with_hint(
+                                "fix the schema, or set `validation.enabled: false` for this API",
+                            ),
+                        );
+                        Vec::new()
+                    }
+                }
+            } else {
+                Vec::new()
+            };
             let table = OperationTable::new(spec);
             let base = a
                 .base_path
@@ -173,6 +199,8 @@ impl Runtime {
                 upstream,
                 identity,
                 grants,
+                validators,
+                max_body_bytes: a.validation.max_body_bytes,
             });
         }
         // Host-bound APIs before host-less ones, longer base paths first.

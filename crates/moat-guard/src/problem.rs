@@ -32,6 +32,14 @@ pub enum ProblemKind {
     InsufficientScope,
     /// The caller's roles do not grant this operation.
     Forbidden,
+    /// Parameters or body break the document's rules (malformed).
+    InvalidRequest,
+    /// The body is well-formed but breaks its schema.
+    UnprocessableRequest,
+    /// The body's media type is not one the operation documents.
+    UnsupportedMediaType,
+    /// The body is larger than can be validated.
+    PayloadTooLarge,
     /// Too many refused credentials from this client or for this credential
     /// id: locked out for a while.
     LockedOut,
@@ -61,6 +69,10 @@ impl ProblemKind {
             ProblemKind::LockedOut => "locked-out",
             ProblemKind::InsufficientScope => "insufficient-scope",
             ProblemKind::Forbidden => "forbidden",
+            ProblemKind::InvalidRequest => "invalid-request",
+            ProblemKind::UnprocessableRequest => "schema-violation",
+            ProblemKind::UnsupportedMediaType => "unsupported-media-type",
+            ProblemKind::PayloadTooLarge => "payload-too-large",
         }
     }
 
@@ -78,6 +90,10 @@ impl ProblemKind {
             ProblemKind::VerifierUnavailable => 503,
             ProblemKind::LockedOut => 429,
             ProblemKind::InsufficientScope | ProblemKind::Forbidden => 403,
+            ProblemKind::InvalidRequest => 400,
+            ProblemKind::UnprocessableRequest => 422,
+            ProblemKind::UnsupportedMediaType => 415,
+            ProblemKind::PayloadTooLarge => 413,
         }
     }
 
@@ -98,6 +114,10 @@ impl ProblemKind {
             ProblemKind::LockedOut => "Too many failed attempts",
             ProblemKind::InsufficientScope => "Insufficient scope",
             ProblemKind::Forbidden => "Operation not allowed for this caller",
+            ProblemKind::InvalidRequest => "Invalid request",
+            ProblemKind::UnprocessableRequest => "Request body does not match its schema",
+            ProblemKind::UnsupportedMediaType => "Unsupported media type",
+            ProblemKind::PayloadTooLarge => "Request body too large",
         }
     }
 
@@ -122,6 +142,10 @@ pub struct Problem {
     pub detail: Option<&'static str>,
     /// The request id, to find the request in moat's logs.
     pub request_id: String,
+    /// For validation failures: each violation's location, JSON pointer and
+    /// rule (never the submitted value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub violations: Option<serde_json::Value>,
 }
 
 impl Problem {
@@ -133,6 +157,7 @@ impl Problem {
             status: kind.status(),
             detail,
             request_id: request_id.to_string(),
+            violations: None,
         }
     }
 

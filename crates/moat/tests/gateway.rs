@@ -135,6 +135,7 @@ async fn request_body_is_streamed_not_buffered() {
     let send = tokio::spawn(
         client()
             .post(moat.url("/upload"))
+            .header("content-type", "application/octet-stream")
             .body(reqwest::Body::wrap_stream(stream))
             .send(),
     );

@@ -522,7 +522,9 @@ fn check_prints_document_warnings_but_passes() {
     assert!(ok, "{err}");
     assert!(out.contains("OK (1 API, 8 operations)"), "{out}");
     assert!(
-        err.contains("spec.yaml:9:18: warning: path parameter `id` is not marked `required: true`"),
+        err.contains(
+            "spec.yaml:15:18: warning: path parameter `id` is not marked `required: true`"
+        ),
         "{err}"
     );
 }

@@ -58,6 +58,7 @@ async fn https_listener_speaks_h2_and_http1_with_hsts() {
     // POST with a body over h2
     let r = c
         .post(https(addr, "/items"))
+        .header("content-type", "text/plain")
         .body("over h2")
         .send()
         .await

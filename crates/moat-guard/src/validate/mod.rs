@@ -29,6 +29,18 @@ pub use violation::{
 use convert::Conversion;
 use params::{Scalar, Shape};
 
+/// How the gateway should handle a request body; see
+/// [`OperationValidator::media_plan`].
+#[derive(Debug)]
+pub enum MediaPlan {
+    /// Refuse before reading: 415.
+    Refuse(Violations),
+    /// Forward as it streams.
+    Stream,
+    /// Read it (under a cap) and validate it.
+    Buffer,
+}
+
 /// What validation enforces beyond the document's letter.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -312,6 +324,30 @@ impl OperationValidator {
     /// the body is required, accepted otherwise. A present body needs a
     /// documented `Content-Type` (415 otherwise); JSON bodies must parse and
     /// match their schema.
+    /// What to do with a request body of `content_type` before reading it:
+    /// refuse it (undocumented media type, or no body documented at all),
+    /// stream it (a documented type with nothing to check in the bytes), or
+    /// buffer it for [`validate_body`](Self::validate_body) (JSON with a
+    /// schema).
+    pub fn media_plan(&self, content_type: Option<&str>) -> MediaPlan {
+        let essence = content_type.map(media::essence);
+        let entry = essence.as_deref().and_then(|e| {
+            let key = media::best_match(self.media.iter().map(|m| m.key.as_str()), e)?;
+            self.media.iter().find(|m| m.key == key)
+        });
+        match (entry, essence) {
+            (Some(entry), Some(essence)) if media::is_json(&essence) && entry.schema.is_some() => {
+                MediaPlan::Buffer
+            }
+            (Some(_), Some(_)) => MediaPlan::Stream,
+            _ => {
+                let mut out = Violations::new();
+                out.push(Violation::unsupported_media_type());
+                MediaPlan::Refuse(out)
+            }
+        }
+    }
+
     pub fn validate_body(&self, content_type: Option<&str>, body: &[u8]) -> Result<(), Violations> {
         let mut out = Violations::new();
         if body.is_empty() {

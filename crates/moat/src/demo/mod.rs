@@ -216,6 +216,9 @@ Authentication, as the document requires it:
   curl -i -X POST http://{gw}/api/books -H 'content-type: application/json' \\
        -H 'X-Api-Key: {key}' \\
        -d '{{\"title\":\"Dune\",\"author\":\"Frank Herbert\"}}'            # 201: alice's API key
+  curl -i -X POST http://{gw}/api/books -H 'content-type: application/json' \\
+       -H 'X-Api-Key: {key}' \\
+       -d '{{\"title\":\"Dune\",\"author\":\"Frank Herbert\",\"discount\":100}}'   # 422: mass assignment refused
   curl -i -X POST http://{gw}/api/orders -H 'content-type: application/json' \\
        -H 'Authorization: Bearer {jwt}' \\
        -d '{{\"bookId\":1,\"quantity\":1}}'                             # 201: alice's JWT

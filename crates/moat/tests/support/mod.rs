@@ -30,14 +30,23 @@ info: {title: echo, version: "1"}
 paths:
   /items:
     get: {operationId: listItems, responses: {"200": {description: ok}}}
-    post: {operationId: createItem, responses: {"201": {description: ok}}}
+    post:
+      operationId: createItem
+      requestBody:
+        content:
+          application/json: {schema: {type: object}}
+          text/plain: {}
+      responses: {"201": {description: ok}}
   /items/{id}:
     parameters: [{name: id, in: path, required: true, schema: {type: string}}]
     get: {operationId: getItem, responses: {"200": {description: ok}}}
   /old:
     get: {operationId: oldItems, deprecated: true, responses: {"200": {description: ok}}}
   /upload:
-    post: {operationId: upload, responses: {"200": {description: ok}}}
+    post:
+      operationId: upload
+      requestBody: {content: {application/octet-stream: {}}}
+      responses: {"200": {description: ok}}
   /download:
     get: {operationId: download, responses: {"200": {description: ok}}}
   /slow:

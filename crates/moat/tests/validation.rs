@@ -1,0 +1,187 @@
+//! Positive request validation through the gateway: parameters and bodies
+//! against the document, mass assignment refused, violations listed by
+//! pointer without the submitted values.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use serde_json::Value;
+use support::*;
+
+const SPEC: &str = r##"
+openapi: 3.0.3
+info: {title: pets, version: "1"}
+paths:
+  /pets:
+    get:
+      operationId: listPets
+      parameters:
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100}}
+        - {name: tags, in: query, style: form, explode: false, schema: {type: array, items: {type: string, enum: [cat, dog]}}}
+      responses: {"200": {description: ok}}
+    post:
+      operationId: createPet
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Pet"}
+      responses: {"201": {description: ok}}
+components:
+  schemas:
+    Pet:
+      type: object
+      required: [name]
+      properties:
+        id: {type: integer, readOnly: true}
+        name: {type: string, maxLength: 20}
+        tag: {type: string, nullable: true}
+"##;
+
+async fn setup(extra: &str) -> (tempfile::TempDir, Upstream, Moat) {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SPEC);
+    write(dir.path(), "moat.yaml", &config(&up.url(), extra));
+    let moat = Moat::start(dir.path());
+    (dir, up, moat)
+}
+
+async fn post(moat: &Moat, content_type: &str, body: &str) -> (u16, Value) {
+    let r = client()
+        .post(moat.url("/pets"))
+        .header("content-type", content_type)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn bodies_are_validated_and_mass_assignment_refused() {
+    let (_dir, up, moat) = setup("").await;
+    let (s, _) = post(
+        &moat,
+        "application/json; charset=utf-8",
+        r#"{"name":"Rex","tag":null}"#,
+    )
+    .await;
+    assert_eq!(s, 200);
+
+    // an undeclared property: mass assignment
+    let (s, p) = post(
+        &moat,
+        "application/json",
+        r#"{"name":"Rex","isAdmin":true}"#,
+    )
+    .await;
+    assert_eq!(s, 422);
+    assert_eq!(p["type"], "urn:moat:problem:schema-violation");
+    let v = &p["violations"][0];
+    assert_eq!(v["in"], "body");
+    assert_eq!(v["pointer"], "/isAdmin");
+    assert!(
+        !p.to_string().contains("true,") && !p.to_string().contains("Rex"),
+        "values are never echoed: {p}"
+    );
+
+    // a readOnly property set by the client
+    let (s, p) = post(&moat, "application/json", r#"{"name":"Rex","id":7}"#).await;
+    assert_eq!(s, 422);
+    assert_eq!(p["violations"][0]["pointer"], "/id");
+    assert_eq!(p["violations"][0]["rule"], "readOnly");
+
+    // wrong type, too long, missing required
+    let (s, p) = post(&moat, "application/json", r#"{"name":12}"#).await;
+    assert_eq!(
+        (s, p["violations"][0]["pointer"].as_str()),
+        (422, Some("/name"))
+    );
+    let (s, _) = post(
+        &moat,
+        "application/json",
+        &format!(r#"{{"name":"{}"}}"#, "x".repeat(21)),
+    )
+    .await;
+    assert_eq!(s, 422);
+    let (s, _) = post(&moat, "application/json", r#"{"tag":"x"}"#).await;
+    assert_eq!(s, 422);
+
+    // malformed JSON, an undocumented media type, no body at all
+    let (s, p) = post(&moat, "application/json", r#"{"name":"#).await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (400, Some("urn:moat:problem:invalid-request"))
+    );
+    let (s, p) = post(&moat, "text/xml", "<pet/>").await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (415, Some("urn:moat:problem:unsupported-media-type"))
+    );
+    let r = client().post(moat.url("/pets")).send().await.unwrap();
+    assert_eq!(r.status(), 400, "the body is required");
+
+    assert_eq!(up.hits(), 1, "only the valid request reached the upstream");
+}
+
+#[tokio::test]
+async fn parameters_are_validated() {
+    let (_dir, up, moat) = setup("").await;
+    let c = client();
+    assert_eq!(
+        get_status(&c, moat.url("/pets?limit=10&tags=cat,dog")).await,
+        200
+    );
+    for bad in [
+        "/pets?limit=abc",
+        "/pets?limit=0",
+        "/pets?limit=1000",
+        "/pets?tags=cat,bird",
+    ] {
+        let r = c.get(moat.url(bad)).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["violations"][0]["in"], "query", "{bad}");
+    }
+    assert_eq!(up.hits(), 1);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413() {
+    let (_dir, _up, moat) = setup("    validation: {max_body_bytes: 64}\n").await;
+    let body = format!(r#"{{"name":"Rex","tag":"{}"}}"#, "x".repeat(100));
+    let (s, p) = post(&moat, "application/json", &body).await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (413, Some("urn:moat:problem:payload-too-large"))
+    );
+}
+
+#[tokio::test]
+async fn monitor_mode_and_disabled_validation_forward() {
+    let (_dir, up, moat) = setup("    mode: monitor\n").await;
+    let (s, _) = post(
+        &moat,
+        "application/json",
+        r#"{"name":"Rex","isAdmin":true}"#,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let log = moat.wait_log(|l| l["operation"] == "createPet").await;
+    assert_eq!(log["verdict"], "monitored");
+    assert_eq!(log["finding"], "schema-violation");
+    assert_eq!(up.hits(), 1);
+
+    let (_dir, up, moat) = setup("    validation: {enabled: false}\n").await;
+    let (s, _) = post(
+        &moat,
+        "application/json",
+        r#"{"name":"Rex","isAdmin":true}"#,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(up.hits(), 1);
+}
