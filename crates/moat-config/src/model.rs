@@ -275,6 +275,41 @@ pub struct ApiConfig {
     /// Positive validation of requests against the document.
     #[serde(default)]
     pub validation: ValidationConfig,
+    /// Object-level authorization: which parameters must name the caller's
+    /// own objects.
+    #[serde(default)]
+    pub object_access: ObjectAccessConfig,
+}
+
+/// Object-level authorization (binding rules).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectAccessConfig {
+    /// Roles that may access any object (e.g. support staff).
+    #[serde(default)]
+    pub exempt_roles: Vec<String>,
+    /// Bindings besides the document's `x-moat-owner` extensions (these win
+    /// for the same operation).
+    #[serde(default)]
+    pub bindings: Vec<BindingConfig>,
+}
+
+/// A path or query parameter that must equal an attribute of the caller.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingConfig {
+    /// The operationId.
+    pub operation: String,
+    /// The path or query parameter naming the object.
+    pub parameter: String,
+    /// `consumer` (the consumer id) or `attribute:<name>` (the consumer's
+    /// metadata, or a claim of its token).
+    #[serde(default = "default_binding_equals")]
+    pub equals: String,
+}
+
+fn default_binding_equals() -> String {
+    "consumer".to_string()
 }
 
 /// Request validation.

@@ -346,11 +346,11 @@ impl ApiIdentity {
                     .values()
                     .find(|c| c.certificates.iter().any(|m| cert.matches(m)))
                 {
-                    Some(c) => SchemeOutcome::Verified(Identity {
-                        consumer: c.id.clone(),
-                        scopes: c.scopes.clone(),
-                        roles: c.roles.clone(),
-                    }),
+                    Some(c) => SchemeOutcome::Verified(self.identity_of(
+                        c.id.clone(),
+                        c.scopes.clone(),
+                        None,
+                    )),
                     None => {
                         tracing::debug!(fingerprint = %cert.fingerprint,
                             "client certificate maps to no consumer");
@@ -360,11 +360,11 @@ impl ApiIdentity {
             }
             (Verifier::ApiKey(keys), Credential::ApiKey(key)) => {
                 match keys.verify(key, moat_state::unix_now()).await {
-                    Ok(record) => SchemeOutcome::Verified(Identity {
-                        roles: self.roles_of(&record.consumer_id),
-                        consumer: record.consumer_id,
-                        scopes: record.scopes,
-                    }),
+                    Ok(record) => SchemeOutcome::Verified(self.identity_of(
+                        record.consumer_id,
+                        record.scopes,
+                        None,
+                    )),
                     Err(rejection) if rejection.is_credential_failure() => {
                         tracing::debug!(reason = rejection.reason(), key_id = ?rejection.key_id(),
                             "API key refused");
@@ -378,15 +378,14 @@ impl ApiIdentity {
             }
             (Verifier::Basic(basic), Credential::Basic { user, password }) => {
                 match basic.verify(user, password).await {
-                    Some(consumer) => SchemeOutcome::Verified(Identity {
-                        roles: self.roles_of(&consumer),
-                        scopes: self
+                    Some(consumer) => {
+                        let scopes = self
                             .consumers
                             .get(&consumer)
                             .map(|c| c.scopes.clone())
-                            .unwrap_or_default(),
-                        consumer,
-                    }),
+                            .unwrap_or_default();
+                        SchemeOutcome::Verified(self.identity_of(consumer, scopes, None))
+                    }
                     None => SchemeOutcome::Rejected,
                 }
             }
@@ -449,18 +448,33 @@ impl ApiIdentity {
             .or(subject)
             .unwrap_or_default()
             .to_string();
-        Identity {
-            roles: self.roles_of(&consumer),
-            scopes: scopes.to_vec(),
-            consumer,
-        }
+        self.identity_of(consumer, scopes.to_vec(), Some(claims))
     }
 
-    fn roles_of(&self, consumer: &str) -> Vec<String> {
-        self.consumers
-            .get(consumer)
-            .map(|c| c.roles.clone())
-            .unwrap_or_default()
+    /// An identity for `consumer`: the roles of a configured consumer, and
+    /// attributes from the token's string claims overlaid with the
+    /// consumer's configured metadata (config is trusted over tokens).
+    fn identity_of(
+        &self,
+        consumer: String,
+        scopes: Vec<String>,
+        claims: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Identity {
+        let mut attributes: std::collections::BTreeMap<String, String> = claims
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+            .collect();
+        let configured = self.consumers.get(&consumer);
+        if let Some(c) = configured {
+            attributes.extend(c.metadata.clone());
+        }
+        Identity {
+            roles: configured.map(|c| c.roles.clone()).unwrap_or_default(),
+            scopes,
+            attributes,
+            consumer,
+        }
     }
 
     fn challenges(&self, op: &Operation, decision: &IdentityDecision) -> Vec<String> {

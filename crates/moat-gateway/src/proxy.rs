@@ -251,6 +251,20 @@ async fn pipeline(
         }
     }
 
+    // Guards: object-level authorization (binding rules).
+    if let Match::Found { index, params, .. } = &found
+        && let Verdict::Deny(f) =
+            api.object_access
+                .check(*index, params, req.uri().query(), identity.as_ref())
+    {
+        if api.mode == Mode::Enforce {
+            return deny(ex, &api.name, &f);
+        }
+        ex.verdict = "monitored";
+        ex.finding = Some(f.kind.slug());
+        telemetry::finding(&api.name, f.kind.slug(), "monitored");
+    }
+
     // Guards: positive validation of parameters and body.
     let req = match validate(api, &found, req, ex).await {
         Ok(req) => req,

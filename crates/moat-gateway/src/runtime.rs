@@ -17,6 +17,7 @@ use moat_config::{
 };
 use moat_guard::CanonicalPath;
 use moat_guard::authorization::RoleGrants;
+use moat_guard::ownership::{BindingSpec, ObjectAccess};
 use moat_guard::validate::{OperationValidator, ValidationOptions, compile_spec};
 use moat_spec::OperationTable;
 use tokio_rustls::TlsAcceptor;
@@ -48,6 +49,8 @@ pub struct Api {
     pub validators: Vec<OperationValidator>,
     /// Largest JSON body read for validation.
     pub max_body_bytes: u64,
+    /// Object-level binding rules.
+    pub object_access: ObjectAccess,
 }
 
 impl Api {
@@ -178,6 +181,32 @@ impl Runtime {
             } else {
                 Vec::new()
             };
+            let specs: Vec<BindingSpec> = a
+                .object_access
+                .bindings
+                .iter()
+                .map(|b| BindingSpec {
+                    operation: b.operation.clone(),
+                    parameter: b.parameter.clone(),
+                    equals: b.equals.clone(),
+                })
+                .collect();
+            let object_access = match ObjectAccess::compile(
+                &spec,
+                &specs,
+                &a.object_access.exempt_roles,
+            ) {
+                Ok(o) => o,
+                Err(binding_errors) => {
+                    for e in binding_errors {
+                        errors.push(
+                            doc.error_at(&format!("/apis/{index}/object_access"), format!("`{}`: {}", e.operation, e.message))
+                                .with_hint("bind a declared path or query parameter, `equals: consumer` or `attribute:<name>`"),
+                        );
+                    }
+                    ObjectAccess::default()
+                }
+            };
             let table = OperationTable::new(spec);
             let base = a
                 .base_path
@@ -201,6 +230,7 @@ impl Runtime {
                 grants,
                 validators,
                 max_body_bytes: a.validation.max_body_bytes,
+                object_access,
             });
         }
         // Host-bound APIs before host-less ones, longer base paths first.

@@ -206,6 +206,9 @@ pub struct Identity {
     pub scopes: Vec<String>,
     /// Roles of the consumer.
     pub roles: Vec<String>,
+    /// Attributes for object-level rules: the consumer's configured
+    /// metadata, and a token's string claims.
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 /// A verifier's answer for one scheme of one request.
@@ -488,7 +491,7 @@ mod tests {
             SchemeOutcome::Verified(Identity {
                 consumer: "c".into(),
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
-                roles: vec![],
+                ..Identity::default()
             })
         };
         assert!(matches!(

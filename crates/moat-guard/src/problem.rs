@@ -32,6 +32,8 @@ pub enum ProblemKind {
     InsufficientScope,
     /// The caller's roles do not grant this operation.
     Forbidden,
+    /// The object named by the request belongs to someone else.
+    OwnershipViolation,
     /// Parameters or body break the document's rules (malformed).
     InvalidRequest,
     /// The body is well-formed but breaks its schema.
@@ -69,6 +71,7 @@ impl ProblemKind {
             ProblemKind::LockedOut => "locked-out",
             ProblemKind::InsufficientScope => "insufficient-scope",
             ProblemKind::Forbidden => "forbidden",
+            ProblemKind::OwnershipViolation => "ownership-violation",
             ProblemKind::InvalidRequest => "invalid-request",
             ProblemKind::UnprocessableRequest => "schema-violation",
             ProblemKind::UnsupportedMediaType => "unsupported-media-type",
@@ -89,7 +92,9 @@ impl ProblemKind {
             ProblemKind::Unauthenticated | ProblemKind::InvalidCredentials => 401,
             ProblemKind::VerifierUnavailable => 503,
             ProblemKind::LockedOut => 429,
-            ProblemKind::InsufficientScope | ProblemKind::Forbidden => 403,
+            ProblemKind::InsufficientScope
+            | ProblemKind::Forbidden
+            | ProblemKind::OwnershipViolation => 403,
             ProblemKind::InvalidRequest => 400,
             ProblemKind::UnprocessableRequest => 422,
             ProblemKind::UnsupportedMediaType => 415,
@@ -114,6 +119,7 @@ impl ProblemKind {
             ProblemKind::LockedOut => "Too many failed attempts",
             ProblemKind::InsufficientScope => "Insufficient scope",
             ProblemKind::Forbidden => "Operation not allowed for this caller",
+            ProblemKind::OwnershipViolation => "Object not accessible to this caller",
             ProblemKind::InvalidRequest => "Invalid request",
             ProblemKind::UnprocessableRequest => "Request body does not match its schema",
             ProblemKind::UnsupportedMediaType => "Unsupported media type",

@@ -609,3 +609,82 @@ fn grants_that_name_nothing_are_config_errors() {
     assert!(err.contains("did you mean `deleteBook`?"), "{err}");
     assert!(err.contains("`tag:nope` grants no operation"), "{err}");
 }
+
+const OWNED_SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: owned, version: "1"}
+security: [{Basic: []}]
+paths:
+  /accounts/{accountId}:
+    parameters: [{name: accountId, in: path, required: true, schema: {type: string}}]
+    get: {operationId: getAccount, responses: {"200": {description: ok}}}
+  /statements:
+    get:
+      operationId: listStatements
+      parameters: [{name: account, in: query, required: true, schema: {type: string}}]
+      x-moat-owner: {parameter: account}
+      responses: {"200": {description: ok}}
+components:
+  securitySchemes:
+    Basic: {type: http, scheme: basic}
+"#;
+
+#[tokio::test]
+async fn binding_rules_keep_callers_to_their_own_objects() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", OWNED_SPEC);
+    let api = "    security:\n      Basic: {type: basic}\n    object_access:\n      exempt_roles: [support]\n      bindings: [{operation: getAccount, parameter: accountId}]\n";
+    let h = hash("pw");
+    let cfg = format!(
+        "{}consumers:\n  - id: alice\n    basic: {{username: alice, password_hash: \"{h}\"}}\n  - id: bob\n    basic: {{username: bob, password_hash: \"{h}\"}}\n  - id: sam\n    roles: [support]\n    basic: {{username: sam, password_hash: \"{h}\"}}\n",
+        config(&up.url(), api)
+    );
+    write(dir.path(), "moat.yaml", &cfg);
+    let moat = Moat::start(dir.path());
+    let c = client();
+    let get = |user: &'static str, path: &'static str| {
+        let c = c.clone();
+        let url = moat.url(path);
+        async move {
+            c.get(url)
+                .basic_auth(user, Some("pw"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // a path parameter bound in config to the consumer id
+    assert_eq!(get("alice", "/accounts/alice").await, 200);
+    assert_eq!(get("alice", "/accounts/bob").await, 403);
+    assert_eq!(get("bob", "/accounts/bob").await, 200);
+    // a query parameter bound in the document (x-moat-owner)
+    assert_eq!(get("alice", "/statements?account=alice").await, 200);
+    assert_eq!(get("alice", "/statements?account=bob").await, 403);
+    // exempt roles reach any object
+    assert_eq!(get("sam", "/accounts/alice").await, 200);
+    let log = moat
+        .wait_log(|l| l["finding"] == "ownership-violation")
+        .await;
+    assert_eq!(log["consumer"], "alice");
+    assert_eq!(up.hits(), 4);
+}
+
+#[test]
+fn bindings_to_unknown_operations_or_parameters_are_config_errors() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", OWNED_SPEC);
+    let api = "    security:\n      Basic: {type: basic}\n    object_access:\n      bindings: [{operation: getAcount, parameter: accountId}, {operation: getAccount, parameter: id}]\n";
+    write(dir.path(), "moat.yaml", &config("http://127.0.0.1:9", api));
+    let out = Command::new(MOAT)
+        .args(["check", "--config"])
+        .arg(dir.path().join("moat.yaml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean `getAccount`?"), "{err}");
+    assert!(err.contains("has no path or query parameter `id`"), "{err}");
+}

@@ -222,6 +222,8 @@ Authentication, as the document requires it:
   curl -i -X POST http://{gw}/api/orders -H 'content-type: application/json' \\
        -H 'Authorization: Bearer {jwt}' \\
        -d '{{\"bookId\":1,\"quantity\":1}}'                             # 201: alice's JWT
+  curl -i http://{gw}/api/users/1 -H 'Authorization: Bearer {jwt}'   # 200: alice reads her own user
+  curl -i http://{gw}/api/users/2 -H 'Authorization: Bearer {jwt}'   # 403: another user's record (BOLA)
   curl -i http://{gw}/api/users/1 -H 'Authorization: Bearer not.a.token'   # 401: invalid_token
 
 alice's API key was issued with `moat keys` into the demo's key store; the
