@@ -279,6 +279,61 @@ pub struct ApiConfig {
     /// own objects.
     #[serde(default)]
     pub object_access: ObjectAccessConfig,
+    /// Protection of responses against excessive data exposure.
+    #[serde(default)]
+    pub responses: ResponseConfig,
+}
+
+/// Response protection (excessive data exposure).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseConfig {
+    /// Remove properties the documented response schema does not declare,
+    /// and `writeOnly` ones.
+    #[serde(default = "yes")]
+    pub remove_undeclared: bool,
+    /// Mask secret-looking values (passwords, keys, tokens, card numbers,
+    /// national ids) unless the schema marks them `x-moat-sensitive: false`.
+    #[serde(default = "yes")]
+    pub mask_sensitive: bool,
+    /// Replace the bodies of error statuses the operation does not document
+    /// (stack traces, SQL errors) with a generic problem+json.
+    #[serde(default = "yes")]
+    pub scrub_errors: bool,
+    /// Largest JSON response body read for filtering.
+    #[serde(default = "default_max_filtered_body")]
+    pub max_body_bytes: u64,
+    /// Bodies over `max_body_bytes`: `pass` (forwarded unfiltered) or
+    /// `block` (`502`).
+    #[serde(default)]
+    pub oversize: OversizePolicy,
+}
+
+impl Default for ResponseConfig {
+    fn default() -> Self {
+        Self {
+            remove_undeclared: true,
+            mask_sensitive: true,
+            scrub_errors: true,
+            max_body_bytes: default_max_filtered_body(),
+            oversize: OversizePolicy::default(),
+        }
+    }
+}
+
+/// What to do with a response too large to filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OversizePolicy {
+    /// Forward it unfiltered (and record it).
+    #[default]
+    Pass,
+    /// Answer `502` instead.
+    Block,
+}
+
+fn default_max_filtered_body() -> u64 {
+    1024 * 1024
 }
 
 /// Object-level authorization (binding rules).

@@ -35,6 +35,7 @@ use crate::runtime::{Api, Runtime};
 use crate::telemetry;
 use crate::upstream::UpstreamFailure;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use moat_guard::response_filter::ResponseFilter;
 use moat_guard::validate::{MediaPlan, Violations};
 
 /// State shared by every connection of the gateway.
@@ -274,6 +275,10 @@ async fn pipeline(
     let target = Forward {
         api,
         operation,
+        index: match &found {
+            Match::Found { index, .. } => Some(*index),
+            _ => None,
+        },
         identity: identity.as_ref(),
     };
     forward(&target, conn, trusted, &path, host.as_deref(), req, ex).await
@@ -420,6 +425,7 @@ async fn identify(
 struct Forward<'a> {
     api: &'a Api,
     operation: Option<&'a moat_spec::Operation>,
+    index: Option<usize>,
     identity: Option<&'a Identity>,
 }
 
@@ -508,7 +514,121 @@ async fn forward(
     // Do not advertise the upstream's software and version.
     resp.headers_mut().remove(header::SERVER);
     resp.headers_mut().remove("x-powered-by");
-    resp.map(boxed)
+    let resp = resp.map(boxed);
+    match fwd.index.and_then(|i| api.response_filters.get(i)) {
+        Some(filter) => protect_response(api, filter, resp, ex).await,
+        None => resp,
+    }
+}
+
+/// Excessive data exposure: scrubs undocumented error bodies, and filters
+/// documented JSON bodies (undeclared and `writeOnly` properties removed,
+/// secrets masked) when they are small enough to read.
+async fn protect_response(
+    api: &Api,
+    filter: &ResponseFilter,
+    resp: Response<Body>,
+    ex: &mut Exchange,
+) -> Response<Body> {
+    let cfg = &api.responses;
+    let status = resp.status().as_u16();
+    if cfg.scrub_errors && status >= 400 && !filter.documents_status(status) {
+        telemetry::finding(&api.name, "error-scrubbed", "flagged");
+        ex.finding.get_or_insert("error-scrubbed");
+        if ex.verdict == "allowed" {
+            ex.verdict = "flagged";
+        }
+        let mut problem = Problem::new(ProblemKind::UpstreamError, None, &ex.request_id);
+        problem.status = status;
+        let mut scrubbed = problem_response(&problem);
+        *scrubbed.status_mut() = resp.status();
+        return scrubbed;
+    }
+    let content_type = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if !filter.wants_body(status, content_type.as_deref()) {
+        return resp;
+    }
+    let limit = usize::try_from(cfg.max_body_bytes).unwrap_or(usize::MAX);
+    let declared = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > cfg.max_body_bytes) {
+        return oversize(api, resp, ex);
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = match read_capped(body, limit).await {
+        Some(bytes) => bytes,
+        // Too large without a Content-Length, or broken mid-way: what was
+        // read cannot be forwarded unfiltered.
+        None => {
+            telemetry::upstream_error(&api.name, api.upstream.name(), "unfilterable");
+            return problem_response(&Problem::new(
+                ProblemKind::UpstreamError,
+                None,
+                &ex.request_id,
+            ));
+        }
+    };
+    match filter.filter(status, &bytes) {
+        None => Response::from_parts(parts, full(bytes)),
+        Some((filtered, report)) => {
+            if ex.verdict == "allowed" {
+                ex.verdict = "flagged";
+            }
+            if !report.removed.is_empty() {
+                telemetry::finding(&api.name, "undeclared-property", "flagged");
+                ex.finding.get_or_insert("undeclared-property");
+            }
+            if !report.masked.is_empty() {
+                telemetry::finding(&api.name, "sensitive-value", "flagged");
+                ex.finding.get_or_insert("sensitive-value");
+            }
+            tracing::debug!(request_id = %ex.request_id, removed = ?report.removed,
+                masked = ?report.masked, "response filtered");
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, full(filtered))
+        }
+    }
+}
+
+/// Reads a whole body of at most `limit` bytes; `None` if it is larger or
+/// fails. (A plain loop: `Limited` over a boxed body trips a compiler
+/// limitation on `Send` futures.)
+async fn read_capped(mut body: Body, limit: usize) -> Option<bytes::Bytes> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.ok()?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                return None;
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Some(out.freeze())
+}
+
+fn oversize(api: &Api, resp: Response<Body>, ex: &mut Exchange) -> Response<Body> {
+    match api.responses.oversize {
+        moat_config::OversizePolicy::Pass => {
+            telemetry::finding(&api.name, "unfiltered-oversize", "flagged");
+            resp
+        }
+        moat_config::OversizePolicy::Block => {
+            ex.finding = Some("unfiltered-oversize");
+            problem_response(&Problem::new(
+                ProblemKind::UpstreamError,
+                None,
+                &ex.request_id,
+            ))
+        }
+    }
 }
 
 /// Copies bytes both ways between an upgraded client and upstream connection.

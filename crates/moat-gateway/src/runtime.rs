@@ -18,6 +18,7 @@ use moat_config::{
 use moat_guard::CanonicalPath;
 use moat_guard::authorization::RoleGrants;
 use moat_guard::ownership::{BindingSpec, ObjectAccess};
+use moat_guard::response_filter::{FilterOptions, ResponseFilter, compile_filters};
 use moat_guard::validate::{OperationValidator, ValidationOptions, compile_spec};
 use moat_spec::OperationTable;
 use tokio_rustls::TlsAcceptor;
@@ -51,6 +52,10 @@ pub struct Api {
     pub max_body_bytes: u64,
     /// Object-level binding rules.
     pub object_access: ObjectAccess,
+    /// Response filters by operation index.
+    pub response_filters: Vec<ResponseFilter>,
+    /// Response protection settings.
+    pub responses: moat_config::ResponseConfig,
 }
 
 impl Api {
@@ -207,6 +212,11 @@ impl Runtime {
                     ObjectAccess::default()
                 }
             };
+            let filter_opts = FilterOptions {
+                remove_undeclared: a.responses.remove_undeclared,
+                mask_sensitive: a.responses.mask_sensitive,
+            };
+            let response_filters = compile_filters(&spec, &filter_opts);
             let table = OperationTable::new(spec);
             let base = a
                 .base_path
@@ -231,6 +241,8 @@ impl Runtime {
                 validators,
                 max_body_bytes: a.validation.max_body_bytes,
                 object_access,
+                response_filters,
+                responses: a.responses.clone(),
             });
         }
         // Host-bound APIs before host-less ones, longer base paths first.

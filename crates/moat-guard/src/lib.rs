@@ -11,6 +11,7 @@ pub mod canonical_path;
 pub mod identity;
 pub mod ownership;
 pub mod problem;
+pub mod response_filter;
 pub mod route;
 pub mod validate;
 pub mod verdict;

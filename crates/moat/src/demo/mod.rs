@@ -222,7 +222,7 @@ Authentication, as the document requires it:
   curl -i -X POST http://{gw}/api/orders -H 'content-type: application/json' \\
        -H 'Authorization: Bearer {jwt}' \\
        -d '{{\"bookId\":1,\"quantity\":1}}'                             # 201: alice's JWT
-  curl -i http://{gw}/api/users/1 -H 'Authorization: Bearer {jwt}'   # 200: alice reads her own user
+  curl -i http://{gw}/api/users/1 -H 'Authorization: Bearer {jwt}'   # 200: her own user, without passwordHash/ssn
   curl -i http://{gw}/api/users/2 -H 'Authorization: Bearer {jwt}'   # 403: another user's record (BOLA)
   curl -i http://{gw}/api/users/1 -H 'Authorization: Bearer not.a.token'   # 401: invalid_token
 

@@ -371,6 +371,27 @@ async fn respond(
         req.uri().path_and_query().map_or("", |p| p.as_str())
     ));
     match path.as_str() {
+        "/leaky/1" => {
+            // An upstream that returns more than its document declares.
+            let body = json!({
+                "id": 1, "name": "alice", "email": "alice@example.com",
+                "passwordHash": "$2b$12$abcdefghijklmnopqrstuv", "ssn": "123-45-6789",
+                "card": "4111 1111 1111 1111", "internal": {"debug": true, "db": "10.0.0.5"},
+            });
+            Ok(Response::builder()
+                .header("content-type", "application/json")
+                .header("server", "Werkzeug/2.0.1 Python/3.8")
+                .header("x-powered-by", "Flask")
+                .body(full(body.to_string()))
+                .unwrap())
+        }
+        "/crash" => Ok(Response::builder()
+            .status(StatusCode::INTERNAL_SERVER_ERROR)
+            .header("content-type", "text/html")
+            .body(full(
+                "Traceback (most recent call last):\n  File \"app.py\", line 42\npsycopg2.errors.SyntaxError: SELECT * FROM users WHERE id = '1''",
+            ))
+            .unwrap()),
         "/slow" => {
             tokio::time::sleep(Duration::from_millis(1500)).await;
             Ok(Response::new(full("slow done")))

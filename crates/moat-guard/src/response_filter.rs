@@ -1,0 +1,721 @@
+//! Excessive data exposure protection: responses are cut down to what the
+//! API's OpenAPI document says they carry, and secrets are masked.
+//!
+//! Each operation's response schemas are compiled once ([`compile_filters`])
+//! into a small graph of object/array shapes (recursive schemas become
+//! cycles). Filtering a body is then a walk of the JSON value along that
+//! graph, with no access to the spec.
+//!
+//! Removal drops object properties the schema does not declare (unless
+//! `additionalProperties` allows them) and properties marked `writeOnly`.
+//! Masking replaces string values whose property name looks secret, or whose
+//! value looks like a card number, a private key, a JWT, an AWS access key id
+//! or a US SSN, unless the property's schema says `x-moat-sensitive: false`.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use moat_spec::{ApiSpec, DocId, Operation};
+use serde_json::{Map, Value};
+
+/// How deep schema composition and `$ref` chains are followed at compile
+/// time; deeper parts are left unfiltered (masking still applies).
+const MAX_SCHEMA_DEPTH: usize = 64;
+
+/// The replacement for a masked value.
+const MASK: &str = "****";
+
+/// Property names (lowercase, without `_` and `-`) whose values are secrets.
+const SECRET_NAMES: &[&str] = &[
+    "password",
+    "passwd",
+    "passwordhash",
+    "secret",
+    "clientsecret",
+    "apikey",
+    "accesstoken",
+    "refreshtoken",
+    "privatekey",
+    "ssn",
+    "socialsecuritynumber",
+];
+
+/// What response filtering does.
+#[derive(Debug, Clone)]
+pub struct FilterOptions {
+    /// Remove object properties the response schema does not declare, and
+    /// properties it marks `writeOnly`.
+    pub remove_undeclared: bool,
+    /// Mask values that look secret, by property name or by shape.
+    pub mask_sensitive: bool,
+}
+
+impl Default for FilterOptions {
+    fn default() -> Self {
+        Self {
+            remove_undeclared: true,
+            mask_sensitive: true,
+        }
+    }
+}
+
+/// What [`ResponseFilter::filter`] changed; JSON pointers into the original
+/// body, never the values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterReport {
+    /// Pointers of removed properties.
+    pub removed: Vec<String>,
+    /// Pointers of masked values.
+    pub masked: Vec<String>,
+}
+
+impl FilterReport {
+    fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.masked.is_empty()
+    }
+}
+
+type NodeId = usize;
+
+/// The node that keeps everything (masking still applies).
+const KEEP: NodeId = 0;
+
+#[derive(Debug, Clone, Default)]
+struct Node {
+    /// `None`: any key is kept (free-form object, or no object schema).
+    object: Option<ObjectRule>,
+    /// The schema array elements are walked with; `None`: keep them.
+    items: Option<NodeId>,
+}
+
+#[derive(Debug, Clone)]
+struct ObjectRule {
+    props: HashMap<String, Prop>,
+    /// `None`: undeclared keys are removed; `Some(node)`: kept and walked
+    /// with `node`.
+    additional: Option<NodeId>,
+}
+
+#[derive(Debug, Clone)]
+struct Prop {
+    node: NodeId,
+    write_only: bool,
+    /// `x-moat-sensitive: false`.
+    exempt: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatusKey {
+    Exact(u16),
+    Range(u16),
+    Default,
+}
+
+#[derive(Debug, Clone)]
+struct DocumentedResponse {
+    key: StatusKey,
+    /// The JSON schema's root node, when the response has a JSON media type
+    /// with a schema.
+    json: Option<NodeId>,
+}
+
+/// One operation's response filter, compiled once.
+#[derive(Debug, Clone)]
+pub struct ResponseFilter {
+    nodes: Vec<Node>,
+    responses: Vec<DocumentedResponse>,
+    options: FilterOptions,
+}
+
+/// Compiles one filter per operation of `spec`, in the same order as
+/// [`ApiSpec::operations`]. Never fails: a schema that cannot be resolved is
+/// left unfiltered (masking still applies).
+pub fn compile_filters(spec: &ApiSpec, opts: &FilterOptions) -> Vec<ResponseFilter> {
+    spec.operations
+        .iter()
+        .map(|op| compile_operation(spec, op, opts))
+        .collect()
+}
+
+fn compile_operation(spec: &ApiSpec, op: &Operation, opts: &FilterOptions) -> ResponseFilter {
+    let mut compiler = Compiler {
+        spec,
+        nodes: vec![Node::default()],
+        memo: HashMap::new(),
+    };
+    let mut responses = Vec::new();
+    if let Some(map) = op.responses.as_object() {
+        let base = format!("{}/responses", op.pointer);
+        for (code, response) in map {
+            let Some(key) = parse_status_key(code) else {
+                continue;
+            };
+            let pointer = format!("{base}/{}", escape(code));
+            let json = compiler.response_schema(op.doc, pointer, response);
+            responses.push(DocumentedResponse { key, json });
+        }
+    }
+    ResponseFilter {
+        nodes: compiler.nodes,
+        responses,
+        options: opts.clone(),
+    }
+}
+
+fn parse_status_key(key: &str) -> Option<StatusKey> {
+    if key == "default" {
+        return Some(StatusKey::Default);
+    }
+    let bytes = key.as_bytes();
+    if bytes.len() != 3 {
+        return None;
+    }
+    if bytes[1..].iter().all(|b| b.eq_ignore_ascii_case(&b'x')) && (b'1'..=b'5').contains(&bytes[0])
+    {
+        return Some(StatusKey::Range(u16::from(bytes[0] - b'0')));
+    }
+    key.parse::<u16>()
+        .ok()
+        .filter(|c| (100..=599).contains(c))
+        .map(StatusKey::Exact)
+}
+
+/// Whether a media type (a `content` key or a `Content-Type` value) is JSON:
+/// `application/json` or any `…/…+json`, parameters ignored.
+fn is_json_media(media: &str) -> bool {
+    let essence = media
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || (essence.contains('/') && essence.ends_with("+json"))
+}
+
+fn escape(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// A schema with where it is, after `$ref`s are followed.
+#[derive(Clone)]
+struct Source<'a> {
+    doc: DocId,
+    pointer: String,
+    value: &'a Value,
+}
+
+struct Compiler<'a> {
+    spec: &'a ApiSpec,
+    nodes: Vec<Node>,
+    memo: HashMap<Vec<(DocId, String)>, NodeId>,
+}
+
+/// The schemas one node is made of, with composition flattened.
+#[derive(Default)]
+struct Parts<'a> {
+    all: Vec<Source<'a>>,
+    /// An `oneOf`/`anyOf` branch is a free-form object: keep everything.
+    open: bool,
+}
+
+impl<'a> Compiler<'a> {
+    fn follow(&self, doc: DocId, pointer: String, value: &'a Value) -> Option<Source<'a>> {
+        if value.get("$ref").is_none() {
+            return Some(Source {
+                doc,
+                pointer,
+                value,
+            });
+        }
+        let target = self.spec.resolve(doc, value).ok()?;
+        Some(Source {
+            doc: target.doc,
+            pointer: target.pointer.unwrap_or(pointer),
+            value: target.value,
+        })
+    }
+
+    fn response_schema(
+        &mut self,
+        doc: DocId,
+        pointer: String,
+        response: &'a Value,
+    ) -> Option<NodeId> {
+        let response = self.follow(doc, pointer, response)?;
+        let content = response.value.get("content")?.as_object()?;
+        let (media, object) = content
+            .iter()
+            .filter(|(media, object)| is_json_media(media) && object.get("schema").is_some())
+            .min_by_key(|(media, _)| !media.eq_ignore_ascii_case("application/json"))?;
+        let schema = object.get("schema")?;
+        let pointer = format!("{}/content/{}/schema", response.pointer, escape(media));
+        let Some(source) = self.follow(response.doc, pointer, schema) else {
+            return Some(KEEP);
+        };
+        Some(self.compile(vec![source], 0))
+    }
+
+    /// Compiles the union of `sources` (already `$ref`-resolved).
+    fn compile(&mut self, sources: Vec<Source<'a>>, depth: usize) -> NodeId {
+        if depth > MAX_SCHEMA_DEPTH || sources.is_empty() {
+            return KEEP;
+        }
+        let mut key: Vec<(DocId, String)> =
+            sources.iter().map(|s| (s.doc, s.pointer.clone())).collect();
+        key.sort();
+        key.dedup();
+        if let Some(&id) = self.memo.get(&key) {
+            return id;
+        }
+        let id = self.nodes.len();
+        self.nodes.push(Node::default());
+        self.memo.insert(key, id);
+
+        let mut parts = Parts::default();
+        for source in sources {
+            if !self.flatten(source, false, depth, &mut parts) {
+                // Something could not be resolved: leave it unfiltered.
+                return id;
+            }
+        }
+        let node = self.build(parts, depth);
+        self.nodes[id] = node;
+        id
+    }
+
+    /// Adds `source` and its `allOf`/`oneOf`/`anyOf` branches to `parts`;
+    /// false when a reference cannot be resolved.
+    fn flatten(
+        &self,
+        source: Source<'a>,
+        alternative: bool,
+        depth: usize,
+        parts: &mut Parts<'a>,
+    ) -> bool {
+        if depth > MAX_SCHEMA_DEPTH {
+            return false;
+        }
+        let value = source.value;
+        if alternative && is_free_form_object(value) {
+            parts.open = true;
+        }
+        for keyword in ["allOf", "oneOf", "anyOf"] {
+            let Some(branches) = value.get(keyword).and_then(Value::as_array) else {
+                continue;
+            };
+            for (i, branch) in branches.iter().enumerate() {
+                let pointer = format!("{}/{keyword}/{i}", source.pointer);
+                let Some(branch) = self.follow(source.doc, pointer, branch) else {
+                    return false;
+                };
+                let alt = alternative || keyword != "allOf";
+                if !self.flatten(branch, alt, depth + 1, parts) {
+                    return false;
+                }
+            }
+        }
+        parts.all.push(source);
+        true
+    }
+
+    fn build(&mut self, parts: Parts<'a>, depth: usize) -> Node {
+        let mut props: Vec<(String, Vec<Source<'a>>, bool, bool)> = Vec::new();
+        let mut declares = false;
+        let mut additional: Vec<Source<'a>> = Vec::new();
+        let mut additional_open = false;
+        let mut closed_map = false;
+        let mut items: Vec<Source<'a>> = Vec::new();
+        let mut unresolved = false;
+
+        for part in &parts.all {
+            if let Some(properties) = part.value.get("properties").and_then(Value::as_object) {
+                declares = true;
+                for (name, schema) in properties {
+                    let pointer = format!("{}/properties/{}", part.pointer, escape(name));
+                    let write_only = flag(schema, "writeOnly");
+                    let exempt = schema.get("x-moat-sensitive") == Some(&Value::Bool(false));
+                    let Some(resolved) = self.follow(part.doc, pointer, schema) else {
+                        unresolved = true;
+                        continue;
+                    };
+                    let write_only = write_only || flag(resolved.value, "writeOnly");
+                    let exempt = exempt
+                        || resolved.value.get("x-moat-sensitive") == Some(&Value::Bool(false));
+                    match props.iter_mut().find(|(n, ..)| n == name) {
+                        Some(entry) => {
+                            entry.1.push(resolved);
+                            entry.2 |= write_only;
+                            entry.3 |= exempt;
+                        }
+                        None => props.push((name.clone(), vec![resolved], write_only, exempt)),
+                    }
+                }
+            }
+            match part.value.get("additionalProperties") {
+                Some(Value::Bool(true)) => additional_open = true,
+                Some(Value::Bool(false)) => closed_map = true,
+                Some(schema @ Value::Object(_)) => {
+                    let pointer = format!("{}/additionalProperties", part.pointer);
+                    match self.follow(part.doc, pointer, schema) {
+                        Some(resolved) => additional.push(resolved),
+                        None => additional_open = true,
+                    }
+                }
+                _ => {}
+            }
+            if let Some(schema @ Value::Object(_)) = part.value.get("items") {
+                let pointer = format!("{}/items", part.pointer);
+                match self.follow(part.doc, pointer, schema) {
+                    Some(resolved) => items.push(resolved),
+                    None => unresolved = true,
+                }
+            }
+        }
+
+        let items = if items.is_empty() || unresolved {
+            None
+        } else {
+            Some(self.compile(items, depth + 1))
+        };
+        let restricts = declares || closed_map || !additional.is_empty();
+        let object = if parts.open || unresolved || !restricts {
+            None
+        } else {
+            let additional = if additional_open {
+                Some(KEEP)
+            } else if additional.is_empty() {
+                None
+            } else {
+                Some(self.compile(additional, depth + 1))
+            };
+            let mut compiled = HashMap::new();
+            for (name, sources, write_only, exempt) in props {
+                let node = self.compile(sources, depth + 1);
+                compiled.insert(
+                    name,
+                    Prop {
+                        node,
+                        write_only,
+                        exempt,
+                    },
+                );
+            }
+            Some(ObjectRule {
+                props: compiled,
+                additional,
+            })
+        };
+        Node { object, items }
+    }
+}
+
+fn flag(schema: &Value, name: &str) -> bool {
+    schema.get(name) == Some(&Value::Bool(true))
+}
+
+/// An object schema that constrains no keys: `{type: object}`.
+fn is_free_form_object(schema: &Value) -> bool {
+    let is_object = match schema.get("type") {
+        Some(Value::String(t)) => t == "object",
+        Some(Value::Array(types)) => types.iter().any(|t| t == "object"),
+        _ => false,
+    };
+    is_object
+        && schema.get("properties").is_none()
+        && schema.get("additionalProperties").is_none()
+        && ["allOf", "oneOf", "anyOf", "$ref"]
+            .iter()
+            .all(|k| schema.get(k).is_none())
+}
+
+#[derive(Clone, Copy, Default)]
+struct Context {
+    secret_name: bool,
+    exempt: bool,
+}
+
+impl ResponseFilter {
+    fn response(&self, status: u16) -> Option<&DocumentedResponse> {
+        let exact = self
+            .responses
+            .iter()
+            .find(|r| r.key == StatusKey::Exact(status));
+        exact
+            .or_else(|| {
+                self.responses
+                    .iter()
+                    .find(|r| r.key == StatusKey::Range(status / 100))
+            })
+            .or_else(|| self.responses.iter().find(|r| r.key == StatusKey::Default))
+    }
+
+    /// Whether a response with this status and content type has a documented
+    /// JSON schema worth reading the body for.
+    pub fn wants_body(&self, status: u16, content_type: Option<&str>) -> bool {
+        if !self.options.remove_undeclared && !self.options.mask_sensitive {
+            return false;
+        }
+        let Some(content_type) = content_type else {
+            return false;
+        };
+        is_json_media(content_type) && self.response(status).is_some_and(|r| r.json.is_some())
+    }
+
+    /// Whether `status` is documented for the operation (exact code,
+    /// `4XX`-style range, or `default`).
+    pub fn documents_status(&self, status: u16) -> bool {
+        self.response(status).is_some()
+    }
+
+    /// Filters a JSON body: returns None when nothing changed, Some(new
+    /// bytes, report) otherwise. Invalid JSON → None.
+    pub fn filter(&self, status: u16, body: &[u8]) -> Option<(Vec<u8>, FilterReport)> {
+        let mut value: Value = serde_json::from_slice(body).ok()?;
+        let root = self.response(status).and_then(|r| r.json).unwrap_or(KEEP);
+        let mut report = FilterReport::default();
+        let mut pointer = String::new();
+        self.walk(
+            &mut value,
+            root,
+            &mut pointer,
+            Context::default(),
+            &mut report,
+        );
+        if report.is_empty() {
+            return None;
+        }
+        let bytes = serde_json::to_vec(&value).ok()?;
+        Some((bytes, report))
+    }
+
+    fn node(&self, id: NodeId) -> &Node {
+        // Ids are only ever made by the compiler that filled `nodes`.
+        static EMPTY: Node = Node {
+            object: None,
+            items: None,
+        };
+        self.nodes.get(id).unwrap_or(&EMPTY)
+    }
+
+    fn walk(
+        &self,
+        value: &mut Value,
+        node: NodeId,
+        pointer: &mut String,
+        ctx: Context,
+        report: &mut FilterReport,
+    ) {
+        match value {
+            Value::String(s) if self.options.mask_sensitive && !ctx.exempt => {
+                if let Some(masked) = mask_string(s, ctx.secret_name)
+                    && masked != *s
+                {
+                    *s = masked;
+                    report.masked.push(pointer.clone());
+                }
+            }
+            Value::Array(elements) => {
+                let items = self.node(node).items.unwrap_or(KEEP);
+                for (i, element) in elements.iter_mut().enumerate() {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&i.to_string());
+                    self.walk(element, items, pointer, ctx, report);
+                    pointer.truncate(len);
+                }
+            }
+            Value::Object(map) => self.walk_object(map, node, pointer, report),
+            _ => {}
+        }
+    }
+
+    fn walk_object(
+        &self,
+        map: &mut Map<String, Value>,
+        node: NodeId,
+        pointer: &mut String,
+        report: &mut FilterReport,
+    ) {
+        let rule = self.node(node).object.as_ref();
+        let remove = self.options.remove_undeclared;
+        map.retain(|key, value| {
+            let len = pointer.len();
+            pointer.push('/');
+            pointer.push_str(&escape(key));
+            let (child, exempt, keep) = match rule {
+                None => (KEEP, false, true),
+                Some(rule) => match rule.props.get(key) {
+                    Some(prop) => (prop.node, prop.exempt, !(remove && prop.write_only)),
+                    None => match rule.additional {
+                        Some(extra) => (extra, false, true),
+                        None => (KEEP, false, !remove),
+                    },
+                },
+            };
+            if keep {
+                let ctx = Context {
+                    secret_name: is_secret_name(key),
+                    exempt,
+                };
+                self.walk(value, child, pointer, ctx, report);
+            } else {
+                report.removed.push(pointer.clone());
+            }
+            pointer.truncate(len);
+            keep
+        });
+    }
+}
+
+/// Whether a property name looks like it holds a secret.
+fn is_secret_name(name: &str) -> bool {
+    if name.len() > 64 {
+        return false;
+    }
+    let normalized: String = name
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    SECRET_NAMES.contains(&normalized.as_str())
+}
+
+/// The masked form of `value`, when it must be masked.
+fn mask_string(value: &str, secret_name: bool) -> Option<String> {
+    if secret_name {
+        return Some(MASK.to_owned());
+    }
+    if let Some(digits) = card_digits(value) {
+        let keep = digits.len().saturating_sub(4);
+        let mut masked = "*".repeat(keep);
+        masked.push_str(&digits[keep..]);
+        return Some(masked);
+    }
+    if is_pem_private_key(value) || is_jwt(value) || is_aws_key_id(value) || is_ssn(value) {
+        return Some(MASK.to_owned());
+    }
+    None
+}
+
+/// The digits of a payment card number: 13–19 digits, spaces and dashes
+/// allowed between them, Luhn valid.
+fn card_digits(value: &str) -> Option<String> {
+    let value = value.trim();
+    if value.len() > 40 || !value.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let mut digits = String::with_capacity(19);
+    for c in value.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '-' => {}
+            _ => return None,
+        }
+    }
+    if !(13..=19).contains(&digits.len()) {
+        return None;
+    }
+    let mut sum = 0u32;
+    for (i, b) in digits.bytes().rev().enumerate() {
+        let mut d = u32::from(b - b'0');
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum.is_multiple_of(10).then_some(digits)
+}
+
+/// `-----BEGIN … PRIVATE KEY-----` anywhere in the value.
+fn is_pem_private_key(value: &str) -> bool {
+    const BEGIN: &str = "-----BEGIN ";
+    let mut rest = value;
+    while let Some(start) = rest.find(BEGIN) {
+        rest = &rest[start + BEGIN.len()..];
+        if let Some(end) = rest.find("-----") {
+            let label = &rest[..end];
+            if label.len() <= 64 && !label.contains('\n') && label.ends_with("PRIVATE KEY") {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Three base64url parts, the first decoding to a JSON object with `alg`.
+fn is_jwt(value: &str) -> bool {
+    let mut parts = value.trim().split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let b64url = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
+    };
+    if header.is_empty()
+        || payload.is_empty()
+        || !b64url(header)
+        || !b64url(payload)
+        || !b64url(signature)
+    {
+        return false;
+    }
+    let Ok(decoded) =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header.trim_end_matches('='))
+    else {
+        return false;
+    };
+    serde_json::from_slice::<Value>(&decoded)
+        .ok()
+        .is_some_and(|h| h.get("alg").is_some())
+}
+
+/// `AKIA` followed by 16 uppercase letters or digits.
+fn is_aws_key_id(value: &str) -> bool {
+    let value = value.trim();
+    value.len() == 20
+        && value.starts_with("AKIA")
+        && value
+            .bytes()
+            .skip(4)
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// `ddd-dd-dddd`.
+fn is_ssn(value: &str) -> bool {
+    let bytes = value.trim().as_bytes();
+    bytes.len() == 11
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            3 | 6 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detectors() {
+        assert!(card_digits("4111 1111 1111 1111").is_some());
+        assert!(card_digits("4111-1111-1111-1112").is_none());
+        assert!(card_digits("123").is_none());
+        assert!(is_pem_private_key("-----BEGIN RSA PRIVATE KEY-----\nabc"));
+        assert!(!is_pem_private_key("-----BEGIN CERTIFICATE-----\nabc"));
+        assert!(is_aws_key_id("AKIAIOSFODNN7EXAMPLE"));
+        assert!(!is_aws_key_id("AKIAIOSFODNN7EXAMPL"));
+        assert!(is_ssn("123-45-6789"));
+        assert!(!is_ssn("123-456-789"));
+        assert!(is_secret_name("Password_Hash"));
+        assert!(!is_secret_name("name"));
+        assert_eq!(parse_status_key("2xx"), Some(StatusKey::Range(2)));
+        assert_eq!(parse_status_key("404"), Some(StatusKey::Exact(404)));
+        assert!(is_json_media("application/problem+json; charset=utf-8"));
+        assert!(!is_json_media("text/plain"));
+    }
+}
