@@ -316,6 +316,41 @@ fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
     }
 
     validate_identity(config, &mut err);
+    for (i, api) in config.apis.iter().enumerate() {
+        let Some(cors) = &api.cors else { continue };
+        let p = format!("/apis/{i}/cors");
+        let wildcard = cors.allowed_origins.iter().any(|o| o == "*");
+        if wildcard && cors.allow_credentials {
+            err(
+                &format!("{p}/allow_credentials"),
+                "`*` origins together with credentials would let any site act as the user".into(),
+                "list the exact origins that may send credentials",
+            );
+        }
+        if cors.allowed_origins.is_empty() {
+            err(
+                &format!("{p}/allowed_origins"),
+                "no origins".into(),
+                "list origins like `https://app.example.com`",
+            );
+        }
+        for (k, o) in cors.allowed_origins.iter().enumerate() {
+            let valid = o == "*"
+                || ((o.starts_with("https://") || o.starts_with("http://"))
+                    && !o
+                        .trim_end_matches('/')
+                        .split_once("://")
+                        .is_some_and(|(_, rest)| rest.contains('/'))
+                    && !o.ends_with('/'));
+            if !valid {
+                err(
+                    &format!("{p}/allowed_origins/{k}"),
+                    format!("`{o}` is not an origin"),
+                    "an origin is `scheme://host[:port]`, without a path or trailing slash",
+                );
+            }
+        }
+    }
     if let Some(keys) = &config.keys
         && keys.pepper.expose().len() < 32
     {

@@ -282,6 +282,41 @@ pub struct ApiConfig {
     /// Protection of responses against excessive data exposure.
     #[serde(default)]
     pub responses: ResponseConfig,
+    /// Cross-origin requests from browsers. Off when absent: no CORS
+    /// headers, and preflights are undocumented operations.
+    #[serde(default)]
+    pub cors: Option<CorsConfig>,
+}
+
+/// CORS for an API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Exact origins (`https://app.example.com`), or `["*"]` for any origin
+    /// (not allowed together with `allow_credentials`).
+    pub allowed_origins: Vec<String>,
+    /// Let browsers send cookies and credentials cross-origin.
+    #[serde(default)]
+    pub allow_credentials: bool,
+    /// Request headers a cross-origin request may carry.
+    #[serde(default = "default_cors_headers")]
+    pub allowed_headers: Vec<String>,
+    /// Response headers scripts may read.
+    #[serde(default = "default_cors_expose")]
+    pub expose_headers: Vec<String>,
+    /// How long browsers may cache a preflight answer.
+    #[serde(default = "default_cors_max_age", with = "humantime_serde")]
+    pub max_age: Duration,
+}
+
+fn default_cors_headers() -> Vec<String> {
+    vec!["content-type".into(), "authorization".into()]
+}
+fn default_cors_expose() -> Vec<String> {
+    vec!["x-request-id".into()]
+}
+fn default_cors_max_age() -> Duration {
+    Duration::from_secs(600)
 }
 
 /// Response protection (excessive data exposure).

@@ -10,6 +10,7 @@ pub mod access_log;
 mod admin;
 pub mod body;
 pub mod client_cert;
+pub mod cors;
 pub mod forwarding;
 pub mod identity;
 mod listener;

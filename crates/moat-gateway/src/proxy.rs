@@ -74,6 +74,8 @@ struct Exchange {
     upstream_latency: Option<Duration>,
     deprecation: bool,
     consumer: Option<String>,
+    /// The API's CORS policy and the allowed request origin.
+    cors: Option<(Arc<crate::cors::Cors>, HeaderValue)>,
 }
 
 /// Serves one request: never fails, every problem becomes a response.
@@ -106,6 +108,7 @@ pub async fn handle(
         upstream_latency: None,
         deprecation: false,
         consumer: None,
+        cors: None,
     };
 
     let lockout = shared.lockout.as_deref();
@@ -129,6 +132,9 @@ pub async fn handle(
     );
     if ex.consumer.is_some() {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if let Some((cors, origin)) = &ex.cors {
+        cors.response_headers(origin, headers);
     }
 
     let total = started.elapsed();
@@ -184,6 +190,39 @@ async fn pipeline(
     };
     ex.api = Some(Arc::from(api.name.as_str()));
     let segments: Vec<&str> = rest.iter().map(String::as_str).collect();
+
+    // Cross-origin: note an allowed origin; answer preflights here, for
+    // documented operations only.
+    if let (Some(cors), Some(origin)) = (&api.cors, req.headers().get(header::ORIGIN)) {
+        let allowed = origin.to_str().is_ok_and(|o| cors.allows(o));
+        if allowed {
+            ex.cors = Some((cors.clone(), origin.clone()));
+        }
+        if crate::cors::is_preflight(req.method(), req.headers()) {
+            let requested = req
+                .headers()
+                .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let documented = matches!(api.table.find(&requested, &segments), Match::Found { .. });
+            let headers_ok =
+                cors.allows_headers(req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS));
+            if allowed && documented && headers_ok {
+                let mut resp = Response::new(crate::body::empty());
+                *resp.status_mut() = StatusCode::NO_CONTENT;
+                cors.preflight_headers(&requested, resp.headers_mut());
+                return resp;
+            }
+            ex.cors = None;
+            return deny(
+                ex,
+                &api.name,
+                &Finding::with_detail(ProblemKind::Forbidden, "cross-origin request refused"),
+            );
+        }
+    }
+
     let found = api.table.find(req.method().as_str(), &segments);
     if let Match::Found { operation, .. } = &found {
         ex.operation = Some(operation.id().to_string());

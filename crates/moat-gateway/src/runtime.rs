@@ -56,6 +56,8 @@ pub struct Api {
     pub response_filters: Vec<ResponseFilter>,
     /// Response protection settings.
     pub responses: moat_config::ResponseConfig,
+    /// Cross-origin policy, when configured.
+    pub cors: Option<Arc<crate::cors::Cors>>,
 }
 
 impl Api {
@@ -243,6 +245,7 @@ impl Runtime {
                 object_access,
                 response_filters,
                 responses: a.responses.clone(),
+                cors: a.cors.as_ref().map(|c| Arc::new(crate::cors::Cors::new(c))),
             });
         }
         // Host-bound APIs before host-less ones, longer base paths first.

@@ -546,3 +546,95 @@ async fn upstream_connections_are_kept_alive_and_reused() {
         "20 sequential requests should share one pooled connection"
     );
 }
+
+#[tokio::test]
+async fn cors_preflights_and_headers_for_exact_origins() {
+    let extra =
+        "    cors: {allowed_origins: [\"https://app.example.com\"], allow_credentials: true}\n";
+    let (_dir, up, moat) = setup(extra).await;
+    let c = client();
+    let preflight = |origin: &'static str, method: &'static str| {
+        let c = c.clone();
+        let url = moat.url("/items");
+        async move {
+            c.request(reqwest::Method::OPTIONS, url)
+                .header("origin", origin)
+                .header("access-control-request-method", method)
+                .header("access-control-request-headers", "Content-Type")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = preflight("https://app.example.com", "GET").await;
+    assert_eq!(r.status(), 204);
+    let h = r.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example.com");
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    assert_eq!(h["access-control-allow-methods"], "GET");
+    assert_eq!(h["access-control-max-age"], "600");
+    // an undocumented method or another origin is refused
+    assert_eq!(
+        preflight("https://app.example.com", "DELETE")
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(preflight("https://evil.example", "GET").await.status(), 403);
+    assert_eq!(up.hits(), 0, "preflights are answered by moat");
+
+    let r = c
+        .get(moat.url("/items"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(r.headers()["access-control-expose-headers"], "x-request-id");
+    assert_eq!(r.headers()["vary"], "Origin");
+    let r = c
+        .get(moat.url("/items"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    // denials carry the headers too, so browser code can read the problem
+    let r = c
+        .get(moat.url("/nope"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+}
+
+#[test]
+fn cors_wildcard_with_credentials_is_refused_at_load() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    let extra = "    cors: {allowed_origins: [\"*\"], allow_credentials: true}\n";
+    write(
+        dir.path(),
+        "moat.yaml",
+        &config("http://127.0.0.1:9", extra),
+    );
+    let out = std::process::Command::new(MOAT)
+        .args(["check", "--config"])
+        .arg(dir.path().join("moat.yaml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`*` origins together with credentials"),
+        "{err}"
+    );
+}
