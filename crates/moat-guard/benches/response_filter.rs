@@ -76,12 +76,12 @@ fn clean_user(i: usize) -> Value {
         "id": 1000 + i,
         "username": format!("user{i:03}"),
         "email": format!("user{i:03}@example.com"),
-        "displayName": format!("Example User Number {i}"),
+        "displayName": format!("User {i}"),
         "createdAt": format!("2026-01-{:02}T10:15:30Z", 1 + i % 28),
         "active": !i.is_multiple_of(3),
         "paymentReference": format!("REF-{i:06}"),
         "address": {
-            "street": format!("{} Analytical Engine Lane", 10 + i),
+            "street": format!("{} Main St", 10 + i),
             "city": "London",
             "postcode": "SW1A 1AA",
             "country": "GB"
@@ -99,15 +99,11 @@ fn leaky_user(i: usize) -> Value {
     );
     map.insert(
         "passwordHash".to_string(),
-        Value::String(format!(
-            "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ{i:03}$Zm9vYmFyYmF6cXV4cXV1eHh5eno"
-        )),
+        Value::String(format!("$2b$12$R9h/cIPz0gi.URNNX3kh2O{i:03}PST9/PgBkqquzi")),
     );
     map.insert(
         "internalNotes".to_string(),
-        Value::String(format!(
-            "Escalated ticket #{i}: customer asked about refunds twice, flagged for review."
-        )),
+        Value::String(format!("Refund review #{i}, flagged.")),
     );
     user
 }
