@@ -626,13 +626,7 @@ fn cors_wildcard_with_credentials_is_refused_at_load() {
         "moat.yaml",
         &config("http://127.0.0.1:9", extra),
     );
-    let out = std::process::Command::new(MOAT)
-        .args(["check", "--config"])
-        .arg(dir.path().join("moat.yaml"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = check_fails(dir.path());
     assert!(
         err.contains("`*` origins together with credentials"),
         "{err}"

@@ -271,13 +271,7 @@ fn unbound_and_mismatched_schemes_are_config_errors() {
         "    security:\n      ApiKey: {type: basic}\n",
     );
     write(dir.path(), "moat.yaml", &cfg);
-    let out = Command::new(MOAT)
-        .args(["check", "--config"])
-        .arg(dir.path().join("moat.yaml"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = check_fails(dir.path());
     assert!(
         err.contains(
             "moat.yaml:12:11: error: the document requires security scheme `Basic` (http basic)"
@@ -595,13 +589,7 @@ fn grants_that_name_nothing_are_config_errors() {
     write(dir.path(), "spec.yaml", AUTHZ_SPEC);
     let api = "    security:\n      Basic: {type: basic}\n      OAuth: {type: jwt, algorithms: [HS256], secret: Zk3q8v1T0bq7Yw2mN5cR9xL4sP6uH8eJ}\n    roles:\n      admin: [deleteBok, \"tag:nope\"]\n";
     write(dir.path(), "moat.yaml", &config("http://127.0.0.1:9", api));
-    let out = Command::new(MOAT)
-        .args(["check", "--config"])
-        .arg(dir.path().join("moat.yaml"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = check_fails(dir.path());
     assert!(
         err.contains("moat.yaml:18:15: error: `deleteBok` grants no operation of the document"),
         "{err}"
@@ -678,13 +666,7 @@ fn bindings_to_unknown_operations_or_parameters_are_config_errors() {
     write(dir.path(), "spec.yaml", OWNED_SPEC);
     let api = "    security:\n      Basic: {type: basic}\n    object_access:\n      bindings: [{operation: getAcount, parameter: accountId}, {operation: getAccount, parameter: id}]\n";
     write(dir.path(), "moat.yaml", &config("http://127.0.0.1:9", api));
-    let out = Command::new(MOAT)
-        .args(["check", "--config"])
-        .arg(dir.path().join("moat.yaml"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = check_fails(dir.path());
     assert!(err.contains("did you mean `getAccount`?"), "{err}");
     assert!(err.contains("has no path or query parameter `id`"), "{err}");
 }

@@ -178,13 +178,7 @@ fn weak_secrets_and_none_are_refused_at_load() {
         "    security:\n      Bearer: {type: jwt, algorithms: [HS256], secret: your-256-bit-secret}\n",
     );
     write(dir.path(), "moat.yaml", &cfg);
-    let out = std::process::Command::new(MOAT)
-        .args(["check", "--config"])
-        .arg(dir.path().join("moat.yaml"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = check_fails(dir.path());
     assert!(
         err.contains("moat.yaml:15:56: error: weak HMAC secret"),
         "{err}"

@@ -196,13 +196,7 @@ async fn unreadable_certificates_are_config_errors() {
         "moat.yaml",
         &tls_config("http://127.0.0.1:1", listeners, ""),
     );
-    let out = std::process::Command::new(MOAT)
-        .args(["check", "--config"])
-        .arg(dir.path().join("moat.yaml"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = check_fails(dir.path());
     assert!(
         err.contains("moat.yaml:3:17: error: cannot read certificate chain"),
         "{err}"

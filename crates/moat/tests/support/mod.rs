@@ -484,6 +484,18 @@ async fn respond(
     }
 }
 
+/// Runs `moat check` on `<dir>/moat.yaml` and expects it to fail; returns
+/// what it printed on stderr.
+pub fn check_fails(dir: &Path) -> String {
+    let out = Command::new(MOAT)
+        .args(["check", "--config"])
+        .arg(dir.join("moat.yaml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "moat check accepted the config");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// A loopback port nothing listens on.
 pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
