@@ -12,4 +12,5 @@
 
 mod http;
 pub mod introspection;
+mod json;
 pub mod jwt;

@@ -8,10 +8,8 @@
 //! literal `true` makes a token active.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::error::{EndpointError, IntrospectionError};
@@ -151,35 +149,7 @@ fn invalid(message: &str) -> EndpointError {
 /// the last, and `{"active":false,"active":true}` must not be read as a
 /// yes by moat and a no by someone else.
 fn parse(body: &[u8]) -> Result<Map<String, Value>, EndpointError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    UniqueMap::deserialize(&mut de)
-        .and_then(|map| de.end().map(|()| map.0))
-        .map_err(|e| EndpointError::Invalid(e.to_string()))
-}
-
-struct UniqueMap(Map<String, Value>);
-
-impl UniqueMap {
-    fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        struct UniqueVisitor;
-        impl<'de> Visitor<'de> for UniqueVisitor {
-            type Value = UniqueMap;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<UniqueMap, A::Error> {
-                let mut map = Map::new();
-                while let Some((key, value)) = access.next_entry::<String, Value>()? {
-                    if map.contains_key(&key) {
-                        return Err(de::Error::custom(format_args!("duplicate member `{key}`")));
-                    }
-                    map.insert(key, value);
-                }
-                Ok(UniqueMap(map))
-            }
-        }
-        de.deserialize_map(UniqueVisitor)
-    }
+    crate::json::unique_object(body).map_err(|e| EndpointError::Invalid(e.to_string()))
 }
 
 /// A NumericDate member (seconds since the epoch, possibly fractional).

@@ -8,12 +8,10 @@
 //! judged against the same `now` as a fresh one).
 
 use std::collections::HashSet;
-use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::algorithms::{self, Algorithm};
@@ -108,35 +106,7 @@ pub(crate) fn claims(payload: &str) -> Result<Map<String, Value>, JwtError> {
 /// Decodes a base64url part holding a JSON object with unique names.
 fn json_object(part: &str, error: &'static str) -> Result<Map<String, Value>, JwtError> {
     let bytes = b64(part)?;
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
-    UniqueMap::deserialize(&mut de)
-        .and_then(|map| de.end().map(|()| map.0))
-        .map_err(|_| JwtError::Malformed(error))
-}
-
-struct UniqueMap(Map<String, Value>);
-
-impl UniqueMap {
-    fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        struct UniqueVisitor;
-        impl<'de> Visitor<'de> for UniqueVisitor {
-            type Value = UniqueMap;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<UniqueMap, A::Error> {
-                let mut map = Map::new();
-                while let Some((key, value)) = access.next_entry::<String, Value>()? {
-                    if map.contains_key(&key) {
-                        return Err(de::Error::custom("duplicate claim"));
-                    }
-                    map.insert(key, value);
-                }
-                Ok(UniqueMap(map))
-            }
-        }
-        de.deserialize_map(UniqueVisitor)
-    }
+    crate::json::unique_object(&bytes).map_err(|_| JwtError::Malformed(error))
 }
 
 /// What the registered claims must satisfy.
