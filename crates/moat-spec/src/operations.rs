@@ -38,6 +38,25 @@ struct Built {
 }
 
 impl<'a> Builder<'a> {
+    /// A diagnostic at `pointer` in `doc` (at the key with `at_key`), with a
+    /// hint; `None` if `doc` is unknown.
+    fn located(
+        &self,
+        doc: DocId,
+        pointer: &str,
+        at_key: bool,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Option<Diagnostic> {
+        let d = self.set.get(doc)?;
+        let diagnostic = if at_key {
+            d.error_at_key(pointer, message)
+        } else {
+            d.error_at(pointer, message)
+        };
+        Some(diagnostic.with_hint(hint))
+    }
+
     pub(crate) fn error(
         &mut self,
         doc: DocId,
@@ -45,10 +64,9 @@ impl<'a> Builder<'a> {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        if let Some(d) = self.set.get(doc) {
-            self.diags
-                .push(d.error_at(pointer, message).with_hint(hint));
-        }
+        self.diags
+            .0
+            .extend(self.located(doc, pointer, false, message, hint));
     }
 
     pub(crate) fn error_at_key(
@@ -58,10 +76,9 @@ impl<'a> Builder<'a> {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        if let Some(d) = self.set.get(doc) {
-            self.diags
-                .push(d.error_at_key(pointer, message).with_hint(hint));
-        }
+        self.diags
+            .0
+            .extend(self.located(doc, pointer, true, message, hint));
     }
 
     fn warn(
@@ -71,10 +88,8 @@ impl<'a> Builder<'a> {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        if let Some(d) = self.set.get(doc) {
-            self.warnings
-                .push(d.error_at_key(pointer, message).with_hint(hint));
-        }
+        let d = self.located(doc, pointer, true, message, hint);
+        self.warnings.extend(d);
     }
 
     /// Follows `value` (at `pointer` in `doc`) through any `$ref`s.
