@@ -1,4 +1,5 @@
-//! moat's state: API keys, stored hashed, behind a backend-neutral trait.
+//! moat's state: API keys (stored hashed) and learned object owners, behind
+//! backend-neutral traits.
 //!
 //! - [`format`]: the key format `moat_<key id>_<secret><checksum>`,
 //!   recognisable by secret scanners and checked before any lookup.
@@ -7,6 +8,8 @@
 //!   implement the same trait for clusters.
 //! - [`KeyManager`]: create, rotate, revoke, and the per-request
 //!   [`KeyManager::verify`].
+//! - [`OwnershipStore`]: which consumer created which object, for
+//!   object-level authorization; [`SqliteStore`] and [`MemoryOwnership`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,6 +31,7 @@ pub mod format;
 pub mod lockout;
 mod manager;
 mod memory;
+pub mod ownership;
 mod record;
 mod rejection;
 mod sqlite;
@@ -42,6 +46,7 @@ pub use lockout::{
 };
 pub use manager::{Clock, IssuedKey, KeyError, KeyManager, MIN_PEPPER_LEN};
 pub use memory::MemoryStore;
+pub use ownership::{MemoryOwnership, ObjectKey, OwnershipStore, Recorded};
 pub use record::{KeyRecord, KeyStatus, UnixTime, unix_now};
 pub use rejection::KeyRejection;
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};

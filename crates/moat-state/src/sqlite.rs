@@ -1,4 +1,5 @@
-//! The embedded key store: one SQLite file, no server.
+//! The embedded state store: one SQLite file, no server. It keeps API keys
+//! and learned object owners.
 //!
 //! WAL mode, so the gateway's lookups never wait for the CLI's writes and
 //! both can use the file at once. Queries are plain runtime SQL (no
@@ -40,6 +41,16 @@ const MIGRATIONS: &[&str] = &[
         rotated_from TEXT
     ) WITHOUT ROWID;
     CREATE INDEX api_keys_by_consumer ON api_keys (consumer_id, created_at);",
+    // 2: learned object owners, looked up by (api, kind, id) on every
+    // request that names a tracked object.
+    "CREATE TABLE object_owners (
+        api         TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        object_id   TEXT NOT NULL,
+        consumer_id TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (api, kind, object_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// The columns of a [`KeyRecord`], in the order [`from_row`] reads them. A
@@ -353,5 +364,82 @@ impl KeyStore for SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::ownership::OwnershipStore for SqliteStore {
+    async fn record(
+        &self,
+        object: &crate::ownership::ObjectKey,
+        consumer: &str,
+        at: UnixTime,
+    ) -> Result<crate::ownership::Recorded, StoreError> {
+        use crate::ownership::Recorded;
+        // One statement: insert unless the object has an owner, and report
+        // who owns it afterwards.
+        let inserted = sqlx::query(
+            "INSERT INTO object_owners (api, kind, object_id, consumer_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (api, kind, object_id) DO NOTHING",
+        )
+        .bind(&object.api)
+        .bind(&object.kind)
+        .bind(&object.id)
+        .bind(consumer)
+        .bind(at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(Recorded::New);
+        }
+        match crate::ownership::OwnershipStore::owner(self, object).await? {
+            Some(owner) if owner == consumer => Ok(Recorded::Unchanged),
+            Some(owner) => Ok(Recorded::Conflict { owner }),
+            // Forgotten between the two statements: try once more.
+            None => {
+                sqlx::query(
+                    "INSERT INTO object_owners (api, kind, object_id, consumer_id, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (api, kind, object_id) DO NOTHING",
+                )
+                .bind(&object.api)
+                .bind(&object.kind)
+                .bind(&object.id)
+                .bind(consumer)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(Recorded::New)
+            }
+        }
+    }
+
+    async fn owner(
+        &self,
+        object: &crate::ownership::ObjectKey,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT consumer_id FROM object_owners WHERE api = ?1 AND kind = ?2 AND object_id = ?3",
+        )
+        .bind(&object.api)
+        .bind(&object.kind)
+        .bind(&object.id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn forget(&self, object: &crate::ownership::ObjectKey) -> Result<bool, StoreError> {
+        let removed = sqlx::query(
+            "DELETE FROM object_owners WHERE api = ?1 AND kind = ?2 AND object_id = ?3",
+        )
+        .bind(&object.api)
+        .bind(&object.kind)
+        .bind(&object.id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(removed > 0)
     }
 }

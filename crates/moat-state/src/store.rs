@@ -19,7 +19,7 @@ use crate::record::{KeyRecord, UnixTime};
 #[non_exhaustive]
 pub enum StoreError {
     /// The database could not be opened or created.
-    #[error("cannot open the key database `{}`: {source}", path.display())]
+    #[error("cannot open the state database `{}`: {source}", path.display())]
     Open {
         /// The database file.
         path: PathBuf,
@@ -28,7 +28,7 @@ pub enum StoreError {
         source: sqlx::Error,
     },
     /// A query failed (I/O, lock timeout, full disk, …).
-    #[error("key database error: {0}")]
+    #[error("state database error: {0}")]
     Database(#[from] sqlx::Error),
     /// `insert` of a key id that exists. With 71 random bits per id this
     /// means a broken random source or a replayed insert, never bad luck.
@@ -36,7 +36,7 @@ pub enum StoreError {
     Duplicate(String),
     /// The database was written by a newer moat.
     #[error(
-        "the key database has schema version {found}, newer than {supported}, the newest this moat knows; upgrade moat"
+        "the state database has schema version {found}, newer than {supported}, the newest this moat knows; upgrade moat"
     )]
     NewerSchema {
         /// The version in the database.
@@ -45,7 +45,7 @@ pub enum StoreError {
         supported: i64,
     },
     /// A row that this code would never have written.
-    #[error("the key database holds an invalid record for `{key_id}`: {what}")]
+    #[error("the state database holds an invalid record for `{key_id}`: {what}")]
     Corrupt {
         /// The key id of the row.
         key_id: String,

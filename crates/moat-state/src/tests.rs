@@ -525,3 +525,98 @@ async fn secrets_stay_out_of_debug_output() {
     }
     assert_eq!(format!("{issued}"), format!("moat_{}_***", issued.key_id()));
 }
+
+fn order(id: &str) -> crate::ObjectKey {
+    crate::ObjectKey {
+        api: "shop".into(),
+        kind: "order".into(),
+        id: id.into(),
+    }
+}
+
+#[tokio::test]
+async fn ownership_first_owner_keeps_the_object_until_forgotten() {
+    use crate::{MemoryOwnership, OwnershipStore, Recorded};
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("state.db"))
+        .await
+        .unwrap();
+    let stores: Vec<Arc<dyn OwnershipStore>> =
+        vec![Arc::new(MemoryOwnership::new()), Arc::new(sqlite)];
+    for store in stores {
+        assert_eq!(store.owner(&order("7")).await.unwrap(), None);
+        assert_eq!(
+            store.record(&order("7"), "alice", T0).await.unwrap(),
+            Recorded::New
+        );
+        assert_eq!(
+            store.record(&order("7"), "alice", T0 + 1).await.unwrap(),
+            Recorded::Unchanged
+        );
+        assert_eq!(
+            store.record(&order("7"), "bob", T0 + 2).await.unwrap(),
+            Recorded::Conflict {
+                owner: "alice".into()
+            }
+        );
+        assert_eq!(
+            store.owner(&order("7")).await.unwrap().as_deref(),
+            Some("alice")
+        );
+        // Kinds and APIs are separate namespaces.
+        let other_kind = crate::ObjectKey {
+            kind: "invoice".into(),
+            ..order("7")
+        };
+        let other_api = crate::ObjectKey {
+            api: "billing".into(),
+            ..order("7")
+        };
+        assert_eq!(store.owner(&other_kind).await.unwrap(), None);
+        assert_eq!(store.owner(&other_api).await.unwrap(), None);
+        assert!(store.forget(&order("7")).await.unwrap());
+        assert!(!store.forget(&order("7")).await.unwrap());
+        assert_eq!(
+            store.record(&order("7"), "bob", T0 + 3).await.unwrap(),
+            Recorded::New
+        );
+        assert_eq!(
+            store.owner(&order("7")).await.unwrap().as_deref(),
+            Some("bob")
+        );
+    }
+}
+
+#[tokio::test]
+async fn ownership_persists_and_a_version_one_file_is_migrated() {
+    use crate::OwnershipStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let issued = {
+        let store = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let (_, issued) = manager(store.clone())
+            .create("alice", None, &[], None)
+            .await
+            .unwrap();
+        // Turn the file back into what version 1 wrote.
+        sqlx::raw_sql("DROP TABLE object_owners; UPDATE moat_schema SET version = 1")
+            .execute(&store.pool_for_tests())
+            .await
+            .unwrap();
+        store.close().await;
+        issued
+    };
+    let store = Arc::new(SqliteStore::open(&path).await.unwrap());
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+    manager(store.clone())
+        .verify(issued.expose(), T0)
+        .await
+        .unwrap();
+    store.record(&order("42"), "alice", T0).await.unwrap();
+    store.close().await;
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store.owner(&order("42")).await.unwrap().as_deref(),
+        Some("alice")
+    );
+}
