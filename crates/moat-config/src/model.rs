@@ -382,6 +382,50 @@ pub struct ObjectAccessConfig {
     /// for the same operation).
     #[serde(default)]
     pub bindings: Vec<BindingConfig>,
+    /// Objects whose owners moat learns from the answers to their create
+    /// operations, and enforces on the operations that name them.
+    #[serde(default)]
+    pub learn: Vec<LearnConfig>,
+    /// A request naming a tracked object moat has no owner for (created
+    /// before moat, or outside it): `allow` or `deny`.
+    #[serde(default)]
+    pub unknown_objects: UnknownObjects,
+}
+
+/// One kind of object whose ownership is learned.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearnConfig {
+    /// A name for the kind of object (`order`); ids are unique per kind.
+    pub kind: String,
+    /// The operationId that creates such objects. When it answers 2xx to a
+    /// known consumer, the id in its JSON response becomes theirs.
+    pub create: String,
+    /// Where the new object's id is in the create response (a JSON pointer;
+    /// a string or an integer).
+    #[serde(default = "default_id_pointer")]
+    pub id_pointer: String,
+    /// The path or query parameter that names the object in `operations`.
+    pub parameter: String,
+    /// The operationIds that name the object by `parameter`. Only its owner
+    /// and `exempt_roles` may call them; a `DELETE` among them that
+    /// succeeds forgets the object.
+    pub operations: Vec<String>,
+}
+
+fn default_id_pointer() -> String {
+    "/id".to_string()
+}
+
+/// What to do when a request names a tracked object with no known owner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownObjects {
+    /// Forward it: the object predates moat or was made another way.
+    #[default]
+    Allow,
+    /// Refuse it (`403`): only objects created through moat are reachable.
+    Deny,
 }
 
 /// A path or query parameter that must equal an attribute of the caller.

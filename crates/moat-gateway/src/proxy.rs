@@ -23,6 +23,7 @@ use moat_guard::{
     CanonicalPath, Finding, PROBLEM_JSON, Problem, ProblemKind, Verdict, route_verdict,
 };
 use moat_spec::Match;
+use moat_state::{ObjectKey, OwnershipStore, Recorded};
 
 use crate::access_log::{AccessLog, AccessRecord, millis, timestamp};
 use crate::body::{Body, boxed, full};
@@ -305,6 +306,45 @@ async fn pipeline(
         telemetry::finding(&api.name, f.kind.slug(), "monitored");
     }
 
+    // Guards: object-level authorization (learned owners).
+    let mut objects = Vec::new();
+    if let (Match::Found { index, params, .. }, Some(store)) = (&found, &api.owners) {
+        for named in api.learning.named(*index, params, req.uri().query()) {
+            let key = ObjectKey {
+                api: api.name.clone(),
+                kind: named.kind.to_string(),
+                id: named.id,
+            };
+            let verdict = match store.owner(&key).await {
+                Ok(owner) => api.learning.decide(owner.as_deref(), identity.as_ref()),
+                Err(e) => {
+                    tracing::error!(request_id = %ex.request_id, api = %api.name, error = %e,
+                        "cannot read object owners");
+                    Verdict::Deny(Finding::new(ProblemKind::StateUnavailable))
+                }
+            };
+            if let Verdict::Deny(f) = verdict {
+                if f.kind == ProblemKind::OwnershipViolation {
+                    tracing::warn!(request_id = %ex.request_id, api = %api.name,
+                        consumer = identity.as_ref().map(|i| i.consumer.as_str()).unwrap_or("-"),
+                        kind = %key.kind, "ownership violation");
+                }
+                if api.mode == Mode::Enforce {
+                    let mut resp = deny(ex, &api.name, &f);
+                    if f.kind == ProblemKind::StateUnavailable {
+                        resp.headers_mut()
+                            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                    }
+                    return resp;
+                }
+                ex.verdict = "monitored";
+                ex.finding = Some(f.kind.slug());
+                telemetry::finding(&api.name, f.kind.slug(), "monitored");
+            }
+            objects.push(key);
+        }
+    }
+
     // Guards: positive validation of parameters and body.
     let req = match validate(api, &found, req, ex).await {
         Ok(req) => req,
@@ -319,6 +359,7 @@ async fn pipeline(
             _ => None,
         },
         identity: identity.as_ref(),
+        objects,
     };
     forward(&target, conn, trusted, &path, host.as_deref(), req, ex).await
 }
@@ -466,6 +507,9 @@ struct Forward<'a> {
     operation: Option<&'a moat_spec::Operation>,
     index: Option<usize>,
     identity: Option<&'a Identity>,
+    /// The tracked objects the request names (forgotten when a `DELETE`
+    /// of them succeeds).
+    objects: Vec<ObjectKey>,
 }
 
 /// Forwards to the upstream and streams its answer back.
@@ -496,6 +540,7 @@ async fn forward(
     };
 
     let (mut parts, body) = req.into_parts();
+    let deleting = parts.method == Method::DELETE;
     let mut headers = std::mem::take(&mut parts.headers);
     strip_hop_by_hop(&mut headers, upgrade);
     headers.remove(header::HOST);
@@ -553,7 +598,22 @@ async fn forward(
     // Do not advertise the upstream's software and version.
     resp.headers_mut().remove(header::SERVER);
     resp.headers_mut().remove("x-powered-by");
-    let resp = resp.map(boxed);
+    let mut resp = resp.map(boxed);
+    if resp.status().is_success()
+        && let Some(store) = &api.owners
+    {
+        if let Some(index) = fwd.index.filter(|&i| api.learning.creates(i)) {
+            resp = learn_owner(api, store.as_ref(), index, fwd.identity, resp, ex).await;
+        }
+        if deleting {
+            for key in &fwd.objects {
+                if let Err(e) = store.forget(key).await {
+                    tracing::error!(request_id = %ex.request_id, api = %api.name, error = %e,
+                        "cannot forget the owner of a deleted object");
+                }
+            }
+        }
+    }
     match fwd.index.and_then(|i| api.response_filters.get(i)) {
         Some(filter) => protect_response(api, filter, resp, ex).await,
         None => resp,
@@ -634,6 +694,84 @@ async fn protect_response(
             Response::from_parts(parts, full(filtered))
         }
     }
+}
+
+/// Ownership learning: records the caller as the owner of the object a
+/// successful create answer names. The body is read (under the response
+/// cap) before it is passed on, so the record exists before the creator —
+/// or anyone else — can name the object.
+async fn learn_owner(
+    api: &Api,
+    store: &dyn OwnershipStore,
+    index: usize,
+    identity: Option<&Identity>,
+    resp: Response<Body>,
+    ex: &mut Exchange,
+) -> Response<Body> {
+    let Some(identity) = identity else {
+        // Nobody to record: an anonymous create (or monitor mode).
+        tracing::debug!(request_id = %ex.request_id, api = %api.name,
+            "object created without a known consumer: no owner recorded");
+        return resp;
+    };
+    let declared = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > api.responses.max_body_bytes) {
+        unrecorded(
+            api,
+            ex,
+            "the create answer is larger than responses.max_body_bytes",
+        );
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let limit = usize::try_from(api.responses.max_body_bytes).unwrap_or(usize::MAX);
+    let Some(bytes) = read_capped(body, limit).await else {
+        telemetry::upstream_error(&api.name, api.upstream.name(), "unreadable");
+        return problem_response(&Problem::new(
+            ProblemKind::UpstreamError,
+            None,
+            &ex.request_id,
+        ));
+    };
+    match api.learning.created(index, &bytes) {
+        None => unrecorded(api, ex, "the create answer has no id at id_pointer"),
+        Some(object) => {
+            let key = ObjectKey {
+                api: api.name.clone(),
+                kind: object.kind.to_string(),
+                id: object.id,
+            };
+            match store
+                .record(&key, &identity.consumer, moat_state::unix_now())
+                .await
+            {
+                Ok(Recorded::New | Recorded::Unchanged) => {}
+                Ok(Recorded::Conflict { owner }) => {
+                    telemetry::finding(&api.name, "ownership-conflict", "flagged");
+                    ex.finding.get_or_insert("ownership-conflict");
+                    tracing::warn!(request_id = %ex.request_id, api = %api.name,
+                        kind = %key.kind, consumer = %identity.consumer, %owner,
+                        "the upstream created an object that another consumer owns; the first owner is kept");
+                }
+                Err(e) => {
+                    tracing::error!(request_id = %ex.request_id, api = %api.name, error = %e,
+                        "cannot record an object's owner");
+                    unrecorded(api, ex, "the state store refused the record");
+                }
+            }
+        }
+    }
+    Response::from_parts(parts, full(bytes))
+}
+
+fn unrecorded(api: &Api, ex: &mut Exchange, why: &'static str) {
+    telemetry::finding(&api.name, "ownership-unrecorded", "flagged");
+    ex.finding.get_or_insert("ownership-unrecorded");
+    tracing::warn!(request_id = %ex.request_id, api = %api.name, why, "no owner recorded for a created object");
 }
 
 /// Reads a whole body of at most `limit` bytes; `None` if it is larger or

@@ -17,7 +17,7 @@ use moat_config::{
 };
 use moat_guard::CanonicalPath;
 use moat_guard::authorization::RoleGrants;
-use moat_guard::ownership::{BindingSpec, ObjectAccess};
+use moat_guard::ownership::{BindingSpec, LearnSpec, Learning, ObjectAccess};
 use moat_guard::response_filter::{FilterOptions, ResponseFilter, compile_filters};
 use moat_guard::validate::{OperationValidator, ValidationOptions, compile_spec};
 use moat_spec::OperationTable;
@@ -26,7 +26,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::identity::{ApiIdentity, BasicVerifier, IdentityHeaders, SharedVerifiers};
 use crate::tls::{TlsError, server_config};
 use crate::upstream::Upstream;
-use moat_state::{KeyManager, SqliteStore};
+use moat_state::{KeyManager, OwnershipStore, SqliteStore};
 
 /// A protected API, compiled.
 pub struct Api {
@@ -52,6 +52,10 @@ pub struct Api {
     pub max_body_bytes: u64,
     /// Object-level binding rules.
     pub object_access: ObjectAccess,
+    /// Learned object ownership rules.
+    pub learning: Learning,
+    /// Where learned owners are kept (when the API learns any).
+    pub owners: Option<Arc<dyn OwnershipStore>>,
     /// Response filters by operation index.
     pub response_filters: Vec<ResponseFilter>,
     /// Response protection settings.
@@ -92,13 +96,14 @@ impl Runtime {
     /// OpenAPI document, the TLS certificates and the upstream pools (on a
     /// blocking thread: documents can be large). All problems are reported.
     pub async fn build(loaded: LoadedConfig) -> Result<Self, Diagnostics> {
-        let keys = open_key_store(&loaded).await?;
-        tokio::task::spawn_blocking(move || Self::compile(loaded, keys))
+        let state = open_state(&loaded).await?;
+        tokio::task::spawn_blocking(move || Self::compile(loaded, state))
             .await
             .map_err(|_| Diagnostics::default())?
     }
 
-    fn compile(loaded: LoadedConfig, keys: Option<Arc<KeyManager>>) -> Result<Self, Diagnostics> {
+    fn compile(loaded: LoadedConfig, state: State) -> Result<Self, Diagnostics> {
+        let State { keys, owners } = state;
         let cfg = &loaded.config;
         let doc = &loaded.document;
         let mut errors = Diagnostics::default();
@@ -214,6 +219,41 @@ impl Runtime {
                     ObjectAccess::default()
                 }
             };
+            let learn: Vec<LearnSpec> = a
+                .object_access
+                .learn
+                .iter()
+                .map(|l| LearnSpec {
+                    kind: l.kind.clone(),
+                    create: l.create.clone(),
+                    id_pointer: l.id_pointer.clone(),
+                    parameter: l.parameter.clone(),
+                    operations: l.operations.clone(),
+                })
+                .collect();
+            let learning = match Learning::compile(
+                &spec,
+                &learn,
+                a.object_access.unknown_objects == moat_config::UnknownObjects::Deny,
+                &a.object_access.exempt_roles,
+            ) {
+                Ok(l) => l,
+                Err(learn_errors) => {
+                    for e in learn_errors {
+                        let at = a
+                            .object_access
+                            .learn
+                            .iter()
+                            .position(|l| l.kind == e.operation)
+                            .map(|i| format!("/apis/{index}/object_access/learn/{i}"))
+                            .unwrap_or_else(|| format!("/apis/{index}/object_access/learn"));
+                        errors.push(doc.error_at(&at, format!("`{}`: {}", e.operation, e.message)).with_hint(
+                            "`create` and `operations` are operationIds of the document; `parameter` is a path or query parameter of each operation",
+                        ));
+                    }
+                    Learning::default()
+                }
+            };
             let filter_opts = FilterOptions {
                 remove_undeclared: a.responses.remove_undeclared,
                 mask_sensitive: a.responses.mask_sensitive,
@@ -243,6 +283,8 @@ impl Runtime {
                 validators,
                 max_body_bytes: a.validation.max_body_bytes,
                 object_access,
+                learning,
+                owners: owners.clone(),
                 response_filters,
                 responses: a.responses.clone(),
                 cors: a.cors.as_ref().map(|c| Arc::new(crate::cors::Cors::new(c))),
@@ -314,30 +356,49 @@ impl Runtime {
     }
 }
 
-/// Opens the key store and its manager when `keys` is configured.
-async fn open_key_store(loaded: &LoadedConfig) -> Result<Option<Arc<KeyManager>>, Diagnostics> {
+/// The embedded state the config needs.
+struct State {
+    keys: Option<Arc<KeyManager>>,
+    owners: Option<Arc<dyn OwnershipStore>>,
+}
+
+/// Opens the state file when API keys or ownership learning need it, and
+/// the key manager when `keys` is configured.
+async fn open_state(loaded: &LoadedConfig) -> Result<State, Diagnostics> {
     let cfg = &loaded.config;
-    let Some(keys) = &cfg.keys else {
-        return Ok(None);
-    };
-    let store = SqliteStore::open(&cfg.state.sqlite).await.map_err(|e| {
+    let learns = cfg.apis.iter().any(|a| !a.object_access.learn.is_empty());
+    if cfg.keys.is_none() && !learns {
+        return Ok(State {
+            keys: None,
+            owners: None,
+        });
+    }
+    let store = Arc::new(SqliteStore::open(&cfg.state.sqlite).await.map_err(|e| {
         Diagnostics::from(
             loaded
                 .document
-                .error_at("/state/sqlite", format!("cannot open the key store: {e}"))
+                .error_at("/state/sqlite", format!("cannot open the state store: {e}"))
                 .with_hint("the directory must exist and be writable by the user moat runs as"),
         )
-    })?;
-    let manager =
-        KeyManager::new(Arc::new(store), keys.pepper.expose().as_bytes()).map_err(|e| {
-            Diagnostics::from(
-                loaded
-                    .document
-                    .secret_error_at("/keys/pepper", e.to_string())
-                    .with_hint("reference at least 32 random bytes, e.g. ${env:MOAT_KEY_PEPPER}"),
-            )
-        })?;
-    Ok(Some(Arc::new(manager)))
+    })?);
+    let keys = match &cfg.keys {
+        Some(keys) => Some(Arc::new(
+            KeyManager::new(store.clone(), keys.pepper.expose().as_bytes()).map_err(|e| {
+                Diagnostics::from(
+                    loaded
+                        .document
+                        .secret_error_at("/keys/pepper", e.to_string())
+                        .with_hint(
+                            "reference at least 32 random bytes, e.g. ${env:MOAT_KEY_PEPPER}",
+                        ),
+                )
+            })?,
+        )),
+        None => None,
+    };
+    let owners: Option<Arc<dyn OwnershipStore>> =
+        learns.then_some(store as Arc<dyn OwnershipStore>);
+    Ok(State { keys, owners })
 }
 
 fn hsts_header(l: &ListenerConfig) -> Option<HeaderValue> {

@@ -5,6 +5,8 @@
 //! id it is. Bindings come from the document (`x-moat-owner` on an
 //! operation) or from config, and are resolved once per operation.
 
+use std::sync::Arc;
+
 use moat_spec::{ApiSpec, ParameterLocation};
 
 use crate::identity::Identity;
@@ -105,23 +107,15 @@ impl ObjectAccess {
             }
         }
         for c in config {
-            let Some(i) = spec
-                .operations
-                .iter()
-                .position(|o| o.operation_id.as_deref() == Some(c.operation.as_str()))
-            else {
-                let ids = spec
-                    .operations
-                    .iter()
-                    .filter_map(|o| o.operation_id.as_deref());
-                let hint = moat_config::diagnostic::did_you_mean(&c.operation, ids)
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_default();
-                errors.push(BindingError {
-                    operation: c.operation.clone(),
-                    message: format!("no operation has the operationId `{}`{hint}", c.operation),
-                });
-                continue;
+            let i = match find_operation(spec, &c.operation) {
+                Ok(i) => i,
+                Err(message) => {
+                    errors.push(BindingError {
+                        operation: c.operation.clone(),
+                        message,
+                    });
+                    continue;
+                }
             };
             match bind(&spec.operations[i], &c.parameter, &c.equals) {
                 Ok(b) => by_operation[i] = Some(b),
@@ -211,4 +205,423 @@ fn query_value(query: Option<&str>, name: &str) -> Option<String> {
         let k = crate::identity::decode_query_component(k).ok()?;
         (k == name).then(|| crate::identity::decode_query_component(v).ok())?
     })
+}
+
+/// A learning rule as written in config.
+#[derive(Debug, Clone)]
+pub struct LearnSpec {
+    /// The kind of object.
+    pub kind: String,
+    /// The operationId that creates objects of this kind.
+    pub create: String,
+    /// The JSON pointer of the new object's id in the create response.
+    pub id_pointer: String,
+    /// The path or query parameter naming the object in `operations`.
+    pub parameter: String,
+    /// The operationIds that name the object.
+    pub operations: Vec<String>,
+}
+
+/// How a create operation's response gives the new object's id.
+#[derive(Debug, Clone)]
+struct CreateRule {
+    kind: Arc<str>,
+    pointer: String,
+}
+
+/// How an operation names a tracked object.
+#[derive(Debug, Clone)]
+struct NameRule {
+    kind: Arc<str>,
+    parameter: String,
+    location: ParameterLocation,
+    integer: bool,
+}
+
+/// An object a request names: its kind and canonical id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedObject {
+    /// The learning rule's kind.
+    pub kind: Arc<str>,
+    /// The id, canonical (integers without sign or leading zeros).
+    pub id: String,
+}
+
+/// Learned ownership, compiled: which operations create objects, and which
+/// name them. The records themselves live in the state store; this only
+/// says what to look up and decides on the answer.
+#[derive(Debug, Clone, Default)]
+pub struct Learning {
+    creates: Vec<Option<CreateRule>>,
+    names: Vec<Vec<NameRule>>,
+    deny_unknown: bool,
+    exempt_roles: Vec<String>,
+}
+
+impl Learning {
+    /// Resolves the rules against the document. `deny_unknown` refuses
+    /// requests naming an object no one is recorded to own.
+    pub fn compile(
+        spec: &ApiSpec,
+        rules: &[LearnSpec],
+        deny_unknown: bool,
+        exempt_roles: &[String],
+    ) -> Result<Self, Vec<BindingError>> {
+        let n = spec.operations.len();
+        let mut creates: Vec<Option<CreateRule>> = vec![None; n];
+        let mut names: Vec<Vec<NameRule>> = vec![Vec::new(); n];
+        let mut errors = Vec::new();
+        let mut kinds: Vec<&str> = Vec::new();
+        for rule in rules {
+            let err = |message: String| BindingError {
+                operation: rule.kind.clone(),
+                message,
+            };
+            if rule.kind.is_empty() {
+                errors.push(err("`kind` must not be empty".into()));
+                continue;
+            }
+            if kinds.contains(&rule.kind.as_str()) {
+                errors.push(err(format!(
+                    "the kind `{}` is learned by two rules; give each its own kind",
+                    rule.kind
+                )));
+                continue;
+            }
+            kinds.push(&rule.kind);
+            let kind: Arc<str> = Arc::from(rule.kind.as_str());
+            if !(rule.id_pointer.is_empty() || rule.id_pointer.starts_with('/')) {
+                errors.push(err(format!(
+                    "`id_pointer` must be a JSON pointer such as `/id`, not `{}`",
+                    rule.id_pointer
+                )));
+            }
+            match find_operation(spec, &rule.create) {
+                Ok(i) if creates[i].is_some() => errors.push(err(format!(
+                    "operation `{}` already creates another kind of object",
+                    rule.create
+                ))),
+                Ok(i) => {
+                    creates[i] = Some(CreateRule {
+                        kind: kind.clone(),
+                        pointer: rule.id_pointer.clone(),
+                    })
+                }
+                Err(message) => errors.push(err(format!("`create`: {message}"))),
+            }
+            if rule.operations.is_empty() {
+                errors.push(err(
+                    "`operations` must list the operations that name the object".into(),
+                ));
+            }
+            for id in &rule.operations {
+                let i = match find_operation(spec, id) {
+                    Ok(i) => i,
+                    Err(message) => {
+                        errors.push(err(format!("`operations`: {message}")));
+                        continue;
+                    }
+                };
+                let op = &spec.operations[i];
+                let Some(param) = op.parameters.iter().find(|p| {
+                    p.name == rule.parameter
+                        && matches!(
+                            p.location,
+                            ParameterLocation::Path | ParameterLocation::Query
+                        )
+                }) else {
+                    errors.push(err(format!(
+                        "operation `{id}` has no path or query parameter `{}`",
+                        rule.parameter
+                    )));
+                    continue;
+                };
+                let integer = param
+                    .schema
+                    .as_ref()
+                    .and_then(|s| spec.resolve(param.doc, s).ok())
+                    .is_some_and(|t| {
+                        t.value.get("type").and_then(|v| v.as_str()) == Some("integer")
+                    });
+                names[i].push(NameRule {
+                    kind: kind.clone(),
+                    parameter: rule.parameter.clone(),
+                    location: param.location,
+                    integer,
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(Self {
+                creates,
+                names,
+                deny_unknown,
+                exempt_roles: exempt_roles.to_vec(),
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Whether any rule is configured (and a state store is needed).
+    pub fn is_empty(&self) -> bool {
+        self.creates.iter().all(Option::is_none)
+    }
+
+    /// Whether operation `index` creates tracked objects.
+    pub fn creates(&self, index: usize) -> bool {
+        matches!(self.creates.get(index), Some(Some(_)))
+    }
+
+    /// The object a successful answer of create operation `index` made:
+    /// the id at the rule's pointer of the JSON `body`. `None` when the
+    /// body is not JSON or holds no string or integer there.
+    pub fn created(&self, index: usize, body: &[u8]) -> Option<NamedObject> {
+        let rule = self.creates.get(index)?.as_ref()?;
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let id = match value.pointer(&rule.pointer)? {
+            serde_json::Value::String(s) if !s.is_empty() => canonical_id(s, false),
+            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            _ => return None,
+        };
+        Some(NamedObject {
+            kind: rule.kind.clone(),
+            id,
+        })
+    }
+
+    /// The tracked objects a request to operation `index` names.
+    pub fn named(
+        &self,
+        index: usize,
+        params: &[(String, String)],
+        query: Option<&str>,
+    ) -> Vec<NamedObject> {
+        let Some(rules) = self.names.get(index) else {
+            return Vec::new();
+        };
+        rules
+            .iter()
+            .filter_map(|r| {
+                let raw = match r.location {
+                    ParameterLocation::Path => params
+                        .iter()
+                        .find(|(n, _)| *n == r.parameter)
+                        .map(|(_, v)| v.clone()),
+                    _ => query_value(query, &r.parameter),
+                }?;
+                Some(NamedObject {
+                    kind: r.kind.clone(),
+                    id: canonical_id(&raw, r.integer),
+                })
+            })
+            .collect()
+    }
+
+    /// Decides on access to an object whose recorded owner is `owner`.
+    pub fn decide(&self, owner: Option<&str>, identity: Option<&Identity>) -> Verdict {
+        let exempt =
+            identity.is_some_and(|i| i.roles.iter().any(|r| self.exempt_roles.contains(r)));
+        match (owner, identity) {
+            _ if exempt => Verdict::Allow,
+            (Some(owner), Some(i)) if owner == i.consumer => Verdict::Allow,
+            (None, _) if !self.deny_unknown => Verdict::Allow,
+            (None, _) => Verdict::Deny(Finding::with_detail(
+                ProblemKind::OwnershipViolation,
+                "no owner is known for this object",
+            )),
+            _ => Verdict::Deny(Finding::new(ProblemKind::OwnershipViolation)),
+        }
+    }
+}
+
+/// One spelling per id: integer parameters lose signs and leading zeros
+/// (`007` and `+7` name object `7` to an upstream that parses integers).
+fn canonical_id(raw: &str, integer: bool) -> String {
+    if integer && let Ok(n) = raw.trim().parse::<i128>() {
+        return n.to_string();
+    }
+    raw.to_string()
+}
+
+fn find_operation(spec: &ApiSpec, id: &str) -> Result<usize, String> {
+    spec.operations
+        .iter()
+        .position(|o| o.operation_id.as_deref() == Some(id))
+        .ok_or_else(|| {
+            let ids = spec
+                .operations
+                .iter()
+                .filter_map(|o| o.operation_id.as_deref());
+            let hint = moat_config::diagnostic::did_you_mean(id, ids)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            format!("no operation has the operationId `{id}`{hint}")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /orders:
+    post:
+      operationId: createOrder
+      responses: {"201": {description: created}}
+  /orders/{orderId}:
+    parameters:
+      - {name: orderId, in: path, required: true, schema: {type: integer}}
+    get:
+      operationId: getOrder
+      responses: {"200": {description: ok}}
+    delete:
+      operationId: deleteOrder
+      responses: {"204": {description: gone}}
+  /notes:
+    get:
+      operationId: getNote
+      parameters:
+        - {name: note, in: query, schema: {type: string}}
+      responses: {"200": {description: ok}}
+"#;
+
+    fn spec() -> ApiSpec {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spec.yaml");
+        std::fs::write(&path, SPEC).unwrap();
+        moat_spec::load(&path).unwrap()
+    }
+
+    fn rule(create: &str, parameter: &str, operations: &[&str]) -> LearnSpec {
+        LearnSpec {
+            kind: "order".into(),
+            create: create.into(),
+            id_pointer: "/order/id".into(),
+            parameter: parameter.into(),
+            operations: operations.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn who(consumer: &str, roles: &[&str]) -> Identity {
+        Identity {
+            consumer: consumer.into(),
+            scopes: Vec::new(),
+            roles: roles.iter().map(|s| s.to_string()).collect(),
+            attributes: Default::default(),
+        }
+    }
+
+    fn index(spec: &ApiSpec, id: &str) -> usize {
+        find_operation(spec, id).unwrap()
+    }
+
+    #[test]
+    fn ids_come_from_the_create_answer_and_the_naming_parameter() {
+        let spec = spec();
+        let l = Learning::compile(
+            &spec,
+            &[rule("createOrder", "orderId", &["getOrder", "deleteOrder"])],
+            false,
+            &[],
+        )
+        .unwrap();
+        let create = index(&spec, "createOrder");
+        let get = index(&spec, "getOrder");
+        assert!(l.creates(create) && !l.creates(get) && !l.is_empty());
+        let made = l.created(create, br#"{"order":{"id":7}}"#).unwrap();
+        assert_eq!((&*made.kind, made.id.as_str()), ("order", "7"));
+        assert_eq!(
+            l.created(create, br#"{"order":{"id":"a-1"}}"#).unwrap().id,
+            "a-1"
+        );
+        for bad in [
+            &br#"{"order":{}}"#[..],
+            br#"{"order":{"id":1.5}}"#,
+            br#"{"order":{"id":""}}"#,
+            b"not json",
+        ] {
+            assert_eq!(l.created(create, bad), None);
+        }
+        // Integer ids have one spelling, so `007` cannot dodge the record.
+        for spelling in ["7", "007", "+7"] {
+            let named = l.named(get, &[("orderId".into(), spelling.into())], None);
+            assert_eq!(named, vec![made.clone()], "{spelling}");
+        }
+        assert!(l.named(create, &[], None).is_empty());
+    }
+
+    #[test]
+    fn owners_exempt_roles_and_unknown_objects() {
+        let spec = spec();
+        let rules = [rule("createOrder", "orderId", &["getOrder"])];
+        let open = Learning::compile(&spec, &rules, false, &["support".into()]).unwrap();
+        let closed = Learning::compile(&spec, &rules, true, &["support".into()]).unwrap();
+        let alice = who("alice", &[]);
+        let bob = who("bob", &["user"]);
+        let staff = who("carol", &["support"]);
+        for l in [&open, &closed] {
+            assert_eq!(l.decide(Some("alice"), Some(&alice)), Verdict::Allow);
+            assert!(
+                matches!(l.decide(Some("alice"), Some(&bob)), Verdict::Deny(f) if f.kind == ProblemKind::OwnershipViolation)
+            );
+            assert!(matches!(l.decide(Some("alice"), None), Verdict::Deny(_)));
+            assert_eq!(l.decide(Some("alice"), Some(&staff)), Verdict::Allow);
+        }
+        assert_eq!(open.decide(None, Some(&bob)), Verdict::Allow);
+        assert!(matches!(closed.decide(None, Some(&bob)), Verdict::Deny(_)));
+        assert_eq!(closed.decide(None, Some(&staff)), Verdict::Allow);
+    }
+
+    #[test]
+    fn query_parameters_name_objects_too() {
+        let spec = spec();
+        let mut r = rule("createOrder", "note", &["getNote"]);
+        r.kind = "note".into();
+        let l = Learning::compile(&spec, &[r], false, &[]).unwrap();
+        let get = index(&spec, "getNote");
+        let named = l.named(get, &[], Some("x=1&note=n%2D1"));
+        assert_eq!(named.len(), 1);
+        assert_eq!(named[0].id, "n-1");
+        assert!(l.named(get, &[], Some("x=1")).is_empty());
+    }
+
+    #[test]
+    fn rules_that_do_not_fit_the_document_are_reported() {
+        let spec = spec();
+        let mut twice = rule("createOrder", "orderId", &["getOrder"]);
+        twice.id_pointer = "id".into();
+        let errors = Learning::compile(
+            &spec,
+            &[
+                rule("createOrdr", "orderId", &["getOrder"]),
+                rule("createOrder", "orderId", &["getOrder"]),
+                rule("createOrder", "nope", &["getOrder", "getNote"]),
+                LearnSpec {
+                    kind: "other".into(),
+                    ..rule("createOrder", "orderId", &[])
+                },
+                LearnSpec {
+                    kind: "pointer".into(),
+                    ..twice
+                },
+            ],
+            false,
+            &[],
+        )
+        .unwrap_err();
+        let text: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.operation, e.message))
+            .collect();
+        let all = text.join("\n");
+        assert!(all.contains("did you mean `createOrder`"), "{all}");
+        assert!(all.contains("learned by two rules"), "{all}");
+        assert!(all.contains("already creates"), "{all}");
+        assert!(all.contains("`operations` must list"), "{all}");
+        assert!(all.contains("must be a JSON pointer"), "{all}");
+    }
 }

@@ -48,6 +48,9 @@ pub enum ProblemKind {
     /// A credential verifier (key store, identity provider) is unreachable
     /// and nothing cached could decide.
     VerifierUnavailable,
+    /// The state store that records object owners cannot be read, so
+    /// object-level access cannot be decided.
+    StateUnavailable,
     /// Plain HTTP on a listener that only redirects (never a body, kept for
     /// completeness of metrics labels).
     HttpsRequired,
@@ -68,6 +71,7 @@ impl ProblemKind {
             ProblemKind::Unauthenticated => "unauthenticated",
             ProblemKind::InvalidCredentials => "invalid-credentials",
             ProblemKind::VerifierUnavailable => "verifier-unavailable",
+            ProblemKind::StateUnavailable => "state-unavailable",
             ProblemKind::LockedOut => "locked-out",
             ProblemKind::InsufficientScope => "insufficient-scope",
             ProblemKind::Forbidden => "forbidden",
@@ -90,7 +94,7 @@ impl ProblemKind {
             ProblemKind::UpstreamTimeout => 504,
             ProblemKind::HttpsRequired => 308,
             ProblemKind::Unauthenticated | ProblemKind::InvalidCredentials => 401,
-            ProblemKind::VerifierUnavailable => 503,
+            ProblemKind::VerifierUnavailable | ProblemKind::StateUnavailable => 503,
             ProblemKind::LockedOut => 429,
             ProblemKind::InsufficientScope
             | ProblemKind::Forbidden
@@ -116,6 +120,7 @@ impl ProblemKind {
             ProblemKind::Unauthenticated => "Authentication required",
             ProblemKind::InvalidCredentials => "Invalid credentials",
             ProblemKind::VerifierUnavailable => "Credentials cannot be verified now",
+            ProblemKind::StateUnavailable => "Access to this object cannot be decided now",
             ProblemKind::LockedOut => "Too many failed attempts",
             ProblemKind::InsufficientScope => "Insufficient scope",
             ProblemKind::Forbidden => "Operation not allowed for this caller",

@@ -5,8 +5,7 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 use support::*;
@@ -37,19 +36,6 @@ components:
 
 const PEPPER: &str = "pepper-for-tests-0123456789-abcdefghijklmnop";
 
-fn hash(password: &str) -> String {
-    let mut child = Command::new(MOAT)
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 fn secured_config(upstream: &str, extra_api: &str) -> String {
     let base = config(
         upstream,
@@ -59,7 +45,7 @@ fn secured_config(upstream: &str, extra_api: &str) -> String {
     );
     format!(
         "{base}keys:\n  pepper: {PEPPER}\nconsumers:\n  - id: alice\n    roles: [admin, auditor]\n    scopes: [items:read]\n    basic: {{username: alice, password_hash: \"{}\"}}\n",
-        hash("correct horse battery")
+        hash_password("correct horse battery")
     )
 }
 
@@ -493,7 +479,7 @@ async fn scopes_and_roles_decide_who_may_call_what() {
     let cfg = format!(
         "{}consumers:\n  - id: alice\n    roles: [customer]\n    basic: {{username: alice, password_hash: \"{h}\"}}\n  - id: root\n    roles: [admin]\n    basic: {{username: root, password_hash: \"{h}\"}}\n",
         config(&up.url(), &api),
-        h = hash("pw")
+        h = hash_password("pw")
     );
     write(dir.path(), "moat.yaml", &cfg);
     let moat = Moat::start(dir.path());
@@ -623,7 +609,7 @@ async fn binding_rules_keep_callers_to_their_own_objects() {
     let dir = tempdir();
     write(dir.path(), "spec.yaml", OWNED_SPEC);
     let api = "    security:\n      Basic: {type: basic}\n    object_access:\n      exempt_roles: [support]\n      bindings: [{operation: getAccount, parameter: accountId}]\n";
-    let h = hash("pw");
+    let h = hash_password("pw");
     let cfg = format!(
         "{}consumers:\n  - id: alice\n    basic: {{username: alice, password_hash: \"{h}\"}}\n  - id: bob\n    basic: {{username: bob, password_hash: \"{h}\"}}\n  - id: sam\n    roles: [support]\n    basic: {{username: sam, password_hash: \"{h}\"}}\n",
         config(&up.url(), api)

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
@@ -290,6 +290,8 @@ pub struct UpstreamState {
     pub upload_started: Notify,
     /// `/download` waits for this after its first chunk.
     pub download_resume: Notify,
+    /// The last id `POST /tickets` handed out.
+    pub last_order: std::sync::atomic::AtomicU64,
 }
 
 pub struct Upstream {
@@ -383,6 +385,23 @@ async fn respond(
                 .header("server", "Werkzeug/2.0.1 Python/3.8")
                 .header("x-powered-by", "Flask")
                 .body(full(body.to_string()))
+                .unwrap())
+        }
+        "/tickets" if req.method() == Method::POST => {
+            // A create: a new id on every call (an upstream that reuses ids
+            // answers `/tickets?reuse=<id>`).
+            let id = match req.uri().query().and_then(|q| q.strip_prefix("reuse=")) {
+                Some(id) => id.parse::<u64>().unwrap_or(0),
+                None => {
+                    st.last_order
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                        + 1
+                }
+            };
+            Ok(Response::builder()
+                .status(StatusCode::CREATED)
+                .header("content-type", "application/json")
+                .body(full(json!({"order": {"id": id, "status": "new"}}).to_string()))
                 .unwrap())
         }
         "/crash" => Ok(Response::builder()
@@ -482,6 +501,24 @@ async fn respond(
                 .unwrap())
         }
     }
+}
+
+/// An argon2id hash of `password`, from `moat hash-password`.
+pub fn hash_password(password: &str) -> String {
+    let mut child = Command::new(MOAT)
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        format!("{password}\n").as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// Runs `moat check` on `<dir>/moat.yaml` and expects it to fail; returns
