@@ -514,6 +514,14 @@ async fn the_demo_shows_allowed_and_blocked_requests() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
+    // mass assignment is refused
+    let r = post("/api/books")
+        .header("x-api-key", &key)
+        .body(r#"{"title":"Dune","author":"Frank Herbert","discount":100}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
     let r = post("/api/orders")
         .bearer_auth(&jwt)
         .body(r#"{"bookId":1,"quantity":1}"#)
@@ -521,6 +529,33 @@ async fn the_demo_shows_allowed_and_blocked_requests() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
+    let order: Value = r.json().await.unwrap();
+    let order_url = moat.url(&format!("/api/orders/{}", order["id"]));
+    // cross-user object access is refused: bob cannot read alice's order
+    // (an owner learned from her create) or her user record (a binding)
+    let bob = guide
+        .lines()
+        .find(|l| l.contains("bob reading"))
+        .and_then(|l| l.split("Bearer ").nth(1))
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap()
+        .to_string();
+    let status = |url: String, token: String| {
+        let c = c.clone();
+        async move {
+            c.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status(order_url.clone(), jwt.clone()).await, 200);
+    assert_eq!(status(order_url, bob.clone()).await, 403);
+    assert_eq!(status(moat.url("/api/users/2"), bob.clone()).await, 200);
+    assert_eq!(status(moat.url("/api/users/2"), jwt.clone()).await, 403);
     let r = c
         .get(moat.url("/api/users/1"))
         .bearer_auth("not.a.token")

@@ -127,11 +127,12 @@ fn write_files(dir: &Path, token: &str) -> std::io::Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
-/// Credentials the guide hands out: an API key issued to alice and a JWT
-/// for her, signed with the demo's secret.
+/// Credentials the guide hands out: an API key issued to alice, and JWTs
+/// for alice and bob, signed with the demo's secret.
 struct DemoCredentials {
     api_key: String,
     jwt: String,
+    bob_jwt: String,
 }
 
 async fn issue_credentials(dir: &Path) -> Result<DemoCredentials, String> {
@@ -150,13 +151,17 @@ async fn issue_credentials(dir: &Path) -> Result<DemoCredentials, String> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|e| e.to_string())?
         .as_secs();
-    let claims = serde_json::json!({
-        "sub": "alice", "iss": "https://auth.bookstore.example", "aud": "bookstore",
-        "iat": now, "exp": now + 3600, "scope": "orders:write orders:read",
-    });
+    let jwt_for = |sub: &str| {
+        let claims = serde_json::json!({
+            "sub": sub, "iss": "https://auth.bookstore.example", "aud": "bookstore",
+            "iat": now, "exp": now + 3600, "scope": "orders:write orders:read",
+        });
+        sign_hs256(&claims, secret.as_bytes())
+    };
     Ok(DemoCredentials {
         api_key: issued.expose().to_string(),
-        jwt: sign_hs256(&claims, secret.as_bytes()),
+        jwt: jwt_for("alice"),
+        bob_jwt: jwt_for("bob"),
     })
 }
 
@@ -182,7 +187,7 @@ fn uuid_hex() -> String {
 }
 
 fn print_guide(gateway: &Gateway, upstream: SocketAddr, token: &str, creds: &DemoCredentials) {
-    let (key, jwt) = (&creds.api_key, &creds.jwt);
+    let (key, jwt, bob) = (&creds.api_key, &creds.jwt, &creds.bob_jwt);
     let gw = gateway
         .listen_addrs()
         .first()
@@ -221,7 +226,9 @@ Authentication, as the document requires it:
        -d '{{\"title\":\"Dune\",\"author\":\"Frank Herbert\",\"discount\":100}}'   # 422: mass assignment refused
   curl -i -X POST http://{gw}/api/orders -H 'content-type: application/json' \\
        -H 'Authorization: Bearer {jwt}' \\
-       -d '{{\"bookId\":1,\"quantity\":1}}'                             # 201: alice's JWT
+       -d '{{\"bookId\":1,\"quantity\":1}}'                             # 201: alice's JWT; order 1 is hers
+  curl -i http://{gw}/api/orders/1 -H 'Authorization: Bearer {jwt}'  # 200: her own order
+  curl -i http://{gw}/api/orders/1 -H 'Authorization: Bearer {bob}'  # 403: bob reading alice's order (BOLA)
   curl -i http://{gw}/api/users/1 -H 'Authorization: Bearer {jwt}'   # 200: her own user, without passwordHash/ssn
   curl -i http://{gw}/api/users/2 -H 'Authorization: Bearer {jwt}'   # 403: another user's record (BOLA)
   curl -i http://{gw}/api/users/1 -H 'Authorization: Bearer not.a.token'   # 401: invalid_token
