@@ -323,10 +323,11 @@ fn default_cors_max_age() -> Duration {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseConfig {
-    /// Remove properties the documented response schema does not declare,
-    /// and `writeOnly` ones.
-    #[serde(default = "yes")]
-    pub remove_undeclared: bool,
+    /// Properties the documented response schema does not declare, and
+    /// `writeOnly` ones: `remove` them, `block` the response (`502`), or
+    /// `allow` them.
+    #[serde(default)]
+    pub undeclared: UndeclaredPolicy,
     /// Mask secret-looking values (passwords, keys, tokens, card numbers,
     /// national ids) unless the schema marks them `x-moat-sensitive: false`.
     #[serde(default = "yes")]
@@ -347,13 +348,26 @@ pub struct ResponseConfig {
 impl Default for ResponseConfig {
     fn default() -> Self {
         Self {
-            remove_undeclared: true,
+            undeclared: UndeclaredPolicy::default(),
             mask_sensitive: true,
             scrub_errors: true,
             max_body_bytes: default_max_filtered_body(),
             oversize: OversizePolicy::default(),
         }
     }
+}
+
+/// What to do with response properties the document does not declare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UndeclaredPolicy {
+    /// Remove them and forward the rest (and record it).
+    #[default]
+    Remove,
+    /// Answer `502` instead of a response that carries any.
+    Block,
+    /// Forward them.
+    Allow,
 }
 
 /// What to do with a response too large to filter.

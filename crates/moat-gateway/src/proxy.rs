@@ -681,6 +681,20 @@ async fn protect_response(
                 ex.verdict = "flagged";
             }
             if !report.removed.is_empty() {
+                if cfg.undeclared == moat_config::UndeclaredPolicy::Block {
+                    ex.verdict = "denied";
+                    ex.finding = Some("undeclared-property");
+                    telemetry::finding(&api.name, "undeclared-property", "denied");
+                    tracing::warn!(request_id = %ex.request_id, api = %api.name,
+                        removed = ?report.removed, "response blocked: undeclared properties");
+                    return problem_response(&Problem::new(
+                        ProblemKind::UpstreamError,
+                        Some(
+                            "the upstream's response carried properties its document does not declare",
+                        ),
+                        &ex.request_id,
+                    ));
+                }
                 telemetry::finding(&api.name, "undeclared-property", "flagged");
                 ex.finding.get_or_insert("undeclared-property");
             }

@@ -255,7 +255,7 @@ impl Runtime {
                 }
             };
             let filter_opts = FilterOptions {
-                remove_undeclared: a.responses.remove_undeclared,
+                remove_undeclared: a.responses.undeclared != moat_config::UndeclaredPolicy::Allow,
                 mask_sensitive: a.responses.mask_sensitive,
             };
             let response_filters = compile_filters(&spec, &filter_opts);

@@ -25,19 +25,28 @@ const MAX_SCHEMA_DEPTH: usize = 64;
 /// The replacement for a masked value.
 const MASK: &str = "****";
 
-/// Property names (lowercase, without `_` and `-`) whose values are secrets.
-const SECRET_NAMES: &[&str] = &[
+/// Endings of property names (lowercase, without `_` and `-`) whose values
+/// are secrets: `password` also catches `dbPassword` and `db_password`.
+/// Tokens are listed by kind, so pagination tokens (`nextPageToken`) stay.
+const SECRET_SUFFIXES: &[&str] = &[
     "password",
     "passwd",
     "passwordhash",
+    "passphrase",
     "secret",
-    "clientsecret",
     "apikey",
+    "accesskey",
     "accesstoken",
     "refreshtoken",
+    "idtoken",
+    "sessiontoken",
+    "authtoken",
+    "bearertoken",
     "privatekey",
     "ssn",
     "socialsecuritynumber",
+    "cvv",
+    "cvc",
 ];
 
 /// What response filtering does.
@@ -567,17 +576,21 @@ impl ResponseFilter {
     }
 }
 
-/// Whether a property name looks like it holds a secret.
+/// Whether a property name looks like it holds a secret: it ends with one
+/// of [`SECRET_SUFFIXES`], ignoring case, `_` and `-` (no allocation: this
+/// runs for every property of every filtered response).
 fn is_secret_name(name: &str) -> bool {
     if name.len() > 64 {
         return false;
     }
-    let normalized: String = name
-        .chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    SECRET_NAMES.contains(&normalized.as_str())
+    SECRET_SUFFIXES.iter().any(|suffix| {
+        let mut letters = name
+            .bytes()
+            .rev()
+            .filter(|b| *b != b'_' && *b != b'-')
+            .map(|b| b.to_ascii_lowercase());
+        suffix.bytes().rev().all(|s| letters.next() == Some(s))
+    })
 }
 
 /// The masked form of `value`, when it must be masked.
@@ -711,8 +724,35 @@ mod tests {
         assert!(!is_aws_key_id("AKIAIOSFODNN7EXAMPL"));
         assert!(is_ssn("123-45-6789"));
         assert!(!is_ssn("123-456-789"));
-        assert!(is_secret_name("Password_Hash"));
-        assert!(!is_secret_name("name"));
+        for secret in [
+            "Password_Hash",
+            "password",
+            "db_password",
+            "dbPassword",
+            "DB-PASSWORD",
+            "client_secret",
+            "webhookSecret",
+            "stripe_api_key",
+            "aws_secret_access_key",
+            "id_token",
+            "sessionToken",
+            "user_ssn",
+            "card_cvv",
+        ] {
+            assert!(is_secret_name(secret), "{secret}");
+        }
+        for plain in [
+            "name",
+            "nextPageToken",
+            "tokenType",
+            "passwordUpdatedAtX",
+            "secretQuestionId",
+            "business",
+            "",
+            "_-_",
+        ] {
+            assert!(!is_secret_name(plain), "{plain}");
+        }
         assert_eq!(parse_status_key("2xx"), Some(StatusKey::Range(2)));
         assert_eq!(parse_status_key("404"), Some(StatusKey::Exact(404)));
         assert!(is_json_media("application/problem+json; charset=utf-8"));

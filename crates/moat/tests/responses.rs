@@ -93,8 +93,7 @@ async fn undocumented_error_bodies_are_scrubbed() {
 
 #[tokio::test]
 async fn protection_can_be_turned_off() {
-    let extra =
-        "    responses: {remove_undeclared: false, mask_sensitive: false, scrub_errors: false}\n";
+    let extra = "    responses: {undeclared: allow, mask_sensitive: false, scrub_errors: false}\n";
     let (_dir, _up, moat) = setup(extra).await;
     let user: Value = client()
         .get(moat.url("/leaky/1"))
@@ -114,4 +113,24 @@ async fn protection_can_be_turned_off() {
         .await
         .unwrap();
     assert!(text.contains("Traceback"));
+}
+
+#[tokio::test]
+async fn undeclared_properties_can_block_the_response() {
+    let (_dir, _up, moat) = setup("    responses: {undeclared: block}\n").await;
+    let r = client().get(moat.url("/leaky/1")).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let text = r.text().await.unwrap();
+    assert!(
+        !text.contains("alice@example.com") && !text.contains("10.0.0.5"),
+        "{text}"
+    );
+    let p: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(p["type"], "urn:moat:problem:upstream-error");
+    let log = moat
+        .wait_log(|l| l["finding"] == "undeclared-property")
+        .await;
+    assert_eq!(log["verdict"], "denied");
+    assert_eq!(log["status"], 502);
 }
