@@ -12,7 +12,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use criterion::{Criterion, criterion_group, criterion_main};
 use moat_state::{ObjectKey, OwnershipStore, SqliteStore};
 
-const RECORDS: u64 = 100_000;
+/// Records in the file under `cargo bench`; `cargo test` runs each
+/// benchmark once as a smoke test and needs no realistic depth.
+fn records() -> u64 {
+    if std::env::args().any(|a| a == "--bench") {
+        100_000
+    } else {
+        1_000
+    }
+}
 
 fn key(id: u64) -> ObjectKey {
     ObjectKey {
@@ -29,11 +37,12 @@ fn ownership(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let records = records();
     let store = rt.block_on(async {
         let store = SqliteStore::open(&dir.path().join("bench.db"))
             .await
             .unwrap();
-        for id in 0..RECORDS {
+        for id in 0..records {
             store
                 .record(&key(id), &format!("consumer-{}", id % 1000), 0)
                 .await
@@ -41,8 +50,8 @@ fn ownership(c: &mut Criterion) {
         }
         store
     });
-    let probe = key(RECORDS / 2);
-    let missing = key(RECORDS * 2);
+    let probe = key(records / 2);
+    let missing = key(records * 2);
     let mut group = c.benchmark_group("ownership/sqlite_100k");
     group.bench_function("owner_found", |b| {
         b.to_async(&rt)
@@ -52,7 +61,7 @@ fn ownership(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { black_box(store.owner(black_box(&missing)).await.unwrap()) })
     });
-    let next = AtomicU64::new(RECORDS);
+    let next = AtomicU64::new(records);
     group.bench_function("record_new", |b| {
         b.to_async(&rt).iter(|| async {
             let id = next.fetch_add(1, Ordering::Relaxed);
