@@ -2,7 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use http::{HeaderMap, HeaderValue, StatusCode};
-use moat_guard::validate::{OperationValidator, ValidationOptions, Violations, compile_spec};
+use moat_guard::validate::{
+    MediaPlan, OperationValidator, ValidationOptions, Violations, compile_spec,
+};
 use moat_spec::ApiSpec;
 
 const SPEC: &str = r#"
@@ -232,5 +234,372 @@ fn petstore_expanded_new_pet() {
     assert_eq!(
         rules(&body_err(op, r#"{"tag":"dog"}"#)),
         vec![("body".into(), "/name".into(), "required")]
+    );
+}
+
+const MORE: &str = r#"
+openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /pets:
+    post:
+      operationId: addPet
+      parameters:
+        - {name: session, in: cookie, required: true, schema: {type: string, minLength: 2}}
+        - {name: ids, in: cookie, schema: {type: array, items: {type: integer}}}
+        - {name: small, in: cookie, schema: {type: integer, format: int32}}
+        - {name: big, in: query, schema: {type: integer, format: int64}}
+        - {name: page, in: query, schema: {type: integer, format: int32}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Pet'}
+          application/x-www-form-urlencoded:
+            schema: {$ref: '#/components/schemas/Form'}
+            encoding:
+              csv: {explode: false}
+          multipart/form-data:
+            schema: {$ref: '#/components/schemas/Form'}
+      responses: {"200": {description: ok}}
+  /owners:
+    post:
+      operationId: addOwner
+      requestBody:
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Holder'}
+      responses: {"200": {description: ok}}
+    put:
+      operationId: putOwner
+      requestBody:
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/Holder'}
+      responses: {"200": {description: ok}}
+components:
+  schemas:
+    Owner:
+      type: object
+      required: [nick]
+      properties:
+        nick: {type: string}
+        age: {type: integer, format: int32}
+    Holder:
+      type: object
+      properties:
+        owner:
+          allOf: [{$ref: '#/components/schemas/Owner'}]
+          nullable: true
+        backup:
+          $ref: '#/components/schemas/Owner'
+          nullable: true
+        id: {type: integer, format: int64}
+    Base:
+      type: object
+      required: [petType]
+      properties:
+        petType: {type: string}
+        name: {type: string}
+    Cat:
+      allOf:
+        - $ref: '#/components/schemas/Base'
+        - type: object
+          properties:
+            huntingSkill: {type: string, enum: [lazy, clueless]}
+    Dog:
+      allOf:
+        - $ref: '#/components/schemas/Base'
+        - type: object
+          properties:
+            packSize: {type: integer, minimum: 0}
+    Lizard:
+      allOf:
+        - $ref: '#/components/schemas/Base'
+        - type: object
+          properties:
+            lovesRocks: {type: boolean}
+    Pet:
+      oneOf:
+        - $ref: '#/components/schemas/Cat'
+        - $ref: '#/components/schemas/Dog'
+        - $ref: '#/components/schemas/Lizard'
+      discriminator:
+        propertyName: petType
+        mapping:
+          cat: '#/components/schemas/Cat'
+          kitty: Cat
+    Form:
+      type: object
+      required: [name]
+      properties:
+        name: {type: string, pattern: "^[a-z]+$"}
+        count: {type: integer, minimum: 1, format: int32}
+        ratio: {type: number}
+        flag: {type: boolean}
+        kind: {type: string, enum: [a, b]}
+        tags: {type: array, items: {type: integer}}
+        csv: {type: array, items: {type: string}, maxItems: 2}
+        meta: {type: object, properties: {k: {type: string}}}
+"#;
+
+fn sorted(v: &Violations) -> Vec<(String, String, &'static str)> {
+    let mut r = rules(v);
+    r.sort();
+    r
+}
+
+fn cookie(text: &'static str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.append("cookie", HeaderValue::from_static(text));
+    h
+}
+
+#[test]
+fn cookie_params() {
+    let ops = compile(MORE, &ValidationOptions::default());
+    let op = &ops[0];
+    op.validate_params(&[], None, &cookie("session=abc; ids=1; ids=2; small=7"))
+        .unwrap();
+    let mut two = cookie("other=x");
+    two.append("cookie", HeaderValue::from_static("session=\"ab\""));
+    op.validate_params(&[], None, &two).unwrap();
+    let e = op
+        .validate_params(&[], None, &cookie("other=1"))
+        .unwrap_err();
+    assert_eq!(
+        rules(&e),
+        vec![("cookie".into(), "session".into(), "required")]
+    );
+    assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+    let e = op
+        .validate_params(&[], None, &cookie("session=a; ids=1; ids=x; small=y"))
+        .unwrap_err();
+    assert_eq!(
+        sorted(&e),
+        vec![
+            ("cookie".into(), "ids".into(), "type"),
+            ("cookie".into(), "session".into(), "minLength"),
+            ("cookie".into(), "small".into(), "type"),
+        ]
+    );
+    let text = e.to_problem_details().to_string();
+    assert!(!text.contains("\"a\""), "{text}");
+}
+
+#[test]
+fn integer_formats() {
+    let ops = compile(MORE, &ValidationOptions::default());
+    let op = &ops[0];
+    let jar = cookie("session=abc");
+    op.validate_params(&[], Some("page=-2147483648&big=9223372036854775807"), &jar)
+        .unwrap();
+    let e = op
+        .validate_params(
+            &[],
+            Some("page=2147483648&big=9223372036854775808"),
+            &cookie("session=abc; small=-2147483649"),
+        )
+        .unwrap_err();
+    assert_eq!(
+        sorted(&e),
+        vec![
+            ("cookie".into(), "small".into(), "format"),
+            ("query".into(), "big".into(), "format"),
+            ("query".into(), "page".into(), "format"),
+        ]
+    );
+    let holder = &ops[1];
+    holder
+        .validate_body(
+            Some("application/json"),
+            br#"{"id":-9223372036854775808,"owner":{"nick":"n","age":2147483647}}"#,
+        )
+        .unwrap();
+    assert_eq!(
+        sorted(&body_err(
+            holder,
+            r#"{"id":1e19,"owner":{"nick":"n","age":2147483648}}"#
+        )),
+        vec![
+            ("body".into(), "/id".into(), "format"),
+            ("body".into(), "/owner/age".into(), "format"),
+        ]
+    );
+    assert_eq!(
+        rules(&body_err(holder, r#"{"id":18446744073709551615}"#)),
+        vec![("body".into(), "/id".into(), "format")]
+    );
+}
+
+#[test]
+fn nullable_refs() {
+    let ops = compile(MORE, &ValidationOptions::default());
+    let holder = &ops[1];
+    holder
+        .validate_body(Some("application/json"), br#"{"owner":null,"backup":null}"#)
+        .unwrap();
+    holder
+        .validate_body(
+            Some("application/json"),
+            br#"{"owner":{"nick":"a"},"backup":{"nick":"b"}}"#,
+        )
+        .unwrap();
+    let e = body_err(holder, r#"{"owner":5,"backup":{"age":1}}"#);
+    let got = sorted(&e);
+    assert!(
+        got.contains(&("body".into(), "/owner".into(), "type")),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("body".into(), "/backup/nick".into(), "required")),
+        "{got:?}"
+    );
+    // Still closed: an undeclared property inside the nullable reference.
+    assert_eq!(
+        rules(&body_err(holder, r#"{"owner":{"nick":"a","admin":true}}"#)),
+        vec![("body".into(), "/owner/admin".into(), "additionalProperties")]
+    );
+    assert_eq!(
+        rules(&body_err(holder, r#"{"backup":{"nick":"a","admin":true}}"#)),
+        vec![(
+            "body".into(),
+            "/backup/admin".into(),
+            "additionalProperties"
+        )]
+    );
+}
+
+#[test]
+fn discriminator() {
+    let ops = compile(MORE, &ValidationOptions::default());
+    let op = &ops[0];
+    let ok = |body: &str| {
+        op.validate_body(Some("application/json"), body.as_bytes())
+            .unwrap_or_else(|e| panic!("{body}: {:?}", rules(&e)));
+    };
+    // Valid variants, by mapping and by schema name; a body that matches
+    // several branches (all open) is still one variant.
+    ok(r#"{"petType":"cat","name":"Tom","huntingSkill":"lazy"}"#);
+    ok(r#"{"petType":"kitty"}"#);
+    ok(r#"{"petType":"Dog","packSize":3}"#);
+    ok(r#"{"petType":"Lizard","lovesRocks":true}"#);
+    // A value naming no variant; a missing discriminator.
+    assert_eq!(
+        rules(&body_err(op, r#"{"petType":"Unicorn","name":"x"}"#)),
+        vec![("body".into(), "/petType".into(), "enum")]
+    );
+    assert_eq!(
+        rules(&body_err(op, r#"{"name":"x"}"#)),
+        vec![("body".into(), "/petType".into(), "required")]
+    );
+    // The variant's own rules, and its properties only.
+    assert_eq!(
+        rules(&body_err(op, r#"{"petType":"Dog","packSize":-1}"#)),
+        vec![("body".into(), "/packSize".into(), "minimum")]
+    );
+    assert_eq!(
+        rules(&body_err(op, r#"{"petType":"Dog","huntingSkill":"lazy"}"#)),
+        vec![(
+            "body".into(),
+            "/huntingSkill".into(),
+            "additionalProperties"
+        )]
+    );
+    assert_eq!(
+        rules(&body_err(op, r#"{"petType":"cat","extra":1}"#)),
+        vec![("body".into(), "/extra".into(), "additionalProperties")]
+    );
+}
+
+#[test]
+fn form_bodies() {
+    let ops = compile(MORE, &ValidationOptions::default());
+    let op = &ops[0];
+    let form = "application/x-www-form-urlencoded";
+    assert!(matches!(op.media_plan(Some(form)), MediaPlan::Buffer));
+    assert!(matches!(
+        op.media_plan(Some("multipart/form-data; boundary=x")),
+        MediaPlan::Stream
+    ));
+    assert!(matches!(
+        op.media_plan(Some("application/json")),
+        MediaPlan::Buffer
+    ));
+    op.validate_body(
+        Some("application/x-www-form-urlencoded; charset=utf-8"),
+        b"name=abc&count=2&ratio=1.5&flag=true&kind=a&tags=1&tags=2&csv=x,y&meta=%7B%22k%22%3A%22v%22%7D",
+    )
+    .unwrap();
+    op.validate_body(Some(form), b"name=abc&tags=3").unwrap();
+    let err = |body: &str| sorted(&op.validate_body(Some(form), body.as_bytes()).unwrap_err());
+    assert_eq!(
+        err("name=ABC&count=0&flag=yes&kind=c&tags=1&tags=x&csv=a,b,c&ratio=z"),
+        vec![
+            ("body".into(), "/count".into(), "minimum"),
+            ("body".into(), "/csv".into(), "maxItems"),
+            ("body".into(), "/flag".into(), "type"),
+            ("body".into(), "/kind".into(), "enum"),
+            ("body".into(), "/name".into(), "pattern"),
+            ("body".into(), "/ratio".into(), "type"),
+            ("body".into(), "/tags/1".into(), "type"),
+        ]
+    );
+    // Undeclared fields (reported once nothing else is wrong).
+    assert_eq!(
+        err("name=abc&extra=1"),
+        vec![("body".into(), "/extra".into(), "additionalProperties")]
+    );
+    assert_eq!(
+        err("count=1"),
+        vec![("body".into(), "/name".into(), "required")]
+    );
+    assert_eq!(
+        err("name=a&name=b"),
+        vec![("body".into(), "/name".into(), "type")]
+    );
+    assert_eq!(
+        err("name=a&count=2147483648"),
+        vec![("body".into(), "/count".into(), "format")]
+    );
+    assert_eq!(
+        err("name=%zz"),
+        vec![("body".into(), "".into(), "encoding")]
+    );
+    // Multipart stays unread.
+    op.validate_body(Some("multipart/form-data; boundary=x"), b"anything")
+        .unwrap();
+}
+
+#[test]
+fn unknown_properties_allowed_per_operation() {
+    let mut options = ValidationOptions::default();
+    options.allow_unknown_properties.insert("addOwner".into());
+    options
+        .allow_unknown_properties
+        .insert("noSuchOperation".into());
+    let ops = compile(MORE, &options);
+    let body = br#"{"owner":{"nick":"a","admin":true},"extra":1}"#;
+    ops[1]
+        .validate_body(Some("application/json"), body)
+        .unwrap();
+    // The other operation sharing the components stays closed.
+    assert_eq!(
+        rules(&body_err(&ops[2], std::str::from_utf8(body).unwrap())),
+        vec![("body".into(), "/owner/admin".into(), "additionalProperties")]
+    );
+    assert_eq!(
+        rules(&body_err(&ops[2], r#"{"owner":null,"extra":1}"#)),
+        vec![("body".into(), "/extra".into(), "additionalProperties")]
+    );
+    // Everything else is still checked for the open operation.
+    assert_eq!(
+        rules(&body_err(&ops[1], r#"{"owner":{"age":1}}"#)),
+        vec![("body".into(), "/owner/nick".into(), "required")]
+    );
+    // And the pets operation is unaffected.
+    assert_eq!(
+        rules(&body_err(&ops[0], r#"{"petType":"cat","extra":1}"#)),
+        vec![("body".into(), "/extra".into(), "additionalProperties")]
     );
 }

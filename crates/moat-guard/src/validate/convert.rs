@@ -72,6 +72,8 @@ pub(crate) fn convert_schema(v: &mut Value, snapshot: &Value, c: Conversion, use
     if c.openapi30 {
         convert_30(map);
     }
+    dispatch_discriminator(map);
+    mark_integer_format(map);
     for k in OPENAPI_ONLY {
         map.remove(*k);
     }
@@ -137,11 +139,33 @@ pub(crate) fn convert_schema(v: &mut Value, snapshot: &Value, c: Conversion, use
     }
 }
 
+/// The keyword that carries an integer `format` (`int32`, `int64`) to the
+/// range check registered by the compiler: JSON Schema formats only apply to
+/// strings, so the OpenAPI ones for integers need a keyword of their own.
+pub(crate) const INTEGER_FORMAT: &str = "x-moat-integer-format";
+
+/// Keywords that can refuse `null` even where `type` allows it.
+const NULL_REFUSING: &[&str] = &["$ref", "allOf", "anyOf", "oneOf", "not"];
+
 /// OpenAPI 3.0 spellings that JSON Schema 2020-12 writes differently.
 fn convert_30(map: &mut Map<String, Value>) {
     if let Some(nullable) = map.remove("nullable")
         && nullable == Value::Bool(true)
     {
+        if NULL_REFUSING.iter().any(|k| map.contains_key(*k)) {
+            // `allOf: [{$ref: X}], nullable: true` (or `nullable` next to a
+            // `$ref`): the referenced schema says nothing of `null`, so the
+            // whole schema becomes "null, or what it said".
+            let inner = std::mem::take(map);
+            map.insert(
+                "anyOf".into(),
+                Value::Array(vec![
+                    serde_json::json!({"type": "null"}),
+                    Value::Object(inner),
+                ]),
+            );
+            return;
+        }
         if let Some(Value::String(t)) = map.get("type") {
             let t = Value::String(t.clone());
             map.insert(
@@ -249,4 +273,142 @@ fn local_target<'a>(reference: &str, snapshot: &'a Value) -> Option<&'a Value> {
     let fragment = reference.strip_prefix('#')?;
     let pointer = super::params::percent_decode(fragment, false)?;
     snapshot.pointer(&pointer)
+}
+
+/// `int32`/`int64` on an integer (or number) schema: marks it for the range
+/// check (see [`INTEGER_FORMAT`]).
+fn mark_integer_format(map: &mut Map<String, Value>) {
+    let Some(Value::String(format)) = map.get("format") else {
+        return;
+    };
+    if format != "int32" && format != "int64" {
+        return;
+    }
+    let numeric = match map.get("type") {
+        None => true,
+        Some(Value::String(t)) => t == "integer" || t == "number",
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == "integer" || t == "number"),
+        Some(_) => false,
+    };
+    if numeric {
+        let format = Value::String(format.clone());
+        map.insert(INTEGER_FORMAT.into(), format);
+    }
+}
+
+/// Whether a JSON value fits an integer `format`: `int32` or `int64`. Values
+/// that are not numbers, and numbers with a fraction (which `type` refuses
+/// anyway), are left to the other keywords.
+pub(crate) fn fits_integer_format(format: &str, value: &Value) -> bool {
+    let Value::Number(n) = value else {
+        return true;
+    };
+    let (min, max) = match format {
+        "int32" => (i64::from(i32::MIN), i64::from(i32::MAX)),
+        _ => (i64::MIN, i64::MAX),
+    };
+    if let Some(i) = n.as_i64() {
+        return (min..=max).contains(&i);
+    }
+    if n.as_u64().is_some() {
+        // Above `i64::MAX`.
+        return false;
+    }
+    match n.as_f64() {
+        // `min`/`max` as f64: `i64::MAX` rounds up to 2^63, which is out of
+        // range, hence the strict upper bound.
+        #[allow(clippy::cast_precision_loss)]
+        Some(f) if f.fract() == 0.0 => f >= min as f64 && f < (max as f64) + 1.0,
+        _ => true,
+    }
+}
+
+/// OpenAPI's `discriminator` next to `oneOf`/`anyOf`: the named property
+/// picks the variant, so the branches are replaced by a dispatch on its
+/// value. Exactly that variant must then match (JSON Schema's `oneOf` alone
+/// would refuse a body that happens to match two variants, and accept one
+/// whose discriminator names none), and a value that names no variant is
+/// refused (`enum`). The value of each variant is its `mapping` key, or else
+/// the name of the schema its `$ref` points to. Branches that are not
+/// `$ref`s cannot be named, so without any `$ref` branch nothing changes.
+fn dispatch_discriminator(map: &mut Map<String, Value>) {
+    let Some(Value::Object(disc)) = map.get("discriminator") else {
+        return;
+    };
+    let Some(property) = disc.get("propertyName").and_then(Value::as_str) else {
+        return;
+    };
+    let property = property.to_string();
+    let Some(key) = ["oneOf", "anyOf"]
+        .into_iter()
+        .find(|k| map.get(*k).is_some_and(Value::is_array))
+    else {
+        return;
+    };
+    // (value, $ref) in order: explicit mapping first, then implicit names.
+    let mut variants: Vec<(String, String)> = Vec::new();
+    if let Some(Value::Object(mapping)) = disc.get("mapping") {
+        for (value, target) in mapping {
+            let Some(target) = target.as_str() else {
+                continue;
+            };
+            let reference = if target.contains('#') || target.contains('/') {
+                target.to_string()
+            } else {
+                format!("#/components/schemas/{target}")
+            };
+            variants.push((value.clone(), reference));
+        }
+    }
+    let branches: Vec<String> = map
+        .get(key)
+        .and_then(Value::as_array)
+        .map(|bs| {
+            bs.iter()
+                .filter_map(|b| b.get("$ref").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    for reference in &branches {
+        // A branch already named by the mapping keeps only its mapped names.
+        if variants.iter().any(|(_, r)| r == reference) {
+            continue;
+        }
+        let name = reference.rsplit('/').next().unwrap_or(reference);
+        let Some(name) = super::params::percent_decode(name, false) else {
+            continue;
+        };
+        let name = name.replace("~1", "/").replace("~0", "~");
+        if !variants.iter().any(|(v, _)| *v == name) {
+            variants.push((name, reference.clone()));
+        }
+    }
+    if variants.is_empty() {
+        return;
+    }
+    map.remove(key);
+    let values: Vec<Value> = variants
+        .iter()
+        .map(|(v, _)| Value::String(v.clone()))
+        .collect();
+    let mut all_of = vec![serde_json::json!({
+        "required": [property],
+        "properties": {property.as_str(): {"enum": values}},
+    })];
+    for (value, reference) in variants {
+        all_of.push(serde_json::json!({
+            "if": {
+                "required": [property],
+                "properties": {property.as_str(): {"const": value}},
+            },
+            "then": {"$ref": reference},
+        }));
+    }
+    match map.get_mut("allOf") {
+        Some(Value::Array(existing)) => existing.extend(all_of),
+        _ => {
+            map.insert("allOf".into(), Value::Array(all_of));
+        }
+    }
 }

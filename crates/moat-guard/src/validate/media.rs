@@ -38,3 +38,9 @@ pub(crate) fn best_match<'a>(
     }
     documented.clone().find(|k| *k == "*/*")
 }
+
+/// Whether a media type is an HTML form without files:
+/// `application/x-www-form-urlencoded`.
+pub(crate) fn is_form(essence: &str) -> bool {
+    essence == "application/x-www-form-urlencoded"
+}

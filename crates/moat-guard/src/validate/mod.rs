@@ -6,20 +6,48 @@
 //! can call it wherever it has the body buffered. Violations name the place
 //! and the rule, never the submitted value (see [`Violations`]).
 //!
-//! Not yet covered: form and multipart bodies (accepted once their media type
-//! matches), object-typed parameters, `label`/`matrix` path styles (read as
-//! `simple`), unknown query parameters, and cookies.
+//! Covered:
+//! - path, query, header and cookie parameters (cookies read from the
+//!   `Cookie` headers, RFC 6265 `a=b; c=d`), scalars and arrays in their
+//!   `form`/`simple`/`spaceDelimited`/`pipeDelimited` styles, each value
+//!   typed and checked against its schema; a missing required one is
+//!   `required`;
+//! - JSON bodies (`application/json`, `+json`), and
+//!   `application/x-www-form-urlencoded` bodies with a schema: fields are
+//!   typed as their property schemas say (integer, number, boolean, string;
+//!   arrays from repeated keys, or from delimited values where the media
+//!   type's `encoding` says `explode: false`; object-typed fields read as
+//!   JSON) and the resulting object is checked like a JSON body;
+//! - undeclared body properties are refused (`refuse_unknown_properties`),
+//!   except for the operations in `allow_unknown_properties`;
+//! - `readOnly` properties are refused in requests;
+//! - OpenAPI 3.0 `nullable` (also next to `$ref`/`allOf`/`oneOf`/`anyOf`),
+//!   boolean `exclusiveMinimum`/`exclusiveMaximum`;
+//! - `format: int32`/`int64` ranges (rule `format`), and the JSON Schema
+//!   string formats (`date-time`, `date`, `uri`, `email`, `uuid`, …);
+//! - `discriminator` next to `oneOf`/`anyOf`: the property picks the variant
+//!   (by `mapping`, or the `$ref`'d schema's name), a value naming no variant
+//!   is refused (`enum`).
+//!
+//! Not covered: multipart bodies and other non-JSON, non-form media types
+//! (accepted unread once their media type matches), object-typed parameters
+//! and `deepObject`, `label`/`matrix` path styles (read as `simple`), unknown
+//! query parameters, cookies' and headers' `content` encodings (read as
+//! plain text), a `discriminator` without `oneOf`/`anyOf` (inheritance
+//! through `allOf`), and `$ref` siblings are applied, not ignored as 3.0
+//! says.
 
 mod convert;
 mod media;
 mod params;
 mod violation;
 
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use http::HeaderMap;
-use jsonschema::{Draft, PatternOptions, Registry, Validator};
-use moat_spec::{ApiSpec, OpenApiVersion, Operation, ParameterLocation};
+use jsonschema::{Draft, Keyword, PatternOptions, Registry, ValidationError, Validator};
+use moat_spec::{ApiSpec, DocId, OpenApiVersion, Operation, ParameterLocation};
 use serde_json::{Value, json};
 
 pub use violation::{
@@ -49,12 +77,18 @@ pub struct ValidationOptions {
     /// does not say `additionalProperties: false` (mass assignment). Objects
     /// that declare no properties at all are free-form maps and stay open.
     pub refuse_unknown_properties: bool,
+    /// Operations (by [`Operation::id`]: the `operationId`, or else
+    /// `METHOD /template`) whose bodies may carry undeclared properties even
+    /// though `refuse_unknown_properties` is set. Ids that name no operation
+    /// are ignored (the caller checks them).
+    pub allow_unknown_properties: BTreeSet<String>,
 }
 
 impl Default for ValidationOptions {
     fn default() -> Self {
         Self {
             refuse_unknown_properties: true,
+            allow_unknown_properties: BTreeSet::new(),
         }
     }
 }
@@ -86,9 +120,30 @@ impl std::error::Error for CompileError {}
 struct MediaEntry {
     /// The key as documented, lower-cased, without parameters.
     key: String,
-    /// The compiled schema, for JSON media types that give one.
+    /// The compiled schema, for JSON and form media types that give one.
     schema: Option<Validator>,
+    /// For a form body with a schema: how to type each field.
+    form: Option<HashMap<String, Field>>,
 }
+
+/// How a form field's text is read into JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    /// One value.
+    Scalar(Scalar),
+    /// Repeated keys (`explode`), or one value split at `delimiter`.
+    Array {
+        item: Scalar,
+        explode: bool,
+        delimiter: char,
+    },
+    /// An object: its value is JSON text.
+    Json,
+}
+
+/// How deep `$ref`s and combinators are followed when typing parameters and
+/// form fields.
+const MAX_DEPTH: usize = 16;
 
 /// One documented parameter, ready to check.
 struct ParamCheck {
@@ -163,28 +218,37 @@ pub fn compile_spec(
     spec: &ApiSpec,
     options: &ValidationOptions,
 ) -> Result<Vec<OperationValidator>, CompileError> {
-    let conversion = Conversion {
-        openapi30: spec.openapi == OpenApiVersion::V3_0,
-        close_objects: options.refuse_unknown_properties,
+    let openapi30 = spec.openapi == OpenApiVersion::V3_0;
+    let registry = build_registry(
+        spec,
+        Conversion {
+            openapi30,
+            close_objects: options.refuse_unknown_properties,
+        },
+    )?;
+    // Components are shared through `$ref`, so operations allowed undeclared
+    // properties need their own, open, copy of the documents.
+    let wants_open = options.refuse_unknown_properties
+        && spec
+            .operations
+            .iter()
+            .any(|op| is_open(op, &options.allow_unknown_properties));
+    let open = if wants_open {
+        Some(build_registry(
+            spec,
+            Conversion {
+                openapi30,
+                close_objects: false,
+            },
+        )?)
+    } else {
+        None
     };
-    let mut resources = Vec::new();
-    for (i, doc) in spec.documents().iter().enumerate() {
-        let mut converted = doc.value.clone();
-        convert::convert_document(&mut converted, &doc.value, conversion);
-        resources.push((doc_uri(spec, i), converted));
-    }
-    let registry = Registry::new()
-        .draft(Draft::Draft202012)
-        .extend(resources)
-        .and_then(|b| b.prepare())
-        .map_err(|e| CompileError {
-            operation: String::new(),
-            pointer: String::new(),
-            message: e.to_string(),
-        })?;
     let compiler = Compiler {
         spec,
         registry: &registry,
+        open: open.as_ref(),
+        allow: &options.allow_unknown_properties,
     };
     spec.operations
         .iter()
@@ -192,19 +256,91 @@ pub fn compile_spec(
         .collect()
 }
 
+fn is_open(op: &Operation, allow: &BTreeSet<String>) -> bool {
+    allow.contains(op.id())
+        || op
+            .operation_id
+            .as_ref()
+            .is_some_and(|id| allow.contains(id))
+}
+
+/// Every document of `spec`, converted, under the URI its `$ref`s use.
+fn build_registry(
+    spec: &ApiSpec,
+    conversion: Conversion,
+) -> Result<Registry<'static>, CompileError> {
+    let mut resources = Vec::new();
+    for (i, doc) in spec.documents().iter().enumerate() {
+        let mut converted = doc.value.clone();
+        convert::convert_document(&mut converted, &doc.value, conversion);
+        resources.push((doc_uri(spec, i), converted));
+    }
+    Registry::new()
+        .draft(Draft::Draft202012)
+        .extend(resources)
+        .and_then(|b| b.prepare())
+        .map_err(|e| CompileError {
+            operation: String::new(),
+            pointer: String::new(),
+            message: e.to_string(),
+        })
+}
+
+/// The range check of `format: int32`/`int64` (see
+/// [`convert::INTEGER_FORMAT`]).
+struct IntegerFormat {
+    int32: bool,
+}
+
+impl<'i> Keyword<'i> for IntegerFormat {
+    fn validate(&self, instance: &'i Value) -> Result<(), ValidationError<'i>> {
+        if Keyword::is_valid(self, instance) {
+            Ok(())
+        } else {
+            Err(ValidationError::custom("integer out of its format's range"))
+        }
+    }
+
+    fn is_valid(&self, instance: &'i Value) -> bool {
+        let format = if self.int32 { "int32" } else { "int64" };
+        convert::fits_integer_format(format, instance)
+    }
+}
+
+fn integer_format<'a>(
+    _parent: &'a serde_json::Map<String, Value>,
+    value: &'a Value,
+    _path: jsonschema::paths::Location,
+) -> Result<Box<dyn for<'i> Keyword<'i>>, ValidationError<'a>> {
+    Ok(Box::new(IntegerFormat {
+        int32: value.as_str() == Some("int32"),
+    }))
+}
+
 struct Compiler<'a> {
     spec: &'a ApiSpec,
     registry: &'a Registry<'a>,
+    /// Documents converted without closing objects, when some operation is
+    /// allowed undeclared properties.
+    open: Option<&'a Registry<'a>>,
+    allow: &'a BTreeSet<String>,
 }
 
 impl Compiler<'_> {
     /// A validator for the (converted) schema at `pointer` in document `doc`.
-    fn schema(&self, op: &Operation, doc: usize, pointer: &str) -> Result<Validator, CompileError> {
+    fn schema(
+        &self,
+        op: &Operation,
+        registry: &Registry<'_>,
+        doc: usize,
+        pointer: &str,
+    ) -> Result<Validator, CompileError> {
         let wrapper = json!({"$ref": format!("{}#{}", doc_uri(self.spec, doc), fragment(pointer))});
         jsonschema::options()
             .with_draft(Draft::Draft202012)
-            .with_registry(self.registry)
+            .with_registry(registry)
             .with_pattern_options(PatternOptions::regex())
+            .with_keyword(convert::INTEGER_FORMAT, integer_format)
             .should_validate_formats(true)
             .build(&wrapper)
             .map_err(|e| CompileError {
@@ -214,7 +350,99 @@ impl Compiler<'_> {
             })
     }
 
+    /// The schema that gives `value` (in document `doc`) its `type`:
+    /// `value` itself, or what it reaches through `$ref` and the first
+    /// combinator branches that say.
+    fn typed<'s>(
+        &'s self,
+        doc: DocId,
+        value: &'s Value,
+        depth: usize,
+    ) -> Option<(DocId, &'s Value)> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let target = self.spec.resolve(doc, value).ok()?;
+        let (doc, value) = (target.doc, target.value);
+        if value.get("type").is_some() {
+            return Some((doc, value));
+        }
+        ["allOf", "oneOf", "anyOf"].iter().find_map(|k| {
+            value
+                .get(*k)
+                .and_then(Value::as_array)?
+                .iter()
+                .find_map(|b| self.typed(doc, b, depth + 1))
+        })
+    }
+
+    /// The scalar type of the items of an array schema.
+    fn item_scalar(&self, doc: DocId, array: &Value) -> Scalar {
+        Scalar::of(
+            array
+                .get("items")
+                .and_then(|items| self.typed(doc, items, 0))
+                .map(|(_, v)| v),
+        )
+    }
+
+    /// How each declared property of a form body's schema is read, through
+    /// `$ref`s and combinators; `encoding` is the media type's.
+    fn form_fields(
+        &self,
+        doc: DocId,
+        schema: &Value,
+        encoding: Option<&Value>,
+        depth: usize,
+        out: &mut HashMap<String, Field>,
+    ) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let Ok(target) = self.spec.resolve(doc, schema) else {
+            return;
+        };
+        let (doc, schema) = (target.doc, target.value);
+        if let Some(Value::Object(props)) = schema.get("properties") {
+            for (name, prop) in props {
+                if out.contains_key(name) {
+                    continue;
+                }
+                let typed = self.typed(doc, prop, 0);
+                let field = match typed {
+                    Some((d, t)) if has_type(t, "array") => {
+                        let enc = encoding.and_then(|e| e.get(name));
+                        let style = enc.and_then(|e| e.get("style")).and_then(Value::as_str);
+                        let explode = enc
+                            .and_then(|e| e.get("explode"))
+                            .and_then(Value::as_bool)
+                            .unwrap_or(style.is_none_or(|s| s == "form"));
+                        Field::Array {
+                            item: self.item_scalar(d, t),
+                            explode,
+                            delimiter: delimiter(style),
+                        }
+                    }
+                    Some((_, t)) if has_type(t, "object") => Field::Json,
+                    typed => Field::Scalar(Scalar::of(typed.map(|(_, t)| t))),
+                };
+                out.insert(name.clone(), field);
+            }
+        }
+        for k in ["allOf", "oneOf", "anyOf"] {
+            if let Some(Value::Array(branches)) = schema.get(k) {
+                for b in branches {
+                    self.form_fields(doc, b, encoding, depth + 1, out);
+                }
+            }
+        }
+    }
+
     fn operation(&self, op: &Operation) -> Result<OperationValidator, CompileError> {
+        let registry = match self.open {
+            Some(open) if is_open(op, self.allow) => open,
+            _ => self.registry,
+        };
         let mut media = Vec::new();
         let mut body_required = false;
         if let Some(body) = &op.request_body {
@@ -222,20 +450,30 @@ impl Compiler<'_> {
             if let Some(Value::Object(content)) = body.value.get("content") {
                 for (key, mt) in content {
                     let essence = media::essence(key);
+                    let form = media::is_form(&essence);
                     let schema = if mt.get("schema").is_some()
-                        && (media::is_json(&essence) || essence.ends_with("/*"))
+                        && (media::is_json(&essence) || form || essence.ends_with("/*"))
                     {
                         let mut pointer = body.pointer.clone();
                         moat_config::source::push_pointer(&mut pointer, "content");
                         moat_config::source::push_pointer(&mut pointer, key);
                         moat_config::source::push_pointer(&mut pointer, "schema");
-                        Some(self.schema(op, body.doc.index(), &pointer)?)
+                        Some(self.schema(op, registry, body.doc.index(), &pointer)?)
                     } else {
                         None
+                    };
+                    let form = match (form, mt.get("schema")) {
+                        (true, Some(s)) => {
+                            let mut fields = HashMap::new();
+                            self.form_fields(body.doc, s, mt.get("encoding"), 0, &mut fields);
+                            Some(fields)
+                        }
+                        _ => None,
                     };
                     media.push(MediaEntry {
                         key: essence,
                         schema,
+                        form,
                     });
                 }
             }
@@ -246,7 +484,7 @@ impl Compiler<'_> {
                 ParameterLocation::Path => Location::Path,
                 ParameterLocation::Query => Location::Query,
                 ParameterLocation::Header => Location::Header,
-                ParameterLocation::Cookie => continue,
+                ParameterLocation::Cookie => Location::Cookie,
             };
             let raw = self.spec.value_at(p.doc, &p.pointer);
             let mut schema_pointer = p.pointer.clone();
@@ -259,47 +497,29 @@ impl Compiler<'_> {
                 moat_config::source::push_pointer(&mut schema_pointer, key);
                 moat_config::source::push_pointer(&mut schema_pointer, "schema");
             }
-            let resolved = p
-                .schema
-                .as_ref()
-                .and_then(|s| self.spec.resolve(p.doc, s).ok().map(|t| (t.doc, t.value)));
-            let schema_value = resolved.map(|(_, v)| v);
-            let is_array = schema_value.and_then(|s| s.get("type")).is_some_and(|t| {
-                t == "array"
-                    || t.as_array()
-                        .is_some_and(|ts| ts.iter().any(|t| t == "array"))
-            });
-            let is_object = schema_value
-                .and_then(|s| s.get("type"))
-                .is_some_and(|t| t == "object");
-            let shape = if is_object {
+            let typed = p.schema.as_ref().and_then(|s| self.typed(p.doc, s, 0));
+            let schema_value = typed.map(|(_, v)| v);
+            let shape = if schema_value.is_some_and(|s| has_type(s, "object")) {
                 Shape::Opaque
-            } else if is_array {
-                let items = schema_value.and_then(|s| s.get("items")).and_then(|items| {
-                    let doc = resolved.map_or(p.doc, |(d, _)| d);
-                    self.spec.resolve(doc, items).ok().map(|t| t.value)
-                });
+            } else if let Some((doc, array)) = typed.filter(|(_, s)| has_type(s, "array")) {
                 let style = raw.and_then(|r| r.get("style")).and_then(Value::as_str);
-                let form_like = matches!(location, Location::Query);
+                // Query and cookie parameters default to `form` style, which
+                // explodes arrays into repeated names.
+                let form_like = matches!(location, Location::Query | Location::Cookie);
                 let explode = raw
                     .and_then(|r| r.get("explode"))
                     .and_then(Value::as_bool)
                     .unwrap_or(form_like && style.is_none_or(|s| s == "form"));
-                let delimiter = match style {
-                    Some("spaceDelimited") => ' ',
-                    Some("pipeDelimited") => '|',
-                    _ => ',',
-                };
                 Shape::Array {
-                    item: Scalar::of(items),
+                    item: self.item_scalar(doc, array),
                     explode: explode && form_like,
-                    delimiter,
+                    delimiter: delimiter(style),
                 }
             } else {
                 Shape::Scalar(Scalar::of(schema_value))
             };
             let schema = if p.schema.is_some() && shape != Shape::Opaque {
-                Some(self.schema(op, p.doc.index(), &schema_pointer)?)
+                Some(self.schema(op, registry, p.doc.index(), &schema_pointer)?)
             } else {
                 None
             };
@@ -319,16 +539,29 @@ impl Compiler<'_> {
     }
 }
 
+/// Whether a schema's `type` is `t`, or a list naming it (3.1, or 3.0
+/// `nullable`).
+fn has_type(schema: &Value, t: &str) -> bool {
+    schema
+        .get("type")
+        .is_some_and(|ty| ty == t || ty.as_array().is_some_and(|ts| ts.iter().any(|x| x == t)))
+}
+
+/// The item delimiter of an array parameter or form field's `style`.
+fn delimiter(style: Option<&str>) -> char {
+    match style {
+        Some("spaceDelimited") => ' ',
+        Some("pipeDelimited") => '|',
+        _ => ',',
+    }
+}
+
 impl OperationValidator {
-    /// Checks a request body. An empty body counts as absent: refused when
-    /// the body is required, accepted otherwise. A present body needs a
-    /// documented `Content-Type` (415 otherwise); JSON bodies must parse and
-    /// match their schema.
     /// What to do with a request body of `content_type` before reading it:
     /// refuse it (undocumented media type, or no body documented at all),
     /// stream it (a documented type with nothing to check in the bytes), or
-    /// buffer it for [`validate_body`](Self::validate_body) (JSON with a
-    /// schema).
+    /// buffer it for [`validate_body`](Self::validate_body) (JSON, or a
+    /// form body, with a schema).
     pub fn media_plan(&self, content_type: Option<&str>) -> MediaPlan {
         let essence = content_type.map(media::essence);
         let entry = essence.as_deref().and_then(|e| {
@@ -336,7 +569,9 @@ impl OperationValidator {
             self.media.iter().find(|m| m.key == key)
         });
         match (entry, essence) {
-            (Some(entry), Some(essence)) if media::is_json(&essence) && entry.schema.is_some() => {
+            (Some(entry), Some(essence))
+                if (media::is_json(&essence) || entry.form.is_some()) && entry.schema.is_some() =>
+            {
                 MediaPlan::Buffer
             }
             (Some(_), Some(_)) => MediaPlan::Stream,
@@ -348,6 +583,11 @@ impl OperationValidator {
         }
     }
 
+    /// Checks a request body. An empty body counts as absent: refused when
+    /// the body is required, accepted otherwise. A present body needs a
+    /// documented `Content-Type` (415 otherwise); JSON bodies must parse and
+    /// match their schema, and so must form bodies once their fields are
+    /// typed (an undecodable form body is `encoding`).
     pub fn validate_body(&self, content_type: Option<&str>, body: &[u8]) -> Result<(), Violations> {
         let mut out = Violations::new();
         if body.is_empty() {
@@ -371,6 +611,17 @@ impl OperationValidator {
             out.push(Violation::unsupported_media_type());
             return out.into_result();
         };
+        if let (Some(fields), Some(schema)) = (&entry.form, &entry.schema) {
+            match form_value(fields, body) {
+                Some(value) => report(schema, &value, Location::Body, None, &mut out),
+                None => out.push(Violation {
+                    location: Location::Body,
+                    pointer: String::new(),
+                    rule: RULE_ENCODING,
+                }),
+            }
+            return out.into_result();
+        }
         if !media::is_json(&essence) {
             return Ok(());
         }
@@ -389,9 +640,9 @@ impl OperationValidator {
         out.into_result()
     }
 
-    /// Checks path, query and header parameters. `path_params` are the
-    /// router's already-decoded values; `query` is the raw query string
-    /// (without `?`).
+    /// Checks path, query, header and cookie parameters. `path_params` are
+    /// the router's already-decoded values; `query` is the raw query string
+    /// (without `?`); cookies are read from the `Cookie` headers.
     pub fn validate_params(
         &self,
         path_params: &[(String, String)],
@@ -411,8 +662,26 @@ impl OperationValidator {
             }
             None => Vec::new(),
         };
+        let mut cookies: Option<Vec<(String, String)>> = None;
         for p in &self.params {
             let raw: Vec<String> = match p.location {
+                Location::Cookie => {
+                    let jar = cookies.get_or_insert_with(|| {
+                        let (jar, undecodable) = params::parse_cookies(headers);
+                        if undecodable {
+                            out.push(Violation {
+                                location: Location::Header,
+                                pointer: "cookie".to_string(),
+                                rule: RULE_ENCODING,
+                            });
+                        }
+                        jar
+                    });
+                    jar.iter()
+                        .filter(|(n, _)| *n == p.name)
+                        .map(|(_, v)| v.clone())
+                        .collect()
+                }
                 Location::Path => path_params
                     .iter()
                     .filter(|(n, _)| *n == p.name)
@@ -437,7 +706,7 @@ impl OperationValidator {
                         vec![values.join(",")]
                     }
                 }
-                Location::Body | Location::Cookie => continue,
+                Location::Body => continue,
             };
             if raw.is_empty() {
                 if p.required {
@@ -483,6 +752,69 @@ impl OperationValidator {
     }
 }
 
+/// A form body as the JSON object its schema is checked against: each
+/// field typed as its property says; text that is not of the type stays a
+/// string, so that the schema reports it (`type`) at the field. `None` when
+/// the body cannot be decoded.
+fn form_value(fields: &HashMap<String, Field>, body: &[u8]) -> Option<Value> {
+    let text = std::str::from_utf8(body).ok()?;
+    let pairs = params::parse_query(text).ok()?;
+    // Repeated keys gathered, in first-seen order.
+    let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (k, v) in pairs {
+        match index.get(&k) {
+            Some(&i) => {
+                if let Some((_, values)) = grouped.get_mut(i) {
+                    values.push(v);
+                }
+            }
+            None => {
+                index.insert(k.clone(), grouped.len());
+                grouped.push((k, vec![v]));
+            }
+        }
+    }
+    let typed = |s: Scalar, t: &str| s.coerce(t).unwrap_or_else(|| Value::String(t.to_string()));
+    let mut object = serde_json::Map::with_capacity(grouped.len());
+    for (name, values) in grouped {
+        let value = match fields.get(&name).copied() {
+            Some(Field::Array {
+                item,
+                explode,
+                delimiter,
+            }) => {
+                let items: Vec<Value> = if explode {
+                    values.iter().map(|v| typed(item, v)).collect()
+                } else {
+                    values
+                        .iter()
+                        .flat_map(|v| v.split(delimiter))
+                        .map(|v| typed(item, v))
+                        .collect()
+                };
+                Value::Array(items)
+            }
+            field => {
+                let one = |v: &str| match field {
+                    Some(Field::Json) => {
+                        serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()))
+                    }
+                    Some(Field::Scalar(s)) => typed(s, v),
+                    _ => Value::String(v.to_string()),
+                };
+                match values.as_slice() {
+                    [v] => one(v),
+                    // A scalar given several times: its schema refuses the list.
+                    _ => Value::Array(values.iter().map(|v| one(v)).collect()),
+                }
+            }
+        };
+        object.insert(name, value);
+    }
+    Some(Value::Object(object))
+}
+
 fn violation(p: &ParamCheck, rule: &'static str) -> Violation {
     Violation {
         location: p.location,
@@ -494,6 +826,46 @@ fn violation(p: &ParamCheck, rule: &'static str) -> Violation {
 /// Escapes a JSON pointer token.
 fn escape_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
+}
+
+/// Adds `error` to `out`, or, for an `anyOf`/`oneOf` that failed because
+/// one branch did while the others only refused the value's type (as with
+/// `nullable` next to a `$ref`, which becomes `anyOf: [{type: null}, …]`),
+/// that branch's errors, which say what is actually wrong. Where every
+/// branch refused only the type, that is a `type` error.
+fn expand<'e, 'i>(
+    error: &'e ValidationError<'i>,
+    out: &mut Vec<&'e ValidationError<'i>>,
+    depth: usize,
+) {
+    use jsonschema::error::ValidationErrorKind as K;
+    let context = match error.kind() {
+        K::AnyOf { context } | K::OneOfNotValid { context } if depth < MAX_DEPTH => context,
+        _ => {
+            out.push(error);
+            return;
+        }
+    };
+    let here = error.instance_path().as_str();
+    let type_only = |branch: &Vec<ValidationError<'static>>| {
+        !branch.is_empty()
+            && branch
+                .iter()
+                .all(|e| matches!(e.kind(), K::Type { .. }) && e.instance_path().as_str() == here)
+    };
+    let mut real = context.iter().filter(|b| !type_only(b));
+    match (real.next(), real.next()) {
+        (Some(branch), None) if context.len() > 1 => {
+            for e in branch {
+                expand(e, out, depth + 1);
+            }
+        }
+        (None, _) => match context.iter().flatten().next() {
+            Some(first) => out.push(first),
+            None => out.push(error),
+        },
+        _ => out.push(error),
+    }
 }
 
 /// Records each schema error, by place and keyword. For parameters the
@@ -509,7 +881,11 @@ fn report(
     // A failing `allOf` branch yields no annotations, so while anything else
     // fails, `unevaluatedProperties` would also list valid properties: its
     // errors are reported only once they are the only ones.
-    let errors: Vec<_> = schema.iter_errors(value).take(MAX_VIOLATIONS * 2).collect();
+    let found: Vec<_> = schema.iter_errors(value).take(MAX_VIOLATIONS * 2).collect();
+    let mut errors: Vec<&ValidationError<'_>> = Vec::with_capacity(found.len());
+    for e in &found {
+        expand(e, &mut errors, 0);
+    }
     let only_unevaluated = errors
         .iter()
         .all(|e| matches!(e.kind(), K::UnevaluatedProperties { .. }));
@@ -554,6 +930,9 @@ fn report(
                 out.push(at(format!("{path}/{prop}"), "required"));
             }
             K::FalseSchema => out.push(at(path, "readOnly")),
+            K::Custom { keyword, .. } if keyword == convert::INTEGER_FORMAT => {
+                out.push(at(path, "format"));
+            }
             kind => out.push(at(path, violation::rule_name(kind.keyword()))),
         }
     }

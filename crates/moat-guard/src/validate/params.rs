@@ -113,3 +113,36 @@ pub(crate) enum Shape {
     /// Objects and anything else: not deserialised; its schema is not checked.
     Opaque,
 }
+
+/// The cookies of a request, from every `Cookie` header (RFC 6265:
+/// `a=b; c=d`), in order. Values are unquoted and, where they hold valid
+/// `%XX` escapes, percent-decoded (otherwise taken as they are, as cookie
+/// values need not be percent-encoded). The flag is set when some header is
+/// not visible ASCII; such a header is skipped.
+pub(crate) fn parse_cookies(headers: &http::HeaderMap) -> (Vec<(String, String)>, bool) {
+    let mut jar = Vec::new();
+    let mut undecodable = false;
+    for header in headers.get_all(http::header::COOKIE) {
+        let Ok(text) = header.to_str() else {
+            undecodable = true;
+            continue;
+        };
+        for pair in text.split(';') {
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let name = name.trim();
+            if name.is_empty() {
+                continue;
+            }
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            let value = percent_decode(value, false).unwrap_or_else(|| value.to_string());
+            jar.push((name.to_string(), value));
+        }
+    }
+    (jar, undecodable)
+}
