@@ -471,6 +471,10 @@ pub struct ValidationConfig {
     /// it does not say `additionalProperties: false` (mass assignment).
     #[serde(default = "yes")]
     pub refuse_unknown_properties: bool,
+    /// OperationIds whose request bodies may carry undeclared properties
+    /// although `refuse_unknown_properties` is on.
+    #[serde(default)]
+    pub allow_unknown_properties: Vec<String>,
     /// Largest JSON body read for validation; larger ones get `413`.
     #[serde(default = "default_max_validated_body")]
     pub max_body_bytes: u64,
@@ -481,6 +485,7 @@ impl Default for ValidationConfig {
         Self {
             enabled: true,
             refuse_unknown_properties: true,
+            allow_unknown_properties: Vec::new(),
             max_body_bytes: default_max_validated_body(),
         }
     }

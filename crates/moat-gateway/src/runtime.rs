@@ -175,6 +175,25 @@ impl Runtime {
             let validators = if a.validation.enabled {
                 let mut opts = ValidationOptions::default();
                 opts.refuse_unknown_properties = a.validation.refuse_unknown_properties;
+                for (i, id) in a.validation.allow_unknown_properties.iter().enumerate() {
+                    let ids = || {
+                        spec.operations
+                            .iter()
+                            .filter_map(|o| o.operation_id.as_deref())
+                    };
+                    if !ids().any(|o| o == id) {
+                        let mut d = doc.error_at(
+                            &format!("/apis/{index}/validation/allow_unknown_properties/{i}"),
+                            format!("no operation has the operationId `{id}`"),
+                        );
+                        d = match moat_config::diagnostic::did_you_mean(id, ids()) {
+                            Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                            None => d.with_hint("list operationIds of the API's document"),
+                        };
+                        errors.push(d);
+                    }
+                    opts.allow_unknown_properties.insert(id.clone());
+                }
                 match compile_spec(&spec, &opts) {
                     Ok(v) => v,
                     Err(e) => {

@@ -26,7 +26,25 @@ paths:
         content:
           application/json:
             schema: {$ref: "#/components/schemas/Pet"}
+          application/x-www-form-urlencoded:
+            schema: {$ref: "#/components/schemas/Pet"}
       responses: {"201": {description: ok}}
+  /pets/{petId}:
+    parameters:
+      - {name: petId, in: path, required: true, schema: {type: integer, format: int32}}
+    patch:
+      operationId: updatePet
+      requestBody:
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Pet"}
+      responses: {"200": {description: ok}}
+  /me:
+    get:
+      operationId: whoami
+      parameters:
+        - {name: session, in: cookie, required: true, schema: {type: string, pattern: "^[a-f0-9]{8}$"}}
+      responses: {"200": {description: ok}}
 components:
   schemas:
     Pet:
@@ -184,4 +202,81 @@ async fn monitor_mode_and_disabled_validation_forward() {
     .await;
     assert_eq!(s, 200);
     assert_eq!(up.hits(), 1);
+}
+
+#[tokio::test]
+async fn form_bodies_cookies_int32_and_open_operations() {
+    let extra = "    validation: {allow_unknown_properties: [updatePet]}\n";
+    let (_dir, up, moat) = setup(extra).await;
+    let form = "application/x-www-form-urlencoded";
+    // form bodies: fields typed and checked like JSON
+    assert_eq!(post(&moat, form, "name=Rex&tag=good").await.0, 200);
+    let (s, p) = post(&moat, form, "name=Rex&isAdmin=true").await;
+    assert_eq!(s, 422);
+    assert_eq!(p["violations"][0]["pointer"], "/isAdmin");
+    let (s, p) = post(&moat, form, "tag=good").await;
+    assert_eq!(s, 422);
+    assert_eq!(p["violations"][0]["rule"], "required");
+    assert_eq!(post(&moat, form, "name=Rex&id=7").await.0, 422, "readOnly");
+    let c = client();
+    // cookies
+    let me = |cookie: Option<&'static str>| {
+        let mut r = c.get(moat.url("/me"));
+        if let Some(v) = cookie {
+            r = r.header("cookie", v);
+        }
+        async move { r.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(me(Some("theme=dark; session=deadbeef")).await, 200);
+    assert_eq!(me(None).await, 400);
+    assert_eq!(me(Some("session=DEADBEEF-x")).await, 400);
+    // int32 range
+    let patch = |path: &'static str, body: &'static str| {
+        c.patch(moat.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let ok = patch("/pets/2147483647", r#"{"name":"Rex"}"#)
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let big = patch("/pets/2147483648", r#"{"name":"Rex"}"#)
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 400);
+    let p: Value = big.json().await.unwrap();
+    assert_eq!(p["violations"][0]["rule"], "format");
+    // one operation may take undeclared properties; the others still refuse
+    let open = patch("/pets/1", r#"{"name":"Rex","nickname":"R"}"#)
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 200);
+    let closed = post(
+        &moat,
+        "application/json",
+        r#"{"name":"Rex","nickname":"R"}"#,
+    )
+    .await;
+    assert_eq!(closed.0, 422);
+    let seen = up.state.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+}
+
+#[test]
+fn open_operations_must_exist() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SPEC);
+    let extra = "    validation: {allow_unknown_properties: [updatePett]}\n";
+    write(
+        dir.path(),
+        "moat.yaml",
+        &config("http://127.0.0.1:9", extra),
+    );
+    let err = check_fails(dir.path());
+    assert!(
+        err.contains("no operation has the operationId `updatePett`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `updatePet`?"), "{err}");
 }
