@@ -47,13 +47,19 @@ paths:
       responses: {"200": {description: ok}}
 components:
   schemas:
-    Pet:
+    Named:
       type: object
       required: [name]
       properties:
         id: {type: integer, readOnly: true}
         name: {type: string, maxLength: 20}
-        tag: {type: string, nullable: true}
+    Pet:
+      allOf:
+        - $ref: "#/components/schemas/Named"
+        - type: object
+          properties:
+            tag: {type: string, nullable: true}
+            born: {type: string, format: date}
 "##;
 
 async fn setup(extra: &str) -> (tempfile::TempDir, Upstream, Moat) {
@@ -112,6 +118,24 @@ async fn bodies_are_validated_and_mass_assignment_refused() {
     assert_eq!(p["violations"][0]["pointer"], "/id");
     assert_eq!(p["violations"][0]["rule"], "readOnly");
 
+    // properties of both allOf branches are declared; formats are checked
+    let (s, _) = post(
+        &moat,
+        "application/json",
+        r#"{"name":"Rex","tag":"good","born":"2020-02-29"}"#,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, p) = post(
+        &moat,
+        "application/json",
+        r#"{"name":"Rex","born":"2021-02-29"}"#,
+    )
+    .await;
+    assert_eq!(s, 422);
+    assert_eq!(p["violations"][0]["pointer"], "/born");
+    assert_eq!(p["violations"][0]["rule"], "format");
+
     // wrong type, too long, missing required
     let (s, p) = post(&moat, "application/json", r#"{"name":12}"#).await;
     assert_eq!(
@@ -142,7 +166,7 @@ async fn bodies_are_validated_and_mass_assignment_refused() {
     let r = client().post(moat.url("/pets")).send().await.unwrap();
     assert_eq!(r.status(), 400, "the body is required");
 
-    assert_eq!(up.hits(), 1, "only the valid request reached the upstream");
+    assert_eq!(up.hits(), 2, "only the valid requests reached the upstream");
 }
 
 #[tokio::test]
