@@ -367,17 +367,14 @@ impl KeyStore for SqliteStore {
     }
 }
 
-#[async_trait]
-impl crate::ownership::OwnershipStore for SqliteStore {
-    async fn record(
+impl SqliteStore {
+    /// Inserts an owner record unless one exists; whether it did.
+    async fn insert_owner(
         &self,
         object: &crate::ownership::ObjectKey,
         consumer: &str,
         at: UnixTime,
-    ) -> Result<crate::ownership::Recorded, StoreError> {
-        use crate::ownership::Recorded;
-        // One statement: insert unless the object has an owner, and report
-        // who owns it afterwards.
+    ) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
             "INSERT INTO object_owners (api, kind, object_id, consumer_id, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)
@@ -391,26 +388,29 @@ impl crate::ownership::OwnershipStore for SqliteStore {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        if inserted == 1 {
+        Ok(inserted == 1)
+    }
+}
+
+#[async_trait]
+impl crate::ownership::OwnershipStore for SqliteStore {
+    async fn record(
+        &self,
+        object: &crate::ownership::ObjectKey,
+        consumer: &str,
+        at: UnixTime,
+    ) -> Result<crate::ownership::Recorded, StoreError> {
+        use crate::ownership::Recorded;
+        // Insert unless the object has an owner; otherwise say whose it is.
+        if self.insert_owner(object, consumer, at).await? {
             return Ok(Recorded::New);
         }
         match crate::ownership::OwnershipStore::owner(self, object).await? {
             Some(owner) if owner == consumer => Ok(Recorded::Unchanged),
             Some(owner) => Ok(Recorded::Conflict { owner }),
-            // Forgotten between the two statements: try once more.
+            // Forgotten between the two statements: it is free again.
             None => {
-                sqlx::query(
-                    "INSERT INTO object_owners (api, kind, object_id, consumer_id, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (api, kind, object_id) DO NOTHING",
-                )
-                .bind(&object.api)
-                .bind(&object.kind)
-                .bind(&object.id)
-                .bind(consumer)
-                .bind(at)
-                .execute(&self.pool)
-                .await?;
+                self.insert_owner(object, consumer, at).await?;
                 Ok(Recorded::New)
             }
         }

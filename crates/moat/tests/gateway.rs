@@ -653,15 +653,10 @@ async fn cors_preflights_and_headers_for_exact_origins() {
 
 #[test]
 fn cors_wildcard_with_credentials_is_refused_at_load() {
-    let dir = tempdir();
-    write(dir.path(), "spec.yaml", ECHO_SPEC);
-    let extra = "    cors: {allowed_origins: [\"*\"], allow_credentials: true}\n";
-    write(
-        dir.path(),
-        "moat.yaml",
-        &config("http://127.0.0.1:9", extra),
+    let err = check_api_fails(
+        ECHO_SPEC,
+        "    cors: {allowed_origins: [\"*\"], allow_credentials: true}\n",
     );
-    let err = check_fails(dir.path());
     assert!(
         err.contains("`*` origins together with credentials"),
         "{err}"

@@ -571,11 +571,8 @@ async fn scopes_and_roles_decide_who_may_call_what() {
 
 #[test]
 fn grants_that_name_nothing_are_config_errors() {
-    let dir = tempdir();
-    write(dir.path(), "spec.yaml", AUTHZ_SPEC);
     let api = "    security:\n      Basic: {type: basic}\n      OAuth: {type: jwt, algorithms: [HS256], secret: Zk3q8v1T0bq7Yw2mN5cR9xL4sP6uH8eJ}\n    roles:\n      admin: [deleteBok, \"tag:nope\"]\n";
-    write(dir.path(), "moat.yaml", &config("http://127.0.0.1:9", api));
-    let err = check_fails(dir.path());
+    let err = check_api_fails(AUTHZ_SPEC, api);
     assert!(
         err.contains("moat.yaml:18:15: error: `deleteBok` grants no operation of the document"),
         "{err}"
@@ -648,11 +645,8 @@ async fn binding_rules_keep_callers_to_their_own_objects() {
 
 #[test]
 fn bindings_to_unknown_operations_or_parameters_are_config_errors() {
-    let dir = tempdir();
-    write(dir.path(), "spec.yaml", OWNED_SPEC);
     let api = "    security:\n      Basic: {type: basic}\n    object_access:\n      bindings: [{operation: getAcount, parameter: accountId}, {operation: getAccount, parameter: id}]\n";
-    write(dir.path(), "moat.yaml", &config("http://127.0.0.1:9", api));
-    let err = check_fails(dir.path());
+    let err = check_api_fails(OWNED_SPEC, api);
     assert!(err.contains("did you mean `getAccount`?"), "{err}");
     assert!(err.contains("has no path or query parameter `id`"), "{err}");
 }

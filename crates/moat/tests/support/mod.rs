@@ -521,6 +521,20 @@ pub fn hash_password(password: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// Writes `spec` and a config with `extra_api` lines (and an upstream that
+/// is never called) and expects `moat check` to refuse them; returns what it
+/// printed on stderr.
+pub fn check_api_fails(spec: &str, extra_api: &str) -> String {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", spec);
+    write(
+        dir.path(),
+        "moat.yaml",
+        &config("http://127.0.0.1:9", extra_api),
+    );
+    check_fails(dir.path())
+}
+
 /// Runs `moat check` on `<dir>/moat.yaml` and expects it to fail; returns
 /// what it printed on stderr.
 pub fn check_fails(dir: &Path) -> String {
