@@ -28,6 +28,7 @@
 
 mod crc32;
 pub mod format;
+pub mod limits;
 pub mod lockout;
 mod manager;
 mod memory;

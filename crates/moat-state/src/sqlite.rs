@@ -51,6 +51,17 @@ const MIGRATIONS: &[&str] = &[
         created_at  INTEGER NOT NULL,
         PRIMARY KEY (api, kind, object_id)
     ) WITHOUT ROWID;",
+    // 3: quota counters (sliding windows): the fixed window index and the
+    // counts of it and the one before. `expires_at` (ns) lets idle rows be
+    // deleted.
+    "CREATE TABLE quota_windows (
+        key          TEXT PRIMARY KEY NOT NULL,
+        window_index INTEGER NOT NULL,
+        current      INTEGER NOT NULL,
+        previous     INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX quota_windows_by_expiry ON quota_windows (expires_at);",
 ];
 
 /// The columns of a [`KeyRecord`], in the order [`from_row`] reads them. A
@@ -441,5 +452,71 @@ impl crate::ownership::OwnershipStore for SqliteStore {
         .await?
         .rows_affected();
         Ok(removed > 0)
+    }
+}
+
+#[async_trait]
+impl crate::limits::QuotaStore for SqliteStore {
+    async fn acquire(
+        &self,
+        checks: &[crate::limits::LimitCheck<crate::limits::SlidingWindow>],
+    ) -> Result<Vec<crate::limits::LimitDecision>, StoreError> {
+        use crate::limits::WindowState;
+        // One IMMEDIATE transaction: read every counter, decide, write only
+        // if all allow. Other gateways and the CLI wait on the lock briefly.
+        let now = crate::limits::unix_nanos();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut outcomes = Vec::with_capacity(checks.len());
+        for c in checks {
+            let row: Option<(i64, i64, i64)> = sqlx::query_as(
+                "SELECT window_index, current, previous FROM quota_windows WHERE key = ?1",
+            )
+            .bind(&c.key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let state = row
+                .map(|(i, c, p)| WindowState {
+                    index: u64::try_from(i).unwrap_or(0),
+                    current: u64::try_from(c).unwrap_or(0),
+                    previous: u64::try_from(p).unwrap_or(0),
+                })
+                .unwrap_or_default();
+            outcomes.push(c.rule.decide(state, now, c.cost));
+        }
+        if outcomes.iter().all(|o| o.decision.allowed) {
+            for (c, o) in checks.iter().zip(&outcomes) {
+                let expires = (o.state.index + 2).saturating_mul(c.rule.window);
+                sqlx::query(
+                    "INSERT INTO quota_windows (key, window_index, current, previous, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (key) DO UPDATE SET window_index = excluded.window_index,
+                        current = excluded.current, previous = excluded.previous,
+                        expires_at = excluded.expires_at",
+                )
+                .bind(&c.key)
+                .bind(i64::try_from(o.state.index).unwrap_or(i64::MAX))
+                .bind(i64::try_from(o.state.current).unwrap_or(i64::MAX))
+                .bind(i64::try_from(o.state.previous).unwrap_or(i64::MAX))
+                .bind(i64::try_from(expires).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(outcomes.into_iter().map(|o| o.decision).collect())
+    }
+}
+
+impl SqliteStore {
+    /// Deletes quota counters whose windows have both passed; how many.
+    pub async fn sweep_quotas(&self) -> Result<u64, StoreError> {
+        let now = i64::try_from(crate::limits::unix_nanos()).unwrap_or(i64::MAX);
+        Ok(
+            sqlx::query("DELETE FROM quota_windows WHERE expires_at <= ?1")
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 }

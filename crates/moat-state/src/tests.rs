@@ -599,7 +599,9 @@ async fn ownership_persists_and_a_version_one_file_is_migrated() {
             .await
             .unwrap();
         // Turn the file back into what version 1 wrote.
-        sqlx::raw_sql("DROP TABLE object_owners; UPDATE moat_schema SET version = 1")
+        sqlx::raw_sql(
+            "DROP TABLE object_owners; DROP TABLE quota_windows; UPDATE moat_schema SET version = 1",
+        )
             .execute(&store.pool_for_tests())
             .await
             .unwrap();
@@ -619,4 +621,40 @@ async fn ownership_persists_and_a_version_one_file_is_migrated() {
         store.owner(&order("42")).await.unwrap().as_deref(),
         Some("alice")
     );
+}
+
+#[tokio::test]
+async fn quotas_persist_across_reopen() {
+    use crate::limits::{LimitCheck, QuotaStore, SlidingWindow};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let day = std::time::Duration::from_secs(86_400);
+    let orders = LimitCheck {
+        key: "shop:orders:alice".to_string(),
+        rule: SlidingWindow::new(3, day).unwrap(),
+        cost: 1,
+    };
+    let bigger = LimitCheck {
+        key: "shop:all:alice".to_string(),
+        rule: SlidingWindow::new(100, day).unwrap(),
+        cost: 1,
+    };
+    let both = [bigger.clone(), orders.clone()];
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        for left in [2, 1] {
+            let d = store.acquire(&both).await.unwrap();
+            assert!(d[0].allowed && d[1].allowed);
+            assert_eq!(d[1].remaining, left);
+        }
+        store.close().await;
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.acquire(&both).await.unwrap()[1].remaining, 0);
+    let refused = store.acquire(&both).await.unwrap();
+    assert!(!refused[1].allowed && refused[1].retry_after.is_some());
+    // The refused request was not counted by the other quota either.
+    let d = store.acquire(std::slice::from_ref(&bigger)).await.unwrap();
+    assert_eq!(d[0].remaining, 96);
+    assert_eq!(store.sweep_quotas().await.unwrap(), 0);
 }
