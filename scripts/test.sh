@@ -23,6 +23,8 @@ need_debian() {
 need_debian kill procps
 # The JWT tests generate RSA keys with openssl(1).
 need_debian openssl openssl
+# The Redis limit store tests run a real redis-server.
+need_debian redis-server redis-server
 
 specs="../shared/specs"
 if [ ! -d "$specs" ]; then

@@ -52,6 +52,10 @@ pub enum StoreError {
         /// What is wrong with it.
         what: String,
     },
+    /// The Redis limit store failed: unreachable, timed out, or an error
+    /// reply. The message never holds credentials from the URL.
+    #[error("redis: {0}")]
+    Redis(String),
 }
 
 /// Storage of API key records, looked up by key id.

@@ -17,6 +17,7 @@
 
 mod gcra;
 mod memory;
+mod redis;
 mod window;
 
 use std::time::Duration;
@@ -25,6 +26,7 @@ use async_trait::async_trait;
 
 pub use gcra::{Gcra, GcraOutcome};
 pub use memory::{MemoryLimiter, MemoryLimiterStats};
+pub use redis::{RedisLimiter, RedisOptions};
 pub use window::{SlidingWindow, WindowOutcome, WindowState};
 
 use crate::store::StoreError;
