@@ -60,6 +60,151 @@ pub struct Config {
     /// `moat keys` is run.
     #[serde(default)]
     pub keys: Option<KeysConfig>,
+    /// Where rate-limit and quota counters are kept, and how many.
+    #[serde(default)]
+    pub rate_limiting: RateLimitingConfig,
+}
+
+/// The counters behind `apis[].rate_limits` and `apis[].quotas`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitingConfig {
+    /// `memory` (this node only; quotas in the SQLite state file) or
+    /// `redis` (shared by every node; quotas too).
+    #[serde(default)]
+    pub backend: LimitBackend,
+    /// The Redis server, for `backend: redis`.
+    #[serde(default)]
+    pub redis: Option<RedisConfig>,
+    /// Most keys the in-memory limiter tracks (also the fallback's size);
+    /// idle keys are dropped first.
+    #[serde(default = "default_max_limit_keys")]
+    pub max_keys: usize,
+    /// Send `RateLimit-Policy` and `RateLimit` header fields on responses
+    /// to limited operations.
+    #[serde(default = "yes")]
+    pub headers: bool,
+}
+
+impl Default for RateLimitingConfig {
+    fn default() -> Self {
+        Self {
+            backend: LimitBackend::default(),
+            redis: None,
+            max_keys: default_max_limit_keys(),
+            headers: true,
+        }
+    }
+}
+
+fn default_max_limit_keys() -> usize {
+    1_000_000
+}
+
+/// Where limit counters live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitBackend {
+    /// In this process (rate limits) and the SQLite state file (quotas).
+    #[default]
+    Memory,
+    /// A Redis server shared by every gateway node.
+    Redis,
+}
+
+/// A Redis server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:port/db`, referenced when it carries a password
+    /// (`${env:MOAT_REDIS_URL}`).
+    pub url: Secret,
+    /// Longest wait for one Redis command; past it the limit's `fail` mode
+    /// decides.
+    #[serde(default = "default_redis_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Prefix of every key moat writes.
+    #[serde(default = "default_redis_prefix")]
+    pub prefix: String,
+}
+
+fn default_redis_timeout() -> Duration {
+    Duration::from_millis(100)
+}
+
+fn default_redis_prefix() -> String {
+    "moat".to_string()
+}
+
+/// A rate limit: a smooth rate (GCRA) with a burst.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// A name, unique per API; it names the limit in `RateLimit` headers,
+    /// logs and metrics.
+    pub name: String,
+    /// What is counted: `consumer`, `api_key`, `client_ip`,
+    /// `client_network` (/24 for IPv4, /64 for IPv6), `api`, `operation`,
+    /// `header:<name>` or `claim:<name>`.
+    pub key: String,
+    /// Requests allowed per `per`.
+    pub rate: u64,
+    /// The period of `rate`.
+    #[serde(default = "default_limit_period", with = "humantime_serde")]
+    pub per: Duration,
+    /// Requests allowed at once; `rate` when absent.
+    #[serde(default)]
+    pub burst: Option<u64>,
+    /// The operations it applies to, written like role grants
+    /// (operationId, `tag:<name>`, `METHOD /path/glob`, `*`).
+    #[serde(default = "default_all_operations")]
+    pub operations: Vec<String>,
+    /// When the shared backend cannot be reached: `open` (decide on this
+    /// node's own limiter) or `closed` (answer `503`).
+    #[serde(default)]
+    pub fail: FailMode,
+}
+
+fn default_limit_period() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_all_operations() -> Vec<String> {
+    vec!["*".to_string()]
+}
+
+/// What a limit does when its backend is unreachable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailMode {
+    /// Keep limiting with this node's in-memory limiter.
+    #[default]
+    Open,
+    /// Refuse with `503` until the backend is back.
+    Closed,
+}
+
+/// A quota: at most `limit` requests in any `per` (sliding window),
+/// persisted across restarts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// A name, unique per API among limits and quotas.
+    pub name: String,
+    /// What is counted, as for rate limits.
+    pub key: String,
+    /// Requests allowed per window.
+    pub limit: u64,
+    /// The window: `1h`, `1d`, `30d`…
+    #[serde(with = "humantime_serde")]
+    pub per: Duration,
+    /// The operations it applies to, written like role grants.
+    #[serde(default = "default_all_operations")]
+    pub operations: Vec<String>,
+    /// When the backend cannot be reached: `open` (allow) or `closed`
+    /// (`503`).
+    #[serde(default)]
+    pub fail: FailMode,
 }
 
 /// Whether denials are returned to the client or only recorded.
@@ -108,6 +253,22 @@ pub struct ListenerConfig {
     /// Time a client has to send a complete request head (slowloris defence).
     #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// Most simultaneous connections from one client address on this
+    /// listener; further ones are closed as soon as they are accepted.
+    /// Connections from `proxy.trusted_proxies` are not counted.
+    #[serde(default = "default_max_connections_per_client")]
+    pub max_connections_per_client: usize,
+    /// Most header fields in a request; more are answered with `431`.
+    #[serde(default = "default_max_header_count")]
+    pub max_header_count: usize,
+    /// Largest request head (request line and header fields) in bytes;
+    /// larger heads are answered with `431`.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Longest request target (path and query string) in bytes; longer ones
+    /// are answered with `414`.
+    #[serde(default = "default_max_url_bytes")]
+    pub max_url_bytes: usize,
 }
 
 /// TLS for a listener.
@@ -282,6 +443,13 @@ pub struct ApiConfig {
     /// Protection of responses against excessive data exposure.
     #[serde(default)]
     pub responses: ResponseConfig,
+    /// Rate limits (GCRA) on this API's operations; every one that applies
+    /// must allow a request.
+    #[serde(default)]
+    pub rate_limits: Vec<RateLimitConfig>,
+    /// Quotas (long sliding windows) on this API's operations.
+    #[serde(default)]
+    pub quotas: Vec<QuotaConfig>,
     /// Cross-origin requests from browsers. Off when absent: no CORS
     /// headers, and preflights are undocumented operations.
     #[serde(default)]
@@ -888,6 +1056,18 @@ fn default_max_connections() -> usize {
 }
 fn default_header_read_timeout() -> Duration {
     Duration::from_secs(10)
+}
+fn default_max_connections_per_client() -> usize {
+    256
+}
+fn default_max_header_count() -> usize {
+    100
+}
+fn default_max_header_bytes() -> usize {
+    16 * 1024
+}
+fn default_max_url_bytes() -> usize {
+    8 * 1024
 }
 fn default_hsts_max_age() -> Duration {
     Duration::from_secs(365 * 24 * 3600)

@@ -360,11 +360,16 @@ impl ApiIdentity {
             }
             (Verifier::ApiKey(keys), Credential::ApiKey(key)) => {
                 match keys.verify(key, moat_state::unix_now()).await {
-                    Ok(record) => SchemeOutcome::Verified(self.identity_of(
-                        record.consumer_id,
-                        record.scopes,
-                        None,
-                    )),
+                    Ok(record) => {
+                        let mut identity =
+                            self.identity_of(record.consumer_id, record.scopes, None);
+                        // Rate limits keyed by API key count per key id.
+                        identity.attributes.insert(
+                            moat_guard::identity::API_KEY_ID_ATTRIBUTE.to_string(),
+                            record.key_id,
+                        );
+                        SchemeOutcome::Verified(identity)
+                    }
                     Err(rejection) if rejection.is_credential_failure() => {
                         tracing::debug!(reason = rejection.reason(), key_id = ?rejection.key_id(),
                             "API key refused");

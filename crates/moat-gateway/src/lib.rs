@@ -13,6 +13,7 @@ pub mod client_cert;
 pub mod cors;
 pub mod forwarding;
 pub mod identity;
+pub mod limits;
 mod listener;
 pub mod proxy;
 mod reload;

@@ -19,10 +19,13 @@ use moat_config::Mode;
 use moat_guard::identity::{Identity, IdentityDecision};
 
 use crate::identity::RequestSide;
+use crate::limits::{Limiter, Taken, Verdict as LimitVerdict};
+use moat_guard::limits::{KeyContext, Limit, LimitRule, ceil_secs, rate_limit_field};
 use moat_guard::{
     CanonicalPath, Finding, PROBLEM_JSON, Problem, ProblemKind, Verdict, route_verdict,
 };
 use moat_spec::Match;
+use moat_state::limits::LimitDecision;
 use moat_state::{ObjectKey, OwnershipStore, Recorded};
 
 use crate::access_log::{AccessLog, AccessRecord, millis, timestamp};
@@ -47,6 +50,8 @@ pub struct Shared {
     pub access_log: AccessLog,
     /// Failure counts for brute-force lockout; kept across reloads.
     pub lockout: Option<Arc<dyn moat_state::LockoutStore>>,
+    /// Rate-limit and quota counters; kept across reloads.
+    pub limiter: Arc<Limiter>,
 }
 
 /// What is known of the connection a request came on.
@@ -77,6 +82,8 @@ struct Exchange {
     consumer: Option<String>,
     /// The API's CORS policy and the allowed request origin.
     cors: Option<(Arc<crate::cors::Cors>, HeaderValue)>,
+    /// `RateLimit-Policy` and `RateLimit` fields for the response.
+    rate_limit: Option<(HeaderValue, Option<HeaderValue>)>,
 }
 
 /// Serves one request: never fails, every problem becomes a response.
@@ -110,10 +117,14 @@ pub async fn handle(
         deprecation: false,
         consumer: None,
         cors: None,
+        rate_limit: None,
     };
 
-    let lockout = shared.lockout.as_deref();
-    let mut resp = pipeline(&rt, &conn, trusted, lockout, req, &mut ex).await;
+    let guards = Guards {
+        lockout: shared.lockout.as_deref(),
+        limiter: &shared.limiter,
+    };
+    let mut resp = pipeline(&rt, &conn, trusted, &guards, req, &mut ex).await;
 
     let headers = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&ex.request_id) {
@@ -136,6 +147,12 @@ pub async fn handle(
     }
     if let Some((cors, origin)) = &ex.cors {
         cors.response_headers(origin, headers);
+    }
+    if let Some((policy, current)) = ex.rate_limit.take() {
+        headers.insert("ratelimit-policy", policy);
+        if let Some(v) = current {
+            headers.insert("ratelimit", v);
+        }
     }
 
     let total = started.elapsed();
@@ -161,14 +178,21 @@ pub async fn handle(
     Ok(resp)
 }
 
+/// The guards' state that outlives a runtime.
+struct Guards<'a> {
+    lockout: Option<&'a dyn moat_state::LockoutStore>,
+    limiter: &'a Limiter,
+}
+
 async fn pipeline(
     rt: &Runtime,
     conn: &ConnInfo,
     trusted: bool,
-    lockout: Option<&dyn moat_state::LockoutStore>,
+    guards: &Guards<'_>,
     req: Request<Incoming>,
     ex: &mut Exchange,
 ) -> Response<Body> {
+    let lockout = guards.lockout;
     // Canonicalise: one spelling of the path for every decision below.
     let path = match CanonicalPath::parse(req.uri().path()) {
         Ok(p) => p,
@@ -259,11 +283,34 @@ async fn pipeline(
         }
     }
 
-    // Guards: identity.
+    // Guards: rate limits that do not depend on the caller (address,
+    // network, API, operation, header), before credentials are checked, so
+    // they also shield the verifiers.
     let operation = match &found {
         Match::Found { operation, .. } => Some(*operation),
         _ => None,
     };
+    let mut limits = LimitState::default();
+    if let Match::Found {
+        index, operation, ..
+    } = &found
+        && let Err(resp) = limit(
+            guards.limiter,
+            api,
+            *index,
+            operation.id(),
+            false,
+            &req,
+            None,
+            &mut limits,
+            ex,
+        )
+        .await
+    {
+        return resp;
+    }
+
+    // Guards: identity.
     let identity = match operation {
         Some(op) => match identify(api, op, &req, conn.client_cert.as_deref(), lockout, ex).await {
             Ok(identity) => identity,
@@ -273,6 +320,26 @@ async fn pipeline(
     };
     if let Some(id) = &identity {
         ex.consumer = Some(id.consumer.clone());
+    }
+
+    // Guards: rate limits and quotas by caller.
+    if let Match::Found {
+        index, operation, ..
+    } = &found
+        && let Err(resp) = limit(
+            guards.limiter,
+            api,
+            *index,
+            operation.id(),
+            true,
+            &req,
+            identity.as_ref(),
+            &mut limits,
+            ex,
+        )
+        .await
+    {
+        return resp;
     }
 
     // Guards: function-level authorization by role.
@@ -362,6 +429,93 @@ async fn pipeline(
         objects,
     };
     forward(&target, conn, trusted, &path, host.as_deref(), req, ex).await
+}
+
+/// The rate limits a request has met so far.
+#[derive(Default)]
+struct LimitState<'a> {
+    taken: Taken,
+    decided: Vec<(&'a Limit, LimitDecision)>,
+}
+
+/// Applies the limits of operation `index` decided before or after
+/// authentication. A refusal gives back what earlier limits took and
+/// answers `429` (or `503` for an unreachable `fail: closed` store).
+#[allow(clippy::too_many_arguments)]
+async fn limit<'a>(
+    limiter: &Limiter,
+    api: &'a Api,
+    index: usize,
+    operation: &str,
+    after_identity: bool,
+    req: &Request<Incoming>,
+    identity: Option<&Identity>,
+    state: &mut LimitState<'a>,
+    ex: &mut Exchange,
+) -> Result<(), Response<Body>> {
+    let applicable: Vec<&Limit> = api.limits.for_operation(index, after_identity).collect();
+    if applicable.is_empty() {
+        return Ok(());
+    }
+    let ctx = KeyContext {
+        api: &api.name,
+        operation,
+        client: ex.client,
+        headers: req.headers(),
+        identity,
+    };
+    let policy = api.limits.policy(index).cloned();
+    let headers = api.limit_headers;
+    match limiter
+        .decide(&api.name, &applicable, &ctx, &mut state.taken)
+        .await
+    {
+        LimitVerdict::Allowed(decided) => {
+            state.decided.extend(decided);
+            if headers && let Some(policy) = policy {
+                ex.rate_limit = Some((policy, rate_limit_field(&state.decided)));
+            }
+            Ok(())
+        }
+        LimitVerdict::Refused(l, d) => {
+            let kind = match l.rule {
+                LimitRule::Rate(_) => ProblemKind::RateLimited,
+                LimitRule::Quota(_) => ProblemKind::QuotaExceeded,
+            };
+            let f = Finding::new(kind);
+            if api.mode != Mode::Enforce {
+                ex.verdict = "monitored";
+                ex.finding = Some(kind.slug());
+                telemetry::finding(&api.name, kind.slug(), "monitored");
+                return Ok(());
+            }
+            tracing::debug!(request_id = %ex.request_id, api = %api.name, limit = %l.name,
+                "request over its limit");
+            let mut resp = deny(ex, &api.name, &f);
+            let wait = d.retry_after.map(ceil_secs).unwrap_or(1).max(1);
+            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            if headers && let Some(policy) = policy {
+                ex.rate_limit = Some((policy, rate_limit_field(&[(l, d)])));
+            }
+            Err(resp)
+        }
+        LimitVerdict::Unavailable(l) => {
+            let f = Finding::new(ProblemKind::LimitUnavailable);
+            if api.mode != Mode::Enforce {
+                ex.verdict = "monitored";
+                ex.finding = Some(f.kind.slug());
+                return Ok(());
+            }
+            tracing::warn!(request_id = %ex.request_id, api = %api.name, limit = %l.name,
+                "refused: the limit's store is unreachable and it fails closed");
+            let mut resp = deny(ex, &api.name, &f);
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            Err(resp)
+        }
+    }
 }
 
 /// Validates the request against the operation's parameters and body

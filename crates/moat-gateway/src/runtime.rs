@@ -17,6 +17,7 @@ use moat_config::{
 };
 use moat_guard::CanonicalPath;
 use moat_guard::authorization::RoleGrants;
+use moat_guard::limits::LimitPlan;
 use moat_guard::ownership::{BindingSpec, LearnSpec, Learning, ObjectAccess};
 use moat_guard::response_filter::{FilterOptions, ResponseFilter, compile_filters};
 use moat_guard::validate::{OperationValidator, ValidationOptions, compile_spec};
@@ -62,6 +63,10 @@ pub struct Api {
     pub responses: moat_config::ResponseConfig,
     /// Cross-origin policy, when configured.
     pub cors: Option<Arc<crate::cors::Cors>>,
+    /// Rate limits and quotas by operation.
+    pub limits: LimitPlan,
+    /// Whether responses carry `RateLimit-Policy` and `RateLimit`.
+    pub limit_headers: bool,
 }
 
 impl Api {
@@ -273,6 +278,28 @@ impl Runtime {
                     Learning::default()
                 }
             };
+            let limits = match LimitPlan::compile(&spec, &a.rate_limits, &a.quotas) {
+                Ok(p) => p,
+                Err(limit_errors) => {
+                    for e in limit_errors {
+                        let at = if e.at.starts_with("rate_limits/") || e.at.starts_with("quotas/")
+                        {
+                            format!("/apis/{index}/{}", e.at)
+                        } else {
+                            format!("/apis/{index}/spec")
+                        };
+                        let message = if at.ends_with("/spec") {
+                            format!("operation {}: {}", e.at, e.message)
+                        } else {
+                            e.message
+                        };
+                        errors.push(doc.error_at(&at, message).with_hint(
+                            "a limit needs a unique name, a key (consumer, api_key, client_ip, client_network, api, operation, header:<name>, claim:<name>), a rate above zero and operations written like role grants",
+                        ));
+                    }
+                    LimitPlan::default()
+                }
+            };
             let filter_opts = FilterOptions {
                 remove_undeclared: a.responses.undeclared != moat_config::UndeclaredPolicy::Allow,
                 mask_sensitive: a.responses.mask_sensitive,
@@ -307,6 +334,8 @@ impl Runtime {
                 response_filters,
                 responses: a.responses.clone(),
                 cors: a.cors.as_ref().map(|c| Arc::new(crate::cors::Cors::new(c))),
+                limits,
+                limit_headers: cfg.rate_limiting.headers,
             });
         }
         // Host-bound APIs before host-less ones, longer base paths first.

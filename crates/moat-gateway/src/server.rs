@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::access_log::AccessLog;
+use crate::limits::Limiter;
 use crate::proxy::Shared;
 use crate::runtime::Runtime;
 use crate::{admin, listener, reload, telemetry};
@@ -48,6 +49,9 @@ pub enum ReloadError {
     /// Listener sockets cannot change without a restart.
     #[error("the listeners changed (address, TLS or redirect); restart moat to apply that")]
     ListenersChanged,
+    /// The rate-limit stores cannot change without a restart.
+    #[error("`rate_limiting` changed (backend, Redis or max_keys); restart moat to apply that")]
+    LimiterChanged,
     /// The reload task could not run.
     #[error("reload failed to run")]
     Aborted,
@@ -97,6 +101,9 @@ impl Core {
             Err(d) => Err(ReloadError::Invalid(d)),
             Ok(rt) if shapes(rt.listeners()) != self.listener_shape => {
                 Err(ReloadError::ListenersChanged)
+            }
+            Ok(rt) if !self.shared.limiter.fits(&rt.loaded.config.rate_limiting) => {
+                Err(ReloadError::LimiterChanged)
             }
             Ok(rt) => {
                 log_warnings(&rt);
@@ -148,10 +155,12 @@ impl Gateway {
         let cfg = runtime.loaded.config.clone();
         let access_log = AccessLog::open(&cfg.access_log).map_err(StartError::AccessLog)?;
         let lockout = lockout_store(&runtime)?;
+        let limiter = limiter(&runtime).await?;
         let shared = Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             access_log,
             lockout,
+            limiter,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -286,9 +295,6 @@ impl Gateway {
     }
 }
 
-/// Periodic chores: histogram upkeep, and writing API keys' last-used times
-/// (so they are at most this interval stale, and flushed once more on
-/// shutdown).
 /// The lockout store from the start-up config (kept across reloads).
 fn lockout_store(rt: &Runtime) -> Result<Option<Arc<dyn moat_state::LockoutStore>>, StartError> {
     let cfg = &rt.loaded.config.lockout;
@@ -314,6 +320,50 @@ fn lockout_store(rt: &Runtime) -> Result<Option<Arc<dyn moat_state::LockoutStore
     }
 }
 
+/// The rate-limit and quota stores from the start-up config (kept across
+/// reloads).
+async fn limiter(rt: &Runtime) -> Result<Arc<Limiter>, StartError> {
+    let cfg = &rt.loaded.config;
+    let has_quotas = cfg.apis.iter().any(|a| !a.quotas.is_empty());
+    let quotas: Option<Arc<dyn moat_state::limits::QuotaStore>> =
+        if has_quotas && cfg.rate_limiting.backend == moat_config::LimitBackend::Memory {
+            let store = moat_state::SqliteStore::open(&cfg.state.sqlite)
+                .await
+                .map_err(|e| {
+                    StartError::Config(
+                        rt.loaded
+                            .document
+                            .error_at(
+                                "/state/sqlite",
+                                format!("cannot open the state store for quotas: {e}"),
+                            )
+                            .with_hint(
+                                "the directory must exist and be writable by the user moat runs as",
+                            )
+                            .into(),
+                    )
+                })?;
+            Some(Arc::new(store))
+        } else {
+            None
+        };
+    let shared = crate::limits::connect_shared(&cfg.rate_limiting)
+        .await
+        .map_err(|message| {
+            StartError::Config(
+                rt.loaded
+                    .document
+                    .error_at("/rate_limiting/redis", message)
+                    .with_hint("`backend: redis` needs `redis.url` (redis://host:port/db)")
+                    .into(),
+            )
+        })?;
+    Ok(Arc::new(Limiter::new(&cfg.rate_limiting, quotas, shared)))
+}
+
+/// Periodic chores: histogram upkeep, writing API keys' last-used times (so
+/// they are at most this interval stale, and flushed once more on
+/// shutdown), and dropping idle rate-limit keys.
 async fn upkeep(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(Duration::from_secs(5));
     loop {
@@ -323,6 +373,10 @@ async fn upkeep(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         };
         telemetry::upkeep();
         shared.runtime.load_full().flush_last_used().await;
+        let limiter = &shared.limiter;
+        limiter.memory().sweep();
+        let stats = limiter.memory().stats();
+        telemetry::limiter_state(stats.keys, stats.evicted_live, limiter.shared_is_up());
         if stopping {
             return;
         }

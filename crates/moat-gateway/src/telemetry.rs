@@ -88,3 +88,26 @@ pub fn reload(result: &'static str) {
 pub fn connections(listener: &str, delta: f64) {
     gauge!("moat_connections_active", "listener" => listener.to_string()).increment(delta);
 }
+
+/// A client connection closed as soon as it was accepted: `reason` is
+/// `per_client_limit` (the client address already holds
+/// `max_connections_per_client` connections).
+pub fn connection_refused(listener: &str, reason: &'static str) {
+    counter!("moat_connections_refused_total",
+        "listener" => listener.to_string(), "reason" => reason)
+    .increment(1);
+}
+
+/// A rate-limit or quota store that could not be reached.
+pub fn limit_backend_error(api: &str) {
+    counter!("moat_ratelimit_backend_errors_total", "api" => api.to_string()).increment(1);
+}
+
+/// The rate limiter's state: keys tracked in memory, live keys evicted so
+/// far (counter, as a gauge of the total) and whether the shared backend
+/// answers (1) or not (0).
+pub fn limiter_state(keys: usize, evicted_live: u64, backend_up: bool) {
+    gauge!("moat_ratelimit_keys").set(keys as f64);
+    gauge!("moat_ratelimit_evicted_live").set(evicted_live as f64);
+    gauge!("moat_ratelimit_backend_up").set(if backend_up { 1.0 } else { 0.0 });
+}

@@ -49,30 +49,17 @@ impl RoleGrants {
         let mut errors = Vec::new();
         for (role, grants) in roles {
             for (index, grant) in grants.iter().enumerate() {
-                let matched: Vec<usize> = spec
-                    .operations
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, op)| grant_matches(grant, op))
-                    .map(|(i, _)| i)
-                    .collect();
-                if matched.is_empty() {
-                    let ids = spec
-                        .operations
-                        .iter()
-                        .filter_map(|o| o.operation_id.as_deref());
-                    let message = match moat_config::diagnostic::did_you_mean(grant, ids) {
-                        Some(id) => format!(
-                            "`{grant}` grants no operation of the document; did you mean `{id}`?"
-                        ),
-                        None => format!("`{grant}` grants no operation of the document"),
-                    };
-                    errors.push(GrantError {
-                        role: role.clone(),
-                        index,
-                        message,
-                    });
-                }
+                let matched = match operations_matching(grant, spec) {
+                    Ok(m) => m,
+                    Err(message) => {
+                        errors.push(GrantError {
+                            role: role.clone(),
+                            index,
+                            message,
+                        });
+                        continue;
+                    }
+                };
                 for i in matched {
                     if !by_operation[i].contains(role) {
                         by_operation[i].push(role.clone());
@@ -101,6 +88,30 @@ impl RoleGrants {
                 .any(|g| g == ANONYMOUS_ROLE || roles.contains(g))
         })
     }
+}
+
+/// The indexes of the operations a grant (operationId, `tag:<name>`,
+/// `METHOD /path/glob` or `*`) names; an error with a hint when it names
+/// none, since a typo would otherwise silently match nothing.
+pub fn operations_matching(grant: &str, spec: &ApiSpec) -> Result<Vec<usize>, String> {
+    let matched: Vec<usize> = spec
+        .operations
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| grant_matches(grant, op))
+        .map(|(i, _)| i)
+        .collect();
+    if !matched.is_empty() {
+        return Ok(matched);
+    }
+    let ids = spec
+        .operations
+        .iter()
+        .filter_map(|o| o.operation_id.as_deref());
+    Err(match moat_config::diagnostic::did_you_mean(grant, ids) {
+        Some(id) => format!("`{grant}` names no operation of the document; did you mean `{id}`?"),
+        None => format!("`{grant}` names no operation of the document"),
+    })
 }
 
 fn grant_matches(grant: &str, op: &moat_spec::Operation) -> bool {

@@ -197,6 +197,11 @@ fn cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, Malformed> 
     Ok(found)
 }
 
+/// The identity attribute holding the id of the API key a request was
+/// verified with (set by moat after the consumer's metadata, so config cannot
+/// shadow it).
+pub const API_KEY_ID_ATTRIBUTE: &str = "moat.api_key_id";
+
 /// Who a verified credential belongs to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identity {

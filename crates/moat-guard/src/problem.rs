@@ -42,6 +42,12 @@ pub enum ProblemKind {
     UnsupportedMediaType,
     /// The body is larger than can be validated.
     PayloadTooLarge,
+    /// The request target (path and query) is longer than the listener
+    /// accepts.
+    UriTooLong,
+    /// The request head has more header fields, or more bytes, than the
+    /// listener accepts.
+    HeadersTooLarge,
     /// Too many refused credentials from this client or for this credential
     /// id: locked out for a while.
     LockedOut,
@@ -51,6 +57,12 @@ pub enum ProblemKind {
     /// The state store that records object owners cannot be read, so
     /// object-level access cannot be decided.
     StateUnavailable,
+    /// A rate limit refused the request (`Retry-After` says when to retry).
+    RateLimited,
+    /// A quota (a long window, such as requests per day) is used up.
+    QuotaExceeded,
+    /// The store of a `fail: closed` limit cannot be reached.
+    LimitUnavailable,
     /// Plain HTTP on a listener that only redirects (never a body, kept for
     /// completeness of metrics labels).
     HttpsRequired,
@@ -72,6 +84,9 @@ impl ProblemKind {
             ProblemKind::InvalidCredentials => "invalid-credentials",
             ProblemKind::VerifierUnavailable => "verifier-unavailable",
             ProblemKind::StateUnavailable => "state-unavailable",
+            ProblemKind::RateLimited => "rate-limited",
+            ProblemKind::QuotaExceeded => "quota-exceeded",
+            ProblemKind::LimitUnavailable => "rate-limit-unavailable",
             ProblemKind::LockedOut => "locked-out",
             ProblemKind::InsufficientScope => "insufficient-scope",
             ProblemKind::Forbidden => "forbidden",
@@ -80,6 +95,8 @@ impl ProblemKind {
             ProblemKind::UnprocessableRequest => "schema-violation",
             ProblemKind::UnsupportedMediaType => "unsupported-media-type",
             ProblemKind::PayloadTooLarge => "payload-too-large",
+            ProblemKind::UriTooLong => "uri-too-long",
+            ProblemKind::HeadersTooLarge => "headers-too-large",
         }
     }
 
@@ -94,7 +111,10 @@ impl ProblemKind {
             ProblemKind::UpstreamTimeout => 504,
             ProblemKind::HttpsRequired => 308,
             ProblemKind::Unauthenticated | ProblemKind::InvalidCredentials => 401,
-            ProblemKind::VerifierUnavailable | ProblemKind::StateUnavailable => 503,
+            ProblemKind::VerifierUnavailable
+            | ProblemKind::StateUnavailable
+            | ProblemKind::LimitUnavailable => 503,
+            ProblemKind::RateLimited | ProblemKind::QuotaExceeded => 429,
             ProblemKind::LockedOut => 429,
             ProblemKind::InsufficientScope
             | ProblemKind::Forbidden
@@ -103,6 +123,8 @@ impl ProblemKind {
             ProblemKind::UnprocessableRequest => 422,
             ProblemKind::UnsupportedMediaType => 415,
             ProblemKind::PayloadTooLarge => 413,
+            ProblemKind::UriTooLong => 414,
+            ProblemKind::HeadersTooLarge => 431,
         }
     }
 
@@ -121,6 +143,9 @@ impl ProblemKind {
             ProblemKind::InvalidCredentials => "Invalid credentials",
             ProblemKind::VerifierUnavailable => "Credentials cannot be verified now",
             ProblemKind::StateUnavailable => "Access to this object cannot be decided now",
+            ProblemKind::RateLimited => "Too many requests",
+            ProblemKind::QuotaExceeded => "Quota exceeded",
+            ProblemKind::LimitUnavailable => "Rate limits cannot be checked now",
             ProblemKind::LockedOut => "Too many failed attempts",
             ProblemKind::InsufficientScope => "Insufficient scope",
             ProblemKind::Forbidden => "Operation not allowed for this caller",
@@ -129,6 +154,8 @@ impl ProblemKind {
             ProblemKind::UnprocessableRequest => "Request body does not match its schema",
             ProblemKind::UnsupportedMediaType => "Unsupported media type",
             ProblemKind::PayloadTooLarge => "Request body too large",
+            ProblemKind::UriTooLong => "Request target too long",
+            ProblemKind::HeadersTooLarge => "Request header fields too large",
         }
     }
 

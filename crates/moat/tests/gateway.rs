@@ -563,6 +563,34 @@ async fn the_demo_shows_allowed_and_blocked_requests() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+
+    // the catalogue's rate limit: 5 at once, then 429 with its headers
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for _ in 0..6 {
+        let r = c.get(moat.url("/api/books")).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+        last = Some(r);
+    }
+    let last = last.unwrap();
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(last.headers().contains_key("retry-after"));
+    assert_eq!(last.headers()["ratelimit-policy"], "\"catalogue\";q=5;w=10");
+    assert!(last.headers().contains_key("ratelimit"));
+
+    // brute force: the 11th refused credential from one address is 429
+    let mut statuses = Vec::new();
+    for i in 0..11 {
+        let r = c
+            .get(moat.url("/api/users/1"))
+            .bearer_auth(format!("guessed.token.{i}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(statuses[..9].iter().all(|s| *s == 401), "{statuses:?}");
 }
 
 #[tokio::test]

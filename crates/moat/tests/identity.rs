@@ -574,11 +574,11 @@ fn grants_that_name_nothing_are_config_errors() {
     let api = "    security:\n      Basic: {type: basic}\n      OAuth: {type: jwt, algorithms: [HS256], secret: Zk3q8v1T0bq7Yw2mN5cR9xL4sP6uH8eJ}\n    roles:\n      admin: [deleteBok, \"tag:nope\"]\n";
     let err = check_api_fails(AUTHZ_SPEC, api);
     assert!(
-        err.contains("moat.yaml:18:15: error: `deleteBok` grants no operation of the document"),
+        err.contains("moat.yaml:18:15: error: `deleteBok` names no operation of the document"),
         "{err}"
     );
     assert!(err.contains("did you mean `deleteBook`?"), "{err}");
-    assert!(err.contains("`tag:nope` grants no operation"), "{err}");
+    assert!(err.contains("`tag:nope` names no operation"), "{err}");
 }
 
 const OWNED_SPEC: &str = r#"

@@ -233,6 +233,14 @@ Authentication, as the document requires it:
   curl -i http://{gw}/api/users/2 -H 'Authorization: Bearer {jwt}'   # 403: another user's record (BOLA)
   curl -i http://{gw}/api/users/1 -H 'Authorization: Bearer not.a.token'   # 401: invalid_token
 
+Abuse controls:
+
+  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{{http_code}} ' http://{gw}/api/books; done; echo
+  curl -i http://{gw}/api/books                  # 429 + Retry-After, RateLimit-Policy, RateLimit
+  for i in $(seq 11); do curl -s -o /dev/null -w '%{{http_code}} ' http://{gw}/api/users/1 \
+       -H \"Authorization: Bearer guessed.token.$i\"; done; echo   # 401 x10, then 429: brute force locked out
+                                                 # (your address, for a minute: try it last)
+
 alice's API key was issued with `moat keys` into the demo's key store; the
 upstream sees her as `x-moat-consumer: alice`, never her credentials.
 

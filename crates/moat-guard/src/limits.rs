@@ -1,0 +1,473 @@
+//! Rate limits and quotas, compiled against the document: which limits
+//! apply to each operation, and the key each request is counted under.
+//!
+//! Limits come from config (`apis[].rate_limits`, `apis[].quotas`) and from
+//! `x-moat-rate-limit` extensions on operations. Counting happens in a
+//! [`moat_state::limits`] store; this module only says what to count.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use moat_config::{FailMode, QuotaConfig, RateLimitConfig};
+use moat_spec::ApiSpec;
+use moat_state::limits::{Gcra, LimitDecision, SlidingWindow};
+use serde_json::Value;
+
+use crate::authorization::operations_matching;
+use crate::identity::{API_KEY_ID_ATTRIBUTE, Identity};
+
+/// Longest key value kept; longer header values and claims are cut here so
+/// a client cannot make the limiter store megabytes per key.
+const MAX_KEY_VALUE: usize = 256;
+
+/// What a limit counts by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitKey {
+    /// The verified consumer (else the client address).
+    Consumer,
+    /// The verified API key's id (else the consumer, else the address).
+    ApiKey,
+    /// The client address.
+    ClientIp,
+    /// The client's network: /24 for IPv4, /64 for IPv6.
+    ClientNetwork,
+    /// The API as a whole.
+    Api,
+    /// The operation as a whole.
+    Operation,
+    /// A request header's value (else the client address).
+    Header(HeaderName),
+    /// A claim or metadata attribute of the verified caller (else the
+    /// client address).
+    Claim(String),
+}
+
+impl LimitKey {
+    /// Parses `consumer`, `api_key`, `client_ip`, `client_network`, `api`,
+    /// `operation`, `header:<name>` or `claim:<name>`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "consumer" => Self::Consumer,
+            "api_key" => Self::ApiKey,
+            "client_ip" => Self::ClientIp,
+            "client_network" => Self::ClientNetwork,
+            "api" => Self::Api,
+            "operation" => Self::Operation,
+            _ => {
+                if let Some(h) = s.strip_prefix("header:") {
+                    let name = HeaderName::from_bytes(h.as_bytes())
+                        .map_err(|_| format!("`{h}` is not a header name"))?;
+                    Self::Header(name)
+                } else if let Some(c) = s.strip_prefix("claim:").filter(|c| !c.is_empty()) {
+                    Self::Claim(c.to_string())
+                } else {
+                    return Err(format!(
+                        "unknown limit key `{s}`; use consumer, api_key, client_ip, client_network, api, operation, header:<name> or claim:<name>"
+                    ));
+                }
+            }
+        })
+    }
+
+    /// Whether the key depends on who the caller is, so the limit is
+    /// decided after authentication. The others are decided before it, so
+    /// they also protect the credential verifiers.
+    pub fn needs_identity(&self) -> bool {
+        matches!(self, Self::Consumer | Self::ApiKey | Self::Claim(_))
+    }
+}
+
+/// The rule of a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitRule {
+    /// A smooth rate with a burst.
+    Rate(Gcra),
+    /// A quota over a sliding window.
+    Quota(SlidingWindow),
+}
+
+/// One compiled limit.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    /// Its name, unique per API.
+    pub name: Arc<str>,
+    /// What it counts by.
+    pub key: LimitKey,
+    /// How it counts.
+    pub rule: LimitRule,
+    /// Refuse (`503`) rather than fall back when its store is unreachable.
+    pub fail_closed: bool,
+    /// Units per window, for `RateLimit-Policy` (`q`).
+    pub quota: u64,
+    /// The window in seconds, for `RateLimit-Policy` (`w`).
+    pub window_secs: u64,
+}
+
+/// A limit that cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitError {
+    /// Where: `rate_limits/<i>`, `quotas/<i>`, or an operation's id for
+    /// `x-moat-rate-limit`.
+    pub at: String,
+    /// What is wrong, with a hint.
+    pub message: String,
+}
+
+/// Everything needed to limit one API's requests.
+#[derive(Debug, Clone, Default)]
+pub struct LimitPlan {
+    limits: Vec<Limit>,
+    by_operation: Vec<Vec<usize>>,
+    policies: Vec<Option<HeaderValue>>,
+}
+
+/// What the key of a request is computed from.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyContext<'a> {
+    /// The API's name.
+    pub api: &'a str,
+    /// The operation's id.
+    pub operation: &'a str,
+    /// The client address.
+    pub client: IpAddr,
+    /// The request's headers.
+    pub headers: &'a HeaderMap,
+    /// The verified caller, once known.
+    pub identity: Option<&'a Identity>,
+}
+
+impl LimitPlan {
+    /// Compiles config limits and the document's `x-moat-rate-limit`
+    /// extensions. All problems are reported together.
+    pub fn compile(
+        spec: &ApiSpec,
+        rates: &[RateLimitConfig],
+        quotas: &[QuotaConfig],
+    ) -> Result<Self, Vec<LimitError>> {
+        let mut plan = Self {
+            limits: Vec::new(),
+            by_operation: vec![Vec::new(); spec.operations.len()],
+            policies: Vec::new(),
+        };
+        let mut errors = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        let mut add = |plan: &mut Self,
+                       at: String,
+                       name: &str,
+                       key: &str,
+                       rule: Result<(LimitRule, u64, u64), String>,
+                       fail: FailMode,
+                       operations: Result<Vec<usize>, String>| {
+            let mut problems = Vec::new();
+            if name.is_empty() || name.contains(['"', '\\']) || name.chars().any(char::is_control) {
+                problems.push(format!(
+                    "`{name}` cannot name a limit: use letters, digits and dashes"
+                ));
+            } else if names.iter().any(|n| n == name) {
+                problems.push(format!(
+                    "two limits are named `{name}`; names must be unique per API"
+                ));
+            }
+            names.push(name.to_string());
+            let key = LimitKey::parse(key).map_err(|e| problems.push(e)).ok();
+            let rule = rule.map_err(|e| problems.push(e)).ok();
+            let ops = operations.map_err(|e| problems.push(e)).ok();
+            if !problems.is_empty() {
+                errors.extend(problems.into_iter().map(|message| LimitError {
+                    at: at.clone(),
+                    message,
+                }));
+                return;
+            }
+            let (Some(key), Some((rule, quota, window_secs)), Some(ops)) = (key, rule, ops) else {
+                return;
+            };
+            let i = plan.limits.len();
+            plan.limits.push(Limit {
+                name: Arc::from(name),
+                key,
+                rule,
+                fail_closed: fail == FailMode::Closed,
+                quota,
+                window_secs,
+            });
+            for op in ops {
+                plan.by_operation[op].push(i);
+            }
+        };
+        for (i, r) in rates.iter().enumerate() {
+            let rule = rate_rule(r.rate, r.per, r.burst);
+            add(
+                &mut plan,
+                format!("rate_limits/{i}"),
+                &r.name,
+                &r.key,
+                rule,
+                r.fail,
+                grants(spec, &r.operations),
+            );
+        }
+        for (i, q) in quotas.iter().enumerate() {
+            let rule = SlidingWindow::new(q.limit, q.per)
+                .map(|w| (LimitRule::Quota(w), q.limit, q.per.as_secs().max(1)))
+                .ok_or_else(|| "`limit` and `per` must be above zero".to_string());
+            add(
+                &mut plan,
+                format!("quotas/{i}"),
+                &q.name,
+                &q.key,
+                rule,
+                q.fail,
+                grants(spec, &q.operations),
+            );
+        }
+        for (index, op) in spec.operations.iter().enumerate() {
+            let Some(ext) = spec
+                .value_at(op.doc, &op.pointer)
+                .and_then(|v| v.get("x-moat-rate-limit"))
+            else {
+                continue;
+            };
+            let entries: Vec<&Value> = match ext {
+                Value::Array(a) => a.iter().collect(),
+                other => vec![other],
+            };
+            for (n, e) in entries.into_iter().enumerate() {
+                let at = format!("{} (x-moat-rate-limit)", op.id());
+                let name = e
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{}-{n}", op.id()));
+                let key = e.get("key").and_then(Value::as_str).unwrap_or("consumer");
+                let rule = extension_rule(e);
+                add(
+                    &mut plan,
+                    at,
+                    &name,
+                    key,
+                    rule,
+                    FailMode::Open,
+                    Ok(vec![index]),
+                );
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        plan.policies = plan
+            .by_operation
+            .iter()
+            .map(|ids| {
+                if ids.is_empty() {
+                    return None;
+                }
+                let text = ids
+                    .iter()
+                    .map(|&i| {
+                        let l = &plan.limits[i];
+                        format!("\"{}\";q={};w={}", l.name, l.quota, l.window_secs)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                HeaderValue::from_str(&text).ok()
+            })
+            .collect();
+        Ok(plan)
+    }
+
+    /// Whether any limit is configured.
+    pub fn is_empty(&self) -> bool {
+        self.limits.is_empty()
+    }
+
+    /// The limits of operation `index` decided before (`after_identity:
+    /// false`) or after authentication.
+    pub fn for_operation(
+        &self,
+        index: usize,
+        after_identity: bool,
+    ) -> impl Iterator<Item = &Limit> + '_ {
+        self.by_operation
+            .get(index)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|&i| &self.limits[i])
+            .filter(move |l| l.key.needs_identity() == after_identity)
+    }
+
+    /// The `RateLimit-Policy` field value of operation `index`.
+    pub fn policy(&self, index: usize) -> Option<&HeaderValue> {
+        self.policies.get(index).and_then(Option::as_ref)
+    }
+}
+
+impl Limit {
+    /// The key this request is counted under: `<api>:<limit>:<value>`.
+    pub fn key_for(&self, ctx: &KeyContext<'_>) -> String {
+        let address = || ctx.client.to_string();
+        let value: String = match &self.key {
+            LimitKey::Consumer => ctx
+                .identity
+                .map(|i| format!("c={}", i.consumer))
+                .unwrap_or_else(|| format!("ip={}", address())),
+            LimitKey::ApiKey => ctx
+                .identity
+                .map(|i| match i.attributes.get(API_KEY_ID_ATTRIBUTE) {
+                    Some(k) => format!("k={k}"),
+                    None => format!("c={}", i.consumer),
+                })
+                .unwrap_or_else(|| format!("ip={}", address())),
+            LimitKey::ClientIp => address(),
+            LimitKey::ClientNetwork => network(ctx.client),
+            LimitKey::Api => String::new(),
+            LimitKey::Operation => ctx.operation.to_string(),
+            LimitKey::Header(h) => match ctx.headers.get(h) {
+                Some(v) => format!("h={}", String::from_utf8_lossy(v.as_bytes())),
+                None => format!("ip={}", address()),
+            },
+            LimitKey::Claim(c) => match ctx.identity.and_then(|i| i.attributes.get(c)) {
+                Some(v) => format!("a={v}"),
+                None => format!("ip={}", address()),
+            },
+        };
+        let mut key = format!("{}:{}:", ctx.api, self.name);
+        let mut end = value.len().min(MAX_KEY_VALUE);
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        key.push_str(&value[..end]);
+        key
+    }
+}
+
+/// The `RateLimit` field value for the most restrictive of `decisions`
+/// (the fewest units left), with `t` rounded up to whole seconds.
+pub fn rate_limit_field(limits: &[(&Limit, LimitDecision)]) -> Option<HeaderValue> {
+    let (limit, d) = limits.iter().min_by_key(|(_, d)| d.remaining)?;
+    let t = ceil_secs(d.reset);
+    HeaderValue::from_str(&format!("\"{}\";r={};t={t}", limit.name, d.remaining)).ok()
+}
+
+/// Whole seconds, rounded up (a client waiting this long is never early).
+pub fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+fn network(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+fn rate_rule(
+    rate: u64,
+    per: Duration,
+    burst: Option<u64>,
+) -> Result<(LimitRule, u64, u64), String> {
+    let burst = burst.unwrap_or(rate);
+    Gcra::new(rate, per, burst)
+        .map(|g| (LimitRule::Rate(g), rate, per.as_secs().max(1)))
+        .ok_or_else(|| {
+            "`rate` and `burst` must be above zero, and `per` long enough for `rate` (at most one request per nanosecond)".to_string()
+        })
+}
+
+/// `{rate: 10, per: 1m, burst: 5, key: consumer, name: …}`.
+fn extension_rule(e: &Value) -> Result<(LimitRule, u64, u64), String> {
+    let rate = e
+        .get("rate")
+        .and_then(Value::as_u64)
+        .ok_or("`rate` must be a positive integer")?;
+    let per = match e.get("per") {
+        None => Duration::from_secs(1),
+        Some(Value::String(s)) => humantime::parse_duration(s)
+            .map_err(|err| format!("`per`: {err}; write it like `1s`, `1m` or `1h`"))?,
+        Some(_) => return Err("`per` must be a duration such as `1m`".into()),
+    };
+    let burst = match e.get("burst") {
+        None => None,
+        Some(v) => Some(v.as_u64().ok_or("`burst` must be a positive integer")?),
+    };
+    if let Some(obj) = e.as_object()
+        && let Some(k) = obj
+            .keys()
+            .find(|k| !["rate", "per", "burst", "key", "name"].contains(&k.as_str()))
+    {
+        return Err(format!(
+            "unknown field `{k}`; expected rate, per, burst, key, name"
+        ));
+    }
+    rate_rule(rate, per, burst)
+}
+
+fn grants(spec: &ApiSpec, grants: &[String]) -> Result<Vec<usize>, String> {
+    let mut out = Vec::new();
+    for g in grants {
+        let matched = operations_matching(g, spec)?;
+        for i in matched {
+            if !out.contains(&i) {
+                out.push(i);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_parse_and_say_when_they_are_decided() {
+        assert_eq!(LimitKey::parse("consumer"), Ok(LimitKey::Consumer));
+        assert!(LimitKey::parse("claim:tenant").unwrap().needs_identity());
+        assert!(!LimitKey::parse("header:x-tenant").unwrap().needs_identity());
+        assert!(!LimitKey::parse("client_network").unwrap().needs_identity());
+        assert!(LimitKey::parse("claim:").is_err());
+        assert!(LimitKey::parse("header:bad header").is_err());
+        assert!(LimitKey::parse("ip").unwrap_err().contains("client_ip"));
+    }
+
+    #[test]
+    fn networks_group_addresses() {
+        assert_eq!(network("203.0.113.77".parse().unwrap()), "203.0.113.0/24");
+        assert_eq!(
+            network("2001:db8:1:2:3:4:5:6".parse().unwrap()),
+            "2001:db8:1:2::/64"
+        );
+    }
+
+    #[test]
+    fn the_most_restrictive_limit_is_reported() {
+        let g = Gcra::new(10, Duration::from_secs(1), 10).unwrap();
+        let l = |name: &str| Limit {
+            name: Arc::from(name),
+            key: LimitKey::Api,
+            rule: LimitRule::Rate(g),
+            fail_closed: false,
+            quota: 10,
+            window_secs: 1,
+        };
+        let (a, b) = (l("wide"), l("narrow"));
+        let d = |remaining, ms| LimitDecision {
+            allowed: true,
+            remaining,
+            reset: Duration::from_millis(ms),
+            retry_after: None,
+        };
+        let v = rate_limit_field(&[(&a, d(9, 100)), (&b, d(2, 1500))]).unwrap();
+        assert_eq!(v, "\"narrow\";r=2;t=2");
+        assert!(rate_limit_field(&[]).is_none());
+    }
+}
