@@ -9,6 +9,7 @@
 pub mod authorization;
 pub mod canonical_path;
 pub mod identity;
+pub mod limits;
 pub mod ownership;
 pub mod problem;
 pub mod response_filter;
