@@ -136,6 +136,106 @@ fn default_redis_prefix() -> String {
     "moat".to_string()
 }
 
+/// Caps on one API's requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestLimitsConfig {
+    /// Largest request body, any media type; larger ones get `413`.
+    #[serde(default = "default_max_request_body")]
+    pub max_body_bytes: u64,
+    /// Per-operation overrides of `max_body_bytes`, by operationId (e.g. an
+    /// upload operation).
+    #[serde(default)]
+    pub operations: BTreeMap<String, OperationLimitsConfig>,
+    /// Largest GraphQL body (`application/graphql`, or JSON to an operation
+    /// whose path ends in `/graphql`).
+    #[serde(default = "default_max_graphql_body")]
+    pub graphql_max_bytes: u64,
+    /// Largest XML body (`application/xml`, `text/xml`, `+xml`).
+    #[serde(default = "default_max_xml_body")]
+    pub xml_max_bytes: u64,
+    /// Shape limits of JSON bodies, checked before schema validation.
+    #[serde(default)]
+    pub json: JsonLimitsConfig,
+    /// Requests one consumer may have in flight at once (0: no cap).
+    /// Further ones get `429`.
+    #[serde(default)]
+    pub max_concurrent_per_consumer: u32,
+}
+
+impl Default for RequestLimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: default_max_request_body(),
+            operations: BTreeMap::new(),
+            graphql_max_bytes: default_max_graphql_body(),
+            xml_max_bytes: default_max_xml_body(),
+            json: JsonLimitsConfig::default(),
+            max_concurrent_per_consumer: 0,
+        }
+    }
+}
+
+fn default_max_request_body() -> u64 {
+    1024 * 1024
+}
+fn default_max_graphql_body() -> u64 {
+    64 * 1024
+}
+fn default_max_xml_body() -> u64 {
+    256 * 1024
+}
+
+/// Limits of one operation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationLimitsConfig {
+    /// Largest request body for this operation.
+    pub max_body_bytes: u64,
+}
+
+/// Shape limits of JSON request bodies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonLimitsConfig {
+    /// Deepest nesting of arrays and objects.
+    #[serde(default = "default_json_depth")]
+    pub max_depth: usize,
+    /// Most items in one array.
+    #[serde(default = "default_json_array_items")]
+    pub max_array_items: usize,
+    /// Longest string (bytes, as written), keys included.
+    #[serde(default = "default_json_string_bytes")]
+    pub max_string_bytes: usize,
+    /// Most properties in one object.
+    #[serde(default = "default_json_properties")]
+    pub max_properties: usize,
+}
+
+impl Default for JsonLimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_depth: default_json_depth(),
+            max_array_items: default_json_array_items(),
+            max_string_bytes: default_json_string_bytes(),
+            max_properties: default_json_properties(),
+        }
+    }
+}
+
+fn default_json_depth() -> usize {
+    32
+}
+fn default_json_array_items() -> usize {
+    10_000
+}
+fn default_json_string_bytes() -> usize {
+    1024 * 1024
+}
+fn default_json_properties() -> usize {
+    1_000
+}
+
 /// A rate limit: a smooth rate (GCRA) with a burst.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -443,6 +543,10 @@ pub struct ApiConfig {
     /// Protection of responses against excessive data exposure.
     #[serde(default)]
     pub responses: ResponseConfig,
+    /// Caps on request bodies and concurrency that protect the gateway and
+    /// the upstream.
+    #[serde(default)]
+    pub request_limits: RequestLimitsConfig,
     /// Rate limits (GCRA) on this API's operations; every one that applies
     /// must allow a request.
     #[serde(default)]

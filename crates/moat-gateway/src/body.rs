@@ -33,3 +33,66 @@ where
 {
     body.map_err(Into::into).boxed()
 }
+
+/// A request body cut off after `limit` bytes: past it, the body ends in an
+/// error (which aborts the upstream request) and `tripped` is set, so the
+/// pipeline can answer `413` rather than `502`.
+pub struct Capped {
+    inner: Body,
+    left: u64,
+    tripped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The body was longer than its cap.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body is larger than allowed")]
+pub struct TooLarge;
+
+impl Capped {
+    /// Wraps `inner`; `tripped` is set when it exceeds `limit` bytes.
+    pub fn new(
+        inner: Body,
+        limit: u64,
+        tripped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        Self {
+            inner,
+            left: limit,
+            tripped,
+        }
+    }
+}
+
+impl http_body::Body for Capped {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        use std::task::Poll;
+        let frame = match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            other => return other,
+        };
+        if let Some(data) = frame.data_ref() {
+            let len = data.len() as u64;
+            if len > self.left {
+                self.tripped
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                return Poll::Ready(Some(Err(Box::new(TooLarge))));
+            }
+            self.left -= len;
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -18,8 +18,9 @@ use hyper_util::rt::TokioIo;
 use moat_config::Mode;
 use moat_guard::identity::{Identity, IdentityDecision};
 
+use crate::body::Capped;
 use crate::identity::RequestSide;
-use crate::limits::{Limiter, Taken, Verdict as LimitVerdict};
+use crate::limits::{InFlight, InFlightSlot, Limiter, Taken, Verdict as LimitVerdict};
 use moat_guard::limits::{KeyContext, Limit, LimitRule, ceil_secs, rate_limit_field};
 use moat_guard::{
     CanonicalPath, Finding, PROBLEM_JSON, Problem, ProblemKind, Verdict, route_verdict,
@@ -52,6 +53,8 @@ pub struct Shared {
     pub lockout: Option<Arc<dyn moat_state::LockoutStore>>,
     /// Rate-limit and quota counters; kept across reloads.
     pub limiter: Arc<Limiter>,
+    /// Requests in flight per API and consumer; kept across reloads.
+    pub in_flight: Arc<InFlight>,
 }
 
 /// What is known of the connection a request came on.
@@ -84,6 +87,8 @@ struct Exchange {
     cors: Option<(Arc<crate::cors::Cors>, HeaderValue)>,
     /// `RateLimit-Policy` and `RateLimit` fields for the response.
     rate_limit: Option<(HeaderValue, Option<HeaderValue>)>,
+    /// The consumer's in-flight slot, held until the exchange is recorded.
+    in_flight: Option<InFlightSlot>,
 }
 
 /// Serves one request: never fails, every problem becomes a response.
@@ -118,11 +123,13 @@ pub async fn handle(
         consumer: None,
         cors: None,
         rate_limit: None,
+        in_flight: None,
     };
 
     let guards = Guards {
         lockout: shared.lockout.as_deref(),
         limiter: &shared.limiter,
+        in_flight: &shared.in_flight,
     };
     let mut resp = pipeline(&rt, &conn, trusted, &guards, req, &mut ex).await;
 
@@ -182,6 +189,7 @@ pub async fn handle(
 struct Guards<'a> {
     lockout: Option<&'a dyn moat_state::LockoutStore>,
     limiter: &'a Limiter,
+    in_flight: &'a Arc<InFlight>,
 }
 
 async fn pipeline(
@@ -290,6 +298,31 @@ async fn pipeline(
         Match::Found { operation, .. } => Some(*operation),
         _ => None,
     };
+    // Guards: the declared body size, before anything else is spent on it.
+    let index = match &found {
+        Match::Found { index, .. } => Some(*index),
+        _ => None,
+    };
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let body_cap = api.body_cap(index, content_type);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > body_cap) {
+        let f = Finding::new(ProblemKind::PayloadTooLarge);
+        if api.mode == Mode::Enforce {
+            return deny(ex, &api.name, &f);
+        }
+        ex.verdict = "monitored";
+        ex.finding = Some(f.kind.slug());
+        telemetry::finding(&api.name, f.kind.slug(), "monitored");
+    }
+
     let mut limits = LimitState::default();
     if let Match::Found {
         index, operation, ..
@@ -340,6 +373,32 @@ async fn pipeline(
         .await
     {
         return resp;
+    }
+
+    // Guards: requests in flight per consumer.
+    let max_in_flight = api.request_limits.max_concurrent_per_consumer;
+    if max_in_flight > 0
+        && let Some(id) = &identity
+    {
+        let key = format!("{}:{}", api.name, id.consumer);
+        match guards.in_flight.try_acquire(key, max_in_flight) {
+            Some(slot) => ex.in_flight = Some(slot),
+            None => {
+                let f = Finding::with_detail(
+                    ProblemKind::RateLimited,
+                    "too many requests in flight for this consumer",
+                );
+                if api.mode == Mode::Enforce {
+                    let mut resp = deny(ex, &api.name, &f);
+                    resp.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    return resp;
+                }
+                ex.verdict = "monitored";
+                ex.finding = Some(f.kind.slug());
+                telemetry::finding(&api.name, f.kind.slug(), "monitored");
+            }
+        }
     }
 
     // Guards: function-level authorization by role.
@@ -413,9 +472,17 @@ async fn pipeline(
     }
 
     // Guards: positive validation of parameters and body.
-    let req = match validate(api, &found, req, ex).await {
+    let req = match validate(api, &found, req, body_cap, ex).await {
         Ok(req) => req,
         Err(resp) => return resp,
+    };
+    // Bodies that stream are cut off at the cap.
+    let tripped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let req = if api.mode == Mode::Enforce && !http_body::Body::is_end_stream(req.body()) {
+        let flag = tripped.clone();
+        req.map(|b| boxed(Capped::new(b, body_cap, flag)))
+    } else {
+        req
     };
 
     let target = Forward {
@@ -427,6 +494,7 @@ async fn pipeline(
         },
         identity: identity.as_ref(),
         objects,
+        tripped,
     };
     forward(&target, conn, trusted, &path, host.as_deref(), req, ex).await
 }
@@ -525,6 +593,7 @@ async fn validate(
     api: &Api,
     found: &Match<'_>,
     req: Request<Incoming>,
+    body_cap: u64,
     ex: &mut Exchange,
 ) -> Result<Request<Body>, Response<Body>> {
     let Match::Found { index, params, .. } = found else {
@@ -557,7 +626,7 @@ async fn validate(
             MediaPlan::Stream => req.map(boxed),
             MediaPlan::Buffer => {
                 let (parts, body) = req.into_parts();
-                let limit = usize::try_from(api.max_body_bytes).unwrap_or(usize::MAX);
+                let limit = usize::try_from(api.max_body_bytes.min(body_cap)).unwrap_or(usize::MAX);
                 let bytes = match Limited::new(body, limit).collect().await {
                     Ok(collected) => collected.to_bytes(),
                     Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
@@ -577,8 +646,29 @@ async fn validate(
                         ));
                     }
                 };
-                if let Err(vs) = v.validate_body(content_type.as_deref(), &bytes) {
-                    vs.iter().cloned().for_each(|x| violations.push(x));
+                let is_json = content_type
+                    .as_deref()
+                    .is_some_and(|c| c.to_ascii_lowercase().contains("json"));
+                // The shape first: a body nested a thousand deep or holding a
+                // million-item array never reaches the schema validator.
+                let shape = if is_json {
+                    moat_guard::json_shape::check(&bytes, &api.json_shape)
+                } else {
+                    Ok(())
+                };
+                match shape {
+                    Err(e) if e.rule != moat_guard::json_shape::ShapeRule::Json => {
+                        violations.push(moat_guard::validate::Violation {
+                            location: moat_guard::validate::Location::Body,
+                            pointer: e.pointer,
+                            rule: e.rule.as_str(),
+                        });
+                    }
+                    _ => {
+                        if let Err(vs) = v.validate_body(content_type.as_deref(), &bytes) {
+                            vs.iter().cloned().for_each(|x| violations.push(x));
+                        }
+                    }
                 }
                 Request::from_parts(parts, full(bytes))
             }
@@ -664,6 +754,8 @@ struct Forward<'a> {
     /// The tracked objects the request names (forgotten when a `DELETE`
     /// of them succeeds).
     objects: Vec<ObjectKey>,
+    /// Set when the request body ran past its cap while streaming.
+    tripped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Forwards to the upstream and streams its answer back.
@@ -724,6 +816,9 @@ async fn forward(
     let took = sent.elapsed();
     let mut resp = match result {
         Ok(r) => r,
+        Err(_) if fwd.tripped.load(std::sync::atomic::Ordering::Relaxed) => {
+            return deny(ex, &api.name, &Finding::new(ProblemKind::PayloadTooLarge));
+        }
         Err(failure) => {
             telemetry::upstream_error(&api.name, api.upstream.name(), failure.label());
             tracing::warn!(request_id = %ex.request_id, api = %api.name,

@@ -17,6 +17,7 @@ use moat_config::{
 };
 use moat_guard::CanonicalPath;
 use moat_guard::authorization::RoleGrants;
+use moat_guard::json_shape::JsonShapeLimits;
 use moat_guard::limits::LimitPlan;
 use moat_guard::ownership::{BindingSpec, LearnSpec, Learning, ObjectAccess};
 use moat_guard::response_filter::{FilterOptions, ResponseFilter, compile_filters};
@@ -63,6 +64,12 @@ pub struct Api {
     pub responses: moat_config::ResponseConfig,
     /// Cross-origin policy, when configured.
     pub cors: Option<Arc<crate::cors::Cors>>,
+    /// Largest request body by operation index (any media type).
+    pub body_caps: Vec<u64>,
+    /// Body and concurrency caps as configured.
+    pub request_limits: moat_config::RequestLimitsConfig,
+    /// Shape limits of JSON bodies.
+    pub json_shape: JsonShapeLimits,
     /// Rate limits and quotas by operation.
     pub limits: LimitPlan,
     /// Whether responses carry `RateLimit-Policy` and `RateLimit`.
@@ -70,6 +77,35 @@ pub struct Api {
 }
 
 impl Api {
+    /// The largest body a request of `content_type` to operation `index`
+    /// (`None`: no documented operation) may carry.
+    pub fn body_cap(&self, index: Option<usize>, content_type: Option<&str>) -> u64 {
+        let cap = index
+            .and_then(|i| self.body_caps.get(i).copied())
+            .unwrap_or(self.request_limits.max_body_bytes);
+        let essence = content_type
+            .map(|c| {
+                c.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_default();
+        let graphql = essence == "application/graphql"
+            || (essence.contains("json")
+                && index
+                    .and_then(|i| self.table.spec().operations.get(i))
+                    .is_some_and(|op| op.path_template.ends_with("/graphql")));
+        if graphql {
+            cap.min(self.request_limits.graphql_max_bytes)
+        } else if essence.ends_with("/xml") || essence.ends_with("+xml") {
+            cap.min(self.request_limits.xml_max_bytes)
+        } else {
+            cap
+        }
+    }
+
     /// How many leading path segments the base path takes.
     pub fn base_len(&self) -> usize {
         self.base.len()
@@ -300,6 +336,39 @@ impl Runtime {
                     LimitPlan::default()
                 }
             };
+            let mut body_caps = vec![a.request_limits.max_body_bytes; spec.operations.len()];
+            for (id, o) in &a.request_limits.operations {
+                match spec
+                    .operations
+                    .iter()
+                    .position(|op| op.operation_id.as_deref() == Some(id.as_str()))
+                {
+                    Some(i) => body_caps[i] = o.max_body_bytes,
+                    None => {
+                        let mut p = format!("/apis/{index}/request_limits/operations");
+                        push_pointer(&mut p, id);
+                        let ids = spec
+                            .operations
+                            .iter()
+                            .filter_map(|o| o.operation_id.as_deref());
+                        let hint = match moat_config::diagnostic::did_you_mean(id, ids) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => "use operationIds of the API's document".to_string(),
+                        };
+                        errors.push(
+                            doc.error_at(&p, format!("no operation has the operationId `{id}`"))
+                                .with_hint(hint),
+                        );
+                    }
+                }
+            }
+            let j = &a.request_limits.json;
+            let json_shape = JsonShapeLimits {
+                max_depth: j.max_depth,
+                max_array_items: j.max_array_items,
+                max_string_bytes: j.max_string_bytes,
+                max_properties: j.max_properties,
+            };
             let filter_opts = FilterOptions {
                 remove_undeclared: a.responses.undeclared != moat_config::UndeclaredPolicy::Allow,
                 mask_sensitive: a.responses.mask_sensitive,
@@ -334,6 +403,9 @@ impl Runtime {
                 response_filters,
                 responses: a.responses.clone(),
                 cors: a.cors.as_ref().map(|c| Arc::new(crate::cors::Cors::new(c))),
+                body_caps,
+                request_limits: a.request_limits.clone(),
+                json_shape,
                 limits,
                 limit_headers: cfg.rate_limiting.headers,
             });

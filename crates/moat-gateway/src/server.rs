@@ -161,6 +161,7 @@ impl Gateway {
             access_log,
             lockout,
             limiter,
+            in_flight: Arc::default(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();

@@ -9,6 +9,7 @@
 pub mod authorization;
 pub mod canonical_path;
 pub mod identity;
+pub mod json_shape;
 pub mod limits;
 pub mod ownership;
 pub mod problem;

@@ -128,7 +128,9 @@ async fn trusted_proxy_headers_are_kept_and_extended() {
 
 #[tokio::test]
 async fn request_body_is_streamed_not_buffered() {
-    let (_dir, up, moat) = setup("").await;
+    // 32 MiB: over the default 1 MiB cap, so the upload operation gets its own.
+    let extra = "    request_limits:\n      operations: {upload: {max_body_bytes: 64000000}}\n";
+    let (_dir, up, moat) = setup(extra).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
     let stream =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });

@@ -17,6 +17,15 @@ pub const MAX_VIOLATIONS: usize = 32;
 pub const RULE_MEDIA_TYPE: &str = "mediaType";
 /// The rule name of a body that is not well-formed JSON.
 pub const RULE_JSON: &str = "json";
+/// Rules of the JSON shape limits (`request_limits.json`): a body that
+/// breaks them is refused as malformed (`400`) before any schema is read.
+pub const SHAPE_RULES: &[&str] = &[
+    "max_depth",
+    "max_array_items",
+    "max_string_bytes",
+    "max_properties",
+];
+
 /// The rule name of a value that could not be decoded (bad percent-encoding,
 /// invalid UTF-8, a header that is not visible ASCII).
 pub const RULE_ENCODING: &str = "encoding";
@@ -94,6 +103,7 @@ impl Violation {
         self.location != Location::Body
             || self.rule == RULE_JSON
             || self.pointer.is_empty() && self.rule == "required"
+            || SHAPE_RULES.contains(&self.rule)
     }
 }
 
