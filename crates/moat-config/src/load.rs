@@ -213,6 +213,43 @@ fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
                 "the default is 10000",
             );
         }
+        if l.max_connections_per_client == 0 {
+            err(
+                &format!("{p}/max_connections_per_client"),
+                "max_connections_per_client must be at least 1".into(),
+                "the default is 256; connections from trusted proxies are not counted",
+            );
+        }
+        if !(1..=10_000).contains(&l.max_header_count) {
+            err(
+                &format!("{p}/max_header_count"),
+                format!(
+                    "max_header_count is {}; it must be 1 to 10000",
+                    l.max_header_count
+                ),
+                "the default is 100",
+            );
+        }
+        if !(1024..=1024 * 1024).contains(&l.max_header_bytes) {
+            err(
+                &format!("{p}/max_header_bytes"),
+                format!(
+                    "max_header_bytes is {}; it must be 1024 to 1048576",
+                    l.max_header_bytes
+                ),
+                "the default is 16384 (16 KiB)",
+            );
+        }
+        if l.max_url_bytes == 0 || l.max_url_bytes > l.max_header_bytes {
+            err(
+                &format!("{p}/max_url_bytes"),
+                format!(
+                    "max_url_bytes is {}; it must be at least 1 and at most max_header_bytes ({})",
+                    l.max_url_bytes, l.max_header_bytes
+                ),
+                "the request target is part of the request head; the default is 8192 (8 KiB)",
+            );
+        }
     }
 
     if let Some(admin) = &config.admin {

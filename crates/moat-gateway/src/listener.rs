@@ -1,9 +1,13 @@
 //! Client listeners: accept, TLS, HTTP/1.1 and HTTP/2, connection limits,
-//! graceful shutdown.
+//! request-head limits, graceful shutdown.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -13,12 +17,16 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use moat_config::ListenerConfig;
+use moat_guard::{Problem, ProblemKind};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
+use crate::access_log::{AccessRecord, millis, timestamp};
 use crate::body::{Body, empty};
 use crate::client_cert::ClientCert;
-use crate::proxy::{ConnInfo, Shared, handle, host_of};
+use crate::forwarding::{acceptable_request_id, client_ip, is_trusted, new_request_id};
+use crate::proxy::{ConnInfo, Shared, handle, host_of, problem_response};
 use crate::telemetry;
 
 /// Serves one listener until `shutdown` turns true, then drains its
@@ -34,6 +42,7 @@ pub async fn serve(
     let name: Arc<str> = Arc::from(cfg.bind.to_string());
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(cfg.max_connections));
+    let clients = Arc::new(ClientSlots::new(cfg.max_connections_per_client));
     let cfg = Arc::new(cfg);
     loop {
         let permit = tokio::select! {
@@ -52,15 +61,36 @@ pub async fn serve(
             },
             _ = shutdown.changed() => break,
         };
+        // One client address may not take every slot: beyond its share, its
+        // connections are closed at once. Behind a trusted proxy every
+        // client shares the proxy's address, so those are not counted.
+        let slot = if is_trusted(peer.ip(), &shared.runtime.load().trusted_proxies) {
+            None
+        } else {
+            match clients.try_acquire(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    telemetry::connection_refused(&name, "per_client_limit");
+                    tracing::debug!(listener = %name, %peer, "too many connections from this client; closed");
+                    drop(stream);
+                    continue;
+                }
+            }
+        };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let cfg = cfg.clone();
         let name = name.clone();
         let watcher = graceful.watcher();
+        let before = Before {
+            deadline: tokio::time::Instant::now() + cfg.header_read_timeout,
+            shutdown: shutdown.clone(),
+        };
         tokio::spawn(async move {
             telemetry::connections(&name, 1.0);
-            serve_connection(stream, peer, index, &cfg, shared, watcher).await;
+            serve_connection(stream, peer, index, &cfg, shared, watcher, before).await;
             telemetry::connections(&name, -1.0);
+            drop(slot);
             drop(permit);
         });
     }
@@ -81,24 +111,28 @@ async fn serve_connection(
     cfg: &ListenerConfig,
     shared: Arc<Shared>,
     watcher: hyper_util::server::graceful::Watcher,
+    mut before: Before,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(cfg.header_read_timeout)
-        .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
-    if !cfg.http2 {
-        builder = builder.http1_only();
-    }
+    // The TLS handshake and the first bytes of the first request share the
+    // header deadline: a client that connects and stalls holds a connection
+    // slot for no longer than that. From then on hyper's header timer takes
+    // over, for the first request head and every later one (keep-alive).
 
     if let Some(redirect) = &cfg.redirect_to_https {
         let port = redirect.port;
+        let limits = HeadLimits::from(cfg);
         let svc = service_fn(move |req| async move {
-            Ok::<_, std::convert::Infallible>(redirect_to_https(&req, port))
+            let resp = match limits.violation(&req) {
+                Some(kind) => status_only(kind),
+                None => redirect_to_https(&req, port),
+            };
+            Ok::<_, std::convert::Infallible>(resp)
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), svc);
+        let Some(io) = sniffed(stream, &mut before, peer).await else {
+            return;
+        };
+        let builder = builder(cfg);
+        let conn = builder.serve_connection(TokioIo::new(io), svc);
         let _ = watcher.watch(conn.into_owned()).await;
         return;
     }
@@ -111,25 +145,21 @@ async fn serve_connection(
             listener: index,
             client_cert: None,
         });
-        let svc =
-            service_fn(move |req: Request<Incoming>| handle(shared.clone(), info.clone(), req));
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-        if let Err(e) = watcher.watch(conn.into_owned()).await {
-            tracing::debug!(%peer, error = %e, "connection ended with an error");
-        }
+        let Some(io) = sniffed(stream, &mut before, peer).await else {
+            return;
+        };
+        serve_http(io, cfg, shared, info, watcher).await;
         return;
     };
 
-    // The handshake shares the header deadline: a client that never
-    // finishes it holds a connection slot for no longer than that.
-    let tls = match tokio::time::timeout(cfg.header_read_timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
+    let tls = match before.run(acceptor.accept(stream)).await {
+        Some(Ok(tls)) => tls,
+        Some(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
             return;
         }
-        Err(_) => {
-            tracing::debug!(%peer, "TLS handshake timed out");
+        None => {
+            tracing::debug!(%peer, "no TLS handshake within header_read_timeout, or shutting down");
             return;
         }
     };
@@ -148,10 +178,405 @@ async fn serve_connection(
         listener: index,
         client_cert,
     });
-    let svc = service_fn(move |req: Request<Incoming>| handle(shared.clone(), info.clone(), req));
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
+    let Some(io) = sniffed(tls, &mut before, peer).await else {
+        return;
+    };
+    serve_http(io, cfg, shared, info, watcher).await;
+}
+
+/// The HTTP/1.1 and HTTP/2 settings of a listener.
+fn builder(cfg: &ListenerConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    {
+        let mut h1 = builder.http1();
+        h1.timer(TokioTimer::new())
+            .header_read_timeout(cfg.header_read_timeout)
+            .keep_alive(true)
+            // The read buffer caps the request head: a head that does not
+            // fit is refused with `431` while it is read, so no connection
+            // buffers more than this. hyper's floor is 8 KiB; smaller limits
+            // are enforced exactly by `HeadLimits` once the head is parsed.
+            .max_buf_size(cfg.max_header_bytes.max(HYPER_MIN_BUF_SIZE));
+        // hyper keeps up to 100 header slots on the stack; any other count
+        // moves them to the heap, so only set it when it differs.
+        if cfg.max_header_count != HYPER_DEFAULT_MAX_HEADERS {
+            h1.max_headers(cfg.max_header_count);
+        }
+    }
+    // HTTP/2 counts 32 bytes of overhead per field on top of names and
+    // values; allow for it so both protocols accept the same heads.
+    let h2_list = cfg
+        .max_header_bytes
+        .saturating_add(cfg.max_header_count.saturating_mul(32));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(h2_list).unwrap_or(u32::MAX));
+    if !cfg.http2 {
+        builder = builder.http1_only();
+    }
+    builder
+}
+
+/// hyper's smallest `max_buf_size`.
+const HYPER_MIN_BUF_SIZE: usize = 8192;
+/// hyper's default (stack-allocated) header count.
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+
+/// Serves requests on an established (plain or TLS) connection, checking
+/// the listener's head limits before the pipeline sees a request.
+async fn serve_http<S>(
+    io: Prefixed<S>,
+    cfg: &ListenerConfig,
+    shared: Arc<Shared>,
+    info: Arc<ConnInfo>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = info.peer;
+    let limits = HeadLimits::from(cfg);
+    let svc = service_fn(move |req: Request<Incoming>| {
+        let shared = shared.clone();
+        let info = info.clone();
+        async move {
+            if let Some(kind) = limits.violation(&req) {
+                return Ok(refuse(&shared, &info, &req, kind));
+            }
+            handle(shared, info, req).await
+        }
+    });
+    let builder = builder(cfg);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
     if let Err(e) = watcher.watch(conn.into_owned()).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// The request-head limits of a listener, checked on every parsed request.
+/// hyper already refused heads too large to buffer and (HTTP/1.1) too many
+/// header fields; this gives the exact limits on both protocols, and a
+/// problem body.
+#[derive(Debug, Clone, Copy)]
+struct HeadLimits {
+    max_url_bytes: usize,
+    max_header_count: usize,
+    max_header_bytes: usize,
+}
+
+impl From<&ListenerConfig> for HeadLimits {
+    fn from(cfg: &ListenerConfig) -> Self {
+        Self {
+            max_url_bytes: cfg.max_url_bytes,
+            max_header_count: cfg.max_header_count,
+            max_header_bytes: cfg.max_header_bytes,
+        }
+    }
+}
+
+impl HeadLimits {
+    /// The limit `req` breaks, if any: the target first, then the header
+    /// count, then the head's size.
+    fn violation<B>(&self, req: &Request<B>) -> Option<ProblemKind> {
+        let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+        if target > self.max_url_bytes {
+            return Some(ProblemKind::UriTooLong);
+        }
+        if req.headers().len() > self.max_header_count {
+            return Some(ProblemKind::HeadersTooLarge);
+        }
+        if head_bytes(req) > self.max_header_bytes {
+            return Some(ProblemKind::HeadersTooLarge);
+        }
+        None
+    }
+}
+
+/// The size of the request head as HTTP/1.1 writes it: request line, one
+/// `name: value` line per field, the empty line. For HTTP/2 the scheme and
+/// authority count as part of the target.
+fn head_bytes<B>(req: &Request<B>) -> usize {
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(1, |pq| pq.as_str().len())
+        + uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    // "METHOD SP target SP HTTP/1.1 CRLF"
+    let request_line = req.method().as_str().len() + 1 + target + 1 + 8 + 2;
+    let fields: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    request_line + fields + 2
+}
+
+/// The problem answer to a request that breaks a head limit, recorded like
+/// any denial (metrics, access log) but never passed to the pipeline.
+fn refuse(
+    shared: &Shared,
+    conn: &ConnInfo,
+    req: &Request<Incoming>,
+    kind: ProblemKind,
+) -> Response<Body> {
+    let arrived = SystemTime::now();
+    let started = Instant::now();
+    let rt = shared.runtime.load();
+    let trusted = is_trusted(conn.peer.ip(), &rt.trusted_proxies);
+    let request_id = req
+        .headers()
+        .get(&rt.request_id_header)
+        .filter(|_| trusted)
+        .and_then(acceptable_request_id)
+        .map(str::to_string)
+        .unwrap_or_else(new_request_id);
+    let client = client_ip(conn.peer, req.headers(), &rt.trusted_proxies);
+
+    let mut resp = problem_response(&Problem::new(kind, None, &request_id));
+    let headers = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert(rt.request_id_header.clone(), v);
+    }
+    if let Some(hsts) = rt.hsts(conn.listener) {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+
+    let status = resp.status().as_u16();
+    let slug = kind.slug();
+    telemetry::finding("-", slug, "denied");
+    let total = started.elapsed();
+    telemetry::request("-", "-", status, "denied", total);
+    tracing::debug!(%request_id, client = %client, finding = slug, "request head over a listener limit");
+    // The path may be the very thing that is too long: log a prefix only,
+    // and never the query.
+    let path = prefix(req.uri().path(), 256);
+    shared.access_log.log(&AccessRecord {
+        time: timestamp(arrived),
+        request_id: &request_id,
+        client,
+        method: req.method().as_str(),
+        path,
+        api: "-",
+        operation: "-",
+        status,
+        upstream_ms: None,
+        total_ms: millis(total),
+        verdict: "denied",
+        finding: Some(slug),
+        consumer: None,
+    });
+    resp
+}
+
+/// The first `max` bytes of `s`, cut at a character boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A bare status answer (redirect listeners send no bodies).
+fn status_only(kind: ProblemKind) -> Response<Body> {
+    let mut r = Response::new(empty());
+    *r.status_mut() = StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    r
+}
+
+/// The HTTP/2 client preface; anything else is HTTP/1.x.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Reads the first bytes of the connection, as far as needed to tell
+/// HTTP/2 (the full preface) from HTTP/1.x (the first byte that differs),
+/// within `before`. hyper-util's protocol detection has no timeout of its
+/// own, so a client that connects and sends nothing, or a few bytes of the
+/// preface, would otherwise hold its connection slot forever (and delay a
+/// graceful shutdown). `None` when the client closed, failed or ran out of
+/// time.
+async fn sniffed<S>(mut io: S, before: &mut Before, peer: SocketAddr) -> Option<Prefixed<S>>
+where
+    S: AsyncRead + Unpin,
+{
+    let read = async {
+        let mut buf = [0u8; 24];
+        let mut filled = 0;
+        while filled < H2_PREFACE.len() {
+            let n = io.read(&mut buf[filled..]).await?;
+            if n == 0 {
+                break;
+            }
+            let start = filled;
+            filled += n;
+            if buf[start..filled] != H2_PREFACE[start..filled] {
+                break;
+            }
+        }
+        Ok::<_, io::Error>(buf[..filled].to_vec())
+    };
+    match before.run(read).await {
+        Some(Ok(prefix)) if !prefix.is_empty() => Some(Prefixed {
+            prefix,
+            read: 0,
+            inner: io,
+        }),
+        Some(Ok(_)) => None,
+        Some(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "connection failed before a request");
+            None
+        }
+        None => {
+            tracing::debug!(%peer, "no request within header_read_timeout, or shutting down; closed");
+            None
+        }
+    }
+}
+
+/// What ends a connection before hyper serves it: its header deadline, or
+/// the listener shutting down (hyper's graceful shutdown only reaches
+/// connections it serves).
+struct Before {
+    deadline: tokio::time::Instant,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Before {
+    /// `fut`'s output, or `None` if the deadline or a shutdown comes first.
+    async fn run<F: Future>(&mut self, fut: F) -> Option<F::Output> {
+        tokio::select! {
+            out = tokio::time::timeout_at(self.deadline, fut) => out.ok(),
+            _ = self.shutdown.wait_for(|stopping| *stopping) => None,
+        }
+    }
+}
+
+/// A stream whose first bytes were already read: they are replayed first.
+struct Prefixed<S> {
+    prefix: Vec<u8>,
+    read: usize,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Some(rest) = this.prefix.get(this.read..).filter(|r| !r.is_empty()) {
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.read += n;
+            if this.read == this.prefix.len() {
+                this.prefix = Vec::new();
+                this.read = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// Open connections per client address on one listener. An entry exists
+/// only while its address holds a connection, so the map never has more
+/// entries than the listener has connections (`max_connections`).
+struct ClientSlots {
+    limit: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in [`ClientSlots`]; given back on drop.
+struct ClientSlot {
+    slots: Arc<ClientSlots>,
+    ip: IpAddr,
+}
+
+impl ClientSlots {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A slot for one more connection from `ip`, or `None` when it already
+    /// holds `limit`.
+    fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+        let ip = ip.to_canonical();
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.limit {
+            if *count == 0 {
+                open.remove(&ip);
+            }
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            slots: self.clone(),
+            ip,
+        })
+    }
+
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .slots
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -177,4 +602,124 @@ fn redirect_to_https(req: &Request<Incoming>, port: u16) -> Response<Body> {
         r.headers_mut().insert(header::LOCATION, v);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_slots_count_per_address_and_forget_idle_ones() {
+        let slots = Arc::new(ClientSlots::new(2));
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let a1 = slots.try_acquire(a).unwrap();
+        let a2 = slots.try_acquire(a).unwrap();
+        assert!(slots.try_acquire(a).is_none());
+        // An IPv4-mapped IPv6 peer is the same client.
+        assert!(
+            slots
+                .try_acquire("::ffff:192.0.2.1".parse().unwrap())
+                .is_none()
+        );
+        let b1 = slots.try_acquire(b).unwrap();
+        assert_eq!(slots.tracked(), 2);
+        drop(a1);
+        let a3 = slots.try_acquire(a).unwrap();
+        drop((a2, a3, b1));
+        assert_eq!(slots.tracked(), 0);
+    }
+
+    fn limits() -> HeadLimits {
+        HeadLimits {
+            max_url_bytes: 20,
+            max_header_count: 2,
+            max_header_bytes: 100,
+        }
+    }
+
+    #[test]
+    fn head_limits_check_target_count_and_size() {
+        let ok = Request::get("/a?b=c").header("x", "1").body(()).unwrap();
+        assert_eq!(limits().violation(&ok), None);
+        let long = Request::get(format!("/{}", "a".repeat(20)))
+            .body(())
+            .unwrap();
+        assert_eq!(limits().violation(&long), Some(ProblemKind::UriTooLong));
+        let many = Request::get("/")
+            .header("a", "1")
+            .header("b", "2")
+            .header("a", "3")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            limits().violation(&many),
+            Some(ProblemKind::HeadersTooLarge)
+        );
+        let big = Request::get("/")
+            .header("x", "v".repeat(80))
+            .body(())
+            .unwrap();
+        assert_eq!(limits().violation(&big), Some(ProblemKind::HeadersTooLarge));
+    }
+
+    #[test]
+    fn head_bytes_is_the_http1_wire_size() {
+        let req = Request::get("/p?q").header("host", "h").body(()).unwrap();
+        let wire = "GET /p?q HTTP/1.1\r\nhost: h\r\n\r\n";
+        assert_eq!(head_bytes(&req), wire.len());
+    }
+
+    #[tokio::test]
+    async fn sniffing_replays_what_it_read() {
+        let (mut client, server) = tokio::io::duplex(64);
+        tokio::io::AsyncWriteExt::write_all(&mut client, b"GET / HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        let (_stop, shutdown) = watch::channel(false);
+        let mut before = Before {
+            deadline: tokio::time::Instant::now() + Duration::from_secs(5),
+            shutdown,
+        };
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let mut io = sniffed(server, &mut before, peer).await.unwrap();
+        // HTTP/1.x is told apart at the first read: no waiting for 24 bytes.
+        assert_eq!(io.prefix, b"GET / HTTP/1.1\r\n");
+        drop(client);
+        let mut all = Vec::new();
+        io.read_to_end(&mut all).await.unwrap();
+        assert_eq!(all, b"GET / HTTP/1.1\r\n");
+    }
+
+    #[tokio::test]
+    async fn sniffing_gives_up_at_the_deadline() {
+        let (mut client, server) = tokio::io::duplex(64);
+        tokio::io::AsyncWriteExt::write_all(&mut client, b"PRI * ")
+            .await
+            .unwrap();
+        let (_stop, shutdown) = watch::channel(false);
+        let mut before = Before {
+            deadline: tokio::time::Instant::now() + Duration::from_millis(50),
+            shutdown,
+        };
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert!(sniffed(server, &mut before, peer).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn sniffing_gives_up_on_shutdown() {
+        let (_client, server) = tokio::io::duplex(64);
+        let (stop, shutdown) = watch::channel(false);
+        let mut before = Before {
+            deadline: tokio::time::Instant::now() + Duration::from_secs(60),
+            shutdown,
+        };
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let sniffing =
+            tokio::spawn(async move { sniffed(server, &mut before, peer).await.is_none() });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stop.send(true).unwrap();
+        let gave_up = tokio::time::timeout(Duration::from_secs(5), sniffing).await;
+        assert!(gave_up.unwrap().unwrap());
+    }
 }
