@@ -7,12 +7,17 @@
 //! a hint.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod anomaly;
 pub mod diagnostic;
 pub mod load;
 pub mod model;
 pub mod secret;
 pub mod source;
 
+pub use anomaly::{
+    AnomalyConfig, AnomalyConfigError, CredentialStuffingConfig, EnumerationConfig,
+    ErrorStormConfig, ScrapingConfig,
+};
 pub use diagnostic::{Diagnostic, Diagnostics, Position, Severity};
 pub use load::{LoadedConfig, load};
 pub use model::*;

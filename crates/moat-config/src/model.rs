@@ -63,6 +63,10 @@ pub struct Config {
     /// Where rate-limit and quota counters are kept, and how many.
     #[serde(default)]
     pub rate_limiting: RateLimitingConfig,
+    /// Detectors of credential stuffing, enumeration, scraping and error
+    /// storms, and the temporary bans they impose. Read at start-up.
+    #[serde(default)]
+    pub anomaly: crate::anomaly::AnomalyConfig,
 }
 
 /// The counters behind `apis[].rate_limits` and `apis[].quotas`.

@@ -102,6 +102,9 @@ pub struct IdentityResult {
     /// Set when the client or the credential is locked out: how long yet.
     /// Nothing was verified.
     pub locked_out: Option<Duration>,
+    /// The presented credential's id (`apikey:<key id>`, `basic:<user>`),
+    /// never its secret: for the anomaly detectors.
+    pub credential_id: Option<String>,
 }
 
 /// Who failures are counted against, besides the client address: the part
@@ -261,6 +264,7 @@ impl ApiIdentity {
                 decision: IdentityDecision::Allowed(None),
                 challenges: Vec::new(),
                 locked_out: None,
+                credential_id: None,
             };
         }
         let presented = Presented {
@@ -291,6 +295,7 @@ impl ApiIdentity {
                 decision: IdentityDecision::Unauthenticated,
                 challenges: Vec::new(),
                 locked_out: Some(remaining),
+                credential_id: subjects.into_iter().next(),
             };
         }
 
@@ -324,6 +329,7 @@ impl ApiIdentity {
             decision,
             challenges,
             locked_out: None,
+            credential_id: subjects.into_iter().next(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! signal ([`Gateway::run_until_signal`]).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod abuse;
 pub mod access_log;
 mod admin;
 pub mod body;

@@ -18,9 +18,11 @@ use hyper_util::rt::TokioIo;
 use moat_config::Mode;
 use moat_guard::identity::{Identity, IdentityDecision};
 
+use crate::abuse::Abuse;
 use crate::body::Capped;
 use crate::identity::RequestSide;
 use crate::limits::{InFlight, InFlightSlot, Limiter, Taken, Verdict as LimitVerdict};
+use moat_guard::anomaly::Observation;
 use moat_guard::limits::{KeyContext, Limit, LimitRule, ceil_secs, rate_limit_field};
 use moat_guard::{
     CanonicalPath, Finding, PROBLEM_JSON, Problem, ProblemKind, Verdict, route_verdict,
@@ -55,6 +57,8 @@ pub struct Shared {
     pub limiter: Arc<Limiter>,
     /// Requests in flight per API and consumer; kept across reloads.
     pub in_flight: Arc<InFlight>,
+    /// Bans and anomaly detectors; kept across reloads.
+    pub abuse: Arc<Abuse>,
 }
 
 /// What is known of the connection a request came on.
@@ -89,6 +93,12 @@ struct Exchange {
     rate_limit: Option<(HeaderValue, Option<HeaderValue>)>,
     /// The consumer's in-flight slot, held until the exchange is recorded.
     in_flight: Option<InFlightSlot>,
+    /// The presented credential's id (never its secret).
+    credential_id: Option<String>,
+    /// Presented credentials were refused.
+    auth_failed: bool,
+    /// The last path parameter of the matched operation (the object named).
+    object_id: Option<String>,
 }
 
 /// Serves one request: never fails, every problem becomes a response.
@@ -124,12 +134,16 @@ pub async fn handle(
         cors: None,
         rate_limit: None,
         in_flight: None,
+        credential_id: None,
+        auth_failed: false,
+        object_id: None,
     };
 
     let guards = Guards {
         lockout: shared.lockout.as_deref(),
         limiter: &shared.limiter,
         in_flight: &shared.in_flight,
+        abuse: &shared.abuse,
     };
     let mut resp = pipeline(&rt, &conn, trusted, &guards, req, &mut ex).await;
 
@@ -163,6 +177,28 @@ pub async fn handle(
     }
 
     let total = started.elapsed();
+    shared
+        .abuse
+        .observe(
+            ex.api.as_deref().unwrap_or("-"),
+            &Observation {
+                now: u64::try_from(
+                    arrived
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_millis(),
+                )
+                .unwrap_or(0),
+                client: ex.client,
+                consumer: ex.consumer.as_deref(),
+                credential_id: ex.credential_id.as_deref(),
+                auth_failed: ex.auth_failed,
+                operation: ex.operation.as_deref(),
+                object_id: ex.object_id.as_deref(),
+                status: resp.status().as_u16(),
+            },
+        )
+        .await;
     let api = ex.api.as_deref().unwrap_or("-");
     let operation = ex.operation.as_deref().unwrap_or("-");
     let status = resp.status().as_u16();
@@ -190,6 +226,7 @@ struct Guards<'a> {
     lockout: Option<&'a dyn moat_state::LockoutStore>,
     limiter: &'a Limiter,
     in_flight: &'a Arc<InFlight>,
+    abuse: &'a Abuse,
 }
 
 async fn pipeline(
@@ -201,6 +238,11 @@ async fn pipeline(
     ex: &mut Exchange,
 ) -> Response<Body> {
     let lockout = guards.lockout;
+    // Bans: a banned address gets nothing else.
+    if let Some(left) = guards.abuse.banned(ex.client, None) {
+        return banned(ex, "-", left);
+    }
+
     // Canonicalise: one spelling of the path for every decision below.
     let path = match CanonicalPath::parse(req.uri().path()) {
         Ok(p) => p,
@@ -257,8 +299,12 @@ async fn pipeline(
     }
 
     let found = api.table.find(req.method().as_str(), &segments);
-    if let Match::Found { operation, .. } = &found {
+    if let Match::Found {
+        operation, params, ..
+    } = &found
+    {
         ex.operation = Some(operation.id().to_string());
+        ex.object_id = params.last().map(|(_, v)| v.clone());
     }
 
     // Guards: route.
@@ -353,6 +399,9 @@ async fn pipeline(
     };
     if let Some(id) = &identity {
         ex.consumer = Some(id.consumer.clone());
+        if let Some(left) = guards.abuse.banned(ex.client, Some(&id.consumer)) {
+            return banned(ex, &api.name, left);
+        }
     }
 
     // Guards: rate limits and quotas by caller.
@@ -712,6 +761,9 @@ async fn identify(
         client: ex.client,
     };
     let result = api.identity.identify(op, &side, lockout).await;
+    ex.credential_id = result.credential_id.clone();
+    ex.auth_failed =
+        result.locked_out.is_some() || matches!(result.decision, IdentityDecision::Invalid { .. });
     let kind = match result.decision {
         _ if result.locked_out.is_some() => ProblemKind::LockedOut,
         IdentityDecision::Allowed(identity) => return Ok(identity),
@@ -1097,6 +1149,18 @@ fn deny(ex: &mut Exchange, api: &str, f: &Finding) -> Response<Body> {
     tracing::debug!(request_id = %ex.request_id, api, path = %ex.path,
         finding = f.kind.slug(), "request denied");
     problem_response(&Problem::new(f.kind, f.detail, &ex.request_id))
+}
+
+/// The answer to a banned client or consumer (whatever the mode: a ban is
+/// an operator's or a detector's explicit decision).
+fn banned(ex: &mut Exchange, api: &str, left: Option<Duration>) -> Response<Body> {
+    let mut resp = deny(ex, api, &Finding::new(ProblemKind::Banned));
+    if let Some(left) = left
+        && let Ok(v) = HeaderValue::from_str(&left.as_secs().max(1).to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
 }
 
 /// A denial that does not depend on an API's mode (no API matched, or the

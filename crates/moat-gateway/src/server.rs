@@ -156,12 +156,14 @@ impl Gateway {
         let access_log = AccessLog::open(&cfg.access_log).map_err(StartError::AccessLog)?;
         let lockout = lockout_store(&runtime)?;
         let limiter = limiter(&runtime).await?;
+        let abuse = abuse(&runtime).await?;
         let shared = Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             access_log,
             lockout,
             limiter,
             in_flight: Arc::default(),
+            abuse,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -221,6 +223,7 @@ impl Gateway {
             None => None,
         };
         tasks.spawn(upkeep(shared.clone(), shutdown_rx.clone()));
+        tasks.spawn(refresh_bans(shared.clone(), shutdown_rx.clone()));
 
         let core = Arc::new(Core {
             listener_shape: shapes(&cfg.listeners),
@@ -362,6 +365,53 @@ async fn limiter(rt: &Runtime) -> Result<Arc<Limiter>, StartError> {
     Ok(Arc::new(Limiter::new(&cfg.rate_limiting, quotas, shared)))
 }
 
+/// Bans (from the state file, which `moat bans` writes) and the anomaly
+/// detectors, from the start-up config.
+async fn abuse(rt: &Runtime) -> Result<Arc<crate::abuse::Abuse>, StartError> {
+    let cfg = &rt.loaded.config;
+    let engine = moat_guard::anomaly::AnomalyEngine::new(&cfg.anomaly).map_err(|e| {
+        StartError::Config(
+            rt.loaded
+                .document
+                .error_at("/anomaly", e.to_string())
+                .with_hint("thresholds and windows must be above zero")
+                .into(),
+        )
+    })?;
+    let store = moat_state::SqliteStore::open(&cfg.state.sqlite)
+        .await
+        .map_err(|e| {
+            StartError::Config(
+                rt.loaded
+                    .document
+                    .error_at(
+                        "/state/sqlite",
+                        format!("cannot open the state store for bans: {e}"),
+                    )
+                    .with_hint("the directory must exist and be writable by the user moat runs as")
+                    .into(),
+            )
+        })?;
+    let abuse = crate::abuse::Abuse::new(Some(Arc::new(store)), Some(engine));
+    abuse.refresh().await;
+    Ok(Arc::new(abuse))
+}
+
+/// Reloads the ban list every [`crate::abuse::BAN_REFRESH`].
+async fn refresh_bans(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(crate::abuse::BAN_REFRESH);
+    loop {
+        tokio::select! {
+            _ = every.tick() => shared.abuse.refresh().await,
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// Periodic chores: histogram upkeep, writing API keys' last-used times (so
 /// they are at most this interval stale, and flushed once more on
 /// shutdown), and dropping idle rate-limit keys.
@@ -378,6 +428,15 @@ async fn upkeep(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         limiter.memory().sweep();
         let stats = limiter.memory().stats();
         telemetry::limiter_state(stats.keys, stats.evicted_live, limiter.shared_is_up());
+        shared.abuse.purge(
+            u64::try_from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis(),
+            )
+            .unwrap_or(0),
+        );
         if stopping {
             return;
         }

@@ -111,3 +111,8 @@ pub fn limiter_state(keys: usize, evicted_live: u64, backend_up: bool) {
     gauge!("moat_ratelimit_evicted_live").set(evicted_live as f64);
     gauge!("moat_ratelimit_backend_up").set(if backend_up { 1.0 } else { 0.0 });
 }
+
+/// A security event from an anomaly detector.
+pub fn security_event(detector: &'static str) {
+    counter!("moat_security_events_total", "detector" => detector).increment(1);
+}

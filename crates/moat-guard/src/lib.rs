@@ -6,6 +6,7 @@
 //! verdicts according to the API's mode (enforce or monitor).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod anomaly;
 pub mod authorization;
 pub mod canonical_path;
 pub mod identity;

@@ -57,6 +57,9 @@ pub enum ProblemKind {
     /// The state store that records object owners cannot be read, so
     /// object-level access cannot be decided.
     StateUnavailable,
+    /// The client address or the consumer is banned (by an operator with
+    /// `moat bans`, or by an anomaly detector for a while).
+    Banned,
     /// A rate limit refused the request (`Retry-After` says when to retry).
     RateLimited,
     /// A quota (a long window, such as requests per day) is used up.
@@ -84,6 +87,7 @@ impl ProblemKind {
             ProblemKind::InvalidCredentials => "invalid-credentials",
             ProblemKind::VerifierUnavailable => "verifier-unavailable",
             ProblemKind::StateUnavailable => "state-unavailable",
+            ProblemKind::Banned => "banned",
             ProblemKind::RateLimited => "rate-limited",
             ProblemKind::QuotaExceeded => "quota-exceeded",
             ProblemKind::LimitUnavailable => "rate-limit-unavailable",
@@ -118,7 +122,8 @@ impl ProblemKind {
             ProblemKind::LockedOut => 429,
             ProblemKind::InsufficientScope
             | ProblemKind::Forbidden
-            | ProblemKind::OwnershipViolation => 403,
+            | ProblemKind::OwnershipViolation
+            | ProblemKind::Banned => 403,
             ProblemKind::InvalidRequest => 400,
             ProblemKind::UnprocessableRequest => 422,
             ProblemKind::UnsupportedMediaType => 415,
@@ -143,6 +148,7 @@ impl ProblemKind {
             ProblemKind::InvalidCredentials => "Invalid credentials",
             ProblemKind::VerifierUnavailable => "Credentials cannot be verified now",
             ProblemKind::StateUnavailable => "Access to this object cannot be decided now",
+            ProblemKind::Banned => "Access suspended",
             ProblemKind::RateLimited => "Too many requests",
             ProblemKind::QuotaExceeded => "Quota exceeded",
             ProblemKind::LimitUnavailable => "Rate limits cannot be checked now",

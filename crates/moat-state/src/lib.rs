@@ -10,6 +10,9 @@
 //!   [`KeyManager::verify`].
 //! - [`OwnershipStore`]: which consumer created which object, for
 //!   object-level authorization; [`SqliteStore`] and [`MemoryOwnership`].
+//! - [`BanStore`]: banned addresses, networks and consumers;
+//!   [`SqliteStore`] and [`MemoryBans`]. [`BanList`] is the gateway's
+//!   in-memory view, checked on every request.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,6 +29,7 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod bans;
 mod crc32;
 pub mod format;
 pub mod limits;
@@ -40,6 +44,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
+pub use bans::{Ban, BanList, BanStore, BanSubject, InvalidPrefix, IpPrefix, MemoryBans};
 pub use format::MalformedKey;
 pub use lockout::{
     LockoutPolicy, LockoutPolicyError, LockoutStore, LockoutSubject, MemoryLockout,

@@ -62,6 +62,17 @@ const MIGRATIONS: &[&str] = &[
         expires_at   INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX quota_windows_by_expiry ON quota_windows (expires_at);",
+    // 4: bans, keyed by subject (`address:203.0.113.0/24`,
+    // `consumer:alice`). The gateway reads them all now and then; the
+    // expiry index serves that read and the purge of ended bans.
+    "CREATE TABLE bans (
+        subject    TEXT PRIMARY KEY NOT NULL,
+        reason     TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX bans_by_expiry ON bans (expires_at);",
 ];
 
 /// The columns of a [`KeyRecord`], in the order [`from_row`] reads them. A
@@ -513,6 +524,102 @@ impl SqliteStore {
         let now = i64::try_from(crate::limits::unix_nanos()).unwrap_or(i64::MAX);
         Ok(
             sqlx::query("DELETE FROM quota_windows WHERE expires_at <= ?1")
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+}
+
+fn ban_from_row(row: &SqliteRow) -> Result<crate::bans::Ban, StoreError> {
+    let key: String = row.try_get(0)?;
+    let Some(subject) = crate::bans::BanSubject::from_key(&key) else {
+        return Err(StoreError::Corrupt {
+            key_id: key,
+            what: "a ban subject that is neither `address:` nor `consumer:`".into(),
+        });
+    };
+    Ok(crate::bans::Ban {
+        subject,
+        reason: row.try_get(1)?,
+        source: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+        expires_at: row.try_get(4)?,
+    })
+}
+
+#[async_trait]
+impl crate::bans::BanStore for SqliteStore {
+    async fn add(&self, ban: &crate::bans::Ban) -> Result<bool, StoreError> {
+        // One statement: replace the stored ban only when it has ended by
+        // the new one's start or ends sooner than the new one.
+        let stored = sqlx::query(
+            "INSERT INTO bans (subject, reason, source, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (subject) DO UPDATE SET reason = excluded.reason,
+                source = excluded.source, created_at = excluded.created_at,
+                expires_at = excluded.expires_at
+             WHERE bans.expires_at IS NOT NULL
+               AND (bans.expires_at <= excluded.created_at
+                    OR excluded.expires_at IS NULL
+                    OR excluded.expires_at > bans.expires_at)",
+        )
+        .bind(ban.subject.key())
+        .bind(&ban.reason)
+        .bind(&ban.source)
+        .bind(ban.created_at)
+        .bind(ban.expires_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(stored > 0)
+    }
+
+    async fn remove(&self, subject: &crate::bans::BanSubject) -> Result<bool, StoreError> {
+        let removed = sqlx::query("DELETE FROM bans WHERE subject = ?1")
+            .bind(subject.key())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(removed > 0)
+    }
+
+    async fn list(&self, now: UnixTime) -> Result<Vec<crate::bans::Ban>, StoreError> {
+        sqlx::query(
+            "SELECT subject, reason, source, created_at, expires_at FROM bans
+             WHERE expires_at IS NULL OR expires_at > ?1
+             ORDER BY created_at, subject",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(ban_from_row)
+        .collect()
+    }
+
+    async fn active(
+        &self,
+        subject: &crate::bans::BanSubject,
+        now: UnixTime,
+    ) -> Result<Option<crate::bans::Ban>, StoreError> {
+        sqlx::query(
+            "SELECT subject, reason, source, created_at, expires_at FROM bans
+             WHERE subject = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+        )
+        .bind(subject.key())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(ban_from_row)
+        .transpose()
+    }
+
+    async fn purge_expired(&self, now: UnixTime) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM bans WHERE expires_at IS NOT NULL AND expires_at <= ?1")
                 .bind(now)
                 .execute(&self.pool)
                 .await?

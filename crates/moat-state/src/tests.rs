@@ -600,11 +600,12 @@ async fn ownership_persists_and_a_version_one_file_is_migrated() {
             .unwrap();
         // Turn the file back into what version 1 wrote.
         sqlx::raw_sql(
-            "DROP TABLE object_owners; DROP TABLE quota_windows; UPDATE moat_schema SET version = 1",
+            "DROP TABLE object_owners; DROP TABLE quota_windows; DROP TABLE bans; \
+             UPDATE moat_schema SET version = 1",
         )
-            .execute(&store.pool_for_tests())
-            .await
-            .unwrap();
+        .execute(&store.pool_for_tests())
+        .await
+        .unwrap();
         store.close().await;
         issued
     };
@@ -657,4 +658,101 @@ async fn quotas_persist_across_reopen() {
     let d = store.acquire(std::slice::from_ref(&bigger)).await.unwrap();
     assert_eq!(d[0].remaining, 96);
     assert_eq!(store.sweep_quotas().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn bans_in_both_stores_keep_the_longer_ban_and_persist() {
+    use crate::{Ban, BanStore, BanSubject, MemoryBans};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let sqlite = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let stores: Vec<Arc<dyn BanStore>> = vec![Arc::new(MemoryBans::new()), sqlite.clone()];
+    let ban = |subject: &str, created_at: UnixTime, expires_at: Option<UnixTime>| Ban {
+        subject: BanSubject::from_key(subject).unwrap(),
+        reason: format!("test {subject}"),
+        source: "cli".into(),
+        created_at,
+        expires_at,
+    };
+    for store in &stores {
+        assert!(
+            store
+                .add(&ban("address:203.0.113.7", T0, Some(T0 + 3600)))
+                .await
+                .unwrap()
+        );
+        // Shorter: kept as it was.
+        assert!(
+            !store
+                .add(&ban("address:203.0.113.7", T0, Some(T0 + 60)))
+                .await
+                .unwrap()
+        );
+        // Longer: replaces.
+        assert!(
+            store
+                .add(&ban("address:203.0.113.7", T0, Some(T0 + 7200)))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .add(&ban("address:198.51.100.0/24", T0 + 1, None))
+                .await
+                .unwrap()
+        );
+        // Permanent is never shortened by add.
+        assert!(
+            !store
+                .add(&ban("address:198.51.100.0/24", T0 + 2, Some(T0 + 9999)))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .add(&ban("consumer:mallory", T0 + 2, Some(T0 + 10)))
+                .await
+                .unwrap()
+        );
+
+        let listed = store.list(T0 + 5).await.unwrap();
+        let keys: Vec<String> = listed.iter().map(|b| b.subject.key()).collect();
+        assert_eq!(
+            keys,
+            [
+                "address:203.0.113.7",
+                "address:198.51.100.0/24",
+                "consumer:mallory"
+            ]
+        );
+        assert_eq!(listed[0].expires_at, Some(T0 + 7200));
+        assert_eq!(listed[1].expires_at, None);
+        // Expired bans are not listed, not active, and replaced by a new one.
+        assert_eq!(store.list(T0 + 10).await.unwrap().len(), 2);
+        let mallory = BanSubject::Consumer("mallory".into());
+        assert!(store.active(&mallory, T0 + 10).await.unwrap().is_none());
+        assert!(store.active(&mallory, T0 + 9).await.unwrap().is_some());
+        assert!(
+            store
+                .add(&ban("consumer:mallory", T0 + 20, Some(T0 + 25)))
+                .await
+                .unwrap()
+        );
+        assert!(store.active(&mallory, T0 + 21).await.unwrap().is_some());
+        assert_eq!(store.purge_expired(T0 + 30).await.unwrap(), 1);
+        assert!(!store.remove(&mallory).await.unwrap());
+        let net = BanSubject::from_key("address:198.51.100.0/24").unwrap();
+        assert!(store.remove(&net).await.unwrap());
+        assert!(!store.remove(&net).await.unwrap());
+    }
+    sqlite.close().await;
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    let listed = BanStore::list(&reopened, T0 + 5).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].reason, "test address:203.0.113.7");
+    let list = crate::BanList::from_bans(listed);
+    assert!(
+        list.is_banned("203.0.113.7".parse().unwrap(), None, T0 + 5)
+            .is_some()
+    );
 }

@@ -10,11 +10,15 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use moat_state::{KeyError, KeyManager, KeyRecord, SqliteStore, UnixTime, format, unix_now};
+use moat_state::{KeyError, KeyManager, KeyRecord, UnixTime, format, unix_now};
 use serde_json::{Value, json};
+
+use crate::state_cli::{
+    Failure, clean, from_now, load_config, open_store, pretty, require_config, seconds, time,
+};
 
 /// Options of `moat keys`.
 #[derive(Debug, Args)]
@@ -83,9 +87,6 @@ enum KeysCommand {
     },
 }
 
-/// A failure, already worded for people.
-struct Failure(String);
-
 impl From<KeyError> for Failure {
     fn from(e: KeyError) -> Self {
         Failure(e.to_string())
@@ -97,13 +98,9 @@ const SHOWN_ONCE: &str =
 
 /// Runs `moat keys …`.
 pub async fn run(args: KeysArgs) -> ExitCode {
-    let Some(config) = args.config else {
-        eprintln!(
-            "error: the following required argument was not provided:\n  --config <FILE>\n\n\
-             Usage: moat keys --config <FILE> <COMMAND>\n\n\
-             (or set MOAT_CONFIG)"
-        );
-        return ExitCode::from(2);
+    let config = match require_config(args.config, "keys") {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     let keys = match open(&config).await {
         Ok(k) => k,
@@ -124,18 +121,15 @@ pub async fn run(args: KeysArgs) -> ExitCode {
 /// Loads the config (fully validated, as `moat check` does) and opens the
 /// store it names.
 async fn open(config: &Path) -> Result<KeyManager, Failure> {
-    let loaded = moat_config::load(config).map_err(|d| Failure(d.to_string()))?;
-    let cfg = &loaded.config;
-    let Some(keys) = &cfg.keys else {
+    let loaded = load_config(config)?;
+    let Some(keys) = &loaded.config.keys else {
         return Err(Failure(format!(
             "moat: {} has no `keys` section\nhint: add `keys: {{pepper: ${{env:MOAT_KEY_PEPPER}}}}` \
              with at least 32 random bytes, e.g. from `openssl rand -base64 48`",
             config.display()
         )));
     };
-    let store = SqliteStore::open(&cfg.state.sqlite)
-        .await
-        .map_err(|e| Failure(format!("moat: {e}")))?;
+    let store = open_store(&loaded).await?;
     KeyManager::new(Arc::new(store), keys.pepper.expose().as_bytes())
         .map_err(|e| Failure(format!("moat: {e}")))
 }
@@ -329,24 +323,7 @@ fn print_table(records: &[KeyRecord], now: UnixTime) {
             ]
         })
         .collect();
-    let mut widths = HEADER.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[&str]| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", padded.join("  ").trim_end());
-    };
-    line(&HEADER);
-    for row in &rows {
-        line(&row.each_ref().map(String::as_str));
-    }
+    crate::state_cli::print_table(HEADER, &rows);
 }
 
 /// Everything but the hash.
@@ -365,10 +342,6 @@ fn record_json(r: &KeyRecord, now: UnixTime) -> Value {
     })
 }
 
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
-}
-
 fn scopes(r: &KeyRecord) -> String {
     if r.scopes.is_empty() {
         "-".into()
@@ -377,76 +350,9 @@ fn scopes(r: &KeyRecord) -> String {
     }
 }
 
-/// RFC 3339, UTC, whole seconds.
-fn time(t: UnixTime) -> String {
-    let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap_or(0));
-    humantime::format_rfc3339_seconds(at).to_string()
-}
-
-/// "in 1d 4h", "in 59m" or "2d ago": the two largest units, rounded down.
-fn from_now(t: UnixTime, now: UnixTime) -> String {
-    let span = |s: i64| {
-        let units = [
-            (s / 86_400, "d"),
-            (s % 86_400 / 3600, "h"),
-            (s % 3600 / 60, "m"),
-        ];
-        let Some(first) = units.iter().position(|(n, _)| *n > 0) else {
-            return "less than a minute".to_string();
-        };
-        units[first..]
-            .iter()
-            .take(2)
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, unit)| format!("{n}{unit}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    if t >= now {
-        format!("in {}", span(t - now))
-    } else {
-        format!("{} ago", span(now - t))
-    }
-}
-
-fn seconds(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// Control characters escaped, so stored text cannot drive the terminal.
-fn clean(s: &str) -> String {
-    if s.chars().any(char::is_control) {
-        s.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
-    } else {
-        s.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_and_cleaning() {
-        assert_eq!(time(0), "1970-01-01T00:00:00Z");
-        assert_eq!(time(1_800_000_000), "2027-01-15T08:00:00Z");
-        assert_eq!(from_now(1000 + 3600 + 59, 1000), "in 1h");
-        assert_eq!(from_now(1000, 1000 + 120), "2m ago");
-        assert_eq!(from_now(90 * 86_400 + 7200 + 5, 0), "in 90d 2h");
-        assert_eq!(from_now(86_400 + 60, 0), "in 1d");
-        assert_eq!(from_now(3599, 0), "in 59m");
-        assert_eq!(from_now(30, 0), "in less than a minute");
-        assert_eq!(clean("a\x1b[31mb"), "a\\u{1b}[31mb");
-        assert_eq!(clean("plain"), "plain");
-    }
 
     #[test]
     fn key_ids_are_checked_before_the_store() {

@@ -1,9 +1,11 @@
 //! The `moat` command: gateway, config check and demo.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod bans;
 mod commands;
 mod demo;
 mod keys;
+mod state_cli;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -37,6 +39,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Issue, list, show, rotate and revoke API keys.
     Keys(keys::KeysArgs),
+    /// Ban client addresses, networks or consumers; list and lift bans.
+    Bans(bans::BansArgs),
     /// Read a password from standard input and print its argon2id hash, for
     /// a consumer's `basic.password_hash`.
     HashPassword,
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
             Command::Check { config } => commands::check(&config).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Keys(args) => keys::run(args).await,
+            Command::Bans(args) => bans::run(args).await,
             Command::HashPassword => commands::hash_password(),
         }
     })

@@ -238,5 +238,8 @@ fn limits_that_do_not_fit_are_config_errors() {
         "{err}"
     );
     assert!(err.contains("did you mean `listItems`?"), "{err}");
-    assert!(err.contains("moat.yaml:17:9: error: unknown limit key"), "{err}");
+    assert!(
+        err.contains("moat.yaml:17:9: error: unknown limit key"),
+        "{err}"
+    );
 }

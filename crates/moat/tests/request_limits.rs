@@ -37,6 +37,7 @@ async fn bodies_over_the_cap_get_413_declared_or_streamed() {
     assert_eq!(r.status(), 413);
     let p: Value = r.json().await.unwrap();
     assert_eq!(p["type"], "urn:moat:problem:payload-too-large");
+    assert_eq!(up.hits(), 0, "refused before the upstream saw it");
     assert_eq!(
         post("/items", "text/plain", vec![b'a'; 1000])
             .await

@@ -79,6 +79,16 @@ pub fn config(upstream: &str, extra_api: &str) -> String {
     )
 }
 
+/// Like [`config`], with `listener` lines (each `    key: value\n`) added to
+/// the listener entry.
+pub fn config_with_listener(upstream: &str, listener: &str, extra_api: &str) -> String {
+    config(upstream, extra_api).replacen(
+        "  - bind: 127.0.0.1:0\n",
+        &format!("  - bind: 127.0.0.1:0\n{listener}"),
+        1,
+    )
+}
+
 /// A running `moat serve`.
 pub struct Moat {
     child: Child,
@@ -155,6 +165,11 @@ impl Moat {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addrs[0], path)
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     pub fn pid(&self) -> u32 {
@@ -402,6 +417,22 @@ async fn respond(
                 .status(StatusCode::CREATED)
                 .header("content-type", "application/json")
                 .body(full(json!({"order": {"id": id, "status": "new"}}).to_string()))
+                .unwrap())
+        }
+        p if p.starts_with("/records/") => {
+            // Records 1 to 40 exist; every other id is 404.
+            let exists = p["/records/".len()..]
+                .parse::<u32>()
+                .is_ok_and(|n| (1..=40).contains(&n));
+            let status = if exists {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            Ok(Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(full("{}"))
                 .unwrap())
         }
         "/crash" => Ok(Response::builder()

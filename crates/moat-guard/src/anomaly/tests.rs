@@ -1,0 +1,490 @@
+//! Scripted traffic: each detector fires once per window on a realistic
+//! attack and stays silent on the benign pattern that resembles it.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use moat_config::anomaly::AnomalyConfig;
+
+use super::*;
+
+/// 2027-01-15T08:00:00Z, in ms: a window boundary for every window used.
+const T0: u64 = 1_800_000_000_000;
+const SEC: u64 = 1000;
+const MIN: u64 = 60 * SEC;
+
+fn engine() -> AnomalyEngine {
+    AnomalyEngine::new(&AnomalyConfig::default()).unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// A request as the gateway reports it; fields set by the builders below.
+#[derive(Clone, Copy)]
+struct Req<'a> {
+    client: &'a str,
+    consumer: Option<&'a str>,
+    credential: Option<&'a str>,
+    auth_failed: bool,
+    object: Option<&'a str>,
+    status: u16,
+}
+
+impl<'a> Req<'a> {
+    fn from(client: &'a str) -> Self {
+        Req {
+            client,
+            consumer: None,
+            credential: None,
+            auth_failed: false,
+            object: None,
+            status: 200,
+        }
+    }
+    fn consumer(mut self, c: &'a str) -> Self {
+        self.consumer = Some(c);
+        self
+    }
+    fn failed_login(mut self, credential: &'a str) -> Self {
+        self.credential = Some(credential);
+        self.auth_failed = true;
+        self.status = 401;
+        self
+    }
+    fn object(mut self, id: &'a str, status: u16) -> Self {
+        self.object = Some(id);
+        self.status = status;
+        self
+    }
+    fn status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+    fn at(self, e: &AnomalyEngine, now: u64) -> Vec<SecurityEvent> {
+        e.observe(&Observation {
+            now,
+            client: ip(self.client),
+            consumer: self.consumer,
+            credential_id: self.credential,
+            auth_failed: self.auth_failed,
+            operation: Some("getOrder"),
+            object_id: self.object,
+            status: self.status,
+        })
+    }
+}
+
+fn only(events: &[SecurityEvent], detector: &str) -> Vec<SecurityEvent> {
+    events
+        .iter()
+        .filter(|e| e.detector == detector)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn credential_stuffing_from_one_address_fires_once_per_window() {
+    let e = engine();
+    let mut events = Vec::new();
+    // A combo list: a new user name every 600 ms for two minutes.
+    let names: Vec<String> = (0..200)
+        .map(|i| format!("basic:user{i}@example.com"))
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let now = T0 + i as u64 * 600;
+        events.extend(Req::from("198.51.100.7").failed_login(name).at(&e, now));
+    }
+    let stuffing = only(&events, "credential_stuffing");
+    assert_eq!(stuffing.len(), 1, "{stuffing:#?}");
+    let ev = &stuffing[0];
+    assert_eq!(
+        ev.subject,
+        EventSubject::Address {
+            ip: ip("198.51.100.7"),
+            prefix: 32
+        }
+    );
+    assert_eq!((ev.observed, ev.threshold, ev.window_secs), (20, 20, 300));
+    assert_eq!(ev.ban, Some(Duration::from_secs(3600)));
+    assert_eq!(
+        ev.summary,
+        "address 198.51.100.7 failed authentication with 20 distinct credentials within 5m"
+    );
+    // Each user name failed once: no credential crossed its threshold.
+    // (Two minutes of 401s at 100 a minute are an error storm as well.)
+    assert!(
+        events
+            .iter()
+            .all(|e| matches!(e.subject, EventSubject::Address { .. })),
+        "{events:#?}"
+    );
+
+    // The attack goes on for ten more minutes: one event per window.
+    for i in 200..1200u64 {
+        let name = format!("basic:user{i}@example.com");
+        events.extend(
+            Req::from("198.51.100.7")
+                .failed_login(&name)
+                .at(&e, T0 + i * 600),
+        );
+    }
+    assert_eq!(only(&events, "credential_stuffing").len(), 3, "{events:#?}");
+}
+
+#[test]
+fn one_credential_from_many_addresses_is_reported_without_the_name() {
+    let e = engine();
+    let mut events = Vec::new();
+    // A botnet: 40 addresses, each trying alice's password once, spread
+    // over eight minutes (far below any per-address lockout).
+    for i in 0..40u64 {
+        let client = format!("203.0.{}.{}", 100 + i / 10, 1 + i % 10);
+        events.extend(
+            Req::from(&client)
+                .failed_login("basic:alice")
+                .at(&e, T0 + i * 12 * SEC),
+        );
+    }
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let ev = &events[0];
+    assert_eq!(ev.detector, "credential_stuffing");
+    let label = credential_label("basic:alice");
+    assert!(
+        label.starts_with("basic:sha256:") && label.len() == 25,
+        "{label}"
+    );
+    assert_eq!(ev.subject, EventSubject::Credential(label.clone()));
+    assert_eq!((ev.observed, ev.threshold, ev.window_secs), (10, 10, 600));
+    assert_eq!(ev.ban, None, "a credential cannot be banned");
+    assert!(!ev.summary.contains("alice"), "{}", ev.summary);
+    assert!(ev.summary.contains(&label), "{}", ev.summary);
+}
+
+#[test]
+fn an_office_behind_one_nat_address_mistyping_passwords_is_not_stuffing() {
+    let e = engine();
+    let mut events = Vec::new();
+    // 400 employees behind one address; each mistypes once in the morning
+    // (one failure every 40 s on average, 7 or 8 in any five minutes) and
+    // some mistype twice.
+    for i in 0..400u64 {
+        let name = format!("basic:employee{i}");
+        let now = T0 + i * 40 * SEC;
+        events.extend(Req::from("192.0.2.10").failed_login(&name).at(&e, now));
+        if i % 7 == 0 {
+            events.extend(
+                Req::from("192.0.2.10")
+                    .failed_login(&name)
+                    .at(&e, now + 5 * SEC),
+            );
+        }
+        // Then they log in, and work.
+        for k in 0..20 {
+            events.extend(
+                Req::from("192.0.2.10")
+                    .consumer(&name)
+                    .at(&e, now + 10 * SEC + k * 1000),
+            );
+        }
+    }
+    // A user whose phone changes networks fails from a few addresses.
+    for i in 0..4u64 {
+        let client = format!("198.51.100.{}", 20 + i);
+        events.extend(
+            Req::from(&client)
+                .failed_login("basic:roaming")
+                .at(&e, T0 + i * MIN),
+        );
+    }
+    assert!(events.is_empty(), "{events:#?}");
+}
+
+#[test]
+fn probing_other_peoples_objects_is_enumeration() {
+    let e = engine();
+    let mut events = Vec::new();
+    // mallory owns orders 1000..1010 and walks on through the ids beyond,
+    // which belong to others: 404 (or 403), one request every 2 s.
+    for i in 0..120u64 {
+        let id = (1000 + i).to_string();
+        let status = if i < 10 {
+            200
+        } else if i % 2 == 0 {
+            404
+        } else {
+            403
+        };
+        events.extend(
+            Req::from("198.51.100.50")
+                .consumer("mallory")
+                .object(&id, status)
+                .at(&e, T0 + i * 2 * SEC),
+        );
+    }
+    let found = only(&events, "enumeration");
+    assert_eq!(found.len(), 1, "{events:#?}");
+    let ev = &found[0];
+    assert_eq!(ev.subject, EventSubject::Consumer("mallory".into()));
+    assert_eq!((ev.observed, ev.threshold, ev.window_secs), (50, 50, 300));
+    assert_eq!(ev.ban, Some(Duration::from_secs(900)));
+    assert_eq!(
+        ev.summary,
+        "consumer `mallory` requested 50 distinct objects within 5m, 80% of them answered 403 or 404"
+    );
+    // The same walk from an anonymous address is reported for the address.
+    let mut anon = Vec::new();
+    for i in 0..60u64 {
+        let id = i.to_string();
+        anon.extend(
+            Req::from("2001:db8:7:7::99")
+                .object(&id, 404)
+                .at(&e, T0 + i * SEC),
+        );
+    }
+    let found = only(&anon, "enumeration");
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].subject,
+        EventSubject::Address {
+            ip: ip("2001:db8:7:7::"),
+            prefix: 64
+        }
+    );
+}
+
+#[test]
+fn paging_through_ones_own_objects_is_not_enumeration() {
+    let e = engine();
+    let mut events = Vec::new();
+    // alice pages through her 40 orders, twice.
+    for round in 0..2u64 {
+        for i in 0..40u64 {
+            let id = format!("ord-{i}");
+            events.extend(
+                Req::from("192.0.2.44")
+                    .consumer("alice")
+                    .object(&id, 200)
+                    .at(&e, T0 + round * MIN + i * 500),
+            );
+        }
+    }
+    // A busy back office reads 300 of its own orders in three minutes,
+    // a few of them deleted meanwhile (404).
+    for i in 0..300u64 {
+        let id = format!("ord-{i}");
+        let status = if i % 20 == 0 { 404 } else { 200 };
+        events.extend(
+            Req::from("192.0.2.45")
+                .consumer("backoffice")
+                .object(&id, status)
+                .at(&e, T0 + i * 600),
+        );
+    }
+    assert!(only(&events, "enumeration").is_empty(), "{events:#?}");
+}
+
+#[test]
+fn a_burst_far_above_the_baseline_is_scraping() {
+    let e = engine();
+    let mut events = Vec::new();
+    let crawler = Req::from("192.0.2.80").consumer("partner");
+    // Ten minutes at its usual 20 requests a minute.
+    let mut now = T0;
+    while now < T0 + 10 * MIN {
+        events.extend(crawler.at(&e, now));
+        now += 3 * SEC;
+    }
+    assert!(events.is_empty(), "{events:#?}");
+    // Then 1000 requests within one minute (every 60 ms).
+    for i in 0..1000u64 {
+        events.extend(crawler.at(&e, now + i * 60));
+    }
+    let burst = only(&events, "scraping_burst");
+    assert_eq!(burst.len(), 1, "{events:#?}");
+    let ev = &burst[0];
+    assert_eq!(ev.subject, EventSubject::Consumer("partner".into()));
+    assert_eq!(ev.window_secs, 60);
+    assert!(ev.observed >= 300 && ev.observed >= ev.threshold, "{ev:?}");
+    assert!(ev.threshold >= 300 && ev.threshold < 400, "{ev:?}");
+    assert!(
+        ev.summary.contains("baseline of 20 per 1m"),
+        "{}",
+        ev.summary
+    );
+    assert_eq!(ev.ban, None);
+    assert!(only(&events, "scraping_sustained").is_empty());
+}
+
+#[test]
+fn a_steady_high_volume_consumer_is_not_scraping() {
+    let e = engine();
+    let mut events = Vec::new();
+    // 600 requests a minute, every minute, for half an hour, with the
+    // usual jitter.
+    for i in 0..18_000u64 {
+        let jitter = (i * 7919) % 90;
+        events.extend(
+            Req::from("192.0.2.90")
+                .consumer("mobile-backend")
+                .at(&e, T0 + i * 100 + jitter),
+        );
+    }
+    assert!(events.is_empty(), "{events:#?}");
+}
+
+#[test]
+fn sustained_volume_from_a_new_subject_is_scraping() {
+    let e = engine();
+    let mut events = Vec::new();
+    // A fresh address pulling 25 requests a second for twenty minutes: no
+    // baseline to compare with, but far above the sustained threshold.
+    for i in 0..30_000u64 {
+        events.extend(Req::from("198.51.100.99").at(&e, T0 + 17 * SEC + i * 40));
+    }
+    let sustained = only(&events, "scraping_sustained");
+    assert_eq!(sustained.len(), 2, "one per 10m window: {events:#?}");
+    assert_eq!(sustained[0].threshold, 10_000);
+    assert_eq!(sustained[0].window_secs, 600);
+    assert!(only(&events, "scraping_burst").is_empty(), "{events:#?}");
+}
+
+#[test]
+fn an_error_storm_fires_once_per_window() {
+    let e = engine();
+    let mut events = Vec::new();
+    // A fuzzer: 400 malformed requests within a minute, every 150 ms.
+    for i in 0..400u64 {
+        events.extend(Req::from("198.51.100.66").status(400).at(&e, T0 + i * 150));
+    }
+    let storm = only(&events, "error_storm");
+    assert_eq!(storm.len(), 1, "{events:#?}");
+    let ev = &storm[0];
+    assert_eq!((ev.observed, ev.threshold, ev.window_secs), (100, 100, 60));
+    assert_eq!(
+        ev.summary,
+        "address 198.51.100.66 caused 100 error answers within 1m, 100% of its requests"
+    );
+    // It goes on for two more minutes: two more events.
+    for i in 400..1200u64 {
+        events.extend(Req::from("198.51.100.66").status(422).at(&e, T0 + i * 150));
+    }
+    assert_eq!(only(&events, "error_storm").len(), 3);
+}
+
+#[test]
+fn a_few_errors_or_errors_among_much_traffic_are_no_storm() {
+    let e = engine();
+    let mut events = Vec::new();
+    // A busy consumer: 1000 requests a minute, one in eight an error.
+    for i in 0..5000u64 {
+        let status = if i % 8 == 0 { 404 } else { 200 };
+        events.extend(
+            Req::from("192.0.2.5")
+                .consumer("busy")
+                .status(status)
+                .at(&e, T0 + i * 60),
+        );
+    }
+    // A client with a bug: 30 errors a minute.
+    for i in 0..300u64 {
+        events.extend(Req::from("192.0.2.6").status(500).at(&e, T0 + i * 2 * SEC));
+    }
+    assert!(events.is_empty(), "{events:#?}");
+}
+
+#[test]
+fn memory_stays_bounded_under_a_flood_of_addresses() {
+    let config = AnomalyConfig {
+        max_subjects: 10_000,
+        ..AnomalyConfig::default()
+    };
+    let e = AnomalyEngine::new(&config).unwrap();
+    // 100 000 distinct addresses within two minutes, each sending a
+    // failed login that names an object and errors: every table is hit.
+    for i in 0..100_000u32 {
+        let client = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+        let name = format!("basic:u{i}");
+        e.observe(&Observation {
+            now: T0 + u64::from(i),
+            client,
+            consumer: None,
+            credential_id: Some(&name),
+            auth_failed: true,
+            operation: Some("getOrder"),
+            object_id: Some("1"),
+            status: 401,
+        });
+        if i % 10_000 == 0 {
+            let t = e.tracked();
+            assert!(t.stuffing_addresses <= 10_000, "{t:?}");
+        }
+    }
+    let t = e.tracked();
+    for n in [
+        t.stuffing_addresses,
+        t.stuffing_credentials,
+        t.enumeration,
+        t.scraping,
+        t.error_storm,
+    ] {
+        assert!((8_000..=10_000).contains(&n), "{t:?}");
+    }
+    // Long after, everything is idle and purged.
+    assert_eq!(e.purge(T0 + 24 * 60 * MIN), t.total());
+    assert_eq!(e.tracked().total(), 0);
+}
+
+#[test]
+fn disabled_detectors_track_nothing() {
+    let mut config = AnomalyConfig {
+        enabled: false,
+        ..AnomalyConfig::default()
+    };
+    let e = AnomalyEngine::new(&config).unwrap();
+    for i in 0..500u64 {
+        let name = format!("basic:u{i}");
+        assert!(
+            Req::from("198.51.100.1")
+                .failed_login(&name)
+                .at(&e, T0 + i)
+                .is_empty()
+        );
+    }
+    assert_eq!(e.tracked().total(), 0);
+    config.enabled = true;
+    config.credential_stuffing.enabled = false;
+    config.scraping.enabled = false;
+    let e = AnomalyEngine::new(&config).unwrap();
+    for i in 0..500u64 {
+        let name = format!("basic:u{i}");
+        Req::from("198.51.100.1").failed_login(&name).at(&e, T0 + i);
+    }
+    let t = e.tracked();
+    assert_eq!((t.stuffing_addresses, t.scraping, t.error_storm), (0, 0, 1));
+    config.enumeration.distinct_objects = 0;
+    assert!(AnomalyEngine::new(&config).is_err());
+}
+
+#[test]
+fn labels_and_subjects_are_safe_to_show() {
+    assert_eq!(
+        credential_label("apikey:AbC123xyz789"),
+        "apikey:AbC123xyz789"
+    );
+    // "abc" hashes to ba7816bf8f01…
+    assert_eq!(credential_label("abc"), "credential:sha256:ba7816bf8f01");
+    let long_key = format!("apikey:{}", "x".repeat(40));
+    assert!(credential_label(&long_key).starts_with("apikey:sha256:"));
+    assert!(credential_label("basic:bob").starts_with("basic:sha256:"));
+    assert!(credential_label("Basic Weird:bob").starts_with("credential:sha256:"));
+    let s = EventSubject::Consumer("eve\u{1b}[31m".into()).to_string();
+    assert_eq!(s, "consumer `eve\\u{1b}[31m`");
+    assert_eq!(
+        Address::of(ip("::ffff:192.0.2.1")).subject(),
+        Address::of(ip("192.0.2.1")).subject()
+    );
+    assert_eq!(span(90_000), "90s");
+    assert_eq!(span(3_600_000), "1h");
+}

@@ -1,0 +1,138 @@
+//! What the commands working on the state database (`moat keys`,
+//! `moat bans`) share: loading the config, opening the store it names, and
+//! printing times and stored text safely.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use moat_config::LoadedConfig;
+use moat_state::{SqliteStore, UnixTime};
+use serde_json::Value;
+
+/// A failure, already worded for people.
+pub struct Failure(pub String);
+
+/// The config path, or the usage error (exit status 2) clap would give
+/// for a missing required `--config` of `moat <command>`.
+pub fn require_config(config: Option<PathBuf>, command: &str) -> Result<PathBuf, ExitCode> {
+    config.ok_or_else(|| {
+        eprintln!(
+            "error: the following required argument was not provided:\n  --config <FILE>\n\n\
+             Usage: moat {command} --config <FILE> <COMMAND>\n\n\
+             (or set MOAT_CONFIG)"
+        );
+        ExitCode::from(2)
+    })
+}
+
+/// Loads the config, fully validated as `moat check` does.
+pub fn load_config(config: &Path) -> Result<LoadedConfig, Failure> {
+    moat_config::load(config).map_err(|d| Failure(d.to_string()))
+}
+
+/// Opens (creating it if needed) the SQLite file of the config's
+/// `state.sqlite`.
+pub async fn open_store(loaded: &LoadedConfig) -> Result<SqliteStore, Failure> {
+    SqliteStore::open(&loaded.config.state.sqlite)
+        .await
+        .map_err(|e| Failure(format!("moat: {e}")))
+}
+
+pub fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+/// RFC 3339, UTC, whole seconds.
+pub fn time(t: UnixTime) -> String {
+    let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap_or(0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// "in 1d 4h", "in 59m" or "2d ago": the two largest units, rounded down.
+pub fn from_now(t: UnixTime, now: UnixTime) -> String {
+    let span = |s: i64| {
+        let units = [
+            (s / 86_400, "d"),
+            (s % 86_400 / 3600, "h"),
+            (s % 3600 / 60, "m"),
+        ];
+        let Some(first) = units.iter().position(|(n, _)| *n > 0) else {
+            return "less than a minute".to_string();
+        };
+        units[first..]
+            .iter()
+            .take(2)
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, unit)| format!("{n}{unit}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if t >= now {
+        format!("in {}", span(t - now))
+    } else {
+        format!("{} ago", span(now - t))
+    }
+}
+
+pub fn seconds(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Control characters escaped, so stored text cannot drive the terminal.
+pub fn clean(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        s.to_string()
+    }
+}
+
+/// Prints `rows` under `header`, columns padded to their widest cell.
+pub fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(&header);
+    for row in rows {
+        line(&row.each_ref().map(String::as_str));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_cleaning() {
+        assert_eq!(time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(time(1_800_000_000), "2027-01-15T08:00:00Z");
+        assert_eq!(from_now(1000 + 3600 + 59, 1000), "in 1h");
+        assert_eq!(from_now(1000, 1000 + 120), "2m ago");
+        assert_eq!(from_now(90 * 86_400 + 7200 + 5, 0), "in 90d 2h");
+        assert_eq!(from_now(86_400 + 60, 0), "in 1d");
+        assert_eq!(from_now(3599, 0), "in 59m");
+        assert_eq!(from_now(30, 0), "in less than a minute");
+        assert_eq!(clean("a\x1b[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(clean("plain"), "plain");
+    }
+}
