@@ -102,7 +102,7 @@ impl Default for RateLimitingConfig {
 }
 
 fn default_max_limit_keys() -> usize {
-    1_000_000
+    500_000
 }
 
 /// Where limit counters live.

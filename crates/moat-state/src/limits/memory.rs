@@ -7,8 +7,8 @@
 //! deadlock. Memory is bounded: an entry whose state has run out (a GCRA
 //! TAT in the past, a quota whose windows have both passed) carries no
 //! information and is dropped by [`MemoryLimiter::sweep`] or when its shard
-//! is full; when a shard is full of live entries, the one closest to running
-//! out is dropped, which can only forgive a little, never block.
+//! is full; when a shard is full of live entries, the eighth closest to
+//! running out is dropped, which can only forgive a little, never block.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -147,14 +147,30 @@ impl MemoryLimiter {
             shard.retain(|_, e| e.expires_at > now);
         }
         if shard.len() >= self.per_shard {
-            let oldest = shard
-                .iter()
-                .min_by_key(|(_, e)| e.expires_at)
-                .map(|(k, _)| k.clone());
-            if let Some(k) = oldest {
-                shard.remove(&k);
-                self.evicted_live.fetch_add(1, Ordering::Relaxed);
-            }
+            // Drop the eighth of the shard closest to running out in one
+            // pass, so a flood of new keys costs O(1) per key, amortised,
+            // rather than a scan each.
+            let mut expiries: Vec<u64> = shard.values().map(|e| e.expires_at).collect();
+            let nth = expiries.len() / 8;
+            let (_, cut, _) = expiries.select_nth_unstable(nth);
+            let cut = *cut;
+            // Everything before `cut`, and of the entries at `cut` only as
+            // many as make up the eighth (they may all share one time).
+            let mut at_cut = nth + 1 - expiries.iter().filter(|&&x| x < cut).count();
+            let before = shard.len();
+            shard.retain(|_, e| {
+                if e.expires_at < cut {
+                    false
+                } else if e.expires_at == cut && at_cut > 0 {
+                    at_cut -= 1;
+                    false
+                } else {
+                    true
+                }
+            });
+            let dropped = before - shard.len();
+            self.evicted_live
+                .fetch_add(dropped as u64, Ordering::Relaxed);
         }
         shard.insert(key.to_string(), entry);
     }
