@@ -20,11 +20,14 @@
 #   PIN=1         pin wrk to CPU 0 and nginx + moat to the other CPUs (taskset),
 #                 so the load generator does not compete with the servers
 #   KEEP_TMP=1    keep the temporary directory (configs, wrk output, logs)
+#   LIMITS=1      also measure moat with a rate limit that never refuses,
+#                 counted in memory and in Redis (starts redis-server)
 set -euo pipefail
 
 CONNS="${CONNS:-32}"
 DURATION="${DURATION:-10}"
 ROUNDS="${ROUNDS:-1}"
+LIMITS="${LIMITS:-0}"
 PIN="${PIN:-0}"
 WARMUP=2
 
@@ -40,6 +43,9 @@ done
 need_pkgs=()
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx)
 command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
+if [[ "$LIMITS" == 1 ]]; then
+    command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
+fi
 if ((${#need_pkgs[@]})); then
     if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
         log "installing ${need_pkgs[*]} with apt-get"
@@ -98,10 +104,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- free ports (asked from the OS, all held open until every one is picked) --
-read -r UP_PORT NGX_PROXY_PORT MOAT_PORT MOAT_LOG_PORT < <(python3 -c '
+read -r UP_PORT NGX_PROXY_PORT MOAT_PORT MOAT_LOG_PORT MOAT_RL_PORT MOAT_REDIS_PORT REDIS_PORT < <(python3 -c '
 import socket
 socks = []
-for _ in range(4):
+for _ in range(7):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -203,7 +209,7 @@ paths:
                   price: { type: number }
 EOF
 
-write_moat_config() { # file port access-log-yaml
+write_moat_config() { # file port access-log-yaml [api-lines] [top-level-lines]
     cat >"$1" <<EOF
 mode: enforce
 listeners:
@@ -215,13 +221,20 @@ apis:
   - name: bench
     spec: openapi.yaml
     upstream: nginx
+${4:-}
 access_log: $3
 reload:
   watch: false
 shutdown:
   grace_period: 1s
+state:
+  sqlite: $TMP/$(basename "$1" .yaml).db
+${5:-}
 EOF
 }
+# A limit per client address that never refuses: what a decision costs.
+RATE_LIMIT="    rate_limits:
+      - {name: per-client, key: client_ip, rate: 100000000, per: 1s}"
 write_moat_config "$TMP/moat.yaml" "$MOAT_PORT" "{enabled: false}"
 write_moat_config "$TMP/moat-log.yaml" "$MOAT_LOG_PORT" "{target: $TMP/access.log}"
 
@@ -243,6 +256,18 @@ start_moat() { # config stderr-file
 MOAT_PIDS=()
 start_moat "$TMP/moat.yaml" "$TMP/moat.stderr"
 start_moat "$TMP/moat-log.yaml" "$TMP/moat-log.stderr"
+if [[ "$LIMITS" == 1 ]]; then
+    "${ON_SERVERS[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" \
+        --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 &
+    PIDS+=("$!")
+    MOAT_PIDS+=("$!") # its CPU counts towards the limited targets
+    write_moat_config "$TMP/moat-rl.yaml" "$MOAT_RL_PORT" "{enabled: false}" "$RATE_LIMIT"
+    write_moat_config "$TMP/moat-redis.yaml" "$MOAT_REDIS_PORT" "{enabled: false}" "$RATE_LIMIT" \
+        "rate_limiting: {backend: redis, redis: {url: \"redis://127.0.0.1:$REDIS_PORT\"}}"
+    start_moat "$TMP/moat-rl.yaml" "$TMP/moat-rl.stderr"
+    start_moat "$TMP/moat-redis.yaml" "$TMP/moat-redis.stderr"
+    wait_http "http://127.0.0.1:$MOAT_REDIS_PORT/api/books" 200 "moat (Redis limit)"
+fi
 wait_http "http://127.0.0.1:$MOAT_PORT/api/books" 200 "moat"
 wait_http "http://127.0.0.1:$MOAT_LOG_PORT/api/books" 200 "moat (access log)"
 wait_http "http://127.0.0.1:$MOAT_PORT/api/nope" 404 "moat (undocumented path)"
@@ -257,6 +282,12 @@ TARGETS=(
     "moat (access log to file)|http://127.0.0.1:$MOAT_LOG_PORT/api/books"
     "moat, undocumented path (404)|http://127.0.0.1:$MOAT_PORT/api/nope"
 )
+if [[ "$LIMITS" == 1 ]]; then
+    TARGETS+=(
+        "moat + rate limit (memory)|http://127.0.0.1:$MOAT_RL_PORT/api/books"
+        "moat + rate limit (Redis)|http://127.0.0.1:$MOAT_REDIS_PORT/api/books"
+    )
+fi
 
 # wrk prints latencies as 312.00us, 1.23ms, 2.00s, 1.00m: normalise to ms.
 to_ms() {

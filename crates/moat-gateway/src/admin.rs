@@ -35,7 +35,7 @@ pub async fn serve(
 ) {
     let state = AdminState { shared, ready };
     let app = Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state);
@@ -47,6 +47,16 @@ pub async fn serve(
         .await
     {
         tracing::error!(error = %e, "admin listener failed");
+    }
+}
+
+/// Alive: always 200 (the gateway serves, limits follow their fail modes),
+/// with a note when the shared rate-limit backend is unreachable.
+async fn healthz(State(s): State<AdminState>) -> &'static str {
+    if s.shared.limiter.shared_is_up() {
+        "ok\n"
+    } else {
+        "ok (degraded: the rate-limit backend is unreachable)\n"
     }
 }
 

@@ -134,7 +134,15 @@ async fn when_redis_stops_each_limit_follows_its_fail_mode() {
         statuses.push(get_status(&c, moat.url("/items")).await);
     }
     assert_eq!(statuses, [200, 200, 200, 429]);
-    // The health gauge says so (the upkeep task refreshes it every 5 s).
+    // /healthz says so at once; the gauge once the upkeep task (every 5 s)
+    // refreshes it.
+    let health = client()
+        .get(format!("http://{}/healthz", moat.admin.unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(health.text().await.unwrap().contains("degraded"));
     let deadline = Instant::now() + Duration::from_secs(8);
     loop {
         let m = metrics(&moat).await;
