@@ -1,0 +1,132 @@
+//! The detectors. Each looks at the [normalised](crate::normalize) views
+//! of one value and says whether it holds an attack of its class, how bad,
+//! and from which paranoia level the hit counts (1: only what is an attack
+//! beyond doubt; 4: anything suspicious).
+
+use crate::engine::Hints;
+use crate::normalize::Normalized;
+use crate::report::{Severity, ValueKind};
+
+mod cmdi;
+mod crlf;
+mod jndi;
+mod ldap;
+mod nosql;
+mod sqli;
+mod ssrf;
+mod ssti;
+mod traversal;
+mod xss;
+mod xxe;
+
+/// The class of attack a detector finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DetectorKind {
+    /// SQL injection.
+    Sqli,
+    /// Cross-site scripting.
+    Xss,
+    /// OS command injection.
+    CommandInjection,
+    /// Path traversal and file inclusion.
+    PathTraversal,
+    /// Server-side request forgery (URLs to internal places).
+    Ssrf,
+    /// NoSQL operator injection (`$where`, `$ne`…).
+    NoSql,
+    /// Server-side template injection.
+    Ssti,
+    /// LDAP filter injection.
+    Ldap,
+    /// CRLF / header injection.
+    Crlf,
+    /// `${jndi:…}`-style lookups (Log4Shell).
+    Jndi,
+    /// XML external entities.
+    Xxe,
+}
+
+impl DetectorKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [DetectorKind; 11] = [
+        Self::Sqli,
+        Self::Xss,
+        Self::CommandInjection,
+        Self::PathTraversal,
+        Self::Ssrf,
+        Self::NoSql,
+        Self::Ssti,
+        Self::Ldap,
+        Self::Crlf,
+        Self::Jndi,
+        Self::Xxe,
+    ];
+
+    /// The name used in config, logs and metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqli => "sqli",
+            Self::Xss => "xss",
+            Self::CommandInjection => "command_injection",
+            Self::PathTraversal => "path_traversal",
+            Self::Ssrf => "ssrf",
+            Self::NoSql => "nosql",
+            Self::Ssti => "ssti",
+            Self::Ldap => "ldap",
+            Self::Crlf => "crlf",
+            Self::Jndi => "jndi",
+            Self::Xxe => "xxe",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// What a detector knows about the value besides its text.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Where the value came from.
+    pub kind: ValueKind,
+    /// What the API's document says about it.
+    pub hints: &'a Hints,
+}
+
+/// A detector's verdict on one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    /// How bad.
+    pub severity: Severity,
+    /// The lowest paranoia level (1–4) at which the hit counts.
+    pub paranoia: u8,
+    /// Why, in a few words.
+    pub reason: &'static str,
+}
+
+/// One class of attack.
+pub trait Detector: Send + Sync {
+    /// Which class.
+    fn kind(&self) -> DetectorKind;
+
+    /// Looks at one value. Must be linear in the value's length.
+    fn detect(&self, value: &Normalized<'_>, ctx: &Context<'_>) -> Option<Hit>;
+}
+
+/// A detector of each kind.
+pub fn all() -> Vec<Box<dyn Detector>> {
+    vec![
+        Box::new(sqli::SqlInjection),
+        Box::new(xss::CrossSiteScripting),
+        Box::new(cmdi::CommandInjection),
+        Box::new(traversal::PathTraversal),
+        Box::new(ssrf::Ssrf),
+        Box::new(nosql::NoSqlInjection),
+        Box::new(ssti::TemplateInjection),
+        Box::new(ldap::LdapInjection),
+        Box::new(crlf::CrlfInjection),
+        Box::new(jndi::JndiLookup),
+        Box::new(xxe::ExternalEntities),
+    ]
+}

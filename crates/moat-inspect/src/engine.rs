@@ -1,0 +1,176 @@
+//! The inspector: options, schema hints, and the walk over a request's
+//! values.
+
+use serde_json::Value;
+
+use crate::detect::{self, Context, Detector, DetectorKind};
+use crate::normalize::normalize;
+use crate::report::{Finding, Location, Report, ValueKind, snippet};
+
+/// How inspection decides.
+#[derive(Debug, Clone)]
+pub struct InspectOptions {
+    /// 1 (only unambiguous attacks count) to 4 (anything suspicious).
+    pub paranoia: u8,
+    /// The anomaly score at which a request is blocked.
+    pub threshold: u32,
+    /// The detectors that run.
+    pub detectors: Vec<DetectorKind>,
+}
+
+impl Default for InspectOptions {
+    fn default() -> Self {
+        Self {
+            paranoia: 1,
+            threshold: 5,
+            detectors: DetectorKind::ALL.to_vec(),
+        }
+    }
+}
+
+/// What the API's document says about a value, so that inspection does not
+/// second-guess validation: a value held to an `enum`, a `pattern` or a
+/// strict `format` (uuid, date, email…) has already been checked against
+/// something stricter than any detector.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hints {
+    /// The schema pins the value down (`enum`, `pattern`, a strict
+    /// `format`, or a non-string type): not inspected.
+    pub constrained: bool,
+    /// The schema's `maxLength`: short fields cannot hold prose, so hits
+    /// that need context are weighed accordingly.
+    pub max_length: Option<usize>,
+}
+
+/// Runs the enabled detectors over values.
+pub struct Inspector {
+    options: InspectOptions,
+    detectors: Vec<Box<dyn Detector>>,
+}
+
+impl std::fmt::Debug for Inspector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inspector")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Deepest JSON nesting walked (the gateway's shape limits refuse deeper
+/// bodies before inspection; this only keeps the walk safe on its own).
+const MAX_JSON_DEPTH: usize = 128;
+
+impl Inspector {
+    /// An inspector with `options`.
+    pub fn new(options: InspectOptions) -> Self {
+        let detectors = detect::all()
+            .into_iter()
+            .filter(|d| options.detectors.contains(&d.kind()))
+            .collect();
+        Self { options, detectors }
+    }
+
+    /// The options.
+    pub fn options(&self) -> &InspectOptions {
+        &self.options
+    }
+
+    /// Whether `report` reaches the blocking threshold.
+    pub fn blocks(&self, report: &Report) -> bool {
+        report.score() >= self.options.threshold
+    }
+
+    /// Inspects one value; hits that count at the configured paranoia level
+    /// go into `report`.
+    pub fn inspect_value(
+        &self,
+        location: &Location,
+        value: &str,
+        kind: ValueKind,
+        hints: &Hints,
+        report: &mut Report,
+    ) {
+        if hints.constrained || value.is_empty() {
+            return;
+        }
+        let views = normalize(value);
+        let ctx = Context { kind, hints };
+        for d in &self.detectors {
+            if let Some(hit) = d.detect(&views, &ctx)
+                && hit.paranoia <= self.options.paranoia
+            {
+                report.push(Finding {
+                    detector: d.kind(),
+                    severity: hit.severity,
+                    location: location.clone(),
+                    reason: hit.reason,
+                    snippet: snippet(value),
+                });
+            }
+        }
+    }
+
+    /// Inspects every key and string of a JSON document; `hints` gives the
+    /// hints for a JSON pointer.
+    pub fn inspect_json(&self, value: &Value, hints: &dyn Fn(&str) -> Hints, report: &mut Report) {
+        let mut pointer = String::new();
+        self.walk(value, &mut pointer, hints, report, 0);
+    }
+
+    fn walk(
+        &self,
+        value: &Value,
+        pointer: &mut String,
+        hints: &dyn Fn(&str) -> Hints,
+        report: &mut Report,
+        depth: usize,
+    ) {
+        if depth > MAX_JSON_DEPTH {
+            return;
+        }
+        match value {
+            Value::String(s) => {
+                let h = hints(pointer);
+                self.inspect_value(
+                    &Location::body(pointer.clone()),
+                    s,
+                    ValueKind::JsonString,
+                    &h,
+                    report,
+                );
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&i.to_string());
+                    self.walk(item, pointer, hints, report, depth + 1);
+                    pointer.truncate(len);
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    for c in k.chars() {
+                        match c {
+                            '~' => pointer.push_str("~0"),
+                            '/' => pointer.push_str("~1"),
+                            c => pointer.push(c),
+                        }
+                    }
+                    self.inspect_value(
+                        &Location::body(pointer.clone()),
+                        k,
+                        ValueKind::JsonKey,
+                        &Hints::default(),
+                        report,
+                    );
+                    self.walk(v, pointer, hints, report, depth + 1);
+                    pointer.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+}
