@@ -279,6 +279,10 @@ pub fn decide(
     // An alternative is met when each of its schemes verified and granted
     // the scopes it names (function-level authorization).
     let mut closest_missing: Option<Vec<String>> = None;
+    // An anonymous alternative (`{}`) is met by every request, but a caller
+    // who presented credentials that meet another alternative is that
+    // caller: their identity (roles, ownership, limits) counts.
+    let mut anonymous = false;
     for alternative in &policy.alternatives {
         let mut identity = None;
         let mut missing: Vec<String> = Vec::new();
@@ -294,7 +298,11 @@ pub fn decide(
                 _ => false,
             });
         if verified && missing.is_empty() {
-            return IdentityDecision::Allowed(identity);
+            if identity.is_some() {
+                return IdentityDecision::Allowed(identity);
+            }
+            anonymous = true;
+            continue;
         }
         if verified
             && closest_missing
@@ -303,6 +311,9 @@ pub fn decide(
         {
             closest_missing = Some(missing);
         }
+    }
+    if anonymous {
+        return IdentityDecision::Allowed(None);
     }
     if let Some(missing) = closest_missing {
         return IdentityDecision::InsufficientScope { missing };
