@@ -140,6 +140,210 @@ fn default_redis_prefix() -> String {
     "moat".to_string()
 }
 
+/// Attack inspection for one API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectionConfig {
+    /// Inspect requests (on by default).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// 1 (only unambiguous attacks count) to 4 (anything suspicious).
+    #[serde(default = "default_paranoia")]
+    pub paranoia: u8,
+    /// The anomaly score (critical hit 5, error 4, warning 3, notice 2) at
+    /// which a request is refused.
+    #[serde(default = "default_inspection_threshold")]
+    pub threshold: u32,
+    /// The detectors that run: `sqli`, `xss`, `command_injection`,
+    /// `path_traversal`, `ssrf`, `nosql`, `ssti`, `ldap`, `crlf`, `jndi`,
+    /// `xxe`; all when absent.
+    #[serde(default)]
+    pub detectors: Option<Vec<String>>,
+    /// Known false positives to ignore.
+    #[serde(default)]
+    pub exclusions: Vec<InspectionExclusion>,
+    /// Largest body read for inspection; larger bodies stream uninspected
+    /// (and are recorded).
+    #[serde(default = "default_inspected_body")]
+    pub max_body_bytes: u64,
+    /// GraphQL protections.
+    #[serde(default)]
+    pub graphql: GraphqlConfig,
+    /// XML and SOAP protections.
+    #[serde(default)]
+    pub xml: XmlConfig,
+}
+
+impl Default for InspectionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            paranoia: default_paranoia(),
+            threshold: default_inspection_threshold(),
+            detectors: None,
+            exclusions: Vec::new(),
+            max_body_bytes: default_inspected_body(),
+            graphql: GraphqlConfig::default(),
+            xml: XmlConfig::default(),
+        }
+    }
+}
+
+fn default_paranoia() -> u8 {
+    1
+}
+fn default_inspection_threshold() -> u32 {
+    5
+}
+fn default_inspected_body() -> u64 {
+    1024 * 1024
+}
+
+/// Findings to ignore: those of `detectors` at `locations` of
+/// `operations`; an absent list matches everything.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectionExclusion {
+    /// Operations, written like role grants.
+    #[serde(default)]
+    pub operations: Option<Vec<String>>,
+    /// Locations: `query:<name>`, `header:<name>`, `cookie:<name>`,
+    /// `path:<index>`, `body:<JSON pointer>` (a trailing `*` matches any
+    /// rest, e.g. `body:/notes/*`).
+    #[serde(default)]
+    pub locations: Option<Vec<String>>,
+    /// Detectors, by name.
+    #[serde(default)]
+    pub detectors: Option<Vec<String>>,
+}
+
+/// GraphQL protections.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphqlConfig {
+    /// The GraphQL operations of the document, written like role grants;
+    /// by default every operation whose path ends in `/graphql`.
+    #[serde(default)]
+    pub operations: Option<Vec<String>>,
+    /// Deepest selection (fragments expanded).
+    #[serde(default = "default_gql_depth")]
+    pub max_depth: u32,
+    /// Most aliases in a request.
+    #[serde(default = "default_gql_aliases")]
+    pub max_aliases: u32,
+    /// Most root fields in an operation.
+    #[serde(default = "default_gql_root_fields")]
+    pub max_root_fields: u32,
+    /// Most directives in a request.
+    #[serde(default = "default_gql_directives")]
+    pub max_directives: u32,
+    /// Highest cost: the sum of field weights, multiplied by `first`,
+    /// `last` and `limit` arguments.
+    #[serde(default = "default_gql_cost")]
+    pub max_cost: u32,
+    /// Weights of costly fields (`Type.field` or `field`); others weigh 1.
+    #[serde(default)]
+    pub field_weights: BTreeMap<String, u32>,
+    /// Most operations in a batch (a JSON array of requests).
+    #[serde(default = "default_gql_batch")]
+    pub max_operations_per_batch: u32,
+    /// Roles that may use introspection (`__schema`, `__type`); nobody
+    /// else may.
+    #[serde(default)]
+    pub introspection_roles: Vec<String>,
+    /// Remove "Did you mean …?" field suggestions from error responses.
+    #[serde(default = "yes")]
+    pub mask_suggestions: bool,
+    /// When set, only these queries are accepted: SHA-256 hashes (hex) of
+    /// the query text, as Apollo's persisted queries use.
+    #[serde(default)]
+    pub persisted_queries: Option<Vec<String>>,
+}
+
+impl Default for GraphqlConfig {
+    fn default() -> Self {
+        Self {
+            operations: None,
+            max_depth: default_gql_depth(),
+            max_aliases: default_gql_aliases(),
+            max_root_fields: default_gql_root_fields(),
+            max_directives: default_gql_directives(),
+            max_cost: default_gql_cost(),
+            field_weights: BTreeMap::new(),
+            max_operations_per_batch: default_gql_batch(),
+            introspection_roles: Vec::new(),
+            mask_suggestions: true,
+            persisted_queries: None,
+        }
+    }
+}
+
+fn default_gql_depth() -> u32 {
+    10
+}
+fn default_gql_aliases() -> u32 {
+    15
+}
+fn default_gql_root_fields() -> u32 {
+    10
+}
+fn default_gql_directives() -> u32 {
+    10
+}
+fn default_gql_cost() -> u32 {
+    1000
+}
+fn default_gql_batch() -> u32 {
+    5
+}
+
+/// XML and SOAP protections (a `DOCTYPE` is always refused).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XmlConfig {
+    /// Deepest element nesting.
+    #[serde(default = "default_xml_depth")]
+    pub max_depth: u32,
+    /// Most attributes on one element.
+    #[serde(default = "default_xml_attributes")]
+    pub max_attributes: u32,
+    /// Most children of one element.
+    #[serde(default = "default_xml_children")]
+    pub max_children: u32,
+    /// Longest text node, in bytes.
+    #[serde(default = "default_xml_text")]
+    pub max_text_bytes: u64,
+    /// Refuse SOAP requests whose `SOAPAction` (or SOAP 1.2 `action`)
+    /// names another operation than the envelope's body.
+    #[serde(default = "yes")]
+    pub soap_action_consistency: bool,
+}
+
+impl Default for XmlConfig {
+    fn default() -> Self {
+        Self {
+            max_depth: default_xml_depth(),
+            max_attributes: default_xml_attributes(),
+            max_children: default_xml_children(),
+            max_text_bytes: default_xml_text(),
+            soap_action_consistency: true,
+        }
+    }
+}
+
+fn default_xml_depth() -> u32 {
+    32
+}
+fn default_xml_attributes() -> u32 {
+    50
+}
+fn default_xml_children() -> u32 {
+    10_000
+}
+fn default_xml_text() -> u64 {
+    64 * 1024
+}
+
 /// Caps on one API's requests.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -551,6 +755,10 @@ pub struct ApiConfig {
     /// the upstream.
     #[serde(default)]
     pub request_limits: RequestLimitsConfig,
+    /// Attack inspection of parameters, headers and bodies (injection,
+    /// XSS, SSRF, …), and GraphQL and XML protections.
+    #[serde(default)]
+    pub inspection: InspectionConfig,
     /// Rate limits (GCRA) on this API's operations; every one that applies
     /// must allow a request.
     #[serde(default)]

@@ -14,6 +14,7 @@ pub mod client_cert;
 pub mod cors;
 pub mod forwarding;
 pub mod identity;
+pub mod inspection;
 pub mod limits;
 mod listener;
 pub mod proxy;

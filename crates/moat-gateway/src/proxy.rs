@@ -521,10 +521,21 @@ async fn pipeline(
     }
 
     // Guards: positive validation of parameters and body.
-    let req = match validate(api, &found, req, body_cap, ex).await {
-        Ok(req) => req,
+    let inspect_body = api.inspection.is_some()
+        && inspectable(
+            req.headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        );
+    let (req, body) = match validate(api, &found, req, body_cap, inspect_body, ex).await {
+        Ok(r) => r,
         Err(resp) => return resp,
     };
+
+    // Guards: attack inspection of every value.
+    if let Err(resp) = inspect(api, &found, &req, body.as_ref(), identity.as_ref(), ex) {
+        return resp;
+    }
     // Bodies that stream are cut off at the cap.
     let tripped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let req = if api.mode == Mode::Enforce && !http_body::Body::is_end_stream(req.body()) {
@@ -636,95 +647,110 @@ async fn limit<'a>(
 }
 
 /// Validates the request against the operation's parameters and body
-/// schema. Only a JSON body with a schema is read (under the API's cap);
-/// every other body streams through.
+/// schema, reading the body (under the caps) when a JSON or form schema
+/// needs it or when `inspect_body` asks for it; every other body streams
+/// through. Returns the request and, when it was read, the body.
 async fn validate(
     api: &Api,
     found: &Match<'_>,
     req: Request<Incoming>,
     body_cap: u64,
+    inspect_body: bool,
     ex: &mut Exchange,
-) -> Result<Request<Body>, Response<Body>> {
-    let Match::Found { index, params, .. } = found else {
-        return Ok(req.map(boxed));
+) -> Result<(Request<Body>, Option<bytes::Bytes>), Response<Body>> {
+    let (validator, params) = match found {
+        Match::Found { index, params, .. } => (api.validators.get(*index), params.as_slice()),
+        _ => (None, &[][..]),
     };
-    let Some(v) = api.validators.get(*index) else {
-        return Ok(req.map(boxed));
-    };
+    let has_body = !http_body::Body::is_end_stream(req.body());
+    if validator.is_none() && !(inspect_body && has_body) {
+        return Ok((req.map(boxed), None));
+    }
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let mut violations = Violations::new();
-    if let Err(vs) = v.validate_params(params, req.uri().query(), req.headers()) {
+    if let Some(v) = validator
+        && let Err(vs) = v.validate_params(params, req.uri().query(), req.headers())
+    {
         vs.iter().cloned().for_each(|x| violations.push(x));
     }
-    let has_body = !http_body::Body::is_end_stream(req.body());
-    let req = if !has_body {
-        if let Err(vs) = v.validate_body(content_type.as_deref(), b"") {
-            vs.iter().cloned().for_each(|x| violations.push(x));
-        }
-        req.map(boxed)
-    } else {
-        match v.media_plan(content_type.as_deref()) {
-            MediaPlan::Refuse(vs) => {
+    let plan = match validator {
+        Some(v) if !has_body => {
+            if let Err(vs) = v.validate_body(content_type.as_deref(), b"") {
                 vs.iter().cloned().for_each(|x| violations.push(x));
-                req.map(boxed)
             }
-            MediaPlan::Stream => req.map(boxed),
-            MediaPlan::Buffer => {
-                let (parts, body) = req.into_parts();
-                let limit = usize::try_from(api.max_body_bytes.min(body_cap)).unwrap_or(usize::MAX);
-                let bytes = match Limited::new(body, limit).collect().await {
-                    Ok(collected) => collected.to_bytes(),
-                    Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                        return Err(deny(
-                            ex,
-                            &api.name,
-                            &Finding::new(ProblemKind::PayloadTooLarge),
-                        ));
-                    }
-                    Err(_) => {
-                        return Err(deny_always(
-                            ex,
-                            Finding::with_detail(
-                                ProblemKind::InvalidRequest,
-                                "the request body could not be read",
-                            ),
-                        ));
-                    }
-                };
-                let is_json = content_type
-                    .as_deref()
-                    .is_some_and(|c| c.to_ascii_lowercase().contains("json"));
-                // The shape first: a body nested a thousand deep or holding a
-                // million-item array never reaches the schema validator.
-                let shape = if is_json {
-                    moat_guard::json_shape::check(&bytes, &api.json_shape)
-                } else {
-                    Ok(())
-                };
-                match shape {
-                    Err(e) if e.rule != moat_guard::json_shape::ShapeRule::Json => {
-                        violations.push(moat_guard::validate::Violation {
-                            location: moat_guard::validate::Location::Body,
-                            pointer: e.pointer,
-                            rule: e.rule.as_str(),
-                        });
-                    }
-                    _ => {
-                        if let Err(vs) = v.validate_body(content_type.as_deref(), &bytes) {
-                            vs.iter().cloned().for_each(|x| violations.push(x));
-                        }
+            MediaPlan::Stream
+        }
+        Some(v) => v.media_plan(content_type.as_deref()),
+        None => MediaPlan::Stream,
+    };
+    let schema_body = matches!(plan, MediaPlan::Buffer);
+    if let MediaPlan::Refuse(vs) = &plan {
+        vs.iter().cloned().for_each(|x| violations.push(x));
+    }
+    let read = has_body && (schema_body || inspect_body && !matches!(plan, MediaPlan::Refuse(_)));
+    let (req, bytes) = if read {
+        let (parts, body) = req.into_parts();
+        let cap = if schema_body {
+            api.max_body_bytes.min(body_cap)
+        } else {
+            body_cap
+        };
+        let limit = usize::try_from(cap).unwrap_or(usize::MAX);
+        let bytes = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(deny(
+                    ex,
+                    &api.name,
+                    &Finding::new(ProblemKind::PayloadTooLarge),
+                ));
+            }
+            Err(_) => {
+                return Err(deny_always(
+                    ex,
+                    Finding::with_detail(
+                        ProblemKind::InvalidRequest,
+                        "the request body could not be read",
+                    ),
+                ));
+            }
+        };
+        if schema_body && let Some(v) = validator {
+            let is_json = content_type
+                .as_deref()
+                .is_some_and(|c| c.to_ascii_lowercase().contains("json"));
+            // The shape first: a body nested a thousand deep or holding a
+            // million-item array never reaches the schema validator.
+            let shape = if is_json {
+                moat_guard::json_shape::check(&bytes, &api.json_shape)
+            } else {
+                Ok(())
+            };
+            match shape {
+                Err(e) if e.rule != moat_guard::json_shape::ShapeRule::Json => {
+                    violations.push(moat_guard::validate::Violation {
+                        location: moat_guard::validate::Location::Body,
+                        pointer: e.pointer,
+                        rule: e.rule.as_str(),
+                    });
+                }
+                _ => {
+                    if let Err(vs) = v.validate_body(content_type.as_deref(), &bytes) {
+                        vs.iter().cloned().for_each(|x| violations.push(x));
                     }
                 }
-                Request::from_parts(parts, full(bytes))
             }
         }
+        (Request::from_parts(parts, full(bytes.clone())), Some(bytes))
+    } else {
+        (req.map(boxed), None)
     };
     if violations.iter().next().is_none() {
-        return Ok(req);
+        return Ok((req, bytes));
     }
     let kind = match violations.status().as_u16() {
         415 => ProblemKind::UnsupportedMediaType,
@@ -742,7 +768,230 @@ async fn validate(
     ex.verdict = "monitored";
     ex.finding = Some(kind.slug());
     telemetry::finding(&api.name, kind.slug(), "monitored");
-    Ok(req)
+    Ok((req, bytes))
+}
+
+/// A GraphQL request: parsed under the API's limits (introspection only for
+/// the configured roles, queries only from the allow-list when one is set),
+/// then its argument and variable values inspected.
+fn graphql(
+    api: &Api,
+    insp: &crate::inspection::ApiInspection,
+    media: &str,
+    body: &[u8],
+    identity: Option<&Identity>,
+    report: &mut moat_inspect::Report,
+    ex: &mut Exchange,
+) -> Result<(), Response<Body>> {
+    let may_introspect =
+        identity.is_some_and(|i| i.roles.iter().any(|r| insp.introspection_roles.contains(r)));
+    let limits = moat_inspect::graphql::GraphqlLimits {
+        allow_introspection: may_introspect,
+        ..insp.graphql.clone()
+    };
+    let refused = |ex: &mut Exchange, rule: &'static str| {
+        let f = Finding::with_detail(ProblemKind::GraphqlRejected, rule);
+        if api.mode == Mode::Enforce {
+            return Err(deny(ex, &api.name, &f));
+        }
+        ex.verdict = "monitored";
+        ex.finding = Some(f.kind.slug());
+        telemetry::finding(&api.name, f.kind.slug(), "monitored");
+        Ok(())
+    };
+    let request = match moat_inspect::graphql::check(body, media, &limits) {
+        Ok(r) => r,
+        Err(v) => return refused(ex, v.rule()),
+    };
+    if let Some(allowed) = &insp.persisted_queries {
+        let listed = request.operations().iter().all(|op| {
+            !op.hash_mismatch()
+                && op
+                    .query_hash
+                    .as_ref()
+                    .or(op.persisted_hash.as_ref())
+                    .is_some_and(|h| allowed.contains(h))
+        });
+        if !listed {
+            return refused(ex, "persisted_query");
+        }
+    }
+    request.inspect(&insp.inspector, report);
+    Ok(())
+}
+
+/// An XML body: parsed under the API's limits (a DOCTYPE is always
+/// refused), the SOAP action checked against the envelope, then its text
+/// and attribute values inspected.
+fn xml(
+    api: &Api,
+    insp: &crate::inspection::ApiInspection,
+    req: &Request<Body>,
+    media: &str,
+    body: &[u8],
+    report: &mut moat_inspect::Report,
+    ex: &mut Exchange,
+) -> Result<(), Response<Body>> {
+    let refused = |ex: &mut Exchange, rule: &'static str| {
+        let f = Finding::with_detail(ProblemKind::XmlRejected, rule);
+        if api.mode == Mode::Enforce {
+            return Err(deny(ex, &api.name, &f));
+        }
+        ex.verdict = "monitored";
+        ex.finding = Some(f.kind.slug());
+        telemetry::finding(&api.name, f.kind.slug(), "monitored");
+        Ok(())
+    };
+    let doc = match moat_inspect::xml::check(body, &insp.xml) {
+        Ok(d) => d,
+        Err(v) => return refused(ex, v.rule()),
+    };
+    if insp.soap_action_consistency {
+        let action = req
+            .headers()
+            .get("soapaction")
+            .and_then(|v| v.to_str().ok());
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(media);
+        if !moat_inspect::xml::soap_action_consistent(action, content_type, &doc) {
+            return refused(ex, "soap_action");
+        }
+    }
+    doc.inspect(&insp.inspector, report);
+    Ok(())
+}
+
+/// Whether inspection reads bodies of this media type (text it can take
+/// apart; binary and multipart bodies stream through).
+fn inspectable(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence.ends_with("+json")
+        || essence == "application/x-www-form-urlencoded"
+        || essence == "application/graphql"
+        || essence.ends_with("/xml")
+        || essence.ends_with("+xml")
+        || essence.starts_with("text/")
+}
+
+/// Attack inspection of every value of the request; `Err` is the answer.
+fn inspect(
+    api: &Api,
+    found: &Match<'_>,
+    req: &Request<Body>,
+    body: Option<&bytes::Bytes>,
+    identity: Option<&Identity>,
+    ex: &mut Exchange,
+) -> Result<(), Response<Body>> {
+    let Some(insp) = &api.inspection else {
+        return Ok(());
+    };
+    let (index, operation) = match found {
+        Match::Found {
+            index, operation, ..
+        } => (Some(*index), Some(*operation)),
+        _ => (None, None),
+    };
+    let headers: Vec<(String, &str)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?)))
+        .collect();
+    let header_refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let media = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let mut body = match (body, &media) {
+        (Some(b), Some(m)) if (b.len() as u64) <= insp.max_body_bytes => Some((m.as_str(), &b[..])),
+        (Some(_), Some(_)) => {
+            telemetry::finding(&api.name, "uninspected-body", "flagged");
+            None
+        }
+        _ => None,
+    };
+    let mut report = moat_inspect::Report::default();
+    // GraphQL and XML bodies are parsed with their own limits, and their
+    // values (arguments, variables, text, attributes) inspected one by one.
+    if let Some((m, b)) = body {
+        if insp.is_graphql(index) && (m == "application/json" || m == "application/graphql") {
+            graphql(api, insp, m, b, identity, &mut report, ex)?;
+            body = None;
+        } else if m.ends_with("/xml") || m.ends_with("+xml") {
+            xml(api, insp, req, m, b, &mut report, ex)?;
+            body = None;
+        }
+    }
+    let parts = moat_inspect::RequestParts {
+        path: &ex.path,
+        query: req.uri().query(),
+        headers: &header_refs,
+        body,
+    };
+    let hints = operation.filter(|_| api.validated && api.mode == Mode::Enforce);
+    let result = match hints {
+        Some(op) => insp.inspector.inspect_request(
+            &parts,
+            &crate::inspection::SchemaHints {
+                spec: api.table.spec(),
+                operation: op,
+            },
+            &mut report,
+        ),
+        None => insp
+            .inspector
+            .inspect_request(&parts, &moat_inspect::NoHints, &mut report),
+    };
+    if result.is_err() {
+        // A body that is not the JSON it claims: validation answers that
+        // where a schema exists; without one, it is forwarded as it is.
+        tracing::debug!(request_id = %ex.request_id, "body not inspected: invalid JSON");
+    }
+    let report = insp.apply_exclusions(index, report);
+    if report.is_empty() {
+        return Ok(());
+    }
+    let described = crate::inspection::describe(&report);
+    if !insp.inspector.blocks(&report) {
+        if ex.verdict == "allowed" {
+            ex.verdict = "flagged";
+        }
+        ex.finding.get_or_insert("attack-suspected");
+        telemetry::finding(&api.name, "attack-suspected", "flagged");
+        tracing::info!(target: "moat::security", request_id = %ex.request_id, api = %api.name,
+            score = report.score(), findings = %described, "suspicious values below the threshold");
+        return Ok(());
+    }
+    let f = Finding::new(ProblemKind::AttackDetected);
+    if api.mode == Mode::Enforce {
+        tracing::warn!(target: "moat::security", request_id = %ex.request_id, api = %api.name,
+            score = report.score(), findings = %described, "attack refused");
+        return Err(deny(ex, &api.name, &f));
+    }
+    tracing::warn!(target: "moat::security", request_id = %ex.request_id, api = %api.name,
+        score = report.score(), findings = %described, "attack detected (monitor mode: forwarded)");
+    ex.verdict = "monitored";
+    ex.finding = Some(f.kind.slug());
+    telemetry::finding(&api.name, f.kind.slug(), "monitored");
+    Ok(())
 }
 
 /// Verifies the credentials `op` requires; `Err` is the answer to send.
@@ -915,6 +1164,12 @@ async fn forward(
             }
         }
     }
+    if let Some(insp) = &api.inspection
+        && insp.mask_suggestions
+        && insp.is_graphql(fwd.index)
+    {
+        resp = mask_graphql_suggestions(api, resp).await;
+    }
     match fwd.index.and_then(|i| api.response_filters.get(i)) {
         Some(filter) => protect_response(api, filter, resp, ex).await,
         None => resp,
@@ -1008,6 +1263,37 @@ async fn protect_response(
             parts.headers.remove(header::CONTENT_LENGTH);
             Response::from_parts(parts, full(filtered))
         }
+    }
+}
+
+/// Removes "Did you mean …?" field suggestions from a GraphQL JSON answer,
+/// so the schema cannot be mapped by guessing. Answers too large to read
+/// (over `responses.max_body_bytes`) pass unchanged.
+async fn mask_graphql_suggestions(api: &Api, resp: Response<Body>) -> Response<Body> {
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.to_ascii_lowercase().contains("json"));
+    let declared = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if !json || declared.is_some_and(|len| len > api.responses.max_body_bytes) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let limit = usize::try_from(api.responses.max_body_bytes).unwrap_or(usize::MAX);
+    let Some(bytes) = read_capped(body, limit).await else {
+        return problem_response(&Problem::new(ProblemKind::UpstreamError, None, "-"));
+    };
+    match moat_inspect::graphql::mask_suggestions(&bytes) {
+        Some(masked) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, full(masked))
+        }
+        None => Response::from_parts(parts, full(bytes)),
     }
 }
 

@@ -26,6 +26,7 @@ use moat_spec::OperationTable;
 use tokio_rustls::TlsAcceptor;
 
 use crate::identity::{ApiIdentity, BasicVerifier, IdentityHeaders, SharedVerifiers};
+use crate::inspection::ApiInspection;
 use crate::tls::{TlsError, server_config};
 use crate::upstream::Upstream;
 use moat_state::{KeyManager, OwnershipStore, SqliteStore};
@@ -70,6 +71,11 @@ pub struct Api {
     pub request_limits: moat_config::RequestLimitsConfig,
     /// Shape limits of JSON bodies.
     pub json_shape: JsonShapeLimits,
+    /// Attack inspection, when on.
+    pub inspection: Option<Arc<ApiInspection>>,
+    /// Whether validation runs in enforce mode (schema hints may then skip
+    /// values the document pins down).
+    pub validated: bool,
     /// Rate limits and quotas by operation.
     pub limits: LimitPlan,
     /// Whether responses carry `RateLimit-Policy` and `RateLimit`.
@@ -369,6 +375,18 @@ impl Runtime {
                 max_string_bytes: j.max_string_bytes,
                 max_properties: j.max_properties,
             };
+            let inspection = match ApiInspection::compile(&a.inspection, &spec) {
+                Ok(i) => i,
+                Err(inspection_errors) => {
+                    for e in inspection_errors {
+                        errors.push(
+                            doc.error_at(&format!("/apis/{index}/inspection{}", e.at), e.message)
+                                .with_hint("see the `inspection` section of docs/configuration.md"),
+                        );
+                    }
+                    None
+                }
+            };
             let filter_opts = FilterOptions {
                 remove_undeclared: a.responses.undeclared != moat_config::UndeclaredPolicy::Allow,
                 mask_sensitive: a.responses.mask_sensitive,
@@ -406,6 +424,8 @@ impl Runtime {
                 body_caps,
                 request_limits: a.request_limits.clone(),
                 json_shape,
+                inspection,
+                validated: a.validation.enabled,
                 limits,
                 limit_headers: cfg.rate_limiting.headers,
             });

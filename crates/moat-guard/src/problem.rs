@@ -57,6 +57,14 @@ pub enum ProblemKind {
     /// The state store that records object owners cannot be read, so
     /// object-level access cannot be decided.
     StateUnavailable,
+    /// A GraphQL request broke a GraphQL limit (depth, aliases, cost,
+    /// introspection, persisted queries, syntax…).
+    GraphqlRejected,
+    /// An XML body was refused (DOCTYPE, limits, syntax, SOAP action).
+    XmlRejected,
+    /// Attack inspection found an injection (or another attack) in the
+    /// request.
+    AttackDetected,
     /// The client address or the consumer is banned (by an operator with
     /// `moat bans`, or by an anomaly detector for a while).
     Banned,
@@ -87,6 +95,9 @@ impl ProblemKind {
             ProblemKind::InvalidCredentials => "invalid-credentials",
             ProblemKind::VerifierUnavailable => "verifier-unavailable",
             ProblemKind::StateUnavailable => "state-unavailable",
+            ProblemKind::AttackDetected => "attack-detected",
+            ProblemKind::GraphqlRejected => "graphql-rejected",
+            ProblemKind::XmlRejected => "xml-rejected",
             ProblemKind::Banned => "banned",
             ProblemKind::RateLimited => "rate-limited",
             ProblemKind::QuotaExceeded => "quota-exceeded",
@@ -123,8 +134,11 @@ impl ProblemKind {
             ProblemKind::InsufficientScope
             | ProblemKind::Forbidden
             | ProblemKind::OwnershipViolation
-            | ProblemKind::Banned => 403,
-            ProblemKind::InvalidRequest => 400,
+            | ProblemKind::Banned
+            | ProblemKind::AttackDetected => 403,
+            ProblemKind::InvalidRequest
+            | ProblemKind::GraphqlRejected
+            | ProblemKind::XmlRejected => 400,
             ProblemKind::UnprocessableRequest => 422,
             ProblemKind::UnsupportedMediaType => 415,
             ProblemKind::PayloadTooLarge => 413,
@@ -148,6 +162,9 @@ impl ProblemKind {
             ProblemKind::InvalidCredentials => "Invalid credentials",
             ProblemKind::VerifierUnavailable => "Credentials cannot be verified now",
             ProblemKind::StateUnavailable => "Access to this object cannot be decided now",
+            ProblemKind::AttackDetected => "Request refused by attack inspection",
+            ProblemKind::GraphqlRejected => "GraphQL request refused",
+            ProblemKind::XmlRejected => "XML body refused",
             ProblemKind::Banned => "Access suspended",
             ProblemKind::RateLimited => "Too many requests",
             ProblemKind::QuotaExceeded => "Quota exceeded",

@@ -419,6 +419,24 @@ async fn respond(
                 .body(full(json!({"order": {"id": id, "status": "new"}}).to_string()))
                 .unwrap())
         }
+        "/graphql" => {
+            // A GraphQL server that suggests field names in its errors.
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map_err(std::io::Error::other)?
+                .to_bytes();
+            let answer = if String::from_utf8_lossy(&body).contains("nme") {
+                json!({"errors": [{"message": "Cannot query field \"nme\" on type \"User\". Did you mean \"name\"?"}]})
+            } else {
+                json!({"data": {"user": {"name": "alice"}}})
+            };
+            Ok(Response::builder()
+                .header("content-type", "application/json")
+                .body(full(answer.to_string()))
+                .unwrap())
+        }
         p if p.starts_with("/records/") => {
             // Records 1 to 40 exist; every other id is 404.
             let exists = p["/records/".len()..]
