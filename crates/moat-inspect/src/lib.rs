@@ -28,9 +28,11 @@
 
 pub mod detect;
 mod engine;
+pub mod graphql;
 pub mod normalize;
 mod report;
 mod request;
+pub mod xml;
 
 pub use detect::DetectorKind;
 pub use engine::{Hints, InspectOptions, Inspector};

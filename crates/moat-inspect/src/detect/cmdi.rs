@@ -1,17 +1,583 @@
-//! Not implemented yet: finds nothing.
+//! OS command injection: a shell separator or substitution followed by a
+//! command in command position.
+//!
+//! The value is tokenised the way a shell would see it, loosely: at every
+//! separator (`;`, `|`, `||`, `&`, `&&`, a line break) and substitution
+//! (`` `…` ``, `$(…)`, `<(…)`), blanks are skipped (including `${IFS}`,
+//! `$IFS$9` and brace expansion `{cat,/etc/passwd}`), the next word is
+//! read with the usual obfuscations undone (`c'a't`, `c"a"t`, `c\at`,
+//! `ca$@t`, globs like `/bin/ca?`), reduced to its base name (`/bin/cat`,
+//! `C:\Windows\System32\cmd.exe`), and looked up in a list of Unix and
+//! Windows commands ([`words`]). Evidence then adds up:
+//!
+//! * the separator: substitution 3, `;` `|` `||` `&&` `&` 2, a line
+//!   break 2 (1 in free text), the start of the value 0; one less when
+//!   glued to a word on both sides (`name|id`, `a;b` choices);
+//! * the command: 2 when it is not an everyday word (`whoami`, `wget`,
+//!   `nc`, `powershell`), 1 otherwise (`cat`, `id`, `type`, `sort`);
+//! * the arguments: 3 when they name a sensitive thing (`/etc/passwd`,
+//!   `/dev/tcp`, `/bin/sh`, a URL, `-enc`, `IEX(`), 1 when they look like
+//!   shell arguments (an option, a path, a redirection, a number, nothing
+//!   at all), 0 when they are ordinary words;
+//! * obfuscation (`${IFS}`, split quotes, globs in a command path): 3; an
+//!   absolute command path: 1;
+//! * the context: 2 unless the value is free text (a JSON string, form
+//!   field… that reads as prose), and 1 more when the separator follows
+//!   something that looks like the value the application expected (an IP
+//!   address, a file name, a quote, nothing).
+//!
+//! | evidence | severity | paranoia |
+//! |---|---|---|
+//! | ≥ 6 | critical | 1 |
+//! | 5 | error | 2 |
+//! | 4 | warning | 3 |
+//!
+//! A value that starts with a command but has no separator never goes
+//! beyond error unless its arguments are sensitive. Shellshock
+//! (`() { :; };`) and PHP/Python breakouts into `system(`/`passthru(`
+//! after a `;` are critical on their own.
+//!
+//! Not hits: prose with "and", "&", "|" or ";" (the following word must be
+//! a command, and prose gets no context points), markdown tables (lines
+//! between `|`), `a|b` choices, `rm` or `cat` inside words, HTML entities
+//! (`&copy;`).
 
+mod words;
+
+use super::traversal::text::{
+    contains_ci, find_ci, hit, is_word, prose_context, starts_with_ci, worse,
+};
 use super::{Context, Detector, DetectorKind, Hit};
 use crate::normalize::Normalized;
+use crate::report::Severity;
 
 /// The CommandInjection detector.
 pub struct CommandInjection;
+
+/// Bytes of arguments looked at after a command.
+const ARG_WINDOW: usize = 200;
+
+/// Separators judged per value (each costs at most a word and
+/// [`ARG_WINDOW`] bytes of arguments): bounds the work on values made of
+/// thousands of `;`. An attack needs one; the first are judged.
+const MAX_SEPARATORS: usize = 4096;
 
 impl Detector for CommandInjection {
     fn kind(&self) -> DetectorKind {
         DetectorKind::CommandInjection
     }
 
-    fn detect(&self, _value: &Normalized<'_>, _ctx: &Context<'_>) -> Option<Hit> {
-        None
+    fn detect(&self, value: &Normalized<'_>, ctx: &Context<'_>) -> Option<Hit> {
+        let s = value.decoded.as_bytes();
+        let texty = prose_context(ctx) && prose_words(s) >= 4;
+        scan(s, texty)
     }
 }
+
+/// The number of words of two or more letters (prose has many).
+fn prose_words(s: &[u8]) -> usize {
+    s.split(|c| c.is_ascii_whitespace())
+        .filter(|w| {
+            let w = w
+                .strip_suffix(b",")
+                .or_else(|| w.strip_suffix(b"."))
+                .unwrap_or(w);
+            w.len() >= 2 && w.iter().all(|c| c.is_ascii_alphabetic() || *c >= 0x80)
+        })
+        .count()
+}
+
+/// A separator: where it ends, its weight, and whether it is the start
+/// of the value.
+struct Sep {
+    end: usize,
+    weight: u32,
+    start: bool,
+}
+
+fn scan(s: &[u8], texty: bool) -> Option<Hit> {
+    if s.is_empty() {
+        return None;
+    }
+    if let Some(h) = specials(s) {
+        return Some(h);
+    }
+    let tables = table_lines(s);
+    let mut found = judge(
+        s,
+        Sep {
+            end: 0,
+            weight: 0,
+            start: true,
+        },
+        texty,
+        s.len(),
+    );
+    let mut judged = 0usize;
+    let last_tick = s.iter().rposition(|&c| c == b'`');
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        let next = s.get(i + 1).copied();
+        let prev = if i > 0 { Some(s[i - 1]) } else { None };
+        let glued = prev.is_some_and(|p| p.is_ascii_alphabetic())
+            && next.is_some_and(|n| n.is_ascii_alphanumeric());
+        let sep = match c {
+            b';' => Some(Sep {
+                end: i + 1,
+                weight: 2 - u32::from(glued),
+                start: false,
+            }),
+            b'|' if next == Some(b'|') => Some(Sep {
+                end: i + 2,
+                weight: 2,
+                start: false,
+            }),
+            b'|' if in_table(&tables, i) => None,
+            b'|' => Some(Sep {
+                end: i + 1,
+                weight: 2 - u32::from(glued),
+                start: false,
+            }),
+            b'&' if next == Some(b'&') => Some(Sep {
+                end: i + 2,
+                weight: 2,
+                start: false,
+            }),
+            b'&' if matches!(prev, Some(b'>' | b'<'))
+                || matches!(next, Some(b'>'))
+                || entity(s, i) =>
+            {
+                None
+            }
+            b'&' => Some(Sep {
+                end: i + 1,
+                weight: 2 - u32::from(glued),
+                start: false,
+            }),
+            b'\n' | b'\r' => Some(Sep {
+                end: i + 1,
+                weight: if texty { 1 } else { 2 },
+                start: false,
+            }),
+            // A markdown fence or double-backtick code span is not a
+            // substitution.
+            b'`' if prev == Some(b'`') || next == Some(b'`') => None,
+            b'`' => Some(Sep {
+                end: i + 1,
+                // Closed (`` `id` ``): a substitution; unclosed: weaker.
+                weight: if last_tick.is_some_and(|t| t > i) {
+                    3
+                } else {
+                    2
+                },
+                start: false,
+            }),
+            b'$' | b'<' | b'>' if next == Some(b'(') && s.get(i + 2) != Some(&b'(') => Some(Sep {
+                end: i + 2,
+                weight: 3,
+                start: false,
+            }),
+            _ => None,
+        };
+        if let Some(sep) = sep {
+            let end = sep.end;
+            judged += 1;
+            if judged > MAX_SEPARATORS {
+                break;
+            }
+            let verdict = judge(s, sep, texty, i);
+            if verdict.is_some_and(|h| h.severity == Severity::Critical) {
+                return verdict;
+            }
+            found = worse(found, verdict);
+            i = end;
+            continue;
+        }
+        i += 1;
+    }
+    found
+}
+
+/// `&name;` — an HTML entity, not a separator.
+fn entity(s: &[u8], at: usize) -> bool {
+    let mut j = at + 1;
+    while j < s.len() && j - at <= 10 && (s[j].is_ascii_alphanumeric() || s[j] == b'#') {
+        j += 1;
+    }
+    j > at + 1 && s.get(j) == Some(&b';')
+}
+
+/// Byte ranges of markdown table lines (`| a | b |`).
+fn table_lines(s: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, &c) in s
+        .iter()
+        .enumerate()
+        .chain(std::iter::once((s.len(), &b'\n')))
+    {
+        if c == b'\n' {
+            let line = s[start..i].trim_ascii();
+            if line.len() >= 2 && line.starts_with(b"|") && line.ends_with(b"|") {
+                out.push((start, i));
+            }
+            start = i + 1;
+        }
+    }
+    out
+}
+
+fn in_table(tables: &[(usize, usize)], at: usize) -> bool {
+    // Sorted and disjoint: the last range starting at or before `at`.
+    let k = tables.partition_point(|&(a, _)| a <= at);
+    k > 0 && at < tables[k - 1].1
+}
+
+/// Critical patterns that need no separator analysis.
+fn specials(s: &[u8]) -> Option<Hit> {
+    // Shellshock: `() { :; };`, `() { ignored; };`.
+    if let Some(p) = find_ci(s, b"() {", 0)
+        && s[p..].windows(2).any(|w| w == b"};")
+    {
+        return Some(hit(Severity::Critical, 1, "shellshock function definition"));
+    }
+    // Breaking out of a string into a shell-running function:
+    // `"; system('id'); "`, `';passthru("ls")`.
+    const FUNCS: &[&[u8]] = &[
+        b"system(",
+        b"passthru(",
+        b"shell_exec(",
+        b"exec(",
+        b"popen(",
+        b"proc_open(",
+        b"pcntl_exec(",
+        b"os.system(",
+        b"subprocess.",
+    ];
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b';' {
+            let mut j = i + 1;
+            while j < s.len() && s[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            if FUNCS.iter().any(|f| starts_with_ci(s, j, f)) {
+                let after = s[j..]
+                    .iter()
+                    .position(|&c| c == b'(')
+                    .map_or(j, |p| j + p + 1);
+                if matches!(s.get(after), Some(b'\'' | b'"' | b'$')) {
+                    return Some(hit(Severity::Critical, 1, "shell function call after ;"));
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Reads the command after `sep` and adds up the evidence. `at` is the
+/// separator's position (for what precedes it).
+fn judge(s: &[u8], sep: Sep, texty: bool, at: usize) -> Option<Hit> {
+    let mut obf = 0u32;
+    // Blanks: spaces, `${IFS}`, `$IFS$9`, `{` of brace expansion, `(`.
+    let mut j = sep.end;
+    loop {
+        if j >= s.len() {
+            break;
+        }
+        if s[j] == b' '
+            || s[j] == b'\t'
+            || s[j] == b'{'
+            || s[j] == b'('
+            || (s[j] == b'\n' && sep.start)
+        {
+            j += 1;
+        } else if starts_with_ci(s, j, b"${ifs}") {
+            j += 6;
+            obf = 3;
+        } else if starts_with_ci(s, j, b"$ifs") {
+            j += 4;
+            obf = 3;
+            if s.get(j) == Some(&b'$') && s.get(j + 1).is_some_and(u8::is_ascii_digit) {
+                j += 2;
+            }
+        } else {
+            break;
+        }
+    }
+    let word = read_word(s, j);
+    if word.text.is_empty() {
+        return None;
+    }
+    // `&sort=desc`, `; theme=dark`: a parameter or an assignment, not a
+    // command.
+    if s.get(word.end) == Some(&b'=') {
+        return None;
+    }
+    let cmd_weight = command_weight(&word)?;
+    if word.split {
+        obf = 3;
+    }
+    let path_cmd = u32::from(word.absolute);
+    // Arguments, up to the next separator.
+    let rest_start = word.end;
+    let rest_end = s[rest_start..]
+        .iter()
+        .take(ARG_WINDOW)
+        .position(|&c| matches!(c, b';' | b'|' | b'&' | b'\n' | b'`' | b')'))
+        .map_or((rest_start + ARG_WINDOW).min(s.len()), |p| rest_start + p);
+    let rest = &s[rest_start..rest_end];
+    let args = args_weight(rest, s.get(rest_start).copied());
+    // A value that merely starts with a command word ("export", "type",
+    // "id") is a word, not a command line.
+    if sep.start && rest.trim_ascii().is_empty() {
+        return None;
+    }
+    if args > 0 && rest.windows(6).any(|w| w.eq_ignore_ascii_case(b"${ifs}")) {
+        obf = 3;
+    }
+    let context = if texty { 0 } else { 2 };
+    let anchor = u32::from(!texty && !sep.start && anchored(&s[..at]));
+    let total = sep.weight + cmd_weight + args + obf + path_cmd + context + anchor;
+    let reason = "shell command after separator";
+    let verdict = match total {
+        6.. if sep.start && obf == 0 => hit(Severity::Error, 2, "shell command line"),
+        5 if sep.start && obf == 0 => hit(Severity::Warning, 3, "shell command line"),
+        _ if sep.start && obf == 0 => return None,
+        6.. => hit(Severity::Critical, 1, reason),
+        5 => hit(Severity::Error, 2, reason),
+        4 => hit(Severity::Warning, 3, reason),
+        _ => return None,
+    };
+    Some(verdict)
+}
+
+/// Whether what precedes a separator looks like the value the application
+/// expected: nothing, a number or IP address, a name with a dot, a quote.
+fn anchored(before: &[u8]) -> bool {
+    // Only the last bytes matter (and looking further would make the scan
+    // quadratic): a long prefix is not a single expected token.
+    let long = before.len() > 256;
+    let before = &before[before.len().saturating_sub(256)..];
+    let b = before.trim_ascii();
+    let Some(&last) = b.last() else {
+        return true;
+    };
+    if last.is_ascii_digit() || last == b'\'' || last == b'"' {
+        return true;
+    }
+    let token_start = b
+        .iter()
+        .rposition(|c| c.is_ascii_whitespace())
+        .map_or(0, |p| p + 1);
+    let token = &b[token_start..];
+    !long && token_start == 0 && token.contains(&b'.') && !token.ends_with(b".")
+}
+
+/// A word in command position.
+struct Word {
+    /// Base name, lower case, quotes and escapes removed.
+    text: Vec<u8>,
+    /// The same with backslashes kept as path separators.
+    base_backslash: Vec<u8>,
+    /// Where the word ends in the value.
+    end: usize,
+    /// Quote splitting, `$@`, backslash escapes or globs.
+    split: bool,
+    /// Globs (`?`, `*`) in the word.
+    glob: bool,
+    /// An absolute path (`/bin/cat`, `C:\…\cmd.exe`).
+    absolute: bool,
+}
+
+fn read_word(s: &[u8], start: usize) -> Word {
+    let mut text = Vec::new();
+    let mut raw = Vec::new();
+    let mut split = false;
+    let mut glob = false;
+    let mut open: Option<u8> = None;
+    let mut j = start;
+    while j < s.len() && j - start < 96 {
+        let c = s[j];
+        match c {
+            b'\'' | b'"' => {
+                // A quote inside a word: `c'a't`. A quote at the start of
+                // the word opens an argument, not a command.
+                if text.is_empty() {
+                    break;
+                }
+                if open == Some(c) {
+                    open = None;
+                    j += 1;
+                    continue;
+                }
+                // Only a closed pair splits a word (`c'a't`, `wh""oami`);
+                // an apostrophe (`I'd`, `don't`) ends it.
+                let close = s[j + 1..]
+                    .iter()
+                    .take(32)
+                    .position(|&q| q == c || !q.is_ascii_alphanumeric());
+                if close.is_none_or(|p| s[j + 1 + p] != c) {
+                    break;
+                }
+                split = true;
+                open = Some(c);
+                j += 1;
+            }
+            b'$' if matches!(s.get(j + 1), Some(b'@' | b'*')) => {
+                split = true;
+                j += 2;
+            }
+            b'$' if s.get(j + 1) == Some(&b'{') && s.get(j + 2) == Some(&b'}') => {
+                split = true;
+                j += 3;
+            }
+            b'\\' => {
+                raw.push(b'\\');
+                if j + 1 < s.len() && s[j + 1].is_ascii_lowercase() && !text.is_empty() {
+                    split = true;
+                }
+                text.push(b'\\');
+                j += 1;
+            }
+            b'?' | b'*' => {
+                glob = true;
+                text.push(c);
+                raw.push(c);
+                j += 1;
+            }
+            _ if c.is_ascii_alphanumeric()
+                || matches!(c, b'_' | b'.' | b'/' | b'-' | b':' | b'+') =>
+            {
+                text.push(c.to_ascii_lowercase());
+                raw.push(c.to_ascii_lowercase());
+                j += 1;
+            }
+            _ => break,
+        }
+    }
+    let absolute = text.first() == Some(&b'/')
+        || (text.len() > 3 && text[1] == b':' && (text[2] == b'\\' || text[2] == b'/'));
+    // `c\at` → `cat`; `C:\Windows\cmd.exe` → `cmd.exe`.
+    let no_escapes: Vec<u8> = text.iter().copied().filter(|&c| c != b'\\').collect();
+    let base = |w: &[u8], seps: &[u8]| -> Vec<u8> {
+        let from = w
+            .iter()
+            .rposition(|c| seps.contains(c))
+            .map_or(0, |p| p + 1);
+        strip_ext(&w[from..]).to_vec()
+    };
+    Word {
+        text: base(&no_escapes, b"/"),
+        base_backslash: base(&raw, b"/\\"),
+        end: j,
+        split: split && !absolute_windows(&raw),
+        glob,
+        absolute,
+    }
+}
+
+fn absolute_windows(raw: &[u8]) -> bool {
+    raw.len() > 2 && raw[1] == b':'
+}
+
+fn strip_ext(w: &[u8]) -> &[u8] {
+    for ext in [&b".exe"[..], b".com", b".bat", b".cmd"] {
+        if w.len() > ext.len() && w.ends_with(ext) {
+            return &w[..w.len() - ext.len()];
+        }
+    }
+    w
+}
+
+/// The weight of a command word, if it is a command.
+fn command_weight(w: &Word) -> Option<u32> {
+    for cand in [&w.text, &w.base_backslash] {
+        if cand.is_empty() || cand.len() > 24 {
+            continue;
+        }
+        if w.glob && cand.iter().filter(|&&c| c == b'*').count() <= 2 {
+            // `/bin/ca?`, `/???/c?t`: a glob matching a command.
+            if words::DISTINCT
+                .iter()
+                .any(|c| c.len() >= 2 && glob_match(cand, c.as_bytes()))
+                && cand.iter().any(|c| c.is_ascii_alphabetic())
+            {
+                return Some(2 + 2);
+            }
+            continue;
+        }
+        let Ok(name) = std::str::from_utf8(cand) else {
+            continue;
+        };
+        if words::AMBIGUOUS.contains(&name) {
+            return Some(1);
+        }
+        if words::DISTINCT.contains(&name) {
+            return Some(2);
+        }
+    }
+    None
+}
+
+/// `?` matches one byte, `*` any run; linear enough for words of ≤ 24
+/// bytes against names of ≤ 12.
+fn glob_match(p: &[u8], t: &[u8]) -> bool {
+    match (p.first(), t.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob_match(&p[1..], t) || (!t.is_empty() && glob_match(p, &t[1..])),
+        (Some(b'?'), Some(_)) => glob_match(&p[1..], &t[1..]),
+        (Some(a), Some(b)) if a == b => glob_match(&p[1..], &t[1..]),
+        _ => false,
+    }
+}
+
+/// How shell-like the arguments are.
+fn args_weight(rest: &[u8], first: Option<u8>) -> u32 {
+    let t = rest.trim_ascii();
+    if t.is_empty() {
+        return 1;
+    }
+    if words::SENSITIVE_ARGS.iter().any(|a| contains_ci(rest, a)) {
+        return 3;
+    }
+    // Directly glued redirection: `cat</etc/passwd`, `id>/tmp/x`.
+    if matches!(first, Some(b'<' | b'>')) {
+        return 1;
+    }
+    for tok in t
+        .split(|c| c.is_ascii_whitespace() || *c == b',')
+        .filter(|t| !t.is_empty())
+        .take(3)
+    {
+        let c0 = tok[0];
+        let shellish = matches!(
+            c0,
+            b'-' | b'/' | b'.' | b'~' | b'$' | b'>' | b'<' | b'\'' | b'"' | b'*' | b'+'
+        ) || c0.is_ascii_digit()
+            || (tok.len() >= 3
+                && tok[0].is_ascii_alphabetic()
+                && tok[1] == b':'
+                && matches!(tok[2], b'\\' | b'/'))
+            || tok.contains(&b'=')
+            || tok.starts_with(b"2>");
+        if shellish {
+            return 1;
+        }
+        // Host names, e-mail addresses, `host:port`.
+        if tok
+            .iter()
+            .any(|&c| matches!(c, b'.' | b'@' | b':' | b'\\' | b'%'))
+            && tok.iter().any(|&c| is_word(c))
+            && !tok.ends_with(b".")
+        {
+            return 1;
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests;

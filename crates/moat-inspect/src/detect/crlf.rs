@@ -1,17 +1,342 @@
-//! Not implemented yet: finds nothing.
+//! CRLF / header injection: a line break (decoded from `%0d%0a`, an HTML
+//! entity, a `\r\n` escape, or the `嘊嘍` U+560A/U+560D trick that some
+//! stacks truncate to LF/CR) followed by a header line or a status line.
+//!
+//! Values that are single-line by nature (path segments, query values and
+//! names, headers, cookies) have no business holding a line break at all;
+//! multi-line text (JSON strings, form fields, XML text, GraphQL
+//! arguments) does, so there only `Set-Cookie` lines count at PL1 — when
+//! the value reads as text. A JSON string or form field whose first line is
+//! a single token (`"/home\r\nLocation: …"`, `"en\nX-Forwarded-Host: …"`,
+//! or nothing before the break) is judged as a single-line value: it is a
+//! redirect target or a code an attacker broke, not prose. Blanks after the
+//! break (obsolete header folding, `\r\n\tSet-Cookie:`) are skipped.
+//!
+//! | found | where | severity | paranoia |
+//! |---|---|---|---|
+//! | break + `Set-Cookie:`, `Location:` … (response-steering headers) | single-line | critical | 1 |
+//! | break + any `Header-Name:` | single-line | critical | 1 |
+//! | break + `HTTP/1.x` status line, or a blank line + `<html` | single-line | critical | 1 |
+//! | a bare CR or LF | single-line | warning | 2 |
+//! | break + `Set-Cookie:` | multi-line | critical | 1 |
+//! | break + other response-steering header or status line | multi-line | warning | 3 |
+//!
+//! A literal `\r\n` (backslash escapes, not decoded) counts as a break
+//! only in single-line values, one severity step lower unless followed by
+//! a response-steering header.
 
+use super::traversal::text::{hit, is_prose, starts_with_ci, worse};
 use super::{Context, Detector, DetectorKind, Hit};
 use crate::normalize::Normalized;
+use crate::report::Severity;
 
-/// The Crlf detector.
+/// The CrlfInjection detector.
 pub struct CrlfInjection;
+
+/// Headers whose injection steers the response or the session.
+const DANGEROUS: &[&[u8]] = &[
+    b"set-cookie",
+    b"location",
+    b"content-type",
+    b"content-length",
+    b"transfer-encoding",
+    b"refresh",
+    b"access-control-allow-origin",
+    b"access-control-allow-credentials",
+    b"x-xss-protection",
+    b"content-security-policy",
+    b"content-disposition",
+    b"x-forwarded-for",
+    b"x-forwarded-host",
+    b"host",
+    b"cookie",
+    b"authorization",
+    b"link",
+    b"cache-control",
+];
 
 impl Detector for CrlfInjection {
     fn kind(&self) -> DetectorKind {
         DetectorKind::Crlf
     }
 
-    fn detect(&self, _value: &Normalized<'_>, _ctx: &Context<'_>) -> Option<Hit> {
-        None
+    fn detect(&self, value: &Normalized<'_>, ctx: &Context<'_>) -> Option<Hit> {
+        let text_kind = is_prose(ctx.kind);
+        let multi_line = text_kind && reads_as_text(value.decoded.as_bytes());
+        let a = scan(value.decoded.as_bytes(), multi_line, text_kind);
+        if a.is_some_and(|h| h.severity == Severity::Critical) {
+            return a;
+        }
+        worse(a, scan(value.raw.as_bytes(), multi_line, text_kind))
+    }
+}
+
+/// Whether a value of a free-text kind reads as multi-line text: the
+/// first line (up to the first break, decoded or escaped) has words
+/// separated by blanks, or is long. A JSON string like `"/home\r\nLocation:
+/// …"` or `"x\nX-Forwarded-Host: …"` (a redirect target, a language code)
+/// is a single-line value that an attacker broke.
+fn reads_as_text(s: &[u8]) -> bool {
+    let first_break = s
+        .windows(2)
+        .position(|w| {
+            matches!(w[0], b'\r' | b'\n') || (w[0] == b'\\' && matches!(w[1], b'r' | b'n'))
+        })
+        .or_else(|| {
+            s.last()
+                .is_some_and(|&c| c == b'\r' || c == b'\n')
+                .then(|| s.len() - 1)
+        });
+    let Some(p) = first_break else {
+        return true;
+    };
+    let line = &s[..p];
+    line.len() > 64 || line.iter().any(|&c| c == b' ' || c == b'\t')
+}
+
+/// What follows a line break.
+#[derive(PartialEq, Eq)]
+enum After {
+    /// A response-steering header.
+    Dangerous,
+    /// Any other `Name:` header line.
+    Header,
+    /// `HTTP/1.1 200` or a blank line and markup.
+    Response,
+    /// Anything else.
+    Other,
+}
+
+/// `text_kind`: a kind where line breaks are normal (a bare break is then
+/// no hit even when the value is judged as single-line).
+fn scan(s: &[u8], multi_line: bool, text_kind: bool) -> Option<Hit> {
+    let mut found = None;
+    let mut i = 0;
+    while i < s.len() {
+        // A break: CR, LF, a literal `\r`/`\n`, or U+560A/U+560D
+        // (E5 98 8A / E5 98 8D).
+        let (len, escaped) = match s[i] {
+            b'\r' | b'\n' => (1, false),
+            b'\\' if matches!(s.get(i + 1), Some(b'r' | b'n')) => (2, true),
+            0xE5 if s.get(i + 1) == Some(&0x98) && matches!(s.get(i + 2), Some(0x8A | 0x8D)) => {
+                (3, false)
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        if escaped && multi_line {
+            i += len;
+            continue;
+        }
+        // Skip the rest of the break (CRLF, several breaks).
+        let mut j = i + len;
+        let mut blank = false;
+        let mut breaks = 1;
+        loop {
+            match s.get(j) {
+                Some(b'\r' | b'\n') => {
+                    j += 1;
+                    breaks += 1;
+                }
+                Some(b'\\') if matches!(s.get(j + 1), Some(b'r' | b'n')) => {
+                    j += 2;
+                    breaks += 1;
+                }
+                Some(0xE5)
+                    if s.get(j + 1) == Some(&0x98) && matches!(s.get(j + 2), Some(0x8A | 0x8D)) =>
+                {
+                    j += 3;
+                    breaks += 1;
+                }
+                _ => break,
+            }
+        }
+        if breaks >= 3 {
+            blank = true;
+        }
+        let after = classify(s, j, blank);
+        let verdict = match (multi_line, &after) {
+            (false, After::Dangerous | After::Header | After::Response) => {
+                if escaped && after != After::Dangerous {
+                    Some(hit(Severity::Error, 1, "escaped line break + header"))
+                } else {
+                    Some(hit(Severity::Critical, 1, "CRLF header injection"))
+                }
+            }
+            (false, After::Other) if escaped || text_kind => None,
+            (false, After::Other) => Some(hit(
+                Severity::Warning,
+                2,
+                "line break in a single-line value",
+            )),
+            (true, After::Dangerous) if starts_with_ci(s, j, b"set-cookie") => {
+                Some(hit(Severity::Critical, 1, "CRLF Set-Cookie injection"))
+            }
+            (true, After::Dangerous | After::Response) => {
+                Some(hit(Severity::Warning, 3, "header line in text"))
+            }
+            (true, _) => None,
+        };
+        if verdict.is_some_and(|h| h.severity == Severity::Critical) {
+            return verdict;
+        }
+        found = worse(found, verdict);
+        i = j.max(i + 1);
+    }
+    found
+}
+
+fn classify(s: &[u8], at: usize, blank: bool) -> After {
+    // Obsolete line folding: `\r\n\tSet-Cookie:` still starts a header
+    // for lenient parsers.
+    let mut at = at;
+    while at < s.len() && (s[at] == b' ' || s[at] == b'\t') {
+        at += 1;
+    }
+    if starts_with_ci(s, at, b"http/1.") || starts_with_ci(s, at, b"http/2 ") {
+        return After::Response;
+    }
+    if blank && s.get(at) == Some(&b'<') {
+        return After::Response;
+    }
+    // `Name:` — a header token, then a colon.
+    let mut i = at;
+    while i < s.len() && (s[i].is_ascii_alphanumeric() || s[i] == b'-' || s[i] == b'_') {
+        i += 1;
+    }
+    if i == at || i - at > 64 || s.get(i) != Some(&b':') {
+        return After::Other;
+    }
+    let name = &s[at..i];
+    if DANGEROUS.iter().any(|d| name.eq_ignore_ascii_case(d)) {
+        After::Dangerous
+    } else {
+        After::Header
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Hints;
+    use crate::normalize::normalize;
+    use crate::report::ValueKind;
+
+    fn check(v: &str, kind: ValueKind) -> Option<Hit> {
+        let hints = Hints::default();
+        let ctx = Context {
+            kind,
+            hints: &hints,
+        };
+        CrlfInjection.detect(&normalize(v), &ctx)
+    }
+
+    fn critical(v: &str, kind: ValueKind) -> bool {
+        check(v, kind).is_some_and(|h| h.severity == Severity::Critical && h.paranoia == 1)
+    }
+
+    #[test]
+    fn single_line_values() {
+        for v in [
+            "en\r\nSet-Cookie: session=evil",
+            "x\nLocation: http://evil",
+            "/home\r\nX-Injected: 1",
+            "a\r\n\r\nHTTP/1.1 200 OK",
+            "a\r\n\r\n<html><script>alert(1)</script>",
+            "lang\rContent-Length: 0",
+            "foo\\r\\nSet-Cookie: a=b",
+            "x\u{560a}\u{560d}Set-Cookie: a=1",
+        ] {
+            for kind in [
+                ValueKind::Query,
+                ValueKind::Path,
+                ValueKind::Header,
+                ValueKind::Cookie,
+            ] {
+                assert!(critical(v, kind), "{v:?} {kind:?}: {:?}", check(v, kind));
+            }
+        }
+        assert_eq!(
+            check("a\nb", ValueKind::Query).map(|h| (h.severity, h.paranoia)),
+            Some((Severity::Warning, 2))
+        );
+    }
+
+    #[test]
+    fn encoded() {
+        for v in [
+            "en%0d%0aSet-Cookie:%20a=b",
+            "x%250d%250aLocation:%20/evil",
+            "x&#13;&#10;Set-Cookie: a=b",
+        ] {
+            assert!(
+                critical(v, ValueKind::Query),
+                "{v}: {:?}",
+                check(v, ValueKind::Query)
+            );
+        }
+    }
+
+    #[test]
+    fn broken_single_line_text_fields() {
+        for v in [
+            "/home\r\nLocation: https://evil.example",
+            "ok\r\n\r\n<html><body>fake page</body></html>",
+            "x\nX-Forwarded-Host: evil.example",
+            "\r\nHTTP/1.1 302 Found\r\nLocation: https://evil.example/",
+            "subject\r\nBcc: victim@example.com",
+            "hello\r\nContent-Type: text/html",
+            "val\\r\\nSet-Cookie: esc=1",
+            "%0d%0aLocation:%20https://evil.example/",
+            "%0d%0a%09Set-Cookie:%20folded=1",
+            "en\r\n\tSet-Cookie: folded=1",
+        ] {
+            assert!(
+                critical(v, ValueKind::JsonString),
+                "{v:?}: {:?}",
+                check(v, ValueKind::JsonString)
+            );
+            assert!(critical(v, ValueKind::FormField), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn multi_line_text() {
+        assert!(critical("hi\r\nSet-Cookie: x=1", ValueKind::JsonString));
+        assert_eq!(
+            check("Hi there\nLocation: Berlin", ValueKind::JsonString).map(|h| h.paranoia),
+            Some(3)
+        );
+        for v in [
+            "Dear team,\nNote: the meeting moved.\nRegards",
+            "Line one\r\nLine two\r\n",
+            "Steps:\n1. open\n2. close",
+            "Escaped \\n newlines: fine",
+            "Subject: hello\nFrom: me",
+            "これは\nテストです: はい",
+        ] {
+            assert!(check(v, ValueKind::JsonString).is_none(), "{v:?}");
+            assert!(check(v, ValueKind::FormField).is_none(), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn benign_single_line() {
+        for v in [
+            "hello world",
+            "C:\\new\\folder",
+            "a:b:c",
+            "Mozilla/5.0 (X11; Linux x86_64)",
+            "https://example.com/a?b=c",
+            "\\nothing",
+        ] {
+            assert!(
+                check(v, ValueKind::Query).is_none(),
+                "{v:?}: {:?}",
+                check(v, ValueKind::Query)
+            );
+        }
     }
 }

@@ -1,0 +1,145 @@
+//! `Inspector::inspect_json` with every detector on: a typical 1 KB JSON
+//! request body (names, notes, addresses, ids), and a 1 MB one (many such
+//! records). Also the normaliser alone on clean and encoded values.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use moat_inspect::normalize::normalize;
+use moat_inspect::{DetectorKind, Hints, InspectOptions, Inspector, Report};
+use serde_json::{Value, json};
+
+/// A realistic order-ish record of about 1 KB.
+fn record(i: usize) -> Value {
+    json!({
+        "id": format!("ord_{i:08}"),
+        "customer": {
+            "id": "c6f1e0a2-5b7d-4f3e-9a1c-2d8e4b6f0a13",
+            "first_name": "Siobhán",
+            "last_name": "O'Brien",
+            "email": "siobhan.obrien@example.com",
+            "phone": "+353 1 234 5678",
+        },
+        "shipping_address": {
+            "line1": "12 O'Connell St., Apt. 4B",
+            "line2": "c/o D'Angelo & Sons",
+            "city": "Dublin",
+            "postcode": "D01 F5P2",
+            "country": "IE",
+        },
+        "items": [
+            {"sku": "TS-XL-BLK", "name": "T-shirt (XL, black)", "qty": 2, "price": "19.99"},
+            {"sku": "MUG-001", "name": "Mug \"World's best dad\"", "qty": 1, "price": "9.50"},
+        ],
+        "note": "Please leave the parcel at the door if nobody's home -- the bell doesn't \
+                 work. Deliver between 9 and 5; select the quickest option and update me by \
+                 email. Thanks! 1 or 2 days is fine.",
+        "gift_message": "Happy birthday! <3 Love, Mum & Dad",
+        "coupon": "SPRING-2024",
+        "tags": ["priority", "gift", "eu"],
+        "created_at": "2024-05-14T09:31:00Z",
+        "metadata": {"source": "web", "campaign": "newsletter_may", "ref": "https://example.com/?utm_source=mail&utm_medium=email"},
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    let inspector = Inspector::new(InspectOptions::default());
+    let hints = |_: &str| Hints::default();
+
+    let small = record(1);
+    let small_len = serde_json::to_vec(&small).unwrap().len();
+    // A clean body: any finding is a false positive worth knowing about.
+    let mut report = Report::default();
+    inspector.inspect_json(&small, &hints, &mut report);
+    for f in report.findings() {
+        eprintln!(
+            "false positive on the typical body: {}:{}@{}",
+            f.detector.as_str(),
+            f.reason,
+            f.location
+        );
+    }
+
+    let mut g = c.benchmark_group("inspect_json");
+    g.throughput(Throughput::Bytes(small_len as u64));
+    g.bench_function(format!("typical_{small_len}B"), |b| {
+        b.iter(|| {
+            let mut report = Report::default();
+            inspector.inspect_json(black_box(&small), &hints, &mut report);
+            report
+        });
+    });
+
+    let mut records = Vec::new();
+    let mut len = 0;
+    while len < 1024 * 1024 {
+        records.push(record(records.len()));
+        len += small_len;
+    }
+    let big = json!({ "orders": records });
+    let big_len = serde_json::to_vec(&big).unwrap().len();
+    g.throughput(Throughput::Bytes(big_len as u64));
+    g.sample_size(20);
+    g.bench_function(format!("bulk_{}KB", big_len / 1024), |b| {
+        b.iter(|| {
+            let mut report = Report::default();
+            inspector.inspect_json(black_box(&big), &hints, &mut report);
+            report
+        });
+    });
+    let mine = Inspector::new(InspectOptions {
+        detectors: vec![DetectorKind::Sqli, DetectorKind::Xss],
+        ..InspectOptions::default()
+    });
+    g.bench_function(format!("bulk_{}KB_sqli_xss_only", big_len / 1024), |b| {
+        b.iter(|| {
+            let mut report = Report::default();
+            mine.inspect_json(black_box(&big), &hints, &mut report);
+            report
+        });
+    });
+    g.finish();
+
+    // Each detector alone on the typical body, to see who costs what.
+    let mut g = c.benchmark_group("typical_by_detector");
+    for kind in DetectorKind::ALL {
+        let one = Inspector::new(InspectOptions {
+            detectors: vec![kind],
+            ..InspectOptions::default()
+        });
+        g.bench_function(kind.as_str(), |b| {
+            b.iter(|| {
+                let mut report = Report::default();
+                one.inspect_json(black_box(&small), &hints, &mut report);
+                report
+            });
+        });
+    }
+    let none = Inspector::new(InspectOptions {
+        detectors: Vec::new(),
+        ..InspectOptions::default()
+    });
+    g.bench_function("none (walk and normalise only)", |b| {
+        b.iter(|| {
+            let mut report = Report::default();
+            none.inspect_json(black_box(&small), &hints, &mut report);
+            report
+        });
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("normalize");
+    let clean = "Please leave the parcel at the door if nobody is home";
+    g.bench_function("clean", |b| {
+        b.iter(|| normalize(black_box(clean)).folded.len())
+    });
+    let encoded = "%253Cscript%253Ealert(1)%253C%252Fscript%253E&#x27; UNION/**/SELECT \\u0027";
+    g.bench_function("encoded", |b| {
+        b.iter(|| normalize(black_box(encoded)).folded.len())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
