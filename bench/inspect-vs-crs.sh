@@ -1,0 +1,406 @@
+#!/usr/bin/env bash
+# Attack detection, side by side: moat's inspection vs ModSecurity + the OWASP
+# Core Rule Set, on the corpus of crates/moat-inspect/tests/corpus/*.jsonl.
+#
+# Starts, on 127.0.0.1 only (free ports asked from the OS):
+#   (a) an nginx "upstream" that answers 200 to everything;
+#   (b) nginx + ModSecurity v3 + OWASP CRS (Debian packages) in front of (a),
+#       blocking mode (SecRuleEngine On), anomaly threshold 5, at paranoia
+#       level PARANOIA (default 1); with CRS_PL2=1 also a second one at PL2;
+#   (c) moat in front of (a), with an OpenAPI document generated from the
+#       corpus' methods and paths (free-form bodies and parameters) and
+#       `inspection: {enabled: true, paranoia: PARANOIA}`;
+# then replays every corpus request against each (python3, standard library
+# only) and prints, per class, how many were refused: a block is a 403 (for
+# moat: a 403 whose body names `attack-detected`); any other non-2xx answer is
+# counted apart ("other": e.g. ModSecurity's 400 for an XML body it cannot
+# parse, nginx's 400 for a malformed request, moat's 404/415/422 from routing
+# or validation). TPR counts 403 blocks only; "TPR any" counts every refusal.
+#
+# Usage (from the repository root):
+#   bash bench/inspect-vs-crs.sh
+# Knobs (environment):
+#   PARANOIA=1     paranoia level for CRS and moat (1-4)
+#   CRS_PL2=1      also measure CRS at paranoia level 2
+#   SKIP_MOAT=1    CRS only (no cargo build)
+#   MOAT=path      use this moat binary instead of building one
+#   KEEP_TMP=1     keep the temporary directory (configs, logs, results.jsonl)
+#   SHOW_IDS=1     list the ids of the misses too (false positives are always listed)
+set -euo pipefail
+
+PARANOIA="${PARANOIA:-1}"
+CRS_PL2="${CRS_PL2:-0}"
+SKIP_MOAT="${SKIP_MOAT:-0}"
+SHOW_IDS="${SHOW_IDS:-0}"
+
+die() { echo "inspect-vs-crs: $*" >&2; exit 1; }
+log() { echo "inspect-vs-crs: $*" >&2; }
+
+[[ -f Cargo.toml && -d crates/moat-inspect/tests/corpus ]] \
+    || die "run me from the repository root: bash bench/inspect-vs-crs.sh"
+[[ "$PARANOIA" =~ ^[1-4]$ ]] || die "PARANOIA must be 1-4, got '$PARANOIA'"
+CORPUS="$PWD/crates/moat-inspect/tests/corpus"
+
+# --- tools -------------------------------------------------------------------
+MODSEC_SO=/usr/lib/nginx/modules/ngx_http_modsecurity_module.so
+CRS_LOAD=/usr/share/modsecurity-crs/owasp-crs.load
+need_pkgs=()
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx)
+[[ -f "$MODSEC_SO" ]] || need_pkgs+=(libnginx-mod-http-modsecurity)
+[[ -f "$CRS_LOAD" ]] || need_pkgs+=(modsecurity-crs)
+if ((${#need_pkgs[@]})); then
+    if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
+        log "installing ${need_pkgs[*]} with apt-get"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+    else
+        die "missing ${need_pkgs[*]}: install them (Debian/Ubuntu: sudo apt-get install -y ${need_pkgs[*]})"
+    fi
+fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+command -v python3 >/dev/null 2>&1 || die "python3 is needed (ports, OpenAPI document, replay)"
+command -v curl >/dev/null 2>&1 || die "curl is needed for the sanity checks"
+# The ModSecurity base configuration: Debian installs modsecurity.conf-recommended
+# as /etc/nginx/modsecurity.conf (with unicode.mapping beside it).
+MODSEC_BASE=""
+for f in /etc/nginx/modsecurity.conf /etc/modsecurity/modsecurity.conf-recommended \
+    /usr/share/nginx/docs/modsecurity/modsecurity.conf; do
+    [[ -f "$f" ]] && { MODSEC_BASE=$f; break; }
+done
+[[ -n "$MODSEC_BASE" ]] || die "no modsecurity.conf(-recommended) found"
+UNICODE_MAP="$(dirname "$MODSEC_BASE")/unicode.mapping"
+[[ -f "$UNICODE_MAP" ]] || UNICODE_MAP=/usr/share/nginx/docs/modsecurity/unicode.mapping
+CRS_SETUP=/etc/modsecurity/crs/crs-setup.conf
+CRS_RULES=/usr/share/modsecurity-crs/rules
+[[ -f "$CRS_SETUP" && -d "$CRS_RULES" ]] || die "CRS not where Debian puts it ($CRS_SETUP, $CRS_RULES)"
+CRS_EXCL_BEFORE=""
+CRS_EXCL_AFTER=""
+[[ -f /etc/modsecurity/crs/REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf ]] \
+    && CRS_EXCL_BEFORE="Include /etc/modsecurity/crs/REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf"
+[[ -f /etc/modsecurity/crs/RESPONSE-999-EXCLUSION-RULES-AFTER-CRS.conf ]] \
+    && CRS_EXCL_AFTER="Include /etc/modsecurity/crs/RESPONSE-999-EXCLUSION-RULES-AFTER-CRS.conf"
+CRS_VERSION=$(dpkg-query -W -f='${Version}' modsecurity-crs 2>/dev/null || echo unknown)
+
+# --- temp dir and cleanup ----------------------------------------------------
+TMP="$(mktemp -d -t moat-crs.XXXXXX)"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ "${KEEP_TMP:-0}" == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+read -r UP_PORT CRS_PORT CRS2_PORT MOAT_PORT < <(python3 -c '
+import socket
+socks = []
+for _ in range(4):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(*(s.getsockname()[1] for s in socks))
+')
+log "ports: upstream $UP_PORT, crs $CRS_PORT, crs-pl2 $CRS2_PORT, moat $MOAT_PORT"
+
+wait_http() { # url what
+    local url=$1 what=$2 got=""
+    for _ in $(seq 100); do
+        got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Host: api.example.com' \
+            -H 'User-Agent: curl/8.5.0' -H 'Accept: application/json' "$url" || true)
+        [[ "$got" == 2* ]] && return 0
+        sleep 0.1
+    done
+    die "$what: $url answered '$got', expected 2xx"
+}
+
+# --- ModSecurity + CRS rules --------------------------------------------------
+write_modsec() { # file paranoia
+    cat >"$1" <<EOF
+# The recommended base configuration, as Debian installs it.
+Include $MODSEC_BASE
+# Blocking mode; no audit log (the run would write one entry per block).
+SecRuleEngine On
+SecAuditEngine Off
+SecUnicodeMapFile $UNICODE_MAP 20127
+SecTmpDir $TMP/modsec
+SecDataDir $TMP/modsec
+# CRS setup (ids 900000-900999 are the crs-setup.conf knobs): paranoia level,
+# anomaly threshold 5 (the default: one critical hit blocks), and the methods
+# of a REST API (the CRS default allows only GET HEAD POST OPTIONS).
+SecAction "id:900000,phase:1,nolog,pass,t:none,setvar:tx.paranoia_level=$2"
+SecAction "id:900110,phase:1,nolog,pass,t:none,setvar:tx.inbound_anomaly_score_threshold=5,setvar:tx.outbound_anomaly_score_threshold=4"
+SecAction "id:900200,phase:1,nolog,pass,t:none,setvar:'tx.allowed_methods=GET HEAD POST OPTIONS PUT PATCH DELETE'"
+# The CRS default content types, plus text/plain (the corpus has text/plain
+# notes; without it every one is refused by policy, rule 920420, not detection).
+SecAction "id:900220,phase:1,nolog,pass,t:none,setvar:'tx.allowed_request_content_type=|application/x-www-form-urlencoded| |multipart/form-data| |multipart/related| |text/xml| |application/xml| |application/soap+xml| |application/json| |application/cloudevents+json| |application/cloudevents-batch+json| |text/plain|'"
+# What Debian's owasp-crs.load includes (it is written for Apache: libmodsecurity
+# has no IncludeOptional, so the same files are included here one by one).
+Include $CRS_SETUP
+$CRS_EXCL_BEFORE
+Include $CRS_RULES/*.conf
+$CRS_EXCL_AFTER
+EOF
+}
+mkdir -p "$TMP/nginx" "$TMP/modsec"
+write_modsec "$TMP/modsec-pl$PARANOIA.conf" "$PARANOIA"
+write_modsec "$TMP/modsec-pl2.conf" 2
+
+crs2_server=""
+if [[ "$CRS_PL2" == 1 ]]; then
+    crs2_server="
+    server {
+        listen 127.0.0.1:$CRS2_PORT default_server;
+        modsecurity on;
+        modsecurity_rules_file $TMP/modsec-pl2.conf;
+        location / { proxy_pass http://upstream_ok; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+    }"
+fi
+
+cat >"$TMP/nginx/nginx.conf" <<EOF
+load_module $MODSEC_SO;
+daemon off;
+master_process on;
+worker_processes 1;
+error_log $TMP/nginx/error.log warn;
+pid $TMP/nginx/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/client_body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    client_max_body_size 2m;
+    # (a) The upstream: 200 to everything.
+    server {
+        listen 127.0.0.1:$UP_PORT default_server;
+        location / {
+            default_type application/json;
+            return 200 '{"ok":true}';
+        }
+    }
+    upstream upstream_ok {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 16;
+    }
+    # (b) ModSecurity + CRS in front of it.
+    server {
+        listen 127.0.0.1:$CRS_PORT default_server;
+        modsecurity on;
+        modsecurity_rules_file $TMP/modsec-pl$PARANOIA.conf;
+        location / { proxy_pass http://upstream_ok; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    }$crs2_server
+}
+EOF
+"$NGINX" -t -q -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
+    || die "nginx rejected its config ($TMP/nginx/nginx.conf; KEEP_TMP=1 keeps it)"
+"$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
+    >"$TMP/nginx/stdout.log" 2>&1 &
+PIDS+=("$!")
+wait_http "http://127.0.0.1:$UP_PORT/api/v1/health" "upstream"
+wait_http "http://127.0.0.1:$CRS_PORT/api/v1/health" "nginx + CRS"
+[[ "$CRS_PL2" == 1 ]] && wait_http "http://127.0.0.1:$CRS2_PORT/api/v1/health" "nginx + CRS (PL2)"
+got=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: api.example.com' \
+    "http://127.0.0.1:$CRS_PORT/api/v1/products?q=1%27%20OR%20%271%27%3D%271%27--")
+[[ "$got" == 403 ]] || die "CRS did not block an obvious SQL injection (answered $got): not in blocking mode?"
+log "CRS $CRS_VERSION at PL$PARANOIA is blocking"
+
+# --- moat ---------------------------------------------------------------------
+TARGETS=("crs|CRS PL$PARANOIA|http://127.0.0.1:$CRS_PORT")
+[[ "$CRS_PL2" == 1 ]] && TARGETS+=("crs|CRS PL2|http://127.0.0.1:$CRS2_PORT")
+if [[ "$SKIP_MOAT" != 1 ]]; then
+    if [[ -z "${MOAT:-}" ]]; then
+        log "building moat (release)"
+        cargo build --release -p moat
+        MOAT="$PWD/target/release/moat"
+    fi
+    [[ -x "$MOAT" ]] || die "no moat binary at $MOAT"
+    # An OpenAPI document accepting every method and path of the corpus:
+    # segments outside a fixed vocabulary become string path parameters;
+    # bodies are free-form; undeclared query parameters are forwarded by moat.
+    python3 - "$CORPUS" >"$TMP/openapi.json" <<'PY'
+import json, pathlib, sys
+WORDS = set("""api v1 v2 articles calc cart comments directory search lookup documents import validate
+files geo greeting health lang orders preview products proxy redirect reports download settings tools
+ping dns users catalog items integrations graphql auth login reset refresh introspect emails export
+feedback upload messages notes render tickets webhooks avatar slack""".split())
+paths = {}
+for f in sorted(pathlib.Path(sys.argv[1]).glob("*.jsonl")):
+    for line in f.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("//"):
+            continue
+        r = json.loads(line)
+        segs, params = [], []
+        for i, s in enumerate(r["path"].strip("/").split("/")):
+            if s in WORDS:
+                segs.append(s)
+            else:
+                segs.append("{p%d}" % i)
+                params.append("p%d" % i)
+        t = "/" + "/".join(segs)
+        op = {
+            "operationId": (r["method"].lower() + t).replace("/", "_").replace("{", "").replace("}", ""),
+            "parameters": [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params],
+            "responses": {"200": {"description": "anything"}},
+        }
+        if r["method"] in ("POST", "PUT", "PATCH"):
+            op["requestBody"] = {"required": False, "content": {
+                "application/json": {"schema": {}},
+                "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+                "text/plain": {"schema": {"type": "string"}},
+                "text/xml": {"schema": {"type": "string"}},
+            }}
+        paths.setdefault(t, {})[r["method"].lower()] = op
+doc = {"openapi": "3.0.3", "info": {"title": "moat inspection corpus", "version": "1.0.0"}, "paths": paths}
+json.dump(doc, sys.stdout, indent=1)
+PY
+    cat >"$TMP/moat.yaml" <<EOF
+mode: enforce
+listeners:
+  - bind: 127.0.0.1:$MOAT_PORT
+upstreams:
+  up:
+    targets: ["http://127.0.0.1:$UP_PORT"]
+apis:
+  - name: corpus
+    spec: openapi.json
+    upstream: up
+    inspection: {enabled: true, paranoia: $PARANOIA}
+access_log: {enabled: false}
+reload:
+  watch: false
+shutdown:
+  grace_period: 1s
+state:
+  sqlite: $TMP/moat.db
+EOF
+    if "$MOAT" check --config "$TMP/moat.yaml" >"$TMP/moat-check.log" 2>&1; then
+        "$MOAT" serve --config "$TMP/moat.yaml" >"$TMP/moat.stdout" 2>"$TMP/moat.stderr" &
+        MOAT_PID=$!
+        PIDS+=("$MOAT_PID")
+        for _ in $(seq 100); do
+            grep -q 'moat: listening on' "$TMP/moat.stderr" 2>/dev/null && break
+            kill -0 "$MOAT_PID" 2>/dev/null || { cat "$TMP/moat.stderr" >&2; die "moat exited at start"; }
+            sleep 0.1
+        done
+        wait_http "http://127.0.0.1:$MOAT_PORT/api/v1/health" "moat"
+        TARGETS+=("moat|moat PL$PARANOIA|http://127.0.0.1:$MOAT_PORT")
+    else
+        log "moat rejected its config; measuring CRS alone. moat said:"
+        cat "$TMP/moat-check.log" >&2
+    fi
+fi
+
+# --- replay -------------------------------------------------------------------
+python3 - "$CORPUS" "$TMP/results.jsonl" "$SHOW_IDS" "${TARGETS[@]}" <<'PY'
+import http.client, json, pathlib, sys, urllib.parse
+corpus, out, show_ids, targets = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "1", sys.argv[4:]
+CLASSES = ["sqli", "xss", "command_injection", "path_traversal", "ssrf", "nosql", "ssti", "ldap", "crlf", "jndi", "xxe"]
+cases = []
+for f in sorted(corpus.glob("*.jsonl")):
+    for line in f.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("//"):
+            cases.append(json.loads(line))
+
+def body_of(r):
+    b = r.get("body")
+    if b is None:
+        return None
+    return b.encode("utf-8") if isinstance(b, str) else json.dumps(b, ensure_ascii=False).encode("utf-8")
+
+def send(conn_box, url, r):
+    target = r["path"] + ("?" + r["query"] if r.get("query") else "")
+    body = body_of(r)
+    for attempt in (1, 2):
+        conn = conn_box[0]
+        try:
+            conn.putrequest(r["method"], target, skip_host=True, skip_accept_encoding=True)
+            conn.putheader("Host", "api.example.com")
+            for k, v in (r.get("headers") or {}).items():
+                if k.lower() in ("host", "content-length"):
+                    continue
+                conn.putheader(k, v.encode("utf-8"))
+            if body is not None:
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            resp = conn.getresponse()
+            data = resp.read()
+            if resp.getheader("connection", "").lower() == "close":
+                conn.close()
+                conn_box[0] = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+            return resp.status, data
+        except (http.client.HTTPException, OSError, ValueError) as e:
+            conn.close()
+            conn_box[0] = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+            if attempt == 2 or isinstance(e, ValueError):
+                return 0, str(e).encode()
+    return 0, b""
+
+results = {}
+for t in targets:
+    kind, name, base = t.split("|", 2)
+    url = urllib.parse.urlsplit(base)
+    box = [http.client.HTTPConnection(url.hostname, url.port, timeout=10)]
+    res = {}
+    for r in cases:
+        status, data = send(box, url, r)
+        if status == 403 and (kind != "moat" or b"attack-detected" in data):
+            verdict = "blocked"
+        elif 200 <= status < 300:
+            verdict = "passed"
+        else:
+            verdict = "other:%d" % status
+        res[r["id"]] = verdict
+    results[name] = res
+    print(f"inspect-vs-crs: replayed {len(cases)} requests against {name}", file=sys.stderr)
+
+with open(out, "w") as f:
+    for r in cases:
+        f.write(json.dumps({"id": r["id"], "class": r["class"], **{n: results[n][r["id"]] for n in results}}) + "\n")
+
+names = list(results)
+def stats(name, cls):
+    ids = [r["id"] for r in cases if r["class"] == cls]
+    v = [results[name][i] for i in ids]
+    return len(ids), v.count("blocked"), sum(1 for x in v if x.startswith("other")), v.count("passed")
+
+w = 33
+print()
+print(f"Corpus: {len(cases)} requests ({sum(1 for r in cases if r['class'] != 'benign')} attacks, "
+      f"{sum(1 for r in cases if r['class'] == 'benign')} benign). Block = 403; other = any other non-2xx.")
+print(f"{'class':<18} {'n':>4} | " + " | ".join(f"{n:^{w}}" for n in names))
+print(f"{'':<18} {'':>4} | " + " | ".join(f"{'403':>6} {'other':>6} {'TPR':>8} {'TPR any':>8}" for _ in names))
+tot = {n: [0, 0, 0] for n in names}
+for cls in CLASSES:
+    row = []
+    for n in names:
+        c, b, o, p = stats(n, cls)
+        tot[n][0] += c; tot[n][1] += b; tot[n][2] += o
+        row.append(f"{b:>6} {o:>6} {100*b/max(c,1):>7.1f}% {100*(b+o)/max(c,1):>7.1f}%")
+    print(f"{cls:<18} {c:>4} | " + " | ".join(row))
+print(f"{'all attacks':<18} {tot[names[0]][0]:>4} | " + " | ".join(
+    f"{tot[n][1]:>6} {tot[n][2]:>6} {100*tot[n][1]/max(tot[n][0],1):>7.1f}% {100*(tot[n][1]+tot[n][2])/max(tot[n][0],1):>7.1f}%" for n in names))
+print(f"{'':<18} {'':>4} | " + " | ".join(f"{'passed':>6} {'403':>6} {'TNR':>8} {'other':>8}" for _ in names))
+c = stats(names[0], "benign")[0]
+print(f"{'benign':<18} {c:>4} | " + " | ".join(
+    f"{stats(n,'benign')[3]:>6} {stats(n,'benign')[1]:>6} {100*stats(n,'benign')[3]/max(c,1):>7.1f}% {stats(n,'benign')[2]:>8}" for n in names))
+print()
+for n in names:
+    fps = [r["id"] for r in cases if r["class"] == "benign" and results[n][r["id"]] != "passed"]
+    print(f"{n}: benign refused ({len(fps)}): " + " ".join(f"{i}({results[n][i]})" for i in fps))
+    if show_ids:
+        miss = [r["id"] for r in cases if r["class"] != "benign" and results[n][r["id"]] != "blocked"]
+        print(f"{n}: attacks not blocked ({len(miss)}): " + " ".join(f"{i}({results[n][i]})" for i in miss))
+PY
+if grep -qE '\[(emerg|alert|crit)\]' "$TMP/nginx/error.log" 2>/dev/null; then
+    log "nginx error log has serious entries:"
+    grep -E '\[(emerg|alert|crit)\]' "$TMP/nginx/error.log" | head -5 >&2
+fi
