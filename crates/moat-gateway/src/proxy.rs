@@ -361,12 +361,9 @@ async fn pipeline(
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > body_cap) {
         let f = Finding::new(ProblemKind::PayloadTooLarge);
-        if api.mode == Mode::Enforce {
-            return deny(ex, &api.name, &f);
+        if let Some(resp) = enforce(api, ex, &f) {
+            return resp;
         }
-        ex.verdict = "monitored";
-        ex.finding = Some(f.kind.slug());
-        telemetry::finding(&api.name, f.kind.slug(), "monitored");
     }
 
     let mut limits = LimitState::default();
@@ -437,15 +434,11 @@ async fn pipeline(
                     ProblemKind::RateLimited,
                     "too many requests in flight for this consumer",
                 );
-                if api.mode == Mode::Enforce {
-                    let mut resp = deny(ex, &api.name, &f);
+                if let Some(mut resp) = enforce(api, ex, &f) {
                     resp.headers_mut()
                         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                     return resp;
                 }
-                ex.verdict = "monitored";
-                ex.finding = Some(f.kind.slug());
-                telemetry::finding(&api.name, f.kind.slug(), "monitored");
             }
         }
     }
@@ -458,12 +451,9 @@ async fn pipeline(
             .unwrap_or_default();
         if !api.grants.allows(*index, roles) {
             let f = Finding::new(ProblemKind::Forbidden);
-            if api.mode == Mode::Enforce {
-                return deny(ex, &api.name, &f);
+            if let Some(resp) = enforce(api, ex, &f) {
+                return resp;
             }
-            ex.verdict = "monitored";
-            ex.finding = Some(f.kind.slug());
-            telemetry::finding(&api.name, f.kind.slug(), "monitored");
         }
     }
 
@@ -472,13 +462,9 @@ async fn pipeline(
         && let Verdict::Deny(f) =
             api.object_access
                 .check(*index, params, req.uri().query(), identity.as_ref())
+        && let Some(resp) = enforce(api, ex, &f)
     {
-        if api.mode == Mode::Enforce {
-            return deny(ex, &api.name, &f);
-        }
-        ex.verdict = "monitored";
-        ex.finding = Some(f.kind.slug());
-        telemetry::finding(&api.name, f.kind.slug(), "monitored");
+        return resp;
     }
 
     // Guards: object-level authorization (learned owners).
@@ -504,17 +490,13 @@ async fn pipeline(
                         consumer = identity.as_ref().map(|i| i.consumer.as_str()).unwrap_or("-"),
                         kind = %key.kind, "ownership violation");
                 }
-                if api.mode == Mode::Enforce {
-                    let mut resp = deny(ex, &api.name, &f);
+                if let Some(mut resp) = enforce(api, ex, &f) {
                     if f.kind == ProblemKind::StateUnavailable {
                         resp.headers_mut()
                             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                     }
                     return resp;
                 }
-                ex.verdict = "monitored";
-                ex.finding = Some(f.kind.slug());
-                telemetry::finding(&api.name, f.kind.slug(), "monitored");
             }
             objects.push(key);
         }
@@ -534,7 +516,7 @@ async fn pipeline(
 
     // Guards: attack inspection of every value.
     if let Err(resp) = inspect(api, &found, &req, body.as_ref(), identity.as_ref(), ex) {
-        return resp;
+        return *resp;
     }
     // Bodies that stream are cut off at the cap.
     let tripped = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -782,23 +764,14 @@ fn graphql(
     identity: Option<&Identity>,
     report: &mut moat_inspect::Report,
     ex: &mut Exchange,
-) -> Result<(), Response<Body>> {
+) -> Result<(), Refusal> {
     let may_introspect =
         identity.is_some_and(|i| i.roles.iter().any(|r| insp.introspection_roles.contains(r)));
     let limits = moat_inspect::graphql::GraphqlLimits {
         allow_introspection: may_introspect,
         ..insp.graphql.clone()
     };
-    let refused = |ex: &mut Exchange, rule: &'static str| {
-        let f = Finding::with_detail(ProblemKind::GraphqlRejected, rule);
-        if api.mode == Mode::Enforce {
-            return Err(deny(ex, &api.name, &f));
-        }
-        ex.verdict = "monitored";
-        ex.finding = Some(f.kind.slug());
-        telemetry::finding(&api.name, f.kind.slug(), "monitored");
-        Ok(())
-    };
+    let refused = |ex: &mut Exchange, rule| refuse(api, ex, ProblemKind::GraphqlRejected, rule);
     let request = match moat_inspect::graphql::check(body, media, &limits) {
         Ok(r) => r,
         Err(v) => return refused(ex, v.rule()),
@@ -831,17 +804,8 @@ fn xml(
     body: &[u8],
     report: &mut moat_inspect::Report,
     ex: &mut Exchange,
-) -> Result<(), Response<Body>> {
-    let refused = |ex: &mut Exchange, rule: &'static str| {
-        let f = Finding::with_detail(ProblemKind::XmlRejected, rule);
-        if api.mode == Mode::Enforce {
-            return Err(deny(ex, &api.name, &f));
-        }
-        ex.verdict = "monitored";
-        ex.finding = Some(f.kind.slug());
-        telemetry::finding(&api.name, f.kind.slug(), "monitored");
-        Ok(())
-    };
+) -> Result<(), Refusal> {
+    let refused = |ex: &mut Exchange, rule| refuse(api, ex, ProblemKind::XmlRejected, rule);
     let doc = match moat_inspect::xml::check(body, &insp.xml) {
         Ok(d) => d,
         Err(v) => return refused(ex, v.rule()),
@@ -870,12 +834,7 @@ fn inspectable(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else {
         return false;
     };
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let essence = crate::runtime::media_essence(ct);
     essence == "application/json"
         || essence.ends_with("+json")
         || essence == "application/x-www-form-urlencoded"
@@ -893,7 +852,7 @@ fn inspect(
     body: Option<&bytes::Bytes>,
     identity: Option<&Identity>,
     ex: &mut Exchange,
-) -> Result<(), Response<Body>> {
+) -> Result<(), Refusal> {
     let Some(insp) = &api.inspection else {
         return Ok(());
     };
@@ -913,13 +872,7 @@ fn inspect(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|c| {
-            c.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        });
+        .map(crate::runtime::media_essence);
     let mut body = match (body, &media) {
         (Some(b), Some(m)) if (b.len() as u64) <= insp.max_body_bytes => Some((m.as_str(), &b[..])),
         (Some(_), Some(_)) => {
@@ -984,7 +937,7 @@ fn inspect(
     if api.mode == Mode::Enforce {
         tracing::warn!(target: "moat::security", request_id = %ex.request_id, api = %api.name,
             score = report.score(), findings = %described, "attack refused");
-        return Err(deny(ex, &api.name, &f));
+        return Err(Box::new(deny(ex, &api.name, &f)));
     }
     tracing::warn!(target: "moat::security", request_id = %ex.request_id, api = %api.name,
         score = report.score(), findings = %described, "attack detected (monitor mode: forwarded)");
@@ -1426,6 +1379,36 @@ async fn tunnel(
         Err(e) => tracing::warn!(%request_id, error = %e, "protocol upgrade failed"),
     }
 }
+
+/// Applies a denial according to the API's mode: in enforce mode the
+/// answer to send; in monitor mode `None`, with the would-be denial
+/// recorded.
+fn enforce(api: &Api, ex: &mut Exchange, f: &Finding) -> Option<Response<Body>> {
+    if api.mode == Mode::Enforce {
+        return Some(deny(ex, &api.name, f));
+    }
+    ex.verdict = "monitored";
+    ex.finding = Some(f.kind.slug());
+    telemetry::finding(&api.name, f.kind.slug(), "monitored");
+    None
+}
+
+/// [`enforce`] for a problem `kind` whose `detail` names the broken `rule`.
+fn refuse(
+    api: &Api,
+    ex: &mut Exchange,
+    kind: ProblemKind,
+    rule: &'static str,
+) -> Result<(), Refusal> {
+    match enforce(api, ex, &Finding::with_detail(kind, rule)) {
+        Some(resp) => Err(Box::new(resp)),
+        None => Ok(()),
+    }
+}
+
+/// The answer a guard gives instead of forwarding (boxed: a response is
+/// large, and most calls go on).
+type Refusal = Box<Response<Body>>;
 
 /// Records a denial and answers it (enforce mode).
 fn deny(ex: &mut Exchange, api: &str, f: &Finding) -> Response<Body> {

@@ -82,6 +82,17 @@ pub struct Api {
     pub limit_headers: bool,
 }
 
+/// A media type without parameters, lower case: `application/json` for
+/// `Application/JSON; charset=utf-8`.
+pub fn media_essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
 impl Api {
     /// The largest body a request of `content_type` to operation `index`
     /// (`None`: no documented operation) may carry.
@@ -89,15 +100,7 @@ impl Api {
         let cap = index
             .and_then(|i| self.body_caps.get(i).copied())
             .unwrap_or(self.request_limits.max_body_bytes);
-        let essence = content_type
-            .map(|c| {
-                c.split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .unwrap_or_default();
+        let essence = content_type.map(media_essence).unwrap_or_default();
         let graphql = essence == "application/graphql"
             || (essence.contains("json")
                 && index
