@@ -839,6 +839,7 @@ fn inspectable(content_type: Option<&str>) -> bool {
         || essence.ends_with("+json")
         || essence == "application/x-www-form-urlencoded"
         || essence == "application/graphql"
+        || essence == "multipart/form-data"
         || essence.ends_with("/xml")
         || essence.ends_with("+xml")
         || essence.starts_with("text/")
@@ -893,11 +894,24 @@ fn inspect(
             body = None;
         }
     }
+    let boundary = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| {
+            c.split(';').skip(1).find_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case("boundary")
+                    .then(|| v.trim().trim_matches('"'))
+            })
+        });
     let parts = moat_inspect::RequestParts {
         path: &ex.path,
         query: req.uri().query(),
         headers: &header_refs,
         body,
+        boundary,
     };
     let hints = operation.filter(|_| api.validated && api.mode == Mode::Enforce);
     let result = match hints {

@@ -165,6 +165,7 @@ fn run(cases: &[Case], paranoia: u8) -> BTreeMap<String, Row> {
             query: case.query.as_deref(),
             headers: &headers,
             body: case.body.as_ref().map(|(m, b)| (m.as_str(), b.as_slice())),
+            boundary: None,
         };
         let mut report = Report::default();
         if let Err(e) = inspector.inspect_request(&parts, &NoHints, &mut report) {
@@ -355,7 +356,10 @@ fn holdout_detection_rates() {
             caught += r.blocked;
         }
     }
-    let benign = rows.get("benign").map(|r| (r.count, r.blocked)).unwrap_or((0, 0));
+    let benign = rows
+        .get("benign")
+        .map(|r| (r.count, r.blocked))
+        .unwrap_or((0, 0));
     assert!(attacks >= 40 && benign.0 >= 50, "the held-out set shrank");
     let tpr = rate(caught, attacks);
     let tnr = rate(benign.0 - benign.1, benign.0);

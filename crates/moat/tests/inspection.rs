@@ -36,6 +36,11 @@ paths:
       operationId: graphql
       requestBody: {content: {application/json: {}, application/graphql: {}}}
       responses: {"200": {description: ok}}
+  /upload:
+    post:
+      operationId: upload
+      requestBody: {content: {multipart/form-data: {}}}
+      responses: {"200": {description: ok}}
   /soap:
     post:
       operationId: soap
@@ -262,5 +267,26 @@ async fn xml_and_soap_protections() {
     // Text values are inspected.
     let injected = ENVELOPE.replace("<id>42</id>", "<id>42; cat /etc/passwd</id>");
     assert_eq!(soap(&moat, "", &injected).await.0, 403);
+    assert_eq!(up.hits(), 1);
+}
+
+#[tokio::test]
+async fn multipart_fields_are_inspected_but_files_are_not() {
+    let (_dir, up, moat) = start("").await;
+    let form = |caption: &str| {
+        format!(
+            "--b0undary\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\n{caption}\r\n--b0undary\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"cat.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n\u{ff}\u{d8}' OR '1'='1\r\n--b0undary--\r\n"
+        )
+    };
+    let post = |body: String| {
+        client()
+            .post(moat.url("/upload"))
+            .header("content-type", "multipart/form-data; boundary=b0undary")
+            .body(body)
+            .send()
+    };
+    assert_eq!(post(form("My cat, O'Malley")).await.unwrap().status(), 200);
+    let r = post(form("<script>alert(1)</script>")).await.unwrap();
+    assert_eq!(r.status(), 403);
     assert_eq!(up.hits(), 1);
 }
