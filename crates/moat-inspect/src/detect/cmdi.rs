@@ -44,9 +44,10 @@
 
 mod words;
 
-use super::traversal::text::{
-    contains_ci, find_ci, hit, is_word, prose_context, starts_with_ci, worse,
-};
+use std::sync::LazyLock;
+
+use super::needles::Needles;
+use super::traversal::text::{find_ci, hit, is_word, prose_context, starts_with_ci, worse};
 use super::{Context, Detector, DetectorKind, Hit};
 use crate::normalize::Normalized;
 use crate::report::Severity;
@@ -69,10 +70,33 @@ impl Detector for CommandInjection {
 
     fn detect(&self, value: &Normalized<'_>, ctx: &Context<'_>) -> Option<Hit> {
         let s = value.decoded.as_bytes();
-        let texty = prose_context(ctx) && prose_words(s) >= 4;
-        scan(s, texty)
+        let prose = prose_context(ctx);
+        // Only judged separators need it: computed once, on demand.
+        let texty = Texty {
+            s,
+            prose,
+            cell: std::cell::OnceCell::new(),
+        };
+        scan(s, &texty)
     }
 }
+
+/// Whether the value is free text: a prose context and enough words.
+struct Texty<'a> {
+    s: &'a [u8],
+    prose: bool,
+    cell: std::cell::OnceCell<bool>,
+}
+
+impl Texty<'_> {
+    fn get(&self) -> bool {
+        *self
+            .cell
+            .get_or_init(|| self.prose && prose_words(self.s) >= 4)
+    }
+}
+
+static SENSITIVE_SET: LazyLock<Needles> = LazyLock::new(|| Needles::new(words::SENSITIVE_ARGS));
 
 /// The number of words of two or more letters (prose has many).
 fn prose_words(s: &[u8]) -> usize {
@@ -95,24 +119,34 @@ struct Sep {
     start: bool,
 }
 
-fn scan(s: &[u8], texty: bool) -> Option<Hit> {
+fn scan(s: &[u8], texty: &Texty<'_>) -> Option<Hit> {
     if s.is_empty() {
         return None;
+    }
+    // Separators and substitutions all hold one of these bytes (`(` only
+    // after `$`, `<` or `>`).
+    let any_sep = s.iter().enumerate().any(|(i, &c)| match c {
+        b';' | b'|' | b'&' | b'\n' | b'\r' | b'`' => true,
+        b'(' => i > 0 && matches!(s[i - 1], b'$' | b'<' | b'>'),
+        _ => false,
+    });
+    let start = Sep {
+        end: 0,
+        weight: 0,
+        start: true,
+    };
+    if !any_sep {
+        return judge(s, start, texty, s.len());
     }
     if let Some(h) = specials(s) {
         return Some(h);
     }
-    let tables = table_lines(s);
-    let mut found = judge(
-        s,
-        Sep {
-            end: 0,
-            weight: 0,
-            start: true,
-        },
-        texty,
-        s.len(),
-    );
+    let tables = if s.contains(&b'|') {
+        table_lines(s)
+    } else {
+        Vec::new()
+    };
+    let mut found = judge(s, start, texty, s.len());
     let mut judged = 0usize;
     let last_tick = s.iter().rposition(|&c| c == b'`');
     let mut i = 0;
@@ -157,7 +191,7 @@ fn scan(s: &[u8], texty: bool) -> Option<Hit> {
             }),
             b'\n' | b'\r' => Some(Sep {
                 end: i + 1,
-                weight: if texty { 1 } else { 2 },
+                weight: if texty.get() { 1 } else { 2 },
                 start: false,
             }),
             // A markdown fence or double-backtick code span is not a
@@ -237,7 +271,8 @@ fn in_table(tables: &[(usize, usize)], at: usize) -> bool {
 /// Critical patterns that need no separator analysis.
 fn specials(s: &[u8]) -> Option<Hit> {
     // Shellshock: `() { :; };`, `() { ignored; };`.
-    if let Some(p) = find_ci(s, b"() {", 0)
+    if s.contains(&b'{')
+        && let Some(p) = find_ci(s, b"() {", 0)
         && s[p..].windows(2).any(|w| w == b"};")
     {
         return Some(hit(Severity::Critical, 1, "shellshock function definition"));
@@ -256,20 +291,19 @@ fn specials(s: &[u8]) -> Option<Hit> {
         b"subprocess.",
     ];
     let mut i = 0;
-    while i < s.len() {
-        if s[i] == b';' {
-            let mut j = i + 1;
-            while j < s.len() && s[j].is_ascii_whitespace() {
-                j += 1;
-            }
-            if FUNCS.iter().any(|f| starts_with_ci(s, j, f)) {
-                let after = s[j..]
-                    .iter()
-                    .position(|&c| c == b'(')
-                    .map_or(j, |p| j + p + 1);
-                if matches!(s.get(after), Some(b'\'' | b'"' | b'$')) {
-                    return Some(hit(Severity::Critical, 1, "shell function call after ;"));
-                }
+    while let Some(p) = s[i..].iter().position(|&c| c == b';') {
+        i += p;
+        let mut j = i + 1;
+        while j < s.len() && s[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        if FUNCS.iter().any(|f| starts_with_ci(s, j, f)) {
+            let after = s[j..]
+                .iter()
+                .position(|&c| c == b'(')
+                .map_or(j, |p| j + p + 1);
+            if matches!(s.get(after), Some(b'\'' | b'"' | b'$')) {
+                return Some(hit(Severity::Critical, 1, "shell function call after ;"));
             }
         }
         i += 1;
@@ -279,7 +313,7 @@ fn specials(s: &[u8]) -> Option<Hit> {
 
 /// Reads the command after `sep` and adds up the evidence. `at` is the
 /// separator's position (for what precedes it).
-fn judge(s: &[u8], sep: Sep, texty: bool, at: usize) -> Option<Hit> {
+fn judge(s: &[u8], sep: Sep, texty: &Texty<'_>, at: usize) -> Option<Hit> {
     let mut obf = 0u32;
     // Blanks: spaces, `${IFS}`, `$IFS$9`, `{` of brace expansion, `(`.
     let mut j = sep.end;
@@ -307,8 +341,11 @@ fn judge(s: &[u8], sep: Sep, texty: bool, at: usize) -> Option<Hit> {
             break;
         }
     }
+    if plainly_not_a_command(s, j) {
+        return None;
+    }
     let word = read_word(s, j);
-    if word.text.is_empty() {
+    if word.is_empty() {
         return None;
     }
     // `&sort=desc`, `; theme=dark`: a parameter or an assignment, not a
@@ -338,6 +375,7 @@ fn judge(s: &[u8], sep: Sep, texty: bool, at: usize) -> Option<Hit> {
     if args > 0 && rest.windows(6).any(|w| w.eq_ignore_ascii_case(b"${ifs}")) {
         obf = 3;
     }
+    let texty = texty.get();
     let context = if texty { 0 } else { 2 };
     let anchor = u32::from(!texty && !sep.start && anchored(&s[..at]));
     let total = sep.weight + cmd_weight + args + obf + path_cmd + context + anchor;
@@ -376,12 +414,46 @@ fn anchored(before: &[u8]) -> bool {
     !long && token_start == 0 && token.contains(&b'.') && !token.ends_with(b".")
 }
 
+/// The longest word read in command position.
+const MAX_WORD: usize = 96;
+
+/// Whether the word at `s[at..]` is plain (letters, digits, `_`, `-`,
+/// `.`, then a blank, the end or punctuation that cannot continue it) and
+/// no command: the common case, decided without [`read_word`].
+fn plainly_not_a_command(s: &[u8], at: usize) -> bool {
+    let rest = s.get(at..).unwrap_or_default();
+    let end = rest
+        .iter()
+        .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')))
+        .unwrap_or(rest.len());
+    if end == 0
+        || end > MAX_BASE
+        || rest.get(end).is_some_and(|&c| {
+            matches!(
+                c,
+                b'\'' | b'"' | b'$' | b'\\' | b'?' | b'*' | b'/' | b':' | b'+'
+            )
+        })
+    {
+        return false;
+    }
+    let mut buf = [0u8; MAX_BASE];
+    buf[..end].copy_from_slice(&rest[..end]);
+    buf[..end].make_ascii_lowercase();
+    let Some(k) = words::key(strip_ext(&buf[..end])) else {
+        return true;
+    };
+    AMBIGUOUS_KEYS.binary_search(&k).is_err() && DISTINCT_KEYS.binary_search(&k).is_err()
+}
+
 /// A word in command position.
 struct Word {
-    /// Base name, lower case, quotes and escapes removed.
-    text: Vec<u8>,
-    /// The same with backslashes kept as path separators.
-    base_backslash: Vec<u8>,
+    /// The word, lower case, quotes removed, backslashes kept.
+    text: [u8; MAX_WORD],
+    text_len: usize,
+    /// The same, backslashes as path separators.
+    raw: [u8; MAX_WORD],
+    raw_len: usize,
     /// Where the word ends in the value.
     end: usize,
     /// Quote splitting, `$@`, backslash escapes or globs.
@@ -392,20 +464,83 @@ struct Word {
     absolute: bool,
 }
 
+impl Word {
+    fn is_empty(&self) -> bool {
+        self.text_len == 0
+    }
+
+    /// The base names to look up: escapes removed (`c\\at` → `cat`), and
+    /// with backslashes as separators (`C:\\Windows\\cmd.exe` → `cmd`).
+    fn bases(&self) -> [Option<Base>; 2] {
+        [
+            Base::of(&self.text[..self.text_len], b"/", true),
+            Base::of(&self.raw[..self.raw_len], b"/\\", false),
+        ]
+    }
+}
+
+/// The longest base name looked up.
+const MAX_BASE: usize = 24;
+
+/// A base name (at most [`MAX_BASE`] bytes, extension stripped).
+struct Base {
+    b: [u8; MAX_BASE + 4],
+    n: usize,
+}
+
+impl Base {
+    /// The base name of `w` after its last separator; `None` when empty
+    /// or too long to be a command.
+    fn of(w: &[u8], seps: &[u8], drop_backslash: bool) -> Option<Self> {
+        let from = w
+            .iter()
+            .rposition(|c| seps.contains(c))
+            .map_or(0, |p| p + 1);
+        let mut out = Self {
+            b: [0; MAX_BASE + 4],
+            n: 0,
+        };
+        for &c in &w[from..] {
+            if drop_backslash && c == b'\\' {
+                continue;
+            }
+            if out.n == out.b.len() {
+                return None;
+            }
+            out.b[out.n] = c;
+            out.n += 1;
+        }
+        out.n = strip_ext(&out.b[..out.n]).len();
+        (out.n > 0 && out.n <= MAX_BASE).then_some(out)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.b[..self.n]
+    }
+}
+
 fn read_word(s: &[u8], start: usize) -> Word {
-    let mut text = Vec::new();
-    let mut raw = Vec::new();
+    let mut w = Word {
+        text: [0; MAX_WORD],
+        text_len: 0,
+        raw: [0; MAX_WORD],
+        raw_len: 0,
+        end: start,
+        split: false,
+        glob: false,
+        absolute: false,
+    };
     let mut split = false;
-    let mut glob = false;
     let mut open: Option<u8> = None;
     let mut j = start;
-    while j < s.len() && j - start < 96 {
+    // At most one byte of each buffer per byte read.
+    while j < s.len() && j - start < MAX_WORD {
         let c = s[j];
         match c {
             b'\'' | b'"' => {
                 // A quote inside a word: `c'a't`. A quote at the start of
                 // the word opens an argument, not a command.
-                if text.is_empty() {
+                if w.text_len == 0 {
                     break;
                 }
                 if open == Some(c) {
@@ -435,48 +570,42 @@ fn read_word(s: &[u8], start: usize) -> Word {
                 j += 3;
             }
             b'\\' => {
-                raw.push(b'\\');
-                if j + 1 < s.len() && s[j + 1].is_ascii_lowercase() && !text.is_empty() {
+                w.raw[w.raw_len] = b'\\';
+                w.raw_len += 1;
+                if j + 1 < s.len() && s[j + 1].is_ascii_lowercase() && w.text_len > 0 {
                     split = true;
                 }
-                text.push(b'\\');
+                w.text[w.text_len] = b'\\';
+                w.text_len += 1;
                 j += 1;
             }
             b'?' | b'*' => {
-                glob = true;
-                text.push(c);
-                raw.push(c);
+                w.glob = true;
+                w.text[w.text_len] = c;
+                w.text_len += 1;
+                w.raw[w.raw_len] = c;
+                w.raw_len += 1;
                 j += 1;
             }
             _ if c.is_ascii_alphanumeric()
                 || matches!(c, b'_' | b'.' | b'/' | b'-' | b':' | b'+') =>
             {
-                text.push(c.to_ascii_lowercase());
-                raw.push(c.to_ascii_lowercase());
+                let c = c.to_ascii_lowercase();
+                w.text[w.text_len] = c;
+                w.text_len += 1;
+                w.raw[w.raw_len] = c;
+                w.raw_len += 1;
                 j += 1;
             }
             _ => break,
         }
     }
-    let absolute = text.first() == Some(&b'/')
+    let text = &w.text[..w.text_len];
+    w.absolute = text.first() == Some(&b'/')
         || (text.len() > 3 && text[1] == b':' && (text[2] == b'\\' || text[2] == b'/'));
-    // `c\at` → `cat`; `C:\Windows\cmd.exe` → `cmd.exe`.
-    let no_escapes: Vec<u8> = text.iter().copied().filter(|&c| c != b'\\').collect();
-    let base = |w: &[u8], seps: &[u8]| -> Vec<u8> {
-        let from = w
-            .iter()
-            .rposition(|c| seps.contains(c))
-            .map_or(0, |p| p + 1);
-        strip_ext(&w[from..]).to_vec()
-    };
-    Word {
-        text: base(&no_escapes, b"/"),
-        base_backslash: base(&raw, b"/\\"),
-        end: j,
-        split: split && !absolute_windows(&raw),
-        glob,
-        absolute,
-    }
+    w.split = split && !absolute_windows(&w.raw[..w.raw_len]);
+    w.end = j;
+    w
 }
 
 fn absolute_windows(raw: &[u8]) -> bool {
@@ -494,10 +623,8 @@ fn strip_ext(w: &[u8]) -> &[u8] {
 
 /// The weight of a command word, if it is a command.
 fn command_weight(w: &Word) -> Option<u32> {
-    for cand in [&w.text, &w.base_backslash] {
-        if cand.is_empty() || cand.len() > 24 {
-            continue;
-        }
+    for base in w.bases().iter().flatten() {
+        let cand = base.bytes();
         if w.glob && cand.iter().filter(|&&c| c == b'*').count() <= 2 {
             // `/bin/ca?`, `/???/c?t`: a glob matching a command.
             if words::DISTINCT
@@ -509,18 +636,20 @@ fn command_weight(w: &Word) -> Option<u32> {
             }
             continue;
         }
-        let Ok(name) = std::str::from_utf8(cand) else {
-            continue;
-        };
-        if words::AMBIGUOUS.contains(&name) {
-            return Some(1);
-        }
-        if words::DISTINCT.contains(&name) {
-            return Some(2);
+        if let Some(k) = words::key(cand) {
+            if AMBIGUOUS_KEYS.binary_search(&k).is_ok() {
+                return Some(1);
+            }
+            if DISTINCT_KEYS.binary_search(&k).is_ok() {
+                return Some(2);
+            }
         }
     }
     None
 }
+
+static AMBIGUOUS_KEYS: LazyLock<Vec<u128>> = LazyLock::new(|| words::keys(words::AMBIGUOUS));
+static DISTINCT_KEYS: LazyLock<Vec<u128>> = LazyLock::new(|| words::keys(words::DISTINCT));
 
 /// `?` matches one byte, `*` any run; linear enough for words of ≤ 24
 /// bytes against names of ≤ 12.
@@ -540,7 +669,7 @@ fn args_weight(rest: &[u8], first: Option<u8>) -> u32 {
     if t.is_empty() {
         return 1;
     }
-    if words::SENSITIVE_ARGS.iter().any(|a| contains_ci(rest, a)) {
+    if SENSITIVE_SET.any(rest) {
         return 3;
     }
     // Directly glued redirection: `cat</etc/passwd`, `id>/tmp/x`.

@@ -61,10 +61,19 @@ impl Detector for CrlfInjection {
     }
 
     fn detect(&self, value: &Normalized<'_>, ctx: &Context<'_>) -> Option<Hit> {
+        // A break is CR, LF, an escaped `\r`/`\n` or U+560A/U+560D.
+        let breaks = |s: &str| s.bytes().any(|c| matches!(c, b'\r' | b'\n' | b'\\' | 0xE5));
+        let same = matches!(value.decoded, std::borrow::Cow::Borrowed(_));
+        if !breaks(&value.decoded) && (same || !breaks(value.raw)) {
+            return None;
+        }
         let text_kind = is_prose(ctx.kind);
         let multi_line = text_kind && reads_as_text(value.decoded.as_bytes());
         let a = scan(value.decoded.as_bytes(), multi_line, text_kind);
         if a.is_some_and(|h| h.severity == Severity::Critical) {
+            return a;
+        }
+        if same {
             return a;
         }
         worse(a, scan(value.raw.as_bytes(), multi_line, text_kind))

@@ -70,6 +70,10 @@ impl Detector for JndiLookup {
         if a.is_some_and(|h| h.severity == Severity::Critical) {
             return a;
         }
+        if matches!(value.decoded, std::borrow::Cow::Borrowed(_)) {
+            // The raw value is the decoded one.
+            return a;
+        }
         worse(a, scan(value.raw.as_bytes(), prose))
     }
 }

@@ -11,6 +11,7 @@ mod cmdi;
 mod crlf;
 mod jndi;
 mod ldap;
+mod needles;
 mod nosql;
 mod sqli;
 mod ssrf;

@@ -251,18 +251,32 @@ fn param_name(s: &[u8], bare: bool) -> Option<Hit> {
 
 /// A string value: operator objects and `$where` JavaScript inside.
 fn string_value(s: &[u8]) -> Option<Hit> {
+    // Every finding needs one of these bytes: `$` (an operator), `;`
+    // (`;return`), `|`/`&` (a tautology), `.` (`this.`, `db.`), `(` (a
+    // loop, `sleep(`).
+    let (mut dollar, mut semi, mut logic, mut dot, mut paren) = (false, false, false, false, false);
+    for &c in s {
+        match c {
+            b'$' => dollar = true,
+            b';' => semi = true,
+            b'|' | b'&' => logic = true,
+            b'.' => dot = true,
+            b'(' => paren = true,
+            _ => {}
+        }
+    }
+    if !(dollar || semi || logic || dot || paren) {
+        return None;
+    }
     let mut found = None;
     // Computed once, so that the loops below stay linear.
     let last = |needle: &[u8]| -> Option<usize> {
         s.windows(needle.len())
             .rposition(|w| w.eq_ignore_ascii_case(needle))
     };
-    let last_var = last(b"var ");
-    let last_this = last(b"this.");
-    let last_eq = [last(b"=="), last(b"!=")].into_iter().flatten().max();
     let quoted = s.iter().any(|&c| c == b'\'' || c == b'"' || c == b';');
     // `{"$ne": …}`, `{ '$gt' : …}`, `{$where: …}`, `[$ne]=` inside a value.
-    let mut i = 0;
+    let mut i = if dollar { 0 } else { s.len() };
     while i < s.len() {
         if s[i] == b'$' && i > 0 {
             let mut b = i;
@@ -289,7 +303,12 @@ fn string_value(s: &[u8]) -> Option<Hit> {
         i += 1;
     }
     // `';return true;var x='`, `'; return this.a == 'b`, `1;return 1`.
-    let mut from = 0;
+    let (last_var, last_this) = if semi {
+        (last(b"var "), last(b"this."))
+    } else {
+        (None, None)
+    };
+    let mut from = if semi { 0 } else { s.len() };
     while let Some(p) = find_ci(s, b"return", from) {
         let mut b = p;
         while b > 0 && s[b - 1].is_ascii_whitespace() {
@@ -327,7 +346,7 @@ fn string_value(s: &[u8]) -> Option<Hit> {
         from = p + 6;
     }
     // `this.password.match(`, `this.a == '…'` in a value with JS syntax.
-    let mut from = 0;
+    let mut from = if dot { 0 } else { s.len() };
     while let Some(p) = find_ci(s, b"this.", from) {
         let boundary = p == 0 || !is_word(s[p - 1]);
         let mut e = p + 5;
@@ -353,7 +372,15 @@ fn string_value(s: &[u8]) -> Option<Hit> {
     let semicolon = s.contains(&b';');
     // `' || '1'=='1`, `" && this.x != "`: a JavaScript tautology.
     // A quote closed right before the operator: a breakout.
+    let last_eq = if logic {
+        [last(b"=="), last(b"!=")].into_iter().flatten().max()
+    } else {
+        None
+    };
     for op in [&b"||"[..], b"&&"] {
+        if !logic {
+            break;
+        }
         let mut from = 0;
         while let Some(p) = find_ci(s, op, from) {
             from = p + 2;
@@ -372,12 +399,12 @@ fn string_value(s: &[u8]) -> Option<Hit> {
         b"while (1)",
         b"for(;;)",
     ] {
-        if contains_ci(s, p) && (quote || semicolon) {
+        if paren && (quote || semicolon) && contains_ci(s, p) {
             return Some(hit(Severity::Critical, 1, "JavaScript busy loop"));
         }
     }
     // `'; db.users.drop(); '`: shell methods on a collection.
-    let mut from = 0;
+    let mut from = if dot { 0 } else { s.len() };
     while let Some(p) = find_ci(s, b"db.", from) {
         from = p + 3;
         if p > 0 && is_word(s[p - 1]) {
@@ -427,9 +454,9 @@ fn string_value(s: &[u8]) -> Option<Hit> {
             found = worse(found, Some(hit(Severity::Warning, 2, "MongoDB shell call")));
         }
     }
-    if (contains_ci(s, b"sleep(") && (s.contains(&b';') || contains_ci(s, b"||")))
-        || contains_ci(s, b"db.getcollection")
-        || contains_ci(s, b"db.dropdatabase")
+    if (paren && contains_ci(s, b"sleep(") && (s.contains(&b';') || contains_ci(s, b"||")))
+        || (dot && contains_ci(s, b"db.getcollection"))
+        || (dot && contains_ci(s, b"db.dropdatabase"))
     {
         found = worse(
             found,

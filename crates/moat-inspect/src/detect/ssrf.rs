@@ -62,6 +62,19 @@ impl Detector for Ssrf {
     }
 
     fn detect(&self, value: &Normalized<'_>, ctx: &Context<'_>) -> Option<Hit> {
+        // A JSON key names a field; it is never fetched.
+        if ctx.kind == ValueKind::JsonKey {
+            return None;
+        }
+        // A URL, a port, a dotted or bracketed host and a path all need one
+        // of these (non-ASCII: look-alikes of digits and dots).
+        if !value
+            .decoded
+            .bytes()
+            .any(|c| matches!(c, b':' | b'.' | b'/' | b'\\' | b'[') || c >= 0x80)
+        {
+            return None;
+        }
         let folded = fold_lookalikes(&value.decoded);
         let s = folded.trim();
         let s = s.trim_matches(|c| c == '"' || c == '\'' || c == '<' || c == '>');
@@ -77,7 +90,9 @@ impl Detector for Ssrf {
             // Scheme-relative: `//127.0.0.1/admin`.
             let with_scheme = format!("http:{s}");
             found = url(&with_scheme, 4, header, false);
-        } else if !s.contains(char::is_whitespace) {
+        } else if !s.bytes().any(|c| c.is_ascii_whitespace())
+            && (s.is_ascii() || !s.contains(char::is_whitespace))
+        {
             found = bare(s, header);
         }
         if found.is_some_and(|h| h.severity == Severity::Critical) {
@@ -298,6 +313,11 @@ fn bare(s: &str, header: bool) -> Option<Hit> {
     if !info.literal && info.target == Target::Public {
         return None;
     }
+    // A single-label name alone (`metadata`, `localhost`) is a word: only
+    // a port or a path makes it a host.
+    if !info.literal && !hp.contains('.') && !has_port && end == s.len() {
+        return None;
+    }
     // A bare number (an id), a decimal (`127.1` as a price) or a dotted
     // version is only a host with a port.
     let dots = hp.matches('.').count();
@@ -396,6 +416,8 @@ mod tests {
             "  http://127.0.0.1  ",
             "169.254.169.254",
             "metadata.google.internal",
+            "metadata:80",
+            "metadata/computeMetadata/v1/",
             "http://①②⑦.⓪.⓪.①/",
             "//127.0.0.1/admin",
             "http://127。0。0。1/",
@@ -455,6 +477,13 @@ mod tests {
             ("① first ② second", ValueKind::JsonString),
             ("//comment", ValueKind::Query),
             ("//example.com/x", ValueKind::Query),
+            ("metadata", ValueKind::Query),
+            ("metadata", ValueKind::JsonString),
+            ("Metadata", ValueKind::Header),
+            ("localhost", ValueKind::Query),
+            ("instance-data", ValueKind::JsonString),
+            ("metadata", ValueKind::JsonKey),
+            ("http://127.0.0.1/", ValueKind::JsonKey),
         ] {
             let h = check(v, kind);
             assert!(

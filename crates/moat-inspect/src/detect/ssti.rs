@@ -25,6 +25,9 @@
 //! `${jndi:…}` and other Log4j lookups are left to the JNDI detector.
 
 use super::traversal::text::{contains_ci, find_ci, hit, is_word, starts_with_ci, worse};
+use std::sync::LazyLock;
+
+use super::needles::Needles;
 use super::{Context, Detector, DetectorKind, Hit};
 use crate::normalize::Normalized;
 use crate::report::Severity;
@@ -132,8 +135,39 @@ impl Detector for TemplateInjection {
     }
 
     fn detect(&self, value: &Normalized<'_>, _ctx: &Context<'_>) -> Option<Hit> {
-        scan(value.decoded.as_bytes())
+        let s = value.decoded.as_bytes();
+        if !may_hold_template(s) {
+            return None;
+        }
+        scan(s)
     }
+}
+
+static GADGET_SET: LazyLock<Needles> = LazyLock::new(|| Needles::new(GADGETS));
+static CRITICAL_SET: LazyLock<Needles> = LazyLock::new(|| Needles::new(CRITICAL));
+
+/// Whether `s` has anything a finding needs: a delimiter's opening byte
+/// (`{`, `$`, `#`, `%`), Razor's `@(`, or one of the directives that need
+/// none of those.
+fn may_hold_template(s: &[u8]) -> bool {
+    let (mut paren, mut dot) = (false, false);
+    for &c in s {
+        match c {
+            b'{' | b'$' | b'#' | b'%' => return true,
+            b'(' => paren = true,
+            b'.' => dot = true,
+            _ => {}
+        }
+    }
+    (paren
+        && (s.windows(2).any(|w| w == b"@(")
+            || contains_ci(s, b"t(java.lang")
+            || contains_ci(s, b"t (java.lang")
+            || contains_ci(s, b"getruntime().exec")))
+        || (dot
+            && (contains_ci(s, b"freemarker.template.utility")
+                || contains_ci(s, b"system.diagnostics.process")
+                || contains_ci(s, b"@system.io.")))
 }
 
 /// Longest expression judged inside a delimiter.
@@ -147,7 +181,7 @@ fn scan(s: &[u8]) -> Option<Hit> {
     if let Some(h) = polyglot(s) {
         return Some(h);
     }
-    let gadgets = GadgetIndex::new(s);
+    let mut gadgets = GadgetIndex::default();
     let mut closers = Closers::default();
     let mut i = 0;
     while i + 1 < s.len() {
@@ -176,7 +210,7 @@ fn scan(s: &[u8]) -> Option<Hit> {
             // Unclosed: still judge gadgets right after the opener.
             if s[i] != b'@' && s[i] != b'~' {
                 let body = &s[start..limit];
-                if gadgets.within(start, limit) && has_gadget_shape(body) {
+                if gadgets.within(s, start, limit) && has_gadget_shape(body) {
                     return Some(hit(Severity::Critical, 1, "template gadget"));
                 }
             }
@@ -184,7 +218,7 @@ fn scan(s: &[u8]) -> Option<Hit> {
             continue;
         };
         let body = &s[start..end];
-        let verdict = judge(s[i], s[i + 1], body, gadgets.within(start, end));
+        let verdict = judge(s[i], s[i + 1], body, gadgets.within(s, start, end));
         if verdict.is_some_and(|h| h.severity == Severity::Critical) {
             return verdict;
         }
@@ -230,28 +264,20 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Where gadgets start in the value, found once (so that overlapping
-/// delimiters do not rescan their bodies: the scan stays linear).
+/// Where gadgets start in the value, found once and only when a
+/// delimiter asks (so that overlapping delimiters do not rescan their
+/// bodies: the scan stays linear).
+#[derive(Default)]
 struct GadgetIndex {
-    starts: Vec<usize>,
+    starts: Option<Vec<usize>>,
 }
 
 impl GadgetIndex {
-    fn new(s: &[u8]) -> Self {
-        let mut starts = Vec::new();
-        for i in 0..s.len() {
-            let c = s[i].to_ascii_lowercase();
-            if GADGETS.iter().any(|g| g[0] == c && starts_with_ci(s, i, g)) {
-                starts.push(i);
-            }
-        }
-        Self { starts }
-    }
-
-    /// Whether a gadget starts in `start..end`.
-    fn within(&self, start: usize, end: usize) -> bool {
-        let k = self.starts.partition_point(|&p| p < start);
-        self.starts.get(k).is_some_and(|&p| p < end)
+    /// Whether a gadget starts in `start..end` of `s`.
+    fn within(&mut self, s: &[u8], start: usize, end: usize) -> bool {
+        let starts = self.starts.get_or_insert_with(|| GADGET_SET.starts(s));
+        let k = starts.partition_point(|&p| p < start);
+        starts.get(k).is_some_and(|&p| p < end)
     }
 }
 
@@ -390,36 +416,45 @@ fn polyglot(s: &[u8]) -> Option<Hit> {
         .then(|| hit(Severity::Critical, 1, "template polyglot probe"))
 }
 
+/// Directives that are attacks outside any delimiter.
+const CRITICAL: &[&[u8]] = &[
+    b"freemarker.template.utility",
+    b"t(java.lang",
+    b"t (java.lang",
+    b"getruntime().exec",
+    b"{php}",
+    b"{system(",
+    b"$class.inspect(",
+    b"#set($",
+    b"system.diagnostics.process",
+    b"@system.io.",
+];
+
 /// Template directives outside expression delimiters.
 fn directives(s: &[u8]) -> Option<Hit> {
-    const CRITICAL: &[&[u8]] = &[
-        b"freemarker.template.utility",
-        b"t(java.lang",
-        b"t (java.lang",
-        b"getruntime().exec",
-        b"{php}",
-        b"{system(",
-        b"$class.inspect(",
-        b"#set($",
-        b"system.diagnostics.process",
-        b"@system.io.",
-    ];
     let mut found = None;
-    for c in CRITICAL {
-        if let Some(p) = find_ci(s, c, 0) {
-            if *c == b"#set($" {
-                // Velocity: critical with a gadget, else a statement.
-                if GADGETS.iter().any(|g| contains_ci(&s[p..], g)) {
-                    return Some(hit(Severity::Critical, 1, "Velocity gadget"));
-                }
-                found = worse(found, Some(hit(Severity::Warning, 2, "Velocity directive")));
-                continue;
-            }
-            return Some(hit(Severity::Critical, 1, "template engine gadget"));
+    let mut critical = false;
+    let mut set_at = None;
+    CRITICAL_SET.each(s, |idx, at| {
+        if CRITICAL[idx] == b"#set($" {
+            set_at.get_or_insert(at);
+            return true;
         }
+        critical = true;
+        false
+    });
+    if critical {
+        return Some(hit(Severity::Critical, 1, "template engine gadget"));
+    }
+    if let Some(p) = set_at {
+        // Velocity: critical with a gadget, else a statement.
+        if GADGET_SET.any(&s[p..]) {
+            return Some(hit(Severity::Critical, 1, "Velocity gadget"));
+        }
+        found = worse(found, Some(hit(Severity::Warning, 2, "Velocity directive")));
     }
     if let Some(p) = find_ci(s, b"<#assign", 0) {
-        if GADGETS.iter().any(|g| contains_ci(&s[p..], g)) {
+        if GADGET_SET.any(&s[p..]) {
             return Some(hit(Severity::Critical, 1, "Freemarker gadget"));
         }
         found = worse(

@@ -34,7 +34,12 @@
 
 pub(super) mod text;
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
 use text::{find_ci, hit, is_word, prose_context, starts_with_ci, worse};
+
+use super::needles::Needles;
 
 use super::{Context, Detector, DetectorKind, Hit};
 use crate::normalize::Normalized;
@@ -168,24 +173,45 @@ impl Detector for PathTraversal {
     }
 
     fn detect(&self, value: &Normalized<'_>, ctx: &Context<'_>) -> Option<Hit> {
+        let raw = value.raw.as_bytes();
+        let s = value.decoded.as_bytes();
+        let nul = has_nul(raw);
+        // Our own decoding of the raw value, for the overlong and `%u`
+        // forms the normaliser leaves alone (or turns into U+FFFD).
+        let own = raw.contains(&b'%') || value.raw.contains('\u{FFFD}');
+        // Every finding needs a dot, a slash, a colon, an underscore
+        // (`id_rsa`), a NUL byte or something left to decode.
+        if !nul
+            && !own
+            && !s
+                .iter()
+                .any(|&c| matches!(c, b'.' | b'/' | b'\\' | b':' | b'_'))
+        {
+            return None;
+        }
         let prose = prose_context(ctx);
-        let nul = has_nul(value.raw.as_bytes());
-        let mut found = scan(value.decoded.as_bytes(), ctx.kind, prose, nul);
+        let mut found = scan(s, ctx.kind, prose, nul);
         if found.is_some_and(|h| h.severity == Severity::Critical) {
             return found;
         }
-        // Our own decoding of the raw value, for the overlong and `%u`
-        // forms the normaliser leaves alone (or turns into U+FFFD).
-        if value.raw.contains('%') || value.raw.contains('\u{FFFD}') {
-            let own = decode(value.raw.as_bytes());
+        if own {
+            let own = decode(raw);
             found = worse(found, scan(&own, ctx.kind, prose, nul));
         }
         found
     }
 }
 
+static WRAPPER_SET: LazyLock<Needles> = LazyLock::new(|| Needles::new(WRAPPERS));
+static ABSOLUTE_SET: LazyLock<Needles> = LazyLock::new(|| Needles::new(SENSITIVE_ABSOLUTE));
+static TARGET_SET: LazyLock<Needles> = LazyLock::new(|| Needles::new(SENSITIVE_TARGETS));
+static WEB_SET: LazyLock<Needles> = LazyLock::new(|| Needles::new(WEB_FILES));
+
 /// Whether the value holds a NUL byte, as a byte or still encoded.
 fn has_nul(raw: &[u8]) -> bool {
+    if !raw.iter().any(|&c| matches!(c, 0 | b'%' | b'\\' | b'&')) {
+        return false;
+    }
     raw.contains(&0)
         || find_ci(raw, b"%00", 0).is_some()
         || find_ci(raw, b"%2500", 0).is_some()
@@ -198,28 +224,34 @@ fn scan(s: &[u8], kind: ValueKind, prose: bool, nul: bool) -> Option<Hit> {
     let steps = steps(s);
     let mut found = None;
 
-    // Stream wrappers.
-    for w in WRAPPERS {
-        if find_ci(s, w, 0).is_some() {
+    if s.contains(&b':') {
+        // Stream wrappers.
+        if WRAPPER_SET.any(s) {
             return Some(hit(Severity::Critical, 1, "stream wrapper"));
         }
-    }
-    if let Some(p) = find_ci(s, b"file:", 0) {
-        let slashed = starts_with_ci(s, p + 5, b"//") || starts_with_ci(s, p + 5, b"\\\\");
-        if slashed {
-            let at_start = s[..p].trim_ascii().is_empty();
-            if at_start || !prose {
-                return Some(hit(Severity::Critical, 1, "file:// URL"));
+        if let Some(p) = find_ci(s, b"file:", 0) {
+            let slashed = starts_with_ci(s, p + 5, b"//") || starts_with_ci(s, p + 5, b"\\\\");
+            if slashed {
+                let at_start = s[..p].trim_ascii().is_empty();
+                if at_start || !prose {
+                    return Some(hit(Severity::Critical, 1, "file:// URL"));
+                }
+                found = worse(found, Some(hit(Severity::Warning, 2, "file:// URL")));
             }
-            found = worse(found, Some(hit(Severity::Warning, 2, "file:// URL")));
         }
     }
 
     // Sensitive absolute paths (slashes normalised).
     let norm = slashes(s);
     let mut sensitive = false;
-    for p in SENSITIVE_ABSOLUTE {
-        if let Some(at) = find_ci(&norm, p, 0) {
+    if norm.contains(&b'/') {
+        // The first occurrence of each path is judged.
+        let mut seen = vec![false; ABSOLUTE_SET.needles().len()];
+        let mut critical = false;
+        ABSOLUTE_SET.each(&norm, |idx, at| {
+            if std::mem::replace(&mut seen[idx], true) {
+                return true;
+            }
             // `/etc/passwd` must not be the tail of a longer word
             // (`/etc/passwdx` is still it; `foo/etc/` is a relative
             // path that also counts).
@@ -230,9 +262,13 @@ fn scan(s: &[u8], kind: ValueKind, prose: bool, nul: bool) -> Option<Hit> {
                 || before.ends_with(b":")
                 || before.ends_with(b".")
                 || before.len() <= 2;
-            if !prose || at_start || steps > 0 {
-                return Some(hit(Severity::Critical, 1, "sensitive file path"));
-            }
+            critical = !prose || at_start || steps > 0;
+            !critical
+        });
+        if critical {
+            return Some(hit(Severity::Critical, 1, "sensitive file path"));
+        }
+        if sensitive {
             found = worse(
                 found,
                 Some(hit(Severity::Error, 2, "sensitive file path in text")),
@@ -241,9 +277,7 @@ fn scan(s: &[u8], kind: ValueKind, prose: bool, nul: bool) -> Option<Hit> {
     }
 
     if steps > 0 {
-        let target = SENSITIVE_TARGETS
-            .iter()
-            .any(|t| find_ci(&norm, t, 0).is_some());
+        let target = TARGET_SET.any(&norm);
         let evasion = evasion(&norm);
         let verdict = if steps >= 3 || target || evasion || (nul && steps > 0) {
             hit(Severity::Critical, 1, "path traversal")
@@ -267,32 +301,30 @@ fn scan(s: &[u8], kind: ValueKind, prose: bool, nul: bool) -> Option<Hit> {
     }
 
     // Web-server files.
-    for w in WEB_FILES {
-        let mut from = 0;
-        while let Some(at) = find_ci(&norm, w, from) {
-            from = at + 1;
-            let end = at + w.len();
-            // A whole name: not inside a longer word (`.environment`,
-            // `my.envelope`).
-            let tail_ok = w.ends_with(b"/") || norm.get(end).is_none_or(|&c| !is_word(c));
-            let head_ok =
-                at == 0 || !is_word(norm[at - 1]) || w.starts_with(b".") && norm[at - 1] == b'/';
-            if !tail_ok || !head_ok {
-                continue;
-            }
-            let path_like = norm.iter().all(|&c| !c.is_ascii_whitespace());
-            let verdict = if nul {
-                hit(Severity::Critical, 1, "NUL byte and server file")
-            } else if path_like && !prose {
-                hit(Severity::Error, 1, "server file path")
-            } else if path_like {
-                hit(Severity::Warning, 2, "server file path")
-            } else {
-                hit(Severity::Notice, 3, "server file name")
-            };
-            found = worse(found, Some(verdict));
-            break;
-        }
+    let mut web = false;
+    WEB_SET.each(&norm, |idx, at| {
+        let w = WEB_FILES[idx];
+        let end = at + w.len();
+        // A whole name: not inside a longer word (`.environment`,
+        // `my.envelope`).
+        let tail_ok = w.ends_with(b"/") || norm.get(end).is_none_or(|&c| !is_word(c));
+        let head_ok =
+            at == 0 || !is_word(norm[at - 1]) || w.starts_with(b".") && norm[at - 1] == b'/';
+        web = tail_ok && head_ok;
+        !web
+    });
+    if web {
+        let path_like = norm.iter().all(|&c| !c.is_ascii_whitespace());
+        let verdict = if nul {
+            hit(Severity::Critical, 1, "NUL byte and server file")
+        } else if path_like && !prose {
+            hit(Severity::Error, 1, "server file path")
+        } else if path_like {
+            hit(Severity::Warning, 2, "server file path")
+        } else {
+            hit(Severity::Notice, 3, "server file name")
+        };
+        found = worse(found, Some(verdict));
     }
 
     if nul {
@@ -307,8 +339,13 @@ fn scan(s: &[u8], kind: ValueKind, prose: bool, nul: bool) -> Option<Hit> {
     found
 }
 
-/// Backslashes as slashes, runs of slashes as one.
-fn slashes(s: &[u8]) -> Vec<u8> {
+/// Backslashes as slashes, runs of slashes as one (borrowed when there
+/// is nothing to change).
+fn slashes(s: &[u8]) -> Cow<'_, [u8]> {
+    let clean = !s.contains(&b'\\') && !s.windows(2).any(|w| w == b"//");
+    if clean {
+        return Cow::Borrowed(s);
+    }
     let mut out = Vec::with_capacity(s.len());
     for &c in s {
         let c = if c == b'\\' { b'/' } else { c };
@@ -317,7 +354,7 @@ fn slashes(s: &[u8]) -> Vec<u8> {
         }
         out.push(c);
     }
-    out
+    Cow::Owned(out)
 }
 
 /// The number of `..` steps: two or more dots (or `%2e`-like leftovers

@@ -99,13 +99,20 @@ fn ipv6(s: &str) -> Option<HostInfo> {
 /// (`0x`) or octal (leading `0`), the last filling the remaining bytes.
 /// Says whether the form was the canonical dotted quad.
 pub(super) fn ipv4(s: &str) -> Option<(Ipv4Addr, bool)> {
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.is_empty() || parts.len() > 4 {
+    // Only digits, dots and hex digits (with `x`) can make an address.
+    if !s
+        .bytes()
+        .all(|c| c.is_ascii_hexdigit() || matches!(c, b'.' | b'x' | b'X'))
+    {
         return None;
     }
-    let mut values = Vec::with_capacity(4);
-    let mut canonical = parts.len() == 4;
-    for p in &parts {
+    let mut values = [0u64; 4];
+    let mut n = 0;
+    let mut canonical = true;
+    for p in s.split('.') {
+        if n == 4 {
+            return None;
+        }
         let (digits, radix) = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X"))
         {
             canonical = false;
@@ -114,11 +121,12 @@ pub(super) fn ipv4(s: &str) -> Option<(Ipv4Addr, bool)> {
             canonical = false;
             (&p[1..], 8)
         } else {
-            (*p, 10)
+            (p, 10)
         };
         if digits.is_empty() {
             if radix == 16 {
-                values.push(0u64);
+                values[n] = 0;
+                n += 1;
                 continue;
             }
             return None;
@@ -126,9 +134,11 @@ pub(super) fn ipv4(s: &str) -> Option<(Ipv4Addr, bool)> {
         if digits.len() > 12 || !digits.chars().all(|c| c.is_digit(radix)) {
             return None;
         }
-        values.push(u64::from_str_radix(digits, radix).ok()?);
+        values[n] = u64::from_str_radix(digits, radix).ok()?;
+        n += 1;
     }
-    let n = values.len();
+    canonical &= n == 4;
+    let values = &values[..n];
     let mut addr: u64 = 0;
     for (i, &v) in values.iter().enumerate() {
         if i + 1 < n {
@@ -180,7 +190,11 @@ fn name(host: &str) -> Option<HostInfo> {
     {
         return None;
     }
-    let h = host.to_ascii_lowercase();
+    let mut buf = [0u8; 256];
+    let lower = buf.get_mut(..host.len())?;
+    lower.copy_from_slice(host.as_bytes());
+    lower.make_ascii_lowercase();
+    let h = std::str::from_utf8(lower).ok()?;
     let info = |target, obfuscated| {
         Some(HostInfo {
             target,
@@ -197,7 +211,7 @@ fn name(host: &str) -> Option<HostInfo> {
         "metadata.azure.com",
         "metadata.packet.net",
     ];
-    if METADATA.contains(&h.as_str()) {
+    if METADATA.contains(&h) {
         return info(Target::Metadata, false);
     }
     if h == "localhost"
