@@ -90,6 +90,19 @@ impl Inspector {
         hints: &Hints,
         report: &mut Report,
     ) {
+        self.inspect_at(|| location.clone(), value, kind, hints, report);
+    }
+
+    /// [`inspect_value`](Self::inspect_value) with the location made only
+    /// when there is a finding (most values are clean: no allocation).
+    fn inspect_at(
+        &self,
+        location: impl Fn() -> Location,
+        value: &str,
+        kind: ValueKind,
+        hints: &Hints,
+        report: &mut Report,
+    ) {
         if hints.constrained || value.is_empty() {
             return;
         }
@@ -102,7 +115,7 @@ impl Inspector {
                 report.push(Finding {
                     detector: d.kind(),
                     severity: hit.severity,
-                    location: location.clone(),
+                    location: location(),
                     reason: hit.reason,
                     snippet: snippet(value),
                 });
@@ -131,19 +144,14 @@ impl Inspector {
         match value {
             Value::String(s) => {
                 let h = hints(pointer);
-                self.inspect_value(
-                    &Location::body(pointer.clone()),
-                    s,
-                    ValueKind::JsonString,
-                    &h,
-                    report,
-                );
+                let at = || Location::body(pointer.clone());
+                self.inspect_at(at, s, ValueKind::JsonString, &h, report);
             }
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let len = pointer.len();
                     pointer.push('/');
-                    pointer.push_str(&i.to_string());
+                    let _ = std::fmt::Write::write_fmt(pointer, format_args!("{i}"));
                     self.walk(item, pointer, hints, report, depth + 1);
                     pointer.truncate(len);
                 }
@@ -159,13 +167,8 @@ impl Inspector {
                             c => pointer.push(c),
                         }
                     }
-                    self.inspect_value(
-                        &Location::body(pointer.clone()),
-                        k,
-                        ValueKind::JsonKey,
-                        &Hints::default(),
-                        report,
-                    );
+                    let at = || Location::body(pointer.clone());
+                    self.inspect_at(at, k, ValueKind::JsonKey, &Hints::default(), report);
                     self.walk(v, pointer, hints, report, depth + 1);
                     pointer.truncate(len);
                 }
