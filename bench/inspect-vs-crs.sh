@@ -26,6 +26,7 @@
 #   MOAT=path      use this moat binary instead of building one
 #   KEEP_TMP=1     keep the temporary directory (configs, logs, results.jsonl)
 #   SHOW_IDS=1     list the ids of the misses too (false positives are always listed)
+#   CORPUS_DIR=holdout   replay the held-out set (tests/holdout) instead
 set -euo pipefail
 
 PARANOIA="${PARANOIA:-1}"
@@ -39,7 +40,20 @@ log() { echo "inspect-vs-crs: $*" >&2; }
 [[ -f Cargo.toml && -d crates/moat-inspect/tests/corpus ]] \
     || die "run me from the repository root: bash bench/inspect-vs-crs.sh"
 [[ "$PARANOIA" =~ ^[1-4]$ ]] || die "PARANOIA must be 1-4, got '$PARANOIA'"
-CORPUS="$PWD/crates/moat-inspect/tests/corpus"
+CORPUS="$PWD/crates/moat-inspect/tests/${CORPUS_DIR:-corpus}"
+[[ -d "$CORPUS" ]] || die "no corpus at $CORPUS"
+# A benign GET of the corpus, to see that each server is up.
+PROBE=$(python3 -c '
+import json, pathlib, sys
+for f in sorted(pathlib.Path(sys.argv[1]).glob("*.jsonl")):
+    for line in f.read_text().splitlines():
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        if r["class"] == "benign" and r["method"] == "GET" and not r.get("query"):
+            print(r["path"]); sys.exit(0)
+print("/")
+' "$CORPUS")
 
 # --- tools -------------------------------------------------------------------
 MODSEC_SO=/usr/lib/nginx/modules/ngx_http_modsecurity_module.so
@@ -205,9 +219,9 @@ EOF
 "$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
     >"$TMP/nginx/stdout.log" 2>&1 &
 PIDS+=("$!")
-wait_http "http://127.0.0.1:$UP_PORT/api/v1/health" "upstream"
-wait_http "http://127.0.0.1:$CRS_PORT/api/v1/health" "nginx + CRS"
-[[ "$CRS_PL2" == 1 ]] && wait_http "http://127.0.0.1:$CRS2_PORT/api/v1/health" "nginx + CRS (PL2)"
+wait_http "http://127.0.0.1:$UP_PORT$PROBE" "upstream"
+wait_http "http://127.0.0.1:$CRS_PORT$PROBE" "nginx + CRS"
+[[ "$CRS_PL2" == 1 ]] && wait_http "http://127.0.0.1:$CRS2_PORT$PROBE" "nginx + CRS (PL2)"
 got=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: api.example.com' \
     "http://127.0.0.1:$CRS_PORT/api/v1/products?q=1%27%20OR%20%271%27%3D%271%27--")
 [[ "$got" == 403 ]] || die "CRS did not block an obvious SQL injection (answered $got): not in blocking mode?"
@@ -291,7 +305,7 @@ EOF
             kill -0 "$MOAT_PID" 2>/dev/null || { cat "$TMP/moat.stderr" >&2; die "moat exited at start"; }
             sleep 0.1
         done
-        wait_http "http://127.0.0.1:$MOAT_PORT/api/v1/health" "moat"
+        wait_http "http://127.0.0.1:$MOAT_PORT$PROBE" "moat"
         TARGETS+=("moat|moat PL$PARANOIA|http://127.0.0.1:$MOAT_PORT")
     else
         log "moat rejected its config; measuring CRS alone. moat said:"
@@ -328,6 +342,8 @@ def send(conn_box, url, r):
                 if k.lower() in ("host", "content-length"):
                     continue
                 conn.putheader(k, v.encode("utf-8"))
+            if r.get("content_type") and not any(k.lower() == "content-type" for k in (r.get("headers") or {})):
+                conn.putheader("Content-Type", r["content_type"])
             if body is not None:
                 conn.putheader("Content-Length", str(len(body)))
             conn.endheaders(body)
