@@ -104,17 +104,7 @@ mod tests {
     fn adversarial_values_stay_fast() {
         use crate::detect::Detector;
         use crate::normalize::normalize;
-        let detectors: Vec<Box<dyn Detector>> = vec![
-            Box::new(crate::detect::cmdi::CommandInjection),
-            Box::new(crate::detect::traversal::PathTraversal),
-            Box::new(crate::detect::ssrf::Ssrf),
-            Box::new(crate::detect::nosql::NoSqlInjection),
-            Box::new(crate::detect::ssti::TemplateInjection),
-            Box::new(crate::detect::ldap::LdapInjection),
-            Box::new(crate::detect::crlf::CrlfInjection),
-            Box::new(crate::detect::jndi::JndiLookup),
-            Box::new(crate::detect::xxe::ExternalEntities),
-        ];
+        let detectors: Vec<Box<dyn Detector>> = crate::detect::all();
         let n = 60_000;
         let inputs: Vec<String> = [
             ";",
@@ -197,17 +187,7 @@ mod tests {
     fn hard_negatives_across_detectors() {
         use crate::detect::Detector;
         use crate::normalize::normalize;
-        let detectors: Vec<Box<dyn Detector>> = vec![
-            Box::new(crate::detect::cmdi::CommandInjection),
-            Box::new(crate::detect::traversal::PathTraversal),
-            Box::new(crate::detect::ssrf::Ssrf),
-            Box::new(crate::detect::nosql::NoSqlInjection),
-            Box::new(crate::detect::ssti::TemplateInjection),
-            Box::new(crate::detect::ldap::LdapInjection),
-            Box::new(crate::detect::crlf::CrlfInjection),
-            Box::new(crate::detect::jndi::JndiLookup),
-            Box::new(crate::detect::xxe::ExternalEntities),
-        ];
+        let detectors: Vec<Box<dyn Detector>> = crate::detect::all();
         let values = [
             "O'Brien",
             "Zoë Saldaña-Pérez",
@@ -288,17 +268,7 @@ mod tests {
     fn random_values_do_not_panic() {
         use crate::detect::Detector;
         use crate::normalize::normalize;
-        let detectors: Vec<Box<dyn Detector>> = vec![
-            Box::new(crate::detect::cmdi::CommandInjection),
-            Box::new(crate::detect::traversal::PathTraversal),
-            Box::new(crate::detect::ssrf::Ssrf),
-            Box::new(crate::detect::nosql::NoSqlInjection),
-            Box::new(crate::detect::ssti::TemplateInjection),
-            Box::new(crate::detect::ldap::LdapInjection),
-            Box::new(crate::detect::crlf::CrlfInjection),
-            Box::new(crate::detect::jndi::JndiLookup),
-            Box::new(crate::detect::xxe::ExternalEntities),
-        ];
+        let detectors: Vec<Box<dyn Detector>> = crate::detect::all();
         let pieces = [
             "$", "{", "}", "(", ")", "[", "]", "<", ">", "%", "!", "&", "|", ";", "`", "'", "\"",
             "\\", "/", ".", ":", "@", "#", "*", "?", "=", "-", "\r", "\n", " ", "\t", "\0", "a",
