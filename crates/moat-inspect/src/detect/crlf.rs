@@ -229,17 +229,10 @@ fn classify(s: &[u8], at: usize, blank: bool) -> After {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Hints;
-    use crate::normalize::normalize;
     use crate::report::ValueKind;
 
     fn check(v: &str, kind: ValueKind) -> Option<Hit> {
-        let hints = Hints::default();
-        let ctx = Context {
-            kind,
-            hints: &hints,
-        };
-        CrlfInjection.detect(&normalize(v), &ctx)
+        crate::detect::run(&CrlfInjection, v, kind)
     }
 
     fn critical(v: &str, kind: ValueKind) -> bool {

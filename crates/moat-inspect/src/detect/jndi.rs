@@ -234,12 +234,7 @@ mod tests {
     use crate::report::ValueKind;
 
     fn check(v: &str) -> Option<Hit> {
-        let hints = Hints::default();
-        let ctx = Context {
-            kind: ValueKind::Header,
-            hints: &hints,
-        };
-        JndiLookup.detect(&normalize(v), &ctx)
+        crate::detect::run(&JndiLookup, v, ValueKind::Header)
     }
 
     fn critical(v: &str) -> bool {

@@ -178,17 +178,10 @@ fn attribute_at(s: &[u8], at: usize) -> Option<(bool, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Hints;
-    use crate::normalize::normalize;
     use crate::report::ValueKind;
 
     fn check(v: &str) -> Option<Hit> {
-        let hints = Hints::default();
-        let ctx = Context {
-            kind: ValueKind::Query,
-            hints: &hints,
-        };
-        LdapInjection.detect(&normalize(v), &ctx)
+        crate::detect::run(&LdapInjection, v, ValueKind::Query)
     }
 
     #[test]

@@ -131,3 +131,17 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(xxe::ExternalEntities),
     ]
 }
+
+/// Runs `detector` on `value` as the engine would (normalised first, no
+/// schema hints): the helper every detector's tests use.
+#[cfg(test)]
+pub(crate) fn run(detector: &dyn Detector, value: &str, kind: ValueKind) -> Option<Hit> {
+    let hints = Hints::default();
+    detector.detect(
+        &crate::normalize::normalize(value),
+        &Context {
+            kind,
+            hints: &hints,
+        },
+    )
+}

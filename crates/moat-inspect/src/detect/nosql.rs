@@ -469,16 +469,9 @@ fn string_value(s: &[u8]) -> Option<Hit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Hints;
-    use crate::normalize::normalize;
 
     fn check(v: &str, kind: ValueKind) -> Option<Hit> {
-        let hints = Hints::default();
-        let ctx = Context {
-            kind,
-            hints: &hints,
-        };
-        NoSqlInjection.detect(&normalize(v), &ctx)
+        crate::detect::run(&NoSqlInjection, v, kind)
     }
 
     fn critical(v: &str, kind: ValueKind) -> bool {

@@ -348,16 +348,9 @@ fn bare(s: &str, header: bool) -> Option<Hit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Hints;
-    use crate::normalize::normalize;
 
     fn check(v: &str, kind: ValueKind) -> Option<Hit> {
-        let hints = Hints::default();
-        let ctx = Context {
-            kind,
-            hints: &hints,
-        };
-        Ssrf.detect(&normalize(v), &ctx)
+        crate::detect::run(&Ssrf, v, kind)
     }
 
     fn critical(v: &str) -> bool {

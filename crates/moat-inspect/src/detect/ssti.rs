@@ -493,17 +493,10 @@ fn directives(s: &[u8]) -> Option<Hit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Hints;
-    use crate::normalize::normalize;
     use crate::report::ValueKind;
 
     fn check(v: &str) -> Option<Hit> {
-        let hints = Hints::default();
-        let ctx = Context {
-            kind: ValueKind::JsonString,
-            hints: &hints,
-        };
-        TemplateInjection.detect(&normalize(v), &ctx)
+        crate::detect::run(&TemplateInjection, v, ValueKind::JsonString)
     }
 
     fn critical(v: &str) -> bool {

@@ -523,16 +523,9 @@ fn hex4(b: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Hints;
-    use crate::normalize::normalize;
 
     fn check(v: &str, kind: ValueKind) -> Option<Hit> {
-        let hints = Hints::default();
-        let ctx = Context {
-            kind,
-            hints: &hints,
-        };
-        PathTraversal.detect(&normalize(v), &ctx)
+        crate::detect::run(&PathTraversal, v, kind)
     }
 
     fn critical(v: &str, kind: ValueKind) -> bool {

@@ -112,17 +112,10 @@ fn skip_ws(s: &[u8], mut i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Hints;
-    use crate::normalize::normalize;
     use crate::report::ValueKind;
 
     fn check(v: &str) -> Option<Hit> {
-        let hints = Hints::default();
-        let ctx = Context {
-            kind: ValueKind::JsonString,
-            hints: &hints,
-        };
-        ExternalEntities.detect(&normalize(v), &ctx)
+        crate::detect::run(&ExternalEntities, v, ValueKind::JsonString)
     }
 
     #[test]

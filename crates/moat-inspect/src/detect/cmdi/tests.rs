@@ -1,15 +1,8 @@
 use super::*;
-use crate::Hints;
-use crate::normalize::normalize;
 use crate::report::ValueKind;
 
 fn check(v: &str, kind: ValueKind) -> Option<Hit> {
-    let hints = Hints::default();
-    let ctx = Context {
-        kind,
-        hints: &hints,
-    };
-    CommandInjection.detect(&normalize(v), &ctx)
+    crate::detect::run(&CommandInjection, v, kind)
 }
 
 fn critical(v: &str, kind: ValueKind) -> bool {
