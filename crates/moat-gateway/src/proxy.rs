@@ -349,16 +349,8 @@ async fn pipeline(
         Match::Found { index, .. } => Some(*index),
         _ => None,
     };
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let body_cap = api.body_cap(index, content_type);
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let body_cap = api.body_cap(index, content_type(req.headers()));
+    let declared = declared_length(req.headers());
     if declared.is_some_and(|len| len > body_cap) {
         let f = Finding::new(ProblemKind::PayloadTooLarge);
         if let Some(resp) = enforce(api, ex, &f) {
@@ -503,12 +495,7 @@ async fn pipeline(
     }
 
     // Guards: positive validation of parameters and body.
-    let inspect_body = api.inspection.is_some()
-        && inspectable(
-            req.headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok()),
-        );
+    let inspect_body = api.inspection.is_some() && inspectable(content_type(req.headers()));
     let (req, body) = match validate(api, &found, req, body_cap, inspect_body, ex).await {
         Ok(r) => r,
         Err(resp) => return resp,
@@ -648,11 +635,7 @@ async fn validate(
     if validator.is_none() && !(inspect_body && has_body) {
         return Ok((req.map(boxed), None));
     }
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let content_type = content_type(req.headers()).map(str::to_string);
     let mut violations = Violations::new();
     if let Some(v) = validator
         && let Err(vs) = v.validate_params(params, req.uri().query(), req.headers())
@@ -815,11 +798,7 @@ fn xml(
             .headers()
             .get("soapaction")
             .and_then(|v| v.to_str().ok());
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(media);
+        let content_type = content_type(req.headers()).unwrap_or(media);
         if !moat_inspect::xml::soap_action_consistent(action, content_type, &doc) {
             return refused(ex, "soap_action");
         }
@@ -869,11 +848,7 @@ fn inspect(
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?)))
         .collect();
     let header_refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    let media = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(crate::runtime::media_essence);
+    let media = content_type(req.headers()).map(crate::runtime::media_essence);
     let mut body = match (body, &media) {
         (Some(b), Some(m)) if (b.len() as u64) <= insp.max_body_bytes => Some((m.as_str(), &b[..])),
         (Some(_), Some(_)) => {
@@ -894,18 +869,14 @@ fn inspect(
             body = None;
         }
     }
-    let boundary = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| {
-            c.split(';').skip(1).find_map(|p| {
-                let (k, v) = p.split_once('=')?;
-                k.trim()
-                    .eq_ignore_ascii_case("boundary")
-                    .then(|| v.trim().trim_matches('"'))
-            })
-        });
+    let boundary = content_type(req.headers()).and_then(|c| {
+        c.split(';').skip(1).find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("boundary")
+                .then(|| v.trim().trim_matches('"'))
+        })
+    });
     let parts = moat_inspect::RequestParts {
         path: &ex.path,
         query: req.uri().query(),
@@ -1166,20 +1137,12 @@ async fn protect_response(
         *scrubbed.status_mut() = resp.status();
         return scrubbed;
     }
-    let content_type = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let content_type = content_type(resp.headers()).map(str::to_string);
     if !filter.wants_body(status, content_type.as_deref()) {
         return resp;
     }
     let limit = usize::try_from(cfg.max_body_bytes).unwrap_or(usize::MAX);
-    let declared = resp
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(resp.headers());
     if declared.is_some_and(|len| len > cfg.max_body_bytes) {
         return oversize(api, resp, ex);
     }
@@ -1237,16 +1200,9 @@ async fn protect_response(
 /// so the schema cannot be mapped by guessing. Answers too large to read
 /// (over `responses.max_body_bytes`) pass unchanged.
 async fn mask_graphql_suggestions(api: &Api, resp: Response<Body>) -> Response<Body> {
-    let json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.to_ascii_lowercase().contains("json"));
-    let declared = resp
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let json =
+        content_type(resp.headers()).is_some_and(|c| c.to_ascii_lowercase().contains("json"));
+    let declared = declared_length(resp.headers());
     if !json || declared.is_some_and(|len| len > api.responses.max_body_bytes) {
         return resp;
     }
@@ -1282,11 +1238,7 @@ async fn learn_owner(
             "object created without a known consumer: no owner recorded");
         return resp;
     };
-    let declared = resp
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(resp.headers());
     if declared.is_some_and(|len| len > api.responses.max_body_bytes) {
         unrecorded(
             api,
@@ -1450,6 +1402,21 @@ fn banned(ex: &mut Exchange, api: &str, left: Option<Duration>) -> Response<Body
 /// request cannot be forwarded at all).
 fn deny_always(ex: &mut Exchange, f: Finding) -> Response<Body> {
     deny(ex, "-", &f)
+}
+
+/// The `Content-Type` header, when it is text.
+fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// The `Content-Length` header, when it is a number.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 /// A problem+json response.

@@ -155,8 +155,9 @@ impl Gateway {
         let cfg = runtime.loaded.config.clone();
         let access_log = AccessLog::open(&cfg.access_log).map_err(StartError::AccessLog)?;
         let lockout = lockout_store(&runtime)?;
-        let limiter = limiter(&runtime).await?;
-        let abuse = abuse(&runtime).await?;
+        let state = state_store(&runtime).await?;
+        let limiter = limiter(&runtime, &state).await?;
+        let abuse = abuse(&runtime, &state).await?;
         let shared = Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             access_log,
@@ -324,33 +325,35 @@ fn lockout_store(rt: &Runtime) -> Result<Option<Arc<dyn moat_state::LockoutStore
     }
 }
 
+/// The state file for what outlives a runtime (bans, quotas): opened once
+/// at start-up, even when nothing else needs it, since `moat bans` writes
+/// there.
+async fn state_store(rt: &Runtime) -> Result<Arc<moat_state::SqliteStore>, StartError> {
+    let path = &rt.loaded.config.state.sqlite;
+    match moat_state::SqliteStore::open(path).await {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(e) => Err(StartError::Config(
+            rt.loaded
+                .document
+                .error_at("/state/sqlite", format!("cannot open the state store: {e}"))
+                .with_hint("the directory must exist and be writable by the user moat runs as")
+                .into(),
+        )),
+    }
+}
+
 /// The rate-limit and quota stores from the start-up config (kept across
-/// reloads).
-async fn limiter(rt: &Runtime) -> Result<Arc<Limiter>, StartError> {
+/// reloads); quotas go to `state` unless Redis holds them.
+async fn limiter(
+    rt: &Runtime,
+    state: &Arc<moat_state::SqliteStore>,
+) -> Result<Arc<Limiter>, StartError> {
     let cfg = &rt.loaded.config;
-    let has_quotas = cfg.apis.iter().any(|a| !a.quotas.is_empty());
     let quotas: Option<Arc<dyn moat_state::limits::QuotaStore>> =
-        if has_quotas && cfg.rate_limiting.backend == moat_config::LimitBackend::Memory {
-            let store = moat_state::SqliteStore::open(&cfg.state.sqlite)
-                .await
-                .map_err(|e| {
-                    StartError::Config(
-                        rt.loaded
-                            .document
-                            .error_at(
-                                "/state/sqlite",
-                                format!("cannot open the state store for quotas: {e}"),
-                            )
-                            .with_hint(
-                                "the directory must exist and be writable by the user moat runs as",
-                            )
-                            .into(),
-                    )
-                })?;
-            Some(Arc::new(store))
-        } else {
-            None
-        };
+        (cfg.rate_limiting.backend == moat_config::LimitBackend::Memory).then(|| {
+            let store: Arc<dyn moat_state::limits::QuotaStore> = state.clone();
+            store
+        });
     let shared = crate::limits::connect_shared(&cfg.rate_limiting)
         .await
         .map_err(|message| {
@@ -367,7 +370,10 @@ async fn limiter(rt: &Runtime) -> Result<Arc<Limiter>, StartError> {
 
 /// Bans (from the state file, which `moat bans` writes) and the anomaly
 /// detectors, from the start-up config.
-async fn abuse(rt: &Runtime) -> Result<Arc<crate::abuse::Abuse>, StartError> {
+async fn abuse(
+    rt: &Runtime,
+    state: &Arc<moat_state::SqliteStore>,
+) -> Result<Arc<crate::abuse::Abuse>, StartError> {
     let cfg = &rt.loaded.config;
     let engine = moat_guard::anomaly::AnomalyEngine::new(&cfg.anomaly).map_err(|e| {
         StartError::Config(
@@ -378,21 +384,7 @@ async fn abuse(rt: &Runtime) -> Result<Arc<crate::abuse::Abuse>, StartError> {
                 .into(),
         )
     })?;
-    let store = moat_state::SqliteStore::open(&cfg.state.sqlite)
-        .await
-        .map_err(|e| {
-            StartError::Config(
-                rt.loaded
-                    .document
-                    .error_at(
-                        "/state/sqlite",
-                        format!("cannot open the state store for bans: {e}"),
-                    )
-                    .with_hint("the directory must exist and be writable by the user moat runs as")
-                    .into(),
-            )
-        })?;
-    let abuse = crate::abuse::Abuse::new(Some(Arc::new(store)), Some(engine));
+    let abuse = crate::abuse::Abuse::new(Some(state.clone()), Some(engine));
     abuse.refresh().await;
     Ok(Arc::new(abuse))
 }
