@@ -842,12 +842,12 @@ fn inspect(
         } => (Some(*index), Some(*operation)),
         _ => (None, None),
     };
-    let headers: Vec<(String, &str)> = req
+    // Header names are already lower case in a `HeaderMap`.
+    let header_refs: Vec<(&str, &str)> = req
         .headers()
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?)))
+        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
         .collect();
-    let header_refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     let media = content_type(req.headers()).map(crate::runtime::media_essence);
     let mut body = match (body, &media) {
         (Some(b), Some(m)) if (b.len() as u64) <= insp.max_body_bytes => Some((m.as_str(), &b[..])),
