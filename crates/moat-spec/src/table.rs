@@ -293,6 +293,14 @@ fn insert(nodes: &mut Vec<Node>, server: &str, segments: &[Segment], method: Met
             )
         });
     let server_segments: Vec<Segment> = server_segments.collect();
+    // The template `/` is `{server path}/`; with no server path it is the
+    // root, which a request presents as no segments at all.
+    let root = [Segment::Literal(String::new())];
+    let segments = if server_segments.is_empty() && segments == root {
+        &[]
+    } else {
+        segments
+    };
     for segment in server_segments.iter().chain(segments) {
         node = child(nodes, node, segment);
     }

@@ -61,9 +61,10 @@ fn concrete_segments(server: &str, template: &str) -> Vec<String> {
         rest = &rest[close + 1..];
     }
     path.push_str(rest);
-    path.strip_prefix('/')
-        .unwrap()
-        .split('/')
+    // As the gateway's canonical path presents it: `/` has no segments.
+    let rest = path.strip_prefix('/').unwrap();
+    rest.split('/')
+        .filter(|_| !rest.is_empty())
         .map(str::to_string)
         .collect()
 }

@@ -38,7 +38,9 @@ fn table(servers: &str, templates: &[(&str, &str)]) -> OperationTable {
 type Outcome<'t> = Result<(&'t str, Vec<(String, String)>), Option<Vec<Method>>>;
 
 fn find<'t>(table: &'t OperationTable, method: &str, path: &str) -> Outcome<'t> {
-    let segments: Vec<&str> = path.strip_prefix('/').unwrap().split('/').collect();
+    // As the gateway's canonical path presents it: `/` has no segments.
+    let rest = path.strip_prefix('/').unwrap();
+    let segments: Vec<&str> = rest.split('/').filter(|_| !rest.is_empty()).collect();
     match table.find(method, &segments) {
         Match::Found {
             operation, params, ..
@@ -224,7 +226,10 @@ fn trailing_slashes_and_the_root() {
     assert_eq!(template_of(&t, "/"), Some("/"));
     assert_eq!(template_of(&t, "/pets"), Some("/pets"));
     assert_eq!(find(&t, "GET", "/pets/"), Err(Some(vec![Method::Post])));
-    assert_eq!(t.find("GET", &[]), Match::NotFound);
+    // The root is the request with no segments (`GET /` used to be filed
+    // under one empty segment, which no request has).
+    assert!(matches!(t.find("GET", &[]), Match::Found { .. }));
+    assert_eq!(t.find("GET", &[""]), Match::NotFound);
     assert_eq!(template_of(&t, "/pets//"), None);
 }
 
