@@ -157,6 +157,10 @@ fn absolutize(config: &mut Config, base: &Path) {
     }
 }
 
+/// The deepest JSON nesting a limit may allow: the parser behind the
+/// request view refuses deeper documents whatever the limit.
+pub const MAX_JSON_DEPTH: usize = 127;
+
 fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
     let mut errors = Diagnostics::default();
     let mut err = |pointer: &str, message: String, hint: &str| {
@@ -304,6 +308,14 @@ fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
     let mut mounts: HashMap<(Option<String>, String), usize> = HashMap::new();
     for (i, api) in config.apis.iter().enumerate() {
         let p = format!("/apis/{i}");
+        let depth = api.request_limits.json.max_depth;
+        if !(1..=MAX_JSON_DEPTH).contains(&depth) {
+            err(
+                &format!("{p}/request_limits/json/max_depth"),
+                format!("max_depth is {depth}; it must be 1 to {MAX_JSON_DEPTH}"),
+                "JSON bodies are parsed with bounded recursion; the default is 32",
+            );
+        }
         if !names.insert(api.name.as_str()) {
             err(
                 &format!("{p}/name"),

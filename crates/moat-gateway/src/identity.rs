@@ -270,6 +270,7 @@ impl ApiIdentity {
         let presented = Presented {
             headers: req.headers,
             query: req.query,
+            cookies: req.cookies,
             client_certificate: req.client_cert.is_some(),
         };
         // Extract first: lockouts are checked before any verification work.
@@ -618,8 +619,10 @@ impl ApiIdentity {
 pub struct RequestSide<'r> {
     /// The request headers.
     pub headers: &'r HeaderMap,
-    /// The raw query string.
-    pub query: Option<&'r str>,
+    /// The decoded query.
+    pub query: &'r moat_guard::request::Query,
+    /// The cookies.
+    pub cookies: &'r moat_guard::request::Cookies,
     /// The verified client certificate, if any.
     pub client_cert: Option<&'r ClientCert>,
     /// The client address (see `proxy.trusted_proxies`).

@@ -26,7 +26,7 @@ use crate::access_log::{AccessRecord, millis, timestamp};
 use crate::body::{Body, empty};
 use crate::client_cert::ClientCert;
 use crate::forwarding::{acceptable_request_id, client_ip, is_trusted, new_request_id};
-use crate::proxy::{ConnInfo, Shared, handle, host_of, problem_response};
+use crate::proxy::{ConnInfo, Shared, handle, problem_response};
 use crate::telemetry;
 
 /// Serves one listener until `shutdown` turns true, then drains its
@@ -582,7 +582,8 @@ impl Drop for ClientSlot {
 
 /// `308` to the same host and target on HTTPS.
 fn redirect_to_https(req: &Request<Incoming>, port: u16) -> Response<Body> {
-    let Some(host) = host_of(req).filter(|h| {
+    let host = moat_guard::request::head::host(req.uri(), req.headers(), req.version());
+    let Some(host) = host.ok().flatten().filter(|h| {
         h.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
     }) else {

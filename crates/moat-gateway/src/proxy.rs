@@ -24,6 +24,12 @@ use crate::identity::RequestSide;
 use crate::limits::{InFlight, InFlightSlot, Limiter, Taken, Verdict as LimitVerdict};
 use moat_guard::anomaly::Observation;
 use moat_guard::limits::{KeyContext, Limit, LimitRule, ceil_secs, rate_limit_field};
+use moat_guard::request::json::JsonRule;
+use moat_guard::request::multipart::MultipartError;
+use moat_guard::request::{
+    BodyError, BodyLimits, Head, HeadError, MediaType, MediaTypeError, ParsedBody,
+};
+use moat_guard::validate::Violation;
 use moat_guard::{
     CanonicalPath, Finding, PROBLEM_JSON, Problem, ProblemKind, Verdict, route_verdict,
 };
@@ -243,22 +249,24 @@ async fn pipeline(
         return banned(ex, "-", left);
     }
 
-    // Canonicalise: one spelling of the path for every decision below.
-    let path = match CanonicalPath::parse(req.uri().path()) {
-        Ok(p) => p,
+    // Read the head once: one canonical path, host, query, cookies and
+    // media type for every decision below; a head with two readings is
+    // refused whatever the mode, as there is nothing safe to forward.
+    let (parts, body) = req.into_parts();
+    let head = match Head::parse(&parts) {
+        Ok(h) => h,
         Err(e) => {
-            ex.path = truncate(req.uri().path(), 256);
-            return deny_always(
-                ex,
-                Finding::with_detail(ProblemKind::InvalidPath, e.reason()),
-            );
+            ex.path = truncate(parts.uri.path(), 256);
+            return deny_always(ex, head_refusal(&e));
         }
     };
+    let req = Request::from_parts(parts, body);
+    let path = &head.path;
     ex.path = path.as_str().to_string();
 
     // Route: which API, which operation.
-    let host = host_of(&req);
-    let Some((api, rest)) = rt.select(host.as_deref(), &path) else {
+    let host = head.host.clone();
+    let Some((api, rest)) = rt.select(host.as_deref(), path) else {
         // No API is mounted here: there is nothing to forward to, whatever
         // the mode.
         return deny_always(ex, Finding::new(ProblemKind::ShadowEndpoint));
@@ -349,9 +357,8 @@ async fn pipeline(
         Match::Found { index, .. } => Some(*index),
         _ => None,
     };
-    let body_cap = api.body_cap(index, content_type(req.headers()));
-    let declared = declared_length(req.headers());
-    if declared.is_some_and(|len| len > body_cap) {
+    let body_cap = api.body_cap(index, head.media.as_ref());
+    if head.content_length.is_some_and(|len| len > body_cap) {
         let f = Finding::new(ProblemKind::PayloadTooLarge);
         if let Some(resp) = enforce(api, ex, &f) {
             return resp;
@@ -380,7 +387,17 @@ async fn pipeline(
 
     // Guards: identity.
     let identity = match operation {
-        Some(op) => match identify(api, op, &req, conn.client_cert.as_deref(), lockout, ex).await {
+        Some(op) => match identify(
+            api,
+            op,
+            &req,
+            &head,
+            conn.client_cert.as_deref(),
+            lockout,
+            ex,
+        )
+        .await
+        {
             Ok(identity) => identity,
             Err(resp) => return resp,
         },
@@ -453,7 +470,7 @@ async fn pipeline(
     if let Match::Found { index, params, .. } = &found
         && let Verdict::Deny(f) =
             api.object_access
-                .check(*index, params, req.uri().query(), identity.as_ref())
+                .check(*index, params, &head.query, identity.as_ref())
         && let Some(resp) = enforce(api, ex, &f)
     {
         return resp;
@@ -462,7 +479,14 @@ async fn pipeline(
     // Guards: object-level authorization (learned owners).
     let mut objects = Vec::new();
     if let (Match::Found { index, params, .. }, Some(store)) = (&found, &api.owners) {
-        for named in api.learning.named(*index, params, req.uri().query()) {
+        let named = match api.learning.named(*index, params, &head.query) {
+            Ok(named) => named,
+            Err(f) => match enforce(api, ex, &f) {
+                Some(resp) => return resp,
+                None => Vec::new(),
+            },
+        };
+        for named in named {
             let key = ObjectKey {
                 api: api.name.clone(),
                 kind: named.kind.to_string(),
@@ -495,14 +519,22 @@ async fn pipeline(
     }
 
     // Guards: positive validation of parameters and body.
-    let inspect_body = api.inspection.is_some() && inspectable(content_type(req.headers()));
-    let (req, body) = match validate(api, &found, req, body_cap, inspect_body, ex).await {
+    let inspect_body = api.inspection.is_some() && head.media.as_ref().is_some_and(inspectable);
+    let (req, body) = match validate(api, &found, req, &head, body_cap, inspect_body, ex).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
 
     // Guards: attack inspection of every value.
-    if let Err(resp) = inspect(api, &found, &req, body.as_ref(), identity.as_ref(), ex) {
+    if let Err(resp) = inspect(
+        api,
+        &found,
+        &req,
+        &head,
+        body.as_ref(),
+        identity.as_ref(),
+        ex,
+    ) {
         return *resp;
     }
     // Bodies that stream are cut off at the cap.
@@ -525,7 +557,37 @@ async fn pipeline(
         objects,
         tripped,
     };
-    forward(&target, conn, trusted, &path, host.as_deref(), req, ex).await
+    forward(&target, conn, trusted, path, host.as_deref(), req, ex).await
+}
+
+/// The refusal of a head that has no single reading.
+fn head_refusal(e: &HeadError) -> Finding {
+    match e {
+        HeadError::Path(p) => Finding::with_detail(ProblemKind::InvalidPath, p.reason()),
+        HeadError::Repeated("Host") => Finding::with_detail(
+            ProblemKind::AmbiguousRequest,
+            "the Host header is given more than once",
+        ),
+        HeadError::Repeated(_) => Finding::with_detail(
+            ProblemKind::AmbiguousRequest,
+            "the Content-Type header is given more than once",
+        ),
+        HeadError::MissingHost => {
+            Finding::with_detail(ProblemKind::InvalidRequest, "the Host header is missing")
+        }
+        HeadError::InvalidHost => Finding::with_detail(
+            ProblemKind::InvalidRequest,
+            "the Host header is not a host name and port, or disagrees with the target",
+        ),
+        HeadError::MediaType(MediaTypeError::Repeated(_)) => Finding::with_detail(
+            ProblemKind::AmbiguousRequest,
+            "a Content-Type parameter is given more than once",
+        ),
+        HeadError::MediaType(MediaTypeError::Invalid) => Finding::with_detail(
+            ProblemKind::UnsupportedMediaType,
+            "the Content-Type is not a media type",
+        ),
+    }
 }
 
 /// The rate limits a request has met so far.
@@ -615,18 +677,29 @@ async fn limit<'a>(
     }
 }
 
+/// A request body read once, under its cap, and parsed once: the bytes are
+/// forwarded as they are, and every control reads `parsed`.
+struct ReadBody {
+    bytes: bytes::Bytes,
+    parsed: ParsedBody,
+}
+
 /// Validates the request against the operation's parameters and body
 /// schema, reading the body (under the caps) when a JSON or form schema
 /// needs it or when `inspect_body` asks for it; every other body streams
-/// through. Returns the request and, when it was read, the body.
+/// through. A body that is read is parsed once by the request view: one
+/// that has two readings (a duplicate JSON key, ambiguous multipart) is
+/// refused, one that is not what it claims to be is invalid. Returns the
+/// request and, when it was read, the body.
 async fn validate(
     api: &Api,
     found: &Match<'_>,
     req: Request<Incoming>,
+    head: &Head,
     body_cap: u64,
     inspect_body: bool,
     ex: &mut Exchange,
-) -> Result<(Request<Body>, Option<bytes::Bytes>), Response<Body>> {
+) -> Result<(Request<Body>, Option<ReadBody>), Response<Body>> {
     let (validator, params) = match found {
         Match::Found { index, params, .. } => (api.validators.get(*index), params.as_slice()),
         _ => (None, &[][..]),
@@ -635,21 +708,21 @@ async fn validate(
     if validator.is_none() && !(inspect_body && has_body) {
         return Ok((req.map(boxed), None));
     }
-    let content_type = content_type(req.headers()).map(str::to_string);
+    let media = head.media.as_ref();
     let mut violations = Violations::new();
     if let Some(v) = validator
-        && let Err(vs) = v.validate_params(params, req.uri().query(), req.headers())
+        && let Err(vs) = v.validate_params(params, &head.query, req.headers(), &head.cookies)
     {
         vs.iter().cloned().for_each(|x| violations.push(x));
     }
     let plan = match validator {
         Some(v) if !has_body => {
-            if let Err(vs) = v.validate_body(content_type.as_deref(), b"") {
+            if let Err(vs) = v.validate_body(media, &ParsedBody::Empty) {
                 vs.iter().cloned().for_each(|x| violations.push(x));
             }
             MediaPlan::Stream
         }
-        Some(v) => v.media_plan(content_type.as_deref()),
+        Some(v) => v.media_plan(media),
         None => MediaPlan::Stream,
     };
     let schema_body = matches!(plan, MediaPlan::Buffer);
@@ -657,7 +730,7 @@ async fn validate(
         vs.iter().cloned().for_each(|x| violations.push(x));
     }
     let read = has_body && (schema_body || inspect_body && !matches!(plan, MediaPlan::Refuse(_)));
-    let (req, bytes) = if read {
+    let (req, body) = if read {
         let (parts, body) = req.into_parts();
         let cap = if schema_body {
             api.max_body_bytes.min(body_cap)
@@ -684,38 +757,38 @@ async fn validate(
                 ));
             }
         };
-        if schema_body && let Some(v) = validator {
-            let is_json = content_type
-                .as_deref()
-                .is_some_and(|c| c.to_ascii_lowercase().contains("json"));
-            // The shape first: a body nested a thousand deep or holding a
-            // million-item array never reaches the schema validator.
-            let shape = if is_json {
-                moat_guard::json_shape::check(&bytes, &api.json_shape)
-            } else {
-                Ok(())
-            };
-            match shape {
-                Err(e) if e.rule != moat_guard::json_shape::ShapeRule::Json => {
-                    violations.push(moat_guard::validate::Violation {
-                        location: moat_guard::validate::Location::Body,
-                        pointer: e.pointer,
-                        rule: e.rule.as_str(),
-                    });
+        let limits = BodyLimits {
+            json: api.json_shape,
+            ..BodyLimits::default()
+        };
+        let req = Request::from_parts(parts, full(bytes.clone()));
+        match ParsedBody::parse(media, &bytes, &limits) {
+            Ok(parsed) => {
+                if schema_body
+                    && let Some(v) = validator
+                    && let Err(vs) = v.validate_body(media, &parsed)
+                {
+                    vs.iter().cloned().for_each(|x| violations.push(x));
                 }
-                _ => {
-                    if let Err(vs) = v.validate_body(content_type.as_deref(), &bytes) {
-                        vs.iter().cloned().for_each(|x| violations.push(x));
+                (req, Some(ReadBody { bytes, parsed }))
+            }
+            Err(e) => {
+                if let Some(detail) = ambiguity(&e) {
+                    let f = Finding::with_detail(ProblemKind::AmbiguousRequest, detail);
+                    if let Some(resp) = enforce(api, ex, &f) {
+                        return Err(resp);
                     }
+                } else {
+                    violations.push(Violation::unreadable_body(&e));
                 }
+                (req, None)
             }
         }
-        (Request::from_parts(parts, full(bytes.clone())), Some(bytes))
     } else {
         (req.map(boxed), None)
     };
     if violations.iter().next().is_none() {
-        return Ok((req, bytes));
+        return Ok((req, body));
     }
     let kind = match violations.status().as_u16() {
         415 => ProblemKind::UnsupportedMediaType,
@@ -733,7 +806,28 @@ async fn validate(
     ex.verdict = "monitored";
     ex.finding = Some(kind.slug());
     telemetry::finding(&api.name, kind.slug(), "monitored");
-    Ok((req, bytes))
+    Ok((req, body))
+}
+
+/// Why a body that cannot be parsed has two readings (the detail of an
+/// `ambiguous-request`); `None` when it is merely invalid.
+fn ambiguity(e: &BodyError) -> Option<&'static str> {
+    match e {
+        BodyError::Json(j) if j.rule == JsonRule::DuplicateKey => {
+            Some("a JSON object gives the same key twice")
+        }
+        BodyError::Multipart(MultipartError::Framing) => {
+            Some("the multipart body has a boundary that is not on its own CRLF line")
+        }
+        BodyError::Multipart(MultipartError::Boundary) => {
+            Some("the multipart boundary is missing or invalid")
+        }
+        BodyError::Multipart(MultipartError::Repeated(_)) => {
+            Some("a multipart part gives a header or parameter twice")
+        }
+        BodyError::Multipart(_) => Some("the multipart body is malformed"),
+        BodyError::Json(_) | BodyError::FormEncoding => None,
+    }
 }
 
 /// A GraphQL request: parsed under the API's limits (introspection only for
@@ -808,20 +902,14 @@ fn xml(
 }
 
 /// Whether inspection reads bodies of this media type (text it can take
-/// apart; binary and multipart bodies stream through).
-fn inspectable(content_type: Option<&str>) -> bool {
-    let Some(ct) = content_type else {
-        return false;
-    };
-    let essence = crate::runtime::media_essence(ct);
-    essence == "application/json"
-        || essence.ends_with("+json")
-        || essence == "application/x-www-form-urlencoded"
-        || essence == "application/graphql"
-        || essence == "multipart/form-data"
-        || essence.ends_with("/xml")
-        || essence.ends_with("+xml")
-        || essence.starts_with("text/")
+/// apart; binary bodies stream through).
+fn inspectable(media: &MediaType) -> bool {
+    media.is_json()
+        || media.is_form()
+        || media.essence() == "application/graphql"
+        || media.essence() == "multipart/form-data"
+        || media.is_xml()
+        || media.is_text()
 }
 
 /// Attack inspection of every value of the request; `Err` is the answer.
@@ -829,7 +917,8 @@ fn inspect(
     api: &Api,
     found: &Match<'_>,
     req: &Request<Body>,
-    body: Option<&bytes::Bytes>,
+    head: &Head,
+    body: Option<&ReadBody>,
     identity: Option<&Identity>,
     ex: &mut Exchange,
 ) -> Result<(), Refusal> {
@@ -848,9 +937,9 @@ fn inspect(
         .iter()
         .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
         .collect();
-    let media = content_type(req.headers()).map(crate::runtime::media_essence);
-    let mut body = match (body, &media) {
-        (Some(b), Some(m)) if (b.len() as u64) <= insp.max_body_bytes => Some((m.as_str(), &b[..])),
+    let media = head.media.as_ref().map(MediaType::essence);
+    let mut body = match (body, media) {
+        (Some(b), Some(m)) if (b.bytes.len() as u64) <= insp.max_body_bytes => Some((m, b)),
         (Some(_), Some(_)) => {
             telemetry::finding(&api.name, "uninspected-body", "flagged");
             None
@@ -862,30 +951,22 @@ fn inspect(
     // values (arguments, variables, text, attributes) inspected one by one.
     if let Some((m, b)) = body {
         if insp.is_graphql(index) && (m == "application/json" || m == "application/graphql") {
-            graphql(api, insp, m, b, identity, &mut report, ex)?;
+            graphql(api, insp, m, &b.bytes, identity, &mut report, ex)?;
             body = None;
-        } else if m.ends_with("/xml") || m.ends_with("+xml") {
-            xml(api, insp, req, m, b, &mut report, ex)?;
+        } else if matches!(b.parsed, ParsedBody::Xml) {
+            xml(api, insp, req, m, &b.bytes, &mut report, ex)?;
             body = None;
         }
     }
-    let boundary = content_type(req.headers()).and_then(|c| {
-        c.split(';').skip(1).find_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            k.trim()
-                .eq_ignore_ascii_case("boundary")
-                .then(|| v.trim().trim_matches('"'))
-        })
-    });
     let parts = moat_inspect::RequestParts {
-        path: &ex.path,
-        query: req.uri().query(),
+        segments: head.path.segments(),
+        query: &head.query,
         headers: &header_refs,
-        body,
-        boundary,
+        cookies: &head.cookies,
+        body: body.map(|(_, b)| (&b.bytes[..], &b.parsed)),
     };
     let hints = operation.filter(|_| api.validated && api.mode == Mode::Enforce);
-    let result = match hints {
+    match hints {
         Some(op) => insp.inspector.inspect_request(
             &parts,
             &crate::inspection::SchemaHints {
@@ -897,11 +978,6 @@ fn inspect(
         None => insp
             .inspector
             .inspect_request(&parts, &moat_inspect::NoHints, &mut report),
-    };
-    if result.is_err() {
-        // A body that is not the JSON it claims: validation answers that
-        // where a schema exists; without one, it is forwarded as it is.
-        tracing::debug!(request_id = %ex.request_id, "body not inspected: invalid JSON");
     }
     let report = insp.apply_exclusions(index, report);
     if report.is_empty() {
@@ -937,13 +1013,15 @@ async fn identify(
     api: &Api,
     op: &moat_spec::Operation,
     req: &Request<Incoming>,
+    head: &Head,
     client_cert: Option<&ClientCert>,
     lockout: Option<&dyn moat_state::LockoutStore>,
     ex: &mut Exchange,
 ) -> Result<Option<Identity>, Response<Body>> {
     let side = RequestSide {
         headers: req.headers(),
-        query: req.uri().query(),
+        query: &head.query,
+        cookies: &head.cookies,
         client_cert,
         client: ex.client,
     };
@@ -1429,29 +1507,6 @@ pub fn problem_response(p: &Problem) -> Response<Body> {
     resp
 }
 
-/// The requested host, lower case, without port: `:authority` (HTTP/2 and
-/// absolute-form targets) or the `Host` header.
-pub fn host_of<B>(req: &Request<B>) -> Option<String> {
-    let raw = req
-        .uri()
-        .authority()
-        .map(|a| a.host().to_string())
-        .or_else(|| {
-            let h = req.headers().get(header::HOST)?.to_str().ok()?;
-            let h = match h.rsplit_once(':') {
-                Some((name, port))
-                    if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(']')
-                        || h.starts_with('[') && h.contains("]:") =>
-                {
-                    name
-                }
-                _ => h,
-            };
-            Some(h.to_string())
-        })?;
-    Some(raw.trim_end_matches('.').to_ascii_lowercase())
-}
-
 fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
@@ -1466,36 +1521,6 @@ fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn req_with_host(h: &str) -> Request<()> {
-        Request::builder()
-            .uri("/x")
-            .header("host", h)
-            .body(())
-            .unwrap()
-    }
-
-    #[test]
-    fn host_is_normalised() {
-        assert_eq!(
-            host_of(&req_with_host("API.Example.com:8443")).as_deref(),
-            Some("api.example.com")
-        );
-        assert_eq!(
-            host_of(&req_with_host("example.com.")).as_deref(),
-            Some("example.com")
-        );
-        assert_eq!(
-            host_of(&req_with_host("[::1]:8080")).as_deref(),
-            Some("[::1]")
-        );
-        assert_eq!(host_of(&req_with_host("[::1]")).as_deref(), Some("[::1]"));
-        let abs = Request::builder()
-            .uri("https://Other.example/x")
-            .body(())
-            .unwrap();
-        assert_eq!(host_of(&abs).as_deref(), Some("other.example"));
-    }
 
     #[test]
     fn truncation_respects_characters() {

@@ -17,9 +17,10 @@ use moat_config::{
 };
 use moat_guard::CanonicalPath;
 use moat_guard::authorization::RoleGrants;
-use moat_guard::json_shape::JsonShapeLimits;
 use moat_guard::limits::LimitPlan;
 use moat_guard::ownership::{BindingSpec, LearnSpec, Learning, ObjectAccess};
+use moat_guard::request::MediaType;
+use moat_guard::request::json::JsonLimits;
 use moat_guard::response_filter::{FilterOptions, ResponseFilter, compile_filters};
 use moat_guard::validate::{OperationValidator, ValidationOptions, compile_spec};
 use moat_spec::OperationTable;
@@ -70,7 +71,7 @@ pub struct Api {
     /// Body and concurrency caps as configured.
     pub request_limits: moat_config::RequestLimitsConfig,
     /// Shape limits of JSON bodies.
-    pub json_shape: JsonShapeLimits,
+    pub json_shape: JsonLimits,
     /// Attack inspection, when on.
     pub inspection: Option<Arc<ApiInspection>>,
     /// Whether validation runs in enforce mode (schema hints may then skip
@@ -82,25 +83,14 @@ pub struct Api {
     pub limit_headers: bool,
 }
 
-/// A media type without parameters, lower case: `application/json` for
-/// `Application/JSON; charset=utf-8`.
-pub fn media_essence(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
-}
-
 impl Api {
     /// The largest body a request of `content_type` to operation `index`
     /// (`None`: no documented operation) may carry.
-    pub fn body_cap(&self, index: Option<usize>, content_type: Option<&str>) -> u64 {
+    pub fn body_cap(&self, index: Option<usize>, media: Option<&MediaType>) -> u64 {
         let cap = index
             .and_then(|i| self.body_caps.get(i).copied())
             .unwrap_or(self.request_limits.max_body_bytes);
-        let essence = content_type.map(media_essence).unwrap_or_default();
+        let essence = media.map(MediaType::essence).unwrap_or_default();
         let graphql = essence == "application/graphql"
             || (essence.contains("json")
                 && index
@@ -108,7 +98,7 @@ impl Api {
                     .is_some_and(|op| op.path_template.ends_with("/graphql")));
         if graphql {
             cap.min(self.request_limits.graphql_max_bytes)
-        } else if essence.ends_with("/xml") || essence.ends_with("+xml") {
+        } else if media.is_some_and(MediaType::is_xml) {
             cap.min(self.request_limits.xml_max_bytes)
         } else {
             cap
@@ -372,7 +362,7 @@ impl Runtime {
                 }
             }
             let j = &a.request_limits.json;
-            let json_shape = JsonShapeLimits {
+            let json_shape = JsonLimits {
                 max_depth: j.max_depth,
                 max_array_items: j.max_array_items,
                 max_string_bytes: j.max_string_bytes,

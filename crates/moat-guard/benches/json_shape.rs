@@ -1,14 +1,15 @@
-//! Checking the shape of JSON request bodies: a typical ~1 KB order, a
-//! ~1 MB list of such orders, a 3 MB string of `\u` escapes (1 MiB decoded,
-//! the default limit) and a ~1 MB hostile body (`[[[[…`) that is refused at
-//! the depth limit. For comparison, parsing the same bodies into
-//! a `serde_json::Value`.
+//! Parsing JSON request bodies once under the shape limits, duplicate keys
+//! refused (`moat_request::json::parse`): a typical ~1 KB order, a ~1 MB
+//! list of such orders, a 3 MB string of `\u` escapes (1 MiB decoded, the
+//! default limit) and a ~1 MB hostile body (`[[[[…`) that is refused at the
+//! depth limit. For comparison, plain `serde_json::Value` parsing of the
+//! same bodies, with no limits and last-wins duplicate keys.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use moat_guard::json_shape::{JsonShapeLimits, check};
+use moat_guard::request::json::{JsonLimits, parse as check};
 use serde_json::json;
 
 fn order(i: usize) -> serde_json::Value {
@@ -39,7 +40,7 @@ fn order(i: usize) -> serde_json::Value {
 }
 
 fn bench(c: &mut Criterion) {
-    let limits = JsonShapeLimits::default();
+    let limits = JsonLimits::default();
     let small = serde_json::to_vec(&order(1)).unwrap();
     let big = {
         let mut list = Vec::new();
@@ -56,7 +57,7 @@ fn bench(c: &mut Criterion) {
     assert!(check(&escaped, &limits).is_ok());
     assert!(check(&small, &limits).is_ok());
     // 1 MB list: raise the item limit so the whole body is read.
-    let big_limits = JsonShapeLimits {
+    let big_limits = JsonLimits {
         max_array_items: 1_000_000,
         ..limits
     };
@@ -65,14 +66,14 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("json_shape");
     g.throughput(Throughput::Bytes(small.len() as u64));
-    g.bench_function(format!("check {} B order", small.len()), |b| {
+    g.bench_function(format!("parse {} B order", small.len()), |b| {
         b.iter(|| check(black_box(&small), &limits))
     });
     g.bench_function(format!("serde_json::Value {} B order", small.len()), |b| {
         b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&small)).unwrap())
     });
     g.throughput(Throughput::Bytes(big.len() as u64));
-    g.bench_function(format!("check {} B order list", big.len()), |b| {
+    g.bench_function(format!("parse {} B order list", big.len()), |b| {
         b.iter(|| check(black_box(&big), &big_limits))
     });
     g.bench_function(
@@ -81,13 +82,13 @@ fn bench(c: &mut Criterion) {
     );
     g.throughput(Throughput::Bytes(escaped.len() as u64));
     g.bench_function(
-        format!("check {} B string of \\u escapes", escaped.len()),
+        format!("parse {} B string of \\u escapes", escaped.len()),
         |b| b.iter(|| check(black_box(&escaped), &limits)),
     );
     g.finish();
 
     // Refused at the 33rd byte, however long the body.
-    c.bench_function("json_shape/check 1 MB of [[[[ (refused)", |b| {
+    c.bench_function("json_shape/parse 1 MB of [[[[ (refused)", |b| {
         b.iter(|| check(black_box(&hostile), &limits))
     });
 }

@@ -13,7 +13,7 @@
 
 use base64::Engine;
 use http::HeaderMap;
-use http::header::{AUTHORIZATION, COOKIE};
+use http::header::AUTHORIZATION;
 use moat_spec::{ApiKeyLocation, SchemeKind, SecurityPolicy};
 
 /// A credential found in a request.
@@ -57,8 +57,10 @@ pub struct Malformed;
 pub struct Presented<'r> {
     /// The request headers.
     pub headers: &'r HeaderMap,
-    /// The raw query string, if any.
-    pub query: Option<&'r str>,
+    /// The decoded query.
+    pub query: &'r moat_request::Query,
+    /// The cookies.
+    pub cookies: &'r moat_request::Cookies,
     /// Whether the connection carries a verified client certificate.
     pub client_certificate: bool,
 }
@@ -67,10 +69,22 @@ pub struct Presented<'r> {
 pub fn extract(kind: &SchemeKind, req: &Presented<'_>) -> Result<Option<Credential>, Malformed> {
     match kind {
         SchemeKind::ApiKey { name, location } => {
+            // Given twice is ambiguous, hence malformed; so is a query or
+            // cookie that cannot be decoded.
             let value = match location {
                 ApiKeyLocation::Header => single_header(req.headers, name)?,
-                ApiKeyLocation::Query => query_param(req.query, name)?,
-                ApiKeyLocation::Cookie => cookie(req.headers, name)?,
+                ApiKeyLocation::Query if req.query.is_malformed() => return Err(Malformed),
+                ApiKeyLocation::Query => req
+                    .query
+                    .unique(name)
+                    .map_err(|_| Malformed)?
+                    .map(str::to_string),
+                ApiKeyLocation::Cookie if req.cookies.is_undecodable() => return Err(Malformed),
+                ApiKeyLocation::Cookie => req
+                    .cookies
+                    .unique(name)
+                    .map_err(|_| Malformed)?
+                    .map(str::to_string),
             };
             Ok(value.filter(|v| !v.is_empty()).map(Credential::ApiKey))
         }
@@ -133,68 +147,9 @@ fn authorization(headers: &HeaderMap, scheme: &str) -> Result<Option<String>, Ma
     Ok(Some(rest.to_string()))
 }
 
-/// A query parameter, percent-decoded; given twice is malformed.
-fn query_param(query: Option<&str>, name: &str) -> Result<Option<String>, Malformed> {
-    let mut found = None;
-    for pair in query.unwrap_or_default().split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if percent_decode(k)? == name {
-            if found.is_some() {
-                return Err(Malformed);
-            }
-            found = Some(percent_decode(v)?);
-        }
-    }
-    Ok(found)
-}
-
 /// Decodes one component of a query string (`%XX` and `+`).
 pub fn decode_query_component(s: &str) -> Result<String, Malformed> {
-    percent_decode(s)
-}
-
-fn percent_decode(s: &str) -> Result<String, Malformed> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = s.get(i + 1..i + 3).ok_or(Malformed)?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| Malformed)?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| Malformed)
-}
-
-/// A cookie's value from every `Cookie` header; set twice is malformed.
-fn cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, Malformed> {
-    let mut found = None;
-    for header in headers.get_all(COOKIE) {
-        let text = header.to_str().map_err(|_| Malformed)?;
-        for pair in text.split(';') {
-            let Some((k, v)) = pair.trim().split_once('=') else {
-                continue;
-            };
-            if k == name {
-                if found.is_some() {
-                    return Err(Malformed);
-                }
-                found = Some(v.trim_matches('"').to_string());
-            }
-        }
-    }
-    Ok(found)
+    moat_request::query::decode_component(s).ok_or(Malformed)
 }
 
 /// The identity attribute holding the id of the API key a request was
@@ -345,9 +300,15 @@ mod tests {
     }
 
     fn presented<'a>(h: &'a HeaderMap, q: Option<&'a str>) -> Presented<'a> {
+        // Leaked: a test's views live as long as the test.
+        let query = Box::leak(Box::new(
+            q.map(moat_request::Query::parse).unwrap_or_default(),
+        ));
+        let cookies = Box::leak(Box::new(moat_request::Cookies::parse(h)));
         Presented {
             headers: h,
-            query: q,
+            query,
+            cookies,
             client_certificate: false,
         }
     }

@@ -8,9 +8,7 @@
 
 pub mod anomaly;
 pub mod authorization;
-pub mod canonical_path;
 pub mod identity;
-pub mod json_shape;
 pub mod limits;
 pub mod ownership;
 pub mod problem;
@@ -19,7 +17,9 @@ pub mod route;
 pub mod validate;
 pub mod verdict;
 
-pub use canonical_path::{CanonicalPath, PathError};
+/// The request view every guard reads.
+pub use moat_request as request;
+pub use moat_request::{CanonicalPath, PathError};
 pub use problem::{PROBLEM_JSON, Problem, ProblemKind};
 pub use route::route_verdict;
 pub use verdict::{Finding, Verdict};

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use moat_request::Query;
 use moat_spec::{ApiSpec, ParameterLocation};
 
 use crate::identity::Identity;
@@ -136,16 +137,27 @@ impl ObjectAccess {
     }
 
     /// Decides on operation `index` for the caller. `params` are the
-    /// decoded path parameters; `query` the raw query string.
+    /// decoded path parameters. A bound query parameter given twice is
+    /// refused as ambiguous: frameworks disagree on which value counts.
     pub fn check(
         &self,
         index: usize,
         params: &[(String, String)],
-        query: Option<&str>,
+        query: &Query,
         identity: Option<&Identity>,
     ) -> Verdict {
         let Some(Some(binding)) = self.by_operation.get(index) else {
             return Verdict::Allow;
+        };
+        let actual = match binding.location {
+            ParameterLocation::Path => params
+                .iter()
+                .find(|(n, _)| *n == binding.parameter)
+                .map(|(_, v)| v.as_str()),
+            _ => match query_value(query, &binding.parameter) {
+                Ok(v) => v,
+                Err(f) => return Verdict::Deny(f),
+            },
         };
         let deny = Verdict::Deny(Finding::new(ProblemKind::OwnershipViolation));
         let Some(identity) = identity else {
@@ -157,13 +169,6 @@ impl ObjectAccess {
         let expected = match &binding.equals {
             OwnerAttribute::Consumer => Some(identity.consumer.as_str()),
             OwnerAttribute::Attribute(name) => identity.attributes.get(name).map(String::as_str),
-        };
-        let actual = match binding.location {
-            ParameterLocation::Path => params
-                .iter()
-                .find(|(n, _)| *n == binding.parameter)
-                .map(|(_, v)| v.clone()),
-            _ => query_value(query, &binding.parameter),
         };
         match (expected, actual) {
             (Some(e), Some(a)) if e == a => Verdict::Allow,
@@ -199,12 +204,19 @@ fn bind(op: &moat_spec::Operation, parameter: &str, equals: &str) -> Result<Bind
     })
 }
 
-fn query_value(query: Option<&str>, name: &str) -> Option<String> {
-    query?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = crate::identity::decode_query_component(k).ok()?;
-        (k == name).then(|| crate::identity::decode_query_component(v).ok())?
-    })
+/// The one value of query parameter `name`; a parameter given twice, or a
+/// query that cannot be decoded, has no single reading.
+fn query_value<'q>(query: &'q Query, name: &str) -> Result<Option<&'q str>, Finding> {
+    let ambiguous = || {
+        Finding::with_detail(
+            ProblemKind::AmbiguousRequest,
+            "a query parameter that decides access is given more than once or cannot be decoded",
+        )
+    };
+    if query.is_malformed() {
+        return Err(ambiguous());
+    }
+    query.unique(name).map_err(|_| ambiguous())
 }
 
 /// A learning rule as written in config.
@@ -391,31 +403,34 @@ impl Learning {
     }
 
     /// The tracked objects a request to operation `index` names.
+    /// A query parameter that names an object and is given twice is
+    /// ambiguous: `Err` is the refusal.
     pub fn named(
         &self,
         index: usize,
         params: &[(String, String)],
-        query: Option<&str>,
-    ) -> Vec<NamedObject> {
+        query: &Query,
+    ) -> Result<Vec<NamedObject>, Finding> {
         let Some(rules) = self.names.get(index) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        rules
-            .iter()
-            .filter_map(|r| {
-                let raw = match r.location {
-                    ParameterLocation::Path => params
-                        .iter()
-                        .find(|(n, _)| *n == r.parameter)
-                        .map(|(_, v)| v.clone()),
-                    _ => query_value(query, &r.parameter),
-                }?;
-                Some(NamedObject {
+        let mut named = Vec::new();
+        for r in rules {
+            let raw = match r.location {
+                ParameterLocation::Path => params
+                    .iter()
+                    .find(|(n, _)| *n == r.parameter)
+                    .map(|(_, v)| v.as_str()),
+                _ => query_value(query, &r.parameter)?,
+            };
+            if let Some(raw) = raw {
+                named.push(NamedObject {
                     kind: r.kind.clone(),
-                    id: canonical_id(&raw, r.integer),
-                })
-            })
-            .collect()
+                    id: canonical_id(raw, r.integer),
+                });
+            }
+        }
+        Ok(named)
     }
 
     /// Decides on access to an object whose recorded owner is `owner`.
@@ -548,10 +563,16 @@ paths:
         }
         // Integer ids have one spelling, so `007` cannot dodge the record.
         for spelling in ["7", "007", "+7"] {
-            let named = l.named(get, &[("orderId".into(), spelling.into())], None);
+            let named = l
+                .named(
+                    get,
+                    &[("orderId".into(), spelling.into())],
+                    &Query::default(),
+                )
+                .unwrap();
             assert_eq!(named, vec![made.clone()], "{spelling}");
         }
-        assert!(l.named(create, &[], None).is_empty());
+        assert!(l.named(create, &[], &Query::default()).unwrap().is_empty());
     }
 
     #[test]
@@ -583,10 +604,14 @@ paths:
         r.kind = "note".into();
         let l = Learning::compile(&spec, &[r], false, &[]).unwrap();
         let get = index(&spec, "getNote");
-        let named = l.named(get, &[], Some("x=1&note=n%2D1"));
+        let named = l.named(get, &[], &Query::parse("x=1&note=n%2D1")).unwrap();
         assert_eq!(named.len(), 1);
         assert_eq!(named[0].id, "n-1");
-        assert!(l.named(get, &[], Some("x=1")).is_empty());
+        assert!(l.named(get, &[], &Query::parse("x=1")).unwrap().is_empty());
+        assert!(
+            l.named(get, &[], &Query::parse("note=n-1&note=n-2"))
+                .is_err()
+        );
     }
 
     #[test]

@@ -36,6 +36,11 @@ pub enum ProblemKind {
     OwnershipViolation,
     /// Parameters or body break the document's rules (malformed).
     InvalidRequest,
+    /// The request can be read two ways (a field, parameter, key or
+    /// boundary given twice, LF-only multipart framing, a malformed
+    /// escape): the application behind the gateway may read it the other
+    /// way, so it is refused rather than one reading chosen.
+    AmbiguousRequest,
     /// The body is well-formed but breaks its schema.
     UnprocessableRequest,
     /// The body's media type is not one the operation documents.
@@ -107,6 +112,7 @@ impl ProblemKind {
             ProblemKind::Forbidden => "forbidden",
             ProblemKind::OwnershipViolation => "ownership-violation",
             ProblemKind::InvalidRequest => "invalid-request",
+            ProblemKind::AmbiguousRequest => "ambiguous-request",
             ProblemKind::UnprocessableRequest => "schema-violation",
             ProblemKind::UnsupportedMediaType => "unsupported-media-type",
             ProblemKind::PayloadTooLarge => "payload-too-large",
@@ -137,6 +143,7 @@ impl ProblemKind {
             | ProblemKind::Banned
             | ProblemKind::AttackDetected => 403,
             ProblemKind::InvalidRequest
+            | ProblemKind::AmbiguousRequest
             | ProblemKind::GraphqlRejected
             | ProblemKind::XmlRejected => 400,
             ProblemKind::UnprocessableRequest => 422,
@@ -174,6 +181,7 @@ impl ProblemKind {
             ProblemKind::Forbidden => "Operation not allowed for this caller",
             ProblemKind::OwnershipViolation => "Object not accessible to this caller",
             ProblemKind::InvalidRequest => "Invalid request",
+            ProblemKind::AmbiguousRequest => "Request has more than one reading",
             ProblemKind::UnprocessableRequest => "Request body does not match its schema",
             ProblemKind::UnsupportedMediaType => "Unsupported media type",
             ProblemKind::PayloadTooLarge => "Request body too large",

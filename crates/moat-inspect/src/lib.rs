@@ -37,6 +37,4 @@ pub mod xml;
 pub use detect::DetectorKind;
 pub use engine::{Hints, InspectOptions, Inspector};
 pub use report::{Finding, Location, Report, Severity, ValueKind, snippet};
-pub use request::{
-    BodyError, HintSource, INSPECTED_HEADERS, NoHints, RequestParts, percent_decode,
-};
+pub use request::{HintSource, INSPECTED_HEADERS, NoHints, RawRequest, RequestParts};

@@ -1,5 +1,8 @@
 //! Taking a request apart into the values inspection looks at.
 
+use moat_request::multipart::Part;
+use moat_request::{BodyLimits, Cookies, MediaType, ParsedBody, Query};
+
 use crate::engine::{Hints, Inspector};
 use crate::report::{Location, Report, ValueKind};
 
@@ -17,20 +20,92 @@ pub const INSPECTED_HEADERS: &[&str] = &[
     "x-requested-with",
 ];
 
-/// The parts of a request, as received.
+/// The parts of a request, as the request view read them (see
+/// `moat-request`): inspection reads the same values as every other
+/// control, never its own parse of the raw request.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestParts<'a> {
-    /// The path, percent-encoded as received.
-    pub path: &'a str,
-    /// The query string, without `?`.
-    pub query: Option<&'a str>,
+    /// The decoded path segments.
+    pub segments: &'a [String],
+    /// The decoded query.
+    pub query: &'a Query,
     /// Header names (lower case) and values.
     pub headers: &'a [(&'a str, &'a str)],
-    /// The body's media type (without parameters, lower case) and bytes,
-    /// when the caller has the body in memory.
-    pub body: Option<(&'a str, &'a [u8])>,
-    /// The `boundary` parameter of a `multipart/form-data` body.
-    pub boundary: Option<&'a str>,
+    /// The cookies.
+    pub cookies: &'a Cookies,
+    /// The body's bytes and how the view parsed them, when the caller has
+    /// the body in memory.
+    pub body: Option<(&'a [u8], &'a ParsedBody)>,
+}
+
+/// A request built from raw text, owning its views: for tests, benchmarks
+/// and corpora, which start from text rather than from the gateway.
+#[derive(Debug, Clone)]
+pub struct RawRequest {
+    segments: Vec<String>,
+    query: Query,
+    headers: Vec<(String, String)>,
+    cookies: Cookies,
+    body: Option<(Vec<u8>, ParsedBody)>,
+}
+
+impl RawRequest {
+    /// Parses `path` (percent-encoded), `query`, headers and a body of
+    /// `media` with the request view's parsers. `Err` says why the view
+    /// refuses the request.
+    pub fn parse(
+        path: &str,
+        query: Option<&str>,
+        headers: &[(String, String)],
+        body: Option<(&str, &[u8])>,
+    ) -> Result<RawRequest, String> {
+        let path = moat_request::CanonicalPath::parse(path).map_err(|e| e.reason().to_string())?;
+        let mut map = http::HeaderMap::new();
+        for (k, v) in headers {
+            if let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) {
+                map.append(k, v);
+            }
+        }
+        let body = match body {
+            Some((media, bytes)) => {
+                let media = MediaType::parse(media).map_err(|e| e.to_string())?;
+                let parsed = ParsedBody::parse(Some(&media), bytes, &BodyLimits::default())
+                    .map_err(|e| e.to_string())?;
+                Some((bytes.to_vec(), parsed))
+            }
+            None => None,
+        };
+        Ok(RawRequest {
+            segments: path.segments().to_vec(),
+            query: query.map(Query::parse).unwrap_or_default(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+            cookies: Cookies::parse(&map),
+            body,
+        })
+    }
+
+    /// Inspects the request.
+    pub fn inspect(&self, inspector: &Inspector, hints: &dyn HintSource, report: &mut Report) {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let parts = RequestParts {
+            segments: &self.segments,
+            query: &self.query,
+            headers: &headers,
+            cookies: &self.cookies,
+            body: self.body.as_ref().map(|(b, p)| (b.as_slice(), p)),
+        };
+        inspector.inspect_request(&parts, hints, report);
+    }
 }
 
 /// Hints for each place of a request, from the API's document.
@@ -53,50 +128,45 @@ impl HintSource for NoHints {
     }
 }
 
-/// Why a body could not be inspected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyError {
-    /// A JSON body that does not parse.
-    Json,
-}
-
 impl Inspector {
     /// Inspects every place of a request: path segments, query names and
-    /// values, [`INSPECTED_HEADERS`], cookies, and JSON or form bodies.
-    /// Other media types are left to their own inspectors (GraphQL, XML).
+    /// values, [`INSPECTED_HEADERS`], cookies, and JSON, form, multipart
+    /// and text bodies. Other media types are left to their own inspectors
+    /// (GraphQL, XML).
     pub fn inspect_request(
         &self,
         parts: &RequestParts<'_>,
         hints: &dyn HintSource,
         report: &mut Report,
-    ) -> Result<(), BodyError> {
-        for (i, segment) in parts.path.split('/').filter(|s| !s.is_empty()).enumerate() {
-            let decoded = percent_decode(segment);
+    ) {
+        for (i, segment) in parts.segments.iter().enumerate() {
             self.inspect_value(
                 &Location::new("path", i.to_string()),
-                &decoded,
+                segment,
                 ValueKind::Path,
                 &Hints::default(),
                 report,
             );
         }
-        if let Some(q) = parts.query {
-            self.inspect_form(q, "query", ValueKind::Query, hints, report);
+        self.inspect_pairs(
+            parts.query.pairs(),
+            "query",
+            ValueKind::Query,
+            hints,
+            report,
+        );
+        for (name, value) in parts.cookies.pairs() {
+            let h = hints.param("cookie", name);
+            self.inspect_value(
+                &Location::new("cookie", name.as_str()),
+                value,
+                ValueKind::Cookie,
+                &h,
+                report,
+            );
         }
         for (name, value) in parts.headers {
-            if *name == "cookie" {
-                for pair in value.split(';') {
-                    let (k, v) = pair.trim().split_once('=').unwrap_or((pair.trim(), ""));
-                    let h = hints.param("cookie", k);
-                    self.inspect_value(
-                        &Location::new("cookie", k),
-                        v,
-                        ValueKind::Cookie,
-                        &h,
-                        report,
-                    );
-                }
-            } else if INSPECTED_HEADERS.contains(name) {
+            if INSPECTED_HEADERS.contains(name) {
                 let h = hints.param("header", name);
                 self.inspect_value(
                     &Location::new("header", *name),
@@ -107,20 +177,21 @@ impl Inspector {
                 );
             }
         }
-        if let Some((media, body)) = parts.body {
-            if media == "application/json" || media.ends_with("+json") {
-                let value: serde_json::Value =
-                    serde_json::from_slice(body).map_err(|_| BodyError::Json)?;
-                self.inspect_json(&value, &|p| hints.body(p), report);
-            } else if media == "application/x-www-form-urlencoded" {
-                let text = String::from_utf8_lossy(body);
-                self.inspect_form(&text, "body", ValueKind::FormField, hints, report);
-            } else if media == "multipart/form-data" {
-                if let Some(boundary) = parts.boundary {
-                    self.inspect_multipart(body, boundary, hints, report);
-                }
-            } else if media.starts_with("text/") {
-                let text = String::from_utf8_lossy(body);
+        let Some((bytes, parsed)) = parts.body else {
+            return;
+        };
+        match parsed {
+            ParsedBody::Json(value) => self.inspect_json(value, &|p| hints.body(p), report),
+            ParsedBody::Form(form) => {
+                self.inspect_pairs(form.pairs(), "body", ValueKind::FormField, hints, report)
+            }
+            ParsedBody::Multipart(multipart) => {
+                self.inspect_multipart(bytes, multipart, hints, report)
+            }
+            // XML reaches here only when no XML guard took it apart first
+            // (the gateway passes XML values one by one): read as text.
+            ParsedBody::Text | ParsedBody::Xml => {
+                let text = String::from_utf8_lossy(bytes);
                 self.inspect_value(
                     &Location::body(""),
                     &text,
@@ -129,22 +200,25 @@ impl Inspector {
                     report,
                 );
             }
+            ParsedBody::Empty | ParsedBody::Graphql | ParsedBody::Opaque => {}
         }
-        Ok(())
     }
 
-    /// Inspects the fields of a `multipart/form-data` body: each part's
-    /// name, file name, and value when it is text (no `Content-Type`, or a
-    /// `text/*` one). File contents of other types are not inspected.
+    /// Inspects the parts of a `multipart/form-data` body as frameworks
+    /// read them: each part's name and file names (`filename` and the
+    /// decoded `filename*`), and its content when it is a field (no file
+    /// name, whatever its type) or text; the parts nested in a
+    /// `multipart/mixed` part likewise. Binary file contents are not
+    /// inspected.
     fn inspect_multipart(
         &self,
         body: &[u8],
-        boundary: &str,
+        parts: &[Part],
         hints: &dyn HintSource,
         report: &mut Report,
     ) {
-        for part in multipart_parts(body, boundary) {
-            let name = part.name.unwrap_or_default();
+        for part in parts {
+            let name = part.name.as_deref().unwrap_or_default();
             self.inspect_value(
                 &Location::new("body", format!("{name}#name")),
                 name,
@@ -152,7 +226,7 @@ impl Inspector {
                 &Hints::default(),
                 report,
             );
-            if let Some(file) = part.filename {
+            for file in part.filenames() {
                 self.inspect_value(
                     &Location::new("body", format!("{name}#filename")),
                     file,
@@ -161,12 +235,15 @@ impl Inspector {
                     report,
                 );
             }
-            let text = part
-                .content_type
-                .is_none_or(|c| c.to_ascii_lowercase().starts_with("text/"));
-            if text {
-                let value = String::from_utf8_lossy(part.data);
-                let h = hints.body(&format!("/{name}"));
+            let text = part.content_type.as_ref().is_none_or(|c| c.is_text());
+            if part.nested.is_empty() && (part.is_field() || text) {
+                let value =
+                    String::from_utf8_lossy(body.get(part.data.clone()).unwrap_or_default());
+                let h = if part.is_field() {
+                    hints.body(&format!("/{name}"))
+                } else {
+                    Hints::default()
+                };
                 self.inspect_value(
                     &Location::new("body", name),
                     &value,
@@ -175,157 +252,35 @@ impl Inspector {
                     report,
                 );
             }
+            self.inspect_multipart(body, &part.nested, hints, report);
         }
     }
 
-    /// Inspects `a=b&c=d` names and values.
-    fn inspect_form(
+    /// Inspects decoded `name=value` pairs.
+    fn inspect_pairs(
         &self,
-        text: &str,
+        pairs: &[(String, String)],
         part: &'static str,
         kind: ValueKind,
         hints: &dyn HintSource,
         report: &mut Report,
     ) {
-        for pair in text.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let name = form_decode(k);
-            let value = form_decode(v);
+        for (name, value) in pairs {
             self.inspect_value(
                 &Location::new(part, format!("{name}#name")),
-                &name,
+                name,
                 ValueKind::ParamName,
                 &Hints::default(),
                 report,
             );
             let h = if part == "query" {
-                hints.param("query", &name)
+                hints.param("query", name)
             } else {
                 hints.body(&format!("/{name}"))
             };
-            self.inspect_value(&Location::new(part, name.clone()), &value, kind, &h, report);
+            self.inspect_value(&Location::new(part, name.as_str()), value, kind, &h, report);
         }
     }
-}
-
-/// `+` as space, then percent-decoding (once: the normaliser decodes
-/// further layers).
-fn form_decode(s: &str) -> String {
-    percent_decode(&s.replace('+', " "))
-}
-
-/// One round of percent-decoding; invalid escapes are kept as they are,
-/// invalid UTF-8 is replaced.
-pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    if !b.contains(&b'%') {
-        return s.to_string();
-    }
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// One part of a `multipart/form-data` body.
-struct Part<'a> {
-    name: Option<&'a str>,
-    filename: Option<&'a str>,
-    content_type: Option<&'a str>,
-    data: &'a [u8],
-}
-
-/// Most parts read from one body.
-const MAX_PARTS: usize = 1000;
-
-/// The parts of a multipart body (RFC 7578), in one pass; a malformed body
-/// yields the parts read before the damage.
-fn multipart_parts<'a>(body: &'a [u8], boundary: &str) -> Vec<Part<'a>> {
-    let delimiter = format!("--{boundary}");
-    let d = delimiter.as_bytes();
-    let mut parts = Vec::new();
-    let Some(mut at) = find(body, d, 0) else {
-        return parts;
-    };
-    while parts.len() < MAX_PARTS {
-        let mut start = at + d.len();
-        if body[start..].starts_with(b"--") {
-            break;
-        }
-        // The rest of the delimiter line.
-        match find(body, b"\r\n", start) {
-            Some(eol) => start = eol + 2,
-            None => break,
-        }
-        let Some(head_end) = find(body, b"\r\n\r\n", start) else {
-            break;
-        };
-        let head = std::str::from_utf8(&body[start..head_end]).unwrap_or_default();
-        let data_start = head_end + 4;
-        let Some(next) = find(body, d, data_start) else {
-            break;
-        };
-        let data_end = next.saturating_sub(2).max(data_start);
-        let mut part = Part {
-            name: None,
-            filename: None,
-            content_type: None,
-            data: &body[data_start..data_end],
-        };
-        for line in head.split("\r\n") {
-            let Some((field, value)) = line.split_once(':') else {
-                continue;
-            };
-            if field.trim().eq_ignore_ascii_case("content-disposition") {
-                part.name = disposition_param(value, "name");
-                part.filename = disposition_param(value, "filename");
-            } else if field.trim().eq_ignore_ascii_case("content-type") {
-                part.content_type = Some(value.trim());
-            }
-        }
-        parts.push(part);
-        at = next;
-    }
-    parts
-}
-
-/// A `name="value"` parameter of a `Content-Disposition` value.
-fn disposition_param<'a>(value: &'a str, key: &str) -> Option<&'a str> {
-    value.split(';').skip(1).find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        (k.trim().eq_ignore_ascii_case(key)).then(|| v.trim().trim_matches('"'))
-    })
-}
-
-/// The first position of `needle` in `hay` at or after `from`.
-fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() || from >= hay.len() {
-        return None;
-    }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
 }
 
 #[cfg(test)]
@@ -333,42 +288,51 @@ mod tests {
     use super::*;
     use crate::InspectOptions;
 
-    #[test]
-    fn multipart_fields_are_inspected() {
-        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nHello O'Brien\r\n--XyZ\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\n1' UNION SELECT password FROM users--\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n\x89PNG' OR '1'='1\r\n--XyZ--\r\n";
-        let parts = multipart_parts(body, "XyZ");
-        assert_eq!(parts.len(), 3);
-        assert_eq!(parts[0].name, Some("title"));
-        assert_eq!(parts[0].data, b"Hello O'Brien");
-        assert_eq!(parts[2].filename, Some("a.png"));
+    fn places(req: &RawRequest) -> (bool, Vec<String>) {
         let inspector = Inspector::new(InspectOptions::default());
         let mut report = Report::default();
-        let req = RequestParts {
-            path: "/upload",
-            query: None,
-            headers: &[],
-            body: Some(("multipart/form-data", body)),
-            boundary: Some("XyZ"),
-        };
-        inspector
-            .inspect_request(&req, &NoHints, &mut report)
-            .unwrap();
-        assert!(inspector.blocks(&report));
-        let places: Vec<String> = report
+        req.inspect(&inspector, &NoHints, &mut report);
+        let found = report
             .findings()
             .iter()
             .map(|f| f.location.to_string())
             .collect();
-        assert_eq!(places, ["body:q"], "binary file contents are not inspected");
-        // Malformed bodies yield what was read, never panic.
-        for bad in [
-            &b"--XyZ"[..],
-            b"--XyZ\r\n",
-            b"--XyZ\r\nContent-Disposition: form-data; name=a\r\n\r\nx",
-            b"",
-            b"no boundary here",
-        ] {
-            let _ = multipart_parts(bad, "XyZ");
-        }
+        (inspector.blocks(&report), found)
+    }
+
+    fn multipart(body: &[u8]) -> RawRequest {
+        RawRequest::parse(
+            "/upload",
+            None,
+            &[],
+            Some(("multipart/form-data; boundary=XyZ", body)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn multipart_fields_are_inspected() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nHello O'Brien\r\n--XyZ\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\n1' UNION SELECT password FROM users--\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n\x89PNG' OR '1'='1\r\n--XyZ--\r\n";
+        let (blocked, found) = places(&multipart(body));
+        assert!(blocked);
+        assert_eq!(found, ["body:q"], "binary file contents are not inspected");
+    }
+
+    #[test]
+    fn multipart_is_read_as_frameworks_read_it() {
+        // A typed part without a file name is a field.
+        let typed = b"--XyZ\r\nContent-Disposition: form-data; name=\"q\"\r\nContent-Type: application/octet-stream\r\n\r\n1' UNION SELECT password FROM users--\r\n--XyZ--\r\n";
+        assert_eq!(
+            places(&multipart(typed)),
+            (true, vec!["body:q".to_string()])
+        );
+        // filename* is decoded and inspected.
+        let star = b"--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"; filename*=UTF-8''..%2F..%2F..%2Fetc%2Fpasswd\r\nContent-Type: image/png\r\n\r\nx\r\n--XyZ--\r\n";
+        let (blocked, found) = places(&multipart(star));
+        assert!(blocked);
+        assert_eq!(found, ["body:f#filename"]);
+        // Nested multipart/mixed parts are inspected.
+        let nested = b"--XyZ\r\nContent-Disposition: form-data; name=\"files\"\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\nContent-Disposition: file; filename=\"notes.txt\"\r\nContent-Type: text/plain\r\n\r\n<script>alert(document.cookie)</script>\r\n--in--\r\n--XyZ--\r\n";
+        assert!(places(&multipart(nested)).0);
     }
 }

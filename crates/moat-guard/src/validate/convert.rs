@@ -271,7 +271,7 @@ fn declares_properties(map: &Map<String, Value>, snapshot: &Value, depth: usize)
 /// unless they close themselves.
 fn local_target<'a>(reference: &str, snapshot: &'a Value) -> Option<&'a Value> {
     let fragment = reference.strip_prefix('#')?;
-    let pointer = super::params::percent_decode(fragment, false)?;
+    let pointer = super::params::percent_decode(fragment)?;
     snapshot.pointer(&pointer)
 }
 
@@ -376,7 +376,7 @@ fn dispatch_discriminator(map: &mut Map<String, Value>) {
             continue;
         }
         let name = reference.rsplit('/').next().unwrap_or(reference);
-        let Some(name) = super::params::percent_decode(name, false) else {
+        let Some(name) = super::params::percent_decode(name) else {
             continue;
         };
         let name = name.replace("~1", "/").replace("~0", "~");

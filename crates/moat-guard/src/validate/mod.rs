@@ -47,6 +47,7 @@ use std::fmt;
 
 use http::HeaderMap;
 use jsonschema::{Draft, Keyword, PatternOptions, Registry, ValidationError, Validator};
+use moat_request::{Cookies, MediaType, ParsedBody, Query};
 use moat_spec::{ApiSpec, DocId, OpenApiVersion, Operation, ParameterLocation};
 use serde_json::{Value, json};
 
@@ -562,15 +563,12 @@ impl OperationValidator {
     /// stream it (a documented type with nothing to check in the bytes), or
     /// buffer it for [`validate_body`](Self::validate_body) (JSON, or a
     /// form body, with a schema).
-    pub fn media_plan(&self, content_type: Option<&str>) -> MediaPlan {
-        let essence = content_type.map(media::essence);
-        let entry = essence.as_deref().and_then(|e| {
-            let key = media::best_match(self.media.iter().map(|m| m.key.as_str()), e)?;
-            self.media.iter().find(|m| m.key == key)
-        });
+    pub fn media_plan(&self, media: Option<&MediaType>) -> MediaPlan {
+        let essence = media.map(MediaType::essence);
+        let entry = essence.and_then(|e| self.entry(e));
         match (entry, essence) {
             (Some(entry), Some(essence))
-                if (media::is_json(&essence) || entry.form.is_some()) && entry.schema.is_some() =>
+                if (media::is_json(essence) || entry.form.is_some()) && entry.schema.is_some() =>
             {
                 MediaPlan::Buffer
             }
@@ -583,14 +581,24 @@ impl OperationValidator {
         }
     }
 
-    /// Checks a request body. An empty body counts as absent: refused when
-    /// the body is required, accepted otherwise. A present body needs a
-    /// documented `Content-Type` (415 otherwise); JSON bodies must parse and
-    /// match their schema, and so must form bodies once their fields are
-    /// typed (an undecodable form body is `encoding`).
-    pub fn validate_body(&self, content_type: Option<&str>, body: &[u8]) -> Result<(), Violations> {
+    /// The documented entry for a media type essence.
+    fn entry(&self, essence: &str) -> Option<&MediaEntry> {
+        let key = media::best_match(self.media.iter().map(|m| m.key.as_str()), essence)?;
+        self.media.iter().find(|m| m.key == key)
+    }
+
+    /// Checks a request body, as the request view parsed it. An empty body
+    /// counts as absent: refused when the body is required, accepted
+    /// otherwise. A present body needs a documented `Content-Type` (415
+    /// otherwise); JSON bodies must match their schema, and so must form
+    /// bodies once their fields are typed.
+    pub fn validate_body(
+        &self,
+        media: Option<&MediaType>,
+        body: &ParsedBody,
+    ) -> Result<(), Violations> {
         let mut out = Violations::new();
-        if body.is_empty() {
+        if matches!(body, ParsedBody::Empty) {
             if self.body_required {
                 out.push(Violation {
                     location: Location::Body,
@@ -600,44 +608,66 @@ impl OperationValidator {
             }
             return out.into_result();
         }
-        let essence = content_type.map(media::essence);
-        let entry = essence.as_deref().and_then(|e| {
-            let key = media::best_match(self.media.iter().map(|m| m.key.as_str()), e)?;
-            self.media.iter().find(|m| m.key == key)
-        });
-        let (Some(entry), Some(essence)) = (entry, essence) else {
+        let entry = media.and_then(|m| self.entry(m.essence()));
+        let Some(entry) = entry else {
             // A body the operation does not document, or of an
             // undocumented type, is refused rather than passed on unread.
             out.push(Violation::unsupported_media_type());
             return out.into_result();
         };
-        if let (Some(fields), Some(schema)) = (&entry.form, &entry.schema) {
-            match form_value(fields, body) {
-                Some(value) => report(schema, &value, Location::Body, None, &mut out),
-                None => out.push(Violation {
-                    location: Location::Body,
-                    pointer: String::new(),
-                    rule: RULE_ENCODING,
-                }),
-            }
-            return out.into_result();
-        }
-        if !media::is_json(&essence) {
-            return Ok(());
-        }
         let Some(schema) = &entry.schema else {
             return Ok(());
         };
-        let Ok(value) = serde_json::from_slice::<Value>(body) else {
-            out.push(Violation {
-                location: Location::Body,
-                pointer: String::new(),
-                rule: RULE_JSON,
-            });
-            return out.into_result();
-        };
-        report(schema, &value, Location::Body, None, &mut out);
+        match (body, &entry.form) {
+            (ParsedBody::Form(form), Some(fields)) => {
+                let value = form_value(fields, form);
+                report(schema, &value, Location::Body, None, &mut out);
+            }
+            (ParsedBody::Json(value), _) => report(schema, value, Location::Body, None, &mut out),
+            _ => {}
+        }
         out.into_result()
+    }
+
+    /// [`validate_body`](Self::validate_body) for a body given as text:
+    /// parsed by the request view first, as the gateway does (for tools
+    /// that start from recorded traffic, and for tests), under the default
+    /// body limits.
+    pub fn validate_raw_body(
+        &self,
+        content_type: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<(), Violations> {
+        let limits = &moat_request::BodyLimits::default();
+        let media = match content_type.map(MediaType::parse) {
+            Some(Ok(m)) => Some(m),
+            Some(Err(_)) if !bytes.is_empty() => {
+                let mut out = Violations::new();
+                out.push(Violation::unsupported_media_type());
+                return Err(out);
+            }
+            _ => None,
+        };
+        match ParsedBody::parse(media.as_ref(), bytes, limits) {
+            Ok(body) => self.validate_body(media.as_ref(), &body),
+            Err(e) => {
+                let mut out = Violations::new();
+                out.push(Violation::unreadable_body(&e));
+                Err(out)
+            }
+        }
+    }
+
+    /// [`validate_params`](Self::validate_params) for a raw query string
+    /// and headers, read by the request view first.
+    pub fn validate_raw_params(
+        &self,
+        path_params: &[(String, String)],
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<(), Violations> {
+        let query = query.map(Query::parse).unwrap_or_default();
+        self.validate_params(path_params, &query, headers, &Cookies::parse(headers))
     }
 
     /// Checks path, query, header and cookie parameters. `path_params` are
@@ -646,52 +676,38 @@ impl OperationValidator {
     pub fn validate_params(
         &self,
         path_params: &[(String, String)],
-        query: Option<&str>,
+        query: &Query,
         headers: &HeaderMap,
+        cookies: &Cookies,
     ) -> Result<(), Violations> {
         let mut out = Violations::new();
-        let query_pairs = match query.map(params::parse_query) {
-            Some(Ok(pairs)) => pairs,
-            Some(Err(())) => {
-                out.push(Violation {
-                    location: Location::Query,
-                    pointer: String::new(),
-                    rule: RULE_ENCODING,
-                });
-                Vec::new()
-            }
-            None => Vec::new(),
-        };
-        let mut cookies: Option<Vec<(String, String)>> = None;
+        if query.is_malformed() {
+            out.push(Violation {
+                location: Location::Query,
+                pointer: String::new(),
+                rule: RULE_ENCODING,
+            });
+        }
+        let mut cookie_encoding_reported = false;
         for p in &self.params {
             let raw: Vec<String> = match p.location {
                 Location::Cookie => {
-                    let jar = cookies.get_or_insert_with(|| {
-                        let (jar, undecodable) = params::parse_cookies(headers);
-                        if undecodable {
-                            out.push(Violation {
-                                location: Location::Header,
-                                pointer: "cookie".to_string(),
-                                rule: RULE_ENCODING,
-                            });
-                        }
-                        jar
-                    });
-                    jar.iter()
-                        .filter(|(n, _)| *n == p.name)
-                        .map(|(_, v)| v.clone())
-                        .collect()
+                    if cookies.is_undecodable() && !cookie_encoding_reported {
+                        cookie_encoding_reported = true;
+                        out.push(Violation {
+                            location: Location::Header,
+                            pointer: "cookie".to_string(),
+                            rule: RULE_ENCODING,
+                        });
+                    }
+                    cookies.values(&p.name).map(str::to_string).collect()
                 }
                 Location::Path => path_params
                     .iter()
                     .filter(|(n, _)| *n == p.name)
                     .map(|(_, v)| v.clone())
                     .collect(),
-                Location::Query => query_pairs
-                    .iter()
-                    .filter(|(n, _)| *n == p.name)
-                    .map(|(_, v)| v.clone())
-                    .collect(),
+                Location::Query => query.values(&p.name).map(str::to_string).collect(),
                 Location::Header => {
                     let mut values = Vec::new();
                     for v in headers.get_all(p.name.as_str()) {
@@ -756,21 +772,19 @@ impl OperationValidator {
 /// field typed as its property says; text that is not of the type stays a
 /// string, so that the schema reports it (`type`) at the field. `None` when
 /// the body cannot be decoded.
-fn form_value(fields: &HashMap<String, Field>, body: &[u8]) -> Option<Value> {
-    let text = std::str::from_utf8(body).ok()?;
-    let pairs = params::parse_query(text).ok()?;
+fn form_value(fields: &HashMap<String, Field>, form: &Query) -> Value {
     // Repeated keys gathered, in first-seen order.
-    let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for (k, v) in pairs {
-        match index.get(&k) {
+    let mut grouped: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (k, v) in form.pairs() {
+        match index.get(k.as_str()) {
             Some(&i) => {
                 if let Some((_, values)) = grouped.get_mut(i) {
                     values.push(v);
                 }
             }
             None => {
-                index.insert(k.clone(), grouped.len());
+                index.insert(k, grouped.len());
                 grouped.push((k, vec![v]));
             }
         }
@@ -778,7 +792,7 @@ fn form_value(fields: &HashMap<String, Field>, body: &[u8]) -> Option<Value> {
     let typed = |s: Scalar, t: &str| s.coerce(t).unwrap_or_else(|| Value::String(t.to_string()));
     let mut object = serde_json::Map::with_capacity(grouped.len());
     for (name, values) in grouped {
-        let value = match fields.get(&name).copied() {
+        let value = match fields.get(name).copied() {
             Some(Field::Array {
                 item,
                 explode,
@@ -798,7 +812,8 @@ fn form_value(fields: &HashMap<String, Field>, body: &[u8]) -> Option<Value> {
             field => {
                 let one = |v: &str| match field {
                     Some(Field::Json) => {
-                        serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()))
+                        moat_request::json::parse(v.as_bytes(), &Default::default())
+                            .unwrap_or_else(|_| Value::String(v.to_string()))
                     }
                     Some(Field::Scalar(s)) => typed(s, v),
                     _ => Value::String(v.to_string()),
@@ -810,9 +825,9 @@ fn form_value(fields: &HashMap<String, Field>, body: &[u8]) -> Option<Value> {
                 }
             }
         };
-        object.insert(name, value);
+        object.insert(name.to_string(), value);
     }
-    Some(Value::Object(object))
+    Value::Object(object)
 }
 
 fn violation(p: &ParamCheck, rule: &'static str) -> Violation {

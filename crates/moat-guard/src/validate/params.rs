@@ -3,45 +3,10 @@
 
 use serde_json::{Number, Value};
 
-/// Decodes `%XX` escapes (and `+` as a space when `form` is set, as in
-/// `application/x-www-form-urlencoded` query strings). `None` for a bad
-/// escape or a result that is not UTF-8.
-pub(crate) fn percent_decode(s: &str, form: bool) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' if form => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Splits a query string into decoded name/value pairs; `Err` when some
-/// pair cannot be decoded.
-pub(crate) fn parse_query(query: &str) -> Result<Vec<(String, String)>, ()> {
-    let mut pairs = Vec::new();
-    for part in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let k = percent_decode(k, true).ok_or(())?;
-        let v = percent_decode(v, true).ok_or(())?;
-        pairs.push((k, v));
-    }
-    Ok(pairs)
+/// Percent-decodes `s` (`+` stays `+`); `None` for a bad escape or a
+/// result that is not UTF-8.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
+    moat_request::query::decode_strict(s)
 }
 
 /// The JSON type a scalar parameter value is read as.
@@ -112,37 +77,4 @@ pub(crate) enum Shape {
     },
     /// Objects and anything else: not deserialised; its schema is not checked.
     Opaque,
-}
-
-/// The cookies of a request, from every `Cookie` header (RFC 6265:
-/// `a=b; c=d`), in order. Values are unquoted and, where they hold valid
-/// `%XX` escapes, percent-decoded (otherwise taken as they are, as cookie
-/// values need not be percent-encoded). The flag is set when some header is
-/// not visible ASCII; such a header is skipped.
-pub(crate) fn parse_cookies(headers: &http::HeaderMap) -> (Vec<(String, String)>, bool) {
-    let mut jar = Vec::new();
-    let mut undecodable = false;
-    for header in headers.get_all(http::header::COOKIE) {
-        let Ok(text) = header.to_str() else {
-            undecodable = true;
-            continue;
-        };
-        for pair in text.split(';') {
-            let Some((name, value)) = pair.split_once('=') else {
-                continue;
-            };
-            let name = name.trim();
-            if name.is_empty() {
-                continue;
-            }
-            let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value);
-            let value = percent_decode(value, false).unwrap_or_else(|| value.to_string());
-            jar.push((name.to_string(), value));
-        }
-    }
-    (jar, undecodable)
 }

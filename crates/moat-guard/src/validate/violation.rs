@@ -26,6 +26,11 @@ pub const SHAPE_RULES: &[&str] = &[
     "max_properties",
 ];
 
+/// The rule name of a JSON object key given twice.
+pub const RULE_DUPLICATE_KEY: &str = "duplicate_key";
+/// The rule name of a multipart body that frameworks would read differently.
+pub const RULE_MULTIPART: &str = "multipart";
+
 /// The rule name of a value that could not be decoded (bad percent-encoding,
 /// invalid UTF-8, a header that is not visible ASCII).
 pub const RULE_ENCODING: &str = "encoding";
@@ -90,6 +95,23 @@ impl Violation {
         }
     }
 
+    /// What a body the request view could not read one way reports: the
+    /// JSON rule (syntax, a shape limit, a duplicate key) at its pointer,
+    /// a form body's `encoding`, or a multipart body's `multipart`. Such
+    /// bodies are malformed (400).
+    pub fn unreadable_body(e: &moat_request::BodyError) -> Self {
+        let (pointer, rule) = match e {
+            moat_request::BodyError::Json(j) => (j.pointer.clone(), j.rule.as_str()),
+            moat_request::BodyError::FormEncoding => (String::new(), RULE_ENCODING),
+            moat_request::BodyError::Multipart(_) => (String::new(), RULE_MULTIPART),
+        };
+        Self {
+            location: Location::Body,
+            pointer,
+            rule,
+        }
+    }
+
     /// Whether the violation is about the media type rather than the content.
     pub fn is_media_type(&self) -> bool {
         self.rule == RULE_MEDIA_TYPE
@@ -104,6 +126,9 @@ impl Violation {
             || self.rule == RULE_JSON
             || self.pointer.is_empty() && self.rule == "required"
             || SHAPE_RULES.contains(&self.rule)
+            || self.rule == RULE_DUPLICATE_KEY
+            || self.rule == RULE_MULTIPART
+            || self.rule == RULE_ENCODING
     }
 }
 

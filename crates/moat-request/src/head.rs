@@ -1,0 +1,227 @@
+//! The head of a request, parsed once at entry.
+
+use http::header::{self, HeaderMap};
+use http::{Version, request::Parts};
+
+use crate::canonical_path::{CanonicalPath, PathError};
+use crate::cookies::Cookies;
+use crate::media::{MediaType, MediaTypeError};
+use crate::query::Query;
+
+/// Why a request head has no single reading.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    /// The path has no canonical form.
+    #[error("{0}")]
+    Path(PathError),
+    /// A field that must appear once appears more than once.
+    #[error("the {0} header is given more than once")]
+    Repeated(&'static str),
+    /// `Host` is missing on HTTP/1.1 or HTTP/2 (RFC 9112 §3.2).
+    #[error("the Host header is missing")]
+    MissingHost,
+    /// `Host` is not a host and optional port, or disagrees with the
+    /// target's authority.
+    #[error("the Host header is invalid")]
+    InvalidHost,
+    /// The `Content-Type` cannot be read one way only.
+    #[error("the Content-Type is invalid: {0}")]
+    MediaType(MediaTypeError),
+}
+
+/// What every control reads of a request head.
+#[derive(Debug, Clone)]
+pub struct Head {
+    /// The canonical path.
+    pub path: CanonicalPath,
+    /// The requested host, lower case, without port or trailing dot.
+    pub host: Option<String>,
+    /// The decoded query.
+    pub query: Query,
+    /// The query string as received (forwarded as it is).
+    pub raw_query: Option<String>,
+    /// The cookies.
+    pub cookies: Cookies,
+    /// The body's media type, when a `Content-Type` is given.
+    pub media: Option<MediaType>,
+    /// The declared body length.
+    pub content_length: Option<u64>,
+}
+
+impl Head {
+    /// Reads `parts` into one view, or says why there is more than one.
+    pub fn parse(parts: &Parts) -> Result<Head, HeadError> {
+        let path = CanonicalPath::parse(parts.uri.path()).map_err(HeadError::Path)?;
+        let host = host(&parts.uri, &parts.headers, parts.version)?;
+        let media = match one(&parts.headers, header::CONTENT_TYPE, "Content-Type")? {
+            Some(v) => Some(
+                v.to_str()
+                    .map_err(|_| HeadError::MediaType(MediaTypeError::Invalid))
+                    .and_then(|t| MediaType::parse(t).map_err(HeadError::MediaType))?,
+            ),
+            None => None,
+        };
+        let content_length = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let raw_query = parts.uri.query().map(str::to_string);
+        Ok(Head {
+            path,
+            host,
+            query: raw_query.as_deref().map(Query::parse).unwrap_or_default(),
+            raw_query,
+            cookies: Cookies::parse(&parts.headers),
+            media,
+            content_length,
+        })
+    }
+}
+
+/// The one value of a field that may appear once.
+fn one<'h>(
+    headers: &'h HeaderMap,
+    name: header::HeaderName,
+    label: &'static str,
+) -> Result<Option<&'h http::HeaderValue>, HeadError> {
+    let mut all = headers.get_all(name).iter();
+    let first = all.next();
+    if all.next().is_some() {
+        return Err(HeadError::Repeated(label));
+    }
+    Ok(first)
+}
+
+/// The requested host: the target's authority (HTTP/2 `:authority`, or an
+/// absolute-form target) or the `Host` field; both must agree when both are
+/// given.
+pub fn host(
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    version: Version,
+) -> Result<Option<String>, HeadError> {
+    let field = match one(headers, header::HOST, "Host")? {
+        Some(v) => {
+            let text = v.to_str().map_err(|_| HeadError::InvalidHost)?;
+            Some(authority_host(text)?)
+        }
+        None => None,
+    };
+    let target = match uri.authority() {
+        Some(a) => Some(authority_host(a.as_str())?),
+        None => None,
+    };
+    match (target, field) {
+        (Some(t), Some(f)) if t != f => Err(HeadError::InvalidHost),
+        (Some(h), _) | (None, Some(h)) => Ok(Some(h)),
+        (None, None) if version >= Version::HTTP_11 => Err(HeadError::MissingHost),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The host of an authority (`host[:port]`), lower case, trailing dot
+/// removed. User information and anything but a host and port are refused.
+fn authority_host(text: &str) -> Result<String, HeadError> {
+    let authority: http::uri::Authority = text.parse().map_err(|_| HeadError::InvalidHost)?;
+    if authority.as_str().contains('@') || authority.host().is_empty() {
+        return Err(HeadError::InvalidHost);
+    }
+    let host = authority.host();
+    let valid = if let Some(ip6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        ip6.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        host.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+            && !host.contains("..")
+    };
+    if !valid {
+        return Err(HeadError::InvalidHost);
+    }
+    Ok(host.trim_end_matches('.').to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut b = http::Request::builder().uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn host_is_normalised() {
+        let h = |v: &str| Head::parse(&parts("/x", &[("host", v)])).map(|h| h.host);
+        assert_eq!(
+            h("API.Example.com:8443"),
+            Ok(Some("api.example.com".into()))
+        );
+        assert_eq!(h("example.com."), Ok(Some("example.com".into())));
+        assert_eq!(h("[::1]:8080"), Ok(Some("[::1]".into())));
+        for bad in ["a/b", "a..b", "\"x\"", "u@host", "a b", "", "[zz]"] {
+            assert_eq!(h(bad), Err(HeadError::InvalidHost), "{bad}");
+        }
+        let abs = Head::parse(&parts("https://Other.example/x", &[])).unwrap();
+        assert_eq!(abs.host.as_deref(), Some("other.example"));
+        assert_eq!(
+            Head::parse(&parts("https://a.example/x", &[("host", "b.example")])).err(),
+            Some(HeadError::InvalidHost)
+        );
+        assert_eq!(
+            Head::parse(&parts("/x", &[])).err(),
+            Some(HeadError::MissingHost)
+        );
+    }
+
+    #[test]
+    fn fields_given_twice_are_refused() {
+        let two_hosts = parts("/x", &[("host", "a"), ("host", "b")]);
+        assert_eq!(
+            Head::parse(&two_hosts).err(),
+            Some(HeadError::Repeated("Host"))
+        );
+        let two_types = parts(
+            "/x",
+            &[
+                ("host", "a"),
+                ("content-type", "application/json"),
+                ("content-type", "text/plain"),
+            ],
+        );
+        assert_eq!(
+            Head::parse(&two_types).err(),
+            Some(HeadError::Repeated("Content-Type"))
+        );
+        let two_boundaries = parts(
+            "/x",
+            &[
+                ("host", "a"),
+                (
+                    "content-type",
+                    "multipart/form-data; boundary=a; boundary=b",
+                ),
+            ],
+        );
+        assert!(matches!(
+            Head::parse(&two_boundaries).err(),
+            Some(HeadError::MediaType(MediaTypeError::Repeated(_)))
+        ));
+    }
+
+    #[test]
+    fn the_query_and_cookies_are_read_once() {
+        let head = Head::parse(&parts(
+            "/a/%62?x=1&y=a+b",
+            &[("host", "h"), ("cookie", "s=1")],
+        ))
+        .unwrap();
+        assert_eq!(head.path.as_str(), "/a/b");
+        assert_eq!(head.query.unique("y"), Ok(Some("a b")));
+        assert_eq!(head.raw_query.as_deref(), Some("x=1&y=a+b"));
+        assert_eq!(head.cookies.unique("s"), Ok(Some("1")));
+    }
+}

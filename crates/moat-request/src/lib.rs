@@ -1,0 +1,47 @@
+//! The request view: a request parsed once, strictly, at entry.
+//!
+//! A gateway that reads a request differently from the application behind
+//! it can be walked around: it inspects one value while the application
+//! acts on another. moat therefore parses each part of a request once, with
+//! one parser, into one view that every control borrows — routing,
+//! identity, authorization, validation, inspection — and where two readings
+//! are possible (a key or parameter given twice, two boundaries, two
+//! `Content-Type`s or `Host`s, LF-only multipart framing) it refuses the
+//! request instead of choosing one.
+//!
+//! - [`CanonicalPath`]: one spelling of the path.
+//! - [`Query`] and [`Cookies`]: decoded once, duplicates visible.
+//! - [`MediaType`]: the `Content-Type`, parsed by the `mime` crate, a
+//!   repeated parameter refused.
+//! - [`json::parse`]: a JSON body parsed once into a value under the shape
+//!   limits, a duplicate key refused.
+//! - [`multipart::parse`]: a `multipart/form-data` body read the way the
+//!   frameworks behind the gateway read it, or refused.
+//! - [`Head`]: the above, built from a request head.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod body;
+pub mod canonical_path;
+pub mod cookies;
+pub mod head;
+pub mod json;
+pub mod media;
+pub mod multipart;
+pub mod query;
+
+pub use body::{BodyError, BodyLimits, ParsedBody};
+pub use canonical_path::{CanonicalPath, PathError};
+pub use cookies::Cookies;
+pub use head::{Head, HeadError};
+pub use media::{MediaType, MediaTypeError};
+pub use query::Query;
+
+/// A value that a control asked for by name was given more than once, so
+/// the application behind the gateway may read another one than the
+/// control did.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{name}` is given more than once")]
+pub struct Repeated {
+    /// The repeated name.
+    pub name: String,
+}
