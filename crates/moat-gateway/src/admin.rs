@@ -16,7 +16,7 @@ use moat_config::Secret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::proxy::Shared;
+use crate::pipeline::Shared;
 use crate::telemetry;
 
 #[derive(Clone)]

@@ -17,7 +17,7 @@ pub mod identity;
 pub mod inspection;
 pub mod limits;
 mod listener;
-pub mod proxy;
+pub mod pipeline;
 mod reload;
 pub mod runtime;
 mod server;

@@ -17,16 +17,17 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use moat_config::ListenerConfig;
-use moat_guard::{Problem, ProblemKind};
+use moat_guard::{Finding, ProblemKind};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
-use crate::access_log::{AccessRecord, millis, timestamp};
 use crate::body::{Body, empty};
 use crate::client_cert::ClientCert;
-use crate::forwarding::{acceptable_request_id, client_ip, is_trusted, new_request_id};
-use crate::proxy::{ConnInfo, Shared, handle, problem_response};
+use crate::forwarding::{client_ip, is_trusted, new_request_id};
+use crate::pipeline::{
+    ConnInfo, Exchange, Outcome, Shared, answer, finish_headers, handle, record, request_id,
+};
 use crate::telemetry;
 
 /// Serves one listener until `shutdown` turns true, then drains its
@@ -236,6 +237,7 @@ async fn serve_http<S>(
 {
     let peer = info.peer;
     let limits = HeadLimits::from(cfg);
+    let (parse_shared, parse_info) = (shared.clone(), info.clone());
     let svc = service_fn(move |req: Request<Incoming>| {
         let shared = shared.clone();
         let info = info.clone();
@@ -249,7 +251,12 @@ async fn serve_http<S>(
     let builder = builder(cfg);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
     if let Err(e) = watcher.watch(conn.into_owned()).await {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
+        match e.downcast_ref::<hyper::Error>() {
+            Some(h) if h.is_parse() || h.is_parse_too_large() => {
+                record_parse_error(&parse_shared, &parse_info, h);
+            }
+            _ => tracing::debug!(%peer, error = %e, "connection ended with an error"),
+        }
     }
 }
 
@@ -311,7 +318,8 @@ fn head_bytes<B>(req: &Request<B>) -> usize {
 }
 
 /// The problem answer to a request that breaks a head limit, recorded like
-/// any denial (metrics, access log) but never passed to the pipeline.
+/// any refusal (the pipeline's recording: access log, metrics) but never
+/// passed to the pipeline.
 fn refuse(
     shared: &Shared,
     conn: &ConnInfo,
@@ -322,53 +330,49 @@ fn refuse(
     let started = Instant::now();
     let rt = shared.runtime.load();
     let trusted = is_trusted(conn.peer.ip(), &rt.trusted_proxies);
-    let request_id = req
-        .headers()
-        .get(&rt.request_id_header)
-        .filter(|_| trusted)
-        .and_then(acceptable_request_id)
-        .map(str::to_string)
-        .unwrap_or_else(new_request_id);
-    let client = client_ip(conn.peer, req.headers(), &rt.trusted_proxies);
-
-    let mut resp = problem_response(&Problem::new(kind, None, &request_id));
-    let headers = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        headers.insert(rt.request_id_header.clone(), v);
-    }
-    if let Some(hsts) = rt.hsts(conn.listener) {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
-    }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
+    let mut ex = Exchange::new(
+        request_id(&rt, trusted, req.headers()),
+        client_ip(conn.peer, req.headers(), &rt.trusted_proxies),
+        req.method().clone(),
     );
-
-    let status = resp.status().as_u16();
-    let slug = kind.slug();
-    telemetry::finding("-", slug, "denied");
-    let total = started.elapsed();
-    telemetry::request("-", "-", status, "denied", total);
-    tracing::debug!(%request_id, client = %client, finding = slug, "request head over a listener limit");
     // The path may be the very thing that is too long: log a prefix only,
     // and never the query.
-    let path = prefix(req.uri().path(), 256);
-    shared.access_log.log(&AccessRecord {
-        time: timestamp(arrived),
-        request_id: &request_id,
-        client,
-        method: req.method().as_str(),
-        path,
-        api: "-",
-        operation: "-",
-        status,
-        upstream_ms: None,
-        total_ms: millis(total),
-        verdict: "denied",
-        finding: Some(slug),
-        consumer: None,
-    });
+    ex.path = prefix(req.uri().path(), 256).to_string();
+    tracing::debug!(request_id = %ex.request_id, client = %ex.client, finding = kind.slug(),
+        "request head over a listener limit");
+    let mut resp = answer("-", &mut ex, Finding::new(kind));
+    finish_headers(&rt, conn, &mut ex, &mut resp);
+    record(
+        shared,
+        &ex,
+        resp.status().as_u16(),
+        arrived,
+        started.elapsed(),
+    );
     resp
+}
+
+/// Records a request that hyper refused before it could reach the
+/// pipeline (a malformed or oversized HTTP/1.1 head: invalid characters in
+/// the target, conflicting framing, too many or too large fields). hyper
+/// has already answered it (`400` or `431`, no body); it still gets a
+/// request id, an access-log line, a metric and a warning.
+fn record_parse_error(shared: &Shared, conn: &ConnInfo, error: &hyper::Error) {
+    let (kind, status) = if error.is_parse_too_large() {
+        (ProblemKind::HeadersTooLarge, 431)
+    } else {
+        (ProblemKind::InvalidRequest, 400)
+    };
+    let mut ex = Exchange::new(
+        new_request_id(),
+        conn.peer.ip(),
+        http::Method::from_bytes(b"-").unwrap_or_default(),
+    );
+    ex.path = "-".to_string();
+    ex.note("-", kind.slug(), Outcome::Denied);
+    tracing::info!(request_id = %ex.request_id, client = %ex.client, finding = kind.slug(),
+        error = %error, "request head refused by the HTTP parser");
+    record(shared, &ex, status, SystemTime::now(), Duration::ZERO);
 }
 
 /// The first `max` bytes of `s`, cut at a character boundary.

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::access_log::AccessLog;
 use crate::limits::Limiter;
-use crate::proxy::Shared;
+use crate::pipeline::Shared;
 use crate::runtime::Runtime;
 use crate::{admin, listener, reload, telemetry};
 

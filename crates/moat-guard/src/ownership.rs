@@ -389,8 +389,13 @@ impl Learning {
     /// the id at the rule's pointer of the JSON `body`. `None` when the
     /// body is not JSON or holds no string or integer there.
     pub fn created(&self, index: usize, body: &[u8]) -> Option<NamedObject> {
-        let rule = self.creates.get(index)?.as_ref()?;
         let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        self.created_in(index, &value)
+    }
+
+    /// [`created`](Self::created) for an answer already parsed.
+    pub fn created_in(&self, index: usize, value: &serde_json::Value) -> Option<NamedObject> {
+        let rule = self.creates.get(index)?.as_ref()?;
         let id = match value.pointer(&rule.pointer)? {
             serde_json::Value::String(s) if !s.is_empty() => canonical_id(s, false),
             serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),

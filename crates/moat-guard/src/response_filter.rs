@@ -79,7 +79,8 @@ pub struct FilterReport {
 }
 
 impl FilterReport {
-    fn is_empty(&self) -> bool {
+    /// Whether nothing was removed or masked.
+    pub fn is_empty(&self) -> bool {
         self.removed.is_empty() && self.masked.is_empty()
     }
 }
@@ -480,21 +481,23 @@ impl ResponseFilter {
     /// bytes, report) otherwise. Invalid JSON → None.
     pub fn filter(&self, status: u16, body: &[u8]) -> Option<(Vec<u8>, FilterReport)> {
         let mut value: Value = serde_json::from_slice(body).ok()?;
-        let root = self.response(status).and_then(|r| r.json).unwrap_or(KEEP);
-        let mut report = FilterReport::default();
-        let mut pointer = String::new();
-        self.walk(
-            &mut value,
-            root,
-            &mut pointer,
-            Context::default(),
-            &mut report,
-        );
+        let report = self.filter_value(status, &mut value);
         if report.is_empty() {
             return None;
         }
         let bytes = serde_json::to_vec(&value).ok()?;
         Some((bytes, report))
+    }
+
+    /// Filters a parsed JSON answer in place (for a gateway that parses the
+    /// answer once for every control that reads it); the report says what
+    /// changed.
+    pub fn filter_value(&self, status: u16, value: &mut Value) -> FilterReport {
+        let root = self.response(status).and_then(|r| r.json).unwrap_or(KEEP);
+        let mut report = FilterReport::default();
+        let mut pointer = String::new();
+        self.walk(value, root, &mut pointer, Context::default(), &mut report);
+        report
     }
 
     fn node(&self, id: NodeId) -> &Node {

@@ -1104,7 +1104,17 @@ fn json_strings(
 /// body is not JSON or nothing changed.
 pub fn mask_suggestions(body: &[u8]) -> Option<Vec<u8>> {
     let mut json: Json = serde_json::from_slice(body).ok()?;
-    let changed = match &mut json {
+    if mask_suggestions_in(&mut json) {
+        serde_json::to_vec(&json).ok()
+    } else {
+        None
+    }
+}
+
+/// [`mask_suggestions`] on an answer already parsed; whether anything
+/// changed.
+pub fn mask_suggestions_in(json: &mut Json) -> bool {
+    match json {
         Json::Array(items) => {
             let mut changed = false;
             for item in items {
@@ -1113,11 +1123,6 @@ pub fn mask_suggestions(body: &[u8]) -> Option<Vec<u8>> {
             changed
         }
         other => mask_response(other),
-    };
-    if changed {
-        serde_json::to_vec(&json).ok()
-    } else {
-        None
     }
 }
 

@@ -292,3 +292,21 @@ async fn the_root_path_is_an_operation_like_any_other() {
     assert_eq!(get_status(&client(), moat.url("/nope")).await, 404);
     assert_eq!(up.hits(), 2);
 }
+
+#[tokio::test]
+async fn heads_the_http_parser_refuses_are_recorded() {
+    let (_dir, up, moat) = start("").await;
+    // A raw `<` in the target: hyper refuses it before any service runs.
+    let (status, _) = send(moat.addrs[0], "GET /a<b HTTP/1.1\r\nHost: localhost", b"").await;
+    assert_eq!(status, 400);
+    let log = moat
+        .wait_log(|l| l["finding"] == "invalid-request" && l["status"] == 400)
+        .await;
+    assert_eq!(log["verdict"], "denied");
+    assert!(
+        log["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty() && id != "-")
+    );
+    assert_eq!(up.hits(), 0);
+}

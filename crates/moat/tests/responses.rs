@@ -134,3 +134,19 @@ async fn undeclared_properties_can_block_the_response() {
     assert_eq!(log["verdict"], "denied");
     assert_eq!(log["status"], 502);
 }
+
+#[tokio::test]
+async fn a_response_block_follows_the_mode() {
+    // In monitor mode nothing is refused: the answer goes out filtered and
+    // the would-be block is recorded.
+    let (_dir, _up, moat) = setup("    mode: monitor\n    responses: {undeclared: block}\n").await;
+    let r = client().get(moat.url("/leaky/1")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains("10.0.0.5"), "{text}");
+    let log = moat
+        .wait_log(|l| l["finding"] == "undeclared-property")
+        .await;
+    assert_eq!(log["verdict"], "monitored");
+    assert_eq!(log["status"], 200);
+}

@@ -1,0 +1,136 @@
+//! What the pipeline knows of one exchange, and its typed outcome.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderValue, Method};
+
+use crate::limits::InFlightSlot;
+use crate::telemetry;
+
+/// What became of a request, from least to most severe. An exchange's
+/// outcome is the most severe one any phase gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// Nothing to say.
+    Allowed,
+    /// Let through with a finding (a deprecated operation under `warn`,
+    /// suspicious values below the threshold, a filtered answer).
+    Flagged,
+    /// A control would have refused it; the API is in monitor mode, so it
+    /// was let through and recorded.
+    Monitored,
+    /// Refused.
+    Denied,
+}
+
+impl Outcome {
+    /// The label in logs and metrics (`verdict`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Flagged => "flagged",
+            Outcome::Monitored => "monitored",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// The record of one exchange, filled in as the phases run.
+pub(crate) struct Exchange {
+    pub request_id: String,
+    pub client: IpAddr,
+    pub method: Method,
+    /// The canonical path (or a prefix of the raw one, when it has none).
+    pub path: String,
+    pub api: Option<Arc<str>>,
+    pub operation: Option<String>,
+    /// The most severe outcome so far, and the finding that gave it.
+    pub outcome: Outcome,
+    pub finding: Option<&'static str>,
+    pub upstream_latency: Option<Duration>,
+    pub deprecation: bool,
+    pub consumer: Option<String>,
+    /// The API's CORS policy and the allowed request origin.
+    pub cors: Option<(Arc<crate::cors::Cors>, HeaderValue)>,
+    /// `RateLimit-Policy` and `RateLimit` fields for the response.
+    pub rate_limit: Option<(HeaderValue, Option<HeaderValue>)>,
+    /// The consumer's in-flight slot, held until the exchange is recorded.
+    pub in_flight: Option<InFlightSlot>,
+    /// The presented credential's id (never its secret).
+    pub credential_id: Option<String>,
+    /// Presented credentials were refused.
+    pub auth_failed: bool,
+    /// The last path parameter of the matched operation (the object named).
+    pub object_id: Option<String>,
+}
+
+impl Exchange {
+    /// A new exchange.
+    pub fn new(request_id: String, client: IpAddr, method: Method) -> Self {
+        Self {
+            request_id,
+            client,
+            method,
+            path: String::new(),
+            api: None,
+            operation: None,
+            outcome: Outcome::Allowed,
+            finding: None,
+            upstream_latency: None,
+            deprecation: false,
+            consumer: None,
+            cors: None,
+            rate_limit: None,
+            in_flight: None,
+            credential_id: None,
+            auth_failed: false,
+            object_id: None,
+        }
+    }
+
+    /// Records `finding` (a problem slug) at `outcome` for `api`: counted
+    /// in `moat_denials_total`, and the exchange's outcome raised to it.
+    /// The finding that names the exchange is the first one of its most
+    /// severe outcome.
+    pub fn note(&mut self, api: &str, finding: &'static str, outcome: Outcome) {
+        telemetry::finding(api, finding, outcome.as_str());
+        if outcome > self.outcome || self.finding.is_none() {
+            self.finding = Some(finding);
+        }
+        self.outcome = self.outcome.max(outcome);
+    }
+
+    /// The API's name, or `-`.
+    pub fn api_name(&self) -> &str {
+        self.api.as_deref().unwrap_or("-")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_severe_outcome_and_its_first_finding_win() {
+        let mut ex = Exchange::new("r".into(), IpAddr::from([127, 0, 0, 1]), Method::GET);
+        ex.note("a", "zombie-endpoint", Outcome::Flagged);
+        assert_eq!(
+            (ex.outcome, ex.finding),
+            (Outcome::Flagged, Some("zombie-endpoint"))
+        );
+        ex.note("a", "attack-detected", Outcome::Monitored);
+        ex.note("a", "error-scrubbed", Outcome::Flagged);
+        assert_eq!(
+            (ex.outcome, ex.finding),
+            (Outcome::Monitored, Some("attack-detected"))
+        );
+        ex.note("a", "rate-limited", Outcome::Denied);
+        assert_eq!(
+            (ex.outcome, ex.finding),
+            (Outcome::Denied, Some("rate-limited"))
+        );
+        assert!(Outcome::Allowed < Outcome::Flagged && Outcome::Monitored < Outcome::Denied);
+    }
+}

@@ -1,0 +1,309 @@
+//! The request pipeline: one request view, named phases, one outcome.
+//!
+//! Every request runs the same visible sequence. Each phase reads the
+//! request view (see `moat-request`: the request parsed once at entry) and
+//! either goes on or ends the exchange with an answer; every refusal goes
+//! through one function that applies the API's mode ([`refusal`]), and the
+//! exchange carries one typed [`Outcome`] (allowed < flagged < monitored <
+//! denied).
+//!
+//! | phase | runs | result |
+//! |---|---|---|
+//! | [route] | always | the head read once; API and operation; shadow/zombie verdict |
+//! | [admit] | around identify | bans, declared body size, limits, requests in flight |
+//! | [identify] | documented operations | the caller's identity |
+//! | [authorize] | documented operations | roles, binding rules, learned owners |
+//! | [validate] | requests that reached an API | parameters and the body (read and parsed once) |
+//! | [inspect] | APIs with inspection | attack findings on every value |
+//! | [upstream] | what was let through | upstream request, then the answer's head |
+//! | [response] | every upstream answer | learning, masking, filtering on one read |
+//! | [record] | once, when answered | access log line, metrics (shared with listener refusals) |
+
+// A phase's `Err` is the answer that ends the exchange: it is returned
+// once per request and moved straight to the client, so its size does not
+// matter.
+#![allow(clippy::result_large_err)]
+
+mod admit;
+mod authorize;
+mod exchange;
+mod identify;
+mod inspect;
+mod record;
+mod refusal;
+mod response;
+mod route;
+mod upstream;
+mod validate;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use http::header::{self, HeaderValue};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use moat_config::Mode;
+use moat_guard::anomaly::Observation;
+
+pub(crate) use exchange::Exchange;
+pub use exchange::Outcome;
+pub(crate) use record::record;
+pub(crate) use refusal::answer;
+pub use refusal::problem_response;
+
+use crate::abuse::Abuse;
+use crate::access_log::AccessLog;
+use crate::body::{Body, Capped, boxed};
+use crate::client_cert::ClientCert;
+use crate::forwarding::{acceptable_request_id, client_ip, is_trusted, new_request_id};
+use crate::limits::{InFlight, Limiter};
+use crate::runtime::Runtime;
+
+/// State shared by every connection of the gateway.
+pub struct Shared {
+    /// The current compiled config; replaced whole on reload.
+    pub runtime: ArcSwap<Runtime>,
+    /// The access log.
+    pub access_log: AccessLog,
+    /// Failure counts for brute-force lockout; kept across reloads.
+    pub lockout: Option<Arc<dyn moat_state::LockoutStore>>,
+    /// Rate-limit and quota counters; kept across reloads.
+    pub limiter: Arc<Limiter>,
+    /// Requests in flight per API and consumer; kept across reloads.
+    pub in_flight: Arc<InFlight>,
+    /// Bans and anomaly detectors; kept across reloads.
+    pub abuse: Arc<Abuse>,
+}
+
+/// What is known of the connection a request came on.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The TCP peer.
+    pub peer: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    /// The listener's index in `listeners`.
+    pub listener: usize,
+    /// The client certificate the TLS layer verified, if any.
+    pub client_cert: Option<Arc<ClientCert>>,
+}
+
+/// Serves one request: never fails, every problem becomes a response.
+pub async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let arrived = SystemTime::now();
+    let started = Instant::now();
+    let rt = shared.runtime.load_full();
+    let trusted = is_trusted(conn.peer.ip(), &rt.trusted_proxies);
+    let mut ex = Exchange::new(
+        request_id(&rt, trusted, req.headers()),
+        client_ip(conn.peer, req.headers(), &rt.trusted_proxies),
+        req.method().clone(),
+    );
+    let guards = Guards {
+        lockout: shared.lockout.as_deref(),
+        limiter: &shared.limiter,
+        in_flight: &shared.in_flight,
+        abuse: &shared.abuse,
+    };
+    let mut resp = match run(&rt, &conn, trusted, &guards, req, &mut ex).await {
+        Ok(resp) | Err(resp) => resp,
+    };
+    finish_headers(&rt, &conn, &mut ex, &mut resp);
+
+    let status = resp.status().as_u16();
+    let now = u64::try_from(
+        arrived
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(0);
+    shared
+        .abuse
+        .observe(
+            ex.api_name(),
+            &Observation {
+                now,
+                client: ex.client,
+                consumer: ex.consumer.as_deref(),
+                credential_id: ex.credential_id.as_deref(),
+                auth_failed: ex.auth_failed,
+                operation: ex.operation.as_deref(),
+                object_id: ex.object_id.as_deref(),
+                status,
+            },
+        )
+        .await;
+    record(&shared, &ex, status, arrived, started.elapsed());
+    Ok(resp)
+}
+
+/// The request id: the client's when it comes through a trusted proxy and
+/// is acceptable, a new one otherwise.
+pub(crate) fn request_id(rt: &Runtime, trusted: bool, headers: &http::HeaderMap) -> String {
+    headers
+        .get(&rt.request_id_header)
+        .filter(|_| trusted)
+        .and_then(acceptable_request_id)
+        .map(str::to_string)
+        .unwrap_or_else(new_request_id)
+}
+
+/// Fields every answer carries: request id, HSTS, `nosniff`; and those the
+/// exchange earned: `Deprecation`, `Cache-Control: no-store` for an
+/// identified caller, CORS, `RateLimit`.
+pub(crate) fn finish_headers(
+    rt: &Runtime,
+    conn: &ConnInfo,
+    ex: &mut Exchange,
+    resp: &mut Response<Body>,
+) {
+    let headers = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&ex.request_id) {
+        headers.insert(rt.request_id_header.clone(), v);
+    }
+    if let Some(hsts) = rt.hsts(conn.listener) {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+    }
+    if ex.deprecation {
+        headers.insert("deprecation", HeaderValue::from_static("true"));
+    }
+    // Browsers must not guess content types, and a response for an
+    // authenticated caller must not be kept by shared caches.
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if ex.consumer.is_some() {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if let Some((cors, origin)) = &ex.cors {
+        cors.response_headers(origin, headers);
+    }
+    if let Some((policy, current)) = ex.rate_limit.take() {
+        headers.insert("ratelimit-policy", policy);
+        if let Some(v) = current {
+            headers.insert("ratelimit", v);
+        }
+    }
+}
+
+/// The guards' state that outlives a runtime.
+pub(crate) struct Guards<'a> {
+    lockout: Option<&'a dyn moat_state::LockoutStore>,
+    limiter: &'a Limiter,
+    in_flight: &'a Arc<InFlight>,
+    abuse: &'a Abuse,
+}
+
+/// The phases, in order; `Err` is an answer given before the upstream.
+async fn run(
+    rt: &Runtime,
+    conn: &ConnInfo,
+    trusted: bool,
+    guards: &Guards<'_>,
+    req: Request<Incoming>,
+    ex: &mut Exchange,
+) -> Result<Response<Body>, Response<Body>> {
+    // admit (address): a banned address gets nothing else.
+    if let Some(left) = guards.abuse.banned(ex.client, None) {
+        return Err(admit::banned(ex, "-", left));
+    }
+    // route: the view, the API and the operation.
+    let (head, req) = route::read_head(req, ex)?;
+    let routed = route::route(rt, &head, &req, ex)?;
+    let api = routed.api;
+
+    // admit: the declared body size, and limits keyed on the request.
+    let body_cap = api.body_cap(routed.index(), head.media.as_ref());
+    let mut limits = admit::LimitState::default();
+    admit::before_identity(
+        guards,
+        &routed,
+        body_cap,
+        head.content_length,
+        &req,
+        &mut limits,
+        ex,
+    )
+    .await?;
+
+    // identify.
+    let identity = match routed.operation() {
+        Some(op) => {
+            identify::identify(
+                api,
+                op,
+                &req,
+                &head,
+                conn.client_cert.as_deref(),
+                guards.lockout,
+                ex,
+            )
+            .await?
+        }
+        None => None,
+    };
+    if let Some(id) = &identity {
+        ex.consumer = Some(id.consumer.clone());
+    }
+
+    // admit: the consumer's bans, limits and requests in flight.
+    admit::after_identity(guards, &routed, &req, identity.as_ref(), &mut limits, ex).await?;
+
+    // authorize.
+    let objects = authorize::authorize(&routed, &head, identity.as_ref(), ex).await?;
+
+    // validate: parameters, and the body read and parsed once.
+    let inspect_body =
+        api.inspection.is_some() && head.media.as_ref().is_some_and(inspect::inspectable);
+    let (req, body) =
+        validate::validate(api, &routed.found, req, &head, body_cap, inspect_body, ex).await?;
+
+    // inspect.
+    inspect::inspect(
+        api,
+        &routed.found,
+        &req,
+        &head,
+        body.as_ref(),
+        identity.as_ref(),
+        ex,
+    )
+    .map_err(|resp| *resp)?;
+
+    // upstream request: bodies that stream are cut off at the cap.
+    let tripped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let req = if api.mode == Mode::Enforce && !http_body::Body::is_end_stream(req.body()) {
+        let flag = tripped.clone();
+        req.map(|b| boxed(Capped::new(b, body_cap, flag)))
+    } else {
+        req
+    };
+    let target = upstream::Forward {
+        api,
+        operation: routed.operation(),
+        index: routed.index(),
+        identity: identity.as_ref(),
+        objects,
+        tripped,
+    };
+    // upstream response and response body.
+    Ok(upstream::forward(
+        &target,
+        conn,
+        trusted,
+        &head.path,
+        head.host.as_deref(),
+        req,
+        ex,
+    )
+    .await)
+}

@@ -1,0 +1,37 @@
+//! Recording an exchange once it is answered: metrics and the access log,
+//! in one place for the pipeline and for the listener's own refusals.
+
+use std::time::{Duration, SystemTime};
+
+use super::Shared;
+use super::exchange::Exchange;
+use crate::access_log::{AccessRecord, millis, timestamp};
+use crate::telemetry;
+
+/// Records `ex`, answered with `status` after `total`.
+pub(crate) fn record(
+    shared: &Shared,
+    ex: &Exchange,
+    status: u16,
+    arrived: SystemTime,
+    total: Duration,
+) {
+    let api = ex.api_name();
+    let operation = ex.operation.as_deref().unwrap_or("-");
+    telemetry::request(api, operation, status, ex.outcome.as_str(), total);
+    shared.access_log.log(&AccessRecord {
+        time: timestamp(arrived),
+        request_id: &ex.request_id,
+        client: ex.client,
+        method: ex.method.as_str(),
+        path: &ex.path,
+        api,
+        operation,
+        status,
+        upstream_ms: ex.upstream_latency.map(millis),
+        total_ms: millis(total),
+        verdict: ex.outcome.as_str(),
+        finding: ex.finding,
+        consumer: ex.consumer.as_deref(),
+    });
+}

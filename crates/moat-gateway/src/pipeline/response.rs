@@ -1,0 +1,278 @@
+//! Phase **response body**: ownership learning, GraphQL suggestion masking
+//! and response filtering, on one read of the answer.
+//!
+//! Runs for every answer the upstream gave. Undocumented error bodies are
+//! scrubbed first. Then the controls that need the body are decided once;
+//! when any does, the body is read once under `responses.max_body_bytes`,
+//! parsed once, and each control works on that one value: the owner of a
+//! created object is recorded (before the creator can name it), "Did you
+//! mean" suggestions are masked, undeclared and `writeOnly` properties are
+//! removed and secrets masked. The value is serialised once, only if it
+//! changed. Undeclared properties under `responses.undeclared: block` are
+//! refused by the mode; an answer too large to read follows
+//! `responses.oversize`.
+
+use http::Response;
+use http::header;
+use moat_config::{OversizePolicy, UndeclaredPolicy};
+use moat_guard::identity::Identity;
+use moat_guard::{Finding, Problem, ProblemKind};
+use moat_state::{ObjectKey, Recorded};
+
+use super::exchange::{Exchange, Outcome};
+use super::refusal::{Refusal, apply_mode, problem_response};
+use crate::body::{Body, full};
+use crate::runtime::Api;
+use crate::telemetry;
+use http_body_util::BodyExt;
+
+/// What is known of the exchange when the answer arrives.
+pub(super) struct Answered<'a> {
+    pub api: &'a Api,
+    pub index: Option<usize>,
+    pub identity: Option<&'a Identity>,
+    /// The tracked objects the request named.
+    pub objects: &'a [ObjectKey],
+    pub deleting: bool,
+}
+
+/// Which controls read the body of this answer.
+struct Needs {
+    learn: bool,
+    mask: bool,
+    filter: bool,
+}
+
+pub(super) async fn respond(
+    a: &Answered<'_>,
+    resp: Response<Body>,
+    ex: &mut Exchange,
+) -> Response<Body> {
+    let api = a.api;
+    let status = resp.status();
+    let filter = a.index.and_then(|i| api.response_filters.get(i));
+    let cfg = &api.responses;
+
+    // Undocumented error bodies are replaced, unread.
+    if let Some(filter) = filter
+        && cfg.scrub_errors
+        && status.as_u16() >= 400
+        && !filter.documents_status(status.as_u16())
+    {
+        ex.note(&api.name, "error-scrubbed", Outcome::Flagged);
+        let mut problem = Problem::new(ProblemKind::UpstreamError, None, &ex.request_id);
+        problem.status = status.as_u16();
+        let mut scrubbed = problem_response(&problem);
+        *scrubbed.status_mut() = status;
+        return scrubbed;
+    }
+
+    if status.is_success()
+        && a.deleting
+        && let Some(store) = &api.owners
+    {
+        for key in a.objects {
+            if let Err(e) = store.forget(key).await {
+                tracing::error!(request_id = %ex.request_id, api = %api.name, error = %e,
+                    "cannot forget the owner of a deleted object");
+            }
+        }
+    }
+
+    let content_type = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let json = content_type
+        .and_then(|c| moat_guard::request::MediaType::parse(c).ok())
+        .is_some_and(|m| m.is_json());
+    let creates = a.index.filter(|&i| api.learning.creates(i));
+    let needs = Needs {
+        learn: status.is_success() && api.owners.is_some() && creates.is_some(),
+        mask: json
+            && api
+                .inspection
+                .as_ref()
+                .is_some_and(|i| i.mask_suggestions && i.is_graphql(a.index)),
+        filter: filter.is_some_and(|f| f.wants_body(status.as_u16(), content_type)),
+    };
+    if !(needs.learn || needs.mask || needs.filter) {
+        return resp;
+    }
+    if needs.learn && a.identity.is_none() {
+        // Nobody to record: an anonymous create (or monitor mode).
+        tracing::debug!(request_id = %ex.request_id, api = %api.name,
+            "object created without a known consumer: no owner recorded");
+    }
+
+    let declared = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > cfg.max_body_bytes) {
+        if needs.learn && a.identity.is_some() {
+            unrecorded(
+                api,
+                ex,
+                "the create answer is larger than responses.max_body_bytes",
+            );
+        }
+        if needs.filter {
+            return oversize(api, resp, ex);
+        }
+        return resp;
+    }
+
+    let (mut parts, body) = resp.into_parts();
+    let limit = usize::try_from(cfg.max_body_bytes).unwrap_or(usize::MAX);
+    let Some(bytes) = read_capped(body, limit).await else {
+        // Too large without a Content-Length, or broken mid-way: what was
+        // read cannot be forwarded unchecked.
+        telemetry::upstream_error(&api.name, api.upstream.name(), "unreadable");
+        return problem_response(&Problem::new(
+            ProblemKind::UpstreamError,
+            None,
+            &ex.request_id,
+        ));
+    };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        if needs.learn && a.identity.is_some() {
+            unrecorded(api, ex, "the create answer has no id at id_pointer");
+        }
+        return Response::from_parts(parts, full(bytes));
+    };
+
+    if let (Some(index), Some(identity), Some(store)) = (creates, a.identity, &api.owners)
+        && needs.learn
+    {
+        learn_owner(api, store.as_ref(), index, identity, &value, ex).await;
+    }
+    let mut changed = false;
+    if needs.mask {
+        changed |= moat_inspect::graphql::mask_suggestions_in(&mut value);
+    }
+    if let Some(filter) = filter.filter(|_| needs.filter) {
+        let report = filter.filter_value(status.as_u16(), &mut value);
+        if !report.is_empty() {
+            changed = true;
+            if !report.removed.is_empty() {
+                if cfg.undeclared == UndeclaredPolicy::Block {
+                    tracing::warn!(request_id = %ex.request_id, api = %api.name,
+                        removed = ?report.removed, "response carries undeclared properties");
+                    let refusal = Refusal {
+                        recorded_as: Some("undeclared-property"),
+                        ..Refusal::new(Finding::with_detail(
+                            ProblemKind::UpstreamError,
+                            "the upstream's response carried properties its document does not declare",
+                        ))
+                    };
+                    if let Some(mut refused) = apply_mode(api.mode, &api.name, ex, refusal) {
+                        *refused.status_mut() = http::StatusCode::BAD_GATEWAY;
+                        return refused;
+                    }
+                } else {
+                    ex.note(&api.name, "undeclared-property", Outcome::Flagged);
+                }
+            }
+            if !report.masked.is_empty() {
+                ex.note(&api.name, "sensitive-value", Outcome::Flagged);
+            }
+            tracing::debug!(request_id = %ex.request_id, removed = ?report.removed,
+                masked = ?report.masked, "response filtered");
+        }
+    }
+    if !changed {
+        return Response::from_parts(parts, full(bytes));
+    }
+    match serde_json::to_vec(&value) {
+        Ok(out) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, full(out))
+        }
+        Err(_) => problem_response(&Problem::new(
+            ProblemKind::UpstreamError,
+            None,
+            &ex.request_id,
+        )),
+    }
+}
+
+/// Ownership learning: records the caller as the owner of the object a
+/// successful create answer names.
+async fn learn_owner(
+    api: &Api,
+    store: &dyn moat_state::OwnershipStore,
+    index: usize,
+    identity: &Identity,
+    value: &serde_json::Value,
+    ex: &mut Exchange,
+) {
+    let Some(object) = api.learning.created_in(index, value) else {
+        unrecorded(api, ex, "the create answer has no id at id_pointer");
+        return;
+    };
+    let key = ObjectKey {
+        api: api.name.clone(),
+        kind: object.kind.to_string(),
+        id: object.id,
+    };
+    match store
+        .record(&key, &identity.consumer, moat_state::unix_now())
+        .await
+    {
+        Ok(Recorded::New | Recorded::Unchanged) => {}
+        Ok(Recorded::Conflict { owner }) => {
+            ex.note(&api.name, "ownership-conflict", Outcome::Flagged);
+            tracing::warn!(request_id = %ex.request_id, api = %api.name,
+                kind = %key.kind, consumer = %identity.consumer, %owner,
+                "the upstream created an object that another consumer owns; the first owner is kept");
+        }
+        Err(e) => {
+            tracing::error!(request_id = %ex.request_id, api = %api.name, error = %e,
+                "cannot record an object's owner");
+            unrecorded(api, ex, "the state store refused the record");
+        }
+    }
+}
+
+fn unrecorded(api: &Api, ex: &mut Exchange, why: &'static str) {
+    ex.note(&api.name, "ownership-unrecorded", Outcome::Flagged);
+    tracing::warn!(request_id = %ex.request_id, api = %api.name, why, "no owner recorded for a created object");
+}
+
+/// Reads a whole body of at most `limit` bytes; `None` if it is larger or
+/// fails. (A plain loop: `Limited` over a boxed body trips a compiler
+/// limitation on `Send` futures.)
+async fn read_capped(mut body: Body, limit: usize) -> Option<bytes::Bytes> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.ok()?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                return None;
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Some(out.freeze())
+}
+
+/// An answer too large to filter: passed (flagged) or refused, as
+/// `responses.oversize` says — refused answers are recorded as denied.
+fn oversize(api: &Api, resp: Response<Body>, ex: &mut Exchange) -> Response<Body> {
+    match api.responses.oversize {
+        OversizePolicy::Pass => {
+            ex.note(&api.name, "unfiltered-oversize", Outcome::Flagged);
+            resp
+        }
+        OversizePolicy::Block => {
+            ex.note(&api.name, "unfiltered-oversize", Outcome::Denied);
+            problem_response(&Problem::new(
+                ProblemKind::UpstreamError,
+                None,
+                &ex.request_id,
+            ))
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Phases **upstream request** and **upstream response**.
+//!
+//! Runs for every request the earlier phases let through. The request is
+//! forwarded on the canonical path with hop-by-hop fields removed,
+//! forwarding fields set and the verified identity in fields a client can
+//! never set; a streamed body is cut off at its cap. The answer's head is
+//! checked (`502`/`504` as problem+json when the upstream fails, upgrades
+//! tunnelled), hop-by-hop and server-identifying fields removed, and the
+//! body handed to the **response body** phase.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
+use hyper_util::rt::TokioIo;
+use moat_guard::identity::Identity;
+use moat_guard::{CanonicalPath, Finding, Problem, ProblemKind};
+use moat_state::ObjectKey;
+
+use super::ConnInfo;
+use super::exchange::Exchange;
+use super::refusal::{answer, problem_response};
+use crate::body::{Body, boxed};
+use crate::forwarding::{ClientSide, is_upgrade, set_forwarding_headers, strip_hop_by_hop};
+use crate::runtime::Api;
+use crate::telemetry;
+use crate::upstream::UpstreamFailure;
+
+/// Where and as whom a request is forwarded.
+pub(super) struct Forward<'a> {
+    pub api: &'a Api,
+    pub operation: Option<&'a moat_spec::Operation>,
+    pub index: Option<usize>,
+    pub identity: Option<&'a Identity>,
+    /// The tracked objects the request names (forgotten when a `DELETE`
+    /// of them succeeds).
+    pub objects: Vec<ObjectKey>,
+    /// Set when the request body ran past its cap while streaming.
+    pub tripped: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Forwards to the upstream and streams its answer back.
+pub(super) async fn forward(
+    fwd: &Forward<'_>,
+    conn: &ConnInfo,
+    trusted: bool,
+    path: &CanonicalPath,
+    host: Option<&str>,
+    mut req: Request<Body>,
+    ex: &mut Exchange,
+) -> Response<Body> {
+    let api = fwd.api;
+    let upgrade = is_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let target = api.upstream.pick();
+    let query = api
+        .identity
+        .forwarded_query(fwd.operation, req.uri().query());
+    let uri = match target.uri(&path.encoded_after(api.base_len()), query.as_deref()) {
+        Ok(u) => u,
+        Err(_) => {
+            return answer(
+                "-",
+                ex,
+                Finding::with_detail(ProblemKind::InvalidPath, "the request target is invalid"),
+            );
+        }
+    };
+
+    let (mut parts, body) = req.into_parts();
+    let deleting = parts.method == Method::DELETE;
+    let mut headers = std::mem::take(&mut parts.headers);
+    strip_hop_by_hop(&mut headers, upgrade);
+    headers.remove(header::HOST);
+    set_forwarding_headers(
+        &mut headers,
+        &ClientSide {
+            peer: conn.peer,
+            trusted,
+            proto: if conn.tls { "https" } else { "http" },
+            host,
+        },
+    );
+    if let Ok(v) = HeaderValue::from_str(&ex.request_id) {
+        headers.insert(header::HeaderName::from_static("x-request-id"), v);
+    }
+    api.identity
+        .prepare_upstream_headers(fwd.operation, fwd.identity, &mut headers);
+
+    let mut up_req = Request::new(body);
+    *up_req.method_mut() = parts.method;
+    *up_req.uri_mut() = uri;
+    *up_req.version_mut() = Version::HTTP_11;
+    *up_req.headers_mut() = headers;
+
+    let sent = Instant::now();
+    let result = api.upstream.send(up_req).await;
+    let took = sent.elapsed();
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(_) if fwd.tripped.load(std::sync::atomic::Ordering::Relaxed) => {
+            return answer(&api.name, ex, Finding::new(ProblemKind::PayloadTooLarge));
+        }
+        Err(failure) => {
+            telemetry::upstream_error(&api.name, api.upstream.name(), failure.label());
+            tracing::warn!(request_id = %ex.request_id, api = %api.name,
+                upstream = api.upstream.name(), target = target.authority(),
+                kind = failure.label(), "upstream call failed");
+            let kind = match failure {
+                UpstreamFailure::Timeout => ProblemKind::UpstreamTimeout,
+                UpstreamFailure::Connect => ProblemKind::UpstreamUnavailable,
+                UpstreamFailure::Protocol => ProblemKind::UpstreamError,
+            };
+            return problem_response(&Problem::new(kind, None, &ex.request_id));
+        }
+    };
+    ex.upstream_latency = Some(took);
+    telemetry::upstream_latency(&api.name, api.upstream.name(), took);
+
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_side) = client_upgrade {
+            let upstream_side = hyper::upgrade::on(&mut resp);
+            tokio::spawn(tunnel(client_side, upstream_side, ex.request_id.clone()));
+        }
+        let (parts, _) = resp.into_parts();
+        return Response::from_parts(parts, crate::body::empty());
+    }
+    strip_hop_by_hop(resp.headers_mut(), false);
+    // Do not advertise the upstream's software and version.
+    resp.headers_mut().remove(header::SERVER);
+    resp.headers_mut().remove("x-powered-by");
+    let resp = resp.map(boxed);
+    super::response::respond(
+        &super::response::Answered {
+            api,
+            index: fwd.index,
+            identity: fwd.identity,
+            objects: &fwd.objects,
+            deleting,
+        },
+        resp,
+        ex,
+    )
+    .await
+}
+
+/// Copies bytes both ways between an upgraded client and upstream connection.
+async fn tunnel(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    request_id: String,
+) {
+    match tokio::try_join!(client, upstream) {
+        Ok((c, u)) => {
+            let mut c = TokioIo::new(c);
+            let mut u = TokioIo::new(u);
+            if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut u).await {
+                tracing::debug!(%request_id, error = %e, "upgraded connection closed");
+            }
+        }
+        Err(e) => tracing::warn!(%request_id, error = %e, "protocol upgrade failed"),
+    }
+}
