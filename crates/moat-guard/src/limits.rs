@@ -3,7 +3,7 @@
 //!
 //! Limits come from config (`apis[].rate_limits`, `apis[].quotas`) and from
 //! `x-moat-rate-limit` extensions on operations. Counting happens in a
-//! [`moat_state::limits`] store; this module only says what to count.
+//! `moat_state::limits` store; this module only says what to count.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use moat_config::{FailMode, QuotaConfig, RateLimitConfig};
+use moat_limits::{Gcra, LimitDecision, SlidingWindow};
 use moat_spec::ApiSpec;
-use moat_state::limits::{Gcra, LimitDecision, SlidingWindow};
 use serde_json::Value;
 
 use crate::authorization::operations_matching;

@@ -15,19 +15,16 @@
 //! operation). Every store decides them together: all must allow, and a
 //! request that one of them refuses consumes from none.
 
-mod gcra;
 mod memory;
 mod redis;
-mod window;
-
-use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use gcra::{Gcra, GcraOutcome};
 pub use memory::{MemoryLimiter, MemoryLimiterStats};
+pub use moat_limits::{
+    Gcra, GcraOutcome, LimitDecision, SlidingWindow, WindowOutcome, WindowState,
+};
 pub use redis::{RedisLimiter, RedisOptions};
-pub use window::{SlidingWindow, WindowOutcome, WindowState};
 
 use crate::store::StoreError;
 
@@ -41,19 +38,6 @@ pub struct LimitCheck<R> {
     pub rule: R,
     /// How many units the request costs (1 for a plain request).
     pub cost: u32,
-}
-
-/// The answer for one limit: what the `RateLimit` header field reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LimitDecision {
-    /// Whether this limit lets the request through.
-    pub allowed: bool,
-    /// Units left after this request (0 when refused).
-    pub remaining: u64,
-    /// Time until the limit is whole again (all units available).
-    pub reset: Duration,
-    /// When refused: how long until the request would be allowed.
-    pub retry_after: Option<Duration>,
 }
 
 /// A store of GCRA state (theoretical arrival times).

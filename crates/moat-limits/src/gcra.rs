@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::LimitDecision;
+use crate::LimitDecision;
 
 /// A GCRA rule, in nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

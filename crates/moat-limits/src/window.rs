@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::LimitDecision;
+use crate::LimitDecision;
 
 /// A quota rule, in nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
