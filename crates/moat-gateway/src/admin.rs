@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use moat_config::Secret;
+use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -97,16 +98,9 @@ fn authorized(headers: &HeaderMap, token: &Secret) -> bool {
     else {
         return false;
     };
-    constant_time_eq(given.as_bytes(), token.expose().as_bytes())
-}
-
-/// Compares without an early exit, so timing does not reveal how much of a
-/// guess was right (only the length, which is not secret-bearing here).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    // Compared in constant time, so timing does not reveal how much of a
+    // guess was right (only the length, which is not secret-bearing here).
+    bool::from(given.as_bytes().ct_eq(token.expose().as_bytes()))
 }
 
 #[cfg(test)]
