@@ -468,3 +468,16 @@ impl From<Diagnostic> for StartError {
         StartError::Config(d.into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn config_validation_bounds_lockout_like_the_store() {
+        // `moat check` and `moat serve` refuse a lockout threshold in config
+        // validation; the store must accept everything validation accepts.
+        assert_eq!(
+            moat_config::load::MAX_LOCKOUT_FAILURES,
+            moat_state::lockout::MAX_FAILURE_THRESHOLD
+        );
+    }
+}
