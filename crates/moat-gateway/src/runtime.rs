@@ -209,9 +209,6 @@ impl Runtime {
                     RoleGrants::default()
                 }
             };
-            let Some(upstream) = upstreams.get(&a.upstream).cloned() else {
-                continue; // reported above or by config validation
-            };
             let validators = if a.validation.enabled {
                 let mut opts = ValidationOptions::default();
                 opts.refuse_unknown_properties = a.validation.refuse_unknown_properties;
@@ -385,6 +382,11 @@ impl Runtime {
                 mask_sensitive: a.responses.mask_sensitive,
             };
             let response_filters = compile_filters(&spec, &filter_opts);
+            // An upstream that failed to build was reported above; the
+            // API's own problems are reported all the same.
+            let Some(upstream) = upstreams.get(&a.upstream).cloned() else {
+                continue;
+            };
             let table = OperationTable::new(spec);
             let base = a
                 .base_path

@@ -113,3 +113,26 @@ fn check_reports_every_problem_of_every_section_in_one_run() {
     }
     assert!(err.trim_end().ends_with("5 errors"), "{err}");
 }
+
+#[test]
+fn an_upstream_that_fails_to_compile_does_not_hide_its_apis_problems() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    write(dir.path(), "ca.pem", "not a certificate\n");
+    let text = config(
+        UPSTREAM,
+        "    request_limits:\n      operations:\n        nope: {max_body_bytes: 10}\n",
+    )
+    .replace(
+        "    response_timeout: 2s\n",
+        "    response_timeout: 2s\n    tls: {ca: ca.pem}\n",
+    );
+    write(dir.path(), "moat.yaml", &text);
+    let err = check_fails(dir.path());
+    assert!(err.contains("ca.pem"), "{err}");
+    assert!(
+        err.contains("error: no operation has the operationId `nope`"),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with("2 errors"), "{err}");
+}
