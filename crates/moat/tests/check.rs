@@ -1,10 +1,12 @@
 //! `moat check` is the compile `moat serve` runs: it refuses what serve
-//! refuses, with the same positioned diagnostics, and reports every problem
-//! of every section in one run.
+//! refuses, with the same positioned diagnostics, reports every problem of
+//! every section in one run, and creates no file and opens no connection.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
+use std::io::ErrorKind;
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,6 +14,20 @@ use std::time::{Duration, Instant};
 use support::*;
 
 const UPSTREAM: &str = "http://127.0.0.1:9";
+
+/// Runs `moat check`; (success, stdout, stderr).
+fn check(dir: &Path) -> (bool, String, String) {
+    let out = Command::new(MOAT)
+        .args(["check", "--config"])
+        .arg(dir.join("moat.yaml"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
 
 /// Runs `moat serve` and expects it to refuse the config (killing it if it
 /// starts instead); returns what it printed on stderr.
@@ -109,7 +125,10 @@ fn check_reports_every_problem_of_every_section_in_one_run() {
         "moat.yaml:24:22: error: `anomaly.scraping.window` must be between 1s and 1d",
         "moat.yaml:26:12: error: `backend: redis` needs a `redis` section",
     ] {
-        assert!(found.iter().any(|l| l.contains(expected)), "{expected}: {err}");
+        assert!(
+            found.iter().any(|l| l.contains(expected)),
+            "{expected}: {err}"
+        );
     }
     assert!(err.trim_end().ends_with("5 errors"), "{err}");
 }
@@ -135,4 +154,133 @@ fn an_upstream_that_fails_to_compile_does_not_hide_its_apis_problems() {
         "{err}"
     );
     assert!(err.trim_end().ends_with("2 errors"), "{err}");
+}
+
+const KEYS: &str = "keys:\n  pepper: check-test-pepper-0123456789abcdef-0123456789\n";
+
+const LEARN: &str = "    security:\n      Basic: {type: basic}\n    object_access:\n      learn:\n        - kind: item\n          create: createItem\n          id_pointer: /id\n          parameter: id\n          operations: [getItem]\n";
+
+const BASIC_SPEC_TAIL: &str = "security: [{Basic: []}]\ncomponents:\n  securitySchemes:\n    Basic: {type: http, scheme: basic}\n";
+
+#[test]
+fn check_creates_no_state_file() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "spec.yaml",
+        &format!("{ECHO_SPEC}{BASIC_SPEC_TAIL}"),
+    );
+    // API keys and learned owners are the parts of the compile that use the
+    // state file.
+    let text = format!(
+        "{}{KEYS}state:\n  sqlite: state.sqlite\n",
+        config(UPSTREAM, LEARN)
+    );
+    write(dir.path(), "moat.yaml", &text);
+    let (ok, out, err) = check(dir.path());
+    assert!(ok, "{err}");
+    assert!(out.contains("OK (1 API, 8 operations)"), "{out}");
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["moat.yaml", "spec.yaml"]);
+
+    // A state file in a directory that does not exist: serve cannot open
+    // it, so check refuses it too, and creates neither.
+    let text = text.replace("sqlite: state.sqlite", "sqlite: var/moat/state.sqlite");
+    write(dir.path(), "moat.yaml", &text);
+    let err = check_fails(dir.path());
+    assert!(
+        err.contains("error: the directory of the state file"),
+        "{err}"
+    );
+    assert!(!dir.path().join("var").exists());
+}
+
+#[test]
+fn check_connects_nowhere() {
+    // A listener that would see any connection; check must not make one.
+    let idp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let redis = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (idp_port, redis_port) = (
+        idp.local_addr().unwrap().port(),
+        redis.local_addr().unwrap().port(),
+    );
+    let spec = format!(
+        "{ECHO_SPEC}security: [{{Bearer: []}}, {{Oidc: []}}]\ncomponents:\n  securitySchemes:\n    \
+         Bearer: {{type: http, scheme: bearer}}\n    \
+         Oidc: {{type: openIdConnect, openIdConnectUrl: \"http://127.0.0.1:{idp_port}/.well-known/openid-configuration\"}}\n"
+    );
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", &spec);
+    let security = format!(
+        "    security:\n      \
+         Bearer: {{type: jwt, algorithms: [RS256], jwks_url: \"http://127.0.0.1:{idp_port}/jwks.json\"}}\n      \
+         Oidc: {{type: jwt, algorithms: [RS256], oidc_issuer: \"http://127.0.0.1:{idp_port}\"}}\n"
+    );
+    let text = format!(
+        "{}rate_limiting:\n  backend: redis\n  redis: {{url: \"redis://127.0.0.1:{redis_port}\"}}\n",
+        config(UPSTREAM, &security)
+    );
+    write(dir.path(), "moat.yaml", &text);
+    let started = Instant::now();
+    let (ok, out, err) = check(dir.path());
+    assert!(ok, "{err}");
+    assert!(out.contains(": OK (1 API"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    for (what, l) in [("identity provider", &idp), ("Redis", &redis)] {
+        l.set_nonblocking(true).unwrap();
+        match l.accept() {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            other => panic!("moat check connected to the {what}: {other:?}"),
+        }
+    }
+
+    // Closed ports: nothing to wait for either.
+    let text = text
+        .replace(&idp_port.to_string(), &closed_port().to_string())
+        .replace(&redis_port.to_string(), &closed_port().to_string());
+    write(dir.path(), "moat.yaml", &text);
+    let started = Instant::now();
+    let (ok, _, err) = check(dir.path());
+    assert!(ok, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_state_file_serve_cannot_open_is_reported_with_the_other_problems() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    write(
+        dir.path(),
+        "state.sqlite",
+        "not a database, and not empty either\n",
+    );
+    let text = format!(
+        "{}{KEYS}state:\n  sqlite: state.sqlite\n",
+        config(
+            UPSTREAM,
+            "    request_limits:\n      operations:\n        nope: {max_body_bytes: 10}\n"
+        )
+    );
+    write(dir.path(), "moat.yaml", &text);
+    let unknown = "error: no operation has the operationId `nope`";
+    let served = serve_refuses(dir.path());
+    assert!(
+        served.contains("error: cannot open the state store"),
+        "{served}"
+    );
+    assert!(served.contains(unknown), "{served}");
+    assert!(served.trim_end().ends_with("2 errors"), "{served}");
+    // check reads no state: it finds the config's own problem only, and
+    // leaves the file as it was.
+    let err = check_fails(dir.path());
+    assert!(err.contains(unknown), "{err}");
+    assert!(err.trim_end().ends_with("1 error"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("state.sqlite")).unwrap(),
+        "not a database, and not empty either\n"
+    );
 }
