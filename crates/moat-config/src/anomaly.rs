@@ -248,91 +248,114 @@ pub enum AnomalyConfigError {
     },
 }
 
+impl AnomalyConfigError {
+    /// The key the problem is at, below `anomaly`, e.g. `scraping.window`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::OutOfRange { field, .. } | Self::Window { field } => field,
+        }
+    }
+}
+
 impl AnomalyConfig {
     /// Checks every value; the detectors refuse a config that fails it.
+    /// The first problem; [`problems`](Self::problems) lists them all.
     pub fn validate(&self) -> Result<(), AnomalyConfigError> {
-        let range = |field, value: u64, min: u64, max: u64| {
-            if (min..=max).contains(&value) {
-                Ok(())
-            } else {
-                Err(AnomalyConfigError::OutOfRange {
-                    field,
-                    value,
-                    min,
-                    max,
-                })
-            }
-        };
-        let window = |field, d: Duration| {
-            if (Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&d) {
-                Ok(())
-            } else {
-                Err(AnomalyConfigError::Window { field })
-            }
-        };
+        match self.problems().into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every value that cannot work, in the order of the section, so that
+    /// one run of config validation reports them all.
+    pub fn problems(&self) -> Vec<AnomalyConfigError> {
+        let mut p = Problems(Vec::new());
         let distinct = u64::from(MAX_DISTINCT_THRESHOLD);
-        range(
-            "max_subjects",
-            u64::try_from(self.max_subjects).unwrap_or(u64::MAX),
-            1,
-            10_000_000,
-        )?;
+        let subjects = u64::try_from(self.max_subjects).unwrap_or(u64::MAX);
+        p.range("max_subjects", subjects, 1, 10_000_000);
         let s = &self.credential_stuffing;
-        range(
+        let credentials = s.distinct_credentials.into();
+        p.range(
             "credential_stuffing.distinct_credentials",
-            s.distinct_credentials.into(),
+            credentials,
             2,
             distinct,
-        )?;
-        range(
+        );
+        let addresses = s.distinct_addresses.into();
+        p.range(
             "credential_stuffing.distinct_addresses",
-            s.distinct_addresses.into(),
+            addresses,
             2,
             distinct,
-        )?;
-        window("credential_stuffing.window", s.window)?;
-        window("credential_stuffing.credential_window", s.credential_window)?;
+        );
+        p.window("credential_stuffing.window", s.window);
+        p.window("credential_stuffing.credential_window", s.credential_window);
         let e = &self.enumeration;
-        range(
+        p.range(
             "enumeration.distinct_objects",
             e.distinct_objects.into(),
             2,
             distinct,
-        )?;
-        range(
+        );
+        p.range(
             "enumeration.min_denied_percent",
             e.min_denied_percent.into(),
             0,
             100,
-        )?;
-        window("enumeration.window", e.window)?;
+        );
+        p.window("enumeration.window", e.window);
         let c = &self.scraping;
-        range("scraping.min_requests", c.min_requests.into(), 1, u64::MAX)?;
-        range(
+        p.range("scraping.min_requests", c.min_requests.into(), 1, u64::MAX);
+        p.range(
             "scraping.baseline_factor",
             c.baseline_factor.into(),
             2,
             1000,
-        )?;
-        range(
+        );
+        p.range(
             "scraping.baseline_windows",
             c.baseline_windows.into(),
             1,
             1000,
-        )?;
-        range("scraping.warmup_windows", c.warmup_windows.into(), 1, 1000)?;
-        window("scraping.window", c.window)?;
-        window("scraping.sustained_window", c.sustained_window)?;
+        );
+        p.range("scraping.warmup_windows", c.warmup_windows.into(), 1, 1000);
+        p.window("scraping.window", c.window);
+        p.window("scraping.sustained_window", c.sustained_window);
         let r = &self.error_storm;
-        range("error_storm.min_errors", r.min_errors.into(), 1, u64::MAX)?;
-        range(
+        p.range("error_storm.min_errors", r.min_errors.into(), 1, u64::MAX);
+        p.range(
             "error_storm.min_error_percent",
             r.min_error_percent.into(),
             0,
             100,
-        )?;
-        window("error_storm.window", r.window)?;
-        Ok(())
+        );
+        p.window("error_storm.window", r.window);
+        p.0
+    }
+}
+
+/// The problems found so far.
+struct Problems(Vec<AnomalyConfigError>);
+
+impl Problems {
+    /// Adds one unless `value` is within `min..=max`.
+    fn range(&mut self, field: &'static str, value: u64, min: u64, max: u64) {
+        if !(min..=max).contains(&value) {
+            self.0.push(AnomalyConfigError::OutOfRange {
+                field,
+                value,
+                min,
+                max,
+            });
+        }
+    }
+
+    /// Adds one unless `d` is between a second and a day.
+    fn window(&mut self, field: &'static str, d: Duration) {
+        if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&d) {
+            self.0.push(AnomalyConfigError::Window { field });
+        }
     }
 }
 
@@ -488,5 +511,26 @@ mod tests {
                 .to_string()
                 .contains("scraping.window")
         );
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let c = parse(
+            r#"{"max_subjects": 0, "scraping": {"window": "0s", "baseline_factor": 1},
+                "error_storm": {"min_error_percent": 101}}"#,
+        )
+        .unwrap();
+        let fields: Vec<&str> = c.problems().iter().map(AnomalyConfigError::field).collect();
+        assert_eq!(
+            fields,
+            [
+                "max_subjects",
+                "scraping.baseline_factor",
+                "scraping.window",
+                "error_storm.min_error_percent"
+            ]
+        );
+        assert_eq!(c.validate().unwrap_err().field(), "max_subjects");
+        assert!(AnomalyConfig::default().problems().is_empty());
     }
 }

@@ -13,7 +13,7 @@ use serde_path_to_error::Segment;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::model::Config;
 use crate::secret::resolve_references;
-use crate::source::{Document, push_pointer};
+use crate::source::{Document, pointer_of, push_pointer};
 
 /// A config that parsed and passed validation.
 #[derive(Debug, Clone)]
@@ -435,7 +435,88 @@ fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
             "use letters, digits and dashes, e.g. `x-request-id`",
         );
     }
+    validate_start_up(config, &mut err);
     errors.into_result(())
+}
+
+/// The most failures a lockout threshold may be; the same bound as
+/// `moat_state::lockout::MAX_FAILURE_THRESHOLD`, which the store enforces.
+pub const MAX_LOCKOUT_FAILURES: u32 = 100;
+
+/// What the gateway builds once at start-up and keeps across reloads: the
+/// lockout and anomaly tables, the rate-limit backend, the state file and
+/// the access log. Checked here so that `moat check` refuses what
+/// `moat serve` could not start with, without opening anything.
+fn validate_start_up(config: &Config, err: &mut impl FnMut(&str, String, &str)) {
+    let lockout = &config.lockout;
+    if lockout.enabled {
+        for (name, value) in [
+            ("max_failures", lockout.max_failures),
+            ("credential_max_failures", lockout.credential_max_failures),
+        ] {
+            if !(1..=MAX_LOCKOUT_FAILURES).contains(&value) {
+                err(
+                    &format!("/lockout/{name}"),
+                    format!(
+                        "lockout `{name}` is {value}; it must be between 1 and {MAX_LOCKOUT_FAILURES}"
+                    ),
+                    "0 would lock everyone out at once; the defaults are 10 per address and 5 per credential",
+                );
+            }
+        }
+        for (name, value) in [
+            ("window", lockout.window),
+            ("base_lockout", lockout.base_lockout),
+            ("max_lockout", lockout.max_lockout),
+        ] {
+            if value < std::time::Duration::from_millis(1) {
+                err(
+                    &format!("/lockout/{name}"),
+                    format!("lockout `{name}` must be at least one millisecond"),
+                    "write a duration like `1m`, or set `lockout.enabled: false`",
+                );
+            }
+        }
+        if lockout.max_lockout < lockout.base_lockout {
+            err(
+                "/lockout/max_lockout",
+                format!(
+                    "lockout `max_lockout` ({}) is shorter than `base_lockout` ({})",
+                    humantime::format_duration(lockout.max_lockout),
+                    humantime::format_duration(lockout.base_lockout)
+                ),
+                "lockouts double from `base_lockout` up to `max_lockout`, which must be at least as long",
+            );
+        }
+    }
+
+    for problem in config.anomaly.problems() {
+        err(
+            &pointer_of(std::iter::once("anomaly").chain(problem.field().split('.'))),
+            problem.to_string(),
+            "thresholds and windows must be above zero; see the `anomaly` section of docs/configuration.md",
+        );
+    }
+
+    let limiting = &config.rate_limiting;
+    if limiting.backend == crate::model::LimitBackend::Redis && limiting.redis.is_none() {
+        err(
+            "/rate_limiting/backend",
+            "`backend: redis` needs a `redis` section".into(),
+            "add `redis: {url: ${env:MOAT_REDIS_URL}}` (redis://host:port/db)",
+        );
+    }
+
+    check_directory(err, "/state/sqlite", &config.state.sqlite, "the state file");
+    let log = &config.access_log;
+    if log.enabled && log.target != "stdout" && log.target != "stderr" {
+        check_directory(
+            err,
+            "/access_log/target",
+            Path::new(&log.target),
+            "the access log",
+        );
+    }
 }
 
 fn validate_identity(config: &Config, err: &mut impl FnMut(&str, String, &str)) {
@@ -571,6 +652,52 @@ fn check_file(err: &mut impl FnMut(&str, String, &str), pointer: &str, path: &Pa
             pointer,
             format!("cannot read {what} `{}`: {e}", path.display()),
             "relative paths are resolved from the directory of the config file",
+        ),
+    }
+}
+
+/// A file moat creates when missing (the state file, the access log):
+/// it must not be a directory, and its directory must exist, since moat
+/// does not create directories. Nothing is created here.
+fn check_directory(
+    err: &mut impl FnMut(&str, String, &str),
+    pointer: &str,
+    path: &Path,
+    what: &str,
+) {
+    if path.is_dir() {
+        err(
+            pointer,
+            format!("{what} `{}` is a directory", path.display()),
+            "name a file in it, e.g. `/var/lib/moat/moat.db`",
+        );
+        return;
+    }
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return;
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => err(
+            pointer,
+            format!(
+                "the directory of {what} `{}` is not a directory",
+                dir.display()
+            ),
+            "point it into a directory",
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => err(
+            pointer,
+            format!("the directory of {what} `{}` does not exist", dir.display()),
+            "create it first: moat creates the file, not its directory; relative paths are resolved from the directory of the config file",
+        ),
+        Err(e) => err(
+            pointer,
+            format!(
+                "cannot read the directory of {what} `{}`: {e}",
+                dir.display()
+            ),
+            "moat needs to create or open the file there",
         ),
     }
 }
@@ -725,6 +852,71 @@ apis:
             .find(|d| d.message.starts_with("`none`"))
             .unwrap();
         assert_eq!(none.position, Some(Position::new(11, 40)));
+    }
+
+    #[test]
+    fn start_up_sections_are_validated_all_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "shop.yaml", "openapi: 3.0.3\n");
+        let text = format!(
+            "{GOOD}lockout: {{max_failures: 0, credential_max_failures: 101, base_lockout: 1m, max_lockout: 1s}}\n\
+             anomaly: {{max_subjects: 0, error_storm: {{window: 2d}}}}\n\
+             rate_limiting: {{backend: redis}}\n\
+             state: {{sqlite: no/such/dir/moat.db}}\n\
+             access_log: {{target: nodir/access.log}}\n"
+        );
+        let err = load(&write(dir.path(), "moat.yaml", &text)).unwrap_err();
+        let found: Vec<(&str, Option<Position>)> = err
+            .0
+            .iter()
+            .map(|d| (d.message.as_str(), d.position))
+            .collect();
+        let at = |line, column| Some(Position::new(line, column));
+        assert_eq!(found.len(), 8, "{err}");
+        assert_eq!(
+            found[0],
+            (
+                "lockout `max_failures` is 0; it must be between 1 and 100",
+                at(10, 25)
+            )
+        );
+        assert_eq!(found[1].1, at(10, 53), "{err}");
+        assert_eq!(
+            found[2],
+            (
+                "lockout `max_lockout` (1s) is shorter than `base_lockout` (1m)",
+                at(10, 89)
+            )
+        );
+        assert_eq!(
+            found[3],
+            (
+                "`anomaly.max_subjects` is 0; it must be between 1 and 10000000",
+                at(11, 25)
+            )
+        );
+        assert_eq!(
+            found[4],
+            (
+                "`anomaly.error_storm.window` must be between 1s and 1d",
+                at(11, 50)
+            )
+        );
+        assert_eq!(
+            found[5],
+            ("`backend: redis` needs a `redis` section", at(12, 26))
+        );
+        assert!(found[6].0.starts_with("the directory of the state file"));
+        assert!(found[6].0.ends_with("does not exist"), "{err}");
+        assert_eq!(found[6].1, at(13, 17));
+        assert!(found[7].0.starts_with("the directory of the access log"));
+        assert_eq!(found[7].1, at(14, 22));
+        // Nothing was created.
+        assert!(!dir.path().join("no").exists() && !dir.path().join("nodir").exists());
+
+        // A disabled lockout is not checked: the store is not built.
+        let text = format!("{GOOD}lockout: {{enabled: false, max_failures: 0}}\n");
+        load(&write(dir.path(), "moat.yaml", &text)).unwrap();
     }
 
     #[test]

@@ -202,7 +202,7 @@ impl ApiIdentity {
                     SchemeKind::HttpBearer
                     | SchemeKind::OAuth2 { .. }
                     | SchemeKind::OpenIdConnect { .. },
-                ) => match jwt_verifier(jwt) {
+                ) => match jwt_verifier(jwt, shared.fetch_keys) {
                     Ok(verifier) => Verifier::Jwt {
                         verifier,
                         consumer_claim: jwt.consumer_claim.clone(),
@@ -728,8 +728,9 @@ fn introspection_verifier(
     IntrospectionVerifier::new(c)
 }
 
-/// The JWT verifier for a `jwt` config entry.
-fn jwt_verifier(cfg: &JwtVerifierConfig) -> Result<JwtVerifier, JwtConfigError> {
+/// The JWT verifier for a `jwt` config entry; with `fetch_keys`, remote
+/// keys start loading in the background.
+fn jwt_verifier(cfg: &JwtVerifierConfig, fetch_keys: bool) -> Result<JwtVerifier, JwtConfigError> {
     let keys = if let Some(secret) = &cfg.secret {
         KeySource::Secret(secret.expose().as_bytes().to_vec())
     } else if let Some(path) = &cfg.public_key {
@@ -753,6 +754,7 @@ fn jwt_verifier(cfg: &JwtVerifierConfig) -> Result<JwtVerifier, JwtConfigError> 
     jwt.issuer = cfg.issuer.clone();
     jwt.audiences = cfg.audiences.clone();
     jwt.leeway = cfg.leeway;
+    jwt.prefetch = fetch_keys;
     JwtVerifier::new(jwt)
 }
 
@@ -767,6 +769,9 @@ fn suggested_type(kind: &SchemeKind) -> &'static str {
 
 /// Verifiers shared by every API of a runtime.
 pub struct SharedVerifiers {
+    /// Whether JWT verifiers start fetching remote keys as they are built:
+    /// when serving, not for `moat check`, which connects nowhere.
+    pub fetch_keys: bool,
     /// The key manager, when `keys` is configured.
     pub keys: Option<Arc<KeyManager>>,
     /// Basic credentials of the consumers.

@@ -30,7 +30,7 @@ use crate::identity::{ApiIdentity, BasicVerifier, IdentityHeaders, SharedVerifie
 use crate::inspection::ApiInspection;
 use crate::tls::{TlsError, server_config};
 use crate::upstream::Upstream;
-use moat_state::{KeyManager, OwnershipStore, SqliteStore};
+use moat_state::{KeyManager, KeyStore, MemoryOwnership, MemoryStore, OwnershipStore, SqliteStore};
 
 /// A protected API, compiled.
 pub struct Api {
@@ -131,23 +131,50 @@ pub struct Runtime {
     keys: Option<Arc<KeyManager>>,
 }
 
+/// What a compile may touch besides the config and the files it names.
+/// Both purposes run the same compile and report the same diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `moat serve` and reloads: API keys and learned owners are kept in
+    /// the state file (opened, and created and migrated when new), and
+    /// JWT verifiers start fetching remote keys.
+    Serve,
+    /// `moat check`: nothing is created and nothing is connected to. API
+    /// keys and learned owners are compiled against empty in-memory stores,
+    /// and remote JWT keys are not fetched.
+    Check,
+}
+
 impl Runtime {
-    /// Compiles a loaded config: opens the key store, then loads every
-    /// OpenAPI document, the TLS certificates and the upstream pools (on a
-    /// blocking thread: documents can be large). All problems are reported.
+    /// Compiles a loaded config for serving: opens the key store, then
+    /// loads every OpenAPI document, the TLS certificates and the upstream
+    /// pools (on a blocking thread: documents can be large). All problems
+    /// are reported.
     pub async fn build(loaded: LoadedConfig) -> Result<Self, Diagnostics> {
-        let state = open_state(&loaded).await?;
-        tokio::task::spawn_blocking(move || Self::compile(loaded, state))
+        Self::build_for(loaded, Purpose::Serve).await
+    }
+
+    /// The same compile, for `purpose`.
+    pub async fn build_for(loaded: LoadedConfig, purpose: Purpose) -> Result<Self, Diagnostics> {
+        let (state, errors) = open_state(&loaded, purpose).await;
+        tokio::task::spawn_blocking(move || Self::compile(loaded, state, errors, purpose))
             .await
             .map_err(|_| Diagnostics::default())?
     }
 
-    fn compile(loaded: LoadedConfig, state: State) -> Result<Self, Diagnostics> {
+    /// Compiles everything, adding to `errors` (those of opening the
+    /// state), so that one run reports every problem.
+    fn compile(
+        loaded: LoadedConfig,
+        state: State,
+        mut errors: Diagnostics,
+        purpose: Purpose,
+    ) -> Result<Self, Diagnostics> {
         let State { keys, owners } = state;
         let cfg = &loaded.config;
         let doc = &loaded.document;
-        let mut errors = Diagnostics::default();
         let shared = SharedVerifiers {
+            fetch_keys: purpose == Purpose::Serve,
             keys: keys.clone(),
             basic: Arc::new(BasicVerifier::new(&cfg.consumers)),
             consumers: Arc::new(
@@ -208,9 +235,6 @@ impl Runtime {
                     }
                     RoleGrants::default()
                 }
-            };
-            let Some(upstream) = upstreams.get(&a.upstream).cloned() else {
-                continue; // reported above or by config validation
             };
             let validators = if a.validation.enabled {
                 let mut opts = ValidationOptions::default();
@@ -385,6 +409,11 @@ impl Runtime {
                 mask_sensitive: a.responses.mask_sensitive,
             };
             let response_filters = compile_filters(&spec, &filter_opts);
+            // An upstream that failed to build was reported above; the
+            // API's own problems are reported all the same.
+            let Some(upstream) = upstreams.get(&a.upstream).cloned() else {
+                continue;
+            };
             let table = OperationTable::new(spec);
             let base = a
                 .base_path
@@ -495,43 +524,65 @@ struct State {
     owners: Option<Arc<dyn OwnershipStore>>,
 }
 
-/// Opens the state file when API keys or ownership learning need it, and
-/// the key manager when `keys` is configured.
-async fn open_state(loaded: &LoadedConfig) -> Result<State, Diagnostics> {
+/// The state the config needs: when API keys or ownership learning use it,
+/// the state file (for [`Purpose::Serve`]) or empty in-memory stores (for
+/// [`Purpose::Check`], which creates no file), and the key manager when
+/// `keys` is configured. A state file that cannot be opened is reported
+/// with the rest: the compile goes on against in-memory stores.
+async fn open_state(loaded: &LoadedConfig, purpose: Purpose) -> (State, Diagnostics) {
     let cfg = &loaded.config;
+    let mut errors = Diagnostics::default();
     let learns = cfg.apis.iter().any(|a| !a.object_access.learn.is_empty());
     if cfg.keys.is_none() && !learns {
-        return Ok(State {
+        let state = State {
             keys: None,
             owners: None,
-        });
+        };
+        return (state, errors);
     }
-    let store = Arc::new(SqliteStore::open(&cfg.state.sqlite).await.map_err(|e| {
-        Diagnostics::from(
-            loaded
-                .document
-                .error_at("/state/sqlite", format!("cannot open the state store: {e}"))
-                .with_hint("the directory must exist and be writable by the user moat runs as"),
-        )
-    })?);
+    let file = match purpose {
+        Purpose::Check => None,
+        Purpose::Serve => match SqliteStore::open(&cfg.state.sqlite).await {
+            Ok(store) => Some(Arc::new(store)),
+            Err(e) => {
+                errors.push(
+                    loaded
+                        .document
+                        .error_at("/state/sqlite", format!("cannot open the state store: {e}"))
+                        .with_hint(
+                            "the directory must exist and be writable by the user moat runs as",
+                        ),
+                );
+                None
+            }
+        },
+    };
+    let (key_store, owner_store): (Arc<dyn KeyStore>, Arc<dyn OwnershipStore>) = match file {
+        Some(store) => (store.clone(), store),
+        None => (
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryOwnership::new()),
+        ),
+    };
     let keys = match &cfg.keys {
-        Some(keys) => Some(Arc::new(
-            KeyManager::new(store.clone(), keys.pepper.expose().as_bytes()).map_err(|e| {
-                Diagnostics::from(
+        Some(keys) => match KeyManager::new(key_store, keys.pepper.expose().as_bytes()) {
+            Ok(manager) => Some(Arc::new(manager)),
+            Err(e) => {
+                errors.push(
                     loaded
                         .document
                         .secret_error_at("/keys/pepper", e.to_string())
                         .with_hint(
                             "reference at least 32 random bytes, e.g. ${env:MOAT_KEY_PEPPER}",
                         ),
-                )
-            })?,
-        )),
+                );
+                None
+            }
+        },
         None => None,
     };
-    let owners: Option<Arc<dyn OwnershipStore>> =
-        learns.then_some(store as Arc<dyn OwnershipStore>);
-    Ok(State { keys, owners })
+    let owners = learns.then_some(owner_store);
+    (State { keys, owners }, errors)
 }
 
 fn hsts_header(l: &ListenerConfig) -> Option<HeaderValue> {

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use crate::access_log::AccessLog;
 use crate::limits::Limiter;
 use crate::pipeline::Shared;
-use crate::runtime::Runtime;
+use crate::runtime::{Purpose, Runtime};
 use crate::{admin, listener, reload, telemetry};
 
 /// Produces a validated config: from a file for `moat serve`, from a file
@@ -446,10 +446,13 @@ pub struct CheckReport {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Builds the runtime from a config without starting anything: what
-/// `moat check` runs.
+/// Runs the compile `moat serve` runs on a config, without starting
+/// anything: what `moat check` runs. No file is created (API keys and
+/// learned owners are compiled against in-memory stores) and no connection
+/// is made (remote JWT keys are not fetched; Redis is reached only by a
+/// gateway that starts).
 pub async fn check(loaded: LoadedConfig) -> Result<CheckReport, Diagnostics> {
-    let rt = Runtime::build(loaded).await?;
+    let rt = Runtime::build_for(loaded, Purpose::Check).await?;
     Ok(CheckReport {
         apis: rt.api_count(),
         operations: rt.operation_count(),
@@ -466,5 +469,18 @@ fn log_warnings(rt: &Runtime) {
 impl From<Diagnostic> for StartError {
     fn from(d: Diagnostic) -> Self {
         StartError::Config(d.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn config_validation_bounds_lockout_like_the_store() {
+        // `moat check` and `moat serve` refuse a lockout threshold in config
+        // validation; the store must accept everything validation accepts.
+        assert_eq!(
+            moat_config::load::MAX_LOCKOUT_FAILURES,
+            moat_state::lockout::MAX_FAILURE_THRESHOLD
+        );
     }
 }

@@ -102,6 +102,23 @@ async fn concurrent_first_requests_share_one_fetch() {
     assert_eq!(idp.jwks_hits(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_prefetch_nothing_is_fetched_before_first_use() {
+    init();
+    let now = SystemTime::now();
+    let key = ec_key(Algorithm::ES256);
+    let idp = Idp::start(vec![key.jwk_with_kid("k1")]).await;
+    let mut cfg = config(KeySource::JwksUrl(idp.jwks_url()));
+    cfg.prefetch = false;
+    // Built inside the runtime, as a config check does: no fetch starts.
+    let verifier = JwtVerifier::new(cfg).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(idp.jwks_hits(), 0);
+    // The first token fetches the keys.
+    assert!(verifier.verify(&token("k1", &key, now), now).await.is_ok());
+    assert_eq!(idp.jwks_hits(), 1);
+}
+
 #[tokio::test]
 async fn rotated_keys_are_picked_up_and_withdrawn_keys_stop_verifying() {
     init();

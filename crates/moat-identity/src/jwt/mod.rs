@@ -138,6 +138,11 @@ pub struct JwtConfig {
     /// `exp`: bounds how long a withdrawn key keeps being honoured.
     /// Default 5 min.
     pub token_cache_max_ttl: Duration,
+    /// Whether [`JwtVerifier::new`] starts fetching remote keys in the
+    /// background (inside a Tokio runtime). Default true; false for a
+    /// verifier built only to check a configuration, which must connect
+    /// nowhere. Keys are then fetched on first use.
+    pub prefetch: bool,
 }
 
 impl JwtConfig {
@@ -155,6 +160,7 @@ impl JwtConfig {
             fetch_timeout: Duration::from_secs(5),
             token_cache_size: 10_000,
             token_cache_max_ttl: Duration::from_secs(300),
+            prefetch: true,
         }
     }
 }
@@ -191,9 +197,10 @@ impl fmt::Debug for JwtVerifier {
 
 impl JwtVerifier {
     /// Validates the configuration and loads static keys. Does no network
-    /// I/O itself; for remote keys, when called inside a Tokio runtime, it
-    /// starts fetching them in the background (a failure is not fatal: keys
-    /// are then fetched on first use).
+    /// I/O itself; for remote keys, when called inside a Tokio runtime and
+    /// unless [`JwtConfig::prefetch`] is off, it starts fetching them in
+    /// the background (a failure is not fatal: keys are then fetched on
+    /// first use).
     pub fn new(config: JwtConfig) -> Result<Self, JwtConfigError> {
         provider::install_ring_provider();
         let mut algorithms = Vec::new();
@@ -251,7 +258,8 @@ impl JwtVerifier {
             cache: cache::TokenCache::new(config.token_cache_size, config.token_cache_max_ttl),
         });
         let verifier = Self { inner };
-        if matches!(verifier.inner.keys, Keys::Remote(_))
+        if config.prefetch
+            && matches!(verifier.inner.keys, Keys::Remote(_))
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             let inner = Arc::clone(&verifier.inner);

@@ -1,0 +1,286 @@
+//! `moat check` is the compile `moat serve` runs: it refuses what serve
+//! refuses, with the same positioned diagnostics, reports every problem of
+//! every section in one run, and creates no file and opens no connection.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::ErrorKind;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const UPSTREAM: &str = "http://127.0.0.1:9";
+
+/// Runs `moat check`; (success, stdout, stderr).
+fn check(dir: &Path) -> (bool, String, String) {
+    let out = Command::new(MOAT)
+        .args(["check", "--config"])
+        .arg(dir.join("moat.yaml"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `moat serve` and expects it to refuse the config (killing it if it
+/// starts instead); returns what it printed on stderr.
+fn serve_refuses(dir: &Path) -> String {
+    let mut child = Command::new(MOAT)
+        .args(["serve", "--config"])
+        .arg(dir.join("moat.yaml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "moat serve started with a config check refuses:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The diagnostic lines (`file:line:col: error: …`) of an output.
+fn errors(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.contains(": error: ")).collect()
+}
+
+#[test]
+fn check_refuses_what_serve_refuses_with_the_same_diagnostics() {
+    let cases = [
+        (
+            "lockout:\n  max_failures: 0\n",
+            "moat.yaml:19:17: error: lockout `max_failures` is 0; it must be between 1 and 100",
+        ),
+        (
+            "anomaly:\n  max_subjects: 0\n",
+            "moat.yaml:19:17: error: `anomaly.max_subjects` is 0; it must be between 1 and 10000000",
+        ),
+        (
+            "rate_limiting:\n  backend: redis\n",
+            "moat.yaml:19:12: error: `backend: redis` needs a `redis` section",
+        ),
+        (
+            "access_log:\n  target: missing/access.log\n",
+            "moat.yaml:19:11: error: the directory of the access log",
+        ),
+        (
+            "state:\n  sqlite: missing/state.sqlite\n",
+            "moat.yaml:19:11: error: the directory of the state file",
+        ),
+    ];
+    for (section, expected) in cases {
+        let dir = tempdir();
+        write(dir.path(), "spec.yaml", ECHO_SPEC);
+        write(
+            dir.path(),
+            "moat.yaml",
+            &format!("{}{section}", config(UPSTREAM, "")),
+        );
+        let err = check_fails(dir.path());
+        assert!(err.contains(expected), "{section}: {err}");
+        assert!(err.contains("hint: "), "{section}: {err}");
+        assert!(err.trim_end().ends_with("1 error"), "{section}: {err}");
+        // serve refuses with exactly the same diagnostics, before anything
+        // starts
+        let served = serve_refuses(dir.path());
+        assert!(served.starts_with(err.as_str()), "{section}: {served}");
+        assert!(!dir.path().join("missing").exists(), "{section}");
+    }
+}
+
+#[test]
+fn check_reports_every_problem_of_every_section_in_one_run() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    let text = format!(
+        "{}lockout:\n  max_failures: 0\n  base_lockout: 1m\n  max_lockout: 10s\n\
+         anomaly:\n  max_subjects: 0\n  scraping: {{window: 0s}}\n\
+         rate_limiting:\n  backend: redis\n",
+        config(UPSTREAM, "")
+    );
+    write(dir.path(), "moat.yaml", &text);
+    let err = check_fails(dir.path());
+    let found = errors(&err);
+    for expected in [
+        "moat.yaml:19:17: error: lockout `max_failures` is 0",
+        "moat.yaml:21:16: error: lockout `max_lockout` (10s) is shorter than `base_lockout` (1m)",
+        "moat.yaml:23:17: error: `anomaly.max_subjects` is 0",
+        "moat.yaml:24:22: error: `anomaly.scraping.window` must be between 1s and 1d",
+        "moat.yaml:26:12: error: `backend: redis` needs a `redis` section",
+    ] {
+        assert!(
+            found.iter().any(|l| l.contains(expected)),
+            "{expected}: {err}"
+        );
+    }
+    assert!(err.trim_end().ends_with("5 errors"), "{err}");
+}
+
+#[test]
+fn an_upstream_that_fails_to_compile_does_not_hide_its_apis_problems() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    write(dir.path(), "ca.pem", "not a certificate\n");
+    let text = config(
+        UPSTREAM,
+        "    request_limits:\n      operations:\n        nope: {max_body_bytes: 10}\n",
+    )
+    .replace(
+        "    response_timeout: 2s\n",
+        "    response_timeout: 2s\n    tls: {ca: ca.pem}\n",
+    );
+    write(dir.path(), "moat.yaml", &text);
+    let err = check_fails(dir.path());
+    assert!(err.contains("ca.pem"), "{err}");
+    assert!(
+        err.contains("error: no operation has the operationId `nope`"),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with("2 errors"), "{err}");
+}
+
+const KEYS: &str = "keys:\n  pepper: check-test-pepper-0123456789abcdef-0123456789\n";
+
+const LEARN: &str = "    security:\n      Basic: {type: basic}\n    object_access:\n      learn:\n        - kind: item\n          create: createItem\n          id_pointer: /id\n          parameter: id\n          operations: [getItem]\n";
+
+const BASIC_SPEC_TAIL: &str = "security: [{Basic: []}]\ncomponents:\n  securitySchemes:\n    Basic: {type: http, scheme: basic}\n";
+
+#[test]
+fn check_creates_no_state_file() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "spec.yaml",
+        &format!("{ECHO_SPEC}{BASIC_SPEC_TAIL}"),
+    );
+    // API keys and learned owners are the parts of the compile that use the
+    // state file.
+    let text = format!(
+        "{}{KEYS}state:\n  sqlite: state.sqlite\n",
+        config(UPSTREAM, LEARN)
+    );
+    write(dir.path(), "moat.yaml", &text);
+    let (ok, out, err) = check(dir.path());
+    assert!(ok, "{err}");
+    assert!(out.contains("OK (1 API, 8 operations)"), "{out}");
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["moat.yaml", "spec.yaml"]);
+
+    // A state file in a directory that does not exist: serve cannot open
+    // it, so check refuses it too, and creates neither.
+    let text = text.replace("sqlite: state.sqlite", "sqlite: var/moat/state.sqlite");
+    write(dir.path(), "moat.yaml", &text);
+    let err = check_fails(dir.path());
+    assert!(
+        err.contains("error: the directory of the state file"),
+        "{err}"
+    );
+    assert!(!dir.path().join("var").exists());
+}
+
+#[test]
+fn check_connects_nowhere() {
+    // A listener that would see any connection; check must not make one.
+    let idp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let redis = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (idp_port, redis_port) = (
+        idp.local_addr().unwrap().port(),
+        redis.local_addr().unwrap().port(),
+    );
+    let spec = format!(
+        "{ECHO_SPEC}security: [{{Bearer: []}}, {{Oidc: []}}]\ncomponents:\n  securitySchemes:\n    \
+         Bearer: {{type: http, scheme: bearer}}\n    \
+         Oidc: {{type: openIdConnect, openIdConnectUrl: \"http://127.0.0.1:{idp_port}/.well-known/openid-configuration\"}}\n"
+    );
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", &spec);
+    let security = format!(
+        "    security:\n      \
+         Bearer: {{type: jwt, algorithms: [RS256], jwks_url: \"http://127.0.0.1:{idp_port}/jwks.json\"}}\n      \
+         Oidc: {{type: jwt, algorithms: [RS256], oidc_issuer: \"http://127.0.0.1:{idp_port}\"}}\n"
+    );
+    let text = format!(
+        "{}rate_limiting:\n  backend: redis\n  redis: {{url: \"redis://127.0.0.1:{redis_port}\"}}\n",
+        config(UPSTREAM, &security)
+    );
+    write(dir.path(), "moat.yaml", &text);
+    let started = Instant::now();
+    let (ok, out, err) = check(dir.path());
+    assert!(ok, "{err}");
+    assert!(out.contains(": OK (1 API"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    for (what, l) in [("identity provider", &idp), ("Redis", &redis)] {
+        l.set_nonblocking(true).unwrap();
+        match l.accept() {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            other => panic!("moat check connected to the {what}: {other:?}"),
+        }
+    }
+
+    // Closed ports: nothing to wait for either.
+    let text = text
+        .replace(&idp_port.to_string(), &closed_port().to_string())
+        .replace(&redis_port.to_string(), &closed_port().to_string());
+    write(dir.path(), "moat.yaml", &text);
+    let started = Instant::now();
+    let (ok, _, err) = check(dir.path());
+    assert!(ok, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_state_file_serve_cannot_open_is_reported_with_the_other_problems() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    write(
+        dir.path(),
+        "state.sqlite",
+        "not a database, and not empty either\n",
+    );
+    let text = format!(
+        "{}{KEYS}state:\n  sqlite: state.sqlite\n",
+        config(
+            UPSTREAM,
+            "    request_limits:\n      operations:\n        nope: {max_body_bytes: 10}\n"
+        )
+    );
+    write(dir.path(), "moat.yaml", &text);
+    let unknown = "error: no operation has the operationId `nope`";
+    let served = serve_refuses(dir.path());
+    assert!(
+        served.contains("error: cannot open the state store"),
+        "{served}"
+    );
+    assert!(served.contains(unknown), "{served}");
+    assert!(served.trim_end().ends_with("2 errors"), "{served}");
+    // check reads no state: it finds the config's own problem only, and
+    // leaves the file as it was.
+    let err = check_fails(dir.path());
+    assert!(err.contains(unknown), "{err}");
+    assert!(err.trim_end().ends_with("1 error"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("state.sqlite")).unwrap(),
+        "not a database, and not empty either\n"
+    );
+}
