@@ -21,6 +21,7 @@ pub mod pipeline;
 mod reload;
 pub mod runtime;
 mod server;
+pub mod slots;
 pub mod telemetry;
 pub mod tls;
 pub mod upstream;

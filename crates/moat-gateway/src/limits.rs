@@ -291,52 +291,9 @@ impl QuotaStore for LazyRedis {
     }
 }
 
-/// Requests in flight per consumer, for `max_concurrent_per_consumer`.
-#[derive(Default)]
-pub struct InFlight {
-    counts: std::sync::Mutex<std::collections::HashMap<String, u32>>,
-}
+/// Requests in flight per API and consumer, for
+/// `max_concurrent_per_consumer`.
+pub type InFlight = crate::slots::Slots<String>;
 
-/// One request's slot; given back when dropped.
-pub struct InFlightSlot {
-    map: Arc<InFlight>,
-    key: String,
-}
-
-impl InFlight {
-    /// Takes a slot for `key` unless `max` are taken.
-    pub fn try_acquire(self: &Arc<Self>, key: String, max: u32) -> Option<InFlightSlot> {
-        let mut counts = self
-            .counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let n = counts.entry(key.clone()).or_insert(0);
-        if *n >= max {
-            if *n == 0 {
-                counts.remove(&key);
-            }
-            return None;
-        }
-        *n += 1;
-        Some(InFlightSlot {
-            map: self.clone(),
-            key,
-        })
-    }
-}
-
-impl Drop for InFlightSlot {
-    fn drop(&mut self) {
-        let mut counts = self
-            .map
-            .counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = counts.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                counts.remove(&self.key);
-            }
-        }
-    }
-}
+/// One request's slot in [`InFlight`]; given back when dropped.
+pub type InFlightSlot = crate::slots::Slot<String>;

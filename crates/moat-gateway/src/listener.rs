@@ -1,11 +1,10 @@
 //! Client listeners: accept, TLS, HTTP/1.1 and HTTP/2, connection limits,
 //! request-head limits, graceful shutdown.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,6 +27,7 @@ use crate::forwarding::{client_ip, is_trusted, new_request_id};
 use crate::pipeline::{
     ConnInfo, Exchange, Outcome, Shared, answer, finish_headers, handle, record, request_id,
 };
+use crate::slots::Slots;
 use crate::telemetry;
 
 /// Serves one listener until `shutdown` turns true, then drains its
@@ -43,7 +43,10 @@ pub async fn serve(
     let name: Arc<str> = Arc::from(cfg.bind.to_string());
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(cfg.max_connections));
-    let clients = Arc::new(ClientSlots::new(cfg.max_connections_per_client));
+    // Open connections per client address: an entry exists only while its
+    // address holds a connection.
+    let clients: Arc<Slots<IpAddr>> = Arc::default();
+    let per_client = u32::try_from(cfg.max_connections_per_client).unwrap_or(u32::MAX);
     let cfg = Arc::new(cfg);
     loop {
         let permit = tokio::select! {
@@ -68,7 +71,7 @@ pub async fn serve(
         let slot = if is_trusted(peer.ip(), &shared.runtime.load().trusted_proxies) {
             None
         } else {
-            match clients.try_acquire(peer.ip()) {
+            match clients.try_acquire(peer.ip().to_canonical(), per_client) {
                 Some(slot) => Some(slot),
                 None => {
                     telemetry::connection_refused(&name, "per_client_limit");
@@ -518,72 +521,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     }
 }
 
-/// Open connections per client address on one listener. An entry exists
-/// only while its address holds a connection, so the map never has more
-/// entries than the listener has connections (`max_connections`).
-struct ClientSlots {
-    limit: usize,
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-/// One connection's place in [`ClientSlots`]; given back on drop.
-struct ClientSlot {
-    slots: Arc<ClientSlots>,
-    ip: IpAddr,
-}
-
-impl ClientSlots {
-    fn new(limit: usize) -> Self {
-        Self {
-            limit,
-            open: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// A slot for one more connection from `ip`, or `None` when it already
-    /// holds `limit`.
-    fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
-        let ip = ip.to_canonical();
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(ip).or_insert(0);
-        if *count >= self.limit {
-            if *count == 0 {
-                open.remove(&ip);
-            }
-            return None;
-        }
-        *count += 1;
-        Some(ClientSlot {
-            slots: self.clone(),
-            ip,
-        })
-    }
-
-    #[cfg(test)]
-    fn tracked(&self) -> usize {
-        self.open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        let mut open = self
-            .slots
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.ip) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
-}
-
 /// `308` to the same host and target on HTTPS.
 fn redirect_to_https(req: &Request<Incoming>, port: u16) -> Response<Body> {
     let host = moat_guard::request::head::host(req.uri(), req.headers(), req.version());
@@ -612,28 +549,6 @@ fn redirect_to_https(req: &Request<Incoming>, port: u16) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn client_slots_count_per_address_and_forget_idle_ones() {
-        let slots = Arc::new(ClientSlots::new(2));
-        let a: IpAddr = "192.0.2.1".parse().unwrap();
-        let b: IpAddr = "192.0.2.2".parse().unwrap();
-        let a1 = slots.try_acquire(a).unwrap();
-        let a2 = slots.try_acquire(a).unwrap();
-        assert!(slots.try_acquire(a).is_none());
-        // An IPv4-mapped IPv6 peer is the same client.
-        assert!(
-            slots
-                .try_acquire("::ffff:192.0.2.1".parse().unwrap())
-                .is_none()
-        );
-        let b1 = slots.try_acquire(b).unwrap();
-        assert_eq!(slots.tracked(), 2);
-        drop(a1);
-        let a3 = slots.try_acquire(a).unwrap();
-        drop((a2, a3, b1));
-        assert_eq!(slots.tracked(), 0);
-    }
 
     fn limits() -> HeadLimits {
         HeadLimits {
