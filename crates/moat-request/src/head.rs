@@ -135,10 +135,12 @@ fn authority_host(text: &str) -> Result<String, HeadError> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
             && !host.contains("..")
     };
-    if !valid {
+    // Checked after the trailing dot goes: `Host: .` names no host.
+    let host = host.trim_end_matches('.');
+    if !valid || host.is_empty() {
         return Err(HeadError::InvalidHost);
     }
-    Ok(host.trim_end_matches('.').to_ascii_lowercase())
+    Ok(host.to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -165,6 +167,15 @@ mod tests {
         for bad in ["a/b", "a..b", "\"x\"", "u@host", "a b", "", "[zz]"] {
             assert_eq!(h(bad), Err(HeadError::InvalidHost), "{bad}");
         }
+        // Found by fuzzing (fuzz/fuzz_targets/head.rs): a host that is only
+        // the trailing dot was read as the empty host.
+        for bad in [".", ".:8080"] {
+            assert_eq!(h(bad), Err(HeadError::InvalidHost), "{bad}");
+        }
+        assert_eq!(
+            Head::parse(&parts("https://./x", &[])).err(),
+            Some(HeadError::InvalidHost)
+        );
         let abs = Head::parse(&parts("https://Other.example/x", &[])).unwrap();
         assert_eq!(abs.host.as_deref(), Some("other.example"));
         assert_eq!(

@@ -27,8 +27,21 @@ impl MediaType {
     /// Parses a `Content-Type` value.
     pub fn parse(text: &str) -> Result<MediaType, MediaTypeError> {
         let mime: mime::Mime = text.trim().parse().map_err(|_| MediaTypeError::Invalid)?;
+        // The `mime` crate takes `text/` (an empty subtype) for a media type;
+        // it is not one.
+        if mime.subtype().as_str().is_empty() {
+            return Err(MediaTypeError::Invalid);
+        }
         let mut seen: Vec<&str> = Vec::new();
-        for (name, _) in mime.params() {
+        for (name, value) in mime.params() {
+            // The `mime` crate does not end a quoted value at a quote right
+            // after the opening one: it reads `a=""; b="` as one `a` whose
+            // value is `"; b=`, where other parsers see an empty `a` and a
+            // broken `b`. No token or quoted string holds a bare `"`, so a
+            // value with one is such a second reading.
+            if value.as_str().contains('"') {
+                return Err(MediaTypeError::Invalid);
+            }
             let name = name.as_str();
             if seen.iter().any(|s| s.eq_ignore_ascii_case(name)) {
                 return Err(MediaTypeError::Repeated(Repeated {
@@ -156,7 +169,20 @@ mod tests {
 
     #[test]
     fn garbage_is_invalid() {
-        for text in ["", "json", "/", "a/b; =x", "a/b c"] {
+        // Found by fuzzing (fuzz/fuzz_targets/media_type.rs): an empty
+        // subtype, and a quote in a parameter value (see `parse`).
+        for text in [
+            "",
+            "json",
+            "/",
+            "a/b; =x",
+            "a/b c",
+            "text/",
+            "multipart/; boundary=x",
+            "a/a; n=\"\"\"",
+            "application/json; charset=\"\"; x=\"",
+            "multipart/form-data; boundary=\"\";boundary=\"",
+        ] {
             assert_eq!(
                 MediaType::parse(text),
                 Err(MediaTypeError::Invalid),

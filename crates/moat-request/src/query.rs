@@ -108,8 +108,13 @@ pub fn decode_component(raw: &str) -> Option<String> {
 
 /// Form-decodes one name or value: `+` is a space, `%XX` a byte. Returns
 /// the text (lossy where it is not UTF-8) and whether it was malformed.
+///
+/// Raw bytes that are not UTF-8 are malformed even when escapes complete
+/// them (`\xDA%92` decodes to `ڒ`): a framework that reads the body as
+/// UTF-8 text before decoding escapes (Express) sees `\u{FFFD}%92`
+/// instead.
 fn decode(raw: &[u8]) -> (String, bool) {
-    let bad_escape = !escapes_well_formed(raw);
+    let bad_escape = !escapes_well_formed(raw) || std::str::from_utf8(raw).is_err();
     let plus: Cow<'_, [u8]> = if memchr::memchr(b'+', raw).is_some() {
         Cow::Owned(
             raw.iter()
@@ -182,5 +187,16 @@ mod tests {
         }
         assert!(!Query::parse("a=%C3%A9").is_malformed());
         assert_eq!(Query::parse("a=%C3%A9").unique("a"), Ok(Some("é")));
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/query.rs): a raw byte that is not
+    /// UTF-8 is malformed even when the escape after it completes a UTF-8
+    /// sequence, as `\xDA%92` decodes to `ڒ` (U+0692).
+    #[test]
+    fn raw_bytes_completed_by_an_escape_are_malformed() {
+        assert!(Query::parse_form(b"c\xda%92=1").is_malformed());
+        assert!(Query::parse_form(b"a=\xda%92").is_malformed());
+        assert!(!Query::parse_form("a=\u{692}".as_bytes()).is_malformed());
+        assert!(!Query::parse_form(b"a=%DA%92").is_malformed());
     }
 }
