@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, integration tests through real sockets
 # (the moat binary, a real upstream, TLS with generated certificates), the
-# OpenAPI documents in ../shared/specs, doc tests, and a compile of every
-# benchmark. Installs what the tests need and is not on the machine yet.
+# OpenAPI documents in ../shared/specs, doc tests, a compile of every
+# benchmark, and a short run of every fuzz target. Installs what the tests
+# need and is not on the machine yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,10 @@ if [ ! -d "$specs" ]; then
   echo "test.sh: the shared OpenAPI documents are missing: expected $(pwd)/$specs" >&2
   exit 1
 fi
+
+# Every fuzz target of the request view, briefly (cargo-fuzz on the nightly
+# toolchain; longer runs: FUZZ_SECONDS=600 bash scripts/fuzz.sh).
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash scripts/fuzz.sh
 
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
