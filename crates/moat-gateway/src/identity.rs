@@ -7,8 +7,8 @@
 //! are called here; the decision itself stays pure.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue};
@@ -345,22 +345,32 @@ impl ApiIdentity {
                 let Some(cert) = client_cert else {
                     return SchemeOutcome::Missing;
                 };
-                // Only certificates mapped to a consumer are accepted: a
-                // certificate the CA issued for another purpose identifies
-                // nobody here.
-                match self
+                // Only certificates mapped to exactly one consumer are
+                // accepted: a certificate the CA issued for another purpose
+                // identifies nobody here, and one that two consumers'
+                // rules match has no single identity (choosing one would
+                // depend on the order rules happen to be tried in).
+                let mut matching: Vec<&ConsumerConfig> = self
                     .consumers
                     .values()
-                    .find(|c| c.certificates.iter().any(|m| cert.matches(m)))
-                {
-                    Some(c) => SchemeOutcome::Verified(self.identity_of(
+                    .filter(|c| c.certificates.iter().any(|m| cert.matches(m)))
+                    .collect();
+                match matching.as_slice() {
+                    [c] => SchemeOutcome::Verified(self.identity_of(
                         c.id.clone(),
                         c.scopes.clone(),
                         None,
                     )),
-                    None => {
+                    [] => {
                         tracing::debug!(fingerprint = %cert.fingerprint,
                             "client certificate maps to no consumer");
+                        SchemeOutcome::Rejected
+                    }
+                    _ => {
+                        matching.sort_by(|a, b| a.id.cmp(&b.id));
+                        let ids: Vec<&str> = matching.iter().map(|c| c.id.as_str()).collect();
+                        tracing::warn!(fingerprint = %cert.fingerprint, consumers = ?ids,
+                            "client certificate matches several consumers: refused");
                         SchemeOutcome::Rejected
                     }
                 }
@@ -787,13 +797,13 @@ pub struct SharedVerifiers {
 /// time. A changed password hash takes effect at the next reload, which
 /// builds a new verifier.
 const BASIC_CACHE_TTL: Duration = Duration::from_secs(300);
-const BASIC_CACHE_MAX: usize = 10_000;
+const BASIC_CACHE_MAX: u64 = 10_000;
 
 /// Checks user names and passwords against argon2id hashes.
 pub struct BasicVerifier {
     users: HashMap<String, (String, String)>,
-    /// SHA-256 of `user:password` → (consumer, verified at).
-    verified: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+    /// SHA-256 of `user:password` → consumer, for [`BASIC_CACHE_TTL`].
+    verified: moka::sync::Cache<[u8; 32], String>,
     /// Hash checked for unknown users, so timing does not reveal which user
     /// names exist.
     dummy_hash: String,
@@ -814,7 +824,10 @@ impl BasicVerifier {
             .collect();
         Self {
             users,
-            verified: Mutex::new(HashMap::new()),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(BASIC_CACHE_MAX)
+                .time_to_live(BASIC_CACHE_TTL)
+                .build(),
             // A real hash with the same parameters, so that checking an
             // unknown user costs what checking a known one does.
             dummy_hash: hash_password("moat-unknown-user").unwrap_or_default(),
@@ -829,11 +842,8 @@ impl BasicVerifier {
         );
         let mut cache_key = [0u8; 32];
         cache_key.copy_from_slice(digest.as_ref());
-        if let Ok(cache) = self.verified.lock()
-            && let Some((consumer, at)) = cache.get(&cache_key)
-            && at.elapsed() < BASIC_CACHE_TTL
-        {
-            return Some(consumer.clone());
+        if let Some(consumer) = self.verified.get(&cache_key) {
+            return Some(consumer);
         }
         let (consumer, hash) = match self.users.get(user) {
             Some((c, h)) => (Some(c.clone()), h.clone()),
@@ -850,15 +860,7 @@ impl BasicVerifier {
         .await
         .unwrap_or(false);
         let consumer = consumer.filter(|_| ok)?;
-        if let Ok(mut cache) = self.verified.lock() {
-            if cache.len() >= BASIC_CACHE_MAX {
-                cache.retain(|_, (_, at)| at.elapsed() < BASIC_CACHE_TTL);
-                if cache.len() >= BASIC_CACHE_MAX {
-                    cache.clear();
-                }
-            }
-            cache.insert(cache_key, (consumer.clone(), Instant::now()));
-        }
+        self.verified.insert(cache_key, consumer.clone());
         Some(consumer)
     }
 }

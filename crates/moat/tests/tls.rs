@@ -228,6 +228,13 @@ fn mtls_client(pki: &Pki, identity_pem: Option<&str>) -> reqwest::Client {
 }
 
 async fn mtls_setup(required: bool) -> (tempfile::TempDir, Upstream, Moat, Pki) {
+    mtls_setup_with(required, "").await
+}
+
+async fn mtls_setup_with(
+    required: bool,
+    more_consumers: &str,
+) -> (tempfile::TempDir, Upstream, Moat, Pki) {
     let pki = pki_with_clients(&["billing-service", "stranger"]);
     let up = upstream(None).await;
     let dir = tempdir();
@@ -241,7 +248,7 @@ async fn mtls_setup(required: bool) -> (tempfile::TempDir, Upstream, Moat, Pki) 
         "    upstream: echo\n    security:\n      Mtls: {type: mtls}\n",
     );
     let cfg = format!(
-        "{cfg}consumers:\n  - id: billing\n    roles: [service]\n    certificates: [{{subject_cn: billing-service}}]\n"
+        "{cfg}consumers:\n  - id: billing\n    roles: [service]\n    certificates: [{{subject_cn: billing-service}}]\n{more_consumers}"
     );
     write(dir.path(), "moat.yaml", &cfg);
     let moat = Moat::start(dir.path());
@@ -278,6 +285,26 @@ async fn client_certificates_identify_consumers() {
     let forged = mtls_client(&pki, Some(&other.clients[0].1));
     assert!(forged.get(&url).send().await.is_err());
     assert_eq!(up.hits(), 1);
+}
+
+#[tokio::test]
+async fn a_certificate_two_consumers_match_identifies_nobody() {
+    let (_dir, up, moat, pki) = mtls_setup_with(
+        false,
+        "  - id: admin\n    roles: [admin]\n    certificates: [{subject_cn: billing-service}]\n",
+    )
+    .await;
+    let url = https(moat.addrs[0], "/items");
+    let billing = mtls_client(&pki, Some(&pki.clients[0].1));
+    for _ in 0..3 {
+        let r = billing.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["type"], "urn:moat:problem:invalid-credentials");
+    }
+    moat.wait_stderr("client certificate matches several consumers")
+        .await;
+    assert_eq!(up.hits(), 0);
 }
 
 #[tokio::test]
