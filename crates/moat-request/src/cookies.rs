@@ -4,7 +4,7 @@ use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 
 use crate::Repeated;
-use crate::query::escapes_well_formed;
+use crate::percent::escapes_well_formed;
 
 /// The cookies of a request (RFC 6265 `a=b; c=d`, every `Cookie` field in
 /// order). Values are unquoted and, where they hold only well-formed
@@ -53,22 +53,12 @@ impl Cookies {
 
     /// Every value of the cookie `name`, in order.
     pub fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
-        self.pairs
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        crate::values_of(&self.pairs, name)
     }
 
     /// The one value of `name`; `Err` when the cookie is sent twice.
     pub fn unique(&self, name: &str) -> Result<Option<&str>, Repeated> {
-        let mut values = self.values(name);
-        let first = values.next();
-        if values.next().is_some() {
-            return Err(Repeated {
-                name: name.to_string(),
-            });
-        }
-        Ok(first)
+        crate::unique_of(&self.pairs, name)
     }
 
     /// Whether some `Cookie` field was not visible ASCII.

@@ -188,6 +188,14 @@ impl Ctx<'_> {
         E::custom(rule.as_str())
     }
 
+    /// Checks a string's (or key's) decoded length.
+    fn measure<E: serde::de::Error>(&self, s: &str) -> Result<(), E> {
+        if s.len() > self.limits.max_string_bytes {
+            return Err(self.fail(JsonRule::MaxStringBytes));
+        }
+        Ok(())
+    }
+
     /// Notes, while an error unwinds through a container, where it was:
     /// a syntax error met here is located at `token`.
     fn unwind<E>(&self, token: Token, e: E) -> E {
@@ -235,15 +243,11 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         Ok(Value::Null)
     }
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
-        if v.len() > self.ctx.limits.max_string_bytes {
-            return Err(self.ctx.fail(JsonRule::MaxStringBytes));
-        }
+        self.ctx.measure(v)?;
         Ok(Value::String(v.to_string()))
     }
     fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
-        if v.len() > self.ctx.limits.max_string_bytes {
-            return Err(self.ctx.fail(JsonRule::MaxStringBytes));
-        }
+        self.ctx.measure(&v)?;
         Ok(Value::String(v))
     }
 
@@ -321,9 +325,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         f.write_str("an object key")
     }
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
-        if v.len() > self.0.limits.max_string_bytes {
-            return Err(self.0.fail(JsonRule::MaxStringBytes));
-        }
+        self.0.measure(v)?;
         Ok(v.to_string())
     }
 }

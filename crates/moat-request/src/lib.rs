@@ -27,6 +27,7 @@ pub mod head;
 pub mod json;
 pub mod media;
 pub mod multipart;
+pub mod percent;
 pub mod query;
 
 pub use body::{BodyError, BodyLimits, ParsedBody};
@@ -44,4 +45,27 @@ pub use query::Query;
 pub struct Repeated {
     /// The repeated name.
     pub name: String,
+}
+
+/// The values of `name` among decoded `pairs`, in order.
+fn values_of<'a, 'n>(
+    pairs: &'a [(String, String)],
+    name: &'n str,
+) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+    pairs
+        .iter()
+        .filter(move |(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The one value of `name` among `pairs`; `Err` when it is given twice.
+fn unique_of<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, Repeated> {
+    let mut values = values_of(pairs, name);
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(Repeated {
+            name: name.to_string(),
+        });
+    }
+    Ok(first)
 }

@@ -374,7 +374,7 @@ fn decode_ext_value(v: &str) -> Option<String> {
     let charset = pieces.next()?;
     let _language = pieces.next()?;
     let encoded = pieces.next()?;
-    if !crate::query::escapes_well_formed(encoded.as_bytes()) {
+    if !crate::percent::escapes_well_formed(encoded.as_bytes()) {
         return None;
     }
     let bytes: Vec<u8> = percent_decode_str(encoded).collect();

@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use percent_encoding::percent_decode;
 
 use crate::Repeated;
+use crate::percent::escapes_well_formed;
 
 /// A decoded query string.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,24 +60,14 @@ impl Query {
 
     /// Every value of `name`, in order.
     pub fn values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
-        self.pairs
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        crate::values_of(&self.pairs, name)
     }
 
     /// The one value of `name`: `Ok(None)` when absent, `Err` when given
     /// more than once (frameworks disagree on which one counts: Express and
     /// PHP take the last, Flask and Django's `get` the first or last).
     pub fn unique(&self, name: &str) -> Result<Option<&str>, Repeated> {
-        let mut values = self.values(name);
-        let first = values.next();
-        if values.next().is_some() {
-            return Err(Repeated {
-                name: name.to_string(),
-            });
-        }
-        Ok(first)
+        crate::unique_of(&self.pairs, name)
     }
 
     /// Whether some name or value had a malformed escape or was not UTF-8
@@ -84,18 +75,6 @@ impl Query {
     pub fn is_malformed(&self) -> bool {
         self.malformed
     }
-}
-
-/// Percent-decodes `raw` (`+` stays `+`); `None` for a malformed escape or
-/// bytes that are not UTF-8.
-pub fn decode_strict(raw: &str) -> Option<String> {
-    if !escapes_well_formed(raw.as_bytes()) {
-        return None;
-    }
-    percent_decode(raw.as_bytes())
-        .decode_utf8()
-        .ok()
-        .map(|t| t.into_owned())
 }
 
 /// Form-decodes one query name or value; `None` when it is malformed.
@@ -129,14 +108,6 @@ fn decode(raw: &[u8]) -> (String, bool) {
         Ok(text) => (text, bad_escape),
         Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),
     }
-}
-
-/// Whether every `%` starts a two-hex-digit escape.
-pub(crate) fn escapes_well_formed(raw: &[u8]) -> bool {
-    memchr::memchr_iter(b'%', raw).all(|at| {
-        raw.get(at + 1..at + 3)
-            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
-    })
 }
 
 #[cfg(test)]

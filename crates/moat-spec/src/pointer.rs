@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-/// Undoes `%XX` escapes.
+/// Undoes `%XX` escapes (the request view's strict decoder).
 ///
 /// `None` when a `%` is not followed by two hex digits or the decoded bytes
 /// are not UTF-8: such a reference cannot name anything in a document.
@@ -17,30 +17,7 @@ pub(crate) fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
     if !s.contains('%') {
         return Some(Cow::Borrowed(s));
     }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let high = bytes.get(i + 1).copied().and_then(hex)?;
-            let low = bytes.get(i + 2).copied().and_then(hex)?;
-            out.push(high << 4 | low);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok().map(Cow::Owned)
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    moat_request::percent::decode_strict(s).map(Cow::Owned)
 }
 
 /// Why a fragment is not a JSON pointer.

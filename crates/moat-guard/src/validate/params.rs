@@ -6,7 +6,7 @@ use serde_json::{Number, Value};
 /// Percent-decodes `s` (`+` stays `+`); `None` for a bad escape or a
 /// result that is not UTF-8.
 pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    moat_request::query::decode_strict(s)
+    moat_request::percent::decode_strict(s)
 }
 
 /// The JSON type a scalar parameter value is read as.
