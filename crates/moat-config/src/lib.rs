@@ -9,6 +9,7 @@
 
 pub mod anomaly;
 pub mod diagnostic;
+pub mod limit_key;
 pub mod load;
 pub mod model;
 pub mod secret;
@@ -19,6 +20,7 @@ pub use anomaly::{
     ErrorStormConfig, ScrapingConfig,
 };
 pub use diagnostic::{Diagnostic, Diagnostics, Position, Severity};
+pub use limit_key::LimitKey;
 pub use load::{LoadedConfig, load};
 pub use model::*;
 pub use secret::Secret;

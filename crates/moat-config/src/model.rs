@@ -453,7 +453,9 @@ pub struct RateLimitConfig {
     pub name: String,
     /// What is counted: `consumer`, `api_key`, `client_ip`,
     /// `client_network` (/24 for IPv4, /64 for IPv6), `api`, `operation`,
-    /// `header:<name>` or `claim:<name>`.
+    /// `header:<name>` or `claim:<name>`. Read by [`crate::LimitKey`]'s
+    /// parser when the config is compiled (so that a bad key is reported
+    /// with every other problem, not alone).
     pub key: String,
     /// Requests allowed per `per`.
     pub rate: u64,
