@@ -1,0 +1,82 @@
+//! Brute-force lockout around verification: who failures count against,
+//! whether a lockout is in force, and recording an attempt.
+
+use std::time::Duration;
+
+use moat_guard::identity::{Credential, IdentityDecision};
+use moat_state::{LockoutStore, LockoutSubject};
+use std::net::IpAddr;
+
+/// Who failures are counted against, besides the client address: the part
+/// of a credential that names it (never the secret part).
+pub(super) fn lockout_subject(credential: &Credential) -> Option<String> {
+    match credential {
+        Credential::ApiKey(key) => moat_state::format::parse(key)
+            .ok()
+            .map(|k| format!("apikey:{}", k.key_id())),
+        Credential::Basic { user, .. } => Some(format!("basic:{user}")),
+        // Guessing a signed token or an opaque token is not a brute-force
+        // target; the client address still counts its failures.
+        Credential::Bearer(_) | Credential::ClientCertificate => None,
+    }
+}
+
+/// The longest lockout in force for the client or any presented credential.
+/// A store error lets the request through: lockout is a brake on guessing,
+/// and the credential is still verified.
+pub(super) async fn locked_for(
+    store: &dyn LockoutStore,
+    client: IpAddr,
+    subjects: &[String],
+) -> Option<Duration> {
+    let now = std::time::SystemTime::now();
+    let mut longest: Option<Duration> = None;
+    let mut check = |r: Result<Option<Duration>, moat_state::StoreError>| match r {
+        Ok(Some(d)) => longest = Some(longest.map_or(d, |l| l.max(d))),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "lockout store unavailable; not enforcing lockouts"),
+    };
+    check(store.locked(&LockoutSubject::Client(client), now).await);
+    for s in subjects {
+        check(store.locked(&LockoutSubject::Credential(s), now).await);
+    }
+    longest
+}
+
+/// Counts a refusal against the client and the credential ids; a success
+/// clears the credentials' counts (not the client's: one valid key must not
+/// reset an address that is guessing at others).
+pub(super) async fn record_attempt(
+    store: &dyn LockoutStore,
+    client: IpAddr,
+    subjects: &[String],
+    decision: &IdentityDecision,
+) {
+    let now = std::time::SystemTime::now();
+    match decision {
+        IdentityDecision::Invalid { .. } => {
+            if let Ok(Some(d)) = store
+                .record_failure(&LockoutSubject::Client(client), now)
+                .await
+            {
+                tracing::warn!(%client, seconds = d.as_secs(), "client locked out after repeated refused credentials");
+            }
+            for s in subjects {
+                if let Ok(Some(d)) = store
+                    .record_failure(&LockoutSubject::Credential(s), now)
+                    .await
+                {
+                    tracing::warn!(credential = %s, seconds = d.as_secs(), "credential locked out after repeated failures");
+                }
+            }
+        }
+        IdentityDecision::Allowed(Some(_)) => {
+            for s in subjects {
+                let _ = store
+                    .record_success(&LockoutSubject::Credential(s), now)
+                    .await;
+            }
+        }
+        _ => {}
+    }
+}
