@@ -270,10 +270,22 @@ impl Limit {
             LimitKey::ClientNetwork => network(ctx.client),
             LimitKey::Api => String::new(),
             LimitKey::Operation => ctx.operation.to_string(),
-            LimitKey::Header(h) => match ctx.headers.get(h.as_str()) {
-                Some(v) => format!("h={}", String::from_utf8_lossy(v.as_bytes())),
-                None => format!("ip={}", address()),
-            },
+            // Every value of the field, in order, as one list (RFC 9110
+            // §5.3): a repeated field is one key, not whichever copy an
+            // application would read.
+            LimitKey::Header(h) => {
+                let values: Vec<String> = ctx
+                    .headers
+                    .get_all(h.as_str())
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .collect();
+                if values.is_empty() {
+                    format!("ip={}", address())
+                } else {
+                    format!("h={}", values.join(","))
+                }
+            }
             LimitKey::Claim(c) => match ctx.identity.and_then(|i| i.attributes.get(c)) {
                 Some(v) => format!("a={v}"),
                 None => format!("ip={}", address()),
@@ -374,7 +386,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_parse_and_say_when_they_are_decided() {}
+    fn a_repeated_header_is_one_key_of_all_its_values() {
+        let g = Gcra::new(10, Duration::from_secs(1), 10).unwrap();
+        let limit = Limit {
+            name: Arc::from("tenant"),
+            key: LimitKey::Header("x-tenant".into()),
+            rule: LimitRule::Rate(g),
+            fail_closed: false,
+            quota: 10,
+            window_secs: 1,
+        };
+        let key = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append("x-tenant", HeaderValue::from_str(v).unwrap());
+            }
+            limit.key_for(&KeyContext {
+                api: "shop",
+                operation: "op",
+                client: "192.0.2.1".parse().unwrap(),
+                headers: &headers,
+                identity: None,
+            })
+        };
+        assert_eq!(key(&["a"]), "shop:tenant:h=a");
+        assert_eq!(key(&["a", "b"]), "shop:tenant:h=a,b");
+        assert_ne!(key(&["b", "a"]), key(&["a"]));
+        assert_eq!(key(&[]), "shop:tenant:ip=192.0.2.1");
+    }
 
     #[test]
     fn networks_group_addresses() {
