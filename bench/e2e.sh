@@ -82,23 +82,8 @@ MOAT="$PWD/target/release/moat"
 # --- temp dir and cleanup ----------------------------------------------------
 TMP="$(mktemp -d -t moat-e2e.XXXXXX)"
 PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        # Give each process up to 5 s to go, then force it.
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ "${KEEP_TMP:-0}" == 1 ]]; then
-        log "kept $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-}
+# Stops every process in PIDS and removes TMP (unless KEEP_TMP=1) on exit.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -289,8 +274,7 @@ if [[ "$LIMITS" == 1 ]]; then
     )
 fi
 
-# to_ms, cpu_ticks, machine_ticks, children_cpu_s, CLK_TCK.
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# to_ms, cpu_ticks, machine_ticks, children_cpu_s, CLK_TCK: bench/lib.sh.
 nginx_pids() { echo "$NGINX_PID" $(ps -o pid= --ppid "$NGINX_PID"); }
 
 cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)

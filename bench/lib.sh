@@ -1,5 +1,25 @@
-# Helpers shared by the end-to-end benchmarks (sourced, not run):
-# wrk latency units, and CPU time read from /proc.
+# Helpers shared by the end-to-end benchmarks (sourced, not run): cleanup
+# of the processes and temporary directory, wrk latency units, and CPU time
+# read from /proc. The sourcing script defines PIDS, TMP and log().
+
+# Stops every process in PIDS (TERM, then KILL after 5 s) and removes TMP,
+# unless KEEP_TMP=1.
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ "${KEEP_TMP:-0}" == 1 ]]; then
+        log "kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+}
 
 # wrk prints latencies as 312.00us, 1.23ms, 2.00s, 1.00m: normalise to ms.
 to_ms() {

@@ -145,23 +145,8 @@ TMP="$(mktemp -d -t moat-pipeline.XXXXXX)"
 # A profile written into the temporary directory keeps it.
 [[ "$PROFILE" == 0 || -n "${PROFILE_OUT:-}" ]] || KEEP_TMP=1
 PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        # Give each process up to 5 s to go, then force it.
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ "${KEEP_TMP:-0}" == 1 ]]; then
-        log "kept $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-}
+# Stops every process in PIDS and removes TMP (unless KEEP_TMP=1) on exit.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -547,8 +532,7 @@ for b in "${BINS[@]}"; do
 done
 
 # --- measurement --------------------------------------------------------------
-# to_ms, cpu_ticks, machine_ticks, children_cpu_s, CLK_TCK.
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# to_ms, cpu_ticks, machine_ticks, children_cpu_s, CLK_TCK: bench/lib.sh.
 tree_pids() { echo "$1" $(ps -o pid= --ppid "$1"); } # nginx master and workers
 per_req_us() { # ticks requests
     awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }'
