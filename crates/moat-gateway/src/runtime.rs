@@ -71,7 +71,7 @@ pub struct Api {
     /// Body and concurrency caps as configured.
     pub request_limits: moat_config::RequestLimitsConfig,
     /// Shape limits of JSON bodies.
-    pub json_shape: JsonLimits,
+    pub json_limits: JsonLimits,
     /// Attack inspection, when on.
     pub inspection: Option<Arc<ApiInspection>>,
     /// Whether validation runs in enforce mode (schema hints may then skip
@@ -386,7 +386,7 @@ impl Runtime {
                 }
             }
             let j = &a.request_limits.json;
-            let json_shape = JsonLimits {
+            let json_limits = JsonLimits {
                 max_depth: j.max_depth,
                 max_array_items: j.max_array_items,
                 max_string_bytes: j.max_string_bytes,
@@ -445,7 +445,7 @@ impl Runtime {
                 cors: a.cors.as_ref().map(|c| Arc::new(crate::cors::Cors::new(c))),
                 body_caps,
                 request_limits: a.request_limits.clone(),
-                json_shape,
+                json_limits,
                 inspection,
                 validated: a.validation.enabled,
                 limits,

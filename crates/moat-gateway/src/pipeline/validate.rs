@@ -106,7 +106,7 @@ pub(super) async fn validate(
             }
         };
         let limits = BodyLimits {
-            json: api.json_shape,
+            json: api.json_limits,
             ..BodyLimits::default()
         };
         let req = Request::from_parts(parts, full(bytes.clone()));

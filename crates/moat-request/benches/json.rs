@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use moat_guard::request::json::{JsonLimits, parse as check};
+use moat_request::json::{JsonLimits, parse as check};
 use serde_json::json;
 
 fn order(i: usize) -> serde_json::Value {
@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
     assert!(check(&big, &big_limits).is_ok());
     assert!(check(&hostile, &limits).is_err());
 
-    let mut g = c.benchmark_group("json_shape");
+    let mut g = c.benchmark_group("json");
     g.throughput(Throughput::Bytes(small.len() as u64));
     g.bench_function(format!("parse {} B order", small.len()), |b| {
         b.iter(|| check(black_box(&small), &limits))
@@ -88,7 +88,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     // Refused at the 33rd byte, however long the body.
-    c.bench_function("json_shape/parse 1 MB of [[[[ (refused)", |b| {
+    c.bench_function("json/parse 1 MB of [[[[ (refused)", |b| {
         b.iter(|| check(black_box(&hostile), &limits))
     });
 }
