@@ -91,7 +91,8 @@ impl Exchange {
     }
 
     /// Records `finding` (a problem slug) at `outcome` for `api`: counted
-    /// in `moat_denials_total`, and the exchange's outcome raised to it.
+    /// in `moat_findings_total` (and `moat_denials_total` when denied), and
+    /// the exchange's outcome raised to it.
     /// The finding that names the exchange is the first one of its most
     /// severe outcome.
     pub fn note(&mut self, api: &str, finding: &'static str, outcome: Outcome) {
