@@ -596,10 +596,24 @@ pub fn check_fails(dir: &Path) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A loopback port nothing listens on.
+/// A loopback port nothing listens on. It is taken below the kernel's
+/// ephemeral range (`ip_local_port_range`, from 32768 by default), which
+/// is where every listener of the tests gets its port (`:0`): a port from
+/// that range, once released, could be handed to another test's listener
+/// running in parallel, and the "closed" port would then answer.
 pub fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Spread the processes of a parallel run over the range.
+    let start = 20_000 + (std::process::id() % 1000) as u16 * 10;
+    for _ in 0..10_000 {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % 12_000;
+        let port = 20_000 + (start - 20_000 + offset) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port below the ephemeral range");
 }
 
 /// Sends one raw HTTP/1.1 request (the target exactly as given, which
