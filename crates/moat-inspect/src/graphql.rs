@@ -359,33 +359,42 @@ pub fn check(
         }
         "application/json" => {
             let json: Json = serde_json::from_slice(body).map_err(|_| GraphqlViolation::Syntax)?;
-            match &json {
-                Json::Array(items) => {
-                    if items.is_empty() {
-                        return Err(GraphqlViolation::Syntax);
-                    }
-                    if items.len() > limits.max_operations_per_batch {
-                        return Err(GraphqlViolation::MaxOperations {
-                            count: items.len(),
-                            limit: limits.max_operations_per_batch,
-                        });
-                    }
-                    request.batch = true;
-                    for (i, item) in items.iter().enumerate() {
-                        let entry = Entry::from_json(item)?;
-                        let prefix = format!("{i}/");
-                        let op = check_entry(&entry, limits, &prefix, &mut request.values)?;
-                        request.operations.push(op);
-                    }
-                }
-                item => {
-                    let entry = Entry::from_json(item)?;
-                    let op = check_entry(&entry, limits, "", &mut request.values)?;
-                    request.operations.push(op);
-                }
-            }
+            return check_json(&json, limits);
         }
         _ => return Err(GraphqlViolation::MediaType),
+    }
+    Ok(request)
+}
+
+/// Checks a GraphQL-over-HTTP JSON request (one request object, or a
+/// batch) that is already parsed: the gateway parses a JSON body once, for
+/// every control that reads it.
+pub fn check_json(json: &Json, limits: &GraphqlLimits) -> Result<GraphqlRequest, GraphqlViolation> {
+    let mut request = GraphqlRequest::default();
+    match json {
+        Json::Array(items) => {
+            if items.is_empty() {
+                return Err(GraphqlViolation::Syntax);
+            }
+            if items.len() > limits.max_operations_per_batch {
+                return Err(GraphqlViolation::MaxOperations {
+                    count: items.len(),
+                    limit: limits.max_operations_per_batch,
+                });
+            }
+            request.batch = true;
+            for (i, item) in items.iter().enumerate() {
+                let entry = Entry::from_json(item)?;
+                let prefix = format!("{i}/");
+                let op = check_entry(&entry, limits, &prefix, &mut request.values)?;
+                request.operations.push(op);
+            }
+        }
+        item => {
+            let entry = Entry::from_json(item)?;
+            let op = check_entry(&entry, limits, "", &mut request.values)?;
+            request.operations.push(op);
+        }
     }
     Ok(request)
 }

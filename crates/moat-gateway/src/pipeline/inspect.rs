@@ -56,7 +56,7 @@ fn graphql(
     api: &Api,
     insp: &crate::inspection::ApiInspection,
     media: &str,
-    body: &[u8],
+    body: &ReadBody,
     identity: Option<&Identity>,
     report: &mut moat_inspect::Report,
     ex: &mut Exchange,
@@ -68,7 +68,13 @@ fn graphql(
         ..insp.graphql.clone()
     };
     let refused = |ex: &mut Exchange, rule| refuse(api, ex, ProblemKind::GraphqlRejected, rule);
-    let request = match moat_inspect::graphql::check(body, media, &limits) {
+    // A JSON body is the value the request view parsed; a query document
+    // (`application/graphql`) is read by the GraphQL parser itself.
+    let checked = match &body.parsed {
+        ParsedBody::Json(json) => moat_inspect::graphql::check_json(json, &limits),
+        _ => moat_inspect::graphql::check(&body.bytes, media, &limits),
+    };
+    let request = match checked {
         Ok(r) => r,
         Err(v) => return refused(ex, v.rule()),
     };
@@ -163,7 +169,7 @@ pub(super) fn inspect(
     // values (arguments, variables, text, attributes) inspected one by one.
     if let Some((m, b)) = body {
         if insp.is_graphql(index) && (m == "application/json" || m == "application/graphql") {
-            graphql(api, insp, m, &b.bytes, identity, &mut report, ex)?;
+            graphql(api, insp, m, b, identity, &mut report, ex)?;
             body = None;
         } else if matches!(b.parsed, ParsedBody::Xml) {
             xml(api, insp, req, m, &b.bytes, &mut report, ex)?;
