@@ -1,7 +1,8 @@
 //! Small byte-level helpers shared by the detectors of this family
 //! (command injection, traversal, SSRF, template, LDAP, CRLF, JNDI, XXE):
-//! ASCII case-insensitive search and a few classifications. Everything is
-//! linear in the haystack times the (short, constant) needle.
+//! ASCII case-insensitive search (memchr finds the candidates) and a few
+//! classifications. Everything is linear in the haystack times the (short,
+//! constant) needle.
 
 use crate::report::ValueKind;
 use crate::{Hints, detect::Context, detect::Hit, report::Severity};
@@ -20,16 +21,26 @@ pub(in crate::detect) fn starts_with_ci(hay: &[u8], at: usize, needle: &[u8]) ->
 /// occurs, ignoring ASCII case.
 pub(in crate::detect) fn find_ci(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     let first = *needle.first()?;
-    if hay.len() < needle.len() {
+    if first.is_ascii_uppercase() || hay.len() < needle.len() {
+        // An upper-case needle matches nothing: the haystack is compared
+        // lower-cased.
         return None;
     }
     let last = hay.len() - needle.len();
+    let upper = first.to_ascii_uppercase();
     let mut i = from;
     while i <= last {
-        if hay[i].to_ascii_lowercase() == first && starts_with_ci(hay, i, needle) {
-            return Some(i);
+        // memchr jumps to the next candidate first byte (either case).
+        let window = &hay[i..=last];
+        let at = i + if upper == first {
+            memchr::memchr(first, window)?
+        } else {
+            memchr::memchr2(first, upper, window)?
+        };
+        if starts_with_ci(hay, at, needle) {
+            return Some(at);
         }
-        i += 1;
+        i = at + 1;
     }
     None
 }
@@ -315,5 +326,32 @@ mod tests {
         assert_eq!(find_ci(b"abc", b"abcd", 0), None);
         assert!(starts_with_ci(b"XjNdI:", 1, b"jndi:"));
         assert!(!contains_ci(b"", b"a"));
+    }
+
+    #[test]
+    fn find_ci_agrees_with_a_plain_scan() {
+        fn plain(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+            (from..=hay.len().checked_sub(needle.len())?)
+                .find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
+        }
+        let hays: [&[u8]; 6] = [
+            b"",
+            b"This is THIS. this.x and tHiS.y",
+            b"../..\\..%2f ../etc/passwd",
+            b"${jndi:ldap://x} ${JNDI:",
+            b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
+            b"\xff\x00t\x80T",
+        ];
+        for hay in hays {
+            for needle in [&b"this."[..], b"..", b"${jndi:", b"ab", b"t", b"/"] {
+                for from in 0..hay.len() + 2 {
+                    assert_eq!(
+                        find_ci(hay, needle, from),
+                        plain(hay, needle, from),
+                        "{hay:?} {needle:?} {from}"
+                    );
+                }
+            }
+        }
     }
 }
