@@ -53,6 +53,71 @@ pub enum BodyError {
     Multipart(MultipartError),
 }
 
+impl BodyError {
+    /// Why the body has two readings (the detail of a refusal as
+    /// ambiguous), or `None` when it is merely not what it claims to be
+    /// (broken JSON, a shape limit, a malformed escape).
+    pub fn ambiguity(&self) -> Option<&'static str> {
+        match self {
+            BodyError::Json(j) if j.rule == crate::json::JsonRule::DuplicateKey => {
+                Some("a JSON object gives the same key twice")
+            }
+            BodyError::Multipart(MultipartError::Framing) => {
+                Some("the multipart body has a boundary that is not on its own CRLF line")
+            }
+            BodyError::Multipart(MultipartError::Boundary) => {
+                Some("the multipart boundary is missing or invalid")
+            }
+            BodyError::Multipart(MultipartError::Repeated(_)) => {
+                Some("a multipart part gives a header or parameter twice")
+            }
+            BodyError::Multipart(_) => Some("the multipart body is malformed"),
+            BodyError::Json(_) | BodyError::FormEncoding => None,
+        }
+    }
+}
+
+/// How a body of a media type is read: which variant of [`ParsedBody`]
+/// [`ParsedBody::parse`] gives for a non-empty body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// JSON.
+    Json,
+    /// An HTML form.
+    Form,
+    /// `multipart/form-data`.
+    Multipart,
+    /// `text/*`.
+    Text,
+    /// XML.
+    Xml,
+    /// `application/graphql`.
+    Graphql,
+    /// Anything else: not parsed.
+    Opaque,
+}
+
+impl BodyKind {
+    /// The kind of a body of `media`.
+    pub fn of(media: &MediaType) -> BodyKind {
+        if media.is_json() {
+            BodyKind::Json
+        } else if media.is_form() {
+            BodyKind::Form
+        } else if media.essence() == "multipart/form-data" {
+            BodyKind::Multipart
+        } else if media.is_xml() {
+            BodyKind::Xml
+        } else if media.essence() == "application/graphql" {
+            BodyKind::Graphql
+        } else if media.is_text() {
+            BodyKind::Text
+        } else {
+            BodyKind::Opaque
+        }
+    }
+}
+
 impl ParsedBody {
     /// Parses `bytes` as `media` says.
     pub fn parse(
@@ -66,35 +131,30 @@ impl ParsedBody {
         let Some(media) = media else {
             return Ok(ParsedBody::Opaque);
         };
-        if media.is_json() {
-            return json::parse(bytes, &limits.json)
+        match BodyKind::of(media) {
+            BodyKind::Json => json::parse(bytes, &limits.json)
                 .map(ParsedBody::Json)
-                .map_err(BodyError::Json);
-        }
-        if media.is_form() {
-            let form = Query::parse_form(bytes);
-            if form.is_malformed() {
-                return Err(BodyError::FormEncoding);
+                .map_err(BodyError::Json),
+            BodyKind::Form => {
+                let form = Query::parse_form(bytes);
+                if form.is_malformed() {
+                    return Err(BodyError::FormEncoding);
+                }
+                Ok(ParsedBody::Form(form))
             }
-            return Ok(ParsedBody::Form(form));
+            BodyKind::Multipart => {
+                let boundary = media
+                    .param("boundary")
+                    .ok_or(BodyError::Multipart(MultipartError::Boundary))?;
+                multipart::parse(bytes, boundary, &limits.multipart)
+                    .map(ParsedBody::Multipart)
+                    .map_err(BodyError::Multipart)
+            }
+            BodyKind::Xml => Ok(ParsedBody::Xml),
+            BodyKind::Graphql => Ok(ParsedBody::Graphql),
+            BodyKind::Text => Ok(ParsedBody::Text),
+            BodyKind::Opaque => Ok(ParsedBody::Opaque),
         }
-        if media.essence() == "multipart/form-data" {
-            let boundary = media
-                .param("boundary")
-                .ok_or(BodyError::Multipart(MultipartError::Boundary))?;
-            return multipart::parse(bytes, boundary, &limits.multipart)
-                .map(ParsedBody::Multipart)
-                .map_err(BodyError::Multipart);
-        }
-        Ok(if media.is_xml() {
-            ParsedBody::Xml
-        } else if media.essence() == "application/graphql" {
-            ParsedBody::Graphql
-        } else if media.is_text() {
-            ParsedBody::Text
-        } else {
-            ParsedBody::Opaque
-        })
     }
 }
 

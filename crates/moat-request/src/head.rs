@@ -16,7 +16,7 @@ pub enum HeadError {
     Path(PathError),
     /// A field that must appear once appears more than once.
     #[error("the {0} header is given more than once")]
-    Repeated(&'static str),
+    Repeated(SingleField),
     /// `Host` is missing on HTTP/1.1 or HTTP/2 (RFC 9112 §3.2).
     #[error("the Host header is missing")]
     MissingHost,
@@ -29,6 +29,33 @@ pub enum HeadError {
     MediaType(MediaTypeError),
 }
 
+/// A field a request may carry at most once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SingleField {
+    /// `Host`.
+    Host,
+    /// `Content-Type`.
+    ContentType,
+}
+
+impl SingleField {
+    fn name(self) -> header::HeaderName {
+        match self {
+            SingleField::Host => header::HOST,
+            SingleField::ContentType => header::CONTENT_TYPE,
+        }
+    }
+}
+
+impl std::fmt::Display for SingleField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SingleField::Host => "Host",
+            SingleField::ContentType => "Content-Type",
+        })
+    }
+}
+
 /// What every control reads of a request head.
 #[derive(Debug, Clone)]
 pub struct Head {
@@ -38,8 +65,6 @@ pub struct Head {
     pub host: Option<String>,
     /// The decoded query.
     pub query: Query,
-    /// The query string as received (forwarded as it is).
-    pub raw_query: Option<String>,
     /// The cookies.
     pub cookies: Cookies,
     /// The body's media type, when a `Content-Type` is given.
@@ -53,7 +78,7 @@ impl Head {
     pub fn parse(parts: &Parts) -> Result<Head, HeadError> {
         let path = CanonicalPath::parse(parts.uri.path()).map_err(HeadError::Path)?;
         let host = host(&parts.uri, &parts.headers, parts.version)?;
-        let media = match one(&parts.headers, header::CONTENT_TYPE, "Content-Type")? {
+        let media = match one(&parts.headers, SingleField::ContentType)? {
             Some(v) => Some(
                 v.to_str()
                     .map_err(|_| HeadError::MediaType(MediaTypeError::Invalid))
@@ -66,12 +91,10 @@ impl Head {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
-        let raw_query = parts.uri.query().map(str::to_string);
         Ok(Head {
             path,
             host,
-            query: raw_query.as_deref().map(Query::parse).unwrap_or_default(),
-            raw_query,
+            query: parts.uri.query().map(Query::parse).unwrap_or_default(),
             cookies: Cookies::parse(&parts.headers),
             media,
             content_length,
@@ -80,15 +103,11 @@ impl Head {
 }
 
 /// The one value of a field that may appear once.
-fn one<'h>(
-    headers: &'h HeaderMap,
-    name: header::HeaderName,
-    label: &'static str,
-) -> Result<Option<&'h http::HeaderValue>, HeadError> {
-    let mut all = headers.get_all(name).iter();
+fn one(headers: &HeaderMap, field: SingleField) -> Result<Option<&http::HeaderValue>, HeadError> {
+    let mut all = headers.get_all(field.name()).iter();
     let first = all.next();
     if all.next().is_some() {
-        return Err(HeadError::Repeated(label));
+        return Err(HeadError::Repeated(field));
     }
     Ok(first)
 }
@@ -101,7 +120,7 @@ pub fn host(
     headers: &HeaderMap,
     version: Version,
 ) -> Result<Option<String>, HeadError> {
-    let field = match one(headers, header::HOST, "Host")? {
+    let field = match one(headers, SingleField::Host)? {
         Some(v) => {
             let text = v.to_str().map_err(|_| HeadError::InvalidHost)?;
             Some(authority_host(text)?)
@@ -193,7 +212,7 @@ mod tests {
         let two_hosts = parts("/x", &[("host", "a"), ("host", "b")]);
         assert_eq!(
             Head::parse(&two_hosts).err(),
-            Some(HeadError::Repeated("Host"))
+            Some(HeadError::Repeated(SingleField::Host))
         );
         let two_types = parts(
             "/x",
@@ -205,7 +224,7 @@ mod tests {
         );
         assert_eq!(
             Head::parse(&two_types).err(),
-            Some(HeadError::Repeated("Content-Type"))
+            Some(HeadError::Repeated(SingleField::ContentType))
         );
         let two_boundaries = parts(
             "/x",
@@ -232,7 +251,6 @@ mod tests {
         .unwrap();
         assert_eq!(head.path.as_str(), "/a/b");
         assert_eq!(head.query.unique("y"), Ok(Some("a b")));
-        assert_eq!(head.raw_query.as_deref(), Some("x=1&y=a+b"));
         assert_eq!(head.cookies.unique("s"), Ok(Some("1")));
     }
 }

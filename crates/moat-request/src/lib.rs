@@ -30,10 +30,10 @@ pub mod multipart;
 pub mod percent;
 pub mod query;
 
-pub use body::{BodyError, BodyLimits, ParsedBody};
+pub use body::{BodyError, BodyKind, BodyLimits, ParsedBody};
 pub use canonical_path::{CanonicalPath, PathError};
 pub use cookies::Cookies;
-pub use head::{Head, HeadError};
+pub use head::{Head, HeadError, SingleField};
 pub use media::{MediaType, MediaTypeError};
 pub use query::Query;
 

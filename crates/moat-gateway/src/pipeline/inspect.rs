@@ -11,7 +11,7 @@
 use http::Request;
 use moat_config::Mode;
 use moat_guard::identity::Identity;
-use moat_guard::request::{Head, MediaType, ParsedBody};
+use moat_guard::request::{BodyKind, Head, MediaType, ParsedBody};
 use moat_guard::{Finding, ProblemKind};
 use moat_spec::Match;
 
@@ -25,15 +25,10 @@ use crate::runtime::Api;
 /// large, and most calls go on).
 type Refused = Box<http::Response<Body>>;
 
-/// Whether inspection reads bodies of this media type (text it can take
-/// apart; binary bodies stream through).
+/// Whether inspection reads bodies of this media type: every kind the
+/// request view parses; binary bodies stream through.
 pub(super) fn inspectable(media: &MediaType) -> bool {
-    media.is_json()
-        || media.is_form()
-        || media.essence() == "application/graphql"
-        || media.essence() == "multipart/form-data"
-        || media.is_xml()
-        || media.is_text()
+    BodyKind::of(media) != BodyKind::Opaque
 }
 
 /// Applies a GraphQL or XML refusal naming the broken `rule` by the mode.

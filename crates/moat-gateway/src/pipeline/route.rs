@@ -12,7 +12,7 @@
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use moat_guard::request::{Head, HeadError, MediaTypeError};
+use moat_guard::request::{Head, HeadError, MediaTypeError, SingleField};
 use moat_guard::{Finding, ProblemKind, Verdict, route_verdict};
 use moat_spec::Match;
 
@@ -43,11 +43,11 @@ pub(super) fn read_head(
 fn head_refusal(e: &HeadError) -> Finding {
     let (kind, detail) = match e {
         HeadError::Path(p) => (ProblemKind::InvalidPath, p.reason()),
-        HeadError::Repeated("Host") => (
+        HeadError::Repeated(SingleField::Host) => (
             ProblemKind::AmbiguousRequest,
             "the Host header is given more than once",
         ),
-        HeadError::Repeated(_) => (
+        HeadError::Repeated(SingleField::ContentType) => (
             ProblemKind::AmbiguousRequest,
             "the Content-Type header is given more than once",
         ),

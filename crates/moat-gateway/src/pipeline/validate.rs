@@ -12,9 +12,7 @@
 use http::{Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use moat_guard::request::json::JsonRule;
-use moat_guard::request::multipart::MultipartError;
-use moat_guard::request::{BodyError, BodyLimits, Head, ParsedBody};
+use moat_guard::request::{BodyLimits, Head, ParsedBody};
 use moat_guard::validate::{MediaPlan, Violation, Violations};
 use moat_guard::{Finding, ProblemKind};
 use moat_spec::Match;
@@ -121,7 +119,7 @@ pub(super) async fn validate(
                 (req, Some(ReadBody { bytes, parsed }))
             }
             Err(e) => {
-                if let Some(detail) = ambiguity(&e) {
+                if let Some(detail) = e.ambiguity() {
                     let f = Finding::with_detail(ProblemKind::AmbiguousRequest, detail);
                     if let Some(resp) = apply_mode(api.mode, &api.name, ex, f) {
                         return Err(resp);
@@ -150,26 +148,5 @@ pub(super) async fn validate(
     match apply_mode(api.mode, &api.name, ex, refusal) {
         Some(resp) => Err(resp),
         None => Ok((req, body)),
-    }
-}
-
-/// Why a body that cannot be parsed has two readings (the detail of an
-/// `ambiguous-request`); `None` when it is merely invalid.
-fn ambiguity(e: &BodyError) -> Option<&'static str> {
-    match e {
-        BodyError::Json(j) if j.rule == JsonRule::DuplicateKey => {
-            Some("a JSON object gives the same key twice")
-        }
-        BodyError::Multipart(MultipartError::Framing) => {
-            Some("the multipart body has a boundary that is not on its own CRLF line")
-        }
-        BodyError::Multipart(MultipartError::Boundary) => {
-            Some("the multipart boundary is missing or invalid")
-        }
-        BodyError::Multipart(MultipartError::Repeated(_)) => {
-            Some("a multipart part gives a header or parameter twice")
-        }
-        BodyError::Multipart(_) => Some("the multipart body is malformed"),
-        BodyError::Json(_) | BodyError::FormEncoding => None,
     }
 }
