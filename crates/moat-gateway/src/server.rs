@@ -483,4 +483,14 @@ mod tests {
             moat_state::lockout::MAX_FAILURE_THRESHOLD
         );
     }
+
+    #[test]
+    fn config_validation_bounds_json_depth_like_the_parser() {
+        // A `request_limits.json.max_depth` above what the request view's
+        // parser can honour would be a limit that does not hold.
+        assert_eq!(
+            moat_config::load::MAX_JSON_DEPTH,
+            moat_guard::request::json::MAX_DEPTH_LIMIT
+        );
+    }
 }

@@ -83,17 +83,17 @@ pub(super) async fn respond(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let json = content_type
-        .and_then(|c| moat_guard::request::MediaType::parse(c).ok())
-        .is_some_and(|m| m.is_json());
     let creates = a.index.filter(|&i| api.learning.creates(i));
     let needs = Needs {
         learn: status.is_success() && api.owners.is_some() && creates.is_some(),
-        mask: json
-            && api
-                .inspection
-                .as_ref()
-                .is_some_and(|i| i.mask_suggestions && i.is_graphql(a.index)),
+        // Only a GraphQL operation's answer is read as media type at all.
+        mask: api
+            .inspection
+            .as_ref()
+            .is_some_and(|i| i.mask_suggestions && i.is_graphql(a.index))
+            && content_type
+                .and_then(|c| moat_guard::request::MediaType::parse(c).ok())
+                .is_some_and(|m| m.is_json()),
         filter: filter.is_some_and(|f| f.wants_body(status.as_u16(), content_type)),
     };
     if !(needs.learn || needs.mask || needs.filter) {
@@ -167,8 +167,8 @@ pub(super) async fn respond(
                             "the upstream's response carried properties its document does not declare",
                         ))
                     };
-                    if let Some(mut refused) = apply_mode(api.mode, &api.name, ex, refusal) {
-                        *refused.status_mut() = http::StatusCode::BAD_GATEWAY;
+                    // `upstream-error` is a 502.
+                    if let Some(refused) = apply_mode(api.mode, &api.name, ex, refusal) {
                         return refused;
                     }
                 } else {
