@@ -476,12 +476,19 @@ post() { # url body [curl args...] -> status
     shift 2
     http_code -X POST -H 'Content-Type: application/json' --data-binary "$body" "$@" "$url"
 }
-check_pass() { # label port
-    local base="http://127.0.0.1:$2" got
+check_answers() { # label base: both operations answer as the upstream does
+    local base=$2
     expect "$1: POST /notes" 201 "$(post "$base/notes" "$POST_BODY")"
     same_json "$1: POST /notes" "$NOTE_CREATED" "$(curl -s --max-time 5 -X POST -H 'Content-Type: application/json' --data-binary "$POST_BODY" "$base/notes")"
     expect "$1: GET /notes/42" 200 "$(http_code "$base/notes/42")"
     same_json "$1: GET /notes/42" "$NOTE_GET" "$(curl -s --max-time 5 "$base/notes/42")"
+}
+expect_4xx() { # what got
+    [[ "$2" =~ ^4[0-9][0-9]$ ]] || die "check failed: $1: got $2, expected 4xx"
+}
+check_pass() { # label port
+    local base="http://127.0.0.1:$2" got
+    check_answers "$1" "$base"
     # Nothing is inspected or validated: attacks and invalid bodies go through.
     expect "$1: SQL injection forwarded (inspection off)" 201 "$(post "$base/notes" "$ATTACK_SQLI")"
     expect "$1: XSS forwarded (inspection off)" 201 "$(post "$base/notes" "$ATTACK_XSS")"
@@ -492,20 +499,14 @@ check_pass() { # label port
 }
 check_full() { # label port
     local base="http://127.0.0.1:$2" got
-    expect "$1: POST /notes" 201 "$(post "$base/notes" "$POST_BODY")"
-    same_json "$1: POST /notes" "$NOTE_CREATED" "$(curl -s --max-time 5 -X POST -H 'Content-Type: application/json' --data-binary "$POST_BODY" "$base/notes")"
-    expect "$1: GET /notes/42" 200 "$(http_code "$base/notes/42")"
-    same_json "$1: GET /notes/42" "$NOTE_GET" "$(curl -s --max-time 5 "$base/notes/42")"
+    check_answers "$1" "$base"
     # Inspection refuses attacks in free text.
     expect "$1: SQL injection in the title refused" 403 "$(post "$base/notes" "$ATTACK_SQLI")"
     expect "$1: XSS in the body refused" 403 "$(post "$base/notes" "$ATTACK_XSS")"
     # Validation refuses what breaks the schema.
-    got=$(post "$base/notes" "$INVALID_MISSING")
-    [[ "$got" =~ ^4[0-9][0-9]$ ]] || die "check failed: $1: body without title: got $got, expected 4xx"
-    got=$(post "$base/notes" "$INVALID_EXTRA")
-    [[ "$got" =~ ^4[0-9][0-9]$ ]] || die "check failed: $1: undeclared property: got $got, expected 4xx"
-    got=$(http_code "$base/notes/abc")
-    [[ "$got" =~ ^4[0-9][0-9]$ ]] || die "check failed: $1: GET /notes/abc: got $got, expected 4xx"
+    expect_4xx "$1: body without title" "$(post "$base/notes" "$INVALID_MISSING")"
+    expect_4xx "$1: undeclared property" "$(post "$base/notes" "$INVALID_EXTRA")"
+    expect_4xx "$1: GET /notes/abc" "$(http_code "$base/notes/abc")"
     expect "$1: undocumented path" 404 "$(http_code "$base/nope")"
     # The rate limit applies (and says so in its headers).
     got=$(curl -s -D - -o /dev/null --max-time 5 "$base/notes/42" | tr -d '\r' | grep -ci '^ratelimit-policy:.*per-client' || true)
