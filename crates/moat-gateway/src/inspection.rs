@@ -314,6 +314,11 @@ pub struct SchemaHints<'a> {
 }
 
 impl HintSource for SchemaHints<'_> {
+    type At<'s>
+        = (DocId, &'s Value)
+    where
+        Self: 's;
+
     fn param(&self, part: &'static str, name: &str) -> Hints {
         let location = match part {
             "query" => ParameterLocation::Query,
@@ -338,26 +343,25 @@ impl HintSource for SchemaHints<'_> {
         }
     }
 
-    fn body(&self, pointer: &str) -> Hints {
-        let Some(body) = &self.operation.request_body else {
-            return Hints::default();
-        };
-        let Some(schema) = body
+    fn body_root(&self) -> Option<(DocId, &Value)> {
+        let body = self.operation.request_body.as_ref()?;
+        let schema = body
             .value
             .get("content")
             .and_then(|c| c.get("application/json"))
-            .and_then(|m| m.get("schema"))
-        else {
-            return Hints::default();
-        };
-        let mut at = (body.doc, schema);
-        for raw in pointer.split('/').skip(1) {
-            let segment = raw.replace("~1", "/").replace("~0", "~");
-            match child_schema(self.spec, at.0, at.1, &segment, 0) {
-                Some(next) => at = next,
-                None => return Hints::default(),
-            }
-        }
+            .and_then(|m| m.get("schema"))?;
+        Some((body.doc, schema))
+    }
+
+    fn body_child<'s>(
+        &'s self,
+        at: (DocId, &'s Value),
+        segment: &str,
+    ) -> Option<(DocId, &'s Value)> {
+        child_schema(self.spec, at.0, at.1, segment, 0)
+    }
+
+    fn body_hints(&self, at: (DocId, &Value)) -> Hints {
         hints_of(self.spec, at.0, at.1)
     }
 }

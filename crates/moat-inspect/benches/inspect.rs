@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use moat_inspect::normalize::normalize;
-use moat_inspect::{DetectorKind, Hints, InspectOptions, Inspector, Report};
+use moat_inspect::{DetectorKind, InspectOptions, Inspector, NoHints, Report};
 use serde_json::{Value, json};
 
 /// A realistic order-ish record of about 1 KB.
@@ -45,7 +45,7 @@ fn record(i: usize) -> Value {
 
 fn bench(c: &mut Criterion) {
     let inspector = Inspector::new(InspectOptions::default());
-    let hints = |_: &str| Hints::default();
+    let hints = NoHints;
 
     let small = record(1);
     let small_len = serde_json::to_vec(&small).unwrap().len();

@@ -6,6 +6,7 @@ use serde_json::Value;
 use crate::detect::{self, Context, Detector, DetectorKind};
 use crate::normalize::normalize;
 use crate::report::{Finding, Location, Report, ValueKind, snippet};
+use crate::request::HintSource;
 
 /// How inspection decides.
 #[derive(Debug, Clone)]
@@ -95,7 +96,7 @@ impl Inspector {
 
     /// [`inspect_value`](Self::inspect_value) with the location made only
     /// when there is a finding (most values are clean: no allocation).
-    fn inspect_at(
+    pub(crate) fn inspect_at(
         &self,
         location: impl Fn() -> Location,
         value: &str,
@@ -123,18 +124,20 @@ impl Inspector {
         }
     }
 
-    /// Inspects every key and string of a JSON document; `hints` gives the
-    /// hints for a JSON pointer.
-    pub fn inspect_json(&self, value: &Value, hints: &dyn Fn(&str) -> Hints, report: &mut Report) {
+    /// Inspects every key and string of a JSON document, each string with
+    /// the hints its schema in `hints` gives.
+    pub fn inspect_json<H: HintSource>(&self, value: &Value, hints: &H, report: &mut Report) {
         let mut pointer = String::new();
-        self.walk(value, &mut pointer, hints, report, 0);
+        self.walk(value, &mut pointer, hints, hints.body_root(), report, 0);
     }
 
-    fn walk(
+    /// One value of a JSON document at `pointer`, its schema at `at`.
+    fn walk<'h, H: HintSource>(
         &self,
         value: &Value,
         pointer: &mut String,
-        hints: &dyn Fn(&str) -> Hints,
+        hints: &'h H,
+        at: Option<H::At<'h>>,
         report: &mut Report,
         depth: usize,
     ) {
@@ -143,7 +146,7 @@ impl Inspector {
         }
         match value {
             Value::String(s) => {
-                let h = hints(pointer);
+                let h = at.map(|a| hints.body_hints(a)).unwrap_or_default();
                 let at = || Location::body(pointer.clone());
                 self.inspect_at(at, s, ValueKind::JsonString, &h, report);
             }
@@ -152,7 +155,8 @@ impl Inspector {
                     let len = pointer.len();
                     pointer.push('/');
                     let _ = std::fmt::Write::write_fmt(pointer, format_args!("{i}"));
-                    self.walk(item, pointer, hints, report, depth + 1);
+                    let child = at.and_then(|a| hints.body_child(a, &pointer[len + 1..]));
+                    self.walk(item, pointer, hints, child, report, depth + 1);
                     pointer.truncate(len);
                 }
             }
@@ -167,9 +171,10 @@ impl Inspector {
                             c => pointer.push(c),
                         }
                     }
-                    let at = || Location::body(pointer.clone());
-                    self.inspect_at(at, k, ValueKind::JsonKey, &Hints::default(), report);
-                    self.walk(v, pointer, hints, report, depth + 1);
+                    let loc = || Location::body(pointer.clone());
+                    self.inspect_at(loc, k, ValueKind::JsonKey, &Hints::default(), report);
+                    let child = at.and_then(|a| hints.body_child(a, k));
+                    self.walk(v, pointer, hints, child, report, depth + 1);
                     pointer.truncate(len);
                 }
             }

@@ -91,7 +91,7 @@ impl RawRequest {
     }
 
     /// Inspects the request.
-    pub fn inspect(&self, inspector: &Inspector, hints: &dyn HintSource, report: &mut Report) {
+    pub fn inspect<H: HintSource>(&self, inspector: &Inspector, hints: &H, report: &mut Report) {
         let headers: Vec<(&str, &str)> = self
             .headers
             .iter()
@@ -109,21 +109,59 @@ impl RawRequest {
 }
 
 /// Hints for each place of a request, from the API's document.
+///
+/// A JSON body is walked together with its schema: the walk keeps a
+/// [`At`](HintSource::At) (where it is in the schema) and steps it down
+/// with each key or index, so that looking up the hints of a value costs
+/// one step, not a walk from the root.
 pub trait HintSource {
+    /// A place in the body's schema, as the source keeps it.
+    type At<'s>: Copy
+    where
+        Self: 's;
+
     /// Hints for a query parameter, path parameter, header or cookie.
     fn param(&self, part: &'static str, name: &str) -> Hints;
+    /// The body's schema, where a walk starts; `None` when there is none.
+    fn body_root(&self) -> Option<Self::At<'_>>;
+    /// The schema of `segment` (a property name, or an array index in
+    /// decimal) inside `at`.
+    fn body_child<'s>(&'s self, at: Self::At<'s>, segment: &str) -> Option<Self::At<'s>>;
+    /// The hints the schema at `at` gives its value.
+    fn body_hints(&self, at: Self::At<'_>) -> Hints;
+
     /// Hints for a JSON pointer into the body.
-    fn body(&self, pointer: &str) -> Hints;
+    fn body(&self, pointer: &str) -> Hints {
+        let Some(mut at) = self.body_root() else {
+            return Hints::default();
+        };
+        for raw in pointer.split('/').skip(1) {
+            let segment = raw.replace("~1", "/").replace("~0", "~");
+            match self.body_child(at, &segment) {
+                Some(next) => at = next,
+                None => return Hints::default(),
+            }
+        }
+        self.body_hints(at)
+    }
 }
 
 /// No hints: every value is free text.
 pub struct NoHints;
 
 impl HintSource for NoHints {
+    type At<'s> = ();
+
     fn param(&self, _: &'static str, _: &str) -> Hints {
         Hints::default()
     }
-    fn body(&self, _: &str) -> Hints {
+    fn body_root(&self) -> Option<()> {
+        None
+    }
+    fn body_child(&self, _: (), _: &str) -> Option<()> {
+        None
+    }
+    fn body_hints(&self, _: ()) -> Hints {
         Hints::default()
     }
 }
@@ -133,15 +171,15 @@ impl Inspector {
     /// values, [`INSPECTED_HEADERS`], cookies, and JSON, form, multipart
     /// and text bodies. Other media types are left to their own inspectors
     /// (GraphQL, XML).
-    pub fn inspect_request(
+    pub fn inspect_request<H: HintSource>(
         &self,
         parts: &RequestParts<'_>,
-        hints: &dyn HintSource,
+        hints: &H,
         report: &mut Report,
     ) {
         for (i, segment) in parts.segments.iter().enumerate() {
-            self.inspect_value(
-                &Location::new("path", i.to_string()),
+            self.inspect_at(
+                || Location::new("path", i.to_string()),
                 segment,
                 ValueKind::Path,
                 &Hints::default(),
@@ -157,8 +195,8 @@ impl Inspector {
         );
         for (name, value) in parts.cookies.pairs() {
             let h = hints.param("cookie", name);
-            self.inspect_value(
-                &Location::new("cookie", name.as_str()),
+            self.inspect_at(
+                || Location::new("cookie", name.as_str()),
                 value,
                 ValueKind::Cookie,
                 &h,
@@ -168,8 +206,8 @@ impl Inspector {
         for (name, value) in parts.headers {
             if INSPECTED_HEADERS.contains(name) {
                 let h = hints.param("header", name);
-                self.inspect_value(
-                    &Location::new("header", *name),
+                self.inspect_at(
+                    || Location::new("header", *name),
                     value,
                     ValueKind::Header,
                     &h,
@@ -181,7 +219,7 @@ impl Inspector {
             return;
         };
         match parsed {
-            ParsedBody::Json(value) => self.inspect_json(value, &|p| hints.body(p), report),
+            ParsedBody::Json(value) => self.inspect_json(value, hints, report),
             ParsedBody::Form(form) => {
                 self.inspect_pairs(form.pairs(), "body", ValueKind::FormField, hints, report)
             }
@@ -192,8 +230,8 @@ impl Inspector {
             // (the gateway passes XML values one by one): read as text.
             ParsedBody::Text | ParsedBody::Xml => {
                 let text = String::from_utf8_lossy(bytes);
-                self.inspect_value(
-                    &Location::body(""),
+                self.inspect_at(
+                    || Location::body(""),
                     &text,
                     ValueKind::FormField,
                     &Hints::default(),
@@ -210,25 +248,25 @@ impl Inspector {
     /// name, whatever its type) or text; the parts nested in a
     /// `multipart/mixed` part likewise. Binary file contents are not
     /// inspected.
-    fn inspect_multipart(
+    fn inspect_multipart<H: HintSource>(
         &self,
         body: &[u8],
         parts: &[Part],
-        hints: &dyn HintSource,
+        hints: &H,
         report: &mut Report,
     ) {
         for part in parts {
             let name = part.name.as_deref().unwrap_or_default();
-            self.inspect_value(
-                &Location::new("body", format!("{name}#name")),
+            self.inspect_at(
+                || Location::new("body", format!("{name}#name")),
                 name,
                 ValueKind::ParamName,
                 &Hints::default(),
                 report,
             );
             for file in part.filenames() {
-                self.inspect_value(
-                    &Location::new("body", format!("{name}#filename")),
+                self.inspect_at(
+                    || Location::new("body", format!("{name}#filename")),
                     file,
                     ValueKind::FormField,
                     &Hints::default(),
@@ -244,8 +282,8 @@ impl Inspector {
                 } else {
                     Hints::default()
                 };
-                self.inspect_value(
-                    &Location::new("body", name),
+                self.inspect_at(
+                    || Location::new("body", name),
                     &value,
                     ValueKind::FormField,
                     &h,
@@ -257,17 +295,17 @@ impl Inspector {
     }
 
     /// Inspects decoded `name=value` pairs.
-    fn inspect_pairs(
+    fn inspect_pairs<H: HintSource>(
         &self,
         pairs: &[(String, String)],
         part: &'static str,
         kind: ValueKind,
-        hints: &dyn HintSource,
+        hints: &H,
         report: &mut Report,
     ) {
         for (name, value) in pairs {
-            self.inspect_value(
-                &Location::new(part, format!("{name}#name")),
+            self.inspect_at(
+                || Location::new(part, format!("{name}#name")),
                 name,
                 ValueKind::ParamName,
                 &Hints::default(),
@@ -278,7 +316,13 @@ impl Inspector {
             } else {
                 hints.body(&format!("/{name}"))
             };
-            self.inspect_value(&Location::new(part, name.as_str()), value, kind, &h, report);
+            self.inspect_at(
+                || Location::new(part, name.as_str()),
+                value,
+                kind,
+                &h,
+                report,
+            );
         }
     }
 }
