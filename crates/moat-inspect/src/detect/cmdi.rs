@@ -151,6 +151,12 @@ fn scan(s: &[u8], texty: &Texty<'_>) -> Option<Hit> {
     let last_tick = s.iter().rposition(|&c| c == b'`');
     let mut i = 0;
     while i < s.len() {
+        // Only these bytes start a separator or substitution: jump to the
+        // next one.
+        let Some(skip) = s[i..].iter().position(|&c| SEPARATOR_BYTE[usize::from(c)]) else {
+            break;
+        };
+        i += skip;
         let c = s[i];
         let next = s.get(i + 1).copied();
         let prev = if i > 0 { Some(s[i - 1]) } else { None };
@@ -232,6 +238,18 @@ fn scan(s: &[u8], texty: &Texty<'_>) -> Option<Hit> {
     }
     found
 }
+
+/// The bytes a separator or substitution starts with (see [`scan`]).
+const SEPARATOR_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let starts: &[u8] = b";|&\n\r`$<>";
+    let mut k = 0;
+    while k < starts.len() {
+        t[starts[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
 
 /// `&name;` — an HTML entity, not a separator.
 fn entity(s: &[u8], at: usize) -> bool {

@@ -80,9 +80,8 @@ impl Detector for JndiLookup {
 
 /// Evaluates the `${…}` nesting of `s`.
 fn scan(s: &[u8], prose: bool) -> Option<Hit> {
-    if !s.windows(2).any(|w| w == b"${") {
-        return None;
-    }
+    // Nothing to evaluate without a lookup.
+    memchr::memmem::find(s, b"${")?;
     // Each open `${` gets a buffer; `}` pops it and appends what it
     // resolves to to its parent. Depth is capped; bytes outside any lookup
     // are not kept.

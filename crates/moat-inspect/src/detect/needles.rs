@@ -21,7 +21,7 @@ pub(in crate::detect) struct Needles {
 }
 
 /// How common a byte is in ordinary text (higher: more common).
-fn commonness(b: u8) -> u32 {
+pub(in crate::detect) fn commonness(b: u8) -> u32 {
     const LETTERS: &[u8] = b"etaoinshrdlcumwfgypbvkjxqz";
     match b {
         b' ' => 100,

@@ -23,7 +23,7 @@
 //! | unknown `$name` key or bracketed parameter | notice | 3 |
 //! | `sleep(`/`db.` JavaScript fragments | warning | 2 |
 
-use super::traversal::text::{contains_ci, find_ci, hit, is_word, worse};
+use super::traversal::text::{contains_ci, find_ci, hit, is_word, rfind_ci, worse};
 use super::{Context, Detector, DetectorKind, Hit};
 use crate::normalize::Normalized;
 use crate::report::{Severity, ValueKind};
@@ -270,10 +270,7 @@ fn string_value(s: &[u8]) -> Option<Hit> {
     }
     let mut found = None;
     // Computed once, so that the loops below stay linear.
-    let last = |needle: &[u8]| -> Option<usize> {
-        s.windows(needle.len())
-            .rposition(|w| w.eq_ignore_ascii_case(needle))
-    };
+    let last = |needle: &[u8]| rfind_ci(s, needle);
     let quoted = s.iter().any(|&c| c == b'\'' || c == b'"' || c == b';');
     // `{"$ne": …}`, `{ '$gt' : …}`, `{$where: …}`, `[$ne]=` inside a value.
     let mut i = if dollar { 0 } else { s.len() };

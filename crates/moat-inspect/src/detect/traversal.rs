@@ -42,7 +42,7 @@ use text::{find_ci, hit, is_word, prose_context, starts_with_ci, worse};
 use super::needles::Needles;
 
 use super::{Context, Detector, DetectorKind, Hit};
-use crate::normalize::Normalized;
+use crate::normalize::{Normalized, has_any};
 use crate::report::{Severity, ValueKind};
 
 /// The PathTraversal detector.
@@ -181,12 +181,7 @@ impl Detector for PathTraversal {
         let own = raw.contains(&b'%') || value.raw.contains('\u{FFFD}');
         // Every finding needs a dot, a slash, a colon, an underscore
         // (`id_rsa`), a NUL byte or something left to decode.
-        if !nul
-            && !own
-            && !s
-                .iter()
-                .any(|&c| matches!(c, b'.' | b'/' | b'\\' | b':' | b'_'))
-        {
+        if !nul && !own && !has_any(s, |c| matches!(c, b'.' | b'/' | b'\\' | b':' | b'_')) {
             return None;
         }
         let prose = prose_context(ctx);
@@ -209,7 +204,7 @@ static WEB_SET: LazyLock<Needles> = LazyLock::new(|| Needles::new(WEB_FILES));
 
 /// Whether the value holds a NUL byte, as a byte or still encoded.
 fn has_nul(raw: &[u8]) -> bool {
-    if !raw.iter().any(|&c| matches!(c, 0 | b'%' | b'\\' | b'&')) {
+    if !has_any(raw, |c| matches!(c, 0 | b'%' | b'\\' | b'&')) {
         return false;
     }
     raw.contains(&0)
@@ -342,7 +337,7 @@ fn scan(s: &[u8], kind: ValueKind, prose: bool, nul: bool) -> Option<Hit> {
 /// Backslashes as slashes, runs of slashes as one (borrowed when there
 /// is nothing to change).
 fn slashes(s: &[u8]) -> Cow<'_, [u8]> {
-    let clean = !s.contains(&b'\\') && !s.windows(2).any(|w| w == b"//");
+    let clean = !s.contains(&b'\\') && memchr::memmem::find(s, b"//").is_none();
     if clean {
         return Cow::Borrowed(s);
     }
@@ -364,11 +359,8 @@ fn slashes(s: &[u8]) -> Cow<'_, [u8]> {
 fn steps(s: &[u8]) -> usize {
     let mut n = 0;
     let mut i = 0;
-    while i < s.len() {
-        if s[i] != b'.' {
-            i += 1;
-            continue;
-        }
+    while let Some(dot) = memchr::memchr(b'.', &s[i..]) {
+        i += dot;
         let start = i;
         while i < s.len() && s[i] == b'.' {
             i += 1;

@@ -510,10 +510,7 @@ fn scan_tags(s: &[u8], scan: &mut Scan) {
 }
 
 fn find(s: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    s.get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| from + p)
+    memchr::memmem::find(s.get(from..)?, needle).map(|p| from + p)
 }
 
 /// The end of a tag name starting at `i`.

@@ -20,29 +20,62 @@ pub(in crate::detect) fn starts_with_ci(hay: &[u8], at: usize, needle: &[u8]) ->
 /// The first position at or after `from` where `needle` (lower case)
 /// occurs, ignoring ASCII case.
 pub(in crate::detect) fn find_ci(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    let first = *needle.first()?;
-    if first.is_ascii_uppercase() || hay.len() < needle.len() {
+    if needle.iter().any(u8::is_ascii_uppercase) || hay.len() < needle.len() {
         // An upper-case needle matches nothing: the haystack is compared
         // lower-cased.
         return None;
     }
+    // memchr jumps between candidates for the needle's rarest byte (either
+    // case), so a needle like `this.` stops at each `.` rather than at
+    // each `t` of ordinary text.
+    let (off, &anchor) = needle
+        .iter()
+        .enumerate()
+        .min_by_key(|&(_, &b)| crate::detect::needles::commonness(b))?;
+    let upper = anchor.to_ascii_uppercase();
     let last = hay.len() - needle.len();
-    let upper = first.to_ascii_uppercase();
-    let mut i = from;
-    while i <= last {
-        // memchr jumps to the next candidate first byte (either case).
-        let window = &hay[i..=last];
-        let at = i + if upper == first {
-            memchr::memchr(first, window)?
+    let mut start = from;
+    while start <= last {
+        let window = &hay[start + off..=last + off];
+        let at = start
+            + if upper == anchor {
+                memchr::memchr(anchor, window)?
+            } else {
+                memchr::memchr2(anchor, upper, window)?
+            };
+        if starts_with_ci(hay, at, needle) {
+            return Some(at);
+        }
+        start = at + 1;
+    }
+    None
+}
+
+/// The last position where `needle` (lower case) occurs in `hay`,
+/// ignoring ASCII case.
+pub(in crate::detect) fn rfind_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.iter().any(u8::is_ascii_uppercase) || hay.len() < needle.len() {
+        return None;
+    }
+    let (off, &anchor) = needle
+        .iter()
+        .enumerate()
+        .min_by_key(|&(_, &b)| crate::detect::needles::commonness(b))?;
+    let upper = anchor.to_ascii_uppercase();
+    // Candidates for the start of the match are `0..=end`.
+    let mut end = hay.len() - needle.len();
+    loop {
+        let window = &hay[off..=end + off];
+        let at = if upper == anchor {
+            memchr::memrchr(anchor, window)?
         } else {
-            memchr::memchr2(first, upper, window)?
+            memchr::memrchr2(anchor, upper, window)?
         };
         if starts_with_ci(hay, at, needle) {
             return Some(at);
         }
-        i = at + 1;
+        end = at.checked_sub(1)?;
     }
-    None
 }
 
 /// Whether `needle` (lower case) occurs in `hay`, ignoring ASCII case.
@@ -334,23 +367,39 @@ mod tests {
             (from..=hay.len().checked_sub(needle.len())?)
                 .find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
         }
-        let hays: [&[u8]; 6] = [
+        fn plain_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
+            (0..=hay.len().checked_sub(needle.len())?)
+                .rev()
+                .find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
+        }
+        let hays: [&[u8]; 8] = [
             b"",
             b"This is THIS. this.x and tHiS.y",
             b"../..\\..%2f ../etc/passwd",
             b"${jndi:ldap://x} ${JNDI:",
             b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
             b"\xff\x00t\x80T",
+            b"';RETURN true; var x = this.a; return 1; Var y='",
+            b"db.users.drop(); DB.x; () { :; }; .",
+        ];
+        let needles: [&[u8]; 12] = [
+            b"this.", b"..", b"${jndi:", b"ab", b"t", b"/", b"var ", b"return", b"db.", b"() {",
+            b"", b"THIS",
         ];
         for hay in hays {
-            for needle in [&b"this."[..], b"..", b"${jndi:", b"ab", b"t", b"/"] {
+            for needle in needles {
+                // An empty or upper-case needle matches nothing.
+                let usable = !needle.is_empty() && !needle.iter().any(u8::is_ascii_uppercase);
                 for from in 0..hay.len() + 2 {
+                    let want = plain(hay, needle, from).filter(|_| usable);
                     assert_eq!(
                         find_ci(hay, needle, from),
-                        plain(hay, needle, from),
+                        want,
                         "{hay:?} {needle:?} {from}"
                     );
                 }
+                let want = plain_last(hay, needle).filter(|_| usable);
+                assert_eq!(rfind_ci(hay, needle), want, "{hay:?} {needle:?}");
             }
         }
     }
