@@ -185,6 +185,7 @@ pub(super) fn inspect(
             &crate::inspection::SchemaHints {
                 spec: api.table.spec(),
                 operation: op,
+                body: index.and_then(|i| insp.body_hints(i)),
             },
             &mut report,
         ),

@@ -8,31 +8,12 @@ use moat_config::{InspectionConfig, InspectionExclusion};
 use moat_guard::authorization::operations_matching;
 use moat_inspect::graphql::GraphqlLimits;
 use moat_inspect::xml::XmlLimits;
-use moat_inspect::{DetectorKind, Finding, HintSource, Hints, InspectOptions, Inspector, Report};
-use moat_spec::{ApiSpec, DocId, Operation, ParameterLocation};
-use serde_json::Value;
+use moat_inspect::{DetectorKind, Finding, InspectOptions, Inspector, Report};
+use moat_spec::ApiSpec;
 
-/// String formats that pin a value down as tightly as a pattern: values
-/// that passed validation against them cannot carry an injection.
-const STRICT_FORMATS: &[&str] = &[
-    "uuid",
-    "date",
-    "date-time",
-    "time",
-    "email",
-    "ipv4",
-    "ipv6",
-    "int32",
-    "int64",
-    "float",
-    "double",
-    "byte",
-    "duration",
-    "hostname",
-];
+mod hints;
 
-/// How deep `$ref`s and `allOf` are followed when finding a value's schema.
-const MAX_SCHEMA_STEPS: usize = 32;
+pub use hints::{BodyHints, SchemaHints};
 
 /// Inspection for one API, compiled.
 pub struct ApiInspection {
@@ -56,6 +37,9 @@ pub struct ApiInspection {
     pub xml: XmlLimits,
     /// Refuse SOAP actions that name another operation.
     pub soap_action_consistency: bool,
+    /// The hints of each operation's JSON request body, by operation
+    /// index.
+    body_hints: Vec<BodyHints>,
 }
 
 struct Exclusion {
@@ -77,6 +61,11 @@ impl ApiInspection {
     /// Whether operation `index` is a GraphQL endpoint.
     pub fn is_graphql(&self, index: Option<usize>) -> bool {
         index.is_some_and(|i| self.graphql_operations.get(i).copied().unwrap_or(false))
+    }
+
+    /// The compiled hints of operation `index`'s JSON request body.
+    pub fn body_hints(&self, index: usize) -> Option<&BodyHints> {
+        self.body_hints.get(index)
     }
 
     /// Compiles an API's inspection config; `None` when it is off.
@@ -184,6 +173,11 @@ impl ApiInspection {
             persisted_queries,
             xml,
             soap_action_consistency: x.soap_action_consistency,
+            body_hints: spec
+                .operations
+                .iter()
+                .map(|op| BodyHints::compile(spec, op))
+                .collect(),
         })))
     }
 
@@ -299,120 +293,6 @@ fn compile_exclusion(
         operations,
         locations: e.locations.clone(),
         detectors,
-    }
-}
-
-/// Hints from the operation's parameters and JSON request body schema.
-/// Only used when validation has run in enforce mode: a value held to an
-/// `enum`, a `pattern`, a strict `format` or a non-string type has then
-/// already been checked against something stricter than any detector.
-pub struct SchemaHints<'a> {
-    /// The document.
-    pub spec: &'a ApiSpec,
-    /// The operation.
-    pub operation: &'a Operation,
-}
-
-impl HintSource for SchemaHints<'_> {
-    type At<'s>
-        = (DocId, &'s Value)
-    where
-        Self: 's;
-
-    fn param(&self, part: &'static str, name: &str) -> Hints {
-        let location = match part {
-            "query" => ParameterLocation::Query,
-            "header" => ParameterLocation::Header,
-            "cookie" => ParameterLocation::Cookie,
-            "path" => ParameterLocation::Path,
-            _ => return Hints::default(),
-        };
-        let Some(p) = self.operation.parameters.iter().find(|p| {
-            p.location == location
-                && if location == ParameterLocation::Header {
-                    p.name.eq_ignore_ascii_case(name)
-                } else {
-                    p.name == name
-                }
-        }) else {
-            return Hints::default();
-        };
-        match &p.schema {
-            Some(schema) => hints_of(self.spec, p.doc, schema),
-            None => Hints::default(),
-        }
-    }
-
-    fn body_root(&self) -> Option<(DocId, &Value)> {
-        let body = self.operation.request_body.as_ref()?;
-        let schema = body
-            .value
-            .get("content")
-            .and_then(|c| c.get("application/json"))
-            .and_then(|m| m.get("schema"))?;
-        Some((body.doc, schema))
-    }
-
-    fn body_child<'s>(
-        &'s self,
-        at: (DocId, &'s Value),
-        segment: &str,
-    ) -> Option<(DocId, &'s Value)> {
-        child_schema(self.spec, at.0, at.1, segment, 0)
-    }
-
-    fn body_hints(&self, at: (DocId, &Value)) -> Hints {
-        hints_of(self.spec, at.0, at.1)
-    }
-}
-
-/// The schema of `segment` (a property name or an array index) inside
-/// `schema`, through `$ref` and `allOf`.
-fn child_schema<'a>(
-    spec: &'a ApiSpec,
-    doc: DocId,
-    schema: &'a Value,
-    segment: &str,
-    steps: usize,
-) -> Option<(DocId, &'a Value)> {
-    if steps > MAX_SCHEMA_STEPS {
-        return None;
-    }
-    let target = spec.resolve(doc, schema).ok()?;
-    let (doc, schema) = (target.doc, target.value);
-    if let Some(p) = schema.get("properties").and_then(|p| p.get(segment)) {
-        return Some((doc, p));
-    }
-    if segment.bytes().all(|b| b.is_ascii_digit())
-        && let Some(items) = schema.get("items")
-    {
-        return Some((doc, items));
-    }
-    schema
-        .get("allOf")
-        .and_then(Value::as_array)?
-        .iter()
-        .find_map(|branch| child_schema(spec, doc, branch, segment, steps + 1))
-}
-
-fn hints_of(spec: &ApiSpec, doc: DocId, schema: &Value) -> Hints {
-    let Ok(target) = spec.resolve(doc, schema) else {
-        return Hints::default();
-    };
-    let s = target.value;
-    let typ = s.get("type").and_then(Value::as_str);
-    let format = s.get("format").and_then(Value::as_str);
-    let constrained = s.get("enum").is_some()
-        || s.get("const").is_some()
-        || s.get("pattern").is_some()
-        || format.is_some_and(|f| STRICT_FORMATS.contains(&f))
-        || matches!(typ, Some("integer" | "number" | "boolean"));
-    Hints {
-        constrained,
-        max_length: s
-            .get("maxLength")
-            .and_then(Value::as_u64)
-            .and_then(|n| usize::try_from(n).ok()),
     }
 }
 

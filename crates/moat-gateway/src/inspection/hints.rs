@@ -1,0 +1,306 @@
+//! Schema hints: what the API's document says about each value, so that
+//! inspection does not second-guess validation.
+//!
+//! Only used when validation has run in enforce mode: a value held to an
+//! `enum`, a `pattern`, a strict `format` or a non-string type has then
+//! already been checked against something stricter than any detector.
+//!
+//! The hints of a JSON request body are compiled once per operation into a
+//! [`BodyHints`] graph (one node per schema, `$ref`s resolved, shared
+//! schemas and recursive ones a single node), so that inspection finds a
+//! value's hints with one look-up per key or index.
+
+use std::collections::HashMap;
+
+use moat_inspect::{HintSource, Hints};
+use moat_spec::{ApiSpec, DocId, Operation, ParameterLocation};
+use serde_json::Value;
+
+/// String formats that pin a value down as tightly as a pattern: values
+/// that passed validation against them cannot carry an injection.
+const STRICT_FORMATS: &[&str] = &[
+    "uuid",
+    "date",
+    "date-time",
+    "time",
+    "email",
+    "ipv4",
+    "ipv6",
+    "int32",
+    "int64",
+    "float",
+    "double",
+    "byte",
+    "duration",
+    "hostname",
+];
+
+/// How deep `$ref`s and `allOf` are followed when finding a value's schema.
+const MAX_SCHEMA_STEPS: usize = 32;
+
+/// How many levels of nested schemas are compiled; values deeper than that
+/// get no hints (every detector runs on them).
+const MAX_COMPILED_DEPTH: usize = 64;
+
+/// The hints of one operation's JSON request body.
+#[derive(Debug, Default)]
+pub struct BodyHints {
+    /// Node 0 is the body's schema; empty when the operation has none.
+    nodes: Vec<Node>,
+}
+
+/// One schema, its `$ref` followed.
+#[derive(Debug, Default)]
+struct Node {
+    hints: Hints,
+    /// Its `properties`.
+    properties: HashMap<String, usize>,
+    /// Its `items`.
+    items: Option<usize>,
+    /// Its `allOf` branches, in order.
+    all_of: Vec<usize>,
+}
+
+impl BodyHints {
+    /// Compiles the hints of `operation`'s `application/json` body.
+    pub fn compile(spec: &ApiSpec, operation: &Operation) -> Self {
+        let mut hints = Self::default();
+        let root = operation.request_body.as_ref().and_then(|body| {
+            let schema = body
+                .value
+                .get("content")
+                .and_then(|c| c.get("application/json"))
+                .and_then(|m| m.get("schema"))?;
+            Some((body.doc, schema))
+        });
+        if let Some((doc, schema)) = root {
+            let mut seen = HashMap::new();
+            hints.node(spec, doc, schema, &mut seen, 0);
+        }
+        hints
+    }
+
+    /// The node of `schema` (in `doc`), compiled on first sight.
+    fn node(
+        &mut self,
+        spec: &ApiSpec,
+        doc: DocId,
+        schema: &Value,
+        seen: &mut HashMap<(DocId, *const Value), usize>,
+        depth: usize,
+    ) -> usize {
+        let at = self.nodes.len();
+        let Ok(target) = spec.resolve(doc, schema) else {
+            self.nodes.push(Node::default());
+            return at;
+        };
+        let (doc, s) = (target.doc, target.value);
+        if let Some(&known) = seen.get(&(doc, std::ptr::from_ref(s))) {
+            return known;
+        }
+        seen.insert((doc, std::ptr::from_ref(s)), at);
+        self.nodes.push(Node {
+            hints: hints_of_resolved(s),
+            ..Node::default()
+        });
+        if depth >= MAX_COMPILED_DEPTH {
+            return at;
+        }
+        let mut properties = HashMap::new();
+        if let Some(props) = s.get("properties").and_then(Value::as_object) {
+            for (name, p) in props {
+                properties.insert(name.clone(), self.node(spec, doc, p, seen, depth + 1));
+            }
+        }
+        let items = s
+            .get("items")
+            .map(|items| self.node(spec, doc, items, seen, depth + 1));
+        let all_of = s
+            .get("allOf")
+            .and_then(Value::as_array)
+            .map(|branches| {
+                branches
+                    .iter()
+                    .map(|b| self.node(spec, doc, b, seen, depth + 1))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let node = &mut self.nodes[at];
+        node.properties = properties;
+        node.items = items;
+        node.all_of = all_of;
+        at
+    }
+
+    /// The node of `segment` (a property name, or an array index) inside
+    /// node `at`: its own properties first, then its items for an index,
+    /// then its `allOf` branches in order.
+    fn child(&self, at: usize, segment: &str, steps: usize) -> Option<usize> {
+        if steps > MAX_SCHEMA_STEPS {
+            return None;
+        }
+        let node = self.nodes.get(at)?;
+        if let Some(&p) = node.properties.get(segment) {
+            return Some(p);
+        }
+        if segment.bytes().all(|b| b.is_ascii_digit())
+            && let Some(items) = node.items
+        {
+            return Some(items);
+        }
+        node.all_of
+            .iter()
+            .find_map(|&branch| self.child(branch, segment, steps + 1))
+    }
+}
+
+/// Hints from the operation's parameters and its compiled body hints.
+pub struct SchemaHints<'a> {
+    /// The document.
+    pub spec: &'a ApiSpec,
+    /// The operation.
+    pub operation: &'a Operation,
+    /// The operation's body hints.
+    pub body: Option<&'a BodyHints>,
+}
+
+impl HintSource for SchemaHints<'_> {
+    /// A node of the body hints.
+    type At<'s>
+        = usize
+    where
+        Self: 's;
+
+    fn param(&self, part: &'static str, name: &str) -> Hints {
+        let location = match part {
+            "query" => ParameterLocation::Query,
+            "header" => ParameterLocation::Header,
+            "cookie" => ParameterLocation::Cookie,
+            "path" => ParameterLocation::Path,
+            _ => return Hints::default(),
+        };
+        let Some(p) = self.operation.parameters.iter().find(|p| {
+            p.location == location
+                && if location == ParameterLocation::Header {
+                    p.name.eq_ignore_ascii_case(name)
+                } else {
+                    p.name == name
+                }
+        }) else {
+            return Hints::default();
+        };
+        match &p.schema {
+            Some(schema) => match self.spec.resolve(p.doc, schema) {
+                Ok(target) => hints_of_resolved(target.value),
+                Err(_) => Hints::default(),
+            },
+            None => Hints::default(),
+        }
+    }
+
+    fn body_root(&self) -> Option<usize> {
+        self.body.filter(|b| !b.nodes.is_empty()).map(|_| 0)
+    }
+
+    fn body_child(&self, at: usize, segment: &str) -> Option<usize> {
+        self.body?.child(at, segment, 0)
+    }
+
+    fn body_hints(&self, at: usize) -> Hints {
+        self.body
+            .and_then(|b| b.nodes.get(at))
+            .map(|n| n.hints.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The hints a schema (its `$ref` already followed) gives its value.
+fn hints_of_resolved(s: &Value) -> Hints {
+    let typ = s.get("type").and_then(Value::as_str);
+    let format = s.get("format").and_then(Value::as_str);
+    let constrained = s.get("enum").is_some()
+        || s.get("const").is_some()
+        || s.get("pattern").is_some()
+        || format.is_some_and(|f| STRICT_FORMATS.contains(&f))
+        || matches!(typ, Some("integer" | "number" | "boolean"));
+    Hints {
+        constrained,
+        max_length: s
+            .get("maxLength")
+            .and_then(Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r##"
+openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /notes:
+    post:
+      operationId: createNote
+      requestBody:
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Note"}
+      responses: {"200": {description: ok}}
+components:
+  schemas:
+    Note:
+      allOf:
+        - {$ref: "#/components/schemas/Base"}
+        - type: object
+          properties:
+            title: {type: string, maxLength: 40}
+            body: {type: string}
+            tags: {type: array, items: {type: string, enum: [a, b]}}
+            reply: {$ref: "#/components/schemas/Note"}
+    Base:
+      type: object
+      properties:
+        id: {type: string, format: uuid}
+        "0": {type: integer}
+"##;
+
+    fn hints(pointer: &str) -> Hints {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spec.yaml");
+        std::fs::write(&path, SPEC).unwrap();
+        let spec = moat_spec::load(&path).unwrap();
+        let op = &spec.operations[0];
+        let body = BodyHints::compile(&spec, op);
+        SchemaHints {
+            spec: &spec,
+            operation: op,
+            body: Some(&body),
+        }
+        .body(pointer)
+    }
+
+    #[test]
+    fn body_hints_follow_refs_all_of_items_and_recursion() {
+        let free = Hints::default();
+        let pinned = Hints {
+            constrained: true,
+            max_length: None,
+        };
+        assert_eq!(hints("/id"), pinned, "from the first allOf branch");
+        assert_eq!(hints("/0"), pinned, "a property named like an index");
+        assert_eq!(hints("/body"), free);
+        assert_eq!(
+            hints("/title"),
+            Hints {
+                constrained: false,
+                max_length: Some(40)
+            }
+        );
+        assert_eq!(hints("/tags/3"), pinned, "array items");
+        assert_eq!(hints("/reply/reply/id"), pinned, "a recursive schema");
+        assert_eq!(hints("/reply/nothing"), free, "an undocumented key");
+        assert_eq!(hints("/body/0"), free, "below a string");
+    }
+}
