@@ -46,6 +46,8 @@ mod words;
 
 use std::sync::LazyLock;
 
+use memchr::{memchr, memchr_iter, memchr3, memrchr};
+
 use super::needles::Needles;
 use super::traversal::text::{find_ci, hit, is_word, prose_context, starts_with_ci, worse};
 use super::{Context, Detector, DetectorKind, Hit};
@@ -125,11 +127,9 @@ fn scan(s: &[u8], texty: &Texty<'_>) -> Option<Hit> {
     }
     // Separators and substitutions all hold one of these bytes (`(` only
     // after `$`, `<` or `>`).
-    let any_sep = s.iter().enumerate().any(|(i, &c)| match c {
-        b';' | b'|' | b'&' | b'\n' | b'\r' | b'`' => true,
-        b'(' => i > 0 && matches!(s[i - 1], b'$' | b'<' | b'>'),
-        _ => false,
-    });
+    let any_sep = memchr3(b';', b'|', b'&', s).is_some()
+        || memchr3(b'\n', b'\r', b'`', s).is_some()
+        || memchr_iter(b'(', s).any(|i| i > 0 && matches!(s[i - 1], b'$' | b'<' | b'>'));
     let start = Sep {
         end: 0,
         weight: 0,
@@ -141,14 +141,14 @@ fn scan(s: &[u8], texty: &Texty<'_>) -> Option<Hit> {
     if let Some(h) = specials(s) {
         return Some(h);
     }
-    let tables = if s.contains(&b'|') {
+    let tables = if memchr(b'|', s).is_some() {
         table_lines(s)
     } else {
         Vec::new()
     };
     let mut found = judge(s, start, texty, s.len());
     let mut judged = 0usize;
-    let last_tick = s.iter().rposition(|&c| c == b'`');
+    let last_tick = memrchr(b'`', s);
     let mut i = 0;
     while i < s.len() {
         // Only these bytes start a separator or substitution: jump to the
@@ -289,7 +289,7 @@ fn in_table(tables: &[(usize, usize)], at: usize) -> bool {
 /// Critical patterns that need no separator analysis.
 fn specials(s: &[u8]) -> Option<Hit> {
     // Shellshock: `() { :; };`, `() { ignored; };`.
-    if s.contains(&b'{')
+    if memchr(b'{', s).is_some()
         && let Some(p) = find_ci(s, b"() {", 0)
         && s[p..].windows(2).any(|w| w == b"};")
     {
@@ -309,7 +309,7 @@ fn specials(s: &[u8]) -> Option<Hit> {
         b"subprocess.",
     ];
     let mut i = 0;
-    while let Some(p) = s[i..].iter().position(|&c| c == b';') {
+    while let Some(p) = memchr(b';', &s[i..]) {
         i += p;
         let mut j = i + 1;
         while j < s.len() && s[j].is_ascii_whitespace() {

@@ -74,9 +74,8 @@ impl Detector for LdapInjection {
 }
 
 fn scan(s: &[u8]) -> Option<Hit> {
-    if !s.contains(&b'(') {
-        return None;
-    }
+    // Every LDAP filter has a parenthesis.
+    memchr::memchr(b'(', s)?;
     // A metacharacter probe: `*()|&'` — nothing but filter syntax.
     let t = s.trim_ascii();
     if t.len() <= 16

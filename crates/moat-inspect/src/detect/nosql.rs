@@ -23,6 +23,8 @@
 //! | unknown `$name` key or bracketed parameter | notice | 3 |
 //! | `sleep(`/`db.` JavaScript fragments | warning | 2 |
 
+use memchr::{memchr, memchr2, memchr3};
+
 use super::traversal::text::{contains_ci, find_ci, hit, is_word, rfind_ci, worse};
 use super::{Context, Detector, DetectorKind, Hit};
 use crate::normalize::Normalized;
@@ -254,24 +256,18 @@ fn string_value(s: &[u8]) -> Option<Hit> {
     // Every finding needs one of these bytes: `$` (an operator), `;`
     // (`;return`), `|`/`&` (a tautology), `.` (`this.`, `db.`), `(` (a
     // loop, `sleep(`).
-    let (mut dollar, mut semi, mut logic, mut dot, mut paren) = (false, false, false, false, false);
-    for &c in s {
-        match c {
-            b'$' => dollar = true,
-            b';' => semi = true,
-            b'|' | b'&' => logic = true,
-            b'.' => dot = true,
-            b'(' => paren = true,
-            _ => {}
-        }
-    }
+    let dollar = memchr(b'$', s).is_some();
+    let semi = memchr(b';', s).is_some();
+    let logic = memchr2(b'|', b'&', s).is_some();
+    let dot = memchr(b'.', s).is_some();
+    let paren = memchr(b'(', s).is_some();
     if !(dollar || semi || logic || dot || paren) {
         return None;
     }
     let mut found = None;
     // Computed once, so that the loops below stay linear.
     let last = |needle: &[u8]| rfind_ci(s, needle);
-    let quoted = s.iter().any(|&c| c == b'\'' || c == b'"' || c == b';');
+    let quoted = memchr3(b'\'', b'"', b';', s).is_some();
     // `{"$ne": …}`, `{ '$gt' : …}`, `{$where: …}`, `[$ne]=` inside a value.
     let mut i = if dollar { 0 } else { s.len() };
     while i < s.len() {
@@ -365,8 +361,8 @@ fn string_value(s: &[u8]) -> Option<Hit> {
         }
         from = e.max(p + 5);
     }
-    let quote = s.iter().any(|&c| c == b'\'' || c == b'"');
-    let semicolon = s.contains(&b';');
+    let quote = memchr2(b'\'', b'"', s).is_some();
+    let semicolon = semi;
     // `' || '1'=='1`, `" && this.x != "`: a JavaScript tautology.
     // A quote closed right before the operator: a breakout.
     let last_eq = if logic {
@@ -451,7 +447,9 @@ fn string_value(s: &[u8]) -> Option<Hit> {
             found = worse(found, Some(hit(Severity::Warning, 2, "MongoDB shell call")));
         }
     }
-    if (paren && contains_ci(s, b"sleep(") && (s.contains(&b';') || contains_ci(s, b"||")))
+    if (paren
+        && contains_ci(s, b"sleep(")
+        && (memchr::memchr(b';', s).is_some() || contains_ci(s, b"||")))
         || (dot && contains_ci(s, b"db.getcollection"))
         || (dot && contains_ci(s, b"db.dropdatabase"))
     {

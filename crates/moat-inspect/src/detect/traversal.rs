@@ -219,7 +219,7 @@ fn scan(s: &[u8], kind: ValueKind, prose: bool, nul: bool) -> Option<Hit> {
     let steps = steps(s);
     let mut found = None;
 
-    if s.contains(&b':') {
+    if memchr::memchr(b':', s).is_some() {
         // Stream wrappers.
         if WRAPPER_SET.any(s) {
             return Some(hit(Severity::Critical, 1, "stream wrapper"));
@@ -337,7 +337,7 @@ fn scan(s: &[u8], kind: ValueKind, prose: bool, nul: bool) -> Option<Hit> {
 /// Backslashes as slashes, runs of slashes as one (borrowed when there
 /// is nothing to change).
 fn slashes(s: &[u8]) -> Cow<'_, [u8]> {
-    let clean = !s.contains(&b'\\') && memchr::memmem::find(s, b"//").is_none();
+    let clean = memchr::memchr(b'\\', s).is_none() && memchr::memmem::find(s, b"//").is_none();
     if clean {
         return Cow::Borrowed(s);
     }
@@ -414,7 +414,7 @@ fn evasion(norm: &[u8]) -> bool {
 /// `../../etc/passwd%00`): the decoded view has dropped the NUL, a dot is
 /// what is left of the extension.
 fn names_file(s: &[u8]) -> bool {
-    s.contains(&b'.')
+    memchr::memchr(b'.', s).is_some()
 }
 
 /// Percent-decoding (three rounds) with the overlong UTF-8 and `%u`

@@ -28,23 +28,23 @@ impl Detector for CrossSiteScripting {
     fn detect(&self, value: &Normalized<'_>, _ctx: &Context<'_>) -> Option<Hit> {
         let s = value.decoded.as_bytes();
         let mut scan = Scan::default();
-        if s.contains(&b'<') {
+        if memchr::memchr(b'<', s).is_some() {
             scan_tags(s, &mut scan);
         }
         if scan.is_critical() {
             return scan.best;
         }
-        if s.contains(&b'=') {
+        if memchr::memchr(b'=', s).is_some() {
             attribute_breakout(s, &mut scan);
         }
-        if s.contains(&b':') {
+        if memchr::memchr(b':', s).is_some() {
             script_url_value(s, &mut scan);
             // A URL (a `Referer`, a link field): its query values too.
             for (a, b) in super::sqli::url_query_values(s) {
                 script_url_value(&s[a..b], &mut scan);
             }
         }
-        if s.contains(&b'(') || s.contains(&b'`') {
+        if memchr::memchr(b'(', s).is_some() || memchr::memchr(b'`', s).is_some() {
             js_breakout(s, &mut scan);
         }
         scan.finish()
@@ -463,7 +463,7 @@ fn css_unescape(v: &[u8]) -> Vec<u8> {
 fn scan_tags(s: &[u8], scan: &mut Scan) {
     let mut i = 0;
     while i < s.len() {
-        let Some(p) = s[i..].iter().position(|&c| c == b'<') else {
+        let Some(p) = memchr::memchr(b'<', &s[i..]) else {
             return;
         };
         let lt = i + p;

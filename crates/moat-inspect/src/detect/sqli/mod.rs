@@ -72,7 +72,7 @@ impl Detector for SqlInjection {
         // has both (rare; the folded view is used otherwise).
         let lines;
         let mut s = value.folded.as_bytes();
-        if s.iter().any(|&c| c == b'#' || c == b'-')
+        if memchr::memchr2(b'#', b'-', s).is_some()
             && value.decoded.bytes().any(|c| c == b'\n' || c == b'\r')
         {
             lines = fold_lines(&value.decoded);
