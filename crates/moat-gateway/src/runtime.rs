@@ -81,6 +81,8 @@ pub struct Api {
     pub limits: LimitPlan,
     /// Whether responses carry `RateLimit-Policy` and `RateLimit`.
     pub limit_headers: bool,
+    /// The API's metric handles.
+    pub telemetry: Arc<crate::telemetry::ApiTelemetry>,
 }
 
 impl Api {
@@ -450,6 +452,7 @@ impl Runtime {
                 validated: a.validation.enabled,
                 limits,
                 limit_headers: cfg.rate_limiting.headers,
+                telemetry: Arc::new(crate::telemetry::ApiTelemetry::new(&a.name, &a.upstream)),
             });
         }
         // Host-bound APIs before host-less ones, longer base paths first.

@@ -3,10 +3,10 @@
 //! Label values are bounded: API names and operation ids come from config and
 //! documents, never from the request (undocumented paths are `-`).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{Histogram, SharedString, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -45,21 +45,64 @@ pub fn render() -> String {
     }
 }
 
-/// One finished request (response head sent).
-pub fn request(api: &str, operation: &str, status: u16, verdict: &'static str, total: Duration) {
-    counter!("moat_requests_total",
-        "api" => api.to_string(), "operation" => operation.to_string(),
-        "status" => status.to_string(), "verdict" => verdict)
-    .increment(1);
-    histogram!("moat_request_duration_seconds", "api" => api.to_string())
-        .record(total.as_secs_f64());
+/// An API's name and the handles of its per-API metrics, registered once
+/// when the runtime is built (a handle records without looking its labels
+/// up in the registry).
+#[derive(Debug)]
+pub struct ApiTelemetry {
+    name: Arc<str>,
+    request_duration: Histogram,
+    upstream_duration: Histogram,
 }
 
-/// Time the upstream took to answer with a response head.
-pub fn upstream_latency(api: &str, upstream: &str, took: Duration) {
-    histogram!("moat_upstream_duration_seconds",
-        "api" => api.to_string(), "upstream" => upstream.to_string())
-    .record(took.as_secs_f64());
+impl ApiTelemetry {
+    /// Registers the metrics of API `name`, served by `upstream`.
+    pub fn new(name: &str, upstream: &str) -> Self {
+        let name: Arc<str> = Arc::from(name);
+        Self {
+            request_duration: histogram!("moat_request_duration_seconds",
+                "api" => SharedString::from_shared(name.clone())),
+            upstream_duration: histogram!("moat_upstream_duration_seconds",
+                "api" => SharedString::from_shared(name.clone()),
+                "upstream" => upstream.to_string()),
+            name,
+        }
+    }
+
+    /// The API's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Time the upstream took to answer with a response head.
+    pub fn upstream_latency(&self, took: Duration) {
+        self.upstream_duration.record(took.as_secs_f64());
+    }
+}
+
+/// One finished request (response head sent); `api` is `None` for requests
+/// that reached no API.
+pub fn request(
+    api: Option<&ApiTelemetry>,
+    operation: &str,
+    status: u16,
+    verdict: &'static str,
+    total: Duration,
+) {
+    let name = api.map_or_else(
+        || SharedString::const_str("-"),
+        |a| SharedString::from_shared(a.name.clone()),
+    );
+    counter!("moat_requests_total",
+        "api" => name.clone(), "operation" => operation.to_string(),
+        "status" => status.to_string(), "verdict" => verdict)
+    .increment(1);
+    match api {
+        Some(a) => a.request_duration.record(total.as_secs_f64()),
+        None => {
+            histogram!("moat_request_duration_seconds", "api" => name).record(total.as_secs_f64())
+        }
+    }
 }
 
 /// An upstream call that failed.

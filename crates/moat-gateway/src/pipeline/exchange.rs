@@ -44,7 +44,8 @@ pub(crate) struct Exchange {
     pub method: Method,
     /// The canonical path (or a prefix of the raw one, when it has none).
     pub path: String,
-    pub api: Option<Arc<str>>,
+    /// The API the request reached: its name and metric handles.
+    pub api: Option<Arc<telemetry::ApiTelemetry>>,
     pub operation: Option<String>,
     /// The most severe outcome so far, and the finding that gave it.
     pub outcome: Outcome,
@@ -105,7 +106,7 @@ impl Exchange {
 
     /// The API's name, or `-`.
     pub fn api_name(&self) -> &str {
-        self.api.as_deref().unwrap_or("-")
+        self.api.as_ref().map_or("-", |api| api.name())
     }
 }
 

@@ -18,7 +18,13 @@ pub(crate) fn record(
 ) {
     let api = ex.api_name();
     let operation = ex.operation.as_deref().unwrap_or("-");
-    telemetry::request(api, operation, status, ex.outcome.as_str(), total);
+    telemetry::request(
+        ex.api.as_deref(),
+        operation,
+        status,
+        ex.outcome.as_str(),
+        total,
+    );
     shared.access_log.log(&AccessRecord {
         time: timestamp(arrived),
         request_id: &ex.request_id,

@@ -112,7 +112,7 @@ pub(super) fn route<'a>(
         // No API is mounted here: nothing to forward to, whatever the mode.
         return Err(answer("-", ex, Finding::new(ProblemKind::ShadowEndpoint)));
     };
-    ex.api = Some(std::sync::Arc::from(api.name.as_str()));
+    ex.api = Some(api.telemetry.clone());
     let segments: Vec<&str> = rest.iter().map(String::as_str).collect();
 
     // Cross-origin: note an allowed origin; answer preflights here, for

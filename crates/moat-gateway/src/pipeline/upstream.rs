@@ -116,7 +116,7 @@ pub(super) async fn forward(
         }
     };
     ex.upstream_latency = Some(took);
-    telemetry::upstream_latency(&api.name, api.upstream.name(), took);
+    api.telemetry.upstream_latency(took);
 
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_side) = client_upgrade {
