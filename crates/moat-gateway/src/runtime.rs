@@ -188,6 +188,8 @@ impl Runtime {
             headers: Arc::new(IdentityHeaders::new(&cfg.identity)),
         };
 
+        check_redis(&loaded, &mut errors);
+
         let mut upstreams = HashMap::new();
         for (name, u) in &cfg.upstreams {
             match Upstream::new(name, u) {
@@ -586,6 +588,42 @@ async fn open_state(loaded: &LoadedConfig, purpose: Purpose) -> (State, Diagnost
     };
     let owners = learns.then_some(owner_store);
     (State { keys, owners }, errors)
+}
+
+/// The shared rate-limit backend's settings, checked as the backend will
+/// read them (without connecting): a URL the Redis client cannot parse
+/// would otherwise only show as a backend that never answers.
+fn check_redis(loaded: &LoadedConfig, errors: &mut Diagnostics) {
+    let limiting = &loaded.config.rate_limiting;
+    let Some(redis) = limiting
+        .redis
+        .as_ref()
+        .filter(|_| limiting.backend == moat_config::LimitBackend::Redis)
+    else {
+        return;
+    };
+    let options = moat_state::limits::RedisOptions {
+        prefix: redis.prefix.clone(),
+        timeout: redis.timeout,
+    };
+    for (setting, problem) in options.problems(redis.url.expose()) {
+        use moat_state::limits::RedisSetting;
+        let doc = &loaded.document;
+        errors.push(match setting {
+            RedisSetting::Url => doc
+                .secret_error_at(
+                    "/rate_limiting/redis/url",
+                    format!("the Redis URL is invalid: {problem}"),
+                )
+                .with_hint("redis://[user:password@]host[:port][/db], or rediss:// for TLS"),
+            RedisSetting::Prefix => doc
+                .error_at("/rate_limiting/redis/prefix", problem)
+                .with_hint("`{` and `}` would change which keys Redis Cluster keeps together"),
+            RedisSetting::Timeout => doc
+                .error_at("/rate_limiting/redis/timeout", problem)
+                .with_hint("e.g. 100ms"),
+        });
+    }
 }
 
 fn hsts_header(l: &ListenerConfig) -> Option<HeaderValue> {

@@ -77,6 +77,12 @@ fn check_refuses_what_serve_refuses_with_the_same_diagnostics() {
             "moat.yaml:19:12: error: `backend: redis` needs a `redis` section",
         ),
         (
+            // Credentials in a URL the Redis client cannot parse are never
+            // printed (checked below for every case).
+            "rate_limiting:\n  backend: redis\n  redis: {url: \"redis://moat:hunter2@cache:notaport/0\"}\n",
+            "moat.yaml:20:16: error: the Redis URL is invalid",
+        ),
+        (
             "access_log:\n  target: missing/access.log\n",
             "moat.yaml:19:11: error: the directory of the access log",
         ),
@@ -96,6 +102,7 @@ fn check_refuses_what_serve_refuses_with_the_same_diagnostics() {
         let err = check_fails(dir.path());
         assert!(err.contains(expected), "{section}: {err}");
         assert!(err.contains("hint: "), "{section}: {err}");
+        assert!(!err.contains("hunter2"), "{section}: {err}");
         assert!(err.trim_end().ends_with("1 error"), "{section}: {err}");
         // serve refuses with exactly the same diagnostics, before anything
         // starts

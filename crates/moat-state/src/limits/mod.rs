@@ -24,7 +24,7 @@ pub use memory::{MemoryLimiter, MemoryLimiterStats};
 pub use moat_limits::{
     Gcra, GcraOutcome, LimitDecision, SlidingWindow, WindowOutcome, WindowState,
 };
-pub use redis::{RedisLimiter, RedisOptions};
+pub use redis::{RedisLimiter, RedisOptions, RedisSetting};
 
 use crate::store::StoreError;
 

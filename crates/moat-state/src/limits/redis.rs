@@ -254,6 +254,46 @@ pub struct RedisOptions {
     pub timeout: Duration,
 }
 
+/// A setting of a Redis backend that [`RedisLimiter::connect`] refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisSetting {
+    /// The URL.
+    Url,
+    /// The key prefix.
+    Prefix,
+    /// The command timeout.
+    Timeout,
+}
+
+impl RedisOptions {
+    /// Everything [`RedisLimiter::connect`] would refuse in `url` and these
+    /// options before connecting, each with the setting it is about; found
+    /// without connecting (for the config check). Messages never hold the
+    /// URL's credentials.
+    pub fn problems(&self, url: &str) -> Vec<(RedisSetting, String)> {
+        let mut out = Vec::new();
+        if let Err(e) = ::redis::Client::open(url) {
+            out.push((RedisSetting::Url, scrub(e.to_string(), &credentials(url))));
+        }
+        if self.prefix.contains(['{', '}']) {
+            out.push((
+                RedisSetting::Prefix,
+                format!(
+                    "the key prefix `{}` must not contain `{{` or `}}`",
+                    self.prefix
+                ),
+            ));
+        }
+        if self.timeout.is_zero() {
+            out.push((
+                RedisSetting::Timeout,
+                "the timeout must not be zero".to_string(),
+            ));
+        }
+        out
+    }
+}
+
 impl Default for RedisOptions {
     fn default() -> Self {
         Self {
@@ -458,16 +498,8 @@ impl RedisLimiter {
     /// itself whenever it is lost.
     pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
         let secrets = credentials(url);
-        if options.prefix.contains(['{', '}']) {
-            return Err(StoreError::Redis(format!(
-                "the key prefix `{}` must not contain `{{` or `}}`",
-                options.prefix
-            )));
-        }
-        if options.timeout.is_zero() {
-            return Err(StoreError::Redis(
-                "the timeout must not be zero".to_string(),
-            ));
+        if let Some((_, problem)) = options.problems(url).into_iter().next() {
+            return Err(StoreError::Redis(problem));
         }
         let client = ::redis::Client::open(url)
             .map_err(|e| StoreError::Redis(scrub(e.to_string(), &secrets)))?;
