@@ -17,6 +17,11 @@
 #     filtering against the documented response schemas;
 #   - with MOAT_BASE, the same two moat configs served by a second binary
 #     (rows labelled "base"), e.g. a build of an older commit;
+#   - "hyper floor" (unless FLOOR=0): the smallest reverse proxy on the
+#     stack moat is built on (tokio's multi-threaded runtime, hyper-util's
+#     server builder and client pool, no checks at all;
+#     crates/moat-gateway/examples/floor_proxy.rs), so that what moat's own
+#     code costs can be told apart from what the stack costs;
 # checks with curl that every moat behaves as configured (the full pipeline
 # answers 201/200, refuses attacks with 403 and invalid bodies with 4xx; the
 # pass-through forwards them), then measures each with wrk: a ~1 KB JSON
@@ -56,6 +61,9 @@
 #                  profiles the MOAT_BASE binary instead. PROFILE_CALLGRAPH=fp
 #                  or dwarf adds call graphs (release builds have no frame
 #                  pointers: dwarf is the useful one, and it is heavy).
+#   FLOOR=0        leave out the "hyper floor" row
+#   FLOOR_BIN=path the floor proxy binary (default: `cargo build --release
+#                  -p moat-gateway --example floor_proxy`)
 #   KEEP_TMP=1     keep the temporary directory (configs, wrk output, logs)
 set -euo pipefail
 
@@ -69,6 +77,8 @@ PROFILE_SECONDS="${PROFILE_SECONDS:-10}"
 PROFILE_CALLGRAPH="${PROFILE_CALLGRAPH:-}"
 MOAT_BIN="${MOAT_BIN:-}"
 MOAT_BASE="${MOAT_BASE:-}"
+FLOOR="${FLOOR:-1}"
+FLOOR_BIN="${FLOOR_BIN:-}"
 WARMUP=2
 
 die() { echo "pipeline: $*" >&2; exit 1; }
@@ -121,10 +131,20 @@ if [[ "$PIN" == 1 ]]; then
 fi
 
 # --- binaries ----------------------------------------------------------------
+TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 if [[ -z "$MOAT_BIN" ]]; then
     log "building moat (release)"
     cargo build --release -p moat
-    MOAT_BIN="$PWD/target/release/moat"
+    MOAT_BIN="$TARGET_DIR/release/moat"
+fi
+if [[ "$FLOOR" != 0 && -z "$FLOOR_BIN" ]]; then
+    log "building the floor proxy (release)"
+    cargo build --release -p moat-gateway --example floor_proxy
+    FLOOR_BIN="$TARGET_DIR/release/examples/floor_proxy"
+fi
+if [[ "$FLOOR" != 0 ]]; then
+    FLOOR_BIN="$(realpath "$FLOOR_BIN")"
+    [[ -x "$FLOOR_BIN" ]] || die "FLOOR_BIN: no executable at $FLOOR_BIN"
 fi
 MOAT_BIN="$(realpath "$MOAT_BIN")"
 [[ -x "$MOAT_BIN" ]] || die "MOAT_BIN: no executable at $MOAT_BIN"
@@ -152,10 +172,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- free ports (asked from the OS, all held open until every one is picked) --
-read -r UP_PORT NGX_PROXY_PORT MOAT_PASS_PORT MOAT_FULL_PORT BASE_PASS_PORT BASE_FULL_PORT < <(python3 -c '
+read -r UP_PORT NGX_PROXY_PORT MOAT_PASS_PORT MOAT_FULL_PORT BASE_PASS_PORT BASE_FULL_PORT FLOOR_PORT < <(python3 -c '
 import socket
 socks = []
-for _ in range(6):
+for _ in range(7):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -531,6 +551,15 @@ for b in "${BINS[@]}"; do
     log "$label ($bin): checks passed"
     i=$((i + 1))
 done
+if [[ "$FLOOR" != 0 ]]; then
+    "${ON_SERVERS[@]}" "$FLOOR_BIN" "127.0.0.1:$FLOOR_PORT" "127.0.0.1:$UP_PORT" >"$TMP/floor.stderr" 2>&1 &
+    MOAT_PID_OF["hyper floor"]=$!
+    PIDS+=("$!")
+    wait_http "http://127.0.0.1:$FLOOR_PORT/notes/42" 200 "hyper floor"
+    check_answers "hyper floor" "http://127.0.0.1:$FLOOR_PORT"
+    TARGETS+=("hyper floor|hyper floor|$FLOOR_PORT")
+    log "hyper floor ($FLOOR_BIN): checks passed"
+fi
 
 # --- measurement --------------------------------------------------------------
 # to_ms, cpu_ticks, machine_ticks, children_cpu_s, CLK_TCK: bench/lib.sh.
