@@ -17,31 +17,36 @@ pub(in crate::detect) fn starts_with_ci(hay: &[u8], at: usize, needle: &[u8]) ->
             .all(|(a, b)| a.to_ascii_lowercase() == *b)
 }
 
-/// The first position at or after `from` where `needle` (lower case)
-/// occurs, ignoring ASCII case.
-pub(in crate::detect) fn find_ci(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+/// Where a case-insensitive search for `needle` (lower case) in `hay`
+/// jumps with memchr: the needle's rarest byte (either case) and its
+/// offset in the needle, so that a needle like `this.` stops at each `.`
+/// rather than at each `t` of ordinary text. `None` when nothing can
+/// match: an empty needle, one longer than `hay`, or an upper-case one
+/// (the haystack is compared lower-cased).
+fn anchor(hay: &[u8], needle: &[u8]) -> Option<(usize, u8, u8)> {
     if needle.iter().any(u8::is_ascii_uppercase) || hay.len() < needle.len() {
-        // An upper-case needle matches nothing: the haystack is compared
-        // lower-cased.
         return None;
     }
-    // memchr jumps between candidates for the needle's rarest byte (either
-    // case), so a needle like `this.` stops at each `.` rather than at
-    // each `t` of ordinary text.
-    let (off, &anchor) = needle
+    let (off, &lower) = needle
         .iter()
         .enumerate()
         .min_by_key(|&(_, &b)| crate::detect::needles::commonness(b))?;
-    let upper = anchor.to_ascii_uppercase();
+    Some((off, lower, lower.to_ascii_uppercase()))
+}
+
+/// The first position at or after `from` where `needle` (lower case)
+/// occurs, ignoring ASCII case.
+pub(in crate::detect) fn find_ci(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let (off, lower, upper) = anchor(hay, needle)?;
     let last = hay.len() - needle.len();
     let mut start = from;
     while start <= last {
         let window = &hay[start + off..=last + off];
         let at = start
-            + if upper == anchor {
-                memchr::memchr(anchor, window)?
+            + if upper == lower {
+                memchr::memchr(lower, window)?
             } else {
-                memchr::memchr2(anchor, upper, window)?
+                memchr::memchr2(lower, upper, window)?
             };
         if starts_with_ci(hay, at, needle) {
             return Some(at);
@@ -54,22 +59,15 @@ pub(in crate::detect) fn find_ci(hay: &[u8], needle: &[u8], from: usize) -> Opti
 /// The last position where `needle` (lower case) occurs in `hay`,
 /// ignoring ASCII case.
 pub(in crate::detect) fn rfind_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.iter().any(u8::is_ascii_uppercase) || hay.len() < needle.len() {
-        return None;
-    }
-    let (off, &anchor) = needle
-        .iter()
-        .enumerate()
-        .min_by_key(|&(_, &b)| crate::detect::needles::commonness(b))?;
-    let upper = anchor.to_ascii_uppercase();
+    let (off, lower, upper) = anchor(hay, needle)?;
     // Candidates for the start of the match are `0..=end`.
     let mut end = hay.len() - needle.len();
     loop {
         let window = &hay[off..=end + off];
-        let at = if upper == anchor {
-            memchr::memrchr(anchor, window)?
+        let at = if upper == lower {
+            memchr::memrchr(lower, window)?
         } else {
-            memchr::memrchr2(anchor, upper, window)?
+            memchr::memrchr2(lower, upper, window)?
         };
         if starts_with_ci(hay, at, needle) {
             return Some(at);
