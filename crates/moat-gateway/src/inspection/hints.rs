@@ -5,10 +5,11 @@
 //! `enum`, a `pattern`, a strict `format` or a non-string type has then
 //! already been checked against something stricter than any detector.
 //!
-//! The hints of a JSON request body are compiled once per operation into a
-//! [`BodyHints`] graph (one node per schema, `$ref`s resolved, shared
-//! schemas and recursive ones a single node), so that inspection finds a
-//! value's hints with one look-up per key or index.
+//! The hints of the JSON request bodies of an API's operations are
+//! compiled once into a [`BodyHints`] graph (one node per schema, `$ref`s
+//! resolved, a schema shared by several operations or recursive a single
+//! node), so that inspection finds a value's hints with one look-up per key
+//! or index.
 
 use std::collections::HashMap;
 
@@ -42,11 +43,12 @@ const MAX_SCHEMA_STEPS: usize = 32;
 /// get no hints (every detector runs on them).
 const MAX_COMPILED_DEPTH: usize = 64;
 
-/// The hints of one operation's JSON request body.
+/// The hints of the JSON request bodies of an API's operations.
 #[derive(Debug, Default)]
 pub struct BodyHints {
-    /// Node 0 is the body's schema; empty when the operation has none.
     nodes: Vec<Node>,
+    /// Each operation's body schema node, by operation index.
+    roots: Vec<Option<usize>>,
 }
 
 /// One schema, its `$ref` followed.
@@ -62,22 +64,29 @@ struct Node {
 }
 
 impl BodyHints {
-    /// Compiles the hints of `operation`'s `application/json` body.
-    pub fn compile(spec: &ApiSpec, operation: &Operation) -> Self {
+    /// Compiles the hints of the `application/json` bodies of every
+    /// operation of `spec`.
+    pub fn compile(spec: &ApiSpec) -> Self {
         let mut hints = Self::default();
-        let root = operation.request_body.as_ref().and_then(|body| {
-            let schema = body
-                .value
-                .get("content")
-                .and_then(|c| c.get("application/json"))
-                .and_then(|m| m.get("schema"))?;
-            Some((body.doc, schema))
-        });
-        if let Some((doc, schema)) = root {
-            let mut seen = HashMap::new();
-            hints.node(spec, doc, schema, &mut seen, 0);
+        let mut seen = HashMap::new();
+        for operation in &spec.operations {
+            let schema = operation.request_body.as_ref().and_then(|body| {
+                let schema = body
+                    .value
+                    .get("content")
+                    .and_then(|c| c.get("application/json"))
+                    .and_then(|m| m.get("schema"))?;
+                Some((body.doc, schema))
+            });
+            let root = schema.map(|(doc, schema)| hints.node(spec, doc, schema, &mut seen, 0));
+            hints.roots.push(root);
         }
         hints
+    }
+
+    /// The body schema node of operation `index`.
+    pub fn root(&self, index: usize) -> Option<usize> {
+        self.roots.get(index).copied().flatten()
     }
 
     /// The node of `schema` (in `doc`), compiled on first sight.
@@ -154,14 +163,15 @@ impl BodyHints {
     }
 }
 
-/// Hints from the operation's parameters and its compiled body hints.
+/// Hints from the operation's parameters and the API's compiled body
+/// hints.
 pub struct SchemaHints<'a> {
     /// The document.
     pub spec: &'a ApiSpec,
     /// The operation.
     pub operation: &'a Operation,
-    /// The operation's body hints.
-    pub body: Option<&'a BodyHints>,
+    /// The API's body hints and the operation's body schema node in them.
+    pub body: Option<(&'a BodyHints, usize)>,
 }
 
 impl HintSource for SchemaHints<'_> {
@@ -199,16 +209,16 @@ impl HintSource for SchemaHints<'_> {
     }
 
     fn body_root(&self) -> Option<usize> {
-        self.body.filter(|b| !b.nodes.is_empty()).map(|_| 0)
+        self.body.map(|(_, root)| root)
     }
 
     fn body_child(&self, at: usize, segment: &str) -> Option<usize> {
-        self.body?.child(at, segment, 0)
+        self.body?.0.child(at, segment, 0)
     }
 
     fn body_hints(&self, at: usize) -> Hints {
         self.body
-            .and_then(|b| b.nodes.get(at))
+            .and_then(|(b, _)| b.nodes.get(at))
             .map(|n| n.hints.clone())
             .unwrap_or_default()
     }
@@ -248,6 +258,13 @@ paths:
           application/json:
             schema: {$ref: "#/components/schemas/Note"}
       responses: {"200": {description: ok}}
+    put:
+      operationId: replaceNote
+      requestBody:
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Note"}
+      responses: {"200": {description: ok}}
 components:
   schemas:
     Note:
@@ -266,17 +283,20 @@ components:
         "0": {type: integer}
 "##;
 
-    fn hints(pointer: &str) -> Hints {
+    fn spec() -> ApiSpec {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("spec.yaml");
         std::fs::write(&path, SPEC).unwrap();
-        let spec = moat_spec::load(&path).unwrap();
-        let op = &spec.operations[0];
-        let body = BodyHints::compile(&spec, op);
+        moat_spec::load(&path).unwrap()
+    }
+
+    fn hints(pointer: &str) -> Hints {
+        let spec = spec();
+        let body = BodyHints::compile(&spec);
         SchemaHints {
             spec: &spec,
-            operation: op,
-            body: Some(&body),
+            operation: &spec.operations[0],
+            body: body.root(0).map(|root| (&body, root)),
         }
         .body(pointer)
     }
@@ -302,5 +322,19 @@ components:
         assert_eq!(hints("/reply/reply/id"), pinned, "a recursive schema");
         assert_eq!(hints("/reply/nothing"), free, "an undocumented key");
         assert_eq!(hints("/body/0"), free, "below a string");
+    }
+
+    #[test]
+    fn operations_sharing_a_schema_share_its_nodes() {
+        let spec = spec();
+        let body = BodyHints::compile(&spec);
+        assert_eq!(spec.operations.len(), 2);
+        assert!(body.root(0).is_some());
+        assert_eq!(body.root(0), body.root(1));
+        assert_eq!(body.root(2), None);
+        // Note, its two allOf branches (Base, the inline object), Base's
+        // two properties, the inline object's three (`reply` is Note
+        // again) and the tags' items: each once.
+        assert_eq!(body.nodes.len(), 9, "{body:#?}");
     }
 }

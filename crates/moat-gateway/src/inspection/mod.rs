@@ -37,9 +37,8 @@ pub struct ApiInspection {
     pub xml: XmlLimits,
     /// Refuse SOAP actions that name another operation.
     pub soap_action_consistency: bool,
-    /// The hints of each operation's JSON request body, by operation
-    /// index.
-    body_hints: Vec<BodyHints>,
+    /// The hints of the operations' JSON request bodies.
+    body_hints: BodyHints,
 }
 
 struct Exclusion {
@@ -63,9 +62,11 @@ impl ApiInspection {
         index.is_some_and(|i| self.graphql_operations.get(i).copied().unwrap_or(false))
     }
 
-    /// The compiled hints of operation `index`'s JSON request body.
-    pub fn body_hints(&self, index: usize) -> Option<&BodyHints> {
-        self.body_hints.get(index)
+    /// The compiled body hints, with operation `index`'s body schema node.
+    pub fn body_hints(&self, index: usize) -> Option<(&BodyHints, usize)> {
+        self.body_hints
+            .root(index)
+            .map(|root| (&self.body_hints, root))
     }
 
     /// Compiles an API's inspection config; `None` when it is off.
@@ -173,11 +174,7 @@ impl ApiInspection {
             persisted_queries,
             xml,
             soap_action_consistency: x.soap_action_consistency,
-            body_hints: spec
-                .operations
-                .iter()
-                .map(|op| BodyHints::compile(spec, op))
-                .collect(),
+            body_hints: BodyHints::compile(spec),
         })))
     }
 
