@@ -20,21 +20,32 @@ pub(in crate::detect) struct Needles {
     entries: Vec<(u16, u16)>,
 }
 
-/// How common a byte is in ordinary text (higher: more common).
+/// How common a byte is in ordinary text (higher: more common): a table,
+/// since searches look it up for every byte of every needle.
 pub(in crate::detect) fn commonness(b: u8) -> u32 {
-    const LETTERS: &[u8] = b"etaoinshrdlcumwfgypbvkjxqz";
-    match b {
-        b' ' => 100,
-        b'a'..=b'z' => {
-            let rank = LETTERS.iter().position(|&c| c == b).unwrap_or(0);
-            60 - rank as u32
-        }
-        b'0'..=b'9' => 30,
-        b'.' | b',' => 25,
-        b'-' | b'\'' => 15,
-        _ => 5,
-    }
+    u32::from(COMMONNESS[usize::from(b)])
 }
+
+const COMMONNESS: [u8; 256] = {
+    const LETTERS: &[u8] = b"etaoinshrdlcumwfgypbvkjxqz";
+    let mut t = [5u8; 256];
+    let mut rank = 0;
+    while rank < LETTERS.len() {
+        t[LETTERS[rank] as usize] = 60 - rank as u8;
+        rank += 1;
+    }
+    let mut d = b'0';
+    while d <= b'9' {
+        t[d as usize] = 30;
+        d += 1;
+    }
+    t[b' ' as usize] = 100;
+    t[b'.' as usize] = 25;
+    t[b',' as usize] = 25;
+    t[b'-' as usize] = 15;
+    t[b'\'' as usize] = 15;
+    t
+};
 
 impl Needles {
     /// Indexes `needles` (lower case; empty ones never match).
