@@ -39,12 +39,12 @@
 #                  (rows labelled "base"); configs use keys of the current
 #                  HEAD, so a much older binary may refuse them (`moat check`
 #                  runs first and says so)
-#   THREADS=N      moat's runtime worker threads. moat builds its runtime with
-#                  tokio's Builder::new_multi_thread() and sets no count, so
-#                  tokio reads TOKIO_WORKER_THREADS; the script exports
-#                  TOKIO_WORKER_THREADS=N to moat. Unset: tokio's default,
-#                  the CPUs moat may run on (its affinity: 1 with PIN=1 on a
-#                  2-CPU machine).
+#   THREADS=N      moat's runtime worker threads: the script exports
+#                  TOKIO_WORKER_THREADS=N to moat and the floor proxy. Unset:
+#                  the CPUs they may run on (their affinity: 1 with PIN=1 on
+#                  a 2-CPU machine). With one worker both run on tokio's
+#                  current-thread runtime, else on the multi-threaded one
+#                  (crates/moat-gateway/src/executor.rs).
 #   CONNS=32       wrk connections (wrk always uses one thread: -t1)
 #   DURATION=10    seconds measured per target (after a 2 s warm-up)
 #   ROUNDS=1       how many times to measure the whole set of targets

@@ -4,9 +4,11 @@
 //! it beside nginx and moat so that moat's own cost can be told apart from
 //! the framework's.
 //!
-//! Usage: `floor_proxy LISTEN_ADDR UPSTREAM_AUTHORITY`. With
-//! `FLOOR_CURRENT_THREAD` set it runs on tokio's current-thread runtime
-//! instead (one thread, no work stealing), to show what that would save.
+//! It runs on the runtime moat picks ([`moat_gateway::executor`]: the
+//! current-thread runtime for one worker, else the multi-threaded one), so
+//! that both are measured alike.
+//!
+//! Usage: `floor_proxy LISTEN_ADDR UPSTREAM_AUTHORITY`.
 
 use std::convert::Infallible;
 
@@ -27,12 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (Some(listen), Some(upstream)) = (args.next(), args.next()) else {
         return Err("usage: floor_proxy LISTEN_ADDR UPSTREAM_AUTHORITY".into());
     };
-    let mut builder = if std::env::var_os("FLOOR_CURRENT_THREAD").is_some() {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    };
-    builder
+    moat_gateway::executor::builder()
         .enable_all()
         .build()?
         .block_on(serve(listen, upstream))

@@ -12,6 +12,7 @@ mod admin;
 pub mod body;
 pub mod client_cert;
 pub mod cors;
+pub mod executor;
 pub mod forwarding;
 pub mod identity;
 pub mod inspection;

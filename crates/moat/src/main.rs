@@ -55,10 +55,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match moat_gateway::executor::builder().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("moat: cannot start the async runtime: {e}");

@@ -309,6 +309,59 @@ async fn shutdown_drains_requests_in_flight() {
     assert!(moat.stderr().contains("stopped"));
 }
 
+/// With one worker thread moat runs on tokio's current-thread runtime:
+/// everything must still happen at once on that thread. A slow upstream
+/// answer holds up no other request, a reload happens while it waits, and
+/// shutdown (usually begun while it still waits) lets it finish.
+#[tokio::test]
+async fn one_worker_thread_serves_reloads_and_drains() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    let unwatched = |extra: &str| {
+        config(&up.url(), extra)
+            .replace("reload:\n", "reload:\n  watch: false\n")
+            .replace("response_timeout: 2s", "response_timeout: 5s")
+    };
+    write(dir.path(), "moat.yaml", &unwatched(""));
+    let config = dir.path().join("moat.yaml");
+    let mut moat = Moat::spawn_with_env(
+        &["serve", "--config", config.to_str().unwrap()],
+        &[("TOKIO_WORKER_THREADS", "1")],
+    );
+    let c = client();
+    let slow = tokio::spawn(c.get(moat.url("/slow")).send());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while up.hits() == 0 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Twenty requests are answered while the slow one still waits (1.5 s
+    // at the upstream).
+    let fast: Vec<_> = (0..20)
+        .map(|i| tokio::spawn(get_status_of(c.clone(), moat.url(&format!("/items/{i}")))))
+        .collect();
+    for f in fast {
+        assert_eq!(f.await.unwrap(), 200);
+    }
+    assert!(!slow.is_finished(), "requests waited for the slow one");
+    assert_eq!(get_status(&c, moat.url("/undocumented")).await, 404);
+    replace(dir.path(), "moat.yaml", &unwatched("    mode: monitor\n"));
+    moat.signal("HUP");
+    moat.wait_stderr("config reloaded").await;
+    assert_eq!(get_status(&c, moat.url("/undocumented")).await, 200);
+    moat.signal("TERM");
+    let r = slow.await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "slow done");
+    let status = moat.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}\n{}", moat.stderr());
+}
+
+async fn get_status_of(c: reqwest::Client, url: String) -> u16 {
+    get_status(&c, url).await
+}
+
 fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
     text.lines()
         .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))

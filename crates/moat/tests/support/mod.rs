@@ -108,9 +108,15 @@ impl Moat {
 
     /// Runs `moat ARGS…` and waits for its "listening"/"admin" lines.
     pub fn spawn(args: &[&str]) -> Moat {
+        Moat::spawn_with_env(args, &[])
+    }
+
+    /// [`Moat::spawn`] with extra environment variables.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Moat {
         let mut child = Command::new(MOAT)
             .args(args)
             .env("MOAT_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
