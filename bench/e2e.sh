@@ -33,6 +33,7 @@ WARMUP=2
 
 die() { echo "e2e: $*" >&2; exit 1; }
 log() { echo "e2e: $*" >&2; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ -f Cargo.toml && -d crates/moat ]] || die "run me from the repository root: bash bench/e2e.sh"
 for knob in CONNS DURATION ROUNDS; do
@@ -46,15 +47,7 @@ command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
 if [[ "$LIMITS" == 1 ]]; then
     command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 fi
-if ((${#need_pkgs[@]})); then
-    if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
-        log "installing ${need_pkgs[*]} with apt-get"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
-    else
-        die "missing ${need_pkgs[*]}: install them (Debian/Ubuntu: sudo apt-get install -y ${need_pkgs[*]})"
-    fi
-fi
+install_missing "${need_pkgs[@]}"
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 command -v python3 >/dev/null 2>&1 || die "python3 is needed to pick free ports"
 command -v ps >/dev/null 2>&1 || die "ps is needed (apt-get install -y procps)"
@@ -83,32 +76,14 @@ MOAT="$PWD/target/release/moat"
 TMP="$(mktemp -d -t moat-e2e.XXXXXX)"
 PIDS=()
 # Stops every process in PIDS and removes TMP (unless KEEP_TMP=1) on exit.
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- free ports (asked from the OS, all held open until every one is picked) --
-read -r UP_PORT NGX_PROXY_PORT MOAT_PORT MOAT_LOG_PORT MOAT_RL_PORT MOAT_REDIS_PORT REDIS_PORT < <(python3 -c '
-import socket
-socks = []
-for _ in range(7):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(*(s.getsockname()[1] for s in socks))
-')
+read -r UP_PORT NGX_PROXY_PORT MOAT_PORT MOAT_LOG_PORT MOAT_RL_PORT MOAT_REDIS_PORT REDIS_PORT <<<"$(free_ports 7)"
 log "ports: upstream $UP_PORT, nginx proxy $NGX_PROXY_PORT, moat $MOAT_PORT, moat+log $MOAT_LOG_PORT"
 
-wait_http() { # url expected-status what
-    local url=$1 want=$2 what=$3 got=""
-    for _ in $(seq 100); do
-        got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)
-        [[ "$got" == "$want" ]] && return 0
-        sleep 0.1
-    done
-    die "$what: $url answered '$got', expected $want"
-}
 
 # --- nginx: upstream + reference proxy ---------------------------------------
 BODY='{"id":1,"title":"Dune","author":"Frank Herbert","price":9.99}'

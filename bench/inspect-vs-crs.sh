@@ -36,6 +36,7 @@ SHOW_IDS="${SHOW_IDS:-0}"
 
 die() { echo "inspect-vs-crs: $*" >&2; exit 1; }
 log() { echo "inspect-vs-crs: $*" >&2; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ -f Cargo.toml && -d crates/moat-inspect/tests/corpus ]] \
     || die "run me from the repository root: bash bench/inspect-vs-crs.sh"
@@ -62,15 +63,7 @@ need_pkgs=()
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx)
 [[ -f "$MODSEC_SO" ]] || need_pkgs+=(libnginx-mod-http-modsecurity)
 [[ -f "$CRS_LOAD" ]] || need_pkgs+=(modsecurity-crs)
-if ((${#need_pkgs[@]})); then
-    if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
-        log "installing ${need_pkgs[*]} with apt-get"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
-    else
-        die "missing ${need_pkgs[*]}: install them (Debian/Ubuntu: sudo apt-get install -y ${need_pkgs[*]})"
-    fi
-fi
+install_missing "${need_pkgs[@]}"
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 command -v python3 >/dev/null 2>&1 || die "python3 is needed (ports, OpenAPI document, replay)"
 command -v curl >/dev/null 2>&1 || die "curl is needed for the sanity checks"
@@ -98,32 +91,15 @@ CRS_VERSION=$(dpkg-query -W -f='${Version}' modsecurity-crs 2>/dev/null || echo 
 # --- temp dir and cleanup ----------------------------------------------------
 TMP="$(mktemp -d -t moat-crs.XXXXXX)"
 PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ "${KEEP_TMP:-0}" == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-}
+# Stops every process in PIDS and removes TMP (unless KEEP_TMP=1) on exit.
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-read -r UP_PORT CRS_PORT CRS2_PORT MOAT_PORT < <(python3 -c '
-import socket
-socks = []
-for _ in range(4):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(*(s.getsockname()[1] for s in socks))
-')
+read -r UP_PORT CRS_PORT CRS2_PORT MOAT_PORT <<<"$(free_ports 4)"
 log "ports: upstream $UP_PORT, crs $CRS_PORT, crs-pl2 $CRS2_PORT, moat $MOAT_PORT"
 
-wait_http() { # url what
+wait_2xx() { # url what
     local url=$1 what=$2 got=""
     for _ in $(seq 100); do
         got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Host: api.example.com' \
@@ -219,9 +195,9 @@ EOF
 "$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
     >"$TMP/nginx/stdout.log" 2>&1 &
 PIDS+=("$!")
-wait_http "http://127.0.0.1:$UP_PORT$PROBE" "upstream"
-wait_http "http://127.0.0.1:$CRS_PORT$PROBE" "nginx + CRS"
-[[ "$CRS_PL2" == 1 ]] && wait_http "http://127.0.0.1:$CRS2_PORT$PROBE" "nginx + CRS (PL2)"
+wait_2xx "http://127.0.0.1:$UP_PORT$PROBE" "upstream"
+wait_2xx "http://127.0.0.1:$CRS_PORT$PROBE" "nginx + CRS"
+[[ "$CRS_PL2" == 1 ]] && wait_2xx "http://127.0.0.1:$CRS2_PORT$PROBE" "nginx + CRS (PL2)"
 got=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: api.example.com' \
     "http://127.0.0.1:$CRS_PORT/api/v1/products?q=1%27%20OR%20%271%27%3D%271%27--")
 [[ "$got" == 403 ]] || die "CRS did not block an obvious SQL injection (answered $got): not in blocking mode?"
@@ -305,7 +281,7 @@ EOF
             kill -0 "$MOAT_PID" 2>/dev/null || { cat "$TMP/moat.stderr" >&2; die "moat exited at start"; }
             sleep 0.1
         done
-        wait_http "http://127.0.0.1:$MOAT_PORT$PROBE" "moat"
+        wait_2xx "http://127.0.0.1:$MOAT_PORT$PROBE" "moat"
         TARGETS+=("moat|moat PL$PARANOIA|http://127.0.0.1:$MOAT_PORT")
     else
         log "moat rejected its config; measuring CRS alone. moat said:"

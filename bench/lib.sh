@@ -1,6 +1,50 @@
-# Helpers shared by the end-to-end benchmarks (sourced, not run): cleanup
-# of the processes and temporary directory, wrk latency units, and CPU time
-# read from /proc. The sourcing script defines PIDS, TMP and log().
+# Helpers shared by the end-to-end benchmarks (sourced, not run): Debian
+# packages, free ports, HTTP probes, cleanup of the processes and temporary
+# directory, wrk latency units, and CPU time read from /proc. The sourcing
+# script defines die() and log(), and PIDS and TMP before it exits.
+
+# Installs the Debian packages named (with apt-get, as root), or dies saying
+# how to install them.
+install_missing() {
+    (($#)) || return 0
+    if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
+        log "installing $* with apt-get"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    else
+        die "missing $*: install them (Debian/Ubuntu: sudo apt-get install -y $*)"
+    fi
+}
+
+# N free TCP ports on 127.0.0.1, asked from the OS and all held open until
+# every one is picked (so no two are the same).
+free_ports() {
+    python3 -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(*(s.getsockname()[1] for s in socks))
+' "$1"
+}
+
+# The status code of a request (curl arguments), "000" when no answer.
+http_code() {
+    curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" || true
+}
+
+# Waits up to 10 s for URL to answer WANT; dies naming WHAT otherwise.
+wait_http() { # url want what
+    local url=$1 want=$2 what=$3 got=""
+    for _ in $(seq 100); do
+        got=$(http_code "$url")
+        [[ "$got" == "$want" ]] && return 0
+        sleep 0.1
+    done
+    die "$what: $url answered '$got', expected $want"
+}
 
 # Stops every process in PIDS (TERM, then KILL after 5 s) and removes TMP,
 # unless KEEP_TMP=1.

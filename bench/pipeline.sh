@@ -83,6 +83,7 @@ WARMUP=2
 
 die() { echo "pipeline: $*" >&2; exit 1; }
 log() { echo "pipeline: $*" >&2; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ -f Cargo.toml && -d crates/moat ]] || die "run me from the repository root: bash bench/pipeline.sh"
 for knob in CONNS DURATION ROUNDS PROFILE_SECONDS; do
@@ -98,15 +99,7 @@ done
 need_pkgs=()
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx)
 command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
-if ((${#need_pkgs[@]})); then
-    if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
-        log "installing ${need_pkgs[*]} with apt-get"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
-    else
-        die "missing ${need_pkgs[*]}: install them (Debian/Ubuntu: sudo apt-get install -y ${need_pkgs[*]})"
-    fi
-fi
+install_missing "${need_pkgs[@]}"
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 command -v python3 >/dev/null 2>&1 || die "python3 is needed to pick free ports and compare JSON"
 command -v ps >/dev/null 2>&1 || die "ps is needed (apt-get install -y procps)"
@@ -166,35 +159,14 @@ TMP="$(mktemp -d -t moat-pipeline.XXXXXX)"
 [[ "$PROFILE" == 0 || -n "${PROFILE_OUT:-}" ]] || KEEP_TMP=1
 PIDS=()
 # Stops every process in PIDS and removes TMP (unless KEEP_TMP=1) on exit.
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- free ports (asked from the OS, all held open until every one is picked) --
-read -r UP_PORT NGX_PROXY_PORT MOAT_PASS_PORT MOAT_FULL_PORT BASE_PASS_PORT BASE_FULL_PORT FLOOR_PORT < <(python3 -c '
-import socket
-socks = []
-for _ in range(7):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(*(s.getsockname()[1] for s in socks))
-')
+read -r UP_PORT NGX_PROXY_PORT MOAT_PASS_PORT MOAT_FULL_PORT BASE_PASS_PORT BASE_FULL_PORT FLOOR_PORT <<<"$(free_ports 7)"
 log "ports: upstream $UP_PORT, nginx proxy $NGX_PROXY_PORT, moat pass-through $MOAT_PASS_PORT, moat full $MOAT_FULL_PORT"
 
-http_code() { # curl args... -> status code ("000" when no answer)
-    curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" || true
-}
-wait_http() { # url expected-status what
-    local url=$1 want=$2 what=$3 got=""
-    for _ in $(seq 100); do
-        got=$(http_code "$url")
-        [[ "$got" == "$want" ]] && return 0
-        sleep 0.1
-    done
-    die "$what: $url answered '$got', expected $want"
-}
 
 # --- request and response bodies ------------------------------------------------
 # The upstream's answers (no '$' or "'" in them: they go into nginx strings).
