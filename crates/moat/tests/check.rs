@@ -15,20 +15,6 @@ use support::*;
 
 const UPSTREAM: &str = "http://127.0.0.1:9";
 
-/// Runs `moat check`; (success, stdout, stderr).
-fn check(dir: &Path) -> (bool, String, String) {
-    let out = Command::new(MOAT)
-        .args(["check", "--config"])
-        .arg(dir.join("moat.yaml"))
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// Runs `moat serve` and expects it to refuse the config (killing it if it
 /// starts instead); returns what it printed on stderr.
 fn serve_refuses(dir: &Path) -> String {

@@ -11,19 +11,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-fn check(dir: &std::path::Path) -> (bool, String, String) {
-    let out = Command::new(MOAT)
-        .args(["check", "--config"])
-        .arg(dir.join("moat.yaml"))
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 const UPSTREAM: &str = "http://127.0.0.1:9";
 
 #[test]

@@ -593,13 +593,23 @@ pub fn check_api_fails(spec: &str, extra_api: &str) -> String {
 /// Runs `moat check` on `<dir>/moat.yaml` and expects it to fail; returns
 /// what it printed on stderr.
 pub fn check_fails(dir: &Path) -> String {
+    let (ok, _, stderr) = check(dir);
+    assert!(!ok, "moat check accepted the config");
+    stderr
+}
+
+/// Runs `moat check --config <dir>/moat.yaml`; (success, stdout, stderr).
+pub fn check(dir: &Path) -> (bool, String, String) {
     let out = Command::new(MOAT)
         .args(["check", "--config"])
         .arg(dir.join("moat.yaml"))
         .output()
         .unwrap();
-    assert!(!out.status.success(), "moat check accepted the config");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A loopback port nothing listens on. It is taken below the kernel's
