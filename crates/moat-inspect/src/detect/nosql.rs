@@ -362,7 +362,6 @@ fn string_value(s: &[u8]) -> Option<Hit> {
         from = e.max(p + 5);
     }
     let quote = memchr2(b'\'', b'"', s).is_some();
-    let semicolon = semi;
     // `' || '1'=='1`, `" && this.x != "`: a JavaScript tautology.
     // A quote closed right before the operator: a breakout.
     let last_eq = if logic {
@@ -392,7 +391,7 @@ fn string_value(s: &[u8]) -> Option<Hit> {
         b"while (1)",
         b"for(;;)",
     ] {
-        if paren && (quote || semicolon) && contains_ci(s, p) {
+        if paren && (quote || semi) && contains_ci(s, p) {
             return Some(hit(Severity::Critical, 1, "JavaScript busy loop"));
         }
     }
@@ -441,7 +440,7 @@ fn string_value(s: &[u8]) -> Option<Hit> {
             b".getsiblingdb(",
         ];
         if METHODS.iter().any(|m| contains_ci(call, m)) {
-            if semicolon || quote {
+            if semi || quote {
                 return Some(hit(Severity::Critical, 1, "MongoDB shell call"));
             }
             found = worse(found, Some(hit(Severity::Warning, 2, "MongoDB shell call")));
