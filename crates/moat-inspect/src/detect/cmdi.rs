@@ -51,7 +51,7 @@ use memchr::{memchr, memchr_iter, memchr3, memrchr};
 use super::needles::Needles;
 use super::traversal::text::{find_ci, hit, is_word, prose_context, starts_with_ci, worse};
 use super::{Context, Detector, DetectorKind, Hit};
-use crate::normalize::Normalized;
+use crate::normalize::{Normalized, find_any};
 use crate::report::Severity;
 
 /// The CommandInjection detector.
@@ -153,7 +153,7 @@ fn scan(s: &[u8], texty: &Texty<'_>) -> Option<Hit> {
     while i < s.len() {
         // Only these bytes start a separator or substitution: jump to the
         // next one.
-        let Some(skip) = s[i..].iter().position(|&c| SEPARATOR_BYTE[usize::from(c)]) else {
+        let Some(skip) = find_any(&s[i..], is_separator_byte) else {
             break;
         };
         i += skip;
@@ -240,16 +240,12 @@ fn scan(s: &[u8], texty: &Texty<'_>) -> Option<Hit> {
 }
 
 /// The bytes a separator or substitution starts with (see [`scan`]).
-const SEPARATOR_BYTE: [bool; 256] = {
-    let mut t = [false; 256];
-    let starts: &[u8] = b";|&\n\r`$<>";
-    let mut k = 0;
-    while k < starts.len() {
-        t[starts[k] as usize] = true;
-        k += 1;
-    }
-    t
-};
+fn is_separator_byte(c: u8) -> bool {
+    matches!(
+        c,
+        b';' | b'|' | b'&' | b'\n' | b'\r' | b'`' | b'$' | b'<' | b'>'
+    )
+}
 
 /// `&name;` — an HTML entity, not a separator.
 fn entity(s: &[u8], at: usize) -> bool {

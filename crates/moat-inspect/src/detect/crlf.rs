@@ -27,7 +27,7 @@
 
 use super::traversal::text::{hit, is_prose, starts_with_ci, worse};
 use super::{Context, Detector, DetectorKind, Hit};
-use crate::normalize::Normalized;
+use crate::normalize::{Normalized, has_any};
 use crate::report::Severity;
 
 /// The CrlfInjection detector.
@@ -62,7 +62,7 @@ impl Detector for CrlfInjection {
 
     fn detect(&self, value: &Normalized<'_>, ctx: &Context<'_>) -> Option<Hit> {
         // A break is CR, LF, an escaped `\r`/`\n` or U+560A/U+560D.
-        let breaks = |s: &str| s.bytes().any(|c| matches!(c, b'\r' | b'\n' | b'\\' | 0xE5));
+        let breaks = |s: &str| has_any(s.as_bytes(), |c| matches!(c, b'\r' | b'\n' | b'\\' | 0xE5));
         let same = matches!(value.decoded, std::borrow::Cow::Borrowed(_));
         if !breaks(&value.decoded) && (same || !breaks(value.raw)) {
             return None;

@@ -18,6 +18,56 @@ pub(in crate::detect) struct Needles {
     slots: [(u16, u16); 256],
     /// (needle index, offset of the anchor in the needle).
     entries: Vec<(u16, u16)>,
+    /// How the haystack is walked to its anchor bytes.
+    walk: Walk,
+}
+
+/// The anchor bytes of a set, grouped in threes for `memchr3`: each group
+/// is found by a vectorised search, so the bytes between anchors cost
+/// almost nothing. Both cases of a letter share a group, which keeps the
+/// occurrences of any one needle in order. A set with more groups than
+/// [`MAX_GROUPS`] looks every byte up in the table instead.
+enum Walk {
+    Groups(Vec<[u8; 3]>),
+    Table,
+}
+
+/// The most `memchr3` passes worth making before one table pass is cheaper.
+const MAX_GROUPS: usize = 3;
+
+impl Walk {
+    fn new(slots: &[(u16, u16); 256]) -> Self {
+        let mut units: Vec<Vec<u8>> = Vec::new();
+        for b in 0..=255u8 {
+            if slots[usize::from(b)].1 == 0 || b.is_ascii_uppercase() {
+                continue;
+            }
+            let upper = b.to_ascii_uppercase();
+            units.push(if upper == b || slots[usize::from(upper)].1 == 0 {
+                vec![b]
+            } else {
+                vec![b, upper]
+            });
+        }
+        // First fit, pairs first.
+        units.sort_by_key(|u| std::cmp::Reverse(u.len()));
+        let mut groups: Vec<Vec<u8>> = Vec::new();
+        for unit in units {
+            match groups.iter_mut().find(|g| g.len() + unit.len() <= 3) {
+                Some(g) => g.extend(unit),
+                None => groups.push(unit),
+            }
+        }
+        if groups.len() > MAX_GROUPS {
+            return Walk::Table;
+        }
+        Walk::Groups(
+            groups
+                .into_iter()
+                .map(|g| [g[0], g[g.len().min(2) - 1], g[g.len() - 1]])
+                .collect(),
+        )
+    }
 }
 
 /// How common a byte is in ordinary text (higher: more common): a table,
@@ -75,6 +125,7 @@ impl Needles {
         }
         Self {
             needles,
+            walk: Walk::new(&slots),
             slots,
             entries,
         }
@@ -86,22 +137,41 @@ impl Needles {
     }
 
     /// Calls `f(needle index, start)` for every occurrence of every needle
-    /// in `hay`, in the order of their anchors (so in order of start for
-    /// any one needle), until `f` returns `false`.
+    /// in `hay` (for any one needle, in order of start), until `f` returns
+    /// `false`.
     pub(in crate::detect) fn each(&self, hay: &[u8], mut f: impl FnMut(usize, usize) -> bool) {
-        for (i, &b) in hay.iter().enumerate() {
-            let (start, len) = self.slots[usize::from(b)];
-            if len == 0 {
-                continue;
+        match &self.walk {
+            Walk::Groups(groups) => {
+                for &[a, b, c] in groups {
+                    for i in memchr::memchr3_iter(a, b, c, hay) {
+                        if !self.at(hay, i, &mut f) {
+                            return;
+                        }
+                    }
+                }
             }
-            let from = usize::from(start);
-            for &(idx, off) in &self.entries[from..from + usize::from(len)] {
-                let (idx, off) = (usize::from(idx), usize::from(off));
-                if i >= off && starts_with_ci(hay, i - off, self.needles[idx]) && !f(idx, i - off) {
-                    return;
+            Walk::Table => {
+                for i in 0..hay.len() {
+                    if !self.at(hay, i, &mut f) {
+                        return;
+                    }
                 }
             }
         }
+    }
+
+    /// Compares the needles anchored at `hay[i]`; `false` once `f` asks to
+    /// stop.
+    fn at(&self, hay: &[u8], i: usize, f: &mut impl FnMut(usize, usize) -> bool) -> bool {
+        let (start, len) = self.slots[usize::from(hay[i])];
+        let from = usize::from(start);
+        for &(idx, off) in &self.entries[from..from + usize::from(len)] {
+            let (idx, off) = (usize::from(idx), usize::from(off));
+            if i >= off && starts_with_ci(hay, i - off, self.needles[idx]) && !f(idx, i - off) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Whether any needle occurs in `hay`.
@@ -141,15 +211,31 @@ mod tests {
         b"a",
     ];
 
+    /// More anchor bytes than `memchr3` passes are worth.
+    const MANY: &[&[u8]] = &[b"qj", b"xk", b"vz", b"w;", b"y:", b"p!", b"b?", b"g~"];
+
+    #[test]
+    fn walks_few_anchors_by_memchr_and_many_by_table() {
+        assert!(matches!(Needles::new(LIST).walk, Walk::Groups(ref g) if g.len() == 3));
+        assert!(matches!(Needles::new(MANY).walk, Walk::Table));
+    }
+
     #[test]
     fn agrees_with_one_pass_per_needle() {
-        let set = Needles::new(LIST);
+        for list in [LIST, MANY] {
+            agrees(list);
+        }
+    }
+
+    fn agrees(list: &'static [&'static [u8]]) {
+        let set = Needles::new(list);
         for hay in [
             &b"GET /ETC/PASSWD and Web.Config, id_rsa etc zzz"[..],
             b"",
             b"a",
             b"xxxxxx",
             b"/etc/passw",
+            b"QJ xK;vz w; Y: p! B? g~ g~~ qjqj",
         ] {
             let mut got: Vec<(usize, usize)> = Vec::new();
             set.each(hay, |i, at| {
@@ -158,7 +244,7 @@ mod tests {
             });
             got.sort_unstable();
             let mut want = Vec::new();
-            for (i, n) in LIST.iter().enumerate() {
+            for (i, n) in list.iter().enumerate() {
                 let mut from = 0;
                 while let Some(p) = find_ci(hay, n, from) {
                     want.push((i, p));

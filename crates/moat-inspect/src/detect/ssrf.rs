@@ -36,8 +36,9 @@ use host::{HostInfo, Target, classify};
 
 use super::traversal::text::{hit, prose_context, worse};
 use super::{Context, Detector, DetectorKind, Hit};
-use crate::normalize::Normalized;
+use crate::normalize::{Normalized, has_any};
 use crate::report::{Severity, ValueKind};
+use memchr::memmem;
 
 /// The Ssrf detector.
 pub struct Ssrf;
@@ -68,11 +69,9 @@ impl Detector for Ssrf {
         }
         // A URL, a port, a dotted or bracketed host and a path all need one
         // of these (non-ASCII: look-alikes of digits and dots).
-        if !value
-            .decoded
-            .bytes()
-            .any(|c| matches!(c, b':' | b'.' | b'/' | b'\\' | b'[') || c >= 0x80)
-        {
+        if !has_any(value.decoded.as_bytes(), |c| {
+            matches!(c, b':' | b'.' | b'/' | b'\\' | b'[') || c >= 0x80
+        }) {
             return None;
         }
         let folded = fold_lookalikes(&value.decoded);
@@ -102,7 +101,11 @@ impl Detector for Ssrf {
         let b = s.as_bytes();
         let mut from = 1;
         let mut seen = 0;
-        while let Some(p) = s.get(from..).and_then(|r| r.find("://")).map(|p| p + from) {
+        while let Some(p) = b
+            .get(from..)
+            .and_then(|r| memmem::find(r, b"://"))
+            .map(|p| p + from)
+        {
             seen += 1;
             if seen > MAX_EMBEDDED {
                 break;

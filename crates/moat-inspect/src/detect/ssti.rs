@@ -29,7 +29,7 @@ use std::sync::LazyLock;
 
 use super::needles::Needles;
 use super::{Context, Detector, DetectorKind, Hit};
-use crate::normalize::Normalized;
+use crate::normalize::{Normalized, has_any};
 use crate::report::Severity;
 
 /// The TemplateInjection detector.
@@ -150,21 +150,15 @@ static CRITICAL_SET: LazyLock<Needles> = LazyLock::new(|| Needles::new(CRITICAL)
 /// (`{`, `$`, `#`, `%`), Razor's `@(`, or one of the directives that need
 /// none of those.
 fn may_hold_template(s: &[u8]) -> bool {
-    let (mut paren, mut dot) = (false, false);
-    for &c in s {
-        match c {
-            b'{' | b'$' | b'#' | b'%' => return true,
-            b'(' => paren = true,
-            b'.' => dot = true,
-            _ => {}
-        }
+    if has_any(s, |c| matches!(c, b'{' | b'$' | b'#' | b'%')) {
+        return true;
     }
-    (paren
+    (memchr::memchr(b'(', s).is_some()
         && (s.windows(2).any(|w| w == b"@(")
             || contains_ci(s, b"t(java.lang")
             || contains_ci(s, b"t (java.lang")
             || contains_ci(s, b"getruntime().exec")))
-        || (dot
+        || (memchr::memchr(b'.', s).is_some()
             && (contains_ci(s, b"freemarker.template.utility")
                 || contains_ci(s, b"system.diagnostics.process")
                 || contains_ci(s, b"@system.io.")))
