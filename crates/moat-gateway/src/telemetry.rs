@@ -3,10 +3,11 @@
 //! Label values are bounded: API names and operation ids come from config and
 //! documents, never from the request (undocumented paths are `-`).
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use metrics::{Histogram, SharedString, counter, gauge, histogram};
+use metrics::{Counter, Histogram, SharedString, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -53,7 +54,15 @@ pub struct ApiTelemetry {
     name: Arc<str>,
     request_duration: Histogram,
     upstream_duration: Histogram,
+    /// `moat_requests_total` handles by operation, then by status and
+    /// verdict: registered on first use, so that a request records with a
+    /// read lock and no allocation. Bounded by the document's operations
+    /// (plus `-`) times the statuses and verdicts that occur.
+    requests: RwLock<RequestCounters>,
 }
+
+/// `moat_requests_total` handles: operation → (status, verdict, handle).
+type RequestCounters = HashMap<Box<str>, Vec<(u16, &'static str, Counter)>>;
 
 impl ApiTelemetry {
     /// Registers the metrics of API `name`, served by `upstream`.
@@ -66,7 +75,35 @@ impl ApiTelemetry {
                 "api" => SharedString::from_shared(name.clone()),
                 "upstream" => upstream.to_string()),
             name,
+            requests: RwLock::default(),
         }
+    }
+
+    /// The `moat_requests_total` handle of one label set.
+    fn requests_total(&self, operation: &str, status: u16, verdict: &'static str) -> Counter {
+        let find = |by_operation: &RequestCounters| {
+            by_operation.get(operation).and_then(|known| {
+                known
+                    .iter()
+                    .find(|(s, v, _)| *s == status && *v == verdict)
+                    .map(|(_, _, c)| c.clone())
+            })
+        };
+        if let Some(found) = self.requests.read().ok().as_deref().and_then(find) {
+            return found;
+        }
+        let counter = counter!("moat_requests_total",
+            "api" => SharedString::from_shared(self.name.clone()),
+            "operation" => operation.to_string(),
+            "status" => status.to_string(), "verdict" => verdict);
+        if let Ok(mut by_operation) = self.requests.write() {
+            by_operation.entry(operation.into()).or_default().push((
+                status,
+                verdict,
+                counter.clone(),
+            ));
+        }
+        counter
     }
 
     /// The API's name.
@@ -89,18 +126,18 @@ pub fn request(
     verdict: &'static str,
     total: Duration,
 ) {
-    let name = api.map_or_else(
-        || SharedString::const_str("-"),
-        |a| SharedString::from_shared(a.name.clone()),
-    );
-    counter!("moat_requests_total",
-        "api" => name.clone(), "operation" => operation.to_string(),
-        "status" => status.to_string(), "verdict" => verdict)
-    .increment(1);
     match api {
-        Some(a) => a.request_duration.record(total.as_secs_f64()),
+        Some(a) => {
+            a.requests_total(operation, status, verdict).increment(1);
+            a.request_duration.record(total.as_secs_f64());
+        }
         None => {
-            histogram!("moat_request_duration_seconds", "api" => name).record(total.as_secs_f64())
+            let name = SharedString::const_str("-");
+            counter!("moat_requests_total",
+                "api" => name.clone(), "operation" => operation.to_string(),
+                "status" => status.to_string(), "verdict" => verdict)
+            .increment(1);
+            histogram!("moat_request_duration_seconds", "api" => name).record(total.as_secs_f64());
         }
     }
 }
