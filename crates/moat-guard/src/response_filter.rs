@@ -13,8 +13,10 @@
 //! or a US SSN, unless the property's schema says `x-moat-sensitive: false`.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use base64::Engine;
+use moat_request::json::push_pointer;
 use moat_spec::{ApiSpec, DocId, Operation};
 use serde_json::{Map, Value};
 
@@ -203,7 +205,9 @@ fn is_json_media(media: &str) -> bool {
 }
 
 fn escape(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
+    let mut out = String::with_capacity(token.len() + 1);
+    push_pointer(&mut out, token);
+    out.split_off(1)
 }
 
 /// A schema with where it is, after `$ref`s are followed.
@@ -530,8 +534,7 @@ impl ResponseFilter {
                 let items = self.node(node).items.unwrap_or(KEEP);
                 for (i, element) in elements.iter_mut().enumerate() {
                     let len = pointer.len();
-                    pointer.push('/');
-                    pointer.push_str(&i.to_string());
+                    let _ = write!(pointer, "/{i}");
                     self.walk(element, items, pointer, ctx, report);
                     pointer.truncate(len);
                 }
@@ -552,8 +555,7 @@ impl ResponseFilter {
         let remove = self.options.remove_undeclared;
         map.retain(|key, value| {
             let len = pointer.len();
-            pointer.push('/');
-            pointer.push_str(&escape(key));
+            push_pointer(pointer, key);
             let (child, exempt, keep) = match rule {
                 None => (KEEP, false, true),
                 Some(rule) => match rule.props.get(key) {
@@ -649,7 +651,7 @@ fn card_digits(value: &str) -> Option<String> {
 fn is_pem_private_key(value: &str) -> bool {
     const BEGIN: &str = "-----BEGIN ";
     let mut rest = value;
-    while let Some(start) = rest.find(BEGIN) {
+    while let Some(start) = memchr::memmem::find(rest.as_bytes(), BEGIN.as_bytes()) {
         rest = &rest[start + BEGIN.len()..];
         if let Some(end) = rest.find("-----") {
             let label = &rest[..end];

@@ -1,6 +1,7 @@
 //! The inspector: options, schema hints, and the walk over a request's
 //! values.
 
+use moat_request::json::push_pointer;
 use serde_json::Value;
 
 use crate::detect::{self, Context, Detector, DetectorKind};
@@ -163,14 +164,7 @@ impl Inspector {
             Value::Object(map) => {
                 for (k, v) in map {
                     let len = pointer.len();
-                    pointer.push('/');
-                    for c in k.chars() {
-                        match c {
-                            '~' => pointer.push_str("~0"),
-                            '/' => pointer.push_str("~1"),
-                            c => pointer.push(c),
-                        }
-                    }
+                    push_pointer(pointer, k);
                     let loc = || Location::body(pointer.clone());
                     self.inspect_at(loc, k, ValueKind::JsonKey, &Hints::default(), report);
                     let child = at.and_then(|a| hints.body_child(a, k));

@@ -44,6 +44,7 @@ use std::fmt;
 
 use apollo_parser::cst::{self, CstNode};
 use apollo_parser::{Parser, SyntaxTree};
+use moat_request::json::push_pointer;
 use serde_json::Value as Json;
 
 use crate::engine::{Hints, Inspector};
@@ -470,7 +471,7 @@ fn check_entry(
         }
         for (k, v) in vars {
             let len = pointer.len();
-            push_pointer_token(&mut pointer, k);
+            push_pointer(&mut pointer, k);
             json_strings(v, &mut pointer, values, 0);
             pointer.truncate(len);
         }
@@ -964,7 +965,7 @@ fn literal_strings(value: &cst::Value, mut location: String, out: &mut Vec<(Loca
                     continue;
                 };
                 let len = location.len();
-                push_pointer_token(&mut location, name.text().as_str());
+                push_pointer(&mut location, name.text().as_str());
                 literal_strings(&v, location.clone(), out);
                 location.truncate(len);
             }
@@ -1060,18 +1061,6 @@ fn hex4(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<u32> {
     Some(v)
 }
 
-/// Appends `/token` to a JSON pointer, escaping `~` and `/`.
-fn push_pointer_token(pointer: &mut String, token: &str) {
-    pointer.push('/');
-    for c in token.chars() {
-        match c {
-            '~' => pointer.push_str("~0"),
-            '/' => pointer.push_str("~1"),
-            c => pointer.push(c),
-        }
-    }
-}
-
 /// Collects the strings of a `variables` value.
 fn json_strings(
     value: &Json,
@@ -1096,7 +1085,7 @@ fn json_strings(
         Json::Object(map) => {
             for (k, v) in map {
                 let len = pointer.len();
-                push_pointer_token(pointer, k);
+                push_pointer(pointer, k);
                 json_strings(v, pointer, out, depth + 1);
                 pointer.truncate(len);
             }

@@ -17,7 +17,7 @@
 //! stack.
 
 use std::cell::RefCell;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
@@ -116,6 +116,23 @@ impl fmt::Display for JsonError {
 
 impl std::error::Error for JsonError {}
 
+/// Appends `/token` to an RFC 6901 JSON pointer, escaping `~` as `~0` and
+/// `/` as `~1`.
+pub fn push_pointer(pointer: &mut String, token: &str) {
+    pointer.push('/');
+    if memchr::memchr2(b'~', b'/', token.as_bytes()).is_none() {
+        pointer.push_str(token);
+        return;
+    }
+    for c in token.chars() {
+        match c {
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            c => pointer.push(c),
+        }
+    }
+}
+
 /// The longest object key written into a pointer, in bytes.
 pub const POINTER_KEY_MAX: usize = 128;
 
@@ -157,15 +174,16 @@ enum Token {
 fn pointer(path: &[Token]) -> String {
     let mut out = String::new();
     for token in path {
-        out.push('/');
         match token {
-            Token::Index(i) => out.push_str(&i.to_string()),
+            Token::Index(i) => {
+                let _ = write!(out, "/{i}");
+            }
             Token::Key(k) => {
                 let mut cut = k.len().min(POINTER_KEY_MAX);
                 while !k.is_char_boundary(cut) {
                     cut -= 1;
                 }
-                out.push_str(&k[..cut].replace('~', "~0").replace('/', "~1"));
+                push_pointer(&mut out, &k[..cut]);
                 if cut < k.len() {
                     out.push('…');
                 }

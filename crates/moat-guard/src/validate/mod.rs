@@ -47,6 +47,7 @@ use std::fmt;
 
 use http::HeaderMap;
 use jsonschema::{Draft, Keyword, PatternOptions, Registry, ValidationError, Validator};
+use moat_request::json::push_pointer;
 use moat_request::{Cookies, MediaType, ParsedBody, Query};
 use moat_spec::{ApiSpec, DocId, OpenApiVersion, Operation, ParameterLocation};
 use serde_json::{Value, json};
@@ -840,7 +841,9 @@ fn violation(p: &ParamCheck, rule: &'static str) -> Violation {
 
 /// Escapes a JSON pointer token.
 fn escape_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
+    let mut out = String::with_capacity(token.len() + 1);
+    push_pointer(&mut out, token);
+    out.split_off(1)
 }
 
 /// Adds `error` to `out`, or, for an `anyOf`/`oneOf` that failed because
