@@ -26,7 +26,8 @@ pub(in crate::detect) struct Needles {
 /// is found by a vectorised search, so the bytes between anchors cost
 /// almost nothing. Both cases of a letter share a group, which keeps the
 /// occurrences of any one needle in order. A set with more groups than
-/// [`MAX_GROUPS`] looks every byte up in the table instead.
+/// [`MAX_GROUPS`], or a haystack shorter than [`MIN_GROUP_WALK`], looks
+/// every byte up in the table instead.
 enum Walk {
     Groups(Vec<[u8; 3]>),
     Table,
@@ -34,6 +35,10 @@ enum Walk {
 
 /// The most `memchr3` passes worth making before one table pass is cheaper.
 const MAX_GROUPS: usize = 3;
+
+/// The shortest haystack worth the `memchr3` passes: shorter values (names,
+/// ids, most parameters) are cheaper to walk through the table once.
+const MIN_GROUP_WALK: usize = 64;
 
 impl Walk {
     fn new(slots: &[(u16, u16); 256]) -> Self {
@@ -141,7 +146,7 @@ impl Needles {
     /// `false`.
     pub(in crate::detect) fn each(&self, hay: &[u8], mut f: impl FnMut(usize, usize) -> bool) {
         match &self.walk {
-            Walk::Groups(groups) => {
+            Walk::Groups(groups) if hay.len() >= MIN_GROUP_WALK => {
                 for &[a, b, c] in groups {
                     for i in memchr::memchr3_iter(a, b, c, hay) {
                         if !self.at(hay, i, &mut f) {
@@ -150,7 +155,7 @@ impl Needles {
                     }
                 }
             }
-            Walk::Table => {
+            Walk::Groups(_) | Walk::Table => {
                 for i in 0..hay.len() {
                     if !self.at(hay, i, &mut f) {
                         return;
@@ -236,6 +241,9 @@ mod tests {
             b"xxxxxx",
             b"/etc/passw",
             b"QJ xK;vz w; Y: p! B? g~ g~~ qjqj",
+            // Long enough for the `memchr3` walk.
+            b"GET /ETC/PASSWD and Web.Config, id_rsa etc zzz, then /etc/passwd, WEB.CONFIG, ID_RSA, zz, a",
+            b"QJ xK;vz w; Y: p! B? g~ g~~ qjqj QJ xK;vz w; Y: p! B? g~ g~~ qjqj QJ xK;vz w;",
         ] {
             let mut got: Vec<(usize, usize)> = Vec::new();
             set.each(hay, |i, at| {
