@@ -126,14 +126,34 @@ fn by_id(options: &FilterOptions, id: &str) -> ResponseFilter {
     compile_filters(&spec, options).swap_remove(index)
 }
 
+/// Filters `body`, after checking that the read-only check agrees with the
+/// walk over the parsed value on whether anything changes.
 fn run(filter: &ResponseFilter, status: u16, body: &Value) -> Option<(Value, FilterReport)> {
     let bytes = serde_json::to_vec(body).unwrap();
+    let mut walked = body.clone();
+    let report = filter.filter_value(status, &mut walked);
+    assert_eq!(
+        filter.unchanged(status, &bytes),
+        Some(report.is_empty()),
+        "the check and the walk disagree on {body}"
+    );
     filter
         .filter(status, &bytes)
         .map(|(out, report)| (serde_json::from_slice(&out).unwrap(), report))
 }
 
 const JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+
+#[test]
+fn unchanged_reads_escaped_keys_and_refuses_what_is_not_json() {
+    let f = by_id(&FilterOptions::default(), "getUser");
+    // `password`, spelled with an escape: masked, so not unchanged.
+    assert_eq!(f.unchanged(200, br#"{"pass\u0077ord":"p"}"#), Some(false));
+    assert_eq!(f.unchanged(200, br#"{"name":"ann"}"#), Some(true));
+    assert_eq!(f.unchanged(200, b"not json"), None);
+    assert_eq!(f.unchanged(200, br#"{"name":"ann"} {}"#), None);
+    assert_eq!(f.unchanged(200, br#"{"name":"ann""#), None);
+}
 
 #[test]
 fn one_filter_per_operation() {

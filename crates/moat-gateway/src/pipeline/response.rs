@@ -8,7 +8,8 @@
 //! created object is recorded (before the creator can name it), "Did you
 //! mean" suggestions are masked, undeclared and `writeOnly` properties are
 //! removed and secrets masked. The value is serialised once, only if it
-//! changed. Undeclared properties under `responses.undeclared: block` are
+//! changed. When filtering is the only control, an answer it leaves alone
+//! is recognised while it is read, and never built. Undeclared properties under `responses.undeclared: block` are
 //! refused by the mode; an answer too large to read follows
 //! `responses.oversize`.
 
@@ -136,6 +137,14 @@ pub(super) async fn respond(
             &ex.request_id,
         ));
     };
+    // Filtering alone, on an answer it leaves as it is (the common case):
+    // decided while reading, without building the value.
+    if !(needs.learn || needs.mask)
+        && let Some(filter) = filter
+        && filter.unchanged(status.as_u16(), &bytes) != Some(false)
+    {
+        return Response::from_parts(parts, full(bytes));
+    }
     let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
         if needs.learn && a.identity.is_some() {
             unrecorded(api, ex, "the create answer has no id at id_pointer");

@@ -12,6 +12,8 @@
 //! value looks like a card number, a private key, a JWT, an AWS access key id
 //! or a US SSN, unless the property's schema says `x-moat-sensitive: false`.
 
+mod unchanged;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -448,6 +450,14 @@ struct Context {
     exempt: bool,
 }
 
+/// What becomes of one property: the node its value is walked with,
+/// whether it is exempt from masking, and whether it is kept at all.
+struct Step {
+    node: NodeId,
+    exempt: bool,
+    keep: bool,
+}
+
 impl ResponseFilter {
     fn response(&self, status: u16) -> Option<&DocumentedResponse> {
         let exact = self
@@ -484,6 +494,9 @@ impl ResponseFilter {
     /// Filters a JSON body: returns None when nothing changed, Some(new
     /// bytes, report) otherwise. Invalid JSON → None.
     pub fn filter(&self, status: u16, body: &[u8]) -> Option<(Vec<u8>, FilterReport)> {
+        if self.unchanged(status, body)? {
+            return None;
+        }
         let mut value: Value = serde_json::from_slice(body).ok()?;
         let report = self.filter_value(status, &mut value);
         if report.is_empty() {
@@ -493,11 +506,22 @@ impl ResponseFilter {
         Some((bytes, report))
     }
 
+    /// Whether filtering would leave the JSON `body` as it is, read without
+    /// building it (the common answer, so it costs no allocation but for
+    /// escaped strings); `None` when it is not JSON.
+    pub fn unchanged(&self, status: u16, body: &[u8]) -> Option<bool> {
+        unchanged::check(self, self.root(status), body)
+    }
+
+    fn root(&self, status: u16) -> NodeId {
+        self.response(status).and_then(|r| r.json).unwrap_or(KEEP)
+    }
+
     /// Filters a parsed JSON answer in place (for a gateway that parses the
     /// answer once for every control that reads it); the report says what
     /// changed.
     pub fn filter_value(&self, status: u16, value: &mut Value) -> FilterReport {
-        let root = self.response(status).and_then(|r| r.json).unwrap_or(KEEP);
+        let root = self.root(status);
         let mut report = FilterReport::default();
         let mut pointer = String::new();
         self.walk(value, root, &mut pointer, Context::default(), &mut report);
@@ -513,6 +537,30 @@ impl ResponseFilter {
         self.nodes.get(id).unwrap_or(&EMPTY)
     }
 
+    /// What becomes of property `key` of an object walked with `rule`.
+    fn property(&self, rule: Option<&ObjectRule>, key: &str) -> Step {
+        let remove = self.options.remove_undeclared;
+        let (node, exempt, keep) = match rule {
+            None => (KEEP, false, true),
+            Some(rule) => match rule.props.get(key) {
+                Some(prop) => (prop.node, prop.exempt, !(remove && prop.write_only)),
+                None => match rule.additional {
+                    Some(extra) => (extra, false, true),
+                    None => (KEEP, false, !remove),
+                },
+            },
+        };
+        Step { node, exempt, keep }
+    }
+
+    /// The masked form of string `s`, when masking changes it.
+    fn masked(&self, s: &str, ctx: Context) -> Option<String> {
+        if !self.options.mask_sensitive || ctx.exempt {
+            return None;
+        }
+        mask_string(s, ctx.secret_name).filter(|masked| masked != s)
+    }
+
     fn walk(
         &self,
         value: &mut Value,
@@ -522,10 +570,8 @@ impl ResponseFilter {
         report: &mut FilterReport,
     ) {
         match value {
-            Value::String(s) if self.options.mask_sensitive && !ctx.exempt => {
-                if let Some(masked) = mask_string(s, ctx.secret_name)
-                    && masked != *s
-                {
+            Value::String(s) => {
+                if let Some(masked) = self.masked(s, ctx) {
                     *s = masked;
                     report.masked.push(pointer.clone());
                 }
@@ -552,32 +598,31 @@ impl ResponseFilter {
         report: &mut FilterReport,
     ) {
         let rule = self.node(node).object.as_ref();
-        let remove = self.options.remove_undeclared;
-        map.retain(|key, value| {
+        // One pass that changes values in place; the keys to drop (rare)
+        // are removed after it, keeping the others' order.
+        let mut dropped: Vec<String> = Vec::new();
+        for (key, value) in map.iter_mut() {
             let len = pointer.len();
             push_pointer(pointer, key);
-            let (child, exempt, keep) = match rule {
-                None => (KEEP, false, true),
-                Some(rule) => match rule.props.get(key) {
-                    Some(prop) => (prop.node, prop.exempt, !(remove && prop.write_only)),
-                    None => match rule.additional {
-                        Some(extra) => (extra, false, true),
-                        None => (KEEP, false, !remove),
-                    },
-                },
-            };
-            if keep {
+            let step = self.property(rule, key);
+            if step.keep {
+                // Only strings are masked for their name (an array's
+                // strings included).
+                let stringy = matches!(value, Value::String(_) | Value::Array(_));
                 let ctx = Context {
-                    secret_name: is_secret_name(key),
-                    exempt,
+                    secret_name: stringy && is_secret_name(key),
+                    exempt: step.exempt,
                 };
-                self.walk(value, child, pointer, ctx, report);
+                self.walk(value, step.node, pointer, ctx, report);
             } else {
                 report.removed.push(pointer.clone());
+                dropped.push(key.clone());
             }
             pointer.truncate(len);
-            keep
-        });
+        }
+        if !dropped.is_empty() {
+            map.retain(|key, _| !dropped.contains(key));
+        }
     }
 }
 

@@ -1,0 +1,136 @@
+//! The filter's common answer, "nothing to change", decided while the JSON
+//! is read: the same decisions as the walk over a parsed value
+//! ([`ResponseFilter::property`], [`ResponseFilter::masked`]), on a serde
+//! visitor that builds nothing. Anything that would change sends the
+//! caller to the walk over the parsed value, which makes the change.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::{Context, KEEP, NodeId, ResponseFilter, is_secret_name};
+
+/// Whether `body` reads as JSON that the filter leaves as it is from node
+/// `root`; `None` when it is not JSON (one value, nothing after it).
+pub(super) fn check(filter: &ResponseFilter, root: NodeId, body: &[u8]) -> Option<bool> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let seed = Check {
+        filter,
+        node: root,
+        ctx: Context::default(),
+    };
+    let unchanged = seed.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(unchanged)
+}
+
+/// One value, walked with `node` in context `ctx`: `true` if it stays.
+struct Check<'f> {
+    filter: &'f ResponseFilter,
+    node: NodeId,
+    ctx: Context,
+}
+
+impl<'de> DeserializeSeed<'de> for Check<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Check<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(true)
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<bool, E> {
+        Ok(self.filter.masked(s, self.ctx).is_none())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let items = self.filter.node(self.node).items.unwrap_or(KEEP);
+        let mut unchanged = true;
+        while let Some(stays) = seq.next_element_seed(Check {
+            filter: self.filter,
+            node: items,
+            ctx: self.ctx,
+        })? {
+            unchanged &= stays;
+        }
+        Ok(unchanged)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let rule = self.filter.node(self.node).object.as_ref();
+        let mut unchanged = true;
+        while let Some(Key(key)) = map.next_key()? {
+            let step = self.filter.property(rule, &key);
+            if !step.keep {
+                map.next_value::<IgnoredAny>()?;
+                unchanged = false;
+                continue;
+            }
+            let ctx = Context {
+                secret_name: is_secret_name(&key),
+                exempt: step.exempt,
+            };
+            unchanged &= map.next_value_seed(Check {
+                filter: self.filter,
+                node: step.node,
+                ctx,
+            })?;
+        }
+        Ok(unchanged)
+    }
+}
+
+/// An object key, borrowed from the body unless it had escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(s)))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(s.to_owned())))
+    }
+}
