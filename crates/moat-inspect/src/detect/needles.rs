@@ -26,8 +26,8 @@ pub(in crate::detect) struct Needles {
 /// is found by a vectorised search, so the bytes between anchors cost
 /// almost nothing. Both cases of a letter share a group, which keeps the
 /// occurrences of any one needle in order. A set with more groups than
-/// [`MAX_GROUPS`], or a haystack shorter than [`MIN_GROUP_WALK`], looks
-/// every byte up in the table instead.
+/// [`MAX_GROUPS`], a haystack shorter than [`MIN_GROUP_WALK`] or one that
+/// starts dense in anchor bytes looks every byte up in the table instead.
 enum Walk {
     Groups(Vec<[u8; 3]>),
     Table,
@@ -39,6 +39,11 @@ const MAX_GROUPS: usize = 3;
 /// The shortest haystack worth the `memchr3` passes: shorter values (names,
 /// ids, most parameters) are cheaper to walk through the table once.
 const MIN_GROUP_WALK: usize = 64;
+
+/// Anchor bytes in a haystack's first [`MIN_GROUP_WALK`] bytes from which
+/// on the table is cheaper: a `memchr3` search restarted at every hit
+/// (a URL's `/`, `.` and `-`) costs more than a look-up per byte.
+const DENSE_HITS: usize = 4;
 
 impl Walk {
     fn new(slots: &[(u16, u16); 256]) -> Self {
@@ -146,7 +151,7 @@ impl Needles {
     /// `false`.
     pub(in crate::detect) fn each(&self, hay: &[u8], mut f: impl FnMut(usize, usize) -> bool) {
         match &self.walk {
-            Walk::Groups(groups) if hay.len() >= MIN_GROUP_WALK => {
+            Walk::Groups(groups) if hay.len() >= MIN_GROUP_WALK && self.sparse(hay) => {
                 for &[a, b, c] in groups {
                     for i in memchr::memchr3_iter(a, b, c, hay) {
                         if !self.at(hay, i, &mut f) {
@@ -163,6 +168,15 @@ impl Needles {
                 }
             }
         }
+    }
+
+    /// Whether `hay` starts with few anchor bytes (see [`DENSE_HITS`]).
+    fn sparse(&self, hay: &[u8]) -> bool {
+        let head = &hay[..hay.len().min(MIN_GROUP_WALK)];
+        head.iter()
+            .filter(|&&b| self.slots[usize::from(b)].1 > 0)
+            .count()
+            < DENSE_HITS
     }
 
     /// Compares the needles anchored at `hay[i]`; `false` once `f` asks to
@@ -244,6 +258,8 @@ mod tests {
             // Long enough for the `memchr3` walk.
             b"GET /ETC/PASSWD and Web.Config, id_rsa etc zzz, then /etc/passwd, WEB.CONFIG, ID_RSA, zz, a",
             b"QJ xK;vz w; Y: p! B? g~ g~~ qjqj QJ xK;vz w; Y: p! B? g~ g~~ qjqj QJ xK;vz w;",
+            // Long, and dense in anchors: the table.
+            b"https://a.b/c_d/e.f/etc/passwd/web.config/id_rsa/zz/a_b.c/d-e/f.g/h_i/j.k/l/m/n/o",
         ] {
             let mut got: Vec<(usize, usize)> = Vec::new();
             set.each(hay, |i, at| {
