@@ -130,17 +130,16 @@ impl CanonicalPath {
     }
 
     /// The encoded form of the segments after the first `n`, starting with `/`.
-    pub fn encoded_after(&self, n: usize) -> String {
-        let rest = self.segments.get(n..).unwrap_or_default();
-        if rest.is_empty() {
-            return "/".to_string();
+    pub fn encoded_after(&self, n: usize) -> &str {
+        if n >= self.segments.len() {
+            return "/";
         }
-        let mut out = String::new();
-        for s in rest {
-            out.push('/');
-            encode_segment(s, &mut out);
+        // The encoded form is `/` and the encoding of each segment, and an
+        // encoded segment holds no `/`: the rest starts at the n-th `/`.
+        match self.encoded.match_indices('/').nth(n) {
+            Some((at, _)) => &self.encoded[at..],
+            None => "/",
         }
-        out
     }
 }
 
@@ -305,5 +304,37 @@ mod tests {
         assert_eq!(p.encoded_after(1), "/api/books");
         let sh = vec!["sh".to_string()];
         assert!(p.strip_prefix(&sh).is_none());
+    }
+
+    #[test]
+    fn the_rest_after_whole_segments_is_their_encoding() {
+        // The rest is read off the encoded form: it must be the segments'
+        // own encoding, joined.
+        let joined = |p: &CanonicalPath, n: usize| {
+            let rest = &p.segments()[n.min(p.segments().len())..];
+            if rest.is_empty() {
+                return "/".to_string();
+            }
+            let mut out = String::new();
+            for s in rest {
+                out.push('/');
+                encode_segment(s, &mut out);
+            }
+            out
+        };
+        for raw in [
+            "/",
+            "/a",
+            "/a/",
+            "/a/b%20c/",
+            "/caf%C3%A9/x/./y/../z",
+            "/a//b",
+            "/%7E/~",
+        ] {
+            let p = CanonicalPath::parse(raw).unwrap();
+            for n in 0..5 {
+                assert_eq!(p.encoded_after(n), joined(&p, n), "{raw} after {n}");
+            }
+        }
     }
 }

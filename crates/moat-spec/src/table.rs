@@ -11,9 +11,6 @@
 //!
 //! A miss allocates nothing; a hit allocates only the parameter list.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use crate::model::{ApiSpec, Method, Operation};
 use crate::template::{self, Pattern, Segment};
 
@@ -56,58 +53,16 @@ pub struct OperationTable {
 
 #[derive(Debug, Clone, Default)]
 struct Node {
-    literals: HashMap<Box<str>, usize, BuildHasherDefault<SegmentHasher>>,
+    /// Request segments are hashed on every lookup, and SipHash (the std
+    /// default) costs more than the rest of a match. Hash flooding needs
+    /// the attacker to choose the *keys* of a map; here they come from the
+    /// document and requests only look up, so a fast hash is safe.
+    literals: foldhash::HashMap<Box<str>, usize>,
     /// Sorted most specific first.
     patterns: Vec<(Pattern, usize)>,
     /// The operation for each method, by [`Method::index`], when a template
     /// ends here.
     ends: Option<[Option<usize>; 8]>,
-}
-
-/// A fast, unkeyed hash for the literal children of a node.
-///
-/// Request segments are hashed on every lookup, and SipHash (the std
-/// default) costs more than the rest of a match. Hash flooding needs the
-/// attacker to choose the *keys* of a map; here the keys come from the spec
-/// and requests only look up, so a fixed hash is safe. The mixing is
-/// FxHash's (as used by rustc) with a final rotation so that the bits
-/// hashbrown uses for the bucket index are well mixed.
-#[derive(Debug, Clone, Copy, Default)]
-struct SegmentHasher(u64);
-
-impl SegmentHasher {
-    const K: u64 = 0xf135_7aea_2e62_a9c5;
-
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0 ^ word).wrapping_mul(Self::K);
-    }
-}
-
-impl Hasher for SegmentHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            if let Some(head) = word.get_mut(..rest.len()) {
-                head.copy_from_slice(rest);
-            }
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
-    }
 }
 
 /// One captured parameter: a byte range of a request segment. `u32` keeps
@@ -213,7 +168,7 @@ impl OperationTable {
     /// `OPTIONS` to anything. A gateway that wants to allow `HEAD` for every
     /// `GET` can retry with `GET` itself; doing it here would let requests
     /// through that the spec author never described.
-    pub fn find(&self, method: &str, segments: &[&str]) -> Match<'_> {
+    pub fn find<S: AsRef<str>>(&self, method: &str, segments: &[S]) -> Match<'_> {
         let mut captures = Captures {
             items: [Capture::default(); MAX_PATH_PARAMS],
             len: 0,
@@ -238,7 +193,7 @@ impl OperationTable {
             .map(|(name, c)| {
                 let value = segments
                     .get(c.segment as usize)
-                    .and_then(|s| s.get(c.start as usize..c.end as usize))
+                    .and_then(|s| s.as_ref().get(c.start as usize..c.end as usize))
                     .unwrap_or_default();
                 (name.to_string(), value.to_string())
             })
@@ -252,18 +207,18 @@ impl OperationTable {
 
     /// Depth-first search for the first node, in priority order, where a
     /// template ends exactly at the end of the request.
-    fn walk(
+    fn walk<S: AsRef<str>>(
         &self,
         node: usize,
-        segments: &[&str],
+        segments: &[S],
         depth: usize,
         captures: &mut Captures,
     ) -> Option<&[Option<usize>; 8]> {
         let node = self.nodes.get(node)?;
-        let Some(segment) = segments.get(depth) else {
+        let Some(segment) = segments.get(depth).map(AsRef::as_ref) else {
             return node.ends.as_ref();
         };
-        if let Some(&child) = node.literals.get(*segment)
+        if let Some(&child) = node.literals.get(segment)
             && let Some(ends) = self.walk(child, segments, depth + 1, captures)
         {
             return Some(ends);

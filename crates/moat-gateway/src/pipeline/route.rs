@@ -108,12 +108,11 @@ pub(super) fn route<'a>(
     req: &Request<Incoming>,
     ex: &mut Exchange,
 ) -> Result<Routed<'a>, Response<Body>> {
-    let Some((api, rest)) = rt.select(head.host.as_deref(), &head.path) else {
+    let Some((api, segments)) = rt.select(head.host.as_deref(), &head.path) else {
         // No API is mounted here: nothing to forward to, whatever the mode.
         return Err(answer("-", ex, Finding::new(ProblemKind::ShadowEndpoint)));
     };
     ex.api = Some(api.telemetry.clone());
-    let segments: Vec<&str> = rest.iter().map(String::as_str).collect();
 
     // Cross-origin: note an allowed origin; answer preflights here, for
     // documented operations only.
@@ -129,7 +128,7 @@ pub(super) fn route<'a>(
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_string();
-            let documented = matches!(api.table.find(&requested, &segments), Match::Found { .. });
+            let documented = matches!(api.table.find(&requested, segments), Match::Found { .. });
             let headers_ok =
                 cors.allows_headers(req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS));
             if allowed && documented && headers_ok {
@@ -147,7 +146,7 @@ pub(super) fn route<'a>(
         }
     }
 
-    let found = api.table.find(req.method().as_str(), &segments);
+    let found = api.table.find(req.method().as_str(), segments);
     if let Match::Found {
         operation, params, ..
     } = &found

@@ -228,7 +228,7 @@ fn trailing_slashes_and_the_root() {
     assert_eq!(find(&t, "GET", "/pets/"), Err(Some(vec![Method::Post])));
     // The root is the request with no segments (`GET /` used to be filed
     // under one empty segment, which no request has).
-    assert!(matches!(t.find("GET", &[]), Match::Found { .. }));
+    assert!(matches!(t.find::<&str>("GET", &[]), Match::Found { .. }));
     assert_eq!(t.find("GET", &[""]), Match::NotFound);
     assert_eq!(template_of(&t, "/pets//"), None);
 }
