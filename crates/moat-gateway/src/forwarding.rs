@@ -10,9 +10,13 @@ use std::net::{IpAddr, SocketAddr};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
+/// How many names [`HOP_BY_HOP`] holds.
+const HOPS: usize = 8;
+
 /// Headers that describe one connection and never cross a proxy (RFC 9110
-/// §7.6.1), plus the legacy ones still seen in the wild.
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// §7.6.1), plus the legacy ones still seen in the wild. `Connection`
+/// comes first ([`strip_hop_by_hop`] reads the names it lists).
+const HOP_BY_HOP: [HeaderName; HOPS] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -27,24 +31,46 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// With `keep_upgrade`, `Connection: upgrade` and `Upgrade` survive so a
 /// websocket handshake can pass.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        if !(keep_upgrade && name == header::UPGRADE) {
-            headers.remove(&name);
+    // One look at the names: which of them are here (most messages carry
+    // none, or only `Connection`), so that only those are removed.
+    let mut present = [false; HOPS];
+    let mut upgrade = false;
+    for name in headers.keys() {
+        match HOP_BY_HOP.iter().position(|h| h == name) {
+            Some(i) => present[i] = true,
+            None => upgrade |= *name == header::UPGRADE,
         }
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    // `HOP_BY_HOP[0]` is `Connection`. Names the list removes anyway
+    // (`keep-alive`) are not collected: the common value allocates nothing.
+    if present[0] {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|token| {
+                !HOP_BY_HOP
+                    .iter()
+                    .any(|h| h.as_str().eq_ignore_ascii_case(token))
+            })
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+            .collect();
+        for name in named {
+            if !(keep_upgrade && name == header::UPGRADE) {
+                headers.remove(&name);
+            }
+        }
+    }
+    for (name, here) in HOP_BY_HOP.iter().zip(present) {
+        if here {
+            headers.remove(name);
+        }
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    } else if upgrade {
         headers.remove(header::UPGRADE);
     }
 }
@@ -96,40 +122,72 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Ip
         .unwrap_or(peer_ip)
 }
 
+/// The fields of the forwarded request that depend only on the connection,
+/// formatted once when it is accepted.
+#[derive(Debug, Clone)]
+pub struct PeerFields {
+    /// `https` or `http`, as the client reached moat.
+    proto: &'static str,
+    /// The peer's address as `X-Forwarded-For` gives it.
+    xff: HeaderValue,
+    /// The peer's `Forwarded` element without a host: `for=…;proto=…`.
+    forwarded: HeaderValue,
+}
+
+impl PeerFields {
+    /// The fields for a connection from `peer`, over TLS or not.
+    pub fn new(peer: SocketAddr, tls: bool) -> Self {
+        let proto = if tls { "https" } else { "http" };
+        let ip = canonical_ip(peer.ip());
+        let for_value = match ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("\"[{v6}]\""),
+        };
+        // An address, `for=`, quotes and brackets are all visible ASCII.
+        let value = |s: String| {
+            HeaderValue::try_from(s).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+        };
+        Self {
+            proto,
+            xff: value(ip.to_string()),
+            forwarded: value(format!("for={for_value};proto={proto}")),
+        }
+    }
+}
+
 /// What is known of the client side of a request.
 pub struct ClientSide<'a> {
-    /// The TCP peer.
-    pub peer: SocketAddr,
+    /// The connection's own fields.
+    pub peer: &'a PeerFields,
     /// Whether the peer is a trusted proxy.
     pub trusted: bool,
-    /// `https` or `http`, as the client reached moat.
-    pub proto: &'static str,
     /// The `Host` the client asked for, if any.
     pub host: Option<&'a str>,
 }
 
 /// Sets `X-Forwarded-For`, `-Proto`, `-Host` and `Forwarded` for the upstream.
 pub fn set_forwarding_headers(headers: &mut HeaderMap, client: &ClientSide<'_>) {
-    let peer = canonical_ip(client.peer.ip());
+    let peer = client.peer;
     let xff_name = HeaderName::from_static("x-forwarded-for");
     let proto_name = HeaderName::from_static("x-forwarded-proto");
     let host_name = HeaderName::from_static("x-forwarded-host");
 
     let prior_xff = client.trusted.then(|| joined(headers, &xff_name)).flatten();
-    let xff = match prior_xff {
-        Some(prior) => format!("{prior}, {peer}"),
-        None => peer.to_string(),
-    };
-    set(headers, xff_name, &xff);
+    match prior_xff {
+        Some(prior) => set(headers, xff_name, format!("{prior}, {}", text(&peer.xff))),
+        None => {
+            headers.insert(xff_name, peer.xff.clone());
+        }
+    }
 
     let keep_proto = client.trusted && headers.contains_key(&proto_name);
     if !keep_proto {
-        set(headers, proto_name, client.proto);
+        headers.insert(proto_name, HeaderValue::from_static(peer.proto));
     }
     let keep_host = client.trusted && headers.contains_key(&host_name);
     if !keep_host {
         match client.host {
-            Some(h) => set(headers, host_name, h),
+            Some(h) => set(headers, host_name, h.to_string()),
             None => {
                 headers.remove(&host_name);
             }
@@ -140,20 +198,34 @@ pub fn set_forwarding_headers(headers: &mut HeaderMap, client: &ClientSide<'_>) 
         .trusted
         .then(|| joined(headers, &header::FORWARDED))
         .flatten();
-    let for_value = match peer {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("\"[{v6}]\""),
-    };
-    let mut element = format!("for={for_value};proto={}", client.proto);
-    if let Some(h) = client.host.filter(|h| h.bytes().all(is_token_or_hostchar)) {
-        element.push_str(";host=");
-        element.push_str(h);
+    let host = client.host.filter(|h| h.bytes().all(is_token_or_hostchar));
+    if prior_fwd.is_none() && host.is_none() {
+        headers.insert(header::FORWARDED, peer.forwarded.clone());
+        return;
     }
-    let fwd = match prior_fwd {
-        Some(prior) => format!("{prior}, {element}"),
-        None => element,
-    };
-    set(headers, header::FORWARDED, &fwd);
+    let element = text(&peer.forwarded);
+    // Exactly as long as the value: the header value takes the buffer as
+    // it is, without a copy.
+    let mut fwd = String::with_capacity(
+        prior_fwd.as_ref().map_or(0, |p| p.len() + 2)
+            + element.len()
+            + host.map_or(0, |h| ";host=".len() + h.len()),
+    );
+    if let Some(prior) = &prior_fwd {
+        fwd.push_str(prior);
+        fwd.push_str(", ");
+    }
+    fwd.push_str(element);
+    if let Some(h) = host {
+        fwd.push_str(";host=");
+        fwd.push_str(h);
+    }
+    set(headers, header::FORWARDED, fwd);
+}
+
+/// A value this module formatted (visible ASCII) as text.
+fn text(v: &HeaderValue) -> &str {
+    v.to_str().unwrap_or_default()
 }
 
 fn is_token_or_hostchar(b: u8) -> bool {
@@ -169,8 +241,8 @@ fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
-fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    match HeaderValue::from_str(value) {
+fn set(headers: &mut HeaderMap, name: HeaderName, value: String) {
+    match HeaderValue::try_from(value) {
         Ok(v) => {
             headers.insert(name, v);
         }
@@ -189,7 +261,11 @@ pub fn acceptable_request_id(value: &HeaderValue) -> Option<&str> {
 
 /// A new random request id.
 pub fn new_request_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    let mut buf = uuid::Uuid::encode_buffer();
+    uuid::Uuid::new_v4()
+        .simple()
+        .encode_lower(&mut buf)
+        .to_string()
 }
 
 #[cfg(test)]
@@ -220,6 +296,25 @@ mod tests {
         strip_hop_by_hop(&mut m, false);
         assert_eq!(m.len(), 1, "{m:?}");
         assert!(m.contains_key("accept"));
+        // Each alone, in any case, and a `Connection` listing only options.
+        for (name, value) in [
+            ("Proxy-Connection", "keep-alive"),
+            ("TE", "trailers"),
+            ("Trailer", "expires"),
+            ("Transfer-Encoding", "chunked"),
+            ("Proxy-Authorization", "Basic eA=="),
+            ("Proxy-Authenticate", "Basic"),
+            ("Upgrade", "h2c"),
+            ("Connection", "Keep-Alive, close"),
+        ] {
+            let mut m = h(&[(name, value), ("accept", "*/*")]);
+            strip_hop_by_hop(&mut m, false);
+            assert_eq!(m.len(), 1, "{name}: {m:?}");
+        }
+        // Nothing to remove: nothing changes.
+        let mut m = h(&[("accept", "*/*"), ("x-trace", "1")]);
+        strip_hop_by_hop(&mut m, false);
+        assert_eq!(m.len(), 2);
     }
 
     #[test]
@@ -238,10 +333,10 @@ mod tests {
             ("x-forwarded-proto", "https"),
             ("forwarded", "for=6.6.6.6"),
         ]);
+        let peer = PeerFields::new("10.0.0.7:5555".parse().unwrap(), false);
         let client = ClientSide {
-            peer: "10.0.0.7:5555".parse().unwrap(),
+            peer: &peer,
             trusted: false,
-            proto: "http",
             host: Some("api.example.com"),
         };
         set_forwarding_headers(&mut m, &client);
@@ -267,10 +362,10 @@ mod tests {
             client_ip(peer, &m, &trusted),
             "203.0.113.9".parse::<IpAddr>().unwrap()
         );
+        let fields = PeerFields::new(peer, false);
         let client = ClientSide {
-            peer,
+            peer: &fields,
             trusted: true,
-            proto: "http",
             host: None,
         };
         set_forwarding_headers(&mut m, &client);

@@ -143,12 +143,7 @@ async fn serve_connection(
 
     let acceptor = shared.runtime.load().tls_acceptor(index).cloned();
     let Some(acceptor) = acceptor else {
-        let info = Arc::new(ConnInfo {
-            peer,
-            tls: false,
-            listener: index,
-            client_cert: None,
-        });
+        let info = Arc::new(ConnInfo::new(peer, false, index, None));
         let Some(io) = sniffed(stream, &mut before, peer).await else {
             return;
         };
@@ -176,12 +171,7 @@ async fn serve_connection(
         .and_then(|chain| chain.first())
         .and_then(|leaf| ClientCert::from_der(leaf.as_ref()))
         .map(Arc::new);
-    let info = Arc::new(ConnInfo {
-        peer,
-        tls: true,
-        listener: index,
-        client_cert,
-    });
+    let info = Arc::new(ConnInfo::new(peer, true, index, client_cert));
     let Some(io) = sniffed(tls, &mut before, peer).await else {
         return;
     };

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, Uri};
+use http::{HeaderValue, Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -23,6 +23,9 @@ pub struct Target {
     authority: Authority,
     /// Path prefix without a trailing slash ("" for none).
     prefix: String,
+    /// The `Host` of requests to this target: its host, and its port
+    /// unless it is the scheme's default.
+    host: HeaderValue,
 }
 
 impl Target {
@@ -38,10 +41,17 @@ impl Target {
             .cloned()
             .ok_or_else(|| format!("`{url}`: no host"))?;
         let prefix = uri.path().trim_end_matches('/').to_string();
+        let default_port = if scheme == Scheme::HTTPS { 443 } else { 80 };
+        let host = match authority.port_u16() {
+            Some(port) if port != default_port => format!("{}:{port}", authority.host()),
+            _ => authority.host().to_string(),
+        };
+        let host = HeaderValue::try_from(host).map_err(|e| format!("`{url}`: {e}"))?;
         Ok(Self {
             scheme,
             authority,
             prefix,
+            host,
         })
     }
 
@@ -60,6 +70,11 @@ impl Target {
             .authority(self.authority.clone())
             .path_and_query(PathAndQuery::try_from(pq)?)
             .build()
+    }
+
+    /// The `Host` field of requests to this target.
+    pub fn host(&self) -> &HeaderValue {
+        &self.host
     }
 
     /// `host:port` as written, for logs.
@@ -209,10 +224,18 @@ mod tests {
             t.uri("/books/1", Some("a=1")).unwrap().to_string(),
             "https://api.internal:8443/v2/books/1?a=1"
         );
+        assert_eq!(t.host(), "api.internal:8443");
         let t = Target::parse("http://127.0.0.1:9000").unwrap();
         assert_eq!(
             t.uri("/", None).unwrap().to_string(),
             "http://127.0.0.1:9000/"
         );
+        assert_eq!(t.host(), "127.0.0.1:9000");
+        // The scheme's default port is left out, as clients send it.
+        assert_eq!(
+            Target::parse("https://api.internal:443/").unwrap().host(),
+            "api.internal"
+        );
+        assert_eq!(Target::parse("http://[::1]:80").unwrap().host(), "[::1]");
     }
 }

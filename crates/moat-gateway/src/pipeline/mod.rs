@@ -58,7 +58,7 @@ use crate::abuse::Abuse;
 use crate::access_log::AccessLog;
 use crate::body::{Body, Capped, boxed};
 use crate::client_cert::ClientCert;
-use crate::forwarding::{acceptable_request_id, client_ip, is_trusted, new_request_id};
+use crate::forwarding::{PeerFields, acceptable_request_id, client_ip, is_trusted, new_request_id};
 use crate::limits::{InFlight, Limiter};
 use crate::runtime::Runtime;
 
@@ -89,6 +89,26 @@ pub struct ConnInfo {
     pub listener: usize,
     /// The client certificate the TLS layer verified, if any.
     pub client_cert: Option<Arc<ClientCert>>,
+    /// The forwarding fields of this connection, formatted once.
+    pub forwarding: PeerFields,
+}
+
+impl ConnInfo {
+    /// What is known of a connection from `peer` on listener `listener`.
+    pub fn new(
+        peer: SocketAddr,
+        tls: bool,
+        listener: usize,
+        client_cert: Option<Arc<ClientCert>>,
+    ) -> Self {
+        Self {
+            peer,
+            tls,
+            listener,
+            client_cert,
+            forwarding: PeerFields::new(peer, tls),
+        }
+    }
 }
 
 /// Serves one request: never fails, every problem becomes a response.

@@ -57,7 +57,7 @@ pub(super) async fn forward(
     let query = api
         .identity
         .forwarded_query(fwd.operation, req.uri().query());
-    let uri = match target.uri(&path.encoded_after(api.base_len()), query.as_deref()) {
+    let uri = match target.uri(path.encoded_after(api.base_len()), query.as_deref()) {
         Ok(u) => u,
         Err(_) => {
             return answer(
@@ -72,13 +72,12 @@ pub(super) async fn forward(
     let deleting = parts.method == Method::DELETE;
     let mut headers = std::mem::take(&mut parts.headers);
     strip_hop_by_hop(&mut headers, upgrade);
-    headers.remove(header::HOST);
+    headers.insert(header::HOST, target.host().clone());
     set_forwarding_headers(
         &mut headers,
         &ClientSide {
-            peer: conn.peer,
+            peer: &conn.forwarding,
             trusted,
-            proto: if conn.tls { "https" } else { "http" },
             host,
         },
     );
@@ -129,7 +128,8 @@ pub(super) async fn forward(
     strip_hop_by_hop(resp.headers_mut(), false);
     // Do not advertise the upstream's software and version.
     resp.headers_mut().remove(header::SERVER);
-    resp.headers_mut().remove("x-powered-by");
+    resp.headers_mut()
+        .remove(header::HeaderName::from_static("x-powered-by"));
     let resp = resp.map(boxed);
     super::response::respond(
         &super::response::Answered {
