@@ -19,8 +19,10 @@ const QUEUE: usize = 65_536;
 /// The fields of one access-log line.
 #[derive(Debug, Serialize)]
 pub struct AccessRecord<'a> {
-    /// RFC 3339 time the request arrived, UTC, milliseconds.
-    pub time: String,
+    /// RFC 3339 time the request arrived, UTC, milliseconds (formatted
+    /// only when a line is written).
+    #[serde(serialize_with = "rfc3339_millis")]
+    pub time: SystemTime,
     /// The request id (also in the `X-Request-Id` response header).
     pub request_id: &'a str,
     /// The client address (see `proxy.trusted_proxies`).
@@ -53,8 +55,8 @@ pub fn millis(d: Duration) -> f64 {
 }
 
 /// RFC 3339 UTC time with milliseconds.
-pub fn timestamp(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+fn rfc3339_millis<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_rfc3339_millis(*t))
 }
 
 /// The access log's sending side.

@@ -3,7 +3,6 @@
 //! Label values are bounded: API names and operation ids come from config and
 //! documents, never from the request (undocumented paths are `-`).
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -62,7 +61,7 @@ pub struct ApiTelemetry {
 }
 
 /// `moat_requests_total` handles: operation → (status, verdict, handle).
-type RequestCounters = HashMap<Box<str>, Vec<(u16, &'static str, Counter)>>;
+type RequestCounters = foldhash::HashMap<Box<str>, Vec<(u16, &'static str, Counter)>>;
 
 impl ApiTelemetry {
     /// Registers the metrics of API `name`, served by `upstream`.

@@ -55,8 +55,8 @@ pub struct BodyHints {
 #[derive(Debug, Default)]
 struct Node {
     hints: Hints,
-    /// Its `properties`.
-    properties: HashMap<String, usize>,
+    /// Its `properties` (keys from the document: a fast hash is safe).
+    properties: foldhash::HashMap<String, usize>,
     /// Its `items`.
     items: Option<usize>,
     /// Its `allOf` branches, in order.
@@ -115,7 +115,7 @@ impl BodyHints {
         if depth >= MAX_COMPILED_DEPTH {
             return at;
         }
-        let mut properties = HashMap::new();
+        let mut properties = foldhash::HashMap::default();
         if let Some(props) = s.get("properties").and_then(Value::as_object) {
             for (name, p) in props {
                 properties.insert(name.clone(), self.node(spec, doc, p, seen, depth + 1));

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use super::Shared;
 use super::exchange::Exchange;
-use crate::access_log::{AccessRecord, millis, timestamp};
+use crate::access_log::{AccessRecord, millis};
 use crate::telemetry;
 
 /// Records `ex`, answered with `status` after `total`.
@@ -26,7 +26,7 @@ pub(crate) fn record(
         total,
     );
     shared.access_log.log(&AccessRecord {
-        time: timestamp(arrived),
+        time: arrived,
         request_id: &ex.request_id,
         client: ex.client,
         method: ex.method.as_str(),

@@ -16,6 +16,7 @@ mod unchanged;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::LazyLock;
 
 use base64::Engine;
 use moat_request::json::push_pointer;
@@ -104,7 +105,9 @@ struct Node {
 
 #[derive(Debug, Clone)]
 struct ObjectRule {
-    props: HashMap<String, Prop>,
+    /// Looked up for every property of every answer; the keys come from
+    /// the document, so a fast hash is safe.
+    props: foldhash::HashMap<String, Prop>,
     /// `None`: undeclared keys are removed; `Some(node)`: kept and walked
     /// with `node`.
     additional: Option<NodeId>,
@@ -404,7 +407,7 @@ impl<'a> Compiler<'a> {
             } else {
                 Some(self.compile(additional, depth + 1))
             };
-            let mut compiled = HashMap::new();
+            let mut compiled = foldhash::HashMap::default();
             for (name, sources, write_only, exempt) in props {
                 let node = self.compile(sources, depth + 1);
                 compiled.insert(
@@ -667,17 +670,20 @@ fn card_digits(value: &str) -> Option<String> {
     if value.len() > 40 || !value.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
-    let mut digits = String::with_capacity(19);
-    for c in value.chars() {
-        match c {
-            '0'..='9' => digits.push(c),
-            ' ' | '-' => {}
+    // Most values that start with a digit (dates, amounts, ids) are not
+    // card numbers: decided before anything is allocated.
+    let mut count = 0;
+    for b in value.bytes() {
+        match b {
+            b'0'..=b'9' => count += 1,
+            b' ' | b'-' => {}
             _ => return None,
         }
     }
-    if !(13..=19).contains(&digits.len()) {
+    if !(13..=19).contains(&count) {
         return None;
     }
+    let digits: String = value.chars().filter(char::is_ascii_digit).collect();
     let mut sum = 0u32;
     for (i, b) in digits.bytes().rev().enumerate() {
         let mut d = u32::from(b - b'0');
@@ -695,8 +701,12 @@ fn card_digits(value: &str) -> Option<String> {
 /// `-----BEGIN … PRIVATE KEY-----` anywhere in the value.
 fn is_pem_private_key(value: &str) -> bool {
     const BEGIN: &str = "-----BEGIN ";
+    // Built once: a searcher costs more to set up than to run on most
+    // values.
+    static FINDER: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(BEGIN));
     let mut rest = value;
-    while let Some(start) = memchr::memmem::find(rest.as_bytes(), BEGIN.as_bytes()) {
+    while let Some(start) = FINDER.find(rest.as_bytes()) {
         rest = &rest[start + BEGIN.len()..];
         if let Some(end) = rest.find("-----") {
             let label = &rest[..end];
