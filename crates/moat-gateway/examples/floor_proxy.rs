@@ -1,8 +1,8 @@
 //! The cost floor of the stack moat is built on: the smallest reverse proxy
-//! written with the same tokio runtime, hyper server builder and hyper
-//! client pool that moat uses, and nothing else. `bench/pipeline.sh` runs
-//! it beside nginx and moat so that moat's own cost can be told apart from
-//! the framework's.
+//! written with the same tokio runtime, hyper server builder and upstream
+//! connection pool ([`moat_gateway::upstream`]) that moat uses, and nothing
+//! else. `bench/pipeline.sh` runs it beside nginx and moat so that moat's
+//! own cost can be told apart from the stack's.
 //!
 //! It runs on the runtime moat picks ([`moat_gateway::executor`]: the
 //! current-thread runtime for one worker, else the multi-threaded one), so
@@ -11,18 +11,17 @@
 //! Usage: `floor_proxy LISTEN_ADDR UPSTREAM_AUTHORITY`.
 
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
 
-use http::{Request, Uri};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use http::Request;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-
-type Body = BoxBody<Bytes, hyper::Error>;
+use moat_config::UpstreamConfig;
+use moat_gateway::body::{self, Body};
+use moat_gateway::upstream::Upstream;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -37,35 +36,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn serve(listen: String, upstream: String) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(&listen).await?;
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    let client: Client<HttpConnector, Body> =
-        Client::builder(TokioExecutor::new()).build(connector);
+    let config = UpstreamConfig {
+        targets: vec![format!("http://{upstream}")],
+        connect_timeout: Duration::from_secs(5),
+        response_timeout: Duration::from_secs(30),
+        pool_idle_timeout: Duration::from_secs(90),
+        pool_max_idle_per_target: 64,
+        tls: Default::default(),
+    };
+    let upstream = Upstream::new("floor", &config)?;
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
-        let client = client.clone();
         let upstream = upstream.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req: Request<Incoming>| {
-                let client = client.clone();
-                let upstream = upstream.clone();
-                async move {
-                    let (mut parts, body) = req.into_parts();
-                    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-                    let uri: Uri = match format!("http://{upstream}{pq}").parse() {
-                        Ok(u) => u,
-                        Err(_) => return Ok(bad_gateway()),
-                    };
-                    parts.uri = uri;
-                    parts.headers.remove(http::header::HOST);
-                    let up = Request::from_parts(parts, body.boxed());
-                    let resp = match client.request(up).await {
-                        Ok(r) => r.map(BodyExt::boxed),
-                        Err(_) => bad_gateway(),
-                    };
-                    Ok::<_, Infallible>(resp)
-                }
+                let upstream = Arc::clone(&upstream);
+                async move { Ok::<_, Infallible>(forward(&upstream, req).await) }
             });
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), svc)
@@ -74,8 +61,26 @@ async fn serve(listen: String, upstream: String) -> Result<(), Box<dyn std::erro
     }
 }
 
+async fn forward(upstream: &Upstream, req: Request<Incoming>) -> http::Response<Body> {
+    let picked = upstream.pick();
+    let (mut parts, body) = req.into_parts();
+    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let Ok(uri) = picked.target().uri(pq, None) else {
+        return bad_gateway();
+    };
+    parts.uri = uri;
+    parts
+        .headers
+        .insert(http::header::HOST, picked.target().host().clone());
+    let up = Request::from_parts(parts, body::boxed(body));
+    match upstream.send(picked, up).await {
+        Ok(resp) => resp.map(body::boxed),
+        Err(_) => bad_gateway(),
+    }
+}
+
 fn bad_gateway() -> http::Response<Body> {
-    let mut resp = http::Response::new(Full::new(Bytes::new()).map_err(|e| match e {}).boxed());
+    let mut resp = http::Response::new(body::empty());
     *resp.status_mut() = http::StatusCode::BAD_GATEWAY;
     resp
 }

@@ -498,6 +498,13 @@ impl Runtime {
         })
     }
 
+    /// Closes upstream connections idle past their pool's timeout.
+    pub fn sweep_upstreams(&self) {
+        for api in &self.apis {
+            api.upstream.sweep();
+        }
+    }
+
     /// The TLS acceptor of listener `index`, if it serves TLS.
     pub fn tls_acceptor(&self, index: usize) -> Option<&TlsAcceptor> {
         self.tls.get(index).and_then(Option::as_ref)

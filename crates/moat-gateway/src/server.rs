@@ -404,7 +404,8 @@ async fn refresh_bans(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) 
     }
 }
 
-/// Periodic chores: histogram upkeep, writing API keys' last-used times (so
+/// Periodic chores: histogram upkeep, closing idle upstream connections,
+/// writing API keys' last-used times (so
 /// they are at most this interval stale, and flushed once more on
 /// shutdown), and dropping idle rate-limit keys.
 async fn upkeep(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
@@ -415,7 +416,9 @@ async fn upkeep(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             changed = shutdown.changed() => changed.is_err() || *shutdown.borrow(),
         };
         telemetry::upkeep();
-        shared.runtime.load_full().flush_last_used().await;
+        let runtime = shared.runtime.load_full();
+        runtime.sweep_upstreams();
+        runtime.flush_last_used().await;
         let limiter = &shared.limiter;
         limiter.memory().sweep();
         let stats = limiter.memory().stats();

@@ -53,7 +53,8 @@ pub(super) async fn forward(
     let api = fwd.api;
     let upgrade = is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let target = api.upstream.pick();
+    let picked = api.upstream.pick();
+    let target = picked.target();
     let query = api
         .identity
         .forwarded_query(fwd.operation, req.uri().query());
@@ -94,7 +95,7 @@ pub(super) async fn forward(
     *up_req.headers_mut() = headers;
 
     let sent = Instant::now();
-    let result = api.upstream.send(up_req).await;
+    let result = api.upstream.send(picked, up_req).await;
     let took = sent.elapsed();
     let mut resp = match result {
         Ok(r) => r,

@@ -1,4 +1,7 @@
-//! Upstream services: targets in round robin over a keep-alive pool.
+//! Upstream services: targets in round robin, each with its own pool of
+//! keep-alive connections ([`pool`]).
+
+mod pool;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -6,12 +9,11 @@ use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
-use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use moat_config::UpstreamConfig;
+use pool::Pool;
+pub use pool::PooledBody;
 
 use crate::body::Body;
 use crate::tls::{TlsError, client_config};
@@ -55,8 +57,8 @@ impl Target {
         })
     }
 
-    /// The URI of `path` (canonical, starting with `/`) plus `query` on this
-    /// target.
+    /// The request target (origin-form: the connection is already to
+    /// this target) of `path` (canonical, starting with `/`) plus `query`.
     pub fn uri(&self, path: &str, query: Option<&str>) -> Result<Uri, http::Error> {
         let mut pq = String::with_capacity(self.prefix.len() + path.len() + 1);
         pq.push_str(&self.prefix);
@@ -65,10 +67,15 @@ impl Target {
             pq.push('?');
             pq.push_str(q);
         }
+        Ok(Uri::from(PathAndQuery::try_from(pq)?))
+    }
+
+    /// `scheme://authority/`: where connections go.
+    fn address(&self) -> Result<Uri, http::Error> {
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
-            .path_and_query(PathAndQuery::try_from(pq)?)
+            .path_and_query("/")
             .build()
     }
 
@@ -105,13 +112,26 @@ impl UpstreamFailure {
     }
 }
 
-/// An upstream service with its own connection pool.
+/// An upstream service: its targets, each with its own connection pool.
 pub struct Upstream {
     name: String,
-    targets: Vec<Target>,
+    targets: Vec<(Target, Arc<Pool>)>,
     next: AtomicUsize,
-    client: Client<HttpsConnector<HttpConnector>, Body>,
     response_timeout: Duration,
+}
+
+/// The target a request goes to, and its pool.
+#[derive(Clone, Copy)]
+pub struct Picked<'a> {
+    target: &'a Target,
+    pool: &'a Arc<Pool>,
+}
+
+impl<'a> Picked<'a> {
+    /// The target.
+    pub fn target(&self) -> &'a Target {
+        self.target
+    }
 }
 
 impl std::fmt::Debug for Upstream {
@@ -166,26 +186,27 @@ impl Upstream {
             name: name.to_string(),
             source,
         })?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(cfg.connect_timeout));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(cfg.pool_idle_timeout)
-            .pool_max_idle_per_host(cfg.pool_max_idle_per_target)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
+        let connector = connector(tls, cfg.connect_timeout);
+        let targets = targets
+            .into_iter()
+            .map(|target| {
+                let address = target.address().map_err(|e| UpstreamError::Target {
+                    name: name.to_string(),
+                    reason: format!("`{}`: {e}", target.authority()),
+                })?;
+                let pool = Pool::new(
+                    connector.clone(),
+                    address,
+                    cfg.pool_max_idle_per_target,
+                    cfg.pool_idle_timeout,
+                );
+                Ok((target, Arc::new(pool)))
+            })
+            .collect::<Result<Vec<_>, UpstreamError>>()?;
         Ok(Arc::new(Self {
             name: name.to_string(),
             targets,
             next: AtomicUsize::new(0),
-            client,
             response_timeout: cfg.response_timeout,
         }))
     }
@@ -196,21 +217,49 @@ impl Upstream {
     }
 
     /// The next target in round robin.
-    pub fn pick(&self) -> &Target {
+    pub fn pick(&self) -> Picked<'_> {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
         // `new` refuses an upstream without targets.
-        &self.targets[i % self.targets.len()]
+        let (target, pool) = &self.targets[i % self.targets.len()];
+        Picked { target, pool }
     }
 
-    /// Sends a request and waits for the response head.
-    pub async fn send(&self, req: Request<Body>) -> Result<Response<Incoming>, UpstreamFailure> {
-        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+    /// Sends a request (origin-form target, `Host` set) to the picked
+    /// target and waits for the response head.
+    pub async fn send(
+        &self,
+        to: Picked<'_>,
+        req: Request<Body>,
+    ) -> Result<Response<PooledBody>, UpstreamFailure> {
+        match tokio::time::timeout(self.response_timeout, to.pool.send(req)).await {
             Err(_) => Err(UpstreamFailure::Timeout),
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) if e.is_connect() => Err(UpstreamFailure::Connect),
-            Ok(Err(_)) => Err(UpstreamFailure::Protocol),
+            Ok(result) => result,
         }
     }
+
+    /// Closes connections idle for longer than the pool's idle timeout.
+    pub fn sweep(&self) {
+        for (_, pool) in &self.targets {
+            pool.sweep();
+        }
+    }
+}
+
+/// Opens TCP connections (no delay, `connect_timeout`), with TLS for
+/// `https` targets.
+fn connector(
+    tls: rustls::ClientConfig,
+    connect_timeout: Duration,
+) -> HttpsConnector<HttpConnector> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http)
 }
 
 #[cfg(test)]
@@ -222,14 +271,15 @@ mod tests {
         let t = Target::parse("https://api.internal:8443/v2/").unwrap();
         assert_eq!(
             t.uri("/books/1", Some("a=1")).unwrap().to_string(),
-            "https://api.internal:8443/v2/books/1?a=1"
+            "/v2/books/1?a=1"
+        );
+        assert_eq!(
+            t.address().unwrap().to_string(),
+            "https://api.internal:8443/"
         );
         assert_eq!(t.host(), "api.internal:8443");
         let t = Target::parse("http://127.0.0.1:9000").unwrap();
-        assert_eq!(
-            t.uri("/", None).unwrap().to_string(),
-            "http://127.0.0.1:9000/"
-        );
+        assert_eq!(t.uri("/", None).unwrap().to_string(), "/");
         assert_eq!(t.host(), "127.0.0.1:9000");
         // The scheme's default port is left out, as clients send it.
         assert_eq!(
