@@ -125,8 +125,8 @@ impl Inspector {
         }
     }
 
-    /// Inspects every key and string of a JSON document, each string with
-    /// the hints its schema in `hints` gives.
+    /// Inspects every string of a JSON document, each with the hints its
+    /// schema in `hints` gives, and every key that schema does not declare.
     pub fn inspect_json<H: HintSource>(&self, value: &Value, hints: &H, report: &mut Report) {
         let mut pointer = String::new();
         self.walk(value, &mut pointer, hints, hints.body_root(), report, 0);
@@ -165,9 +165,13 @@ impl Inspector {
                 for (k, v) in map {
                     let len = pointer.len();
                     push_pointer(pointer, k);
-                    let loc = || Location::body(pointer.clone());
-                    self.inspect_at(loc, k, ValueKind::JsonKey, &Hints::default(), report);
                     let child = at.and_then(|a| hints.body_child(a, k));
+                    // A key the schema declares is the document's own word,
+                    // not the client's: only other keys are inspected.
+                    if child.is_none() {
+                        let loc = || Location::body(pointer.clone());
+                        self.inspect_at(loc, k, ValueKind::JsonKey, &Hints::default(), report);
+                    }
                     self.walk(v, pointer, hints, child, report, depth + 1);
                     pointer.truncate(len);
                 }

@@ -27,6 +27,10 @@ pub const INSPECTED_HEADERS: &[&str] = &[
 pub struct RequestParts<'a> {
     /// The decoded path segments.
     pub segments: &'a [String],
+    /// Bit `i` set: segment `i` (of the first 64) is the document's own
+    /// word (the API's base path, or a literal segment of the matched path
+    /// template) and is not inspected.
+    pub documented_segments: u64,
     /// The decoded query.
     pub query: &'a Query,
     /// Header names (lower case) and values.
@@ -99,6 +103,7 @@ impl RawRequest {
             .collect();
         let parts = RequestParts {
             segments: &self.segments,
+            documented_segments: 0,
             query: &self.query,
             headers: &headers,
             cookies: &self.cookies,
@@ -178,6 +183,9 @@ impl Inspector {
         report: &mut Report,
     ) {
         for (i, segment) in parts.segments.iter().enumerate() {
+            if i < 64 && parts.documented_segments & (1 << i) != 0 {
+                continue;
+            }
             self.inspect_at(
                 || Location::new("path", i.to_string()),
                 segment,
@@ -352,6 +360,49 @@ mod tests {
             Some(("multipart/form-data; boundary=XyZ", body)),
         )
         .unwrap()
+    }
+
+    /// Hints whose body schema declares `names` at the root (and nothing
+    /// else).
+    struct Declares(&'static [&'static str]);
+
+    impl HintSource for Declares {
+        type At<'s> = bool;
+
+        fn param(&self, _: &'static str, _: &str) -> Hints {
+            Hints::default()
+        }
+        fn body_root(&self) -> Option<bool> {
+            Some(true)
+        }
+        fn body_child(&self, at: bool, segment: &str) -> Option<bool> {
+            (at && self.0.contains(&segment)).then_some(false)
+        }
+        fn body_hints(&self, _: bool) -> Hints {
+            Hints::default()
+        }
+    }
+
+    #[test]
+    fn json_keys_the_schema_declares_are_not_inspected() {
+        let body = br#"{"$where": "1", "nested": {"$ne": "x"}}"#;
+        let req = RawRequest::parse("/q", None, &[], Some(("application/json", body))).unwrap();
+        let found = |hints: &dyn Fn(&Inspector, &mut Report)| {
+            let inspector = Inspector::new(InspectOptions::default());
+            let mut report = Report::default();
+            hints(&inspector, &mut report);
+            report
+                .findings()
+                .iter()
+                .map(|f| f.location.to_string())
+                .collect::<Vec<_>>()
+        };
+        let all = found(&|i, r| req.inspect(i, &NoHints, r));
+        assert_eq!(all, ["body:/$where", "body:/nested/$ne"]);
+        // `$where` is the document's own property; `$ne` inside an
+        // undeclared object is still the client's.
+        let declared = found(&|i, r| req.inspect(i, &Declares(&["$where", "nested"]), r));
+        assert_eq!(declared, ["body:/nested/$ne"]);
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub enum Match<'t> {
         /// The path parameters, by name, in template order; values are
         /// substrings of the (decoded) request segments.
         params: Vec<(String, String)>,
+        /// Bit `i` is set when request segment `i` (of the first 64) holds
+        /// a path parameter; the others matched a literal segment of the
+        /// template exactly.
+        captured: u64,
     },
     /// The path names a documented resource, but not with this method.
     MethodNotAllowed {
@@ -198,10 +202,16 @@ impl OperationTable {
                 (name.to_string(), value.to_string())
             })
             .collect();
+        let captured = captures
+            .as_slice()
+            .iter()
+            .filter(|c| c.segment < 64)
+            .fold(0u64, |bits, c| bits | 1 << c.segment);
         Match::Found {
             operation,
             index,
             params,
+            captured,
         }
     }
 

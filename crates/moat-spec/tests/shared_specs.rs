@@ -91,6 +91,7 @@ fn every_shared_spec_loads_and_every_operation_is_found() {
                         operation,
                         index: found,
                         params,
+                        ..
                     } => {
                         assert_eq!(
                             (operation.method, operation.path_template.as_str()),

@@ -173,6 +173,7 @@ pub(super) fn inspect(
     }
     let parts = moat_inspect::RequestParts {
         segments: head.path.segments(),
+        documented_segments: documented_segments(api.base_len(), head.path.segments().len(), found),
         query: &head.query,
         headers: &header_refs,
         cookies: &head.cookies,
@@ -219,5 +220,47 @@ pub(super) fn inspect(
     ) {
         Some(resp) => Err(Box::new(resp)),
         None => Ok(()),
+    }
+}
+
+/// The segments that are the document's own words: the API's base path
+/// and the literal segments of the matched template (bit `i` for segment
+/// `i`, the first 64). Nothing when no operation matched.
+fn documented_segments(base: usize, total: usize, found: &Match<'_>) -> u64 {
+    let Match::Found { captured, .. } = found else {
+        return 0;
+    };
+    (0..total.min(64))
+        .filter(|&i| i < base || captured & (1 << (i - base)) == 0)
+        .fold(0, |bits, i| bits | 1 << i)
+}
+
+#[cfg(test)]
+mod tests {
+    use moat_spec::OperationTable;
+
+    use super::*;
+
+    #[test]
+    fn only_the_templates_literals_and_the_base_are_documented() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api.yaml");
+        std::fs::write(
+            &path,
+            "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  \
+             /notes/{id}/tags/{tag}.json:\n    get:\n      parameters:\n        \
+             - {name: id, in: path, required: true, schema: {type: string}}\n        \
+             - {name: tag, in: path, required: true, schema: {type: string}}\n      \
+             responses: {'200': {description: ok}}\n",
+        )
+        .unwrap();
+        let table = OperationTable::new(moat_spec::load(&path).unwrap());
+        let found = table.find("GET", &["notes", "7", "tags", "x.json"]);
+        // Mounted under `/api`: the base, `notes` and `tags` are the
+        // document's; `7` and `x.json` the client's.
+        assert_eq!(documented_segments(1, 5, &found), 0b01011);
+        assert_eq!(documented_segments(0, 4, &found), 0b0101);
+        let missing = table.find("GET", &["notes"]);
+        assert_eq!(documented_segments(1, 2, &missing), 0);
     }
 }

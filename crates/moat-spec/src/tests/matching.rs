@@ -270,6 +270,21 @@ fn operation_servers_override_the_root_ones() {
 }
 
 #[test]
+fn found_says_which_segments_hold_parameters() {
+    let t = table(
+        "servers: [{url: /v1}]\n",
+        &[("get", "/a/{x}/c/{y}.json"), ("get", "/files/{name}")],
+    );
+    let captured = |segments: &[&str]| match t.find("GET", segments) {
+        Match::Found { captured, .. } => captured,
+        other => panic!("{other:?}"),
+    };
+    // A segment with a parameter and literal text around it holds one.
+    assert_eq!(captured(&["v1", "a", "1", "c", "2.json"]), 0b10100);
+    assert_eq!(captured(&["v1", "files", "a.txt"]), 0b100);
+}
+
+#[test]
 fn found_carries_the_index_and_the_spec_stays_reachable() {
     let t = table("", &[("get", "/a"), ("put", "/b/{id}")]);
     match t.find("PUT", &["b", "9"]) {
@@ -277,10 +292,13 @@ fn found_carries_the_index_and_the_spec_stays_reachable() {
             operation,
             index,
             params,
+            captured,
         } => {
             assert_eq!(index, 1);
             assert_eq!(&t.spec().operations[index], operation);
             assert_eq!(params, [("id".to_string(), "9".to_string())]);
+            // `b` is the template's literal, `9` the parameter.
+            assert_eq!(captured, 0b10);
         }
         other => panic!("{other:?}"),
     }
