@@ -5,6 +5,7 @@
 //! `x-moat-rate-limit` extensions on operations. Counting happens in a
 //! `moat_state::limits` store; this module only says what to count.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -251,53 +252,98 @@ impl LimitPlan {
 }
 
 impl Limit {
-    /// The key this request is counted under: `<api>:<limit>:<value>`.
+    /// The key this request is counted under: `<api>:<limit>:<value>`,
+    /// the value cut at [`MAX_KEY_VALUE`] bytes. Written into one string:
+    /// it is made for every limit of every request.
     pub fn key_for(&self, ctx: &KeyContext<'_>) -> String {
-        let address = || ctx.client.to_string();
-        let value: String = match &self.key {
-            LimitKey::Consumer => ctx
-                .identity
-                .map(|i| format!("c={}", i.consumer))
-                .unwrap_or_else(|| format!("ip={}", address())),
-            LimitKey::ApiKey => ctx
-                .identity
-                .map(|i| match i.attributes.get(API_KEY_ID_ATTRIBUTE) {
-                    Some(k) => format!("k={k}"),
-                    None => format!("c={}", i.consumer),
-                })
-                .unwrap_or_else(|| format!("ip={}", address())),
-            LimitKey::ClientIp => address(),
-            LimitKey::ClientNetwork => network(ctx.client),
-            LimitKey::Api => String::new(),
-            LimitKey::Operation => ctx.operation.to_string(),
+        let mut key = String::with_capacity(ctx.api.len() + self.name.len() + 48);
+        key.push_str(ctx.api);
+        key.push(':');
+        key.push_str(&self.name);
+        key.push(':');
+        let start = key.len();
+        let address = |key: &mut String| {
+            key.push_str("ip=");
+            push_ip(key, ctx.client);
+        };
+        match &self.key {
+            LimitKey::Consumer => match ctx.identity {
+                Some(i) => {
+                    key.push_str("c=");
+                    key.push_str(&i.consumer);
+                }
+                None => address(&mut key),
+            },
+            LimitKey::ApiKey => match ctx.identity {
+                Some(i) => match i.attributes.get(API_KEY_ID_ATTRIBUTE) {
+                    Some(k) => {
+                        let _ = write!(key, "k={k}");
+                    }
+                    None => {
+                        key.push_str("c=");
+                        key.push_str(&i.consumer);
+                    }
+                },
+                None => address(&mut key),
+            },
+            LimitKey::ClientIp => push_ip(&mut key, ctx.client),
+            LimitKey::ClientNetwork => key.push_str(&network(ctx.client)),
+            LimitKey::Api => {}
+            LimitKey::Operation => key.push_str(ctx.operation),
             // Every value of the field, in order, as one list (RFC 9110
             // §5.3): a repeated field is one key, not whichever copy an
             // application would read.
             LimitKey::Header(h) => {
-                let values: Vec<String> = ctx
-                    .headers
-                    .get_all(h.as_str())
-                    .iter()
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                    .collect();
-                if values.is_empty() {
-                    format!("ip={}", address())
+                let mut values = ctx.headers.get_all(h.as_str()).iter().peekable();
+                if values.peek().is_none() {
+                    address(&mut key);
                 } else {
-                    format!("h={}", values.join(","))
+                    key.push_str("h=");
+                    for (i, v) in values.enumerate() {
+                        if i > 0 {
+                            key.push(',');
+                        }
+                        key.push_str(&String::from_utf8_lossy(v.as_bytes()));
+                    }
                 }
             }
             LimitKey::Claim(c) => match ctx.identity.and_then(|i| i.attributes.get(c)) {
-                Some(v) => format!("a={v}"),
-                None => format!("ip={}", address()),
+                Some(v) => {
+                    let _ = write!(key, "a={v}");
+                }
+                None => address(&mut key),
             },
-        };
-        let mut key = format!("{}:{}:", ctx.api, self.name);
-        let mut end = value.len().min(MAX_KEY_VALUE);
-        while !value.is_char_boundary(end) {
+        }
+        let mut end = key.len().min(start + MAX_KEY_VALUE);
+        while !key.is_char_boundary(end) {
             end -= 1;
         }
-        key.push_str(&value[..end]);
+        key.truncate(end);
         key
+    }
+}
+
+/// Appends `ip` as `Display` writes it; IPv4 (the common case) without the
+/// formatting machinery, which costs more than the rest of the key.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
     }
 }
 
@@ -306,7 +352,16 @@ impl Limit {
 pub fn rate_limit_field(limits: &[(&Limit, LimitDecision)]) -> Option<HeaderValue> {
     let (limit, d) = limits.iter().min_by_key(|(_, d)| d.remaining)?;
     let t = ceil_secs(d.reset);
-    HeaderValue::from_str(&format!("\"{}\";r={};t={t}", limit.name, d.remaining)).ok()
+    let (mut r_buf, mut t_buf) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let (r, t) = (r_buf.format(d.remaining), t_buf.format(t));
+    let mut value = String::with_capacity(limit.name.len() + r.len() + t.len() + 8);
+    value.push('"');
+    value.push_str(&limit.name);
+    value.push_str("\";r=");
+    value.push_str(r);
+    value.push_str(";t=");
+    value.push_str(t);
+    HeaderValue::try_from(value).ok()
 }
 
 /// Whole seconds, rounded up (a client waiting this long is never early).
@@ -413,6 +468,25 @@ mod tests {
         assert_eq!(key(&["a", "b"]), "shop:tenant:h=a,b");
         assert_ne!(key(&["b", "a"]), key(&["a"]));
         assert_eq!(key(&[]), "shop:tenant:ip=192.0.2.1");
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for a in 0..=255u8 {
+            for ip in [
+                IpAddr::from([a, 0, 10, 255]),
+                IpAddr::from([9, a, 99, 100]),
+                IpAddr::from([1, 2, 3, a]),
+            ] {
+                let mut out = String::new();
+                push_ip(&mut out, ip);
+                assert_eq!(out, ip.to_string());
+            }
+        }
+        let v6: IpAddr = "2001:db8::ff00:42:8329".parse().unwrap();
+        let mut out = String::new();
+        push_ip(&mut out, v6);
+        assert_eq!(out, v6.to_string());
     }
 
     #[test]

@@ -705,6 +705,10 @@ fn is_pem_private_key(value: &str) -> bool {
     // values.
     static FINDER: LazyLock<memchr::memmem::Finder<'static>> =
         LazyLock::new(|| memchr::memmem::Finder::new(BEGIN));
+    // `-----BEGIN PRIVATE KEY-----` is the shortest.
+    if value.len() < BEGIN.len() + "PRIVATE KEY-----".len() {
+        return false;
+    }
     let mut rest = value;
     while let Some(start) = FINDER.find(rest.as_bytes()) {
         rest = &rest[start + BEGIN.len()..];
@@ -779,6 +783,8 @@ mod tests {
         assert!(card_digits("4111-1111-1111-1112").is_none());
         assert!(card_digits("123").is_none());
         assert!(is_pem_private_key("-----BEGIN RSA PRIVATE KEY-----\nabc"));
+        assert!(is_pem_private_key("-----BEGIN PRIVATE KEY-----"));
+        assert!(!is_pem_private_key("-----BEGIN PRIVATE KEY----"));
         assert!(!is_pem_private_key("-----BEGIN CERTIFICATE-----\nabc"));
         assert!(is_aws_key_id("AKIAIOSFODNN7EXAMPLE"));
         assert!(!is_aws_key_id("AKIAIOSFODNN7EXAMPL"));
