@@ -651,22 +651,23 @@ fn mask_string(value: &str, secret_name: bool) -> Option<String> {
     if secret_name {
         return Some(MASK.to_owned());
     }
-    if let Some(digits) = card_digits(value) {
+    // The shape checks below read the value without surrounding spaces.
+    let trimmed = value.trim();
+    if let Some(digits) = card_digits(trimmed) {
         let keep = digits.len().saturating_sub(4);
         let mut masked = "*".repeat(keep);
         masked.push_str(&digits[keep..]);
         return Some(masked);
     }
-    if is_pem_private_key(value) || is_jwt(value) || is_aws_key_id(value) || is_ssn(value) {
+    if is_pem_private_key(value) || is_jwt(trimmed) || is_aws_key_id(trimmed) || is_ssn(trimmed) {
         return Some(MASK.to_owned());
     }
     None
 }
 
-/// The digits of a payment card number: 13–19 digits, spaces and dashes
-/// allowed between them, Luhn valid.
+/// The digits of a payment card number (`value` trimmed): 13–19 digits,
+/// spaces and dashes allowed between them, Luhn valid.
 fn card_digits(value: &str) -> Option<String> {
-    let value = value.trim();
     if value.len() > 40 || !value.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
@@ -722,9 +723,14 @@ fn is_pem_private_key(value: &str) -> bool {
     false
 }
 
-/// Three base64url parts, the first decoding to a JSON object with `alg`.
+/// Three base64url parts, the first decoding to a JSON object with `alg`
+/// (`value` trimmed).
 fn is_jwt(value: &str) -> bool {
-    let mut parts = value.trim().split('.');
+    // Two dots exactly, found in one pass before anything is split.
+    if memchr::memchr_iter(b'.', value.as_bytes()).take(3).count() != 2 {
+        return false;
+    }
+    let mut parts = value.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
@@ -752,9 +758,8 @@ fn is_jwt(value: &str) -> bool {
         .is_some_and(|h| h.get("alg").is_some())
 }
 
-/// `AKIA` followed by 16 uppercase letters or digits.
+/// `AKIA` followed by 16 uppercase letters or digits (`value` trimmed).
 fn is_aws_key_id(value: &str) -> bool {
-    let value = value.trim();
     value.len() == 20
         && value.starts_with("AKIA")
         && value
@@ -765,7 +770,7 @@ fn is_aws_key_id(value: &str) -> bool {
 
 /// `ddd-dd-dddd`.
 fn is_ssn(value: &str) -> bool {
-    let bytes = value.trim().as_bytes();
+    let bytes = value.as_bytes();
     bytes.len() == 11
         && bytes.iter().enumerate().all(|(i, b)| match i {
             3 | 6 => *b == b'-',
