@@ -688,7 +688,8 @@ pub struct UpstreamConfig {
     /// Time to wait for the upstream's response head before answering `504`.
     #[serde(default = "default_response_timeout", with = "humantime_serde")]
     pub response_timeout: Duration,
-    /// How long an idle keep-alive connection stays in the pool.
+    /// How long an idle keep-alive connection stays in the pool (closed
+    /// within 5 s after). Keep it below the upstream's keep-alive timeout.
     #[serde(default = "default_pool_idle_timeout", with = "humantime_serde")]
     pub pool_idle_timeout: Duration,
     /// Most idle keep-alive connections kept per target.
