@@ -19,7 +19,7 @@
 #     (rows labelled "base"), e.g. a build of an older commit;
 #   - "hyper floor" (unless FLOOR=0): the smallest reverse proxy on the
 #     stack moat is built on (tokio, on the runtime moat would pick,
-#     hyper-util's server builder and client pool, no checks at all;
+#     hyper-util's server builder and moat's upstream pool, no checks at all;
 #     crates/moat-gateway/examples/floor_proxy.rs), so that what moat's own
 #     code costs can be told apart from what the stack costs;
 # checks with curl that every moat behaves as configured (the full pipeline
