@@ -21,7 +21,8 @@ use crate::tls::{TlsError, client_config};
 /// One base URL of an upstream.
 #[derive(Debug, Clone)]
 pub struct Target {
-    scheme: Scheme,
+    /// `scheme://authority/`: where connections go.
+    address: Uri,
     authority: Authority,
     /// Path prefix without a trailing slash ("" for none).
     prefix: String,
@@ -49,8 +50,14 @@ impl Target {
             _ => authority.host().to_string(),
         };
         let host = HeaderValue::try_from(host).map_err(|e| format!("`{url}`: {e}"))?;
+        let address = Uri::builder()
+            .scheme(scheme)
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| format!("`{url}`: {e}"))?;
         Ok(Self {
-            scheme,
+            address,
             authority,
             prefix,
             host,
@@ -68,15 +75,6 @@ impl Target {
             pq.push_str(q);
         }
         Ok(Uri::from(PathAndQuery::try_from(pq)?))
-    }
-
-    /// `scheme://authority/`: where connections go.
-    fn address(&self) -> Result<Uri, http::Error> {
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query("/")
-            .build()
     }
 
     /// The `Host` field of requests to this target.
@@ -190,19 +188,15 @@ impl Upstream {
         let targets = targets
             .into_iter()
             .map(|target| {
-                let address = target.address().map_err(|e| UpstreamError::Target {
-                    name: name.to_string(),
-                    reason: format!("`{}`: {e}", target.authority()),
-                })?;
                 let pool = Pool::new(
                     connector.clone(),
-                    address,
+                    target.address.clone(),
                     cfg.pool_max_idle_per_target,
                     cfg.pool_idle_timeout,
                 );
-                Ok((target, Arc::new(pool)))
+                (target, Arc::new(pool))
             })
-            .collect::<Result<Vec<_>, UpstreamError>>()?;
+            .collect();
         Ok(Arc::new(Self {
             name: name.to_string(),
             targets,
@@ -273,10 +267,7 @@ mod tests {
             t.uri("/books/1", Some("a=1")).unwrap().to_string(),
             "/v2/books/1?a=1"
         );
-        assert_eq!(
-            t.address().unwrap().to_string(),
-            "https://api.internal:8443/"
-        );
+        assert_eq!(t.address.to_string(), "https://api.internal:8443/");
         assert_eq!(t.host(), "api.internal:8443");
         let t = Target::parse("http://127.0.0.1:9000").unwrap();
         assert_eq!(t.uri("/", None).unwrap().to_string(), "/");

@@ -136,13 +136,11 @@ impl Pool {
         // A connection that switched protocols belongs to the tunnel.
         let back =
             (resp.status() != StatusCode::SWITCHING_PROTOCOLS).then(|| (sender, Arc::clone(self)));
-        let resp = resp.map(|inner| PooledBody { inner, back });
+        let mut resp = resp.map(|inner| PooledBody { inner, back });
         if resp.body().inner.is_end_stream() {
             // Nothing to read (no body, or all of it already here): the
             // connection can go back now.
-            let (parts, mut body) = resp.into_parts();
-            body.release();
-            return Response::from_parts(parts, body);
+            resp.body_mut().release();
         }
         resp
     }
