@@ -87,6 +87,16 @@ cpu_ticks() {
     done
     echo "$total"
 }
+# Context switches (voluntary + involuntary) so far by a set of processes,
+# all their threads included.
+ctx_switches() {
+    local pid total=0
+    for pid in "$@"; do
+        total=$((total + $(cat /proc/"$pid"/task/*/status 2>/dev/null \
+            | awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }')))
+    done
+    echo "$total"
+}
 # Machine-wide CPU ticks from /proc/stat: "busy total" (busy excludes idle and
 # iowait; steal counts as busy, it is time taken by other guests).
 machine_ticks() {

@@ -39,12 +39,13 @@
 #                  (rows labelled "base"); configs use keys of the current
 #                  HEAD, so a much older binary may refuse them (`moat check`
 #                  runs first and says so)
-#   THREADS=N      moat's runtime worker threads: the script exports
-#                  TOKIO_WORKER_THREADS=N to moat and the floor proxy. Unset:
-#                  the CPUs they may run on (their affinity: 1 with PIN=1 on
-#                  a 2-CPU machine). With one worker both run on tokio's
-#                  current-thread runtime, else on the multi-threaded one
-#                  (crates/moat-gateway/src/executor.rs).
+#   THREADS=N      moat's worker threads: the script exports
+#                  TOKIO_WORKER_THREADS=N to moat and the floor proxy, and
+#                  runs the reference nginx proxy with N worker processes.
+#                  Unset: the CPUs they may run on (their affinity: 1 with
+#                  PIN=1 on a 2-CPU machine). One worker serves on the main
+#                  thread; more are threads of their own, each with its own
+#                  current-thread runtime (crates/moat-gateway/src/executor.rs).
 #   CONNS=32       wrk connections (wrk always uses one thread: -t1)
 #   DURATION=10    seconds measured per target (after a 2 s warm-up)
 #   ROUNDS=1       how many times to measure the whole set of targets
@@ -147,11 +148,16 @@ if [[ -n "$MOAT_BASE" ]]; then
     [[ -x "$MOAT_BASE" ]] || die "MOAT_BASE: no executable at $MOAT_BASE"
     BINS+=("moat base|$MOAT_BASE")
 fi
+# The reference nginx proxy runs as many worker processes as moat has
+# worker threads (the upstream nginx always one).
 if [[ -n "$THREADS" ]]; then
     threads_note="TOKIO_WORKER_THREADS=$THREADS"
+    PROXY_WORKERS=$THREADS
 else
-    threads_note="tokio default worker threads (CPUs moat may run on)"
+    threads_note="default workers (the CPUs moat may run on)"
+    PROXY_WORKERS=$("${ON_SERVERS[@]}" nproc)
 fi
+threads_note="$threads_note; nginx proxy: $PROXY_WORKERS worker process(es)"
 
 # --- temp dir and cleanup ----------------------------------------------------
 TMP="$(mktemp -d -t moat-pipeline.XXXXXX)"
@@ -220,12 +226,12 @@ wrk.body = [==[$POST_BODY]==]
 EOF
 
 # --- nginx: upstream and reference proxy, two instances ----------------------
-nginx_conf() { # dir server-block
+nginx_conf() { # dir workers server-block
     mkdir -p "$1"
     cat >"$1/nginx.conf" <<EOF
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes $2;
 error_log $1/error.log warn;
 pid $1/nginx.pid;
 
@@ -243,7 +249,7 @@ http {
     # nginx closes a keep-alive connection after 1000 requests by default;
     # every target would then measure reconnects too. Keep connections open.
     keepalive_requests 1000000;
-$2
+$3
 }
 EOF
     "$NGINX" -t -q -p "$1" -e "$1/error.log" -c "$1/nginx.conf" \
@@ -255,7 +261,7 @@ start_nginx() { # dir -> sets NGINX_STARTED
     PIDS+=("$NGINX_STARTED")
 }
 # (a) The upstream. `return` discards the request body.
-nginx_conf "$TMP/nginx-up" "
+nginx_conf "$TMP/nginx-up" 1 "
     server {
         listen 127.0.0.1:$UP_PORT;
         default_type application/json;
@@ -267,7 +273,7 @@ nginx_conf "$TMP/nginx-up" "
         }
     }"
 # (b) The reference: nginx as a reverse proxy in front of (a).
-nginx_conf "$TMP/nginx-proxy" "
+nginx_conf "$TMP/nginx-proxy" "$PROXY_WORKERS" "
     upstream bench_upstream {
         server 127.0.0.1:$UP_PORT;
         keepalive 64;
@@ -553,7 +559,7 @@ cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 machine="$(nproc) CPUs, ${cpu_model:-unknown CPU}, $(uname -sr)"
 declare -A KIND_NAME=([post]="POST $POST_BYTES B" [get]="GET")
 
-ROW='| %-23s | %-11s | %10s | %7s | %7s | %17s | %12s | %14s | %16s | %7s | %-13s | %10s |'
+ROW='| %-23s | %-11s | %10s | %7s | %7s | %17s | %12s | %14s | %13s | %16s | %7s | %-13s | %10s |'
 summary="$TMP/summary.txt"
 : >"$summary"
 read -r -a up_pids <<<"$(tree_pids "$NGINX_UP_PID")"
@@ -576,12 +582,14 @@ for round in $(seq "$ROUNDS"); do
             ours0=$(cpu_ticks "${up_pids[@]}" "${proxy_pids[@]}" "${all_moat_pids[@]}")
             up0=$(cpu_ticks "${up_pids[@]}")
             m0=$(cpu_ticks "${measured[@]}")
+            cs0=$(ctx_switches "${measured[@]}")
             read -r busy0 total0 <<<"$(machine_ticks)"
             times >"$TMP/times0"
             "${ON_WRK[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${args[@]}" >"$out"
             ours1=$(cpu_ticks "${up_pids[@]}" "${proxy_pids[@]}" "${all_moat_pids[@]}")
             up1=$(cpu_ticks "${up_pids[@]}")
             m1=$(cpu_ticks "${measured[@]}")
+            cs1=$(ctx_switches "${measured[@]}")
             read -r busy1 total1 <<<"$(machine_ticks)"
             times >"$TMP/times1"
             kids0=$(children_cpu_s "$TMP/times0")
@@ -600,9 +608,10 @@ for round in $(seq "$ROUNDS"); do
             sockerr=$(awk -F'Socket errors: ' '/Socket errors:/ { print $2 }' "$out")
             cpu=$(per_req_us $((m1 - m0)) "$reqs")
             cpu_up=$(per_req_us $((up1 - up0)) "$reqs")
+            switches=$(awk -v c=$((cs1 - cs0)) -v n="$reqs" 'BEGIN { printf "%.2f", c / n }')
             RPS[$name/$kind]=$rps
             CPU[$name/$kind]=$cpu
-            LINE[$name/$kind]="$rps|$p50|$p99|$cpu|$cpu_up|${non2xx:-0}|${sockerr:-none}|$other%"
+            LINE[$name/$kind]="$rps|$p50|$p99|$cpu|$switches|$cpu_up|${non2xx:-0}|${sockerr:-none}|$other%"
             ((other < 10)) || log "warning: other processes used ${other}% of the machine during '$name, $kind'; this measurement is disturbed"
             [[ -z "$non2xx" ]] || log "warning: $name, $kind: $non2xx responses were not 2xx"
         done
@@ -613,15 +622,15 @@ for round in $(seq "$ROUNDS"); do
         echo "Machine: $machine; $placement; moat: $threads_note"
         echo "moat: $MOAT_BIN${MOAT_BASE:+; moat base: $MOAT_BASE}"
         printf "$ROW\n" "target" "request" "requests/s" "p50 ms" "p99 ms" "proxy CPU µs/req" \
-            "CPU vs nginx" "req/s vs nginx" "upstream µs/req" "non-2xx" "socket errors" "other load"
+            "CPU vs nginx" "req/s vs nginx" "switches/req" "upstream µs/req" "non-2xx" "socket errors" "other load"
         printf "$ROW\n" ":-----" ":-----" "-----:" "-----:" "-----:" "-----:" "-----:" "-----:" "-----:" "-----:" ":-----" "-----:"
         for t in "${TARGETS[@]}"; do
             name=${t%%|*}
             for kind in post get; do
-                IFS='|' read -r rps p50 p99 cpu cpu_up non2xx sockerr other <<<"${LINE[$name/$kind]}"
+                IFS='|' read -r rps p50 p99 cpu switches cpu_up non2xx sockerr other <<<"${LINE[$name/$kind]}"
                 printf "$ROW\n" "$name" "${KIND_NAME[$kind]}" "$rps" "$p50" "$p99" "$cpu" \
                     "$(ratio "$cpu" "${CPU[nginx proxy/$kind]}")" "$(ratio "$rps" "${RPS[nginx proxy/$kind]}")" \
-                    "$cpu_up" "$non2xx" "$sockerr" "$other"
+                    "$switches" "$cpu_up" "$non2xx" "$sockerr" "$other"
             done
         done
     } >>"$summary"
