@@ -692,7 +692,8 @@ pub struct UpstreamConfig {
     /// within 5 s after). Keep it below the upstream's keep-alive timeout.
     #[serde(default = "default_pool_idle_timeout", with = "humantime_serde")]
     pub pool_idle_timeout: Duration,
-    /// Most idle keep-alive connections kept per target.
+    /// Most idle keep-alive connections kept per target by each worker
+    /// thread (each worker keeps its own).
     #[serde(default = "default_pool_max_idle")]
     pub pool_max_idle_per_target: usize,
     /// TLS towards `https://` targets.

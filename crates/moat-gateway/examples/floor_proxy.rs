@@ -4,9 +4,10 @@
 //! else. `bench/pipeline.sh` runs it beside nginx and moat so that moat's
 //! own cost can be told apart from the stack's.
 //!
-//! It runs on the runtime moat picks ([`moat_gateway::executor`]: the
-//! current-thread runtime for one worker, else the multi-threaded one), so
-//! that both are measured alike.
+//! It runs on the threads moat runs on ([`moat_gateway::executor`]: with
+//! one worker on the main thread's runtime, else one current-thread runtime
+//! per worker thread, each accepting on the listener), so that both are
+//! measured alike.
 //!
 //! Usage: `floor_proxy LISTEN_ADDR UPSTREAM_AUTHORITY`.
 
@@ -21,6 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use moat_config::UpstreamConfig;
 use moat_gateway::body::{self, Body};
+use moat_gateway::executor::{self, Workers};
 use moat_gateway::upstream::Upstream;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,14 +30,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (Some(listen), Some(upstream)) = (args.next(), args.next()) else {
         return Err("usage: floor_proxy LISTEN_ADDR UPSTREAM_AUTHORITY".into());
     };
-    moat_gateway::executor::builder()
-        .enable_all()
-        .build()?
-        .block_on(serve(listen, upstream))
-}
-
-async fn serve(listen: String, upstream: String) -> Result<(), Box<dyn std::error::Error>> {
-    let listener = tokio::net::TcpListener::bind(&listen).await?;
     let config = UpstreamConfig {
         targets: vec![format!("http://{upstream}")],
         connect_timeout: Duration::from_secs(5),
@@ -45,6 +39,28 @@ async fn serve(listen: String, upstream: String) -> Result<(), Box<dyn std::erro
         tls: Default::default(),
     };
     let upstream = Upstream::new("floor", &config)?;
+    let listener = std::net::TcpListener::bind(&listen)?;
+    listener.set_nonblocking(true)?;
+    let main = executor::builder().enable_all().build()?;
+    match executor::count() {
+        1 => main.block_on(serve(listener, upstream))?,
+        n => {
+            let workers = Workers::start(n)?;
+            let mut serving = Vec::new();
+            for handle in workers.handles() {
+                serving.push(handle.spawn(serve(listener.try_clone()?, upstream.clone())));
+            }
+            for task in serving {
+                main.block_on(task)??;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Accepts and serves on the calling worker's runtime.
+async fn serve(listener: std::net::TcpListener, upstream: Arc<Upstream>) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);

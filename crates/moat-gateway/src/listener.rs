@@ -30,27 +30,52 @@ use crate::pipeline::{
 use crate::slots::Slots;
 use crate::telemetry;
 
-/// Serves one listener until `shutdown` turns true, then drains its
-/// connections for at most `grace`.
+/// What the workers accepting on one listener share: its connection slots,
+/// in all and per client address.
+pub struct Gate {
+    permits: Arc<Semaphore>,
+    /// Open connections per client address: an entry exists only while its
+    /// address holds a connection.
+    clients: Arc<Slots<IpAddr>>,
+    per_client: u32,
+}
+
+impl Gate {
+    /// The slots of a listener configured as `cfg`.
+    pub fn new(cfg: &ListenerConfig) -> Arc<Self> {
+        Arc::new(Self {
+            permits: Arc::new(Semaphore::new(cfg.max_connections)),
+            clients: Arc::default(),
+            per_client: u32::try_from(cfg.max_connections_per_client).unwrap_or(u32::MAX),
+        })
+    }
+}
+
+/// Accepts on one listener, on the runtime of the calling worker, until
+/// `shutdown` turns true, then drains the connections it accepted for at
+/// most `grace`.
 pub async fn serve(
-    listener: TcpListener,
+    socket: std::net::TcpListener,
     index: usize,
     cfg: ListenerConfig,
+    gate: Arc<Gate>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
 ) {
     let name: Arc<str> = Arc::from(cfg.bind.to_string());
+    let listener = match TcpListener::from_std(socket) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(listener = %name, error = %e, "cannot register the listener with this worker");
+            return;
+        }
+    };
     let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(cfg.max_connections));
-    // Open connections per client address: an entry exists only while its
-    // address holds a connection.
-    let clients: Arc<Slots<IpAddr>> = Arc::default();
-    let per_client = u32::try_from(cfg.max_connections_per_client).unwrap_or(u32::MAX);
     let cfg = Arc::new(cfg);
     loop {
         let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            p = gate.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = shutdown.changed() => break,
         };
         let (stream, peer) = tokio::select! {
@@ -71,7 +96,10 @@ pub async fn serve(
         let slot = if is_trusted(peer.ip(), &shared.runtime.load().trusted_proxies) {
             None
         } else {
-            match clients.try_acquire(peer.ip().to_canonical(), per_client) {
+            match gate
+                .clients
+                .try_acquire(peer.ip().to_canonical(), gate.per_client)
+            {
                 Some(slot) => Some(slot),
                 None => {
                     telemetry::connection_refused(&name, "per_client_limit");
@@ -97,6 +125,10 @@ pub async fn serve(
             drop(slot);
             drop(permit);
         });
+        // Every worker is woken by a new connection; letting the others
+        // take the next ones spreads a burst of connections over the
+        // workers instead of leaving all of it to the first one awake.
+        tokio::task::yield_now().await;
     }
     drop(listener);
     tracing::info!(listener = %name, "stopped accepting; draining connections");

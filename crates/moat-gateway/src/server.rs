@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::access_log::AccessLog;
+use crate::executor::{self, Workers};
 use crate::limits::Limiter;
 use crate::pipeline::Shared;
 use crate::runtime::{Purpose, Runtime};
@@ -38,6 +39,9 @@ pub enum StartError {
     /// The access log could not be opened.
     #[error("cannot open the access log: {0}")]
     AccessLog(std::io::Error),
+    /// The worker threads could not be started.
+    #[error("cannot start the worker threads: {0}")]
+    Workers(std::io::Error),
 }
 
 /// What a reload can run into besides an invalid config.
@@ -138,6 +142,8 @@ pub struct Gateway {
     listen_addrs: Vec<SocketAddr>,
     admin_addr: Option<SocketAddr>,
     _watcher: Option<reload::Watcher>,
+    /// Dropped last: the workers' runtimes end with the gateway.
+    _workers: Option<Workers>,
 }
 
 impl Gateway {
@@ -193,21 +199,43 @@ impl Gateway {
             None => None,
         };
 
+        // One worker: the listeners are served on this runtime. More: on
+        // worker threads of their own (crate::executor).
+        let workers = match executor::count() {
+            1 => None,
+            n => Some(Workers::start(n).map_err(StartError::Workers)?),
+        };
         let mut listen_addrs = Vec::new();
         for (i, (socket, l)) in sockets.into_iter().zip(cfg.listeners.iter()).enumerate() {
-            let addr = socket.local_addr().map_err(|source| StartError::Bind {
+            let bound = |source| StartError::Bind {
                 addr: l.bind,
                 source,
-            })?;
+            };
+            let addr = socket.local_addr().map_err(bound)?;
             listen_addrs.push(addr);
-            tasks.spawn(listener::serve(
-                socket,
-                i,
-                l.clone(),
-                shared.clone(),
-                shutdown_rx.clone(),
-                cfg.shutdown.grace_period,
-            ));
+            let socket = socket.into_std().map_err(bound)?;
+            let gate = listener::Gate::new(l);
+            let serve = |socket| {
+                listener::serve(
+                    socket,
+                    i,
+                    l.clone(),
+                    gate.clone(),
+                    shared.clone(),
+                    shutdown_rx.clone(),
+                    cfg.shutdown.grace_period,
+                )
+            };
+            match &workers {
+                None => {
+                    tasks.spawn(serve(socket));
+                }
+                Some(workers) => {
+                    for handle in workers.handles() {
+                        tasks.spawn_on(serve(socket.try_clone().map_err(bound)?), handle);
+                    }
+                }
+            }
         }
         let ready = Arc::new(AtomicBool::new(false));
         let admin_addr = match admin_socket {
@@ -251,6 +279,7 @@ impl Gateway {
             listen_addrs,
             admin_addr,
             _watcher: watcher,
+            _workers: workers,
         })
     }
 

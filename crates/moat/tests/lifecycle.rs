@@ -345,6 +345,73 @@ async fn one_worker_thread_serves_reloads_and_drains() {
     assert!(status.success(), "{status:?}\n{}", moat.stderr());
 }
 
+/// With several workers each is a thread of its own (named
+/// `moat-worker-<i>`) accepting on the same listener: connections opened
+/// at once are all served, a slow answer holds up none of them, and
+/// shutdown lets the slow one finish on whichever worker holds it.
+#[tokio::test]
+async fn several_worker_threads_share_the_listener_and_drain() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    let cfg = config(&up.url(), "")
+        .replace("reload:\n", "reload:\n  watch: false\n")
+        .replace("response_timeout: 2s", "response_timeout: 5s");
+    write(dir.path(), "moat.yaml", &cfg);
+    let config = dir.path().join("moat.yaml");
+    let mut moat = Moat::spawn_with_env(
+        &["serve", "--config", config.to_str().unwrap()],
+        &[("TOKIO_WORKER_THREADS", "4")],
+    );
+    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", moat.pid()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .filter(|n| n.starts_with("moat-worker-"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "moat-worker-0",
+            "moat-worker-1",
+            "moat-worker-2",
+            "moat-worker-3"
+        ]
+    );
+    let slow = tokio::spawn(client().get(moat.url("/slow")).send());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while up.hits() == 0 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Sixteen clients, each on a connection of its own, three requests
+    // each, all at once, while the slow answer (1.5 s) is awaited.
+    let clients: Vec<_> = (0..16)
+        .map(|i| {
+            let url = moat.url(&format!("/items/{i}"));
+            tokio::spawn(async move {
+                let c = client();
+                let mut statuses = Vec::new();
+                for _ in 0..3 {
+                    statuses.push(get_status(&c, url.clone()).await);
+                }
+                statuses
+            })
+        })
+        .collect();
+    for c in clients {
+        assert_eq!(c.await.unwrap(), [200, 200, 200]);
+    }
+    assert!(!slow.is_finished(), "requests waited for the slow one");
+    moat.signal("TERM");
+    let r = slow.await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "slow done");
+    let status = moat.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}\n{}", moat.stderr());
+}
+
 async fn get_status_of(c: reqwest::Client, url: String) -> u16 {
     get_status(&c, url).await
 }

@@ -193,6 +193,7 @@ impl Upstream {
                     target.address.clone(),
                     cfg.pool_max_idle_per_target,
                     cfg.pool_idle_timeout,
+                    crate::executor::count(),
                 );
                 (target, Arc::new(pool))
             })

@@ -10,6 +10,10 @@
 //! senders. A sender goes back to the list when the answer's body has been
 //! read to its end ([`PooledBody`]); a connection whose answer was not
 //! read to the end, or that switched protocols, is not reused.
+//!
+//! Each worker thread keeps its own list ([`crate::executor`]): a
+//! connection's driver runs on the worker that opened it, and a request
+//! sent on it from another worker would wake that worker twice.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -39,8 +43,9 @@ pub(super) struct Pool {
     connector: HttpsConnector<HttpConnector>,
     /// `scheme://authority/` of the target, for the connector.
     address: Uri,
-    /// Most recently used last.
-    idle: Mutex<Vec<Idle>>,
+    /// Per worker, most recently used last.
+    idle: Box<[Mutex<Vec<Idle>>]>,
+    /// Per worker.
     max_idle: usize,
     idle_timeout: Duration,
 }
@@ -54,17 +59,19 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// A pool for the target at `address`.
+    /// A pool for the target at `address`, with a list for each of
+    /// `workers` workers.
     pub fn new(
         connector: HttpsConnector<HttpConnector>,
         address: Uri,
         max_idle: usize,
         idle_timeout: Duration,
+        workers: usize,
     ) -> Self {
         Self {
             connector,
             address,
-            idle: Mutex::new(Vec::new()),
+            idle: (0..workers.max(1)).map(|_| Mutex::default()).collect(),
             max_idle,
             idle_timeout,
         }
@@ -160,23 +167,30 @@ impl Pool {
         }
     }
 
-    /// Closes the connections idle for longer than the idle timeout.
+    /// Closes the connections idle for longer than the idle timeout, on
+    /// every worker's list.
     pub fn sweep(&self) {
         let timeout = self.idle_timeout;
-        self.lock()
-            .retain(|i| i.since.elapsed() <= timeout && !i.sender.is_closed());
+        for list in &self.idle {
+            lock(list).retain(|i| i.since.elapsed() <= timeout && !i.sender.is_closed());
+        }
     }
 
-    /// How many connections are idle.
+    /// How many connections are idle, on every worker's list.
     #[cfg(test)]
     pub fn idle(&self) -> usize {
-        self.lock().len()
+        self.idle.iter().map(|list| lock(list).len()).sum()
     }
 
+    /// The calling worker's list.
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
-        // Nothing panics while holding it; a poisoned list is still a list.
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.idle[crate::executor::worker() % self.idle.len()])
     }
+}
+
+fn lock(list: &Mutex<Vec<Idle>>) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+    // Nothing panics while holding it; a poisoned list is still a list.
+    list.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// An upstream answer's body; when it has been read to its end, its
@@ -309,7 +323,7 @@ mod tests {
     fn pool(address: Uri, idle_timeout: Duration) -> Arc<Pool> {
         let tls = crate::tls::client_config(None).unwrap();
         let connector = super::super::connector(tls, Duration::from_secs(2));
-        Arc::new(Pool::new(connector, address, 8, idle_timeout))
+        Arc::new(Pool::new(connector, address, 8, idle_timeout, 1))
     }
 
     fn get(address: &Uri) -> Request<Body> {
@@ -387,6 +401,48 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("the idle connection was not closed");
+    }
+
+    #[tokio::test]
+    async fn each_worker_keeps_its_own_connections() {
+        let (address, seen) = upstream(After::KeepAlive).await;
+        let tls = crate::tls::client_config(None).unwrap();
+        let connector = super::super::connector(tls, Duration::from_secs(2));
+        let pool = Arc::new(Pool::new(
+            connector,
+            address.clone(),
+            8,
+            Duration::from_secs(60),
+            2,
+        ));
+        let workers = crate::executor::Workers::start(2).unwrap();
+        // One exchange on the given worker; the answer is read there, so
+        // the connection goes back to that worker's list.
+        let exchange_on = |w: usize| {
+            let (pool, address) = (pool.clone(), address.clone());
+            workers.handles()[w].spawn(async move {
+                let resp = pool.send(get(&address)).await.unwrap();
+                read_all(resp).await
+            })
+        };
+        assert_eq!(exchange_on(0).await.unwrap(), "0123456789");
+        assert_eq!(seen.accepted.load(Ordering::SeqCst), 1);
+        // Worker 1 does not take worker 0's connection: it opens its own.
+        assert_eq!(exchange_on(1).await.unwrap(), "0123456789");
+        assert_eq!(seen.accepted.load(Ordering::SeqCst), 2);
+        // Each then uses its own again.
+        assert_eq!(exchange_on(0).await.unwrap(), "0123456789");
+        assert_eq!(exchange_on(1).await.unwrap(), "0123456789");
+        assert_eq!(seen.accepted.load(Ordering::SeqCst), 2);
+        assert_eq!(pool.idle(), 2);
+        // The sweep reaches every worker's list.
+        assert_eq!(
+            pool.idle
+                .iter()
+                .map(|list| lock(list).len())
+                .collect::<Vec<_>>(),
+            [1, 1]
+        );
     }
 
     #[tokio::test]
