@@ -13,6 +13,13 @@ use moat_config::ConsumerConfig;
 const BASIC_CACHE_TTL: Duration = Duration::from_secs(300);
 const BASIC_CACHE_MAX: u64 = 10_000;
 
+/// Password checks running at once, process-wide: one per worker. An
+/// argon2id check is pure CPU and holds 19 MiB; more at once would only
+/// queue on the CPUs while holding memory, so a flood of wrong passwords
+/// waits here instead of filling every worker's blocking pool.
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(crate::executor::count()));
+
 /// Checks user names and passwords against argon2id hashes.
 pub struct BasicVerifier {
     users: HashMap<String, (String, String)>,
@@ -64,6 +71,9 @@ impl BasicVerifier {
             None => (None, self.dummy_hash.clone()),
         };
         let password = password.to_string();
+        let Ok(_turn) = HASHING.acquire().await else {
+            return None;
+        };
         // argon2 is deliberately slow: keep it off the async workers.
         let ok = tokio::task::spawn_blocking(move || {
             use argon2::PasswordVerifier;
@@ -112,5 +122,26 @@ mod tests {
         );
         assert_eq!(v.verify("al", "wrong").await, None);
         assert_eq!(v.verify("nobody", "correct horse").await, None);
+    }
+
+    #[tokio::test]
+    async fn password_checks_wait_for_a_turn() {
+        let hash = hash_password("correct horse").unwrap();
+        let consumers: Vec<ConsumerConfig> = serde_json::from_value(serde_json::json!([
+            {"id": "alice", "basic": {"username": "al", "password_hash": hash}}
+        ]))
+        .unwrap();
+        let v = std::sync::Arc::new(BasicVerifier::new(&consumers));
+        // Every turn taken: a check waits.
+        let all = u32::try_from(crate::executor::count()).unwrap();
+        let held = HASHING.acquire_many(all).await.unwrap();
+        let check = tokio::spawn({
+            let v = v.clone();
+            async move { v.verify("al", "correct horse").await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!check.is_finished(), "checked without a turn");
+        drop(held);
+        assert_eq!(check.await.unwrap().as_deref(), Some("alice"));
     }
 }
