@@ -75,6 +75,25 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
+/// Removes every field named in `names` (at most 64). The names present
+/// are found in one pass over the message's fields and only those are
+/// removed: most messages carry none, and each `HeaderMap::remove` hashes
+/// its name even when nothing is there.
+pub fn remove_fields(headers: &mut HeaderMap, names: &[&HeaderName]) {
+    debug_assert!(names.len() <= 64);
+    let mut found = 0u64;
+    for name in headers.keys() {
+        if let Some(i) = names.iter().position(|n| *n == name) {
+            found |= 1 << i;
+        }
+    }
+    for (i, name) in names.iter().enumerate() {
+        if found & (1 << i) != 0 {
+            headers.remove(*name);
+        }
+    }
+}
+
 /// True when the request asks to switch protocols (e.g. websocket).
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
@@ -271,6 +290,22 @@ pub fn new_request_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remove_fields_removes_every_value_of_the_names_present_and_nothing_else() {
+        let mut h = HeaderMap::new();
+        h.append("x-consumer-id", HeaderValue::from_static("mallory"));
+        h.append("x-consumer-id", HeaderValue::from_static("admin"));
+        h.append("server", HeaderValue::from_static("nginx"));
+        h.append("accept", HeaderValue::from_static("*/*"));
+        let consumer = HeaderName::from_static("x-consumer-id");
+        let roles = HeaderName::from_static("x-consumer-roles");
+        remove_fields(&mut h, &[&roles, &consumer, &header::SERVER]);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h["accept"], "*/*");
+        remove_fields(&mut h, &[]);
+        assert_eq!(h.len(), 1);
+    }
 
     fn h(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut m = HeaderMap::new();

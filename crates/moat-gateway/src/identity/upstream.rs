@@ -80,9 +80,7 @@ impl ApiIdentity {
         headers: &mut HeaderMap,
     ) {
         let h = &self.headers;
-        headers.remove(&h.consumer);
-        headers.remove(&h.scopes);
-        headers.remove(&h.roles);
+        crate::forwarding::remove_fields(headers, &[&h.consumer, &h.scopes, &h.roles]);
         if let Some(id) = identity {
             if let Ok(v) = HeaderValue::from_str(&id.consumer) {
                 headers.insert(h.consumer.clone(), v);

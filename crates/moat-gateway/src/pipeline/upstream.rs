@@ -128,9 +128,8 @@ pub(super) async fn forward(
     }
     strip_hop_by_hop(resp.headers_mut(), false);
     // Do not advertise the upstream's software and version.
-    resp.headers_mut().remove(header::SERVER);
-    resp.headers_mut()
-        .remove(header::HeaderName::from_static("x-powered-by"));
+    const POWERED_BY: header::HeaderName = header::HeaderName::from_static("x-powered-by");
+    crate::forwarding::remove_fields(resp.headers_mut(), &[&header::SERVER, &POWERED_BY]);
     let resp = resp.map(boxed);
     super::response::respond(
         &super::response::Answered {
