@@ -31,19 +31,12 @@ const HOP_BY_HOP: [HeaderName; HOPS] = [
 /// With `keep_upgrade`, `Connection: upgrade` and `Upgrade` survive so a
 /// websocket handshake can pass.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // One look at the names: which of them are here (most messages carry
-    // none, or only `Connection`), so that only those are removed.
-    let mut present = [false; HOPS];
-    let mut upgrade = false;
-    for name in headers.keys() {
-        match HOP_BY_HOP.iter().position(|h| h == name) {
-            Some(i) => present[i] = true,
-            None => upgrade |= *name == header::UPGRADE,
-        }
-    }
+    // One look at the names (most messages carry none, or only
+    // `Connection`); bit `HOPS` is `Upgrade`.
+    let found = present(headers, HOP_BY_HOP.iter().chain([&header::UPGRADE]));
     // `HOP_BY_HOP[0]` is `Connection`. Names the list removes anyway
     // (`keep-alive`) are not collected: the common value allocates nothing.
-    if present[0] {
+    if found & 1 != 0 {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
@@ -63,33 +56,44 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             }
         }
     }
-    for (name, here) in HOP_BY_HOP.iter().zip(present) {
-        if here {
-            headers.remove(name);
-        }
-    }
+    remove_found(headers, HOP_BY_HOP.iter(), found);
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else if upgrade {
+    } else if found & (1 << HOPS) != 0 {
         headers.remove(header::UPGRADE);
     }
 }
 
-/// Removes every field named in `names` (at most 64). The names present
-/// are found in one pass over the message's fields and only those are
-/// removed: most messages carry none, and each `HeaderMap::remove` hashes
-/// its name even when nothing is there.
+/// Removes every field named in `names`. Each `HeaderMap::remove` hashes
+/// its name even when nothing is there, and most messages carry none of
+/// them: the names present are found in one pass and only those removed.
 pub fn remove_fields(headers: &mut HeaderMap, names: &[&HeaderName]) {
-    debug_assert!(names.len() <= 64);
+    let found = present(headers, names.iter().copied());
+    remove_found(headers, names.iter().copied(), found);
+}
+
+/// Which of `names` (at most 64) the message carries, a bit each in their
+/// order, from one pass over its fields.
+fn present<'n>(headers: &HeaderMap, names: impl Iterator<Item = &'n HeaderName> + Clone) -> u64 {
     let mut found = 0u64;
     for name in headers.keys() {
-        if let Some(i) = names.iter().position(|n| *n == name) {
+        if let Some(i) = names.clone().position(|n| n == name) {
+            debug_assert!(i < 64);
             found |= 1 << i;
         }
     }
-    for (i, name) in names.iter().enumerate() {
+    found
+}
+
+/// Removes the fields of `names` whose bit [`present`] set.
+fn remove_found<'n>(
+    headers: &mut HeaderMap,
+    names: impl Iterator<Item = &'n HeaderName>,
+    found: u64,
+) {
+    for (i, name) in names.enumerate() {
         if found & (1 << i) != 0 {
-            headers.remove(*name);
+            headers.remove(name);
         }
     }
 }

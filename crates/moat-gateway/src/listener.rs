@@ -128,7 +128,9 @@ pub async fn serve(
         // Every worker is woken by a new connection; letting the others
         // take the next ones spreads a burst of connections over the
         // workers instead of leaving all of it to the first one awake.
-        tokio::task::yield_now().await;
+        if crate::executor::count() > 1 {
+            tokio::task::yield_now().await;
+        }
     }
     drop(listener);
     tracing::info!(listener = %name, "stopped accepting; draining connections");

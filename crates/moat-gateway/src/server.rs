@@ -205,6 +205,10 @@ impl Gateway {
             1 => None,
             n => Some(Workers::start(n).map_err(StartError::Workers)?),
         };
+        let runtimes = match &workers {
+            None => vec![tokio::runtime::Handle::current()],
+            Some(workers) => workers.handles().to_vec(),
+        };
         let mut listen_addrs = Vec::new();
         for (i, (socket, l)) in sockets.into_iter().zip(cfg.listeners.iter()).enumerate() {
             let bound = |source| StartError::Bind {
@@ -226,15 +230,8 @@ impl Gateway {
                     cfg.shutdown.grace_period,
                 )
             };
-            match &workers {
-                None => {
-                    tasks.spawn(serve(socket));
-                }
-                Some(workers) => {
-                    for handle in workers.handles() {
-                        tasks.spawn_on(serve(socket.try_clone().map_err(bound)?), handle);
-                    }
-                }
+            for runtime in &runtimes {
+                tasks.spawn_on(serve(socket.try_clone().map_err(bound)?), runtime);
             }
         }
         let ready = Arc::new(AtomicBool::new(false));
