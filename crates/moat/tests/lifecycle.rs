@@ -296,6 +296,25 @@ async fn shutdown_drains_requests_in_flight() {
     assert!(moat.stderr().contains("stopped"));
 }
 
+/// The echo API's config with file watching off and a 5 s response
+/// timeout (the slow answer takes 1.5 s), plus `extra` API lines.
+fn unwatched(up: &Upstream, extra: &str) -> String {
+    config(&up.url(), extra)
+        .replace("reload:\n", "reload:\n  watch: false\n")
+        .replace("response_timeout: 2s", "response_timeout: 5s")
+}
+
+/// `moat serve` of [`unwatched`] in `dir`, with `workers` worker threads.
+fn serve_on_workers(up: &Upstream, dir: &std::path::Path, workers: &str) -> Moat {
+    write(dir, "spec.yaml", ECHO_SPEC);
+    write(dir, "moat.yaml", &unwatched(up, ""));
+    let config = dir.join("moat.yaml");
+    Moat::spawn_with_env(
+        &["serve", "--config", config.to_str().unwrap()],
+        &[("TOKIO_WORKER_THREADS", workers)],
+    )
+}
+
 /// With one worker thread moat runs on tokio's current-thread runtime:
 /// everything must still happen at once on that thread. A slow upstream
 /// answer holds up no other request, a reload happens while it waits, and
@@ -304,18 +323,7 @@ async fn shutdown_drains_requests_in_flight() {
 async fn one_worker_thread_serves_reloads_and_drains() {
     let up = upstream(None).await;
     let dir = tempdir();
-    write(dir.path(), "spec.yaml", ECHO_SPEC);
-    let unwatched = |extra: &str| {
-        config(&up.url(), extra)
-            .replace("reload:\n", "reload:\n  watch: false\n")
-            .replace("response_timeout: 2s", "response_timeout: 5s")
-    };
-    write(dir.path(), "moat.yaml", &unwatched(""));
-    let config = dir.path().join("moat.yaml");
-    let mut moat = Moat::spawn_with_env(
-        &["serve", "--config", config.to_str().unwrap()],
-        &[("TOKIO_WORKER_THREADS", "1")],
-    );
+    let mut moat = serve_on_workers(&up, dir.path(), "1");
     let c = client();
     let slow = tokio::spawn(c.get(moat.url("/slow")).send());
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -333,7 +341,11 @@ async fn one_worker_thread_serves_reloads_and_drains() {
     }
     assert!(!slow.is_finished(), "requests waited for the slow one");
     assert_eq!(get_status(&c, moat.url("/undocumented")).await, 404);
-    replace(dir.path(), "moat.yaml", &unwatched("    mode: monitor\n"));
+    replace(
+        dir.path(),
+        "moat.yaml",
+        &unwatched(&up, "    mode: monitor\n"),
+    );
     moat.signal("HUP");
     moat.wait_stderr("config reloaded").await;
     assert_eq!(get_status(&c, moat.url("/undocumented")).await, 200);
@@ -353,16 +365,7 @@ async fn one_worker_thread_serves_reloads_and_drains() {
 async fn several_worker_threads_share_the_listener_and_drain() {
     let up = upstream(None).await;
     let dir = tempdir();
-    write(dir.path(), "spec.yaml", ECHO_SPEC);
-    let cfg = config(&up.url(), "")
-        .replace("reload:\n", "reload:\n  watch: false\n")
-        .replace("response_timeout: 2s", "response_timeout: 5s");
-    write(dir.path(), "moat.yaml", &cfg);
-    let config = dir.path().join("moat.yaml");
-    let mut moat = Moat::spawn_with_env(
-        &["serve", "--config", config.to_str().unwrap()],
-        &[("TOKIO_WORKER_THREADS", "4")],
-    );
+    let mut moat = serve_on_workers(&up, dir.path(), "4");
     let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", moat.pid()))
         .unwrap()
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())

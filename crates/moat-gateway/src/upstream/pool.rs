@@ -321,9 +321,13 @@ mod tests {
     }
 
     fn pool(address: Uri, idle_timeout: Duration) -> Arc<Pool> {
+        pool_for(address, idle_timeout, 1)
+    }
+
+    fn pool_for(address: Uri, idle_timeout: Duration, workers: usize) -> Arc<Pool> {
         let tls = crate::tls::client_config(None).unwrap();
         let connector = super::super::connector(tls, Duration::from_secs(2));
-        Arc::new(Pool::new(connector, address, 8, idle_timeout, 1))
+        Arc::new(Pool::new(connector, address, 8, idle_timeout, workers))
     }
 
     fn get(address: &Uri) -> Request<Body> {
@@ -406,15 +410,7 @@ mod tests {
     #[tokio::test]
     async fn each_worker_keeps_its_own_connections() {
         let (address, seen) = upstream(After::KeepAlive).await;
-        let tls = crate::tls::client_config(None).unwrap();
-        let connector = super::super::connector(tls, Duration::from_secs(2));
-        let pool = Arc::new(Pool::new(
-            connector,
-            address.clone(),
-            8,
-            Duration::from_secs(60),
-            2,
-        ));
+        let pool = pool_for(address.clone(), Duration::from_secs(60), 2);
         let workers = crate::executor::Workers::start(2).unwrap();
         // One exchange on the given worker; the answer is read there, so
         // the connection goes back to that worker's list.
