@@ -366,13 +366,24 @@ async fn several_worker_threads_share_the_listener_and_drain() {
     let up = upstream(None).await;
     let dir = tempdir();
     let mut moat = serve_on_workers(&up, dir.path(), "4");
-    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", moat.pid()))
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .map(|n| n.trim().to_string())
-        .filter(|n| n.starts_with("moat-worker-"))
-        .collect();
-    names.sort();
+    // A worker thread takes its name when it starts, which may be just
+    // after moat says it listens.
+    let workers = || {
+        let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", moat.pid()))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|n| n.trim().to_string())
+            .filter(|n| n.starts_with("moat-worker-"))
+            .collect();
+        names.sort();
+        names
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut names = workers();
+    while names.len() < 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        names = workers();
+    }
     assert_eq!(
         names,
         [
