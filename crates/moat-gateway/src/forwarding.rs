@@ -15,8 +15,9 @@ const HOPS: usize = 8;
 
 /// Headers that describe one connection and never cross a proxy (RFC 9110
 /// §7.6.1), plus the legacy ones still seen in the wild. `Connection`
-/// comes first ([`strip_hop_by_hop`] reads the names it lists).
-const HOP_BY_HOP: [HeaderName; HOPS] = [
+/// comes first ([`strip_hop_by_hop`] reads the names it lists). A `static`:
+/// a `const` array of names would be built and dropped at every use.
+static HOP_BY_HOP: [HeaderName; HOPS] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -33,7 +34,10 @@ const HOP_BY_HOP: [HeaderName; HOPS] = [
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // One look at the names (most messages carry none, or only
     // `Connection`); bit `HOPS` is `Upgrade`.
-    let found = present(headers, HOP_BY_HOP.iter().chain([&header::UPGRADE]));
+    let found = headers
+        .keys()
+        .filter_map(hop_index)
+        .fold(0u64, |found, i| found | 1 << i);
     // `HOP_BY_HOP[0]` is `Connection`. Names the list removes anyway
     // (`keep-alive`) are not collected: the common value allocates nothing.
     if found & 1 != 0 {
@@ -62,6 +66,24 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     } else if found & (1 << HOPS) != 0 {
         headers.remove(header::UPGRADE);
     }
+}
+
+/// The index of a hop-by-hop field's name in [`HOP_BY_HOP`], or [`HOPS`]
+/// for `Upgrade`. A `match` on the text: comparing with each name of the
+/// list costs more on every field of every message.
+fn hop_index(name: &HeaderName) -> Option<usize> {
+    Some(match name.as_str() {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-connection" => 2,
+        "proxy-authenticate" => 3,
+        "proxy-authorization" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "transfer-encoding" => 7,
+        "upgrade" => HOPS,
+        _ => return None,
+    })
 }
 
 /// Removes every field named in `names`. Each `HeaderMap::remove` hashes
@@ -132,7 +154,7 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Ip
         return peer_ip;
     }
     let chain: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
+        .get_all(X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -188,12 +210,20 @@ pub struct ClientSide<'a> {
     pub host: Option<&'a str>,
 }
 
+/// `X-Forwarded-For`. Header names are constants: `from_static` and
+/// `&str` names are parsed again at each call outside a constant.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `X-Forwarded-Proto`.
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `X-Forwarded-Host`.
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// Sets `X-Forwarded-For`, `-Proto`, `-Host` and `Forwarded` for the upstream.
 pub fn set_forwarding_headers(headers: &mut HeaderMap, client: &ClientSide<'_>) {
     let peer = client.peer;
-    let xff_name = HeaderName::from_static("x-forwarded-for");
-    let proto_name = HeaderName::from_static("x-forwarded-proto");
-    let host_name = HeaderName::from_static("x-forwarded-host");
+    let xff_name = X_FORWARDED_FOR;
+    let proto_name = X_FORWARDED_PROTO;
+    let host_name = X_FORWARDED_HOST;
 
     let prior_xff = client.trusted.then(|| joined(headers, &xff_name)).flatten();
     match prior_xff {
@@ -275,20 +305,51 @@ fn set(headers: &mut HeaderMap, name: HeaderName, value: String) {
     }
 }
 
-/// A request id a trusted proxy sent, when it looks like one: at most 128
-/// visible ASCII characters. Anything else is replaced by a fresh id.
-pub fn acceptable_request_id(value: &HeaderValue) -> Option<&str> {
-    let s = value.to_str().ok()?;
-    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())).then_some(s)
+/// A request's id: 1 to 128 visible ASCII characters, kept as the header
+/// value it is sent in (to the upstream and back to the client), so that
+/// both are a reference count, not a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    /// A new random id: a UUID v4 in 32 lower-case hex digits.
+    pub fn new() -> Self {
+        let mut buf = uuid::Uuid::encode_buffer();
+        let text = uuid::Uuid::new_v4().simple().encode_lower(&mut buf);
+        // Hex digits are a valid header value.
+        Self(HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-")))
+    }
+
+    /// The id a trusted proxy sent, when it looks like one: at most 128
+    /// visible ASCII characters. Anything else is replaced by a fresh id.
+    pub fn acceptable(value: &HeaderValue) -> Option<Self> {
+        let b = value.as_bytes();
+        (!b.is_empty() && b.len() <= 128 && b.iter().all(u8::is_ascii_graphic))
+            .then(|| Self(value.clone()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Visible ASCII by construction.
+        self.0.to_str().unwrap_or("-")
+    }
+
+    /// The id as a header value.
+    pub fn header_value(&self) -> HeaderValue {
+        self.0.clone()
+    }
 }
 
-/// A new random request id.
-pub fn new_request_id() -> String {
-    let mut buf = uuid::Uuid::encode_buffer();
-    uuid::Uuid::new_v4()
-        .simple()
-        .encode_lower(&mut buf)
-        .to_string()
+impl Default for RequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -357,6 +418,16 @@ mod tests {
     }
 
     #[test]
+    fn hop_indices_follow_the_list() {
+        for (i, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_index(name), Some(i), "{name}");
+        }
+        assert_eq!(hop_index(&header::UPGRADE), Some(HOPS));
+        assert_eq!(hop_index(&header::HOST), None);
+        assert_eq!(hop_index(&HeaderName::from_static("x-te")), None);
+    }
+
+    #[test]
     fn upgrade_survives_when_asked() {
         let mut m = h(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
         assert!(is_upgrade(&m));
@@ -420,10 +491,17 @@ mod tests {
 
     #[test]
     fn request_ids_are_checked() {
-        assert!(acceptable_request_id(&HeaderValue::from_static("abc-123")).is_some());
-        assert!(acceptable_request_id(&HeaderValue::from_static("a b")).is_none());
+        let sent = RequestId::acceptable(&HeaderValue::from_static("abc-123")).unwrap();
+        assert_eq!(sent.as_str(), "abc-123");
+        assert_eq!(sent.header_value(), "abc-123");
+        assert!(RequestId::acceptable(&HeaderValue::from_static("a b")).is_none());
+        assert!(RequestId::acceptable(&HeaderValue::from_static("")).is_none());
         let long = "x".repeat(129);
-        assert!(acceptable_request_id(&HeaderValue::from_str(&long).unwrap()).is_none());
-        assert_eq!(new_request_id().len(), 32);
+        assert!(RequestId::acceptable(&HeaderValue::from_str(&long).unwrap()).is_none());
+        let fresh = RequestId::new();
+        assert_eq!(fresh.as_str().len(), 32);
+        assert!(fresh.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(fresh, RequestId::new());
+        assert_eq!(fresh.to_string(), fresh.as_str());
     }
 }

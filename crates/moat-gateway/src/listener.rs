@@ -23,7 +23,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::body::{Body, empty};
 use crate::client_cert::ClientCert;
-use crate::forwarding::{client_ip, is_trusted, new_request_id};
+use crate::forwarding::{RequestId, client_ip, is_trusted};
 use crate::pipeline::{
     ConnInfo, Exchange, Outcome, Shared, answer, finish_headers, handle, record, request_id,
 };
@@ -391,7 +391,7 @@ fn record_parse_error(shared: &Shared, conn: &ConnInfo, error: &hyper::Error) {
         (ProblemKind::InvalidRequest, 400)
     };
     let mut ex = Exchange::new(
-        new_request_id(),
+        RequestId::new(),
         conn.peer.ip(),
         http::Method::from_bytes(b"-").unwrap_or_default(),
     );

@@ -143,8 +143,8 @@ pub fn host(
 /// removed. User information and anything but a host and port are refused.
 fn authority_host(text: &str) -> Result<String, HeadError> {
     let parsed;
-    let host = match plain_host(text) {
-        Some(host) => host,
+    let (host, name_checked) = match plain_host(text) {
+        Some(host) => (host, true),
         None => {
             parsed = text
                 .parse::<http::uri::Authority>()
@@ -152,10 +152,13 @@ fn authority_host(text: &str) -> Result<String, HeadError> {
             if parsed.as_str().contains('@') || parsed.host().is_empty() {
                 return Err(HeadError::InvalidHost);
             }
-            parsed.host()
+            (parsed.host(), false)
         }
     };
-    let valid = if let Some(ip6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+    let valid = if name_checked {
+        // `plain_host` checked every byte already.
+        !host.contains("..")
+    } else if let Some(ip6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         ip6.parse::<std::net::Ipv6Addr>().is_ok()
     } else {
         host.bytes()

@@ -1,5 +1,6 @@
 //! What the pipeline knows of one exchange, and its typed outcome.
 
+use crate::forwarding::RequestId;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +40,7 @@ impl Outcome {
 
 /// The record of one exchange, filled in as the phases run.
 pub(crate) struct Exchange {
-    pub request_id: String,
+    pub request_id: RequestId,
     pub client: IpAddr,
     pub method: Method,
     /// The canonical path (or a prefix of the raw one, when it has none).
@@ -69,7 +70,7 @@ pub(crate) struct Exchange {
 
 impl Exchange {
     /// A new exchange.
-    pub fn new(request_id: String, client: IpAddr, method: Method) -> Self {
+    pub fn new(request_id: RequestId, client: IpAddr, method: Method) -> Self {
         Self {
             request_id,
             client,
@@ -116,7 +117,7 @@ mod tests {
 
     #[test]
     fn the_most_severe_outcome_and_its_first_finding_win() {
-        let mut ex = Exchange::new("r".into(), IpAddr::from([127, 0, 0, 1]), Method::GET);
+        let mut ex = Exchange::new(RequestId::new(), IpAddr::from([127, 0, 0, 1]), Method::GET);
         ex.note("a", "zombie-endpoint", Outcome::Flagged);
         assert_eq!(
             (ex.outcome, ex.finding),

@@ -42,7 +42,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use moat_config::Mode;
@@ -58,7 +58,7 @@ use crate::abuse::Abuse;
 use crate::access_log::AccessLog;
 use crate::body::{Body, Capped, boxed};
 use crate::client_cert::ClientCert;
-use crate::forwarding::{PeerFields, acceptable_request_id, client_ip, is_trusted, new_request_id};
+use crate::forwarding::{PeerFields, RequestId, client_ip, is_trusted};
 use crate::limits::{InFlight, Limiter};
 use crate::runtime::Runtime;
 
@@ -167,13 +167,12 @@ pub async fn handle(
 
 /// The request id: the client's when it comes through a trusted proxy and
 /// is acceptable, a new one otherwise.
-pub(crate) fn request_id(rt: &Runtime, trusted: bool, headers: &http::HeaderMap) -> String {
+pub(crate) fn request_id(rt: &Runtime, trusted: bool, headers: &http::HeaderMap) -> RequestId {
     headers
         .get(&rt.request_id_header)
         .filter(|_| trusted)
-        .and_then(acceptable_request_id)
-        .map(str::to_string)
-        .unwrap_or_else(new_request_id)
+        .and_then(RequestId::acceptable)
+        .unwrap_or_default()
 }
 
 /// Fields every answer carries: request id, HSTS, `nosniff`; and those the
@@ -186,14 +185,12 @@ pub(crate) fn finish_headers(
     resp: &mut Response<Body>,
 ) {
     let headers = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&ex.request_id) {
-        headers.insert(rt.request_id_header.clone(), v);
-    }
+    headers.insert(rt.request_id_header.clone(), ex.request_id.header_value());
     if let Some(hsts) = rt.hsts(conn.listener) {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
     }
     if ex.deprecation {
-        headers.insert("deprecation", HeaderValue::from_static("true"));
+        headers.insert(DEPRECATION, HeaderValue::from_static("true"));
     }
     // Browsers must not guess content types, and a response for an
     // authenticated caller must not be kept by shared caches.
@@ -208,12 +205,20 @@ pub(crate) fn finish_headers(
         cors.response_headers(origin, headers);
     }
     if let Some((policy, current)) = ex.rate_limit.take() {
-        headers.insert("ratelimit-policy", policy);
+        headers.insert(RATELIMIT_POLICY, policy);
         if let Some(v) = current {
-            headers.insert("ratelimit", v);
+            headers.insert(RATELIMIT, v);
         }
     }
 }
+
+/// `Deprecation` (RFC 9745). Names are constants: a `&str` name is parsed
+/// again at every insert.
+const DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
+/// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers).
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// `RateLimit`.
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// The guards' state that outlives a runtime.
 pub(crate) struct Guards<'a> {

@@ -27,7 +27,7 @@ pub(crate) fn record(
     );
     shared.access_log.log(&AccessRecord {
         time: arrived,
-        request_id: &ex.request_id,
+        request_id: ex.request_id.as_str(),
         client: ex.client,
         method: ex.method.as_str(),
         path: &ex.path,

@@ -90,7 +90,7 @@ pub(crate) fn answer(api: &str, ex: &mut Exchange, refusal: impl Into<Refusal>) 
     ex.note(api, slug, Outcome::Denied);
     tracing::debug!(request_id = %ex.request_id, api, path = %ex.path,
         finding = slug, "request denied");
-    let mut problem = Problem::new(f.kind, f.detail, &ex.request_id);
+    let mut problem = Problem::new(f.kind, f.detail, ex.request_id.as_str());
     problem.violations = refusal.violations;
     let mut resp = problem_response(&problem);
     for (name, value) in refusal.headers {

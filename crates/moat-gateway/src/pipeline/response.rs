@@ -61,7 +61,7 @@ pub(super) async fn respond(
         && !filter.documents_status(status.as_u16())
     {
         ex.note(&api.name, "error-scrubbed", Outcome::Flagged);
-        let mut problem = Problem::new(ProblemKind::UpstreamError, None, &ex.request_id);
+        let mut problem = Problem::new(ProblemKind::UpstreamError, None, ex.request_id.as_str());
         problem.status = status.as_u16();
         let mut scrubbed = problem_response(&problem);
         *scrubbed.status_mut() = status;
@@ -134,7 +134,7 @@ pub(super) async fn respond(
         return problem_response(&Problem::new(
             ProblemKind::UpstreamError,
             None,
-            &ex.request_id,
+            ex.request_id.as_str(),
         ));
     };
     // Filtering alone, on an answer it leaves as it is (the common case):
@@ -202,7 +202,7 @@ pub(super) async fn respond(
         Err(_) => problem_response(&Problem::new(
             ProblemKind::UpstreamError,
             None,
-            &ex.request_id,
+            ex.request_id.as_str(),
         )),
     }
 }
@@ -280,7 +280,7 @@ fn oversize(api: &Api, resp: Response<Body>, ex: &mut Exchange) -> Response<Body
             problem_response(&Problem::new(
                 ProblemKind::UpstreamError,
                 None,
-                &ex.request_id,
+                ex.request_id.as_str(),
             ))
         }
     }

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::header::{self, HeaderValue};
+use http::header;
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::TokioIo;
 use moat_guard::identity::Identity;
@@ -26,6 +26,9 @@ use crate::forwarding::{ClientSide, is_upgrade, set_forwarding_headers, strip_ho
 use crate::runtime::Api;
 use crate::telemetry;
 use crate::upstream::UpstreamFailure;
+
+/// The field the request id reaches the upstream in.
+const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 
 /// Where and as whom a request is forwarded.
 pub(super) struct Forward<'a> {
@@ -82,9 +85,7 @@ pub(super) async fn forward(
             host,
         },
     );
-    if let Ok(v) = HeaderValue::from_str(&ex.request_id) {
-        headers.insert(header::HeaderName::from_static("x-request-id"), v);
-    }
+    headers.insert(X_REQUEST_ID, ex.request_id.header_value());
     api.identity
         .prepare_upstream_headers(fwd.operation, fwd.identity, &mut headers);
 
@@ -112,7 +113,7 @@ pub(super) async fn forward(
                 UpstreamFailure::Connect => ProblemKind::UpstreamUnavailable,
                 UpstreamFailure::Protocol => ProblemKind::UpstreamError,
             };
-            return problem_response(&Problem::new(kind, None, &ex.request_id));
+            return problem_response(&Problem::new(kind, None, ex.request_id.as_str()));
         }
     };
     ex.upstream_latency = Some(took);
@@ -149,7 +150,7 @@ pub(super) async fn forward(
 async fn tunnel(
     client: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
-    request_id: String,
+    request_id: crate::forwarding::RequestId,
 ) {
     match tokio::try_join!(client, upstream) {
         Ok((c, u)) => {

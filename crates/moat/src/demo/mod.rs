@@ -183,7 +183,7 @@ fn sign_hs256(claims: &serde_json::Value, secret: &[u8]) -> String {
 
 fn uuid_hex() -> String {
     // The gateway already depends on uuid's v4 generator (request ids).
-    moat_gateway::forwarding::new_request_id()
+    moat_gateway::forwarding::RequestId::new().to_string()
 }
 
 fn print_guide(gateway: &Gateway, upstream: SocketAddr, token: &str, creds: &DemoCredentials) {
