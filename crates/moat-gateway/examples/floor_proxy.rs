@@ -23,6 +23,7 @@ use hyper_util::server::conn::auto;
 use moat_config::UpstreamConfig;
 use moat_gateway::body::{self, Body};
 use moat_gateway::executor::{self, Workers};
+use moat_gateway::timer::Deadlines;
 use moat_gateway::upstream::Upstream;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -66,9 +67,12 @@ async fn serve(listener: std::net::TcpListener, upstream: Arc<Upstream>) -> std:
         let _ = stream.set_nodelay(true);
         let upstream = upstream.clone();
         tokio::spawn(async move {
+            // moat's reused per-connection timer, for the response deadline.
+            let deadlines = Deadlines::new();
             let svc = service_fn(move |req: Request<Incoming>| {
                 let upstream = Arc::clone(&upstream);
-                async move { Ok::<_, Infallible>(forward(&upstream, req).await) }
+                let deadlines = Arc::clone(&deadlines);
+                async move { Ok::<_, Infallible>(forward(&upstream, &deadlines, req).await) }
             });
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), svc)
@@ -77,7 +81,11 @@ async fn serve(listener: std::net::TcpListener, upstream: Arc<Upstream>) -> std:
     }
 }
 
-async fn forward(upstream: &Upstream, req: Request<Incoming>) -> http::Response<Body> {
+async fn forward(
+    upstream: &Upstream,
+    deadlines: &Arc<Deadlines>,
+    req: Request<Incoming>,
+) -> http::Response<Body> {
     let picked = upstream.pick();
     let (mut parts, body) = req.into_parts();
     let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -89,7 +97,7 @@ async fn forward(upstream: &Upstream, req: Request<Incoming>) -> http::Response<
         .headers
         .insert(http::header::HOST, picked.target().host().clone());
     let up = Request::from_parts(parts, body::boxed(body));
-    match upstream.send(picked, up).await {
+    match upstream.send(picked, up, deadlines).await {
         Ok(resp) => resp.map(body::boxed),
         Err(_) => bad_gateway(),
     }

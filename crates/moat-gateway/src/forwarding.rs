@@ -6,6 +6,7 @@
 //! cannot make the upstream believe it comes from elsewhere.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Mutex, PoisonError};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
@@ -168,14 +169,28 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Ip
 }
 
 /// The fields of the forwarded request that depend only on the connection,
-/// formatted once when it is accepted.
-#[derive(Debug, Clone)]
+/// formatted once when it is accepted, and those that depend on the
+/// connection and the requested host, formatted once per host (a
+/// keep-alive connection asks for one host, request after request).
+#[derive(Debug)]
 pub struct PeerFields {
     /// `https` or `http`, as the client reached moat.
     proto: &'static str,
     /// The peer's address as `X-Forwarded-For` gives it.
     xff: HeaderValue,
     /// The peer's `Forwarded` element without a host: `for=…;proto=…`.
+    forwarded: HeaderValue,
+    /// The fields for the host last asked for on this connection.
+    last_host: Mutex<Option<(Box<str>, HostFields)>>,
+}
+
+/// The fields that name the requested host.
+#[derive(Debug, Clone)]
+struct HostFields {
+    /// `X-Forwarded-Host`; `None` when the host is not a field value.
+    xfh: Option<HeaderValue>,
+    /// The peer's `Forwarded` element with the host: `for=…;proto=…;host=…`
+    /// (without it when the host is not a token).
     forwarded: HeaderValue,
 }
 
@@ -196,7 +211,34 @@ impl PeerFields {
             proto,
             xff: value(ip.to_string()),
             forwarded: value(format!("for={for_value};proto={proto}")),
+            last_host: Mutex::new(None),
         }
+    }
+
+    /// The fields that name `host`, kept for the next request.
+    fn for_host(&self, host: &str) -> HostFields {
+        let mut last = self
+            .last_host
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((known, fields)) = last.as_ref()
+            && **known == *host
+        {
+            return fields.clone();
+        }
+        let forwarded = if host.bytes().all(is_token_or_hostchar) {
+            let element = text(&self.forwarded);
+            HeaderValue::try_from(format!("{element};host={host}"))
+                .unwrap_or_else(|_| self.forwarded.clone())
+        } else {
+            self.forwarded.clone()
+        };
+        let fields = HostFields {
+            xfh: HeaderValue::from_str(host).ok(),
+            forwarded,
+        };
+        *last = Some((host.into(), fields.clone()));
+        fields
     }
 }
 
@@ -238,42 +280,33 @@ pub fn set_forwarding_headers(headers: &mut HeaderMap, client: &ClientSide<'_>) 
         headers.insert(proto_name, HeaderValue::from_static(peer.proto));
     }
     let keep_host = client.trusted && headers.contains_key(&host_name);
+    let named = client.host.map(|h| peer.for_host(h));
     if !keep_host {
-        match client.host {
-            Some(h) => set(headers, host_name, h.to_string()),
+        match named.as_ref().and_then(|n| n.xfh.clone()) {
+            Some(v) => {
+                headers.insert(host_name, v);
+            }
             None => {
                 headers.remove(&host_name);
             }
         }
     }
 
+    let element = named.map_or_else(|| peer.forwarded.clone(), |n| n.forwarded);
     let prior_fwd = client
         .trusted
         .then(|| joined(headers, &header::FORWARDED))
         .flatten();
-    let host = client.host.filter(|h| h.bytes().all(is_token_or_hostchar));
-    if prior_fwd.is_none() && host.is_none() {
-        headers.insert(header::FORWARDED, peer.forwarded.clone());
-        return;
+    match prior_fwd {
+        None => {
+            headers.insert(header::FORWARDED, element);
+        }
+        Some(prior) => set(
+            headers,
+            header::FORWARDED,
+            format!("{prior}, {}", text(&element)),
+        ),
     }
-    let element = text(&peer.forwarded);
-    // Exactly as long as the value: the header value takes the buffer as
-    // it is, without a copy.
-    let mut fwd = String::with_capacity(
-        prior_fwd.as_ref().map_or(0, |p| p.len() + 2)
-            + element.len()
-            + host.map_or(0, |h| ";host=".len() + h.len()),
-    );
-    if let Some(prior) = &prior_fwd {
-        fwd.push_str(prior);
-        fwd.push_str(", ");
-    }
-    fwd.push_str(element);
-    if let Some(h) = host {
-        fwd.push_str(";host=");
-        fwd.push_str(h);
-    }
-    set(headers, header::FORWARDED, fwd);
 }
 
 /// A value this module formatted (visible ASCII) as text.
@@ -457,6 +490,35 @@ mod tests {
             m["forwarded"],
             "for=10.0.0.7;proto=http;host=api.example.com"
         );
+    }
+
+    #[test]
+    fn host_fields_follow_the_host_asked_for() {
+        let peer = PeerFields::new("10.0.0.7:5555".parse().unwrap(), true);
+        for host in ["a.example", "b.example:8443", "a.example", "[2001:db8::1]"] {
+            let mut m = HeaderMap::new();
+            let client = ClientSide {
+                peer: &peer,
+                trusted: false,
+                host: Some(host),
+            };
+            set_forwarding_headers(&mut m, &client);
+            assert_eq!(m["x-forwarded-host"], host);
+            assert_eq!(
+                m["forwarded"],
+                format!("for=10.0.0.7;proto=https;host={host}").as_str()
+            );
+        }
+        // No host: no X-Forwarded-Host, and a client's own is removed.
+        let mut m = h(&[("x-forwarded-host", "evil.example")]);
+        let client = ClientSide {
+            peer: &peer,
+            trusted: false,
+            host: None,
+        };
+        set_forwarding_headers(&mut m, &client);
+        assert!(!m.contains_key("x-forwarded-host"));
+        assert_eq!(m["forwarded"], "for=10.0.0.7;proto=https");
     }
 
     #[test]

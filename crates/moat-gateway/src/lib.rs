@@ -24,6 +24,7 @@ pub mod runtime;
 mod server;
 pub mod slots;
 pub mod telemetry;
+pub mod timer;
 pub mod tls;
 pub mod upstream;
 

@@ -29,6 +29,7 @@ use crate::pipeline::{
 };
 use crate::slots::Slots;
 use crate::telemetry;
+use crate::timer::{ConnTimer, Deadlines};
 
 /// What the workers accepting on one listener share: its connection slots,
 /// in all and per client address.
@@ -212,12 +213,13 @@ async fn serve_connection(
     serve_http(io, cfg, shared, info, watcher).await;
 }
 
-/// The HTTP/1.1 and HTTP/2 settings of a listener.
+/// The HTTP/1.1 and HTTP/2 settings of a listener, for one connection
+/// (with its own timer for the header read deadlines).
 fn builder(cfg: &ListenerConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     {
         let mut h1 = builder.http1();
-        h1.timer(TokioTimer::new())
+        h1.timer(ConnTimer::new(Deadlines::new(), cfg.header_read_timeout))
             .header_read_timeout(cfg.header_read_timeout)
             .keep_alive(true)
             // The read buffer caps the request head: a head that does not

@@ -61,6 +61,7 @@ use crate::client_cert::ClientCert;
 use crate::forwarding::{PeerFields, RequestId, client_ip, is_trusted};
 use crate::limits::{InFlight, Limiter};
 use crate::runtime::Runtime;
+use crate::timer::Deadlines;
 
 /// State shared by every connection of the gateway.
 pub struct Shared {
@@ -79,7 +80,7 @@ pub struct Shared {
 }
 
 /// What is known of the connection a request came on.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ConnInfo {
     /// The TCP peer.
     pub peer: SocketAddr,
@@ -91,6 +92,9 @@ pub struct ConnInfo {
     pub client_cert: Option<Arc<ClientCert>>,
     /// The forwarding fields of this connection, formatted once.
     pub forwarding: PeerFields,
+    /// The connection's reused timer for the upstream response deadline of
+    /// each of its requests.
+    pub deadlines: Arc<Deadlines>,
 }
 
 impl ConnInfo {
@@ -107,6 +111,7 @@ impl ConnInfo {
             listener,
             client_cert,
             forwarding: PeerFields::new(peer, tls),
+            deadlines: Deadlines::new(),
         }
     }
 }

@@ -96,7 +96,7 @@ pub(super) async fn forward(
     *up_req.headers_mut() = headers;
 
     let sent = Instant::now();
-    let result = api.upstream.send(picked, up_req).await;
+    let result = api.upstream.send(picked, up_req, &conn.deadlines).await;
     let took = sent.elapsed();
     let mut resp = match result {
         Ok(r) => r,

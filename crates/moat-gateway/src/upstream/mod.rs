@@ -16,6 +16,7 @@ use pool::Pool;
 pub use pool::PooledBody;
 
 use crate::body::Body;
+use crate::timer::Deadlines;
 use crate::tls::{TlsError, client_config};
 
 /// One base URL of an upstream.
@@ -220,13 +221,18 @@ impl Upstream {
     }
 
     /// Sends a request (origin-form target, `Host` set) to the picked
-    /// target and waits for the response head.
+    /// target and waits for the response head, on the client connection's
+    /// `deadlines`.
     pub async fn send(
         &self,
         to: Picked<'_>,
         req: Request<Body>,
+        deadlines: &Arc<Deadlines>,
     ) -> Result<Response<PooledBody>, UpstreamFailure> {
-        match tokio::time::timeout(self.response_timeout, to.pool.send(req)).await {
+        match deadlines
+            .within(self.response_timeout, to.pool.send(req))
+            .await
+        {
             Err(_) => Err(UpstreamFailure::Timeout),
             Ok(result) => result,
         }
