@@ -142,13 +142,13 @@ pub fn parse(body: &[u8], limits: &JsonLimits) -> Result<Value, JsonError> {
         limits,
         failure: RefCell::new(None),
     };
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let parsed = ValueSeed {
-        ctx: &ctx,
-        depth: 0,
-    }
-    .deserialize(&mut de)
-    .and_then(|v| de.end().map(|()| v));
+    // A body that is UTF-8 as a whole (nearly all) is read as text, whose
+    // strings serde_json then need not check one by one; any other is read
+    // as bytes, so that the error names the string at fault.
+    let parsed = match std::str::from_utf8(body) {
+        Ok(text) => read(&ctx, &mut serde_json::Deserializer::from_str(text)),
+        Err(_) => read(&ctx, &mut serde_json::Deserializer::from_slice(body)),
+    };
     match parsed {
         Ok(value) => Ok(value),
         Err(_) => {
@@ -163,6 +163,16 @@ pub fn parse(body: &[u8], limits: &JsonLimits) -> Result<Value, JsonError> {
             })
         }
     }
+}
+
+/// Reads one value, and nothing after it, from `de`.
+fn read<'de, R: serde_json::de::Read<'de>>(
+    ctx: &Ctx<'_>,
+    de: &mut serde_json::Deserializer<R>,
+) -> Result<Value, serde_json::Error> {
+    let value = ValueSeed { ctx, depth: 0 }.deserialize(&mut *de)?;
+    de.end()?;
+    Ok(value)
 }
 
 /// One step of a pointer, pushed while an error unwinds (innermost first).

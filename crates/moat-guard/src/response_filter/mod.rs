@@ -200,13 +200,10 @@ fn parse_status_key(key: &str) -> Option<StatusKey> {
 /// Whether a media type (a `content` key or a `Content-Type` value) is JSON:
 /// `application/json` or any `…/…+json`, parameters ignored.
 fn is_json_media(media: &str) -> bool {
-    let essence = media
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json" || (essence.contains('/') && essence.ends_with("+json"))
+    let essence = media.split(';').next().unwrap_or("").trim().as_bytes();
+    let suffix = essence.len().checked_sub(5).map(|at| &essence[at..]);
+    essence.eq_ignore_ascii_case(b"application/json")
+        || (essence.contains(&b'/') && suffix.is_some_and(|s| s.eq_ignore_ascii_case(b"+json")))
 }
 
 fn escape(token: &str) -> String {
@@ -828,5 +825,10 @@ mod tests {
         assert_eq!(parse_status_key("404"), Some(StatusKey::Exact(404)));
         assert!(is_json_media("application/problem+json; charset=utf-8"));
         assert!(!is_json_media("text/plain"));
+        assert!(is_json_media(" Application/JSON "));
+        assert!(is_json_media("application/vnd.api+JSON;x=1"));
+        assert!(!is_json_media("+json"));
+        assert!(!is_json_media("json"));
+        assert!(!is_json_media("application/jsonx"));
     }
 }

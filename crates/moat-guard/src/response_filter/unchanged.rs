@@ -14,7 +14,10 @@ use super::{Context, KEEP, NodeId, ResponseFilter, is_secret_name};
 /// Whether `body` reads as JSON that the filter leaves as it is from node
 /// `root`; `None` when it is not JSON (one value, nothing after it).
 pub(super) fn check(filter: &ResponseFilter, root: NodeId, body: &[u8]) -> Option<bool> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // JSON is UTF-8: checked once for the whole body, serde_json need not
+    // check each string again.
+    let text = std::str::from_utf8(body).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let seed = Check {
         filter,
         node: root,
