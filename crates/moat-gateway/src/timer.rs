@@ -76,11 +76,13 @@ impl Deadlines {
     }
 
     /// Runs `work`, or gives up when `timeout` (and at most its
-    /// [`slack`]) has passed.
+    /// [`slack`]) has passed. `work` is pinned where the caller made it
+    /// (`std::pin::pin!`): a future taken by value is copied at each step
+    /// of the wait, and a request's upstream call is large.
     pub async fn within<F: Future>(
         self: &Arc<Self>,
         timeout: Duration,
-        work: F,
+        work: Pin<&mut F>,
     ) -> Result<F::Output, Elapsed> {
         let mut deadline = self.lend(tokio::time::Instant::now() + timeout, slack(timeout));
         tokio::select! {
@@ -202,7 +204,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn work_that_finishes_first_wins_and_slow_work_times_out() {
         let deadlines = Deadlines::new();
-        let quick = deadlines.within(Duration::from_secs(10), async { 7 }).await;
+        let quick = deadlines
+            .within(Duration::from_secs(10), std::pin::pin!(async { 7 }))
+            .await;
         assert_eq!(quick, Ok(7));
         // The timer went back pointing 10 s ahead; the next deadline is
         // earlier than that, and still holds.
@@ -210,7 +214,7 @@ mod tests {
         let slow = deadlines
             .within(
                 Duration::from_secs(2),
-                tokio::time::sleep(Duration::from_secs(60)),
+                std::pin::pin!(tokio::time::sleep(Duration::from_secs(60))),
             )
             .await;
         assert_eq!(slow, Err(Elapsed));

@@ -76,9 +76,18 @@ pub struct Head {
 impl Head {
     /// Reads `parts` into one view, or says why there is more than one.
     pub fn parse(parts: &Parts) -> Result<Head, HeadError> {
-        let path = CanonicalPath::parse(parts.uri.path()).map_err(HeadError::Path)?;
-        let host = host(&parts.uri, &parts.headers, parts.version)?;
-        let media = match one(&parts.headers, SingleField::ContentType)? {
+        Self::read(&parts.uri, &parts.headers, parts.version)
+    }
+
+    /// Reads the head of `req` (its body untouched) into one view.
+    pub fn of<B>(req: &http::Request<B>) -> Result<Head, HeadError> {
+        Self::read(req.uri(), req.headers(), req.version())
+    }
+
+    fn read(uri: &http::Uri, headers: &HeaderMap, version: Version) -> Result<Head, HeadError> {
+        let path = CanonicalPath::parse(uri.path()).map_err(HeadError::Path)?;
+        let host = host(uri, headers, version)?;
+        let media = match one(headers, SingleField::ContentType)? {
             Some(v) => Some(
                 v.to_str()
                     .map_err(|_| HeadError::MediaType(MediaTypeError::Invalid))
@@ -86,16 +95,15 @@ impl Head {
             ),
             None => None,
         };
-        let content_length = parts
-            .headers
+        let content_length = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
         Ok(Head {
             path,
             host,
-            query: parts.uri.query().map(Query::parse).unwrap_or_default(),
-            cookies: Cookies::parse(&parts.headers),
+            query: uri.query().map(Query::parse).unwrap_or_default(),
+            cookies: Cookies::parse(headers),
             media,
             content_length,
         })

@@ -247,7 +247,7 @@ async fn run(
         return Err(admit::banned(ex, "-", left));
     }
     // route: the view, the API and the operation.
-    let (head, req) = route::read_head(req, ex)?;
+    let head = route::read_head(&req, ex)?;
     let routed = route::route(rt, &head, &req, ex)?;
     let api = routed.api;
 

@@ -23,17 +23,16 @@ use crate::runtime::{Api, Runtime};
 
 /// Reads the head once; `Err` is the answer to a head with two readings.
 pub(super) fn read_head(
-    req: Request<Incoming>,
+    req: &Request<Incoming>,
     ex: &mut Exchange,
-) -> Result<(Head, Request<Incoming>), Response<Body>> {
-    let (parts, body) = req.into_parts();
-    match Head::parse(&parts) {
+) -> Result<Head, Response<Body>> {
+    match Head::of(req) {
         Ok(head) => {
             ex.path = head.path.as_str().to_string();
-            Ok((head, Request::from_parts(parts, body)))
+            Ok(head)
         }
         Err(e) => {
-            ex.path = truncate(parts.uri.path(), 256);
+            ex.path = truncate(req.uri().path(), 256);
             Err(answer("-", ex, head_refusal(&e)))
         }
     }

@@ -229,10 +229,8 @@ impl Upstream {
         req: Request<Body>,
         deadlines: &Arc<Deadlines>,
     ) -> Result<Response<PooledBody>, UpstreamFailure> {
-        match deadlines
-            .within(self.response_timeout, to.pool.send(req))
-            .await
-        {
+        let call = std::pin::pin!(to.pool.send(req));
+        match deadlines.within(self.response_timeout, call).await {
             Err(_) => Err(UpstreamFailure::Timeout),
             Ok(result) => result,
         }
