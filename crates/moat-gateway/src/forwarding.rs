@@ -91,16 +91,16 @@ fn hop_index(name: &HeaderName) -> Option<usize> {
 /// its name even when nothing is there, and most messages carry none of
 /// them: the names present are found in one pass and only those removed.
 pub fn remove_fields(headers: &mut HeaderMap, names: &[&HeaderName]) {
-    let found = present(headers, names.iter().copied());
+    let found = present(headers, names);
     remove_found(headers, names.iter().copied(), found);
 }
 
 /// Which of `names` (at most 64) the message carries, a bit each in their
 /// order, from one pass over its fields.
-fn present<'n>(headers: &HeaderMap, names: impl Iterator<Item = &'n HeaderName> + Clone) -> u64 {
+fn present(headers: &HeaderMap, names: &[&HeaderName]) -> u64 {
     let mut found = 0u64;
     for name in headers.keys() {
-        if let Some(i) = names.clone().position(|n| n == name) {
+        if let Some(i) = names.iter().position(|n| *n == name) {
             debug_assert!(i < 64);
             found |= 1 << i;
         }
@@ -263,31 +263,35 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 /// Sets `X-Forwarded-For`, `-Proto`, `-Host` and `Forwarded` for the upstream.
 pub fn set_forwarding_headers(headers: &mut HeaderMap, client: &ClientSide<'_>) {
     let peer = client.peer;
-    let xff_name = X_FORWARDED_FOR;
-    let proto_name = X_FORWARDED_PROTO;
-    let host_name = X_FORWARDED_HOST;
 
-    let prior_xff = client.trusted.then(|| joined(headers, &xff_name)).flatten();
+    let prior_xff = client
+        .trusted
+        .then(|| joined(headers, &X_FORWARDED_FOR))
+        .flatten();
     match prior_xff {
-        Some(prior) => set(headers, xff_name, format!("{prior}, {}", text(&peer.xff))),
+        Some(prior) => set(
+            headers,
+            X_FORWARDED_FOR,
+            format!("{prior}, {}", text(&peer.xff)),
+        ),
         None => {
-            headers.insert(xff_name, peer.xff.clone());
+            headers.insert(X_FORWARDED_FOR, peer.xff.clone());
         }
     }
 
-    let keep_proto = client.trusted && headers.contains_key(&proto_name);
+    let keep_proto = client.trusted && headers.contains_key(&X_FORWARDED_PROTO);
     if !keep_proto {
-        headers.insert(proto_name, HeaderValue::from_static(peer.proto));
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(peer.proto));
     }
-    let keep_host = client.trusted && headers.contains_key(&host_name);
+    let keep_host = client.trusted && headers.contains_key(&X_FORWARDED_HOST);
     let named = client.host.map(|h| peer.for_host(h));
     if !keep_host {
         match named.as_ref().and_then(|n| n.xfh.clone()) {
             Some(v) => {
-                headers.insert(host_name, v);
+                headers.insert(X_FORWARDED_HOST, v);
             }
             None => {
-                headers.remove(&host_name);
+                headers.remove(&X_FORWARDED_HOST);
             }
         }
     }

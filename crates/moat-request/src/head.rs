@@ -1,7 +1,7 @@
 //! The head of a request, parsed once at entry.
 
+use http::Version;
 use http::header::{self, HeaderMap};
-use http::{Version, request::Parts};
 
 use crate::canonical_path::{CanonicalPath, PathError};
 use crate::cookies::Cookies;
@@ -74,19 +74,12 @@ pub struct Head {
 }
 
 impl Head {
-    /// Reads `parts` into one view, or says why there is more than one.
-    pub fn parse(parts: &Parts) -> Result<Head, HeadError> {
-        Self::read(&parts.uri, &parts.headers, parts.version)
-    }
-
-    /// Reads the head of `req` (its body untouched) into one view.
+    /// Reads the head of `req` (its body untouched) into one view, or says
+    /// why there is more than one.
     pub fn of<B>(req: &http::Request<B>) -> Result<Head, HeadError> {
-        Self::read(req.uri(), req.headers(), req.version())
-    }
-
-    fn read(uri: &http::Uri, headers: &HeaderMap, version: Version) -> Result<Head, HeadError> {
+        let (uri, headers) = (req.uri(), req.headers());
         let path = CanonicalPath::parse(uri.path()).map_err(HeadError::Path)?;
-        let host = host(uri, headers, version)?;
+        let host = host(uri, headers, req.version())?;
         let media = match one(headers, SingleField::ContentType)? {
             Some(v) => Some(
                 v.to_str()
@@ -205,17 +198,17 @@ fn plain_host(text: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    fn parts(uri: &str, headers: &[(&str, &str)]) -> Parts {
+    fn request(uri: &str, headers: &[(&str, &str)]) -> http::Request<()> {
         let mut b = http::Request::builder().uri(uri);
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        b.body(()).unwrap().into_parts().0
+        b.body(()).unwrap()
     }
 
     #[test]
     fn host_is_normalised() {
-        let h = |v: &str| Head::parse(&parts("/x", &[("host", v)])).map(|h| h.host);
+        let h = |v: &str| Head::of(&request("/x", &[("host", v)])).map(|h| h.host);
         assert_eq!(
             h("API.Example.com:8443"),
             Ok(Some("api.example.com".into()))
@@ -231,17 +224,17 @@ mod tests {
             assert_eq!(h(bad), Err(HeadError::InvalidHost), "{bad}");
         }
         assert_eq!(
-            Head::parse(&parts("https://./x", &[])).err(),
+            Head::of(&request("https://./x", &[])).err(),
             Some(HeadError::InvalidHost)
         );
-        let abs = Head::parse(&parts("https://Other.example/x", &[])).unwrap();
+        let abs = Head::of(&request("https://Other.example/x", &[])).unwrap();
         assert_eq!(abs.host.as_deref(), Some("other.example"));
         assert_eq!(
-            Head::parse(&parts("https://a.example/x", &[("host", "b.example")])).err(),
+            Head::of(&request("https://a.example/x", &[("host", "b.example")])).err(),
             Some(HeadError::InvalidHost)
         );
         assert_eq!(
-            Head::parse(&parts("/x", &[])).err(),
+            Head::of(&request("/x", &[])).err(),
             Some(HeadError::MissingHost)
         );
     }
@@ -289,12 +282,12 @@ mod tests {
 
     #[test]
     fn fields_given_twice_are_refused() {
-        let two_hosts = parts("/x", &[("host", "a"), ("host", "b")]);
+        let two_hosts = request("/x", &[("host", "a"), ("host", "b")]);
         assert_eq!(
-            Head::parse(&two_hosts).err(),
+            Head::of(&two_hosts).err(),
             Some(HeadError::Repeated(SingleField::Host))
         );
-        let two_types = parts(
+        let two_types = request(
             "/x",
             &[
                 ("host", "a"),
@@ -303,10 +296,10 @@ mod tests {
             ],
         );
         assert_eq!(
-            Head::parse(&two_types).err(),
+            Head::of(&two_types).err(),
             Some(HeadError::Repeated(SingleField::ContentType))
         );
-        let two_boundaries = parts(
+        let two_boundaries = request(
             "/x",
             &[
                 ("host", "a"),
@@ -317,14 +310,14 @@ mod tests {
             ],
         );
         assert!(matches!(
-            Head::parse(&two_boundaries).err(),
+            Head::of(&two_boundaries).err(),
             Some(HeadError::MediaType(MediaTypeError::Repeated(_)))
         ));
     }
 
     #[test]
     fn the_query_and_cookies_are_read_once() {
-        let head = Head::parse(&parts(
+        let head = Head::of(&request(
             "/a/%62?x=1&y=a+b",
             &[("host", "h"), ("cookie", "s=1")],
         ))
