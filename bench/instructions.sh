@@ -5,8 +5,7 @@
 # be compared. User space only; the kernel's share is not counted.
 #
 # Starts, on 127.0.0.1 only, the nginx upstream and the moat configs of
-# bench/pipeline.sh (the OpenAPI document is read from that script, so both
-# measure the same API), runs the proxy under `valgrind --tool=callgrind`
+# bench/pipeline.sh (both take them from bench/notes.sh), runs the proxy under `valgrind --tool=callgrind`
 # with instrumentation off, sends 200 warm-up requests with curl on one
 # keep-alive connection (no `User-Agent` or `Accept`, as wrk sends), then
 # switches instrumentation on for N requests and dumps the profile.
@@ -49,9 +48,9 @@ done
 install_missing "${missing[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-read -r UP PORT <<<"$(free_ports 2)"
-NOTE_GET='{"id":42,"title":"Quarterly planning notes","body":"Agree on the roadmap for the next quarter and the hiring plan.","tags":["work","planning"],"pinned":false,"priority":2,"created_at":"2024-03-14T09:26:53Z"}'
-NOTE_CREATED='{"id":1001,"title":"Notes from the team offsite","body":"Saved.","tags":["work","offsite","planning"],"pinned":true,"priority":3,"created_at":"2024-05-02T16:45:10Z"}'
+read -r UP_PORT PORT <<<"$(free_ports 2)"
+# shellcheck source=bench/notes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/notes.sh"
 mkdir -p "$TMP/ngx"
 cat >"$TMP/ngx/nginx.conf" <<NG
 daemon off; worker_processes 1; error_log $TMP/ngx/error.log warn; pid $TMP/ngx/nginx.pid;
@@ -59,64 +58,19 @@ events { worker_connections 1024; }
 http { access_log off; client_body_temp_path $TMP/ngx/cb; proxy_temp_path $TMP/ngx/p;
  fastcgi_temp_path $TMP/ngx/f; uwsgi_temp_path $TMP/ngx/u; scgi_temp_path $TMP/ngx/s;
  keepalive_requests 1000000;
- server { listen 127.0.0.1:$UP; default_type application/json;
-  location ~ ^/notes/[0-9]+\$ { return 200 '$NOTE_GET'; }
-  location = /notes { return 201 '$NOTE_CREATED'; } } }
+$(upstream_server_block "$UP_PORT")
+}
 NG
 "$NGINX" -p "$TMP/ngx" -c "$TMP/ngx/nginx.conf" &
 PIDS+=($!)
-
-# The document bench/pipeline.sh writes, taken from its here-document.
-sed -n '/^cat >"\$TMP\/openapi.yaml" <<.EOF.$/,/^EOF$/p' "$(dirname "$0")/pipeline.sh" | sed '1d;$d' >"$TMP/openapi.yaml"
-[[ -s $TMP/openapi.yaml ]] || die "no OpenAPI document found in bench/pipeline.sh"
-python3 - >"$TMP/post.json" <<'PY'
-import json
-body = ("We spent most of the morning on the roadmap for the next two quarters. The main decision is to ship the new billing pages before the summer, which means the reporting work moves to September. Anna will write up the migration plan for existing customers, and Tom will check with the support team whether the old invoices can stay where they are for now. In the afternoon we talked about hiring: two engineers and one designer this year, with interviews starting in April. Everyone agreed that the on-call rotation is too heavy for four people, so it will be shared with the platform team until the new hires are up to speed. Open questions: the budget for the conference in October, whether to move the weekly sync to Thursdays, and who owns the accessibility review. Next steps are in the shared document; please add comments there by Friday, 12 April. Lunch was good, the coffee was not, and the train home was late again.")
-print(json.dumps({"title": "Notes from the team offsite", "body": body, "tags": ["work", "offsite", "planning"], "pinned": True, "priority": 3, "color": "yellow", "due": "2024-04-12"}, separators=(",", ":")), end="")
-PY
-
-if [[ $TARGET == pass ]]; then
-    API="    validation: {enabled: false}
-    inspection: {enabled: false}
-    responses: {undeclared: allow, mask_sensitive: false, scrub_errors: false}
-    deprecated: allow
-    rate_limits: []
-    quotas: []"
-    TOP="lockout: {enabled: false}
-anomaly: {enabled: false}
-rate_limiting: {headers: false}"
-else
-    API="    mode: enforce
-    validation: {enabled: true, refuse_unknown_properties: true}
-    inspection: {enabled: true, paranoia: 1}
-    responses: {undeclared: remove, mask_sensitive: true, scrub_errors: true}
-    rate_limits:
-      - {name: per-client, key: client_ip, rate: 100000000, per: 1s}"
-    TOP="rate_limiting: {headers: true}"
-fi
-cat >"$TMP/moat.yaml" <<Y
-mode: enforce
-listeners:
-  - bind: 127.0.0.1:$PORT
-upstreams:
-  nginx:
-    targets: ["http://127.0.0.1:$UP"]
-apis:
-  - name: notes
-    spec: openapi.yaml
-    upstream: nginx
-$API
-access_log: {enabled: false}
-reload:
-  watch: false
-shutdown:
-  grace_period: 1s
-state:
-  sqlite: $TMP/state.db
-$TOP
-Y
+write_openapi "$TMP/openapi.yaml"
+printf '%s' "$POST_BODY" >"$TMP/post.json"
+case $TARGET in
+    pass) write_moat_config "$TMP/moat.yaml" "$PORT" "$API_PASS" "$TOP_PASS" ;;
+    full) write_moat_config "$TMP/moat.yaml" "$PORT" "$API_FULL" "$TOP_FULL" ;;
+esac
 if [[ $TARGET == floor ]]; then
-    CMD=("$BIN" "127.0.0.1:$PORT" "127.0.0.1:$UP")
+    CMD=("$BIN" "127.0.0.1:$PORT" "127.0.0.1:$UP_PORT")
 else
     CMD=("$BIN" serve --config "$TMP/moat.yaml")
 fi

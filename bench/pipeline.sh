@@ -174,42 +174,9 @@ read -r UP_PORT NGX_PROXY_PORT MOAT_PASS_PORT MOAT_FULL_PORT BASE_PASS_PORT BASE
 log "ports: upstream $UP_PORT, nginx proxy $NGX_PROXY_PORT, moat pass-through $MOAT_PASS_PORT, moat full $MOAT_FULL_PORT"
 
 
-# --- request and response bodies ------------------------------------------------
-# The upstream's answers (no '$' or "'" in them: they go into nginx strings).
-NOTE_GET='{"id":42,"title":"Quarterly planning notes","body":"Agree on the roadmap for the next quarter and the hiring plan.","tags":["work","planning"],"pinned":false,"priority":2,"created_at":"2024-03-14T09:26:53Z"}'
-NOTE_CREATED='{"id":1001,"title":"Notes from the team offsite","body":"Saved.","tags":["work","offsite","planning"],"pinned":true,"priority":3,"created_at":"2024-05-02T16:45:10Z"}'
-# A realistic ~1 KB note: ordinary prose (with the punctuation prose has), a
-# few tags and small fields.
-POST_BODY=$(python3 -c '
-import json
-body = (
-    "We spent most of the morning on the roadmap for the next two quarters. "
-    "The main decision is to ship the new billing pages before the summer, "
-    "which means the reporting work moves to September. Anna will write up "
-    "the migration plan for existing customers, and Tom will check with the "
-    "support team whether the old invoices can stay where they are for now. "
-    "In the afternoon we talked about hiring: two engineers and one designer "
-    "this year, with interviews starting in April. Everyone agreed that the "
-    "on-call rotation is too heavy for four people, so it will be shared with "
-    "the platform team until the new hires are up to speed. Open questions: "
-    "the budget for the conference in October, whether to move the weekly "
-    "sync to Thursdays, and who owns the accessibility review. Next steps are "
-    "in the shared document; please add comments there by Friday, 12 April. "
-    "Lunch was good, the coffee was not, and the train home was late again."
-)
-note = {
-    "title": "Notes from the team offsite",
-    "body": body,
-    "tags": ["work", "offsite", "planning"],
-    "pinned": True,
-    "priority": 3,
-    "color": "yellow",
-    "due": "2024-04-12",
-}
-print(json.dumps(note, separators=(",", ":")))
-')
-POST_BYTES=${#POST_BODY}
-((POST_BYTES >= 900 && POST_BYTES <= 1200)) || die "the POST body is $POST_BYTES bytes, expected about 1 KB"
+# --- request and response bodies, document, configs ---------------------------
+# shellcheck source=bench/notes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/notes.sh"
 # Variations for the checks: two attacks, a body breaking its schema.
 post_with() { # python expression on `note` -> JSON
     python3 -c "import json, sys; note = json.loads(sys.argv[1]); $1; print(json.dumps(note))" "$POST_BODY"
@@ -261,17 +228,7 @@ start_nginx() { # dir -> sets NGINX_STARTED
     PIDS+=("$NGINX_STARTED")
 }
 # (a) The upstream. `return` discards the request body.
-nginx_conf "$TMP/nginx-up" 1 "
-    server {
-        listen 127.0.0.1:$UP_PORT;
-        default_type application/json;
-        location ~ ^/notes/[0-9]+\$ {
-            return 200 '$NOTE_GET';
-        }
-        location = /notes {
-            return 201 '$NOTE_CREATED';
-        }
-    }"
+nginx_conf "$TMP/nginx-up" 1 "$(upstream_server_block "$UP_PORT")"
 # (b) The reference: nginx as a reverse proxy in front of (a).
 nginx_conf "$TMP/nginx-proxy" "$PROXY_WORKERS" "
     upstream bench_upstream {
@@ -297,147 +254,8 @@ got=$(http_code -X POST -H 'Content-Type: application/json' --data-binary "$POST
 [[ "$got" == 201 ]] || die "nginx proxy: POST /notes answered $got, expected 201"
 
 # --- moat: document and configs ----------------------------------------------
-cat >"$TMP/openapi.yaml" <<'EOF'
-openapi: 3.0.3
-info:
-  title: Benchmark notes API
-  version: 1.0.0
-paths:
-  /notes:
-    post:
-      operationId: createNote
-      summary: Create a note
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema:
-              $ref: "#/components/schemas/NewNote"
-      responses:
-        "201":
-          description: The note was created.
-          content:
-            application/json:
-              schema:
-                $ref: "#/components/schemas/Note"
-        "400":
-          $ref: "#/components/responses/Problem"
-        "422":
-          $ref: "#/components/responses/Problem"
-  /notes/{id}:
-    get:
-      operationId: getNote
-      summary: Get one note
-      parameters:
-        - name: id
-          in: path
-          required: true
-          schema:
-            type: integer
-            format: int64
-            minimum: 1
-      responses:
-        "200":
-          description: The note.
-          content:
-            application/json:
-              schema:
-                $ref: "#/components/schemas/Note"
-        "400":
-          $ref: "#/components/responses/Problem"
-        "404":
-          $ref: "#/components/responses/Problem"
-components:
-  responses:
-    Problem:
-      description: A problem.
-      content:
-        application/problem+json:
-          schema:
-            type: object
-            properties:
-              type: { type: string }
-              title: { type: string }
-              status: { type: integer }
-              detail: { type: string }
-  schemas:
-    NewNote:
-      type: object
-      required: [title, body]
-      additionalProperties: false
-      properties:
-        title: { type: string, minLength: 1, maxLength: 200 }
-        body: { type: string, maxLength: 20000 }
-        tags:
-          type: array
-          maxItems: 20
-          uniqueItems: true
-          items: { type: string, minLength: 1, maxLength: 40 }
-        pinned: { type: boolean }
-        priority: { type: integer, minimum: 0, maximum: 5 }
-        color: { type: string, enum: [white, yellow, green, blue, red] }
-        due: { type: string, format: date }
-    Note:
-      type: object
-      required: [id, title, body, created_at]
-      properties:
-        id: { type: integer, format: int64 }
-        title: { type: string }
-        body: { type: string }
-        tags: { type: array, items: { type: string } }
-        pinned: { type: boolean }
-        priority: { type: integer }
-        color: { type: string }
-        due: { type: string, format: date }
-        created_at: { type: string, format: date-time }
-EOF
+write_openapi "$TMP/openapi.yaml"
 
-# Keys of the current HEAD's config (docs/configuration.md).
-# pass-through: every guard that can be switched off is off. (Not
-# switchable: routing to the operation, the listener's header/URL limits and
-# request_limits.max_body_bytes, which compare numbers from the request head.)
-API_PASS="    validation: {enabled: false}
-    inspection: {enabled: false}
-    responses: {undeclared: allow, mask_sensitive: false, scrub_errors: false}
-    deprecated: allow
-    rate_limits: []
-    quotas: []"
-TOP_PASS="lockout: {enabled: false}
-anomaly: {enabled: false}
-rate_limiting: {headers: false}"
-# full pipeline: everything on, enforce mode; lockout and anomaly detectors
-# stay at their defaults (on).
-API_FULL="    mode: enforce
-    validation: {enabled: true, refuse_unknown_properties: true}
-    inspection: {enabled: true, paranoia: 1}
-    responses: {undeclared: remove, mask_sensitive: true, scrub_errors: true}
-    rate_limits:
-      - {name: per-client, key: client_ip, rate: 100000000, per: 1s}"
-TOP_FULL="rate_limiting: {headers: true}"
-
-write_moat_config() { # file port api-lines top-level-lines
-    cat >"$1" <<EOF
-mode: enforce
-listeners:
-  - bind: 127.0.0.1:$2
-upstreams:
-  nginx:
-    targets: ["http://127.0.0.1:$UP_PORT"]
-apis:
-  - name: notes
-    spec: openapi.yaml
-    upstream: nginx
-$3
-access_log: {enabled: false}
-reload:
-  watch: false
-shutdown:
-  grace_period: 1s
-state:
-  sqlite: $TMP/$(basename "$1" .yaml).db
-$4
-EOF
-}
 
 MOAT_ENV=()
 [[ -z "$THREADS" ]] || MOAT_ENV=(env "TOKIO_WORKER_THREADS=$THREADS")
