@@ -563,6 +563,11 @@ pub struct ListenerConfig {
     /// Time a client has to send a complete request head (slowloris defence).
     #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// Longest wait for the next piece of a request body once the head is
+    /// in; a client that stops sending gets `408` and the connection is
+    /// closed.
+    #[serde(default = "default_body_read_timeout", with = "humantime_serde")]
+    pub body_read_timeout: Duration,
     /// Most simultaneous connections from one client address on this
     /// listener; further ones are closed as soon as they are accepted.
     /// Connections from `proxy.trusted_proxies` are not counted.
@@ -1223,6 +1228,11 @@ pub struct LockoutConfig {
     /// The longest lockout.
     #[serde(default = "default_lockout_max", with = "humantime_serde")]
     pub max_lockout: Duration,
+    /// How long a credential locked everywhere (failures from several
+    /// addresses) waits before each verification: its owner is slowed
+    /// down, never refused.
+    #[serde(default = "default_lockout_slowdown", with = "humantime_serde")]
+    pub slowdown: Duration,
 }
 
 impl Default for LockoutConfig {
@@ -1234,6 +1244,7 @@ impl Default for LockoutConfig {
             window: default_lockout_window(),
             base_lockout: default_lockout_base(),
             max_lockout: default_lockout_max(),
+            slowdown: default_lockout_slowdown(),
         }
     }
 }
@@ -1249,6 +1260,9 @@ fn default_lockout_window() -> Duration {
 }
 fn default_lockout_base() -> Duration {
     Duration::from_secs(60)
+}
+fn default_lockout_slowdown() -> Duration {
+    Duration::from_secs(1)
 }
 fn default_lockout_max() -> Duration {
     Duration::from_secs(3600)
@@ -1295,6 +1309,15 @@ pub struct ProxyConfig {
     /// generated otherwise, echoed in the response.
     #[serde(default = "default_request_id_header")]
     pub request_id_header: String,
+    /// Requests that name a second method (`X-HTTP-Method-Override`,
+    /// `X-Method-Override`, `X-HTTP-Method`, a `_method` query parameter),
+    /// which many frameworks run instead of the request's own method.
+    #[serde(default)]
+    pub method_override: MethodOverridePolicy,
+    /// Request header fields with `_` in their names, which CGI-style
+    /// servers (WSGI, PHP-FPM, Rack) read as the same field with `-`.
+    #[serde(default)]
+    pub underscores_in_headers: UnderscorePolicy,
 }
 
 impl Default for ProxyConfig {
@@ -1302,8 +1325,37 @@ impl Default for ProxyConfig {
         Self {
             trusted_proxies: Vec::new(),
             request_id_header: default_request_id_header(),
+            method_override: MethodOverridePolicy::default(),
+            underscores_in_headers: UnderscorePolicy::default(),
         }
     }
+}
+
+/// What happens to a request that names a second method.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodOverridePolicy {
+    /// `400 ambiguous-request` (recorded only, in monitor mode).
+    #[default]
+    Refuse,
+    /// Remove the fields and the parameter, forward the rest.
+    Strip,
+    /// Forward them: only for an application that honours none of them.
+    Allow,
+}
+
+/// What happens to a request header field with `_` in its name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnderscorePolicy {
+    /// `400 ambiguous-request`, whatever the mode.
+    #[default]
+    Refuse,
+    /// Remove such fields and forward the rest (nginx's default).
+    Drop,
+    /// Forward them. Fields that read as moat's identity fields are still
+    /// removed.
+    Allow,
 }
 
 /// Where access-log lines go.
@@ -1373,6 +1425,9 @@ fn yes() -> bool {
 }
 fn default_max_connections() -> usize {
     10_000
+}
+fn default_body_read_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 fn default_header_read_timeout() -> Duration {
     Duration::from_secs(10)

@@ -97,7 +97,7 @@ async fn forward(
         .headers
         .insert(http::header::HOST, picked.target().host().clone());
     let up = Request::from_parts(parts, body::boxed(body));
-    match upstream.send(picked, up, deadlines).await {
+    match upstream.send(picked, up, deadlines, None).await {
         Ok(resp) => resp.map(body::boxed),
         Err(_) => bad_gateway(),
     }

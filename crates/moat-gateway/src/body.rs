@@ -34,13 +34,76 @@ where
     body.map_err(Into::into).boxed()
 }
 
-/// A request body cut off after `limit` bytes: past it, the body ends in an
-/// error (which aborts the upstream request) and `tripped` is set, so the
-/// pipeline can answer `413` rather than `502`.
-pub struct Capped {
+/// Why a client's streamed body was cut off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trip {
+    /// It ran past its cap (`413`).
+    TooLarge,
+    /// The client stopped sending it (`408`).
+    Stalled,
+}
+
+/// How a [`ClientBody`] is getting on: whether it is still streaming
+/// (the upstream's response deadline waits for it), and why it ended in
+/// an error, for the pipeline to answer `413` or `408` rather than `502`.
+#[derive(Debug)]
+pub struct BodyProgress {
+    trip: std::sync::atomic::AtomicU8,
+    streaming: std::sync::atomic::AtomicBool,
+}
+
+impl Default for BodyProgress {
+    fn default() -> Self {
+        Self {
+            trip: std::sync::atomic::AtomicU8::new(0),
+            streaming: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+}
+
+impl BodyProgress {
+    fn set(&self, trip: Trip) {
+        let code = match trip {
+            Trip::TooLarge => 1,
+            Trip::Stalled => 2,
+        };
+        self.trip.store(code, std::sync::atomic::Ordering::Relaxed);
+        self.ended();
+    }
+
+    fn ended(&self) {
+        self.streaming
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Why the body was cut off, if it was.
+    pub fn tripped(&self) -> Option<Trip> {
+        match self.trip.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => Some(Trip::TooLarge),
+            2 => Some(Trip::Stalled),
+            _ => None,
+        }
+    }
+
+    /// Whether the client is still sending the body (and sent some within
+    /// the body read timeout).
+    pub fn streaming(&self) -> bool {
+        self.streaming.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A client's request body as it streams to the upstream: cut off after
+/// `cap` bytes (when capped), or when no data comes for `idle`. Either
+/// way the body ends in an error, which aborts the upstream request, and
+/// [`BodyProgress`] says why. The idle timer is armed only when the client
+/// keeps the gateway waiting: a body that arrives with its head costs no
+/// timer.
+pub struct ClientBody {
     inner: Body,
-    left: u64,
-    tripped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    left: Option<u64>,
+    idle: std::time::Duration,
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    progress: std::sync::Arc<BodyProgress>,
 }
 
 /// The body was longer than its cap.
@@ -48,22 +111,31 @@ pub struct Capped {
 #[error("the request body is larger than allowed")]
 pub struct TooLarge;
 
-impl Capped {
-    /// Wraps `inner`; `tripped` is set when it exceeds `limit` bytes.
+/// The client sent no more of the body within the body read timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the client stopped sending the request body")]
+pub struct Stalled;
+
+impl ClientBody {
+    /// Wraps `inner`: cut off past `cap` bytes (`None`: never) or after
+    /// `idle` without data.
     pub fn new(
         inner: Body,
-        limit: u64,
-        tripped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        cap: Option<u64>,
+        idle: std::time::Duration,
+        progress: std::sync::Arc<BodyProgress>,
     ) -> Self {
         Self {
             inner,
-            left: limit,
-            tripped,
+            left: cap,
+            idle,
+            timer: None,
+            progress,
         }
     }
 }
 
-impl http_body::Body for Capped {
+impl http_body::Body for ClientBody {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -71,19 +143,42 @@ impl http_body::Body for Capped {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        use std::future::Future;
         use std::task::Poll;
-        let frame = match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+        let this = &mut *self;
+        let frame = match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => frame,
-            other => return other,
+            Poll::Pending => {
+                let idle = this.idle;
+                let timer = this.timer.get_or_insert_with(|| {
+                    Box::pin(tokio::time::sleep_until(tokio::time::Instant::now() + idle))
+                });
+                if timer.as_mut().poll(cx).is_ready() {
+                    this.progress.set(Trip::Stalled);
+                    return Poll::Ready(Some(Err(Box::new(Stalled))));
+                }
+                return Poll::Pending;
+            }
+            other => {
+                this.progress.ended();
+                return other;
+            }
         };
         if let Some(data) = frame.data_ref() {
             let len = data.len() as u64;
-            if len > self.left {
-                self.tripped
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-                return Poll::Ready(Some(Err(Box::new(TooLarge))));
+            if let Some(left) = &mut this.left {
+                if len > *left {
+                    this.progress.set(Trip::TooLarge);
+                    return Poll::Ready(Some(Err(Box::new(TooLarge))));
+                }
+                *left -= len;
             }
-            self.left -= len;
+            // Data came: the wait starts again at the next stall.
+            if let Some(timer) = &mut this.timer {
+                timer
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + this.idle);
+            }
         }
         Poll::Ready(Some(Ok(frame)))
     }

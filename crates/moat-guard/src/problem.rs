@@ -79,6 +79,13 @@ pub enum ProblemKind {
     QuotaExceeded,
     /// The store of a `fail: closed` limit cannot be reached.
     LimitUnavailable,
+    /// `Transfer-Encoding` names a coding other than `chunked`, which the
+    /// gateway does not implement.
+    UnsupportedTransferCoding,
+    /// The body has a `Content-Encoding` and the gateway must read it.
+    UnsupportedContentEncoding,
+    /// The client stopped sending the body it announced.
+    RequestTimeout,
     /// Plain HTTP on a listener that only redirects (never a body, kept for
     /// completeness of metrics labels).
     HttpsRequired,
@@ -118,6 +125,9 @@ impl ProblemKind {
             ProblemKind::PayloadTooLarge => "payload-too-large",
             ProblemKind::UriTooLong => "uri-too-long",
             ProblemKind::HeadersTooLarge => "headers-too-large",
+            ProblemKind::UnsupportedTransferCoding => "unsupported-transfer-coding",
+            ProblemKind::UnsupportedContentEncoding => "unsupported-content-encoding",
+            ProblemKind::RequestTimeout => "request-timeout",
         }
     }
 
@@ -151,6 +161,9 @@ impl ProblemKind {
             ProblemKind::PayloadTooLarge => 413,
             ProblemKind::UriTooLong => 414,
             ProblemKind::HeadersTooLarge => 431,
+            ProblemKind::UnsupportedTransferCoding => 501,
+            ProblemKind::UnsupportedContentEncoding => 415,
+            ProblemKind::RequestTimeout => 408,
         }
     }
 
@@ -187,6 +200,9 @@ impl ProblemKind {
             ProblemKind::PayloadTooLarge => "Request body too large",
             ProblemKind::UriTooLong => "Request target too long",
             ProblemKind::HeadersTooLarge => "Request header fields too large",
+            ProblemKind::UnsupportedTransferCoding => "Transfer coding not implemented",
+            ProblemKind::UnsupportedContentEncoding => "Request body content coding not supported",
+            ProblemKind::RequestTimeout => "Request body not received in time",
         }
     }
 

@@ -5,6 +5,7 @@ use http::header::{self, HeaderMap};
 
 use crate::canonical_path::{CanonicalPath, PathError};
 use crate::cookies::Cookies;
+use crate::fields::FieldNotes;
 use crate::media::{MediaType, MediaTypeError};
 use crate::query::Query;
 
@@ -27,6 +28,12 @@ pub enum HeadError {
     /// The `Content-Type` cannot be read one way only.
     #[error("the Content-Type is invalid: {0}")]
     MediaType(MediaTypeError),
+    /// `Transfer-Encoding` names a coding besides the one `chunked` the
+    /// HTTP parser removed (`gzip, chunked`): the body the parser hands on
+    /// is still coded, and forwarding it without the coding would change
+    /// it (RFC 9112 §6.1: `501`).
+    #[error("the Transfer-Encoding names a coding other than chunked")]
+    TransferCoding,
 }
 
 /// A field a request may carry at most once.
@@ -71,6 +78,8 @@ pub struct Head {
     pub media: Option<MediaType>,
     /// The declared body length.
     pub content_length: Option<u64>,
+    /// Fields some applications read otherwise than the gateway.
+    pub fields: FieldNotes,
 }
 
 impl Head {
@@ -92,14 +101,34 @@ impl Head {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
+        if !only_chunked(headers) {
+            return Err(HeadError::TransferCoding);
+        }
+        let query = uri.query().map(Query::parse).unwrap_or_default();
         Ok(Head {
             path,
             host,
-            query: uri.query().map(Query::parse).unwrap_or_default(),
+            fields: FieldNotes::of(headers, &query),
+            query,
             cookies: Cookies::parse(headers),
             media,
             content_length,
         })
+    }
+}
+
+/// Whether `Transfer-Encoding` is absent or names `chunked` alone, the one
+/// coding the HTTP parser removes.
+fn only_chunked(headers: &HeaderMap) -> bool {
+    let mut codings = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty());
+    match codings.next() {
+        None => true,
+        Some(first) => first.eq_ignore_ascii_case(b"chunked") && codings.next().is_none(),
     }
 }
 
@@ -204,6 +233,28 @@ mod tests {
             b = b.header(*k, *v);
         }
         b.body(()).unwrap()
+    }
+
+    #[test]
+    fn transfer_codings_other_than_chunked_are_refused() {
+        let te = |values: &[&str]| {
+            let pairs: Vec<(&str, &str)> = std::iter::once(("host", "h"))
+                .chain(values.iter().map(|v| ("transfer-encoding", *v)))
+                .collect();
+            Head::of(&request("/x", &pairs)).err()
+        };
+        assert_eq!(te(&[]), None);
+        assert_eq!(te(&["chunked"]), None);
+        assert_eq!(te(&["Chunked"]), None);
+        for bad in [
+            &["gzip, chunked"][..],
+            &["gzip", "chunked"],
+            &["chunked, chunked"],
+            &["identity"],
+            &["deflate"],
+        ] {
+            assert_eq!(te(bad), Some(HeadError::TransferCoding), "{bad:?}");
+        }
     }
 
     #[test]

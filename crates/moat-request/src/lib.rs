@@ -17,12 +17,15 @@
 //!   limits, a duplicate key refused.
 //! - [`multipart::parse`]: a `multipart/form-data` body read the way the
 //!   frameworks behind the gateway read it, or refused.
+//! - [`FieldNotes`]: header fields some applications read otherwise
+//!   (method overrides, underscores in names, content codings).
 //! - [`Head`]: the above, built from a request head.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod body;
 pub mod canonical_path;
 pub mod cookies;
+pub mod fields;
 pub mod head;
 pub mod json;
 pub mod media;
@@ -33,6 +36,7 @@ pub mod query;
 pub use body::{BodyError, BodyKind, BodyLimits, ParsedBody};
 pub use canonical_path::{CanonicalPath, PathError};
 pub use cookies::Cookies;
+pub use fields::{FieldNotes, MethodOverride};
 pub use head::{Head, HeadError, SingleField};
 pub use media::{MediaType, MediaTypeError};
 pub use query::Query;

@@ -77,6 +77,30 @@ impl Query {
     }
 }
 
+/// The raw query without the pairs `drop` picks (given each pair's decoded
+/// name and value): borrowed when nothing goes, `None` when nothing is
+/// left. Kept pairs keep their spelling, so the application reads them as
+/// the client wrote them.
+pub fn without_pairs<'q>(
+    raw: &'q str,
+    mut drop: impl FnMut(&str, &str) -> bool,
+) -> Option<Cow<'q, str>> {
+    let mut kept: Vec<&str> = Vec::new();
+    let mut dropped = false;
+    for piece in raw.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+        if drop(&decode(name.as_bytes()).0, &decode(value.as_bytes()).0) {
+            dropped = true;
+        } else {
+            kept.push(piece);
+        }
+    }
+    if !dropped {
+        return (!raw.is_empty()).then_some(Cow::Borrowed(raw));
+    }
+    (!kept.is_empty()).then(|| Cow::Owned(kept.join("&")))
+}
+
 /// Form-decodes one query name or value; `None` when it is malformed.
 pub fn decode_component(raw: &str) -> Option<String> {
     match decode(raw.as_bytes()) {
@@ -113,6 +137,21 @@ fn decode(raw: &[u8]) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_are_dropped_by_their_decoded_name_or_value() {
+        let drop_key = |n: &str, v: &str| n == "api_key" || v == "secret";
+        assert_eq!(
+            without_pairs("a=1&api%5Fkey=x&b=%41&c=secr%65t", drop_key).as_deref(),
+            Some("a=1&b=%41")
+        );
+        assert!(matches!(
+            without_pairs("a=1&b=2", drop_key),
+            Some(Cow::Borrowed("a=1&b=2"))
+        ));
+        assert_eq!(without_pairs("api_key=x", drop_key), None);
+        assert_eq!(without_pairs("", drop_key), None);
+    }
 
     #[test]
     fn decodes_form_style() {

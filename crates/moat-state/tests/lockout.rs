@@ -232,6 +232,35 @@ async fn credentials_and_clients_are_counted_apart() {
 }
 
 #[tokio::test]
+async fn a_credential_from_one_address_is_counted_apart_from_the_credential() {
+    let s = store();
+    let from = |addr: &str| LockoutSubject::CredentialFrom("basic:alice", addr.parse().unwrap());
+    let attacker = from("192.0.2.66");
+    assert!(fail_n(&s, &attacker, 4, t0()).await.is_empty());
+    assert_eq!(s.record_failure(&attacker, t0()).await.unwrap(), Some(MIN));
+    assert_eq!(s.locked(&attacker, t0()).await.unwrap(), Some(MIN));
+    // The owner, elsewhere, and the credential itself are not locked by it.
+    assert_eq!(s.locked(&from("198.51.100.7"), t0()).await.unwrap(), None);
+    assert_eq!(
+        s.locked(&LockoutSubject::Credential("basic:alice"), t0())
+            .await
+            .unwrap(),
+        None
+    );
+    // Another credential from the attacker's address is another pair.
+    let other = LockoutSubject::CredentialFrom("basic:bob", "192.0.2.66".parse().unwrap());
+    assert_eq!(s.locked(&other, t0()).await.unwrap(), None);
+    // Addresses of one IPv6 /64 are one address.
+    let v6 = |a: &str| LockoutSubject::CredentialFrom("basic:alice", a.parse().unwrap());
+    assert!(fail_n(&s, &v6("2001:db8:1:2::1"), 5, t0()).await.len() == 1);
+    assert_eq!(
+        s.locked(&v6("2001:db8:1:2::ff"), t0()).await.unwrap(),
+        Some(MIN)
+    );
+    assert_eq!(s.locked(&v6("2001:db8:1:3::1"), t0()).await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn ipv6_clients_are_counted_per_64() {
     let s = store();
     // Ten different addresses of one /64.

@@ -5,6 +5,7 @@ mod bans;
 mod commands;
 mod demo;
 mod keys;
+mod log;
 mod state_cli;
 
 use std::io::IsTerminal;
@@ -74,11 +75,13 @@ fn main() -> ExitCode {
     })
 }
 
-/// Diagnostics to stderr; `MOAT_LOG` sets the filter (default `info`).
+/// Diagnostics to stderr, client-chosen values escaped ([`log`]);
+/// `MOAT_LOG` sets the filter (default `info`).
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MOAT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
+        .fmt_fields(log::fields())
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())

@@ -68,9 +68,19 @@ async fn missing_and_wrong_credentials_are_401_with_challenges() {
     let c = client();
     let r = c.get(moat.url("/items")).send().await.unwrap();
     assert_eq!(r.status(), 401);
+    // One challenge per scheme the operation accepts, API keys included.
+    let challenges: Vec<&str> = r
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
     assert_eq!(
-        r.headers()["www-authenticate"],
-        "Basic realm=\"moat\", charset=\"UTF-8\""
+        challenges,
+        [
+            "ApiKey realm=\"moat\", in=\"header\", name=\"X-Api-Key\"",
+            "Basic realm=\"moat\", charset=\"UTF-8\""
+        ]
     );
     let p: Value = r.json().await.unwrap();
     assert_eq!(p["type"], "urn:moat:problem:unauthenticated");
@@ -105,6 +115,12 @@ async fn missing_and_wrong_credentials_are_401_with_challenges() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()
+            .get_all("www-authenticate")
+            .iter()
+            .any(|v| v.to_str().unwrap().starts_with("ApiKey realm=\"moat\""))
+    );
     assert_eq!(up.hits(), 0, "nothing unauthenticated reaches the upstream");
     let log = moat
         .wait_log(|l| l["finding"] == "invalid-credentials")
@@ -649,4 +665,173 @@ fn bindings_to_unknown_operations_or_parameters_are_config_errors() {
     let err = check_api_fails(OWNED_SPEC, api);
     assert!(err.contains("did you mean `getAccount`?"), "{err}");
     assert!(err.contains("has no path or query parameter `id`"), "{err}");
+}
+
+#[tokio::test]
+async fn credentials_are_stripped_wherever_the_client_put_them() {
+    let (dir, _up, moat) = setup("").await;
+    let key = create_key(dir.path(), "alice");
+    let c = client();
+    // A key for a header scheme sent in the query, another scheme's name
+    // in any case, and a value in moat's key format under any name: none
+    // reaches the upstream, on an operation that needs no credential too.
+    for path in ["/public", "/items"] {
+        let r = c
+            .get(moat.url(&format!(
+                "{path}?x-api-key={key}&API_KEY=abc&token={key}&q=1"
+            )))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let echo: Value = r.json().await.unwrap();
+        assert_eq!(echo["path"], format!("{path}?q=1"));
+        assert!(echo["headers"].get("x-api-key").is_none(), "{path}");
+        assert!(!echo.to_string().contains(&key), "{path}: {echo}");
+    }
+}
+
+/// `secured_config` behind a trusted proxy (the test client), so each
+/// request names its client address in `X-Forwarded-For`.
+async fn behind_proxy(lockout: &str) -> (tempfile::TempDir, Upstream, Moat) {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SECURED_SPEC);
+    let cfg = format!(
+        "{}{lockout}proxy:\n  trusted_proxies: [127.0.0.1/32]\n",
+        secured_config(&up.url(), "")
+    );
+    write(dir.path(), "moat.yaml", &cfg);
+    let moat = Moat::start(dir.path());
+    (dir, up, moat)
+}
+
+#[tokio::test]
+async fn guessing_locks_the_guesser_out_not_the_owner() {
+    let (_dir, _up, moat) = behind_proxy(
+        "lockout: {max_failures: 4, credential_max_failures: 2, window: 1m, base_lockout: 30s, max_lockout: 1m, slowdown: 400ms}\n",
+    )
+    .await;
+    let c = client();
+    let basic = |from: &'static str, user: &'static str, password: &'static str| {
+        let c = c.clone();
+        let url = moat.url("/items");
+        async move {
+            let sent = std::time::Instant::now();
+            let r = c
+                .get(url)
+                .header("x-forwarded-for", from)
+                .basic_auth(user, Some(password))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), sent.elapsed())
+        }
+    };
+    // One address guessing alice's password is locked out of alice,
+    // even when it then has the right password...
+    assert_eq!(basic("198.51.100.1", "alice", "guess-1").await.0, 401);
+    assert_eq!(basic("198.51.100.1", "alice", "guess-2").await.0, 401);
+    assert_eq!(
+        basic("198.51.100.1", "alice", "correct horse battery")
+            .await
+            .0,
+        429
+    );
+    // ...while alice, elsewhere, is slowed down (her credential failed
+    // from several guesses) but never refused.
+    let (status, took) = basic("203.0.113.9", "alice", "correct horse battery").await;
+    assert_eq!(status, 200);
+    assert!(took >= std::time::Duration::from_millis(400), "{took:?}");
+    // More guessers from more addresses do not lock her out either.
+    for from in ["198.51.100.2", "198.51.100.3", "198.51.100.4"] {
+        assert_eq!(basic(from, "alice", "wrong").await.0, 401, "{from}");
+    }
+    assert_eq!(
+        basic("203.0.113.9", "alice", "correct horse battery")
+            .await
+            .0,
+        200
+    );
+
+    // An address locked out for guessing many names keeps its anonymous
+    // access: it presents nothing to guess with.
+    for user in ["u1", "u2", "u3", "u4"] {
+        assert_eq!(basic("198.51.100.5", user, "x").await.0, 401, "{user}");
+    }
+    assert_eq!(
+        basic("198.51.100.5", "alice", "correct horse battery")
+            .await
+            .0,
+        429
+    );
+    for path in ["/maybe", "/public"] {
+        let r = c
+            .get(moat.url(path))
+            .header("x-forwarded-for", "198.51.100.5")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn client_chosen_names_cannot_forge_log_lines() {
+    let (_dir, _up, moat) = setup("").await;
+    let forged = "2026-12-05T00:00:00.000000Z  WARN moat: forged line";
+    let user = format!("bob\n{forged}");
+    for _ in 0..5 {
+        let r = client()
+            .get(moat.url("/items"))
+            .basic_auth(&user, Some("x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    moat.wait_stderr("locked out for this client").await;
+    let stderr = moat.stderr();
+    assert!(stderr.contains("basic:bob\\n2026-12-05"), "{stderr}");
+    assert!(!stderr.lines().any(|l| l.starts_with(forged)), "{stderr}");
+}
+
+#[tokio::test]
+async fn scope_refusals_of_keys_and_basic_carry_challenges() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    let spec = SECURED_SPEC.replace(
+        "components:",
+        "  /write-key:\n    get: {operationId: writeKey, security: [{ApiKey: [items:write]}], responses: {\"200\": {description: ok}}}\n  \
+         /write-basic:\n    get: {operationId: writeBasic, security: [{Basic: [items:write]}], responses: {\"200\": {description: ok}}}\ncomponents:",
+    );
+    write(dir.path(), "spec.yaml", &spec);
+    write(dir.path(), "moat.yaml", &secured_config(&up.url(), ""));
+    let key = create_key(dir.path(), "alice");
+    let moat = Moat::start(dir.path());
+    let c = client();
+    let r = c
+        .get(moat.url("/write-key"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "ApiKey realm=\"moat\", in=\"header\", name=\"X-Api-Key\", error=\"insufficient_scope\", scope=\"items:write\""
+    );
+    let r = c
+        .get(moat.url("/write-basic"))
+        .basic_auth("alice", Some("correct horse battery"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Basic realm=\"moat\", charset=\"UTF-8\", error=\"insufficient_scope\", scope=\"items:write\""
+    );
+    assert_eq!(up.hits(), 0);
 }

@@ -140,6 +140,7 @@ impl ApiIdentity {
             schemes,
             consumers: shared.consumers.clone(),
             headers: shared.headers.clone(),
+            slowdown: loaded.config.lockout.slowdown,
         }
     }
 }

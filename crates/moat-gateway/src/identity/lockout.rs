@@ -21,14 +21,29 @@ pub(super) fn lockout_subject(credential: &Credential) -> Option<String> {
     }
 }
 
-/// The longest lockout in force for the client or any presented credential.
-/// A store error lets the request through: lockout is a brake on guessing,
-/// and the credential is still verified.
+/// What the lockouts in force say of a request that presents credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lock {
+    /// Verify as usual.
+    Open,
+    /// A presented credential is under attack from many addresses: verify
+    /// it, after the slowdown. Its owner is slowed down, never refused.
+    Slowed,
+    /// The client address, or a presented credential from this address, is
+    /// locked out for this long yet: refuse without verifying.
+    Refused(Duration),
+}
+
+/// The lockouts in force for the client and the presented credentials:
+/// the client address, and each credential as tried from this address,
+/// refuse; a credential locked everywhere slows down. A store error lets
+/// the request through: lockout is a brake on guessing, and the credential
+/// is still verified.
 pub(super) async fn locked_for(
     store: &dyn LockoutStore,
     client: IpAddr,
     subjects: &[String],
-) -> Option<Duration> {
+) -> Lock {
     let now = std::time::SystemTime::now();
     let mut longest: Option<Duration> = None;
     let mut check = |r: Result<Option<Duration>, moat_state::StoreError>| match r {
@@ -38,9 +53,21 @@ pub(super) async fn locked_for(
     };
     check(store.locked(&LockoutSubject::Client(client), now).await);
     for s in subjects {
-        check(store.locked(&LockoutSubject::Credential(s), now).await);
+        check(
+            store
+                .locked(&LockoutSubject::CredentialFrom(s, client), now)
+                .await,
+        );
     }
-    longest
+    if let Some(d) = longest {
+        return Lock::Refused(d);
+    }
+    for s in subjects {
+        if let Ok(Some(_)) = store.locked(&LockoutSubject::Credential(s), now).await {
+            return Lock::Slowed;
+        }
+    }
+    Lock::Open
 }
 
 /// Counts a refusal against the client and the credential ids; a success
@@ -63,15 +90,26 @@ pub(super) async fn record_attempt(
             }
             for s in subjects {
                 if let Ok(Some(d)) = store
+                    .record_failure(&LockoutSubject::CredentialFrom(s, client), now)
+                    .await
+                {
+                    tracing::warn!(credential = %s, %client, seconds = d.as_secs(),
+                        "credential locked out for this client after repeated failures");
+                }
+                if let Ok(Some(d)) = store
                     .record_failure(&LockoutSubject::Credential(s), now)
                     .await
                 {
-                    tracing::warn!(credential = %s, seconds = d.as_secs(), "credential locked out after repeated failures");
+                    tracing::warn!(credential = %s, seconds = d.as_secs(),
+                        "credential slowed down after repeated failures from several clients");
                 }
             }
         }
         IdentityDecision::Allowed(Some(_)) => {
             for s in subjects {
+                let _ = store
+                    .record_success(&LockoutSubject::CredentialFrom(s, client), now)
+                    .await;
                 let _ = store
                     .record_success(&LockoutSubject::Credential(s), now)
                     .await;

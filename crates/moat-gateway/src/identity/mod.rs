@@ -15,7 +15,7 @@ pub use basic::{BasicVerifier, hash_password};
 pub use build::SharedVerifiers;
 pub use upstream::IdentityHeaders;
 
-use lockout::{locked_for, lockout_subject, record_attempt};
+use lockout::{Lock, locked_for, lockout_subject, record_attempt};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -69,6 +69,9 @@ pub struct ApiIdentity {
     schemes: HashMap<String, BoundScheme>,
     consumers: Arc<HashMap<String, ConsumerConfig>>,
     headers: Arc<IdentityHeaders>,
+    /// How long a credential under attack from many addresses waits
+    /// before it is verified.
+    slowdown: Duration,
 }
 
 /// What the identity phase decided, and what to tell the upstream.
@@ -125,15 +128,24 @@ impl ApiIdentity {
                 _ => None,
             })
             .collect();
-        if let Some(store) = lockout
-            && let Some(remaining) = locked_for(store, req.client, &subjects).await
-        {
-            return IdentityResult {
-                decision: IdentityDecision::Unauthenticated,
-                challenges: Vec::new(),
-                locked_out: Some(remaining),
-                credential_id: subjects.into_iter().next(),
-            };
+        // Lockouts brake guessing: a request that presents nothing guesses
+        // nothing, and an anonymous alternative stays open to it.
+        let presented_any = extracted
+            .iter()
+            .any(|(_, found)| matches!(found, Some(Ok(Some(_)) | Err(_))));
+        if let Some(store) = lockout.filter(|_| presented_any) {
+            match locked_for(store, req.client, &subjects).await {
+                Lock::Refused(remaining) => {
+                    return IdentityResult {
+                        decision: IdentityDecision::Unauthenticated,
+                        challenges: Vec::new(),
+                        locked_out: Some(remaining),
+                        credential_id: subjects.into_iter().next(),
+                    };
+                }
+                Lock::Slowed => tokio::time::sleep(self.slowdown).await,
+                Lock::Open => {}
+            }
         }
 
         let mut outcomes: HashMap<&str, SchemeOutcome> = HashMap::new();
@@ -340,35 +352,61 @@ impl ApiIdentity {
             IdentityDecision::Invalid { scheme } => Some(scheme.as_str()),
             _ => None,
         };
+        let scope = match decision {
+            IdentityDecision::InsufficientScope { missing } => Some(quoted(&missing.join(" "))),
+            _ => None,
+        };
         let mut out = Vec::new();
         for name in op.policy.scheme_names() {
             let Some(bound) = self.schemes.get(name) else {
                 continue;
             };
-            let challenge = match &bound.kind {
+            let mut challenge = match &bound.kind {
                 SchemeKind::HttpBasic => "Basic realm=\"moat\", charset=\"UTF-8\"".to_string(),
                 SchemeKind::HttpBearer
                 | SchemeKind::OAuth2 { .. }
                 | SchemeKind::OpenIdConnect { .. } => {
                     if invalid == Some(name) {
                         "Bearer realm=\"moat\", error=\"invalid_token\"".to_string()
-                    } else if let IdentityDecision::InsufficientScope { missing } = decision {
-                        format!(
-                            "Bearer realm=\"moat\", error=\"insufficient_scope\", scope=\"{}\"",
-                            missing.join(" ")
-                        )
                     } else {
                         "Bearer realm=\"moat\"".to_string()
                     }
                 }
+                // No registered scheme names API keys; this one says where
+                // the key goes, in the auth-param syntax of RFC 9110 §11.
+                SchemeKind::ApiKey {
+                    name: key_name,
+                    location,
+                } => format!(
+                    "ApiKey realm=\"moat\", in={}, name={}",
+                    quoted(location.as_str()),
+                    quoted(key_name)
+                ),
                 _ => continue,
             };
+            if let Some(scope) = &scope {
+                challenge.push_str(&format!(", error=\"insufficient_scope\", scope={scope}"));
+            }
             if !out.contains(&challenge) {
                 out.push(challenge);
             }
         }
         out
     }
+}
+
+/// `text` as an RFC 9110 quoted-string.
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 /// What of a request the identity phase reads.

@@ -1,19 +1,35 @@
 //! What the upstream is told of the caller, and what of the request it is
-//! not given: identity headers set, credentials stripped.
+//! not given: identity headers set, credentials stripped wherever the
+//! client put them.
+
+use std::borrow::Cow;
 
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue};
 use moat_config::IdentityConfig;
-use moat_guard::identity::{Identity, decode_query_component};
-use moat_spec::{ApiKeyLocation, Operation, SchemeKind};
+use moat_guard::identity::Identity;
+use moat_guard::request::fields::{METHOD_OVERRIDE_PARAMETER, reads_as};
+use moat_guard::request::query::without_pairs;
+use moat_spec::{ApiKeyLocation, SchemeKind};
 
 use super::ApiIdentity;
+
+/// moat's identity fields by their default names: removed from client
+/// requests even when config names others, so an upstream written for the
+/// defaults (or a config changed since) never reads a client's value.
+const DEFAULT_IDENTITY_FIELDS: [HeaderName; 3] = [
+    HeaderName::from_static("x-moat-consumer"),
+    HeaderName::from_static("x-moat-scopes"),
+    HeaderName::from_static("x-moat-roles"),
+];
 
 /// The identity headers, parsed once.
 pub struct IdentityHeaders {
     consumer: HeaderName,
     scopes: HeaderName,
     roles: HeaderName,
+    /// The configured names and the defaults: removed from every request.
+    removed: Vec<HeaderName>,
     forward_credentials: bool,
 }
 
@@ -23,64 +39,76 @@ impl IdentityHeaders {
         let name = |s: &str, fallback: &'static str| {
             HeaderName::from_bytes(s.as_bytes()).unwrap_or(HeaderName::from_static(fallback))
         };
+        let consumer = name(&cfg.consumer_header, "x-moat-consumer");
+        let scopes = name(&cfg.scopes_header, "x-moat-scopes");
+        let roles = name(&cfg.roles_header, "x-moat-roles");
+        let mut removed = vec![consumer.clone(), scopes.clone(), roles.clone()];
+        for d in DEFAULT_IDENTITY_FIELDS {
+            if !removed.contains(&d) {
+                removed.push(d);
+            }
+        }
         Self {
-            consumer: name(&cfg.consumer_header, "x-moat-consumer"),
-            scopes: name(&cfg.scopes_header, "x-moat-scopes"),
-            roles: name(&cfg.roles_header, "x-moat-roles"),
+            consumer,
+            scopes,
+            roles,
+            removed,
             forward_credentials: cfg.forward_credentials,
         }
+    }
+
+    /// Whether a client's field `name` reads as one of moat's identity
+    /// fields to some server (underscores read as dashes).
+    pub fn reads_as_identity(&self, name: &HeaderName) -> bool {
+        self.removed.iter().any(|f| reads_as(name, f))
     }
 }
 
 impl ApiIdentity {
-    /// The query string to forward: API keys sent as query parameters are
-    /// removed unless credentials are forwarded, so they never reach the
-    /// upstream's logs.
+    /// Whether a client's field `name` reads as one of moat's identity
+    /// fields to some server.
+    pub fn reads_as_identity(&self, name: &HeaderName) -> bool {
+        self.headers.reads_as_identity(name)
+    }
+
+    /// The query string to forward: unless credentials are forwarded, the
+    /// credentials moat recognises are removed wherever the client put them
+    /// (any API key parameter or header name of the API's schemes, and any
+    /// value in moat's API key format), so they never reach the upstream's
+    /// logs; so is `_method` when `strip_method_override`.
     pub fn forwarded_query<'q>(
         &self,
-        op: Option<&Operation>,
         query: Option<&'q str>,
-    ) -> Option<std::borrow::Cow<'q, str>> {
+        strip_method_override: bool,
+    ) -> Option<Cow<'q, str>> {
         let query = query?;
-        let Some(op) = op.filter(|_| !self.headers.forward_credentials) else {
-            return Some(query.into());
-        };
-        let names: Vec<&str> = op
-            .policy
-            .scheme_names()
-            .into_iter()
-            .filter_map(|n| match &self.schemes.get(n)?.kind {
-                SchemeKind::ApiKey {
-                    name,
-                    location: ApiKeyLocation::Query,
-                } => Some(name.as_str()),
-                _ => None,
-            })
-            .collect();
-        if names.is_empty() {
+        let strip_credentials = !self.headers.forward_credentials;
+        if !strip_credentials && !strip_method_override {
             return Some(query.into());
         }
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|pair| {
-                let key = pair.split('=').next().unwrap_or_default();
-                let key = decode_query_component(key).unwrap_or_else(|_| key.to_string());
-                !names.contains(&key.as_str())
-            })
-            .collect();
-        (!kept.is_empty()).then(|| kept.join("&").into())
+        without_pairs(query, |name, value| {
+            (strip_method_override && name == METHOD_OVERRIDE_PARAMETER)
+                || strip_credentials
+                    && (self.is_api_key_name(name) || moat_state::format::parse(value).is_ok())
+        })
+    }
+
+    /// Whether `name` is the parameter, field or cookie name of one of the
+    /// API's API key schemes (field names in any case).
+    fn is_api_key_name(&self, name: &str) -> bool {
+        self.schemes.values().any(|s| match &s.kind {
+            SchemeKind::ApiKey { name: n, .. } => n.eq_ignore_ascii_case(name),
+            _ => false,
+        })
     }
 
     /// Removes identity headers a client sent, adds the verified ones, and
-    /// removes the verified credentials unless they are to be forwarded.
-    pub fn prepare_upstream_headers(
-        &self,
-        op: Option<&Operation>,
-        identity: Option<&Identity>,
-        headers: &mut HeaderMap,
-    ) {
+    /// removes the credentials unless they are to be forwarded: every API
+    /// key field and cookie of the API's schemes and `Authorization`,
+    /// whichever scheme the operation names.
+    pub fn prepare_upstream_headers(&self, identity: Option<&Identity>, headers: &mut HeaderMap) {
         let h = &self.headers;
-        crate::forwarding::remove_fields(headers, &[&h.consumer, &h.scopes, &h.roles]);
+        crate::forwarding::remove_fields(headers, &h.removed.iter().collect::<Vec<_>>());
         if let Some(id) = identity {
             if let Ok(v) = HeaderValue::from_str(&id.consumer) {
                 headers.insert(h.consumer.clone(), v);
@@ -92,13 +120,10 @@ impl ApiIdentity {
                 headers.insert(h.roles.clone(), v);
             }
         }
-        let Some(op) = op.filter(|_| !h.forward_credentials) else {
+        if h.forward_credentials {
             return;
-        };
-        for name in op.policy.scheme_names() {
-            let Some(bound) = self.schemes.get(name) else {
-                continue;
-            };
+        }
+        for bound in self.schemes.values() {
             match &bound.kind {
                 SchemeKind::ApiKey {
                     name,

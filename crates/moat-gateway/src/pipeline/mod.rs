@@ -9,7 +9,7 @@
 //!
 //! | phase | runs | result |
 //! |---|---|---|
-//! | [route] | always | the head read once; API and operation; shadow/zombie verdict |
+//! | [route] | always | the head read once; API and operation; shadow/zombie verdict; method overrides and underscored field names |
 //! | [admit] | around identify | bans, declared body size, limits, requests in flight |
 //! | [identify] | documented operations | the caller's identity |
 //! | [authorize] | documented operations | roles, binding rules, learned owners |
@@ -56,7 +56,7 @@ pub use refusal::problem_response;
 
 use crate::abuse::Abuse;
 use crate::access_log::AccessLog;
-use crate::body::{Body, Capped, boxed};
+use crate::body::{Body, BodyProgress, ClientBody, boxed};
 use crate::client_cert::ClientCert;
 use crate::forwarding::{PeerFields, RequestId, client_ip, is_trusted};
 use crate::limits::{InFlight, Limiter};
@@ -225,6 +225,10 @@ const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy")
 /// `RateLimit`.
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
+/// The body read timeout of a listener the runtime does not know (a
+/// connection accepted just before a reload removed its listener).
+const DEFAULT_BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The guards' state that outlives a runtime.
 pub(crate) struct Guards<'a> {
     lockout: Option<&'a dyn moat_state::LockoutStore>,
@@ -250,6 +254,9 @@ async fn run(
     let head = route::read_head(&req, ex)?;
     let routed = route::route(rt, &head, &req, ex)?;
     let api = routed.api;
+    let mut req = req;
+    let screened =
+        route::screen_fields(&rt.loaded.config.proxy, api, &head, req.headers_mut(), ex)?;
 
     // admit: the declared body size, and limits keyed on the request.
     let body_cap = api.body_cap(routed.index(), head.media.as_ref());
@@ -294,8 +301,18 @@ async fn run(
     // validate: parameters, and the body read and parsed once.
     let inspect_body =
         api.inspection.is_some() && head.media.as_ref().is_some_and(inspect::inspectable);
-    let (req, body) =
-        validate::validate(api, &routed.found, req, &head, body_cap, inspect_body, ex).await?;
+    let body_timeout = rt
+        .listeners()
+        .get(conn.listener)
+        .map_or(DEFAULT_BODY_READ_TIMEOUT, |l| l.body_read_timeout);
+    let reading = validate::Reading {
+        cap: body_cap,
+        inspect: inspect_body,
+        method_override: rt.loaded.config.proxy.method_override,
+        timeout: body_timeout,
+        deadlines: &conn.deadlines,
+    };
+    let (req, body) = validate::validate(api, &routed.found, req, &head, &reading, ex).await?;
 
     // inspect.
     inspect::inspect(
@@ -309,21 +326,24 @@ async fn run(
     )
     .map_err(|resp| *resp)?;
 
-    // upstream request: bodies that stream are cut off at the cap.
-    let tripped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let req = if api.mode == Mode::Enforce && !http_body::Body::is_end_stream(req.body()) {
-        let flag = tripped.clone();
-        req.map(|b| boxed(Capped::new(b, body_cap, flag)))
+    // upstream request: bodies that stream are cut off at the cap (in
+    // enforce mode) and when the client stops sending them.
+    let (req, progress) = if http_body::Body::is_end_stream(req.body()) {
+        (req, None)
     } else {
-        req
+        let cap = (api.mode == Mode::Enforce).then_some(body_cap);
+        let progress = Arc::new(BodyProgress::default());
+        let body = progress.clone();
+        let req = req.map(|b| boxed(ClientBody::new(b, cap, body_timeout, body)));
+        (req, Some(progress))
     };
     let target = upstream::Forward {
         api,
-        operation: routed.operation(),
         index: routed.index(),
         identity: identity.as_ref(),
         objects,
-        tripped,
+        progress,
+        screened,
     };
     // upstream response and response body.
     Ok(upstream::forward(

@@ -9,9 +9,12 @@
 //! (found, method not allowed, not found) and the route guard's verdict
 //! (shadow and zombie endpoints) applied by the mode.
 
-use http::header::{self, HeaderValue};
+use http::HeaderMap;
+use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use moat_config::{MethodOverridePolicy, ProxyConfig, UnderscorePolicy};
+use moat_guard::request::fields::METHOD_OVERRIDE_FIELDS;
 use moat_guard::request::{Head, HeadError, MediaTypeError, SingleField};
 use moat_guard::{Finding, ProblemKind, Verdict, route_verdict};
 use moat_spec::Match;
@@ -63,8 +66,85 @@ fn head_refusal(e: &HeadError) -> Finding {
             ProblemKind::UnsupportedMediaType,
             "the Content-Type is not a media type",
         ),
+        HeadError::TransferCoding => (
+            ProblemKind::UnsupportedTransferCoding,
+            "the Transfer-Encoding names a coding other than chunked",
+        ),
     };
     Finding::with_detail(kind, detail)
+}
+
+/// What the fields screen leaves for the upstream request to do.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Screened {
+    /// Remove `_method` from the forwarded query.
+    pub strip_override_parameter: bool,
+}
+
+/// Applies the proxy's policies to the fields some applications read
+/// otherwise (see [`moat_guard::request::fields`]): a field name with an
+/// underscore is refused whatever the mode (two readings), or dropped; a
+/// second method is refused (by the mode), or stripped. Fields that read
+/// as moat's identity fields never pass.
+pub(super) fn screen_fields(
+    proxy: &ProxyConfig,
+    api: &Api,
+    head: &Head,
+    headers: &mut HeaderMap,
+    ex: &mut Exchange,
+) -> Result<Screened, Response<Body>> {
+    let notes = &head.fields;
+    if notes.underscored.is_some() {
+        match proxy.underscores_in_headers {
+            UnderscorePolicy::Refuse => {
+                return Err(answer(
+                    &api.name,
+                    ex,
+                    Finding::with_detail(
+                        ProblemKind::AmbiguousRequest,
+                        "a header field name has an underscore, which some servers read as a dash",
+                    ),
+                ));
+            }
+            UnderscorePolicy::Drop => drop_fields(headers, |n| n.as_str().contains('_')),
+            UnderscorePolicy::Allow => drop_fields(headers, |n| {
+                n.as_str().contains('_') && api.identity.reads_as_identity(n)
+            }),
+        }
+    }
+    let mut screened = Screened::default();
+    if let Some(found) = &notes.method_override {
+        match proxy.method_override {
+            MethodOverridePolicy::Refuse => {
+                let f = Finding::with_detail(
+                    ProblemKind::AmbiguousRequest,
+                    "the request names a second method (X-HTTP-Method-Override, \
+                     X-Method-Override, X-HTTP-Method or _method)",
+                );
+                if let Some(resp) = apply_mode(api.mode, &api.name, ex, f) {
+                    return Err(resp);
+                }
+            }
+            MethodOverridePolicy::Strip => {
+                tracing::debug!(request_id = %ex.request_id, field = %found,
+                    "method override removed");
+                for name in &METHOD_OVERRIDE_FIELDS {
+                    headers.remove(name);
+                }
+                screened.strip_override_parameter = true;
+            }
+            MethodOverridePolicy::Allow => {}
+        }
+    }
+    Ok(screened)
+}
+
+/// Removes every field whose name `drop` picks.
+fn drop_fields(headers: &mut HeaderMap, drop: impl Fn(&HeaderName) -> bool) {
+    let names: Vec<HeaderName> = headers.keys().filter(|n| drop(n)).cloned().collect();
+    for name in names {
+        headers.remove(&name);
+    }
 }
 
 /// Where a request goes.

@@ -21,7 +21,7 @@ use moat_state::ObjectKey;
 use super::ConnInfo;
 use super::exchange::Exchange;
 use super::refusal::{answer, problem_response};
-use crate::body::{Body, boxed};
+use crate::body::{Body, BodyProgress, Trip, boxed};
 use crate::forwarding::{ClientSide, is_upgrade, set_forwarding_headers, strip_hop_by_hop};
 use crate::runtime::Api;
 use crate::telemetry;
@@ -33,14 +33,15 @@ const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-requ
 /// Where and as whom a request is forwarded.
 pub(super) struct Forward<'a> {
     pub api: &'a Api,
-    pub operation: Option<&'a moat_spec::Operation>,
     pub index: Option<usize>,
     pub identity: Option<&'a Identity>,
     /// The tracked objects the request names (forgotten when a `DELETE`
     /// of them succeeds).
     pub objects: Vec<ObjectKey>,
-    /// Set when the request body ran past its cap while streaming.
-    pub tripped: Arc<std::sync::atomic::AtomicBool>,
+    /// How the client's body is streaming, when it streams.
+    pub progress: Option<Arc<BodyProgress>>,
+    /// What the fields screen left to remove.
+    pub screened: super::route::Screened,
 }
 
 /// Forwards to the upstream and streams its answer back.
@@ -60,7 +61,7 @@ pub(super) async fn forward(
     let target = picked.target();
     let query = api
         .identity
-        .forwarded_query(fwd.operation, req.uri().query());
+        .forwarded_query(req.uri().query(), fwd.screened.strip_override_parameter);
     let uri = match target.uri(path.encoded_after(api.base_len()), query.as_deref()) {
         Ok(u) => u,
         Err(_) => {
@@ -86,8 +87,9 @@ pub(super) async fn forward(
         },
     );
     headers.insert(X_REQUEST_ID, ex.request_id.header_value());
+    normalise_content_length(&mut headers);
     api.identity
-        .prepare_upstream_headers(fwd.operation, fwd.identity, &mut headers);
+        .prepare_upstream_headers(fwd.identity, &mut headers);
 
     let mut up_req = Request::new(body);
     *up_req.method_mut() = parts.method;
@@ -96,12 +98,18 @@ pub(super) async fn forward(
     *up_req.headers_mut() = headers;
 
     let sent = Instant::now();
-    let result = api.upstream.send(picked, up_req, &conn.deadlines).await;
+    let result = api
+        .upstream
+        .send(picked, up_req, &conn.deadlines, fwd.progress.as_deref())
+        .await;
     let took = sent.elapsed();
     let mut resp = match result {
         Ok(r) => r,
-        Err(_) if fwd.tripped.load(std::sync::atomic::Ordering::Relaxed) => {
-            return answer(&api.name, ex, Finding::new(ProblemKind::PayloadTooLarge));
+        Err(_) if let Some(trip) = fwd.progress.as_ref().and_then(|p| p.tripped()) => {
+            return match trip {
+                Trip::Stalled => stalled(&api.name, ex),
+                Trip::TooLarge => answer(&api.name, ex, Finding::new(ProblemKind::PayloadTooLarge)),
+            };
         }
         Err(failure) => {
             telemetry::upstream_error(&api.name, api.upstream.name(), failure.label());
@@ -144,6 +152,56 @@ pub(super) async fn forward(
         ex,
     )
     .await
+}
+
+/// The answer to a client that stopped sending its body: `408`, and the
+/// connection closed (what is left of the body cannot be told from the
+/// next request).
+pub(super) fn stalled(api: &str, ex: &mut Exchange) -> Response<Body> {
+    let mut resp = answer(api, ex, Finding::new(ProblemKind::RequestTimeout));
+    resp.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
+/// Forwards `Content-Length` as the number the HTTP parser read (`013` as
+/// `13`, `13, 13` as `13`): the upstream's parser may read another spelling
+/// otherwise (as octal, or as invalid).
+fn normalise_content_length(headers: &mut http::HeaderMap) {
+    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
+    let (Some(first), None) = (values.next(), values.next()) else {
+        // Absent, or repeated (the parser checked that all agree).
+        if let Some(n) = content_length(headers) {
+            headers.insert(header::CONTENT_LENGTH, n.into());
+        }
+        return;
+    };
+    let bytes = first.as_bytes();
+    let canonical = !bytes.is_empty()
+        && bytes.iter().all(u8::is_ascii_digit)
+        && (bytes[0] != b'0' || bytes.len() == 1);
+    if !canonical && let Some(n) = content_length(headers) {
+        headers.insert(header::CONTENT_LENGTH, n.into());
+    }
+}
+
+/// The length every `Content-Length` value agrees on.
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    let mut length = None;
+    for piece in headers
+        .get_all(header::CONTENT_LENGTH)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+    {
+        let n: u64 = std::str::from_utf8(piece).ok()?.trim().parse().ok()?;
+        if length.is_some_and(|l| l != n) {
+            return None;
+        }
+        length = Some(n);
+    }
+    length
 }
 
 /// Copies bytes both ways between an upgraded client and upstream connection.

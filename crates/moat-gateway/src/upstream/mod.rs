@@ -15,7 +15,7 @@ use moat_config::UpstreamConfig;
 use pool::Pool;
 pub use pool::PooledBody;
 
-use crate::body::Body;
+use crate::body::{Body, BodyProgress};
 use crate::timer::Deadlines;
 use crate::tls::{TlsError, client_config};
 
@@ -222,17 +222,26 @@ impl Upstream {
 
     /// Sends a request (origin-form target, `Host` set) to the picked
     /// target and waits for the response head, on the client connection's
-    /// `deadlines`.
+    /// `deadlines`: `response_timeout`, counted again while the client's
+    /// `body` is still streaming, so the upstream has at least that long
+    /// (and at most twice that) after the body's last byte.
     pub async fn send(
         &self,
         to: Picked<'_>,
         req: Request<Body>,
         deadlines: &Arc<Deadlines>,
+        body: Option<&BodyProgress>,
     ) -> Result<Response<PooledBody>, UpstreamFailure> {
-        let call = std::pin::pin!(to.pool.send(req));
-        match deadlines.within(self.response_timeout, call).await {
-            Err(_) => Err(UpstreamFailure::Timeout),
-            Ok(result) => result,
+        let mut call = std::pin::pin!(to.pool.send(req));
+        loop {
+            match deadlines.within(self.response_timeout, call.as_mut()).await {
+                Ok(result) => return result,
+                // The upstream cannot answer before it has the body: while
+                // the client is still sending it (a stalled client is cut
+                // off by the body read timeout), the deadline starts again.
+                Err(_) if body.is_some_and(BodyProgress::streaming) => {}
+                Err(_) => return Err(UpstreamFailure::Timeout),
+            }
         }
     }
 

@@ -171,6 +171,9 @@ impl LockoutStore for MemoryLockout {
         let remaining = match *subject {
             LockoutSubject::Client(ip) => self.clients.locked(client_key(ip), now),
             LockoutSubject::Credential(c) => self.credentials.locked(credential_key(c), now),
+            LockoutSubject::CredentialFrom(c, ip) => {
+                self.credentials.locked(credential_from_key(c, ip), now)
+            }
         };
         Ok(remaining.map(Duration::from_millis))
     }
@@ -186,6 +189,9 @@ impl LockoutStore for MemoryLockout {
             LockoutSubject::Credential(c) => {
                 self.credentials.record_failure(credential_key(c), now)
             }
+            LockoutSubject::CredentialFrom(c, ip) => self
+                .credentials
+                .record_failure(credential_from_key(c, ip), now),
         };
         Ok(lockout.map(Duration::from_millis))
     }
@@ -201,6 +207,9 @@ impl LockoutStore for MemoryLockout {
             LockoutSubject::Credential(c) => {
                 self.credentials.record_success(credential_key(c), now)
             }
+            LockoutSubject::CredentialFrom(c, ip) => self
+                .credentials
+                .record_success(credential_from_key(c, ip), now),
         }
         Ok(())
     }
@@ -231,6 +240,30 @@ type CredentialKey = [u8; 16];
 
 fn credential_key(name: &str) -> CredentialKey {
     let digest = digest::digest(&digest::SHA256, name.as_bytes());
+    let mut key = [0u8; 16];
+    for (k, d) in key.iter_mut().zip(digest.as_ref()) {
+        *k = *d;
+    }
+    key
+}
+
+/// The key of a credential tried from one address: the digest of the name,
+/// a separator no name's digest input ends with, and the counted address.
+fn credential_from_key(name: &str, ip: IpAddr) -> CredentialKey {
+    let mut input = Vec::with_capacity(name.len() + 10);
+    input.extend_from_slice(name.as_bytes());
+    input.push(0);
+    match client_key(ip) {
+        ClientKey::V4(v4) => {
+            input.push(4);
+            input.extend_from_slice(&v4.to_be_bytes());
+        }
+        ClientKey::V6Prefix(p) => {
+            input.push(6);
+            input.extend_from_slice(&p.to_be_bytes());
+        }
+    }
+    let digest = digest::digest(&digest::SHA256, &input);
     let mut key = [0u8; 16];
     for (k, d) in key.iter_mut().zip(digest.as_ref()) {
         *k = *d;

@@ -12,9 +12,13 @@
 //! # What is counted
 //!
 //! Failures are counted against a [`LockoutSubject`]: the client address,
-//! and separately the credential that was tried. The two catch different
-//! attacks: one address trying many keys or passwords, and many addresses
-//! (a botnet) trying one user's password.
+//! the credential that was tried, and the credential as tried from one
+//! address. They catch different attacks: one address trying many keys or
+//! passwords, one address guessing one user's password, and many addresses
+//! (a botnet) trying one user's password. What each lockout does is the
+//! gateway's decision: a credential locked everywhere must not lock its
+//! owner out (anyone who knows a user name could), so the gateway slows it
+//! down instead.
 //!
 //! # The rule
 //!
@@ -59,6 +63,11 @@ pub enum LockoutSubject<'a> {
     /// Only a fixed-size digest of the string is kept, so an attacker
     /// sending long or random names cannot grow the store per entry.
     Credential(&'a str),
+    /// One credential tried from one client address (counted as
+    /// [`Client`](Self::Client) counts addresses). Locking this pair stops
+    /// the guessing without locking the credential's owner out: the owner
+    /// comes from another address.
+    CredentialFrom(&'a str, IpAddr),
 }
 
 /// When a subject is locked out and for how long.
@@ -167,7 +176,9 @@ impl LockoutPolicy {
     pub fn threshold(&self, subject: &LockoutSubject<'_>) -> u32 {
         match subject {
             LockoutSubject::Client(_) => self.max_failures,
-            LockoutSubject::Credential(_) => self.credential_max_failures,
+            LockoutSubject::Credential(_) | LockoutSubject::CredentialFrom(..) => {
+                self.credential_max_failures
+            }
         }
     }
 }
