@@ -1100,6 +1100,11 @@ pub struct JwtVerifierConfig {
     /// HMAC secret (≥ 32 bytes, not a well-known default). Reference it.
     #[serde(default)]
     pub secret: Option<Secret>,
+    /// Accept a weak `secret` until the end of this day (`YYYY-MM-DD`,
+    /// UTC, at most 90 days ahead) while it is rotated; after it the config
+    /// is refused again.
+    #[serde(default)]
+    pub weak_secret_until: Option<String>,
     /// PEM file with the public key (RSA, EC or Ed25519).
     #[serde(default)]
     pub public_key: Option<PathBuf>,

@@ -224,6 +224,7 @@ impl Runtime {
             };
             warnings.extend(spec.warnings.iter().cloned());
             let identity = ApiIdentity::build(index, &spec, &loaded, &shared, &mut errors);
+            warnings.extend(identity.weak_secrets.iter().map(|w| w.warning.clone()));
             let grants = match RoleGrants::compile(&a.roles, &spec) {
                 Ok(g) => g,
                 Err(grant_errors) => {
@@ -522,6 +523,18 @@ impl Runtime {
         {
             tracing::warn!(error = %e, "cannot record API keys' last use");
         }
+    }
+
+    /// Weak JWT secrets accepted under `weak_secret_until`, by API.
+    pub fn weak_secret_overrides(
+        &self,
+    ) -> impl Iterator<Item = (&str, &crate::identity::WeakSecretOverride)> {
+        self.apis.iter().flat_map(|api| {
+            api.identity
+                .weak_secrets
+                .iter()
+                .map(move |w| (api.name.as_str(), w))
+        })
     }
 
     /// The listeners, as configured.

@@ -489,9 +489,15 @@ pub async fn check(loaded: LoadedConfig) -> Result<CheckReport, Diagnostics> {
     })
 }
 
+/// Logs the runtime's warnings (at start and at each reload), and
+/// exports the weak-secret overrides in force as metrics.
 fn log_warnings(rt: &Runtime) {
     for w in &rt.warnings {
         tracing::warn!("{w}");
+    }
+    telemetry::clear_weak_secret_overrides();
+    for (api, w) in rt.weak_secret_overrides() {
+        telemetry::weak_secret_override(api, &w.scheme, w.until_unix);
     }
 }
 

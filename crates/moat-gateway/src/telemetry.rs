@@ -195,3 +195,32 @@ pub fn limiter_state(keys: usize, evicted_live: u64, backend_up: bool) {
 pub fn security_event(detector: &'static str) {
     counter!("moat_security_events_total", "detector" => detector).increment(1);
 }
+
+/// The `(api, scheme)` pairs whose weak-secret gauge is set, so a reload
+/// that ends an override removes its series.
+static WEAK_SECRET_SERIES: std::sync::Mutex<Vec<(String, String)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// A weak JWT secret accepted under `weak_secret_until`: the gauge is the
+/// override's end, in Unix seconds.
+pub fn weak_secret_override(api: &str, scheme: &str, until_unix: u64) {
+    gauge!("moat_jwt_weak_secret_override_until_seconds",
+        "api" => api.to_string(), "scheme" => scheme.to_string())
+    .set(until_unix as f64);
+    WEAK_SECRET_SERIES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push((api.to_string(), scheme.to_string()));
+}
+
+/// Sets every weak-secret gauge set so far to 0 (no override in force).
+pub fn clear_weak_secret_overrides() {
+    let mut series = WEAK_SECRET_SERIES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (api, scheme) in series.drain(..) {
+        gauge!("moat_jwt_weak_secret_override_until_seconds",
+            "api" => api, "scheme" => scheme)
+        .set(0.0);
+    }
+}

@@ -304,3 +304,110 @@ async fn get_status_bearer(c: &reqwest::Client, url: String, token: &str) -> u16
         .status()
         .as_u16()
 }
+
+/// The UTC date `days` from today, `YYYY-MM-DD` (civil from days,
+/// H. Hinnant's algorithm).
+fn date_in(days: i64) -> String {
+    let z = i64::try_from(now() / 86_400).unwrap() + days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// A weak secret: on the list of published example secrets.
+const WEAK: &str = "your-256-bit-secret";
+
+fn weak_verifier(until: &str) -> String {
+    format!("{{type: jwt, algorithms: [HS256], secret: {WEAK}, weak_secret_until: \"{until}\"}}")
+}
+
+#[tokio::test]
+async fn a_weak_secret_works_until_its_override_ends_and_says_so() {
+    let until = date_in(30);
+    let (dir, _up, moat) = setup(&weak_verifier(&until)).await;
+    // `moat check` accepts it, with a warning at the override.
+    let (ok, _, stderr) = check(dir.path());
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: weak HMAC secret of scheme `Bearer` accepted until the end of {until}"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(WEAK),
+        "the secret is never printed: {stderr}"
+    );
+    // So does the gateway, at start, and in metrics.
+    moat.wait_stderr("weak HMAC secret of scheme `Bearer`")
+        .await;
+    let header = b64(json!({"alg": "HS256", "typ": "JWT"}).to_string().as_bytes());
+    let payload = b64(json!({"sub": "alice", "exp": now() + 300})
+        .to_string()
+        .as_bytes());
+    let input = format!("{header}.{payload}");
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, WEAK.as_bytes());
+    let t = format!(
+        "{input}.{}",
+        b64(ring::hmac::sign(&key, input.as_bytes()).as_ref())
+    );
+    let r = client()
+        .get(moat.url("/items"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "identity works while the key is rotated");
+    let m = client()
+        .get(format!("http://{}/metrics", moat.admin.unwrap()))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("moat_jwt_weak_secret_override_until_seconds{api=\"echo\",scheme=\"Bearer\"}"),
+        "{m}"
+    );
+}
+
+#[test]
+fn weak_secret_overrides_are_time_boxed() {
+    let refused = |verifier: String| {
+        let dir = tempdir();
+        write(dir.path(), "spec.yaml", SPEC);
+        let cfg = config(
+            "http://127.0.0.1:9",
+            &format!("    security:\n      Bearer: {verifier}\n"),
+        );
+        write(dir.path(), "moat.yaml", &cfg);
+        check_fails(dir.path())
+    };
+    let err = refused(weak_verifier(&date_in(-1)));
+    assert!(err.contains("weak HMAC secret"), "{err}");
+    assert!(err.contains("has expired"), "{err}");
+    let err = refused(weak_verifier(&date_in(120)));
+    assert!(err.contains("more than 90 days ahead"), "{err}");
+    let err = refused(weak_verifier("next week"));
+    assert!(err.contains("is not a date"), "{err}");
+    // A public key is no secret, whatever the override says.
+    let pem = "-----BEGIN PUBLIC KEY-----\\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\\n-----END PUBLIC KEY-----\\n";
+    let err = refused(format!(
+        "{{type: jwt, algorithms: [HS256], secret: \"{pem}\"}}"
+    ));
+    assert!(err.contains("key material"), "{err}");
+    let err = refused(format!(
+        "{{type: jwt, algorithms: [HS256], secret: \"{pem}\", weak_secret_until: \"{}\"}}",
+        date_in(10)
+    ));
+    assert!(err.contains("key material"), "{err}");
+    assert!(!err.contains("MCowBQYDK2Vw"), "{err}");
+}

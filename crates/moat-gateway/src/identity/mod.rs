@@ -12,7 +12,7 @@ mod lockout;
 mod upstream;
 
 pub use basic::{BasicVerifier, hash_password};
-pub use build::SharedVerifiers;
+pub use build::{SharedVerifiers, WeakSecretOverride};
 pub use upstream::IdentityHeaders;
 
 use lockout::{Lock, locked_for, lockout_subject, record_attempt};
@@ -72,6 +72,8 @@ pub struct ApiIdentity {
     /// How long a credential under attack from many addresses waits
     /// before it is verified.
     slowdown: Duration,
+    /// Weak JWT secrets accepted under `weak_secret_until`.
+    pub weak_secrets: Vec<WeakSecretOverride>,
 }
 
 /// What the identity phase decided, and what to tell the upstream.

@@ -200,6 +200,14 @@ pub enum WeakSecretReason {
     /// gives no strength.
     #[error("it repeats a handful of characters")]
     LowVariety,
+    /// It is key material (a PEM block, a JWK): with a public key as the
+    /// HMAC secret, anyone holding that public key can sign tokens (the
+    /// algorithm-confusion attack). A public key goes in `public_key` or
+    /// `jwk`.
+    #[error(
+        "it is key material (a PEM block or a JWK), not a random secret; a public key goes in `public_key` or `jwk`"
+    )]
+    KeyMaterial,
 }
 
 /// Why fetching keys (a JWKS document or the OIDC discovery document)

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::algorithms::{self, Algorithm, KeyKind};
 use super::der;
+use super::error::WeakSecretReason;
 use super::error::{JwtConfigError, JwtError};
 use super::weak_secrets;
 
@@ -171,13 +172,20 @@ pub(crate) enum Origin {
     Remote,
 }
 
-/// A shared secret as an HMAC key; refuses weak secrets and non-HMAC
-/// algorithms.
+/// A shared secret as an HMAC key; refuses non-HMAC algorithms, and weak
+/// secrets unless `accept_weak` (an operator's time-boxed override). Key
+/// material is refused whatever the override: it is not weak, it is
+/// public.
 pub(crate) fn from_secret(
     secret: &[u8],
     allowed: &[Algorithm],
+    accept_weak: bool,
 ) -> Result<VerificationKey, JwtConfigError> {
-    weak_secrets::check_secret(secret).map_err(|reason| JwtConfigError::WeakSecret { reason })?;
+    match weak_secrets::check_secret(secret) {
+        Ok(()) => {}
+        Err(reason) if accept_weak && reason != WeakSecretReason::KeyMaterial => {}
+        Err(reason) => return Err(JwtConfigError::WeakSecret { reason }),
+    }
     require_all_fit(KeyKind::Hmac, allowed)?;
     Ok(VerificationKey::new(
         None,
@@ -610,16 +618,16 @@ mod tests {
     #[test]
     fn secrets_and_pem_refuse_algorithms_they_cannot_verify() {
         let secret = b"Zt1mQ8vR4kX2pL9sW6nB3cY7hJ0dF5gA";
-        assert!(from_secret(secret, &[Algorithm::HS256, Algorithm::HS512]).is_ok());
+        assert!(from_secret(secret, &[Algorithm::HS256, Algorithm::HS512], false).is_ok());
         assert!(matches!(
-            from_secret(secret, &[Algorithm::HS256, Algorithm::RS256]),
+            from_secret(secret, &[Algorithm::HS256, Algorithm::RS256], false),
             Err(JwtConfigError::AlgorithmKeyMismatch {
                 algorithm: Algorithm::RS256,
                 ..
             })
         ));
         assert!(matches!(
-            from_secret(b"secret", &[Algorithm::HS256]),
+            from_secret(b"secret", &[Algorithm::HS256], false),
             Err(JwtConfigError::WeakSecret { .. })
         ));
         assert!(matches!(

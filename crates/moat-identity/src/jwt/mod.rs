@@ -143,6 +143,10 @@ pub struct JwtConfig {
     /// verifier built only to check a configuration, which must connect
     /// nowhere. Keys are then fetched on first use.
     pub prefetch: bool,
+    /// Accept a weak HMAC secret (short, well known, repetitive). Default
+    /// false; only for an operator's explicit, time-boxed override while
+    /// the secret is rotated. Key material is refused whatever this says.
+    pub accept_weak_secret: bool,
 }
 
 impl JwtConfig {
@@ -161,6 +165,7 @@ impl JwtConfig {
             token_cache_size: 10_000,
             token_cache_max_ttl: Duration::from_secs(300),
             prefetch: true,
+            accept_weak_secret: false,
         }
     }
 }
@@ -220,7 +225,11 @@ impl JwtVerifier {
         };
         let keys = match config.keys {
             KeySource::Secret(secret) => Keys::Static(KeySet::new(
-                vec![keys::from_secret(&secret, &algorithms)?],
+                vec![keys::from_secret(
+                    &secret,
+                    &algorithms,
+                    config.accept_weak_secret,
+                )?],
                 1,
             )),
             KeySource::Pem(pem) => {

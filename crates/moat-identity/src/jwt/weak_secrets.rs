@@ -24,6 +24,9 @@ const MIN_DISTINCT_BYTES: usize = 8;
 
 /// Checks an HMAC secret; `Err` says why it is refused.
 pub fn check_secret(secret: &[u8]) -> Result<(), WeakSecretReason> {
+    if is_key_material(secret) {
+        return Err(WeakSecretReason::KeyMaterial);
+    }
     if is_listed(secret) {
         return Err(WeakSecretReason::KnownSecret);
     }
@@ -49,6 +52,18 @@ pub(crate) fn entries() -> impl Iterator<Item = &'static str> {
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
 }
 
+/// Whether the secret is a PEM block (any label: a public key, a
+/// certificate, a private key) or a JSON object with `kty` (a JWK): the
+/// key-confusion setup, where a key that is public signs HMAC tokens.
+fn is_key_material(secret: &[u8]) -> bool {
+    let text = secret.trim_ascii();
+    if text.windows(11).any(|w| w == b"-----BEGIN ") {
+        return true;
+    }
+    text.starts_with(b"{")
+        && serde_json::from_slice::<serde_json::Value>(text).is_ok_and(|v| v.get("kty").is_some())
+}
+
 fn distinct_bytes(secret: &[u8]) -> usize {
     let mut seen = [false; 256];
     for b in secret {
@@ -72,6 +87,16 @@ fn is_periodic(secret: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_material_is_not_a_secret() {
+        let pem = b"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
+        assert_eq!(check_secret(pem), Err(WeakSecretReason::KeyMaterial));
+        let jwk =
+            br#"{"kty":"OKP","crv":"Ed25519","x":"GbZnBvb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rX"}"#;
+        assert_eq!(check_secret(jwk), Err(WeakSecretReason::KeyMaterial));
+        assert_eq!(check_secret(b"Zt1mQ8vR4kX2pL9sW6nB3cY7hJ0dF5gA"), Ok(()));
+    }
 
     #[test]
     fn the_list_has_a_few_hundred_entries_and_they_are_refused() {
