@@ -158,8 +158,25 @@ impl Runtime {
 
     /// The same compile, for `purpose`.
     pub async fn build_for(loaded: LoadedConfig, purpose: Purpose) -> Result<Self, Diagnostics> {
+        Self::build_replacing(loaded, purpose, None).await
+    }
+
+    /// The compile of a reload: verifiers of remote keys that `previous`
+    /// built from the same settings are kept, with their keys, rather than
+    /// fetching every key set again.
+    pub async fn build_replacing(
+        loaded: LoadedConfig,
+        purpose: Purpose,
+        previous: Option<&Runtime>,
+    ) -> Result<Self, Diagnostics> {
+        let kept: HashMap<String, moat_identity::jwt::JwtVerifier> = previous
+            .into_iter()
+            .flat_map(|rt| rt.apis.iter())
+            .flat_map(|api| api.identity.remote_verifiers())
+            .map(|(f, v)| (f.clone(), v.clone()))
+            .collect();
         let (state, errors) = open_state(&loaded, purpose).await;
-        tokio::task::spawn_blocking(move || Self::compile(loaded, state, errors, purpose))
+        tokio::task::spawn_blocking(move || Self::compile(loaded, state, errors, purpose, kept))
             .await
             .map_err(|_| Diagnostics::default())?
     }
@@ -171,6 +188,7 @@ impl Runtime {
         state: State,
         mut errors: Diagnostics,
         purpose: Purpose,
+        kept: HashMap<String, moat_identity::jwt::JwtVerifier>,
     ) -> Result<Self, Diagnostics> {
         let State { keys, owners } = state;
         let cfg = &loaded.config;
@@ -186,6 +204,7 @@ impl Runtime {
                     .collect(),
             ),
             headers: Arc::new(IdentityHeaders::new(&cfg.identity)),
+            kept,
         };
 
         check_redis(&loaded, &mut errors);

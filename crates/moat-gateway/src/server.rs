@@ -98,7 +98,10 @@ impl Core {
             .await
             .map_err(|_| ReloadError::Aborted)?;
         let built = match loaded {
-            Ok(loaded) => Runtime::build(loaded).await,
+            Ok(loaded) => {
+                let current = self.shared.runtime.load_full();
+                Runtime::build_replacing(loaded, Purpose::Serve, Some(&current)).await
+            }
             Err(d) => Err(d),
         };
         let result = match built {

@@ -411,3 +411,144 @@ fn weak_secret_overrides_are_time_boxed() {
     assert!(err.contains("key material"), "{err}");
     assert!(!err.contains("MCowBQYDK2Vw"), "{err}");
 }
+
+#[tokio::test]
+async fn tokens_must_name_a_consumer_that_can_be_passed_on() {
+    let (_dir, up, moat) = setup(&hs256()).await;
+    let c = client();
+    let base = || json!({"iss": "https://idp.test", "aud": "shop", "exp": now() + 300});
+    let send = |claims: Value| {
+        let c = c.clone();
+        let url = moat.url("/items");
+        async move { c.get(url).bearer_auth(token(claims)).send().await.unwrap() }
+    };
+    let mut refused = Vec::new();
+    for (what, sub) in [
+        ("no sub", None),
+        ("an empty sub", Some(json!(""))),
+        (
+            "a sub with CR/LF",
+            Some(json!("alice\r\nx-moat-roles: admin")),
+        ),
+        ("a sub that is not a string", Some(json!(42))),
+        ("a sub too long to pass on", Some(json!("a".repeat(300)))),
+    ] {
+        let mut claims = base();
+        if let Some(sub) = sub {
+            claims["sub"] = sub;
+        }
+        let r = send(claims).await;
+        assert_eq!(r.status(), 401, "{what}");
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            "Bearer realm=\"moat\", error=\"invalid_token\"",
+            "{what}"
+        );
+        refused.push(what);
+    }
+    assert_eq!(up.hits(), 0, "{refused:?}");
+
+    // `scope` as an array of strings, as several providers send it.
+    let mut claims = base();
+    claims["sub"] = json!("alice");
+    claims["scope"] = json!(["items:read", "items:write", "items:read"]);
+    let r = send(claims).await;
+    assert_eq!(r.status(), 200);
+    let echo: Value = r.json().await.unwrap();
+    assert_eq!(echo["headers"]["x-moat-scopes"], "items:read items:write");
+    let mut claims = base();
+    claims["sub"] = json!("alice");
+    claims["scope"] = json!(["items:read", 7]);
+    assert_eq!(send(claims).await.status(), 401);
+}
+
+/// A JWKS endpoint with one P-256 key; counts the fetches.
+async fn jwks_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use http_body_util::Full;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let point = pair.public_key().as_ref().to_vec(); // 0x04 || x || y
+    let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256",
+        "x": b64(&point[1..33]), "y": b64(&point[33..65])}]})
+    .to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = fetches.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (counter, jwks) = (counter.clone(), jwks.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let body = jwks.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            hyper::Response::builder()
+                                .header("content-type", "application/json")
+                                .body(Full::new(bytes::Bytes::from(body)))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (format!("http://{addr}/jwks.json"), fetches)
+}
+
+#[tokio::test]
+async fn a_reload_keeps_fetched_keys_unless_their_settings_change() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (jwks, fetches) = jwks_server().await;
+    let verifier = format!("{{type: jwt, algorithms: [ES256], jwks_url: \"{jwks}\"}}");
+    let (dir, _up, moat) = setup(&verifier).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while fetches.load(SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "keys never fetched");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let fetched = fetches.load(SeqCst);
+    for round in 1..=3 {
+        moat.signal("HUP");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while moat.stderr().matches("config reloaded").count() < round {
+            assert!(std::time::Instant::now() < deadline, "{}", moat.stderr());
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        fetches.load(SeqCst),
+        fetched,
+        "reloads fetched the keys again"
+    );
+
+    // Settings that change the verifier build a new one, which fetches.
+    let cfg = std::fs::read_to_string(dir.path().join("moat.yaml")).unwrap();
+    write(
+        dir.path(),
+        "moat.yaml",
+        &cfg.replace(
+            "algorithms: [ES256]",
+            "algorithms: [ES256], issuer: https://idp.test",
+        ),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while fetches.load(SeqCst) == fetched {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a changed verifier did not fetch: {}",
+            moat.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

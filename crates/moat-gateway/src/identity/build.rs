@@ -40,6 +40,7 @@ impl ApiIdentity {
         }
         let mut schemes = HashMap::new();
         let mut overrides = Vec::new();
+        let mut remote_jwt = Vec::new();
         for name in used {
             let Some(scheme) = spec.schemes.get(name) else {
                 continue; // the spec loader reported it
@@ -114,8 +115,17 @@ impl ApiIdentity {
                                 continue;
                             }
                         };
-                        match jwt_verifier(jwt, shared.fetch_keys, weak.in_force()) {
+                        let remote = remote_fingerprint(jwt);
+                        let kept = remote.as_ref().and_then(|f| shared.kept.get(f)).cloned();
+                        let built = match kept {
+                            Some(verifier) => Ok(verifier),
+                            None => jwt_verifier(jwt, shared.fetch_keys, weak.in_force()),
+                        };
+                        match built {
                             Ok(verifier) => {
+                                if let Some(f) = remote {
+                                    remote_jwt.push((f, verifier.clone()));
+                                }
                                 if let WeakOverride::InForce { date, until } = &weak {
                                     note_override(
                                         jwt,
@@ -183,6 +193,7 @@ impl ApiIdentity {
             headers: shared.headers.clone(),
             slowdown: loaded.config.lockout.slowdown,
             weak_secrets: overrides,
+            remote_jwt,
         }
     }
 }
@@ -311,6 +322,28 @@ fn note_override(
     });
 }
 
+/// What identifies a verifier of remote keys (`jwks_url`, `oidc_issuer`)
+/// across reloads: everything the verifier is built from. A reload that
+/// leaves it unchanged keeps the verifier, with its fetched keys and their
+/// refresh schedule, instead of fetching every key set again.
+fn remote_fingerprint(cfg: &JwtVerifierConfig) -> Option<String> {
+    if cfg.jwks_url.is_none() && cfg.oidc_issuer.is_none() {
+        return None;
+    }
+    Some(format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        cfg.jwks_url,
+        cfg.oidc_issuer,
+        cfg.algorithms,
+        cfg.issuer,
+        cfg.audiences,
+        cfg.leeway,
+        cfg.secret.is_some(),
+        cfg.public_key,
+        cfg.jwk,
+    ))
+}
+
 /// The JWT verifier for a `jwt` config entry; with `fetch_keys`, remote
 /// keys start loading in the background; with `accept_weak`, a weak
 /// secret is accepted (an override in force).
@@ -369,4 +402,7 @@ pub struct SharedVerifiers {
     pub consumers: Arc<HashMap<String, ConsumerConfig>>,
     /// Identity headers.
     pub headers: Arc<IdentityHeaders>,
+    /// Verifiers of remote keys of the runtime being replaced, by
+    /// [`remote_fingerprint`]: reused, not fetched again.
+    pub kept: HashMap<String, JwtVerifier>,
 }

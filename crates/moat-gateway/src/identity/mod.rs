@@ -74,6 +74,18 @@ pub struct ApiIdentity {
     slowdown: Duration,
     /// Weak JWT secrets accepted under `weak_secret_until`.
     pub weak_secrets: Vec<WeakSecretOverride>,
+    /// The verifiers of remote keys, by fingerprint, for the next reload
+    /// to keep.
+    remote_jwt: Vec<(String, moat_identity::jwt::JwtVerifier)>,
+}
+
+impl ApiIdentity {
+    /// The verifiers of remote keys, by fingerprint.
+    pub fn remote_verifiers(
+        &self,
+    ) -> impl Iterator<Item = (&String, &moat_identity::jwt::JwtVerifier)> {
+        self.remote_jwt.iter().map(|(f, v)| (f, v))
+    }
 }
 
 /// What the identity phase decided, and what to tell the upstream.
@@ -268,12 +280,12 @@ impl ApiIdentity {
                 },
                 Credential::Bearer(token),
             ) => match verifier.verify(token, std::time::SystemTime::now()).await {
-                Ok(token) => SchemeOutcome::Verified(self.token_identity(
+                Ok(token) => self.token_identity(
                     &token.claims,
                     token.subject.as_deref(),
                     &token.scopes,
                     consumer_claim,
-                )),
+                ),
                 Err(JwtError::Unavailable) => {
                     tracing::warn!("identity provider unavailable and no cached key can decide");
                     SchemeOutcome::Unavailable
@@ -290,12 +302,12 @@ impl ApiIdentity {
                 },
                 Credential::Bearer(token),
             ) => match verifier.verify(token, std::time::SystemTime::now()).await {
-                Ok(token) => SchemeOutcome::Verified(self.token_identity(
+                Ok(token) => self.token_identity(
                     &token.claims,
                     token.subject.as_deref(),
                     &token.scopes,
                     consumer_claim,
-                )),
+                ),
                 Err(IntrospectionError::Unavailable) => SchemeOutcome::Unavailable,
                 Err(_) => SchemeOutcome::Rejected,
             },
@@ -306,21 +318,35 @@ impl ApiIdentity {
     /// The identity a verified token names: the consumer from
     /// `consumer_claim` (else the subject), a configured consumer's roles, the
     /// token's scopes. A consumer that is not configured is accepted as an
-    /// external identity, without roles.
+    /// external identity, without roles. A token that names no consumer, or
+    /// one that cannot be passed on as it is (empty, control characters,
+    /// longer than [`MAX_CONSUMER_LEN`]), identifies no one and is refused:
+    /// the upstream would otherwise get an empty consumer, or none at all
+    /// on a request moat let through as authenticated.
     fn token_identity(
         &self,
         claims: &serde_json::Map<String, serde_json::Value>,
         subject: Option<&str>,
         scopes: &[String],
         consumer_claim: &str,
-    ) -> Identity {
+    ) -> SchemeOutcome {
         let consumer = claims
             .get(consumer_claim)
             .and_then(serde_json::Value::as_str)
             .or(subject)
-            .unwrap_or_default()
-            .to_string();
-        self.identity_of(consumer, scopes.to_vec(), Some(claims))
+            .unwrap_or_default();
+        if !acceptable_consumer(consumer) {
+            tracing::debug!(
+                claim = consumer_claim,
+                "token refused: it names no usable consumer"
+            );
+            return SchemeOutcome::Rejected;
+        }
+        SchemeOutcome::Verified(self.identity_of(
+            consumer.to_string(),
+            scopes.to_vec(),
+            Some(claims),
+        ))
     }
 
     /// An identity for `consumer`: the roles of a configured consumer, and
@@ -395,6 +421,17 @@ impl ApiIdentity {
         }
         out
     }
+}
+
+/// The longest consumer id a token may name.
+pub const MAX_CONSUMER_LEN: usize = 256;
+
+/// Whether a consumer id from a token can be passed on as it is: in the
+/// consumer header, in logs, in bindings.
+fn acceptable_consumer(consumer: &str) -> bool {
+    !consumer.is_empty()
+        && consumer.len() <= MAX_CONSUMER_LEN
+        && !consumer.chars().any(char::is_control)
 }
 
 /// `text` as an RFC 9110 quoted-string.

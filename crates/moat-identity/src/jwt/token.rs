@@ -288,10 +288,18 @@ fn scopes(claims: &Map<String, Value>) -> Result<Vec<String>, JwtError> {
             }
         }
     };
+    // RFC 9068 says a string; several providers send an array of strings.
     match claims.get("scope") {
         None => {}
         Some(Value::String(s)) => add(s),
-        Some(_) => return Err(JwtError::Malformed("`scope` is not a string")),
+        Some(Value::Array(items)) => {
+            for item in items {
+                add(item
+                    .as_str()
+                    .ok_or(JwtError::Malformed("`scope` holds a non-string"))?);
+            }
+        }
+        Some(_) => return Err(JwtError::Malformed("`scope` is not a string or an array")),
     }
     match claims.get("scp") {
         None => {}
