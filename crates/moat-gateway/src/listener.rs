@@ -227,10 +227,16 @@ fn builder(cfg: &ListenerConfig) -> auto::Builder<TokioExecutor> {
             // buffers more than this. hyper's floor is 8 KiB; smaller limits
             // are enforced exactly by `HeadLimits` once the head is parsed.
             .max_buf_size(cfg.max_header_bytes.max(HYPER_MIN_BUF_SIZE));
-        // hyper keeps up to 100 header slots on the stack; any other count
-        // moves them to the heap, so only set it when it differs.
-        if cfg.max_header_count != HYPER_DEFAULT_MAX_HEADERS {
-            h1.max_headers(cfg.max_header_count);
+        // hyper refuses a head with more fields than its slots with an
+        // empty `431`, before any service runs; with room for twice the
+        // limit, a head over it reaches `HeadLimits` and gets the problem
+        // body. hyper keeps up to 100 slots on the stack, more on the heap.
+        let slots = cfg
+            .max_header_count
+            .saturating_mul(2)
+            .max(HYPER_DEFAULT_MAX_HEADERS);
+        if slots != HYPER_DEFAULT_MAX_HEADERS {
+            h1.max_headers(slots);
         }
     }
     // HTTP/2 counts 32 bytes of overhead per field on top of names and
