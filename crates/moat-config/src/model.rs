@@ -897,6 +897,24 @@ pub struct ObjectAccessConfig {
     /// before moat, or outside it): `allow` or `deny`.
     #[serde(default)]
     pub unknown_objects: UnknownObjects,
+    /// Checks on successful answers: a member of the answer must equal the
+    /// caller, or the answer is withheld.
+    #[serde(default)]
+    pub answer_bindings: Vec<AnswerBindingConfig>,
+}
+
+/// A check on an operation's successful JSON answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerBindingConfig {
+    /// The operationId.
+    pub operation: String,
+    /// A JSON pointer to the answer's member naming the object's owner
+    /// (`/owner`).
+    pub pointer: String,
+    /// `consumer` (the consumer id) or `attribute:<name>`.
+    #[serde(default = "default_binding_equals")]
+    pub equals: String,
 }
 
 /// One kind of object whose ownership is learned.
@@ -909,19 +927,24 @@ pub struct LearnConfig {
     /// known consumer, the id in its JSON response becomes theirs.
     pub create: String,
     /// Where the new object's id is in the create response (a JSON pointer;
-    /// a string or an integer).
-    #[serde(default = "default_id_pointer")]
-    pub id_pointer: String,
+    /// a string or an integer). `/id` unless `request_pointer` or
+    /// `request_parameter` says the create request names it.
+    #[serde(default)]
+    pub id_pointer: Option<String>,
+    /// Where the new object's id is in the create request's JSON body (a
+    /// JSON pointer), for objects their creator names (a title, a slug).
+    #[serde(default)]
+    pub request_pointer: Option<String>,
+    /// The create request's path or query parameter that names the new
+    /// object (`PUT /documents/{name}`).
+    #[serde(default)]
+    pub request_parameter: Option<String>,
     /// The path or query parameter that names the object in `operations`.
     pub parameter: String,
     /// The operationIds that name the object by `parameter`. Only its owner
     /// and `exempt_roles` may call them; a `DELETE` among them that
     /// succeeds forgets the object.
     pub operations: Vec<String>,
-}
-
-fn default_id_pointer() -> String {
-    "/id".to_string()
 }
 
 /// What to do when a request names a tracked object with no known owner.

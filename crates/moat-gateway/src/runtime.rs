@@ -18,7 +18,9 @@ use moat_config::{
 use moat_guard::CanonicalPath;
 use moat_guard::authorization::RoleGrants;
 use moat_guard::limits::LimitPlan;
-use moat_guard::ownership::{BindingSpec, LearnSpec, Learning, ObjectAccess};
+use moat_guard::ownership::{
+    AnswerBindingSpec, BindingSpec, IdSource, LearnSpec, Learning, ObjectAccess,
+};
 use moat_guard::request::MediaType;
 use moat_guard::request::json::JsonLimits;
 use moat_guard::response_filter::{FilterOptions, ResponseFilter, compile_filters};
@@ -310,9 +312,20 @@ impl Runtime {
                     equals: b.equals.clone(),
                 })
                 .collect();
+            let answer_specs: Vec<AnswerBindingSpec> = a
+                .object_access
+                .answer_bindings
+                .iter()
+                .map(|b| AnswerBindingSpec {
+                    operation: b.operation.clone(),
+                    pointer: b.pointer.clone(),
+                    equals: b.equals.clone(),
+                })
+                .collect();
             let object_access = match ObjectAccess::compile(
                 &spec,
                 &specs,
+                &answer_specs,
                 &a.object_access.exempt_roles,
             ) {
                 Ok(o) => o,
@@ -326,18 +339,34 @@ impl Runtime {
                     ObjectAccess::default()
                 }
             };
-            let learn: Vec<LearnSpec> = a
-                .object_access
-                .learn
-                .iter()
-                .map(|l| LearnSpec {
+            let mut learn: Vec<LearnSpec> = Vec::new();
+            for (j, l) in a.object_access.learn.iter().enumerate() {
+                let id_from = match (&l.id_pointer, &l.request_pointer, &l.request_parameter) {
+                    (p, None, None) => IdSource::Answer(p.clone().unwrap_or_else(|| "/id".into())),
+                    (None, Some(p), None) => IdSource::RequestBody(p.clone()),
+                    (None, None, Some(name)) => IdSource::RequestParameter(name.clone()),
+                    _ => {
+                        errors.push(
+                            doc.error_at(
+                                &format!("/apis/{index}/object_access/learn/{j}"),
+                                "give one of `id_pointer`, `request_pointer` and `request_parameter`",
+                            )
+                            .with_hint(
+                                "`id_pointer` reads the create answer; `request_pointer` and \
+                                 `request_parameter` read the create request",
+                            ),
+                        );
+                        continue;
+                    }
+                };
+                learn.push(LearnSpec {
                     kind: l.kind.clone(),
                     create: l.create.clone(),
-                    id_pointer: l.id_pointer.clone(),
+                    id_from,
                     parameter: l.parameter.clone(),
                     operations: l.operations.clone(),
-                })
-                .collect();
+                });
+            }
             let learning = match Learning::compile(
                 &spec,
                 &learn,

@@ -24,6 +24,14 @@ pub enum OwnerAttribute {
 }
 
 impl OwnerAttribute {
+    /// The caller's value of this attribute.
+    pub fn value_of<'i>(&self, identity: &'i Identity) -> Option<&'i str> {
+        match self {
+            OwnerAttribute::Consumer => Some(identity.consumer.as_str()),
+            OwnerAttribute::Attribute(name) => identity.attributes.get(name).map(String::as_str),
+        }
+    }
+
     /// Parses `consumer` or `attribute:<name>`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -67,10 +75,30 @@ pub struct BindingSpec {
     pub equals: String,
 }
 
+/// A binding on an operation's answer, as written in config: the answer's
+/// member at `pointer` must equal `equals`.
+#[derive(Debug, Clone)]
+pub struct AnswerBindingSpec {
+    /// The operationId.
+    pub operation: String,
+    /// A JSON pointer into the answer (`/owner`).
+    pub pointer: String,
+    /// `consumer` or `attribute:<name>`.
+    pub equals: String,
+}
+
+/// A binding on an answer, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AnswerBinding {
+    pointer: String,
+    equals: OwnerAttribute,
+}
+
 /// Bindings by operation index, and the roles exempt from them.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectAccess {
     by_operation: Vec<Option<Binding>>,
+    answers: Vec<Option<AnswerBinding>>,
     exempt_roles: Vec<String>,
 }
 
@@ -80,9 +108,11 @@ impl ObjectAccess {
     pub fn compile(
         spec: &ApiSpec,
         config: &[BindingSpec],
+        answer_config: &[AnswerBindingSpec],
         exempt_roles: &[String],
     ) -> Result<Self, Vec<BindingError>> {
         let mut by_operation: Vec<Option<Binding>> = vec![None; spec.operations.len()];
+        let mut answers: Vec<Option<AnswerBinding>> = vec![None; spec.operations.len()];
         let mut errors = Vec::new();
         for (i, op) in spec.operations.iter().enumerate() {
             let Some(ext) = spec
@@ -126,9 +156,45 @@ impl ObjectAccess {
                 }),
             }
         }
+        for c in answer_config {
+            let err = |message: String| BindingError {
+                operation: c.operation.clone(),
+                message,
+            };
+            let i = match find_operation(spec, &c.operation) {
+                Ok(i) => i,
+                Err(message) => {
+                    errors.push(err(message));
+                    continue;
+                }
+            };
+            let Some(equals) = OwnerAttribute::parse(&c.equals) else {
+                errors.push(err(format!(
+                    "`equals` must be `consumer` or `attribute:<name>`, not `{}`",
+                    c.equals
+                )));
+                continue;
+            };
+            if !c.pointer.starts_with('/') {
+                errors.push(err(format!(
+                    "`pointer` must be a JSON pointer such as `/owner`, not `{}`",
+                    c.pointer
+                )));
+                continue;
+            }
+            if answers[i].is_some() {
+                errors.push(err("the operation has two answer bindings".into()));
+                continue;
+            }
+            answers[i] = Some(AnswerBinding {
+                pointer: c.pointer.clone(),
+                equals,
+            });
+        }
         if errors.is_empty() {
             Ok(Self {
                 by_operation,
+                answers,
                 exempt_roles: exempt_roles.to_vec(),
             })
         } else {
@@ -166,11 +232,45 @@ impl ObjectAccess {
         if identity.roles.iter().any(|r| self.exempt_roles.contains(r)) {
             return Verdict::Allow;
         }
-        let expected = match &binding.equals {
-            OwnerAttribute::Consumer => Some(identity.consumer.as_str()),
-            OwnerAttribute::Attribute(name) => identity.attributes.get(name).map(String::as_str),
+        match (binding.equals.value_of(identity), actual) {
+            (Some(e), Some(a)) if e == a => Verdict::Allow,
+            _ => deny,
+        }
+    }
+}
+
+impl ObjectAccess {
+    /// Whether a successful answer of operation `index` is checked.
+    pub fn checks_answer(&self, index: usize) -> bool {
+        matches!(self.answers.get(index), Some(Some(_)))
+    }
+
+    /// Decides on a successful JSON answer of operation `index`: its
+    /// member at the binding's pointer must equal the caller's attribute
+    /// (a string, or an integer compared by its digits). A missing member,
+    /// or no verified caller, is a refusal: the answer is withheld.
+    pub fn check_answer(
+        &self,
+        index: usize,
+        answer: &serde_json::Value,
+        identity: Option<&Identity>,
+    ) -> Verdict {
+        let Some(Some(binding)) = self.answers.get(index) else {
+            return Verdict::Allow;
         };
-        match (expected, actual) {
+        let deny = Verdict::Deny(Finding::new(ProblemKind::OwnershipViolation));
+        let Some(identity) = identity else {
+            return deny;
+        };
+        if identity.roles.iter().any(|r| self.exempt_roles.contains(r)) {
+            return Verdict::Allow;
+        }
+        let actual = match answer.pointer(&binding.pointer) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+            _ => None,
+        };
+        match (binding.equals.value_of(identity), actual) {
             (Some(e), Some(a)) if e == a => Verdict::Allow,
             _ => deny,
         }
@@ -219,6 +319,19 @@ fn query_value<'q>(query: &'q Query, name: &str) -> Result<Option<&'q str>, Find
     query.unique(name).map_err(|_| ambiguous())
 }
 
+/// Where a create operation names the object it creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdSource {
+    /// A JSON pointer into the successful answer (`/id`).
+    Answer(String),
+    /// A JSON pointer into the create request's JSON body (`/slug`): for
+    /// objects named by their creator (a title, a slug, a user name).
+    RequestBody(String),
+    /// A path or query parameter of the create request
+    /// (`PUT /documents/{name}`).
+    RequestParameter(String),
+}
+
 /// A learning rule as written in config.
 #[derive(Debug, Clone)]
 pub struct LearnSpec {
@@ -226,19 +339,31 @@ pub struct LearnSpec {
     pub kind: String,
     /// The operationId that creates objects of this kind.
     pub create: String,
-    /// The JSON pointer of the new object's id in the create response.
-    pub id_pointer: String,
+    /// Where the create operation names the new object.
+    pub id_from: IdSource,
     /// The path or query parameter naming the object in `operations`.
     pub parameter: String,
     /// The operationIds that name the object.
     pub operations: Vec<String>,
 }
 
-/// How a create operation's response gives the new object's id.
+/// How a create operation gives the new object's id.
 #[derive(Debug, Clone)]
 struct CreateRule {
     kind: Arc<str>,
-    pointer: String,
+    source: CreateSource,
+}
+
+/// [`IdSource`], resolved against the operation.
+#[derive(Debug, Clone)]
+enum CreateSource {
+    Answer(String),
+    RequestBody(String),
+    RequestParameter {
+        name: String,
+        location: ParameterLocation,
+        integer: bool,
+    },
 }
 
 /// How an operation names a tracked object.
@@ -302,23 +427,35 @@ impl Learning {
             }
             kinds.push(&rule.kind);
             let kind: Arc<str> = Arc::from(rule.kind.as_str());
-            if !(rule.id_pointer.is_empty() || rule.id_pointer.starts_with('/')) {
-                errors.push(err(format!(
-                    "`id_pointer` must be a JSON pointer such as `/id`, not `{}`",
-                    rule.id_pointer
-                )));
+            let pointer_ok = |field: &str, p: &str| {
+                (p.is_empty() || p.starts_with('/'))
+                    .then_some(())
+                    .ok_or_else(|| {
+                        format!("`{field}` must be a JSON pointer such as `/id`, not `{p}`")
+                    })
+            };
+            let checked = match &rule.id_from {
+                IdSource::Answer(p) => pointer_ok("id_pointer", p),
+                IdSource::RequestBody(p) => pointer_ok("request_pointer", p),
+                IdSource::RequestParameter(_) => Ok(()),
+            };
+            if let Err(message) = checked {
+                errors.push(err(message));
             }
             match find_operation(spec, &rule.create) {
                 Ok(i) if creates[i].is_some() => errors.push(err(format!(
                     "operation `{}` already creates another kind of object",
                     rule.create
                 ))),
-                Ok(i) => {
-                    creates[i] = Some(CreateRule {
-                        kind: kind.clone(),
-                        pointer: rule.id_pointer.clone(),
-                    })
-                }
+                Ok(i) => match create_source(spec, i, &rule.id_from) {
+                    Ok(source) => {
+                        creates[i] = Some(CreateRule {
+                            kind: kind.clone(),
+                            source,
+                        });
+                    }
+                    Err(message) => errors.push(err(format!("`create`: {message}"))),
+                },
                 Err(message) => errors.push(err(format!("`create`: {message}"))),
             }
             if rule.operations.is_empty() {
@@ -348,13 +485,7 @@ impl Learning {
                     )));
                     continue;
                 };
-                let integer = param
-                    .schema
-                    .as_ref()
-                    .and_then(|s| spec.resolve(param.doc, s).ok())
-                    .is_some_and(|t| {
-                        t.value.get("type").and_then(|v| v.as_str()) == Some("integer")
-                    });
+                let integer = is_integer(spec, param);
                 names[i].push(NameRule {
                     kind: kind.clone(),
                     parameter: rule.parameter.clone(),
@@ -385,6 +516,30 @@ impl Learning {
         matches!(self.creates.get(index), Some(Some(_)))
     }
 
+    /// Whether create operation `index` names its object in its answer
+    /// (which must then be read).
+    pub fn learns_from_answer(&self, index: usize) -> bool {
+        matches!(
+            self.creates.get(index),
+            Some(Some(CreateRule {
+                source: CreateSource::Answer(_),
+                ..
+            }))
+        )
+    }
+
+    /// Whether create operation `index` names its object in its JSON
+    /// request body (which must then be read).
+    pub fn learns_from_request_body(&self, index: usize) -> bool {
+        matches!(
+            self.creates.get(index),
+            Some(Some(CreateRule {
+                source: CreateSource::RequestBody(_),
+                ..
+            }))
+        )
+    }
+
     /// The object a successful answer of create operation `index` made:
     /// the id at the rule's pointer of the JSON `body`. `None` when the
     /// body is not JSON or holds no string or integer there.
@@ -396,15 +551,54 @@ impl Learning {
     /// [`created`](Self::created) for an answer already parsed.
     pub fn created_in(&self, index: usize, value: &serde_json::Value) -> Option<NamedObject> {
         let rule = self.creates.get(index)?.as_ref()?;
-        let id = match value.pointer(&rule.pointer)? {
-            serde_json::Value::String(s) if !s.is_empty() => canonical_id(s, false),
-            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
-            _ => return None,
+        let CreateSource::Answer(pointer) = &rule.source else {
+            return None;
         };
         Some(NamedObject {
             kind: rule.kind.clone(),
-            id,
+            id: json_id(value.pointer(pointer)?)?,
         })
+    }
+
+    /// The object a request to create operation `index` names, for rules
+    /// that take the id from the request: its JSON `body` at the rule's
+    /// pointer, or its parameter. Recorded only once the create succeeds.
+    /// A query parameter given twice is ambiguous: `Err` is the refusal.
+    pub fn created_by_request(
+        &self,
+        index: usize,
+        params: &[(String, String)],
+        query: &Query,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Option<NamedObject>, Finding> {
+        let Some(Some(rule)) = self.creates.get(index) else {
+            return Ok(None);
+        };
+        let id = match &rule.source {
+            CreateSource::Answer(_) => None,
+            CreateSource::RequestBody(pointer) => {
+                body.and_then(|b| b.pointer(pointer)).and_then(json_id)
+            }
+            CreateSource::RequestParameter {
+                name,
+                location,
+                integer,
+            } => {
+                let raw = match location {
+                    ParameterLocation::Path => params
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, v)| v.as_str()),
+                    _ => query_value(query, name)?,
+                };
+                raw.filter(|r| !r.is_empty())
+                    .map(|r| canonical_id(r, *integer))
+            }
+        };
+        Ok(id.map(|id| NamedObject {
+            kind: rule.kind.clone(),
+            id,
+        }))
     }
 
     /// The tracked objects a request to operation `index` names.
@@ -453,6 +647,56 @@ impl Learning {
             _ => Verdict::Deny(Finding::new(ProblemKind::OwnershipViolation)),
         }
     }
+}
+
+/// The id a JSON value names: a non-empty string, or an integer.
+fn json_id(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) if !s.is_empty() => Some(canonical_id(s, false)),
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Resolves where create operation `index` names its object.
+fn create_source(spec: &ApiSpec, index: usize, from: &IdSource) -> Result<CreateSource, String> {
+    Ok(match from {
+        IdSource::Answer(p) => CreateSource::Answer(p.clone()),
+        IdSource::RequestBody(p) => CreateSource::RequestBody(p.clone()),
+        IdSource::RequestParameter(name) => {
+            let op = &spec.operations[index];
+            let param = op
+                .parameters
+                .iter()
+                .find(|p| {
+                    p.name == *name
+                        && matches!(
+                            p.location,
+                            ParameterLocation::Path | ParameterLocation::Query
+                        )
+                })
+                .ok_or_else(|| {
+                    format!(
+                        "operation `{}` has no path or query parameter `{name}`",
+                        op.id()
+                    )
+                })?;
+            CreateSource::RequestParameter {
+                name: name.clone(),
+                location: param.location,
+                integer: is_integer(spec, param),
+            }
+        }
+    })
+}
+
+/// Whether a parameter's schema says `type: integer`.
+fn is_integer(spec: &ApiSpec, param: &moat_spec::Parameter) -> bool {
+    param
+        .schema
+        .as_ref()
+        .and_then(|s| spec.resolve(param.doc, s).ok())
+        .is_some_and(|t| t.value.get("type").and_then(|v| v.as_str()) == Some("integer"))
 }
 
 /// One spelling per id: integer parameters lose signs and leading zeros
@@ -520,7 +764,7 @@ paths:
         LearnSpec {
             kind: "order".into(),
             create: create.into(),
-            id_pointer: "/order/id".into(),
+            id_from: IdSource::Answer("/order/id".into()),
             parameter: parameter.into(),
             operations: operations.iter().map(|s| s.to_string()).collect(),
         }
@@ -623,7 +867,7 @@ paths:
     fn rules_that_do_not_fit_the_document_are_reported() {
         let spec = spec();
         let mut twice = rule("createOrder", "orderId", &["getOrder"]);
-        twice.id_pointer = "id".into();
+        twice.id_from = IdSource::Answer("id".into());
         let errors = Learning::compile(
             &spec,
             &[

@@ -188,3 +188,128 @@ fn learning_rules_that_do_not_fit_the_document_are_config_errors() {
         "{err}"
     );
 }
+
+/// Notes named by their creator (the title in the create request, or the
+/// path), and profiles whose answer names their owner.
+const NAMED_SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: notes, version: "1"}
+security: [{Basic: []}]
+paths:
+  /notes:
+    post:
+      operationId: createNote
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              properties: {title: {type: string}, text: {type: string}}
+      responses: {"200": {description: created}}
+  /notes/{title}:
+    parameters: [{name: title, in: path, required: true, schema: {type: string}}]
+    get: {operationId: getNote, responses: {"200": {description: ok}}}
+    put: {operationId: putDraft, responses: {"200": {description: ok}}}
+  /drafts/{name}:
+    parameters: [{name: name, in: path, required: true, schema: {type: string}}]
+    put: {operationId: createDraft, responses: {"200": {description: created}}}
+    get: {operationId: getDraft, responses: {"200": {description: ok}}}
+  /owned/{who}:
+    parameters: [{name: who, in: path, required: true, schema: {type: string}}]
+    get: {operationId: getProfile, responses: {"200": {description: ok}}}
+components:
+  securitySchemes:
+    Basic: {type: http, scheme: basic}
+"#;
+
+const NAMED: &str = "    security:\n      Basic: {type: basic}\n    object_access:\n      exempt_roles: [support]\n      learn:\n        - {kind: note, create: createNote, request_pointer: /title, parameter: title, operations: [getNote, putDraft]}\n        - {kind: draft, create: createDraft, request_parameter: name, parameter: name, operations: [getDraft]}\n      answer_bindings:\n        - {operation: getProfile, pointer: /owner}\n";
+
+#[tokio::test]
+async fn objects_named_in_their_create_request_are_owned_by_their_creator() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", NAMED_SPEC);
+    write(dir.path(), "moat.yaml", &orders_config(&up.url(), NAMED));
+    let moat = Moat::start(dir.path());
+    let c = Caller::new(&moat);
+    let post = |user: &'static str, title: &'static str| {
+        let client = c.client.clone();
+        let url = format!("{}/notes", c.base);
+        async move {
+            client
+                .post(url)
+                .basic_auth(user, Some("pw"))
+                .json(&serde_json::json!({"title": title, "text": "hello"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // The upstream's create answer carries no id: the title names the note.
+    assert_eq!(post("alice", "alice diary").await, 200);
+    assert_eq!(c.get("alice", "/notes/alice%20diary").await, 200);
+    assert_eq!(c.get("bob", "/notes/alice%20diary").await, 403);
+    assert_eq!(
+        c.send("bob", reqwest::Method::PUT, "/notes/alice%20diary")
+            .await
+            .0,
+        403
+    );
+    assert_eq!(c.get("sam", "/notes/alice%20diary").await, 200, "support");
+    // Bob cannot take it over by "creating" it again: the first owner keeps it.
+    assert_eq!(post("bob", "alice diary").await, 200);
+    assert_eq!(c.get("bob", "/notes/alice%20diary").await, 403);
+    moat.wait_log(|l| l["finding"] == "ownership-conflict")
+        .await;
+
+    // Named by the create request's path parameter.
+    assert_eq!(
+        c.send("bob", reqwest::Method::PUT, "/drafts/plan").await.0,
+        200
+    );
+    assert_eq!(c.get("bob", "/drafts/plan").await, 200);
+    assert_eq!(c.get("alice", "/drafts/plan").await, 403);
+}
+
+#[tokio::test]
+async fn an_answer_that_names_another_owner_is_withheld() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", NAMED_SPEC);
+    write(dir.path(), "moat.yaml", &orders_config(&up.url(), NAMED));
+    let moat = Moat::start(dir.path());
+    let c = Caller::new(&moat);
+    let (status, body) = c.send("alice", reqwest::Method::GET, "/owned/alice").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("private"));
+    let (status, body) = c.send("alice", reqwest::Method::GET, "/owned/bob").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("ownership-violation"), "{body}");
+    assert!(!body.contains("private"), "{body}");
+    assert_eq!(c.get("sam", "/owned/bob").await, 200, "support");
+    assert_eq!(up.hits(), 3);
+}
+
+#[test]
+fn a_learning_rule_names_its_id_one_way() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", NAMED_SPEC);
+    let api = "    security:\n      Basic: {type: basic}\n    object_access:\n      learn:\n        - {kind: note, create: createNote, id_pointer: /id, request_pointer: /title, parameter: title, operations: [getNote]}\n        - {kind: draft, create: createDraft, request_parameter: nope, parameter: name, operations: [getDraft]}\n      answer_bindings:\n        - {operation: getProfile, pointer: owner}\n";
+    write(
+        dir.path(),
+        "moat.yaml",
+        &orders_config("http://127.0.0.1:9", api),
+    );
+    let err = check_fails(dir.path());
+    assert!(
+        err.contains("give one of `id_pointer`, `request_pointer` and `request_parameter`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("has no path or query parameter `nope`"),
+        "{err}"
+    );
+    assert!(err.contains("`pointer` must be a JSON pointer"), "{err}");
+}

@@ -305,14 +305,18 @@ async fn run(
         .listeners()
         .get(conn.listener)
         .map_or(DEFAULT_BODY_READ_TIMEOUT, |l| l.body_read_timeout);
+    let learn_body = routed
+        .index()
+        .is_some_and(|i| api.learning.learns_from_request_body(i));
     let reading = validate::Reading {
         cap: body_cap,
-        inspect: inspect_body,
+        inspect: inspect_body || learn_body,
         method_override: rt.loaded.config.proxy.method_override,
         timeout: body_timeout,
         deadlines: &conn.deadlines,
     };
     let (req, body) = validate::validate(api, &routed.found, req, &head, &reading, ex).await?;
+    let created = authorize::created_by_request(&routed, &head, body.as_ref(), ex)?;
 
     // inspect.
     inspect::inspect(
@@ -344,6 +348,7 @@ async fn run(
         objects,
         progress,
         screened,
+        created,
     };
     // upstream response and response body.
     Ok(upstream::forward(

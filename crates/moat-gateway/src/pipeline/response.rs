@@ -17,7 +17,8 @@ use http::Response;
 use http::header;
 use moat_config::{OversizePolicy, UndeclaredPolicy};
 use moat_guard::identity::Identity;
-use moat_guard::{Finding, Problem, ProblemKind};
+use moat_guard::ownership::NamedObject;
+use moat_guard::{Finding, Problem, ProblemKind, Verdict};
 use moat_state::{ObjectKey, Recorded};
 
 use super::exchange::{Exchange, Outcome};
@@ -35,6 +36,9 @@ pub(super) struct Answered<'a> {
     /// The tracked objects the request named.
     pub objects: &'a [ObjectKey],
     pub deleting: bool,
+    /// The object a create request named itself (a rule with
+    /// `request_pointer` or `request_parameter`), recorded on success.
+    pub created: Option<&'a NamedObject>,
 }
 
 /// Which controls read the body of this answer.
@@ -42,6 +46,8 @@ struct Needs {
     learn: bool,
     mask: bool,
     filter: bool,
+    /// An answer binding: the answer must name the caller as its owner.
+    owner: bool,
 }
 
 pub(super) async fn respond(
@@ -84,9 +90,15 @@ pub(super) async fn respond(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let creates = a.index.filter(|&i| api.learning.creates(i));
+    if status.is_success()
+        && let (Some(object), Some(identity), Some(store)) = (a.created, a.identity, &api.owners)
+    {
+        record_owner(api, store.as_ref(), object.clone(), identity, ex).await;
+    }
+    let creates = a.index.filter(|&i| api.learning.learns_from_answer(i));
     let needs = Needs {
         learn: status.is_success() && api.owners.is_some() && creates.is_some(),
+        owner: status.is_success() && a.index.is_some_and(|i| api.object_access.checks_answer(i)),
         // Only a GraphQL operation's answer is read as media type at all.
         mask: api
             .inspection
@@ -97,7 +109,7 @@ pub(super) async fn respond(
                 .is_some_and(|m| m.is_json()),
         filter: filter.is_some_and(|f| f.wants_body(status.as_u16(), content_type)),
     };
-    if !(needs.learn || needs.mask || needs.filter) {
+    if !(needs.learn || needs.mask || needs.filter || needs.owner) {
         return resp;
     }
     if needs.learn && a.identity.is_none() {
@@ -119,6 +131,12 @@ pub(super) async fn respond(
                 "the create answer is larger than responses.max_body_bytes",
             );
         }
+        // An answer too large to read cannot be shown to be the caller's.
+        if needs.owner
+            && let Some(refused) = withhold(api, ex)
+        {
+            return refused;
+        }
         if needs.filter {
             return oversize(api, resp, ex);
         }
@@ -139,7 +157,7 @@ pub(super) async fn respond(
     };
     // Filtering alone, on an answer it leaves as it is (the common case):
     // decided while reading, without building the value.
-    if !(needs.learn || needs.mask)
+    if !(needs.learn || needs.mask || needs.owner)
         && let Some(filter) = filter
         && filter.unchanged(status.as_u16(), &bytes) != Some(false)
     {
@@ -149,8 +167,20 @@ pub(super) async fn respond(
         if needs.learn && a.identity.is_some() {
             unrecorded(api, ex, "the create answer has no id at id_pointer");
         }
+        if needs.owner
+            && let Some(refused) = withhold(api, ex)
+        {
+            return refused;
+        }
         return Response::from_parts(parts, full(bytes));
     };
+    if needs.owner
+        && let Some(index) = a.index
+        && let Verdict::Deny(_) = api.object_access.check_answer(index, &value, a.identity)
+        && let Some(refused) = withhold(api, ex)
+    {
+        return refused;
+    }
 
     if let (Some(index), Some(identity), Some(store)) = (creates, a.identity, &api.owners)
         && needs.learn
@@ -207,6 +237,22 @@ pub(super) async fn respond(
     }
 }
 
+/// An answer binding refused the answer: it names another owner (or
+/// none), so it is withheld (`403`, recorded only in monitor mode).
+fn withhold(api: &Api, ex: &mut Exchange) -> Option<Response<Body>> {
+    tracing::warn!(request_id = %ex.request_id, api = %api.name,
+        "answer withheld: it names another owner than the caller");
+    apply_mode(
+        api.mode,
+        &api.name,
+        ex,
+        Finding::with_detail(
+            ProblemKind::OwnershipViolation,
+            "the answer names another owner than the caller",
+        ),
+    )
+}
+
 /// Ownership learning: records the caller as the owner of the object a
 /// successful create answer names.
 async fn learn_owner(
@@ -221,6 +267,18 @@ async fn learn_owner(
         unrecorded(api, ex, "the create answer has no id at id_pointer");
         return;
     };
+    record_owner(api, store, object, identity, ex).await;
+}
+
+/// Records the caller as the owner of a created object; the first owner
+/// keeps it.
+async fn record_owner(
+    api: &Api,
+    store: &dyn moat_state::OwnershipStore,
+    object: NamedObject,
+    identity: &Identity,
+    ex: &mut Exchange,
+) {
     let key = ObjectKey {
         api: api.name.clone(),
         kind: object.kind.to_string(),

@@ -42,6 +42,8 @@ pub(super) struct Forward<'a> {
     pub progress: Option<Arc<BodyProgress>>,
     /// What the fields screen left to remove.
     pub screened: super::route::Screened,
+    /// The object a create request names itself, recorded on success.
+    pub created: Option<moat_guard::ownership::NamedObject>,
 }
 
 /// Forwards to the upstream and streams its answer back.
@@ -147,6 +149,7 @@ pub(super) async fn forward(
             identity: fwd.identity,
             objects: &fwd.objects,
             deleting,
+            created: fwd.created.as_ref(),
         },
         resp,
         ex,

@@ -443,6 +443,14 @@ async fn respond(
                 .body(full(answer.to_string()))
                 .unwrap())
         }
+        p if p.starts_with("/owned/") => {
+            // An object whose answer names its owner: `/owned/<name>`.
+            let owner = &p["/owned/".len()..];
+            Ok(Response::builder()
+                .header("content-type", "application/json")
+                .body(full(json!({"owner": owner, "note": "private"}).to_string()))
+                .unwrap())
+        }
         p if p.starts_with("/records/") => {
             // Records 1 to 40 exist; every other id is 404.
             let exists = p["/records/".len()..]
