@@ -20,7 +20,7 @@ pub use anomaly::{
     ErrorStormConfig, ScrapingConfig,
 };
 pub use diagnostic::{Diagnostic, Diagnostics, Position, Severity};
-pub use limit_key::LimitKey;
+pub use limit_key::{LimitKey, LimitStage};
 pub use load::{LoadedConfig, load};
 pub use model::*;
 pub use secret::Secret;

@@ -4,8 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What a limit counts by: `consumer`, `api_key`, `client_ip`,
-/// `client_network`, `api`, `operation`, `header:<name>` or
-/// `claim:<name>`: the one parser ([`FromStr`]) for the config's
+/// `client_network`, `api`, `operation`, `header:<name>`,
+/// `claim:<name>` or `body:<JSON pointer>`: the one parser ([`FromStr`]) for the config's
 /// `rate_limits[].key` and `quotas[].key` and for `x-moat-rate-limit` in a
 /// document. The config keeps the text and the compile parses it, so that a
 /// bad key is reported together with every other problem of the config.
@@ -29,6 +29,21 @@ pub enum LimitKey {
     /// A claim or metadata attribute of the verified caller (else the
     /// client address).
     Claim(String),
+    /// A member of the JSON request body, by JSON pointer (else the client
+    /// address): the account a login names (`body:/username`).
+    Body(String),
+}
+
+/// When in the pipeline a limit can be decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitStage {
+    /// Before credentials are read: keys the request head carries. These
+    /// limits also protect the credential verifiers.
+    BeforeIdentity,
+    /// Once the caller is known.
+    AfterIdentity,
+    /// Once the body is read and parsed.
+    AfterBody,
 }
 
 impl LimitKey {
@@ -37,6 +52,15 @@ impl LimitKey {
     /// they also protect the credential verifiers.
     pub fn needs_identity(&self) -> bool {
         matches!(self, Self::Consumer | Self::ApiKey | Self::Claim(_))
+    }
+
+    /// When a limit with this key is decided.
+    pub fn stage(&self) -> LimitStage {
+        match self {
+            Self::Body(_) => LimitStage::AfterBody,
+            k if k.needs_identity() => LimitStage::AfterIdentity,
+            _ => LimitStage::BeforeIdentity,
+        }
     }
 }
 
@@ -75,9 +99,16 @@ impl FromStr for LimitKey {
                     Self::Header(h.to_ascii_lowercase())
                 } else if let Some(c) = s.strip_prefix("claim:").filter(|c| !c.is_empty()) {
                     Self::Claim(c.to_string())
+                } else if let Some(p) = s.strip_prefix("body:") {
+                    if !p.starts_with('/') {
+                        return Err(LimitKeyError(format!(
+                            "`{p}` is not a JSON pointer; write `body:/username`"
+                        )));
+                    }
+                    Self::Body(p.to_string())
                 } else {
                     return Err(LimitKeyError(format!(
-                        "unknown limit key `{s}`; use consumer, api_key, client_ip, client_network, api, operation, header:<name> or claim:<name>"
+                        "unknown limit key `{s}`; use consumer, api_key, client_ip, client_network, api, operation, header:<name>, claim:<name> or body:<JSON pointer>"
                     )));
                 }
             }
@@ -88,6 +119,16 @@ impl FromStr for LimitKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn body_keys_are_json_pointers_decided_after_the_body() {
+        let k: LimitKey = "body:/username".parse().unwrap();
+        assert_eq!(k, LimitKey::Body("/username".into()));
+        assert_eq!(k.stage(), LimitStage::AfterBody);
+        assert!("body:username".parse::<LimitKey>().is_err());
+        assert_eq!(LimitKey::Consumer.stage(), LimitStage::AfterIdentity);
+        assert_eq!(LimitKey::ClientIp.stage(), LimitStage::BeforeIdentity);
+    }
 
     #[test]
     fn keys_parse() {

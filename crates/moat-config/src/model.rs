@@ -779,6 +779,32 @@ pub struct ApiConfig {
     /// headers, and preflights are undocumented operations.
     #[serde(default)]
     pub cors: Option<CorsConfig>,
+    /// Login operations the upstream performs: their failure answers feed
+    /// the lockout for the account the request names, and are made
+    /// uniform.
+    #[serde(default)]
+    pub logins: Vec<LoginConfig>,
+}
+
+/// A login the upstream performs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginConfig {
+    /// The operationId.
+    pub operation: String,
+    /// Where the request's JSON body names the account (a JSON pointer).
+    pub account: String,
+    /// Answer statuses that mean the login failed.
+    #[serde(default = "default_login_failures")]
+    pub failure_statuses: Vec<u16>,
+    /// Replace every failure answer with one problem (`401
+    /// invalid-credentials`), so answers do not tell which accounts exist.
+    #[serde(default = "yes")]
+    pub uniform_failures: bool,
+}
+
+fn default_login_failures() -> Vec<u16> {
+    vec![400, 401, 403, 404]
 }
 
 /// CORS for an API.

@@ -83,6 +83,8 @@ pub struct Api {
     pub limits: LimitPlan,
     /// Whether responses carry `RateLimit-Policy` and `RateLimit`.
     pub limit_headers: bool,
+    /// Login operations the upstream performs.
+    pub logins: crate::pipeline::Logins,
     /// The API's metric handles.
     pub telemetry: Arc<crate::telemetry::ApiTelemetry>,
 }
@@ -367,6 +369,18 @@ impl Runtime {
                     operations: l.operations.clone(),
                 });
             }
+            let logins = match crate::pipeline::Logins::compile(&spec, &a.logins) {
+                Ok(l) => l,
+                Err(login_errors) => {
+                    for (j, message) in login_errors {
+                        errors.push(
+                            doc.error_at(&format!("/apis/{index}/logins/{j}"), message)
+                                .with_hint("name a documented operationId, `account: /username`"),
+                        );
+                    }
+                    crate::pipeline::Logins::default()
+                }
+            };
             let learning = match Learning::compile(
                 &spec,
                 &learn,
@@ -503,6 +517,7 @@ impl Runtime {
                 validated: a.validation.enabled,
                 limits,
                 limit_headers: cfg.rate_limiting.headers,
+                logins,
                 telemetry: Arc::new(crate::telemetry::ApiTelemetry::new(&a.name, &a.upstream)),
             });
         }

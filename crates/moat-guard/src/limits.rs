@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue};
-use moat_config::{FailMode, QuotaConfig, RateLimitConfig};
+use moat_config::{FailMode, LimitStage, QuotaConfig, RateLimitConfig};
 use moat_limits::{Gcra, LimitDecision, SlidingWindow};
 use moat_spec::ApiSpec;
 use serde_json::Value;
@@ -82,6 +82,8 @@ pub struct KeyContext<'a> {
     pub headers: &'a HeaderMap,
     /// The verified caller, once known.
     pub identity: Option<&'a Identity>,
+    /// The JSON body, once read and parsed.
+    pub body: Option<&'a serde_json::Value>,
 }
 
 impl LimitPlan {
@@ -234,7 +236,7 @@ impl LimitPlan {
     pub fn for_operation(
         &self,
         index: usize,
-        after_identity: bool,
+        stage: LimitStage,
     ) -> impl Iterator<Item = &Limit> + '_ {
         self.by_operation
             .get(index)
@@ -242,7 +244,15 @@ impl LimitPlan {
             .unwrap_or_default()
             .iter()
             .map(|&i| &self.limits[i])
-            .filter(move |l| l.key.needs_identity() == after_identity)
+            .filter(move |l| l.key.stage() == stage)
+    }
+
+    /// Whether operation `index` has a limit keyed on its JSON body (which
+    /// must then be read).
+    pub fn keys_on_body(&self, index: usize) -> bool {
+        self.for_operation(index, LimitStage::AfterBody)
+            .next()
+            .is_some()
     }
 
     /// The `RateLimit-Policy` field value of operation `index`.
@@ -312,6 +322,20 @@ impl Limit {
                     let _ = write!(key, "a={v}");
                 }
                 None => address(&mut key),
+            },
+            // A string without case or surrounding space (`Alice ` is
+            // the account `alice` to most login code, so a guesser cannot
+            // spread over spellings); a number by its digits. Anything
+            // else (absent, an object) counts by the address.
+            LimitKey::Body(pointer) => match ctx.body.and_then(|b| b.pointer(pointer)) {
+                Some(serde_json::Value::String(v)) => {
+                    key.push_str("b=");
+                    key.push_str(&v.trim().to_lowercase());
+                }
+                Some(serde_json::Value::Number(n)) => {
+                    let _ = write!(key, "b={n}");
+                }
+                _ => address(&mut key),
             },
         }
         let mut end = key.len().min(start + MAX_KEY_VALUE);
@@ -441,6 +465,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn body_keys_read_the_json_member_without_case() {
+        let g = Gcra::new(10, Duration::from_secs(1), 10).unwrap();
+        let limit = Limit {
+            name: Arc::from("account"),
+            key: LimitKey::Body("/username".into()),
+            rule: LimitRule::Rate(g),
+            fail_closed: false,
+            quota: 10,
+            window_secs: 1,
+        };
+        let headers = HeaderMap::new();
+        let key = |body: Option<serde_json::Value>| {
+            limit.key_for(&KeyContext {
+                api: "shop",
+                operation: "login",
+                client: "192.0.2.1".parse().unwrap(),
+                headers: &headers,
+                identity: None,
+                body: body.as_ref(),
+            })
+        };
+        let alice = key(Some(serde_json::json!({"username": "alice"})));
+        assert_eq!(alice, "shop:account:b=alice");
+        assert_eq!(key(Some(serde_json::json!({"username": " Alice "}))), alice);
+        assert_eq!(
+            key(Some(serde_json::json!({"username": 42}))),
+            "shop:account:b=42"
+        );
+        for body in [None, Some(serde_json::json!({"user": "alice"}))] {
+            assert_eq!(key(body), "shop:account:ip=192.0.2.1");
+        }
+    }
+
+    #[test]
     fn a_repeated_header_is_one_key_of_all_its_values() {
         let g = Gcra::new(10, Duration::from_secs(1), 10).unwrap();
         let limit = Limit {
@@ -462,6 +520,7 @@ mod tests {
                 client: "192.0.2.1".parse().unwrap(),
                 headers: &headers,
                 identity: None,
+                body: None,
             })
         };
         assert_eq!(key(&["a"]), "shop:tenant:h=a");

@@ -80,6 +80,12 @@ pub struct ApiIdentity {
 }
 
 impl ApiIdentity {
+    /// How long a credential (or login account) that failed from several
+    /// addresses waits before each attempt.
+    pub fn slowdown(&self) -> Duration {
+        self.slowdown
+    }
+
     /// The verifiers of remote keys, by fingerprint.
     pub fn remote_verifiers(
         &self,

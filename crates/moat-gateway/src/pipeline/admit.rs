@@ -1,11 +1,13 @@
 //! Phase **admit**: bans, declared body size, rate limits and quotas, and
 //! requests in flight.
 //!
-//! Runs twice around **identify**. Before it: bans of the address, the
-//! declared body size, and the limits keyed on what the request carries
-//! (address, network, API, operation, header) — so they shield the
-//! verifiers too. After it: bans of the consumer, limits keyed on the
-//! caller, and the consumer's requests in flight. A refusal is `429`
+//! Runs twice around **identify**, and once more after **validate**.
+//! Before identify: bans of the address, the declared body size, and the
+//! limits keyed on what the request head carries (address, network, API,
+//! operation, header) — so they shield the verifiers too. After it: bans
+//! of the consumer, limits keyed on the caller, and the consumer's
+//! requests in flight. After the body is read: limits keyed on a member
+//! of the JSON body (the account a login names). A refusal is `429`
 //! (`Retry-After`, `RateLimit` fields), `413`, `403 banned` (whatever the
 //! mode: a ban is an explicit decision), or `503` for a `fail: closed`
 //! limit whose store is unreachable.
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+use moat_config::LimitStage;
 use moat_guard::identity::Identity;
 use moat_guard::limits::{KeyContext, Limit, LimitRule, ceil_secs, rate_limit_field};
 use moat_guard::{Finding, ProblemKind};
@@ -66,7 +69,17 @@ pub(super) async fn before_identity<'a>(
         return Err(resp);
     }
     if let (Some(index), Some(op)) = (routed.index(), routed.operation()) {
-        limit(guards, api, index, op.id(), false, req, None, limits, ex).await?;
+        let ctx = context(api, op.id(), req.headers(), None, None, ex);
+        limit(
+            guards,
+            api,
+            index,
+            LimitStage::BeforeIdentity,
+            &ctx,
+            limits,
+            ex,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -88,7 +101,17 @@ pub(super) async fn after_identity<'a>(
         return Err(banned(ex, &api.name, left));
     }
     if let (Some(index), Some(op)) = (routed.index(), routed.operation()) {
-        limit(guards, api, index, op.id(), true, req, identity, limits, ex).await?;
+        let ctx = context(api, op.id(), req.headers(), identity, None, ex);
+        limit(
+            guards,
+            api,
+            index,
+            LimitStage::AfterIdentity,
+            &ctx,
+            limits,
+            ex,
+        )
+        .await?;
     }
     let max_in_flight = api.request_limits.max_concurrent_per_consumer;
     if max_in_flight > 0
@@ -112,36 +135,64 @@ pub(super) async fn after_identity<'a>(
     Ok(())
 }
 
-/// Applies the limits of operation `index` decided before or after
-/// authentication. A refusal gives back what earlier limits took.
-#[allow(clippy::too_many_arguments)]
+/// Admission once the body is read: limits keyed on a member of the JSON
+/// body (`body:/username`), such as the account a login names.
+pub(super) async fn after_body<'a>(
+    guards: &Guards<'_>,
+    routed: &Routed<'a>,
+    headers: &http::HeaderMap,
+    identity: Option<&Identity>,
+    body: Option<&serde_json::Value>,
+    limits: &mut LimitState<'a>,
+    ex: &mut Exchange,
+) -> Result<(), Response<Body>> {
+    let api = routed.api;
+    if let (Some(index), Some(op)) = (routed.index(), routed.operation()) {
+        let ctx = context(api, op.id(), headers, identity, body, ex);
+        limit(guards, api, index, LimitStage::AfterBody, &ctx, limits, ex).await?;
+    }
+    Ok(())
+}
+
+/// What a limit key may read of the request.
+fn context<'r>(
+    api: &'r Api,
+    operation: &'r str,
+    headers: &'r http::HeaderMap,
+    identity: Option<&'r Identity>,
+    body: Option<&'r serde_json::Value>,
+    ex: &Exchange,
+) -> KeyContext<'r> {
+    KeyContext {
+        api: &api.name,
+        operation,
+        client: ex.client,
+        headers,
+        identity,
+        body,
+    }
+}
+
+/// Applies the limits of operation `index` decided at `stage`. A refusal
+/// gives back what earlier limits took.
 async fn limit<'a>(
     guards: &Guards<'_>,
     api: &'a Api,
     index: usize,
-    operation: &str,
-    after_identity: bool,
-    req: &Request<Incoming>,
-    identity: Option<&Identity>,
+    stage: LimitStage,
+    ctx: &KeyContext<'_>,
     state: &mut LimitState<'a>,
     ex: &mut Exchange,
 ) -> Result<(), Response<Body>> {
-    let applicable: Vec<&Limit> = api.limits.for_operation(index, after_identity).collect();
+    let applicable: Vec<&Limit> = api.limits.for_operation(index, stage).collect();
     if applicable.is_empty() {
         return Ok(());
     }
-    let ctx = KeyContext {
-        api: &api.name,
-        operation,
-        client: ex.client,
-        headers: req.headers(),
-        identity,
-    };
     let policy = api.limits.policy(index).cloned();
     let headers = api.limit_headers;
     let refusal = match guards
         .limiter
-        .decide(&api.name, &applicable, &ctx, &mut state.taken)
+        .decide(&api.name, &applicable, ctx, &mut state.taken)
         .await
     {
         LimitVerdict::Allowed(decided) => {

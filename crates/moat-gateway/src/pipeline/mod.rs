@@ -10,10 +10,11 @@
 //! | phase | runs | result |
 //! |---|---|---|
 //! | [route] | always | the head read once; API and operation; shadow/zombie verdict; method overrides and underscored field names |
-//! | [admit] | around identify | bans, declared body size, limits, requests in flight |
+//! | [admit] | around identify, after validate | bans, declared body size, limits (on the head, the caller, the JSON body), requests in flight |
 //! | [identify] | documented operations | the caller's identity |
 //! | [authorize] | documented operations | roles, binding rules, learned owners |
 //! | [validate] | requests that reached an API | parameters and the body (read and parsed once) |
+//! | [login] | operations in `apis[].logins` | the named account's lockouts; after the upstream, failures counted and made uniform |
 //! | [inspect] | APIs with inspection | attack findings on every value |
 //! | [upstream] | what was let through | upstream request, then the answer's head |
 //! | [response] | every upstream answer | learning, masking, filtering on one read |
@@ -29,6 +30,7 @@ mod authorize;
 mod exchange;
 mod identify;
 mod inspect;
+mod login;
 mod record;
 mod refusal;
 mod response;
@@ -50,6 +52,7 @@ use moat_guard::anomaly::Observation;
 
 pub(crate) use exchange::Exchange;
 pub use exchange::Outcome;
+pub use login::Logins;
 pub(crate) use record::record;
 pub(crate) use refusal::answer;
 pub use refusal::problem_response;
@@ -305,9 +308,11 @@ async fn run(
         .listeners()
         .get(conn.listener)
         .map_or(DEFAULT_BODY_READ_TIMEOUT, |l| l.body_read_timeout);
-    let learn_body = routed
-        .index()
-        .is_some_and(|i| api.learning.learns_from_request_body(i));
+    let learn_body = routed.index().is_some_and(|i| {
+        api.learning.learns_from_request_body(i)
+            || api.limits.keys_on_body(i)
+            || api.logins.rule(i).is_some()
+    });
     let reading = validate::Reading {
         cap: body_cap,
         inspect: inspect_body || learn_body,
@@ -316,7 +321,33 @@ async fn run(
         deadlines: &conn.deadlines,
     };
     let (req, body) = validate::validate(api, &routed.found, req, &head, &reading, ex).await?;
+    // admit: limits keyed on the body.
+    let json = body.as_ref().and_then(|b| match &b.parsed {
+        moat_guard::request::ParsedBody::Json(v) => Some(v),
+        _ => None,
+    });
+    admit::after_body(
+        guards,
+        &routed,
+        req.headers(),
+        identity.as_ref(),
+        json,
+        &mut limits,
+        ex,
+    )
+    .await?;
     let created = authorize::created_by_request(&routed, &head, body.as_ref(), ex)?;
+
+    // login: the account a login names, against its lockouts.
+    let login = login::before(
+        api,
+        routed.index(),
+        json,
+        guards.lockout,
+        api.identity.slowdown(),
+        ex,
+    )
+    .await?;
 
     // inspect.
     inspect::inspect(
@@ -351,7 +382,7 @@ async fn run(
         created,
     };
     // upstream response and response body.
-    Ok(upstream::forward(
+    let resp = upstream::forward(
         &target,
         conn,
         trusted,
@@ -360,5 +391,9 @@ async fn run(
         req,
         ex,
     )
-    .await)
+    .await;
+    Ok(match login {
+        Some(attempt) => login::after(api, attempt, guards.lockout, ex.client, resp, ex).await,
+        None => resp,
+    })
 }

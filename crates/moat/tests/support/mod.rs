@@ -443,6 +443,32 @@ async fn respond(
                 .body(full(answer.to_string()))
                 .unwrap())
         }
+        "/login" if req.method() == Method::POST => {
+            // A login that tells a wrong password from an unknown user,
+            // as many do: `alice` / `right` is the one account.
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map_err(std::io::Error::other)?
+                .to_bytes();
+            let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let (status, answer) = match (v["username"].as_str(), v["password"].as_str()) {
+                (Some("alice"), Some("right")) => {
+                    (StatusCode::OK, json!({"auth_token": "tok-alice-0123456789"}))
+                }
+                (Some("alice"), _) => (
+                    StatusCode::UNAUTHORIZED,
+                    json!({"error": "wrong password for alice"}),
+                ),
+                _ => (StatusCode::NOT_FOUND, json!({"error": "no such user"})),
+            };
+            Ok(Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(full(answer.to_string()))
+                .unwrap())
+        }
         p if p.starts_with("/owned/") => {
             // An object whose answer names its owner: `/owned/<name>`.
             let owner = &p["/owned/".len()..];
