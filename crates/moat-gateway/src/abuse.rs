@@ -1,18 +1,21 @@
 //! Bans and anomaly detection at the gateway.
 //!
-//! Bans live in the state store (written by `moat bans` and by the
-//! detectors) and are mirrored in memory, reloaded every
-//! [`BAN_REFRESH`], so checking one costs a hash lookup. Every finished
-//! request is shown to the anomaly detectors; an event is logged as a
-//! security event, counted in `moat_security_events_total`, and — when the
-//! detector's config says so — bans its subject for a while.
+//! Operator bans live in the state store (written by `moat bans`) and are
+//! mirrored in memory, reloaded every [`BAN_REFRESH`], so checking one
+//! costs a hash lookup. Every finished request is shown to the anomaly
+//! detectors; an event is logged as a security event, counted in
+//! `moat_security_events_total`, and — when the detector's config says so
+//! — bans its subject for a while, in this node's memory, with the reach
+//! its evidence earned (see `auto_bans`).
 
 use std::net::IpAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use moat_guard::anomaly::{AnomalyEngine, EventSubject, Observation, SecurityEvent};
-use moat_state::{Ban, BanList, BanStore, BanSubject, IpPrefix, UnixTime, unix_now};
+use moat_guard::anomaly::{AnomalyEngine, BanReach, EventSubject, Observation, SecurityEvent};
+use moat_state::{BanList, BanStore, UnixTime, unix_now};
+
+use crate::auto_bans::AutoBans;
 
 use crate::telemetry;
 
@@ -22,6 +25,7 @@ pub const BAN_REFRESH: Duration = Duration::from_secs(2);
 /// Bans and detectors, kept across reloads.
 pub struct Abuse {
     bans: RwLock<BanList>,
+    automatic: RwLock<AutoBans>,
     store: Option<Arc<dyn BanStore>>,
     engine: Option<AnomalyEngine>,
 }
@@ -32,15 +36,54 @@ impl Abuse {
     pub fn new(store: Option<Arc<dyn BanStore>>, engine: Option<AnomalyEngine>) -> Self {
         Self {
             bans: RwLock::new(BanList::new()),
+            automatic: RwLock::new(AutoBans::default()),
             store,
             engine,
         }
     }
 
-    /// The ban on `client` or `consumer` in force now, and how long it has
-    /// left (`None`: permanent).
-    pub fn banned(&self, client: IpAddr, consumer: Option<&str>) -> Option<Option<Duration>> {
+    /// The ban on every request from `client` in force now (an operator's
+    /// ban of the address or its network, or a detector's ban of all the
+    /// address sends), and how long it has left (`None`: permanent).
+    pub fn banned_address(&self, client: IpAddr) -> Option<Option<Duration>> {
         let now = unix_now();
+        self.operator(client, None, now).or_else(|| {
+            self.automatic
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .address(client, now)
+                .map(Some)
+        })
+    }
+
+    /// The ban on `consumer` (calling from `client`) in force now.
+    pub fn banned_consumer(&self, client: IpAddr, consumer: &str) -> Option<Option<Duration>> {
+        let now = unix_now();
+        self.operator(client, Some(consumer), now).or_else(|| {
+            self.automatic
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .consumer(consumer, now)
+                .map(Some)
+        })
+    }
+
+    /// The detector ban on an anonymous request from `client` naming an
+    /// object of `kind` (if any) in force now.
+    pub fn banned_anonymous(&self, client: IpAddr, kind: Option<&str>) -> Option<Option<Duration>> {
+        self.automatic
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .anonymous(client, kind, unix_now())
+            .map(Some)
+    }
+
+    fn operator(
+        &self,
+        client: IpAddr,
+        consumer: Option<&str>,
+        now: UnixTime,
+    ) -> Option<Option<Duration>> {
         let bans = self.bans.read().unwrap_or_else(PoisonError::into_inner);
         let ban = bans.is_banned(client, consumer, now)?;
         Some(ban.expires_at.map(|at| {
@@ -69,7 +112,7 @@ impl Abuse {
             return;
         };
         for event in engine.observe(obs) {
-            self.report(api, &event).await;
+            self.report(api, &event);
         }
     }
 
@@ -80,12 +123,17 @@ impl Abuse {
         }
     }
 
-    async fn report(&self, api: &str, event: &SecurityEvent) {
+    fn report(&self, api: &str, event: &SecurityEvent) {
         telemetry::security_event(event.detector);
         let subject = match &event.subject {
             EventSubject::Address { ip, prefix } => format!("address {ip}/{prefix}"),
             EventSubject::Consumer(c) => format!("consumer {c}"),
             EventSubject::Credential(label) => format!("credential {label}"),
+        };
+        let reach = match &event.reach {
+            BanReach::All => "all requests".to_string(),
+            BanReach::Anonymous => "anonymous requests".to_string(),
+            BanReach::AnonymousObjects(kind) => format!("anonymous requests for `{kind}` objects"),
         };
         tracing::warn!(
             target: "moat::security",
@@ -96,36 +144,18 @@ impl Abuse {
             threshold = event.threshold,
             window_secs = event.window_secs,
             ban_secs = event.ban.map(|d| d.as_secs()),
+            ban_reach = %reach,
             "security event: {}",
             event.summary
         );
         let Some(ban_for) = event.ban else {
             return;
         };
-        let subject = match &event.subject {
-            EventSubject::Address { ip, prefix } => match IpPrefix::new(*ip, *prefix) {
-                Some(p) => BanSubject::Address(p),
-                None => return,
-            },
-            EventSubject::Consumer(c) => BanSubject::Consumer(c.clone()),
-            EventSubject::Credential(_) => return,
-        };
         let now = unix_now();
-        let ban = Ban {
-            subject,
-            reason: event.summary.clone(),
-            source: event.detector.to_string(),
-            created_at: now,
-            expires_at: Some(now + UnixTime::try_from(ban_for.as_secs()).unwrap_or(3600)),
-        };
-        self.bans
+        let expires_at = now.saturating_add(UnixTime::try_from(ban_for.as_secs()).unwrap_or(3600));
+        self.automatic
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(ban.clone());
-        if let Some(store) = &self.store
-            && let Err(e) = store.add(&ban).await
-        {
-            tracing::error!(error = %e, "cannot store a ban; it holds on this node only");
-        }
+            .insert(&event.subject, &event.reach, expires_at, now);
     }
 }

@@ -9,6 +9,7 @@
 pub mod abuse;
 pub mod access_log;
 mod admin;
+mod auto_bans;
 pub mod body;
 pub mod client_cert;
 pub mod cors;

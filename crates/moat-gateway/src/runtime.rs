@@ -60,6 +60,9 @@ pub struct Api {
     pub object_access: ObjectAccess,
     /// Learned object ownership rules.
     pub learning: Learning,
+    /// The object-naming parameter of each operation, for the enumeration
+    /// detector.
+    pub objects: moat_guard::anomaly::ObjectParameters,
     /// Where learned owners are kept (when the API learns any).
     pub owners: Option<Arc<dyn OwnershipStore>>,
     /// Response filters by operation index.
@@ -476,6 +479,8 @@ impl Runtime {
                 mask_sensitive: a.responses.mask_sensitive,
             };
             let response_filters = compile_filters(&spec, &filter_opts);
+            let objects =
+                moat_guard::anomaly::ObjectParameters::compile(&spec, &object_access, &learning);
             // An upstream that failed to build was reported above; the
             // API's own problems are reported all the same.
             let Some(upstream) = upstreams.get(&a.upstream).cloned() else {
@@ -504,6 +509,7 @@ impl Runtime {
                 grants,
                 validators,
                 max_body_bytes: a.validation.max_body_bytes,
+                objects,
                 object_access,
                 learning,
                 owners: owners.clone(),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use moat_config::anomaly::AnomalyConfig;
-use moat_guard::anomaly::{AnomalyEngine, Observation};
+use moat_guard::anomaly::{AnomalyEngine, AnsweredBy, ObjectRef, Observation};
 
 const T0: u64 = 1_800_000_000_000;
 
@@ -25,8 +25,11 @@ fn warmed() -> AnomalyEngine {
             consumer: Some(&consumer),
             credential_id: Some("apikey:AbC123xyz789"),
             auth_failed: false,
-            operation: Some("getOrder"),
-            object_id: Some(&object),
+            object: Some(ObjectRef {
+                kind: "order",
+                id: &object,
+            }),
+            answered_by: AnsweredBy::Upstream,
             status: 200,
         });
     }
@@ -46,8 +49,11 @@ fn bench(c: &mut Criterion) {
                 consumer: Some("consumer-42"),
                 credential_id: Some("apikey:AbC123xyz789"),
                 auth_failed: false,
-                operation: Some("getOrder"),
-                object_id: Some(object),
+                object: Some(ObjectRef {
+                    kind: "order",
+                    id: object,
+                }),
+                answered_by: AnsweredBy::Upstream,
                 status: 200,
             })))
         })
@@ -61,8 +67,8 @@ fn bench(c: &mut Criterion) {
                 consumer: None,
                 credential_id: None,
                 auth_failed: false,
-                operation: Some("listOrders"),
-                object_id: None,
+                object: None,
+                answered_by: AnsweredBy::Upstream,
                 status: 200,
             })))
         })
@@ -77,8 +83,8 @@ fn bench(c: &mut Criterion) {
                 consumer: None,
                 credential_id: Some(&names[(now % 16) as usize]),
                 auth_failed: true,
-                operation: Some("getOrder"),
-                object_id: None,
+                object: None,
+                answered_by: AnsweredBy::Upstream,
                 status: 401,
             })))
         })
@@ -101,8 +107,11 @@ fn bench(c: &mut Criterion) {
                                 consumer: Some(&consumer),
                                 credential_id: None,
                                 auth_failed: false,
-                                operation: Some("getOrder"),
-                                object_id: Some("17"),
+                                object: Some(ObjectRef {
+                                    kind: "order",
+                                    id: "17",
+                                }),
+                                answered_by: AnsweredBy::Upstream,
                                 status: 200,
                             }));
                         }

@@ -202,6 +202,11 @@ impl ObjectAccess {
         }
     }
 
+    /// The binding rule of operation `index`, if any.
+    pub fn binding(&self, index: usize) -> Option<&Binding> {
+        self.by_operation.get(index)?.as_ref()
+    }
+
     /// Decides on operation `index` for the caller. `params` are the
     /// decoded path parameters. A bound query parameter given twice is
     /// refused as ambiguous: frameworks disagree on which value counts.
@@ -509,6 +514,16 @@ impl Learning {
     /// Whether any rule is configured (and a state store is needed).
     pub fn is_empty(&self) -> bool {
         self.creates.iter().all(Option::is_none)
+    }
+
+    /// The kind and parameter of the first rule that names an object of
+    /// operation `index` in its path.
+    pub fn path_parameter(&self, index: usize) -> Option<(&Arc<str>, &str)> {
+        self.names
+            .get(index)?
+            .iter()
+            .find(|r| r.location == ParameterLocation::Path)
+            .map(|r| (&r.kind, r.parameter.as_str()))
     }
 
     /// Whether operation `index` creates tracked objects.

@@ -360,3 +360,142 @@ fn status_lookup() {
     assert!(f.documents_status(201));
     assert!(!f.wants_body(201, Some("application/json")));
 }
+
+#[test]
+fn a_value_of_another_type_is_removed_and_reported() {
+    let f = by_id(&FilterOptions::default(), "getUser");
+    // An object where the schema says array, a string where it says
+    // object, a number where it says string: each removed, each reported.
+    let body = json!({
+        "id": 1, "name": "a",
+        "friends": {"secret": "x"},
+        "address": "Main Street 1",
+        "note": 7,
+        "labels": null,
+    });
+    let (out, report) = run(&f, 200, &body).unwrap();
+    assert_eq!(out, json!({"id": 1, "name": "a", "labels": null}));
+    assert_eq!(report.mismatched, ["/friends", "/address", "/note"]);
+    assert!(report.removed.is_empty(), "{report:?}");
+    assert!(!report.root_mismatched());
+    // An array element of another type is dropped from the array.
+    let body = json!({"friends": [{"id": 2}, "eve", [1]]});
+    let (out, report) = run(&f, 200, &body).unwrap();
+    assert_eq!(out, json!({"friends": [{"id": 2}]}));
+    assert_eq!(report.mismatched, ["/friends/1", "/friends/2"]);
+}
+
+#[test]
+fn a_whole_answer_of_another_type_is_left_for_the_caller_to_refuse() {
+    let f = by_id(&FilterOptions::default(), "listUsers");
+    let body = json!({"id": 1, "passwordHash": "h"});
+    let (out, report) = run(&f, 200, &body).unwrap();
+    assert!(report.root_mismatched(), "{report:?}");
+    // Masking still applies to what is kept.
+    assert_eq!(out["passwordHash"], "****");
+    // An array of the right type is not drift.
+    assert!(run(&f, 200, &json!([{"id": 1}])).is_none());
+}
+
+#[test]
+fn a_type_mismatch_is_kept_but_reported_when_undeclared_values_are_allowed() {
+    let allow = FilterOptions {
+        remove_undeclared: false,
+        mask_sensitive: true,
+    };
+    let f = by_id(&allow, "getUser");
+    let body = json!({"friends": {"db": "10.0.0.5"}});
+    let mut walked = body.clone();
+    let report = f.filter_value(200, &mut walked);
+    assert_eq!(walked, body);
+    assert_eq!(report.mismatched, ["/friends"]);
+    let bytes = serde_json::to_vec(&body).unwrap();
+    assert_eq!(f.unchanged(200, &bytes), Some(false));
+}
+
+#[test]
+fn alternatives_and_untyped_schemas_are_not_type_checked() {
+    let f = by_id(&FilterOptions::default(), "things");
+    assert!(run(&f, 200, &json!({"a": "x"})).is_none());
+    assert!(run(&f, 200, &json!(["x"])).is_none());
+}
+
+const ISSUING_SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: t, version: "1"}
+security: [{Bearer: []}]
+paths:
+  /token:
+    post:
+      operationId: token
+      security: []
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {$ref: '#/components/schemas/Token'}}}}
+        "400": {description: no, content: {application/json: {schema: {$ref: '#/components/schemas/Token'}}}}
+  /token/refresh:
+    post:
+      operationId: refresh
+      x-moat-issues-credentials: true
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {$ref: '#/components/schemas/Token'}}}}
+  /session:
+    get:
+      operationId: session
+      security: []
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {$ref: '#/components/schemas/Token'}}}}
+  /login:
+    post:
+      operationId: login
+      security: []
+      x-moat-issues-credentials: false
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {$ref: '#/components/schemas/Token'}}}}
+components:
+  securitySchemes:
+    Bearer: {type: http, scheme: bearer}
+  schemas:
+    Token:
+      type: object
+      additionalProperties: true
+      properties:
+        access_token: {type: string}
+        refreshToken: {type: string}
+        password: {type: string}
+        nested:
+          type: object
+          properties:
+            api_key: {type: string}
+"#;
+
+#[test]
+fn operations_that_issue_credentials_hand_them_over() {
+    let spec = load(ISSUING_SPEC);
+    let filters = compile_filters(&spec, &FilterOptions::default());
+    let filter = |id: &str| {
+        let i = spec.operations.iter().position(|o| o.id() == id).unwrap();
+        &filters[i]
+    };
+    let body = json!({
+        "access_token": JWT, "refreshToken": "r1", "password": "p",
+        "nested": {"api_key": "k1"}, "extra_token": JWT,
+    });
+    for id in ["token", "refresh"] {
+        let (out, report) = run(filter(id), 200, &body).unwrap();
+        assert_eq!(out["access_token"], JWT, "{id}");
+        assert_eq!(out["refreshToken"], "r1", "{id}");
+        assert_eq!(out["nested"]["api_key"], "k1", "{id}");
+        // Not a credential; and an undeclared one is masked as before.
+        assert_eq!(out["password"], "****", "{id}");
+        assert_eq!(out["extra_token"], "****", "{id}");
+        assert_eq!(report.masked, ["/password", "/extra_token"], "{id}");
+    }
+    // Not a success answer; a GET; an operation that says it does not.
+    let (out, _) = run(filter("token"), 400, &body).unwrap();
+    assert_eq!(out["access_token"], "****");
+    for id in ["session", "login"] {
+        let (out, _) = run(filter(id), 200, &body).unwrap();
+        assert_eq!(out["access_token"], "****", "{id}");
+        assert_eq!(out["nested"]["api_key"], "****", "{id}");
+    }
+}

@@ -1,10 +1,10 @@
 //! Bans: client addresses (or networks) and consumers the gateway refuses
 //! outright, for a time or for good.
 //!
-//! Bans are set by an operator (`moat bans add`) or imposed by the gateway
-//! itself when an anomaly detector suggests one. They live in the state
+//! Bans are set by an operator (`moat bans add`). They live in the state
 //! store ([`BanStore`]) so that they survive restarts and reach every
-//! gateway sharing the file; the gateway keeps a [`BanList`] in memory,
+//! gateway sharing the file (the bans anomaly detectors impose are the
+//! gateway's own, kept in its memory); the gateway keeps a [`BanList`] in memory,
 //! reloaded from the store now and then, and checks it on every request
 //! without any I/O.
 

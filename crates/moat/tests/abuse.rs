@@ -208,3 +208,161 @@ async fn error_storms_and_scraping_are_reported() {
     }
     moat.wait_stderr("scraping_sustained").await;
 }
+
+/// A shop whose reads are open to anonymous callers too.
+const SHOP_SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: shop, version: "1"}
+security: [{Basic: []}, {}]
+paths:
+  /records/{id}:
+    parameters:
+      - {name: id, in: path, required: true, schema: {type: integer}}
+      - {name: fields, in: query, schema: {type: string}}
+    get: {operationId: getRecord, responses: {"200": {description: ok}, "404": {description: missing}}}
+  /files/{filename}:
+    parameters: [{name: filename, in: path, required: true, schema: {type: string}}]
+    get: {operationId: getFile, responses: {"200": {description: ok}}}
+  /products/{productId}/reviews:
+    parameters: [{name: productId, in: path, required: true, schema: {type: integer}}]
+    get: {operationId: listReviews, responses: {"200": {description: ok}}}
+components:
+  securitySchemes:
+    Basic: {type: http, scheme: basic}
+"#;
+
+/// One request, with basic credentials or anonymous; its status.
+async fn status(moat: &Moat, user: Option<&str>, path: &str) -> u16 {
+    let mut req = client().get(moat.url(path));
+    if let Some(user) = user {
+        req = req.basic_auth(user, Some("pw"));
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+/// What an ordinary user does in a session: reads their 40 records (and
+/// a few stale links that are gone), downloads 60 files, reads the
+/// reviews of 60 products. Every answer must be the upstream's.
+async fn ordinary_session(moat: &Moat, user: Option<&str>) {
+    for round in 0..2 {
+        for id in 1..=40 {
+            let s = status(moat, user, &format!("/records/{id}")).await;
+            assert_eq!(s, 200, "{user:?} round {round} record {id}");
+        }
+    }
+    for id in 41..=44 {
+        assert_eq!(status(moat, user, &format!("/records/{id}")).await, 404);
+    }
+    for i in 0..60 {
+        let s = status(moat, user, &format!("/files/report-{i}.pdf")).await;
+        assert_eq!(s, 200, "{user:?} file {i}");
+        let s = status(moat, user, &format!("/products/{i}/reviews")).await;
+        assert_eq!(s, 200, "{user:?} reviews {i}");
+    }
+}
+
+/// An attacker's injection attempts, each naming another record: all
+/// refused by attack inspection before any record is looked up.
+async fn injection_attempts(moat: &Moat, user: Option<&str>, first: u32) {
+    for id in first..first + 60 {
+        let path = format!("/records/{id}?fields=%27%20OR%20%271%27%3D%271%27%20--");
+        assert_eq!(status(moat, user, &path).await, 403, "{user:?} attack {id}");
+    }
+}
+
+#[tokio::test]
+async fn a_mixed_run_from_one_address_bans_only_the_enumerator() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SHOP_SPEC);
+    let h = hash_password("pw");
+    let mut consumers = String::from("consumers:\n");
+    for user in ["alice", "bob", "carol", "mallory"] {
+        consumers.push_str(&format!(
+            "  - id: {user}\n    basic: {{username: {user}, password_hash: \"{h}\"}}\n"
+        ));
+    }
+    // Default detector settings throughout.
+    let cfg = format!(
+        "{consumers}{}",
+        config(&up.url(), "    security:\n      Basic: {type: basic}\n")
+    );
+    write(dir.path(), "moat.yaml", &cfg);
+    let moat = Moat::start(dir.path());
+
+    // Everyone shares 127.0.0.1: three users, an anonymous visitor, and
+    // two attackers (one signed in, one anonymous) sending injections.
+    tokio::join!(
+        ordinary_session(&moat, Some("alice")),
+        ordinary_session(&moat, Some("bob")),
+        ordinary_session(&moat, Some("carol")),
+        ordinary_session(&moat, None),
+        injection_attempts(&moat, Some("mallory"), 1000),
+        injection_attempts(&moat, None, 2000),
+    );
+    // With every detector at its defaults, the run is no event at all:
+    // nobody was banned, and no detector took it for an attack pattern.
+    let log = moat.stderr();
+    assert!(!log.contains("security event"), "{log}");
+    for user in [Some("alice"), Some("bob"), Some("mallory"), None] {
+        assert_eq!(status(&moat, user, "/records/1").await, 200, "{user:?}");
+    }
+
+    // An anonymous enumerator behind the same address walks record ids.
+    for id in 3000..3060 {
+        let _ = status(&moat, None, &format!("/records/{id}")).await;
+    }
+    moat.wait_stderr("enumeration").await;
+    // Caught: anonymous requests for records are refused from now on...
+    let r = client().get(moat.url("/records/1")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().contains_key("retry-after"));
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "urn:moat:problem:banned");
+    // ...while the neighbours keep working: signed-in users on records,
+    // anonymous visitors on everything else.
+    assert_eq!(status(&moat, Some("alice"), "/records/1").await, 200);
+    assert_eq!(status(&moat, Some("carol"), "/records/2").await, 200);
+    assert_eq!(status(&moat, None, "/files/readme.pdf").await, 200);
+    assert_eq!(status(&moat, None, "/products/1/reviews").await, 200);
+
+    // A signed-in enumerator is banned as the consumer it is, everywhere.
+    for id in 4000..4060 {
+        let _ = status(&moat, Some("mallory"), &format!("/records/{id}")).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&moat, Some("mallory"), "/files/readme.pdf").await != 403 {
+        assert!(Instant::now() < deadline, "mallory was never banned");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(moat.stderr().contains("consumer mallory"));
+    assert_eq!(status(&moat, Some("bob"), "/records/1").await, 200);
+    assert_eq!(status(&moat, Some("bob"), "/files/readme.pdf").await, 200);
+}
+
+#[tokio::test]
+async fn detector_bans_do_not_outlive_the_gateway() {
+    let top = "anomaly:\n  enumeration: {distinct_objects: 10, window: 1m, ban: 1h}\n";
+    let (dir, _up, mut moat) = start(top).await;
+    for id in 1000..1010 {
+        let _ = get(&moat, "bob", "pw", &format!("/records/{id}")).await;
+    }
+    wait_status(&moat, "bob", "/records/1", 403).await;
+    // Not written to the store: `moat bans` lists only operator bans.
+    let out = Command::new(MOAT)
+        .args(["bans", "--config"])
+        .arg(dir.path().join("moat.yaml"))
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("bob"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    moat.signal("TERM");
+    moat.wait_exit(Duration::from_secs(10));
+    let moat = Moat::start(dir.path());
+    assert_eq!(get(&moat, "bob", "pw", "/records/1").await.status(), 200);
+}

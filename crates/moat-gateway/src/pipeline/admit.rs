@@ -5,9 +5,11 @@
 //! Before identify: bans of the address, the declared body size, and the
 //! limits keyed on what the request head carries (address, network, API,
 //! operation, header) — so they shield the verifiers too. After it: bans
-//! of the consumer, limits keyed on the caller, and the consumer's
-//! requests in flight. After the body is read: limits keyed on a member
-//! of the JSON body (the account a login names). A refusal is `429`
+//! of the consumer (or, for an anonymous caller, the detector bans that
+//! reach anonymous requests from its address), limits keyed on the
+//! caller, and the consumer's requests in flight. After the body is read:
+//! limits keyed on a member of the JSON body (the account a login names).
+//! A refusal is `429`
 //! (`Retry-After`, `RateLimit` fields), `413`, `403 banned` (whatever the
 //! mode: a ban is an explicit decision), or `503` for a `fail: closed`
 //! limit whose store is unreachable.
@@ -95,9 +97,16 @@ pub(super) async fn after_identity<'a>(
     ex: &mut Exchange,
 ) -> Result<(), Response<Body>> {
     let api = routed.api;
-    if let Some(id) = identity
-        && let Some(left) = guards.abuse.banned(ex.client, Some(&id.consumer))
-    {
+    // A consumer's bans; an anonymous caller's, which reach only
+    // anonymous requests from its address (for the kind of object it
+    // probed), so identified neighbours behind a shared address go on.
+    let ban = match identity {
+        Some(id) => guards.abuse.banned_consumer(ex.client, &id.consumer),
+        None => guards
+            .abuse
+            .banned_anonymous(ex.client, ex.object.as_ref().map(|o| &*o.kind)),
+    };
+    if let Some(left) = ban {
         return Err(banned(ex, &api.name, left));
     }
     if let (Some(index), Some(op)) = (routed.index(), routed.operation()) {

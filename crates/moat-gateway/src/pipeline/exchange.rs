@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderValue, Method};
+use moat_guard::ProblemKind;
+use moat_guard::anomaly::AnsweredBy;
 
 use crate::limits::InFlightSlot;
 use crate::telemetry;
@@ -64,8 +66,8 @@ pub(crate) struct Exchange {
     pub credential_id: Option<String>,
     /// Presented credentials were refused.
     pub auth_failed: bool,
-    /// The last path parameter of the matched operation (the object named).
-    pub object_id: Option<String>,
+    /// The object the request names (see `ObjectParameters`).
+    pub object: Option<moat_guard::anomaly::NamedObject>,
 }
 
 impl Exchange {
@@ -88,7 +90,7 @@ impl Exchange {
             in_flight: None,
             credential_id: None,
             auth_failed: false,
-            object_id: None,
+            object: None,
         }
     }
 
@@ -103,6 +105,24 @@ impl Exchange {
             self.finding = Some(finding);
         }
         self.outcome = self.outcome.max(outcome);
+    }
+
+    /// Who gave the answer, as the anomaly detectors weigh it: a refusal
+    /// by object-level authorization, another refusal of the gateway, or
+    /// the upstream (also in monitor mode, where refusals are only
+    /// recorded).
+    pub fn answered_by(&self) -> AnsweredBy {
+        if self.outcome == Outcome::Denied {
+            if self.finding == Some(ProblemKind::OwnershipViolation.slug()) {
+                AnsweredBy::ObjectAccess
+            } else {
+                AnsweredBy::Gateway
+            }
+        } else if self.upstream_latency.is_some() {
+            AnsweredBy::Upstream
+        } else {
+            AnsweredBy::Gateway
+        }
     }
 
     /// The API's name, or `-`.

@@ -157,6 +157,12 @@ pub(super) async fn after(
 ) -> Response<Body> {
     let status = resp.status().as_u16();
     let failed = attempt.rule.failures.contains(&status);
+    // The anomaly detectors see a failed login as a refused credential
+    // (credential stuffing: many accounts tried from one address).
+    if attempt.subject.is_some() {
+        ex.credential_id.clone_from(&attempt.subject);
+        ex.auth_failed = failed;
+    }
     if let (Some(store), Some(subject)) = (lockout, &attempt.subject) {
         let now = SystemTime::now();
         if failed {

@@ -48,7 +48,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use moat_config::Mode;
-use moat_guard::anomaly::Observation;
+use moat_guard::anomaly::{ObjectRef, Observation};
 
 pub(crate) use exchange::Exchange;
 pub use exchange::Outcome;
@@ -163,8 +163,11 @@ pub async fn handle(
                 consumer: ex.consumer.as_deref(),
                 credential_id: ex.credential_id.as_deref(),
                 auth_failed: ex.auth_failed,
-                operation: ex.operation.as_deref(),
-                object_id: ex.object_id.as_deref(),
+                object: ex.object.as_ref().map(|o| ObjectRef {
+                    kind: &o.kind,
+                    id: &o.id,
+                }),
+                answered_by: ex.answered_by(),
                 status,
             },
         )
@@ -250,7 +253,7 @@ async fn run(
     ex: &mut Exchange,
 ) -> Result<Response<Body>, Response<Body>> {
     // admit (address): a banned address gets nothing else.
-    if let Some(left) = guards.abuse.banned(ex.client, None) {
+    if let Some(left) = guards.abuse.banned_address(ex.client) {
         return Err(admit::banned(ex, "-", left));
     }
     // route: the view, the API and the operation.

@@ -9,8 +9,10 @@
 //! mean" suggestions are masked, undeclared and `writeOnly` properties are
 //! removed and secrets masked. The value is serialised once, only if it
 //! changed. When filtering is the only control, an answer it leaves alone
-//! is recognised while it is read, and never built. Undeclared properties under `responses.undeclared: block` are
-//! refused by the mode; an answer too large to read follows
+//! is recognised while it is read, and never built. Schema drift —
+//! undeclared properties, values of a type the document does not allow —
+//! is recorded and follows `responses.undeclared` (refused by the mode
+//! under `block`); an answer too large to read follows
 //! `responses.oversize`.
 
 use http::Response;
@@ -193,32 +195,19 @@ pub(super) async fn respond(
     }
     if let Some(filter) = filter.filter(|_| needs.filter) {
         let report = filter.filter_value(status.as_u16(), &mut value);
+        let removes = cfg.undeclared != UndeclaredPolicy::Allow;
+        changed |= !report.removed.is_empty()
+            || !report.masked.is_empty()
+            || (removes && !report.mismatched.is_empty());
+        if let Some(refused) = drift(api, &report, ex) {
+            return refused;
+        }
+        if !report.masked.is_empty() {
+            ex.note(&api.name, "sensitive-value", Outcome::Flagged);
+        }
         if !report.is_empty() {
-            changed = true;
-            if !report.removed.is_empty() {
-                if cfg.undeclared == UndeclaredPolicy::Block {
-                    tracing::warn!(request_id = %ex.request_id, api = %api.name,
-                        removed = ?report.removed, "response carries undeclared properties");
-                    let refusal = Refusal {
-                        recorded_as: Some("undeclared-property"),
-                        ..Refusal::new(Finding::with_detail(
-                            ProblemKind::UpstreamError,
-                            "the upstream's response carried properties its document does not declare",
-                        ))
-                    };
-                    // `upstream-error` is a 502.
-                    if let Some(refused) = apply_mode(api.mode, &api.name, ex, refusal) {
-                        return refused;
-                    }
-                } else {
-                    ex.note(&api.name, "undeclared-property", Outcome::Flagged);
-                }
-            }
-            if !report.masked.is_empty() {
-                ex.note(&api.name, "sensitive-value", Outcome::Flagged);
-            }
             tracing::debug!(request_id = %ex.request_id, removed = ?report.removed,
-                masked = ?report.masked, "response filtered");
+                masked = ?report.masked, mismatched = ?report.mismatched, "response filtered");
         }
     }
     if !changed {
@@ -251,6 +240,57 @@ fn withhold(api: &Api, ex: &mut Exchange) -> Option<Response<Body>> {
             "the answer names another owner than the caller",
         ),
     )
+}
+
+/// Schema drift in an answer — properties its document does not declare
+/// (`undeclared-property`), values of a type it does not allow
+/// (`response-type-mismatch`) — recorded, and handled as
+/// `responses.undeclared` says: `remove` and `allow` forward the answer
+/// (a mismatched whole answer has nothing left to forward under `remove`,
+/// and is refused); `block` refuses it. A refusal is a `502` applied by the
+/// mode.
+fn drift(
+    api: &Api,
+    report: &moat_guard::response_filter::FilterReport,
+    ex: &mut Exchange,
+) -> Option<Response<Body>> {
+    let undeclared = !report.removed.is_empty();
+    let mismatched = !report.mismatched.is_empty();
+    let refuse = match api.responses.undeclared {
+        UndeclaredPolicy::Block => undeclared || mismatched,
+        UndeclaredPolicy::Remove => report.root_mismatched(),
+        UndeclaredPolicy::Allow => false,
+    };
+    if refuse {
+        tracing::warn!(request_id = %ex.request_id, api = %api.name,
+            removed = ?report.removed, mismatched = ?report.mismatched,
+            "response does not match its document");
+        let (finding, detail) = if mismatched {
+            (
+                "response-type-mismatch",
+                "the upstream's response holds a value of a type its document does not allow",
+            )
+        } else {
+            (
+                "undeclared-property",
+                "the upstream's response carried properties its document does not declare",
+            )
+        };
+        let refusal = Refusal {
+            recorded_as: Some(finding),
+            ..Refusal::new(Finding::with_detail(ProblemKind::UpstreamError, detail))
+        };
+        // `upstream-error` is a 502; `None` in monitor mode, where the
+        // answer goes on (recorded as monitored).
+        return apply_mode(api.mode, &api.name, ex, refusal);
+    }
+    if undeclared {
+        ex.note(&api.name, "undeclared-property", Outcome::Flagged);
+    }
+    if mismatched {
+        ex.note(&api.name, "response-type-mismatch", Outcome::Flagged);
+    }
+    None
 }
 
 /// Ownership learning: records the caller as the owner of the object a

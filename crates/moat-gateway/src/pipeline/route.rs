@@ -227,11 +227,14 @@ pub(super) fn route<'a>(
 
     let found = api.table.find(req.method().as_str(), segments);
     if let Match::Found {
-        operation, params, ..
+        operation,
+        params,
+        index,
+        ..
     } = &found
     {
         ex.operation = Some(operation.id().to_string());
-        ex.object_id = params.last().map(|(_, v)| v.clone());
+        ex.object = api.objects.named(*index, params);
     }
     match route_verdict(&found, api.deprecated) {
         Verdict::Allow => {}

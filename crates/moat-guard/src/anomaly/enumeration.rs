@@ -1,7 +1,16 @@
 //! Enumeration of object ids (BOLA probing): one subject requesting many
-//! distinct objects and mostly being refused (`403`, `404`), which is what
-//! walking through other people's ids looks like. Paging through one's own
-//! objects is answered `200` and does not count as probing.
+//! distinct objects of one kind and mostly being refused (`403`, `404`),
+//! which is what walking through other people's ids looks like. Paging
+//! through one's own objects is answered `200` and does not count as
+//! probing.
+//!
+//! Evidence is kept per subject *and kind of object* (see
+//! [`ObjectParameters`](super::ObjectParameters)): reading 40 orders, 40
+//! invoices and 40 files is not 120 objects. Only answers that say
+//! something about the object count: the upstream's, and the gateway's
+//! object-level refusals. A request another control refused (an attack
+//! detected, an invalid parameter, a failed login, a limit) never reached
+//! the object and is not counted at all.
 
 use std::time::Duration;
 
@@ -9,7 +18,7 @@ use moat_config::anomaly::EnumerationConfig;
 
 use super::stuffing::{Distinct, threshold};
 use super::table::{Keyer, Table};
-use super::{Observation, SecurityEvent, Who, due, millis, span};
+use super::{AnsweredBy, BanReach, Observation, SecurityEvent, Who, due, millis, span};
 
 /// The enumeration detector.
 pub struct Enumeration {
@@ -38,20 +47,23 @@ impl Enumeration {
 
     /// Counts a request naming an object; other requests cost nothing.
     pub fn observe(&self, obs: &Observation<'_>, events: &mut Vec<SecurityEvent>) {
-        let Some(object) = obs.object_id else {
+        let Some(object) = obs.object else {
             return;
+        };
+        let denied = match obs.answered_by {
+            AnsweredBy::Upstream => matches!(obs.status, 403 | 404),
+            AnsweredBy::ObjectAccess => true,
+            AnsweredBy::Gateway => return,
         };
         let now = obs.now;
         let who = Who::of(obs);
-        // The same id under another operation (another kind of object) is
-        // another object.
-        let object_key = self.keyer.key(&(obs.operation.unwrap_or(""), object));
-        let denied = matches!(obs.status, 403 | 404);
+        let object_key = self.keyer.key(object.id);
+        let subject_key = self.keyer.key(&(who.key(&self.keyer), object.kind));
         let (threshold, window, percent) =
             (self.distinct_objects, self.window, self.min_denied_percent);
         let fired = self
             .subjects
-            .upsert(who.key(&self.keyer), now, Distinct::default, |e| {
+            .upsert(subject_key, now, Distinct::default, |e| {
                 e.log.touch(object_key, now, denied, window, threshold);
                 let (distinct, refused) = (e.log.len() as u64, e.log.flagged() as u64);
                 if distinct as usize >= threshold
@@ -69,8 +81,14 @@ impl Enumeration {
             events.push(SecurityEvent {
                 detector: "enumeration",
                 summary: format!(
-                    "{subject} requested {observed} distinct objects within {}, {}% of them \
-                     answered 403 or 404",
+                    "{subject} requested {observed} distinct objects of kind `{}` within {}, \
+                     {}% of them refused or not found",
+                    object
+                        .kind
+                        .chars()
+                        .take(64)
+                        .collect::<String>()
+                        .escape_debug(),
                     span(window),
                     refused * 100 / observed.max(1)
                 ),
@@ -79,11 +97,12 @@ impl Enumeration {
                 threshold: threshold as u64,
                 window_secs: window / 1000,
                 ban: self.ban,
+                reach: who.reach(|| BanReach::AnonymousObjects(object.kind.to_string())),
             });
         }
     }
 
-    /// Subjects tracked.
+    /// Subjects tracked (one per kind of object each probed).
     pub fn tracked(&self) -> usize {
         self.subjects.len()
     }

@@ -7,7 +7,7 @@ use moat_config::anomaly::ErrorStormConfig;
 
 use super::table::{Entry, Keyer, Table};
 use super::window::SlidingCount;
-use super::{Observation, SecurityEvent, Who, due, millis, span};
+use super::{BanReach, Observation, SecurityEvent, Who, due, millis, span};
 
 /// The error storm detector.
 pub struct ErrorStorm {
@@ -100,6 +100,7 @@ impl ErrorStorm {
                 threshold: self.min_errors,
                 window_secs: window / 1000,
                 ban: self.ban,
+                reach: who.reach(|| BanReach::Anonymous),
             });
         }
     }

@@ -28,6 +28,7 @@
 
 mod enumeration;
 mod error_storm;
+mod objects;
 mod scraping;
 mod stuffing;
 mod table;
@@ -41,6 +42,7 @@ use moat_config::anomaly::{AnomalyConfig, AnomalyConfigError};
 
 pub use enumeration::Enumeration;
 pub use error_storm::ErrorStorm;
+pub use objects::{NamedObject, ObjectParameter, ObjectParameters};
 pub use scraping::Scraping;
 pub use stuffing::CredentialStuffing;
 
@@ -61,12 +63,37 @@ pub struct Observation<'a> {
     pub credential_id: Option<&'a str>,
     /// Authentication was attempted and failed.
     pub auth_failed: bool,
-    /// The matched operation (`operationId` or method and path template).
-    pub operation: Option<&'a str>,
-    /// The value of the path parameter naming an object, if any.
-    pub object_id: Option<&'a str>,
+    /// The object the request named, if any (see [`ObjectParameters`]).
+    pub object: Option<ObjectRef<'a>>,
+    /// Who gave the answer.
+    pub answered_by: AnsweredBy,
     /// The status of the answer.
     pub status: u16,
+}
+
+/// An object a request named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectRef<'a> {
+    /// Its kind: an ownership learning rule's kind, or the operation.
+    pub kind: &'a str,
+    /// Its id, as the request gave it.
+    pub id: &'a str,
+}
+
+/// Who gave the answer a request got; what its status says about the
+/// object the request named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnsweredBy {
+    /// The upstream: a `403` or `404` says the object is not the caller's
+    /// or does not exist.
+    Upstream,
+    /// The gateway's object-level authorization refused access to the
+    /// object (`ownership-violation`): as telling as an upstream `403`.
+    ObjectAccess,
+    /// Another control of the gateway (attack detection, validation,
+    /// authentication, limits, bans): the object was never looked up, so
+    /// the answer says nothing about it.
+    Gateway,
 }
 
 /// Who an event is about.
@@ -123,6 +150,28 @@ pub struct SecurityEvent {
     /// The temporary ban the config suggests for the subject, if any.
     /// Always `None` for a [`EventSubject::Credential`].
     pub ban: Option<Duration>,
+    /// Which requests of the subject the ban applies to.
+    pub reach: BanReach,
+}
+
+/// Which requests of its subject a suggested ban applies to.
+///
+/// A consumer is one caller: its ban applies to all it sends. An address
+/// may be shared (a NAT, a proxy, an office): a ban earned by anonymous
+/// requests applies only to anonymous requests from it, so the
+/// identified callers behind it keep working; and a ban earned by
+/// probing one kind of object applies only to that kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BanReach {
+    /// Every request of the subject (a consumer; an address failing
+    /// authentication with many credentials, whose callers cannot be told
+    /// apart before their credentials are checked).
+    All,
+    /// The anonymous requests from the address.
+    Anonymous,
+    /// The anonymous requests from the address that name an object of this
+    /// kind.
+    AnonymousObjects(String),
 }
 
 /// How many subjects each detector tracks.
@@ -261,6 +310,12 @@ pub fn credential_label(id: &str) -> String {
     format!("{scheme}:sha256:{}", sha256_hex_prefix(id.as_bytes(), 6))
 }
 
+/// The subject a client address is counted (and banned) as: the address
+/// for IPv4, its /64 for IPv6.
+pub fn address_subject(ip: IpAddr) -> EventSubject {
+    Address::of(ip).subject()
+}
+
 /// A client address as counted: IPv4 per address, IPv6 per /64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Address {
@@ -321,6 +376,15 @@ impl<'a> Who<'a> {
         match self {
             Who::Address(a) => a.subject(),
             Who::Consumer(c) => EventSubject::Consumer((*c).to_string()),
+        }
+    }
+
+    /// The reach of a ban of this subject: everything a consumer sends;
+    /// for an address, `anonymous`.
+    pub(crate) fn reach(&self, anonymous: impl FnOnce() -> BanReach) -> BanReach {
+        match self {
+            Who::Address(_) => anonymous(),
+            Who::Consumer(_) => BanReach::All,
         }
     }
 }

@@ -13,7 +13,7 @@ use moat_config::anomaly::ScrapingConfig;
 
 use super::table::{Entry, Keyer, Table};
 use super::window::SlidingCount;
-use super::{Observation, SecurityEvent, Who, due, millis, span};
+use super::{BanReach, Observation, SecurityEvent, Who, due, millis, span};
 
 /// The scraping detector.
 pub struct Scraping {
@@ -111,6 +111,7 @@ impl Scraping {
                 threshold,
                 window_secs: window / 1000,
                 ban: self.ban,
+                reach: who.reach(|| BanReach::Anonymous),
             });
         }
         if let Some(observed) = sustained {
@@ -126,6 +127,7 @@ impl Scraping {
                 threshold: self.sustained_requests,
                 window_secs: long_window / 1000,
                 ban: self.ban,
+                reach: who.reach(|| BanReach::Anonymous),
             });
         }
     }

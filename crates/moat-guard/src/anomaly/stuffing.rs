@@ -9,7 +9,8 @@ use moat_config::anomaly::CredentialStuffingConfig;
 use super::table::{Entry, Keyer, Table};
 use super::window::DistinctLog;
 use super::{
-    Address, EventSubject, Observation, SecurityEvent, credential_label, due, millis, span,
+    Address, BanReach, EventSubject, Observation, SecurityEvent, credential_label, due, millis,
+    span,
 };
 
 /// The credential stuffing detector.
@@ -88,6 +89,7 @@ impl CredentialStuffing {
                 threshold: threshold as u64,
                 window_secs: window / 1000,
                 ban: self.ban,
+                reach: BanReach::All,
             });
         }
 
@@ -112,6 +114,7 @@ impl CredentialStuffing {
                 threshold: threshold as u64,
                 window_secs: window / 1000,
                 ban: None,
+                reach: BanReach::All,
             });
         }
     }

@@ -29,6 +29,8 @@ struct Req<'a> {
     credential: Option<&'a str>,
     auth_failed: bool,
     object: Option<&'a str>,
+    kind: &'a str,
+    answered_by: AnsweredBy,
     status: u16,
 }
 
@@ -40,6 +42,8 @@ impl<'a> Req<'a> {
             credential: None,
             auth_failed: false,
             object: None,
+            kind: "order",
+            answered_by: AnsweredBy::Upstream,
             status: 200,
         }
     }
@@ -58,6 +62,14 @@ impl<'a> Req<'a> {
         self.status = status;
         self
     }
+    fn kind(mut self, kind: &'a str) -> Self {
+        self.kind = kind;
+        self
+    }
+    fn by(mut self, answered_by: AnsweredBy) -> Self {
+        self.answered_by = answered_by;
+        self
+    }
     fn status(mut self, status: u16) -> Self {
         self.status = status;
         self
@@ -69,8 +81,11 @@ impl<'a> Req<'a> {
             consumer: self.consumer,
             credential_id: self.credential,
             auth_failed: self.auth_failed,
-            operation: Some("getOrder"),
-            object_id: self.object,
+            object: self.object.map(|id| ObjectRef {
+                kind: self.kind,
+                id,
+            }),
+            answered_by: self.answered_by,
             status: self.status,
         })
     }
@@ -229,9 +244,11 @@ fn probing_other_peoples_objects_is_enumeration() {
     assert_eq!(ev.subject, EventSubject::Consumer("mallory".into()));
     assert_eq!((ev.observed, ev.threshold, ev.window_secs), (50, 50, 300));
     assert_eq!(ev.ban, Some(Duration::from_secs(900)));
+    assert_eq!(ev.reach, BanReach::All);
     assert_eq!(
         ev.summary,
-        "consumer `mallory` requested 50 distinct objects within 5m, 80% of them answered 403 or 404"
+        "consumer `mallory` requested 50 distinct objects of kind `order` within 5m, 80% of them \
+         refused or not found"
     );
     // The same walk from an anonymous address is reported for the address.
     let mut anon = Vec::new();
@@ -252,6 +269,61 @@ fn probing_other_peoples_objects_is_enumeration() {
             prefix: 64
         }
     );
+    // An anonymous address may be shared: its ban reaches only anonymous
+    // requests for the kind it probed.
+    assert_eq!(found[0].reach, BanReach::AnonymousObjects("order".into()));
+}
+
+#[test]
+fn evidence_is_kept_per_kind_of_object() {
+    let e = engine();
+    let mut events = Vec::new();
+    // Behind one address, a busy client reads 40 orders, 40 invoices and
+    // 40 tickets, a third of them gone: no kind reaches the threshold.
+    for kind in ["order", "invoice", "ticket"] {
+        for i in 0..40u64 {
+            let status = if i % 3 == 0 { 404 } else { 200 };
+            events.extend(
+                Req::from("203.0.113.9")
+                    .kind(kind)
+                    .object(&i.to_string(), status)
+                    .at(&e, T0 + i * SEC),
+            );
+        }
+    }
+    assert!(only(&events, "enumeration").is_empty(), "{events:#?}");
+    assert_eq!(e.tracked().enumeration, 3);
+}
+
+#[test]
+fn refusals_by_other_controls_are_no_evidence_but_object_refusals_are() {
+    let e = engine();
+    let mut events = Vec::new();
+    // 200 attacks, each naming another object, refused by attack detection
+    // (403) or validation (400): the objects were never looked up.
+    for i in 0..200u64 {
+        let status = if i % 2 == 0 { 403 } else { 400 };
+        events.extend(
+            Req::from("203.0.113.10")
+                .consumer("tester")
+                .object(&i.to_string(), status)
+                .by(AnsweredBy::Gateway)
+                .at(&e, T0 + i * 100),
+        );
+    }
+    assert!(only(&events, "enumeration").is_empty(), "{events:#?}");
+    assert_eq!(e.tracked().enumeration, 0);
+    // The gateway's own ownership refusals are evidence.
+    for i in 0..50u64 {
+        events.extend(
+            Req::from("203.0.113.10")
+                .consumer("tester")
+                .object(&(1000 + i).to_string(), 403)
+                .by(AnsweredBy::ObjectAccess)
+                .at(&e, T0 + 30 * SEC + i * 100),
+        );
+    }
+    assert_eq!(only(&events, "enumeration").len(), 1, "{events:#?}");
 }
 
 #[test]
@@ -412,8 +484,11 @@ fn memory_stays_bounded_under_a_flood_of_addresses() {
             consumer: None,
             credential_id: Some(&name),
             auth_failed: true,
-            operation: Some("getOrder"),
-            object_id: Some("1"),
+            object: Some(ObjectRef {
+                kind: "order",
+                id: "1",
+            }),
+            answered_by: AnsweredBy::Upstream,
             status: 401,
         });
         if i % 10_000 == 0 {

@@ -11,6 +11,22 @@
 //! Masking replaces string values whose property name looks secret, or whose
 //! value looks like a card number, a private key, a JWT, an AWS access key id
 //! or a US SSN, unless the property's schema says `x-moat-sensitive: false`.
+//!
+//! A credential an operation issues to its caller must reach the caller: in
+//! the success answers of an operation that issues credentials, properties
+//! the schema declares with a credential's name (`access_token`,
+//! `refresh_token`, `id_token`, `auth_token`, `session_token`, `token`,
+//! `api_key`, `client_secret`…) are not masked. An operation issues
+//! credentials when it says so (`x-moat-issues-credentials: true`), or when
+//! it is a `POST` that needs no credentials (a login or token operation) and
+//! does not say `x-moat-issues-credentials: false`. Passwords, private keys,
+//! card numbers and the like are masked everywhere; so are credential names
+//! in every other operation's answers, and undeclared ones.
+//!
+//! A value whose JSON type the schema does not allow (an object where it
+//! says array) is a type mismatch: it is reported, and removed when
+//! undeclared properties are; the walk never falls back to masking only
+//! without saying so.
 
 mod unchanged;
 
@@ -54,6 +70,23 @@ const SECRET_SUFFIXES: &[&str] = &[
     "cvc",
 ];
 
+/// Endings of property names (as for [`SECRET_SUFFIXES`]) of credentials an
+/// operation may issue to its caller.
+const CREDENTIAL_SUFFIXES: &[&str] = &[
+    "accesstoken",
+    "refreshtoken",
+    "idtoken",
+    "sessiontoken",
+    "authtoken",
+    "bearertoken",
+    "token",
+    "apikey",
+    "clientsecret",
+];
+
+/// The operation extension that says whether it issues credentials.
+const ISSUES_CREDENTIALS: &str = "x-moat-issues-credentials";
+
 /// What response filtering does.
 #[derive(Debug, Clone)]
 pub struct FilterOptions {
@@ -81,12 +114,58 @@ pub struct FilterReport {
     pub removed: Vec<String>,
     /// Pointers of masked values.
     pub masked: Vec<String>,
+    /// Pointers of values whose JSON type the schema does not allow
+    /// (schema drift). Removed when undeclared properties are, except the
+    /// whole answer (pointer `""`), which is left for the caller to refuse.
+    pub mismatched: Vec<String>,
 }
 
 impl FilterReport {
-    /// Whether nothing was removed or masked.
+    /// Whether nothing was removed, masked or found mismatched.
     pub fn is_empty(&self) -> bool {
-        self.removed.is_empty() && self.masked.is_empty()
+        self.removed.is_empty() && self.masked.is_empty() && self.mismatched.is_empty()
+    }
+
+    /// Whether the whole answer is of a type its schema does not allow.
+    pub fn root_mismatched(&self) -> bool {
+        self.mismatched.iter().any(String::is_empty)
+    }
+}
+
+/// JSON types, as bits: what a schema's `type` allows.
+mod json_type {
+    pub const NULL: u8 = 1;
+    pub const BOOLEAN: u8 = 2;
+    pub const NUMBER: u8 = 4;
+    pub const STRING: u8 = 8;
+    pub const ARRAY: u8 = 16;
+    pub const OBJECT: u8 = 32;
+    pub const ANY: u8 = 63;
+
+    /// The bit of a `type` name (`integer` is a number: JSON does not tell
+    /// them apart).
+    pub fn named(name: &str) -> u8 {
+        match name {
+            "null" => NULL,
+            "boolean" => BOOLEAN,
+            "number" | "integer" => NUMBER,
+            "string" => STRING,
+            "array" => ARRAY,
+            "object" => OBJECT,
+            _ => ANY,
+        }
+    }
+
+    /// The bit of a value.
+    pub fn of(value: &serde_json::Value) -> u8 {
+        match value {
+            serde_json::Value::Null => NULL,
+            serde_json::Value::Bool(_) => BOOLEAN,
+            serde_json::Value::Number(_) => NUMBER,
+            serde_json::Value::String(_) => STRING,
+            serde_json::Value::Array(_) => ARRAY,
+            serde_json::Value::Object(_) => OBJECT,
+        }
     }
 }
 
@@ -101,6 +180,9 @@ struct Node {
     object: Option<ObjectRule>,
     /// The schema array elements are walked with; `None`: keep them.
     items: Option<NodeId>,
+    /// The JSON types the schema allows ([`json_type`] bits); `None`: any
+    /// (no `type`, or alternatives whose union is not worked out).
+    types: Option<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +216,9 @@ struct DocumentedResponse {
     /// The JSON schema's root node, when the response has a JSON media type
     /// with a schema.
     json: Option<NodeId>,
+    /// A success answer of an operation that issues credentials: declared
+    /// credential properties are not masked.
+    issues_credentials: bool,
 }
 
 /// One operation's response filter, compiled once.
@@ -160,6 +245,11 @@ fn compile_operation(spec: &ApiSpec, op: &Operation, opts: &FilterOptions) -> Re
         nodes: vec![Node::default()],
         memo: HashMap::new(),
     };
+    let issues = spec
+        .value_at(op.doc, &op.pointer)
+        .and_then(|v| v.get(ISSUES_CREDENTIALS))
+        .and_then(Value::as_bool)
+        .unwrap_or_else(|| op.method == moat_spec::Method::Post && op.policy.allows_anonymous());
     let mut responses = Vec::new();
     if let Some(map) = op.responses.as_object() {
         let base = format!("{}/responses", op.pointer);
@@ -169,7 +259,16 @@ fn compile_operation(spec: &ApiSpec, op: &Operation, opts: &FilterOptions) -> Re
             };
             let pointer = format!("{base}/{}", escape(code));
             let json = compiler.response_schema(op.doc, pointer, response);
-            responses.push(DocumentedResponse { key, json });
+            let success = match key {
+                StatusKey::Exact(code) => (200..300).contains(&code),
+                StatusKey::Range(class) => class == 2,
+                StatusKey::Default => false,
+            };
+            responses.push(DocumentedResponse {
+                key,
+                json,
+                issues_credentials: issues && success,
+            });
         }
     }
     ResponseFilter {
@@ -232,6 +331,9 @@ struct Parts<'a> {
     all: Vec<Source<'a>>,
     /// An `oneOf`/`anyOf` branch is a free-form object: keep everything.
     open: bool,
+    /// Some part is an `oneOf`/`anyOf` branch: the types allowed are not
+    /// worked out (any is accepted).
+    alternatives: bool,
 }
 
 impl<'a> Compiler<'a> {
@@ -315,6 +417,7 @@ impl<'a> Compiler<'a> {
         if alternative && is_free_form_object(value) {
             parts.open = true;
         }
+        parts.alternatives |= alternative;
         for keyword in ["allOf", "oneOf", "anyOf"] {
             let Some(branches) = value.get(keyword).and_then(Value::as_array) else {
                 continue;
@@ -393,6 +496,11 @@ impl<'a> Compiler<'a> {
         } else {
             Some(self.compile(items, depth + 1))
         };
+        let types = if parts.alternatives || unresolved {
+            None
+        } else {
+            allowed_types(&parts.all)
+        };
         let restricts = declares || closed_map || !additional.is_empty();
         let object = if parts.open || unresolved || !restricts {
             None
@@ -421,8 +529,31 @@ impl<'a> Compiler<'a> {
                 additional,
             })
         };
-        Node { object, items }
+        Node {
+            object,
+            items,
+            types,
+        }
     }
+}
+
+/// The JSON types every one of `parts` allows (`allOf`: all must hold), or
+/// `None` when none says. `null` is always allowed: it carries no data,
+/// and many documents leave out `nullable: true`.
+fn allowed_types(parts: &[Source<'_>]) -> Option<u8> {
+    let mut allowed: Option<u8> = None;
+    for part in parts {
+        let bits = match part.value.get("type") {
+            Some(Value::String(t)) => json_type::named(t),
+            Some(Value::Array(types)) => types
+                .iter()
+                .map(|t| t.as_str().map_or(json_type::ANY, json_type::named))
+                .fold(0, |a, b| a | b),
+            _ => continue,
+        };
+        allowed = Some(allowed.unwrap_or(json_type::ANY) & (bits | json_type::NULL));
+    }
+    allowed.filter(|&t| t != json_type::ANY)
 }
 
 fn flag(schema: &Value, name: &str) -> bool {
@@ -448,6 +579,8 @@ fn is_free_form_object(schema: &Value) -> bool {
 struct Context {
     secret_name: bool,
     exempt: bool,
+    /// Within a success answer of an operation that issues credentials.
+    issuing: bool,
 }
 
 /// What becomes of one property: the node its value is walked with,
@@ -510,21 +643,35 @@ impl ResponseFilter {
     /// building it (the common answer, so it costs no allocation but for
     /// escaped strings); `None` when it is not JSON.
     pub fn unchanged(&self, status: u16, body: &[u8]) -> Option<bool> {
-        unchanged::check(self, self.root(status), body)
+        let (root, ctx) = self.root(status);
+        unchanged::check(self, root, ctx, body)
     }
 
-    fn root(&self, status: u16) -> NodeId {
-        self.response(status).and_then(|r| r.json).unwrap_or(KEEP)
+    /// The root node of the answer with `status`, and the context its
+    /// walk starts in.
+    fn root(&self, status: u16) -> (NodeId, Context) {
+        let response = self.response(status);
+        let ctx = Context {
+            issuing: response.is_some_and(|r| r.issues_credentials),
+            ..Context::default()
+        };
+        (response.and_then(|r| r.json).unwrap_or(KEEP), ctx)
+    }
+
+    /// Whether node `node` allows a value of JSON type `bit`.
+    fn fits(&self, node: NodeId, bit: u8) -> bool {
+        self.node(node).types.is_none_or(|t| t & bit != 0)
     }
 
     /// Filters a parsed JSON answer in place (for a gateway that parses the
     /// answer once for every control that reads it); the report says what
     /// changed.
     pub fn filter_value(&self, status: u16, value: &mut Value) -> FilterReport {
-        let root = self.root(status);
+        let (root, ctx) = self.root(status);
         let mut report = FilterReport::default();
         let mut pointer = String::new();
-        self.walk(value, root, &mut pointer, Context::default(), &mut report);
+        // A mismatched root cannot be removed: the report says so.
+        let _ = self.walk(value, root, &mut pointer, ctx, &mut report);
         report
     }
 
@@ -533,17 +680,23 @@ impl ResponseFilter {
         static EMPTY: Node = Node {
             object: None,
             items: None,
+            types: None,
         };
         self.nodes.get(id).unwrap_or(&EMPTY)
     }
 
-    /// What becomes of property `key` of an object walked with `rule`.
-    fn property(&self, rule: Option<&ObjectRule>, key: &str) -> Step {
+    /// What becomes of property `key` of an object walked with `rule` in
+    /// context `ctx`.
+    fn property(&self, rule: Option<&ObjectRule>, key: &str, ctx: Context) -> Step {
         let remove = self.options.remove_undeclared;
         let (node, exempt, keep) = match rule {
             None => (KEEP, false, true),
             Some(rule) => match rule.props.get(key) {
-                Some(prop) => (prop.node, prop.exempt, !(remove && prop.write_only)),
+                Some(prop) => (
+                    prop.node,
+                    prop.exempt || (ctx.issuing && is_credential_name(key)),
+                    !(remove && prop.write_only),
+                ),
                 None => match rule.additional {
                     Some(extra) => (extra, false, true),
                     None => (KEEP, false, !remove),
@@ -561,6 +714,9 @@ impl ResponseFilter {
         mask_string(s, ctx.secret_name).filter(|masked| masked != s)
     }
 
+    /// Walks `value` with `node`; `true` when the value must be removed
+    /// (its type is not one the schema allows, and undeclared values are
+    /// removed), which its parent does.
     fn walk(
         &self,
         value: &mut Value,
@@ -568,7 +724,17 @@ impl ResponseFilter {
         pointer: &mut String,
         ctx: Context,
         report: &mut FilterReport,
-    ) {
+    ) -> bool {
+        let node = if self.fits(node, json_type::of(value)) {
+            node
+        } else {
+            report.mismatched.push(pointer.clone());
+            if self.options.remove_undeclared && !pointer.is_empty() {
+                return true;
+            }
+            // Kept: whatever it holds is masked, nothing else is known.
+            KEEP
+        };
         match value {
             Value::String(s) => {
                 if let Some(masked) = self.masked(s, ctx) {
@@ -578,16 +744,23 @@ impl ResponseFilter {
             }
             Value::Array(elements) => {
                 let items = self.node(node).items.unwrap_or(KEEP);
+                let mut dropped: Vec<usize> = Vec::new();
                 for (i, element) in elements.iter_mut().enumerate() {
                     let len = pointer.len();
                     let _ = write!(pointer, "/{i}");
-                    self.walk(element, items, pointer, ctx, report);
+                    if self.walk(element, items, pointer, ctx, report) {
+                        dropped.push(i);
+                    }
                     pointer.truncate(len);
                 }
+                for i in dropped.into_iter().rev() {
+                    elements.remove(i);
+                }
             }
-            Value::Object(map) => self.walk_object(map, node, pointer, report),
+            Value::Object(map) => self.walk_object(map, node, pointer, ctx, report),
             _ => {}
         }
+        false
     }
 
     fn walk_object(
@@ -595,6 +768,7 @@ impl ResponseFilter {
         map: &mut Map<String, Value>,
         node: NodeId,
         pointer: &mut String,
+        outer: Context,
         report: &mut FilterReport,
     ) {
         let rule = self.node(node).object.as_ref();
@@ -604,7 +778,7 @@ impl ResponseFilter {
         for (key, value) in map.iter_mut() {
             let len = pointer.len();
             push_pointer(pointer, key);
-            let step = self.property(rule, key);
+            let step = self.property(rule, key, outer);
             if step.keep {
                 // Only strings are masked for their name (an array's
                 // strings included).
@@ -612,8 +786,11 @@ impl ResponseFilter {
                 let ctx = Context {
                     secret_name: stringy && is_secret_name(key),
                     exempt: step.exempt,
+                    issuing: outer.issuing,
                 };
-                self.walk(value, step.node, pointer, ctx, report);
+                if self.walk(value, step.node, pointer, ctx, report) {
+                    dropped.push(key.clone());
+                }
             } else {
                 report.removed.push(pointer.clone());
                 dropped.push(key.clone());
@@ -630,10 +807,22 @@ impl ResponseFilter {
 /// of [`SECRET_SUFFIXES`], ignoring case, `_` and `-` (no allocation: this
 /// runs for every property of every filtered response).
 fn is_secret_name(name: &str) -> bool {
+    ends_with_any(name, SECRET_SUFFIXES)
+}
+
+/// Whether a property name is that of a credential an operation may issue
+/// (one of [`CREDENTIAL_SUFFIXES`], as for [`is_secret_name`]).
+fn is_credential_name(name: &str) -> bool {
+    ends_with_any(name, CREDENTIAL_SUFFIXES)
+}
+
+/// Whether `name`, lower-cased and without `_` and `-`, ends with one of
+/// `suffixes`.
+fn ends_with_any(name: &str, suffixes: &[&str]) -> bool {
     if name.len() > 64 {
         return false;
     }
-    SECRET_SUFFIXES.iter().any(|suffix| {
+    suffixes.iter().any(|suffix| {
         let mut letters = name
             .bytes()
             .rev()
@@ -820,6 +1009,24 @@ mod tests {
             "_-_",
         ] {
             assert!(!is_secret_name(plain), "{plain}");
+        }
+        for credential in [
+            "access_token",
+            "auth_token",
+            "refreshToken",
+            "token",
+            "client_secret",
+        ] {
+            assert!(is_credential_name(credential), "{credential}");
+        }
+        for other in [
+            "password",
+            "private_key",
+            "webhookSecret",
+            "card_cvv",
+            "tokenType",
+        ] {
+            assert!(!is_credential_name(other), "{other}");
         }
         assert_eq!(parse_status_key("2xx"), Some(StatusKey::Range(2)));
         assert_eq!(parse_status_key("404"), Some(StatusKey::Exact(404)));

@@ -9,11 +9,16 @@ use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::{Context, KEEP, NodeId, ResponseFilter, is_secret_name};
+use super::{Context, KEEP, NodeId, ResponseFilter, is_secret_name, json_type};
 
 /// Whether `body` reads as JSON that the filter leaves as it is from node
 /// `root`; `None` when it is not JSON (one value, nothing after it).
-pub(super) fn check(filter: &ResponseFilter, root: NodeId, body: &[u8]) -> Option<bool> {
+pub(super) fn check(
+    filter: &ResponseFilter,
+    root: NodeId,
+    ctx: Context,
+    body: &[u8],
+) -> Option<bool> {
     // JSON is UTF-8: checked once for the whole body, serde_json need not
     // check each string again.
     let text = std::str::from_utf8(body).ok()?;
@@ -21,7 +26,7 @@ pub(super) fn check(filter: &ResponseFilter, root: NodeId, body: &[u8]) -> Optio
     let seed = Check {
         filter,
         node: root,
-        ctx: Context::default(),
+        ctx,
     };
     let unchanged = seed.deserialize(&mut de).ok()?;
     de.end().ok()?;
@@ -51,30 +56,34 @@ impl<'de> Visitor<'de> for Check<'_> {
     }
 
     fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
-        Ok(true)
+        Ok(self.fits(json_type::BOOLEAN))
     }
 
     fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
-        Ok(true)
+        Ok(self.fits(json_type::NUMBER))
     }
 
     fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
-        Ok(true)
+        Ok(self.fits(json_type::NUMBER))
     }
 
     fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
-        Ok(true)
+        Ok(self.fits(json_type::NUMBER))
     }
 
     fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(true)
+        Ok(self.fits(json_type::NULL))
     }
 
     fn visit_str<E>(self, s: &str) -> Result<bool, E> {
-        Ok(self.filter.masked(s, self.ctx).is_none())
+        Ok(self.fits(json_type::STRING) && self.filter.masked(s, self.ctx).is_none())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        if !self.fits(json_type::ARRAY) {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(false);
+        }
         let items = self.filter.node(self.node).items.unwrap_or(KEEP);
         let mut unchanged = true;
         while let Some(stays) = seq.next_element_seed(Check {
@@ -88,10 +97,14 @@ impl<'de> Visitor<'de> for Check<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        if !self.fits(json_type::OBJECT) {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(false);
+        }
         let rule = self.filter.node(self.node).object.as_ref();
         let mut unchanged = true;
         while let Some(Key(key)) = map.next_key()? {
-            let step = self.filter.property(rule, &key);
+            let step = self.filter.property(rule, &key, self.ctx);
             if !step.keep {
                 map.next_value::<IgnoredAny>()?;
                 unchanged = false;
@@ -100,6 +113,7 @@ impl<'de> Visitor<'de> for Check<'_> {
             let ctx = Context {
                 secret_name: is_secret_name(&key),
                 exempt: step.exempt,
+                issuing: self.ctx.issuing,
             };
             unchanged &= map.next_value_seed(Check {
                 filter: self.filter,
@@ -108,6 +122,14 @@ impl<'de> Visitor<'de> for Check<'_> {
             })?;
         }
         Ok(unchanged)
+    }
+}
+
+impl Check<'_> {
+    /// Whether this value's node allows JSON type `bit`: a mismatch is a
+    /// change (removed, or at least reported), left to the walk.
+    fn fits(&self, bit: u8) -> bool {
+        self.filter.fits(self.node, bit)
     }
 }
 
