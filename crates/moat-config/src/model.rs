@@ -1490,7 +1490,7 @@ fn default_max_connections_per_client() -> usize {
     256
 }
 fn default_max_header_count() -> usize {
-    100
+    64
 }
 fn default_max_header_bytes() -> usize {
     16 * 1024

@@ -108,7 +108,7 @@ impl ApiIdentity {
     /// whichever scheme the operation names.
     pub fn prepare_upstream_headers(&self, identity: Option<&Identity>, headers: &mut HeaderMap) {
         let h = &self.headers;
-        crate::forwarding::remove_fields(headers, &h.removed.iter().collect::<Vec<_>>());
+        crate::forwarding::remove_fields(headers, &h.removed);
         if let Some(id) = identity {
             if let Ok(v) = HeaderValue::from_str(&id.consumer) {
                 headers.insert(h.consumer.clone(), v);
