@@ -40,6 +40,7 @@
 mod convert;
 mod media;
 mod params;
+mod patterns;
 mod violation;
 
 use std::collections::{BTreeSet, HashMap};
@@ -49,7 +50,9 @@ use http::HeaderMap;
 use jsonschema::{Draft, Keyword, PatternOptions, Registry, ValidationError, Validator};
 use moat_request::json::push_pointer;
 use moat_request::{Cookies, MediaType, ParsedBody, Query};
-use moat_spec::{ApiSpec, DocId, OpenApiVersion, Operation, ParameterLocation};
+use moat_spec::{
+    ApiSpec, Diagnostic, Diagnostics, DocId, OpenApiVersion, Operation, ParameterLocation,
+};
 use serde_json::{Value, json};
 
 pub use violation::{
@@ -97,26 +100,49 @@ impl Default for ValidationOptions {
 
 /// A schema that could not be compiled; the spec cannot be enforced.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompileError {
-    /// The operation's [`Operation::id`].
-    pub operation: String,
-    /// Where in the spec the schema is.
-    pub pointer: String,
+struct CompileError {
+    /// The document the schema is in.
+    doc: usize,
+    /// Where in that document the schema is.
+    pointer: String,
+    /// Where below the schema the compiler stopped (a JSON pointer, as
+    /// the compiler walked it).
+    keyword: String,
     /// What the schema compiler said.
-    pub message: String,
+    message: String,
 }
 
-impl fmt::Display for CompileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "operation {}: schema at {} cannot be compiled: {}",
-            self.operation, self.pointer, self.message
-        )
+impl CompileError {
+    /// The error, positioned in the document the schema is in: at the
+    /// keyword the compiler stopped at when the document has it, else at the
+    /// schema.
+    fn diagnostic(&self, spec: &ApiSpec, operation: &str) -> Diagnostic {
+        let message = format!(
+            "operation {operation}: the schema cannot be compiled for request validation: {}",
+            self.message
+        );
+        let hint = "fix the schema, or set `validation.enabled: false` for this API";
+        let Some(doc) = spec.documents().get(self.doc) else {
+            return Diagnostic::new(
+                spec.documents()
+                    .first()
+                    .map_or(std::path::Path::new(""), |d| d.path()),
+                None,
+                message,
+            )
+            .with_hint(hint);
+        };
+        // The compiler's path starts at the `$ref` of the wrapper schema.
+        let below = self.keyword.strip_prefix("/$ref").unwrap_or(&self.keyword);
+        let at = format!("{}{below}", self.pointer);
+        let pointer = if doc.value.pointer(&at).is_some() {
+            at
+        } else {
+            self.pointer.clone()
+        };
+        doc.error_at(&pointer, message).with_hint(hint)
     }
 }
-
-impl std::error::Error for CompileError {}
 
 /// The documented body of one media type.
 struct MediaEntry {
@@ -216,10 +242,21 @@ fn fragment(pointer: &str) -> String {
 
 /// Compiles validators for every operation of `spec`, in the order of
 /// `spec.operations`, so the router's operation index picks its validator.
+///
+/// Every problem is reported, each positioned in the document it is in:
+/// first every pattern the matcher cannot run (see [`patterns`]), then the
+/// schemas that cannot be compiled.
 pub fn compile_spec(
     spec: &ApiSpec,
     options: &ValidationOptions,
-) -> Result<Vec<OperationValidator>, CompileError> {
+) -> Result<Vec<OperationValidator>, Diagnostics> {
+    let mut refused = Vec::new();
+    for doc in spec.documents() {
+        patterns::check(doc, &mut refused);
+    }
+    if !refused.is_empty() {
+        return Err(Diagnostics(refused));
+    }
     let openapi30 = spec.openapi == OpenApiVersion::V3_0;
     let registry = build_registry(
         spec,
@@ -252,10 +289,15 @@ pub fn compile_spec(
         open: open.as_ref(),
         allow: &options.allow_unknown_properties,
     };
-    spec.operations
-        .iter()
-        .map(|op| compiler.operation(op))
-        .collect()
+    let mut validators = Vec::with_capacity(spec.operations.len());
+    let mut errors = Diagnostics::default();
+    for op in &spec.operations {
+        match compiler.operation(op) {
+            Ok(v) => validators.push(v),
+            Err(e) => errors.push(e.diagnostic(spec, op.id())),
+        }
+    }
+    errors.into_result(validators)
 }
 
 fn is_open(op: &Operation, allow: &BTreeSet<String>) -> bool {
@@ -270,7 +312,7 @@ fn is_open(op: &Operation, allow: &BTreeSet<String>) -> bool {
 fn build_registry(
     spec: &ApiSpec,
     conversion: Conversion,
-) -> Result<Registry<'static>, CompileError> {
+) -> Result<Registry<'static>, Diagnostics> {
     let mut resources = Vec::new();
     for (i, doc) in spec.documents().iter().enumerate() {
         let mut converted = doc.value.clone();
@@ -281,10 +323,18 @@ fn build_registry(
         .draft(Draft::Draft202012)
         .extend(resources)
         .and_then(|b| b.prepare())
-        .map_err(|e| CompileError {
-            operation: String::new(),
-            pointer: String::new(),
-            message: e.to_string(),
+        .map_err(|e| {
+            let root = spec.documents().first();
+            let d = match root {
+                Some(doc) => doc.error_at(
+                    "",
+                    format!("the documents cannot be prepared for request validation: {e}"),
+                ),
+                None => Diagnostic::new(std::path::Path::new(""), None, e.to_string()),
+            };
+            Diagnostics::from(
+                d.with_hint("fix the schema, or set `validation.enabled: false` for this API"),
+            )
         })
 }
 
@@ -332,7 +382,6 @@ impl Compiler<'_> {
     /// A validator for the (converted) schema at `pointer` in document `doc`.
     fn schema(
         &self,
-        op: &Operation,
         registry: &Registry<'_>,
         doc: usize,
         pointer: &str,
@@ -346,8 +395,9 @@ impl Compiler<'_> {
             .should_validate_formats(true)
             .build(&wrapper)
             .map_err(|e| CompileError {
-                operation: op.id().to_string(),
+                doc,
                 pointer: pointer.to_string(),
+                keyword: e.schema_path().to_string(),
                 message: e.to_string(),
             })
     }
@@ -460,7 +510,7 @@ impl Compiler<'_> {
                         moat_config::source::push_pointer(&mut pointer, "content");
                         moat_config::source::push_pointer(&mut pointer, key);
                         moat_config::source::push_pointer(&mut pointer, "schema");
-                        Some(self.schema(op, registry, body.doc.index(), &pointer)?)
+                        Some(self.schema(registry, body.doc.index(), &pointer)?)
                     } else {
                         None
                     };
@@ -521,7 +571,7 @@ impl Compiler<'_> {
                 Shape::Scalar(Scalar::of(schema_value))
             };
             let schema = if p.schema.is_some() && shape != Shape::Opaque {
-                Some(self.schema(op, registry, p.doc.index(), &schema_pointer)?)
+                Some(self.schema(registry, p.doc.index(), &schema_pointer)?)
             } else {
                 None
             };
