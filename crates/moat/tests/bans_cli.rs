@@ -320,9 +320,18 @@ fn usage_errors_exit_2() {
         .output()
         .unwrap();
     assert!(failed(out, 2).contains("--config"));
-    // A broken config is reported as such, with exit status 1.
-    let broken = write(dir.path(), "broken.yaml", "listeners: nope\n");
-    failed(moat(&broken, &["list"]), 1);
+    // A config that cannot be read, or whose `state` is wrong, is reported
+    // as such, with exit status 1.
+    for text in [
+        "listeners: [nope\n",
+        "state: nope\n",
+        "state: {sqlit: x.db}\n",
+    ] {
+        let broken = write(dir.path(), "broken.yaml", text);
+        let stderr = failed(moat(&broken, &["list"]), 1);
+        assert!(stderr.contains("broken.yaml:"), "{stderr}");
+    }
+    assert!(!dir.path().join("moat.db").exists());
 }
 
 #[test]

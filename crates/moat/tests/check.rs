@@ -398,7 +398,7 @@ fn every_structural_problem_of_the_config_is_reported_in_one_run() {
         "error: unknown key `mdoe`",
         "error: unknown key `retires`",
         "error: unknown key `lockuot`",
-        "response_timeout",
+        "moat.yaml:9:23: error: invalid duration `soon`",
     ] {
         assert!(
             found.iter().any(|l| l.contains(expected)),

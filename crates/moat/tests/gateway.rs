@@ -783,9 +783,19 @@ async fn the_bookstore_example_runs_as_its_comments_say() {
         .replace("127.0.0.1:8080", "127.0.0.1:0")
         .replace("127.0.0.1:9901", "127.0.0.1:0");
     let config_path = write(dir.path(), "moat.yaml", &config);
-    write(dir.path(), "admin.token", &format!("{ADMIN_TOKEN}\n"));
-    write(dir.path(), "pepper", &format!("{}\n", "p".repeat(64)));
-    write(dir.path(), "jwt.secret", &format!("{}\n", "s".repeat(64)));
+    // Random, as `openssl rand` would make them: weak secrets are refused.
+    let random = || {
+        use std::hash::{BuildHasher, Hasher};
+        (0..4)
+            .map(|_| {
+                let h = std::collections::hash_map::RandomState::new().build_hasher();
+                format!("{:016x}", h.finish())
+            })
+            .collect::<String>()
+    };
+    write(dir.path(), "admin.token", &format!("{}\n", random()));
+    write(dir.path(), "pepper", &format!("{}\n", random()));
+    write(dir.path(), "jwt.secret", &format!("{}\n", random()));
 
     let out = Command::new(MOAT)
         .args(["keys", "--config"])
