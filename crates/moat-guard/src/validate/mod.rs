@@ -48,6 +48,7 @@ use std::fmt;
 
 use http::HeaderMap;
 use jsonschema::{Draft, Keyword, PatternOptions, Registry, ValidationError, Validator};
+use moat_config::source::Document;
 use moat_request::json::push_pointer;
 use moat_request::{Cookies, MediaType, ParsedBody, Query};
 use moat_spec::{
@@ -105,8 +106,8 @@ struct CompileError {
     doc: usize,
     /// Where in that document the schema is.
     pointer: String,
-    /// Where below the schema the compiler stopped (a JSON pointer, as
-    /// the compiler walked it).
+    /// The keyword the compiler stopped at: its JSON pointer in the
+    /// document that holds it.
     keyword: String,
     /// What the schema compiler said.
     message: String,
@@ -117,30 +118,56 @@ impl CompileError {
     /// keyword the compiler stopped at when the document has it, else at the
     /// schema.
     fn diagnostic(&self, spec: &ApiSpec, operation: &str) -> Diagnostic {
-        let message = format!(
-            "operation {operation}: the schema cannot be compiled for request validation: {}",
-            self.message
-        );
+        let docs = spec.documents();
         let hint = "fix the schema, or set `validation.enabled: false` for this API";
-        let Some(doc) = spec.documents().get(self.doc) else {
-            return Diagnostic::new(
-                spec.documents()
-                    .first()
-                    .map_or(std::path::Path::new(""), |d| d.path()),
+        // The compiler names the keyword by its pointer in the document it
+        // is in, without saying which document: this schema's when the
+        // pointer lies below it there, else the one document having it.
+        let has = |d: &Document| d.value.pointer(&self.keyword).is_some();
+        let here = docs
+            .get(self.doc)
+            .filter(|d| self.keyword.starts_with(&self.pointer) && has(d))
+            .map(|d| (self.doc, d));
+        let elsewhere = || {
+            let mut found = docs.iter().enumerate().filter(|(_, d)| has(d));
+            match (found.next(), found.next()) {
+                (Some(one), None) => Some(one),
+                _ => None,
+            }
+        };
+        let (located, doc, pointer) = match here.or_else(elsewhere) {
+            Some((i, d)) => (Some(i), Some(d), self.keyword.as_str()),
+            None => (None, docs.get(self.doc), self.pointer.as_str()),
+        };
+        // The compiler quotes the offending value: shown only when it is in
+        // the root document. A file reached through `$ref` may hold anything
+        // (see moat-spec's linker): neither its values nor its lines are
+        // quoted.
+        let message = if located == Some(DocId::ROOT.index()) {
+            format!(
+                "operation {operation}: the schema cannot be compiled for request validation: {}",
+                self.message
+            )
+        } else {
+            format!(
+                "operation {operation}: the schema cannot be compiled for request validation: \
+                 it, or a schema it refers to, is not valid JSON Schema (the compiler's message \
+                 is not shown: it quotes values of a file the document refers to)"
+            )
+        };
+        match doc {
+            Some(doc) if located == Some(DocId::ROOT.index()) => {
+                doc.error_at(pointer, message).with_hint(hint)
+            }
+            // Positioned, without quoting the line.
+            Some(doc) => doc.secret_error_at(pointer, message).with_hint(hint),
+            None => Diagnostic::new(
+                docs.first().map_or(std::path::Path::new(""), |d| d.path()),
                 None,
                 message,
             )
-            .with_hint(hint);
-        };
-        // The compiler's path starts at the `$ref` of the wrapper schema.
-        let below = self.keyword.strip_prefix("/$ref").unwrap_or(&self.keyword);
-        let at = format!("{}{below}", self.pointer);
-        let pointer = if doc.value.pointer(&at).is_some() {
-            at
-        } else {
-            self.pointer.clone()
-        };
-        doc.error_at(&pointer, message).with_hint(hint)
+            .with_hint(hint),
+        }
     }
 }
 
