@@ -754,14 +754,19 @@ async fn the_bookstore_example_runs_as_its_comments_say() {
             .unwrap(),
     );
     let stderr = bookstore.0.stderr.take().unwrap();
-    let addr = std::io::BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("moat demo: bookstore API listening on ")
-                .map(str::to_string)
-        })
-        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Read stderr to its end, so the process never writes to a closed pipe.
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(addr) = line.strip_prefix("moat demo: bookstore API listening on ") {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap();
     let c = client();
     let direct = c
         .get(format!("http://{addr}/api/debug/config"))
