@@ -102,7 +102,8 @@ impl fmt::Display for Diagnostic {
         if let (Some(p), Some(text)) = (self.position, &self.line_text) {
             let number = p.line.to_string();
             let pad = " ".repeat(number.len());
-            let caret = " ".repeat(p.column.saturating_sub(1) as usize);
+            let (text, caret) = excerpt(text, p.column.saturating_sub(1) as usize);
+            let caret = " ".repeat(caret);
             write!(f, "\n{pad} |\n{number} | {text}\n{pad} | {caret}^")?;
         }
         if let Some(hint) = &self.hint {
@@ -113,6 +114,31 @@ impl fmt::Display for Diagnostic {
 }
 
 impl std::error::Error for Diagnostic {}
+
+/// The most characters of a line quoted under a diagnostic.
+const MAX_QUOTED: usize = 100;
+
+/// At most [`MAX_QUOTED`] characters of `line` around the 0-based character
+/// `column`, with `…` where it was cut, and the caret's column in that
+/// excerpt. A minified JSON document is one line of any length: it is never
+/// quoted whole.
+fn excerpt(line: &str, column: usize) -> (String, usize) {
+    let len = line.chars().count();
+    if len <= MAX_QUOTED {
+        return (line.to_string(), column);
+    }
+    let start = column.saturating_sub(MAX_QUOTED / 2).min(len - MAX_QUOTED);
+    let end = start + MAX_QUOTED;
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    out.extend(line.chars().skip(start).take(MAX_QUOTED));
+    if end < len {
+        out.push('…');
+    }
+    (out, column - start + usize::from(start > 0))
+}
 
 /// Every problem found while loading, so that one run shows them all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -206,6 +232,26 @@ mod tests {
             d.to_string(),
             "moat.yaml:2:5: error: unknown key `bnd`\n  |\n2 |   - bnd: 1\n  |     ^\n  hint: did you mean `bind`?"
         );
+    }
+
+    #[test]
+    fn long_lines_are_quoted_around_the_caret_only() {
+        let line = format!("{}X{}", "a".repeat(1000), "b".repeat(1000));
+        let src = SourceFile::new("big.json", line.clone());
+        let d = Diagnostic::new(src.path(), Some(Position::new(1, 1001)), "here").with_source(&src);
+        let text = d.to_string();
+        let quoted = text.lines().nth(2).unwrap();
+        let caret = text.lines().nth(3).unwrap();
+        assert!(quoted.chars().count() < 120, "{quoted}");
+        assert!(quoted.contains("…a") && quoted.contains("b…"), "{quoted}");
+        let at = caret.chars().count() - 1;
+        assert_eq!(quoted.chars().nth(at), Some('X'), "{quoted}\n{caret}");
+        // At the start and the end of a long line, one cut only.
+        let (start, c) = excerpt(&line, 0);
+        assert_eq!((start.chars().count(), c), (MAX_QUOTED + 1, 0));
+        let (end, c) = excerpt(&line, 2000);
+        assert!(end.starts_with('…') && !end.ends_with('…'));
+        assert_eq!(end.chars().nth(c), Some('b'));
     }
 
     #[test]

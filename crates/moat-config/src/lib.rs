@@ -21,6 +21,6 @@ pub use anomaly::{
 };
 pub use diagnostic::{Diagnostic, Diagnostics, Position, Severity};
 pub use limit_key::{LimitKey, LimitStage};
-pub use load::{LoadedConfig, load};
+pub use load::{LoadedConfig, load, load_state};
 pub use model::*;
 pub use secret::Secret;

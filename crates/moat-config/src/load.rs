@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use serde_path_to_error::Segment;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
-use crate::model::Config;
-use crate::secret::resolve_references;
+use crate::model::{Config, StateConfig};
+use crate::secret::{resolve_references, resolve_references_under};
 use crate::source::{Document, pointer_of, push_pointer};
 
 /// A config that parsed and passed validation.
@@ -44,22 +44,95 @@ impl LoadedConfig {
 }
 
 /// Loads and validates a config file.
+///
+/// Reports every problem it can in one go: a file that cannot be read as
+/// YAML stops at that problem, since nothing after it can be read; otherwise
+/// every reference that does not resolve, every unknown key and misplaced
+/// or mistyped value, and, once the structure is sound, every value that
+/// fails validation.
 pub fn load(path: &Path) -> Result<LoadedConfig, Diagnostics> {
     let mut document = Document::load(path)?;
-    let base_dir = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    resolve_references(&mut document, &base_dir)?;
-    let mut config = deserialize(&document)?;
+    let base_dir = base_dir(path);
+    let mut errors = resolve_references(&mut document, &base_dir)
+        .err()
+        .unwrap_or_default();
+    // A value whose reference did not resolve is reported once, as that.
+    let unresolved: Vec<_> = errors.0.iter().map(|d| d.position).collect();
+    let fresh = |found: Diagnostics| {
+        found
+            .0
+            .into_iter()
+            .filter(|d| !unresolved.contains(&d.position))
+    };
+    let mut config = match deserialize::<Config>(&document, "") {
+        Ok(config) => config,
+        Err(found) => {
+            errors.0.extend(fresh(found));
+            return Err(errors);
+        }
+    };
     absolutize(&mut config, &base_dir);
-    validate(&config, &document)?;
-    Ok(LoadedConfig { config, document })
+    if let Err(found) = validate(&config, &document) {
+        errors.0.extend(fresh(found));
+    }
+    errors.into_result(LoadedConfig { config, document })
 }
 
-fn deserialize(doc: &Document) -> Result<Config, Diagnostic> {
-    serde_path_to_error::deserialize(&doc.value).map_err(|e| {
-        let mut pointer = String::new();
+/// Loads only the `state` section of a config file: what the commands that
+/// work on the state database need. The rest of the file is not validated,
+/// and its `${env:…}`/`${file:…}` references need not resolve, so an
+/// operator's shell needs none of the gateway's secrets.
+pub fn load_state(path: &Path) -> Result<StateConfig, Diagnostics> {
+    let mut document = Document::load(path)?;
+    let base_dir = base_dir(path);
+    resolve_references_under(&mut document, &base_dir, "/state")?;
+    let mut state = match document.value.get("state") {
+        None | Some(serde_json::Value::Null) => StateConfig::default(),
+        Some(_) => deserialize::<StateConfig>(&document, "/state")?,
+    };
+    if state.sqlite.is_relative() {
+        state.sqlite = base_dir.join(&state.sqlite);
+    }
+    let mut errors = Diagnostics::default();
+    let mut err = |pointer: &str, message: String, hint: &str| {
+        errors.push(document.error_at(pointer, message).with_hint(hint));
+    };
+    check_directory(&mut err, "/state/sqlite", &state.sqlite, "the state file");
+    errors.into_result(state)
+}
+
+fn base_dir(config: &Path) -> PathBuf {
+    config
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The most structural problems reported in one run.
+const MAX_STRUCTURE_ERRORS: usize = 100;
+
+/// Deserializes the value at `root` in `doc`, reporting every structural
+/// problem: after each one the offending key is set aside and the
+/// rest read again, so that ten typos take one run to find, not ten. A
+/// problem whose removal would shift what follows (a list item) or hide
+/// a required key stops there.
+fn deserialize<T: serde::de::DeserializeOwned>(
+    doc: &Document,
+    root: &str,
+) -> Result<T, Diagnostics> {
+    let Some(value) = doc.value.pointer(root) else {
+        return Err(doc.error_at(root, "missing section").into());
+    };
+    let first = match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let mut value = value.clone();
+    let mut errors = Diagnostics::default();
+    let mut removed: Vec<String> = Vec::new();
+    let mut next = Some(first);
+    while let Some(e) = next.take() {
+        let mut pointer = root.to_string();
         for segment in e.path().iter() {
             match segment {
                 Segment::Seq { index } => push_pointer(&mut pointer, &index.to_string()),
@@ -68,8 +141,47 @@ fn deserialize(doc: &Document) -> Result<Config, Diagnostic> {
             }
         }
         let message = e.inner().to_string();
-        serde_error(doc, pointer, &message)
-    })
+        if let Some(field) = between(&message, "missing field `", "`") {
+            let mut missing = pointer.clone();
+            push_pointer(&mut missing, field);
+            if removed.contains(&missing) {
+                // Set aside by an earlier pass: already reported.
+                break;
+            }
+        }
+        let mut target = pointer.clone();
+        if let Some(field) = between(&message, "unknown field `", "`")
+            && !target.ends_with(&format!("/{field}"))
+        {
+            push_pointer(&mut target, field);
+        }
+        errors.push(serde_error(doc, pointer, &message));
+        if errors.0.len() >= MAX_STRUCTURE_ERRORS {
+            break;
+        }
+        let Some(relative) = target.strip_prefix(root) else {
+            break;
+        };
+        if !remove(&mut value, relative) {
+            break;
+        }
+        removed.push(target);
+        next = serde_path_to_error::deserialize::<_, T>(&value).err();
+    }
+    Err(errors)
+}
+
+/// Removes the mapping entry at `pointer`; false when it is not one (the
+/// root, a list item, or nothing).
+fn remove(value: &mut serde_json::Value, pointer: &str) -> bool {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return false;
+    };
+    let key = last.replace("~1", "/").replace("~0", "~");
+    match value.pointer_mut(parent) {
+        Some(serde_json::Value::Object(map)) => map.remove(&key).is_some(),
+        _ => false,
+    }
 }
 
 /// Turns serde's message into a positioned diagnostic with a hint.
@@ -128,6 +240,9 @@ fn absolutize(config: &mut Config, base: &Path) {
     };
     for api in &mut config.apis {
         abs(&mut api.spec);
+        for dir in &mut api.spec_ref_dirs {
+            abs(dir);
+        }
         for verifier in api.security.values_mut() {
             if let crate::model::VerifierConfig::Jwt(jwt) = verifier
                 && let Some(key) = &mut jwt.public_key
@@ -341,6 +456,15 @@ fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
             &api.spec,
             "OpenAPI document",
         );
+        for (k, dir) in api.spec_ref_dirs.iter().enumerate() {
+            if !dir.is_dir() {
+                err(
+                    &format!("{p}/spec_ref_dirs/{k}"),
+                    format!("`{}` is not a directory", dir.display()),
+                    "list directories the document's `$ref`s may read files from; relative paths are resolved from the directory of the config file",
+                );
+            }
+        }
         let base = api.base_path.clone().unwrap_or_default();
         if let Some(bp) = &api.base_path
             && (!bp.starts_with('/') || bp.ends_with('/') || bp.contains("//") || bp.contains("/."))

@@ -723,6 +723,11 @@ pub struct ApiConfig {
     pub name: String,
     /// The OpenAPI 3.0 or 3.1 document (YAML or JSON), relative to this file.
     pub spec: PathBuf,
+    /// Directories, besides the one holding `spec` (and those below it),
+    /// from which the document's `$ref`s may read files; relative to this
+    /// file. A `$ref` to a file anywhere else is refused unread.
+    #[serde(default)]
+    pub spec_ref_dirs: Vec<PathBuf>,
     /// The name of the upstream in `upstreams`.
     pub upstream: String,
     /// Serve this API only for this `Host` (port ignored). Any host when absent.

@@ -52,18 +52,31 @@ impl fmt::Display for Secret {
 /// Replaces every `${env:…}` and `${file:…}` in the string values of `doc`,
 /// reporting each one that cannot be resolved at its position.
 pub fn resolve_references(doc: &mut Document, base_dir: &Path) -> Result<(), Diagnostics> {
+    resolve_references_under(doc, base_dir, "")
+}
+
+/// [`resolve_references`] for the part of `doc` at `root` (a JSON pointer)
+/// only: the rest of the document is left as written, and references there
+/// need not resolve.
+pub fn resolve_references_under(
+    doc: &mut Document,
+    base_dir: &Path,
+    root: &str,
+) -> Result<(), Diagnostics> {
     let mut errors = Diagnostics::default();
     let mut value = std::mem::take(&mut doc.value);
-    let mut pointer = String::new();
-    walk(
-        &mut value,
-        &mut pointer,
-        &mut |s, ptr| match interpolate(s, base_dir) {
-            Ok(Some(new)) => *s = new,
-            Ok(None) => {}
-            Err((message, hint)) => errors.push(doc.error_at(ptr, message).with_hint(hint)),
-        },
-    );
+    if let Some(part) = value.pointer_mut(root) {
+        let mut pointer = root.to_string();
+        walk(
+            part,
+            &mut pointer,
+            &mut |s, ptr| match interpolate(s, base_dir) {
+                Ok(Some(new)) => *s = new,
+                Ok(None) => {}
+                Err((message, hint)) => errors.push(doc.error_at(ptr, message).with_hint(hint)),
+            },
+        );
+    }
     doc.value = value;
     errors.into_result(())
 }

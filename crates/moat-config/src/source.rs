@@ -22,6 +22,13 @@ use crate::diagnostic::{Diagnostic, Position};
 /// tree we build from it, whatever its origin.
 const MAX_NODES: usize = 2_000_000;
 
+/// The deepest nesting of mappings and sequences one document may have.
+///
+/// The YAML scanner stops at 255 nested flow collections (`[`, `{`), which
+/// is how a deep JSON document is written; block collections are held to
+/// the same number, so that one limit, with one message, covers both.
+pub const MAX_DEPTH: usize = 255;
+
 /// A file's text, kept so diagnostics can quote the offending line.
 #[derive(Debug)]
 pub struct SourceFile {
@@ -38,10 +45,15 @@ impl SourceFile {
         }
     }
 
-    /// Reads a file; the error is a diagnostic naming the file.
+    /// Reads a file; the error is a diagnostic naming the file, and for
+    /// text that is not UTF-8, the line and column of the first invalid
+    /// byte.
     pub fn read(path: &Path) -> Result<Self, Diagnostic> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Ok(Self::new(path, text)),
+        match std::fs::read(path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => Ok(Self::new(path, text)),
+                Err(e) => Err(not_utf8(path, e.as_bytes(), e.utf8_error().valid_up_to())),
+            },
             Err(e) => {
                 Err(
                     Diagnostic::new(path, None, format!("cannot read {}: {e}", path.display()))
@@ -65,6 +77,24 @@ impl SourceFile {
     pub fn line(&self, line: u32) -> Option<&str> {
         self.text.lines().nth((line as usize).checked_sub(1)?)
     }
+}
+
+/// The diagnostic for a file whose bytes are valid UTF-8 up to `valid`.
+/// The line is not quoted: its bytes are not text.
+fn not_utf8(path: &Path, bytes: &[u8], valid: usize) -> Diagnostic {
+    let before = String::from_utf8_lossy(bytes.get(..valid).unwrap_or_default());
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let byte = bytes.get(valid).copied().unwrap_or_default();
+    Diagnostic::new(
+        path,
+        Some(Position::new(
+            u32::try_from(line).unwrap_or(u32::MAX),
+            u32::try_from(column).unwrap_or(u32::MAX),
+        )),
+        format!("the file is not valid UTF-8: byte 0x{byte:02X} here does not start or continue a UTF-8 character"),
+    )
+    .with_hint("save the file as UTF-8; a config or OpenAPI document is text")
 }
 
 fn read_error_hint(e: &std::io::Error) -> &'static str {
@@ -101,13 +131,15 @@ impl Document {
         let source = Arc::new(source);
         let docs = MarkedYaml::load_from_str(source.text()).map_err(|e| {
             let m = e.marker();
-            Diagnostic::new(
-                source.path(),
-                Some(Position::new(m.line() as u32, m.col() as u32 + 1)),
-                format!("invalid YAML: {}", e.info()),
-            )
-            .with_source(&source)
-            .with_hint("check indentation, quoting and that every `key:` is followed by a space")
+            let at = Some(Position::new(m.line() as u32, m.col() as u32 + 1));
+            let d = if e.info() == "recursion limit exceeded" {
+                Diagnostic::new(source.path(), at, too_deep()).with_hint(DEPTH_HINT)
+            } else {
+                Diagnostic::new(source.path(), at, format!("invalid YAML: {}", e.info())).with_hint(
+                    "check indentation, quoting and that every `key:` is followed by a space",
+                )
+            };
+            d.with_source(&source)
         })?;
         let mut docs = docs.into_iter();
         let Some(root) = docs.next() else {
@@ -129,6 +161,7 @@ impl Document {
             values: HashMap::new(),
             keys: HashMap::new(),
             nodes: 0,
+            depth: 0,
         };
         let mut pointer = String::new();
         let value = builder.convert(&root, &mut pointer)?;
@@ -209,17 +242,54 @@ pub fn pointer_of<'a>(tokens: impl IntoIterator<Item = &'a str>) -> String {
     p
 }
 
+fn too_deep() -> String {
+    format!("the document is nested more than {MAX_DEPTH} levels deep here")
+}
+
+const DEPTH_HINT: &str = "no config or API description needs this depth; flatten the structure, or move shared parts under `components` and `$ref` them";
+
 struct Builder<'s> {
     source: &'s Arc<SourceFile>,
     values: HashMap<String, Position>,
     keys: HashMap<String, Position>,
     nodes: usize,
+    /// Collections open around the node being converted.
+    depth: usize,
 }
 
 impl Builder<'_> {
     fn position(node: &MarkedYaml<'_>) -> Position {
         let m = node.span.start;
         Position::new(m.line() as u32, m.col() as u32 + 1)
+    }
+
+    /// Refuses a YAML tag (`!include`, `!secret`, …): moat gives no tag a
+    /// meaning, and reading the value as if it were untagged would hide
+    /// what the author expected to happen.
+    fn tag_error(&self, node: &MarkedYaml<'_>, tag: &saphyr::Tag) -> Diagnostic {
+        let mut name = format!("{}{}", tag.handle, tag.suffix);
+        if name.chars().count() > 40 {
+            name = name.chars().take(40).chain(['…']).collect();
+        }
+        let name: String = name.chars().filter(|c| !c.is_control()).collect();
+        self.error(node, format!("unknown YAML tag `{name}`"))
+            .with_hint("moat reads plain YAML: no tags and no includes; write the value itself, or take it from the environment or a file with `${env:NAME}` or `${file:PATH}` (config values)")
+    }
+
+    /// Converts a collection's children one level deeper.
+    fn nested(
+        &mut self,
+        node: &MarkedYaml<'_>,
+        pointer: &mut String,
+        convert: impl FnOnce(&mut Self, &mut String) -> Result<Value, Diagnostic>,
+    ) -> Result<Value, Diagnostic> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error(node, too_deep()).with_hint(DEPTH_HINT));
+        }
+        self.depth += 1;
+        let value = convert(self, pointer);
+        self.depth -= 1;
+        value
     }
 
     fn error(&self, node: &MarkedYaml<'_>, message: impl Into<String>) -> Diagnostic {
@@ -243,33 +313,33 @@ impl Builder<'_> {
         match &node.data {
             YamlData::Value(scalar) => self.scalar(node, scalar),
             YamlData::Representation(text, _, _) => Ok(Value::String(text.to_string())),
-            YamlData::Sequence(items) => {
+            YamlData::Sequence(items) => self.nested(node, pointer, |this, pointer| {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     let len = pointer.len();
                     push_pointer(pointer, &i.to_string());
-                    out.push(self.convert(item, pointer)?);
+                    out.push(this.convert(item, pointer)?);
                     pointer.truncate(len);
                 }
                 Ok(Value::Array(out))
-            }
-            YamlData::Mapping(map) => {
+            }),
+            YamlData::Mapping(map) => self.nested(node, pointer, |this, pointer| {
                 let mut out = Map::with_capacity(map.len());
                 for (k, v) in map {
-                    let key = self.key_text(k)?;
+                    let key = this.key_text(k)?;
                     let len = pointer.len();
                     push_pointer(pointer, &key);
                     if out.contains_key(&key) {
-                        return Err(self.error(k, format!("duplicate key `{key}`")));
+                        return Err(this.error(k, format!("duplicate key `{key}`")));
                     }
-                    self.keys.insert(pointer.clone(), Self::position(k));
-                    let value = self.convert(v, pointer)?;
+                    this.keys.insert(pointer.clone(), Self::position(k));
+                    let value = this.convert(v, pointer)?;
                     pointer.truncate(len);
                     out.insert(key, value);
                 }
                 Ok(Value::Object(out))
-            }
-            YamlData::Tagged(_, inner) => self.convert(inner, pointer),
+            }),
+            YamlData::Tagged(tag, _) => Err(self.tag_error(node, tag)),
             YamlData::Alias(_) => Err(self.error(node, "YAML aliases are not supported here")),
             YamlData::BadValue => Err(self.error(
                 node,
@@ -301,7 +371,7 @@ impl Builder<'_> {
             YamlData::Value(Scalar::FloatingPoint(f)) => Ok(f.to_string()),
             YamlData::Value(Scalar::Null) => Ok("null".to_string()),
             YamlData::Representation(text, _, _) => Ok(text.to_string()),
-            YamlData::Tagged(_, inner) => self.key_text(inner),
+            YamlData::Tagged(tag, _) => Err(self.tag_error(key, tag)),
             _ => Err(self.error(key, "mapping keys must be plain scalars")),
         }
     }
@@ -356,6 +426,62 @@ mod tests {
             ));
         }
         assert!(parse(&text).is_err());
+    }
+
+    #[test]
+    fn tags_are_refused_where_written() {
+        let err = parse("a: 1\nb:\n  c: !include other.yaml\n").unwrap_err();
+        assert_eq!(err.position, Some(Position::new(3, 6)), "{err}");
+        assert!(err.message.contains("unknown YAML tag `!include`"), "{err}");
+        assert!(err.hint.is_some());
+        let err = parse("a: !!python/name:os.system x\n").unwrap_err();
+        assert_eq!(err.position, Some(Position::new(1, 4)), "{err}");
+        let err = parse("items:\n  - !secret {a: 1}\n").unwrap_err();
+        assert_eq!(err.position, Some(Position::new(2, 5)), "{err}");
+        // Core-schema tags keep their meaning.
+        let doc = parse("a: !!str 12\n").unwrap();
+        assert_eq!(doc.value["a"], "12");
+    }
+
+    #[test]
+    fn too_deep_documents_are_reported_precisely_and_briefly() {
+        // Minified JSON, one long line: flow nesting.
+        let deep = format!("{{\"a\": {}1{}}}", "[".repeat(300), "]".repeat(300));
+        let text = format!("{deep}{}", " ".repeat(400_000));
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            err.message,
+            "the document is nested more than 255 levels deep here"
+        );
+        assert_eq!(err.position, Some(Position::new(1, 261)), "{err}");
+        assert!(err.to_string().len() < 1000, "{}", err.to_string().len());
+        // Block nesting is held to the same depth.
+        let mut block = String::new();
+        for level in 0..300 {
+            block.push_str(&" ".repeat(level));
+            block.push_str("k:\n");
+        }
+        let err = parse(&block).unwrap_err();
+        assert_eq!(
+            err.message,
+            "the document is nested more than 255 levels deep here"
+        );
+        assert_eq!(err.position, Some(Position::new(256, 256)), "{err}");
+        // 255 levels are fine.
+        let ok = format!("{}1{}", "[".repeat(255), "]".repeat(255));
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn invalid_utf8_is_positioned_at_the_first_bad_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.yaml");
+        std::fs::write(&path, b"a: 1\nb: \xc3\xa9t\xe9\n").unwrap();
+        let err = Document::load(&path).unwrap_err();
+        assert_eq!(err.position, Some(Position::new(2, 6)), "{err}");
+        assert!(err.message.contains("not valid UTF-8"), "{err}");
+        assert!(err.message.contains("0xE9"), "{err}");
+        assert!(err.line_text.is_none());
     }
 
     #[test]

@@ -241,7 +241,7 @@ impl Runtime {
         let mut apis = Vec::with_capacity(cfg.apis.len());
         let mut warnings = Vec::new();
         for (index, a) in cfg.apis.iter().enumerate() {
-            let spec = match moat_spec::load(&a.spec) {
+            let spec = match moat_spec::load_with_ref_dirs(&a.spec, &a.spec_ref_dirs) {
                 Ok(spec) => spec,
                 Err(diags) => {
                     errors.0.extend(diags.0);
@@ -291,16 +291,8 @@ impl Runtime {
                 }
                 match compile_spec(&spec, &opts) {
                     Ok(v) => v,
-                    Err(e) => {
-                        errors.push(
-                            doc.error_at(
-                                &format!("/apis/{index}/spec"),
-                                format!("cannot validate requests: {e}"),
-                            )
-                            .with_hint(
-                                "fix the schema, or set `validation.enabled: false` for this API",
-                            ),
-                        );
+                    Err(diags) => {
+                        errors.0.extend(diags.0);
                         Vec::new()
                     }
                 }

@@ -16,16 +16,114 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// The kind of a metric family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every metric family moat records: name, kind and the `# HELP` text
+/// (the meaning column of the metrics table in docs/configuration.md).
+const FAMILIES: [(&str, Kind, &str); 16] = [
+    ("moat_requests_total", Kind::Counter, "Requests answered."),
+    (
+        "moat_jwt_weak_secret_override_until_seconds",
+        Kind::Gauge,
+        "End of a `weak_secret_until` override in force (Unix seconds); 0 once the scheme has none.",
+    ),
+    (
+        "moat_request_duration_seconds",
+        Kind::Histogram,
+        "Request head to response head.",
+    ),
+    (
+        "moat_upstream_duration_seconds",
+        Kind::Histogram,
+        "Time the upstream took to send its response head.",
+    ),
+    (
+        "moat_upstream_errors_total",
+        Kind::Counter,
+        "Failed upstream calls.",
+    ),
+    (
+        "moat_denials_total",
+        Kind::Counter,
+        "Requests denied (enforce mode).",
+    ),
+    (
+        "moat_findings_total",
+        Kind::Counter,
+        "Everything a guard noticed, including what monitor mode let through.",
+    ),
+    (
+        "moat_config_reloads_total",
+        Kind::Counter,
+        "Reload attempts.",
+    ),
+    (
+        "moat_connections_active",
+        Kind::Gauge,
+        "Open client connections.",
+    ),
+    (
+        "moat_access_log_dropped_total",
+        Kind::Counter,
+        "Access-log lines dropped because the writer fell behind.",
+    ),
+    (
+        "moat_security_events_total",
+        Kind::Counter,
+        "Security events reported by the anomaly detectors.",
+    ),
+    (
+        "moat_connections_refused_total",
+        Kind::Counter,
+        "Connections closed at accept (`per_client_limit`).",
+    ),
+    (
+        "moat_ratelimit_keys",
+        Kind::Gauge,
+        "Keys the in-memory rate limiter tracks.",
+    ),
+    (
+        "moat_ratelimit_evicted_live",
+        Kind::Gauge,
+        "Keys dropped so far before they ran out, because the limiter was full (`rate_limiting.max_keys`).",
+    ),
+    (
+        "moat_ratelimit_backend_up",
+        Kind::Gauge,
+        "1 while the shared rate-limit backend (Redis) answers, else 0 (always 1 without one).",
+    ),
+    (
+        "moat_ratelimit_backend_errors_total",
+        Kind::Counter,
+        "Limit decisions that could not reach their store.",
+    ),
+];
+
 /// Installs the process-wide recorder once and returns its handle; `None` if
-/// another recorder was installed by the embedding program.
+/// another recorder was installed by the embedding program. Every family
+/// is described, so the exposition has a `# HELP` line for each.
 pub fn install() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
                 .ok()?
                 .install_recorder()
-                .ok()
+                .ok()?;
+            for (name, kind, help) in FAMILIES {
+                match kind {
+                    Kind::Counter => metrics::describe_counter!(name, help),
+                    Kind::Gauge => metrics::describe_gauge!(name, help),
+                    Kind::Histogram => metrics::describe_histogram!(name, help),
+                }
+            }
+            Some(handle)
         })
         .as_ref()
 }
@@ -222,5 +320,69 @@ pub fn clear_weak_secret_overrides() {
         gauge!("moat_jwt_weak_secret_override_until_seconds",
             "api" => api, "scheme" => scheme)
         .set(0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The metrics table of the configuration reference, as
+    /// (name, type, meaning).
+    fn documented() -> Vec<(String, String, String)> {
+        let doc = include_str!("../../../docs/configuration.md");
+        let section = doc.split("## Metrics").nth(1).unwrap_or_default();
+        section
+            .lines()
+            .filter(|l| l.starts_with("| `moat_"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split(" | ").collect();
+                let name = cells[0].trim_start_matches("| ").trim_matches('`');
+                let meaning = cells[3].trim_end_matches(" |");
+                (name.to_string(), cells[1].to_string(), meaning.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_family_is_described_as_documented() {
+        let documented = documented();
+        assert_eq!(documented.len(), FAMILIES.len(), "{documented:?}");
+        for (name, kind, help) in FAMILIES {
+            let kind = match kind {
+                Kind::Counter => "counter",
+                Kind::Gauge => "gauge",
+                Kind::Histogram => "histogram",
+            };
+            assert!(
+                documented
+                    .iter()
+                    .any(|(n, k, m)| n == name && k == kind && m == help),
+                "{name} ({kind}): `{help}` is not in docs/configuration.md"
+            );
+        }
+    }
+
+    #[test]
+    fn every_recorded_family_is_listed() {
+        let sources = [include_str!("telemetry.rs"), include_str!("access_log.rs")];
+        let mut seen = 0;
+        for source in sources {
+            for (at, _) in source.match_indices("\"moat_") {
+                let rest = &source[at + 1..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                    .unwrap_or(rest.len());
+                let used = &rest[..end];
+                if used.len() > "moat_".len() && rest[end..].starts_with('"') {
+                    seen += 1;
+                    assert!(
+                        FAMILIES.iter().any(|(n, _, _)| *n == used),
+                        "`{used}` has no `# HELP`"
+                    );
+                }
+            }
+        }
+        assert!(seen > FAMILIES.len(), "{seen}");
     }
 }

@@ -628,3 +628,59 @@ fn unknown_properties_allowed_per_operation() {
         vec![("body".into(), "/extra".into(), "additionalProperties")]
     );
 }
+
+#[test]
+fn compile_errors_are_positioned_in_the_document_and_never_quote_referenced_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("spec.yaml");
+    std::fs::write(
+        &root,
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    post:\n      requestBody:\n        content:\n          application/json:\n            schema: {$ref: 'shared.yaml#/S'}\n      responses: {'200': {description: ok}}\n  /b:\n    post:\n      requestBody:\n        content:\n          application/json:\n            schema: {type: object, minLength: s3cr3t-root}\n      responses: {'200': {description: ok}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("shared.yaml"),
+        "S: {type: object, minLength: s3cr3t-shared}\n",
+    )
+    .unwrap();
+    let spec = moat_spec::load(&root).unwrap();
+    let diags = compile_spec(&spec, &ValidationOptions::default()).unwrap_err();
+    assert_eq!(diags.0.len(), 2, "{diags}");
+    let text = diags.to_string();
+    assert!(!text.contains("s3cr3t-shared"), "{text}");
+    for d in &diags.0 {
+        assert!(d.message.contains("cannot be compiled"), "{d}");
+    }
+    // Each at its keyword, in the file that holds it.
+    let shared = &diags.0[0];
+    assert!(shared.file.ends_with("shared.yaml"), "{shared}");
+    assert_eq!(
+        shared.position.map(|p| (p.line, p.column)),
+        Some((1, 30)),
+        "{shared}"
+    );
+    assert!(!shared.message.contains("not of type"), "{shared}");
+    let own = &diags.0[1];
+    assert!(own.file.ends_with("spec.yaml"), "{own}");
+    assert_eq!(
+        own.position.map(|p| (p.line, p.column)),
+        Some((16, 47)),
+        "{own}"
+    );
+    assert!(
+        own.message.contains("\"s3cr3t-root\" is not of type"),
+        "{own}"
+    );
+
+    // The compiler's message, at the keyword.
+    std::fs::write(
+        &root,
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /b:\n    post:\n      requestBody:\n        content:\n          application/json:\n            schema:\n              type: object\n              minLength: nope\n      responses: {'200': {description: ok}}\n",
+    )
+    .unwrap();
+    let spec = moat_spec::load(&root).unwrap();
+    let diags = compile_spec(&spec, &ValidationOptions::default()).unwrap_err();
+    let d = &diags.0[0];
+    assert!(d.message.contains("\"nope\" is not of type"), "{d}");
+    assert_eq!(d.position.map(|p| p.line), Some(11), "{d}");
+}

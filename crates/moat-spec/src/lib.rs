@@ -57,7 +57,8 @@ mod table;
 mod template;
 
 pub use documents::{DocId, Target};
-pub use loader::load;
+pub use linker::is_data_key;
+pub use loader::{load, load_with_ref_dirs};
 pub use moat_config::diagnostic::{Diagnostic, Diagnostics};
 pub use model::{
     ApiSpec, Method, OpenApiVersion, Operation, Parameter, ParameterLocation, Resolved,

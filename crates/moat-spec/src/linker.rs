@@ -36,14 +36,21 @@ impl Site {
 
 /// Reads every file reachable through `$ref`s from `root`, then checks that
 /// every `$ref` in every one of them resolves, reporting problems in `diags`.
+///
+/// Files are read only from the directory of the root document, the
+/// directories below it, and `extra_dirs` (and theirs): a `$ref` to any
+/// other file is refused unread, so a document cannot make moat read, let
+/// alone print, a secret kept elsewhere.
 pub(crate) fn link(
     root: Document,
     version: OpenApiVersion,
+    extra_dirs: &[PathBuf],
     diags: &mut Diagnostics,
 ) -> DocumentSet {
     let mut set = DocumentSet::default();
     let mut by_path: HashMap<PathBuf, Option<DocId>> = HashMap::new();
     let root_path = canonical(root.path()).unwrap_or_else(|_| root.path().to_path_buf());
+    let scope = Scope::new(&root_path, extra_dirs);
     let root_id = set.push(root);
     by_path.insert(root_path, Some(root_id));
 
@@ -85,7 +92,7 @@ pub(crate) fn link(
             }) = Reference::parse(&reference)
                 && !set.is_linked(doc_id, file)
             {
-                match open(&mut set, &mut by_path, &dir, file) {
+                match open(&mut set, &mut by_path, &scope, &dir, file) {
                     Ok(Some(target)) => set.link(doc_id, file, target),
                     Ok(None) => {
                         unreadable.insert((doc_id, pointer.clone()));
@@ -101,6 +108,38 @@ pub(crate) fn link(
                                     "file references are resolved relative to the directory of the file that contains them ({})",
                                     dir.display()
                                 )),
+                            );
+                        }
+                        unreadable.insert((doc_id, pointer.clone()));
+                    }
+                    Err(Unreadable::Outside(path)) => {
+                        if let Some(doc) = set.get(doc_id) {
+                            diags.push(
+                                doc.error_at(
+                                    &pointer,
+                                    format!(
+                                        "`$ref` names `{file}` ({}), which is outside the directories this document may read files from: {}",
+                                        path.display(),
+                                        scope.describe()
+                                    ),
+                                )
+                                .with_hint(
+                                    "move the file next to the document or below it, or list its directory in the API's `spec_ref_dirs`",
+                                ),
+                            );
+                        }
+                        unreadable.insert((doc_id, pointer.clone()));
+                    }
+                    Err(Unreadable::NotAMapping) => {
+                        if let Some(doc) = set.get(doc_id) {
+                            diags.push(
+                                doc.error_at(
+                                    &pointer,
+                                    format!("`$ref` names `{file}`, which does not hold a YAML or JSON mapping"),
+                                )
+                                .with_hint(
+                                    "a referenced file holds OpenAPI objects (schemas, parameters, path items…) as a mapping",
+                                ),
                             );
                         }
                         unreadable.insert((doc_id, pointer.clone()));
@@ -121,7 +160,10 @@ pub(crate) fn link(
                         }
                         unreadable.insert((doc_id, pointer.clone()));
                     }
-                    Err(Unreadable::Parse(d)) => {
+                    Err(Unreadable::Parse(mut d)) => {
+                        // Positioned in the file, but its text is not
+                        // quoted: it may not be a document at all.
+                        d.line_text = None;
                         diags.push(d);
                         unreadable.insert((doc_id, pointer.clone()));
                     }
@@ -142,7 +184,40 @@ pub(crate) fn link(
 
 enum Unreadable {
     Io(PathBuf, std::io::Error),
+    /// Outside the directories the spec may read from; not read.
+    Outside(PathBuf),
+    /// Read, but a scalar: nothing a `$ref` can use. Its value is never
+    /// shown.
+    NotAMapping,
     Parse(Diagnostic),
+}
+
+/// The directories a spec's files may be read from, canonical.
+struct Scope {
+    dirs: Vec<PathBuf>,
+}
+
+impl Scope {
+    fn new(root: &Path, extra: &[PathBuf]) -> Self {
+        let own = root.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dirs = std::iter::once(own)
+            .chain(extra.iter().filter_map(|d| canonical(d).ok()))
+            .collect();
+        Self { dirs }
+    }
+
+    /// Whether the canonical path `file` is in one of the directories.
+    fn contains(&self, file: &Path) -> bool {
+        self.dirs.iter().any(|d| file.starts_with(d))
+    }
+
+    fn describe(&self) -> String {
+        self.dirs
+            .iter()
+            .map(|d| format!("{}/", d.display()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The document for `file` (relative to `dir`), read on first use; `None`
@@ -150,16 +225,25 @@ enum Unreadable {
 fn open(
     set: &mut DocumentSet,
     by_path: &mut HashMap<PathBuf, Option<DocId>>,
+    scope: &Scope,
     dir: &Path,
     file: &str,
 ) -> Result<Option<DocId>, Unreadable> {
     let decoded = percent_decode(file).unwrap_or(std::borrow::Cow::Borrowed(file));
     let path = dir.join(decoded.as_ref());
+    // Canonical: `..` and symbolic links cannot lead out of the scope.
     let key = canonical(&path).map_err(|e| Unreadable::Io(path.clone(), e))?;
+    if !scope.contains(&key) {
+        return Err(Unreadable::Outside(key));
+    }
     if let Some(known) = by_path.get(&key) {
         return Ok(*known);
     }
     match Document::load(&path) {
+        Ok(doc) if !doc.value.is_object() => {
+            by_path.insert(key, None);
+            Err(Unreadable::NotAMapping)
+        }
         Ok(doc) => {
             let id = set.push(doc);
             by_path.insert(key, Some(id));
@@ -284,12 +368,14 @@ const NAME_MAPS: &[&str] = &[
 ];
 
 /// Keys whose values are data (examples, defaults, enums) or vendor
-/// extensions: a `$ref` inside them is not an OpenAPI reference.
-fn is_data_key(key: &str, value: &Value, ctx: Context<'_>) -> bool {
+/// extensions: a `$ref` inside them is not an OpenAPI reference, nor is a
+/// `pattern` a schema keyword. `grandparent` is the key two levels above
+/// `key` (the key of the object holding the object that has `key`).
+pub fn is_data_key(key: &str, value: &Value, grandparent: Option<&str>) -> bool {
     key.starts_with("x-")
         || matches!(key, "example" | "default" | "enum" | "const")
         || (key == "examples" && value.is_array())
-        || (key == "value" && ctx.grandparent == Some("examples"))
+        || (key == "value" && grandparent == Some("examples"))
 }
 
 struct Collector<'d> {
@@ -349,7 +435,7 @@ impl Collector<'_> {
                     } else if names {
                         key.starts_with("x-")
                     } else {
-                        key == "$ref" || is_data_key(key, child, ctx)
+                        key == "$ref" || is_data_key(key, child, ctx.grandparent)
                     };
                     if skip {
                         continue;

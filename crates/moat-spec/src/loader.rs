@@ -1,6 +1,6 @@
 //! Loading a spec: version check, files and references, then the model.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use moat_config::diagnostic::{Diagnostic, Diagnostics};
 use moat_config::source::Document;
@@ -18,13 +18,22 @@ use crate::operations::Builder;
 /// column, so that one run shows everything to fix. Only a document whose
 /// version moat cannot read stops at that first problem, because everything
 /// after it would be guesswork.
+///
+/// `$ref`s may read files from the document's directory and below only;
+/// [`load_with_ref_dirs`] allows more directories.
 pub fn load(path: &Path) -> Result<ApiSpec, Diagnostics> {
+    load_with_ref_dirs(path, &[])
+}
+
+/// [`load`], with `$ref`s also allowed to read files in `ref_dirs` and the
+/// directories below them.
+pub fn load_with_ref_dirs(path: &Path, ref_dirs: &[PathBuf]) -> Result<ApiSpec, Diagnostics> {
     let root = Document::load(path)?;
     let openapi = version(&root)?;
     let mut diags = Diagnostics::default();
     let mut warnings = Vec::new();
 
-    let set = linker::link(root, openapi, &mut diags);
+    let set = linker::link(root, openapi, ref_dirs, &mut diags);
     let refs_reported = !diags.is_empty();
     let Some(root) = set.get(DocId::ROOT) else {
         return Err(diags);

@@ -266,11 +266,12 @@ impl<'a> Builder<'a> {
         push_pointer(&mut servers_pointer, "servers");
         let shared_servers = self.servers(doc, &servers_pointer, fields.get("servers"));
         for (key, value) in fields {
-            let Some(method) = Method::from_openapi_key(key) else {
-                continue;
-            };
             let mut op_pointer = pointer.clone();
             push_pointer(&mut op_pointer, key);
+            let Some(method) = Method::from_openapi_key(key) else {
+                self.unknown_path_item_key(doc, &op_pointer, path, key);
+                continue;
+            };
             let context = ItemContext {
                 path,
                 template: &template,
@@ -285,6 +286,47 @@ impl<'a> Builder<'a> {
                 });
             }
         }
+    }
+
+    /// A key of a path item that is neither a method nor one of the item's
+    /// own fields. A method in the wrong case (`GET:`) is an error: OpenAPI
+    /// keys are case-sensitive, so the operation would silently not exist
+    /// and every request to it would be refused. Anything else is a warning.
+    fn unknown_path_item_key(&mut self, doc: DocId, pointer: &str, path: &str, key: &str) {
+        const ITEM_FIELDS: [&str; 5] = ["$ref", "summary", "description", "servers", "parameters"];
+        if ITEM_FIELDS.contains(&key) || key.starts_with("x-") {
+            return;
+        }
+        let lower = key.to_ascii_lowercase();
+        if let Some(method) = Method::from_openapi_key(&lower) {
+            self.error_at_key(
+                doc,
+                pointer,
+                format!(
+                    "`{key}` under path `{path}` is not an operation: method keys are case-sensitive"
+                ),
+                format!("use lower case: {}", method.openapi_key()),
+            );
+            return;
+        }
+        let known = Method::ALL
+            .into_iter()
+            .map(Method::openapi_key)
+            .chain(ITEM_FIELDS);
+        let hint = match crate::suggest::suggest(key, known) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => {
+                "a path item holds methods (get, put, post, delete, options, head, patch, trace), \
+                     `summary`, `description`, `servers`, `parameters`, `$ref` and `x-` extensions"
+                    .to_string()
+            }
+        };
+        self.warn(
+            doc,
+            pointer,
+            format!("unknown key `{key}` under path `{path}` is ignored"),
+            hint,
+        );
     }
 
     fn operation(

@@ -13,7 +13,7 @@ use moat_state::{Ban, BanStore, BanSubject, IpPrefix, SqliteStore, UnixTime, uni
 use serde_json::{Value, json};
 
 use crate::state_cli::{
-    Failure, clean, from_now, load_config, open_store, pretty, require_config, seconds, time,
+    Failure, clean, from_now, load_state, open_store, pretty, require_config, seconds, time,
 };
 
 /// The shortest network prefix accepted: a ban on a larger network is
@@ -90,8 +90,10 @@ pub async fn run(args: BansArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let store = match load_config(&config) {
-        Ok(loaded) => open_store(&loaded).await,
+    // Only the `state` section: banning must not need the gateway's
+    // secrets on the operator's shell.
+    let store = match load_state(&config) {
+        Ok(state) => open_store(&state).await,
         Err(f) => Err(f),
     };
     let store = match store {

@@ -102,7 +102,7 @@ pub async fn run(args: KeysArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let keys = match open(&config).await {
+    let keys = match open(&config, &args.command).await {
         Ok(k) => k,
         Err(Failure(message)) => {
             eprintln!("{message}");
@@ -118,10 +118,14 @@ pub async fn run(args: KeysArgs) -> ExitCode {
     }
 }
 
-/// Loads the config (fully validated, as `moat check` does) and opens the
-/// store it names.
-async fn open(config: &Path) -> Result<KeyManager, Failure> {
+/// Loads the config (fully validated, as `moat check` does), refuses a
+/// `create` for a consumer the config does not know, and opens the store it
+/// names: a refused command writes nothing, not even an empty store.
+async fn open(config: &Path, command: &KeysCommand) -> Result<KeyManager, Failure> {
     let loaded = load_config(config)?;
+    if let KeysCommand::Create { consumer, .. } = command {
+        known_consumer(&loaded.config, config, consumer)?;
+    }
     let Some(keys) = &loaded.config.keys else {
         return Err(Failure(format!(
             "moat: {} has no `keys` section\nhint: add `keys: {{pepper: ${{env:MOAT_KEY_PEPPER}}}}` \
@@ -129,7 +133,7 @@ async fn open(config: &Path) -> Result<KeyManager, Failure> {
             config.display()
         )));
     };
-    let store = open_store(&loaded).await?;
+    let store = open_store(&loaded.config.state).await?;
     KeyManager::new(Arc::new(store), keys.pepper.expose().as_bytes())
         .map_err(|e| Failure(format!("moat: {e}")))
 }
@@ -236,6 +240,38 @@ async fn execute(keys: &KeyManager, command: KeysCommand) -> Result<(), Failure>
         }
     }
     Ok(())
+}
+
+/// Refuses a key for a consumer that is not in the config's `consumers`: the
+/// gateway would accept such a key with no roles, scopes or metadata, which
+/// is never what was meant (usually a typo).
+fn known_consumer(
+    config: &moat_config::Config,
+    path: &Path,
+    consumer: &str,
+) -> Result<(), Failure> {
+    if config.consumers.iter().any(|c| c.id == consumer) {
+        return Ok(());
+    }
+    let ids: Vec<&str> = config.consumers.iter().map(|c| c.id.as_str()).collect();
+    let hint = if ids.is_empty() {
+        format!(
+            "{} has no `consumers`; add one, e.g. `consumers: [{{id: {}}}]`, then create the key",
+            path.display(),
+            clean(consumer)
+        )
+    } else {
+        format!(
+            "the consumers of {} are: {}; add `{}` under `consumers` first if it is new",
+            path.display(),
+            clean(&ids.join(", ")),
+            clean(consumer)
+        )
+    };
+    Err(Failure(format!(
+        "moat: no consumer `{}` in the config; no key was created\nhint: {hint}",
+        clean(consumer)
+    )))
 }
 
 /// The record for `key_id`, or a message saying why there is none.

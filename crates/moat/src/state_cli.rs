@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use moat_config::LoadedConfig;
+use moat_config::{LoadedConfig, StateConfig};
 use moat_state::{SqliteStore, UnixTime};
 use serde_json::Value;
 
@@ -31,10 +31,16 @@ pub fn load_config(config: &Path) -> Result<LoadedConfig, Failure> {
     moat_config::load(config).map_err(|d| Failure(d.to_string()))
 }
 
+/// Loads only the config's `state` section: for commands that need the
+/// store and nothing else, so that the gateway's secrets need not be set.
+pub fn load_state(config: &Path) -> Result<StateConfig, Failure> {
+    moat_config::load_state(config).map_err(|d| Failure(d.to_string()))
+}
+
 /// Opens (creating it if needed) the SQLite file of the config's
 /// `state.sqlite`.
-pub async fn open_store(loaded: &LoadedConfig) -> Result<SqliteStore, Failure> {
-    SqliteStore::open(&loaded.config.state.sqlite)
+pub async fn open_store(state: &StateConfig) -> Result<SqliteStore, Failure> {
+    SqliteStore::open(&state.sqlite)
         .await
         .map_err(|e| Failure(format!("moat: {e}")))
 }

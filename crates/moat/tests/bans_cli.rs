@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use moat_state::{Ban, BanStore, BanSubject, SqliteStore, unix_now};
 use serde_json::Value;
-use support::{ECHO_SPEC, MOAT, config, tempdir, write};
+use support::{ADMIN_TOKEN, ECHO_SPEC, MOAT, config, tempdir, write};
 
 /// Writes the spec and a config with a `state` section; the config path.
 fn setup(dir: &Path) -> PathBuf {
@@ -320,7 +320,75 @@ fn usage_errors_exit_2() {
         .output()
         .unwrap();
     assert!(failed(out, 2).contains("--config"));
-    // A broken config is reported as such, with exit status 1.
-    let broken = write(dir.path(), "broken.yaml", "listeners: nope\n");
-    failed(moat(&broken, &["list"]), 1);
+    // A config that cannot be read, or whose `state` is wrong, is reported
+    // as such, with exit status 1.
+    for text in [
+        "listeners: [nope\n",
+        "state: nope\n",
+        "state: {sqlit: x.db}\n",
+    ] {
+        let broken = write(dir.path(), "broken.yaml", text);
+        let stderr = failed(moat(&broken, &["list"]), 1);
+        assert!(stderr.contains("broken.yaml:"), "{stderr}");
+    }
+    assert!(!dir.path().join("moat.db").exists());
+}
+
+#[test]
+fn only_the_state_section_is_needed() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    // The gateway's secrets are not set on this shell, and a part of the
+    // config the store does not use is wrong: the bans commands still work.
+    let text = config("http://127.0.0.1:9", "")
+        .replace(ADMIN_TOKEN, "${env:MOAT_BANS_TEST_UNSET_ADMIN_TOKEN}")
+        .replace("response_timeout: 2s", "response_timeout: soon");
+    let text = format!(
+        "{text}keys:\n  pepper: ${{env:MOAT_BANS_TEST_UNSET_PEPPER}}\nstate:\n  sqlite: state.db\n"
+    );
+    let cfg = write(dir.path(), "moat.yaml", &text);
+    ok(moat(
+        &cfg,
+        &[
+            "add",
+            "--address",
+            "192.0.2.7",
+            "--for",
+            "1h",
+            "--reason",
+            "scan",
+        ],
+    ));
+    let listed = json(moat(&cfg, &["list", "--json"]));
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(dir.path().join("state.db").exists());
+    // The gateway itself refuses that config, of course.
+    let out = Command::new(MOAT)
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("MOAT_BANS_TEST_UNSET_PEPPER"), "{stderr}");
+
+    // A reference in the `state` section itself must resolve.
+    let text = text.replace("sqlite: state.db", "sqlite: ${env:MOAT_BANS_TEST_UNSET_DB}");
+    write(dir.path(), "moat.yaml", &text);
+    let stderr = failed(moat(&cfg, &["list"]), 1);
+    assert!(stderr.contains("MOAT_BANS_TEST_UNSET_DB"), "{stderr}");
+    assert!(!stderr.contains("PEPPER"), "{stderr}");
+    assert!(stderr.contains("moat.yaml:"), "{stderr}");
+
+    // A state directory that does not exist is refused, nothing created.
+    let text = text.replace(
+        "sqlite: ${env:MOAT_BANS_TEST_UNSET_DB}",
+        "sqlite: missing/state.db",
+    );
+    write(dir.path(), "moat.yaml", &text);
+    let stderr = failed(moat(&cfg, &["list"]), 1);
+    assert!(
+        stderr.contains("the directory of the state file"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("missing").exists());
 }

@@ -277,3 +277,169 @@ fn a_state_file_serve_cannot_open_is_reported_with_the_other_problems() {
         "not a database, and not empty either\n"
     );
 }
+
+/// `moat check` refuses the config in `dir`, and `moat serve` refuses it
+/// with the same diagnostics; returns them.
+fn refused_alike(dir: &Path) -> String {
+    let err = check_fails(dir);
+    let served = serve_refuses(dir);
+    assert!(served.starts_with(err.as_str()), "{err}\n---\n{served}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn document_problems_are_positioned_in_the_document_all_at_once() {
+    let dir = tempdir();
+    let api = dir.path().join("api");
+    std::fs::create_dir(&api).unwrap();
+    write(
+        dir.path(),
+        "pepper.yaml",
+        "pepper: {name: do-not-print, in: query, schema: {type: string}}\n",
+    );
+    write(
+        &api,
+        "spec.yaml",
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /items:\n    GET: {responses: {'200': {description: ok}}}\n  /other:\n    get:\n      responses: {'200': {description: ok}}\n      parameters:\n        - $ref: '../pepper.yaml#/pepper'\n",
+    );
+    write(
+        dir.path(),
+        "moat.yaml",
+        &config(UPSTREAM, "").replace("spec: spec.yaml", "spec: api/spec.yaml"),
+    );
+    let err = refused_alike(dir.path());
+    let spec = api.join("spec.yaml").display().to_string();
+    let found = errors(&err);
+    assert!(
+        found
+            .iter()
+            .any(|l| l.starts_with(&format!("{spec}:5:5: error: `GET`"))),
+        "{err}"
+    );
+    assert!(err.contains("hint: use lower case: get"), "{err}");
+    assert!(
+        found.iter().any(|l| l.starts_with(&format!(
+            "{spec}:10:17: error: `$ref` names `../pepper.yaml#/pepper`"
+        )) || l.starts_with(&format!(
+            "{spec}:10:17: error: `$ref` names `../pepper.yaml`"
+        ))),
+        "{err}"
+    );
+    assert!(!err.contains("do-not-print"), "{err}");
+    assert!(err.trim_end().ends_with("2 errors"), "{err}");
+
+    // Listed in `spec_ref_dirs`, the directory may be read.
+    write(
+        dir.path(),
+        "moat.yaml",
+        &config(UPSTREAM, "    spec_ref_dirs: [.]\n")
+            .replace("spec: spec.yaml", "spec: api/spec.yaml"),
+    );
+    let err = refused_alike(dir.path());
+    assert!(!err.contains("$ref"), "{err}");
+    assert!(err.trim_end().ends_with("1 error"), "{err}");
+}
+
+#[test]
+fn unsupported_patterns_are_reported_at_their_pattern_keys() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "spec.yaml",
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /items:\n    post:\n      requestBody:\n        content:\n          application/json:\n            schema:\n              type: object\n              properties:\n                code: {type: string, pattern: '^(?=a).*$'}\n      responses: {'200': {description: ok}}\ncomponents:\n  schemas:\n    Unused:\n      type: string\n      pattern: '(a)\\1'\n    Fine: {type: string, pattern: '^[a-z]+$'}\n",
+    );
+    write(dir.path(), "moat.yaml", &config(UPSTREAM, ""));
+    let err = refused_alike(dir.path());
+    let spec = dir.path().join("spec.yaml").display().to_string();
+    let found = errors(&err);
+    assert!(
+        found.iter().any(|l| l.starts_with(&format!(
+            "{spec}:12:38: error: pattern \"^(?=a).*$\" uses a lookahead"
+        ))),
+        "{err}"
+    );
+    assert!(
+        found.iter().any(|l| l.starts_with(&format!(
+            "{spec}:18:7: error: pattern \"(a)\\1\" uses a back-reference"
+        ))),
+        "{err}"
+    );
+    assert!(err.contains("linear time"), "{err}");
+    assert!(!err.contains("moat.yaml:"), "{err}");
+    assert!(err.trim_end().ends_with("2 errors"), "{err}");
+
+    // With validation off, patterns are not compiled: nothing to refuse.
+    write(
+        dir.path(),
+        "moat.yaml",
+        &config(UPSTREAM, "    validation: {enabled: false}\n"),
+    );
+    let (ok, _, stderr) = check(dir.path());
+    assert!(ok, "{stderr}");
+}
+
+#[test]
+fn every_structural_problem_of_the_config_is_reported_in_one_run() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    let text = config(UPSTREAM, "    mdoe: monitor\n")
+        .replace(
+            "    response_timeout: 2s\n",
+            "    response_timeout: soon\n    retires: 3\n",
+        )
+        .replace(ADMIN_TOKEN, "${env:MOAT_CHECK_TEST_UNSET_TOKEN}");
+    let text = format!("{text}lockuot: {{}}\nkeys:\n  pepper: short\n");
+    write(dir.path(), "moat.yaml", &text);
+    let err = refused_alike(dir.path());
+    let found = errors(&err);
+    for expected in [
+        "error: environment variable `MOAT_CHECK_TEST_UNSET_TOKEN` is not set",
+        "error: unknown key `mdoe`",
+        "error: unknown key `retires`",
+        "error: unknown key `lockuot`",
+        "moat.yaml:9:23: error: invalid duration `soon`",
+    ] {
+        assert!(
+            found.iter().any(|l| l.contains(expected)),
+            "{expected}: {err}"
+        );
+    }
+    // Structure first: values are validated once the structure is sound.
+    assert!(!err.contains("pepper is"), "{err}");
+    assert!(err.trim_end().ends_with("5 errors"), "{err}");
+}
+
+#[test]
+fn unreadable_files_are_positioned() {
+    for (text, expected) in [
+        (
+            b"listeners:\n  - bind: !include other.yaml\n".to_vec(),
+            "moat.yaml:2:11: error: unknown YAML tag `!include`",
+        ),
+        (
+            b"listeners:\n  - bind: \"127.0.0.1:0\" # caf\xe9\n".to_vec(),
+            "moat.yaml:2:30: error: the file is not valid UTF-8",
+        ),
+    ] {
+        let dir = tempdir();
+        std::fs::write(dir.path().join("moat.yaml"), text).unwrap();
+        let err = refused_alike(dir.path());
+        assert!(err.contains(expected), "{err}");
+        assert!(err.contains("hint: "), "{err}");
+    }
+    // A minified document nested too deep: the depth, a short excerpt.
+    let dir = tempdir();
+    write(dir.path(), "moat.yaml", &config(UPSTREAM, ""));
+    let deep = format!(
+        "{{\"openapi\": \"3.1.0\", \"x\": {}1{}}}{}",
+        "[".repeat(5000),
+        "]".repeat(5000),
+        " ".repeat(400_000)
+    );
+    write(dir.path(), "spec.yaml", &deep);
+    let err = refused_alike(dir.path());
+    assert!(err.contains("nested more than 255 levels deep"), "{err}");
+    assert!(!err.contains("invalid YAML"), "{err}");
+    assert!(err.len() < 2000, "{} bytes", err.len());
+}

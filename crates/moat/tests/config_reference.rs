@@ -204,3 +204,33 @@ fn the_reference_documents_exactly_the_keys_of_the_model() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[tokio::test]
+async fn every_access_log_field_is_documented() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    write(dir.path(), "moat.yaml", &config(&up.url(), ""));
+    let moat = Moat::start(dir.path());
+    assert_eq!(get_status(&client(), moat.url("/items")).await, 200);
+    let line = moat.wait_log(|l| l["operation"] == "listItems").await;
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/configuration.md"
+    ))
+    .unwrap();
+    let section = text.split("## `access_log`").nth(1).unwrap();
+    let fields = section
+        .split("\nFields: ")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap();
+    let logged = line.as_object().unwrap();
+    assert!(logged.contains_key("consumer"), "{line}");
+    for key in logged.keys() {
+        assert!(
+            fields.contains(&format!("`{key}`")),
+            "access-log field `{key}` is not documented: {fields}"
+        );
+    }
+}

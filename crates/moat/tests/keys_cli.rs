@@ -14,11 +14,11 @@ use support::{ECHO_SPEC, MOAT, config, tempdir, write};
 const PEPPER: &str = "cli-test-pepper-0123456789abcdef-0123456789";
 
 /// Writes the spec and a config with `state`/`keys` sections using
-/// `pepper`; returns the config path.
+/// `pepper` and one consumer, `alice`; returns the config path.
 fn setup(dir: &Path, pepper_line: &str) -> std::path::PathBuf {
     write(dir, "spec.yaml", ECHO_SPEC);
     let text = format!(
-        "{}state:\n  sqlite: keys.db\n{pepper_line}",
+        "{}state:\n  sqlite: keys.db\nconsumers:\n  - id: alice\n{pepper_line}",
         config("http://127.0.0.1:9", "")
     );
     write(dir, "moat.yaml", &text)
@@ -227,6 +227,39 @@ fn bad_key_ids_fail_with_a_message() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid scope"));
+}
+
+#[test]
+fn a_key_for_an_unknown_consumer_is_refused_and_nothing_is_written() {
+    let dir = tempdir();
+    let cfg = setup(dir.path(), "keys:\n  pepper: ${env:MOAT_TEST_PEPPER}\n");
+    let out = moat(&cfg, &["create", "--consumer", "alcie", "--scope", "read"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no consumer `alcie`"), "{stderr}");
+    assert!(
+        stderr.contains("hint:") && stderr.contains("alice"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!dir.path().join("keys.db").exists());
+
+    // Once the store exists, a refused create still adds nothing to it.
+    ok(moat(&cfg, &["create", "--consumer", "alice"]));
+    let out = moat(&cfg, &["create", "--consumer", "bob", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let listed = json(moat(&cfg, &["list", "--json"]));
+    let consumers: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["consumer_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(consumers, ["alice"]);
 }
 
 #[test]

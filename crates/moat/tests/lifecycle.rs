@@ -485,6 +485,36 @@ async fn health_readiness_and_metrics() {
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
 
+    // Every family has its `# HELP` and `# TYPE`, HELP first.
+    let lines: Vec<&str> = text.lines().collect();
+    let mut families = 0;
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            families += 1;
+            let name = rest.split(' ').next().unwrap();
+            let help = i.checked_sub(1).map(|j| lines[j]).unwrap_or_default();
+            assert!(
+                help.starts_with(&format!("# HELP {name} ")) && help.len() > name.len() + 10,
+                "no HELP for {name}:\n{text}"
+            );
+        }
+    }
+    for line in &lines {
+        if !line.starts_with('#') && !line.is_empty() {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|f| text.contains(&format!("# TYPE {f} histogram")))
+                .unwrap_or(name);
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "{name}:\n{text}"
+            );
+        }
+    }
+    assert!(families >= 3, "{text}");
+
     let ok = [
         "api=\"echo\"",
         "operation=\"listItems\"",

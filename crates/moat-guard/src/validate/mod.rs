@@ -40,6 +40,7 @@
 mod convert;
 mod media;
 mod params;
+mod patterns;
 mod violation;
 
 use std::collections::{BTreeSet, HashMap};
@@ -47,9 +48,12 @@ use std::fmt;
 
 use http::HeaderMap;
 use jsonschema::{Draft, Keyword, PatternOptions, Registry, ValidationError, Validator};
+use moat_config::source::Document;
 use moat_request::json::push_pointer;
 use moat_request::{Cookies, MediaType, ParsedBody, Query};
-use moat_spec::{ApiSpec, DocId, OpenApiVersion, Operation, ParameterLocation};
+use moat_spec::{
+    ApiSpec, Diagnostic, Diagnostics, DocId, OpenApiVersion, Operation, ParameterLocation,
+};
 use serde_json::{Value, json};
 
 pub use violation::{
@@ -97,26 +101,75 @@ impl Default for ValidationOptions {
 
 /// A schema that could not be compiled; the spec cannot be enforced.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompileError {
-    /// The operation's [`Operation::id`].
-    pub operation: String,
-    /// Where in the spec the schema is.
-    pub pointer: String,
+struct CompileError {
+    /// The document the schema is in.
+    doc: usize,
+    /// Where in that document the schema is.
+    pointer: String,
+    /// The keyword the compiler stopped at: its JSON pointer in the
+    /// document that holds it.
+    keyword: String,
     /// What the schema compiler said.
-    pub message: String,
+    message: String,
 }
 
-impl fmt::Display for CompileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "operation {}: schema at {} cannot be compiled: {}",
-            self.operation, self.pointer, self.message
-        )
+impl CompileError {
+    /// The error, positioned in the document the schema is in: at the
+    /// keyword the compiler stopped at when the document has it, else at the
+    /// schema.
+    fn diagnostic(&self, spec: &ApiSpec, operation: &str) -> Diagnostic {
+        let docs = spec.documents();
+        let hint = "fix the schema, or set `validation.enabled: false` for this API";
+        // The compiler names the keyword by its pointer in the document it
+        // is in, without saying which document: this schema's when the
+        // pointer lies below it there, else the one document having it.
+        let has = |d: &Document| d.value.pointer(&self.keyword).is_some();
+        let here = docs
+            .get(self.doc)
+            .filter(|d| self.keyword.starts_with(&self.pointer) && has(d))
+            .map(|d| (self.doc, d));
+        let elsewhere = || {
+            let mut found = docs.iter().enumerate().filter(|(_, d)| has(d));
+            match (found.next(), found.next()) {
+                (Some(one), None) => Some(one),
+                _ => None,
+            }
+        };
+        let (located, doc, pointer) = match here.or_else(elsewhere) {
+            Some((i, d)) => (Some(i), Some(d), self.keyword.as_str()),
+            None => (None, docs.get(self.doc), self.pointer.as_str()),
+        };
+        // The compiler quotes the offending value: shown only when it is in
+        // the root document. A file reached through `$ref` may hold anything
+        // (see moat-spec's linker): neither its values nor its lines are
+        // quoted.
+        let message = if located == Some(DocId::ROOT.index()) {
+            format!(
+                "operation {operation}: the schema cannot be compiled for request validation: {}",
+                self.message
+            )
+        } else {
+            format!(
+                "operation {operation}: the schema cannot be compiled for request validation: \
+                 it, or a schema it refers to, is not valid JSON Schema (the compiler's message \
+                 is not shown: it quotes values of a file the document refers to)"
+            )
+        };
+        match doc {
+            Some(doc) if located == Some(DocId::ROOT.index()) => {
+                doc.error_at(pointer, message).with_hint(hint)
+            }
+            // Positioned, without quoting the line.
+            Some(doc) => doc.secret_error_at(pointer, message).with_hint(hint),
+            None => Diagnostic::new(
+                docs.first().map_or(std::path::Path::new(""), |d| d.path()),
+                None,
+                message,
+            )
+            .with_hint(hint),
+        }
     }
 }
-
-impl std::error::Error for CompileError {}
 
 /// The documented body of one media type.
 struct MediaEntry {
@@ -216,10 +269,21 @@ fn fragment(pointer: &str) -> String {
 
 /// Compiles validators for every operation of `spec`, in the order of
 /// `spec.operations`, so the router's operation index picks its validator.
+///
+/// Every problem is reported, each positioned in the document it is in:
+/// first every pattern the matcher cannot run (see [`patterns`]), then the
+/// schemas that cannot be compiled.
 pub fn compile_spec(
     spec: &ApiSpec,
     options: &ValidationOptions,
-) -> Result<Vec<OperationValidator>, CompileError> {
+) -> Result<Vec<OperationValidator>, Diagnostics> {
+    let mut refused = Vec::new();
+    for doc in spec.documents() {
+        patterns::check(doc, &mut refused);
+    }
+    if !refused.is_empty() {
+        return Err(Diagnostics(refused));
+    }
     let openapi30 = spec.openapi == OpenApiVersion::V3_0;
     let registry = build_registry(
         spec,
@@ -252,10 +316,15 @@ pub fn compile_spec(
         open: open.as_ref(),
         allow: &options.allow_unknown_properties,
     };
-    spec.operations
-        .iter()
-        .map(|op| compiler.operation(op))
-        .collect()
+    let mut validators = Vec::with_capacity(spec.operations.len());
+    let mut errors = Diagnostics::default();
+    for op in &spec.operations {
+        match compiler.operation(op) {
+            Ok(v) => validators.push(v),
+            Err(e) => errors.push(e.diagnostic(spec, op.id())),
+        }
+    }
+    errors.into_result(validators)
 }
 
 fn is_open(op: &Operation, allow: &BTreeSet<String>) -> bool {
@@ -270,7 +339,7 @@ fn is_open(op: &Operation, allow: &BTreeSet<String>) -> bool {
 fn build_registry(
     spec: &ApiSpec,
     conversion: Conversion,
-) -> Result<Registry<'static>, CompileError> {
+) -> Result<Registry<'static>, Diagnostics> {
     let mut resources = Vec::new();
     for (i, doc) in spec.documents().iter().enumerate() {
         let mut converted = doc.value.clone();
@@ -281,10 +350,18 @@ fn build_registry(
         .draft(Draft::Draft202012)
         .extend(resources)
         .and_then(|b| b.prepare())
-        .map_err(|e| CompileError {
-            operation: String::new(),
-            pointer: String::new(),
-            message: e.to_string(),
+        .map_err(|e| {
+            let root = spec.documents().first();
+            let d = match root {
+                Some(doc) => doc.error_at(
+                    "",
+                    format!("the documents cannot be prepared for request validation: {e}"),
+                ),
+                None => Diagnostic::new(std::path::Path::new(""), None, e.to_string()),
+            };
+            Diagnostics::from(
+                d.with_hint("fix the schema, or set `validation.enabled: false` for this API"),
+            )
         })
 }
 
@@ -332,7 +409,6 @@ impl Compiler<'_> {
     /// A validator for the (converted) schema at `pointer` in document `doc`.
     fn schema(
         &self,
-        op: &Operation,
         registry: &Registry<'_>,
         doc: usize,
         pointer: &str,
@@ -346,8 +422,9 @@ impl Compiler<'_> {
             .should_validate_formats(true)
             .build(&wrapper)
             .map_err(|e| CompileError {
-                operation: op.id().to_string(),
+                doc,
                 pointer: pointer.to_string(),
+                keyword: e.schema_path().to_string(),
                 message: e.to_string(),
             })
     }
@@ -460,7 +537,7 @@ impl Compiler<'_> {
                         moat_config::source::push_pointer(&mut pointer, "content");
                         moat_config::source::push_pointer(&mut pointer, key);
                         moat_config::source::push_pointer(&mut pointer, "schema");
-                        Some(self.schema(op, registry, body.doc.index(), &pointer)?)
+                        Some(self.schema(registry, body.doc.index(), &pointer)?)
                     } else {
                         None
                     };
@@ -521,7 +598,7 @@ impl Compiler<'_> {
                 Shape::Scalar(Scalar::of(schema_value))
             };
             let schema = if p.schema.is_some() && shape != Shape::Opaque {
-                Some(self.schema(op, registry, p.doc.index(), &schema_pointer)?)
+                Some(self.schema(registry, p.doc.index(), &schema_pointer)?)
             } else {
                 None
             };

@@ -252,3 +252,30 @@ fn all_problems_are_reported_together() {
     assert_eq!(diags.0.len(), 3, "{diags}");
     assert!(diags.to_string().ends_with("3 errors"));
 }
+
+#[test]
+fn upper_case_methods_are_refused_where_written() {
+    let diags = errors(&format!(
+        "{HEADER}paths:\n  /items:\n    GET: {{responses: {{'200': {{description: ok}}}}}}\n    Post: {{responses: {{'200': {{description: ok}}}}}}\n"
+    ));
+    assert_eq!(diags.0.len(), 2, "{diags}");
+    let d = &diags.0[0];
+    assert!(d.message.contains("`GET`"), "{d}");
+    assert_eq!(d.position, at(5, 5));
+    assert_eq!(d.hint.as_deref(), Some("use lower case: get"));
+    assert_eq!(diags.0[1].position, at(6, 5));
+    assert_eq!(diags.0[1].hint.as_deref(), Some("use lower case: post"));
+}
+
+#[test]
+fn other_unknown_path_item_keys_are_warnings() {
+    let spec = spec(&format!(
+        "{HEADER}paths:\n  /items:\n    summary: s\n    x-owner: me\n    gett: {{responses: {{'200': {{description: ok}}}}}}\n    get: {{responses: {{'200': {{description: ok}}}}}}\n"
+    ));
+    assert_eq!(spec.operations.len(), 1);
+    assert_eq!(spec.warnings.len(), 1, "{:?}", spec.warnings);
+    let w = &spec.warnings[0];
+    assert!(w.message.contains("unknown key `gett`"), "{w}");
+    assert_eq!(w.position, at(7, 5));
+    assert_eq!(w.hint.as_deref(), Some("did you mean `get`?"));
+}

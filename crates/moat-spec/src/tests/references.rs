@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{Files, HEADER, at, errors, only, spec};
-use crate::{DocId, ResolveError, load};
+use crate::{DocId, ResolveError, load, load_with_ref_dirs};
 
 #[test]
 fn bad_ref_is_reported_at_the_ref_with_a_suggestion() {
@@ -84,7 +84,9 @@ fn file_refs_are_resolved_relative_to_the_referring_file() {
         "shared/types.json",
         r##"{"Id": {"type": "string"}, "Pet": {"type": "object", "properties": {"id": {"$ref": "#/Id"}}}}"##,
     );
-    let spec = load(&root).unwrap_or_else(|e| panic!("{e}"));
+    // `shared/` is beside the document's directory: allowed explicitly.
+    let shared = files.dir.path().join("shared");
+    let spec = load_with_ref_dirs(&root, &[shared]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(spec.documents().len(), 3);
     let op = &spec.operations[0];
     assert_eq!(op.doc, DocId::ROOT);
@@ -367,4 +369,63 @@ fn path_items_parameters_and_bodies_may_be_refs() {
     let get = spec.operation("GET /pets/{id}").unwrap();
     assert_eq!(get.parameters[0].pointer, "/components/parameters/RealId");
     assert_eq!(get.parameters[0].schema, Some(json!({"type": "integer"})));
+}
+
+#[test]
+fn refs_are_confined_to_the_documents_directory() {
+    let files = Files::new();
+    let root = files.write(
+        "api/openapi.yaml",
+        &format!(
+            "{HEADER}paths: {{}}\ncomponents:\n  schemas:\n    A: {{$ref: '../secrets/pepper.yaml#/key'}}\n    B: {{$ref: 'link.yaml'}}\n    C: {{$ref: 'inside/c.yaml#/C'}}\n"
+        ),
+    );
+    files.write("secrets/pepper.yaml", "key: hunter2-hunter2-hunter2\n");
+    files.write("api/inside/c.yaml", "C: {type: string}\n");
+    std::os::unix::fs::symlink(
+        files.dir.path().join("secrets/pepper.yaml"),
+        files.dir.path().join("api/link.yaml"),
+    )
+    .unwrap();
+    let diags = load(&root).unwrap_err();
+    assert_eq!(diags.0.len(), 2, "{diags}");
+    for (d, line) in diags.0.iter().zip([6, 7]) {
+        assert_eq!(d.position, at(line, 15), "{d}");
+        assert!(d.message.contains("outside the directories"), "{d}");
+        assert!(d.hint.as_deref().unwrap().contains("spec_ref_dirs"), "{d}");
+    }
+    assert!(!diags.to_string().contains("hunter2"), "{diags}");
+
+    // Allowed explicitly, the same files are read.
+    let secrets = files.dir.path().join("secrets");
+    let spec = load_with_ref_dirs(&root, &[secrets]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(spec.documents().len(), 3);
+}
+
+#[test]
+fn a_referenced_file_that_is_not_a_mapping_is_never_quoted() {
+    let files = Files::new();
+    let root = files.write(
+        "openapi.yaml",
+        &format!(
+            "{HEADER}paths: {{}}\ncomponents:\n  schemas:\n    A: {{$ref: 'pepper'}}\n    B: {{$ref: 'broken.yaml#/B'}}\n"
+        ),
+    );
+    files.write("pepper", "s3cr3t-pepper-value-0123456789abcdef\n");
+    files.write("broken.yaml", "B: [s3cr3t-broken-value, 2\n");
+    let diags = load(&root).unwrap_err();
+    assert_eq!(diags.0.len(), 2, "{diags}");
+    let scalar = &diags.0[0];
+    assert_eq!(scalar.position, at(6, 15), "{scalar}");
+    assert!(
+        scalar
+            .message
+            .contains("does not hold a YAML or JSON mapping"),
+        "{scalar}"
+    );
+    let broken = &diags.0[1];
+    assert!(broken.file.ends_with("broken.yaml"), "{broken}");
+    assert!(broken.position.is_some(), "{broken}");
+    let text = diags.to_string();
+    assert!(!text.contains("s3cr3t"), "{text}");
 }

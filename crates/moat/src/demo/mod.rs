@@ -18,19 +18,35 @@ use crate::commands::{announce, start_failed};
 const CONFIG: &str = include_str!("../../../../examples/bookstore/moat.yaml");
 const SPEC: &str = include_str!("../../../../examples/bookstore/openapi.yaml");
 
+/// Where the gateway listens by default.
+const GATEWAY_ADDR: &str = "127.0.0.1:8080";
+/// Where `--upstream-only` serves the bookstore by default: the upstream
+/// address of examples/bookstore/moat.yaml.
+const BOOKSTORE_ADDR: &str = "127.0.0.1:8081";
+
 /// Options of `moat demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Where the gateway listens.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    /// Where the gateway listens [default: 127.0.0.1:8080]; with
+    /// `--upstream-only`, where the bookstore API listens
+    /// [default: 127.0.0.1:8081].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
     /// Where the admin listener (metrics) listens.
     #[arg(long, default_value = "127.0.0.1:9901")]
     admin: SocketAddr,
+    /// Start only the sample bookstore API, without the gateway: the
+    /// upstream for running examples/bookstore/moat.yaml with `moat serve`.
+    #[arg(long)]
+    upstream_only: bool,
 }
 
 /// Starts the bookstore and the gateway, prints a guide, serves until Ctrl-C.
 pub async fn run(args: DemoArgs) -> ExitCode {
+    if args.upstream_only {
+        let addr = args.listen.unwrap_or_else(|| default_addr(BOOKSTORE_ADDR));
+        return run_upstream_only(addr).await;
+    }
     let dir = std::env::temp_dir().join(format!("moat-demo-{}", std::process::id()));
     let token = format!("{}{}", uuid_hex(), uuid_hex());
     if let Err(e) = write_files(&dir, &token) {
@@ -43,6 +59,52 @@ pub async fn run(args: DemoArgs) -> ExitCode {
     let result = run_in(&dir, &args, &token).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+fn default_addr(addr: &str) -> SocketAddr {
+    addr.parse()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// Serves the bookstore API alone on `addr` until SIGINT or SIGTERM.
+async fn run_upstream_only(addr: SocketAddr) -> ExitCode {
+    let listener = match TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "moat demo: cannot listen on {addr}: {e}\nhint: choose another address with --listen"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(addr);
+    eprintln!("moat demo: bookstore API listening on {bound}");
+    eprintln!(
+        "moat demo: it is deliberately vulnerable: keep it on loopback, behind `moat serve --config examples/bookstore/moat.yaml`"
+    );
+    match bookstore::serve(listener, stop_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("moat demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 async fn run_in(dir: &Path, args: &DemoArgs, token: &str) -> ExitCode {
@@ -66,7 +128,12 @@ async fn run_in(dir: &Path, args: &DemoArgs, token: &str) -> ExitCode {
     }));
 
     let config = dir.join("moat.yaml");
-    let (listen, admin) = (args.listen, args.admin);
+    let listen = args.listen.unwrap_or_else(|| default_addr(GATEWAY_ADDR));
+    let admin = args.admin;
+    // Failures this client may make before it is locked out, for the guide.
+    let max_failures = moat_config::load(&config)
+        .map(|l| l.config.lockout.max_failures)
+        .unwrap_or_default();
     let loader: ConfigLoader = Arc::new(move || {
         let mut loaded = moat_config::load(&config)?;
         let cfg = &mut loaded.config;
@@ -100,7 +167,7 @@ async fn run_in(dir: &Path, args: &DemoArgs, token: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    print_guide(&gateway, upstream_addr, token, &creds);
+    print_guide(&gateway, upstream_addr, token, &creds, max_failures);
     let code = match gateway.run_until_signal().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -186,8 +253,21 @@ fn uuid_hex() -> String {
     moat_gateway::forwarding::RequestId::new().to_string()
 }
 
-fn print_guide(gateway: &Gateway, upstream: SocketAddr, token: &str, creds: &DemoCredentials) {
+/// Prints the tour. Its steps are meant to be run in order, and the
+/// statuses it announces are those of a run in order: the invalid token
+/// of the authentication steps is the first refused credential of the
+/// lockout step.
+fn print_guide(
+    gateway: &Gateway,
+    upstream: SocketAddr,
+    token: &str,
+    creds: &DemoCredentials,
+    max_failures: u32,
+) {
     let (key, jwt, bob) = (&creds.api_key, &creds.jwt, &creds.bob_jwt);
+    // One refused token came before the loop; the loop makes the rest, and
+    // its last attempt finds the address locked out.
+    let (refused, attempts) = (max_failures.saturating_sub(1), max_failures);
     let gw = gateway
         .listen_addrs()
         .first()
@@ -237,9 +317,10 @@ Abuse controls:
 
   for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{{http_code}} ' http://{gw}/api/books; done; echo
   curl -i http://{gw}/api/books                  # 429 + Retry-After, RateLimit-Policy, RateLimit
-  for i in $(seq 11); do curl -s -o /dev/null -w '%{{http_code}} ' http://{gw}/api/users/1 \
-       -H \"Authorization: Bearer guessed.token.$i\"; done; echo   # 401 x10, then 429: brute force locked out
-                                                 # (your address, for a minute: try it last)
+  for i in $(seq {attempts}); do curl -s -o /dev/null -w '%{{http_code}} ' http://{gw}/api/users/1 \
+       -H \"Authorization: Bearer guessed.token.$i\"; done; echo   # 401 x{refused}, then 429: brute force locked out
+                                                 # ({max_failures} refused tokens in a minute, the invalid one above
+                                                 # included; your address, for a minute: try it last)
 
 alice's API key was issued with `moat keys` into the demo's key store; the
 upstream sees her as `x-moat-consumer: alice`, never her credentials.
