@@ -13,6 +13,8 @@ use crate::request::HintSource;
 #[derive(Debug, Clone)]
 pub struct InspectOptions {
     /// 1 (only unambiguous attacks count) to 4 (anything suspicious).
+    /// Each level adds the hits that count from it, and they count as
+    /// critical: see [`Hit::counted_at`](crate::detect::Hit::counted_at).
     pub paranoia: u8,
     /// The anomaly score at which a request is blocked.
     pub threshold: u32,
@@ -112,11 +114,11 @@ impl Inspector {
         let ctx = Context { kind, hints };
         for d in &self.detectors {
             if let Some(hit) = d.detect(&views, &ctx)
-                && hit.paranoia <= self.options.paranoia
+                && let Some(severity) = hit.counted_at(self.options.paranoia)
             {
                 report.push(Finding {
                     detector: d.kind(),
-                    severity: hit.severity,
+                    severity,
                     location: location(),
                     reason: hit.reason,
                     snippet: snippet(value),

@@ -8,7 +8,9 @@
 //! [`Detector`](detect::Detector) looks at the views it cares about. A hit
 //! carries a [`Severity`] and the lowest paranoia level at which it counts;
 //! the [`Report`] adds up the scores of the hits that count at the
-//! configured level, and the caller blocks at the threshold.
+//! configured level (a hit from level 2 or above counts as critical once
+//! the level reaches it: [`detect::Hit::counted_at`]), and the caller
+//! blocks at the threshold.
 //!
 //! ```
 //! use moat_inspect::{Inspector, InspectOptions, Location, ValueKind, Hints, Report};

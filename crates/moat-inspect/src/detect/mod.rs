@@ -100,10 +100,37 @@ pub struct Context<'a> {
 pub struct Hit {
     /// How bad.
     pub severity: Severity,
-    /// The lowest paranoia level (1–4) at which the hit counts.
+    /// The lowest paranoia level (1–4) at which the hit counts (see
+    /// [`counted_at`](Self::counted_at)).
     pub paranoia: u8,
     /// Why, in a few words.
     pub reason: &'static str,
+}
+
+impl Hit {
+    /// The severity the hit is scored at when inspection runs at
+    /// `paranoia`; `None` when it does not count there.
+    ///
+    /// A hit's level says how sure the detector is that the pattern is an
+    /// attack (1: beyond doubt; 4: merely suspicious), its severity how bad
+    /// the attack is. At level 1 a hit is scored at its severity, so that
+    /// weaker level-1 hits (warnings, errors) need company to reach the
+    /// threshold. A hit that counts only from level 2 or above is scored
+    /// as critical once the configured level reaches it: choosing the level
+    /// is the operator's word that such patterns are attacks in this API
+    /// (as the OWASP Core Rule Set's higher-level rules carry critical
+    /// scores). Each level therefore adds detections that block alone at
+    /// the default threshold, and the threshold still decides for all of
+    /// them (raise it to require several hits at every level).
+    pub const fn counted_at(&self, paranoia: u8) -> Option<Severity> {
+        if self.paranoia > paranoia {
+            None
+        } else if self.paranoia > 1 {
+            Some(Severity::Critical)
+        } else {
+            Some(self.severity)
+        }
+    }
 }
 
 /// One class of attack.
@@ -144,4 +171,31 @@ pub(crate) fn run(detector: &dyn Detector, value: &str, kind: ValueKind) -> Opti
             hints: &hints,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_above_level_1_count_as_critical_once_their_level_is_chosen() {
+        let hit = |severity, paranoia| Hit {
+            severity,
+            paranoia,
+            reason: "test",
+        };
+        // Level 1: the severity, at every level.
+        for p in 1..=4 {
+            assert_eq!(
+                hit(Severity::Warning, 1).counted_at(p),
+                Some(Severity::Warning)
+            );
+        }
+        // Level 3: nothing below it, critical from it.
+        let notice = hit(Severity::Notice, 3);
+        assert_eq!(notice.counted_at(1), None);
+        assert_eq!(notice.counted_at(2), None);
+        assert_eq!(notice.counted_at(3), Some(Severity::Critical));
+        assert_eq!(notice.counted_at(4), Some(Severity::Critical));
+    }
 }
