@@ -12,9 +12,12 @@
 //!
 //! * the separator: substitution 3, `;` `|` `||` `&&` `&` 2, a line
 //!   break 2 (1 in free text), the start of the value 0; one less when
-//!   glued to a word on both sides (`name|id`, `a;b` choices);
+//!   glued to a word on both sides (`name|id`, `a;b` choices); a closed
+//!   backtick pair in free text is a markdown code span (1);
 //! * the command: 2 when it is not an everyday word (`whoami`, `wget`,
-//!   `nc`, `powershell`), 1 otherwise (`cat`, `id`, `type`, `sort`);
+//!   `nc`, `powershell`), 1 otherwise (`cat`, `id`, `type`, `sort`); 0
+//!   for developer tooling (`git`, `docker`, `npm`, `less`, `rm`…) in free
+//!   text, where notes and tickets quote it;
 //! * the arguments: 3 when they name a sensitive thing (`/etc/passwd`,
 //!   `/dev/tcp`, `/bin/sh`, a URL, `-enc`, `IEX(`), 1 when they look like
 //!   shell arguments (an option, a path, a redirection, a number, nothing
@@ -205,8 +208,11 @@ fn scan(s: &[u8], texty: &Texty<'_>) -> Option<Hit> {
             b'`' if prev == Some(b'`') || next == Some(b'`') => None,
             b'`' => Some(Sep {
                 end: i + 1,
-                // Closed (`` `id` ``): a substitution; unclosed: weaker.
-                weight: if last_tick.is_some_and(|t| t > i) {
+                // Closed (`` `id` ``): a substitution; unclosed: weaker; in
+                // free text, a markdown code span.
+                weight: if texty.get() {
+                    1
+                } else if last_tick.is_some_and(|t| t > i) {
                     3
                 } else {
                     2
@@ -367,7 +373,12 @@ fn judge(s: &[u8], sep: Sep, texty: &Texty<'_>, at: usize) -> Option<Hit> {
     if s.get(word.end) == Some(&b'=') {
         return None;
     }
-    let cmd_weight = command_weight(&word)?;
+    let texty = texty.get();
+    let cmd_weight = match command_weight(&word)? {
+        // Developer tooling quoted in prose: no evidence by itself.
+        _ if texty && !word.split && !word.glob && developer(&word) => 0,
+        w => w,
+    };
     if word.split {
         obf = 3;
     }
@@ -389,7 +400,6 @@ fn judge(s: &[u8], sep: Sep, texty: &Texty<'_>, at: usize) -> Option<Hit> {
     if args > 0 && rest.windows(6).any(|w| w.eq_ignore_ascii_case(b"${ifs}")) {
         obf = 3;
     }
-    let texty = texty.get();
     let context = if texty { 0 } else { 2 };
     let anchor = u32::from(!texty && !sep.start && anchored(&s[..at]));
     let total = sep.weight + cmd_weight + args + obf + path_cmd + context + anchor;
@@ -662,6 +672,16 @@ fn command_weight(w: &Word) -> Option<u32> {
     None
 }
 
+/// Whether the command word is developer tooling ([`words::DEVELOPER`]).
+fn developer(w: &Word) -> bool {
+    w.bases()
+        .iter()
+        .flatten()
+        .filter_map(|b| words::key(b.bytes()))
+        .any(|k| DEVELOPER_KEYS.binary_search(&k).is_ok())
+}
+
+static DEVELOPER_KEYS: LazyLock<Vec<u128>> = LazyLock::new(|| words::keys(words::DEVELOPER));
 static AMBIGUOUS_KEYS: LazyLock<Vec<u128>> = LazyLock::new(|| words::keys(words::AMBIGUOUS));
 static DISTINCT_KEYS: LazyLock<Vec<u128>> = LazyLock::new(|| words::keys(words::DISTINCT));
 

@@ -9,7 +9,9 @@
 //! the value reads as text. A JSON string or form field whose first line is
 //! a single token (`"/home\r\nLocation: …"`, `"en\nX-Forwarded-Host: …"`,
 //! or nothing before the break) is judged as a single-line value: it is a
-//! redirect target or a code an attacker broke, not prose. Blanks after the
+//! redirect target or a code an attacker broke, not prose — unless that
+//! token opens a block (`services:`, `Steps:`, `---`, `# heading`): YAML
+//! and configuration pasted into a note are text. Blanks after the
 //! break (obsolete header folding, `\r\n\tSet-Cookie:`) are skipped.
 //!
 //! | found | where | severity | paranoia |
@@ -100,7 +102,12 @@ fn reads_as_text(s: &[u8]) -> bool {
         return true;
     };
     let line = &s[..p];
-    line.len() > 64 || line.iter().any(|&c| c == b' ' || c == b'\t')
+    // A first line that opens a block (`services:`, `Steps:`, a YAML
+    // document marker `---`, a `#` comment or heading) starts a document
+    // or a list: the value is text, not a broken single token.
+    let opens_block = line.len() > 1
+        && (line.ends_with(b":") || line.starts_with(b"---") || line.starts_with(b"#"));
+    opens_block || line.len() > 64 || line.iter().any(|&c| c == b' ' || c == b'\t')
 }
 
 /// What follows a line break.
@@ -340,5 +347,24 @@ mod tests {
                 check(v, ValueKind::Query)
             );
         }
+    }
+
+    #[test]
+    fn yaml_blocks_are_text() {
+        for v in [
+            "services:\r\n  web:\r\n    image: nginx:1.25\r\nlocation: eu-west-1\r\n",
+            "server:\n  host: 0.0.0.0\ncontent-type: application/json\n",
+            "Steps:\n$ curl -i https://api.example.com/\nHTTP/1.1 200 OK\ncontent-type: application/json",
+            "---\nhost: api.example.com\n",
+        ] {
+            let h = check(v, ValueKind::JsonString);
+            assert!(h.is_none_or(|h| h.paranoia >= 2), "{v:?}: {h:?}");
+        }
+        // A single token broken by a header is still an injection.
+        assert!(critical(
+            "/home\r\nLocation: https://evil.example/",
+            ValueKind::JsonString
+        ));
+        assert!(critical("en\r\nSet-Cookie: sid=x", ValueKind::FormField));
     }
 }

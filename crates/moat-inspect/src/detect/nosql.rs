@@ -18,10 +18,12 @@
 //! |---|---|---|
 //! | operator as JSON key or bracketed/bare parameter name | critical | 1 |
 //! | `{"$op":` / `{$op:` inside a string value | critical | 1 |
+//! | the same inside a quoted shell query (`db.orders.find({ total: { $gt: 1 } })`) | warning | 2 |
 //! | `';return …` / `this.x.match(` JavaScript in a value | critical | 1 |
 //! | `$type` key | warning | 2 |
 //! | unknown `$name` key or bracketed parameter | notice | 3 |
-//! | `sleep(`/`db.` JavaScript fragments | warning | 2 |
+//! | `'; db.users.drop(); '`: a shell call after a breakout (`;`, a quote, `+`) | critical | 1 |
+//! | `sleep(`/`db.` JavaScript fragments; a shell call in prose | warning | 2 |
 
 use memchr::{memchr, memchr2, memchr3};
 
@@ -251,6 +253,34 @@ fn param_name(s: &[u8], bare: bool) -> Option<Hit> {
     found
 }
 
+/// Whether `before` (the text before an operator) opens a MongoDB shell
+/// call, `db.<collection>.<method>(` or `db.<method>(`: a query quoted in a note or a
+/// ticket, not an operator object sent in place of a value. Only the last
+/// 512 bytes are looked at (a shell query is short; the scan stays
+/// linear).
+fn shell_query(before: &[u8]) -> bool {
+    let before = &before[before.len().saturating_sub(512)..];
+    let Some(p) = rfind_ci(before, b"db.") else {
+        return false;
+    };
+    if p > 0 && is_word(before[p - 1]) {
+        return false;
+    }
+    // `db.<collection>.<method>(` or `db.<method>(`.
+    let call = &before[p + 3..];
+    let name = call.iter().take_while(|&&c| is_word(c)).count();
+    let rest = match call.get(name..) {
+        Some([b'(', ..]) => return name > 0,
+        Some([b'.', rest @ ..]) => rest,
+        _ => return false,
+    };
+    let method = rest
+        .iter()
+        .take_while(|&&c| c.is_ascii_alphabetic())
+        .count();
+    name > 0 && method > 0 && rest.get(method) == Some(&b'(')
+}
+
 /// A string value: operator objects and `$where` JavaScript inside.
 fn string_value(s: &[u8]) -> Option<Hit> {
     // Every finding needs one of these bytes: `$` (an operator), `;`
@@ -288,6 +318,14 @@ fn string_value(s: &[u8]) -> Option<Hit> {
             }
             let closed = matches!(s.get(a), Some(b':' | b']'));
             if opened && closed && matches!(classify(name), Name::Operator) {
+                if shell_query(&s[..i]) {
+                    found = worse(
+                        found,
+                        Some(hit(Severity::Warning, 2, "NoSQL operator in a shell query")),
+                    );
+                    i = e;
+                    continue;
+                }
                 return Some(hit(Severity::Critical, 1, "NoSQL operator in a value"));
             }
             i = e.max(i + 1);
@@ -440,7 +478,14 @@ fn string_value(s: &[u8]) -> Option<Hit> {
             b".getsiblingdb(",
         ];
         if METHODS.iter().any(|m| contains_ci(call, m)) {
-            if semi || quote {
+            // A breakout puts the call right after a statement end, a
+            // quote or a concatenation (`'; db.users.drop(); '`); a query
+            // quoted in a note follows words.
+            let broke_out = s[..p]
+                .trim_ascii_end()
+                .last()
+                .is_some_and(|c| matches!(c, b';' | b'\'' | b'"' | b'+' | b'|' | b'&'));
+            if (semi || quote) && broke_out {
                 return Some(hit(Severity::Critical, 1, "MongoDB shell call"));
             }
             found = worse(found, Some(hit(Severity::Warning, 2, "MongoDB shell call")));
@@ -579,5 +624,25 @@ mod tests {
                 "{v}: {h:?}"
             );
         }
+    }
+
+    #[test]
+    fn shell_queries_in_prose_count_from_level_2() {
+        for v in [
+            "In the mongo shell db.orders.find({ status: \"open\", total: { $gt: 100 } }) returns nothing",
+            "Use db.users.updateMany({ plan: \"trial\" }, { $set: { plan: \"free\" } }) after it",
+            "Favourite query: db.currentOp({ secs_running: { $gte: 5 } })",
+        ] {
+            let h = check(v, ValueKind::JsonString);
+            assert!(h.is_some_and(|h| h.paranoia == 2), "{v}: {h:?}");
+        }
+        // An operator object sent as the value, and a breakout into a
+        // shell call, stay critical.
+        assert!(critical("{\"$ne\": null}", ValueKind::JsonString));
+        assert!(critical("x'; db.users.drop(); '", ValueKind::Query));
+        assert!(critical(
+            "a\" + db.users.find({}) + \"",
+            ValueKind::JsonString
+        ));
     }
 }
