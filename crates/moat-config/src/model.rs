@@ -162,6 +162,9 @@ pub struct InspectionConfig {
     /// Known false positives to ignore.
     #[serde(default)]
     pub exclusions: Vec<InspectionExclusion>,
+    /// Which request headers are inspected.
+    #[serde(default)]
+    pub headers: InspectionHeaders,
     /// Largest body read for inspection; larger bodies stream uninspected
     /// (and are recorded).
     #[serde(default = "default_inspected_body")]
@@ -182,6 +185,7 @@ impl Default for InspectionConfig {
             threshold: default_inspection_threshold(),
             detectors: None,
             exclusions: Vec::new(),
+            headers: InspectionHeaders::default(),
             max_body_bytes: default_inspected_body(),
             graphql: GraphqlConfig::default(),
             xml: XmlConfig::default(),
@@ -197,6 +201,19 @@ fn default_inspection_threshold() -> u32 {
 }
 fn default_inspected_body() -> u64 {
     1024 * 1024
+}
+
+/// Which request headers inspection reads: every header but the framing
+/// and transport ones (`host`, `content-length`, `transfer-encoding`,
+/// `connection`, …), `cookie` (inspected cookie by cookie),
+/// `proxy-authorization`, the credentials a verifier consumed, and these.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectionHeaders {
+    /// Header names (any case) not inspected, e.g. a signature header
+    /// whose value is opaque.
+    #[serde(default)]
+    pub exclude: Vec<String>,
 }
 
 /// Findings to ignore: those of `detectors` at `locations` of

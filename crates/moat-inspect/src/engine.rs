@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::detect::{self, Context, Detector, DetectorKind};
 use crate::normalize::normalize;
 use crate::report::{Finding, Location, Report, ValueKind, snippet};
-use crate::request::HintSource;
+use crate::request::{HeaderSelection, HintSource};
 
 /// How inspection decides.
 #[derive(Debug, Clone)]
@@ -20,6 +20,8 @@ pub struct InspectOptions {
     pub threshold: u32,
     /// The detectors that run.
     pub detectors: Vec<DetectorKind>,
+    /// The request headers inspected.
+    pub headers: HeaderSelection,
 }
 
 impl Default for InspectOptions {
@@ -28,6 +30,7 @@ impl Default for InspectOptions {
             paranoia: 1,
             threshold: 5,
             detectors: DetectorKind::ALL.to_vec(),
+            headers: HeaderSelection::default(),
         }
     }
 }

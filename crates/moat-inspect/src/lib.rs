@@ -39,4 +39,6 @@ pub mod xml;
 pub use detect::DetectorKind;
 pub use engine::{Hints, InspectOptions, Inspector};
 pub use report::{Finding, Location, Report, Severity, ValueKind, snippet};
-pub use request::{HintSource, INSPECTED_HEADERS, NoHints, RawRequest, RequestParts};
+pub use request::{
+    HeaderSelection, HintSource, NoHints, RawRequest, RequestParts, TRANSPORT_HEADERS,
+};
