@@ -175,9 +175,7 @@ pub(super) fn inspect(
     // Credentials a verifier read are not inspected; header names in a
     // `HeaderMap` are lower case, an API key's name may not be.
     let consumed: Vec<String> = operation
-        .map(|op| {
-            crate::inspection::consumed_credentials(api.table.spec(), op, identity.is_some())
-        })
+        .map(|op| crate::inspection::consumed_credentials(api.table.spec(), op, identity.is_some()))
         .unwrap_or_default()
         .into_iter()
         .map(str::to_ascii_lowercase)

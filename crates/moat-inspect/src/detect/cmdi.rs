@@ -35,6 +35,9 @@
 //! | 5 | error | 2 |
 //! | 4 | warning | 3 |
 //!
+//! A server-side include directive (`<!--#exec cmd=…-->`, `<!--#include
+//! virtual=…-->`) is critical on its own.
+//!
 //! A value that starts with a command but has no separator never goes
 //! beyond error unless its arguments are sensitive. Shellshock
 //! (`() { :; };`) and PHP/Python breakouts into `system(`/`passthru(`
@@ -127,6 +130,9 @@ struct Sep {
 fn scan(s: &[u8], texty: &Texty<'_>) -> Option<Hit> {
     if s.is_empty() {
         return None;
+    }
+    if let Some(h) = server_side_include(s) {
+        return Some(h);
     }
     // Separators and substitutions all hold one of these bytes (`(` only
     // after `$`, `<` or `>`).
@@ -286,6 +292,39 @@ fn in_table(tables: &[(usize, usize)], at: usize) -> bool {
     // Sorted and disjoint: the last range starting at or before `at`.
     let k = tables.partition_point(|&(a, _)| a <= at);
     k > 0 && at < tables[k - 1].1
+}
+
+/// A server-side include directive (`<!--#exec cmd="id"-->`,
+/// `<!--#include virtual="/etc/passwd"-->`): where the server parses SSI,
+/// a directive in a value runs a command or reads a file. Nobody types one
+/// by accident.
+fn server_side_include(s: &[u8]) -> Option<Hit> {
+    const DIRECTIVES: &[&[u8]] = &[
+        b"exec",
+        b"include",
+        b"echo",
+        b"config",
+        b"printenv",
+        b"fsize",
+        b"flastmod",
+        b"set",
+        b"if",
+        b"elif",
+    ];
+    let mut from = 0;
+    while let Some(p) = memchr(b'<', &s[from..]).map(|p| from + p) {
+        from = p + 1;
+        if !s[p..].starts_with(b"<!--#") {
+            continue;
+        }
+        let at = p + 5;
+        if DIRECTIVES.iter().any(|d| {
+            starts_with_ci(s, at, d) && s.get(at + d.len()).is_some_and(u8::is_ascii_whitespace)
+        }) {
+            return Some(hit(Severity::Critical, 1, "server-side include directive"));
+        }
+    }
+    None
 }
 
 /// Critical patterns that need no separator analysis.

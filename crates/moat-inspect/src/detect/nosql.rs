@@ -23,6 +23,7 @@
 //! | `$type` key | warning | 2 |
 //! | unknown `$name` key or bracketed parameter | notice | 3 |
 //! | `'; db.users.drop(); '`: a shell call after a breakout (`;`, a quote, `+`) | critical | 1 |
+//! | a busy wait on `new Date()` in a loop, after a quote or `;` | critical | 1 |
 //! | `sleep(`/`db.` JavaScript fragments; a shell call in prose | warning | 2 |
 
 use memchr::{memchr, memchr2, memchr3};
@@ -420,6 +421,16 @@ fn string_value(s: &[u8]) -> Option<Hit> {
                 return Some(hit(Severity::Critical, 1, "JavaScript tautology"));
             }
         }
+    }
+    // `do { c = new Date(); } while (c - d < 5000)`: a busy wait on the
+    // clock, the `$where` way of sleeping.
+    if paren
+        && (quote || semi)
+        && let Some(first) = find_ci(s, b"new date(", 0)
+        && find_ci(s, b"new date(", first + 9).is_some()
+        && find_ci(s, b"while", 0).is_some()
+    {
+        return Some(hit(Severity::Critical, 1, "JavaScript busy wait"));
     }
     // `"; while(true){}; "`: a JavaScript busy loop.
     for p in [

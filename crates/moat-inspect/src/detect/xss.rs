@@ -4,7 +4,13 @@
 //! is flagged: script-capable tags, `on*=` event handlers, `javascript:`
 //! URLs in URL attributes, script in `style`. Outside tags it looks for
 //! the two other ways out of a page's context: an attribute breakout
-//! (`" onmouseover="…`), and a JavaScript string breakout (`';alert(1)//`).
+//! (`" onmouseover="…`), and a JavaScript string breakout (`';alert(1)//`,
+//! `';alert.call(null,1)//`, `"-(alert)(1)-"`). Without a tag or a
+//! breakout: `javascript:` URLs as the value or as a markdown link target
+//! (`[x](javascript:…)`), the Function constructor
+//! (`constructor.constructor(…)()`), a concatenated property name called
+//! (`window['al'+'ert'](1)`), a sink called indirectly at the start of the
+//! value (`alert.call(null,1)`, `(alert)(1)`), and the `<XSS>` probe.
 //!
 //! Less-than signs that are not tags (`a < b`, `x<5`, `<3`, `if (a<b)`,
 //! `<alice@example.com>`) are text to the browser and to this detector;
@@ -39,6 +45,11 @@ impl Detector for CrossSiteScripting {
         }
         if memchr::memchr(b':', s).is_some() {
             script_url_value(s, &mut scan);
+            // Markdown links and autolinks: `[text](javascript:…)`,
+            // `<javascript:…>` (rendered into `href`).
+            for p in memchr::memmem::find_iter(s, b"](") {
+                script_url_value(&s[p + 2..], &mut scan);
+            }
             // A URL (a `Referer`, a link field): its query values too.
             for (a, b) in super::sqli::url_query_values(s) {
                 script_url_value(&s[a..b], &mut scan);
@@ -46,6 +57,9 @@ impl Detector for CrossSiteScripting {
         }
         if memchr::memchr(b'(', s).is_some() || memchr::memchr(b'`', s).is_some() {
             js_breakout(s, &mut scan);
+            if !scan.is_critical() {
+                js_expression(s, &mut scan);
+            }
         }
         scan.finish()
     }
@@ -119,6 +133,8 @@ fn dangerous_tag(name: &[u8]) -> Option<&'static str> {
         (b"embed", "<embed> tag"),
         (b"applet", "<applet> tag"),
         (b"portal", "<portal> tag"),
+        // Not a tag at all: the classic probe (`'';!--"<XSS>=&{()}`).
+        (b"xss", "XSS probe"),
     ];
     TAGS.iter()
         .find(|(n, _)| lower_eq(n, name))
@@ -894,6 +910,63 @@ fn js_breakout(s: &[u8], scan: &mut Scan) {
     }
 }
 
+/// Script without a tag or a breakout, as it runs where a value lands in
+/// a script context or an `eval`: the Function constructor
+/// (`constructor.constructor('…')()`), a property name built from strings
+/// and called (`window['al'+'ert'](1)`), and a sink called indirectly
+/// (`(alert)(1)`, `alert.call(null,1)`) at the start of the value.
+fn js_expression(s: &[u8], scan: &mut Scan) {
+    if contains_compact(s, &[b"constructor.constructor("]) {
+        scan.critical("Function constructor call");
+        return;
+    }
+    // `[ 'al' + 'ert' ](` — a concatenated property name, called.
+    let mut from = 0;
+    while let Some(p) = memchr::memchr(b'[', &s[from..]).map(|p| from + p) {
+        from = p + 1;
+        let window = &s[p + 1..s.len().min(p + 65)];
+        let Some(close) = memchr::memchr(b']', window) else {
+            continue;
+        };
+        let inner = window[..close].trim_ascii();
+        let quoted = inner.first().is_some_and(|&q| q == b'\'' || q == b'"');
+        let concatenated = inner
+            .windows(3)
+            .any(|w| matches!(w[0], b'\'' | b'"') && w[1] == b'+' && matches!(w[2], b'\'' | b'"'))
+            || inner.windows(5).any(|w| {
+                matches!(w[0], b'\'' | b'"') && w[2] == b'+' && matches!(w[4], b'\'' | b'"')
+            });
+        let called = window
+            .get(close + 1..)
+            .is_some_and(|rest| matches!(rest.trim_ascii_start().first(), Some(b'(' | b'`')));
+        if quoted && concatenated && called {
+            scan.critical("concatenated property call");
+            return;
+        }
+    }
+    // The value itself starts with an indirect sink call (a plain
+    // `alert(1)` with no breakout is left to the other checks: a function
+    // named in prose or code).
+    let t = s.trim_ascii_start();
+    let (wrapped, t) = match t.strip_prefix(b"(") {
+        Some(rest) => (true, rest.trim_ascii_start()),
+        None => (false, t),
+    };
+    const SINKS: &[&[u8]] = &[b"alert", b"prompt", b"confirm", b"eval"];
+    for sink in SINKS {
+        if t.len() > sink.len() && lower_eq(&t[..sink.len()], sink) {
+            let rest = &t[sink.len()..];
+            if rest.starts_with(b".call(")
+                || rest.starts_with(b".apply(")
+                || (wrapped && rest.starts_with(b")("))
+            {
+                scan.critical("indirect javascript sink call");
+            }
+            return;
+        }
+    }
+}
+
 /// Whether `t` starts with a call of a JavaScript sink (`alert(`,
 /// ``alert`1` ``, `eval(`), a sensitive property (`document.cookie`), or
 /// bracket obfuscation (`top['al'+'ert']`). Plain property reads in code
@@ -931,10 +1004,16 @@ fn starts_with_sink(t: &[u8]) -> bool {
         b"frames[",
     ];
     let starts = |k: &[u8]| t.len() >= k.len() && lower_eq(&t[..k.len()], k);
-    CALLS
-        .iter()
-        .any(|k| starts(k) && matches!(t.get(k.len()), Some(b'(' | b'`')))
-        || WHOLE.iter().any(|k| starts(k))
+    // `alert(1)`, ``alert`1` ``, and called indirectly: `alert.call(…)`,
+    // `alert.apply(…)`, `(alert)(1)`.
+    let called = |rest: &[u8]| {
+        matches!(rest.first(), Some(b'(' | b'`'))
+            || rest.starts_with(b".call(")
+            || rest.starts_with(b".apply(")
+            || rest.starts_with(b".bind(")
+            || rest.starts_with(b")(")
+    };
+    CALLS.iter().any(|k| starts(k) && called(&t[k.len()..])) || WHOLE.iter().any(|k| starts(k))
 }
 
 #[cfg(test)]
@@ -1154,5 +1233,29 @@ mod tests {
             let _ = run(&s);
         }
         assert!(t.elapsed().as_millis() < 2000);
+    }
+
+    #[test]
+    fn script_without_a_tag() {
+        for v in [
+            "See [my portfolio](javascript:alert(document.cookie)) for details",
+            "';alert.call(null,1)//",
+            "\"-(alert)(1)-\"",
+            "alert.call(null,1)",
+            "(alert)(1)",
+            "window['al'+'ert'](1)",
+            "constructor.constructor('alert(1)')()",
+            "'';!--\"<XSS>=&{()}",
+        ] {
+            assert!(blocks(v), "{v}: {:?}", run(v));
+        }
+        for v in [
+            "Call alert(1) when the form is invalid, then prompt(2)",
+            "Use arr['first'+'Name'] in the template",
+            "I wrote [docs](https://example.com/javascript:intro) and [guide](./guide.md)",
+            "The constructor pattern and Object.constructor are different",
+        ] {
+            assert!(!blocks(v), "{v}: {:?}", run(v));
+        }
     }
 }

@@ -41,6 +41,10 @@
 //! | `s&s` | `x' or 'y` | notice PL3 |
 //! | as-is start: `E list … from`, `T…` | `select * from users` | warning PL2, notice PL3 in prose |
 //!
+//! Three more shapes (a statement whose `where` holds a literal tautology,
+//! `'||call(…)||'` concatenation, a JSON function compared right after a
+//! value) are read on the folded text: see [`shapes`].
+//!
 //! Time/error calls must have working arguments (`sleep(5)`, not
 //! `sleep(8 hours)`), and must follow a breakout (`time.sleep(5)` does
 //! not). A value that is a URL (`Referer`, a link field) has its query
@@ -52,6 +56,7 @@
 //! bare identifier count there.
 
 mod lexer;
+mod shapes;
 
 use lexer::{Tok, WINDOW, fold_words, is_danger_fn, tokenize};
 
@@ -85,6 +90,9 @@ impl Detector for SqlInjection {
         let mut best = judge_value(s, prose);
         if best.is_some_and(|h| h.paranoia == 1 && h.severity == Severity::Critical) {
             return best;
+        }
+        if let Some(hit) = shapes::find(s) {
+            return Some(hit);
         }
         // A URL (a `Referer`, a link field): its query values are values too.
         for (a, b) in url_query_values(s) {
