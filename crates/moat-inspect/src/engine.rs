@@ -8,6 +8,7 @@ use crate::detect::{self, Context, Detector, DetectorKind};
 use crate::normalize::normalize;
 use crate::report::{Finding, Location, Report, ValueKind, snippet};
 use crate::request::{HeaderSelection, HintSource};
+use crate::tools::ToolAction;
 
 /// How inspection decides.
 #[derive(Debug, Clone)]
@@ -22,6 +23,9 @@ pub struct InspectOptions {
     pub detectors: Vec<DetectorKind>,
     /// The request headers inspected.
     pub headers: HeaderSelection,
+    /// What a request from a known attack tool gets (see
+    /// [`tools`](crate::tools)).
+    pub attack_tools: ToolAction,
 }
 
 impl Default for InspectOptions {
@@ -31,6 +35,7 @@ impl Default for InspectOptions {
             threshold: 5,
             detectors: DetectorKind::ALL.to_vec(),
             headers: HeaderSelection::default(),
+            attack_tools: ToolAction::default(),
         }
     }
 }
@@ -47,6 +52,10 @@ pub struct Hints {
     /// The schema's `maxLength`: short fields cannot hold prose, so hits
     /// that need context are weighed accordingly.
     pub max_length: Option<usize>,
+    /// The schema says `format: byte`: the value is base64, and what it
+    /// decodes to is what the application reads. When it decodes, the
+    /// decoded text is inspected (see [`crate::base64`]).
+    pub base64: bool,
 }
 
 /// Runs the enabled detectors over values.
@@ -111,6 +120,18 @@ impl Inspector {
         report: &mut Report,
     ) {
         if hints.constrained || value.is_empty() {
+            return;
+        }
+        if hints.base64 {
+            // Base64 text itself cannot carry an injection; what it decodes
+            // to can. Undecodable values were refused by validation.
+            if let Some(decoded) = crate::base64::decode_text(value) {
+                let plain = Hints {
+                    base64: false,
+                    ..hints.clone()
+                };
+                self.inspect_at(location, &decoded, kind, &plain, report);
+            }
             return;
         }
         let views = normalize(value);

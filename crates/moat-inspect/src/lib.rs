@@ -28,12 +28,14 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod base64;
 pub mod detect;
 mod engine;
 pub mod graphql;
 pub mod normalize;
 mod report;
 mod request;
+pub mod tools;
 pub mod xml;
 
 pub use detect::DetectorKind;
@@ -42,3 +44,4 @@ pub use report::{Finding, Location, Report, Severity, ValueKind, snippet};
 pub use request::{
     HeaderSelection, HintSource, NoHints, RawRequest, RequestParts, TRANSPORT_HEADERS,
 };
+pub use tools::ToolAction;

@@ -3,6 +3,7 @@
 use moat_request::multipart::Part;
 use moat_request::{BodyLimits, Cookies, MediaType, ParsedBody, Query};
 
+use crate::detect::DetectorKind;
 use crate::engine::{Hints, Inspector};
 use crate::report::{Location, Report, ValueKind};
 
@@ -251,6 +252,12 @@ impl Inspector {
             );
         }
         for (name, value) in parts.headers {
+            if *name == "user-agent"
+                && self.options().detectors.contains(&DetectorKind::AttackTool)
+                && let Some(f) = crate::tools::finding(value, self.options().attack_tools)
+            {
+                report.push(f);
+            }
             if self.options().headers.inspects(name) && !parts.credentials.contains(name) {
                 let h = hints.param("header", name);
                 self.inspect_at(

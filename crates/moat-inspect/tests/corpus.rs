@@ -19,6 +19,14 @@ const ATTACK_TPR_FLOOR: f64 = 0.95;
 /// Benign requests must pass at least this often at paranoia 1.
 const BENIGN_TNR_FLOOR: f64 = 0.995;
 const MIN_ATTACKS: usize = 500;
+
+/// The classes of payload the corpus holds: every detector but the attack
+/// tool one (a `User-Agent` is no payload; see `moat_inspect::tools`).
+fn payload_kinds() -> impl Iterator<Item = DetectorKind> {
+    DetectorKind::ALL
+        .into_iter()
+        .filter(|k| *k != DetectorKind::AttackTool)
+}
 const MIN_BENIGN: usize = 500;
 
 /// One request of the corpus, taken apart as the gateway would.
@@ -223,7 +231,7 @@ fn table(rows: &BTreeMap<String, Row>, paranoia: u8, list_ids: bool) -> String {
         "class", "count", "detected", "TPR"
     );
     let (mut n, mut b) = (0, 0);
-    for kind in DetectorKind::ALL {
+    for kind in payload_kinds() {
         let r = rows.get(kind.as_str());
         let (c, d) = r.map_or((0, 0), |r| (r.count, r.blocked));
         n += c;
@@ -260,7 +268,7 @@ fn table(rows: &BTreeMap<String, Row>, paranoia: u8, list_ids: bool) -> String {
         c - blocked,
         100.0 * rate(c - blocked, c)
     );
-    for kind in DetectorKind::ALL {
+    for kind in payload_kinds() {
         if let Some(r) = rows.get(kind.as_str())
             && !r.wrong.is_empty()
         {
@@ -314,7 +322,7 @@ fn corpus_detection_rates() {
     if benign < MIN_BENIGN {
         failures.push(format!("only {benign} benign requests (< {MIN_BENIGN})"));
     }
-    for kind in DetectorKind::ALL {
+    for kind in payload_kinds() {
         match rows.get(kind.as_str()) {
             None => failures.push(format!("no {} requests in the corpus", kind.as_str())),
             Some(r) => {

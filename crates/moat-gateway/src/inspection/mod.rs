@@ -4,11 +4,13 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use moat_config::{InspectionConfig, InspectionExclusion};
+use moat_config::{AttackToolAction, InspectionConfig, InspectionExclusion};
 use moat_guard::authorization::operations_matching;
 use moat_inspect::graphql::GraphqlLimits;
 use moat_inspect::xml::XmlLimits;
-use moat_inspect::{DetectorKind, Finding, HeaderSelection, InspectOptions, Inspector, Report};
+use moat_inspect::{
+    DetectorKind, Finding, HeaderSelection, InspectOptions, Inspector, Report, ToolAction,
+};
 use moat_spec::ApiSpec;
 
 mod hints;
@@ -165,6 +167,10 @@ impl ApiInspection {
                 threshold: cfg.threshold,
                 detectors,
                 headers: HeaderSelection::excluding(&cfg.headers.exclude),
+                attack_tools: match cfg.attack_tools {
+                    AttackToolAction::Flag => ToolAction::Flag,
+                    AttackToolAction::Block => ToolAction::Block,
+                },
             }),
             exclusions,
             max_body_bytes: cfg.max_body_bytes,

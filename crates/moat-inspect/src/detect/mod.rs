@@ -45,11 +45,14 @@ pub enum DetectorKind {
     Jndi,
     /// XML external entities.
     Xxe,
+    /// A well-known attack tool's `User-Agent` (sqlmap, nuclei, nikto…):
+    /// flagged, or refused with [`ToolAction::Block`](crate::ToolAction).
+    AttackTool,
 }
 
 impl DetectorKind {
     /// Every kind, in a stable order.
-    pub const ALL: [DetectorKind; 11] = [
+    pub const ALL: [DetectorKind; 12] = [
         Self::Sqli,
         Self::Xss,
         Self::CommandInjection,
@@ -61,6 +64,7 @@ impl DetectorKind {
         Self::Crlf,
         Self::Jndi,
         Self::Xxe,
+        Self::AttackTool,
     ];
 
     /// The name used in config, logs and metrics.
@@ -77,6 +81,7 @@ impl DetectorKind {
             Self::Crlf => "crlf",
             Self::Jndi => "jndi",
             Self::Xxe => "xxe",
+            Self::AttackTool => "attack_tool",
         }
     }
 

@@ -276,8 +276,8 @@ fn contexts_that_cannot_hold_prose_are_stricter() {
     assert_eq!((j.severity, j.paranoia), (Severity::Notice, 3));
     // A small maxLength means no prose.
     let short = Hints {
-        constrained: false,
         max_length: Some(20),
+        ..Hints::default()
     };
     assert_eq!(
         run("select * from users", ValueKind::JsonString, &short).map(|h| h.paranoia),
