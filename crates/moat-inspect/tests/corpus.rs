@@ -281,7 +281,10 @@ fn breakdown_table(title: &str, rows: &[(String, bool, usize, Vec<f64>)]) -> Str
     let _ = writeln!(out, "\n== {title}, rate at paranoia 1 / 2 / 3 / 4 ==");
     for (k, benign, n, rates) in rows {
         let what = if *benign { "TNR" } else { "TPR" };
-        let cells: Vec<String> = rates.iter().map(|r| format!("{:>6.1}%", 100.0 * r)).collect();
+        let cells: Vec<String> = rates
+            .iter()
+            .map(|r| format!("{:>6.1}%", 100.0 * r))
+            .collect();
         let _ = writeln!(out, "{k:<28} {n:>4} {what} {}", cells.join(" "));
     }
     out

@@ -412,11 +412,14 @@ fn judge(s: &[u8], sep: Sep, texty: &Texty<'_>, at: usize) -> Option<Hit> {
     if s.get(word.end) == Some(&b'=') {
         return None;
     }
+    let cmd_weight = command_weight(&word)?;
+    // Only for a command: whether the value is free text costs a pass.
     let texty = texty.get();
-    let cmd_weight = match command_weight(&word)? {
-        // Developer tooling quoted in prose: no evidence by itself.
-        _ if texty && !word.split && !word.glob && developer(&word) => 0,
-        w => w,
+    // Developer tooling quoted in prose: no evidence by itself.
+    let cmd_weight = if texty && !word.split && !word.glob && developer(&word) {
+        0
+    } else {
+        cmd_weight
     };
     if word.split {
         obf = 3;
