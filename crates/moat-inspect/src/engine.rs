@@ -135,7 +135,11 @@ impl Inspector {
             return;
         }
         let views = normalize(value);
-        let ctx = Context { kind, hints };
+        let ctx = Context {
+            kind,
+            hints,
+            paranoia: self.options.paranoia,
+        };
         for d in &self.detectors {
             if let Some(hit) = d.detect(&views, &ctx)
                 && let Some(severity) = hit.counted_at(self.options.paranoia)

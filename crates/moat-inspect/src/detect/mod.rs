@@ -98,6 +98,9 @@ pub struct Context<'a> {
     pub kind: ValueKind,
     /// What the API's document says about it.
     pub hints: &'a Hints,
+    /// The configured paranoia level: a detector with several candidate
+    /// hits returns the one that scores most there ([`Hit::rank_at`]).
+    pub paranoia: u8,
 }
 
 /// A detector's verdict on one value.
@@ -135,6 +138,18 @@ impl Hit {
         } else {
             Some(self.severity)
         }
+    }
+
+    /// How good a candidate the hit is at `paranoia`: its score there
+    /// first (nothing when it does not count), then the lower level, then
+    /// the higher severity. Detectors that find several candidates keep
+    /// the highest.
+    pub fn rank_at(&self, paranoia: u8) -> (u32, std::cmp::Reverse<u8>, Severity) {
+        (
+            self.counted_at(paranoia).map_or(0, Severity::score),
+            std::cmp::Reverse(self.paranoia),
+            self.severity,
+        )
     }
 }
 
@@ -174,6 +189,7 @@ pub(crate) fn run(detector: &dyn Detector, value: &str, kind: ValueKind) -> Opti
         &Context {
             kind,
             hints: &hints,
+            paranoia: 1,
         },
     )
 }
@@ -202,5 +218,22 @@ mod tests {
         assert_eq!(notice.counted_at(2), None);
         assert_eq!(notice.counted_at(3), Some(Severity::Critical));
         assert_eq!(notice.counted_at(4), Some(Severity::Critical));
+    }
+
+    #[test]
+    fn candidates_are_ranked_by_their_score_at_the_configured_level() {
+        let warning_1 = Hit {
+            severity: Severity::Warning,
+            paranoia: 1,
+            reason: "a",
+        };
+        let warning_2 = Hit {
+            paranoia: 2,
+            ..warning_1
+        };
+        // Level 1: only the level-1 hit counts.
+        assert!(warning_1.rank_at(1) > warning_2.rank_at(1));
+        // Level 2: the level-2 hit counts as critical and wins.
+        assert!(warning_2.rank_at(2) > warning_1.rank_at(2));
     }
 }

@@ -31,9 +31,12 @@ impl Detector for CrossSiteScripting {
         DetectorKind::Xss
     }
 
-    fn detect(&self, value: &Normalized<'_>, _ctx: &Context<'_>) -> Option<Hit> {
+    fn detect(&self, value: &Normalized<'_>, ctx: &Context<'_>) -> Option<Hit> {
         let s = value.decoded.as_bytes();
-        let mut scan = Scan::default();
+        let mut scan = Scan {
+            paranoia: ctx.paranoia,
+            ..Scan::default()
+        };
         if memchr::memchr(b'<', s).is_some() {
             scan_tags(s, &mut scan);
         }
@@ -68,6 +71,9 @@ impl Detector for CrossSiteScripting {
 #[derive(Default)]
 struct Scan {
     best: Option<Hit>,
+    /// The configured level: of several candidates, the hit that scores
+    /// most there is kept.
+    paranoia: u8,
     /// A `<script>` that looked like a generic (`Promise<Script>`).
     generic_script: bool,
     /// A `</script>` was seen.
@@ -83,10 +89,7 @@ impl Scan {
         };
         let better = match self.best {
             None => true,
-            Some(b) => {
-                (h.paranoia, std::cmp::Reverse(h.severity))
-                    < (b.paranoia, std::cmp::Reverse(b.severity))
-            }
+            Some(b) => h.rank_at(self.paranoia) > b.rank_at(self.paranoia),
         };
         if better {
             self.best = Some(h);
@@ -1030,6 +1033,7 @@ mod tests {
             &Context {
                 kind: ValueKind::JsonString,
                 hints: &Hints::default(),
+                paranoia: 1,
             },
         )
     }

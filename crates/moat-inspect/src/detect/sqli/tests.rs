@@ -4,7 +4,14 @@ use crate::normalize::normalize;
 
 fn run(v: &str, kind: ValueKind, hints: &Hints) -> Option<Hit> {
     let n = normalize(v);
-    SqlInjection.detect(&n, &Context { kind, hints })
+    SqlInjection.detect(
+        &n,
+        &Context {
+            kind,
+            hints,
+            paranoia: 1,
+        },
+    )
 }
 
 fn blocks(v: &str) -> bool {

@@ -203,6 +203,7 @@ mod tests {
             let ctx = Context {
                 kind,
                 hints: &hints,
+                paranoia: 1,
             };
             for input in &inputs {
                 let views = normalize(input);
@@ -289,6 +290,7 @@ mod tests {
             let ctx = Context {
                 kind,
                 hints: &hints,
+                paranoia: 1,
             };
             for v in values {
                 let views = normalize(v);
@@ -343,6 +345,7 @@ mod tests {
                 let ctx = Context {
                     kind,
                     hints: &hints,
+                    paranoia: 1,
                 };
                 for d in &detectors {
                     let _ = d.detect(&views, &ctx);
