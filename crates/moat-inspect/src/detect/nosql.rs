@@ -228,16 +228,17 @@ fn param_name(s: &[u8], bare: bool) -> Option<Hit> {
                 .iter()
                 .position(|&b| b == b']')
                 .map(|e| start + e);
-            if let Some(end) = end {
-                let seg = s[start..end].trim_ascii();
-                let seg = seg.strip_prefix(b"'").unwrap_or(seg);
-                let seg = seg.strip_suffix(b"'").unwrap_or(seg);
-                if let Some(name) = seg.strip_prefix(b"$") {
-                    found = worse(found, verdict(name));
-                }
-                i = end + 1;
-                continue;
+            // No `]` after this `[`: none after any later one either (and
+            // looking again from each would be quadratic).
+            let Some(end) = end else { break };
+            let seg = s[start..end].trim_ascii();
+            let seg = seg.strip_prefix(b"'").unwrap_or(seg);
+            let seg = seg.strip_suffix(b"'").unwrap_or(seg);
+            if let Some(name) = seg.strip_prefix(b"$") {
+                found = worse(found, verdict(name));
             }
+            i = end + 1;
+            continue;
         }
         i += 1;
     }
@@ -255,10 +256,10 @@ fn param_name(s: &[u8], bare: bool) -> Option<Hit> {
 }
 
 /// Whether `before` (the text before an operator) opens a MongoDB shell
-/// call, `db.<collection>.<method>(` or `db.<method>(`: a query quoted in a note or a
-/// ticket, not an operator object sent in place of a value. Only the last
-/// 512 bytes are looked at (a shell query is short; the scan stays
-/// linear).
+/// call, `db.<collection>.<method>(` or `db.<method>(`: a query quoted in
+/// a note or a ticket, not an operator object sent in place of a value.
+/// Only the last 512 bytes are looked at (a shell query is short; the scan
+/// stays linear).
 fn shell_query(before: &[u8]) -> bool {
     let before = &before[before.len().saturating_sub(512)..];
     let Some(p) = rfind_ci(before, b"db.") else {

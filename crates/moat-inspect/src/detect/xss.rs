@@ -51,7 +51,10 @@ impl Detector for CrossSiteScripting {
             // Markdown links and autolinks: `[text](javascript:…)`,
             // `<javascript:…>` (rendered into `href`).
             for p in memchr::memmem::find_iter(s, b"](") {
-                script_url_value(&s[p + 2..], &mut scan);
+                if scan.is_critical() {
+                    break;
+                }
+                script_url_value(link_target(&s[p + 2..]), &mut scan);
             }
             // A URL (a `Referer`, a link field): its query values too.
             for (a, b) in super::sqli::url_query_values(s) {
@@ -792,6 +795,26 @@ fn calls_sink(v: &[u8]) -> bool {
             b"self[",
         ],
     )
+}
+
+/// Longest markdown link target looked at.
+const MAX_LINK: usize = 512;
+
+/// The target of a markdown link, `rest` starting after `](`: up to the
+/// first blank after it (a URL holds none), at most [`MAX_LINK`] bytes, so
+/// that many links cost no more than their length.
+fn link_target(rest: &[u8]) -> &[u8] {
+    let lead = rest
+        .iter()
+        .take(MAX_LINK)
+        .take_while(|c| **c <= b' ')
+        .count();
+    let end = rest[lead..]
+        .iter()
+        .take(MAX_LINK)
+        .position(|c| c.is_ascii_whitespace())
+        .map_or(rest.len().min(lead + MAX_LINK), |e| lead + e);
+    &rest[..end]
 }
 
 /// The whole value is a script URL (`javascript:alert(1)`), as pasted into

@@ -189,6 +189,18 @@ mod tests {
             "a",
             "\u{FFFD}",
             "①",
+            "](javascript:x ",
+            "[x](javascript:alert(1) ",
+            "{\"$ne\":",
+            "db.a.find({$ne:",
+            "x'||f(",
+            "1 and json_a(",
+            "select a from b where ",
+            "<!--#",
+            "['a'+",
+            "\n2026-12-05 ",
+            "\nA1 LOGIN ",
+            "(|(a=*)",
         ]
         .iter()
         .map(|p| p.repeat(n / p.len().max(1)))
