@@ -5,23 +5,24 @@
 # Starts, on 127.0.0.1 only (free ports asked from the OS):
 #   (a) an nginx "upstream" that answers 200 to everything;
 #   (b) nginx + ModSecurity v3 + OWASP CRS (Debian packages) in front of (a),
-#       blocking mode (SecRuleEngine On), anomaly threshold 5, at paranoia
-#       level PARANOIA (default 1); with CRS_PL2=1 also a second one at PL2;
-#   (c) moat in front of (a), with an OpenAPI document generated from the
-#       corpus' methods and paths (free-form bodies and parameters) and
-#       `inspection: {enabled: true, paranoia: PARANOIA}`;
+#       blocking mode (SecRuleEngine On), anomaly threshold 5, one server per
+#       paranoia level of LEVELS (default 1);
+#   (c) one moat per level of LEVELS in front of (a), with an OpenAPI document
+#       generated from the corpus' methods and paths (free-form bodies and
+#       parameters) and `inspection: {enabled: true, paranoia: LEVEL}`;
 # then replays every corpus request against each (python3, standard library
-# only) and prints, per class, how many were refused: a block is a 403 (for
+# only) and prints, side by side, the rates per class, per location of the
+# payload (the corpus' `in`: path, query, header, cookie, body), per finding
+# group (the corpus' `group`) and for benign requests: a block is a 403 (for
 # moat: a 403 whose body names `attack-detected`); any other non-2xx answer is
 # counted apart ("other": e.g. ModSecurity's 400 for an XML body it cannot
 # parse, nginx's 400 for a malformed request, moat's 404/415/422 from routing
-# or validation). TPR counts 403 blocks only; "TPR any" counts every refusal.
+# or validation). TPR counts 403 blocks only; "any" counts every refusal.
 #
 # Usage (from the repository root):
 #   bash bench/inspect-vs-crs.sh
 # Knobs (environment):
-#   PARANOIA=1     paranoia level for CRS and moat (1-4)
-#   CRS_PL2=1      also measure CRS at paranoia level 2
+#   LEVELS="1 2 3 4"  paranoia levels measured, for CRS and moat (default: 1)
 #   SKIP_MOAT=1    CRS only (no cargo build)
 #   MOAT=path      use this moat binary instead of building one
 #   KEEP_TMP=1     keep the temporary directory (configs, logs, results.jsonl)
@@ -29,8 +30,7 @@
 #   CORPUS_DIR=holdout   replay the held-out set (tests/holdout) instead
 set -euo pipefail
 
-PARANOIA="${PARANOIA:-1}"
-CRS_PL2="${CRS_PL2:-0}"
+LEVELS="${LEVELS:-1}"
 SKIP_MOAT="${SKIP_MOAT:-0}"
 SHOW_IDS="${SHOW_IDS:-0}"
 
@@ -40,7 +40,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ -f Cargo.toml && -d crates/moat-inspect/tests/corpus ]] \
     || die "run me from the repository root: bash bench/inspect-vs-crs.sh"
-[[ "$PARANOIA" =~ ^[1-4]$ ]] || die "PARANOIA must be 1-4, got '$PARANOIA'"
+[[ "$LEVELS" =~ ^[1-4](\ [1-4])*$ ]] || die "LEVELS must be levels 1-4 separated by spaces, got '$LEVELS'"
 CORPUS="$PWD/crates/moat-inspect/tests/${CORPUS_DIR:-corpus}"
 [[ -d "$CORPUS" ]] || die "no corpus at $CORPUS"
 # A benign GET of the corpus, to see that each server is up.
@@ -96,8 +96,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-read -r UP_PORT CRS_PORT CRS2_PORT MOAT_PORT <<<"$(free_ports 4)"
-log "ports: upstream $UP_PORT, crs $CRS_PORT, crs-pl2 $CRS2_PORT, moat $MOAT_PORT"
+read -r -a LEVEL_LIST <<<"$LEVELS"
+read -r -a PORTS <<<"$(free_ports $((1 + 2 * ${#LEVEL_LIST[@]})))"
+UP_PORT=${PORTS[0]}
+CRS_PORTS=("${PORTS[@]:1:${#LEVEL_LIST[@]}}")
+MOAT_PORTS=("${PORTS[@]:$((1 + ${#LEVEL_LIST[@]}))}")
+log "ports: upstream $UP_PORT, crs ${CRS_PORTS[*]}, moat ${MOAT_PORTS[*]} (levels $LEVELS)"
 
 wait_2xx() { # url what
     local url=$1 what=$2 got=""
@@ -139,19 +143,19 @@ $CRS_EXCL_AFTER
 EOF
 }
 mkdir -p "$TMP/nginx" "$TMP/modsec"
-write_modsec "$TMP/modsec-pl$PARANOIA.conf" "$PARANOIA"
-write_modsec "$TMP/modsec-pl2.conf" 2
-
-crs2_server=""
-if [[ "$CRS_PL2" == 1 ]]; then
-    crs2_server="
+crs_servers=""
+for i in "${!LEVEL_LIST[@]}"; do
+    pl=${LEVEL_LIST[$i]}
+    write_modsec "$TMP/modsec-pl$pl.conf" "$pl"
+    crs_servers+="
+    # (b) ModSecurity + CRS at PL$pl in front of it.
     server {
-        listen 127.0.0.1:$CRS2_PORT default_server;
+        listen 127.0.0.1:${CRS_PORTS[$i]} default_server;
         modsecurity on;
-        modsecurity_rules_file $TMP/modsec-pl2.conf;
+        modsecurity_rules_file $TMP/modsec-pl$pl.conf;
         location / { proxy_pass http://upstream_ok; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
     }"
-fi
+done
 
 cat >"$TMP/nginx/nginx.conf" <<EOF
 load_module $MODSEC_SO;
@@ -181,13 +185,7 @@ http {
         server 127.0.0.1:$UP_PORT;
         keepalive 16;
     }
-    # (b) ModSecurity + CRS in front of it.
-    server {
-        listen 127.0.0.1:$CRS_PORT default_server;
-        modsecurity on;
-        modsecurity_rules_file $TMP/modsec-pl$PARANOIA.conf;
-        location / { proxy_pass http://upstream_ok; proxy_http_version 1.1; proxy_set_header Connection ""; }
-    }$crs2_server
+$crs_servers
 }
 EOF
 "$NGINX" -t -q -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
@@ -196,21 +194,23 @@ EOF
     >"$TMP/nginx/stdout.log" 2>&1 &
 PIDS+=("$!")
 wait_2xx "http://127.0.0.1:$UP_PORT$PROBE" "upstream"
-wait_2xx "http://127.0.0.1:$CRS_PORT$PROBE" "nginx + CRS"
-[[ "$CRS_PL2" == 1 ]] && wait_2xx "http://127.0.0.1:$CRS2_PORT$PROBE" "nginx + CRS (PL2)"
-got=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: api.example.com' \
-    "http://127.0.0.1:$CRS_PORT/api/v1/products?q=1%27%20OR%20%271%27%3D%271%27--")
-[[ "$got" == 403 ]] || die "CRS did not block an obvious SQL injection (answered $got): not in blocking mode?"
-log "CRS $CRS_VERSION at PL$PARANOIA is blocking"
+TARGETS=()
+for i in "${!LEVEL_LIST[@]}"; do
+    port=${CRS_PORTS[$i]}
+    wait_2xx "http://127.0.0.1:$port$PROBE" "nginx + CRS (PL${LEVEL_LIST[$i]})"
+    got=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: api.example.com' \
+        "http://127.0.0.1:$port/api/v1/products?q=1%27%20OR%20%271%27%3D%271%27--")
+    [[ "$got" == 403 ]] || die "CRS did not block an obvious SQL injection (answered $got): not in blocking mode?"
+    TARGETS+=("crs|CRS PL${LEVEL_LIST[$i]}|http://127.0.0.1:$port")
+done
+log "CRS $CRS_VERSION is blocking at PL $LEVELS"
 
 # --- moat ---------------------------------------------------------------------
-TARGETS=("crs|CRS PL$PARANOIA|http://127.0.0.1:$CRS_PORT")
-[[ "$CRS_PL2" == 1 ]] && TARGETS+=("crs|CRS PL2|http://127.0.0.1:$CRS2_PORT")
 if [[ "$SKIP_MOAT" != 1 ]]; then
     if [[ -z "${MOAT:-}" ]]; then
         log "building moat (release)"
         cargo build --release -p moat
-        MOAT="$PWD/target/release/moat"
+        MOAT="${CARGO_TARGET_DIR:-$PWD/target}/release/moat"
     fi
     [[ -x "$MOAT" ]] || die "no moat binary at $MOAT"
     # An OpenAPI document accepting every method and path of the corpus:
@@ -252,10 +252,16 @@ for f in sorted(pathlib.Path(sys.argv[1]).glob("*.jsonl")):
 doc = {"openapi": "3.0.3", "info": {"title": "moat inspection corpus", "version": "1.0.0"}, "paths": paths}
 json.dump(doc, sys.stdout, indent=1)
 PY
-    cat >"$TMP/moat.yaml" <<EOF
+    for i in "${!LEVEL_LIST[@]}"; do
+        pl=${LEVEL_LIST[$i]}
+        port=${MOAT_PORTS[$i]}
+        dir="$TMP/moat-pl$pl"
+        mkdir -p "$dir"
+        cp "$TMP/openapi.json" "$dir/openapi.json"
+        cat >"$dir/moat.yaml" <<EOF
 mode: enforce
 listeners:
-  - bind: 127.0.0.1:$MOAT_PORT
+  - bind: 127.0.0.1:$port
 upstreams:
   up:
     targets: ["http://127.0.0.1:$UP_PORT"]
@@ -263,30 +269,35 @@ apis:
   - name: corpus
     spec: openapi.json
     upstream: up
-    inspection: {enabled: true, paranoia: $PARANOIA}
+    inspection: {enabled: true, paranoia: $pl}
 access_log: {enabled: false}
+# Detection alone: the anomaly detectors would ban the replaying address
+# (hundreds of refused requests on distinct object ids look like
+# enumeration) and turn later 403s into bans.
+anomaly: {enabled: false}
 reload:
   watch: false
 shutdown:
   grace_period: 1s
 state:
-  sqlite: $TMP/moat.db
+  sqlite: $dir/moat.db
 EOF
-    if "$MOAT" check --config "$TMP/moat.yaml" >"$TMP/moat-check.log" 2>&1; then
-        "$MOAT" serve --config "$TMP/moat.yaml" >"$TMP/moat.stdout" 2>"$TMP/moat.stderr" &
+        if ! "$MOAT" check --config "$dir/moat.yaml" >"$dir/check.log" 2>&1; then
+            log "moat rejected its config at PL$pl; measuring CRS alone. moat said:"
+            cat "$dir/check.log" >&2
+            break
+        fi
+        "$MOAT" serve --config "$dir/moat.yaml" >"$dir/stdout" 2>"$dir/stderr" &
         MOAT_PID=$!
         PIDS+=("$MOAT_PID")
         for _ in $(seq 100); do
-            grep -q 'moat: listening on' "$TMP/moat.stderr" 2>/dev/null && break
-            kill -0 "$MOAT_PID" 2>/dev/null || { cat "$TMP/moat.stderr" >&2; die "moat exited at start"; }
+            grep -q 'moat: listening on' "$dir/stderr" 2>/dev/null && break
+            kill -0 "$MOAT_PID" 2>/dev/null || { cat "$dir/stderr" >&2; die "moat exited at start"; }
             sleep 0.1
         done
-        wait_2xx "http://127.0.0.1:$MOAT_PORT$PROBE" "moat"
-        TARGETS+=("moat|moat PL$PARANOIA|http://127.0.0.1:$MOAT_PORT")
-    else
-        log "moat rejected its config; measuring CRS alone. moat said:"
-        cat "$TMP/moat-check.log" >&2
-    fi
+        wait_2xx "http://127.0.0.1:$port$PROBE" "moat (PL$pl)"
+        TARGETS+=("moat|moat PL$pl|http://127.0.0.1:$port")
+    done
 fi
 
 # --- replay -------------------------------------------------------------------
@@ -359,37 +370,44 @@ with open(out, "w") as f:
         f.write(json.dumps({"id": r["id"], "class": r["class"], **{n: results[n][r["id"]] for n in results}}) + "\n")
 
 names = list(results)
-def stats(name, cls):
-    ids = [r["id"] for r in cases if r["class"] == cls]
-    v = [results[name][i] for i in ids]
-    return len(ids), v.count("blocked"), sum(1 for x in v if x.startswith("other")), v.count("passed")
+attacks = [r for r in cases if r["class"] != "benign"]
+benign = [r for r in cases if r["class"] == "benign"]
 
-w = 33
+def cell(name, rows):
+    v = [results[name][r["id"]] for r in rows]
+    b = v.count("blocked")
+    o = sum(1 for x in v if x.startswith("other"))
+    n = max(len(rows), 1)
+    return f"{100*b/n:5.1f}% /{100*(b+o)/n:5.1f}%"
+
+def tnr(name, rows):
+    v = [results[name][r["id"]] for r in rows]
+    return f"{100*v.count('passed')/max(len(rows),1):5.1f}%"
+
+def table(title, keyed, benign_rows=False):
+    print()
+    print(title + (" (TNR: share passed)" if benign_rows else " (TPR: share refused with 403 / with any non-2xx)"))
+    print(f"{'':<28} {'n':>4} | " + " | ".join(f"{n:^15}" for n in names))
+    for key, rows in keyed:
+        if rows:
+            f = tnr if benign_rows else cell
+            print(f"{key:<28} {len(rows):>4} | " + " | ".join(f"{f(n, rows):^15}" for n in names))
+
 print()
-print(f"Corpus: {len(cases)} requests ({sum(1 for r in cases if r['class'] != 'benign')} attacks, "
-      f"{sum(1 for r in cases if r['class'] == 'benign')} benign). Block = 403; other = any other non-2xx.")
-print(f"{'class':<18} {'n':>4} | " + " | ".join(f"{n:^{w}}" for n in names))
-print(f"{'':<18} {'':>4} | " + " | ".join(f"{'403':>6} {'other':>6} {'TPR':>8} {'TPR any':>8}" for _ in names))
-tot = {n: [0, 0, 0] for n in names}
-for cls in CLASSES:
-    row = []
-    for n in names:
-        c, b, o, p = stats(n, cls)
-        tot[n][0] += c; tot[n][1] += b; tot[n][2] += o
-        row.append(f"{b:>6} {o:>6} {100*b/max(c,1):>7.1f}% {100*(b+o)/max(c,1):>7.1f}%")
-    print(f"{cls:<18} {c:>4} | " + " | ".join(row))
-print(f"{'all attacks':<18} {tot[names[0]][0]:>4} | " + " | ".join(
-    f"{tot[n][1]:>6} {tot[n][2]:>6} {100*tot[n][1]/max(tot[n][0],1):>7.1f}% {100*(tot[n][1]+tot[n][2])/max(tot[n][0],1):>7.1f}%" for n in names))
-print(f"{'':<18} {'':>4} | " + " | ".join(f"{'passed':>6} {'403':>6} {'TNR':>8} {'other':>8}" for _ in names))
-c = stats(names[0], "benign")[0]
-print(f"{'benign':<18} {c:>4} | " + " | ".join(
-    f"{stats(n,'benign')[3]:>6} {stats(n,'benign')[1]:>6} {100*stats(n,'benign')[3]/max(c,1):>7.1f}% {stats(n,'benign')[2]:>8}" for n in names))
+print(f"Corpus {corpus.name}: {len(cases)} requests ({len(attacks)} attacks, {len(benign)} benign).")
+table("Per class", [(c, [r for r in attacks if r["class"] == c]) for c in CLASSES] + [("all attacks", attacks)])
+locations = sorted({r.get("in", "?") for r in attacks})
+table("Per location of the payload", [(l, [r for r in attacks if r.get("in", "?") == l]) for l in locations])
+groups = sorted({r["group"] for r in attacks if r.get("group")})
+table("Per attack group", [(g, [r for r in attacks if r.get("group") == g]) for g in groups])
+bgroups = sorted({r["group"] for r in benign if r.get("group")})
+table("Benign", [("all benign", benign)] + [(g, [r for r in benign if r.get("group") == g]) for g in bgroups], benign_rows=True)
 print()
 for n in names:
-    fps = [r["id"] for r in cases if r["class"] == "benign" and results[n][r["id"]] != "passed"]
+    fps = [r["id"] for r in benign if results[n][r["id"]] != "passed"]
     print(f"{n}: benign refused ({len(fps)}): " + " ".join(f"{i}({results[n][i]})" for i in fps))
     if show_ids:
-        miss = [r["id"] for r in cases if r["class"] != "benign" and results[n][r["id"]] != "blocked"]
+        miss = [r["id"] for r in attacks if results[n][r["id"]] != "blocked"]
         print(f"{n}: attacks not blocked ({len(miss)}): " + " ".join(f"{i}({results[n][i]})" for i in miss))
 PY
 if grep -qE '\[(emerg|alert|crit)\]' "$TMP/nginx/error.log" 2>/dev/null; then

@@ -156,12 +156,20 @@ pub struct InspectionConfig {
     pub threshold: u32,
     /// The detectors that run: `sqli`, `xss`, `command_injection`,
     /// `path_traversal`, `ssrf`, `nosql`, `ssti`, `ldap`, `crlf`, `jndi`,
-    /// `xxe`; all when absent.
+    /// `xxe`, `attack_tool`; all when absent.
     #[serde(default)]
     pub detectors: Option<Vec<String>>,
     /// Known false positives to ignore.
     #[serde(default)]
     pub exclusions: Vec<InspectionExclusion>,
+    /// Which request headers are inspected.
+    #[serde(default)]
+    pub headers: InspectionHeaders,
+    /// What a request whose `User-Agent` names a well-known attack tool
+    /// (sqlmap, nuclei, nikto…) gets: `flag` (recorded as suspected) or
+    /// `block` (refused).
+    #[serde(default)]
+    pub attack_tools: AttackToolAction,
     /// Largest body read for inspection; larger bodies stream uninspected
     /// (and are recorded).
     #[serde(default = "default_inspected_body")]
@@ -182,6 +190,8 @@ impl Default for InspectionConfig {
             threshold: default_inspection_threshold(),
             detectors: None,
             exclusions: Vec::new(),
+            headers: InspectionHeaders::default(),
+            attack_tools: AttackToolAction::default(),
             max_body_bytes: default_inspected_body(),
             graphql: GraphqlConfig::default(),
             xml: XmlConfig::default(),
@@ -197,6 +207,30 @@ fn default_inspection_threshold() -> u32 {
 }
 fn default_inspected_body() -> u64 {
     1024 * 1024
+}
+
+/// What a request from a well-known attack tool gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttackToolAction {
+    /// Recorded as `attack-suspected`, forwarded.
+    #[default]
+    Flag,
+    /// Refused with `403 attack-detected`.
+    Block,
+}
+
+/// Which request headers inspection reads: every header but the framing
+/// and transport ones (`host`, `content-length`, `transfer-encoding`,
+/// `connection`, …), `cookie` (inspected cookie by cookie),
+/// `proxy-authorization`, the credentials a verifier consumed, and these.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectionHeaders {
+    /// Header names (any case) not inspected, e.g. a signature header
+    /// whose value is opaque.
+    #[serde(default)]
+    pub exclude: Vec<String>,
 }
 
 /// Findings to ignore: those of `detectors` at `locations` of

@@ -1,7 +1,8 @@
 //! `Inspector::inspect_json` with every detector on: a typical 1 KB JSON
 //! request body (names, notes, addresses, ids), the 1 KB note of prose
 //! that `bench/pipeline.sh` posts through the gateway, and a 1 MB body
-//! (many records). Also the normaliser alone on clean and encoded values.
+//! (many records). Also a browser's GET with its usual headers through
+//! `inspect_request`, and the normaliser alone on clean and encoded values.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -161,6 +162,47 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut report = Report::default();
             none.inspect_json(black_box(&small), &hints, &mut report);
+            report
+        });
+    });
+    g.finish();
+
+    // A browser's GET with its usual headers, taken apart and inspected
+    // as the gateway does (path, query, every inspected header, cookies).
+    let mut g = c.benchmark_group("inspect_request");
+    let headers: Vec<(String, String)> = [
+        ("host", "shop.example.com"),
+        ("user-agent", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15"),
+        ("accept", "application/json, text/plain, */*"),
+        ("accept-language", "en-GB,en-US;q=0.9,en;q=0.8,de;q=0.7"),
+        ("accept-encoding", "gzip, deflate, br, zstd"),
+        ("referer", "https://shop.example.com/cart"),
+        ("origin", "https://shop.example.com"),
+        ("sec-ch-ua", "\"Chromium\";v=\"124\", \"Google Chrome\";v=\"124\", \"Not-A.Brand\";v=\"99\""),
+        ("sec-ch-ua-mobile", "?0"),
+        ("sec-ch-ua-platform", "\"macOS\""),
+        ("sec-fetch-site", "same-origin"),
+        ("sec-fetch-mode", "cors"),
+        ("sec-fetch-dest", "empty"),
+        ("if-none-match", "W/\"5e-1a2b3c4d5e\""),
+        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("x-request-id", "9f0c7c1e-3b8a-4d8e-9a0c-2f1e5d6c7b8a"),
+        ("cookie", "sid=9d8110761472b69f5a7776ff770b5f97; theme=dark; consent=analytics%3Dno"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let browser = moat_inspect::RawRequest::parse(
+        "/api/v1/products/TS-XL-BLK/reviews",
+        Some("page=2&sort=newest&q=winter%20boots"),
+        &headers,
+        None,
+    )
+    .unwrap();
+    g.bench_function("browser_get", |b| {
+        b.iter(|| {
+            let mut report = Report::default();
+            browser.inspect(&inspector, &NoHints, &mut report);
             report
         });
     });

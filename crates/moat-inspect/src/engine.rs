@@ -7,17 +7,25 @@ use serde_json::Value;
 use crate::detect::{self, Context, Detector, DetectorKind};
 use crate::normalize::normalize;
 use crate::report::{Finding, Location, Report, ValueKind, snippet};
-use crate::request::HintSource;
+use crate::request::{HeaderSelection, HintSource};
+use crate::tools::ToolAction;
 
 /// How inspection decides.
 #[derive(Debug, Clone)]
 pub struct InspectOptions {
     /// 1 (only unambiguous attacks count) to 4 (anything suspicious).
+    /// Each level adds the hits that count from it, and they count as
+    /// critical: see [`Hit::counted_at`](crate::detect::Hit::counted_at).
     pub paranoia: u8,
     /// The anomaly score at which a request is blocked.
     pub threshold: u32,
     /// The detectors that run.
     pub detectors: Vec<DetectorKind>,
+    /// The request headers inspected.
+    pub headers: HeaderSelection,
+    /// What a request from a known attack tool gets (see
+    /// [`tools`](crate::tools)).
+    pub attack_tools: ToolAction,
 }
 
 impl Default for InspectOptions {
@@ -26,6 +34,8 @@ impl Default for InspectOptions {
             paranoia: 1,
             threshold: 5,
             detectors: DetectorKind::ALL.to_vec(),
+            headers: HeaderSelection::default(),
+            attack_tools: ToolAction::default(),
         }
     }
 }
@@ -42,6 +52,10 @@ pub struct Hints {
     /// The schema's `maxLength`: short fields cannot hold prose, so hits
     /// that need context are weighed accordingly.
     pub max_length: Option<usize>,
+    /// The schema says `format: byte`: the value is base64, and what it
+    /// decodes to is what the application reads. When it decodes, the
+    /// decoded text is inspected (see [`crate::base64`]).
+    pub base64: bool,
 }
 
 /// Runs the enabled detectors over values.
@@ -108,15 +122,31 @@ impl Inspector {
         if hints.constrained || value.is_empty() {
             return;
         }
+        if hints.base64 {
+            // Base64 text itself cannot carry an injection; what it decodes
+            // to can. Undecodable values were refused by validation.
+            if let Some(decoded) = crate::base64::decode_text(value) {
+                let plain = Hints {
+                    base64: false,
+                    ..hints.clone()
+                };
+                self.inspect_at(location, &decoded, kind, &plain, report);
+            }
+            return;
+        }
         let views = normalize(value);
-        let ctx = Context { kind, hints };
+        let ctx = Context {
+            kind,
+            hints,
+            paranoia: self.options.paranoia,
+        };
         for d in &self.detectors {
             if let Some(hit) = d.detect(&views, &ctx)
-                && hit.paranoia <= self.options.paranoia
+                && let Some(severity) = hit.counted_at(self.options.paranoia)
             {
                 report.push(Finding {
                     detector: d.kind(),
-                    severity: hit.severity,
+                    severity,
                     location: location(),
                     reason: hit.reason,
                     snippet: snippet(value),

@@ -277,6 +277,9 @@ pub struct GraphqlRequest {
     operations: Vec<GraphqlOperation>,
     batch: bool,
     values: Vec<(Location, String)>,
+    /// The object keys inside `variables`: a free-form variable (a `JSON`
+    /// scalar filter) can carry operator keys (`{"$ne": null}`).
+    variable_keys: Vec<(Location, String)>,
 }
 
 impl GraphqlRequest {
@@ -307,11 +310,15 @@ impl GraphqlRequest {
     }
 
     /// Inspects every [value](Self::values) as a
-    /// [`ValueKind::GraphqlArgument`].
+    /// [`ValueKind::GraphqlArgument`], and every object key inside
+    /// `variables` as a [`ValueKind::JsonKey`].
     pub fn inspect(&self, inspector: &Inspector, report: &mut Report) {
         let hints = Hints::default();
         for (location, value) in self.values() {
             inspector.inspect_value(location, value, ValueKind::GraphqlArgument, &hints, report);
+        }
+        for (location, key) in &self.variable_keys {
+            inspector.inspect_value(location, key, ValueKind::JsonKey, &hints, report);
         }
     }
 }
@@ -355,7 +362,7 @@ pub fn check(
                 query: Some(query),
                 ..Entry::default()
             };
-            let op = check_entry(&entry, limits, "", &mut request.values)?;
+            let op = check_entry(&entry, limits, "", &mut request)?;
             request.operations.push(op);
         }
         "application/json" => {
@@ -387,13 +394,13 @@ pub fn check_json(json: &Json, limits: &GraphqlLimits) -> Result<GraphqlRequest,
             for (i, item) in items.iter().enumerate() {
                 let entry = Entry::from_json(item)?;
                 let prefix = format!("{i}/");
-                let op = check_entry(&entry, limits, &prefix, &mut request.values)?;
+                let op = check_entry(&entry, limits, &prefix, &mut request)?;
                 request.operations.push(op);
             }
         }
         item => {
             let entry = Entry::from_json(item)?;
-            let op = check_entry(&entry, limits, "", &mut request.values)?;
+            let op = check_entry(&entry, limits, "", &mut request)?;
             request.operations.push(op);
         }
     }
@@ -457,8 +464,13 @@ fn check_entry(
     entry: &Entry<'_>,
     limits: &GraphqlLimits,
     prefix: &str,
-    values: &mut Vec<(Location, String)>,
+    request: &mut GraphqlRequest,
 ) -> Result<GraphqlOperation, GraphqlViolation> {
+    let GraphqlRequest {
+        values,
+        variable_keys,
+        ..
+    } = request;
     let mut op = GraphqlOperation {
         name: entry.operation_name.map(str::to_string),
         persisted_hash: entry.persisted_hash.map(str::to_ascii_lowercase),
@@ -472,7 +484,7 @@ fn check_entry(
         for (k, v) in vars {
             let len = pointer.len();
             push_pointer(&mut pointer, k);
-            json_strings(v, &mut pointer, values, 0);
+            json_strings(v, &mut pointer, values, variable_keys, 0);
             pointer.truncate(len);
         }
     }
@@ -1061,11 +1073,12 @@ fn hex4(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<u32> {
     Some(v)
 }
 
-/// Collects the strings of a `variables` value.
+/// Collects the strings of a `variables` value, and its object keys.
 fn json_strings(
     value: &Json,
     pointer: &mut String,
     out: &mut Vec<(Location, String)>,
+    keys: &mut Vec<(Location, String)>,
     depth: usize,
 ) {
     if depth > MAX_JSON_DEPTH {
@@ -1078,7 +1091,7 @@ fn json_strings(
                 let len = pointer.len();
                 pointer.push('/');
                 pointer.push_str(&i.to_string());
-                json_strings(item, pointer, out, depth + 1);
+                json_strings(item, pointer, out, keys, depth + 1);
                 pointer.truncate(len);
             }
         }
@@ -1086,7 +1099,8 @@ fn json_strings(
             for (k, v) in map {
                 let len = pointer.len();
                 push_pointer(pointer, k);
-                json_strings(v, pointer, out, depth + 1);
+                keys.push((Location::new("variables", pointer.clone()), k.clone()));
+                json_strings(v, pointer, out, keys, depth + 1);
                 pointer.truncate(len);
             }
         }

@@ -8,7 +8,9 @@
 //! [`Detector`](detect::Detector) looks at the views it cares about. A hit
 //! carries a [`Severity`] and the lowest paranoia level at which it counts;
 //! the [`Report`] adds up the scores of the hits that count at the
-//! configured level, and the caller blocks at the threshold.
+//! configured level (a hit from level 2 or above counts as critical once
+//! the level reaches it: [`detect::Hit::counted_at`]), and the caller
+//! blocks at the threshold.
 //!
 //! ```
 //! use moat_inspect::{Inspector, InspectOptions, Location, ValueKind, Hints, Report};
@@ -26,15 +28,20 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod base64;
 pub mod detect;
 mod engine;
 pub mod graphql;
 pub mod normalize;
 mod report;
 mod request;
+pub mod tools;
 pub mod xml;
 
 pub use detect::DetectorKind;
 pub use engine::{Hints, InspectOptions, Inspector};
 pub use report::{Finding, Location, Report, Severity, ValueKind, snippet};
-pub use request::{HintSource, INSPECTED_HEADERS, NoHints, RawRequest, RequestParts};
+pub use request::{
+    HeaderSelection, HintSource, NoHints, RawRequest, RequestParts, TRANSPORT_HEADERS,
+};
+pub use tools::ToolAction;

@@ -3,22 +3,54 @@
 use moat_request::multipart::Part;
 use moat_request::{BodyLimits, Cookies, MediaType, ParsedBody, Query};
 
+use crate::detect::DetectorKind;
 use crate::engine::{Hints, Inspector};
 use crate::report::{Location, Report, ValueKind};
 
-/// The headers whose values are inspected: the ones applications read or
-/// log. Others (`accept`, `content-length`, …) are protocol, and
-/// credentials are never inspected (their content is the credential).
-pub const INSPECTED_HEADERS: &[&str] = &[
-    "user-agent",
-    "referer",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-real-ip",
-    "origin",
-    "x-api-version",
-    "x-requested-with",
+/// Headers never inspected: the framing and transport of the message
+/// (read by the HTTP stack, never by the application), `cookie` (its
+/// values are inspected one by one as cookies) and `proxy-authorization`
+/// (a credential for the proxy in front, never the application's).
+pub const TRANSPORT_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "cookie",
+    "expect",
+    "host",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
 ];
+
+/// Which request headers are inspected: every header but the
+/// [`TRANSPORT_HEADERS`] and the names in `exclude` (lower case). Custom
+/// client headers (`x-client-version`), `accept-language`, `referer` and
+/// `user-agent` are all read or logged by some application.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderSelection {
+    exclude: Vec<String>,
+}
+
+impl HeaderSelection {
+    /// Every header but the transport ones and `exclude` (any case).
+    pub fn excluding<S: AsRef<str>>(exclude: &[S]) -> Self {
+        Self {
+            exclude: exclude
+                .iter()
+                .map(|n| n.as_ref().to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// Whether the header `name` (lower case) is inspected.
+    pub fn inspects(&self, name: &str) -> bool {
+        !TRANSPORT_HEADERS.contains(&name) && !self.exclude.iter().any(|e| e == name)
+    }
+}
 
 /// The parts of a request, as the request view read them (see
 /// `moat-request`): inspection reads the same values as every other
@@ -35,6 +67,12 @@ pub struct RequestParts<'a> {
     pub query: &'a Query,
     /// Header names (lower case) and values.
     pub headers: &'a [(&'a str, &'a str)],
+    /// Headers (lower case) whose values a verifier consumed as
+    /// credentials (`authorization` when a bearer token or basic
+    /// credentials were verified, an API key's header): not inspected,
+    /// their content is the credential. A credential header no verifier
+    /// read is a value like any other.
+    pub credentials: &'a [&'a str],
     /// The cookies.
     pub cookies: &'a Cookies,
     /// The body's bytes and how the view parsed them, when the caller has
@@ -106,6 +144,7 @@ impl RawRequest {
             documented_segments: 0,
             query: &self.query,
             headers: &headers,
+            credentials: &[],
             cookies: &self.cookies,
             body: self.body.as_ref().map(|(b, p)| (b.as_slice(), p)),
         };
@@ -173,7 +212,8 @@ impl HintSource for NoHints {
 
 impl Inspector {
     /// Inspects every place of a request: path segments, query names and
-    /// values, [`INSPECTED_HEADERS`], cookies, and JSON, form, multipart
+    /// values, the headers the options select ([`HeaderSelection`]) but
+    /// the consumed credentials, cookies, and JSON, form, multipart
     /// and text bodies. Other media types are left to their own inspectors
     /// (GraphQL, XML).
     pub fn inspect_request<H: HintSource>(
@@ -212,7 +252,13 @@ impl Inspector {
             );
         }
         for (name, value) in parts.headers {
-            if INSPECTED_HEADERS.contains(name) {
+            if *name == "user-agent"
+                && self.options().detectors.contains(&DetectorKind::AttackTool)
+                && let Some(f) = crate::tools::finding(value, self.options().attack_tools)
+            {
+                report.push(f);
+            }
+            if self.options().headers.inspects(name) && !parts.credentials.contains(name) {
                 let h = hints.param("header", name);
                 self.inspect_at(
                     || Location::new("header", *name),

@@ -1,7 +1,10 @@
 //! The detection corpus: every request of `tests/corpus/*.jsonl` goes
-//! through an [`Inspector`] with the default options (paranoia 1), and the
-//! per-class detection rates must reach their floors. The same table is
-//! printed at paranoia 2, 3 and 4 (no floors there).
+//! through an [`Inspector`] at each paranoia level. At the default options
+//! (paranoia 1) the per-class, per-location and per-group detection rates
+//! must reach their floors; levels 2–4 must each block a superset of the
+//! level below, change at least one verdict, and keep benign traffic above
+//! their own floors. Tables per class, per location (`in`) and per group
+//! are printed for every level.
 //!
 //! `cargo test -p moat-inspect --test corpus -- --nocapture` prints the
 //! tables and the ids of the misses and false positives.
@@ -19,12 +22,35 @@ const ATTACK_TPR_FLOOR: f64 = 0.95;
 /// Benign requests must pass at least this often at paranoia 1.
 const BENIGN_TNR_FLOOR: f64 = 0.995;
 const MIN_ATTACKS: usize = 500;
+/// Each location (`in`) of an attack, and each group of attacks, blocked at
+/// least this often at paranoia 1.
+const LOCATION_TPR_FLOOR: f64 = 0.9;
+const GROUP_TPR_FLOOR: f64 = 0.9;
+/// Each benign group passed at least this often at paranoia 1.
+const GROUP_TNR_FLOOR: f64 = 0.95;
+/// Benign requests passed at least this often at paranoia 2, 3 and 4: more
+/// refusals are what higher levels are for, but not without bound.
+const BENIGN_TNR_FLOOR_BY_LEVEL: [f64; 3] = [0.98, 0.93, 0.92];
+/// Where an attack's payload is (`in`).
+const LOCATIONS: [&str; 5] = ["path", "query", "header", "cookie", "body"];
+
+/// The classes of payload the corpus holds: every detector but the attack
+/// tool one (a `User-Agent` is no payload; see `moat_inspect::tools`).
+fn payload_kinds() -> impl Iterator<Item = DetectorKind> {
+    DetectorKind::ALL
+        .into_iter()
+        .filter(|k| *k != DetectorKind::AttackTool)
+}
 const MIN_BENIGN: usize = 500;
 
 /// One request of the corpus, taken apart as the gateway would.
 struct Case {
     id: String,
     class: String,
+    /// Where the payload is (attacks only): one of [`LOCATIONS`].
+    location: Option<String>,
+    /// The finding class it belongs to (`log_forging`, `yaml_block`…).
+    group: Option<String>,
     file: String,
     path: String,
     query: Option<String>,
@@ -81,6 +107,16 @@ fn parse_case(v: &Value, file: &str) -> Result<Case, String> {
     if class != "benign" && DetectorKind::parse(&class).is_none() {
         return Err(format!("{id}: unknown class {class:?}"));
     }
+    let location = s("in").map(str::to_string);
+    match (&location, class == "benign") {
+        (None, false) => return Err(format!("{id}: an attack needs `in`")),
+        (Some(l), false) if !LOCATIONS.contains(&l.as_str()) => {
+            return Err(format!("{id}: `in` must be one of {LOCATIONS:?}"));
+        }
+        (Some(_), true) => return Err(format!("{id}: benign requests have no `in`")),
+        _ => {}
+    }
+    let group = s("group").map(str::to_string);
     let method = s("method").ok_or("no method")?;
     if !matches!(
         method,
@@ -131,6 +167,8 @@ fn parse_case(v: &Value, file: &str) -> Result<Case, String> {
     Ok(Case {
         id,
         class,
+        location,
+        group,
         file: file.to_string(),
         path,
         query,
@@ -147,14 +185,16 @@ struct Row {
     wrong: Vec<String>,
 }
 
-/// Runs every case at `paranoia`; rows by class (benign last).
-fn run(cases: &[Case], paranoia: u8) -> BTreeMap<String, Row> {
+/// Runs every case at `paranoia`: rows by class (benign last), and whether
+/// each case was blocked.
+fn run(cases: &[Case], paranoia: u8) -> (BTreeMap<String, Row>, Vec<bool>) {
     let inspector = Inspector::new(InspectOptions {
         paranoia,
         ..InspectOptions::default()
     });
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     let mut refused_by_view = Vec::new();
+    let mut verdicts = Vec::with_capacity(cases.len());
     for case in cases {
         // A request the request view refuses (a path with no canonical
         // form, a duplicate key, ambiguous multipart) is refused by the
@@ -175,6 +215,7 @@ fn run(cases: &[Case], paranoia: u8) -> BTreeMap<String, Row> {
                 true
             }
         };
+        verdicts.push(blocked);
         let row = rows.entry(case.class.clone()).or_default();
         row.count += 1;
         if blocked {
@@ -203,7 +244,50 @@ fn run(cases: &[Case], paranoia: u8) -> BTreeMap<String, Row> {
             refused_by_view.join("; ")
         );
     }
-    rows
+    (rows, verdicts)
+}
+
+/// Rates by `key` (a location or a group) at each level: TPR for attacks,
+/// TNR for benign requests. `(key, benign, count, rate at P1..P4)`.
+fn breakdown(
+    cases: &[Case],
+    levels: &[Vec<bool>],
+    key: impl Fn(&Case) -> Option<&str>,
+) -> Vec<(String, bool, usize, Vec<f64>)> {
+    let mut keys: BTreeMap<(bool, String), Vec<usize>> = BTreeMap::new();
+    for (i, c) in cases.iter().enumerate() {
+        if let Some(k) = key(c) {
+            keys.entry((c.class == "benign", k.to_string()))
+                .or_default()
+                .push(i);
+        }
+    }
+    keys.into_iter()
+        .map(|((benign, k), idx)| {
+            let rates = levels
+                .iter()
+                .map(|v| {
+                    let right = idx.iter().filter(|&&i| v[i] != benign).count();
+                    rate(right, idx.len())
+                })
+                .collect();
+            (k, benign, idx.len(), rates)
+        })
+        .collect()
+}
+
+fn breakdown_table(title: &str, rows: &[(String, bool, usize, Vec<f64>)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\n== {title}, rate at paranoia 1 / 2 / 3 / 4 ==");
+    for (k, benign, n, rates) in rows {
+        let what = if *benign { "TNR" } else { "TPR" };
+        let cells: Vec<String> = rates
+            .iter()
+            .map(|r| format!("{:>6.1}%", 100.0 * r))
+            .collect();
+        let _ = writeln!(out, "{k:<28} {n:>4} {what} {}", cells.join(" "));
+    }
+    out
 }
 
 fn rate(n: usize, d: usize) -> f64 {
@@ -223,7 +307,7 @@ fn table(rows: &BTreeMap<String, Row>, paranoia: u8, list_ids: bool) -> String {
         "class", "count", "detected", "TPR"
     );
     let (mut n, mut b) = (0, 0);
-    for kind in DetectorKind::ALL {
+    for kind in payload_kinds() {
         let r = rows.get(kind.as_str());
         let (c, d) = r.map_or((0, 0), |r| (r.count, r.blocked));
         n += c;
@@ -260,7 +344,7 @@ fn table(rows: &BTreeMap<String, Row>, paranoia: u8, list_ids: bool) -> String {
         c - blocked,
         100.0 * rate(c - blocked, c)
     );
-    for kind in DetectorKind::ALL {
+    for kind in payload_kinds() {
         if let Some(r) = rows.get(kind.as_str())
             && !r.wrong.is_empty()
         {
@@ -296,13 +380,19 @@ fn corpus_detection_rates() {
 
     let mut report = String::new();
     let mut pl1 = None;
+    let mut levels = Vec::new();
     for paranoia in 1..=4u8 {
-        let rows = run(&cases, paranoia);
+        let (rows, verdicts) = run(&cases, paranoia);
         report.push_str(&table(&rows, paranoia, paranoia == 1));
         if paranoia == 1 {
             pl1 = Some(rows);
         }
+        levels.push(verdicts);
     }
+    let by_location = breakdown(&cases, &levels, |c| c.location.as_deref());
+    let by_group = breakdown(&cases, &levels, |c| c.group.as_deref());
+    report.push_str(&breakdown_table("attacks by location (`in`)", &by_location));
+    report.push_str(&breakdown_table("groups", &by_group));
     println!("{report}");
     let rows = pl1.unwrap();
 
@@ -314,7 +404,7 @@ fn corpus_detection_rates() {
     if benign < MIN_BENIGN {
         failures.push(format!("only {benign} benign requests (< {MIN_BENIGN})"));
     }
-    for kind in DetectorKind::ALL {
+    for kind in payload_kinds() {
         match rows.get(kind.as_str()) {
             None => failures.push(format!("no {} requests in the corpus", kind.as_str())),
             Some(r) => {
@@ -343,9 +433,61 @@ fn corpus_detection_rates() {
             ));
         }
     }
+    for (k, benign, n, rates) in by_location.iter().chain(&by_group) {
+        let floor = match (benign, by_location.iter().any(|l| &l.0 == k)) {
+            (true, _) => GROUP_TNR_FLOOR,
+            (false, true) => LOCATION_TPR_FLOOR,
+            (false, false) => GROUP_TPR_FLOOR,
+        };
+        if rates[0] < floor {
+            failures.push(format!(
+                "{k} ({n}): {:.1}% < {:.0}% at paranoia 1",
+                100.0 * rates[0],
+                100.0 * floor
+            ));
+        }
+    }
+    for loc in LOCATIONS {
+        if !by_location.iter().any(|l| l.0 == loc) {
+            failures.push(format!("no attack in {loc}"));
+        }
+    }
+    // Each level blocks what the level below blocks, and more.
+    for p in 1..levels.len() {
+        let (below, at) = (&levels[p - 1], &levels[p]);
+        let lost: Vec<&str> = cases
+            .iter()
+            .zip(below.iter().zip(at))
+            .filter(|(_, (b, a))| **b && !**a)
+            .map(|(c, _)| c.id.as_str())
+            .collect();
+        if !lost.is_empty() {
+            failures.push(format!(
+                "paranoia {} lets through what {p} blocks: {}",
+                p + 1,
+                lost.join(" ")
+            ));
+        }
+        if below == at {
+            failures.push(format!("paranoia {} changes no verdict of {p}", p + 1));
+        }
+        let benign: Vec<usize> = (0..cases.len())
+            .filter(|&i| cases[i].class == "benign")
+            .collect();
+        let tnr = rate(benign.iter().filter(|&&i| !at[i]).count(), benign.len());
+        let floor = BENIGN_TNR_FLOOR_BY_LEVEL[p - 1];
+        if tnr < floor {
+            failures.push(format!(
+                "benign at paranoia {}: TNR {:.1}% < {:.0}%",
+                p + 1,
+                100.0 * tnr,
+                100.0 * floor
+            ));
+        }
+    }
     assert!(
         failures.is_empty(),
-        "corpus floors not met at paranoia 1:\n  {}",
+        "corpus floors not met:\n  {}",
         failures.join("\n  ")
     );
 }
@@ -357,7 +499,7 @@ fn corpus_detection_rates() {
 #[test]
 fn holdout_detection_rates() {
     let cases = load_from(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/holdout"));
-    let rows = run(&cases, 1);
+    let (rows, _) = run(&cases, 1);
     println!("{}", table(&rows, 1, true));
     let (mut attacks, mut caught) = (0, 0);
     for (class, r) in &rows {

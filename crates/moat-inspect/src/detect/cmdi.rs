@@ -12,9 +12,12 @@
 //!
 //! * the separator: substitution 3, `;` `|` `||` `&&` `&` 2, a line
 //!   break 2 (1 in free text), the start of the value 0; one less when
-//!   glued to a word on both sides (`name|id`, `a;b` choices);
+//!   glued to a word on both sides (`name|id`, `a;b` choices); a closed
+//!   backtick pair in free text is a markdown code span (1);
 //! * the command: 2 when it is not an everyday word (`whoami`, `wget`,
-//!   `nc`, `powershell`), 1 otherwise (`cat`, `id`, `type`, `sort`);
+//!   `nc`, `powershell`), 1 otherwise (`cat`, `id`, `type`, `sort`); 0
+//!   for developer tooling (`git`, `docker`, `npm`, `less`, `rm`…) in free
+//!   text, where notes and tickets quote it;
 //! * the arguments: 3 when they name a sensitive thing (`/etc/passwd`,
 //!   `/dev/tcp`, `/bin/sh`, a URL, `-enc`, `IEX(`), 1 when they look like
 //!   shell arguments (an option, a path, a redirection, a number, nothing
@@ -31,6 +34,9 @@
 //! | ≥ 6 | critical | 1 |
 //! | 5 | error | 2 |
 //! | 4 | warning | 3 |
+//!
+//! A server-side include directive (`<!--#exec cmd=…-->`, `<!--#include
+//! virtual=…-->`) is critical on its own.
 //!
 //! A value that starts with a command but has no separator never goes
 //! beyond error unless its arguments are sensitive. Shellshock
@@ -125,6 +131,9 @@ fn scan(s: &[u8], texty: &Texty<'_>) -> Option<Hit> {
     if s.is_empty() {
         return None;
     }
+    if let Some(h) = server_side_include(s) {
+        return Some(h);
+    }
     // Separators and substitutions all hold one of these bytes (`(` only
     // after `$`, `<` or `>`).
     let any_sep = memchr3(b';', b'|', b'&', s).is_some()
@@ -205,8 +214,11 @@ fn scan(s: &[u8], texty: &Texty<'_>) -> Option<Hit> {
             b'`' if prev == Some(b'`') || next == Some(b'`') => None,
             b'`' => Some(Sep {
                 end: i + 1,
-                // Closed (`` `id` ``): a substitution; unclosed: weaker.
-                weight: if last_tick.is_some_and(|t| t > i) {
+                // Closed (`` `id` ``): a substitution; unclosed: weaker; in
+                // free text, a markdown code span.
+                weight: if texty.get() {
+                    1
+                } else if last_tick.is_some_and(|t| t > i) {
                     3
                 } else {
                     2
@@ -280,6 +292,39 @@ fn in_table(tables: &[(usize, usize)], at: usize) -> bool {
     // Sorted and disjoint: the last range starting at or before `at`.
     let k = tables.partition_point(|&(a, _)| a <= at);
     k > 0 && at < tables[k - 1].1
+}
+
+/// A server-side include directive (`<!--#exec cmd="id"-->`,
+/// `<!--#include virtual="/etc/passwd"-->`): where the server parses SSI,
+/// a directive in a value runs a command or reads a file. Nobody types one
+/// by accident.
+fn server_side_include(s: &[u8]) -> Option<Hit> {
+    const DIRECTIVES: &[&[u8]] = &[
+        b"exec",
+        b"include",
+        b"echo",
+        b"config",
+        b"printenv",
+        b"fsize",
+        b"flastmod",
+        b"set",
+        b"if",
+        b"elif",
+    ];
+    let mut from = 0;
+    while let Some(p) = memchr(b'<', &s[from..]).map(|p| from + p) {
+        from = p + 1;
+        if !s[p..].starts_with(b"<!--#") {
+            continue;
+        }
+        let at = p + 5;
+        if DIRECTIVES.iter().any(|d| {
+            starts_with_ci(s, at, d) && s.get(at + d.len()).is_some_and(u8::is_ascii_whitespace)
+        }) {
+            return Some(hit(Severity::Critical, 1, "server-side include directive"));
+        }
+    }
+    None
 }
 
 /// Critical patterns that need no separator analysis.
@@ -368,6 +413,14 @@ fn judge(s: &[u8], sep: Sep, texty: &Texty<'_>, at: usize) -> Option<Hit> {
         return None;
     }
     let cmd_weight = command_weight(&word)?;
+    // Only for a command: whether the value is free text costs a pass.
+    let texty = texty.get();
+    // Developer tooling quoted in prose: no evidence by itself.
+    let cmd_weight = if texty && !word.split && !word.glob && developer(&word) {
+        0
+    } else {
+        cmd_weight
+    };
     if word.split {
         obf = 3;
     }
@@ -389,7 +442,6 @@ fn judge(s: &[u8], sep: Sep, texty: &Texty<'_>, at: usize) -> Option<Hit> {
     if args > 0 && rest.windows(6).any(|w| w.eq_ignore_ascii_case(b"${ifs}")) {
         obf = 3;
     }
-    let texty = texty.get();
     let context = if texty { 0 } else { 2 };
     let anchor = u32::from(!texty && !sep.start && anchored(&s[..at]));
     let total = sep.weight + cmd_weight + args + obf + path_cmd + context + anchor;
@@ -662,6 +714,16 @@ fn command_weight(w: &Word) -> Option<u32> {
     None
 }
 
+/// Whether the command word is developer tooling ([`words::DEVELOPER`]).
+fn developer(w: &Word) -> bool {
+    w.bases()
+        .iter()
+        .flatten()
+        .filter_map(|b| words::key(b.bytes()))
+        .any(|k| DEVELOPER_KEYS.binary_search(&k).is_ok())
+}
+
+static DEVELOPER_KEYS: LazyLock<Vec<u128>> = LazyLock::new(|| words::keys(words::DEVELOPER));
 static AMBIGUOUS_KEYS: LazyLock<Vec<u128>> = LazyLock::new(|| words::keys(words::AMBIGUOUS));
 static DISTINCT_KEYS: LazyLock<Vec<u128>> = LazyLock::new(|| words::keys(words::DISTINCT));
 

@@ -1,6 +1,7 @@
 //! CRLF / header injection: a line break (decoded from `%0d%0a`, an HTML
 //! entity, a `\r\n` escape, or the `嘊嘍` U+560A/U+560D trick that some
-//! stacks truncate to LF/CR) followed by a header line or a status line.
+//! stacks truncate to LF/CR) followed by a header line or a status line,
+//! a forged log line (log forging), or an SMTP or IMAP command.
 //!
 //! Values that are single-line by nature (path segments, query values and
 //! names, headers, cookies) have no business holding a line break at all;
@@ -9,7 +10,9 @@
 //! the value reads as text. A JSON string or form field whose first line is
 //! a single token (`"/home\r\nLocation: …"`, `"en\nX-Forwarded-Host: …"`,
 //! or nothing before the break) is judged as a single-line value: it is a
-//! redirect target or a code an attacker broke, not prose. Blanks after the
+//! redirect target or a code an attacker broke, not prose — unless that
+//! token opens a block (`services:`, `Steps:`, `---`, `# heading`): YAML
+//! and configuration pasted into a note are text. Blanks after the
 //! break (obsolete header folding, `\r\n\tSet-Cookie:`) are skipped.
 //!
 //! | found | where | severity | paranoia |
@@ -20,6 +23,10 @@
 //! | a bare CR or LF | single-line | warning | 2 |
 //! | break + `Set-Cookie:` | multi-line | critical | 1 |
 //! | break + other response-steering header or status line | multi-line | warning | 3 |
+//! | break + a forged log line (timestamp or upper-case level first) | single-line | critical | 1 |
+//! | break + an SMTP command (`RCPT TO:`, `DATA`, a lone `.`) or a tagged IMAP command | single-line | critical | 1 |
+//! | break + an SMTP or IMAP command | multi-line | warning | 3 |
+//! | break + a log line (a pasted log excerpt) | multi-line | notice | 4 |
 //!
 //! A literal `\r\n` (backslash escapes, not decoded) counts as a break
 //! only in single-line values, one severity step lower unless followed by
@@ -100,7 +107,12 @@ fn reads_as_text(s: &[u8]) -> bool {
         return true;
     };
     let line = &s[..p];
-    line.len() > 64 || line.iter().any(|&c| c == b' ' || c == b'\t')
+    // A first line that opens a block (`services:`, `Steps:`, a YAML
+    // document marker `---`, a `#` comment or heading) starts a document
+    // or a list: the value is text, not a broken single token.
+    let opens_block = line.len() > 1
+        && (line.ends_with(b":") || line.starts_with(b"---") || line.starts_with(b"#"));
+    opens_block || line.len() > 64 || line.iter().any(|&c| c == b' ' || c == b'\t')
 }
 
 /// What follows a line break.
@@ -112,6 +124,13 @@ enum After {
     Header,
     /// `HTTP/1.1 200` or a blank line and markup.
     Response,
+    /// A forged log line: a timestamp (`2026-12-05 10:22:01`,
+    /// `[05/Dec/2026:…`, `10:22:01`) or an upper-case level (`INFO`,
+    /// `ERROR`…) at its start.
+    LogLine,
+    /// An SMTP command (`RCPT TO:`, `MAIL FROM:`, `DATA`, a lone `.`) or
+    /// a tagged IMAP command (`A002 DELETE INBOX`).
+    MailCommand,
     /// Anything else.
     Other,
 }
@@ -174,6 +193,17 @@ fn scan(s: &[u8], multi_line: bool, text_kind: bool) -> Option<Hit> {
                     Some(hit(Severity::Critical, 1, "CRLF header injection"))
                 }
             }
+            (false, After::LogLine) if !escaped => {
+                Some(hit(Severity::Critical, 1, "CRLF log forging"))
+            }
+            (false, After::MailCommand) if !escaped => {
+                Some(hit(Severity::Critical, 1, "CRLF mail command injection"))
+            }
+            (false, After::LogLine | After::MailCommand) => Some(hit(
+                Severity::Warning,
+                2,
+                "escaped line break + forged line",
+            )),
             (false, After::Other) if escaped || text_kind => None,
             (false, After::Other) => Some(hit(
                 Severity::Warning,
@@ -186,6 +216,9 @@ fn scan(s: &[u8], multi_line: bool, text_kind: bool) -> Option<Hit> {
             (true, After::Dangerous | After::Response) => {
                 Some(hit(Severity::Warning, 3, "header line in text"))
             }
+            (true, After::MailCommand) => Some(hit(Severity::Warning, 3, "mail command in text")),
+            // Log excerpts are common in tickets.
+            (true, After::LogLine) => Some(hit(Severity::Notice, 4, "log line in text")),
             (true, _) => None,
         };
         if verdict.is_some_and(|h| h.severity == Severity::Critical) {
@@ -210,6 +243,12 @@ fn classify(s: &[u8], at: usize, blank: bool) -> After {
     if blank && s.get(at) == Some(&b'<') {
         return After::Response;
     }
+    if log_line(&s[at..]) {
+        return After::LogLine;
+    }
+    if mail_command(&s[at..]) {
+        return After::MailCommand;
+    }
     // `Name:` — a header token, then a colon.
     let mut i = at;
     while i < s.len() && (s[i].is_ascii_alphanumeric() || s[i] == b'-' || s[i] == b'_') {
@@ -224,6 +263,95 @@ fn classify(s: &[u8], at: usize, blank: bool) -> After {
     } else {
         After::Header
     }
+}
+
+/// Whether `line` starts like a log record: a date (`2026-12-05`,
+/// `05/Dec/2026`), a time (`10:22:01`), either in brackets, or an
+/// upper-case level word followed by a blank, `:` or `]`.
+fn log_line(line: &[u8]) -> bool {
+    let l = line.strip_prefix(b"[").unwrap_or(line);
+    let digits = |s: &[u8], n: usize| s.len() >= n && s[..n].iter().all(u8::is_ascii_digit);
+    let iso_date = digits(l, 4)
+        && l.get(4) == Some(&b'-')
+        && digits(&l[5..], 2)
+        && l.get(7) == Some(&b'-')
+        && digits(&l[8..], 2);
+    let clf_date = digits(l, 2)
+        && l.get(2) == Some(&b'/')
+        && l.len() > 10
+        && l[3..6].iter().all(u8::is_ascii_alphabetic)
+        && l.get(6) == Some(&b'/')
+        && digits(&l[7..], 4);
+    let time = digits(l, 2)
+        && l.get(2) == Some(&b':')
+        && digits(&l[3..], 2)
+        && l.get(5) == Some(&b':')
+        && digits(&l[6..], 2);
+    if iso_date || clf_date || time {
+        return true;
+    }
+    const LEVELS: &[&[u8]] = &[
+        b"TRACE",
+        b"DEBUG",
+        b"INFO",
+        b"NOTICE",
+        b"WARN",
+        b"WARNING",
+        b"ERROR",
+        b"SEVERE",
+        b"CRITICAL",
+        b"FATAL",
+        b"ALERT",
+        b"EMERG",
+    ];
+    LEVELS
+        .iter()
+        .any(|lv| l.starts_with(lv) && matches!(l.get(lv.len()), Some(b' ' | b'\t' | b':' | b']')))
+}
+
+/// Whether `line` starts with an SMTP command or a tagged IMAP command.
+fn mail_command(line: &[u8]) -> bool {
+    let end = line
+        .iter()
+        .position(|&c| c == b'\r' || c == b'\n')
+        .unwrap_or(line.len());
+    let l = &line[..end];
+    const SMTP_ARGS: &[&[u8]] = &[b"mail from:", b"rcpt to:", b"helo ", b"ehlo "];
+    const SMTP_ALONE: &[&[u8]] = &[b".", b"data", b"quit", b"rset"];
+    if SMTP_ARGS.iter().any(|c| starts_with_ci(l, 0, c))
+        || SMTP_ALONE
+            .iter()
+            .any(|c| l.trim_ascii_end().eq_ignore_ascii_case(c))
+    {
+        return true;
+    }
+    // IMAP: a tag (letters and digits, with a digit), a blank, a command.
+    let tag = l.iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+    if tag == 0 || tag > 8 || !l[..tag].iter().any(u8::is_ascii_digit) || l.get(tag) != Some(&b' ')
+    {
+        return false;
+    }
+    const IMAP: &[&[u8]] = &[
+        b"login ",
+        b"logout",
+        b"select ",
+        b"examine ",
+        b"create ",
+        b"delete ",
+        b"rename ",
+        b"fetch ",
+        b"store ",
+        b"copy ",
+        b"uid ",
+        b"search ",
+        b"append ",
+        b"list ",
+        b"expunge",
+        b"authenticate ",
+        b"status ",
+        b"subscribe ",
+    ];
+    IMAP.iter().any(|c| starts_with_ci(l, tag + 1, c))
 }
 
 #[cfg(test)]
@@ -340,5 +468,59 @@ mod tests {
                 check(v, ValueKind::Query)
             );
         }
+    }
+
+    #[test]
+    fn yaml_blocks_are_text() {
+        for v in [
+            "services:\r\n  web:\r\n    image: nginx:1.25\r\nlocation: eu-west-1\r\n",
+            "server:\n  host: 0.0.0.0\ncontent-type: application/json\n",
+            "Steps:\n$ curl -i https://api.example.com/\nHTTP/1.1 200 OK\ncontent-type: application/json",
+            "---\nhost: api.example.com\n",
+        ] {
+            let h = check(v, ValueKind::JsonString);
+            assert!(h.is_none_or(|h| h.paranoia >= 2), "{v:?}: {h:?}");
+        }
+        // A single token broken by a header is still an injection.
+        assert!(critical(
+            "/home\r\nLocation: https://evil.example/",
+            ValueKind::JsonString
+        ));
+        assert!(critical("en\r\nSet-Cookie: sid=x", ValueKind::FormField));
+    }
+
+    #[test]
+    fn forged_log_lines_and_mail_commands() {
+        for (v, kind) in [
+            (
+                "bob\n2026-12-05 10:22:01 INFO User admin logged in",
+                ValueKind::JsonString,
+            ),
+            (
+                "shoes\n[2026-12-05T10:22:01Z] INFO payment approved",
+                ValueKind::Query,
+            ),
+            (
+                "mallory\r\nERROR Database connection lost",
+                ValueKind::FormField,
+            ),
+            (
+                "alice@example.com\r\nRCPT TO:<x@evil.example>",
+                ValueKind::JsonString,
+            ),
+            (
+                "Invoice\r\n.\r\nMAIL FROM:<ceo@example.com>",
+                ValueKind::JsonString,
+            ),
+            ("INBOX\r\nA002 DELETE INBOX", ValueKind::Query),
+        ] {
+            assert!(critical(v, kind), "{v:?}: {:?}", check(v, kind));
+        }
+        // A log excerpt pasted into a ticket is text.
+        let ticket =
+            "The export failed last night, log below:\n2026-12-05 02:00:01 ERROR timeout\n";
+        assert!(check(ticket, ValueKind::JsonString).is_none_or(|h| h.paranoia >= 2));
+        // Data is not DATA on its own line.
+        assert!(check("Summary\nData export failed", ValueKind::JsonString).is_none());
     }
 }

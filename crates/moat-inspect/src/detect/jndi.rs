@@ -289,6 +289,7 @@ mod tests {
         let prose = Context {
             kind: ValueKind::JsonString,
             hints: &hints,
+            paranoia: 1,
         };
         let h = JndiLookup
             .detect(&normalize("Use ${env:PATH} in PowerShell"), &prose)

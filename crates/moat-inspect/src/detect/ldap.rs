@@ -11,6 +11,7 @@
 //! | `)(attr=*…` (wildcard) or `)(attr=` with a common LDAP attribute | critical | 1 |
 //! | `*)(attr=` | critical | 1 |
 //! | `)(attr=value` with another attribute name | warning | 2 |
+//! | a group with a wildcard presence test, `*(|(objectclass=*))` | critical | 1 |
 //! | a whole filter `(&(…)(…))` / `(|(…)(…))` | warning | 2 |
 
 use super::traversal::text::{hit, worse};
@@ -73,6 +74,12 @@ impl Detector for LdapInjection {
     }
 }
 
+/// Whether the filter group at the start of `s` holds `attr=*)`, a
+/// presence test (only its first 256 bytes are looked at).
+fn presence_test(s: &[u8]) -> bool {
+    s[..s.len().min(256)].windows(3).any(|w| w == b"=*)")
+}
+
 fn scan(s: &[u8]) -> Option<Hit> {
     // Every LDAP filter has a parenthesis.
     memchr::memchr(b'(', s)?;
@@ -100,6 +107,11 @@ fn scan(s: &[u8]) -> Option<Hit> {
                     && next == Some(b'(')
                     && attribute_at(s, i + 3).is_some()
                 {
+                    // `*(|(objectclass=*))`: a wildcard presence test
+                    // inside a new group matches every entry.
+                    if presence_test(&s[i..]) {
+                        return Some(hit(Severity::Critical, 1, "LDAP wildcard filter"));
+                    }
                     found = worse(found, Some(hit(Severity::Warning, 2, "LDAP filter")));
                 }
             }

@@ -18,10 +18,13 @@
 //! |---|---|---|
 //! | operator as JSON key or bracketed/bare parameter name | critical | 1 |
 //! | `{"$op":` / `{$op:` inside a string value | critical | 1 |
+//! | the same inside a quoted shell query (`db.orders.find({ total: { $gt: 1 } })`) | warning | 2 |
 //! | `';return …` / `this.x.match(` JavaScript in a value | critical | 1 |
 //! | `$type` key | warning | 2 |
 //! | unknown `$name` key or bracketed parameter | notice | 3 |
-//! | `sleep(`/`db.` JavaScript fragments | warning | 2 |
+//! | `'; db.users.drop(); '`: a shell call after a breakout (`;`, a quote, `+`) | critical | 1 |
+//! | a busy wait on `new Date()` in a loop, after a quote or `;` | critical | 1 |
+//! | `sleep(`/`db.` JavaScript fragments; a shell call in prose | warning | 2 |
 
 use memchr::{memchr, memchr2, memchr3};
 
@@ -225,16 +228,17 @@ fn param_name(s: &[u8], bare: bool) -> Option<Hit> {
                 .iter()
                 .position(|&b| b == b']')
                 .map(|e| start + e);
-            if let Some(end) = end {
-                let seg = s[start..end].trim_ascii();
-                let seg = seg.strip_prefix(b"'").unwrap_or(seg);
-                let seg = seg.strip_suffix(b"'").unwrap_or(seg);
-                if let Some(name) = seg.strip_prefix(b"$") {
-                    found = worse(found, verdict(name));
-                }
-                i = end + 1;
-                continue;
+            // No `]` after this `[`: none after any later one either (and
+            // looking again from each would be quadratic).
+            let Some(end) = end else { break };
+            let seg = s[start..end].trim_ascii();
+            let seg = seg.strip_prefix(b"'").unwrap_or(seg);
+            let seg = seg.strip_suffix(b"'").unwrap_or(seg);
+            if let Some(name) = seg.strip_prefix(b"$") {
+                found = worse(found, verdict(name));
             }
+            i = end + 1;
+            continue;
         }
         i += 1;
     }
@@ -249,6 +253,34 @@ fn param_name(s: &[u8], bare: bool) -> Option<Hit> {
         }
     }
     found
+}
+
+/// Whether `before` (the text before an operator) opens a MongoDB shell
+/// call, `db.<collection>.<method>(` or `db.<method>(`: a query quoted in
+/// a note or a ticket, not an operator object sent in place of a value.
+/// Only the last 512 bytes are looked at (a shell query is short; the scan
+/// stays linear).
+fn shell_query(before: &[u8]) -> bool {
+    let before = &before[before.len().saturating_sub(512)..];
+    let Some(p) = rfind_ci(before, b"db.") else {
+        return false;
+    };
+    if p > 0 && is_word(before[p - 1]) {
+        return false;
+    }
+    // `db.<collection>.<method>(` or `db.<method>(`.
+    let call = &before[p + 3..];
+    let name = call.iter().take_while(|&&c| is_word(c)).count();
+    let rest = match call.get(name..) {
+        Some([b'(', ..]) => return name > 0,
+        Some([b'.', rest @ ..]) => rest,
+        _ => return false,
+    };
+    let method = rest
+        .iter()
+        .take_while(|&&c| c.is_ascii_alphabetic())
+        .count();
+    name > 0 && method > 0 && rest.get(method) == Some(&b'(')
 }
 
 /// A string value: operator objects and `$where` JavaScript inside.
@@ -288,6 +320,14 @@ fn string_value(s: &[u8]) -> Option<Hit> {
             }
             let closed = matches!(s.get(a), Some(b':' | b']'));
             if opened && closed && matches!(classify(name), Name::Operator) {
+                if shell_query(&s[..i]) {
+                    found = worse(
+                        found,
+                        Some(hit(Severity::Warning, 2, "NoSQL operator in a shell query")),
+                    );
+                    i = e;
+                    continue;
+                }
                 return Some(hit(Severity::Critical, 1, "NoSQL operator in a value"));
             }
             i = e.max(i + 1);
@@ -383,6 +423,16 @@ fn string_value(s: &[u8]) -> Option<Hit> {
             }
         }
     }
+    // `do { c = new Date(); } while (c - d < 5000)`: a busy wait on the
+    // clock, the `$where` way of sleeping.
+    if paren
+        && (quote || semi)
+        && let Some(first) = find_ci(s, b"new date(", 0)
+        && find_ci(s, b"new date(", first + 9).is_some()
+        && find_ci(s, b"while", 0).is_some()
+    {
+        return Some(hit(Severity::Critical, 1, "JavaScript busy wait"));
+    }
     // `"; while(true){}; "`: a JavaScript busy loop.
     for p in [
         &b"while(true)"[..],
@@ -440,7 +490,14 @@ fn string_value(s: &[u8]) -> Option<Hit> {
             b".getsiblingdb(",
         ];
         if METHODS.iter().any(|m| contains_ci(call, m)) {
-            if semi || quote {
+            // A breakout puts the call right after a statement end, a
+            // quote or a concatenation (`'; db.users.drop(); '`); a query
+            // quoted in a note follows words.
+            let broke_out = s[..p]
+                .trim_ascii_end()
+                .last()
+                .is_some_and(|c| matches!(c, b';' | b'\'' | b'"' | b'+' | b'|' | b'&'));
+            if (semi || quote) && broke_out {
                 return Some(hit(Severity::Critical, 1, "MongoDB shell call"));
             }
             found = worse(found, Some(hit(Severity::Warning, 2, "MongoDB shell call")));
@@ -579,5 +636,25 @@ mod tests {
                 "{v}: {h:?}"
             );
         }
+    }
+
+    #[test]
+    fn shell_queries_in_prose_count_from_level_2() {
+        for v in [
+            "In the mongo shell db.orders.find({ status: \"open\", total: { $gt: 100 } }) returns nothing",
+            "Use db.users.updateMany({ plan: \"trial\" }, { $set: { plan: \"free\" } }) after it",
+            "Favourite query: db.currentOp({ secs_running: { $gte: 5 } })",
+        ] {
+            let h = check(v, ValueKind::JsonString);
+            assert!(h.is_some_and(|h| h.paranoia == 2), "{v}: {h:?}");
+        }
+        // An operator object sent as the value, and a breakout into a
+        // shell call, stay critical.
+        assert!(critical("{\"$ne\": null}", ValueKind::JsonString));
+        assert!(critical("x'; db.users.drop(); '", ValueKind::Query));
+        assert!(critical(
+            "a\" + db.users.find({}) + \"",
+            ValueKind::JsonString
+        ));
     }
 }

@@ -26,7 +26,8 @@
 //! | bare obfuscated or internal `host:port` | error | 1 |
 //! | bare internal address without port | warning | 2 |
 //! | internal URL mentioned in free text | warning | 2 |
-//! | in headers (`Referer`, `Origin`): metadata or obfuscated | warning | 2 |
+//! | in headers: a URL to cloud metadata | critical | 1 |
+//! | in headers (`Referer`, `Origin`): an obfuscated internal address | warning | 2 |
 //! | in headers: loopback / private (development origins) | notice | 4 |
 //! | `ftp://` to a public host | notice | 3 |
 
@@ -261,7 +262,16 @@ fn url(s: &str, scheme_end: usize, header: bool, embedded: bool) -> Option<Hit> 
 fn judge_url(info: HostInfo, scheme: &str, header: bool, embedded: bool) -> Option<Hit> {
     let internal = info.target != Target::Public;
     if header {
-        return if info.target == Target::Metadata || (info.obfuscated && internal) {
+        // Cloud metadata has no business in any header (a callback or
+        // proxy header naming it is an SSRF attempt); a loopback `Origin`
+        // or `Referer` is a developer's browser.
+        return if info.target == Target::Metadata {
+            Some(hit(
+                Severity::Critical,
+                1,
+                "URL to cloud metadata in a header",
+            ))
+        } else if info.obfuscated && internal {
             Some(hit(Severity::Warning, 2, "internal URL in a header"))
         } else if internal {
             Some(hit(Severity::Notice, 4, "internal URL in a header"))

@@ -4,7 +4,13 @@
 //! is flagged: script-capable tags, `on*=` event handlers, `javascript:`
 //! URLs in URL attributes, script in `style`. Outside tags it looks for
 //! the two other ways out of a page's context: an attribute breakout
-//! (`" onmouseover="…`), and a JavaScript string breakout (`';alert(1)//`).
+//! (`" onmouseover="…`), and a JavaScript string breakout (`';alert(1)//`,
+//! `';alert.call(null,1)//`, `"-(alert)(1)-"`). Without a tag or a
+//! breakout: `javascript:` URLs as the value or as a markdown link target
+//! (`[x](javascript:…)`), the Function constructor
+//! (`constructor.constructor(…)()`), a concatenated property name called
+//! (`window['al'+'ert'](1)`), a sink called indirectly at the start of the
+//! value (`alert.call(null,1)`, `(alert)(1)`), and the `<XSS>` probe.
 //!
 //! Less-than signs that are not tags (`a < b`, `x<5`, `<3`, `if (a<b)`,
 //! `<alice@example.com>`) are text to the browser and to this detector;
@@ -25,9 +31,12 @@ impl Detector for CrossSiteScripting {
         DetectorKind::Xss
     }
 
-    fn detect(&self, value: &Normalized<'_>, _ctx: &Context<'_>) -> Option<Hit> {
+    fn detect(&self, value: &Normalized<'_>, ctx: &Context<'_>) -> Option<Hit> {
         let s = value.decoded.as_bytes();
-        let mut scan = Scan::default();
+        let mut scan = Scan {
+            paranoia: ctx.paranoia,
+            ..Scan::default()
+        };
         if memchr::memchr(b'<', s).is_some() {
             scan_tags(s, &mut scan);
         }
@@ -39,6 +48,14 @@ impl Detector for CrossSiteScripting {
         }
         if memchr::memchr(b':', s).is_some() {
             script_url_value(s, &mut scan);
+            // Markdown links and autolinks: `[text](javascript:…)`,
+            // `<javascript:…>` (rendered into `href`).
+            for p in memchr::memmem::find_iter(s, b"](") {
+                if scan.is_critical() {
+                    break;
+                }
+                script_url_value(link_target(&s[p + 2..]), &mut scan);
+            }
             // A URL (a `Referer`, a link field): its query values too.
             for (a, b) in super::sqli::url_query_values(s) {
                 script_url_value(&s[a..b], &mut scan);
@@ -46,6 +63,9 @@ impl Detector for CrossSiteScripting {
         }
         if memchr::memchr(b'(', s).is_some() || memchr::memchr(b'`', s).is_some() {
             js_breakout(s, &mut scan);
+            if !scan.is_critical() {
+                js_expression(s, &mut scan);
+            }
         }
         scan.finish()
     }
@@ -54,6 +74,9 @@ impl Detector for CrossSiteScripting {
 #[derive(Default)]
 struct Scan {
     best: Option<Hit>,
+    /// The configured level: of several candidates, the hit that scores
+    /// most there is kept.
+    paranoia: u8,
     /// A `<script>` that looked like a generic (`Promise<Script>`).
     generic_script: bool,
     /// A `</script>` was seen.
@@ -69,10 +92,7 @@ impl Scan {
         };
         let better = match self.best {
             None => true,
-            Some(b) => {
-                (h.paranoia, std::cmp::Reverse(h.severity))
-                    < (b.paranoia, std::cmp::Reverse(b.severity))
-            }
+            Some(b) => h.rank_at(self.paranoia) > b.rank_at(self.paranoia),
         };
         if better {
             self.best = Some(h);
@@ -119,6 +139,8 @@ fn dangerous_tag(name: &[u8]) -> Option<&'static str> {
         (b"embed", "<embed> tag"),
         (b"applet", "<applet> tag"),
         (b"portal", "<portal> tag"),
+        // Not a tag at all: the classic probe (`'';!--"<XSS>=&{()}`).
+        (b"xss", "XSS probe"),
     ];
     TAGS.iter()
         .find(|(n, _)| lower_eq(n, name))
@@ -775,6 +797,26 @@ fn calls_sink(v: &[u8]) -> bool {
     )
 }
 
+/// Longest markdown link target looked at.
+const MAX_LINK: usize = 512;
+
+/// The target of a markdown link, `rest` starting after `](`: up to the
+/// first blank after it (a URL holds none), at most [`MAX_LINK`] bytes, so
+/// that many links cost no more than their length.
+fn link_target(rest: &[u8]) -> &[u8] {
+    let lead = rest
+        .iter()
+        .take(MAX_LINK)
+        .take_while(|c| **c <= b' ')
+        .count();
+    let end = rest[lead..]
+        .iter()
+        .take(MAX_LINK)
+        .position(|c| c.is_ascii_whitespace())
+        .map_or(rest.len().min(lead + MAX_LINK), |e| lead + e);
+    &rest[..end]
+}
+
 /// The whole value is a script URL (`javascript:alert(1)`), as pasted into
 /// a link or redirect target.
 fn script_url_value(s: &[u8], scan: &mut Scan) {
@@ -894,6 +936,63 @@ fn js_breakout(s: &[u8], scan: &mut Scan) {
     }
 }
 
+/// Script without a tag or a breakout, as it runs where a value lands in
+/// a script context or an `eval`: the Function constructor
+/// (`constructor.constructor('…')()`), a property name built from strings
+/// and called (`window['al'+'ert'](1)`), and a sink called indirectly
+/// (`(alert)(1)`, `alert.call(null,1)`) at the start of the value.
+fn js_expression(s: &[u8], scan: &mut Scan) {
+    if contains_compact(s, &[b"constructor.constructor("]) {
+        scan.critical("Function constructor call");
+        return;
+    }
+    // `[ 'al' + 'ert' ](` — a concatenated property name, called.
+    let mut from = 0;
+    while let Some(p) = memchr::memchr(b'[', &s[from..]).map(|p| from + p) {
+        from = p + 1;
+        let window = &s[p + 1..s.len().min(p + 65)];
+        let Some(close) = memchr::memchr(b']', window) else {
+            continue;
+        };
+        let inner = window[..close].trim_ascii();
+        let quoted = inner.first().is_some_and(|&q| q == b'\'' || q == b'"');
+        let concatenated = inner
+            .windows(3)
+            .any(|w| matches!(w[0], b'\'' | b'"') && w[1] == b'+' && matches!(w[2], b'\'' | b'"'))
+            || inner.windows(5).any(|w| {
+                matches!(w[0], b'\'' | b'"') && w[2] == b'+' && matches!(w[4], b'\'' | b'"')
+            });
+        let called = window
+            .get(close + 1..)
+            .is_some_and(|rest| matches!(rest.trim_ascii_start().first(), Some(b'(' | b'`')));
+        if quoted && concatenated && called {
+            scan.critical("concatenated property call");
+            return;
+        }
+    }
+    // The value itself starts with an indirect sink call (a plain
+    // `alert(1)` with no breakout is left to the other checks: a function
+    // named in prose or code).
+    let t = s.trim_ascii_start();
+    let (wrapped, t) = match t.strip_prefix(b"(") {
+        Some(rest) => (true, rest.trim_ascii_start()),
+        None => (false, t),
+    };
+    const SINKS: &[&[u8]] = &[b"alert", b"prompt", b"confirm", b"eval"];
+    for sink in SINKS {
+        if t.len() > sink.len() && lower_eq(&t[..sink.len()], sink) {
+            let rest = &t[sink.len()..];
+            if rest.starts_with(b".call(")
+                || rest.starts_with(b".apply(")
+                || (wrapped && rest.starts_with(b")("))
+            {
+                scan.critical("indirect javascript sink call");
+            }
+            return;
+        }
+    }
+}
+
 /// Whether `t` starts with a call of a JavaScript sink (`alert(`,
 /// ``alert`1` ``, `eval(`), a sensitive property (`document.cookie`), or
 /// bracket obfuscation (`top['al'+'ert']`). Plain property reads in code
@@ -931,10 +1030,16 @@ fn starts_with_sink(t: &[u8]) -> bool {
         b"frames[",
     ];
     let starts = |k: &[u8]| t.len() >= k.len() && lower_eq(&t[..k.len()], k);
-    CALLS
-        .iter()
-        .any(|k| starts(k) && matches!(t.get(k.len()), Some(b'(' | b'`')))
-        || WHOLE.iter().any(|k| starts(k))
+    // `alert(1)`, ``alert`1` ``, and called indirectly: `alert.call(…)`,
+    // `alert.apply(…)`, `(alert)(1)`.
+    let called = |rest: &[u8]| {
+        matches!(rest.first(), Some(b'(' | b'`'))
+            || rest.starts_with(b".call(")
+            || rest.starts_with(b".apply(")
+            || rest.starts_with(b".bind(")
+            || rest.starts_with(b")(")
+    };
+    CALLS.iter().any(|k| starts(k) && called(&t[k.len()..])) || WHOLE.iter().any(|k| starts(k))
 }
 
 #[cfg(test)]
@@ -951,6 +1056,7 @@ mod tests {
             &Context {
                 kind: ValueKind::JsonString,
                 hints: &Hints::default(),
+                paranoia: 1,
             },
         )
     }
@@ -1154,5 +1260,29 @@ mod tests {
             let _ = run(&s);
         }
         assert!(t.elapsed().as_millis() < 2000);
+    }
+
+    #[test]
+    fn script_without_a_tag() {
+        for v in [
+            "See [my portfolio](javascript:alert(document.cookie)) for details",
+            "';alert.call(null,1)//",
+            "\"-(alert)(1)-\"",
+            "alert.call(null,1)",
+            "(alert)(1)",
+            "window['al'+'ert'](1)",
+            "constructor.constructor('alert(1)')()",
+            "'';!--\"<XSS>=&{()}",
+        ] {
+            assert!(blocks(v), "{v}: {:?}", run(v));
+        }
+        for v in [
+            "Call alert(1) when the form is invalid, then prompt(2)",
+            "Use arr['first'+'Name'] in the template",
+            "I wrote [docs](https://example.com/javascript:intro) and [guide](./guide.md)",
+            "The constructor pattern and Object.constructor are different",
+        ] {
+            assert!(!blocks(v), "{v}: {:?}", run(v));
+        }
     }
 }

@@ -482,3 +482,31 @@ fn violations_display_no_user_data() {
     let v = run("{ secretField(").unwrap_err();
     assert!(!v.to_string().contains("secretField"));
 }
+
+#[test]
+fn operator_keys_inside_free_form_variables_are_inspected() {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "query": "query Users($f: JSON) { users(filter: $f) { id } }",
+        "variables": {"f": {"password": {"$ne": null}, "name": "admin"}}
+    }))
+    .unwrap();
+    let req = check(&body, JSON, &GraphqlLimits::default()).unwrap();
+    let inspector = Inspector::new(crate::InspectOptions::default());
+    let mut report = Report::default();
+    req.inspect(&inspector, &mut report);
+    assert!(inspector.blocks(&report), "{:?}", report.findings());
+    assert_eq!(
+        report.findings()[0].location.to_string(),
+        "variables:/f/password/$ne"
+    );
+    // Plain keys are not findings.
+    let body = serde_json::to_vec(&serde_json::json!({
+        "query": "query Users($f: JSON) { users(filter: $f) { id } }",
+        "variables": {"f": {"price": {"min": 10}, "tags": ["a"]}}
+    }))
+    .unwrap();
+    let req = check(&body, JSON, &GraphqlLimits::default()).unwrap();
+    let mut report = Report::default();
+    req.inspect(&inspector, &mut report);
+    assert!(report.is_empty(), "{:?}", report.findings());
+}

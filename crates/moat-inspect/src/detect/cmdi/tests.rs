@@ -83,14 +83,48 @@ fn separators_and_commands() {
 fn weaker() {
     // A command at the start of a value with plain arguments.
     assert!(check("cat /etc/passwd", ValueKind::Query).is_some_and(|h| h.paranoia >= 2));
-    // Markdown code in prose.
+    // Markdown code in prose: a recon command counts from a higher level;
+    // developer tooling not at all.
     assert!(
         check(
-            "To list the files, run `ls -la` in your terminal please",
+            "To see who you are, run `whoami` in your terminal please",
             ValueKind::JsonString
         )
         .is_some_and(|h| h.paranoia >= 2)
     );
+    assert_eq!(
+        check(
+            "To list the files, run `ls -la` in your terminal please",
+            ValueKind::JsonString
+        ),
+        None
+    );
+}
+
+#[test]
+fn developer_tooling_quoted_in_prose() {
+    for v in [
+        "I read history with git log --oneline --graph | less and review with git diff main",
+        "To free space I ran `rm -rf node_modules && npm ci` and the build went green again.",
+        "Shell into the db: docker exec -it $(docker ps -qf name=db) psql -U app",
+        "I start it with docker run --rm -v $(pwd)/data:/data postgres:16 and then migrate.",
+        "Which folder is big? du -sh * | sort -h | tail -5 answers it in a second.",
+    ] {
+        let h = check(v, ValueKind::JsonString);
+        assert!(h.is_none_or(|h| h.paranoia >= 2), "{v}: {h:?}");
+    }
+    // The same tools with sensitive arguments, or outside prose, still
+    // count at level 1.
+    for (v, kind) in [
+        (
+            "see the notes; git log | cat /etc/passwd and send it to me please",
+            ValueKind::JsonString,
+        ),
+        ("a.txt; rm -rf /tmp/x", ValueKind::Query),
+        ("a.txt | ls -la /", ValueKind::Query),
+    ] {
+        assert!(critical(v, kind), "{v}: {:?}", check(v, kind));
+    }
 }
 
 #[test]

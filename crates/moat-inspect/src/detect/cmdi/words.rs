@@ -198,6 +198,49 @@ pub(super) const AMBIGUOUS: &[&str] = &[
     "which", "who", "whois", "xargs", "zip",
 ];
 
+/// Developer tooling that notes, bios and tickets quote in prose (`git log
+/// | less`, `docker run -v $(pwd):/src`, `rm -rf dist && npm ci`): in free
+/// text, following a separator is no evidence by itself for these; they
+/// count when their arguments are sensitive or obfuscated. Recon,
+/// download and interpreter commands (`id`, `curl`, `wget`, `nc`, `bash`,
+/// `python`) are not here.
+pub(super) const DEVELOPER: &[&str] = &[
+    "cargo",
+    "date",
+    "delta",
+    "df",
+    "docker",
+    "du",
+    "find",
+    "git",
+    "go",
+    "grep",
+    "head",
+    "helm",
+    "journalctl",
+    "jq",
+    "kubectl",
+    "less",
+    "ls",
+    "make",
+    "more",
+    "npm",
+    "npx",
+    "pip",
+    "pnpm",
+    "podman",
+    "ps",
+    "pwd",
+    "rm",
+    "rsync",
+    "sort",
+    "tail",
+    "tar",
+    "uniq",
+    "wc",
+    "yarn",
+];
+
 /// Arguments that make the intent plain.
 pub(super) const SENSITIVE_ARGS: &[&[u8]] = &[
     b"/etc/passwd",
@@ -279,7 +322,7 @@ pub(super) fn keys(list: &[&str]) -> Vec<u128> {
 mod tests {
     #[test]
     fn every_command_has_a_key() {
-        for list in [super::DISTINCT, super::AMBIGUOUS] {
+        for list in [super::DISTINCT, super::AMBIGUOUS, super::DEVELOPER] {
             assert_eq!(super::keys(list).len(), list.len());
         }
         assert_eq!(super::key(b""), None);

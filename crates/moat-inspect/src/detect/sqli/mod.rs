@@ -41,6 +41,10 @@
 //! | `s&s` | `x' or 'y` | notice PL3 |
 //! | as-is start: `E list … from`, `T…` | `select * from users` | warning PL2, notice PL3 in prose |
 //!
+//! Three more shapes (a statement whose `where` holds a literal tautology,
+//! `'||call(…)||'` concatenation, a JSON function compared right after a
+//! value) are read on the folded text: see [`shapes`].
+//!
 //! Time/error calls must have working arguments (`sleep(5)`, not
 //! `sleep(8 hours)`), and must follow a breakout (`time.sleep(5)` does
 //! not). A value that is a URL (`Referer`, a link field) has its query
@@ -52,6 +56,7 @@
 //! bare identifier count there.
 
 mod lexer;
+mod shapes;
 
 use lexer::{Tok, WINDOW, fold_words, is_danger_fn, tokenize};
 
@@ -82,17 +87,21 @@ impl Detector for SqlInjection {
             return None;
         }
         let prose = prose_capable(ctx);
-        let mut best = judge_value(s, prose);
+        let level = ctx.paranoia;
+        let mut best = judge_value(s, prose, level);
         if best.is_some_and(|h| h.paranoia == 1 && h.severity == Severity::Critical) {
             return best;
         }
+        if let Some(hit) = shapes::find(s) {
+            return Some(hit);
+        }
         // A URL (a `Referer`, a link field): its query values are values too.
         for (a, b) in url_query_values(s) {
-            if let Some(hit) = judge_value(&s[a..b], true) {
+            if let Some(hit) = judge_value(&s[a..b], true, level) {
                 if hit.severity == Severity::Critical && hit.paranoia == 1 {
                     return Some(hit);
                 }
-                best = better(best, hit);
+                best = better(best, hit, level);
             }
         }
         best
@@ -143,7 +152,7 @@ pub(super) fn url_query_values(s: &[u8]) -> impl Iterator<Item = (usize, usize)>
 }
 
 /// The verdict on one (folded) value.
-fn judge_value(s: &[u8], prose: bool) -> Option<Hit> {
+fn judge_value(s: &[u8], prose: bool, level: u8) -> Option<Hit> {
     let mut best: Option<Hit> = None;
     for quote in [None, Some(b'\''), Some(b'"')] {
         if let Some(q) = quote
@@ -173,13 +182,12 @@ fn judge_value(s: &[u8], prose: bool) -> Option<Hit> {
             if hit.severity == Severity::Critical && hit.paranoia == 1 {
                 return Some(hit);
             }
-            best = better(best, hit);
+            best = better(best, hit, level);
         }
     }
     best
 }
 
-/// The hit that counts at more paranoia levels, then the worse one.
 /// Whether the first tokens can start an injection (see
 /// [`Judge::verdict`]): a breakout right after the quoted string, or an
 /// as-is start that is a value, a statement, a call or a parenthesis.
@@ -212,14 +220,10 @@ fn promising(t: &[Tok], s: &[u8], quoted: bool) -> bool {
     }
 }
 
-fn better(a: Option<Hit>, b: Hit) -> Option<Hit> {
+/// The candidate that scores most at `level` ([`Hit::rank_at`]).
+fn better(a: Option<Hit>, b: Hit, level: u8) -> Option<Hit> {
     match a {
-        Some(a)
-            if (a.paranoia, std::cmp::Reverse(a.severity))
-                <= (b.paranoia, std::cmp::Reverse(b.severity)) =>
-        {
-            Some(a)
-        }
+        Some(a) if a.rank_at(level) >= b.rank_at(level) => Some(a),
         _ => Some(b),
     }
 }

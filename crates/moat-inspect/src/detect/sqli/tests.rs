@@ -4,7 +4,14 @@ use crate::normalize::normalize;
 
 fn run(v: &str, kind: ValueKind, hints: &Hints) -> Option<Hit> {
     let n = normalize(v);
-    SqlInjection.detect(&n, &Context { kind, hints })
+    SqlInjection.detect(
+        &n,
+        &Context {
+            kind,
+            hints,
+            paranoia: 1,
+        },
+    )
 }
 
 fn blocks(v: &str) -> bool {
@@ -276,8 +283,8 @@ fn contexts_that_cannot_hold_prose_are_stricter() {
     assert_eq!((j.severity, j.paranoia), (Severity::Notice, 3));
     // A small maxLength means no prose.
     let short = Hints {
-        constrained: false,
         max_length: Some(20),
+        ..Hints::default()
     };
     assert_eq!(
         run("select * from users", ValueKind::JsonString, &short).map(|h| h.paranoia),

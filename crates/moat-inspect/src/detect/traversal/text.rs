@@ -189,6 +189,18 @@ mod tests {
             "a",
             "\u{FFFD}",
             "①",
+            "](javascript:x ",
+            "[x](javascript:alert(1) ",
+            "{\"$ne\":",
+            "db.a.find({$ne:",
+            "x'||f(",
+            "1 and json_a(",
+            "select a from b where ",
+            "<!--#",
+            "['a'+",
+            "\n2026-12-05 ",
+            "\nA1 LOGIN ",
+            "(|(a=*)",
         ]
         .iter()
         .map(|p| p.repeat(n / p.len().max(1)))
@@ -203,6 +215,7 @@ mod tests {
             let ctx = Context {
                 kind,
                 hints: &hints,
+                paranoia: 1,
             };
             for input in &inputs {
                 let views = normalize(input);
@@ -289,6 +302,7 @@ mod tests {
             let ctx = Context {
                 kind,
                 hints: &hints,
+                paranoia: 1,
             };
             for v in values {
                 let views = normalize(v);
@@ -343,6 +357,7 @@ mod tests {
                 let ctx = Context {
                     kind,
                     hints: &hints,
+                    paranoia: 1,
                 };
                 for d in &detectors {
                     let _ = d.detect(&views, &ctx);
