@@ -566,6 +566,66 @@ async fn the_demo_shows_allowed_and_blocked_requests() {
         .unwrap();
     assert_eq!(r.status(), 401);
 
+    // a note named by its title (no id in the answer) is alice's alone
+    let r = post("/api/notes")
+        .bearer_auth(&jwt)
+        .body(r#"{"title":"alice-plans","text":"read Dune"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        status(moat.url("/api/notes/alice-plans"), jwt.clone()).await,
+        200
+    );
+    assert_eq!(
+        status(moat.url("/api/notes/alice-plans"), bob.clone()).await,
+        403
+    );
+    // the bookstore's login tells who exists; through moat it does not, and
+    // a success keeps its token
+    let login = |body: &'static str| post("/api/login").body(body).send();
+    let upstream = guide
+        .lines()
+        .find_map(|l| l.strip_prefix("  bookstore  http://"))
+        .and_then(|l| l.split('/').next())
+        .unwrap()
+        .to_string();
+    let direct = c
+        .post(format!("http://{upstream}/api/login"))
+        .header("content-type", "application/json")
+        .body(r#"{"username":"mallory","password":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 404);
+    assert!(direct.text().await.unwrap().contains("no such user"));
+    let r = login(r#"{"username":"mallory","password":"x"}"#)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let unknown: Value = r.json().await.unwrap();
+    assert_eq!(unknown["type"], "urn:moat:problem:invalid-credentials");
+    assert!(!unknown.to_string().contains("no such user"));
+    let r = login(r#"{"username":"alice","password":"wonderland"}"#)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let session: Value = r.json().await.unwrap();
+    assert!(
+        session["auth_token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("bk-session-1-")),
+        "{session}"
+    );
+    // the weak JWT secret works under its override, announced
+    assert!(
+        guide.contains("weak_secret_until"),
+        "the guide explains the weak key: {guide}"
+    );
+    moat.wait_stderr("weak HMAC secret of scheme `bearerAuth` accepted until")
+        .await;
+
     // the catalogue's rate limit: 5 at once, then 429 with its headers
     let mut statuses = Vec::new();
     let mut last = None;

@@ -17,7 +17,12 @@
 //!   stored record, `passwordHash` and `ssn` included, where the spec
 //!   promises only `id`, `name` and `email`.
 //! * **Broken object-level authorization** – `GET /api/orders/{id}` returns
-//!   any order to anyone; ids are sequential and easy to guess.
+//!   any order to anyone; ids are sequential and easy to guess. Notes
+//!   (`POST /api/notes`, named by their title, no id in the answer) are
+//!   returned to anyone who names the title.
+//! * **User enumeration and unthrottled logins** – `POST /api/login` says
+//!   "no such user" for an unknown name and "wrong password" otherwise, and
+//!   never slows anyone down. A successful login answers an `auth_token`.
 //!
 //! `/api/echo` (any method, any sub-path) is undocumented too, but it is a
 //! test aid rather than a planted flaw: it reports exactly what reached the
@@ -137,9 +142,14 @@ struct Store {
     books: BTreeMap<u64, Map<String, Value>>,
     users: BTreeMap<u64, Value>,
     orders: BTreeMap<u64, Value>,
+    /// Reading notes by title (first writer wins; no owner recorded).
+    notes: BTreeMap<String, Value>,
     next_book_id: u64,
     next_order_id: u64,
 }
+
+/// The demo's one password, for every user: the tour logs in as alice.
+const DEMO_PASSWORD: &str = "wonderland";
 
 impl Store {
     /// Three books, two users and no orders.
@@ -186,6 +196,7 @@ impl Store {
             books: books.into_iter().map(|b| (id_of(&b), b)).collect(),
             users: (1..).zip(users).collect(),
             orders: BTreeMap::new(),
+            notes: BTreeMap::new(),
             next_book_id: 4,
             next_order_id: 1,
         }
@@ -226,6 +237,9 @@ enum Route<'a> {
     User(&'a str),
     Orders,
     Order(&'a str),
+    Notes,
+    Note(&'a str),
+    Login,
     BooksV1,
     DebugConfig,
     Echo,
@@ -238,7 +252,8 @@ impl Route<'_> {
         match self {
             Route::Books => "GET, POST",
             Route::Book(_) => "GET, DELETE",
-            Route::Orders => "POST",
+            Route::Orders | Route::Notes | Route::Login => "POST",
+            Route::Note(_) => "GET",
             Route::User(_) | Route::Order(_) | Route::BooksV1 | Route::DebugConfig => "GET",
             Route::Echo | Route::Unknown => "",
         }
@@ -258,6 +273,9 @@ fn route(path: &str) -> Route<'_> {
         ["users", id] if !id.is_empty() => Route::User(id),
         ["orders"] => Route::Orders,
         ["orders", id] if !id.is_empty() => Route::Order(id),
+        ["notes"] => Route::Notes,
+        ["notes", title] if !title.is_empty() => Route::Note(title),
+        ["login"] => Route::Login,
         ["v1", "books"] => Route::BooksV1,
         ["debug", "config"] => Route::DebugConfig,
         ["echo", ..] => Route::Echo,
@@ -294,6 +312,13 @@ where
             .await
             .and_then(|object| create_order(&store, &object)),
         (Route::Order(id), &Method::GET) => get_order(&store, id),
+        (Route::Notes, &Method::POST) => read_json_object(&parts.headers, body)
+            .await
+            .and_then(|object| create_note(&store, &object)),
+        (Route::Note(title), &Method::GET) => get_note(&store, title),
+        (Route::Login, &Method::POST) => read_json_object(&parts.headers, body)
+            .await
+            .and_then(|object| login(&store, &object)),
         (Route::BooksV1, &Method::GET) => Ok(list_books_v1(&store)),
         (Route::DebugConfig, &Method::GET) => Ok(debug_config()),
         (other, method) => Ok(method_not_allowed(method, other.allow())),
@@ -427,6 +452,60 @@ fn get_order(store: &Mutex<Store>, raw_id: &str) -> Outcome {
         Some(order) => Ok(json_response(StatusCode::OK, order)),
         None => Err(Rejection::not_found("order", id)),
     }
+}
+
+/// `POST /api/notes`: saves a note under its title — the first writer's
+/// stays — and answers without an id: the title names it.
+fn create_note(store: &Mutex<Store>, object: &Map<String, Value>) -> Outcome {
+    let mut object = object.clone();
+    let title = required_string(&mut object, "title")?;
+    let text = required_string(&mut object, "text")?;
+    lock(store)
+        .notes
+        .entry(title.clone())
+        .or_insert_with(|| json!({"title": title, "text": text}));
+    Ok(json_response(StatusCode::CREATED, &json!({"saved": true})))
+}
+
+/// `GET /api/notes/{title}` — WEAKNESS (broken object-level
+/// authorization): any note is returned to anyone who names its title.
+fn get_note(store: &Mutex<Store>, raw_title: &str) -> Outcome {
+    let title = percent_decode(raw_title);
+    match lock(store).notes.get(&title) {
+        Some(note) => Ok(json_response(StatusCode::OK, note)),
+        None => Err(Rejection::new(
+            StatusCode::NOT_FOUND,
+            format!("no note titled {title}"),
+        )),
+    }
+}
+
+/// `POST /api/login` — WEAKNESS (user enumeration, no brake on guessing):
+/// an unknown user and a wrong password get different answers, and any
+/// number of attempts is answered.
+fn login(store: &Mutex<Store>, object: &Map<String, Value>) -> Outcome {
+    let mut object = object.clone();
+    let username = required_string(&mut object, "username")?;
+    let password = required_string(&mut object, "password")?;
+    let store = lock(store);
+    let Some(user) = store
+        .users
+        .values()
+        .find(|u| u.get("name").and_then(Value::as_str) == Some(username.as_str()))
+    else {
+        return Err(Rejection::new(
+            StatusCode::NOT_FOUND,
+            format!("no such user: {username}"),
+        ));
+    };
+    if password != DEMO_PASSWORD {
+        return Err(Rejection::new(StatusCode::UNAUTHORIZED, "wrong password"));
+    }
+    let id = user.get("id").and_then(Value::as_u64).unwrap_or_default();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"auth_token": format!("bk-session-{id}-{}", moat_gateway::forwarding::RequestId::new())}),
+    ))
 }
 
 /// `GET /api/debug/config` — WEAKNESS (shadow API): a leftover debugging

@@ -134,6 +134,8 @@ async fn run_in(dir: &Path, args: &DemoArgs, token: &str) -> ExitCode {
     let max_failures = moat_config::load(&config)
         .map(|l| l.config.lockout.max_failures)
         .unwrap_or_default();
+    let override_until = weak_override_until();
+    let guide_until = override_until.clone();
     let loader: ConfigLoader = Arc::new(move || {
         let mut loaded = moat_config::load(&config)?;
         let cfg = &mut loaded.config;
@@ -145,6 +147,13 @@ async fn run_in(dir: &Path, args: &DemoArgs, token: &str) -> ExitCode {
         }
         if let Some(a) = cfg.admin.as_mut() {
             a.bind = admin;
+        }
+        // A weak-key deployment under its override, while it is rotated.
+        for api in &mut cfg.apis {
+            if let Some(moat_config::VerifierConfig::Jwt(jwt)) = api.security.get_mut("bearerAuth")
+            {
+                jwt.weak_secret_until = Some(override_until.clone());
+            }
         }
         Ok(loaded)
     });
@@ -167,7 +176,14 @@ async fn run_in(dir: &Path, args: &DemoArgs, token: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    print_guide(&gateway, upstream_addr, token, &creds, max_failures);
+    print_guide(
+        &gateway,
+        upstream_addr,
+        token,
+        &creds,
+        max_failures,
+        &guide_until,
+    );
     let code = match gateway.run_until_signal().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -180,6 +196,20 @@ async fn run_in(dir: &Path, args: &DemoArgs, token: &str) -> ExitCode {
     code
 }
 
+/// The bookstore's JWT secret: jwt.io's example, on every list of
+/// published secrets.
+const WEAK_JWT_SECRET: &str = "your-256-bit-secret";
+
+/// The last day of the demo's weak-key override: 30 days from now.
+fn weak_override_until() -> String {
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(30 * 24 * 3600);
+    humantime::format_rfc3339_seconds(later)
+        .to_string()
+        .chars()
+        .take(10)
+        .collect()
+}
+
 fn write_files(dir: &Path, token: &str) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("moat.yaml"), CONFIG)?;
@@ -187,10 +217,10 @@ fn write_files(dir: &Path, token: &str) -> std::io::Result<PathBuf> {
     std::fs::write(dir.join("admin.token"), token)?;
     // Fresh secrets for every run: nothing reusable is shipped.
     std::fs::write(dir.join("pepper"), format!("{}{}", uuid_hex(), uuid_hex()))?;
-    std::fs::write(
-        dir.join("jwt.secret"),
-        format!("{}{}", uuid_hex(), uuid_hex()),
-    )?;
+    // The bookstore signs its tokens with jwt.io's published example
+    // secret, as too many deployments do: moat accepts it only under the
+    // time-boxed override the loader adds (`weak_secret_until`).
+    std::fs::write(dir.join("jwt.secret"), WEAK_JWT_SECRET)?;
     Ok(dir.to_path_buf())
 }
 
@@ -263,11 +293,16 @@ fn print_guide(
     token: &str,
     creds: &DemoCredentials,
     max_failures: u32,
+    weak_until: &str,
 ) {
     let (key, jwt, bob) = (&creds.api_key, &creds.jwt, &creds.bob_jwt);
-    // One refused token came before the loop; the loop makes the rest, and
-    // its last attempt finds the address locked out.
-    let (refused, attempts) = (max_failures.saturating_sub(1), max_failures);
+    // Two refused credentials came before the loop (the invalid token and
+    // the unknown user's login); the loop makes the rest, and its last
+    // attempt finds the address locked out.
+    let (refused, attempts) = (
+        max_failures.saturating_sub(2),
+        max_failures.saturating_sub(1),
+    );
     let gw = gateway
         .listen_addrs()
         .first()
@@ -313,17 +348,36 @@ Authentication, as the document requires it:
   curl -i http://{gw}/api/users/2 -H 'Authorization: Bearer {jwt}'   # 403: another user's record (BOLA)
   curl -i http://{gw}/api/users/1 -H 'Authorization: Bearer not.a.token'   # 401: invalid_token
 
+Objects named by their creator, and the logins the bookstore performs:
+
+  curl -i -X POST http://{gw}/api/notes -H 'content-type: application/json' \\
+       -H 'Authorization: Bearer {jwt}' \\
+       -d '{{\"title\":\"alice-plans\",\"text\":\"read Dune\"}}'      # 201: named by its title, no id in the answer
+  curl -i http://{gw}/api/notes/alice-plans -H 'Authorization: Bearer {bob}'   # 403: bob reading alice's note
+  curl -i -X POST http://{upstream}/api/login -H 'content-type: application/json' \\
+       -d '{{\"username\":\"mallory\",\"password\":\"x\"}}'           #      (404 \"no such user\": who exists, without moat)
+  curl -i -X POST http://{gw}/api/login -H 'content-type: application/json' \\
+       -d '{{\"username\":\"mallory\",\"password\":\"x\"}}'           # 401: the same answer as a wrong password
+  curl -i -X POST http://{gw}/api/login -H 'content-type: application/json' \\
+       -d '{{\"username\":\"alice\",\"password\":\"wonderland\"}}'     # 200: her session token reaches her, unmasked
+
 Abuse controls:
 
   for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{{http_code}} ' http://{gw}/api/books; done; echo
   curl -i http://{gw}/api/books                  # 429 + Retry-After, RateLimit-Policy, RateLimit
   for i in $(seq {attempts}); do curl -s -o /dev/null -w '%{{http_code}} ' http://{gw}/api/users/1 \
        -H \"Authorization: Bearer guessed.token.$i\"; done; echo   # 401 x{refused}, then 429: brute force locked out
-                                                 # ({max_failures} refused tokens in a minute, the invalid one above
-                                                 # included; your address, for a minute: try it last)
+                                                 # ({max_failures} refused credentials in a minute, the invalid token
+                                                 # and the failed login above included; your address, for a
+                                                 # minute: try it last)
 
 alice's API key was issued with `moat keys` into the demo's key store; the
 upstream sees her as `x-moat-consumer: alice`, never her credentials.
+
+The bookstore signs its tokens with jwt.io's published example secret. moat
+refuses such keys; this demo accepts it until the end of {weak_until} only
+because its config says `weak_secret_until`, warns at every start (above),
+and shows the deadline in moat_jwt_weak_secret_override_until_seconds.
 
 Every request is logged as one JSON line below. Ctrl-C stops everything.
 "
