@@ -62,6 +62,8 @@ pub struct Hints {
 pub struct Inspector {
     options: InspectOptions,
     detectors: Vec<Box<dyn Detector>>,
+    /// Header values found clean, not inspected again.
+    pub(crate) seen_clean: crate::seen::SeenClean,
 }
 
 impl std::fmt::Debug for Inspector {
@@ -83,12 +85,43 @@ impl Inspector {
             .into_iter()
             .filter(|d| options.detectors.contains(&d.kind()))
             .collect();
-        Self { options, detectors }
+        Self {
+            options,
+            detectors,
+            seen_clean: crate::seen::SeenClean::default(),
+        }
     }
 
     /// The options.
     pub fn options(&self) -> &InspectOptions {
         &self.options
+    }
+
+    /// Inspects a header's value, unless the same value of the same header
+    /// was found clean before (see [`crate::seen`]). Values with hints from
+    /// the document are inspected every time.
+    pub(crate) fn inspect_header(
+        &self,
+        name: &str,
+        value: &str,
+        hints: &Hints,
+        report: &mut Report,
+    ) {
+        let plain = *hints == Hints::default();
+        if plain && self.seen_clean.contains(name, value) {
+            return;
+        }
+        let before = report.findings().len();
+        self.inspect_at(
+            || Location::new("header", name),
+            value,
+            ValueKind::Header,
+            hints,
+            report,
+        );
+        if plain && report.findings().len() == before {
+            self.seen_clean.insert(name, value);
+        }
     }
 
     /// Whether `report` reaches the blocking threshold.

@@ -35,6 +35,7 @@ pub mod graphql;
 pub mod normalize;
 mod report;
 mod request;
+mod seen;
 pub mod tools;
 pub mod xml;
 

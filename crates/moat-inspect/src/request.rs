@@ -260,13 +260,7 @@ impl Inspector {
             }
             if self.options().headers.inspects(name) && !parts.credentials.contains(name) {
                 let h = hints.param("header", name);
-                self.inspect_at(
-                    || Location::new("header", *name),
-                    value,
-                    ValueKind::Header,
-                    &h,
-                    report,
-                );
+                self.inspect_header(name, value, &h, report);
             }
         }
         let Some((bytes, parsed)) = parts.body else {
@@ -427,6 +421,46 @@ mod tests {
         fn body_hints(&self, _: bool) -> Hints {
             Hints::default()
         }
+    }
+
+    #[test]
+    fn header_values_seen_clean_are_remembered_and_attacks_never_are() {
+        let inspector = Inspector::new(InspectOptions::default());
+        let request = |ua: &str| {
+            RawRequest::parse(
+                "/q",
+                None,
+                &[
+                    ("user-agent".to_string(), ua.to_string()),
+                    ("accept-language".to_string(), "en-GB,en;q=0.9".to_string()),
+                ],
+                None,
+            )
+            .unwrap()
+        };
+        let score = |req: &RawRequest| {
+            let mut report = Report::default();
+            req.inspect(&inspector, &NoHints, &mut report);
+            report.score()
+        };
+        let browser = request("Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0");
+        let attack = request("Mozilla/5.0' UNION SELECT password FROM users--");
+        for _ in 0..3 {
+            assert_eq!(score(&browser), 0);
+            assert!(inspector.blocks(&{
+                let mut r = Report::default();
+                attack.inspect(&inspector, &NoHints, &mut r);
+                r
+            }));
+        }
+        assert!(inspector.seen_clean.contains(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"
+        ));
+        assert!(!inspector.seen_clean.contains(
+            "user-agent",
+            "Mozilla/5.0' UNION SELECT password FROM users--"
+        ));
     }
 
     #[test]

@@ -59,16 +59,26 @@ pub struct FieldNotes {
 }
 
 impl FieldNotes {
-    /// Notes the fields of `headers` (one look at the names) and whether
-    /// the decoded query has a `_method` parameter.
-    pub fn of(headers: &HeaderMap, query: &crate::Query) -> FieldNotes {
+    /// Notes the fields of `headers` (one pass over them) and whether the
+    /// decoded query has a `_method` parameter. `Err` when
+    /// `Transfer-Encoding` names a coding other than `chunked` alone.
+    pub fn of(headers: &HeaderMap, query: &crate::Query) -> Result<FieldNotes, CodingError> {
         let mut notes = FieldNotes::default();
-        for name in headers.keys() {
+        let mut codings = Codings::default();
+        for (name, value) in headers {
+            if *name == header::TRANSFER_ENCODING {
+                codings.transfer(value.as_bytes());
+                continue;
+            }
+            if *name == header::CONTENT_ENCODING {
+                notes.content_coded |=
+                    tokens(value.as_bytes()).any(|t| !t.eq_ignore_ascii_case(b"identity"));
+                continue;
+            }
             let text = name.as_str();
             if notes.underscored.is_none() && memchr::memchr(b'_', text.as_bytes()).is_some() {
                 notes.underscored = Some(name.clone());
             }
-            // Only names starting `x-http-m` or `x-method-o` can be one.
             if notes.method_override.is_none()
                 && text.starts_with("x-")
                 && METHOD_OVERRIDE_FIELDS.iter().any(|f| f == name)
@@ -76,19 +86,53 @@ impl FieldNotes {
                 notes.method_override = Some(MethodOverride::Field(name.clone()));
             }
         }
+        if !codings.only_chunked() {
+            return Err(CodingError);
+        }
         if notes.method_override.is_none()
             && query.values(METHOD_OVERRIDE_PARAMETER).next().is_some()
         {
             notes.method_override = Some(MethodOverride::Parameter);
         }
-        notes.content_coded = headers
-            .get_all(header::CONTENT_ENCODING)
-            .iter()
-            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-            .map(|t| t.trim_ascii())
-            .any(|t| !t.is_empty() && !t.eq_ignore_ascii_case(b"identity"));
-        notes
+        Ok(notes)
     }
+}
+
+/// `Transfer-Encoding` names a coding besides the one `chunked` the HTTP
+/// parser removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodingError;
+
+/// The transfer codings of a head, counted as they are seen.
+#[derive(Default)]
+struct Codings {
+    chunked: usize,
+    other: bool,
+}
+
+impl Codings {
+    fn transfer(&mut self, value: &[u8]) {
+        for t in tokens(value) {
+            if t.eq_ignore_ascii_case(b"chunked") {
+                self.chunked += 1;
+            } else {
+                self.other = true;
+            }
+        }
+    }
+
+    /// Absent, or `chunked` alone: the one coding the parser removes.
+    fn only_chunked(&self) -> bool {
+        !self.other && self.chunked <= 1
+    }
+}
+
+/// The non-empty, trimmed tokens of a comma-separated field value.
+fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
 }
 
 /// Whether a field name is `name` once underscores are read as dashes (the
@@ -124,7 +168,8 @@ mod tests {
             "x-method-override",
             "X-Http-Method",
         ] {
-            let notes = FieldNotes::of(&headers(&[(name, "DELETE")]), &crate::Query::default());
+            let notes =
+                FieldNotes::of(&headers(&[(name, "DELETE")]), &crate::Query::default()).unwrap();
             assert_eq!(
                 notes.method_override,
                 Some(MethodOverride::Field(
@@ -135,19 +180,24 @@ mod tests {
         }
         let q = crate::Query::parse("a=1&_method=DELETE");
         assert_eq!(
-            FieldNotes::of(&HeaderMap::new(), &q).method_override,
+            FieldNotes::of(&HeaderMap::new(), &q)
+                .unwrap()
+                .method_override,
             Some(MethodOverride::Parameter)
         );
         // An escaped name is the same parameter to the application.
         let q = crate::Query::parse("%5Fmethod=PUT");
         assert_eq!(
-            FieldNotes::of(&HeaderMap::new(), &q).method_override,
+            FieldNotes::of(&HeaderMap::new(), &q)
+                .unwrap()
+                .method_override,
             Some(MethodOverride::Parameter)
         );
         let plain = FieldNotes::of(
             &headers(&[("x-http-methods", "x"), ("accept", "*/*")]),
             &crate::Query::parse("method=DELETE"),
-        );
+        )
+        .unwrap();
         assert_eq!(plain, FieldNotes::default());
     }
 
@@ -156,7 +206,8 @@ mod tests {
         let notes = FieldNotes::of(
             &headers(&[("accept", "*/*"), ("x_moat_roles", "admin")]),
             &crate::Query::default(),
-        );
+        )
+        .unwrap();
         assert_eq!(notes.underscored.unwrap().as_str(), "x_moat_roles");
         for (value, coded) in [
             ("gzip", true),
@@ -167,7 +218,8 @@ mod tests {
             let notes = FieldNotes::of(
                 &headers(&[("content-encoding", value)]),
                 &crate::Query::default(),
-            );
+            )
+            .unwrap();
             assert_eq!(notes.content_coded, coded, "{value:?}");
         }
     }

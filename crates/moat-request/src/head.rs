@@ -101,34 +101,17 @@ impl Head {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
-        if !only_chunked(headers) {
-            return Err(HeadError::TransferCoding);
-        }
         let query = uri.query().map(Query::parse).unwrap_or_default();
+        let fields = FieldNotes::of(headers, &query).map_err(|_| HeadError::TransferCoding)?;
         Ok(Head {
             path,
             host,
-            fields: FieldNotes::of(headers, &query),
+            fields,
             query,
             cookies: Cookies::parse(headers),
             media,
             content_length,
         })
-    }
-}
-
-/// Whether `Transfer-Encoding` is absent or names `chunked` alone, the one
-/// coding the HTTP parser removes.
-fn only_chunked(headers: &HeaderMap) -> bool {
-    let mut codings = headers
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty());
-    match codings.next() {
-        None => true,
-        Some(first) => first.eq_ignore_ascii_case(b"chunked") && codings.next().is_none(),
     }
 }
 

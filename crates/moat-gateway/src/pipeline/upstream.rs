@@ -174,17 +174,15 @@ pub(super) fn stalled(api: &str, ex: &mut Exchange) -> Response<Body> {
 /// otherwise (as octal, or as invalid).
 fn normalise_content_length(headers: &mut http::HeaderMap) {
     let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
-    let (Some(first), None) = (values.next(), values.next()) else {
-        // Absent, or repeated (the parser checked that all agree).
-        if let Some(n) = content_length(headers) {
-            headers.insert(header::CONTENT_LENGTH, n.into());
-        }
-        return;
+    let Some(first) = values.next() else {
+        return; // the common case: one lookup
     };
     let bytes = first.as_bytes();
-    let canonical = !bytes.is_empty()
+    let canonical = values.next().is_none()
+        && !bytes.is_empty()
         && bytes.iter().all(u8::is_ascii_digit)
         && (bytes[0] != b'0' || bytes.len() == 1);
+    // Repeated values: the parser checked that they agree.
     if !canonical && let Some(n) = content_length(headers) {
         headers.insert(header::CONTENT_LENGTH, n.into());
     }
