@@ -146,15 +146,7 @@ async fn credential_stuffing_is_detected_and_banned() {
     let hits = up.hits();
     assert_eq!(get(&moat, "alice", "pw", "/records/1").await.status(), 403);
     assert_eq!(up.hits(), hits);
-    let m = client()
-        .get(format!("http://{}/metrics", moat.admin.unwrap()))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = moat.metrics().await;
     assert!(
         m.contains("moat_security_events_total{detector=\"credential_stuffing\"} 1"),
         "{m}"

@@ -364,15 +364,7 @@ async fn a_weak_secret_works_until_its_override_ends_and_says_so() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "identity works while the key is rotated");
-    let m = client()
-        .get(format!("http://{}/metrics", moat.admin.unwrap()))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = moat.metrics().await;
     assert!(
         m.contains("moat_jwt_weak_secret_override_until_seconds{api=\"echo\",scheme=\"Bearer\"}"),
         "{m}"

@@ -294,15 +294,7 @@ async fn get_on(sender: &mut SendRequest<Empty<Bytes>>) -> Result<u16, hyper::Er
 }
 
 async fn refused_metric(moat: &Moat) -> String {
-    let text = client()
-        .get(format!("http://{}/metrics", moat.admin.unwrap()))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = moat.metrics().await;
     text.lines()
         .find(|l| l.starts_with("moat_connections_refused_total{"))
         .unwrap_or("")

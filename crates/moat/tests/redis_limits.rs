@@ -32,15 +32,7 @@ fn redis_config(upstream: &str, redis: &str, limits: &str) -> String {
 }
 
 async fn metrics(moat: &Moat) -> String {
-    client()
-        .get(format!("http://{}/metrics", moat.admin.unwrap()))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    moat.metrics().await
 }
 
 #[tokio::test]

@@ -255,6 +255,22 @@ impl Moat {
         }
     }
 
+    /// The admin listener's `/metrics` text (the config's admin token).
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(format!(
+                "http://{}/metrics",
+                self.admin.expect("an admin listener")
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Waits until stderr contains `text`.
     pub async fn wait_stderr(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(15);
