@@ -8,10 +8,13 @@
 //! and cookies are what their own parsers read; the host is non-empty,
 //! lower case, without a trailing dot, user information or port, and is
 //! read the same when given back as `Host` (idempotence); an error says
-//! what is really wrong.
+//! what is really wrong; a `Transfer-Encoding` other than `chunked` alone
+//! is refused; every field name with an underscore is noted.
 #![no_main]
 
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue};
+use http::header::{
+    CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue, TRANSFER_ENCODING,
+};
 use http::{Request, Uri, Version};
 use libfuzzer_sys::fuzz_target;
 use moat_request::head::host;
@@ -85,6 +88,11 @@ fuzz_target!(|data: &[u8]| {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok());
             assert_eq!(head.content_length, length);
+            // The notes see every field: an underscore in any name.
+            assert_eq!(
+                head.fields.underscored.is_some(),
+                parts.headers.keys().any(|n| n.as_str().contains('_'))
+            );
             match &head.host {
                 Some(h) => check_host(h),
                 None => assert!(
@@ -109,5 +117,16 @@ fuzz_target!(|data: &[u8]| {
             assert!(hosts == 1 || parts.uri.authority().is_some());
         }
         Err(HeadError::MediaType(_)) => assert_eq!(types, 1),
+        Err(HeadError::TransferCoding) => {
+            let codings: Vec<String> = parts
+                .headers
+                .get_all(TRANSFER_ENCODING)
+                .iter()
+                .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+                .map(|t| String::from_utf8_lossy(t.trim_ascii()).to_ascii_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect();
+            assert!(codings != ["chunked"] && !codings.is_empty(), "{codings:?} refused");
+        }
     }
 });
