@@ -95,20 +95,18 @@ pub(super) struct Attempt<'a> {
     subject: Option<String>,
 }
 
-/// Before the upstream: the account's lockouts. `Err` is the refusal of a
-/// locked-out address or account-from-this-address; an account that
-/// failed from several addresses is slowed down by `slowdown`.
+/// Before the upstream, for a login operation's `rule`: the account's
+/// lockouts. `Err` is the refusal of a locked-out address or
+/// account-from-this-address; an account that failed from several
+/// addresses is slowed down by `slowdown`.
 pub(super) async fn before<'a>(
-    api: &'a Api,
-    index: Option<usize>,
+    api: &Api,
+    rule: &'a LoginRule,
     body: Option<&serde_json::Value>,
     lockout: Option<&dyn LockoutStore>,
     slowdown: Duration,
     ex: &mut Exchange,
-) -> Result<Option<Attempt<'a>>, Response<Body>> {
-    let Some(rule) = index.and_then(|i| api.logins.rule(i)) else {
-        return Ok(None);
-    };
+) -> Result<Attempt<'a>, Response<Body>> {
     let subject = body
         .and_then(|b| b.pointer(&rule.account))
         .and_then(|v| match v {
@@ -142,7 +140,7 @@ pub(super) async fn before<'a>(
             tokio::time::sleep(slowdown).await;
         }
     }
-    Ok(Some(Attempt { rule, subject }))
+    Ok(Attempt { rule, subject })
 }
 
 /// After the upstream: counts the outcome, and makes a failure answer

@@ -329,28 +329,30 @@ async fn run(
         moat_guard::request::ParsedBody::Json(v) => Some(v),
         _ => None,
     });
-    admit::after_body(
-        guards,
-        &routed,
-        req.headers(),
-        identity.as_ref(),
-        json,
-        &mut limits,
-        ex,
-    )
-    .await?;
+    // (Most operations have neither body limits nor a login: their
+    // futures are not even made.)
+    let index = routed.index();
+    if index.is_some_and(|i| api.limits.keys_on_body(i)) {
+        admit::after_body(
+            guards,
+            &routed,
+            req.headers(),
+            identity.as_ref(),
+            json,
+            &mut limits,
+            ex,
+        )
+        .await?;
+    }
     let created = authorize::created_by_request(&routed, &head, body.as_ref(), ex)?;
 
     // login: the account a login names, against its lockouts.
-    let login = login::before(
-        api,
-        routed.index(),
-        json,
-        guards.lockout,
-        api.identity.slowdown(),
-        ex,
-    )
-    .await?;
+    let login = match index.and_then(|i| api.logins.rule(i)) {
+        Some(rule) => {
+            Some(login::before(api, rule, json, guards.lockout, api.identity.slowdown(), ex).await?)
+        }
+        None => None,
+    };
 
     // inspect.
     inspect::inspect(
