@@ -136,6 +136,8 @@ pub struct Runtime {
     pub request_id_header: HeaderName,
     /// Likely mistakes in the documents that do not stop them working.
     pub warnings: Vec<Diagnostic>,
+    /// Every file the APIs' documents were read from, `$ref`s included.
+    spec_files: Vec<std::path::PathBuf>,
     /// The API key manager, when keys are configured.
     keys: Option<Arc<KeyManager>>,
 }
@@ -240,6 +242,7 @@ impl Runtime {
 
         let mut apis = Vec::with_capacity(cfg.apis.len());
         let mut warnings = Vec::new();
+        let mut spec_files: Vec<std::path::PathBuf> = Vec::new();
         for (index, a) in cfg.apis.iter().enumerate() {
             let spec = match moat_spec::load_with_ref_dirs(&a.spec, &a.spec_ref_dirs) {
                 Ok(spec) => spec,
@@ -249,6 +252,11 @@ impl Runtime {
                 }
             };
             warnings.extend(spec.warnings.iter().cloned());
+            for file in spec.files() {
+                if !spec_files.iter().any(|f| f == file) {
+                    spec_files.push(file.to_path_buf());
+                }
+            }
             let identity = ApiIdentity::build(index, &spec, &loaded, &shared, &mut errors);
             warnings.extend(identity.weak_secrets.iter().map(|w| w.warning.clone()));
             let grants = match RoleGrants::compile(&a.roles, &spec) {
@@ -539,6 +547,7 @@ impl Runtime {
             trusted_proxies,
             request_id_header,
             warnings,
+            spec_files,
             keys,
         })
     }
@@ -596,6 +605,19 @@ impl Runtime {
                 .iter()
                 .map(move |w| (api.name.as_str(), w))
         })
+    }
+
+    /// The files a change of which reloads the config: the config's own
+    /// (the config file, the documents, TLS files) and every file the
+    /// documents' `$ref`s reached.
+    pub fn watched_files(&self) -> Vec<std::path::PathBuf> {
+        let mut files = self.loaded.watched_files();
+        for f in &self.spec_files {
+            if !files.contains(f) {
+                files.push(f.clone());
+            }
+        }
+        files
     }
 
     /// The listeners, as configured.

@@ -133,7 +133,7 @@ impl Core {
 
     /// Files whose change triggers a reload.
     pub(crate) fn watched_files(&self) -> Vec<std::path::PathBuf> {
-        self.shared.runtime.load().loaded.watched_files()
+        self.shared.runtime.load().watched_files()
     }
 }
 

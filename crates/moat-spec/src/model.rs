@@ -279,6 +279,12 @@ pub struct ApiSpec {
 }
 
 impl ApiSpec {
+    /// Every file the document was read from: the document itself and
+    /// each file its `$ref`s reached.
+    pub fn files(&self) -> impl Iterator<Item = &std::path::Path> {
+        self.documents.all().iter().map(|d| d.path())
+    }
+
     /// Every document the spec was loaded from; index with [`DocId::index`].
     /// The first is the root.
     pub fn documents(&self) -> &[Document] {

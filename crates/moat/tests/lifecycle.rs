@@ -679,3 +679,49 @@ fn check_prints_document_warnings_but_passes() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_change_to_a_file_a_document_references_reloads_it() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    let spec = r#"
+openapi: 3.0.3
+info: {title: refs, version: "1"}
+paths:
+  /notes:
+    post:
+      operationId: createNote
+      requestBody:
+        content:
+          application/json:
+            schema: {$ref: "schemas/note.yaml"}
+      responses: {"200": {description: ok}}
+"#;
+    write(dir.path(), "spec.yaml", spec);
+    std::fs::create_dir(dir.path().join("schemas")).unwrap();
+    let note = |max: u32| {
+        format!("type: object\nproperties:\n  title: {{type: string, maxLength: {max}}}\n")
+    };
+    write(dir.path(), "schemas/note.yaml", &note(5));
+    write(dir.path(), "moat.yaml", &config(&up.url(), ""));
+    let moat = Moat::start(dir.path());
+    let c = client();
+    let post = || {
+        c.post(moat.url("/notes"))
+            .json(&serde_json::json!({"title": "a longer title"}))
+            .send()
+    };
+    assert_eq!(post().await.unwrap().status(), 422);
+    // Only the referenced file changes: the watch sees it.
+    replace(&dir.path().join("schemas"), "note.yaml", &note(50));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while post().await.unwrap().status() != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the referenced file's change was not loaded:\n{}",
+            moat.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    moat.wait_stderr("config reloaded").await;
+}
