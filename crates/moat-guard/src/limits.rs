@@ -323,19 +323,18 @@ impl Limit {
                 }
                 None => address(&mut key),
             },
-            // A string without case or surrounding space (`Alice ` is
-            // the account `alice` to most login code, so a guesser cannot
-            // spread over spellings); a number by its digits. Anything
-            // else (absent, an object) counts by the address.
-            LimitKey::Body(pointer) => match ctx.body.and_then(|b| b.pointer(pointer)) {
-                Some(serde_json::Value::String(v)) => {
+            // Anything but a string or number (absent, an object) counts
+            // by the address.
+            LimitKey::Body(pointer) => match ctx
+                .body
+                .and_then(|b| b.pointer(pointer))
+                .and_then(account_of)
+            {
+                Some(account) => {
                     key.push_str("b=");
-                    key.push_str(&v.trim().to_lowercase());
+                    key.push_str(&account);
                 }
-                Some(serde_json::Value::Number(n)) => {
-                    let _ = write!(key, "b={n}");
-                }
-                _ => address(&mut key),
+                None => address(&mut key),
             },
         }
         let mut end = key.len().min(start + MAX_KEY_VALUE);
@@ -344,6 +343,18 @@ impl Limit {
         }
         key.truncate(end);
         key
+    }
+}
+
+/// The account (or other name) a JSON member gives: a string without case
+/// or surrounding space (`Alice ` is the account `alice` to most login
+/// code, so a guesser cannot spread over spellings), a number by its
+/// digits; `None` for anything else.
+pub fn account_of(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(v) => Some(v.trim().to_lowercase()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 

@@ -23,7 +23,7 @@ pub(super) fn lockout_subject(credential: &Credential) -> Option<String> {
 
 /// What the lockouts in force say of a request that presents credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Lock {
+pub(crate) enum Lock {
     /// Verify as usual.
     Open,
     /// A presented credential is under attack from many addresses: verify
@@ -39,7 +39,7 @@ pub(super) enum Lock {
 /// refuse; a credential locked everywhere slows down. A store error lets
 /// the request through: lockout is a brake on guessing, and the credential
 /// is still verified.
-pub(super) async fn locked_for(
+pub(crate) async fn locked_for(
     store: &dyn LockoutStore,
     client: IpAddr,
     subjects: &[String],
@@ -70,6 +70,15 @@ pub(super) async fn locked_for(
     Lock::Open
 }
 
+/// What was tried, for the log lines of the lockouts it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tried {
+    /// A credential moat verifies.
+    Credential,
+    /// An account named in a login the upstream performs.
+    LoginAccount,
+}
+
 /// Counts a refusal against the client and the credential ids; a success
 /// clears the credentials' counts (not the client's: one valid key must not
 /// reset an address that is guessing at others).
@@ -79,42 +88,62 @@ pub(super) async fn record_attempt(
     subjects: &[String],
     decision: &IdentityDecision,
 ) {
-    let now = std::time::SystemTime::now();
     match decision {
         IdentityDecision::Invalid { .. } => {
-            if let Ok(Some(d)) = store
-                .record_failure(&LockoutSubject::Client(client), now)
-                .await
-            {
-                tracing::warn!(%client, seconds = d.as_secs(), "client locked out after repeated refused credentials");
-            }
-            for s in subjects {
-                if let Ok(Some(d)) = store
-                    .record_failure(&LockoutSubject::CredentialFrom(s, client), now)
-                    .await
-                {
-                    tracing::warn!(credential = %s, %client, seconds = d.as_secs(),
-                        "credential locked out for this client after repeated failures");
-                }
-                if let Ok(Some(d)) = store
-                    .record_failure(&LockoutSubject::Credential(s), now)
-                    .await
-                {
-                    tracing::warn!(credential = %s, seconds = d.as_secs(),
-                        "credential slowed down after repeated failures from several clients");
-                }
-            }
+            record_failure(store, client, subjects, Tried::Credential).await;
         }
-        IdentityDecision::Allowed(Some(_)) => {
-            for s in subjects {
-                let _ = store
-                    .record_success(&LockoutSubject::CredentialFrom(s, client), now)
-                    .await;
-                let _ = store
-                    .record_success(&LockoutSubject::Credential(s), now)
-                    .await;
-            }
-        }
+        IdentityDecision::Allowed(Some(_)) => record_success(store, client, subjects).await,
         _ => {}
+    }
+}
+
+/// A failed attempt: counted against the client address, each subject
+/// from this address, and each subject alone.
+pub(crate) async fn record_failure(
+    store: &dyn LockoutStore,
+    client: IpAddr,
+    subjects: &[String],
+    tried: Tried,
+) {
+    let now = std::time::SystemTime::now();
+    let what = match tried {
+        Tried::Credential => "refused credentials",
+        Tried::LoginAccount => "failed logins",
+    };
+    if let Ok(Some(d)) = store
+        .record_failure(&LockoutSubject::Client(client), now)
+        .await
+    {
+        tracing::warn!(%client, seconds = d.as_secs(), "lockout after repeated {what}: the client address is locked out");
+    }
+    for s in subjects {
+        if let Ok(Some(d)) = store
+            .record_failure(&LockoutSubject::CredentialFrom(s, client), now)
+            .await
+        {
+            tracing::warn!(credential = %s, %client, seconds = d.as_secs(),
+                "lockout after repeated {what}: the credential is locked out for this client");
+        }
+        if let Ok(Some(d)) = store
+            .record_failure(&LockoutSubject::Credential(s), now)
+            .await
+        {
+            tracing::warn!(credential = %s, seconds = d.as_secs(),
+                "lockout after repeated {what} from several clients: the credential is slowed down");
+        }
+    }
+}
+
+/// A successful attempt: clears each subject's counts, from this address
+/// and alone.
+pub(crate) async fn record_success(store: &dyn LockoutStore, client: IpAddr, subjects: &[String]) {
+    let now = std::time::SystemTime::now();
+    for s in subjects {
+        let _ = store
+            .record_success(&LockoutSubject::CredentialFrom(s, client), now)
+            .await;
+        let _ = store
+            .record_success(&LockoutSubject::Credential(s), now)
+            .await;
     }
 }

@@ -8,7 +8,7 @@
 
 mod basic;
 mod build;
-mod lockout;
+pub(crate) mod lockout;
 mod upstream;
 
 pub use basic::{BasicVerifier, hash_password};

@@ -13,7 +13,7 @@
 use http::Response;
 use moat_guard::identity::Identity;
 use moat_guard::ownership::NamedObject;
-use moat_guard::request::{Head, ParsedBody};
+use moat_guard::request::Head;
 use moat_guard::{Finding, ProblemKind, Verdict};
 use moat_state::ObjectKey;
 
@@ -100,23 +100,19 @@ pub(super) async fn authorize(
 
 /// The object a create request names itself (a learning rule with
 /// `request_pointer` or `request_parameter`), read from the request view
-/// and the JSON body parsed once; recorded as the caller's when the create
+/// and the JSON body parsed once (`json`); recorded as the caller's when the create
 /// succeeds. A naming query parameter given twice is refused as ambiguous
 /// (by the mode).
 pub(super) fn created_by_request(
     routed: &Routed<'_>,
     head: &Head,
-    body: Option<&super::validate::ReadBody>,
+    json: Option<&serde_json::Value>,
     ex: &mut Exchange,
 ) -> Result<Option<NamedObject>, Response<Body>> {
     let api = routed.api;
     let Some(index) = routed.index().filter(|_| api.owners.is_some()) else {
         return Ok(None);
     };
-    let json = body.and_then(|b| match &b.parsed {
-        ParsedBody::Json(v) => Some(v),
-        _ => None,
-    });
     match api
         .learning
         .created_by_request(index, routed.params(), &head.query, json)

@@ -10,17 +10,18 @@
 //! answers do not tell which accounts exist.
 
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http::Response;
 use moat_config::LoginConfig;
 use moat_guard::{Finding, ProblemKind};
 use moat_spec::ApiSpec;
-use moat_state::{LockoutStore, LockoutSubject, retry_after_secs};
+use moat_state::{LockoutStore, retry_after_secs};
 
 use super::exchange::Exchange;
 use super::refusal::{Refusal, apply_mode};
 use crate::body::Body;
+use crate::identity::lockout::{Lock, Tried, locked_for, record_failure, record_success};
 use crate::runtime::Api;
 
 /// A login rule, resolved against the document.
@@ -109,35 +110,20 @@ pub(super) async fn before<'a>(
 ) -> Result<Attempt<'a>, Response<Body>> {
     let subject = body
         .and_then(|b| b.pointer(&rule.account))
-        .and_then(|v| match v {
-            serde_json::Value::String(s) => Some(s.trim().to_lowercase()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
+        .and_then(moat_guard::limits::account_of)
         .filter(|a| !a.is_empty())
         .map(|account| format!("login:{}:{account}", api.name));
     if let (Some(store), Some(subject)) = (lockout, &subject) {
-        let now = SystemTime::now();
-        let locked = [
-            store.locked(&LockoutSubject::Client(ex.client), now).await,
-            store
-                .locked(&LockoutSubject::CredentialFrom(subject, ex.client), now)
-                .await,
-        ]
-        .into_iter()
-        .filter_map(|r| r.ok().flatten())
-        .max();
-        if let Some(left) = locked {
-            let refusal = Refusal::new(Finding::new(ProblemKind::LockedOut))
-                .retry_after(retry_after_secs(left));
-            if let Some(resp) = apply_mode(api.mode, &api.name, ex, refusal) {
-                return Err(resp);
+        match locked_for(store, ex.client, std::slice::from_ref(subject)).await {
+            Lock::Refused(left) => {
+                let refusal = Refusal::new(Finding::new(ProblemKind::LockedOut))
+                    .retry_after(retry_after_secs(left));
+                if let Some(resp) = apply_mode(api.mode, &api.name, ex, refusal) {
+                    return Err(resp);
+                }
             }
-        } else if let Ok(Some(_)) = store
-            .locked(&LockoutSubject::Credential(subject), now)
-            .await
-        {
-            tokio::time::sleep(slowdown).await;
+            Lock::Slowed => tokio::time::sleep(slowdown).await,
+            Lock::Open => {}
         }
     }
     Ok(Attempt { rule, subject })
@@ -162,26 +148,11 @@ pub(super) async fn after(
         ex.auth_failed = failed;
     }
     if let (Some(store), Some(subject)) = (lockout, &attempt.subject) {
-        let now = SystemTime::now();
+        let subjects = std::slice::from_ref(subject);
         if failed {
-            for s in [
-                LockoutSubject::Client(client),
-                LockoutSubject::CredentialFrom(subject, client),
-                LockoutSubject::Credential(subject),
-            ] {
-                if let Ok(Some(d)) = store.record_failure(&s, now).await {
-                    tracing::warn!(request_id = %ex.request_id, api = %api.name,
-                        account = %subject, %client, seconds = d.as_secs(),
-                        "lockout after repeated failed logins");
-                }
-            }
+            record_failure(store, client, subjects, Tried::LoginAccount).await;
         } else if (200..300).contains(&status) {
-            for s in [
-                LockoutSubject::CredentialFrom(subject, client),
-                LockoutSubject::Credential(subject),
-            ] {
-                let _ = store.record_success(&s, now).await;
-            }
+            record_success(store, client, subjects).await;
         }
     }
     if failed && attempt.rule.uniform {

@@ -344,7 +344,7 @@ async fn run(
         )
         .await?;
     }
-    let created = authorize::created_by_request(&routed, &head, body.as_ref(), ex)?;
+    let created = authorize::created_by_request(&routed, &head, json, ex)?;
 
     // login: the account a login names, against its lockouts.
     let login = match index.and_then(|i| api.logins.rule(i)) {
