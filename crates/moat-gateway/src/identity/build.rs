@@ -188,6 +188,7 @@ impl ApiIdentity {
             );
         }
         Self {
+            recognised: super::upstream::Recognised::of(schemes.values().map(|b| &b.kind)),
             schemes,
             consumers: shared.consumers.clone(),
             headers: shared.headers.clone(),

@@ -72,6 +72,8 @@ pub struct ApiIdentity {
     /// How long a credential under attack from many addresses waits
     /// before it is verified.
     slowdown: Duration,
+    /// Where the schemes' credentials travel, for removing them.
+    recognised: upstream::Recognised,
     /// Weak JWT secrets accepted under `weak_secret_until`.
     pub weak_secrets: Vec<WeakSecretOverride>,
     /// The verifiers of remote keys, by fingerprint, for the next reload

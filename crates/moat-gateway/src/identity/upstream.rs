@@ -96,10 +96,10 @@ impl ApiIdentity {
     /// Whether `name` is the parameter, field or cookie name of one of the
     /// API's API key schemes (field names in any case).
     fn is_api_key_name(&self, name: &str) -> bool {
-        self.schemes.values().any(|s| match &s.kind {
-            SchemeKind::ApiKey { name: n, .. } => n.eq_ignore_ascii_case(name),
-            _ => false,
-        })
+        self.recognised
+            .key_names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name))
     }
 
     /// Removes identity headers a client sent, adds the verified ones, and
@@ -123,27 +123,62 @@ impl ApiIdentity {
         if h.forward_credentials {
             return;
         }
-        for bound in self.schemes.values() {
-            match &bound.kind {
-                SchemeKind::ApiKey {
-                    name,
-                    location: ApiKeyLocation::Header,
-                } => {
-                    headers.remove(name.as_str());
+        let r = &self.recognised;
+        crate::forwarding::remove_fields(headers, &r.fields);
+        if r.authorization {
+            headers.remove(AUTHORIZATION);
+        }
+        if !r.cookies.is_empty() && headers.contains_key(COOKIE) {
+            for name in &r.cookies {
+                remove_cookie(headers, name);
+            }
+        }
+    }
+}
+
+/// Where the credentials of an API's schemes travel, read once from its
+/// schemes: what [`ApiIdentity::prepare_upstream_headers`] and
+/// [`ApiIdentity::forwarded_query`] remove.
+#[derive(Debug, Default)]
+pub struct Recognised {
+    /// The names of every API key scheme (any location).
+    key_names: Vec<String>,
+    /// The header fields API keys travel in.
+    fields: Vec<HeaderName>,
+    /// The cookies API keys travel in.
+    cookies: Vec<String>,
+    /// Whether a scheme reads `Authorization`.
+    authorization: bool,
+}
+
+impl Recognised {
+    /// From the API's bound schemes.
+    pub(super) fn of<'s>(schemes: impl Iterator<Item = &'s SchemeKind>) -> Self {
+        let mut r = Recognised::default();
+        for kind in schemes {
+            match kind {
+                SchemeKind::ApiKey { name, location } => {
+                    r.key_names.push(name.clone());
+                    match location {
+                        ApiKeyLocation::Header => {
+                            if let Ok(field) = HeaderName::from_bytes(name.as_bytes())
+                                && !r.fields.contains(&field)
+                            {
+                                r.fields.push(field);
+                            }
+                        }
+                        ApiKeyLocation::Cookie => r.cookies.push(name.clone()),
+                        ApiKeyLocation::Query => {}
+                    }
                 }
-                SchemeKind::ApiKey {
-                    name,
-                    location: ApiKeyLocation::Cookie,
-                } => remove_cookie(headers, name),
                 SchemeKind::HttpBasic
                 | SchemeKind::HttpBearer
                 | SchemeKind::OAuth2 { .. }
-                | SchemeKind::OpenIdConnect { .. } => {
-                    headers.remove(AUTHORIZATION);
-                }
+                | SchemeKind::OpenIdConnect { .. } => r.authorization = true,
                 _ => {}
             }
         }
+        r
     }
 }
 
