@@ -266,6 +266,16 @@ fn absolutize(config: &mut Config, base: &Path) {
         }
     }
     abs(&mut config.state.sqlite);
+    if let Some(tls) = config.admin.as_mut().and_then(|a| a.tls.as_mut()) {
+        abs(&mut tls.cert);
+        abs(&mut tls.key);
+    }
+    if let Some(file) = &mut config.events.file
+        && file.target != "stdout"
+        && Path::new(&file.target).is_relative()
+    {
+        file.target = base.join(&file.target).to_string_lossy().into_owned();
+    }
     let target = &config.access_log.target;
     if target != "stdout" && target != "stderr" && Path::new(target).is_relative() {
         config.access_log.target = base.join(target).to_string_lossy().into_owned();
@@ -372,12 +382,30 @@ fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
     }
 
     if let Some(admin) = &config.admin {
-        if admin.token.expose().chars().count() < 16 {
+        if admin
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose().chars().count() < 16)
+        {
             err(
                 "/admin/token",
                 "the admin token is shorter than 16 characters".into(),
-                "generate one, e.g. `openssl rand -hex 24`, and reference it with ${env:MOAT_ADMIN_TOKEN}",
+                "generate one, e.g. `openssl rand -hex 24`, and reference it with ${env:MOAT_ADMIN_TOKEN}; or leave it out and use `moat admin token create`",
             );
+        }
+        if !admin.bind.ip().is_loopback() && admin.tls.is_none() && !admin.allow_plaintext_remote {
+            err(
+                "/admin/bind",
+                format!(
+                    "the admin listener binds {}, which is not a loopback address, without TLS",
+                    admin.bind.ip()
+                ),
+                "add `admin.tls` (cert and key), bind 127.0.0.1, or set `admin.allow_plaintext_remote: true` if a trusted network protects it",
+            );
+        }
+        if let Some(tls) = &admin.tls {
+            check_file(&mut err, "/admin/tls/cert", &tls.cert, "certificate");
+            check_file(&mut err, "/admin/tls/key", &tls.key, "private key");
         }
         if admin.bind.port() != 0 && binds.contains(&admin.bind) {
             err(
@@ -758,6 +786,7 @@ fn validate_jwt(
 /// Values that hold secrets: diagnostics about them do not quote the line.
 fn is_secret_pointer(pointer: &str) -> bool {
     pointer == "/admin/token"
+        || (pointer.starts_with("/events/webhooks/") && pointer.ends_with("/url"))
         || pointer == "/keys/pepper"
         || pointer.ends_with("/secret")
         || pointer.ends_with("/password_hash")

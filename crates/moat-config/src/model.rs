@@ -25,9 +25,13 @@ pub struct Config {
     pub mode: Mode,
     /// Where the gateway accepts client traffic. At least one.
     pub listeners: Vec<ListenerConfig>,
-    /// The admin listener (health, readiness, metrics). Off when absent.
+    /// The admin listener (admin API, console, health, readiness,
+    /// metrics). Off when absent.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
+    /// Security events and the audit trail.
+    #[serde(default)]
+    pub events: EventsConfig,
     /// Named upstream services that APIs forward to.
     pub upstreams: BTreeMap<String, UpstreamConfig>,
     /// The protected APIs, each bound to an OpenAPI document and an upstream.
@@ -701,17 +705,203 @@ pub struct RedirectConfig {
     pub port: u16,
 }
 
-/// The admin listener.
+/// The admin listener: the admin API, the console, health and metrics.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Address and port. Loopback by default; binding elsewhere exposes
-    /// metrics to the network (still behind the token).
+    /// Address and port. Loopback by default. Any other address needs
+    /// `tls`, or `allow_plaintext_remote: true`.
     #[serde(default = "default_admin_bind")]
     pub bind: SocketAddr,
-    /// Bearer token required for everything but `/healthz` and `/readyz`.
-    /// Reference it, e.g. `${env:MOAT_ADMIN_TOKEN}`; at least 16 characters.
-    pub token: Secret,
+    /// A bootstrap token with the operator role, for automation that
+    /// cannot run `moat admin token create`. Reference it, e.g.
+    /// `${env:MOAT_ADMIN_TOKEN}`; at least 16 characters. Tokens created
+    /// with `moat admin token create` are kept hashed in the state file.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// Serve the admin listener over HTTPS.
+    #[serde(default)]
+    pub tls: Option<AdminTlsConfig>,
+    /// Let the admin listener bind a non-loopback address without TLS.
+    /// Tokens then cross the network in the clear; off by default.
+    #[serde(default)]
+    pub allow_plaintext_remote: bool,
+    /// Serve the web console at `/console/`.
+    #[serde(default = "yes")]
+    pub console: bool,
+}
+
+/// TLS for the admin listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTlsConfig {
+    /// PEM file with the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Security events: what is recorded, where it goes, how long it is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Record security events. Off: no event is built or queued.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Events waiting for the sinks. A full queue drops new events (counted
+    /// in `moat_events_dropped_total`); it never delays a request.
+    #[serde(default = "default_event_queue")]
+    pub queue: usize,
+    /// The event store in the state file (the hash-chained audit trail,
+    /// read by the admin API, the console and `moat events`).
+    #[serde(default)]
+    pub store: EventStoreConfig,
+    /// Events as JSON lines, to a file or standard output.
+    #[serde(default)]
+    pub file: Option<EventFileConfig>,
+    /// Alerts: events posted to webhooks.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            queue: default_event_queue(),
+            store: EventStoreConfig::default(),
+            file: None,
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+fn default_event_queue() -> usize {
+    10_000
+}
+
+/// The event store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventStoreConfig {
+    /// Keep events in the state file.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Events older than this are removed.
+    #[serde(default = "default_event_max_age", with = "humantime_serde")]
+    pub max_age: Duration,
+    /// At most this many events are kept; the oldest go first.
+    #[serde(default = "default_event_max_events")]
+    pub max_events: u64,
+    /// At most this many bytes of events (as JSON) are kept; the oldest go
+    /// first.
+    #[serde(default = "default_event_max_bytes")]
+    pub max_bytes: u64,
+}
+
+impl Default for EventStoreConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_age: default_event_max_age(),
+            max_events: default_event_max_events(),
+            max_bytes: default_event_max_bytes(),
+        }
+    }
+}
+
+fn default_event_max_age() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+
+fn default_event_max_events() -> u64 {
+    1_000_000
+}
+
+fn default_event_max_bytes() -> u64 {
+    512 * 1024 * 1024
+}
+
+/// Events as JSON lines.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventFileConfig {
+    /// `stdout`, or a file path (appended to), relative to the config file.
+    pub target: String,
+    /// Only events of at least this severity.
+    #[serde(default)]
+    pub min_severity: EventSeverity,
+}
+
+/// A webhook that receives alerts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The URL events are posted to. Reference it (`${env:…}`): webhook
+    /// URLs usually carry a secret.
+    pub url: Secret,
+    /// `json` (the event as moat writes it) or `slack` (a Slack-compatible
+    /// `{"text": …}` message).
+    #[serde(default)]
+    pub format: WebhookFormat,
+    /// Only events of at least this severity.
+    #[serde(default = "default_webhook_severity")]
+    pub min_severity: EventSeverity,
+    /// At most this many alerts a minute; the rest are summed up in one
+    /// alert when the minute ends.
+    #[serde(default = "default_webhook_per_minute")]
+    pub max_per_minute: u32,
+    /// Time for one delivery attempt.
+    #[serde(default = "default_webhook_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Attempts after the first, with exponential backoff (1 s, 2 s, 4 s …).
+    #[serde(default = "default_webhook_retries")]
+    pub retries: u32,
+}
+
+fn default_webhook_severity() -> EventSeverity {
+    EventSeverity::High
+}
+
+fn default_webhook_per_minute() -> u32 {
+    10
+}
+
+fn default_webhook_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_webhook_retries() -> u32 {
+    5
+}
+
+/// The body a webhook receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// The event's JSON.
+    #[default]
+    Json,
+    /// `{"text": "…"}`, as Slack's incoming webhooks (and Mattermost,
+    /// Rocket.Chat) take it.
+    Slack,
+}
+
+/// An event severity, for filters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventSeverity {
+    /// Everything.
+    #[default]
+    Info,
+    /// Low and up.
+    Low,
+    /// Medium and up.
+    Medium,
+    /// High and up.
+    High,
+    /// Critical only.
+    Critical,
 }
 
 /// An upstream service.

@@ -71,7 +71,12 @@ async fn readyz(State(s): State<AdminState>) -> Response {
 
 async fn metrics(State(s): State<AdminState>, headers: HeaderMap) -> Response {
     let rt = s.shared.runtime.load();
-    let token = rt.loaded.config.admin.as_ref().map(|a| &a.token);
+    let token = rt
+        .loaded
+        .config
+        .admin
+        .as_ref()
+        .and_then(|a| a.token.as_ref());
     if !token.is_some_and(|t| authorized(&headers, t)) {
         return (
             StatusCode::UNAUTHORIZED,

@@ -31,6 +31,7 @@
 
 pub mod bans;
 mod crc32;
+pub mod events;
 pub mod format;
 pub mod limits;
 pub mod lockout;
