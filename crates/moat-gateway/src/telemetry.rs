@@ -26,7 +26,7 @@ enum Kind {
 
 /// Every metric family moat records: name, kind and the `# HELP` text
 /// (the meaning column of the metrics table in docs/configuration.md).
-const FAMILIES: [(&str, Kind, &str); 16] = [
+const FAMILIES: [(&str, Kind, &str); 19] = [
     ("moat_requests_total", Kind::Counter, "Requests answered."),
     (
         "moat_jwt_weak_secret_override_until_seconds",
@@ -103,6 +103,21 @@ const FAMILIES: [(&str, Kind, &str); 16] = [
         Kind::Counter,
         "Limit decisions that could not reach their store.",
     ),
+    (
+        "moat_events_total",
+        Kind::Counter,
+        "Security events queued for the event store and sinks.",
+    ),
+    (
+        "moat_events_dropped_total",
+        Kind::Counter,
+        "Security events dropped because the event queue was full.",
+    ),
+    (
+        "moat_events_store_failures_total",
+        Kind::Counter,
+        "Security events the event store could not write.",
+    ),
 ];
 
 /// Installs the process-wide recorder once and returns its handle; `None` if
@@ -156,14 +171,25 @@ pub struct ApiTelemetry {
     /// read lock and no allocation. Bounded by the document's operations
     /// (plus `-`) times the statuses and verdicts that occur.
     requests: RwLock<RequestCounters>,
+    /// Traffic counts by operation index, for the admin API's inventory.
+    operations: Vec<Arc<crate::traffic::OperationStats>>,
 }
 
 /// `moat_requests_total` handles: operation → (status, verdict, handle).
 type RequestCounters = foldhash::HashMap<Box<str>, Vec<(u16, &'static str, Counter)>>;
 
 impl ApiTelemetry {
-    /// Registers the metrics of API `name`, served by `upstream`.
-    pub fn new(name: &str, upstream: &str) -> Self {
+    /// Registers the metrics of API `name`, served by `upstream`, whose
+    /// operations (in table order) are `operations`.
+    pub fn new<'a>(
+        name: &str,
+        upstream: &str,
+        operations: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let operations = operations
+            .into_iter()
+            .map(|op| crate::traffic::operation_stats(name, op))
+            .collect();
         let name: Arc<str> = Arc::from(name);
         Self {
             request_duration: histogram!("moat_request_duration_seconds",
@@ -173,7 +199,13 @@ impl ApiTelemetry {
                 "upstream" => upstream.to_string()),
             name,
             requests: RwLock::default(),
+            operations,
         }
+    }
+
+    /// The traffic counts of the operation at `index`.
+    pub fn operation_stats(&self, index: usize) -> Option<&crate::traffic::OperationStats> {
+        self.operations.get(index).map(|s| &**s)
     }
 
     /// The `moat_requests_total` handle of one label set.
@@ -287,6 +319,21 @@ pub fn limiter_state(keys: usize, evicted_live: u64, backend_up: bool) {
     gauge!("moat_ratelimit_keys").set(keys as f64);
     gauge!("moat_ratelimit_evicted_live").set(evicted_live as f64);
     gauge!("moat_ratelimit_backend_up").set(if backend_up { 1.0 } else { 0.0 });
+}
+
+/// A security event queued.
+pub fn event_queued(control: &'static str, action: &'static str) {
+    counter!("moat_events_total", "control" => control, "action" => action).increment(1);
+}
+
+/// A security event dropped: the queue was full.
+pub fn event_dropped() {
+    counter!("moat_events_dropped_total").increment(1);
+}
+
+/// Security events the store could not write.
+pub fn events_store_failed(n: usize) {
+    counter!("moat_events_store_failures_total").increment(n as u64);
 }
 
 /// A security event from an anomaly detector.

@@ -14,6 +14,9 @@
 pub mod admin;
 pub mod chain;
 mod sqlite;
+mod summary;
+
+pub use summary::{EventSummary, KindCount, NameCount, OperationCount};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -412,4 +415,14 @@ pub trait EventStore: Send + Sync {
     /// Walks the whole chain and reports every break, including a newest
     /// event that is not the head recorded by the last append.
     async fn verify(&self) -> Result<ChainReport, StoreError>;
+
+    /// Events since `since` counted for an overview: denials by kind per
+    /// `bucket_ms`, and the `top` operations, client addresses and
+    /// consumers the events named.
+    async fn summary(
+        &self,
+        since: UnixMillis,
+        bucket_ms: i64,
+        top: u32,
+    ) -> Result<EventSummary, StoreError>;
 }

@@ -11,8 +11,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::chain::{self, Verifier};
 use super::{
-    Action, ChainReport, Control, Cursor, Event, EventPage, EventQuery, EventStore, MAX_PAGE,
-    Retention, Severity, StoredEvent, UnixMillis,
+    Action, ChainReport, Control, Cursor, Event, EventPage, EventQuery, EventStore, EventSummary,
+    KindCount, MAX_PAGE, NameCount, OperationCount, Retention, Severity, StoredEvent, UnixMillis,
 };
 use crate::sqlite::SqliteStore;
 use crate::store::StoreError;
@@ -23,6 +23,27 @@ macro_rules! event_columns {
         "seq, id, time, request_id, api, operation, consumer, client, method, path, \
          control, kind, rule, location, severity, action, status, evidence, actor, \
          prev_hash, hash"
+    };
+}
+
+/// The most frequent values of a column among refusals since `?1`, at
+/// most `?2` of them. A macro so the query stays `&'static str`.
+macro_rules! top_names {
+    ($column:literal) => {
+        concat!(
+            "SELECT ",
+            $column,
+            ", COUNT(*) AS n FROM security_events
+             WHERE time >= ?1 AND ",
+            $column,
+            " IS NOT NULL
+               AND action IN ('denied', 'monitored', 'banned')
+             GROUP BY ",
+            $column,
+            " ORDER BY n DESC, ",
+            $column,
+            " LIMIT ?2"
+        )
     };
 }
 
@@ -404,6 +425,78 @@ impl EventStore for SqliteStore {
         save_state(&mut tx, &state).await?;
         tx.commit().await?;
         Ok(u64::try_from(removed).unwrap_or(0))
+    }
+
+    async fn summary(
+        &self,
+        since: UnixMillis,
+        bucket_ms: i64,
+        top: u32,
+    ) -> Result<EventSummary, StoreError> {
+        let bucket_ms = bucket_ms.max(1);
+        let pool = self.pool();
+        let denials = sqlx::query_as::<_, (i64, String, i64)>(
+            "SELECT (time / ?2) * ?2 AS start, kind, COUNT(*) FROM security_events
+             WHERE time >= ?1 AND action = 'denied'
+             GROUP BY start, kind ORDER BY start, kind",
+        )
+        .bind(since)
+        .bind(bucket_ms)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|(start, kind, count)| KindCount {
+            start,
+            kind,
+            count: u64::try_from(count).unwrap_or(0),
+        })
+        .collect();
+        let top_operations = sqlx::query_as::<_, (String, String, i64)>(
+            "SELECT api, operation, COUNT(*) AS n FROM security_events
+             WHERE time >= ?1 AND operation IS NOT NULL AND api IS NOT NULL
+               AND action IN ('denied', 'monitored', 'banned')
+             GROUP BY api, operation ORDER BY n DESC, api, operation LIMIT ?2",
+        )
+        .bind(since)
+        .bind(i64::from(top))
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|(api, operation, n)| OperationCount {
+            api,
+            operation,
+            events: u64::try_from(n).unwrap_or(0),
+        })
+        .collect();
+        let names = |sql: &'static str| async move {
+            let rows = sqlx::query_as::<_, (String, i64)>(sql)
+                .bind(since)
+                .bind(i64::from(top))
+                .fetch_all(pool)
+                .await?;
+            Ok::<_, StoreError>(
+                rows.into_iter()
+                    .map(|(name, n)| NameCount {
+                        name,
+                        events: u64::try_from(n).unwrap_or(0),
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let top_clients = names(top_names!("client")).await?;
+        let top_consumers = names(top_names!("consumer")).await?;
+        let events: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM security_events WHERE time >= ?1")
+                .bind(since)
+                .fetch_one(pool)
+                .await?;
+        Ok(EventSummary {
+            denials,
+            top_operations,
+            top_clients,
+            top_consumers,
+            events: u64::try_from(events).unwrap_or(0),
+        })
     }
 
     async fn verify(&self) -> Result<ChainReport, StoreError> {
