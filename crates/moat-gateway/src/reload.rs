@@ -101,7 +101,7 @@ async fn run(
             }
         }
         tracing::info!("a watched file changed: reloading config");
-        if core.reload().await.is_ok() {
+        if core.reload("file-watch").await.is_ok() {
             let (w, dirs) = targets(&core.watched_files());
             wanted = w;
             rewatch(&mut watcher, &mut watched, dirs);
