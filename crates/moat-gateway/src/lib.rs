@@ -13,6 +13,7 @@ mod auto_bans;
 pub mod body;
 pub mod client_cert;
 pub mod cors;
+mod events;
 pub mod executor;
 pub mod forwarding;
 pub mod identity;
