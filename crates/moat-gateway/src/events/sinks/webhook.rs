@@ -467,6 +467,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_attempt_that_times_out_is_retried() {
+        let late = Reply {
+            delay: Duration::from_millis(800),
+            ..Reply::status(200)
+        };
+        let mut hook = Hook::start(vec![late], Reply::status(200)).await;
+        let cfg = WebhookConfig {
+            timeout: Duration::from_millis(200),
+            ..config(&hook.url(), WebhookFormat::Json, 10, 3)
+        };
+        let (sink, _stop) = start(cfg, fast());
+        sink.offer(&event("attack-detected", Severity::High));
+        let first = hook.next(WAIT).await.unwrap();
+        let second = hook.next(WAIT).await.unwrap();
+        // Without the timeout the late 200 would have delivered it: a
+        // second attempt means the first was given up and retried.
+        assert_eq!(first.body, second.body);
+        assert!(hook.next(Duration::from_millis(1000)).await.is_none());
+    }
+
+    #[tokio::test]
     async fn a_429_waits_as_long_as_retry_after_says() {
         let limited = Reply {
             retry_after: Some("1"),
