@@ -246,6 +246,18 @@ impl Runtime {
             tls.push(listener_tls(l, i, &loaded, &mut errors));
         }
         let admin_tls = admin_tls(&loaded, &mut errors);
+        for (i, w) in loaded.config.events.webhooks.iter().enumerate() {
+            if let Err(e) = crate::events::sinks::check_url(&w.url) {
+                errors.push(
+                    loaded
+                        .document
+                        .error_at(&format!("/events/webhooks/{i}/url"), e.to_string())
+                        .with_hint(
+                            "use an https URL (http is accepted only to a loopback address)",
+                        ),
+                );
+            }
+        }
         let hsts = cfg.listeners.iter().map(hsts_header).collect();
 
         let mut apis = Vec::with_capacity(cfg.apis.len());

@@ -184,7 +184,7 @@ impl Gateway {
         let lockout = lockout_store(&runtime)?;
         let state = state_store(&runtime).await?;
         let limiter = limiter(&runtime, &state).await?;
-        let (events, event_writer) = events(&cfg.events, &state);
+        let (events, event_writer) = events(&runtime, &state)?;
         let abuse = abuse(&runtime, &state, &events).await?;
         let shared = Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
@@ -460,11 +460,12 @@ async fn abuse(
 /// the state file (the audit trail) unless its store is off, and to the
 /// configured sinks.
 fn events(
-    cfg: &moat_config::EventsConfig,
+    rt: &Runtime,
     state: &Arc<moat_state::SqliteStore>,
-) -> (Arc<crate::events::Events>, Option<crate::events::Writer>) {
+) -> Result<(Arc<crate::events::Events>, Option<crate::events::Writer>), StartError> {
+    let cfg = &rt.loaded.config.events;
     if !cfg.enabled {
-        return (Arc::new(crate::events::Events::disabled()), None);
+        return Ok((Arc::new(crate::events::Events::disabled()), None));
     }
     let store: Option<Arc<dyn moat_state::events::EventStore>> = cfg.store.enabled.then(|| {
         let store: Arc<dyn moat_state::events::EventStore> = state.clone();
@@ -475,9 +476,17 @@ fn events(
         max_events: Some(cfg.store.max_events),
         max_bytes: Some(cfg.store.max_bytes),
     };
-    let sinks = crate::events::sinks_of(cfg);
+    let sinks = crate::events::sinks_of(cfg).map_err(|(pointer, e)| {
+        StartError::Config(
+            rt.loaded
+                .document
+                .error_at(&pointer, e.to_string())
+                .with_hint("the events file's directory must exist and be writable; webhooks must be https (http only to loopback)")
+                .into(),
+        )
+    })?;
     let (events, writer) = crate::events::Events::start(cfg.queue, store, sinks, Some(retention));
-    (events, Some(writer))
+    Ok((events, Some(writer)))
 }
 
 /// Reloads the ban list every [`crate::abuse::BAN_REFRESH`].

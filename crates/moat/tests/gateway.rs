@@ -480,7 +480,7 @@ async fn the_demo_shows_allowed_and_blocked_requests() {
         .to_string();
     let r = c
         .get(format!("http://{}/metrics", moat.admin.unwrap()))
-        .bearer_auth(token)
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();

@@ -10,6 +10,7 @@
 //! it stops, so an event once accepted is written.
 
 mod classify;
+pub(crate) mod sinks;
 mod writer;
 
 use std::sync::Arc;
@@ -24,9 +25,72 @@ use crate::telemetry;
 pub(crate) use classify::classify;
 pub(crate) use writer::{Sinks, Writer};
 
-/// The sinks the config names besides the store.
-pub(crate) fn sinks_of(_cfg: &moat_config::EventsConfig) -> Sinks {
-    Vec::new()
+/// The sinks the config names besides the store: the JSON-lines file and
+/// the webhooks. A file that cannot be opened or a webhook URL moat will
+/// not post to is an error at `pointer`-named places of the config.
+pub(crate) fn sinks_of(
+    cfg: &moat_config::EventsConfig,
+) -> Result<Sinks, (String, sinks::SinkError)> {
+    let mut out: Sinks = Vec::new();
+    if let Some(file) = &cfg.file {
+        let sink =
+            sinks::JsonLinesSink::open(file).map_err(|e| ("/events/file/target".to_string(), e))?;
+        out.push(Box::new(FileSink(sink)));
+    }
+    if !cfg.webhooks.is_empty() {
+        let (stop, stopped) = watch::channel(false);
+        let mut hooks = Vec::new();
+        for (i, w) in cfg.webhooks.iter().enumerate() {
+            let sink = sinks::WebhookSink::start(w, stopped.clone())
+                .map_err(|e| (format!("/events/webhooks/{i}/url"), e))?;
+            hooks.push(sink);
+        }
+        out.push(Box::new(Webhooks { hooks, stop }));
+    }
+    Ok(out)
+}
+
+/// The events file, written with each stored batch.
+struct FileSink(sinks::JsonLinesSink);
+
+#[async_trait::async_trait]
+impl writer::Sink for FileSink {
+    async fn write(&mut self, events: &[Event]) {
+        if let Err(e) = self.0.write(events).await {
+            tracing::warn!(error = %e, "cannot write security events to the events file");
+        }
+    }
+
+    async fn close(&mut self) {
+        if let Err(e) = self.0.flush().await {
+            tracing::warn!(error = %e, "cannot flush the events file");
+        }
+    }
+}
+
+/// The webhooks: each takes the events at or above its severity.
+struct Webhooks {
+    hooks: Vec<sinks::WebhookSink>,
+    /// Tells the webhooks to deliver what they hold and stop.
+    stop: watch::Sender<bool>,
+}
+
+#[async_trait::async_trait]
+impl writer::Sink for Webhooks {
+    async fn write(&mut self, events: &[Event]) {
+        for event in events {
+            for hook in &self.hooks {
+                hook.offer(event);
+            }
+        }
+    }
+
+    async fn close(&mut self) {
+        let _ = self.stop.send(true);
+        for hook in std::mem::take(&mut self.hooks) {
+            hook.finish().await;
+        }
+    }
 }
 
 /// The gateway's event queue and what reads it.
