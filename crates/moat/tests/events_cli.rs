@@ -121,7 +121,9 @@ async fn admin_tokens_are_created_listed_and_revoked() {
     let (_, stderr) = failed(
         moat(
             &cfg,
-            &["admin", "token", "create", "--name", "ops", "--role", "viewer"],
+            &[
+                "admin", "token", "create", "--name", "ops", "--role", "viewer",
+            ],
         ),
         1,
     );
@@ -183,10 +185,7 @@ async fn admin_tokens_are_created_listed_and_revoked() {
     assert!(stderr.contains("viewer, operator"), "{stderr}");
 
     let events = admin_events(&cfg);
-    let kinds: Vec<&str> = events
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
         [
@@ -266,10 +265,7 @@ async fn key_and_ban_changes_are_recorded_without_secrets() {
     ));
 
     let events = admin_events(&cfg);
-    let kinds: Vec<&str> = events
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
         [
@@ -395,7 +391,11 @@ async fn audit_verify_finds_edits_removals_and_reordering() {
 
     let dir = tempdir();
     let cfg = chain_of_six(dir.path()).await;
-    tamper(dir.path(), "DELETE FROM security_events WHERE seq IN (3, 4)").await;
+    tamper(
+        dir.path(),
+        "DELETE FROM security_events WHERE seq IN (3, 4)",
+    )
+    .await;
     let (out, _) = failed(moat(&cfg, &["audit", "verify"]), 1);
     assert!(
         out.contains("events were removed between 2 and 5 (2 missing seq numbers)"),
@@ -477,12 +477,7 @@ async fn follow_prints_events_appended_after_it_started() {
     });
     let first: Value =
         serde_json::from_str(&lines.recv_timeout(Duration::from_secs(10)).unwrap()).unwrap();
-    assert!(
-        first["evidence"]
-            .as_str()
-            .unwrap()
-            .contains("198.51.100.1")
-    );
+    assert!(first["evidence"].as_str().unwrap().contains("198.51.100.1"));
 
     // A non-matching event, then a matching one.
     ok(moat(&cfg, &["bans", "remove", "--address", "198.51.100.1"]));
@@ -500,12 +495,7 @@ async fn follow_prints_events_appended_after_it_started() {
     let next: Value =
         serde_json::from_str(&lines.recv_timeout(Duration::from_secs(10)).unwrap()).unwrap();
     assert_eq!(next["kind"], "ban-added");
-    assert!(
-        next["evidence"]
-            .as_str()
-            .unwrap()
-            .contains("198.51.100.2")
-    );
+    assert!(next["evidence"].as_str().unwrap().contains("198.51.100.2"));
     assert_eq!(next["seq"], 3);
 
     let status = Command::new("kill")
