@@ -894,7 +894,8 @@ async fn a_full_queue_drops_events_and_answers_every_request() {
 #[tokio::test]
 async fn detector_bans_are_listed_and_lifted() {
     let (_dir, _up, moat) =
-        start("anomaly:\n  scraping: {sustained_requests: 50, sustained_window: 1m, ban: 10m}\n").await;
+        start("anomaly:\n  scraping: {sustained_requests: 50, sustained_window: 1m, ban: 10m}\n")
+            .await;
     let c = client();
     // More requests than anyone needs, anonymously: the scraping detector
     // bans the address's anonymous requests for a while.
