@@ -669,6 +669,23 @@ fn validate_start_up(config: &Config, err: &mut impl FnMut(&str, String, &str)) 
             "the access log",
         );
     }
+    if let Some(file) = config.events.file.as_ref().filter(|_| config.events.enabled)
+        && file.target != "stdout"
+    {
+        check_directory(
+            err,
+            "/events/file/target",
+            Path::new(&file.target),
+            "the events file",
+        );
+    }
+    if config.events.queue == 0 {
+        err(
+            "/events/queue",
+            "the event queue holds no event".into(),
+            "the default is 10000; to record no events, set `events.enabled: false`",
+        );
+    }
 }
 
 fn validate_identity(config: &Config, err: &mut impl FnMut(&str, String, &str)) {

@@ -932,3 +932,50 @@ async fn detector_bans_are_listed_and_lifted() {
     let lifts = wait_events(&c, &moat, "kind=ban-lifted", 1).await;
     assert_eq!(lifts[0]["actor"], "token:config");
 }
+
+#[tokio::test]
+async fn events_reach_the_events_file_and_the_webhooks() {
+    let hook = upstream(None).await;
+    let top = format!(
+        "events:\n  file: {{target: events.jsonl, min_severity: medium}}\n  webhooks:\n    - {{url: \"{}/alerts\", format: slack}}\n",
+        hook.url()
+    );
+    let (dir, _up, moat) = start(&top).await;
+    let c = client();
+    assert_eq!(get_status(&c, moat.url("/items?q=%27%20OR%20%271%27%3D%271")).await, 403);
+    // Low: in the store, not in the file (medium and up) nor the webhook
+    // (high and up by default).
+    assert_eq!(get_status(&c, moat.url("/private")).await, 401);
+    wait_events(&c, &moat, "", 2).await;
+    let path = dir.path().join("events.jsonl");
+    let mut lines = Vec::new();
+    for _ in 0..100 {
+        lines = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect();
+        if !lines.is_empty() && hook.hits() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["kind"], "attack-detected");
+    let seen = hook.state.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].contains("POST /alerts"), "{seen:?}");
+    drop(moat);
+
+    // What moat will not post to, or cannot write, `moat check` refuses.
+    let cfg = std::fs::read_to_string(dir.path().join("moat.yaml")).unwrap();
+    let insecure = cfg.replace(&format!("{}/alerts", hook.url()), "http://alerts.example.com/x");
+    write(dir.path(), "moat.yaml", &insecure);
+    let err = check_fails(dir.path());
+    assert!(err.contains("/events/webhooks/0/url") || err.contains("webhooks"), "{err}");
+    assert!(!err.contains("alerts.example.com"), "the URL is a secret: {err}");
+    let nowhere = cfg.replace("target: events.jsonl", "target: no/such/dir/events.jsonl");
+    write(dir.path(), "moat.yaml", &nowhere);
+    let err = check_fails(dir.path());
+    assert!(err.contains("the events file"), "{err}");
+}
