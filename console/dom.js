@@ -1,6 +1,6 @@
 // DOM helpers. Everything that comes from the API (and so, through events,
 // from attackers) reaches the page as text nodes or attribute values, never
-// as markup: there is no innerHTML anywhere in the console.
+// as markup: no HTML string is ever parsed.
 
 /**
  * Builds an element. `attrs` keys are attribute names, except `on*` keys
