@@ -88,13 +88,20 @@ async function route() {
 
 /** Moves focus to the main region after a navigation, for keyboard users. */
 function focusMain() {
-  document.getElementById('main').focus({ preventScroll: false });
+  document.getElementById('main').focus({ preventScroll: true });
+  window.scrollTo(0, 0);
 }
 
 api.setUnauthorizedHandler(() => {
   api.logout();
   sessionStorage.setItem('moat.notice', 'Your session ended: the token was refused. Log in again.');
   location.replace('#/login');
+});
+
+// The skip link moves focus without touching the hash (the hash is the route).
+document.querySelector('[data-test="skip-link"]').addEventListener('click', (e) => {
+  e.preventDefault();
+  focusMain();
 });
 
 document.querySelector('[data-test="logout"]').addEventListener('click', () => {

@@ -186,16 +186,17 @@ function row(e) {
       }
     },
   },
-  h('td', {}, time(e.time)),
-  h('td', {}, h('span', { class: `badge sev-${e.severity || 'info'}`, 'data-test': 'event-severity', text: e.severity || '—' })),
-  h('td', { 'data-test': 'event-action', text: e.action || '—' }),
-  h('td', { 'data-test': 'event-control', text: e.control || '—' }),
-  h('td', { 'data-test': 'event-kind', text: [e.kind, e.rule].filter(Boolean).join(' / ') || '—' }),
-  h('td', { text: op || '—' }),
-  h('td', { text: e.consumer || '—' }),
-  h('td', { text: e.client || '—' }),
-  h('td', { class: 'path', 'data-test': 'event-path', text: req || '—' }),
-  h('td', { text: e.status ?? '—' }));
+  // data-label names each cell where the table collapses into cards (phones).
+  h('td', { 'data-label': 'Time' }, time(e.time)),
+  h('td', { 'data-label': 'Severity' }, h('span', { class: `badge sev-${e.severity || 'info'}`, 'data-test': 'event-severity', text: e.severity || '—' })),
+  h('td', { 'data-label': 'Action', 'data-test': 'event-action', text: e.action || '—' }),
+  h('td', { 'data-label': 'Control', 'data-test': 'event-control', text: e.control || '—' }),
+  h('td', { 'data-label': 'Kind', 'data-test': 'event-kind', text: [e.kind, e.rule].filter(Boolean).join(' / ') || '—' }),
+  h('td', { 'data-label': 'Operation', text: op || '—' }),
+  h('td', { 'data-label': 'Consumer', text: e.consumer || '—' }),
+  h('td', { 'data-label': 'Address', text: e.client || '—' }),
+  h('td', { 'data-label': 'Request', class: 'path', 'data-test': 'event-path', text: req || '—' }),
+  h('td', { 'data-label': 'Status', text: e.status ?? '—' }));
 }
 
 function loadFilters() {
