@@ -783,9 +783,47 @@ fn validate_jwt(
     }
 }
 
-/// Values that hold secrets: diagnostics about them do not quote the line.
+impl LoadedConfig {
+    /// The config as written (references resolved), with every value that
+    /// holds a secret replaced by `"[redacted]"`: for showing the effective
+    /// config to operators.
+    pub fn redacted(&self) -> serde_json::Value {
+        let mut value = self.document.value.clone();
+        redact(&mut value, &mut String::new());
+        value
+    }
+}
+
+fn redact(value: &mut serde_json::Value, pointer: &mut String) {
+    if is_secret_pointer(pointer) && !value.is_null() {
+        *value = serde_json::Value::String("[redacted]".into());
+        return;
+    }
+    let len = pointer.len();
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                push_pointer(pointer, k);
+                redact(v, pointer);
+                pointer.truncate(len);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                pointer.push_str(&format!("/{i}"));
+                redact(v, pointer);
+                pointer.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Values that hold secrets: diagnostics about them do not quote the line,
+/// and the effective config shown to operators redacts them.
 fn is_secret_pointer(pointer: &str) -> bool {
     pointer == "/admin/token"
+        || pointer == "/rate_limiting/redis/url"
         || (pointer.starts_with("/events/webhooks/") && pointer.ends_with("/url"))
         || pointer == "/keys/pepper"
         || pointer.ends_with("/secret")

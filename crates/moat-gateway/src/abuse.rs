@@ -28,6 +28,8 @@ pub struct Abuse {
     automatic: RwLock<AutoBans>,
     store: Option<Arc<dyn BanStore>>,
     engine: Option<AnomalyEngine>,
+    /// Where detector reports go as security events.
+    events: Option<Arc<crate::events::Events>>,
 }
 
 impl Abuse {
@@ -39,7 +41,14 @@ impl Abuse {
             automatic: RwLock::new(AutoBans::default()),
             store,
             engine,
+            events: None,
         }
+    }
+
+    /// Reports what the detectors find as security events too.
+    pub fn with_events(mut self, events: Arc<crate::events::Events>) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// The ban on every request from `client` in force now (an operator's
@@ -89,6 +98,22 @@ impl Abuse {
         Some(ban.expires_at.map(|at| {
             Duration::from_secs(u64::try_from(at.saturating_sub(now)).unwrap_or(0).max(1))
         }))
+    }
+
+    /// The detector bans in force on this node.
+    pub(crate) fn detector_bans(&self) -> Vec<crate::auto_bans::DetectorBan> {
+        self.automatic
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .list(unix_now())
+    }
+
+    /// Lifts a detector ban by its subject key; whether there was one.
+    pub(crate) fn lift_detector_ban(&self, subject: &str) -> bool {
+        self.automatic
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .lift(subject)
     }
 
     /// Reloads the ban list from the store.
@@ -148,6 +173,9 @@ impl Abuse {
             "security event: {}",
             event.summary
         );
+        if let Some(events) = &self.events {
+            events.emit(crate::events::anomaly(api, event, &subject, &reach));
+        }
         let Some(ban_for) = event.ban else {
             return;
         };

@@ -86,12 +86,102 @@ impl AutoBans {
         })
     }
 
+    /// Every ban in force: its subject key (as [`DetectorBan::subject`]
+    /// says), and when it ends.
+    pub(crate) fn list(&self, now: UnixTime) -> Vec<DetectorBan> {
+        let live = |at: &UnixTime| *at > now;
+        let mut out = Vec::new();
+        for (c, at) in self.consumers.iter().filter(|(_, at)| live(at)) {
+            out.push(DetectorBan::new(
+                format!("consumer:{c}"),
+                "all requests",
+                *at,
+            ));
+        }
+        for (a, at) in self.addresses.iter().filter(|(_, at)| live(at)) {
+            out.push(DetectorBan::new(
+                format!("address:{}", address(a)),
+                "all requests",
+                *at,
+            ));
+        }
+        for (a, at) in self.anonymous.iter().filter(|(_, at)| live(at)) {
+            out.push(DetectorBan::new(
+                format!("anonymous:{}", address(a)),
+                "anonymous requests",
+                *at,
+            ));
+        }
+        for ((a, kind), at) in self.anonymous_kinds.iter().filter(|(_, at)| live(at)) {
+            out.push(DetectorBan::new(
+                format!("anonymous:{}:{kind}", address(a)),
+                "anonymous requests for one kind of object",
+                *at,
+            ));
+        }
+        out.sort_by(|a, b| a.subject.cmp(&b.subject));
+        out
+    }
+
+    /// Lifts the ban whose subject key is `subject`; whether there was one.
+    pub(crate) fn lift(&mut self, subject: &str) -> bool {
+        let before = self.len();
+        self.consumers
+            .retain(|c, _| format!("consumer:{c}") != subject);
+        self.addresses
+            .retain(|a, _| format!("address:{}", address(a)) != subject);
+        self.anonymous
+            .retain(|a, _| format!("anonymous:{}", address(a)) != subject);
+        self.anonymous_kinds
+            .retain(|(a, kind), _| format!("anonymous:{}:{kind}", address(a)) != subject);
+        self.len() != before
+    }
+
+    fn len(&self) -> usize {
+        self.consumers.len()
+            + self.addresses.len()
+            + self.anonymous.len()
+            + self.anonymous_kinds.len()
+    }
+
     /// Drops the bans that ran out.
     fn prune(&mut self, now: UnixTime) {
         self.consumers.retain(|_, at| *at > now);
         self.addresses.retain(|_, at| *at > now);
         self.anonymous.retain(|_, at| *at > now);
         self.anonymous_kinds.retain(|_, at| *at > now);
+    }
+}
+
+/// A detector's ban as the admin API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DetectorBan {
+    /// `consumer:<id>`, `address:<ip>[/64]`, `anonymous:<ip>[/64]` or
+    /// `anonymous:<ip>[/64]:<kind>`.
+    pub subject: String,
+    /// What it refuses.
+    pub reach: &'static str,
+    /// When it ends.
+    pub expires_at: UnixTime,
+}
+
+impl DetectorBan {
+    fn new(subject: String, reach: &'static str, expires_at: UnixTime) -> Self {
+        Self {
+            subject,
+            reach,
+            expires_at,
+        }
+    }
+}
+
+/// An address subject as text: the address, with `/64` for IPv6.
+fn address(subject: &EventSubject) -> String {
+    match subject {
+        EventSubject::Address { ip, prefix: 32 } => ip.to_string(),
+        EventSubject::Address { ip, prefix } => format!("{ip}/{prefix}"),
+        EventSubject::Consumer(c) => c.clone(),
+        EventSubject::Credential(c) => c.clone(),
     }
 }
 

@@ -13,6 +13,7 @@ mod auto_bans;
 pub mod body;
 pub mod client_cert;
 pub mod cors;
+pub mod events;
 pub mod executor;
 pub mod forwarding;
 pub mod identity;
@@ -27,6 +28,7 @@ pub mod slots;
 pub mod telemetry;
 pub mod timer;
 pub mod tls;
+pub mod traffic;
 pub mod upstream;
 
 pub use server::{CheckReport, ConfigLoader, Gateway, ReloadError, StartError, check};

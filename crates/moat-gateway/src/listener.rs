@@ -405,7 +405,12 @@ fn record_parse_error(shared: &Shared, conn: &ConnInfo, error: &hyper::Error) {
         http::Method::from_bytes(b"-").unwrap_or_default(),
     );
     ex.path = "-".to_string();
-    ex.note("-", kind.slug(), Outcome::Denied);
+    let detail = crate::pipeline::Detail {
+        control: Some(moat_state::events::Control::Listener),
+        rule: Some("http-parser".to_string()),
+        ..Default::default()
+    };
+    ex.note_with("-", kind.slug(), Outcome::Denied, Some(Box::new(detail)));
     tracing::info!(request_id = %ex.request_id, client = %ex.client, finding = kind.slug(),
         error = %error, "request head refused by the HTTP parser");
     record(shared, &ex, status, SystemTime::now(), Duration::ZERO);

@@ -92,16 +92,23 @@ async fn run(
         if !paths.iter().any(|p| is_wanted(p, &wanted)) {
             continue;
         }
-        // Quiet period: take every event that follows closely, then reload once.
+        // Quiet period: every change to a watched file that follows closely
+        // is taken, then the config reloaded once. Other files in the same
+        // directories (the state file's journal, a log) do not extend it,
+        // or one written all the time would hold the reload off for good.
+        let mut quiet_until = tokio::time::Instant::now() + debounce;
         loop {
-            match tokio::time::timeout(debounce, rx.recv()).await {
-                Ok(Some(_)) => continue,
+            match tokio::time::timeout_at(quiet_until, rx.recv()).await {
+                Ok(Some(p)) if p.iter().any(|p| is_wanted(p, &wanted)) => {
+                    quiet_until = tokio::time::Instant::now() + debounce;
+                }
+                Ok(Some(_)) => {}
                 Ok(None) => return,
                 Err(_) => break,
             }
         }
         tracing::info!("a watched file changed: reloading config");
-        if core.reload().await.is_ok() {
+        if core.reload("file-watch").await.is_ok() {
             let (w, dirs) = targets(&core.watched_files());
             wanted = w;
             rewatch(&mut watcher, &mut watched, dirs);

@@ -118,6 +118,11 @@ impl Api {
     pub fn base_len(&self) -> usize {
         self.base.len()
     }
+
+    /// The base path (`/api`), empty at the root.
+    pub fn base_path(&self) -> String {
+        self.base.iter().map(|s| format!("/{s}")).collect()
+    }
 }
 
 /// The compiled config.
@@ -140,6 +145,8 @@ pub struct Runtime {
     spec_files: Vec<std::path::PathBuf>,
     /// The API key manager, when keys are configured.
     keys: Option<Arc<KeyManager>>,
+    /// The admin listener's TLS config, when it has one.
+    admin_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// What a compile may touch besides the config and the files it names.
@@ -237,6 +244,19 @@ impl Runtime {
         let mut tls = Vec::with_capacity(cfg.listeners.len());
         for (i, l) in cfg.listeners.iter().enumerate() {
             tls.push(listener_tls(l, i, &loaded, &mut errors));
+        }
+        let admin_tls = admin_tls(&loaded, &mut errors);
+        for (i, w) in loaded.config.events.webhooks.iter().enumerate() {
+            if let Err(e) = crate::events::sinks::check_url(&w.url) {
+                errors.push(
+                    loaded
+                        .document
+                        .error_at(&format!("/events/webhooks/{i}/url"), e.to_string())
+                        .with_hint(
+                            "use an https URL (http is accepted only to a loopback address)",
+                        ),
+                );
+            }
         }
         let hsts = cfg.listeners.iter().map(hsts_header).collect();
 
@@ -487,6 +507,11 @@ impl Runtime {
                 continue;
             };
             let table = OperationTable::new(spec);
+            let telemetry = Arc::new(crate::telemetry::ApiTelemetry::new(
+                &a.name,
+                &a.upstream,
+                table.spec().operations.iter().map(|o| o.id()),
+            ));
             let base = a
                 .base_path
                 .as_deref()
@@ -524,7 +549,7 @@ impl Runtime {
                 limits,
                 limit_headers: cfg.rate_limiting.headers,
                 logins,
-                telemetry: Arc::new(crate::telemetry::ApiTelemetry::new(&a.name, &a.upstream)),
+                telemetry,
             });
         }
         // Host-bound APIs before host-less ones, longer base paths first.
@@ -543,6 +568,7 @@ impl Runtime {
             loaded,
             apis,
             tls,
+            admin_tls,
             hsts,
             trusted_proxies,
             request_id_header,
@@ -618,6 +644,21 @@ impl Runtime {
             }
         }
         files
+    }
+
+    /// The admin listener's TLS config.
+    pub fn admin_tls(&self) -> Option<&Arc<rustls::ServerConfig>> {
+        self.admin_tls.as_ref()
+    }
+
+    /// The compiled APIs, most specific first.
+    pub fn apis(&self) -> &[Api] {
+        &self.apis
+    }
+
+    /// The API key manager, when keys are configured.
+    pub fn key_manager(&self) -> Option<&Arc<KeyManager>> {
+        self.keys.as_ref()
     }
 
     /// The listeners, as configured.
@@ -742,6 +783,38 @@ fn hsts_header(l: &ListenerConfig) -> Option<HeaderValue> {
         v.push_str("; preload");
     }
     HeaderValue::from_str(&v).ok()
+}
+
+/// The admin listener's TLS config (HTTP/1.1), checked with the rest.
+fn admin_tls(loaded: &LoadedConfig, errors: &mut Diagnostics) -> Option<Arc<rustls::ServerConfig>> {
+    let t = loaded.config.admin.as_ref()?.tls.as_ref()?;
+    let listener = moat_config::ListenerTlsConfig {
+        cert: t.cert.clone(),
+        key: t.key.clone(),
+        min_version: moat_config::TlsVersion::default(),
+        hsts: moat_config::HstsConfig::default(),
+        client_auth: None,
+    };
+    match server_config(&listener, false) {
+        Ok(c) => Some(Arc::new(c)),
+        Err(e) => {
+            let field = match &e {
+                TlsError::Pem {
+                    what: "private key",
+                    ..
+                } => "/key",
+                TlsError::Pem { .. } => "/cert",
+                TlsError::Rustls(_) => "",
+            };
+            errors.push(
+                loaded
+                    .document
+                    .error_at(&format!("/admin/tls{field}"), e.to_string())
+                    .with_hint("`cert` must hold PEM certificates (leaf first) and `key` the matching PEM private key"),
+            );
+            None
+        }
+    }
 }
 
 fn listener_tls(

@@ -42,6 +42,10 @@ pub enum StartError {
     /// The worker threads could not be started.
     #[error("cannot start the worker threads: {0}")]
     Workers(std::io::Error),
+    /// The admin API's own document does not compile (a defect of the
+    /// build, not of the config).
+    #[error("the admin API's document is invalid: {0}")]
+    AdminApi(String),
 }
 
 /// What a reload can run into besides an invalid config.
@@ -90,8 +94,9 @@ fn shapes(listeners: &[ListenerConfig]) -> Vec<ListenerShape> {
 
 impl Core {
     /// Loads, validates and compiles the config again and swaps it in. A bad
-    /// config changes nothing.
-    pub(crate) async fn reload(&self) -> Result<(), ReloadError> {
+    /// config changes nothing. `by` names who asked (`signal:SIGHUP`,
+    /// `file-watch`, `token:<name>`): the audit event says it.
+    pub(crate) async fn reload(&self, by: &str) -> Result<(), ReloadError> {
         let _one_at_a_time = self.reloading.lock().await;
         let loader = self.loader.clone();
         let loaded = tokio::task::spawn_blocking(move || loader())
@@ -121,11 +126,21 @@ impl Core {
         match &result {
             Ok(()) => {
                 telemetry::reload("success");
-                tracing::info!("config reloaded");
+                tracing::info!(by, "config reloaded");
+                let action = moat_state::events::admin::AdminAction::ConfigReloaded;
+                self.shared
+                    .events
+                    .emit(moat_state::events::admin::event(&action, by));
             }
             Err(e) => {
                 telemetry::reload("failure");
-                tracing::error!("config reload refused; the previous config keeps serving:\n{e}");
+                tracing::error!(
+                    by,
+                    "config reload refused; the previous config keeps serving:\n{e}"
+                );
+                self.shared
+                    .events
+                    .emit(crate::events::reload_refused(by, e));
             }
         }
         result
@@ -145,6 +160,9 @@ pub struct Gateway {
     listen_addrs: Vec<SocketAddr>,
     admin_addr: Option<SocketAddr>,
     _watcher: Option<reload::Watcher>,
+    /// Ends the event writer once the listeners are done.
+    close_events: watch::Sender<bool>,
+    event_writer: Option<tokio::task::JoinHandle<()>>,
     /// Dropped last: the workers' runtimes end with the gateway.
     _workers: Option<Workers>,
 }
@@ -166,7 +184,8 @@ impl Gateway {
         let lockout = lockout_store(&runtime)?;
         let state = state_store(&runtime).await?;
         let limiter = limiter(&runtime, &state).await?;
-        let abuse = abuse(&runtime, &state).await?;
+        let (events, event_writer) = events(&runtime, &state)?;
+        let abuse = abuse(&runtime, &state, &events).await?;
         let shared = Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             access_log,
@@ -174,9 +193,15 @@ impl Gateway {
             limiter,
             in_flight: Arc::default(),
             abuse,
+            events,
+            traffic: Arc::default(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        // The event writer stops last, after the listeners have answered
+        // every request in flight, so that it writes their events too.
+        let (close_events, close_events_rx) = watch::channel(false);
+        let event_writer = event_writer.map(|w| tokio::spawn(w.run(close_events_rx)));
 
         let mut sockets = Vec::new();
         for l in &cfg.listeners {
@@ -238,28 +263,32 @@ impl Gateway {
             }
         }
         let ready = Arc::new(AtomicBool::new(false));
-        let admin_addr = match admin_socket {
-            Some(socket) => {
-                let addr = socket.local_addr().ok();
-                tasks.spawn(admin::serve(
-                    socket,
-                    shared.clone(),
-                    ready.clone(),
-                    shutdown_rx.clone(),
-                ));
-                addr
-            }
-            None => None,
-        };
         tasks.spawn(upkeep(shared.clone(), shutdown_rx.clone()));
         tasks.spawn(refresh_bans(shared.clone(), shutdown_rx.clone()));
 
         let core = Arc::new(Core {
             listener_shape: shapes(&cfg.listeners),
-            shared,
+            shared: shared.clone(),
             loader,
             reloading: tokio::sync::Mutex::new(()),
         });
+        let admin_addr = match admin_socket {
+            Some(socket) => {
+                let addr = socket.local_addr().ok();
+                let tls = shared.runtime.load().admin_tls().cloned();
+                let router = admin::router(
+                    shared.clone(),
+                    ready.clone(),
+                    core.clone(),
+                    state.clone(),
+                    shutdown_rx.clone(),
+                )
+                .map_err(StartError::AdminApi)?;
+                tasks.spawn(admin::serve(socket, router, tls, shutdown_rx.clone()));
+                addr
+            }
+            None => None,
+        };
         let watcher = if cfg.reload.watch {
             match reload::Watcher::start(core.clone(), cfg.reload.debounce, shutdown_rx) {
                 Ok(w) => Some(w),
@@ -279,6 +308,8 @@ impl Gateway {
             listen_addrs,
             admin_addr,
             _watcher: watcher,
+            close_events,
+            event_writer,
             _workers: workers,
         })
     }
@@ -295,7 +326,7 @@ impl Gateway {
 
     /// Reloads the config now.
     pub async fn reload(&self) -> Result<(), ReloadError> {
-        self.core.reload().await
+        self.core.reload("api").await
     }
 
     /// Stops accepting and drains connections (up to the grace period), then
@@ -303,6 +334,11 @@ impl Gateway {
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
+        // Every request is answered: write the events still queued.
+        let _ = self.close_events.send(true);
+        if let Some(writer) = self.event_writer.take() {
+            let _ = writer.await;
+        }
     }
 
     /// Serves until SIGTERM or SIGINT (then shuts down gracefully), reloading
@@ -316,7 +352,7 @@ impl Gateway {
             tokio::select! {
                 _ = hup.recv() => {
                     tracing::info!("SIGHUP: reloading config");
-                    let _ = self.reload().await;
+                    let _ = self.core.reload("signal:SIGHUP").await;
                 }
                 _ = term.recv() => break,
                 _ = int.recv() => break,
@@ -402,6 +438,7 @@ async fn limiter(
 async fn abuse(
     rt: &Runtime,
     state: &Arc<moat_state::SqliteStore>,
+    events: &Arc<crate::events::Events>,
 ) -> Result<Arc<crate::abuse::Abuse>, StartError> {
     let cfg = &rt.loaded.config;
     let engine = moat_guard::anomaly::AnomalyEngine::new(&cfg.anomaly).map_err(|e| {
@@ -413,9 +450,43 @@ async fn abuse(
                 .into(),
         )
     })?;
-    let abuse = crate::abuse::Abuse::new(Some(state.clone()), Some(engine));
+    let abuse =
+        crate::abuse::Abuse::new(Some(state.clone()), Some(engine)).with_events(events.clone());
     abuse.refresh().await;
     Ok(Arc::new(abuse))
+}
+
+/// The event queue and its writer, from the start-up config: events go to
+/// the state file (the audit trail) unless its store is off, and to the
+/// configured sinks.
+fn events(
+    rt: &Runtime,
+    state: &Arc<moat_state::SqliteStore>,
+) -> Result<(Arc<crate::events::Events>, Option<crate::events::Writer>), StartError> {
+    let cfg = &rt.loaded.config.events;
+    if !cfg.enabled {
+        return Ok((Arc::new(crate::events::Events::disabled()), None));
+    }
+    let store: Option<Arc<dyn moat_state::events::EventStore>> = cfg.store.enabled.then(|| {
+        let store: Arc<dyn moat_state::events::EventStore> = state.clone();
+        store
+    });
+    let retention = moat_state::events::Retention {
+        max_age_ms: Some(i64::try_from(cfg.store.max_age.as_millis()).unwrap_or(i64::MAX)),
+        max_events: Some(cfg.store.max_events),
+        max_bytes: Some(cfg.store.max_bytes),
+    };
+    let sinks = crate::events::sinks_of(cfg).map_err(|(pointer, e)| {
+        StartError::Config(
+            rt.loaded
+                .document
+                .error_at(&pointer, e.to_string())
+                .with_hint("the events file's directory must exist and be writable; webhooks must be https (http only to loopback)")
+                .into(),
+        )
+    })?;
+    let (events, writer) = crate::events::Events::start(cfg.queue, store, sinks, Some(retention));
+    Ok((events, Some(writer)))
 }
 
 /// Reloads the ban list every [`crate::abuse::BAN_REFRESH`].

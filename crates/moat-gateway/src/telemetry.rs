@@ -26,7 +26,7 @@ enum Kind {
 
 /// Every metric family moat records: name, kind and the `# HELP` text
 /// (the meaning column of the metrics table in docs/configuration.md).
-const FAMILIES: [(&str, Kind, &str); 16] = [
+const FAMILIES: [(&str, Kind, &str); 24] = [
     ("moat_requests_total", Kind::Counter, "Requests answered."),
     (
         "moat_jwt_weak_secret_override_until_seconds",
@@ -103,7 +103,52 @@ const FAMILIES: [(&str, Kind, &str); 16] = [
         Kind::Counter,
         "Limit decisions that could not reach their store.",
     ),
+    (
+        "moat_events_total",
+        Kind::Counter,
+        "Security events queued for the event store and sinks.",
+    ),
+    (
+        "moat_events_dropped_total",
+        Kind::Counter,
+        "Security events dropped because the event queue was full.",
+    ),
+    (
+        "moat_events_store_failures_total",
+        Kind::Counter,
+        "Security events the event store could not write.",
+    ),
+    (
+        "moat_event_sink_writes_total",
+        Kind::Counter,
+        "Successful writes by an event sink: a batch of JSON lines, or a webhook post answered 2xx.",
+    ),
+    (
+        "moat_event_sink_failures_total",
+        Kind::Counter,
+        "Failed writes by an event sink: a batch of JSON lines, or a webhook post attempt (retries count).",
+    ),
+    (
+        "moat_alerts_sent_total",
+        Kind::Counter,
+        "Alerts delivered to webhooks.",
+    ),
+    (
+        "moat_alerts_suppressed_total",
+        Kind::Counter,
+        "Events over a webhook's `max_per_minute`, summed up in one alert instead.",
+    ),
+    (
+        "moat_alerts_dropped_total",
+        Kind::Counter,
+        "Alerts given up.",
+    ),
 ];
+
+/// The name of every metric family moat records.
+pub fn metric_names() -> impl Iterator<Item = &'static str> {
+    FAMILIES.iter().map(|(name, _, _)| *name)
+}
 
 /// Installs the process-wide recorder once and returns its handle; `None` if
 /// another recorder was installed by the embedding program. Every family
@@ -156,14 +201,25 @@ pub struct ApiTelemetry {
     /// read lock and no allocation. Bounded by the document's operations
     /// (plus `-`) times the statuses and verdicts that occur.
     requests: RwLock<RequestCounters>,
+    /// Traffic counts by operation index, for the admin API's inventory.
+    operations: Vec<Arc<crate::traffic::OperationStats>>,
 }
 
 /// `moat_requests_total` handles: operation → (status, verdict, handle).
 type RequestCounters = foldhash::HashMap<Box<str>, Vec<(u16, &'static str, Counter)>>;
 
 impl ApiTelemetry {
-    /// Registers the metrics of API `name`, served by `upstream`.
-    pub fn new(name: &str, upstream: &str) -> Self {
+    /// Registers the metrics of API `name`, served by `upstream`, whose
+    /// operations (in table order) are `operations`.
+    pub fn new<'a>(
+        name: &str,
+        upstream: &str,
+        operations: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let operations = operations
+            .into_iter()
+            .map(|op| crate::traffic::operation_stats(name, op))
+            .collect();
         let name: Arc<str> = Arc::from(name);
         Self {
             request_duration: histogram!("moat_request_duration_seconds",
@@ -173,7 +229,13 @@ impl ApiTelemetry {
                 "upstream" => upstream.to_string()),
             name,
             requests: RwLock::default(),
+            operations,
         }
+    }
+
+    /// The traffic counts of the operation at `index`.
+    pub fn operation_stats(&self, index: usize) -> Option<&crate::traffic::OperationStats> {
+        self.operations.get(index).map(|s| &**s)
     }
 
     /// The `moat_requests_total` handle of one label set.
@@ -289,9 +351,49 @@ pub fn limiter_state(keys: usize, evicted_live: u64, backend_up: bool) {
     gauge!("moat_ratelimit_backend_up").set(if backend_up { 1.0 } else { 0.0 });
 }
 
+/// A security event queued.
+pub fn event_queued(control: &'static str, action: &'static str) {
+    counter!("moat_events_total", "control" => control, "action" => action).increment(1);
+}
+
+/// A security event dropped: the queue was full.
+pub fn event_dropped() {
+    counter!("moat_events_dropped_total").increment(1);
+}
+
+/// Security events the store could not write.
+pub fn events_store_failed(n: usize) {
+    counter!("moat_events_store_failures_total").increment(n as u64);
+}
+
 /// A security event from an anomaly detector.
 pub fn security_event(detector: &'static str) {
     counter!("moat_security_events_total", "detector" => detector).increment(1);
+}
+
+/// A write by an event sink (`file` or `webhook`), successful or not.
+pub fn event_sink_write(sink: &'static str, ok: bool) {
+    if ok {
+        counter!("moat_event_sink_writes_total", "sink" => sink).increment(1);
+    } else {
+        counter!("moat_event_sink_failures_total", "sink" => sink).increment(1);
+    }
+}
+
+/// An alert delivered to a webhook: `kind` is `event` or `summary`.
+pub fn alert_sent(kind: &'static str) {
+    counter!("moat_alerts_sent_total", "type" => kind).increment(1);
+}
+
+/// Events held back by a webhook's rate limit, to be summed up.
+pub fn alerts_suppressed(events: u64) {
+    counter!("moat_alerts_suppressed_total").increment(events);
+}
+
+/// An alert given up, and why (`queue_full`, `refused`,
+/// `retries_exhausted`, `shutdown`, `encoding`).
+pub fn alert_dropped(reason: &'static str) {
+    counter!("moat_alerts_dropped_total", "reason" => reason).increment(1);
 }
 
 /// The `(api, scheme)` pairs whose weak-secret gauge is set, so a reload
@@ -361,6 +463,175 @@ mod tests {
                 "{name} ({kind}): `{help}` is not in docs/configuration.md"
             );
         }
+    }
+
+    #[test]
+    fn every_family_renders_with_help_and_type() {
+        assert!(install().is_some());
+        for (name, kind, _) in FAMILIES {
+            // Touching a family makes it appear, without changing a value
+            // another test may read.
+            match kind {
+                Kind::Counter => counter!(name).increment(0),
+                Kind::Gauge => gauge!(name).increment(0.0),
+                Kind::Histogram => histogram!(name).record(0.0),
+            }
+        }
+        let text = render();
+        for (name, kind, help) in FAMILIES {
+            let kind = match kind {
+                Kind::Counter => "counter",
+                Kind::Gauge => "gauge",
+                Kind::Histogram => "histogram",
+            };
+            // The exporter escapes backslashes and line breaks only.
+            assert!(
+                text.contains(&format!("# HELP {name} {help}\n")),
+                "no HELP for {name}:\n{text}"
+            );
+            assert!(
+                text.contains(&format!("# TYPE {name} {kind}\n")),
+                "no TYPE for {name}:\n{text}"
+            );
+        }
+    }
+
+    /// The metric names a PromQL expression reads: words starting with
+    /// `moat_`, histogram series (`_bucket`, `_sum`, `_count`) as their
+    /// family.
+    fn metrics_in(expr: &str) -> Vec<&str> {
+        let mut names = Vec::new();
+        for (at, _) in expr.match_indices("moat_") {
+            let before = expr[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                continue;
+            }
+            let rest = &expr[at..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            let name = &rest[..end];
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .filter(|f| {
+                    FAMILIES
+                        .iter()
+                        .any(|(n, k, _)| n == f && *k == Kind::Histogram)
+                })
+                .unwrap_or(name);
+            names.push(family);
+        }
+        names
+    }
+
+    /// Every PromQL expression of a dashboard: panel targets (rows'
+    /// panels included) and template variable queries.
+    fn expressions(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("expr" | "definition", serde_json::Value::String(e)) => {
+                            out.push(e.clone())
+                        }
+                        ("query", serde_json::Value::String(e)) if e.contains("moat_") => {
+                            out.push(e.clone())
+                        }
+                        _ => expressions(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| expressions(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_grafana_dashboard_reads_only_metrics_moat_records_and_shows_them_all() {
+        let text = include_str!("../../../deploy/grafana/moat.json");
+        let dashboard: serde_json::Value = serde_json::from_str(text).unwrap();
+        let variables = dashboard["templating"]["list"].as_array().unwrap();
+        assert!(
+            variables.iter().any(|v| v["name"] == "datasource"
+                && v["type"] == "datasource"
+                && v["query"] == "prometheus"),
+            "no `datasource` variable of type prometheus"
+        );
+        let mut exprs = Vec::new();
+        expressions(&dashboard, &mut exprs);
+        assert!(exprs.len() > 20, "{exprs:?}");
+        let names: Vec<&str> = metric_names().collect();
+        let mut shown = std::collections::BTreeSet::new();
+        for expr in &exprs {
+            let used = metrics_in(expr);
+            assert!(!used.is_empty(), "`{expr}` reads no moat metric");
+            for name in used {
+                assert!(
+                    names.contains(&name),
+                    "`{name}` in `{expr}` is not a metric moat records"
+                );
+                shown.insert(name);
+            }
+            for (open, close) in [('(', ')'), ('{', '}'), ('[', ']')] {
+                assert_eq!(
+                    expr.matches(open).count(),
+                    expr.matches(close).count(),
+                    "unbalanced `{open}{close}` in `{expr}`"
+                );
+            }
+        }
+        for name in names {
+            assert!(
+                shown.contains(name),
+                "`{name}` has no panel: add one to deploy/grafana/moat.json"
+            );
+        }
+        // Every panel queries through the datasource variable.
+        let mut panels: Vec<&serde_json::Value> = Vec::new();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            panels.push(panel);
+            panels.extend(panel["panels"].as_array().into_iter().flatten());
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for panel in panels {
+            assert!(
+                ids.insert(panel["id"].as_u64().unwrap()),
+                "duplicate panel id"
+            );
+            if panel["type"] != "row" {
+                assert_eq!(
+                    panel["datasource"]["uid"], "${datasource}",
+                    "{}",
+                    panel["title"]
+                );
+                for target in panel["targets"].as_array().unwrap() {
+                    assert_eq!(
+                        target["datasource"]["uid"], "${datasource}",
+                        "{}",
+                        panel["title"]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn metric_names_in_expressions_are_found_whole() {
+        assert_eq!(
+            metrics_in(
+                "histogram_quantile(0.9, sum by (le) (rate(moat_request_duration_seconds_bucket[5m]))) / xmoat_y"
+            ),
+            ["moat_request_duration_seconds"]
+        );
+        // Only histograms have series of their own: a counter's name
+        // with `_bucket` is not a moat metric. (Built with `concat!` so
+        // that the scan of this file for recorded names skips it.)
+        let not_a_series = concat!("moat_requests_total", "_bucket");
+        assert_eq!(
+            metrics_in(&format!("{not_a_series} + moat_alerts_sent_total")),
+            [not_a_series, "moat_alerts_sent_total"]
+        );
     }
 
     #[test]

@@ -92,6 +92,43 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    /// Every problem type.
+    pub const ALL: [ProblemKind; 33] = [
+        ProblemKind::InvalidPath,
+        ProblemKind::ShadowEndpoint,
+        ProblemKind::MethodNotAllowed,
+        ProblemKind::ZombieEndpoint,
+        ProblemKind::UpstreamUnavailable,
+        ProblemKind::UpstreamTimeout,
+        ProblemKind::UpstreamError,
+        ProblemKind::HttpsRequired,
+        ProblemKind::Unauthenticated,
+        ProblemKind::InvalidCredentials,
+        ProblemKind::VerifierUnavailable,
+        ProblemKind::StateUnavailable,
+        ProblemKind::AttackDetected,
+        ProblemKind::GraphqlRejected,
+        ProblemKind::XmlRejected,
+        ProblemKind::Banned,
+        ProblemKind::RateLimited,
+        ProblemKind::QuotaExceeded,
+        ProblemKind::LimitUnavailable,
+        ProblemKind::LockedOut,
+        ProblemKind::InsufficientScope,
+        ProblemKind::Forbidden,
+        ProblemKind::OwnershipViolation,
+        ProblemKind::InvalidRequest,
+        ProblemKind::AmbiguousRequest,
+        ProblemKind::UnprocessableRequest,
+        ProblemKind::UnsupportedMediaType,
+        ProblemKind::PayloadTooLarge,
+        ProblemKind::UriTooLong,
+        ProblemKind::HeadersTooLarge,
+        ProblemKind::UnsupportedTransferCoding,
+        ProblemKind::UnsupportedContentEncoding,
+        ProblemKind::RequestTimeout,
+    ];
+
     /// The stable short name, used in the `type` URI, logs and metrics.
     pub fn slug(self) -> &'static str {
         match self {

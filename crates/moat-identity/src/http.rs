@@ -1,13 +1,33 @@
-//! What the verifiers' HTTP calls share: the https rule and error text.
+//! What moat's outgoing HTTP calls share (the verifiers' key and
+//! introspection fetches, the gateway's webhooks): the client setup, the
+//! https rule and error text.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use reqwest::Url;
+
+/// A client builder with moat's settings: the ring TLS provider,
+/// `timeout` for the whole exchange (connect, TLS, headers and body) and
+/// for connecting, and moat's `User-Agent`. Callers choose the redirect
+/// policy.
+pub fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
+    // reqwest is built without a default rustls provider and panics when
+    // none is installed; moat uses ring everywhere, so install it unless
+    // the process already chose one.
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("moat/", env!("CARGO_PKG_VERSION")))
+}
 
 /// Whether calling `url` satisfies the https rule: https with a host, or
 /// plain http to a loopback address (for tests and sidecars on the same
 /// machine). Tokens, secrets and keys must not cross a network in clear.
-pub(crate) fn is_secure(url: &Url) -> bool {
+pub fn is_secure(url: &Url) -> bool {
     match url.scheme() {
         "https" => url.host().is_some(),
         "http" => is_loopback(url),
@@ -32,7 +52,7 @@ fn is_loopback(url: &Url) -> bool {
 
 /// The error and its sources on one line. reqwest's messages name the URL,
 /// never the body, so no token or secret leaks into it.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -10,7 +10,7 @@
 //! client cannot make moat hammer an identity provider.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-mod http;
+pub mod http;
 pub mod introspection;
 mod json;
 pub mod jwt;

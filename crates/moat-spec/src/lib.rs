@@ -58,7 +58,7 @@ mod template;
 
 pub use documents::{DocId, Target};
 pub use linker::is_data_key;
-pub use loader::{load, load_with_ref_dirs};
+pub use loader::{load, load_text, load_with_ref_dirs};
 pub use moat_config::diagnostic::{Diagnostic, Diagnostics};
 pub use model::{
     ApiSpec, Method, OpenApiVersion, Operation, Parameter, ParameterLocation, Resolved,

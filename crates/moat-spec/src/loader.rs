@@ -28,7 +28,18 @@ pub fn load(path: &Path) -> Result<ApiSpec, Diagnostics> {
 /// [`load`], with `$ref`s also allowed to read files in `ref_dirs` and the
 /// directories below them.
 pub fn load_with_ref_dirs(path: &Path, ref_dirs: &[PathBuf]) -> Result<ApiSpec, Diagnostics> {
-    let root = Document::load(path)?;
+    build(Document::load(path)?, ref_dirs)
+}
+
+/// Loads a document held in memory (moat's own admin API document, say);
+/// `name` stands for its path in diagnostics. File `$ref`s are resolved
+/// from the current directory, like [`load`]'s from the document's.
+pub fn load_text(name: &str, text: &str) -> Result<ApiSpec, Diagnostics> {
+    let source = moat_config::source::SourceFile::new(name, text);
+    build(Document::parse(source)?, &[])
+}
+
+fn build(root: Document, ref_dirs: &[PathBuf]) -> Result<ApiSpec, Diagnostics> {
     let openapi = version(&root)?;
     let mut diags = Diagnostics::default();
     let mut warnings = Vec::new();

@@ -13,6 +13,10 @@
 //! - [`BanStore`]: banned addresses, networks and consumers;
 //!   [`SqliteStore`] and [`MemoryBans`]. [`BanList`] is the gateway's
 //!   in-memory view, checked on every request.
+//! - [`events::EventStore`]: security events in a hash chain, with
+//!   retention and verification; [`SqliteStore`] implements it.
+//! - [`AdminTokenStore`]: hashed bearer tokens with a role for the admin
+//!   API; [`SqliteStore`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,6 +33,7 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin_tokens;
 pub mod bans;
 mod crc32;
 pub mod events;
@@ -45,6 +50,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
+pub use admin_tokens::{AdminRole, AdminTokenRecord, AdminTokenStore, IssuedToken};
 pub use bans::{Ban, BanList, BanStore, BanSubject, InvalidPrefix, IpPrefix, MemoryBans};
 pub use format::MalformedKey;
 pub use lockout::{

@@ -1,5 +1,6 @@
-//! The embedded state store: one SQLite file, no server. It keeps API keys
-//! and learned object owners.
+//! The embedded state store: one SQLite file, no server. It keeps API keys,
+//! learned object owners, quotas, bans, security events and admin tokens
+//! (the last two in `events::sqlite` and `admin_tokens`).
 //!
 //! WAL mode, so the gateway's lookups never wait for the CLI's writes and
 //! both can use the file at once. Queries are plain runtime SQL (no
@@ -73,6 +74,68 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER
     ) WITHOUT ROWID;
     CREATE INDEX bans_by_expiry ON bans (expires_at);",
+    // 5: security events, hash-chained (see `events::chain`). `seq` is
+    // given by the store (the head's seq + 1), never reused even when
+    // retention removes every event. `severity_rank` serves `>=` filters;
+    // `size` (bytes of the event's JSON) the byte budget of retention.
+    // `event_chain` is the one row that holds the anchor (the hash the
+    // oldest stored event links to), the head and its seq, and the total
+    // size.
+    "CREATE TABLE security_events (
+        seq           INTEGER PRIMARY KEY,
+        id            TEXT NOT NULL,
+        time          INTEGER NOT NULL,
+        request_id    TEXT,
+        api           TEXT,
+        operation     TEXT,
+        consumer      TEXT,
+        client        TEXT,
+        method        TEXT,
+        path          TEXT,
+        control       TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        rule          TEXT,
+        location      TEXT,
+        severity      TEXT NOT NULL,
+        severity_rank INTEGER NOT NULL,
+        action        TEXT NOT NULL,
+        status        INTEGER,
+        evidence      TEXT,
+        actor         TEXT,
+        size          INTEGER NOT NULL,
+        prev_hash     TEXT NOT NULL,
+        hash          TEXT NOT NULL
+    );
+    CREATE INDEX security_events_by_time ON security_events (time);
+    CREATE INDEX security_events_by_api ON security_events (api, time);
+    CREATE INDEX security_events_by_client ON security_events (client, time);
+    CREATE INDEX security_events_by_consumer ON security_events (consumer, time);
+    CREATE INDEX security_events_by_kind ON security_events (kind);
+    CREATE INDEX security_events_by_id ON security_events (id);
+    CREATE TABLE event_chain (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        anchor      TEXT NOT NULL,
+        head        TEXT NOT NULL,
+        head_seq    INTEGER NOT NULL,
+        total_bytes INTEGER NOT NULL
+    );
+    INSERT INTO event_chain (id, anchor, head, head_seq, total_bytes) VALUES (1,
+        '0000000000000000000000000000000000000000000000000000000000000000',
+        '0000000000000000000000000000000000000000000000000000000000000000', 0, 0);",
+    // 6: admin tokens, stored as SHA-256 of the whole token. A name is
+    // unique among tokens that are not revoked (a revoked token's name may
+    // be reused).
+    "CREATE TABLE admin_tokens (
+        id           TEXT PRIMARY KEY NOT NULL,
+        name         TEXT NOT NULL,
+        role         TEXT NOT NULL,
+        token_hash   BLOB NOT NULL,
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER,
+        revoked_at   INTEGER
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX admin_tokens_unrevoked_name ON admin_tokens (name)
+        WHERE revoked_at IS NULL;",
 ];
 
 /// The columns of a [`KeyRecord`], in the order [`from_row`] reads them. A
@@ -155,6 +218,11 @@ impl SqliteStore {
     #[cfg(test)]
     pub(crate) fn pool_for_tests(&self) -> SqlitePool {
         self.pool.clone()
+    }
+
+    /// The pool, for the other stores of this file (events, admin tokens).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     /// Closes every connection, checkpointing the WAL into the main file.

@@ -52,6 +52,21 @@ pub enum StoreError {
         /// What is wrong with it.
         what: String,
     },
+    /// A name (of an admin token) is in use by another that is not
+    /// revoked.
+    #[error("an admin token named `{0}` exists; revoke it first or choose another name")]
+    NameTaken(String),
+    /// An argument the store refuses.
+    #[error("invalid {what}: {reason}")]
+    Invalid {
+        /// What was refused.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The operating system's random number generator failed.
+    #[error("the system random number generator failed")]
+    Random,
     /// The Redis limit store failed: unreachable, timed out, or an error
     /// reply. The message never holds credentials from the URL.
     #[error("redis: {0}")]

@@ -2,18 +2,21 @@
 //! in force and lift them, in the embedded store named by the config.
 //!
 //! Works while the gateway runs: the store is a WAL-mode SQLite file, and
-//! the gateway reloads the bans from it periodically.
+//! the gateway reloads the bans from it periodically. Bans added and
+//! lifted are recorded in the audit trail (`moat events --control admin`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{ArgGroup, Args, Subcommand};
+use moat_state::events::admin::AdminAction;
 use moat_state::{Ban, BanStore, BanSubject, IpPrefix, SqliteStore, UnixTime, unix_now};
 use serde_json::{Value, json};
 
 use crate::state_cli::{
-    Failure, clean, from_now, load_state, open_store, pretty, require_config, seconds, time,
+    Failure, clean, from_now, load_state, open_store, pretty, record_admin, require_config,
+    seconds, time,
 };
 
 /// The shortest network prefix accepted: a ban on a larger network is
@@ -255,6 +258,12 @@ async fn execute(store: &SqliteStore, command: Checked) -> Result<(), Failure> {
                     ),
                     None => println!("Banned {} permanently.", describe(&ban.subject)),
                 }
+                let action = AdminAction::BanAdded {
+                    subject: ban.subject,
+                    expires_at: ban.expires_at,
+                    reason: ban.reason,
+                };
+                record_admin(store, action).await?;
             } else {
                 let until = match store.active(&ban.subject, now).await.map_err(failed)? {
                     Some(Ban {
@@ -276,6 +285,7 @@ async fn execute(store: &SqliteStore, command: Checked) -> Result<(), Failure> {
                     "Lifted the ban on {}; gateways apply it at their next reload of the bans.",
                     describe(&subject)
                 );
+                record_admin(store, AdminAction::BanLifted { subject }).await?;
             } else {
                 return Err(Failure(format!("no ban on {}", describe(&subject))));
             }

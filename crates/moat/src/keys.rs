@@ -5,7 +5,8 @@
 //! `rotate`; everything else shows key ids and metadata, never a secret or
 //! a hash. Works while the gateway runs: the store is a WAL-mode SQLite
 //! file, and the gateway reads it on every request, so a revocation is
-//! effective at once.
+//! effective at once. Creations, rotations and revocations are recorded in
+//! the audit trail by key id (`moat events --control admin`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,11 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use moat_state::{KeyError, KeyManager, KeyRecord, UnixTime, format, unix_now};
+use moat_state::events::admin::AdminAction;
+use moat_state::{KeyError, KeyManager, KeyRecord, SqliteStore, UnixTime, format, unix_now};
 use serde_json::{Value, json};
 
 use crate::state_cli::{
-    Failure, clean, from_now, load_config, open_store, pretty, require_config, seconds, time,
+    Failure, clean, from_now, load_config, open_store, pretty, record_admin, require_config,
+    seconds, time,
 };
 
 /// Options of `moat keys`.
@@ -102,14 +105,16 @@ pub async fn run(args: KeysArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let keys = match open(&config, &args.command).await {
+    let (keys, store) = match open(&config, &args.command).await {
         Ok(k) => k,
         Err(Failure(message)) => {
             eprintln!("{message}");
             return ExitCode::FAILURE;
         }
     };
-    match execute(&keys, args.command).await {
+    let result = execute(&keys, &store, args.command).await;
+    store.close().await;
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(message)) => {
             eprintln!("moat: {message}");
@@ -121,7 +126,7 @@ pub async fn run(args: KeysArgs) -> ExitCode {
 /// Loads the config (fully validated, as `moat check` does), refuses a
 /// `create` for a consumer the config does not know, and opens the store it
 /// names: a refused command writes nothing, not even an empty store.
-async fn open(config: &Path, command: &KeysCommand) -> Result<KeyManager, Failure> {
+async fn open(config: &Path, command: &KeysCommand) -> Result<(KeyManager, SqliteStore), Failure> {
     let loaded = load_config(config)?;
     if let KeysCommand::Create { consumer, .. } = command {
         known_consumer(&loaded.config, config, consumer)?;
@@ -134,11 +139,18 @@ async fn open(config: &Path, command: &KeysCommand) -> Result<KeyManager, Failur
         )));
     };
     let store = open_store(&loaded.config.state).await?;
-    KeyManager::new(Arc::new(store), keys.pepper.expose().as_bytes())
-        .map_err(|e| Failure(format!("moat: {e}")))
+    let manager = KeyManager::new(Arc::new(store.clone()), keys.pepper.expose().as_bytes())
+        .map_err(|e| Failure(format!("moat: {e}")))?;
+    Ok((manager, store))
 }
 
-async fn execute(keys: &KeyManager, command: KeysCommand) -> Result<(), Failure> {
+/// Runs the command; creations, rotations and revocations are recorded in
+/// the audit trail of `store` once done.
+async fn execute(
+    keys: &KeyManager,
+    store: &SqliteStore,
+    command: KeysCommand,
+) -> Result<(), Failure> {
     match command {
         KeysCommand::Create {
             consumer,
@@ -165,6 +177,11 @@ async fn execute(keys: &KeyManager, command: KeysCommand) -> Result<(), Failure>
                 );
                 print_limits(&record);
             }
+            let action = AdminAction::KeyCreated {
+                key_id: record.key_id,
+                consumer: record.consumer_id,
+            };
+            record_admin(store, action).await?;
         }
         KeysCommand::List { consumer, json } => {
             let records = keys.list(consumer.as_deref()).await?;
@@ -225,6 +242,12 @@ async fn execute(keys: &KeyManager, command: KeysCommand) -> Result<(), Failure>
                 }
                 print_limits(&record);
             }
+            let action = AdminAction::KeyRotated {
+                old_key_id: old.key_id,
+                new_key_id: record.key_id,
+                consumer: record.consumer_id,
+            };
+            record_admin(store, action).await?;
         }
         KeysCommand::Revoke { key_id } => {
             check_key_id(&key_id)?;
@@ -232,10 +255,17 @@ async fn execute(keys: &KeyManager, command: KeysCommand) -> Result<(), Failure>
             let after = keys.revoke(&key_id).await?;
             match (before.revoked_at, after.revoked_at) {
                 (Some(at), _) => println!("API key {key_id} was already revoked at {}.", time(at)),
-                _ => println!(
-                    "Revoked API key {key_id} of consumer `{}`; it is refused from the next request on.",
-                    clean(&after.consumer_id)
-                ),
+                _ => {
+                    println!(
+                        "Revoked API key {key_id} of consumer `{}`; it is refused from the next request on.",
+                        clean(&after.consumer_id)
+                    );
+                    let action = AdminAction::KeyRevoked {
+                        key_id: after.key_id,
+                        consumer: after.consumer_id,
+                    };
+                    record_admin(store, action).await?;
+                }
             }
         }
     }

@@ -1,9 +1,13 @@
-//! The `moat` command: gateway, config check and demo.
+//! The `moat` command: gateway, config check, demo, and the state
+//! commands (keys, bans, events, audit, admin tokens).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod admin_cli;
+mod audit_cli;
 mod bans;
 mod commands;
 mod demo;
+mod events_cli;
 mod keys;
 mod log;
 mod state_cli;
@@ -48,6 +52,12 @@ enum Command {
     Keys(keys::KeysArgs),
     /// Ban client addresses, networks or consumers; list and lift bans.
     Bans(bans::BansArgs),
+    /// Read the security events (the audit trail), or follow new ones.
+    Events(events_cli::EventsArgs),
+    /// Check the audit trail's hash chain.
+    Audit(audit_cli::AuditArgs),
+    /// Manage the admin API's tokens.
+    Admin(admin_cli::AdminArgs),
     /// Read a password from standard input and print its argon2id hash, for
     /// a consumer's `basic.password_hash`.
     HashPassword,
@@ -70,6 +80,9 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Keys(args) => keys::run(args).await,
             Command::Bans(args) => bans::run(args).await,
+            Command::Events(args) => events_cli::run(args).await,
+            Command::Audit(args) => audit_cli::run(args).await,
+            Command::Admin(args) => admin_cli::run(args).await,
             Command::HashPassword => commands::hash_password(),
         }
     })

@@ -1,12 +1,15 @@
 //! What the commands working on the state database (`moat keys`,
-//! `moat bans`) share: loading the config, opening the store it names, and
-//! printing times and stored text safely.
+//! `moat bans`, `moat events`, `moat audit`, `moat admin`) share: loading
+//! the config, opening the store it names, recording admin actions in the
+//! audit trail, and printing times and stored text safely.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
 use moat_config::{LoadedConfig, StateConfig};
+use moat_state::events::EventStore;
+use moat_state::events::admin::AdminAction;
 use moat_state::{SqliteStore, UnixTime};
 use serde_json::Value;
 
@@ -43,6 +46,63 @@ pub async fn open_store(state: &StateConfig) -> Result<SqliteStore, Failure> {
     SqliteStore::open(&state.sqlite)
         .await
         .map_err(|e| Failure(format!("moat: {e}")))
+}
+
+/// Opens the SQLite file of the config's `state.sqlite` for commands that
+/// only read what is there (`moat events`, `moat audit verify`): a file
+/// that does not exist is an error, not a new empty store (an empty audit
+/// trail "verifying" a mistyped path would be false comfort).
+pub async fn open_existing_store(state: &StateConfig) -> Result<SqliteStore, Failure> {
+    if !state.sqlite.exists() {
+        return Err(Failure(format!(
+            "moat: there is no state file at {}
+hint: it is created by the gateway or by              `moat keys`, `moat bans` and `moat admin`; check `state.sqlite` in the config",
+            state.sqlite.display()
+        )));
+    }
+    open_store(state).await
+}
+
+/// Who is acting, for the audit trail: `cli:` and the login name (`$USER`,
+/// `$LOGNAME`) or else the user id. Informative, not authenticated: what
+/// guards the state is who may write its file.
+pub fn cli_actor() -> String {
+    let name = ["USER", "LOGNAME"]
+        .into_iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .map(|v| v.trim().chars().take(64).collect::<String>())
+        .find(|v| !v.is_empty());
+    match name {
+        Some(name) => format!("cli:{name}"),
+        None => format!(
+            "cli:uid {}",
+            uid().map_or("unknown".into(), |u| u.to_string())
+        ),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn uid() -> Option<u32> {
+    None
+}
+
+/// Records an admin action made from the command line in the audit trail
+/// (the state file's event store). Called after the action is done and
+/// reported, so a key shown once is shown even when recording fails; the
+/// failure then says the change stands but is not recorded.
+pub async fn record_admin(store: &SqliteStore, action: AdminAction) -> Result<(), Failure> {
+    let event = moat_state::events::admin::event(&action, &cli_actor());
+    store.append(&[event]).await.map(|_| ()).map_err(|e| {
+        Failure(format!(
+            "the change was made, but recording it in the audit trail failed: {e}"
+        ))
+    })
 }
 
 pub fn pretty(v: &Value) -> String {

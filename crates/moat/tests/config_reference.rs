@@ -33,6 +33,7 @@ fn base_of(heading: &str) -> Option<&'static str> {
         "`access_log`" => "access_log",
         "`reload`" => "reload",
         "`shutdown`" => "shutdown",
+        "`events`" => "events",
         // Tables of verifier types, grant syntax, log fields and metrics.
         _ => return None,
     })
@@ -154,6 +155,7 @@ fn the_reference_documents_exactly_the_keys_of_the_model() {
         "apis[]",
         "consumers[]",
         "apis[].request_limits.operations.*",
+        "events.webhooks[]",
     ]
     .into_iter()
     .map(str::to_string)

@@ -480,7 +480,7 @@ async fn the_demo_shows_allowed_and_blocked_requests() {
         .to_string();
     let r = c
         .get(format!("http://{}/metrics", moat.admin.unwrap()))
-        .bearer_auth(token)
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();
@@ -672,6 +672,72 @@ async fn the_demo_shows_allowed_and_blocked_requests() {
     expected.resize(attempts, 429);
     assert!(attempts > refused, "{guide}");
     assert_eq!(statuses, expected);
+
+    // Every step of the tour is in the security events, with the demo's
+    // opening attacks from 127.0.0.2; no credential and no payload is.
+    let admin = |path: String| {
+        c.get(format!("http://{}{path}", moat.admin.unwrap()))
+            .bearer_auth(&token)
+            .send()
+    };
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        let page: Value = admin("/admin/events?limit=1000".into())
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        events = page["events"].as_array().unwrap().clone();
+        if events.iter().any(|e| e["kind"] == "locked-out") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let kinds: std::collections::BTreeSet<&str> =
+        events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    for kind in [
+        "attack-detected",
+        "shadow-endpoint",
+        "method-not-allowed",
+        "zombie-endpoint",
+        "invalid-path",
+        "unauthenticated",
+        "schema-violation",
+        "ownership-violation",
+        "invalid-credentials",
+        "rate-limited",
+        "locked-out",
+    ] {
+        assert!(kinds.contains(kind), "no {kind} event: {kinds:?}");
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e["client"] == "127.0.0.2" && e["control"] == "inspection"),
+        "the demo's opening attacks are not in the events"
+    );
+    let all = serde_json::to_string(&events).unwrap();
+    let secrets = [
+        key.as_str(),
+        jwt.as_str(),
+        bob.as_str(),
+        token.as_str(),
+        "not.a.token",
+        "guessed.token",
+        "wonderland",
+        "bk-session-1-",
+        "Frank Herbert",
+        "read Dune",
+    ];
+    for secret in secrets {
+        assert!(!all.contains(secret), "`{secret}` is in an event");
+    }
+    // Nor the signature part of a token, on its own.
+    for t in [&jwt, &bob] {
+        let signature = t.rsplit('.').next().unwrap();
+        assert!(!all.contains(signature), "a token signature is in an event");
+    }
 }
 
 #[tokio::test]

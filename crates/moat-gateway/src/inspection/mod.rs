@@ -318,6 +318,38 @@ pub fn describe(report: &Report) -> String {
         .join(", ")
 }
 
+/// The security event's detail for a report: the most severe finding's
+/// detector and location, and every finding's reason and redacted snippet
+/// (the shape of the value, its letters and digits masked; see
+/// `moat_inspect::snippet`), at most a few hundred characters.
+pub(crate) fn event_detail(report: &Report) -> crate::pipeline::Detail {
+    let findings = report.findings();
+    let top = findings.iter().max_by_key(|f| f.severity.score());
+    let mut evidence = String::new();
+    for f in findings {
+        if evidence.len() > 300 {
+            evidence.push_str(" …");
+            break;
+        }
+        if !evidence.is_empty() {
+            evidence.push_str("; ");
+        }
+        evidence.push_str(&format!(
+            "{}@{}: {} `{}`",
+            f.detector.as_str(),
+            f.location,
+            f.reason,
+            f.snippet
+        ));
+    }
+    crate::pipeline::Detail {
+        rule: top.map(|f| f.detector.as_str().to_string()),
+        location: top.map(|f| f.location.to_string()),
+        evidence: Some(evidence),
+        ..Default::default()
+    }
+}
+
 /// The request headers whose values a verifier consumed as credentials
 /// for `operation` (lower case): when the request was identified, the
 /// headers its security schemes read (`authorization` for HTTP, OAuth 2

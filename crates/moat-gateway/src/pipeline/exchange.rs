@@ -68,6 +68,37 @@ pub(crate) struct Exchange {
     pub auth_failed: bool,
     /// The object the request names (see `ObjectParameters`).
     pub object: Option<moat_guard::anomaly::NamedObject>,
+    /// The operation's index in the API's table, for its traffic counts.
+    pub operation_index: Option<usize>,
+    /// Every finding noted, in order: each becomes a security event when
+    /// the exchange is recorded. Empty (no allocation) for most requests.
+    pub findings: Vec<Noted>,
+}
+
+/// One finding as noted, with what the phase knew of it.
+#[derive(Debug)]
+pub(crate) struct Noted {
+    /// The finding's slug.
+    pub kind: &'static str,
+    /// What became of the request because of it.
+    pub outcome: Outcome,
+    /// The rule, where, and redacted evidence, when the phase knew them.
+    pub detail: Option<Box<Detail>>,
+}
+
+/// What a phase knows of a finding beyond its kind. Evidence is redacted
+/// where it is built: never a credential, never a whole value.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Detail {
+    /// The control, where the finding's kind alone does not tell it (an
+    /// `invalid-request` from the listener rather than validation).
+    pub control: Option<moat_state::events::Control>,
+    /// The rule or detector (`sqli`, `scope`, `required`).
+    pub rule: Option<String>,
+    /// Where in the request (`query:q`, `body:/name`).
+    pub location: Option<String>,
+    /// A short, redacted explanation.
+    pub evidence: Option<String>,
 }
 
 impl Exchange {
@@ -91,6 +122,8 @@ impl Exchange {
             credential_id: None,
             auth_failed: false,
             object: None,
+            operation_index: None,
+            findings: Vec::new(),
         }
     }
 
@@ -100,7 +133,23 @@ impl Exchange {
     /// The finding that names the exchange is the first one of its most
     /// severe outcome.
     pub fn note(&mut self, api: &str, finding: &'static str, outcome: Outcome) {
+        self.note_with(api, finding, outcome, None);
+    }
+
+    /// [`Exchange::note`], with what the phase knows of the finding.
+    pub fn note_with(
+        &mut self,
+        api: &str,
+        finding: &'static str,
+        outcome: Outcome,
+        detail: Option<Box<Detail>>,
+    ) {
         telemetry::finding(api, finding, outcome.as_str());
+        self.findings.push(Noted {
+            kind: finding,
+            outcome,
+            detail,
+        });
         if outcome > self.outcome || self.finding.is_none() {
             self.finding = Some(finding);
         }

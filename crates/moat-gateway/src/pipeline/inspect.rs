@@ -17,7 +17,7 @@ use moat_guard::{Finding, ProblemKind};
 use moat_spec::Match;
 
 use super::exchange::{Exchange, Outcome};
-use super::refusal::apply_mode;
+use super::refusal::{Refusal, apply_mode};
 use super::validate::ReadBody;
 use crate::body::Body;
 use crate::runtime::Api;
@@ -210,8 +210,14 @@ pub(super) fn inspect(
         return Ok(());
     }
     let described = crate::inspection::describe(&report);
+    let detail = crate::inspection::event_detail(&report);
     if !insp.inspector.blocks(&report) {
-        ex.note(&api.name, "attack-suspected", Outcome::Flagged);
+        ex.note_with(
+            &api.name,
+            "attack-suspected",
+            Outcome::Flagged,
+            Some(Box::new(detail)),
+        );
         tracing::info!(target: "moat::security", request_id = %ex.request_id, api = %api.name,
             score = report.score(), findings = %described, "suspicious values below the threshold");
         return Ok(());
@@ -227,7 +233,7 @@ pub(super) fn inspect(
         api.mode,
         &api.name,
         ex,
-        Finding::new(ProblemKind::AttackDetected),
+        Refusal::new(Finding::new(ProblemKind::AttackDetected)).detail(detail),
     ) {
         Some(resp) => Err(Box::new(resp)),
         None => Ok(()),

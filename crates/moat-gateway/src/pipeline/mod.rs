@@ -50,8 +50,8 @@ use hyper::body::Incoming;
 use moat_config::Mode;
 use moat_guard::anomaly::{ObjectRef, Observation};
 
-pub(crate) use exchange::Exchange;
 pub use exchange::Outcome;
+pub(crate) use exchange::{Detail, Exchange};
 pub use login::Logins;
 pub(crate) use record::record;
 pub(crate) use refusal::answer;
@@ -80,6 +80,10 @@ pub struct Shared {
     pub in_flight: Arc<InFlight>,
     /// Bans and anomaly detectors; kept across reloads.
     pub abuse: Arc<Abuse>,
+    /// The security event queue; read at start-up.
+    pub events: Arc<crate::events::Events>,
+    /// Requests by outcome over time and by operation, for the admin API.
+    pub traffic: Arc<crate::traffic::Traffic>,
 }
 
 /// What is known of the connection a request came on.

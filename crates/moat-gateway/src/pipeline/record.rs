@@ -1,5 +1,6 @@
-//! Recording an exchange once it is answered: metrics and the access log,
-//! in one place for the pipeline and for the listener's own refusals.
+//! Recording an exchange once it is answered: metrics, the access log,
+//! traffic counts and security events, in one place for the pipeline and
+//! for the listener's own refusals.
 
 use std::time::{Duration, SystemTime};
 
@@ -40,4 +41,10 @@ pub(crate) fn record(
         finding: ex.finding,
         consumer: ex.consumer.as_deref(),
     });
+    shared.traffic.record(ex, arrived);
+    if !ex.findings.is_empty() && shared.events.enabled() {
+        for event in crate::events::of_exchange(ex, status) {
+            shared.events.emit(event);
+        }
+    }
 }

@@ -5,7 +5,7 @@ use http::{Response, StatusCode};
 use moat_config::Mode;
 use moat_guard::{Finding, PROBLEM_JSON, Problem};
 
-use super::exchange::{Exchange, Outcome};
+use super::exchange::{Detail, Exchange, Outcome};
 use crate::body::{Body, full};
 
 /// What a phase answers instead of going on: the finding, and what the
@@ -22,6 +22,8 @@ pub(crate) struct Refusal {
     /// than the problem type the client sees (a response refused for
     /// `undeclared-property` is answered as `upstream-error`).
     pub recorded_as: Option<&'static str>,
+    /// The rule, where, and redacted evidence, for the security event.
+    pub detail: Option<Box<Detail>>,
 }
 
 impl Refusal {
@@ -32,7 +34,14 @@ impl Refusal {
             headers: Vec::new(),
             violations: None,
             recorded_as: None,
+            detail: None,
         }
+    }
+
+    /// Adds what the phase knows of the finding, for the security event.
+    pub fn detail(mut self, detail: Detail) -> Self {
+        self.detail = Some(Box::new(detail));
+        self
     }
 
     /// The slug logs and metrics record.
@@ -75,7 +84,7 @@ pub(crate) fn apply_mode(
         return Some(answer(api, ex, refusal));
     }
     let slug = refusal.slug();
-    ex.note(api, slug, Outcome::Monitored);
+    ex.note_with(api, slug, Outcome::Monitored, refusal.detail);
     tracing::debug!(request_id = %ex.request_id, api, path = %ex.path, finding = slug,
         "request would be denied (monitor mode)");
     None
@@ -84,10 +93,10 @@ pub(crate) fn apply_mode(
 /// Answers a refusal whatever the mode (recorded as denied): for requests
 /// with nothing safe to forward, bans, and enforce mode.
 pub(crate) fn answer(api: &str, ex: &mut Exchange, refusal: impl Into<Refusal>) -> Response<Body> {
-    let refusal = refusal.into();
+    let mut refusal = refusal.into();
     let slug = refusal.slug();
+    ex.note_with(api, slug, Outcome::Denied, refusal.detail.take());
     let f = &refusal.finding;
-    ex.note(api, slug, Outcome::Denied);
     tracing::debug!(request_id = %ex.request_id, api, path = %ex.path,
         finding = slug, "request denied");
     let mut problem = Problem::new(f.kind, f.detail, ex.request_id.as_str());

@@ -234,6 +234,7 @@ pub(super) fn route<'a>(
     } = &found
     {
         ex.operation = Some(operation.id().to_string());
+        ex.operation_index = Some(*index);
         ex.object = api.objects.named(*index, params);
     }
     match route_verdict(&found, api.deprecated) {

@@ -24,7 +24,7 @@ use moat_guard::validate::{MediaPlan, Violation, Violations};
 use moat_guard::{Finding, ProblemKind};
 use moat_spec::Match;
 
-use super::exchange::Exchange;
+use super::exchange::{Detail, Exchange};
 use super::refusal::{Refusal, answer, apply_mode};
 use crate::body::{Body, boxed, full};
 use crate::runtime::Api;
@@ -193,10 +193,22 @@ pub(super) async fn validate(
         422 => ProblemKind::UnprocessableRequest,
         _ => ProblemKind::InvalidRequest,
     };
+    // Violations name where and which rule, never a value.
+    let first = violations.iter().next();
+    let detail = Detail {
+        rule: first.map(|v| v.rule.to_string()),
+        location: first.map(|v| format!("{}:{}", v.location.as_str(), v.pointer)),
+        evidence: Some(match violations.len() {
+            1 => "1 violation".to_string(),
+            n => format!("{n} violations"),
+        }),
+        ..Detail::default()
+    };
     let refusal = Refusal {
         violations: Some(violations.to_problem_details()),
         ..Refusal::new(Finding::new(kind))
-    };
+    }
+    .detail(detail);
     match apply_mode(api.mode, &api.name, ex, refusal) {
         Some(resp) => Err(resp),
         None => Ok((req, body)),

@@ -19,7 +19,7 @@ use base64::engine::general_purpose::STANDARD;
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 
-use crate::http::{error_chain, is_secure};
+use crate::http::{client_builder, error_chain, is_secure};
 
 use super::ClientAuth;
 use super::error::{EndpointError, IntrospectionConfigError};
@@ -108,12 +108,6 @@ impl Client {
         method: ClientAuth,
         timeout: Duration,
     ) -> Result<Self, IntrospectionConfigError> {
-        // reqwest is built without a default rustls provider and panics
-        // when none is installed; moat uses ring everywhere, so install it
-        // unless the process already chose one.
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
         let auth = match method {
             ClientAuth::Basic => {
                 let mut value =
@@ -130,11 +124,8 @@ impl Client {
                 Auth::Post(suffix)
             }
         };
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
+        let http = client_builder(timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("moat/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| IntrospectionConfigError::HttpClient(error_chain(&e)))?;
         Ok(Self { http, url, auth })

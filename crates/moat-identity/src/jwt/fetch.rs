@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::http::error_chain;
 pub(crate) use crate::http::is_secure;
+use crate::http::{client_builder, error_chain};
 
 use super::error::{JwtConfigError, KeyFetchError};
 
@@ -57,12 +57,6 @@ impl Fetcher {
     /// Builds the client with `timeout` for the whole exchange (connect,
     /// TLS, headers and body).
     pub(crate) fn new(timeout: Duration) -> Result<Self, JwtConfigError> {
-        // reqwest is built without a default rustls provider and panics
-        // when none is installed; moat uses ring everywhere, so install it
-        // unless the process already chose one.
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
             if attempt.previous().len() >= MAX_REDIRECTS {
                 attempt.error("too many redirects")
@@ -72,11 +66,8 @@ impl Fetcher {
                 attempt.follow()
             }
         });
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
+        let client = client_builder(timeout)
             .redirect(redirects)
-            .user_agent(concat!("moat/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| JwtConfigError::HttpClient(error_chain(&e)))?;
         Ok(Self { client })

@@ -8,8 +8,13 @@
 //! alone, so a reordering shows as links that point at the wrong event.
 //!
 //! What a chain cannot show on its own: removal of the newest events (the
-//! chain just ends earlier) by someone who can write the database. Keep
-//! the `head` that `moat audit verify` prints somewhere else to catch that.
+//! chain just ends earlier) by someone who can write the database. A store
+//! records the head it appended last and [`Verifier::check_head`] compares
+//! it, which catches rows deleted by hand; someone who also rewrites that
+//! record goes unseen. Keep the `head` that `moat audit verify` prints
+//! somewhere else to catch that.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
 
@@ -75,6 +80,17 @@ pub enum ChainProblem {
         /// The seq of the event it links to.
         follows: i64,
     },
+    /// The newest stored event is not the head the store recorded with
+    /// its last append: the newest events were removed, or the newest one
+    /// was rewritten. Found only when whoever did it left the store's own
+    /// record of the head alone; compare the head with a copy kept
+    /// elsewhere to catch the rest.
+    Truncated {
+        /// The newest stored event (none: no event is stored).
+        last: Option<i64>,
+        /// The seq of the head the store recorded.
+        head_seq: i64,
+    },
 }
 
 impl std::fmt::Display for ChainProblem {
@@ -109,6 +125,24 @@ impl std::fmt::Display for ChainProblem {
                 f,
                 "event {seq} was moved: it was written after event {follows}"
             ),
+            ChainProblem::Truncated { last, head_seq } if *last == Some(*head_seq) => write!(
+                f,
+                "event {head_seq} was rewritten: it is not the head recorded when it was appended"
+            ),
+            ChainProblem::Truncated {
+                last: Some(last),
+                head_seq,
+            } => write!(
+                f,
+                "the newest events were removed: the last stored is {last}, the recorded head is {head_seq}"
+            ),
+            ChainProblem::Truncated {
+                last: None,
+                head_seq,
+            } => write!(
+                f,
+                "every event was removed: none is stored, the recorded head is {head_seq}"
+            ),
         }
     }
 }
@@ -119,43 +153,94 @@ pub fn verify<'a>(
     events: impl IntoIterator<Item = &'a StoredEvent>,
 ) -> Vec<ChainProblem> {
     let events: Vec<&StoredEvent> = events.into_iter().collect();
-    let by_hash: std::collections::HashMap<&str, i64> =
-        events.iter().map(|e| (e.hash.as_str(), e.seq)).collect();
-    let mut problems = Vec::new();
-    let mut expected = anchor;
-    let mut before: Option<&StoredEvent> = None;
-    for e in &events {
-        if link(&e.prev_hash, &e.event) != e.hash {
-            problems.push(ChainProblem::Modified { seq: e.seq });
+    let mut verifier = Verifier::new(
+        anchor,
+        events.iter().map(|e| (e.hash.clone(), e.seq)).collect(),
+    );
+    for e in events {
+        verifier.check(e);
+    }
+    verifier.finish()
+}
+
+/// [`verify`] one event at a time, for stores too large to hold in
+/// memory: it needs only the hash → seq index of every stored event (to
+/// tell a reordering from a removal), then sees each event once, in seq
+/// order.
+#[derive(Debug)]
+pub struct Verifier {
+    by_hash: HashMap<String, i64>,
+    /// The hash the next event must link to.
+    expected: String,
+    /// The seq of the event checked last.
+    before: Option<i64>,
+    problems: Vec<ChainProblem>,
+}
+
+impl Verifier {
+    /// A check starting at `anchor`; `by_hash` maps each stored event's
+    /// hash to its seq.
+    pub fn new(anchor: &str, by_hash: HashMap<String, i64>) -> Self {
+        Verifier {
+            by_hash,
+            expected: anchor.to_string(),
+            before: None,
+            problems: Vec::new(),
         }
-        if e.prev_hash != expected {
-            if let Some(&follows) = by_hash.get(e.prev_hash.as_str()) {
-                problems.push(ChainProblem::Reordered {
+    }
+
+    /// Checks the next event in seq order.
+    pub fn check(&mut self, e: &StoredEvent) {
+        if link(&e.prev_hash, &e.event) != e.hash {
+            self.problems.push(ChainProblem::Modified { seq: e.seq });
+        }
+        if e.prev_hash != self.expected {
+            if let Some(&follows) = self.by_hash.get(e.prev_hash.as_str()) {
+                self.problems.push(ChainProblem::Reordered {
                     seq: e.seq,
                     follows,
                 });
             } else {
-                match before {
-                    Some(b) if e.seq == b.seq + 1 => {
-                        problems.push(ChainProblem::Rewritten { seq: b.seq })
-                    }
-                    Some(b) => problems.push(ChainProblem::Removed {
-                        after: Some(b.seq),
+                self.problems.push(match self.before {
+                    Some(b) if e.seq == b + 1 => ChainProblem::Rewritten { seq: b },
+                    Some(b) => ChainProblem::Removed {
+                        after: Some(b),
                         seq: e.seq,
-                        missing: e.seq - b.seq - 1,
-                    }),
-                    None => problems.push(ChainProblem::Removed {
+                        missing: e.seq - b - 1,
+                    },
+                    None => ChainProblem::Removed {
                         after: None,
                         seq: e.seq,
                         missing: 0,
-                    }),
-                }
+                    },
+                });
             }
         }
-        expected = &e.hash;
-        before = Some(e);
+        e.hash.clone_into(&mut self.expected);
+        self.before = Some(e.seq);
     }
-    problems
+
+    /// The hash the chain ends at so far: the last event's, or the anchor.
+    pub fn end(&self) -> &str {
+        &self.expected
+    }
+
+    /// Compares the end of the chain with the head (and its seq) that the
+    /// store recorded, reporting [`ChainProblem::Truncated`] when they
+    /// differ.
+    pub fn check_head(&mut self, head: &str, head_seq: i64) {
+        if self.expected != head {
+            self.problems.push(ChainProblem::Truncated {
+                last: self.before,
+                head_seq,
+            });
+        }
+    }
+
+    /// Every problem found, in chain order.
+    pub fn finish(self) -> Vec<ChainProblem> {
+        self.problems
+    }
 }
 
 #[cfg(test)]

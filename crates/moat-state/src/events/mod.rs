@@ -11,7 +11,12 @@
 //! - [`chain`]: the hash chain, shared by every backend and by
 //!   `moat audit verify`.
 
+pub mod admin;
 pub mod chain;
+mod sqlite;
+mod summary;
+
+pub use summary::{EventSummary, KindCount, NameCount, OperationCount};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -396,6 +401,9 @@ pub trait EventStore: Send + Sync {
     /// transaction: all are stored or none. Returns the seq of the last.
     async fn append(&self, events: &[Event]) -> Result<i64, StoreError>;
 
+    /// The event with this id, if it is stored.
+    async fn get(&self, id: &str) -> Result<Option<StoredEvent>, StoreError>;
+
     /// A page of events matching `query`.
     async fn query(&self, query: &EventQuery) -> Result<EventPage, StoreError>;
 
@@ -404,6 +412,17 @@ pub trait EventStore: Send + Sync {
     /// how many were removed.
     async fn prune(&self, retention: Retention, now: UnixMillis) -> Result<u64, StoreError>;
 
-    /// Walks the whole chain and reports every break.
+    /// Walks the whole chain and reports every break, including a newest
+    /// event that is not the head recorded by the last append.
     async fn verify(&self) -> Result<ChainReport, StoreError>;
+
+    /// Events since `since` counted for an overview: denials by kind per
+    /// `bucket_ms`, and the `top` operations, client addresses and
+    /// consumers the events named.
+    async fn summary(
+        &self,
+        since: UnixMillis,
+        bucket_ms: i64,
+        top: u32,
+    ) -> Result<EventSummary, StoreError>;
 }

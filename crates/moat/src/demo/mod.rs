@@ -3,6 +3,7 @@
 //! bringing an API of one's own.
 
 pub mod bookstore;
+mod warmup;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -176,6 +177,9 @@ async fn run_in(dir: &Path, args: &DemoArgs, token: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(gw) = gateway.listen_addrs().first() {
+        warmup::run(*gw, &creds.api_key, &creds.jwt).await;
+    }
     print_guide(
         &gateway,
         upstream_addr,
@@ -183,6 +187,7 @@ async fn run_in(dir: &Path, args: &DemoArgs, token: &str) -> ExitCode {
         &creds,
         max_failures,
         &guide_until,
+        &dir.join("moat.yaml"),
     );
     let code = match gateway.run_until_signal().await {
         Ok(()) => ExitCode::SUCCESS,
@@ -294,8 +299,10 @@ fn print_guide(
     creds: &DemoCredentials,
     max_failures: u32,
     weak_until: &str,
+    config: &Path,
 ) {
     let (key, jwt, bob) = (&creds.api_key, &creds.jwt, &creds.bob_jwt);
+    let config = config.display();
     // Two refused credentials came before the loop (the invalid token and
     // the unknown user's login); the loop makes the rest, and its last
     // attempt finds the address locked out.
@@ -316,7 +323,9 @@ moat demo: a sample bookstore API (deliberately vulnerable) behind the gateway.
 
   gateway    http://{gw}/api/books
   bookstore  http://{upstream}/api/books   (direct, unprotected)
+  console    http://{admin}/console/   (admin token: {token})
   metrics    curl -H 'Authorization: Bearer {token}' http://{admin}/metrics
+  events     moat events --config {config} --follow
 
 Try these through the gateway:
 
@@ -378,6 +387,10 @@ The bookstore signs its tokens with jwt.io's published example secret. moat
 refuses such keys; this demo accepts it until the end of {weak_until} only
 because its config says `weak_secret_until`, warns at every start (above),
 and shows the deadline in moat_jwt_weak_secret_override_until_seconds.
+
+The console already shows a few attacks: the demo sent some of the requests
+above from 127.0.0.2 as it started. Everything you try appears there (and in
+`moat events`) as it happens.
 
 Every request is logged as one JSON line below. Ctrl-C stops everything.
 "

@@ -1,0 +1,149 @@
+//! The one task that empties the event queue: the store first (the audit
+//! trail), then every sink; retention every minute; a drain at shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use moat_state::events::{Event, EventStore, Retention, unix_millis_now};
+use tokio::sync::{mpsc, watch};
+
+use super::{Events, Queued};
+use crate::telemetry;
+
+/// Events taken from the queue at once: one store transaction.
+const BATCH: usize = 256;
+
+/// How often retention runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// A destination of events besides the store (a JSON-lines file, a
+/// webhook). Called from the writer task only, with each stored batch.
+#[async_trait]
+pub(crate) trait Sink: Send + Sync {
+    /// Takes a batch. A sink that can fail keeps its own retries and
+    /// counts; the writer does not wait on a slow destination.
+    async fn write(&mut self, events: &[Event]);
+    /// Delivers what it holds before the process exits.
+    async fn close(&mut self);
+}
+
+/// The sinks besides the store.
+pub(crate) type Sinks = Vec<Box<dyn Sink>>;
+
+/// The writer task's state.
+pub(crate) struct Writer {
+    rx: mpsc::Receiver<Queued>,
+    events: Arc<Events>,
+    store: Option<Arc<dyn EventStore>>,
+    sinks: Sinks,
+    retention: Option<Retention>,
+}
+
+impl Writer {
+    pub(super) fn new(
+        rx: mpsc::Receiver<Queued>,
+        events: Arc<Events>,
+        store: Option<Arc<dyn EventStore>>,
+        sinks: Sinks,
+        retention: Option<Retention>,
+    ) -> Self {
+        Self {
+            rx,
+            events,
+            store,
+            sinks,
+            retention,
+        }
+    }
+
+    /// Writes batches until `close` turns true, then stops taking new
+    /// events, writes everything already queued, closes the sinks and
+    /// returns.
+    pub(crate) async fn run(mut self, mut close: watch::Receiver<bool>) {
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut prune = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            tokio::select! {
+                n = self.rx.recv_many(&mut batch, BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    self.write(&mut batch).await;
+                }
+                _ = prune.tick() => self.prune().await,
+                changed = close.changed() => {
+                    if changed.is_err() || *close.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+        // Drain: no new events are taken; the queued ones are written.
+        self.rx.close();
+        while self.rx.recv_many(&mut batch, BATCH).await > 0 {
+            self.write(&mut batch).await;
+        }
+        for sink in &mut self.sinks {
+            sink.close().await;
+        }
+    }
+
+    async fn write(&mut self, batch: &mut Vec<Queued>) {
+        let (events, acks): (Vec<Event>, Vec<_>) =
+            batch.drain(..).map(|q| (q.event, q.ack)).unzip();
+        let stored = match &self.store {
+            Some(store) => match append(store.as_ref(), &events).await {
+                Ok(seq) => {
+                    self.events.stored(seq);
+                    Ok(Some(seq))
+                }
+                Err(e) => {
+                    telemetry::events_store_failed(events.len());
+                    tracing::error!(error = %e, events = events.len(),
+                        "cannot write security events to the store");
+                    Err(e)
+                }
+            },
+            None => Ok(None),
+        };
+        for sink in &mut self.sinks {
+            sink.write(&events).await;
+        }
+        // Admin actions wait for their event: each hears how the batch went.
+        let last = stored.as_ref().ok().copied().flatten();
+        let n = i64::try_from(acks.len()).unwrap_or(0);
+        for (i, ack) in (0..).zip(acks) {
+            if let Some(ack) = ack {
+                let result = match &stored {
+                    Ok(_) => Ok(last.map(|seq| seq - (n - 1 - i))),
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = ack.send(result);
+            }
+        }
+    }
+
+    async fn prune(&self) {
+        let (Some(store), Some(retention)) = (&self.store, self.retention) else {
+            return;
+        };
+        match store.prune(retention, unix_millis_now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "security events past retention removed"),
+            Err(e) => tracing::warn!(error = %e, "cannot apply event retention"),
+        }
+    }
+}
+
+/// Appends a batch, trying once more after a short pause (a busy
+/// database file, shared with the CLI, clears in milliseconds).
+async fn append(store: &dyn EventStore, batch: &[Event]) -> Result<i64, moat_state::StoreError> {
+    match store.append(batch).await {
+        Ok(seq) => Ok(seq),
+        Err(_) => {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            store.append(batch).await
+        }
+    }
+}
