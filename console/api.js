@@ -93,7 +93,7 @@ async function request(method, path, body, t = token(), handle401 = true) {
 }
 
 export const get = (path) => request('GET', path);
-export const post = (path, body) => request('POST', path, body === undefined ? {} : body);
+export const post = (path, body) => request('POST', path, body);
 
 /** Tells the caller that the stream answered 401 (the handler logs out). */
 export function unauthorized() {

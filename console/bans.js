@@ -7,7 +7,8 @@ import { confirm } from './dialogs.js';
 
 export const title = 'Bans';
 
-const KINDS = [['address', 'Address'], ['network', 'Network (CIDR)'], ['consumer', 'Consumer']];
+// Networks are addresses with a prefix length: `address:203.0.113.0/24`.
+const KINDS = [['address', 'Address or network'], ['consumer', 'Consumer']];
 const DURATIONS = [['', 'Permanent'], ['15m', '15 minutes'], ['1h', '1 hour'], ['24h', '24 hours'], ['7d', '7 days'], ['30d', '30 days']];
 
 export async function render(main, _params, signal) {
@@ -48,7 +49,7 @@ function addForm(act) {
   const form = h('form', { class: 'inline-form', 'data-test': 'ban-form', 'aria-labelledby': 'ban-h' },
     h('h2', { id: 'ban-h', text: 'Add a ban' }),
     field('Kind', kind),
-    field('Subject', value, 'e.g. 203.0.113.7, 203.0.113.0/24 or a consumer id'),
+    field('Subject', value, 'e.g. 203.0.113.7, 203.0.113.0/24, or a consumer id'),
     field('Reason', reason),
     field('Duration', duration),
     h('div', { class: 'actions' }, h('button', { type: 'submit', 'data-test': 'ban-add', text: 'Add ban' })));
@@ -67,13 +68,14 @@ function addForm(act) {
 }
 
 function show(box, bans, operator, act) {
-  const headers = ['Subject', 'Reason', 'Source', 'Since', 'Until'];
+  const headers = ['Subject', 'Reason', 'Source', 'Refuses', 'Since', 'Until'];
   if (operator) headers.push('Actions');
   replace(box, table('Active bans', headers,
     bans.length ? bans.map((b) => h('tr', { 'data-test': 'ban-row', 'data-subject': b.subject },
       h('td', { class: 'mono', text: b.subject }),
       h('td', { text: b.reason || '—' }),
       h('td', { text: b.source || '—' }),
+      h('td', { text: b.reach || '—' }),
       h('td', {}, banTime(b.created_at)),
       h('td', {}, b.expires_at ? banTime(b.expires_at) : 'permanent'),
       operator ? h('td', {}, h('button', { type: 'button', class: 'secondary', 'data-test': 'ban-lift', 'aria-label': `Lift the ban on ${b.subject}`, text: 'Lift',

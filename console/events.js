@@ -121,7 +121,11 @@ export function render(main, _params, signal) {
   const stream = (f, mine) => {
     const q = { ...f };
     delete q.since;
+    // Resume after the newest event listed. With none listed and no start
+    // time, nothing matching exists yet: start from the beginning, so an
+    // event stored between the listing and the connection is not missed.
     if (newest !== null) q.after = newest;
+    else if (f.since === undefined) q.after = 0;
     liveState.textContent = 'connecting…';
     follow(`/admin/events/stream${api.query(q)}`, api.headers(), mine,
       (m) => {

@@ -45,6 +45,9 @@ function show(body, o) {
   const t = o.totals || {};
   const dropped = t.events_dropped || 0;
   const kinds = [...new Set((o.denials_by_reason || []).flatMap((b) => Object.keys(b.counts || {})))].sort();
+  const series = o.series || [];
+  const denials = o.denials_by_reason || [];
+  const starts = timeline(o.window_ms, o.bucket_ms, [...series, ...denials].map((b) => b.start));
   replace(body,
     h('ul', { class: 'totals', 'data-test': 'totals' },
       total('Requests', t.requests, 'total-requests'),
@@ -57,7 +60,7 @@ function show(body, o) {
         test: 'chart-outcomes',
         label: 'Requests by outcome',
         keys: OUTCOMES,
-        buckets: (o.series || []).map((b) => ({ start: b.start, values: b })),
+        buckets: fill(starts, series, (b) => b),
       }),
       stackedBars({
         test: 'chart-denials',
@@ -65,12 +68,33 @@ function show(body, o) {
         keys: kinds.map((k) => ({ key: k, label: k })),
         // Denial reasons start at the red of "denied", never the green of "allowed".
         palette: 3,
-        buckets: (o.denials_by_reason || []).map((b) => ({ start: b.start, values: b.counts || {} })),
+        buckets: fill(starts, denials, (b) => b.counts || {}),
       })),
     h('div', { class: 'tops' },
       top('Most attacked operations', ['API', 'Operation', 'Events'], o.top_operations, (r) => [r.api, r.operation, num(r.events)], 'top-operations'),
       top('Top offending addresses', ['Address', 'Events'], o.top_clients, (r) => [r.client, num(r.events)], 'top-clients'),
       top('Top offending consumers', ['Consumer', 'Events'], o.top_consumers, (r) => [r.consumer, num(r.events)], 'top-consumers')));
+}
+
+/**
+ * Every bucket start of the window, oldest first. The API lists only the
+ * buckets that had something; the chart shows the quiet ones too, so that
+ * its time axis is linear. The window ends at the later of this browser's
+ * clock and the newest bucket the server reported.
+ */
+function timeline(windowMs, bucketMs, seen) {
+  if (!(windowMs > 0 && bucketMs > 0)) return [...new Set(seen)].sort((a, b) => a - b);
+  const end = Math.max(Math.floor(Date.now() / bucketMs) * bucketMs, ...seen);
+  const first = Math.floor((end - windowMs) / bucketMs) * bucketMs;
+  const starts = [];
+  for (let t = first; t <= end; t += bucketMs) starts.push(t);
+  return starts;
+}
+
+/** One chart bucket per start, with the values of the API bucket there. */
+function fill(starts, buckets, values) {
+  const at = new Map(buckets.map((b) => [b.start, values(b)]));
+  return starts.map((start) => ({ start, values: at.get(start) || {} }));
 }
 
 function total(label, value, test, cls = '') {
