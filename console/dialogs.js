@@ -38,7 +38,7 @@ export function showKey(heading, key, record) {
     const d = h('dialog', { 'data-test': 'key-dialog', 'aria-labelledby': 'key-h' },
       h('h2', { id: 'key-h', text: heading }),
       h('p', { class: 'notice', 'data-test': 'key-warning', text: 'This is the only time the key is shown. moat keeps only a hash of it: copy it now and store it somewhere safe.' }),
-      h('p', { text: `Key id ${record.key_id} for consumer ${record.consumer}.` }),
+      h('p', {}, 'Key id ', h('span', { class: 'mono', 'data-test': 'new-key-id', text: record.key_id }), ` for consumer ${record.consumer}.`),
       h('div', { class: 'copy-row' }, value, copy),
       copied,
       h('div', { class: 'actions' }, close));

@@ -59,7 +59,7 @@ function createForm(consumerList, act) {
     consumerList,
     field('Consumer', consumer),
     field('Name', name, 'Where the key is used, e.g. "ci" or "laptop".'),
-    field('Scopes', scopes, 'Separated by spaces or commas; none for the consumer\'s own.'),
+    field('Scopes', scopes, 'Separated by spaces or commas.'),
     field('Expires', expiry),
     h('div', { class: 'actions' }, h('button', { type: 'submit', 'data-test': 'key-create', text: 'Create key' })));
   form.addEventListener('submit', (e) => {

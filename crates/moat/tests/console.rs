@@ -84,6 +84,19 @@ impl Gateway {
         format!("http://{}/console/", self.admin())
     }
 
+    /// POSTs `body` to the admin API with the config's token; the answer.
+    async fn admin_post(&self, path: &str, body: Value) -> Value {
+        let r = client()
+            .post(format!("http://{}{path}", self.admin()))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
     /// The status of a GET through the gateway, with `key` in `X-Api-Key`.
     async fn get(&self, path: &str, key: Option<&str>) -> u16 {
         let mut r = client().get(self.moat.url(path));
@@ -291,7 +304,11 @@ impl Browser {
 
     /// Fails the test with a screenshot of the page and its text.
     async fn fail(&self, why: &str) -> ! {
-        self.screenshot("failure").await;
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("test")
+            .replace("::", "-");
+        self.screenshot(&format!("failure-{test}")).await;
         let text = self
             .js("return document.body.innerText")
             .await
@@ -469,7 +486,7 @@ async fn attacks_appear_live_and_can_be_filtered_and_opened() {
         json!(0)
     );
     assert_ne!(b.js("return document.title").await, json!("owned"));
-    b.screenshot("events-1280").await;
+    b.screenshot("events-live-1280").await;
 
     // Filter by control: only routing events remain.
     b.select("filter-control", "routing").await;
@@ -549,7 +566,7 @@ async fn attacks_appear_live_and_can_be_filtered_and_opened() {
         .unwrap()
         .unwrap();
     assert!(title.ends_with(" UTC"), "{title}");
-    b.screenshot("detail-1280").await;
+    b.screenshot("detail-keyboard-1280").await;
 
     // Back, then open the inspection event with a click.
     b.click("detail-back").await;
@@ -570,7 +587,7 @@ async fn attacks_appear_live_and_can_be_filtered_and_opened() {
 }
 
 #[tokio::test]
-async fn a_key_made_in_the_console_is_shown_once_works_and_is_revoked() {
+async fn a_key_made_in_the_console_is_shown_once_works_rotates_and_is_revoked() {
     let gw = Gateway::start().await;
     let b = Browser::start(LAPTOP).await;
     b.login(&gw).await;
@@ -601,24 +618,47 @@ async fn a_key_made_in_the_console_is_shown_once_works_and_is_revoked() {
 
     // The key works through the gateway.
     assert_eq!(gw.get("/items", Some(&key)).await, 200);
-
-    // Revoke it in the console, after a confirmation.
     let row = b.find("[data-test=key-row][data-status=active]").await;
     let key_id = row.attr("data-key-id").await.unwrap().unwrap();
-    row.find(Locator::Css("[data-test=key-revoke]"))
+
+    // Rotate it: a successor, shown once; the old key keeps working for
+    // the grace period.
+    row.find(Locator::Css("[data-test=key-rotate]"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
     b.click("confirm-ok").await;
+    b.el("key-dialog").await;
+    let successor = b.el("new-key").await.prop("value").await.unwrap().unwrap();
+    let successor_id = b.el("new-key-id").await.text().await.unwrap();
+    assert_ne!(successor, key);
+    assert_ne!(successor_id, key_id);
+    b.click("key-dialog-close").await;
+    b.find(&format!(
+        "[data-test=key-row][data-key-id=\"{successor_id}\"][data-status=active]"
+    ))
+    .await;
+    assert_eq!(gw.get("/items", Some(&successor)).await, 200);
+    assert_eq!(gw.get("/items", Some(&key)).await, 200);
+
+    // Revoke the old key in the console, after a confirmation.
+    b.find(&format!(
+        "[data-test=key-row][data-key-id=\"{key_id}\"] [data-test=key-revoke]"
+    ))
+    .await
+    .click()
+    .await
+    .unwrap();
+    b.click("confirm-ok").await;
     b.find(&format!(
         "[data-test=key-row][data-key-id=\"{key_id}\"][data-status=revoked]"
     ))
     .await;
-    b.screenshot("keys-1280").await;
+    b.screenshot("key-revoked-1280").await;
 
-    // The gateway refuses it now.
+    // The gateway refuses it now, and still takes its successor.
     let deadline = Instant::now() + WAIT;
     loop {
         let status = gw.get("/items", Some(&key)).await;
@@ -631,6 +671,7 @@ async fn a_key_made_in_the_console_is_shown_once_works_and_is_revoked() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    assert_eq!(gw.get("/items", Some(&successor)).await, 200);
     b.close().await;
 }
 
@@ -649,7 +690,7 @@ async fn bans_are_added_and_lifted() {
         .find("[data-test=ban-row][data-subject=\"address:203.0.113.7\"]")
         .await;
     assert!(row.text().await.unwrap().contains("scanning"));
-    b.screenshot("bans-1280").await;
+    b.screenshot("ban-added-1280").await;
     row.find(Locator::Css("[data-test=ban-lift]"))
         .await
         .unwrap()
@@ -668,10 +709,28 @@ async fn bans_are_added_and_lifted() {
 #[tokio::test]
 async fn every_view_fits_a_laptop_and_a_phone() {
     let gw = Gateway::start().await;
-    // Something to show: allowed requests, an attack, a shadow endpoint.
-    assert_eq!(gw.get("/public?q=books", None).await, 200);
+    // Something to show: allowed requests, attacks, shadow endpoints, a
+    // key and a ban (made through the admin API).
+    for _ in 0..8 {
+        assert_eq!(gw.get("/public?q=books", None).await, 200);
+    }
     assert_eq!(gw.get("/public?q=' OR 1=1--", None).await, 403);
+    assert_eq!(
+        gw.get("/public?q=<script>alert(1)</script>", None).await,
+        403
+    );
     assert_eq!(gw.get("/wp-login.php", None).await, 404);
+    assert_eq!(gw.get("/.env", None).await, 404);
+    assert_eq!(gw.get("/items", None).await, 401);
+    let key = gw
+        .admin_post("/admin/keys", json!({"consumer": "alice", "name": "ci"}))
+        .await;
+    assert_eq!(gw.get("/items", key["key"].as_str()).await, 200);
+    gw.admin_post(
+        "/admin/bans",
+        json!({"subject": "address:203.0.113.0/24", "reason": "scanning", "duration": "24h"}),
+    )
+    .await;
 
     for (width, height) in [LAPTOP, PHONE] {
         let b = Browser::start((width, height)).await;
@@ -697,7 +756,7 @@ async fn every_view_fits_a_laptop_and_a_phone() {
             ("events", "[data-test=event-row]"),
             ("inventory", "[data-test=inventory-row]"),
             ("keys", "[data-test=consumer-row]"),
-            ("bans", "[data-test=bans-table]"),
+            ("bans", "[data-test=ban-row]"),
         ] {
             b.route(&format!("/{view}")).await;
             b.find(ready).await;
