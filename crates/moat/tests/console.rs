@@ -53,6 +53,10 @@ struct Gateway {
     _dir: tempfile::TempDir,
     _upstream: Upstream,
     moat: Moat,
+    /// An operator token made with `moat admin token create`.
+    operator: String,
+    /// A viewer token.
+    viewer: String,
 }
 
 impl Gateway {
@@ -69,10 +73,14 @@ impl Gateway {
         );
         write(dir.path(), "moat.yaml", &text);
         let moat = Moat::start(dir.path());
+        let operator = create_admin_token(dir.path(), "console-operator", "operator");
+        let viewer = create_admin_token(dir.path(), "console-viewer", "viewer");
         Gateway {
             _dir: dir,
             _upstream: upstream,
             moat,
+            operator,
+            viewer,
         }
     }
 
@@ -84,11 +92,11 @@ impl Gateway {
         format!("http://{}/console/", self.admin())
     }
 
-    /// POSTs `body` to the admin API with the config's token; the answer.
+    /// POSTs `body` to the admin API with the operator token; the answer.
     async fn admin_post(&self, path: &str, body: Value) -> Value {
         let r = client()
             .post(format!("http://{}{path}", self.admin()))
-            .bearer_auth(ADMIN_TOKEN)
+            .bearer_auth(&self.operator)
             .json(&body)
             .send()
             .await
@@ -349,10 +357,14 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
-    /// Logs in with the config's admin token and waits for the overview.
+    /// Logs in with the operator token and waits for the overview.
     async fn login(&self, gw: &Gateway) {
+        self.login_with(gw, &gw.operator).await;
+    }
+
+    async fn login_with(&self, gw: &Gateway, token: &str) {
         self.goto(&gw.console()).await;
-        self.type_into("login-token", ADMIN_TOKEN).await;
+        self.type_into("login-token", token).await;
         self.click("login-submit").await;
         self.el("overview").await;
     }
@@ -410,14 +422,18 @@ async fn login_refuses_a_wrong_token_and_logout_forgets_the_right_one() {
     assert_eq!(b.js("return sessionStorage.length").await, json!(0));
     b.screenshot("login-refused-1280").await;
 
-    b.type_into("login-token", ADMIN_TOKEN).await;
+    b.type_into("login-token", &gw.operator).await;
     b.click("login-submit").await;
     b.el("overview").await;
+    assert_eq!(
+        b.el("session-name").await.text().await.unwrap(),
+        "console-operator (operator)"
+    );
     // The token is kept for this tab only: in sessionStorage, not in
     // localStorage, cookies or the URL.
     assert_eq!(
         b.js("return sessionStorage.getItem('moat.token')").await,
-        json!(ADMIN_TOKEN)
+        json!(gw.operator)
     );
     assert_eq!(b.js("return localStorage.length").await, json!(0));
     assert_eq!(b.js("return document.cookie").await, json!(""));
@@ -427,7 +443,7 @@ async fn login_refuses_a_wrong_token_and_logout_forgets_the_right_one() {
             .await
             .unwrap()
             .as_str()
-            .contains(ADMIN_TOKEN)
+            .contains(&gw.operator)
     );
 
     b.click("logout").await;
@@ -703,6 +719,44 @@ async fn bans_are_added_and_lifted() {
         "!document.querySelector('[data-test=ban-row][data-subject=\"address:203.0.113.7\"]')",
     )
     .await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_viewer_sees_everything_and_is_offered_no_changes() {
+    let gw = Gateway::start().await;
+    gw.admin_post("/admin/keys", json!({"consumer": "alice"}))
+        .await;
+    gw.admin_post("/admin/bans", json!({"subject": "consumer:mallory"}))
+        .await;
+    let b = Browser::start(LAPTOP).await;
+    b.login_with(&gw, &gw.viewer).await;
+    assert_eq!(
+        b.el("session-name").await.text().await.unwrap(),
+        "console-viewer (viewer)"
+    );
+    // Each view is waited for by something only it shows.
+    for (view, ready, forbidden) in [
+        (
+            "keys",
+            "[data-test=key-row]",
+            "[data-test=key-create-form], [data-test=key-rotate], [data-test=key-revoke]",
+        ),
+        (
+            "bans",
+            "[data-test=ban-row]",
+            "[data-test=ban-form], [data-test=ban-lift]",
+        ),
+    ] {
+        b.route(&format!("/{view}")).await;
+        b.find(ready).await;
+        let n = b
+            .js(&format!(
+                "return document.querySelectorAll('{forbidden}').length"
+            ))
+            .await;
+        assert_eq!(n, json!(0), "{view} offers a viewer a change");
+    }
     b.close().await;
 }
 
