@@ -599,6 +599,15 @@ async fn attacks_appear_live_and_can_be_filtered_and_opened() {
     b.find("[data-test=event-row]").await.click().await.unwrap();
     let control = b.el("detail-control").await.text().await.unwrap();
     assert!(control.ends_with("inspection"), "{control}");
+    // The newest inspection event is the XSS attempt: its evidence names
+    // the `<script>` tag, which the page shows as text, not as an element.
+    let evidence = b.el("detail-evidence").await.text().await.unwrap();
+    assert!(evidence.contains("<script>"), "{evidence}");
+    assert_eq!(
+        b.js("return document.querySelectorAll('main script').length")
+            .await,
+        json!(0)
+    );
     b.close().await;
 }
 
@@ -817,8 +826,13 @@ async fn every_view_fits_a_laptop_and_a_phone() {
             b.assert_fits(view).await;
             b.screenshot(&format!("{view}-{width}")).await;
         }
+        // The detail of an attack (high severity).
         b.route("/events").await;
-        b.find("[data-test=event-row]").await.click().await.unwrap();
+        b.find("[data-test=event-row].sev-high")
+            .await
+            .click()
+            .await
+            .unwrap();
         b.el("event-detail").await;
         b.assert_fits("detail").await;
         b.screenshot(&format!("detail-{width}")).await;
