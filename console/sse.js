@@ -8,6 +8,7 @@ export class SseParser {
   constructor(onMessage) {
     this.onMessage = onMessage;
     this.buffer = '';
+    this.skipLf = false;
     this.data = [];
     this.event = '';
     this.lastId = '';
@@ -16,13 +17,17 @@ export class SseParser {
 
   /** Feeds a chunk of text; complete lines are processed, the rest kept. */
   push(chunk) {
+    if (chunk === '') return;
+    // A CR that ended the previous chunk may be the first half of a CRLF.
+    if (this.skipLf && chunk.startsWith('\n')) chunk = chunk.slice(1);
+    this.skipLf = false;
     this.buffer += chunk;
     for (;;) {
       const m = /\r\n|\r|\n/.exec(this.buffer);
-      // A lone \r at the end may be the first half of \r\n: wait for more.
-      if (!m || (m[0] === '\r' && m.index === this.buffer.length - 1)) break;
+      if (!m) break;
       const line = this.buffer.slice(0, m.index);
       this.buffer = this.buffer.slice(m.index + m[0].length);
+      if (m[0] === '\r' && this.buffer === '') this.skipLf = true;
       this.line(line);
     }
   }

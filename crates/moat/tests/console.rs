@@ -731,6 +731,55 @@ async fn bans_are_added_and_lifted() {
     b.close().await;
 }
 
+/// The console's own event-stream parser, in the browser, fed the way a
+/// network delivers: fields, line ends and CRLF pairs split across chunks.
+#[tokio::test]
+async fn the_event_stream_parser_survives_any_chunking() {
+    let gw = Gateway::start().await;
+    let b = Browser::start(LAPTOP).await;
+    b.goto(&gw.console()).await;
+    b.el("login-form").await;
+    let chunks = json!([
+        ": a comment\n",
+        "id: 1\nevent: security-event\nda",
+        "ta: {\"a\":\r",
+        "\ndata: 1}\r\n\r",
+        "\n",
+        "data: x\n\n",
+        "event: no-data-so-no-message\n\n",
+        "retry: 5000\n",
+        // The last message ends with CR CR and nothing follows: it is
+        // complete, although a CR could begin a CRLF.
+        "id: 2\ndata:y\r\r",
+    ]);
+    let got = b
+        .client
+        .execute_async(
+            "const [chunks, done] = arguments;
+             import('./sse.js').then(({ SseParser }) => {
+               const got = [];
+               const p = new SseParser((m) => got.push(m));
+               for (const c of chunks) p.push(c);
+               done({ got, retry: p.retry });
+             }, (e) => done(String(e)));",
+            vec![chunks],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        json!({
+            "got": [
+                {"id": "1", "event": "security-event", "data": "{\"a\":\n1}"},
+                {"id": "1", "event": "message", "data": "x"},
+                {"id": "2", "event": "message", "data": "y"},
+            ],
+            "retry": 5000,
+        })
+    );
+    b.close().await;
+}
+
 #[tokio::test]
 async fn a_viewer_sees_everything_and_is_offered_no_changes() {
     let gw = Gateway::start().await;
