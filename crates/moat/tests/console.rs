@@ -407,6 +407,25 @@ fn cells(name: &str) -> String {
 #[tokio::test]
 async fn login_refuses_a_wrong_token_and_logout_forgets_the_right_one() {
     let gw = Gateway::start().await;
+    // The page is served without a token, under its policy.
+    let r = client().get(gw.console()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let r = client()
+        .get(format!("{}app.js", gw.console()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
     let b = Browser::start(LAPTOP).await;
     b.goto(&gw.console()).await;
     b.type_into("login-token", "not-the-admin-token-0123456789")
