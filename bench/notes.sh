@@ -176,6 +176,8 @@ API_FULL="    mode: enforce
       - {name: per-client, key: client_ip, rate: 100000000, per: 1s}"
 TOP_FULL="rate_limiting: {headers: true}"
 
+# MOAT_EXTRA_TOP (environment): more top-level lines for every config, e.g.
+# `events: {enabled: false}` to measure a switch.
 write_moat_config() { # file port api-lines top-level-lines
     cat >"$1" <<EOF
 mode: enforce
@@ -197,5 +199,6 @@ shutdown:
 state:
   sqlite: $TMP/$(basename "$1" .yaml).db
 $4
+${MOAT_EXTRA_TOP:-}
 EOF
 }

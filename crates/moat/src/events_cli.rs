@@ -58,7 +58,8 @@ pub struct EventsArgs {
     /// Only this action.
     #[arg(long, value_name = "ACTION", value_parser = parse_action)]
     action: Option<Action>,
-    /// The newest this many matching events (printed oldest first).
+    /// The newest this many matching events, printed oldest first (0 with
+    /// `--follow`: only events appended from now on).
     #[arg(long, value_name = "N", default_value_t = 100)]
     limit: u32,
     /// Output format.

@@ -557,6 +557,13 @@ async fn keys_made_in_the_admin_api_work_at_the_gateway_until_revoked() {
         }
     };
     assert_eq!(call(key.clone()).await, 200);
+    // The consumers: alice from the config, with her key.
+    let (status, consumers) = get(&c, &admin_url(&moat, "/admin/consumers"), ADMIN_TOKEN).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        consumers["consumers"],
+        json!([{"id": "alice", "source": "config", "keys": 1, "roles": []}])
+    );
     // Listing never shows the key.
     let (_, list) = get(
         &c,
@@ -882,4 +889,46 @@ async fn a_full_queue_drops_events_and_answers_every_request() {
     );
     let (_, ov) = get(&c, &admin_url(&moat, "/admin/overview"), ADMIN_TOKEN).await;
     assert_eq!(ov["totals"]["events_dropped"].as_f64(), Some(dropped));
+}
+
+#[tokio::test]
+async fn detector_bans_are_listed_and_lifted() {
+    let (_dir, _up, moat) =
+        start("anomaly:\n  scraping: {sustained_requests: 50, sustained_window: 1m, ban: 10m}\n")
+            .await;
+    let c = client();
+    // More requests than anyone needs, anonymously: the scraping detector
+    // bans the address's anonymous requests for a while.
+    let mut banned = false;
+    for _ in 0..80 {
+        if get_status(&c, moat.url("/items")).await == 403 {
+            banned = true;
+            break;
+        }
+    }
+    assert!(banned, "the detector did not ban");
+    let (_, list) = get(&c, &admin_url(&moat, "/admin/bans"), ADMIN_TOKEN).await;
+    let bans = list["bans"].as_array().unwrap().clone();
+    let ban = bans
+        .iter()
+        .find(|b| b["source"] == "detector")
+        .expect("a detector ban");
+    assert_eq!(ban["subject"], "anonymous:127.0.0.1", "{ban}");
+    assert!(ban["expires_at"].as_i64().unwrap() > 0);
+    let anomaly = wait_events(&c, &moat, "control=anomaly", 1).await;
+    assert_eq!(
+        (anomaly[0]["action"].as_str(), anomaly[0]["rule"].as_str()),
+        (Some("banned"), Some("scraping_sustained"))
+    );
+    let (status, lifted) = post(
+        &c,
+        &admin_url(&moat, "/admin/bans/lift"),
+        ADMIN_TOKEN,
+        json!({"subject": "anonymous:127.0.0.1"}),
+    )
+    .await;
+    assert_eq!((status, lifted["lifted"].as_bool()), (200, Some(true)));
+    assert_eq!(get_status(&c, moat.url("/items")).await, 200);
+    let lifts = wait_events(&c, &moat, "kind=ban-lifted", 1).await;
+    assert_eq!(lifts[0]["actor"], "token:config");
 }

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use moat_state::events::admin::AdminAction;
+use moat_state::events::{Action, Control, Event, Severity};
 use moat_state::{Ban, BanStore, BanSubject, unix_now};
 use serde_json::{Value, json};
 
@@ -136,8 +137,21 @@ pub(crate) async fn lift(
     }
     if s.shared.abuse.lift_detector_ban(key) {
         lifted = true;
-        if let Some(subject) = subject_of(key) {
-            audit(&s, &caller, AdminAction::BanLifted { subject }).await;
+        match subject_of(key) {
+            Some(subject) => audit(&s, &caller, AdminAction::BanLifted { subject }).await,
+            None => {
+                // A detector's ban of anonymous requests only: no subject
+                // an operator ban could name, so its own event.
+                let mut event = Event::new(
+                    Control::Admin,
+                    "ban-lifted",
+                    Severity::Info,
+                    Action::Recorded,
+                );
+                event.actor = Some(caller.actor());
+                event.evidence = Some(format!("detector ban on {key}"));
+                super::record(&s, event).await;
+            }
         }
     }
     json(StatusCode::OK, &json!({"lifted": lifted}))

@@ -205,7 +205,15 @@ pub(crate) async fn audit(
     caller: &Caller,
     action: moat_state::events::admin::AdminAction,
 ) {
-    let event = moat_state::events::admin::event(&action, &caller.actor());
+    record(
+        s,
+        moat_state::events::admin::event(&action, &caller.actor()),
+    )
+    .await;
+}
+
+/// Writes an admin action's audit event now.
+pub(crate) async fn record(s: &AdminState, event: moat_state::events::Event) {
     if let Err(e) = s.shared.events.record_now(event).await {
         tracing::error!(error = %e, "cannot write the audit event of an admin action");
     }

@@ -51,6 +51,10 @@ macro_rules! top_names {
 /// store's size.
 const VERIFY_BATCH: i64 = 1000;
 
+/// Rows per `INSERT` when appending: 64 rows of 23 values stay far below
+/// SQLite's limit of 32766 bound values per statement.
+const INSERT_CHUNK: usize = 64;
+
 /// The page size of a query with `limit` 0.
 const DEFAULT_PAGE: u32 = 100;
 
@@ -166,45 +170,50 @@ async fn append_in(
     mut state: ChainState,
     events: &[Event],
 ) -> Result<ChainState, StoreError> {
+    // Link every event first, then insert them with multi-row statements:
+    // one round trip to SQLite's thread per chunk instead of per event.
+    let mut linked = Vec::with_capacity(events.len());
     for event in events {
         let hash = chain::link(&state.head, event);
         let size = json_size(event);
         let seq = state.head_seq + 1;
-        sqlx::query(concat!(
-            "INSERT INTO security_events (",
-            event_columns!(),
-            ", severity_rank, size) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-              ?19, ?20, ?21, ?22, ?23)"
-        ))
-        .bind(seq)
-        .bind(&event.id)
-        .bind(event.time)
-        .bind(&event.request_id)
-        .bind(&event.api)
-        .bind(&event.operation)
-        .bind(&event.consumer)
-        .bind(&event.client)
-        .bind(&event.method)
-        .bind(&event.path)
-        .bind(event.control.as_str())
-        .bind(&event.kind)
-        .bind(&event.rule)
-        .bind(&event.location)
-        .bind(event.severity.as_str())
-        .bind(event.action.as_str())
-        .bind(event.status.map(i64::from))
-        .bind(&event.evidence)
-        .bind(&event.actor)
-        .bind(&state.head)
-        .bind(&hash)
-        .bind(event.severity.rank())
-        .bind(size)
-        .execute(&mut *conn)
-        .await?;
-        state.head = hash;
+        let prev = std::mem::replace(&mut state.head, hash.clone());
+        linked.push((seq, event, prev, hash, size));
         state.head_seq = seq;
         state.total_bytes = state.total_bytes.saturating_add(size);
+    }
+    for chunk in linked.chunks(INSERT_CHUNK) {
+        let mut sql = QueryBuilder::<Sqlite>::new(concat!(
+            "INSERT INTO security_events (",
+            event_columns!(),
+            ", severity_rank, size) "
+        ));
+        sql.push_values(chunk, |mut row, (seq, event, prev, hash, size)| {
+            row.push_bind(*seq)
+                .push_bind(event.id.clone())
+                .push_bind(event.time)
+                .push_bind(event.request_id.clone())
+                .push_bind(event.api.clone())
+                .push_bind(event.operation.clone())
+                .push_bind(event.consumer.clone())
+                .push_bind(event.client.clone())
+                .push_bind(event.method.clone())
+                .push_bind(event.path.clone())
+                .push_bind(event.control.as_str())
+                .push_bind(event.kind.clone())
+                .push_bind(event.rule.clone())
+                .push_bind(event.location.clone())
+                .push_bind(event.severity.as_str())
+                .push_bind(event.action.as_str())
+                .push_bind(event.status.map(i64::from))
+                .push_bind(event.evidence.clone())
+                .push_bind(event.actor.clone())
+                .push_bind(prev.clone())
+                .push_bind(hash.clone())
+                .push_bind(event.severity.rank())
+                .push_bind(*size);
+        });
+        sql.build().execute(&mut *conn).await?;
     }
     Ok(state)
 }
