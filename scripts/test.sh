@@ -26,6 +26,9 @@ need_debian kill procps
 need_debian openssl openssl
 # The Redis limit store tests run a real redis-server.
 need_debian redis-server redis-server
+# The console tests drive a headless chromium through chromedriver.
+need_debian chromium chromium
+need_debian chromedriver chromium-driver
 
 specs="../shared/specs"
 if [ ! -d "$specs" ]; then

@@ -68,6 +68,24 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// `moat admin token create --name NAME --role ROLE` against
+/// `<dir>/moat.yaml`: the new admin token.
+pub fn create_admin_token(dir: &Path, name: &str, role: &str) -> String {
+    let out = Command::new(MOAT)
+        .args(["admin", "token", "create", "--config"])
+        .arg(dir.join("moat.yaml"))
+        .args(["--name", name, "--role", role])
+        .env_remove("MOAT_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// A config with one plain listener, the admin listener and one API named
 /// `echo` in front of `upstream`. `extra_api` lines are added to the API entry.
 pub fn config(upstream: &str, extra_api: &str) -> String {
