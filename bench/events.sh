@@ -3,11 +3,15 @@
 # queue never delays a request.
 #
 # Starts, on 127.0.0.1 only, the nginx upstream of the notes API
-# (bench/notes.sh) and three moats with the full pipeline of
+# (bench/notes.sh) and four moats with the full pipeline of
 # bench/pipeline.sh (enforce mode):
-#   - "events on":   the defaults (queue of 10,000, SQLite store);
 #   - "events off":  `events: {enabled: false}`;
-#   - "queue full":  `events: {queue: 1}`, so that under load nearly every
+#   - "events on":   the defaults (queue of 10,000, SQLite store, repeats
+#                    coalesced: 10 per 10 s stored one by one, the rest
+#                    counted in a summary);
+#   - "events every": every event stored one by one
+#                    (`events: {coalesce: {enabled: false}}`);
+#   - "events full": `events: {queue: 1}`, so that under load nearly every
 #                    event finds the queue full and is dropped;
 # and measures each with wrk under two loads: benign `GET /notes/42` (no
 # finding, no event: what every request pays for events being on) and an
@@ -52,7 +56,7 @@ if [[ $PIN == 1 ]]; then
     ON_SERVERS=(taskset -c "1-$(($(nproc) - 1))")
 fi
 
-read -r UP_PORT ON_PORT OFF_PORT FULL_PORT A1 A2 A3 <<<"$(free_ports 7)"
+read -r UP_PORT ON_PORT OFF_PORT FULL_PORT EVERY_PORT A1 A2 A3 A4 <<<"$(free_ports 9)"
 # shellcheck source=bench/notes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/notes.sh"
 mkdir -p "$TMP/ngx"
@@ -89,8 +93,9 @@ $4"
 start on "$ON_PORT" "$A1" ""
 start off "$OFF_PORT" "$A2" "events: {enabled: false}"
 start full "$FULL_PORT" "$A3" "events: {queue: 1}"
+start every "$EVERY_PORT" "$A4" "events: {coalesce: {enabled: false}}"
 ATTACK="/notes/42?q=%27%20OR%20%271%27%3D%271"
-for p in "$ON_PORT" "$OFF_PORT" "$FULL_PORT"; do
+for p in "$ON_PORT" "$OFF_PORT" "$FULL_PORT" "$EVERY_PORT"; do
     [[ $(http_code "http://127.0.0.1:$p$ATTACK") == 403 ]] || die "port $p does not refuse the attack"
 done
 
@@ -103,8 +108,8 @@ per_req_us() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.1f", 
 
 printf '| %-11s | %-6s | %10s | %8s | %8s | %12s | %14s |\n' target load "requests/s" "p50 ms" "p99 ms" "CPU µs/req" "events dropped"
 printf '|%s|\n' "-------------|--------|------------|----------|----------|--------------|----------------"
-for label in off on full; do
-    port=$(case $label in on) echo "$ON_PORT" ;; off) echo "$OFF_PORT" ;; full) echo "$FULL_PORT" ;; esac)
+for label in off on every full; do
+    port=$(case $label in on) echo "$ON_PORT" ;; off) echo "$OFF_PORT" ;; full) echo "$FULL_PORT" ;; every) echo "$EVERY_PORT" ;; esac)
     for load in benign attack; do
         url="http://127.0.0.1:$port/notes/42"
         [[ $load == attack ]] && url="http://127.0.0.1:$port$ATTACK"

@@ -669,7 +669,11 @@ fn validate_start_up(config: &Config, err: &mut impl FnMut(&str, String, &str)) 
             "the access log",
         );
     }
-    if let Some(file) = config.events.file.as_ref().filter(|_| config.events.enabled)
+    if let Some(file) = config
+        .events
+        .file
+        .as_ref()
+        .filter(|_| config.events.enabled)
         && file.target != "stdout"
     {
         check_directory(

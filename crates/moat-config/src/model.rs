@@ -762,6 +762,47 @@ pub struct EventsConfig {
     /// Alerts: events posted to webhooks.
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    /// Repeated events stored as one summary.
+    #[serde(default)]
+    pub coalesce: CoalesceConfig,
+}
+
+/// Repeated events: the same kind of event, from the same address and
+/// consumer, for the same operation, with the same action. Past `max` in a `window`, the
+/// rest are counted and stored as one summary event when the window ends
+/// (`repeats`), so a flood of one attack neither costs a write per request
+/// nor pushes older events out of the store. Admin actions and detector
+/// reports are never coalesced.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoalesceConfig {
+    /// Coalesce repeated events. Off: every event is stored one by one.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Events of one kind stored one by one per window.
+    #[serde(default = "default_coalesce_max")]
+    pub max: u32,
+    /// The window.
+    #[serde(default = "default_coalesce_window", with = "humantime_serde")]
+    pub window: Duration,
+}
+
+impl Default for CoalesceConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max: default_coalesce_max(),
+            window: default_coalesce_window(),
+        }
+    }
+}
+
+fn default_coalesce_max() -> u32 {
+    10
+}
+
+fn default_coalesce_window() -> Duration {
+    Duration::from_secs(10)
 }
 
 impl Default for EventsConfig {
@@ -772,6 +813,7 @@ impl Default for EventsConfig {
             store: EventStoreConfig::default(),
             file: None,
             webhooks: Vec::new(),
+            coalesce: CoalesceConfig::default(),
         }
     }
 }

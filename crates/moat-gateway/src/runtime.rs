@@ -251,7 +251,7 @@ impl Runtime {
                 errors.push(
                     loaded
                         .document
-                        .error_at(&format!("/events/webhooks/{i}/url"), e.to_string())
+                        .secret_error_at(&format!("/events/webhooks/{i}/url"), e.to_string())
                         .with_hint(
                             "use an https URL (http is accepted only to a loopback address)",
                         ),
@@ -798,23 +798,28 @@ fn admin_tls(loaded: &LoadedConfig, errors: &mut Diagnostics) -> Option<Arc<rust
     match server_config(&listener, false) {
         Ok(c) => Some(Arc::new(c)),
         Err(e) => {
-            let field = match &e {
-                TlsError::Pem {
-                    what: "private key",
-                    ..
-                } => "/key",
-                TlsError::Pem { .. } => "/cert",
-                TlsError::Rustls(_) => "",
-            };
-            errors.push(
-                loaded
-                    .document
-                    .error_at(&format!("/admin/tls{field}"), e.to_string())
-                    .with_hint("`cert` must hold PEM certificates (leaf first) and `key` the matching PEM private key"),
-            );
+            errors.push(tls_diagnostic(loaded, "/admin/tls", &e));
             None
         }
     }
+}
+
+/// A TLS config that could not be built, placed at its `cert` or `key`.
+fn tls_diagnostic(loaded: &LoadedConfig, at: &str, e: &TlsError) -> Diagnostic {
+    let field = match e {
+        TlsError::Pem {
+            what: "private key",
+            ..
+        } => "/key",
+        TlsError::Pem { .. } => "/cert",
+        TlsError::Rustls(_) => "",
+    };
+    loaded
+        .document
+        .error_at(&format!("{at}{field}"), e.to_string())
+        .with_hint(
+            "`cert` must hold PEM certificates (leaf first) and `key` the matching PEM private key",
+        )
 }
 
 fn listener_tls(
@@ -827,19 +832,11 @@ fn listener_tls(
     match server_config(tls, l.http2) {
         Ok(c) => Some(TlsAcceptor::from(Arc::new(c))),
         Err(e) => {
-            let field = match &e {
-                TlsError::Pem {
-                    what: "private key",
-                    ..
-                } => "/key",
-                TlsError::Pem { .. } => "/cert",
-                TlsError::Rustls(_) => "",
-            };
-            let d: Diagnostic = loaded
-                .document
-                .error_at(&format!("/listeners/{index}/tls{field}"), e.to_string())
-                .with_hint("`cert` must hold PEM certificates (leaf first) and `key` the matching PEM private key");
-            errors.push(d);
+            errors.push(tls_diagnostic(
+                loaded,
+                &format!("/listeners/{index}/tls"),
+                &e,
+            ));
             None
         }
     }

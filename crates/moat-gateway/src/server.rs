@@ -477,15 +477,18 @@ fn events(
         max_bytes: Some(cfg.store.max_bytes),
     };
     let sinks = crate::events::sinks_of(cfg).map_err(|(pointer, e)| {
+        // A webhook URL is a secret: its line is not quoted.
         StartError::Config(
             rt.loaded
                 .document
-                .error_at(&pointer, e.to_string())
+                .secret_error_at(&pointer, e.to_string())
                 .with_hint("the events file's directory must exist and be writable; webhooks must be https (http only to loopback)")
                 .into(),
         )
     })?;
-    let (events, writer) = crate::events::Events::start(cfg.queue, store, sinks, Some(retention));
+    let coalesce = cfg.coalesce.enabled.then_some(&cfg.coalesce);
+    let (events, writer) =
+        crate::events::Events::start(cfg.queue, store, sinks, Some(retention), coalesce);
     Ok((events, Some(writer)))
 }
 

@@ -136,6 +136,9 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE UNIQUE INDEX admin_tokens_unrevoked_name ON admin_tokens (name)
         WHERE revoked_at IS NULL;",
+    // 7: a summary event stands for this many more like it that were not
+    // stored one by one (events.coalesce).
+    "ALTER TABLE security_events ADD COLUMN repeats INTEGER;",
 ];
 
 /// The columns of a [`KeyRecord`], in the order [`from_row`] reads them. A

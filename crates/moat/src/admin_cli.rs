@@ -10,9 +10,7 @@ use moat_state::events::admin::AdminAction;
 use moat_state::{AdminRole, AdminTokenRecord, AdminTokenStore, SqliteStore, unix_now};
 use serde_json::{Value, json};
 
-use crate::state_cli::{
-    Failure, clean, load_state, open_store, pretty, record_admin, require_config, time,
-};
+use crate::state_cli::{Failure, clean, pretty, record_admin, require_config, state_store, time};
 
 /// Options of `moat admin`.
 #[derive(Debug, Args)]
@@ -69,16 +67,9 @@ pub async fn run(args: AdminArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let store = match load_state(&config) {
-        Ok(state) => open_store(&state).await,
-        Err(f) => Err(f),
-    };
-    let store = match store {
+    let store = match state_store(&config, false).await {
         Ok(s) => s,
-        Err(Failure(message)) => {
-            eprintln!("{message}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let AdminCommand::Token(command) = args.command;
     let result = execute(&store, command).await;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use moat_state::events::{ChainReport, EventStore};
 
-use crate::state_cli::{Failure, load_state, open_existing_store, require_config};
+use crate::state_cli::{require_config, state_store};
 
 /// Options of `moat audit`.
 #[derive(Debug, Args)]
@@ -32,16 +32,9 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let store = match load_state(&config) {
-        Ok(state) => open_existing_store(&state).await,
-        Err(f) => Err(f),
-    };
-    let store = match store {
+    let store = match state_store(&config, true).await {
         Ok(s) => s,
-        Err(Failure(message)) => {
-            eprintln!("{message}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let AuditCommand::Verify = args.command;
     let report = store.verify().await;

@@ -15,8 +15,7 @@ use moat_state::{Ban, BanStore, BanSubject, IpPrefix, SqliteStore, UnixTime, uni
 use serde_json::{Value, json};
 
 use crate::state_cli::{
-    Failure, clean, from_now, load_state, open_store, pretty, record_admin, require_config,
-    seconds, time,
+    Failure, clean, from_now, pretty, record_admin, require_config, seconds, state_store, time,
 };
 
 /// The shortest network prefix accepted: a ban on a larger network is
@@ -95,16 +94,9 @@ pub async fn run(args: BansArgs) -> ExitCode {
     };
     // Only the `state` section: banning must not need the gateway's
     // secrets on the operator's shell.
-    let store = match load_state(&config) {
-        Ok(state) => open_store(&state).await,
-        Err(f) => Err(f),
-    };
-    let store = match store {
+    let store = match state_store(&config, false).await {
         Ok(s) => s,
-        Err(Failure(message)) => {
-            eprintln!("{message}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = execute(&store, command).await;
     store.close().await;

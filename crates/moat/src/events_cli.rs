@@ -13,7 +13,7 @@ use moat_state::events::{
     Action, Control, Cursor, EventQuery, EventStore, MAX_PAGE, Severity, StoredEvent, UnixMillis,
 };
 
-use crate::state_cli::{Failure, clean, load_state, open_existing_store, require_config};
+use crate::state_cli::{Failure, clean, require_config, state_store};
 
 /// How often `--follow` looks for new events.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
@@ -136,16 +136,9 @@ pub async fn run(args: EventsArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let store = match load_state(&config) {
-        Ok(state) => open_existing_store(&state).await,
-        Err(f) => Err(f),
-    };
-    let store = match store {
+    let store = match state_store(&config, true).await {
         Ok(s) => s,
-        Err(Failure(message)) => {
-            eprintln!("{message}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = execute(&store, &args).await;
     store.close().await;

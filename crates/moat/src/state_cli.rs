@@ -63,6 +63,21 @@ hint: it is created by the gateway or by              `moat keys`, `moat bans` a
     open_store(state).await
 }
 
+/// The state file named by the `state` section of `config` (the only
+/// section read), or the exit code once the reason is printed. `existing`:
+/// refuse a missing file rather than create an empty one.
+pub async fn state_store(config: &Path, existing: bool) -> Result<SqliteStore, ExitCode> {
+    let store = match load_state(config) {
+        Ok(state) if existing => open_existing_store(&state).await,
+        Ok(state) => open_store(&state).await,
+        Err(f) => Err(f),
+    };
+    store.map_err(|Failure(message)| {
+        eprintln!("{message}");
+        ExitCode::FAILURE
+    })
+}
+
 /// Who is acting, for the audit trail: `cli:` and the login name (`$USER`,
 /// `$LOGNAME`) or else the user id. Informative, not authenticated: what
 /// guards the state is who may write its file.

@@ -299,6 +299,55 @@ async fn a_mixed_run_from_one_address_bans_only_the_enumerator() {
     for user in [Some("alice"), Some("bob"), Some("mallory"), None] {
         assert_eq!(status(&moat, user, "/records/1").await, 200, "{user:?}");
     }
+    // The security events, at the default `events.coalesce`: every
+    // injection counted, each attacker's burst stored as its first events
+    // and a count; the neighbours' requests made none.
+    let url = format!("http://{}/admin/events?limit=1000", moat.admin.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let events = loop {
+        let page: Value = client()
+            .get(&url)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let events = page["events"].as_array().unwrap().clone();
+        let counted: u64 = events
+            .iter()
+            .map(|e| 1 + e["repeats"].as_u64().unwrap_or(0))
+            .sum();
+        if counted == 120 {
+            break events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{counted} of 120 injections counted: {events:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for who in [Some("mallory"), None] {
+        let mine: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["consumer"].as_str() == who)
+            .collect();
+        assert!(
+            mine.iter().all(|e| e["kind"] == "attack-detected"),
+            "{mine:#?}"
+        );
+        let counted: u64 = mine
+            .iter()
+            .map(|e| 1 + e["repeats"].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(counted, 60, "{who:?}");
+        assert!(
+            mine.len() < 30,
+            "{who:?}: {} events stored for 60 attacks",
+            mine.len()
+        );
+    }
 
     // An anonymous enumerator behind the same address walks record ids.
     for id in 3000..3060 {

@@ -59,23 +59,6 @@ fn admin_url(moat: &Moat, path: &str) -> String {
     format!("http://{}{path}", moat.admin.unwrap())
 }
 
-/// `moat admin token create` against the test's config: the token.
-fn create_token(dir: &Path, name: &str, role: &str) -> String {
-    let out = Command::new(MOAT)
-        .args(["admin", "token", "create", "--config"])
-        .arg(dir.join("moat.yaml"))
-        .args(["--name", name, "--role", role])
-        .env_remove("MOAT_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 async fn get(c: &reqwest::Client, url: &str, token: &str) -> (u16, Value) {
     let r = c.get(url).bearer_auth(token).send().await.unwrap();
     let status = r.status().as_u16();
@@ -129,8 +112,8 @@ async fn admin_tokens_and_roles() {
     let (status, me) = get(&c, &session, ADMIN_TOKEN).await;
     assert_eq!((status, me["role"].as_str()), (200, Some("operator")));
 
-    let viewer = create_token(dir.path(), "dashboards", "viewer");
-    let operator = create_token(dir.path(), "oncall", "operator");
+    let viewer = create_admin_token(dir.path(), "dashboards", "viewer");
+    let operator = create_admin_token(dir.path(), "oncall", "operator");
     assert!(viewer.starts_with("moat_admin_"), "{viewer}");
     let (status, me) = get(&c, &session, &viewer).await;
     assert_eq!(
@@ -818,7 +801,20 @@ async fn queued_events_survive_a_graceful_stop_and_retention_keeps_the_chain() {
         ADMIN_TOKEN,
     )
     .await;
-    assert_eq!(page["events"].as_array().unwrap().len(), 40);
+    // Repeats past `events.coalesce.max` (10 in 10 s) are one summary
+    // event, written at the stop too: every attack is counted.
+    let events = page["events"].as_array().unwrap();
+    let counted: u64 = events
+        .iter()
+        .map(|e| 1 + e["repeats"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(counted, 40, "{events:#?}");
+    assert_eq!(
+        events.len(),
+        11,
+        "10 one by one and a summary standing for 30"
+    );
+    assert_eq!(events[0]["repeats"], 29, "the summary and 29 more");
     drop(moat);
 
     // Retention: at most 10 events; the oldest go, the chain stays whole.
@@ -942,7 +938,10 @@ async fn events_reach_the_events_file_and_the_webhooks() {
     );
     let (dir, _up, moat) = start(&top).await;
     let c = client();
-    assert_eq!(get_status(&c, moat.url("/items?q=%27%20OR%20%271%27%3D%271")).await, 403);
+    assert_eq!(
+        get_status(&c, moat.url("/items?q=%27%20OR%20%271%27%3D%271")).await,
+        403
+    );
     // Low: in the store, not in the file (medium and up) nor the webhook
     // (high and up by default).
     assert_eq!(get_status(&c, moat.url("/private")).await, 401);
@@ -969,13 +968,62 @@ async fn events_reach_the_events_file_and_the_webhooks() {
 
     // What moat will not post to, or cannot write, `moat check` refuses.
     let cfg = std::fs::read_to_string(dir.path().join("moat.yaml")).unwrap();
-    let insecure = cfg.replace(&format!("{}/alerts", hook.url()), "http://alerts.example.com/x");
+    let insecure = cfg.replace(
+        &format!("{}/alerts", hook.url()),
+        "http://alerts.example.com/x",
+    );
     write(dir.path(), "moat.yaml", &insecure);
     let err = check_fails(dir.path());
-    assert!(err.contains("/events/webhooks/0/url") || err.contains("webhooks"), "{err}");
-    assert!(!err.contains("alerts.example.com"), "the URL is a secret: {err}");
+    assert!(err.contains("error: webhook URL: must be https"), "{err}");
+    assert!(
+        !err.contains("alerts.example.com"),
+        "the URL is a secret: {err}"
+    );
     let nowhere = cfg.replace("target: events.jsonl", "target: no/such/dir/events.jsonl");
     write(dir.path(), "moat.yaml", &nowhere);
     let err = check_fails(dir.path());
     assert!(err.contains("the events file"), "{err}");
+}
+
+#[tokio::test]
+async fn a_flood_of_one_attack_is_stored_as_a_few_events_and_a_count() {
+    let (_dir, _up, moat) = start("events:\n  coalesce: {max: 5, window: 1s}\n").await;
+    let c = client();
+    for i in 0..50 {
+        let url = moat.url(&format!("/items?q={i}%27%20OR%20%271%27%3D%271"));
+        assert_eq!(get_status(&c, url).await, 403);
+    }
+    // Another kind from the same address is its own group.
+    assert_eq!(get_status(&c, moat.url("/nowhere")).await, 404);
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        events = wait_events(&c, &moat, "kind=attack-detected", 5).await;
+        if events.iter().any(|e| e["repeats"].is_number()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(events.len(), 6, "{events:#?}");
+    assert_eq!(events[0]["repeats"], 44, "the summary and 44 more");
+    assert!(
+        events[0]["evidence"]
+            .as_str()
+            .unwrap()
+            .starts_with("45 like this in 1s")
+    );
+    assert_eq!(
+        wait_events(&c, &moat, "kind=shadow-endpoint", 1)
+            .await
+            .len(),
+        1
+    );
+    // The overview counts what the summary stands for.
+    let (_, ov) = get(
+        &c,
+        &admin_url(&moat, "/admin/overview?window=15m"),
+        ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(ov["totals"]["events"], 51);
+    assert_eq!(ov["top_operations"][0]["events"], 50);
 }

@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use moat_state::events::admin::AdminAction;
-use moat_state::{KeyError, KeyManager, KeyRecord, UnixTime, unix_now};
+use moat_state::{IssuedKey, KeyError, KeyManager, KeyRecord, UnixTime, unix_now};
 use serde_json::{Value, json};
 
 use super::guard::{AdminBody, AdminQuery};
@@ -137,17 +137,24 @@ pub(crate) async fn create(
         },
         None => None,
     };
-    match keys.create(consumer, name, &scopes, expires_at).await {
+    let issued = keys.create(consumer, name, &scopes, expires_at).await;
+    answer_issued(&s, &caller, issued, |record| AdminAction::KeyCreated {
+        key_id: record.key_id.clone(),
+        consumer: record.consumer_id.clone(),
+    })
+    .await
+}
+
+/// The answer to a new key (shown once), after its audit event.
+async fn answer_issued(
+    s: &AdminState,
+    caller: &Caller,
+    issued: Result<(KeyRecord, IssuedKey), KeyError>,
+    action: impl FnOnce(&KeyRecord) -> AdminAction,
+) -> Response {
+    match issued {
         Ok((record, issued)) => {
-            audit(
-                &s,
-                &caller,
-                AdminAction::KeyCreated {
-                    key_id: record.key_id.clone(),
-                    consumer: record.consumer_id.clone(),
-                },
-            )
-            .await;
+            audit(s, caller, action(&record)).await;
             json(
                 StatusCode::CREATED,
                 &json!({"key": issued.expose(), "record": record_json(&record, unix_now())}),
@@ -175,25 +182,13 @@ pub(crate) async fn rotate(
         },
         None => Duration::ZERO,
     };
-    match keys.rotate(&key_id, grace).await {
-        Ok((record, issued)) => {
-            audit(
-                &s,
-                &caller,
-                AdminAction::KeyRotated {
-                    old_key_id: key_id,
-                    new_key_id: record.key_id.clone(),
-                    consumer: record.consumer_id.clone(),
-                },
-            )
-            .await;
-            json(
-                StatusCode::CREATED,
-                &json!({"key": issued.expose(), "record": record_json(&record, unix_now())}),
-            )
-        }
-        Err(e) => key_error(&e),
-    }
+    let issued = keys.rotate(&key_id, grace).await;
+    answer_issued(&s, &caller, issued, |record| AdminAction::KeyRotated {
+        old_key_id: key_id,
+        new_key_id: record.key_id.clone(),
+        consumer: record.consumer_id.clone(),
+    })
+    .await
 }
 
 /// `POST /admin/keys/{key_id}/revoke`.

@@ -10,6 +10,7 @@
 //! it stops, so an event once accepted is written.
 
 mod classify;
+mod coalesce;
 pub(crate) mod sinks;
 mod writer;
 
@@ -122,6 +123,7 @@ impl Events {
         store: Option<Arc<dyn EventStore>>,
         sinks: writer::Sinks,
         retention: Option<moat_state::events::Retention>,
+        coalesce: Option<&moat_config::CoalesceConfig>,
     ) -> (Arc<Self>, Writer) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let events = Arc::new(Self {
@@ -130,7 +132,13 @@ impl Events {
             written: watch::Sender::new(0),
             dropped: AtomicU64::new(0),
         });
-        let writer = Writer::new(rx, events.clone(), store, sinks, retention);
+        let coalescer = coalesce.map(|c| {
+            coalesce::Coalescer::new(
+                c.max,
+                i64::try_from(c.window.as_millis()).unwrap_or(i64::MAX),
+            )
+        });
+        let writer = Writer::new(rx, events.clone(), store, sinks, retention, coalescer);
         (events, writer)
     }
 

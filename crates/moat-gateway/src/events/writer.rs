@@ -8,11 +8,15 @@ use async_trait::async_trait;
 use moat_state::events::{Event, EventStore, Retention, unix_millis_now};
 use tokio::sync::{mpsc, watch};
 
+use super::coalesce::Coalescer;
 use super::{Events, Queued};
 use crate::telemetry;
 
 /// Events taken from the queue at once: one store transaction.
 const BATCH: usize = 256;
+
+/// How often ended coalescing windows are summed up.
+const SUMMARIES_EVERY: Duration = Duration::from_secs(1);
 
 /// How often retention runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -38,6 +42,7 @@ pub(crate) struct Writer {
     store: Option<Arc<dyn EventStore>>,
     sinks: Sinks,
     retention: Option<Retention>,
+    coalescer: Option<Coalescer>,
 }
 
 impl Writer {
@@ -47,6 +52,7 @@ impl Writer {
         store: Option<Arc<dyn EventStore>>,
         sinks: Sinks,
         retention: Option<Retention>,
+        coalescer: Option<Coalescer>,
     ) -> Self {
         Self {
             rx,
@@ -54,6 +60,7 @@ impl Writer {
             store,
             sinks,
             retention,
+            coalescer,
         }
     }
 
@@ -63,6 +70,7 @@ impl Writer {
     pub(crate) async fn run(mut self, mut close: watch::Receiver<bool>) {
         let mut batch = Vec::with_capacity(BATCH);
         let mut prune = tokio::time::interval(PRUNE_EVERY);
+        let mut summaries = tokio::time::interval(SUMMARIES_EVERY);
         loop {
             tokio::select! {
                 n = self.rx.recv_many(&mut batch, BATCH) => {
@@ -71,6 +79,7 @@ impl Writer {
                     }
                     self.write(&mut batch).await;
                 }
+                _ = summaries.tick() => self.summaries(false).await,
                 _ = prune.tick() => self.prune().await,
                 changed = close.changed() => {
                     if changed.is_err() || *close.borrow() {
@@ -84,12 +93,42 @@ impl Writer {
         while self.rx.recv_many(&mut batch, BATCH).await > 0 {
             self.write(&mut batch).await;
         }
+        self.summaries(true).await;
         for sink in &mut self.sinks {
             sink.close().await;
         }
     }
 
+    /// Stores the summaries of coalesced events whose window ended (all
+    /// of them, at shutdown).
+    async fn summaries(&mut self, all: bool) {
+        let Some(c) = self.coalescer.as_mut() else {
+            return;
+        };
+        let now = unix_millis_now();
+        let due = if all { c.all(now) } else { c.due(now) };
+        if !due.is_empty() {
+            let mut batch = due
+                .into_iter()
+                .map(|event| Queued { event, ack: None })
+                .collect();
+            self.store_batch(&mut batch).await;
+        }
+    }
+
     async fn write(&mut self, batch: &mut Vec<Queued>) {
+        if let Some(c) = self.coalescer.as_mut() {
+            let now = unix_millis_now();
+            // Only events no one waits for can be held back (admit says
+            // so for admin actions, the only ones with an ack).
+            batch.retain(|q| q.ack.is_some() || c.admit(&q.event, now));
+        }
+        if !batch.is_empty() {
+            self.store_batch(batch).await;
+        }
+    }
+
+    async fn store_batch(&mut self, batch: &mut Vec<Queued>) {
         let (events, acks): (Vec<Event>, Vec<_>) =
             batch.drain(..).map(|q| (q.event, q.ack)).unzip();
         let stored = match &self.store {

@@ -259,6 +259,11 @@ pub struct Event {
     /// Who did it, for admin actions (`token:ops-laptop`, `cli`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// A summary of repeated events: how many more like it (same address,
+    /// consumer, kind, operation and action) it stands for, seen in its
+    /// window and not stored one by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<u64>,
 }
 
 impl Event {
@@ -289,6 +294,7 @@ impl Event {
             status: None,
             evidence: None,
             actor: None,
+            repeats: None,
         }
     }
 }

@@ -22,7 +22,7 @@ macro_rules! event_columns {
     () => {
         "seq, id, time, request_id, api, operation, consumer, client, method, path, \
          control, kind, rule, location, severity, action, status, evidence, actor, \
-         prev_hash, hash"
+         prev_hash, hash, repeats"
     };
 }
 
@@ -33,7 +33,7 @@ macro_rules! top_names {
         concat!(
             "SELECT ",
             $column,
-            ", COUNT(*) AS n FROM security_events
+            ", SUM(1 + COALESCE(repeats, 0)) AS n FROM security_events
              WHERE time >= ?1 AND ",
             $column,
             " IS NOT NULL
@@ -122,6 +122,11 @@ fn from_row(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
             .map_err(|_| corrupt(seq, "a status out of range".into()))?,
         evidence: row.try_get(17)?,
         actor: row.try_get(18)?,
+        repeats: row
+            .try_get::<Option<i64>, _>(21)?
+            .map(u64::try_from)
+            .transpose()
+            .map_err(|_| corrupt(seq, "a negative repeat count".into()))?,
     };
     Ok(StoredEvent {
         seq,
@@ -210,6 +215,7 @@ async fn append_in(
                 .push_bind(event.actor.clone())
                 .push_bind(prev.clone())
                 .push_bind(hash.clone())
+                .push_bind(event.repeats.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
                 .push_bind(event.severity.rank())
                 .push_bind(*size);
         });
@@ -445,7 +451,8 @@ impl EventStore for SqliteStore {
         let bucket_ms = bucket_ms.max(1);
         let pool = self.pool();
         let denials = sqlx::query_as::<_, (i64, String, i64)>(
-            "SELECT (time / ?2) * ?2 AS start, kind, COUNT(*) FROM security_events
+            "SELECT (time / ?2) * ?2 AS start, kind, SUM(1 + COALESCE(repeats, 0))
+             FROM security_events
              WHERE time >= ?1 AND action = 'denied'
              GROUP BY start, kind ORDER BY start, kind",
         )
@@ -461,7 +468,7 @@ impl EventStore for SqliteStore {
         })
         .collect();
         let top_operations = sqlx::query_as::<_, (String, String, i64)>(
-            "SELECT api, operation, COUNT(*) AS n FROM security_events
+            "SELECT api, operation, SUM(1 + COALESCE(repeats, 0)) AS n FROM security_events
              WHERE time >= ?1 AND operation IS NOT NULL AND api IS NOT NULL
                AND action IN ('denied', 'monitored', 'banned')
              GROUP BY api, operation ORDER BY n DESC, api, operation LIMIT ?2",
@@ -494,11 +501,13 @@ impl EventStore for SqliteStore {
         };
         let top_clients = names(top_names!("client")).await?;
         let top_consumers = names(top_names!("consumer")).await?;
-        let events: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM security_events WHERE time >= ?1")
-                .bind(since)
-                .fetch_one(pool)
-                .await?;
+        let events: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(1 + COALESCE(repeats, 0)), 0) FROM security_events
+                 WHERE time >= ?1",
+        )
+        .bind(since)
+        .fetch_one(pool)
+        .await?;
         Ok(EventSummary {
             denials,
             top_operations,
