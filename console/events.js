@@ -195,7 +195,8 @@ function row(e) {
   h('td', { 'data-label': 'Severity' }, h('span', { class: `badge sev-${e.severity || 'info'}`, 'data-test': 'event-severity', text: e.severity || '—' })),
   h('td', { 'data-label': 'Action', 'data-test': 'event-action', text: e.action || '—' }),
   h('td', { 'data-label': 'Control', 'data-test': 'event-control', text: e.control || '—' }),
-  h('td', { 'data-label': 'Kind', 'data-test': 'event-kind', text: [e.kind, e.rule].filter(Boolean).join(' / ') || '—' }),
+  // A summary of coalesced repeats says how many events it stands for.
+  h('td', { 'data-label': 'Kind', 'data-test': 'event-kind', text: ([e.kind, e.rule].filter(Boolean).join(' / ') || '—') + (e.repeats ? ` ×${e.repeats + 1}` : '') }),
   h('td', { 'data-label': 'Operation', text: op || '—' }),
   h('td', { 'data-label': 'Consumer', text: e.consumer || '—' }),
   h('td', { 'data-label': 'Address', text: e.client || '—' }),

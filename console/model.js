@@ -9,6 +9,7 @@ export const FIELDS = [
   ['time', 'Time'], ['seq', 'Sequence'], ['id', 'Event id'], ['request_id', 'Request id'],
   ['severity', 'Severity'], ['action', 'Action'], ['status', 'Status'],
   ['control', 'Control'], ['kind', 'Kind'], ['rule', 'Rule'], ['location', 'Location'], ['evidence', 'Evidence'],
+  ['repeats', 'More like it (coalesced)'],
   ['api', 'API'], ['operation', 'Operation'], ['method', 'Method'], ['path', 'Path'],
   ['consumer', 'Consumer'], ['client', 'Address'], ['actor', 'Actor'],
   ['prev_hash', 'Previous hash'], ['hash', 'Hash'],

@@ -64,8 +64,10 @@ impl Gateway {
         let upstream = upstream(None).await;
         let dir = tempdir();
         write(dir.path(), "spec.yaml", SPEC);
+        // Repeats coalesced quickly (3 a second), so a test sees a summary.
         let text = format!(
-            "{}keys:\n  pepper: {PEPPER}\nconsumers:\n  - id: alice\n",
+            "{}keys:\n  pepper: {PEPPER}\nconsumers:\n  - id: alice\n\
+             events:\n  coalesce: {{max: 3, window: 1s}}\n",
             config(
                 &upstream.url(),
                 "    security:\n      ApiKey: {type: api_key}\n"
@@ -923,4 +925,38 @@ async fn every_view_fits_a_laptop_and_a_phone() {
         .await;
         b.close().await;
     }
+}
+
+#[tokio::test]
+async fn a_summary_of_repeats_says_how_many_events_it_stands_for() {
+    let gw = Gateway::start().await;
+    let b = Browser::start(LAPTOP).await;
+    b.login(&gw).await;
+    // Eight probes of one undocumented path: three stored one by one, then
+    // one summary standing for the other five when the second is over.
+    for _ in 0..8 {
+        assert_eq!(gw.get("/wp-login.php", None).await, 404);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    b.route("/events").await;
+    b.until(
+        "the summary's row",
+        &format!("{}.some(k => k.endsWith('×5'))", cells("event-kind")),
+    )
+    .await;
+    let kinds = b.js(&format!("return {}", cells("event-kind"))).await;
+    let kinds: Vec<&str> = kinds
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| k.starts_with("shadow-endpoint"))
+            .count(),
+        4,
+        "{kinds:?}"
+    );
 }
