@@ -1,0 +1,156 @@
+use super::*;
+
+fn ops(t: &Templater) -> Vec<String> {
+    t.operations()
+        .iter()
+        .map(|o| format!("{} {}", o.method, o.template()))
+        .collect()
+}
+
+/// A capture in the shape the field's tools get wrong: ids that are
+/// numbers, UUIDs, usernames and free-text titles, beside literal routes
+/// that sit where an id could be.
+fn capture() -> Templater {
+    let mut t = Templater::new();
+    let users = [
+        "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
+    ];
+    let titles = [
+        "Dune",
+        "Dune Messiah",
+        "Children of Dune",
+        "It's a Trap",
+        "The \"Quoted\" Book",
+        "Hyperion",
+        "Neuromancer",
+    ];
+    for round in 0..3 {
+        // Resources: few, requested again and again.
+        t.observe("GET", "/api/v1/books").unwrap();
+        t.observe("GET", "/api/v1/authors").unwrap();
+        t.observe("POST", "/api/v1/books").unwrap();
+        t.observe("GET", "/api/v1/users/me").unwrap();
+        t.observe("GET", "/api/v1/users/me").unwrap();
+        t.observe("POST", "/api/v1/login").unwrap();
+        t.observe("GET", "/api/v1/books/search").unwrap();
+        for id in 0..5 {
+            t.observe("GET", &format!("/api/v1/books/{}", 100 + id + round * 7))
+                .unwrap();
+            t.observe("GET", &format!("/api/v1/authors/{}", 7 + id * 3 + round))
+                .unwrap();
+        }
+        t.observe("DELETE", &format!("/api/v1/books/{}", 900 + round))
+            .unwrap();
+    }
+    for (i, u) in users.iter().enumerate() {
+        t.observe("GET", &format!("/api/v1/users/{u}")).unwrap();
+        t.observe("GET", &format!("/api/v1/users/{u}/posts"))
+            .unwrap();
+        if i % 2 == 0 {
+            t.observe("PUT", &format!("/api/v1/users/{u}")).unwrap();
+        }
+    }
+    for title in titles {
+        let encoded: String = title
+            .chars()
+            .map(|c| match c {
+                ' ' => "%20".to_string(),
+                '"' => "%22".to_string(),
+                '\'' => "%27".to_string(),
+                c => c.to_string(),
+            })
+            .collect();
+        t.observe("GET", &format!("/api/v1/titles/{encoded}"))
+            .unwrap();
+    }
+    for _ in 0..4 {
+        let uuid = format!(
+            "0b6e9d7c-6f1a-4d0e-9a3b-2c1d0e9f8a{:02x}",
+            t.root.requests % 255
+        );
+        t.observe("GET", &format!("/api/v1/orders/{uuid}")).unwrap();
+        t.observe("GET", &format!("/api/v1/orders/{uuid}/items"))
+            .unwrap();
+    }
+    t.observe("GET", "/_debug/vars").unwrap();
+    t
+}
+
+#[test]
+fn the_capture_gives_exactly_its_operations() {
+    let got = ops(&capture());
+    let want = [
+        "GET /_debug/vars",
+        "GET /api/v1/authors",
+        "GET /api/v1/authors/{authorId}",
+        "GET /api/v1/books",
+        "POST /api/v1/books",
+        "GET /api/v1/books/search",
+        "DELETE /api/v1/books/{bookId}",
+        "GET /api/v1/books/{bookId}",
+        "POST /api/v1/login",
+        "GET /api/v1/orders/{orderId}",
+        "GET /api/v1/orders/{orderId}/items",
+        "GET /api/v1/titles/{title}",
+        "GET /api/v1/users/me",
+        "GET /api/v1/users/{user}",
+        "PUT /api/v1/users/{user}",
+        "GET /api/v1/users/{user}/posts",
+    ];
+    let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    assert_eq!(got_sorted, want, "{got:#?}");
+}
+
+#[test]
+fn parameters_say_what_their_values_looked_like() {
+    let t = capture();
+    let kinds: BTreeMap<String, SegmentKind> = t
+        .operations()
+        .iter()
+        .flat_map(|o| o.parts.clone())
+        .filter_map(|p| match p {
+            Part::Param { name, kind } => Some((name, kind)),
+            Part::Literal(_) => None,
+        })
+        .collect();
+    assert_eq!(kinds["bookId"], SegmentKind::Integer);
+    assert_eq!(kinds["orderId"], SegmentKind::Uuid);
+    assert_eq!(
+        kinds["title"],
+        SegmentKind::Text,
+        "titles mix words and text"
+    );
+    assert_eq!(kinds["user"], SegmentKind::Word);
+}
+
+#[test]
+fn few_resources_requested_often_stay_literals() {
+    let mut t = Templater::new();
+    for _ in 0..20 {
+        for r in ["books", "authors", "orders", "notes", "tags"] {
+            t.observe("GET", &format!("/api/{r}")).unwrap();
+        }
+    }
+    assert_eq!(ops(&t).len(), 5, "{:?}", ops(&t));
+    assert!(ops(&t).contains(&"GET /api/notes".to_string()));
+}
+
+#[test]
+fn a_trailing_slash_and_the_root_are_their_own_paths() {
+    let mut t = Templater::new();
+    t.observe("GET", "/").unwrap();
+    t.observe("GET", "/books/").unwrap();
+    t.observe("GET", "/books").unwrap();
+    assert_eq!(ops(&t), ["GET /", "GET /books", "GET /books/"]);
+}
+
+#[test]
+fn a_path_without_a_canonical_form_is_refused() {
+    let mut t = Templater::new();
+    assert!(t.observe("GET", "/a/%2F/b").is_err());
+    assert!(t.observe("GET", "/../etc").is_err());
+    assert!(ops(&t).is_empty());
+}
