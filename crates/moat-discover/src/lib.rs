@@ -10,12 +10,17 @@
 //!   stands out as its own operation (`/users/me` beside
 //!   `/users/{username}`).
 //!
+//! - [`drift`]: discovered operations against the API's document: shadow,
+//!   zombie, orphan, matched with the gateway's own operation table.
+//!
 //! Paths are read with the gateway's own canonical-path parser, so
 //! discovery sees exactly the segments the gateway routes on.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod drift;
 pub mod segment;
 pub mod template;
 
+pub use drift::{Drift, Judged, Standing, compare};
 pub use segment::SegmentKind;
 pub use template::{DiscoveredOperation, Part, Templater};

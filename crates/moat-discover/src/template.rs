@@ -67,6 +67,10 @@ pub struct DiscoveredOperation {
     pub parts: Vec<Part>,
     /// Requests seen.
     pub requests: u64,
+    /// The segments of one request that took this operation, for matching
+    /// it against a document. Held in memory only: values may be
+    /// identifiers a report must not show.
+    pub example: Vec<String>,
 }
 
 impl DiscoveredOperation {
@@ -95,6 +99,9 @@ impl DiscoveredOperation {
 struct Node {
     /// Requests whose path went through (or ended at) this node.
     requests: u64,
+    /// The segment this node was first reached by (a value, for a merged
+    /// parameter node: the first of its values).
+    segment: String,
     /// Requests ending here, by method.
     methods: BTreeMap<String, u64>,
     children: BTreeMap<String, Node>,
@@ -105,6 +112,9 @@ impl Node {
         self.requests += other.requests;
         for (m, n) in &other.methods {
             *self.methods.entry(m.clone()).or_default() += n;
+        }
+        if self.segment.is_empty() {
+            self.segment = other.segment.clone();
         }
         for (k, child) in &other.children {
             self.children.entry(k.clone()).or_default().merge(child);
@@ -142,6 +152,9 @@ impl Templater {
         for segment in path.segments() {
             node = node.children.entry(segment.clone()).or_default();
             node.requests += 1;
+            if node.requests == 1 {
+                node.segment = segment.clone();
+            }
         }
         *node.methods.entry(method.to_ascii_uppercase()).or_default() += 1;
         Ok(())
@@ -150,7 +163,7 @@ impl Templater {
     /// The operations, in template order.
     pub fn operations(&self) -> Vec<DiscoveredOperation> {
         let mut out = Vec::new();
-        walk(&self.root, &mut Vec::new(), &mut out);
+        walk(&self.root, &mut Vec::new(), &mut Vec::new(), &mut out);
         out.sort_by(|a, b| {
             a.template()
                 .cmp(&b.template())
@@ -160,19 +173,27 @@ impl Templater {
     }
 }
 
-fn walk(node: &Node, prefix: &mut Vec<Part>, out: &mut Vec<DiscoveredOperation>) {
+fn walk(
+    node: &Node,
+    prefix: &mut Vec<Part>,
+    example: &mut Vec<String>,
+    out: &mut Vec<DiscoveredOperation>,
+) {
     for (method, requests) in &node.methods {
         out.push(DiscoveredOperation {
             method: method.clone(),
             parts: prefix.clone(),
             requests: *requests,
+            example: example.clone(),
         });
     }
     let (literals, params) = split(node);
     for key in literals {
         if let Some(child) = node.children.get(key) {
             prefix.push(Part::Literal(key.clone()));
-            walk(child, prefix, out);
+            example.push(key.clone());
+            walk(child, prefix, example, out);
+            example.pop();
             prefix.pop();
         }
     }
@@ -191,7 +212,9 @@ fn walk(node: &Node, prefix: &mut Vec<Part>, out: &mut Vec<DiscoveredOperation>)
         };
         let name = param_name(prefix, kind);
         prefix.push(Part::Param { name, kind });
-        walk(&merged, prefix, out);
+        example.push(merged.segment.clone());
+        walk(&merged, prefix, example, out);
+        example.pop();
         prefix.pop();
     }
 }
