@@ -13,11 +13,15 @@
 //! - [`drift`]: discovered operations against the API's document: shadow,
 //!   zombie, orphan, matched with the gateway's own operation table.
 //!
+//! - [`openapi`]: an OpenAPI 3.1 document of what was found, as YAML moat
+//!   loads.
+//!
 //! Paths are read with the gateway's own canonical-path parser, so
 //! discovery sees exactly the segments the gateway routes on.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod drift;
+pub mod openapi;
 pub mod segment;
 pub mod template;
 

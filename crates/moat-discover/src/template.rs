@@ -280,31 +280,43 @@ fn judge<'a>(
     (values, literals)
 }
 
+/// The singular of a plural resource name (`books` → `book`, `addresses`
+/// → `address`); other words as they are (`status`, `news`,
+/// `categories`: a wrong singular is worse than the plural).
+fn singular(word: &str) -> &str {
+    if word.ends_with("ies") || word.len() <= 2 {
+        return word;
+    }
+    for end in ["sses", "xes", "ches", "shes"] {
+        if word.ends_with(end) {
+            return &word[..word.len() - 2];
+        }
+    }
+    if word.ends_with("ss") || word.ends_with("us") || word.ends_with("is") {
+        return word;
+    }
+    word.strip_suffix('s').unwrap_or(word)
+}
+
 /// A name for a parameter after `prefix`: from the literal before it
 /// (`books` → `bookId` for ids, `book` otherwise), or by kind.
 fn param_name(prefix: &[Part], kind: SegmentKind) -> String {
     let base = match prefix.last() {
-        Some(Part::Literal(word)) if SegmentKind::of(word) == SegmentKind::Word => {
-            let singular = word
-                .strip_suffix('s')
-                .filter(|s| s.len() > 1)
-                .unwrap_or(word);
-            singular
-                .split(['-', '_', '.'])
-                .filter(|s| !s.is_empty())
-                .enumerate()
-                .map(|(i, s)| {
-                    if i == 0 {
-                        s.to_string()
-                    } else {
-                        let mut c = s.chars();
-                        c.next()
-                            .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                            .unwrap_or_default()
-                    }
-                })
-                .collect::<String>()
-        }
+        Some(Part::Literal(word)) if SegmentKind::of(word) == SegmentKind::Word => singular(word)
+            .split(['-', '_', '.'])
+            .filter(|s| !s.is_empty())
+            .enumerate()
+            .map(|(i, s)| {
+                if i == 0 {
+                    s.to_string()
+                } else {
+                    let mut c = s.chars();
+                    c.next()
+                        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                        .unwrap_or_default()
+                }
+            })
+            .collect::<String>(),
         _ => String::new(),
     };
     let numbered = prefix
