@@ -7,6 +7,7 @@ mod audit_cli;
 mod bans;
 mod commands;
 mod demo;
+mod discover_cli;
 mod events_cli;
 mod keys;
 mod log;
@@ -54,6 +55,10 @@ enum Command {
     Bans(bans::BansArgs),
     /// Read the security events (the audit trail), or follow new ones.
     Events(events_cli::EventsArgs),
+    /// Recover the API's operations from traffic (HAR files, JSON-lines
+    /// logs): a table, JSON or an OpenAPI document; `--diff DOCUMENT` for
+    /// shadow, zombie and orphan operations.
+    Discover(discover_cli::DiscoverArgs),
     /// Check the audit trail's hash chain.
     Audit(audit_cli::AuditArgs),
     /// Manage the admin API's tokens.
@@ -81,6 +86,7 @@ fn main() -> ExitCode {
             Command::Keys(args) => keys::run(args).await,
             Command::Bans(args) => bans::run(args).await,
             Command::Events(args) => events_cli::run(args).await,
+            Command::Discover(args) => discover_cli::run(args).await,
             Command::Audit(args) => audit_cli::run(args).await,
             Command::Admin(args) => admin_cli::run(args).await,
             Command::HashPassword => commands::hash_password(),
