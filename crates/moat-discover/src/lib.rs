@@ -14,6 +14,7 @@
 //! discovery sees exactly the segments the gateway routes on.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod input;
 pub mod segment;
 pub mod template;
 
