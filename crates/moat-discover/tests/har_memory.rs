@@ -32,7 +32,7 @@ fn peak_rss() -> u64 {
 fn a_large_har_is_read_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("traffic.har");
-    let size = 48 * MIB;
+    let size = 64 * MIB;
     let written = {
         let mut out = BufWriter::new(File::create(&path).unwrap());
         support::har::write_har(&mut out, size).unwrap()
@@ -59,7 +59,7 @@ fn a_large_har_is_read_in_bounded_memory() {
         "every generated entry has a JSON answer, base64 ones included"
     );
     assert!(urls > 0);
-    // The file is 48 MiB; holding it (let alone as a parsed tree) would
+    // The file is 64 MiB; holding it (let alone as a parsed tree) would
     // grow the peak by at least that much.
     assert!(
         growth < 8 * MIB,
