@@ -9,18 +9,19 @@
 //!   always; words when many siblings share one shape, unless one of them
 //!   stands out as its own operation (`/users/me` beside
 //!   `/users/{username}`).
-//!
 //! - [`drift`]: discovered operations against the API's document: shadow,
 //!   zombie, orphan, matched with the gateway's own operation table.
-//!
 //! - [`openapi`]: an OpenAPI 3.1 document of what was found, as YAML moat
 //!   loads.
+//! - [`input`]: traffic read as a stream of samples, with bounded memory:
+//!   HAR files and JSON-lines logs.
 //!
 //! Paths are read with the gateway's own canonical-path parser, so
 //! discovery sees exactly the segments the gateway routes on.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod drift;
+pub mod input;
 pub mod openapi;
 pub mod segment;
 pub mod template;
