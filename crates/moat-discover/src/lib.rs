@@ -14,8 +14,10 @@
 //! discovery sees exactly the segments the gateway routes on.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod schema;
 pub mod segment;
 pub mod template;
 
+pub use schema::ValueType;
 pub use segment::SegmentKind;
 pub use template::{DiscoveredOperation, Part, Templater};
