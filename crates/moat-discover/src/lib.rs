@@ -18,6 +18,6 @@ pub mod schema;
 pub mod segment;
 pub mod template;
 
-pub use schema::{ParamStats, ValueType};
+pub use schema::{ParamStats, SchemaBuilder, ValueType};
 pub use segment::SegmentKind;
 pub use template::{DiscoveredOperation, Part, Templater};
