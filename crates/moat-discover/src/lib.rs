@@ -15,6 +15,8 @@
 //!   loads.
 //! - [`input`]: traffic read as a stream of samples, with bounded memory:
 //!   HAR files and JSON-lines logs.
+//! - [`schema`]: parameter types and JSON schemas inferred from samples,
+//!   merged, with caps, keeping no values but short enum words.
 //!
 //! Paths are read with the gateway's own canonical-path parser, so
 //! discovery sees exactly the segments the gateway routes on.
@@ -23,9 +25,11 @@
 pub mod drift;
 pub mod input;
 pub mod openapi;
+pub mod schema;
 pub mod segment;
 pub mod template;
 
 pub use drift::{Drift, Judged, Standing, compare};
+pub use schema::{ParamStats, SchemaBuilder, ValueType};
 pub use segment::SegmentKind;
 pub use template::{DiscoveredOperation, Part, Templater};
