@@ -108,7 +108,9 @@ fn read_input(path: &Path, templater: &mut Templater, read: &mut Read) -> Result
         }
         ControlFlow::Continue(())
     };
-    let har = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("har"));
+    let har = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("har"));
     let skipped = if har {
         read_har(file, &mut each)
             .map(|s| s.skipped.count)
@@ -122,10 +124,7 @@ fn read_input(path: &Path, templater: &mut Templater, read: &mut Read) -> Result
     Ok(())
 }
 
-fn standing_of<'d>(
-    drift: Option<&'d Drift>,
-    i: usize,
-) -> Option<&'d moat_discover::Judged> {
+fn standing_of<'d>(drift: Option<&'d Drift>, i: usize) -> Option<&'d moat_discover::Judged> {
     drift.and_then(|d| d.operations.get(i))
 }
 
@@ -138,7 +137,8 @@ fn inventory_json(
         .iter()
         .enumerate()
         .map(|(i, op)| {
-            let mut v = json!({"method": op.method, "path": op.template(), "requests": op.requests});
+            let mut v =
+                json!({"method": op.method, "path": op.template(), "requests": op.requests});
             if let Some(j) = standing_of(drift, i) {
                 v["standing"] = json!(j.standing.as_str());
                 v["documented_as"] = json!(j.documented_as);
@@ -178,7 +178,11 @@ fn table_text(operations: &[moat_discover::DiscoveredOperation], drift: Option<&
     }
     if let Some(d) = drift {
         for (method, path) in &d.orphans {
-            out.push_str(&format!("{method:<7} {:<50} {:>8}  orphan\n", clean(path), 0));
+            out.push_str(&format!(
+                "{method:<7} {:<50} {:>8}  orphan\n",
+                clean(path),
+                0
+            ));
         }
         let count = |s: Standing| d.of(s).count();
         out.push_str(&format!(
