@@ -15,7 +15,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod segment;
+pub mod sensitive;
 pub mod template;
 
 pub use segment::SegmentKind;
+pub use sensitive::{Findings, SensitiveKind};
 pub use template::{DiscoveredOperation, Part, Templater};
