@@ -14,6 +14,14 @@
 //! American punctuation, IP addresses must be complete, and the kinds that
 //! depend on a field's name (passwords, secrets, birth dates) need that
 //! name. How each kind is recognised is documented on [`SensitiveKind`].
+//!
+//! Card numbers, IBANs, social security numbers, phone numbers and birth
+//! dates count only as a whole value (they contain spaces and dashes, and
+//! digit runs inside free text are too often something else); email
+//! addresses, JWTs, API keys and IP addresses count anywhere in a value:
+//! in free text, in a comma-separated header list, or in a URL or
+//! `key=value` part (IP addresses only as whole tokens, so a URL's host
+//! does not count).
 
 mod contact;
 mod date;
@@ -251,10 +259,11 @@ fn classify_integer(field: &Field, digits: &str) -> KindSet {
     found
 }
 
-/// A value already masked (`********`, `••••`, `xxxx`): nothing leaks.
+/// A value already masked (`***`, `••••`, `xxxx`): three or more of one
+/// masking character. Nothing leaks.
 fn is_masked(v: &str) -> bool {
     let mut chars = v.chars();
-    chars
-        .next()
-        .is_some_and(|first| "*•xX#".contains(first) && chars.all(|c| c == first))
+    chars.next().is_some_and(|first| {
+        "*•xX#".contains(first) && v.chars().count() >= 3 && chars.all(|c| c == first)
+    })
 }

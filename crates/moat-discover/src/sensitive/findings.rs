@@ -15,7 +15,7 @@ pub enum TextSource {
     Query,
     /// A request header: `header.<name>` (lower-cased).
     Header,
-    /// A request cookie: `cookie.<name>`.
+    /// One request cookie, by its name: `cookie.<name>`.
     Cookie,
     /// A response header: `response.header.<name>` (lower-cased).
     ResponseHeader,

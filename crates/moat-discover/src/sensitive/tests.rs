@@ -296,6 +296,11 @@ fn passwords() {
     assert!(named("password", "   ").is_empty());
     assert!(named("password", "********").is_empty());
     assert!(named("password", "••••").is_empty());
+    assert_eq!(
+        named("password", "x"),
+        vec![Password],
+        "too short to be a mask"
+    );
     assert!(named("password_changed_at", "2024-03-14T09:26:53Z").is_empty());
     assert!(named("passwordHint", "first pet").is_empty());
     assert!(named("compass", "north").is_empty());
