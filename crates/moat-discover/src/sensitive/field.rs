@@ -64,7 +64,9 @@ const SECRET_COMPOUNDS: &[&str] = &[
 ];
 
 /// Parts that make a field *about* a secret rather than the secret itself
-/// (`password_changed_at`, `token_type`, `secret_hint`, `token_url`).
+/// (`password_changed_at`, `token_type`, `secret_hint`, `token_url`), or
+/// name a token that is not a credential (`nextPageToken`,
+/// `continuation_token`, `cursor_token`: pagination state).
 const META_PARTS: &[&str] = &[
     "at",
     "hint",
@@ -87,6 +89,11 @@ const META_PARTS: &[&str] = &[
     "endpoint",
     "field",
     "name",
+    "next",
+    "page",
+    "cursor",
+    "continuation",
+    "pagination",
 ];
 
 impl Field {

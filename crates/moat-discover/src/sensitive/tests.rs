@@ -260,6 +260,15 @@ fn secrets() {
     assert!(named("token_type", "Bearer").is_empty());
     assert!(named("session_expires_at", "2024-03-14T09:26:53Z").is_empty());
     assert!(named("token_url", "https://auth.example.com/oauth2/v1/token").is_empty());
+    // Pagination state is not a credential.
+    assert!(
+        named(
+            "nextPageToken",
+            "CiAKGjBpNDd2Nmp2Zml2cXRwYjBpOXA3bTJiN3IQAA"
+        )
+        .is_empty()
+    );
+    assert!(named("continuation_token", "f3A9kLm2Qz8RtX1vB7nW4yE6").is_empty());
 }
 
 #[test]
@@ -598,4 +607,43 @@ fn no_finding_or_debug_output_contains_a_scanned_value() {
             assert!(!output.contains(&secret), "{output} leaks a value");
         }
     }
+}
+
+#[test]
+fn ordinary_documents_have_no_findings() {
+    let doc = json!({
+        "id": 4111111111111112u64,
+        "uuid": "0b6e9d7c-6f1a-4d0e-9a3b-2c1d0e9f8a7b",
+        "order_number": "ORD-2024-000123",
+        "reference": "4155552671",
+        "sha": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b",
+        "etag": "W/\"5e8d1c0f3b2a4d9e8f7c6b5a4d3c2b1a\"",
+        "created_at": "2024-03-14T09:26:53Z",
+        "updated": "2024-03-14",
+        "version": "1.2.3",
+        "build": "1.2.3.4567",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.6099.109 Safari/537.36",
+        "url": "https://api.example.com/v1/items?page=2&sort=asc",
+        "price": 1999.99,
+        "amount_cents": 199999,
+        "zip": "94107",
+        "isbn": "978-0-306-40615-7",
+        "coordinates": [37.7749, -122.4194],
+        "status": "active",
+        "nextPageToken": "CiAKGjBpNDd2Nmp2Zml2cXRwYjBpOXA3bTJiN3IQAA",
+        "cursor": "eyJwYWdlIjoyfQ",
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "password_policy": { "min_length": 12, "require_digits": true },
+        "has_password": true,
+        "author": { "name": "Ada Lovelace", "login": "ada" },
+        "tags": ["v2.0.0", "release-2024-03", "10.0"],
+        "time": "12:30:45",
+        "mac": "00:1a:2b:3c:4d:5e",
+    });
+    let mut found = Vec::new();
+    scan_json(&doc, |pointer, kind| {
+        found.push((pointer.to_string(), kind))
+    });
+    assert!(found.is_empty(), "{found:?}");
 }
