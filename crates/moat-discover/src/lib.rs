@@ -17,6 +17,9 @@
 //!   HAR files and JSON-lines logs.
 //! - [`schema`]: parameter types and JSON schemas inferred from samples,
 //!   merged, with caps, keeping no values but short enum words.
+//! - [`sensitive`]: sensitive data (emails, cards, IBANs, tokens, keys,
+//!   passwords, …) found in requests and answers, counted by location and
+//!   kind, never kept.
 //!
 //! Paths are read with the gateway's own canonical-path parser, so
 //! discovery sees exactly the segments the gateway routes on.
@@ -27,9 +30,11 @@ pub mod input;
 pub mod openapi;
 pub mod schema;
 pub mod segment;
+pub mod sensitive;
 pub mod template;
 
 pub use drift::{Drift, Judged, Standing, compare};
 pub use schema::{ParamStats, SchemaBuilder, ValueType};
 pub use segment::SegmentKind;
+pub use sensitive::{Findings, SensitiveKind};
 pub use template::{DiscoveredOperation, Part, Templater};
