@@ -395,18 +395,14 @@ fn body(
             stats.bodies_over_limit += 1;
             return Ok(None);
         }
-        let decoded = match mime
-            .as_deref()
-            .is_none_or(is_text_like)
-            .then(|| decode(&text))
-        {
-            Some(Some(decoded)) => decoded,
-            _ => {
+        let text_like = mime.as_deref().is_none_or(is_text_like);
+        match text_like.then(|| decode(&text)).flatten() {
+            Some(decoded) => decoded,
+            None => {
                 stats.bodies_not_text += 1;
                 return Ok(None);
             }
-        };
-        decoded
+        }
     } else {
         text
     };
