@@ -84,24 +84,24 @@ pub fn read_har_with<R: Read>(
         saw_entries: false,
     };
     let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(64 * 1024, reader));
-    let read = (&mut de)
-        .deserialize_map(TopVisitor(&mut state))
-        .and_then(|()| de.end());
-    match read {
+    match (&mut de).deserialize_map(TopVisitor(&mut state)) {
         Ok(()) => {}
         Err(_) if state.stats.stopped_early => return Ok(state.stats),
         Err(error) => return Err(state.error(error)),
     }
-    if !state.saw_log {
-        return Err(InputError::NotHar {
-            found: NotHarReason::NoLog,
-        });
+    // The structure is judged before what follows it, so that a JSON-lines
+    // file read as a HAR is refused as not a HAR, not as trailing data.
+    let found = if !state.saw_log {
+        Some(NotHarReason::NoLog)
+    } else if !state.saw_entries {
+        Some(NotHarReason::NoEntries)
+    } else {
+        None
+    };
+    if let Some(found) = found {
+        return Err(InputError::NotHar { found });
     }
-    if !state.saw_entries {
-        return Err(InputError::NotHar {
-            found: NotHarReason::NoEntries,
-        });
-    }
+    de.end().map_err(|error| state.error(error))?;
     Ok(state.stats)
 }
 

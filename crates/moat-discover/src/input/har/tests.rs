@@ -350,6 +350,10 @@ fn documents_that_are_not_hars_are_refused_saying_what_was_expected() {
             r#"{"log": {"entries": {"0": {}}}}"#,
             NotHarReason::EntriesNotAnArray,
         ),
+        (
+            "{\"method\": \"GET\", \"path\": \"/a\"}\n{\"method\": \"GET\", \"path\": \"/b\"}\n",
+            NotHarReason::NoLog,
+        ),
     ];
     for (document, reason) in cases {
         match read(document) {
