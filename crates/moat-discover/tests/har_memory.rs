@@ -1,6 +1,7 @@
 //! Reading a large HAR keeps memory bounded: the file is streamed, not
 //! loaded. Alone in its test binary so that no other test moves the
 //! process's peak resident memory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -84,24 +84,24 @@ pub fn read_har_with<R: Read>(
         saw_entries: false,
     };
     let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(64 * 1024, reader));
-    let read = (&mut de)
-        .deserialize_map(TopVisitor(&mut state))
-        .and_then(|()| de.end());
-    match read {
+    match (&mut de).deserialize_map(TopVisitor(&mut state)) {
         Ok(()) => {}
         Err(_) if state.stats.stopped_early => return Ok(state.stats),
         Err(error) => return Err(state.error(error)),
     }
-    if !state.saw_log {
-        return Err(InputError::NotHar {
-            found: NotHarReason::NoLog,
-        });
+    // The structure is judged before what follows it, so that a JSON-lines
+    // file read as a HAR is refused as not a HAR, not as trailing data.
+    let found = if !state.saw_log {
+        Some(NotHarReason::NoLog)
+    } else if !state.saw_entries {
+        Some(NotHarReason::NoEntries)
+    } else {
+        None
+    };
+    if let Some(found) = found {
+        return Err(InputError::NotHar { found });
     }
-    if !state.saw_entries {
-        return Err(InputError::NotHar {
-            found: NotHarReason::NoEntries,
-        });
-    }
+    de.end().map_err(|error| state.error(error))?;
     Ok(state.stats)
 }
 
@@ -294,7 +294,7 @@ fn sample(entry: Value, limits: ReadLimits, stats: &mut HarStats) -> Result<Samp
     )?;
     let request_headers = headers(request.remove("headers"), "request.headers")?;
     let request_body = match object(request.remove("postData"), "request.postData")? {
-        Some(mut post) => body(&mut post, "request.postData", false, limits, stats)?,
+        Some(mut post) => body(&mut post, &POST_DATA, limits, stats)?,
         None => None,
     };
     let (status, response_headers, response_body) =
@@ -310,9 +310,7 @@ fn sample(entry: Value, limits: ReadLimits, stats: &mut HarStats) -> Result<Samp
                 };
                 let headers = headers(response.remove("headers"), "response.headers")?;
                 let body = match object(response.remove("content"), "response.content")? {
-                    Some(mut content) => {
-                        body(&mut content, "response.content", true, limits, stats)?
-                    }
+                    Some(mut content) => body(&mut content, &CONTENT, limits, stats)?,
                     None => None,
                 };
                 (status, headers, body)
@@ -372,22 +370,43 @@ fn headers(value: Option<Value>, field: &'static str) -> Result<Vec<(String, Str
     Ok(headers)
 }
 
+/// Where a body's parts are, named in skip reasons.
+struct BodyFields {
+    mime: &'static str,
+    text: &'static str,
+    /// `None` where a body cannot be encoded (`postData`).
+    encoding: Option<&'static str>,
+}
+
+const POST_DATA: BodyFields = BodyFields {
+    mime: "request.postData.mimeType",
+    text: "request.postData.text",
+    encoding: None,
+};
+
+const CONTENT: BodyFields = BodyFields {
+    mime: "response.content.mimeType",
+    text: "response.content.text",
+    encoding: Some("response.content.encoding"),
+};
+
 /// The body in `postData` or `content` (`mimeType`, `text`, and for
 /// content `encoding`). `Ok(None)` when there is none or it was dropped.
 fn body(
     holder: &mut Map<String, Value>,
-    field: &'static str,
-    may_be_encoded: bool,
+    fields: &BodyFields,
     limits: ReadLimits,
     stats: &mut HarStats,
 ) -> Result<Option<Body>, SkipReason> {
-    let mime = string(holder.remove("mimeType"), field)?.filter(|m| !m.is_empty());
-    let Some(text) = string(holder.remove("text"), field)?.filter(|t| !t.is_empty()) else {
+    let mime = string(holder.remove("mimeType"), fields.mime)?.filter(|m| !m.is_empty());
+    let Some(text) = string(holder.remove("text"), fields.text)?.filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    let base64 = may_be_encoded
-        && string(holder.remove("encoding"), field)?
-            .is_some_and(|e| e.eq_ignore_ascii_case("base64"));
+    let base64 = match fields.encoding {
+        Some(field) => string(holder.remove("encoding"), field)?
+            .is_some_and(|e| e.eq_ignore_ascii_case("base64")),
+        None => false,
+    };
     let text = if base64 {
         // Base64 is 4 characters for every 3 bytes: longer than this, the
         // decoded body is surely over the limit; it is not decoded.
@@ -395,18 +414,14 @@ fn body(
             stats.bodies_over_limit += 1;
             return Ok(None);
         }
-        let decoded = match mime
-            .as_deref()
-            .is_none_or(is_text_like)
-            .then(|| decode(&text))
-        {
-            Some(Some(decoded)) => decoded,
-            _ => {
+        let text_like = mime.as_deref().is_none_or(is_text_like);
+        match text_like.then(|| decode(&text)).flatten() {
+            Some(decoded) => decoded,
+            None => {
                 stats.bodies_not_text += 1;
                 return Ok(None);
             }
-        };
-        decoded
+        }
     } else {
         text
     };

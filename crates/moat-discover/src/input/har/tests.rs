@@ -207,16 +207,17 @@ fn malformed_entries_are_skipped_with_their_index_and_reason() {
         r#"{"request": {"method": "GET", "url": "/x", "headers": [{"name": "a"}]}}"#.to_owned(),
         r#"{"request": {"method": "GET /x", "url": "/x"}}"#.to_owned(),
         r#"[1, 2]"#.to_owned(),
+        r#"{"request": {"method": "GET", "url": "/x"}, "response": {"status": 200, "content": {"text": 5}}}"#.to_owned(),
         good("/last"),
     ];
     let (samples, stats) = read(&har(&entries)).unwrap();
-    assert_eq!(stats.entries, 12);
+    assert_eq!(stats.entries, 13);
     assert_eq!(stats.samples, 2);
     assert_eq!(
         samples.iter().map(|s| s.url.as_str()).collect::<Vec<_>>(),
         ["/first", "/last"]
     );
-    assert_eq!(stats.skipped.count, 10);
+    assert_eq!(stats.skipped.count, 11);
     let expected = [
         (1, SkipReason::WrongType("request")),
         (2, SkipReason::Missing("request.method")),
@@ -228,6 +229,7 @@ fn malformed_entries_are_skipped_with_their_index_and_reason() {
         (8, SkipReason::WrongType("request.headers")),
         (9, SkipReason::BadMethod),
         (10, SkipReason::NotAnObject),
+        (11, SkipReason::WrongType("response.content.text")),
     ]
     .map(|(at, reason)| Skipped { at, reason });
     assert_eq!(stats.skipped.first, expected);
@@ -349,6 +351,10 @@ fn documents_that_are_not_hars_are_refused_saying_what_was_expected() {
         (
             r#"{"log": {"entries": {"0": {}}}}"#,
             NotHarReason::EntriesNotAnArray,
+        ),
+        (
+            "{\"method\": \"GET\", \"path\": \"/a\"}\n{\"method\": \"GET\", \"path\": \"/b\"}\n",
+            NotHarReason::NoLog,
         ),
     ];
     for (document, reason) in cases {
