@@ -124,7 +124,7 @@ fn read_input(path: &Path, templater: &mut Templater, read: &mut Read) -> Result
     Ok(())
 }
 
-fn standing_of<'d>(drift: Option<&'d Drift>, i: usize) -> Option<&'d moat_discover::Judged> {
+fn standing_of(drift: Option<&Drift>, i: usize) -> Option<&moat_discover::Judged> {
     drift.and_then(|d| d.operations.get(i))
 }
 
