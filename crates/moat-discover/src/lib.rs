@@ -13,6 +13,8 @@
 //!   zombie, orphan, matched with the gateway's own operation table.
 //! - [`openapi`]: an OpenAPI 3.1 document of what was found, as YAML moat
 //!   loads.
+//! - [`profile`]: per operation, query parameters, JSON bodies by status
+//!   and sensitive data, learned in a second pass over the traffic.
 //! - [`input`]: traffic read as a stream of samples, with bounded memory:
 //!   HAR files and JSON-lines logs.
 //! - [`schema`]: parameter types and JSON schemas inferred from samples,
@@ -28,6 +30,7 @@
 pub mod drift;
 pub mod input;
 pub mod openapi;
+pub mod profile;
 pub mod schema;
 pub mod segment;
 pub mod sensitive;

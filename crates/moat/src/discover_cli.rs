@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use moat_discover::input::{read_har, read_jsonl};
+use moat_discover::profile::Profiler;
 use moat_discover::{Drift, Standing, Templater, openapi};
 use serde_json::json;
 
@@ -64,12 +65,24 @@ pub async fn run(args: DiscoverArgs) -> ExitCode {
         },
         None => None,
     };
+    // First pass: the operations.
     let mut templater = Templater::new();
     let mut read = Read::default();
     for input in &args.inputs {
-        if let Err(message) = read_input(input, &mut templater, &mut read) {
-            eprintln!("moat: {message}");
-            return ExitCode::from(2);
+        let mut each = |sample: moat_discover::input::Sample| {
+            let path_only = sample.url.split(['?', '#']).next().unwrap_or("/");
+            if templater.observe(&sample.method, path_only).is_err() {
+                read.no_canonical_path += 1;
+            } else {
+                read.samples += 1;
+            }
+        };
+        match read_samples(input, &mut each) {
+            Ok(skipped) => read.skipped += skipped,
+            Err(message) => {
+                eprintln!("moat: {message}");
+                return ExitCode::from(2);
+            }
         }
     }
     if read.skipped + read.no_canonical_path > 0 {
@@ -82,9 +95,26 @@ pub async fn run(args: DiscoverArgs) -> ExitCode {
     let drift = table
         .as_ref()
         .map(|t| moat_discover::compare(&operations, t));
+    let mut document = openapi::document(&args.title, &operations);
+    // Second pass, for the document and the inventory: parameters, bodies
+    // and sensitive data per operation.
+    let profiler = if args.format == Format::Table {
+        None
+    } else {
+        match profile(&args.inputs, &document) {
+            Ok(p) => Some(p),
+            Err(message) => {
+                eprintln!("moat: {message}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    if let Some(p) = &profiler {
+        p.annotate(&mut document);
+    }
     let out = match args.format {
-        Format::Openapi => openapi::to_yaml(&openapi::document(&args.title, &operations)),
-        Format::Json => inventory_json(&operations, drift.as_ref(), &read),
+        Format::Openapi => openapi::to_yaml(&document),
+        Format::Json => inventory_json(&operations, drift.as_ref(), profiler.as_ref(), &read),
         Format::Table => table_text(&operations, drift.as_ref()),
     };
     let mut stdout = std::io::stdout().lock();
@@ -97,31 +127,40 @@ pub async fn run(args: DiscoverArgs) -> ExitCode {
     }
 }
 
-fn read_input(path: &Path, templater: &mut Templater, read: &mut Read) -> Result<(), String> {
+/// Reads every sample of `path` (a HAR by its extension, else JSON lines)
+/// into `each`; returns how many entries were skipped as malformed.
+fn read_samples(
+    path: &Path,
+    each: &mut dyn FnMut(moat_discover::input::Sample),
+) -> Result<u64, String> {
     let file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut each = |sample: moat_discover::input::Sample| {
-        let path_only = sample.url.split(['?', '#']).next().unwrap_or("/");
-        if templater.observe(&sample.method, path_only).is_err() {
-            read.no_canonical_path += 1;
-        } else {
-            read.samples += 1;
-        }
+    let mut each = |sample| {
+        each(sample);
         ControlFlow::Continue(())
     };
     let har = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("har"));
-    let skipped = if har {
+    if har {
         read_har(file, &mut each)
             .map(|s| s.skipped.count)
-            .map_err(|e| format!("{}: {e}", path.display()))?
+            .map_err(|e| format!("{}: {e}", path.display()))
     } else {
         read_jsonl(BufReader::new(file), &mut each)
             .map(|s| s.skipped.count)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-    };
-    read.skipped += skipped;
-    Ok(())
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// The second pass: each sample profiled against the operations found.
+fn profile(inputs: &[PathBuf], document: &serde_json::Value) -> Result<Profiler, String> {
+    let spec = moat_spec::load_text("discovered.yaml", &openapi::to_yaml(document))
+        .map_err(|d| format!("the discovered document does not load: {d}"))?;
+    let mut profiler = Profiler::new(moat_spec::OperationTable::new(spec));
+    for input in inputs {
+        read_samples(input, &mut |sample| profiler.observe(&sample))?;
+    }
+    Ok(profiler)
 }
 
 fn standing_of(drift: Option<&Drift>, i: usize) -> Option<&moat_discover::Judged> {
@@ -131,6 +170,7 @@ fn standing_of(drift: Option<&Drift>, i: usize) -> Option<&moat_discover::Judged
 fn inventory_json(
     operations: &[moat_discover::DiscoveredOperation],
     drift: Option<&Drift>,
+    profiler: Option<&Profiler>,
     read: &Read,
 ) -> String {
     let ops: Vec<_> = operations
@@ -142,6 +182,14 @@ fn inventory_json(
             if let Some(j) = standing_of(drift, i) {
                 v["standing"] = json!(j.standing.as_str());
                 v["documented_as"] = json!(j.documented_as);
+            }
+            if let Some(p) = profiler.and_then(|p| p.profile_of(&op.method, &op.example)) {
+                let sensitive: Vec<_> = p
+                    .findings
+                    .iter()
+                    .map(|f| json!({"location": f.location, "kind": f.kind.as_str(), "count": f.count}))
+                    .collect();
+                v["sensitive"] = json!(sensitive);
             }
             v
         })

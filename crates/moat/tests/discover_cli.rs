@@ -12,10 +12,11 @@ use serde_json::{Value, json};
 use support::*;
 
 /// One HAR entry for an exchange that happened.
-fn entry(method: &str, url: &str, status: u16, request_body: Option<&str>) -> Value {
+fn entry(method: &str, url: &str, status: u16, request_body: Option<&str>, key: &str) -> Value {
     let mut request = json!({
         "method": method, "url": url, "httpVersion": "HTTP/1.1",
-        "headers": [], "queryString": [], "cookies": [], "headersSize": -1, "bodySize": -1,
+        "headers": [{"name": "X-Api-Key", "value": key}],
+        "queryString": [], "cookies": [], "headersSize": -1, "bodySize": -1,
     });
     if let Some(body) = request_body {
         request["postData"] = json!({"mimeType": "application/json", "text": body});
@@ -59,12 +60,12 @@ async fn the_bookstore_traffic_gives_its_operations_and_its_drift() {
         async move {
             let mut req = c
                 .request(method.parse().unwrap(), &url)
-                .header("x-api-key", key);
+                .header("x-api-key", &key);
             if let Some(b) = body {
                 req = req.header("content-type", "application/json").body(b);
             }
             let status = req.send().await.unwrap().status().as_u16();
-            entry(method, &url, status, body)
+            entry(method, &url, status, body, &key)
         }
     };
     // The catalogue, books by id, a new book, users by id, notes by their
@@ -195,6 +196,24 @@ async fn the_bookstore_traffic_gives_its_operations_and_its_drift() {
     }
     assert_eq!(inv["requests"], 24);
 
+    // What each operation carries, without a value: the key in a header,
+    // the password in the login's body.
+    let login = inv["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["path"] == "/api/login")
+        .unwrap();
+    let sensitive = login["sensitive"].to_string();
+    assert!(
+        sensitive.contains(r#""location":"request.body#/password","kind":"password""#),
+        "{sensitive}"
+    );
+    assert!(
+        sensitive.contains(r#""location":"header.x-api-key","kind":"api_key""#),
+        "{sensitive}"
+    );
+
     // The table says the same, and the OpenAPI document loads in moat.
     let table = discover(&[har_path.to_str().unwrap(), "--diff", doc]);
     let text = String::from_utf8(table.stdout).unwrap();
@@ -210,9 +229,12 @@ async fn the_bookstore_traffic_gives_its_operations_and_its_drift() {
     let yaml = String::from_utf8(yaml.stdout).unwrap();
     let spec = moat_spec::load_text("discovered.yaml", &yaml).unwrap();
     assert_eq!(spec.operations.len(), 8, "{yaml}");
+    let create = spec.operation("postApiBooks").unwrap();
+    assert!(create.request_body.is_some(), "{yaml}");
     // No value from the traffic is in the document: not the key, not a
-    // note's title, not the login's password.
-    for secret in [key.as_str(), "Reading", "password"] {
+    // note's title, not a new book's author, not the login's user (field
+    // names such as `password` are there: they are the API's shape).
+    for secret in [key.as_str(), "Reading", "Frank Herbert", "alice"] {
         assert!(!yaml.contains(secret), "{secret} in {yaml}");
     }
 }
