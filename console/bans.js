@@ -2,7 +2,7 @@
 // add one, lift one. Changing bans needs the operator role.
 
 import * as api from './api.js';
-import { h, field, select, table, emptyRow, replace, errorBox, announce, timeSeconds as banTime } from './dom.js';
+import { h, field, select, table, emptyRow, announce, operatorAction, timeSeconds as banTime } from './dom.js';
 import { confirm } from './dialogs.js';
 
 export const title = 'Bans';
@@ -21,19 +21,7 @@ export async function render(main, _params, signal) {
     const b = await api.get('/admin/bans');
     if (!signal.aborted) show(listBox, b.bans || [], operator, act);
   };
-  const act = async (f) => {
-    replace(messages);
-    try {
-      await f();
-    } catch (e) {
-      messages.append(errorBox(e));
-    }
-    try {
-      await reload();
-    } catch (e) {
-      messages.append(errorBox(e));
-    }
-  };
+  const act = operatorAction(messages, reload);
 
   if (operator) main.append(addForm(act));
   else main.append(h('p', { class: 'muted', text: 'Your role is viewer: adding and lifting bans needs an operator token.' }));

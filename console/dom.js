@@ -98,3 +98,22 @@ export function announce(text) {
 export function errorBox(err) {
   return h('p', { class: 'error', role: 'alert', 'data-test': 'error', text: err instanceof Error ? err.message : String(err) });
 }
+
+// An operator action runner for a view: clears `messages`, runs the
+// action, shows its error if any, then reloads the view's lists (showing
+// that error too), whatever the action did.
+export function operatorAction(messages, reload) {
+  return async (f) => {
+    replace(messages);
+    try {
+      await f();
+    } catch (e) {
+      messages.append(errorBox(e));
+    }
+    try {
+      await reload();
+    } catch (e) {
+      messages.append(errorBox(e));
+    }
+  };
+}

@@ -2,7 +2,7 @@
 // rotate, revoke. Changing keys needs the operator role.
 
 import * as api from './api.js';
-import { h, timeSeconds, field, select, table, emptyRow, replace, errorBox, announce } from './dom.js';
+import { h, timeSeconds, field, select, table, emptyRow, announce, operatorAction } from './dom.js';
 import { confirm, showKey } from './dialogs.js';
 
 export const title = 'Consumers and keys';
@@ -26,20 +26,7 @@ export async function render(main, _params, signal) {
     if (operator) fillConsumers(c.consumers || []);
   };
 
-  // Runs an operator action, shows its error, reloads the lists.
-  const act = async (f) => {
-    replace(messages);
-    try {
-      await f();
-    } catch (e) {
-      messages.append(errorBox(e));
-    }
-    try {
-      await reload();
-    } catch (e) {
-      messages.append(errorBox(e));
-    }
-  };
+  const act = operatorAction(messages, reload);
 
   const consumerList = h('datalist', { id: 'consumer-ids' });
   const fillConsumers = (list) => replace(consumerList, list.map((c) => h('option', { value: c.id })));
