@@ -40,12 +40,7 @@ source "$(dirname "$0")/lib.sh"
 trap cleanup EXIT
 
 CONNS=${CONNS:-32} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2} PIN=${PIN:-0}
-missing=()
-for tool in nginx:nginx wrk:wrk curl:curl python3:python3; do
-    command -v "${tool%%:*}" >/dev/null 2>&1 || [[ -x /usr/sbin/${tool%%:*} ]] || missing+=("${tool##*:}")
-done
-install_missing "${missing[@]}"
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+require_tools nginx:nginx wrk:wrk curl:curl python3:python3
 if [[ -z ${MOAT_BIN:-} ]]; then
     cargo build --release -q -p moat
     MOAT_BIN=$(pwd)/target/release/moat
@@ -59,18 +54,7 @@ fi
 read -r UP_PORT ON_PORT OFF_PORT FULL_PORT EVERY_PORT A1 A2 A3 A4 <<<"$(free_ports 9)"
 # shellcheck source=bench/notes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/notes.sh"
-mkdir -p "$TMP/ngx"
-cat >"$TMP/ngx/nginx.conf" <<NG
-daemon off; worker_processes 1; error_log $TMP/ngx/error.log warn; pid $TMP/ngx/nginx.pid;
-events { worker_connections 1024; }
-http { access_log off; client_body_temp_path $TMP/ngx/cb; proxy_temp_path $TMP/ngx/p;
- fastcgi_temp_path $TMP/ngx/f; uwsgi_temp_path $TMP/ngx/u; scgi_temp_path $TMP/ngx/s;
- keepalive_requests 1000000;
-$(upstream_server_block "$UP_PORT")
-}
-NG
-"${ON_SERVERS[@]}" "$NGINX" -p "$TMP/ngx" -c "$TMP/ngx/nginx.conf" &
-PIDS+=($!)
+start_upstream_nginx "$TMP/ngx" "${ON_SERVERS[@]}"
 write_openapi "$TMP/openapi.yaml"
 
 TOP="anomaly: {enabled: false}

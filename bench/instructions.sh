@@ -41,28 +41,12 @@ BIN=$(realpath "$1") TARGET=$2 METHOD=$3 N=${4:-1000} OUT=${5:-$TMP/callgrind.ou
 [[ $METHOD =~ ^(get|post)$ ]] || die "METHOD is get or post, not $METHOD"
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "N is a positive number, not $N"
 OUT=$(realpath -m "$OUT")
-missing=()
-for tool in valgrind:valgrind nginx:nginx curl:curl python3:python3; do
-    command -v "${tool%%:*}" >/dev/null 2>&1 || [[ -x /usr/sbin/${tool%%:*} ]] || missing+=("${tool##*:}")
-done
-install_missing "${missing[@]}"
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+require_tools valgrind:valgrind nginx:nginx curl:curl python3:python3
 
 read -r UP_PORT PORT <<<"$(free_ports 2)"
 # shellcheck source=bench/notes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/notes.sh"
-mkdir -p "$TMP/ngx"
-cat >"$TMP/ngx/nginx.conf" <<NG
-daemon off; worker_processes 1; error_log $TMP/ngx/error.log warn; pid $TMP/ngx/nginx.pid;
-events { worker_connections 1024; }
-http { access_log off; client_body_temp_path $TMP/ngx/cb; proxy_temp_path $TMP/ngx/p;
- fastcgi_temp_path $TMP/ngx/f; uwsgi_temp_path $TMP/ngx/u; scgi_temp_path $TMP/ngx/s;
- keepalive_requests 1000000;
-$(upstream_server_block "$UP_PORT")
-}
-NG
-"$NGINX" -p "$TMP/ngx" -c "$TMP/ngx/nginx.conf" &
-PIDS+=($!)
+start_upstream_nginx "$TMP/ngx"
 write_openapi "$TMP/openapi.yaml"
 printf '%s' "$POST_BODY" >"$TMP/post.json"
 case $TARGET in

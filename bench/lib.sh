@@ -16,6 +16,16 @@ install_missing() {
     fi
 }
 
+# Installs what is missing of TOOL:PACKAGE pairs (a tool may live in
+# /usr/sbin, as nginx does).
+require_tools() { # tool:package...
+    local tool missing=()
+    for tool in "$@"; do
+        command -v "${tool%%:*}" >/dev/null 2>&1 || [[ -x /usr/sbin/${tool%%:*} ]] || missing+=("${tool##*:}")
+    done
+    install_missing "${missing[@]}"
+}
+
 # N free TCP ports on 127.0.0.1, asked from the OS and all held open until
 # every one is picked (so no two are the same).
 free_ports() {

@@ -56,6 +56,26 @@ upstream_server_block() { # port
     }"
 }
 
+# Starts an nginx serving the upstream of the notes API on UP_PORT, with
+# its files in DIR; prefix the command with PREFIX (e.g. taskset). Adds
+# its pid to PIDS.
+start_upstream_nginx() { # dir [prefix...]
+    local dir=$1
+    shift
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<NG
+daemon off; worker_processes 1; error_log $dir/error.log warn; pid $dir/nginx.pid;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $dir/cb; proxy_temp_path $dir/p;
+ fastcgi_temp_path $dir/f; uwsgi_temp_path $dir/u; scgi_temp_path $dir/s;
+ keepalive_requests 1000000;
+$(upstream_server_block "$UP_PORT")
+}
+NG
+    "$@" "$(command -v nginx || echo /usr/sbin/nginx)" -p "$dir" -c "$dir/nginx.conf" &
+    PIDS+=($!)
+}
+
 write_openapi() { # file
     cat >"$1" <<'EOF'
 openapi: 3.0.3
