@@ -2,7 +2,7 @@
 // add one, lift one. Changing bans needs the operator role.
 
 import * as api from './api.js';
-import { h, field, select, table, emptyRow, announce, operatorAction, timeSeconds as banTime } from './dom.js';
+import { h, field, select, table, emptyRow, replace, announce, operatorAction, timeSeconds as banTime } from './dom.js';
 import { confirm } from './dialogs.js';
 
 export const title = 'Bans';

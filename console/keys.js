@@ -2,7 +2,7 @@
 // rotate, revoke. Changing keys needs the operator role.
 
 import * as api from './api.js';
-import { h, timeSeconds, field, select, table, emptyRow, announce, operatorAction } from './dom.js';
+import { h, timeSeconds, field, select, table, emptyRow, replace, announce, operatorAction } from './dom.js';
 import { confirm, showKey } from './dialogs.js';
 
 export const title = 'Consumers and keys';
