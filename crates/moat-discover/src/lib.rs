@@ -10,7 +10,10 @@
 //!   stands out as its own operation (`/users/me` beside
 //!   `/users/{username}`).
 //! - [`drift`]: discovered operations against the API's document: shadow,
-//!   zombie, orphan, matched with the gateway's own operation table.
+//!   zombie (deprecated, or an older version still used), orphan, matched
+//!   with the gateway's own operation table.
+//! - [`version`]: version segments in paths (`v1`, `v1.1`, `2023-10-01`),
+//!   and the operations used in an older version beside a newer one.
 //! - [`openapi`]: an OpenAPI 3.1 document of what was found, as YAML moat
 //!   loads.
 //! - [`profile`]: per operation, query parameters, JSON bodies by status
@@ -35,8 +38,9 @@ pub mod schema;
 pub mod segment;
 pub mod sensitive;
 pub mod template;
+pub mod version;
 
-pub use drift::{Drift, Judged, Standing, compare};
+pub use drift::{Drift, Judged, Standing, ZombieReason, compare, version_zombies};
 pub use schema::{ParamStats, SchemaBuilder, ValueType};
 pub use segment::SegmentKind;
 pub use sensitive::{Findings, SensitiveKind};
