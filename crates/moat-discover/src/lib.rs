@@ -18,6 +18,9 @@
 //!   loads.
 //! - [`profile`]: per operation, query parameters, JSON bodies by status
 //!   and sensitive data, learned in a second pass over the traffic.
+//! - [`schema_drift`]: per documented operation, what its traffic has
+//!   that its document does not: parameters, request-body properties
+//!   (mass assignment), answer fields (excessive data exposure).
 //! - [`input`]: traffic read as a stream of samples, with bounded memory:
 //!   HAR files and JSON-lines logs.
 //! - [`schema`]: parameter types and JSON schemas inferred from samples,
@@ -35,6 +38,7 @@ pub mod input;
 pub mod openapi;
 pub mod profile;
 pub mod schema;
+pub mod schema_drift;
 pub mod segment;
 pub mod sensitive;
 pub mod template;
