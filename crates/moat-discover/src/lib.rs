@@ -21,6 +21,9 @@
 //! - [`schema_drift`]: per documented operation, what its traffic has
 //!   that its document does not: parameters, request-body properties
 //!   (mass assignment), answer fields (excessive data exposure).
+//! - [`risk`]: a risk score per operation (0–100) and the typed factors
+//!   that explain it, from a plain input both discovery and the gateway
+//!   fill.
 //! - [`input`]: traffic read as a stream of samples, with bounded memory:
 //!   HAR files and JSON-lines logs.
 //! - [`schema`]: parameter types and JSON schemas inferred from samples,
@@ -37,6 +40,7 @@ pub mod drift;
 pub mod input;
 pub mod openapi;
 pub mod profile;
+pub mod risk;
 pub mod schema;
 pub mod schema_drift;
 pub mod segment;
