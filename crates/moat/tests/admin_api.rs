@@ -460,6 +460,30 @@ async fn overview_and_inventory_count_traffic() {
         "{old}"
     );
     assert_eq!(old["deprecated"], true);
+    // The risk model: factors, their weights summed, the level.
+    let factors = |o: &Value| -> Vec<String> {
+        o["risk_factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["factor"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(factors(&search), ["unauthenticated", "no_rate_limit"]);
+    assert_eq!(
+        (search["risk_score"].as_u64(), search["risk"].as_str()),
+        (Some(35), Some("medium"))
+    );
+    assert_eq!(factors(&op("private")), ["no_rate_limit"]);
+    assert_eq!(op("private")["risk"], "low");
+    assert_eq!(
+        factors(&old),
+        ["unauthenticated", "zombie", "no_rate_limit"]
+    );
+    assert_eq!(
+        (old["risk_score"].as_u64(), old["risk"].as_str()),
+        (Some(55), Some("high"))
+    );
     let shadow = inv["shadow"].as_array().unwrap();
     assert_eq!(shadow.len(), 1, "{shadow:?}");
     assert_eq!(
