@@ -22,9 +22,9 @@
 //! | `excessive_data_exposure` | 20 | such undocumented fields carry sensitive data |
 //!
 //! What is not known is not scored: without a document there is no
-//! shadow or undocumented field; without a config ([`RiskInput::
-//! has_ownership_rule`], [`RiskInput::has_rate_limit`] left `None`) no
-//! ownership or rate-limit factor; with [`AuthSeen::Unknown`] no
+//! shadow or undocumented field; without a config
+//! ([`RiskInput::has_ownership_rule`] and [`RiskInput::has_rate_limit`]
+//! left `None`) no ownership or rate-limit factor; with [`AuthSeen::Unknown`] no
 //! authentication factor.
 
 use std::collections::BTreeSet;

@@ -480,6 +480,8 @@ fn walk(spec: &ApiSpec, root: &[(DocId, &Value)], path: &[FieldStep]) -> Walk {
                 }
             }
         }
+        // Combinators at every level must not multiply the candidates.
+        next.truncate(MAX_EXPANSION);
         if next.is_empty() {
             return match open {
                 Some(reason) => Walk::Open(i, reason),

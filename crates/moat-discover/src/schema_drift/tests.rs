@@ -410,3 +410,48 @@ fn profiled_traffic_compares_with_the_operation_it_matched_and_keeps_no_value() 
         assert!(!all.contains(value), "{value} in {all}");
     }
 }
+
+#[test]
+fn recursive_schemas_are_followed_one_level_at_a_time() {
+    let doc = r##"
+openapi: 3.1.0
+info: {title: tree, version: "1"}
+components:
+  schemas:
+    Node:
+      type: object
+      properties:
+        name: {type: string}
+        children: {type: array, items: {$ref: "#/components/schemas/Node"}}
+    Loop: {$ref: "#/components/schemas/Loop2"}
+    Loop2: {allOf: [{$ref: "#/components/schemas/Loop"}]}
+paths:
+  /tree:
+    get:
+      operationId: tree
+      responses:
+        "200":
+          description: a tree
+          content: {application/json: {schema: {$ref: "#/components/schemas/Node"}}}
+  /loop:
+    get:
+      operationId: loop
+      responses:
+        "200":
+          description: a schema that is only itself
+          content: {application/json: {schema: {$ref: "#/components/schemas/Loop"}}}
+"##;
+    let spec = moat_spec::load_text("tree.yaml", doc).unwrap();
+    let deep =
+        json!({"name": "a", "children": [{"name": "b", "children": [{"name": "c", "owner": 1}]}]});
+    let drift = Traffic::new().answer(200, &[deep]).compare(&spec, "tree");
+    assert_eq!(
+        pointers(&drift.answer_fields),
+        [(BodyPart::Response(200), "/children/*/children/*/owner")]
+    );
+    let drift = Traffic::new()
+        .answer(200, &[json!({"a": 1})])
+        .compare(&spec, "loop");
+    assert!(drift.answer_fields.is_empty(), "{drift:?}");
+    assert_eq!(drift.uncompared[0].reason, Uncompared::Unresolved);
+}
