@@ -35,7 +35,7 @@ use crate::drift::{Judged, Standing};
 use crate::schema_drift::SchemaDrift;
 use crate::segment::SegmentKind;
 use crate::sensitive::{Findings, SensitiveKind};
-use crate::template::Part;
+use crate::template::{DiscoveredOperation, Part};
 
 /// Score from which an operation is [`RiskLevel::High`].
 pub const HIGH: u8 = 40;
@@ -116,14 +116,23 @@ impl RiskInput {
         }
     }
 
+    /// What a discovered operation tells without a document: whether its
+    /// path names an object, and whether it is a zombie (an older version,
+    /// from [`crate::drift::version_zombies`]).
+    pub fn from_discovered(op: &DiscoveredOperation, zombie: bool) -> RiskInput {
+        RiskInput {
+            object_id_in_path: object_id_in_path(&op.parts),
+            zombie,
+            ..RiskInput::new(&op.method)
+        }
+    }
+
     /// What a judged discovered operation tells: its standing, whether it
     /// is a zombie, whether its path names an object.
     pub fn from_judged(judged: &Judged) -> RiskInput {
         RiskInput {
-            object_id_in_path: object_id_in_path(&judged.discovered.parts),
             shadow: judged.standing == Standing::Shadow,
-            zombie: !judged.zombie.is_empty(),
-            ..RiskInput::new(&judged.discovered.method)
+            ..RiskInput::from_discovered(&judged.discovered, !judged.zombie.is_empty())
         }
     }
 

@@ -258,6 +258,15 @@ fn inputs_from_a_judged_operation_its_findings_drift_and_rules() {
             "sensitive_data_returned"
         ]
     );
+    // Without a document: no shadow, the version still makes a zombie.
+    let zombies = crate::version_zombies(&ops);
+    let (i, op) = ops
+        .iter()
+        .enumerate()
+        .find(|(_, o)| o.template() == "/v1/orders/{orderId}")
+        .unwrap();
+    let alone = RiskInput::from_discovered(op, zombies[i].is_some());
+    assert!(!alone.shadow && alone.zombie && alone.object_id_in_path);
     // Without a config, the rules are unknown and not scored.
     let unknown = RiskInput::from_judged(v1).with_rules(None, &template);
     assert_eq!(
