@@ -24,7 +24,11 @@ export async function render(main) {
         h('td', { class: 'n', text: num(o.denials) }),
         h('td', {}, time(o.last_seen)),
         h('td', {}, (o.flags || []).map((f) => h('span', { class: `badge flag-${f}`, text: f }))),
-        h('td', {}, h('span', { class: `badge risk-${o.risk}`, 'data-test': 'inventory-risk', text: o.risk || '—' })),
+        h('td', {}, h('span', {
+          class: `badge risk-${o.risk}`, 'data-test': 'inventory-risk',
+          title: (o.risk_factors || []).map((f) => `${f.explain} (+${f.weight})`).join('\n') || undefined,
+          text: o.risk ? `${o.risk} ${o.risk_score}` : '—',
+        })),
       )) : emptyRow(11, 'No operations.'),
       { 'data-test': 'inventory-operations' }),
     table('Shadow endpoints seen (not in any API document)', ['API', 'Method', 'Path', 'Requests', 'Last seen'],

@@ -10,11 +10,20 @@
 //!   stands out as its own operation (`/users/me` beside
 //!   `/users/{username}`).
 //! - [`drift`]: discovered operations against the API's document: shadow,
-//!   zombie, orphan, matched with the gateway's own operation table.
+//!   zombie (deprecated, or an older version still used), orphan, matched
+//!   with the gateway's own operation table.
+//! - [`version`]: version segments in paths (`v1`, `v1.1`, `2023-10-01`),
+//!   and the operations used in an older version beside a newer one.
 //! - [`openapi`]: an OpenAPI 3.1 document of what was found, as YAML moat
 //!   loads.
 //! - [`profile`]: per operation, query parameters, JSON bodies by status
 //!   and sensitive data, learned in a second pass over the traffic.
+//! - [`schema_drift`]: per documented operation, what its traffic has
+//!   that its document does not: parameters, request-body properties
+//!   (mass assignment), answer fields (excessive data exposure).
+//! - [`risk`]: a risk score per operation (0–100) and the typed factors
+//!   that explain it, from a plain input both discovery and the gateway
+//!   fill.
 //! - [`input`]: traffic read as a stream of samples, with bounded memory:
 //!   HAR files and JSON-lines logs.
 //! - [`schema`]: parameter types and JSON schemas inferred from samples,
@@ -31,12 +40,15 @@ pub mod drift;
 pub mod input;
 pub mod openapi;
 pub mod profile;
+pub mod risk;
 pub mod schema;
+pub mod schema_drift;
 pub mod segment;
 pub mod sensitive;
 pub mod template;
+pub mod version;
 
-pub use drift::{Drift, Judged, Standing, compare};
+pub use drift::{Drift, Judged, Standing, ZombieReason, compare, version_zombies};
 pub use schema::{ParamStats, SchemaBuilder, ValueType};
 pub use segment::SegmentKind;
 pub use sensitive::{Findings, SensitiveKind};

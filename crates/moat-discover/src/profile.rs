@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use moat_request::{CanonicalPath, Query};
-use moat_spec::{Match, OperationTable};
+use moat_spec::{Match, OperationTable, ParameterLocation};
 use serde_json::{Value, json};
 
 use crate::input::Sample;
@@ -37,6 +37,26 @@ pub struct Profile {
     responses: BTreeMap<u16, SchemaBuilder>,
     /// Sensitive data seen in its requests and answers.
     pub findings: Findings,
+}
+
+impl Profile {
+    /// The parameters seen, by location and name (every query parameter
+    /// kept).
+    pub fn parameters(&self) -> impl Iterator<Item = (ParameterLocation, &str)> {
+        self.params
+            .keys()
+            .map(|n| (ParameterLocation::Query, n.as_str()))
+    }
+
+    /// Its JSON request bodies, merged.
+    pub fn request_body(&self) -> &SchemaBuilder {
+        &self.request_body
+    }
+
+    /// Its answers by status; a builder with no sample saw no JSON body.
+    pub fn responses(&self) -> impl Iterator<Item = (u16, &SchemaBuilder)> {
+        self.responses.iter().map(|(s, b)| (*s, b))
+    }
 }
 
 /// Profiles of every operation of a document.

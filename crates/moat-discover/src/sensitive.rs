@@ -35,6 +35,7 @@ mod token;
 mod tests;
 
 pub use findings::{BodySource, Finding, Findings, TextSource};
+pub(crate) use json::push_escaped;
 pub use json::scan_json;
 
 use field::Field;

@@ -28,7 +28,11 @@ paths:
     parameters: [{name: id, in: path, required: true, schema: {type: integer}}]
     get: {operationId: getItem, responses: {"200": {description: ok}}}
   /private:
-    get: {operationId: private, security: [{ApiKey: []}], responses: {"200": {description: ok}}}
+    get:
+      operationId: private
+      security: [{ApiKey: []}]
+      x-moat-rate-limit: {rate: 1000, per: 1m, key: client_ip}
+      responses: {"200": {description: ok}}
   /old:
     get: {operationId: oldItems, deprecated: true, responses: {"200": {description: ok}}}
 components:
@@ -460,6 +464,46 @@ async fn overview_and_inventory_count_traffic() {
         "{old}"
     );
     assert_eq!(old["deprecated"], true);
+    // The risk model: factors, their weights summed, the level.
+    let factors = |o: &Value| -> Vec<String> {
+        o["risk_factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["factor"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(factors(&search), ["unauthenticated", "no_rate_limit"]);
+    assert_eq!(
+        (search["risk_score"].as_u64(), search["risk"].as_str()),
+        (Some(35), Some("medium"))
+    );
+    // Credentials required and a rate limit: nothing to flag.
+    assert_eq!(factors(&op("private")), Vec::<String>::new());
+    assert_eq!(
+        (
+            op("private")["risk_score"].as_u64(),
+            op("private")["risk"].as_str()
+        ),
+        (Some(0), Some("low"))
+    );
+    // An id in the path and no ownership rule for it.
+    assert_eq!(
+        factors(&op("getItem")),
+        [
+            "unauthenticated",
+            "object_id_without_ownership",
+            "no_rate_limit"
+        ]
+    );
+    assert_eq!(
+        factors(&old),
+        ["unauthenticated", "zombie", "no_rate_limit"]
+    );
+    assert_eq!(
+        (old["risk_score"].as_u64(), old["risk"].as_str()),
+        (Some(55), Some("high"))
+    );
     let shadow = inv["shadow"].as_array().unwrap();
     assert_eq!(shadow.len(), 1, "{shadow:?}");
     assert_eq!(

@@ -896,6 +896,17 @@ async fn every_view_fits_a_laptop_and_a_phone() {
             b.assert_fits(view).await;
             b.screenshot(&format!("{view}-{width}")).await;
         }
+        // Each operation's risk: its level and score, the factors on hover.
+        b.route("/inventory").await;
+        let risk = b.find("[data-test=inventory-risk]").await;
+        let text = risk.text().await.unwrap();
+        let (level, score) = text.split_once(' ').unwrap();
+        assert!(
+            ["low", "medium", "high"].contains(&level) && score.parse::<u8>().is_ok(),
+            "{text}"
+        );
+        let why = risk.attr("title").await.unwrap().unwrap_or_default();
+        assert!(why.contains("(+"), "{why}");
         // The detail of an attack (high severity).
         b.route("/events").await;
         b.find("[data-test=event-row].sev-high")

@@ -21,6 +21,7 @@ use serde_json::{Map, Value, json};
 use super::enums::{EnumTracker, is_sensitive_name};
 use super::value::ValueType;
 use crate::segment::SegmentKind;
+use crate::sensitive::push_escaped;
 
 /// Levels of nesting inferred; deeper values are accepted as anything.
 pub const MAX_DEPTH: usize = 32;
@@ -73,6 +74,43 @@ impl SchemaBuilder {
     pub fn to_schema(&self) -> Value {
         self.root.to_schema()
     }
+
+    /// Every position observed below the root, as the steps that reach it,
+    /// each parent before its children: the fields [`Self::to_schema`]
+    /// describes, without their types. Bounded like the schema (at most
+    /// [`MAX_NODES`] positions); no value is in it, only property names.
+    pub fn fields(&self) -> Vec<Vec<FieldStep>> {
+        let mut out = Vec::new();
+        self.root.fields(&mut Vec::new(), &mut out);
+        out
+    }
+}
+
+/// One step from a JSON body's root towards a position in it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FieldStep {
+    /// The named property of an object.
+    Property(String),
+    /// Any element of an array.
+    Item,
+    /// The value under any key of an object whose keys are data
+    /// (identifiers), not names: a map.
+    AnyKey,
+}
+
+/// `steps` as a JSON pointer (RFC 6901 escaping), array elements and map
+/// values written `*`, as sensitive-data locations write them:
+/// `/items/*/email`.
+pub fn field_pointer(steps: &[FieldStep]) -> String {
+    let mut out = String::new();
+    for step in steps {
+        out.push('/');
+        match step {
+            FieldStep::Property(name) => push_escaped(&mut out, name),
+            FieldStep::Item | FieldStep::AnyKey => out.push('*'),
+        }
+    }
+    out
 }
 
 /// Nodes that may still be created.
@@ -198,6 +236,26 @@ impl Node {
                         node.observe(value, depth + 1, budget);
                     }
                 }
+            }
+        }
+    }
+
+    fn fields(&self, path: &mut Vec<FieldStep>, out: &mut Vec<Vec<FieldStep>>) {
+        let mut child = |step: FieldStep, node: &Node, out: &mut Vec<Vec<FieldStep>>| {
+            path.push(step);
+            out.push(path.clone());
+            node.fields(path, out);
+            path.pop();
+        };
+        if let Some(items) = self.array.as_ref().and_then(|a| a.items.as_ref()) {
+            child(FieldStep::Item, items, out);
+        }
+        if let Some(object) = &self.object {
+            for (name, node) in &object.properties {
+                child(FieldStep::Property(name.clone()), node, out);
+            }
+            if let Some(keyed) = &object.keyed {
+                child(FieldStep::AnyKey, keyed, out);
             }
         }
     }

@@ -18,7 +18,7 @@ pub mod json;
 pub mod param;
 pub mod value;
 
-pub use json::SchemaBuilder;
+pub use json::{FieldStep, SchemaBuilder, field_pointer};
 pub use param::{ParamStats, ParamSummary};
 pub use value::ValueType;
 

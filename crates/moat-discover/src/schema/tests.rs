@@ -252,3 +252,41 @@ fn positions_in_all_are_capped() {
 fn nothing_observed_is_anything() {
     assert_eq!(SchemaBuilder::new().to_schema(), json!({}));
 }
+
+#[test]
+fn fields_list_every_position_by_name_and_pointer_without_values() {
+    use super::{FieldStep, field_pointer};
+    let mut builder = SchemaBuilder::new();
+    builder.observe(&json!({
+        "user": {"name": "alice", "a/b~c": 1},
+        "items": [{"sku": "X-1"}, {"sku": "X-2", "qty": 2}],
+        "by_day": {"2024-01-01": {"n": 1}}
+    }));
+    let before = builder.to_schema();
+    let pointers: Vec<String> = builder.fields().iter().map(|f| field_pointer(f)).collect();
+    assert_eq!(
+        pointers,
+        [
+            "/by_day",
+            "/by_day/*",
+            "/by_day/*/n",
+            "/items",
+            "/items/*",
+            "/items/*/qty",
+            "/items/*/sku",
+            "/user",
+            "/user/a~1b~0c",
+            "/user/name",
+        ]
+    );
+    assert_eq!(
+        builder.fields()[1],
+        [FieldStep::Property("by_day".into()), FieldStep::AnyKey]
+    );
+    // A read-only view: the schema is unchanged, and holds no value.
+    assert_eq!(builder.to_schema(), before);
+    let all = format!("{:?}", builder.fields());
+    for value in ["alice", "X-1", "2024-01-01"] {
+        assert!(!all.contains(value), "{value} in {all}");
+    }
+}

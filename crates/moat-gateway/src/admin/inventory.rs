@@ -9,41 +9,38 @@ use std::sync::atomic::Ordering;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use moat_config::LimitStage;
+use moat_discover::risk::{AuthSeen, Risk, RiskInput, assess};
 use moat_spec::{ApiSpec, Operation};
 use moat_state::KeyStore;
 use serde_json::{Value, json};
 
 use super::{AdminState, json};
 
-/// How exposed an operation is: unauthenticated writes and deprecated
-/// operations still answering are the riskiest; anything without
-/// credentials or with refusals is worth a look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Risk {
-    Low,
-    Medium,
-    High,
-}
-
-impl Risk {
-    fn as_str(self) -> &'static str {
-        match self {
-            Risk::Low => "low",
-            Risk::Medium => "medium",
-            Risk::High => "high",
-        }
-    }
-}
-
-fn risk(op: &Operation, anonymous: bool, denials: u64) -> Risk {
-    let writes = !matches!(op.method.as_str(), "GET" | "HEAD" | "OPTIONS");
-    if (anonymous && writes) || (op.deprecated && denials == 0) {
-        Risk::High
-    } else if anonymous || op.deprecated || denials > 0 {
-        Risk::Medium
-    } else {
-        Risk::Low
-    }
+/// The operation's risk, by discovery's model: from its method, its
+/// documented security requirement, deprecation, whether its path names an
+/// object and an ownership rule covers it, and whether a rate limit or
+/// quota applies. What traffic shows (sensitive data in answers) is not
+/// known here and not scored.
+fn risk(api: &crate::runtime::Api, op: &Operation, i: usize) -> Risk {
+    let ownership = api.object_access.binding(i).is_some()
+        || api.object_access.checks_answer(i)
+        || api.learning.path_parameter(i).is_some();
+    let limited = [
+        LimitStage::BeforeIdentity,
+        LimitStage::AfterIdentity,
+        LimitStage::AfterBody,
+    ]
+    .into_iter()
+    .any(|stage| api.limits.for_operation(i, stage).next().is_some());
+    assess(&RiskInput {
+        object_id_in_path: api.objects.of(i).is_some(),
+        zombie: op.deprecated,
+        auth: AuthSeen::from_policy(&op.policy),
+        has_ownership_rule: Some(ownership),
+        has_rate_limit: Some(limited),
+        ..RiskInput::new(op.method.as_str())
+    })
 }
 
 /// The requirement in words: `apiKey OR (bearer AND mtls)`, `none`.
@@ -100,6 +97,12 @@ fn operation_entry(api: &crate::runtime::Api, spec: &ApiSpec, i: usize) -> Optio
     if anonymous {
         flags.push("unauthenticated");
     }
+    let risk = risk(api, op, i);
+    let factors: Vec<Value> = risk
+        .factors
+        .iter()
+        .map(|f| json!({"factor": f.as_str(), "weight": f.weight(), "explain": f.explain()}))
+        .collect();
     Some(json!({
         "api": api.name,
         "operation": op.id(),
@@ -112,7 +115,9 @@ fn operation_entry(api: &crate::runtime::Api, spec: &ApiSpec, i: usize) -> Optio
         "denials": denials,
         "last_seen": (last_seen > 0).then_some(last_seen),
         "flags": flags,
-        "risk": risk(op, anonymous, denials).as_str(),
+        "risk": risk.level().as_str(),
+        "risk_score": risk.score,
+        "risk_factors": factors,
     }))
 }
 
