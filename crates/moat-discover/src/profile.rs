@@ -1,27 +1,31 @@
-//! What each discovered operation carries: query parameters and their
-//! types, JSON request and response bodies' schemas by status, and the
-//! sensitive data seen, learned in a second pass over the traffic once the
+//! What each discovered operation carries: query, header and cookie
+//! parameters and their types, the security schemes its requests used,
+//! JSON request and response bodies' schemas by status, and the sensitive
+//! data seen, learned in a second pass over the traffic once the
 //! operations are known.
 //!
 //! A sample is matched to its operation with the gateway's matcher, on the
-//! document built from the discovered operations; its query is read with
-//! the gateway's query parser and its JSON bodies with `serde_json` (an
-//! unparseable body only teaches nothing). No value is kept: parameter
-//! statistics keep short enum words only, schemas no examples, findings
-//! counts.
+//! document built from the discovered operations; its query and cookies
+//! are read with the gateway's parsers and its JSON bodies with
+//! `serde_json` (an unparseable body only teaches nothing). Headers that
+//! are HTTP's own ([`crate::headers`]) are not parameters; neither is
+//! whatever carried a credential: that is a security scheme
+//! ([`crate::auth`]). No value is kept: parameter statistics keep short
+//! enum words only, schemas no examples, findings counts, schemes names.
 
 use std::collections::BTreeMap;
 
-use moat_request::{CanonicalPath, Query};
+use moat_request::{CanonicalPath, Cookies, Query};
 use moat_spec::{Match, OperationTable};
 use serde_json::{Value, json};
 
+use crate::auth::{AuthSeen, Credential, KeyLocation, SchemesSeen};
 use crate::input::Sample;
 use crate::schema::{ParamStats, SchemaBuilder};
 use crate::sensitive::{BodySource, Findings, TextSource};
 
-/// Query parameters tracked per operation; more are ignored (a client
-/// that sends random names must not grow memory).
+/// Query, header and cookie parameters tracked per operation, each; more
+/// are ignored (a client that sends random names must not grow memory).
 const MAX_PARAMS: usize = 100;
 
 /// Response statuses tracked per operation.
@@ -33,6 +37,9 @@ pub struct Profile {
     /// Requests matched to it.
     pub requests: u64,
     params: BTreeMap<String, ParamStats>,
+    headers: BTreeMap<String, ParamStats>,
+    cookies: BTreeMap<String, ParamStats>,
+    auth: AuthSeen,
     request_body: SchemaBuilder,
     responses: BTreeMap<u16, SchemaBuilder>,
     /// Sensitive data seen in its requests and answers.
@@ -44,6 +51,15 @@ pub struct Profile {
 pub struct Profiler {
     table: OperationTable,
     profiles: Vec<Profile>,
+    schemes: SchemesSeen,
+}
+
+impl Profile {
+    /// The credentials its requests carried: each scheme's count, and
+    /// whether it was always, sometimes or never authenticated.
+    pub fn auth(&self) -> &AuthSeen {
+        &self.auth
+    }
 }
 
 impl Profiler {
@@ -52,7 +68,11 @@ impl Profiler {
         let profiles = (0..table.spec().operations.len())
             .map(|_| Profile::default())
             .collect();
-        Self { table, profiles }
+        Self {
+            table,
+            profiles,
+            schemes: SchemesSeen::default(),
+        }
     }
 
     /// Learns from one sample; one no operation matches teaches nothing.
@@ -72,32 +92,49 @@ impl Profiler {
         };
         p.requests += 1;
         let query = query.map(Query::parse).unwrap_or_default();
-        // Names seen before and absent now count as absent.
-        let mut names: Vec<&str> = query.pairs().iter().map(|(n, _)| n.as_str()).collect();
-        names.sort_unstable();
-        names.dedup();
-        for name in &names {
-            if !p.params.contains_key(*name) && p.params.len() < MAX_PARAMS {
-                let mut stats = ParamStats::new(name);
-                for _ in 1..p.requests {
-                    stats.observe_request(std::iter::empty());
-                }
-                p.params.insert((*name).to_string(), stats);
-            }
-        }
-        for (name, stats) in &mut p.params {
-            let values = query
-                .pairs()
+        let cookies = cookies_of(&sample.request_headers);
+        let credentials =
+            crate::auth::credentials(&sample.request_headers, query.pairs(), cookies.pairs());
+        p.auth.observe(&credentials);
+        self.schemes.observe(&credentials);
+        let is_key = |at: KeyLocation, name: &str| {
+            credentials
                 .iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str());
-            stats.observe_request(values);
-        }
+                .any(|c: &Credential| c.scheme.api_key_at(at) == Some(name))
+        };
+        let query_params: Vec<(&str, &str)> = query
+            .pairs()
+            .iter()
+            .filter(|(n, _)| !is_key(KeyLocation::Query, n))
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        observe_params(&mut p.params, p.requests, &query_params);
+        let headers: Vec<(String, &str)> = sample
+            .request_headers
+            .iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.as_str()))
+            .filter(|(n, _)| !crate::headers::is_standard(n) && !is_key(KeyLocation::Header, n))
+            .collect();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        observe_params(&mut p.headers, p.requests, &headers);
+        let cookie_params: Vec<(&str, &str)> = cookies
+            .pairs()
+            .iter()
+            .filter(|(n, _)| !is_key(KeyLocation::Cookie, n))
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        observe_params(&mut p.cookies, p.requests, &cookie_params);
         for (name, value) in query.pairs() {
             p.findings.record_text(TextSource::Query, name, value);
         }
         for (name, value) in &sample.request_headers {
-            p.findings.record_text(TextSource::Header, name, value);
+            // Cookies are counted one by one, under their own names.
+            if !name.eq_ignore_ascii_case("cookie") {
+                p.findings.record_text(TextSource::Header, name, value);
+            }
+        }
+        for (name, value) in cookies.pairs() {
+            p.findings.record_text(TextSource::Cookie, name, value);
         }
         for (name, value) in &sample.response_headers {
             p.findings
@@ -121,6 +158,11 @@ impl Profiler {
         }
     }
 
+    /// The security schemes seen over the whole API.
+    pub fn schemes(&self) -> &SchemesSeen {
+        &self.schemes
+    }
+
     /// The profile of the operation at `index` in the document.
     pub fn profile(&self, index: usize) -> Option<&Profile> {
         self.profiles.get(index)
@@ -136,9 +178,22 @@ impl Profiler {
     }
 
     /// Adds what was learned to the document the table was built from
-    /// (the same operations, in the same order): query parameters, the
-    /// request body, responses by status, and `x-moat-sensitive`.
+    /// (the same operations, in the same order): query, header and cookie
+    /// parameters, `security`, the request body, responses by status, and
+    /// `x-moat-sensitive`; and `components.securitySchemes`.
     pub fn annotate(&self, document: &mut Value) {
+        let scheme_names = crate::auth::openapi::component_names(&self.schemes);
+        if !self.schemes.is_empty()
+            && let Some(root) = document.as_object_mut()
+        {
+            let components = root
+                .entry("components")
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            components["securitySchemes"] = Value::Object(crate::auth::openapi::security_schemes(
+                &self.schemes,
+                &scheme_names,
+            ));
+        }
         for (op, profile) in self.table.spec().operations.iter().zip(&self.profiles) {
             let Some(entry) = document
                 .get_mut("paths")
@@ -152,15 +207,24 @@ impl Profiler {
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            for (name, stats) in &profile.params {
-                let summary = stats.summary();
-                parameters.push(json!({
-                    "name": name, "in": "query", "required": summary.required,
-                    "schema": summary.to_schema(),
-                }));
+            for (location, params) in [
+                ("query", &profile.params),
+                ("header", &profile.headers),
+                ("cookie", &profile.cookies),
+            ] {
+                for (name, stats) in params {
+                    let summary = stats.summary();
+                    parameters.push(json!({
+                        "name": name, "in": location, "required": summary.required,
+                        "schema": summary.to_schema(),
+                    }));
+                }
             }
             if !parameters.is_empty() {
                 entry["parameters"] = Value::Array(parameters);
+            }
+            if let Some(security) = crate::auth::openapi::security(&profile.auth, &scheme_names) {
+                entry["security"] = security;
             }
             if profile.request_body.samples() > 0 {
                 entry["requestBody"] = json!({
@@ -188,6 +252,46 @@ impl Profiler {
             }
         }
     }
+}
+
+/// Learns one request's parameters of one location: names seen before
+/// and absent now count as absent; a new name counts as absent from the
+/// `requests - 1` requests before.
+fn observe_params(
+    params: &mut BTreeMap<String, ParamStats>,
+    requests: u64,
+    pairs: &[(&str, &str)],
+) {
+    let mut names: Vec<&str> = pairs.iter().map(|(n, _)| *n).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in &names {
+        if !params.contains_key(*name) && params.len() < MAX_PARAMS {
+            let mut stats = ParamStats::new(name);
+            for _ in 1..requests {
+                stats.observe_request(std::iter::empty());
+            }
+            params.insert((*name).to_string(), stats);
+        }
+    }
+    for (name, stats) in params.iter_mut() {
+        let values = pairs.iter().filter(|(n, _)| n == name).map(|(_, v)| *v);
+        stats.observe_request(values);
+    }
+}
+
+/// The request's cookies, read with the gateway's parser from every
+/// `Cookie` field (a field that is not visible ASCII gives none).
+fn cookies_of(headers: &[(String, String)]) -> Cookies {
+    let mut fields = http::HeaderMap::new();
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("cookie")
+            && let Ok(value) = http::HeaderValue::from_str(value)
+        {
+            fields.append(http::header::COOKIE, value);
+        }
+    }
+    Cookies::parse(&fields)
 }
 
 fn json_body(body: Option<&crate::input::Body>) -> Option<Value> {
