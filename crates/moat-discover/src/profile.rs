@@ -309,6 +309,7 @@ fn json_body(body: Option<&crate::input::Body>) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::AuthPresence;
     use crate::input::Body;
     use crate::template::Templater;
 
@@ -393,6 +394,10 @@ mod tests {
         );
         let sort = params.iter().find(|p| p["name"] == "sort").unwrap();
         assert_eq!(sort["required"], false);
+        // The credential is a scheme, not a header parameter.
+        assert_eq!(params.len(), 2, "{params:#?}");
+        assert_eq!(get["security"], json!([{"basic": []}]));
+        assert_eq!(doc["components"]["securitySchemes"]["basic"]["scheme"], "basic");
         let items = &get["responses"]["200"]["content"]["application/json"]["schema"]["items"];
         assert_eq!(items["properties"]["email"]["format"], "email", "{get:#}");
         let post = &doc["paths"]["/users"]["post"];
@@ -420,5 +425,146 @@ mod tests {
         }
         // The annotated document is still one moat loads.
         moat_spec::load_text("annotated.yaml", &crate::openapi::to_yaml(&doc)).unwrap();
+    }
+
+    fn with_headers(method: &str, url: &str, headers: &[(&str, &str)]) -> Sample {
+        Sample {
+            method: method.into(),
+            url: url.into(),
+            status: Some(200),
+            request_headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_string(), (*v).to_string()))
+                .collect(),
+            response_headers: Vec::new(),
+            request_body: None,
+            response_body: None,
+        }
+    }
+
+    fn profiled(samples: &[Sample]) -> (Profiler, Value) {
+        let mut t = Templater::new();
+        for s in samples {
+            t.observe(&s.method, s.url.split('?').next().unwrap())
+                .unwrap();
+        }
+        let ops = t.operations();
+        let doc = crate::openapi::document("api", &ops);
+        let text = crate::openapi::to_yaml(&doc);
+        let table = OperationTable::new(moat_spec::load_text("d.yaml", &text).unwrap());
+        let mut profiler = Profiler::new(table);
+        for s in samples {
+            profiler.observe(s);
+        }
+        (profiler, doc)
+    }
+
+    #[test]
+    fn header_and_cookie_parameters_and_security_schemes() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQ3MTEiLCJyb2xlIjoiYWRtaW4ifQ.c2ln";
+        let bearer = format!("Bearer {jwt}");
+        let mut samples = Vec::new();
+        for i in 0..10 {
+            let version = if i % 2 == 0 { "2024-01-01" } else { "2025-06-01" };
+            let page = i.to_string();
+            let mut headers = vec![
+                ("Host", "api.example.com"),
+                ("User-Agent", "curl/8"),
+                ("Accept-Language", "en"),
+                ("Sec-Fetch-Mode", "cors"),
+                ("X-Forwarded-For", "203.0.113.9"),
+                ("X-Api-Version", version),
+                ("X-Api-Key", "k-7f3a9"),
+            ];
+            if i < 4 {
+                headers.push(("X-Page", &page));
+            }
+            let cookie = format!("theme={}; session=s%3A{i}abc; visits={i}", if i % 2 == 0 { "dark" } else { "light" });
+            headers.push(("Cookie", &cookie));
+            samples.push(with_headers("GET", "/reports", &headers));
+        }
+        // One operation with a bearer JWT, sometimes none.
+        samples.push(with_headers("GET", "/me", &[("Authorization", &bearer)]));
+        samples.push(with_headers("GET", "/me", &[("Authorization", &bearer)]));
+        samples.push(with_headers("GET", "/me", &[]));
+        // One never authenticated.
+        samples.push(with_headers("GET", "/health", &[("Accept", "*/*")]));
+        let (profiler, mut doc) = profiled(&samples);
+        profiler.annotate(&mut doc);
+
+        let reports = &doc["paths"]["/reports"]["get"];
+        let params = reports["parameters"].as_array().unwrap();
+        let find = |name: &str, location: &str| {
+            params
+                .iter()
+                .find(|p| p["name"] == name && p["in"] == location)
+                .cloned()
+        };
+        let version = find("x-api-version", "header").unwrap();
+        assert_eq!(version["required"], true);
+        assert_eq!(version["schema"], json!({"type": "string", "format": "date"}));
+        let page = find("x-page", "header").unwrap();
+        assert_eq!(
+            (page["required"].as_bool(), page["schema"]["type"].as_str()),
+            (Some(false), Some("integer"))
+        );
+        let theme = find("theme", "cookie").unwrap();
+        assert_eq!(
+            theme["schema"],
+            json!({"type": "string", "enum": ["dark", "light"]})
+        );
+        assert_eq!(find("visits", "cookie").unwrap()["schema"]["type"], "integer");
+        // Standard headers and credentials are not parameters.
+        let names: Vec<&str> = params.iter().filter_map(|p| p["name"].as_str()).collect();
+        assert_eq!(names, ["x-api-version", "x-page", "theme", "visits"], "{params:#?}");
+        assert_eq!(
+            reports["security"],
+            json!([{"header.x-api-key": []}, {"cookie.session": []}])
+        );
+        let me = &doc["paths"]["/me"]["get"];
+        assert_eq!(me["security"], json!([{"bearerJwt": []}, {}]));
+        assert!(doc["paths"]["/health"]["get"].get("security").is_none());
+
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(
+            schemes["header.x-api-key"],
+            json!({"type": "apiKey", "in": "header", "name": "x-api-key",
+                   "x-moat-discovered": {"requests": 10}})
+        );
+        assert_eq!(schemes["cookie.session"]["in"], "cookie");
+        assert_eq!(
+            schemes["bearerJwt"]["x-moat-jwt"],
+            json!({"tokens": 2, "algorithms": ["HS256"], "claims": ["role", "sub"]})
+        );
+
+        // The accessors the inventory reads.
+        let presence = |method: &str, path: &[&str]| {
+            profiler.profile_of(method, path).unwrap().auth().presence()
+        };
+        assert_eq!(presence("GET", &["reports"]), AuthPresence::Always);
+        assert_eq!(presence("GET", &["me"]), AuthPresence::Sometimes);
+        assert_eq!(presence("GET", &["health"]), AuthPresence::Never);
+        assert_eq!(profiler.schemes().iter().count(), 3);
+
+        // No credential, claim value or cookie value anywhere.
+        let all = doc.to_string();
+        for value in [jwt, "k-7f3a9", "user-4711", "admin", "s%3A", "0abc", "203.0.113.9"] {
+            assert!(!all.contains(value), "{value} in {all}");
+        }
+        let findings = serde_json::to_string(&reports["x-moat-sensitive"]).unwrap();
+        assert!(!findings.contains("header.cookie"), "{findings}");
+        // The annotated document is still one moat loads, with the schemes.
+        let spec = moat_spec::load_text("annotated.yaml", &crate::openapi::to_yaml(&doc)).unwrap();
+        let me = spec.operation("getMe").unwrap();
+        assert!(me.policy.allows_anonymous());
+        assert_eq!(me.policy.scheme_names(), ["bearerJwt"]);
+        assert_eq!(
+            spec.schemes["header.x-api-key"].kind,
+            moat_spec::SchemeKind::ApiKey {
+                name: "x-api-key".into(),
+                location: moat_spec::ApiKeyLocation::Header
+            }
+        );
+        assert!(spec.warnings.is_empty(), "{:?}", spec.warnings);
     }
 }
