@@ -397,7 +397,10 @@ mod tests {
         // The credential is a scheme, not a header parameter.
         assert_eq!(params.len(), 2, "{params:#?}");
         assert_eq!(get["security"], json!([{"basic": []}]));
-        assert_eq!(doc["components"]["securitySchemes"]["basic"]["scheme"], "basic");
+        assert_eq!(
+            doc["components"]["securitySchemes"]["basic"]["scheme"],
+            "basic"
+        );
         let items = &get["responses"]["200"]["content"]["application/json"]["schema"]["items"];
         assert_eq!(items["properties"]["email"]["format"], "email", "{get:#}");
         let post = &doc["paths"]["/users"]["post"];
@@ -465,7 +468,11 @@ mod tests {
         let bearer = format!("Bearer {jwt}");
         let mut samples = Vec::new();
         for i in 0..10 {
-            let version = if i % 2 == 0 { "2024-01-01" } else { "2025-06-01" };
+            let version = if i % 2 == 0 {
+                "2024-01-01"
+            } else {
+                "2025-06-01"
+            };
             let page = i.to_string();
             let mut headers = vec![
                 ("Host", "api.example.com"),
@@ -479,7 +486,10 @@ mod tests {
             if i < 4 {
                 headers.push(("X-Page", &page));
             }
-            let cookie = format!("theme={}; session=s%3A{i}abc; visits={i}", if i % 2 == 0 { "dark" } else { "light" });
+            let cookie = format!(
+                "theme={}; session=s%3A{i}abc; visits={i}",
+                if i % 2 == 0 { "dark" } else { "light" }
+            );
             headers.push(("Cookie", &cookie));
             samples.push(with_headers("GET", "/reports", &headers));
         }
@@ -502,7 +512,10 @@ mod tests {
         };
         let version = find("x-api-version", "header").unwrap();
         assert_eq!(version["required"], true);
-        assert_eq!(version["schema"], json!({"type": "string", "format": "date"}));
+        assert_eq!(
+            version["schema"],
+            json!({"type": "string", "format": "date"})
+        );
         let page = find("x-page", "header").unwrap();
         assert_eq!(
             (page["required"].as_bool(), page["schema"]["type"].as_str()),
@@ -513,10 +526,17 @@ mod tests {
             theme["schema"],
             json!({"type": "string", "enum": ["dark", "light"]})
         );
-        assert_eq!(find("visits", "cookie").unwrap()["schema"]["type"], "integer");
+        assert_eq!(
+            find("visits", "cookie").unwrap()["schema"]["type"],
+            "integer"
+        );
         // Standard headers and credentials are not parameters.
         let names: Vec<&str> = params.iter().filter_map(|p| p["name"].as_str()).collect();
-        assert_eq!(names, ["x-api-version", "x-page", "theme", "visits"], "{params:#?}");
+        assert_eq!(
+            names,
+            ["x-api-version", "x-page", "theme", "visits"],
+            "{params:#?}"
+        );
         assert_eq!(
             reports["security"],
             json!([{"header.x-api-key": []}, {"cookie.session": []}])
@@ -548,7 +568,15 @@ mod tests {
 
         // No credential, claim value or cookie value anywhere.
         let all = doc.to_string();
-        for value in [jwt, "k-7f3a9", "user-4711", "admin", "s%3A", "0abc", "203.0.113.9"] {
+        for value in [
+            jwt,
+            "k-7f3a9",
+            "user-4711",
+            "admin",
+            "s%3A",
+            "0abc",
+            "203.0.113.9",
+        ] {
             assert!(!all.contains(value), "{value} in {all}");
         }
         let findings = serde_json::to_string(&reports["x-moat-sensitive"]).unwrap();
