@@ -1,6 +1,7 @@
 //! What credential one request carried, and where.
 
 use crate::sensitive::field::Field;
+use crate::sensitive::token::{is_api_key, is_jwt};
 use crate::sensitive::{SensitiveKind, scan_text};
 
 use super::jwt::JwtInfo;
@@ -147,8 +148,9 @@ const ANTI_FORGERY: &[&str] = &["csrf", "xsrf"];
 
 /// The credentials a request carried: its `Authorization` field, and the
 /// headers, query parameters and cookies that hold a key. `headers` are
-/// the request's (any case), `query` and `cookies` decoded pairs. Each
-/// scheme appears once.
+/// the request's (any case; standard ones such as `Cookie` or `Referer`
+/// are not looked at, see [`crate::headers`]), `query` and `cookies`
+/// decoded pairs. Each scheme appears once.
 pub fn credentials(
     headers: &[(String, String)],
     query: &[(String, String)],
@@ -166,7 +168,9 @@ pub fn credentials(
             if let Some(c) = authorization(value) {
                 push(c);
             }
-        } else if let Some(c) = credential(KeyLocation::Header, &lower, value) {
+        } else if !crate::headers::is_standard(&lower)
+            && let Some(c) = credential(KeyLocation::Header, &lower, value)
+        {
             push(c);
         }
     }
@@ -226,11 +230,13 @@ fn is_scheme_word(word: &str) -> bool {
 }
 
 /// A key sent at `location` under `name`, if the field holds one: a name
-/// known to carry keys, a cookie whose name names a credential, or a
-/// value that the sensitive-data detection takes for a credential (a JWT,
-/// a well-known service's key, or a high-entropy secret or a password
-/// under a credential's name). Empty values and anti-forgery tokens are
-/// not credentials.
+/// known to carry keys, a cookie whose name names a credential, a value
+/// that is a JWT or a well-known service's key, or, under a credential's
+/// name, a value in which the sensitive-data detection finds a credential
+/// (a JWT, a key, a high-entropy secret, a password). A token inside a
+/// longer value of any other field (a URL's query) does not make that
+/// field a credential. Empty values and anti-forgery tokens are not
+/// credentials.
 fn credential(location: KeyLocation, name: &str, value: &str) -> Option<Credential> {
     let value = value.trim();
     if value.is_empty() || name.is_empty() || name.len() > MAX_NAME_LEN {
@@ -246,15 +252,19 @@ fn credential(location: KeyLocation, name: &str, value: &str) -> Option<Credenti
         KeyLocation::Cookie => KEY_COOKIES.contains(&lower.as_str()) || Field::of(name).secret,
     };
     let looks_like_one = || {
-        scan_text(Some(name), value).iter().any(|k| {
-            matches!(
-                k,
-                SensitiveKind::Jwt
-                    | SensitiveKind::ApiKey
-                    | SensitiveKind::Secret
-                    | SensitiveKind::Password
-            )
-        })
+        let field = Field::of(name);
+        is_jwt(value)
+            || is_api_key(value)
+            || (field.secret || field.password)
+                && scan_text(Some(name), value).iter().any(|k| {
+                    matches!(
+                        k,
+                        SensitiveKind::Jwt
+                            | SensitiveKind::ApiKey
+                            | SensitiveKind::Secret
+                            | SensitiveKind::Password
+                    )
+                })
     };
     (known || looks_like_one()).then(|| key(location, name, value))
 }
@@ -266,6 +276,7 @@ fn key(location: KeyLocation, name: &str, value: &str) -> Credential {
     };
     Credential {
         scheme: Scheme::ApiKey { location, name },
-        jwt: JwtInfo::of(value),
+        // `X-Auth: Bearer <jwt>` as well as the bare token.
+        jwt: JwtInfo::of(value).or_else(|| value.rsplit(' ').next().and_then(JwtInfo::of)),
     }
 }

@@ -173,6 +173,23 @@ fn api_keys_in_headers_by_name_or_by_value() {
     let found = credentials(&pairs(&[("X-Identity", &token)]), &[], &[]);
     assert_eq!(found[0].scheme, api_key(KeyLocation::Header, "x-identity"));
     assert_eq!(found[0].jwt.as_ref().unwrap().claims, ["aud", "iss"]);
+    let found = credentials(&pairs(&[("X-Auth", &format!("Bearer {token}"))]), &[], &[]);
+    assert_eq!(found[0].scheme, api_key(KeyLocation::Header, "x-auth"));
+    assert!(found[0].jwt.is_some());
+    // A token inside another field's value, or in a standard header, does
+    // not make that field a scheme; a cookie's is its own cookie's.
+    assert_eq!(
+        schemes_of(
+            &[
+                ("Referer", &format!("https://app.example/cb?token={token}")),
+                ("X-Return-To", &format!("/cb?id_token={token}")),
+                ("Cookie", &format!("sid={token}")),
+            ],
+            &[("next", &format!("/cb?jwt={token}"))],
+            &[("sid", &token)],
+        ),
+        [api_key(KeyLocation::Cookie, "sid")]
+    );
     // Not credentials: ordinary headers, ids, anti-forgery tokens, a
     // credential's name with a word for a value.
     assert_eq!(
