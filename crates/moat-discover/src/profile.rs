@@ -189,10 +189,15 @@ impl Profiler {
             let components = root
                 .entry("components")
                 .or_insert_with(|| Value::Object(serde_json::Map::new()));
-            components["securitySchemes"] = Value::Object(crate::auth::openapi::security_schemes(
-                &self.schemes,
-                &scheme_names,
-            ));
+            if let Some(components) = components.as_object_mut() {
+                components.insert(
+                    "securitySchemes".to_string(),
+                    Value::Object(crate::auth::openapi::security_schemes(
+                        &self.schemes,
+                        &scheme_names,
+                    )),
+                );
+            }
         }
         for (op, profile) in self.table.spec().operations.iter().zip(&self.profiles) {
             let Some(entry) = document
