@@ -90,3 +90,39 @@ pub fn is_standard(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     STANDARD.contains(&lower.as_str()) || STANDARD_PREFIXES.iter().any(|p| lower.starts_with(p))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_standard;
+
+    #[test]
+    fn standard_headers_are_not_parameters_and_the_api_s_own_are() {
+        for name in [
+            "Host",
+            ":authority",
+            "User-Agent",
+            "Accept",
+            "Accept-Encoding",
+            "Content-Type",
+            "If-None-Match",
+            "Sec-Fetch-Site",
+            "sec-ch-ua",
+            "X-Forwarded-For",
+            "Authorization",
+            "Cookie",
+            "Upgrade-Insecure-Requests",
+            "traceparent",
+        ] {
+            assert!(is_standard(name), "{name}");
+        }
+        for name in [
+            "X-Api-Version",
+            "X-Tenant",
+            "Idempotency-Key",
+            "Prefer",
+            "X-Page",
+        ] {
+            assert!(!is_standard(name), "{name}");
+        }
+    }
+}
