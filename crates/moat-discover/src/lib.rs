@@ -9,6 +9,12 @@
 //!   always; words when many siblings share one shape, unless one of them
 //!   stands out as its own operation (`/users/me` beside
 //!   `/users/{username}`).
+//! - [`auth`]: the security schemes requests carried (bearer JWTs with
+//!   their algorithm and claim names, opaque bearer tokens, basic, API keys
+//!   in headers, query parameters and cookies, none), per operation and
+//!   over the API.
+//! - [`headers`]: which request headers are API parameters rather than
+//!   HTTP's, browsers', proxies' or tracing's own.
 //! - [`drift`]: discovered operations against the API's document: shadow,
 //!   zombie (deprecated, or an older version still used), orphan, matched
 //!   with the gateway's own operation table.
@@ -16,8 +22,9 @@
 //!   and the operations used in an older version beside a newer one.
 //! - [`openapi`]: an OpenAPI 3.1 document of what was found, as YAML moat
 //!   loads.
-//! - [`profile`]: per operation, query parameters, JSON bodies by status
-//!   and sensitive data, learned in a second pass over the traffic.
+//! - [`profile`]: per operation, query, header and cookie parameters,
+//!   the security schemes seen, JSON bodies by status and sensitive data,
+//!   learned in a second pass over the traffic.
 //! - [`schema_drift`]: per documented operation, what its traffic has
 //!   that its document does not: parameters, request-body properties
 //!   (mass assignment), answer fields (excessive data exposure).
@@ -36,7 +43,9 @@
 //! discovery sees exactly the segments the gateway routes on.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod auth;
 pub mod drift;
+pub mod headers;
 pub mod input;
 pub mod openapi;
 pub mod profile;

@@ -1,27 +1,31 @@
-//! What each discovered operation carries: query parameters and their
-//! types, JSON request and response bodies' schemas by status, and the
-//! sensitive data seen, learned in a second pass over the traffic once the
+//! What each discovered operation carries: query, header and cookie
+//! parameters and their types, the security schemes its requests used,
+//! JSON request and response bodies' schemas by status, and the sensitive
+//! data seen, learned in a second pass over the traffic once the
 //! operations are known.
 //!
 //! A sample is matched to its operation with the gateway's matcher, on the
-//! document built from the discovered operations; its query is read with
-//! the gateway's query parser and its JSON bodies with `serde_json` (an
-//! unparseable body only teaches nothing). No value is kept: parameter
-//! statistics keep short enum words only, schemas no examples, findings
-//! counts.
+//! document built from the discovered operations; its query and cookies
+//! are read with the gateway's parsers and its JSON bodies with
+//! `serde_json` (an unparseable body only teaches nothing). Headers that
+//! are HTTP's own ([`crate::headers`]) are not parameters; neither is
+//! whatever carried a credential: that is a security scheme
+//! ([`crate::auth`]). No value is kept: parameter statistics keep short
+//! enum words only, schemas no examples, findings counts, schemes names.
 
 use std::collections::BTreeMap;
 
-use moat_request::{CanonicalPath, Query};
+use moat_request::{CanonicalPath, Cookies, Query};
 use moat_spec::{Match, OperationTable, ParameterLocation};
 use serde_json::{Value, json};
 
+use crate::auth::{AuthSeen, Credential, KeyLocation, SchemesSeen};
 use crate::input::Sample;
 use crate::schema::{ParamStats, SchemaBuilder};
 use crate::sensitive::{BodySource, Findings, TextSource};
 
-/// Query parameters tracked per operation; more are ignored (a client
-/// that sends random names must not grow memory).
+/// Query, header and cookie parameters tracked per operation, each; more
+/// are ignored (a client that sends random names must not grow memory).
 const MAX_PARAMS: usize = 100;
 
 /// Response statuses tracked per operation.
@@ -33,6 +37,9 @@ pub struct Profile {
     /// Requests matched to it.
     pub requests: u64,
     params: BTreeMap<String, ParamStats>,
+    headers: BTreeMap<String, ParamStats>,
+    cookies: BTreeMap<String, ParamStats>,
+    auth: AuthSeen,
     request_body: SchemaBuilder,
     responses: BTreeMap<u16, SchemaBuilder>,
     /// Sensitive data seen in its requests and answers.
@@ -40,12 +47,16 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// The parameters seen, by location and name (every query parameter
-    /// kept).
+    /// The parameters seen, by location and name: query, header and
+    /// cookie parameters (credentials are schemes, not parameters).
     pub fn parameters(&self) -> impl Iterator<Item = (ParameterLocation, &str)> {
-        self.params
-            .keys()
-            .map(|n| (ParameterLocation::Query, n.as_str()))
+        [
+            (ParameterLocation::Query, &self.params),
+            (ParameterLocation::Header, &self.headers),
+            (ParameterLocation::Cookie, &self.cookies),
+        ]
+        .into_iter()
+        .flat_map(|(location, params)| params.keys().map(move |n| (location, n.as_str())))
     }
 
     /// Its JSON request bodies, merged.
@@ -64,6 +75,15 @@ impl Profile {
 pub struct Profiler {
     table: OperationTable,
     profiles: Vec<Profile>,
+    schemes: SchemesSeen,
+}
+
+impl Profile {
+    /// The credentials its requests carried: each scheme's count, and
+    /// whether it was always, sometimes or never authenticated.
+    pub fn auth(&self) -> &AuthSeen {
+        &self.auth
+    }
 }
 
 impl Profiler {
@@ -72,7 +92,11 @@ impl Profiler {
         let profiles = (0..table.spec().operations.len())
             .map(|_| Profile::default())
             .collect();
-        Self { table, profiles }
+        Self {
+            table,
+            profiles,
+            schemes: SchemesSeen::default(),
+        }
     }
 
     /// Learns from one sample; one no operation matches teaches nothing.
@@ -92,32 +116,49 @@ impl Profiler {
         };
         p.requests += 1;
         let query = query.map(Query::parse).unwrap_or_default();
-        // Names seen before and absent now count as absent.
-        let mut names: Vec<&str> = query.pairs().iter().map(|(n, _)| n.as_str()).collect();
-        names.sort_unstable();
-        names.dedup();
-        for name in &names {
-            if !p.params.contains_key(*name) && p.params.len() < MAX_PARAMS {
-                let mut stats = ParamStats::new(name);
-                for _ in 1..p.requests {
-                    stats.observe_request(std::iter::empty());
-                }
-                p.params.insert((*name).to_string(), stats);
-            }
-        }
-        for (name, stats) in &mut p.params {
-            let values = query
-                .pairs()
+        let cookies = cookies_of(&sample.request_headers);
+        let credentials =
+            crate::auth::credentials(&sample.request_headers, query.pairs(), cookies.pairs());
+        p.auth.observe(&credentials);
+        self.schemes.observe(&credentials);
+        let is_key = |at: KeyLocation, name: &str| {
+            credentials
                 .iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str());
-            stats.observe_request(values);
-        }
+                .any(|c: &Credential| c.scheme.api_key_at(at) == Some(name))
+        };
+        let query_params: Vec<(&str, &str)> = query
+            .pairs()
+            .iter()
+            .filter(|(n, _)| !is_key(KeyLocation::Query, n))
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        observe_params(&mut p.params, p.requests, &query_params);
+        let headers: Vec<(String, &str)> = sample
+            .request_headers
+            .iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.as_str()))
+            .filter(|(n, _)| !crate::headers::is_standard(n) && !is_key(KeyLocation::Header, n))
+            .collect();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        observe_params(&mut p.headers, p.requests, &headers);
+        let cookie_params: Vec<(&str, &str)> = cookies
+            .pairs()
+            .iter()
+            .filter(|(n, _)| !is_key(KeyLocation::Cookie, n))
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        observe_params(&mut p.cookies, p.requests, &cookie_params);
         for (name, value) in query.pairs() {
             p.findings.record_text(TextSource::Query, name, value);
         }
         for (name, value) in &sample.request_headers {
-            p.findings.record_text(TextSource::Header, name, value);
+            // Cookies are counted one by one, under their own names.
+            if !name.eq_ignore_ascii_case("cookie") {
+                p.findings.record_text(TextSource::Header, name, value);
+            }
+        }
+        for (name, value) in cookies.pairs() {
+            p.findings.record_text(TextSource::Cookie, name, value);
         }
         for (name, value) in &sample.response_headers {
             p.findings
@@ -141,6 +182,11 @@ impl Profiler {
         }
     }
 
+    /// The security schemes seen over the whole API.
+    pub fn schemes(&self) -> &SchemesSeen {
+        &self.schemes
+    }
+
     /// The profile of the operation at `index` in the document.
     pub fn profile(&self, index: usize) -> Option<&Profile> {
         self.profiles.get(index)
@@ -156,9 +202,27 @@ impl Profiler {
     }
 
     /// Adds what was learned to the document the table was built from
-    /// (the same operations, in the same order): query parameters, the
-    /// request body, responses by status, and `x-moat-sensitive`.
+    /// (the same operations, in the same order): query, header and cookie
+    /// parameters, `security`, the request body, responses by status, and
+    /// `x-moat-sensitive`; and `components.securitySchemes`.
     pub fn annotate(&self, document: &mut Value) {
+        let scheme_names = crate::auth::openapi::component_names(&self.schemes);
+        if !self.schemes.is_empty()
+            && let Some(root) = document.as_object_mut()
+        {
+            let components = root
+                .entry("components")
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if let Some(components) = components.as_object_mut() {
+                components.insert(
+                    "securitySchemes".to_string(),
+                    Value::Object(crate::auth::openapi::security_schemes(
+                        &self.schemes,
+                        &scheme_names,
+                    )),
+                );
+            }
+        }
         for (op, profile) in self.table.spec().operations.iter().zip(&self.profiles) {
             let Some(entry) = document
                 .get_mut("paths")
@@ -172,15 +236,24 @@ impl Profiler {
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            for (name, stats) in &profile.params {
-                let summary = stats.summary();
-                parameters.push(json!({
-                    "name": name, "in": "query", "required": summary.required,
-                    "schema": summary.to_schema(),
-                }));
+            for (location, params) in [
+                ("query", &profile.params),
+                ("header", &profile.headers),
+                ("cookie", &profile.cookies),
+            ] {
+                for (name, stats) in params {
+                    let summary = stats.summary();
+                    parameters.push(json!({
+                        "name": name, "in": location, "required": summary.required,
+                        "schema": summary.to_schema(),
+                    }));
+                }
             }
             if !parameters.is_empty() {
                 entry["parameters"] = Value::Array(parameters);
+            }
+            if let Some(security) = crate::auth::openapi::security(&profile.auth, &scheme_names) {
+                entry["security"] = security;
             }
             if profile.request_body.samples() > 0 {
                 entry["requestBody"] = json!({
@@ -210,6 +283,46 @@ impl Profiler {
     }
 }
 
+/// Learns one request's parameters of one location: names seen before
+/// and absent now count as absent; a new name counts as absent from the
+/// `requests - 1` requests before.
+fn observe_params(
+    params: &mut BTreeMap<String, ParamStats>,
+    requests: u64,
+    pairs: &[(&str, &str)],
+) {
+    let mut names: Vec<&str> = pairs.iter().map(|(n, _)| *n).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in &names {
+        if !params.contains_key(*name) && params.len() < MAX_PARAMS {
+            let mut stats = ParamStats::new(name);
+            for _ in 1..requests {
+                stats.observe_request(std::iter::empty());
+            }
+            params.insert((*name).to_string(), stats);
+        }
+    }
+    for (name, stats) in params.iter_mut() {
+        let values = pairs.iter().filter(|(n, _)| n == name).map(|(_, v)| *v);
+        stats.observe_request(values);
+    }
+}
+
+/// The request's cookies, read with the gateway's parser from every
+/// `Cookie` field (a field that is not visible ASCII gives none).
+fn cookies_of(headers: &[(String, String)]) -> Cookies {
+    let mut fields = http::HeaderMap::new();
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("cookie")
+            && let Ok(value) = http::HeaderValue::from_str(value)
+        {
+            fields.append(http::header::COOKIE, value);
+        }
+    }
+    Cookies::parse(&fields)
+}
+
 fn json_body(body: Option<&crate::input::Body>) -> Option<Value> {
     let body = body?;
     let json = body
@@ -225,6 +338,7 @@ fn json_body(body: Option<&crate::input::Body>) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::AuthPresence;
     use crate::input::Body;
     use crate::template::Templater;
 
@@ -309,6 +423,13 @@ mod tests {
         );
         let sort = params.iter().find(|p| p["name"] == "sort").unwrap();
         assert_eq!(sort["required"], false);
+        // The credential is a scheme, not a header parameter.
+        assert_eq!(params.len(), 2, "{params:#?}");
+        assert_eq!(get["security"], json!([{"basic": []}]));
+        assert_eq!(
+            doc["components"]["securitySchemes"]["basic"]["scheme"],
+            "basic"
+        );
         let items = &get["responses"]["200"]["content"]["application/json"]["schema"]["items"];
         assert_eq!(items["properties"]["email"]["format"], "email", "{get:#}");
         let post = &doc["paths"]["/users"]["post"];
@@ -336,5 +457,171 @@ mod tests {
         }
         // The annotated document is still one moat loads.
         moat_spec::load_text("annotated.yaml", &crate::openapi::to_yaml(&doc)).unwrap();
+    }
+
+    fn with_headers(method: &str, url: &str, headers: &[(&str, &str)]) -> Sample {
+        Sample {
+            method: method.into(),
+            url: url.into(),
+            status: Some(200),
+            request_headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_string(), (*v).to_string()))
+                .collect(),
+            response_headers: Vec::new(),
+            request_body: None,
+            response_body: None,
+        }
+    }
+
+    fn profiled(samples: &[Sample]) -> (Profiler, Value) {
+        let mut t = Templater::new();
+        for s in samples {
+            t.observe(&s.method, s.url.split('?').next().unwrap())
+                .unwrap();
+        }
+        let ops = t.operations();
+        let doc = crate::openapi::document("api", &ops);
+        let text = crate::openapi::to_yaml(&doc);
+        let table = OperationTable::new(moat_spec::load_text("d.yaml", &text).unwrap());
+        let mut profiler = Profiler::new(table);
+        for s in samples {
+            profiler.observe(s);
+        }
+        (profiler, doc)
+    }
+
+    #[test]
+    fn header_and_cookie_parameters_and_security_schemes() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTQ3MTEiLCJyb2xlIjoiYWRtaW4ifQ.c2ln";
+        let bearer = format!("Bearer {jwt}");
+        let mut samples = Vec::new();
+        for i in 0..10 {
+            let version = if i % 2 == 0 {
+                "2024-01-01"
+            } else {
+                "2025-06-01"
+            };
+            let page = i.to_string();
+            let mut headers = vec![
+                ("Host", "api.example.com"),
+                ("User-Agent", "curl/8"),
+                ("Accept-Language", "en"),
+                ("Sec-Fetch-Mode", "cors"),
+                ("X-Forwarded-For", "203.0.113.9"),
+                ("X-Api-Version", version),
+                ("X-Api-Key", "k-7f3a9"),
+            ];
+            if i < 4 {
+                headers.push(("X-Page", &page));
+            }
+            let cookie = format!(
+                "theme={}; session=s%3A{i}abc; visits={i}",
+                if i % 2 == 0 { "dark" } else { "light" }
+            );
+            headers.push(("Cookie", &cookie));
+            samples.push(with_headers("GET", "/reports", &headers));
+        }
+        // One operation with a bearer JWT, sometimes none.
+        samples.push(with_headers("GET", "/me", &[("Authorization", &bearer)]));
+        samples.push(with_headers("GET", "/me", &[("Authorization", &bearer)]));
+        samples.push(with_headers("GET", "/me", &[]));
+        // One never authenticated.
+        samples.push(with_headers("GET", "/health", &[("Accept", "*/*")]));
+        let (profiler, mut doc) = profiled(&samples);
+        profiler.annotate(&mut doc);
+
+        let reports = &doc["paths"]["/reports"]["get"];
+        let params = reports["parameters"].as_array().unwrap();
+        let find = |name: &str, location: &str| {
+            params
+                .iter()
+                .find(|p| p["name"] == name && p["in"] == location)
+                .cloned()
+        };
+        let version = find("x-api-version", "header").unwrap();
+        assert_eq!(version["required"], true);
+        assert_eq!(
+            version["schema"],
+            json!({"type": "string", "format": "date"})
+        );
+        let page = find("x-page", "header").unwrap();
+        assert_eq!(
+            (page["required"].as_bool(), page["schema"]["type"].as_str()),
+            (Some(false), Some("integer"))
+        );
+        let theme = find("theme", "cookie").unwrap();
+        assert_eq!(
+            theme["schema"],
+            json!({"type": "string", "enum": ["dark", "light"]})
+        );
+        assert_eq!(
+            find("visits", "cookie").unwrap()["schema"]["type"],
+            "integer"
+        );
+        // Standard headers and credentials are not parameters.
+        let names: Vec<&str> = params.iter().filter_map(|p| p["name"].as_str()).collect();
+        assert_eq!(
+            names,
+            ["x-api-version", "x-page", "theme", "visits"],
+            "{params:#?}"
+        );
+        assert_eq!(
+            reports["security"],
+            json!([{"header.x-api-key": []}, {"cookie.session": []}])
+        );
+        let me = &doc["paths"]["/me"]["get"];
+        assert_eq!(me["security"], json!([{"bearerJwt": []}, {}]));
+        assert!(doc["paths"]["/health"]["get"].get("security").is_none());
+
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(
+            schemes["header.x-api-key"],
+            json!({"type": "apiKey", "in": "header", "name": "x-api-key",
+                   "x-moat-discovered": {"requests": 10}})
+        );
+        assert_eq!(schemes["cookie.session"]["in"], "cookie");
+        assert_eq!(
+            schemes["bearerJwt"]["x-moat-jwt"],
+            json!({"tokens": 2, "algorithms": ["HS256"], "claims": ["role", "sub"]})
+        );
+
+        // The accessors the inventory reads.
+        let presence = |method: &str, path: &[&str]| {
+            profiler.profile_of(method, path).unwrap().auth().presence()
+        };
+        assert_eq!(presence("GET", &["reports"]), AuthPresence::Always);
+        assert_eq!(presence("GET", &["me"]), AuthPresence::Sometimes);
+        assert_eq!(presence("GET", &["health"]), AuthPresence::Never);
+        assert_eq!(profiler.schemes().iter().count(), 3);
+
+        // No credential, claim value or cookie value anywhere.
+        let all = doc.to_string();
+        for value in [
+            jwt,
+            "k-7f3a9",
+            "user-4711",
+            "admin",
+            "s%3A",
+            "0abc",
+            "203.0.113.9",
+        ] {
+            assert!(!all.contains(value), "{value} in {all}");
+        }
+        let findings = serde_json::to_string(&reports["x-moat-sensitive"]).unwrap();
+        assert!(!findings.contains("header.cookie"), "{findings}");
+        // The annotated document is still one moat loads, with the schemes.
+        let spec = moat_spec::load_text("annotated.yaml", &crate::openapi::to_yaml(&doc)).unwrap();
+        let me = spec.operation("getMe").unwrap();
+        assert!(me.policy.allows_anonymous());
+        assert_eq!(me.policy.scheme_names(), ["bearerJwt"]);
+        assert_eq!(
+            spec.schemes["header.x-api-key"].kind,
+            moat_spec::SchemeKind::ApiKey {
+                name: "x-api-key".into(),
+                location: moat_spec::ApiKeyLocation::Header
+            }
+        );
+        assert!(spec.warnings.is_empty(), "{:?}", spec.warnings);
     }
 }

@@ -24,13 +24,12 @@
 //! What is not known is not scored: without a document there is no
 //! shadow or undocumented field; without a config
 //! ([`RiskInput::has_ownership_rule`] and [`RiskInput::has_rate_limit`]
-//! left `None`) no ownership or rate-limit factor; with [`AuthSeen::Unknown`] no
+//! left `None`) no ownership or rate-limit factor; with [`AuthPresence::Unobserved`] no
 //! authentication factor.
 
 use std::collections::BTreeSet;
 
-use moat_spec::SecurityPolicy;
-
+use crate::auth::AuthPresence;
 use crate::drift::{Judged, Standing};
 use crate::schema_drift::SchemaDrift;
 use crate::segment::SegmentKind;
@@ -41,46 +40,6 @@ use crate::template::{DiscoveredOperation, Part};
 pub const HIGH: u8 = 40;
 /// Score from which an operation is [`RiskLevel::Medium`].
 pub const MEDIUM: u8 = 20;
-
-/// Whether requests to an operation carried credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AuthSeen {
-    /// Every request did (or the document requires them).
-    Always,
-    /// Some did, some did not (or credentials are optional).
-    Sometimes,
-    /// None did (or the document requires none).
-    Never,
-    /// Not known: not scored.
-    #[default]
-    Unknown,
-}
-
-impl AuthSeen {
-    /// From counts: requests that carried credentials, of `requests`.
-    /// Unknown when there were none.
-    pub fn from_counts(authenticated: u64, requests: u64) -> AuthSeen {
-        match (authenticated, requests) {
-            (_, 0) => AuthSeen::Unknown,
-            (0, _) => AuthSeen::Never,
-            (a, r) if a >= r => AuthSeen::Always,
-            _ => AuthSeen::Sometimes,
-        }
-    }
-
-    /// From a documented security requirement, as the gateway enforces
-    /// it: none required is [`AuthSeen::Never`], an alternative without
-    /// credentials beside others is [`AuthSeen::Sometimes`].
-    pub fn from_policy(policy: &SecurityPolicy) -> AuthSeen {
-        if policy.alternatives.is_empty() {
-            AuthSeen::Never
-        } else if policy.allows_anonymous() {
-            AuthSeen::Sometimes
-        } else {
-            AuthSeen::Always
-        }
-    }
-}
 
 /// What the risk of one operation is computed from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -94,7 +53,7 @@ pub struct RiskInput {
     /// Deprecated, or an older version still used.
     pub zombie: bool,
     /// Whether requests carried credentials.
-    pub auth: AuthSeen,
+    pub auth: AuthPresence,
     /// Sensitive kinds seen in answers (bodies and headers).
     pub returned: BTreeSet<SensitiveKind>,
     /// Answer fields the document does not describe.
@@ -427,11 +386,11 @@ fn is_secret(kind: SensitiveKind) -> bool {
 /// Scores one operation.
 pub fn assess(input: &RiskInput) -> Risk {
     let mut factors = Vec::new();
-    let open = matches!(input.auth, AuthSeen::Never | AuthSeen::Sometimes);
+    let open = matches!(input.auth, AuthPresence::Never | AuthPresence::Sometimes);
     match input.auth {
-        AuthSeen::Never => factors.push(RiskFactor::Unauthenticated),
-        AuthSeen::Sometimes => factors.push(RiskFactor::SometimesUnauthenticated),
-        AuthSeen::Always | AuthSeen::Unknown => {}
+        AuthPresence::Never => factors.push(RiskFactor::Unauthenticated),
+        AuthPresence::Sometimes => factors.push(RiskFactor::SometimesUnauthenticated),
+        AuthPresence::Always | AuthPresence::Unobserved => {}
     }
     if open && input.writes() {
         factors.push(RiskFactor::WriteWithoutAuth);

@@ -25,11 +25,11 @@
 
 mod contact;
 mod date;
-mod field;
+pub(crate) mod field;
 mod findings;
 mod json;
 mod number;
-mod token;
+pub(crate) mod token;
 
 #[cfg(test)]
 mod tests;

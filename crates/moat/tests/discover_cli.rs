@@ -231,6 +231,17 @@ async fn the_bookstore_traffic_gives_its_operations_and_its_drift() {
     assert_eq!(spec.operations.len(), 8, "{yaml}");
     let create = spec.operation("postApiBooks").unwrap();
     assert!(create.request_body.is_some(), "{yaml}");
+    // The key every request sent is the API's security scheme.
+    assert_eq!(
+        spec.schemes["header.x-api-key"].kind,
+        moat_spec::SchemeKind::ApiKey {
+            name: "x-api-key".into(),
+            location: moat_spec::ApiKeyLocation::Header,
+        },
+        "{yaml}"
+    );
+    assert_eq!(create.policy.scheme_names(), ["header.x-api-key"], "{yaml}");
+    assert!(!create.policy.allows_anonymous(), "{yaml}");
     // No value from the traffic is in the document: not the key, not a
     // note's title, not a new book's author, not the login's user (field
     // names such as `password` are there: they are the API's shape).

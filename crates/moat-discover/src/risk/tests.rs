@@ -6,7 +6,7 @@ fn names(risk: &Risk) -> Vec<&'static str> {
     risk.factors.iter().map(RiskFactor::as_str).collect()
 }
 
-fn input(method: &str, auth: AuthSeen) -> RiskInput {
+fn input(method: &str, auth: AuthPresence) -> RiskInput {
     RiskInput {
         auth,
         ..RiskInput::new(method)
@@ -16,9 +16,9 @@ fn input(method: &str, auth: AuthSeen) -> RiskInput {
 #[test]
 fn each_factor_applies_alone_with_its_weight() {
     let cases: Vec<(RiskInput, &str, u8)> = vec![
-        (input("GET", AuthSeen::Never), "unauthenticated", 25),
+        (input("GET", AuthPresence::Never), "unauthenticated", 25),
         (
-            input("GET", AuthSeen::Sometimes),
+            input("GET", AuthPresence::Sometimes),
             "sometimes_unauthenticated",
             10,
         ),
@@ -116,21 +116,21 @@ fn nothing_known_scores_nothing() {
         object_id_in_path: true,
         has_ownership_rule: Some(true),
         has_rate_limit: Some(true),
-        ..input("DELETE", AuthSeen::Always)
+        ..input("DELETE", AuthPresence::Always)
     });
     assert!(risk.factors.is_empty());
     let risk = assess(&RiskInput {
         object_id_in_path: true,
-        ..input("DELETE", AuthSeen::Unknown)
+        ..input("DELETE", AuthPresence::Unobserved)
     });
     assert!(risk.factors.is_empty());
 }
 
 #[test]
 fn scores_order_operations_by_exposure() {
-    let authenticated_read = assess(&input("GET", AuthSeen::Always));
-    let anonymous_read = assess(&input("GET", AuthSeen::Never));
-    let anonymous_write = assess(&input("POST", AuthSeen::Never));
+    let authenticated_read = assess(&input("GET", AuthPresence::Always));
+    let anonymous_read = assess(&input("GET", AuthPresence::Never));
+    let anonymous_write = assess(&input("POST", AuthPresence::Never));
     let worst = assess(&RiskInput {
         returned: [SensitiveKind::CardNumber, SensitiveKind::Password].into(),
         shadow: true,
@@ -138,7 +138,7 @@ fn scores_order_operations_by_exposure() {
         object_id_in_path: true,
         has_ownership_rule: Some(false),
         has_rate_limit: Some(false),
-        ..input("PUT", AuthSeen::Never)
+        ..input("PUT", AuthPresence::Never)
     });
     assert!(authenticated_read.score < anonymous_read.score);
     assert!(anonymous_read.score < anonymous_write.score);
@@ -176,11 +176,7 @@ fn scores_order_operations_by_exposure() {
 }
 
 #[test]
-fn auth_from_counts_and_from_a_documented_policy() {
-    assert_eq!(AuthSeen::from_counts(0, 0), AuthSeen::Unknown);
-    assert_eq!(AuthSeen::from_counts(0, 5), AuthSeen::Never);
-    assert_eq!(AuthSeen::from_counts(2, 5), AuthSeen::Sometimes);
-    assert_eq!(AuthSeen::from_counts(5, 5), AuthSeen::Always);
+fn auth_from_a_documented_policy() {
     let doc = r#"
 openapi: 3.1.0
 info: {title: t, version: "1"}
@@ -192,10 +188,14 @@ paths:
   /closed: {get: {operationId: closed, security: [{key: []}], responses: {"200": {description: ok}}}}
 "#;
     let spec = moat_spec::load_text("t.yaml", doc).unwrap();
-    let auth = |id: &str| AuthSeen::from_policy(&spec.operation(id).unwrap().policy);
+    let auth = |id: &str| AuthPresence::from_policy(&spec.operation(id).unwrap().policy);
     assert_eq!(
         [auth("open"), auth("optional"), auth("closed")],
-        [AuthSeen::Never, AuthSeen::Sometimes, AuthSeen::Always]
+        [
+            AuthPresence::Never,
+            AuthPresence::Sometimes,
+            AuthPresence::Always
+        ]
     );
 }
 

@@ -22,11 +22,17 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 /// two non-empty, the header decoding to a JSON object with a string
 /// `alg`. The signature may be empty (`alg: none`); it is not checked.
 pub(crate) fn is_jwt(v: &str) -> bool {
+    jwt_header(v).is_some()
+}
+
+/// A JWT's decoded header and its payload part, still encoded, when `v`
+/// is a JWT (see [`is_jwt`]).
+pub(crate) fn jwt_header(v: &str) -> Option<(serde_json::Map<String, serde_json::Value>, &str)> {
     let mut parts = v.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return false;
+        return None;
     };
     let base64url = |s: &str| {
         s.bytes()
@@ -36,14 +42,24 @@ pub(crate) fn is_jwt(v: &str) -> bool {
         || payload.is_empty()
         || ![header, payload, signature].iter().all(|p| base64url(p))
     {
-        return false;
+        return None;
     }
-    let Ok(decoded) = BASE64URL.decode(header) else {
-        return false;
-    };
-    serde_json::from_slice::<serde_json::Value>(&decoded)
-        .ok()
-        .is_some_and(|h| h.get("alg").is_some_and(serde_json::Value::is_string))
+    let header = base64url_json_object(header)?;
+    header
+        .get("alg")
+        .is_some_and(serde_json::Value::is_string)
+        .then_some((header, payload))
+}
+
+/// A base64url part (a JWT's header or payload) decoded to a JSON object.
+pub(crate) fn base64url_json_object(
+    part: &str,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let decoded = BASE64URL.decode(part).ok()?;
+    match serde_json::from_slice(&decoded).ok()? {
+        serde_json::Value::Object(map) => Some(map),
+        _ => None,
+    }
 }
 
 /// What follows a key prefix.

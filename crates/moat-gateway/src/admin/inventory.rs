@@ -10,7 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use moat_config::LimitStage;
-use moat_discover::risk::{AuthSeen, Risk, RiskInput, assess};
+use moat_discover::auth::AuthPresence;
+use moat_discover::risk::{Risk, RiskInput, assess};
 use moat_spec::{ApiSpec, Operation};
 use moat_state::KeyStore;
 use serde_json::{Value, json};
@@ -36,7 +37,7 @@ fn risk(api: &crate::runtime::Api, op: &Operation, i: usize) -> Risk {
     assess(&RiskInput {
         object_id_in_path: api.objects.of(i).is_some(),
         zombie: op.deprecated,
-        auth: AuthSeen::from_policy(&op.policy),
+        auth: AuthPresence::from_policy(&op.policy),
         has_ownership_rule: Some(ownership),
         has_rate_limit: Some(limited),
         ..RiskInput::new(op.method.as_str())
