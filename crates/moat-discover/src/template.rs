@@ -26,8 +26,11 @@ const MIN_SIBLINGS: usize = 4;
 /// be one parameter (values that come back again and again are routes).
 const MIN_SPREAD: f64 = 0.3;
 
-/// Distinct values that make a parameter whatever their spread.
+/// Distinct values that make a parameter with a lower spread: many
+/// different names under one position are values, unless each of them
+/// is requested again and again (a large API's resources).
 const MANY: usize = 12;
+const MANY_SPREAD: f64 = 0.1;
 
 /// A word requested this many times its group's median (and at least
 /// [`STANDOUT_MIN`] times) stays a literal.
@@ -225,59 +228,109 @@ fn split(node: &Node) -> (Vec<&String>, Vec<&String>) {
     let mut literals = Vec::new();
     let mut params = Vec::new();
     let mut words: Vec<(&String, &Node)> = Vec::new();
+    let mut free_text = false;
     for (key, child) in &node.children {
         // A trailing slash (an empty last segment) is always literal.
         if key.is_empty() {
             literals.push(key);
-        } else if SegmentKind::of(key).is_identifier() {
+            continue;
+        }
+        let kind = SegmentKind::of(key);
+        if kind.is_identifier() {
+            free_text |= kind == SegmentKind::Text;
             params.push(key);
         } else {
             words.push((key, child));
         }
     }
-    // Words grouped by the shape below them.
-    let mut groups: BTreeMap<BTreeSet<&str>, Vec<(&String, &Node)>> = BTreeMap::new();
-    for (key, child) in words {
-        groups.entry(child.shape()).or_default().push((key, child));
-    }
-    for (_, group) in groups {
-        let (as_params, as_literals) = judge(&group, !params.is_empty());
-        params.extend(as_params);
-        literals.extend(as_literals);
-    }
+    let (values, routes) = judge(node, &words, free_text);
+    params.extend(values);
+    literals.extend(routes);
     (literals, params)
 }
 
-/// Which words of one group of siblings are parameter values and which are
-/// literals. `beside_ids`: identifiers were seen at this position, so the
-/// position is a parameter already and a sparse word is one of its values.
+/// Which sibling words are values of a parameter and which are literals.
+/// `free_text`: free text was seen at this position, so it is a parameter
+/// whose values may be plain words too (a title `glossary` beside `Dune
+/// Messiah`); beside typed ids (numbers, UUIDs, …) a word is no value of
+/// theirs and is judged with the other words alone.
 fn judge<'a>(
-    group: &[(&'a String, &Node)],
-    beside_ids: bool,
+    parent: &Node,
+    words: &[(&'a String, &Node)],
+    free_text: bool,
 ) -> (Vec<&'a String>, Vec<&'a String>) {
-    let distinct = group.len();
-    let requests: u64 = group.iter().map(|(_, n)| n.requests).sum();
+    let candidates: Vec<&(&String, &Node)> = words
+        .iter()
+        .filter(|(k, _)| !ROUTE_WORDS.contains(&k.as_str()))
+        .collect();
+    let distinct = candidates.len();
+    let requests: u64 = candidates.iter().map(|(_, n)| n.requests).sum();
     let spread = distinct as f64 / requests.max(1) as f64;
-    let parameter = distinct >= MANY
-        || (distinct >= MIN_SIBLINGS && spread >= MIN_SPREAD)
-        || (beside_ids && spread >= MIN_SPREAD);
+    let parameter = distinct > 0
+        && (free_text
+            || (distinct >= MANY && spread >= MANY_SPREAD)
+            || (distinct >= MIN_SIBLINGS && spread >= MIN_SPREAD)
+            || (spread >= MIN_SPREAD && shared_continuation(&candidates)));
     if !parameter {
-        return (Vec::new(), group.iter().map(|(k, _)| *k).collect());
+        return (Vec::new(), words.iter().map(|(k, _)| *k).collect());
     }
-    let mut counts: Vec<u64> = group.iter().map(|(_, n)| n.requests).collect();
+    let mut counts: Vec<u64> = candidates.iter().map(|(_, n)| n.requests).collect();
     counts.sort_unstable();
     let median = counts[counts.len() / 2];
     let mut values = Vec::new();
     let mut literals = Vec::new();
-    for (key, node) in group {
+    for (key, node) in words {
         let standout = node.requests >= STANDOUT_MIN && node.requests >= STANDOUT_FACTOR * median;
-        if standout || ROUTE_WORDS.contains(&key.as_str()) {
+        if ROUTE_WORDS.contains(&key.as_str()) || (standout && stands_apart(parent, key, node)) {
             literals.push(*key);
         } else {
             values.push(*key);
         }
     }
     (values, literals)
+}
+
+/// Whether at least two sibling words lead on to the same word
+/// (`/posts/first-post/comments`, `/posts/hello-world/comments`): values
+/// of one parameter share what comes after them. Versions do too
+/// (`/v1/books`, `/v2/books`), but they are few and requested again and
+/// again, so the caller asks for a spread as well.
+fn shared_continuation(words: &[&(&String, &Node)]) -> bool {
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for (_, node) in words {
+        for child in node.shape() {
+            if !seen.insert(child) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Whether the word `key` (a child of `parent`) is built unlike its
+/// siblings, as a route of its own is: it leads on to words none of them
+/// leads to (`/users/me/settings`), or it ends where most of them go on
+/// (`/posts/trending` beside `/posts/{slug}/comments`). Popularity alone
+/// is no such sign: ids are requested unevenly, a few very often.
+fn stands_apart(parent: &Node, key: &str, node: &Node) -> bool {
+    let own = node.shape();
+    let mut others_continue = 0usize;
+    let mut others = 0usize;
+    let mut shared = false;
+    for (k, sibling) in &parent.children {
+        if k == key || k.is_empty() {
+            continue;
+        }
+        others += 1;
+        let theirs = sibling.shape();
+        others_continue += usize::from(!theirs.is_empty());
+        shared |= own.iter().any(|w| theirs.contains(w));
+    }
+    if own.is_empty() {
+        others > 0 && 2 * others_continue > others
+    } else {
+        !shared
+    }
 }
 
 /// The singular of a plural resource name (`books` → `book`, `addresses`
