@@ -32,6 +32,10 @@ const MIN_SPREAD: f64 = 0.3;
 const MANY: usize = 12;
 const MANY_SPREAD: f64 = 0.1;
 
+/// Below a plural collection name, the spread at which two or more
+/// sibling words are its items.
+const COLLECTION_SPREAD: f64 = 0.15;
+
 /// A word requested this many times its group's median (and at least
 /// [`STANDOUT_MIN`] times) stays a literal.
 const STANDOUT_FACTOR: u64 = 4;
@@ -39,11 +43,69 @@ const STANDOUT_MIN: u64 = 5;
 
 /// Words APIs use as route names beside an identifier parameter.
 const ROUTE_WORDS: &[&str] = &[
-    "me", "self", "current", "mine", "search", "find", "query", "login", "logout", "signin",
-    "signout", "register", "signup", "new", "create", "count", "all", "bulk", "batch", "export",
-    "import", "latest", "recent", "popular", "stats", "summary", "settings", "config", "health",
-    "status", "version", "info", "admin", "debug", "_debug", "api", "auth", "token", "refresh",
-    "upload", "download", "default", "public", "private",
+    "me",
+    "self",
+    "current",
+    "mine",
+    "search",
+    "find",
+    "query",
+    "login",
+    "logout",
+    "signin",
+    "signout",
+    "register",
+    "signup",
+    "new",
+    "create",
+    "count",
+    "all",
+    "bulk",
+    "batch",
+    "export",
+    "import",
+    "latest",
+    "recent",
+    "popular",
+    "stats",
+    "summary",
+    "settings",
+    "config",
+    "health",
+    "status",
+    "version",
+    "info",
+    "admin",
+    "debug",
+    "_debug",
+    "api",
+    "auth",
+    "token",
+    "refresh",
+    "upload",
+    "download",
+    "default",
+    "public",
+    "private",
+    "trending",
+    "featured",
+    "suggestions",
+    "recommended",
+    "autocomplete",
+    "lookup",
+    "random",
+    "today",
+    "upcoming",
+    "verify",
+    "validate",
+    "preview",
+    "history",
+    "notifications",
+    "feed",
+    "profile",
+    "password",
+    "ping",
+    "metrics",
 ];
 
 /// One part of a path template.
@@ -250,6 +312,9 @@ fn split(node: &Node) -> (Vec<&String>, Vec<&String>) {
 }
 
 /// Which sibling words are values of a parameter and which are literals.
+/// Below a plural collection name (`/tags/rust`, `/tags/wasm`) fewer
+/// values, more often requested, are enough: a collection's children are
+/// its items.
 /// `free_text`: free text was seen at this position, so it is a parameter
 /// whose values may be plain words too (a title `glossary` beside `Dune
 /// Messiah`); beside typed ids (numbers, UUIDs, …) a word is no value of
@@ -259,24 +324,32 @@ fn judge<'a>(
     words: &[(&'a String, &Node)],
     free_text: bool,
 ) -> (Vec<&'a String>, Vec<&'a String>) {
+    let in_collection = is_plural(&parent.segment);
     let candidates: Vec<&(&String, &Node)> = words
         .iter()
         .filter(|(k, _)| !ROUTE_WORDS.contains(&k.as_str()))
         .collect();
     let distinct = candidates.len();
-    let requests: u64 = candidates.iter().map(|(_, n)| n.requests).sum();
+    let mut counts: Vec<u64> = candidates.iter().map(|(_, n)| n.requests).collect();
+    counts.sort_unstable();
+    let median = counts.get(distinct / 2).copied().unwrap_or(0);
+    let requests: u64 = counts.iter().sum();
     let spread = distinct as f64 / requests.max(1) as f64;
+    // Where the structure says "items" (a collection, a shared
+    // continuation), a few very popular items must not hide the rest:
+    // each word counts at most as a standout would.
+    let cap = (STANDOUT_FACTOR * median).max(STANDOUT_MIN);
+    let capped: u64 = counts.iter().map(|c| (*c).min(cap)).sum();
+    let item_spread = distinct as f64 / capped.max(1) as f64;
     let parameter = distinct > 0
         && (free_text
             || (distinct >= MANY && spread >= MANY_SPREAD)
             || (distinct >= MIN_SIBLINGS && spread >= MIN_SPREAD)
-            || (spread >= MIN_SPREAD && shared_continuation(&candidates)));
+            || (item_spread >= MIN_SPREAD && shared_continuation(&candidates))
+            || (in_collection && distinct >= 2 && item_spread >= COLLECTION_SPREAD));
     if !parameter {
         return (Vec::new(), words.iter().map(|(k, _)| *k).collect());
     }
-    let mut counts: Vec<u64> = candidates.iter().map(|(_, n)| n.requests).collect();
-    counts.sort_unstable();
-    let median = counts[counts.len() / 2];
     let mut values = Vec::new();
     let mut literals = Vec::new();
     for (key, node) in words {
@@ -309,28 +382,30 @@ fn shared_continuation(words: &[&(&String, &Node)]) -> bool {
 
 /// Whether the word `key` (a child of `parent`) is built unlike its
 /// siblings, as a route of its own is: it leads on to words none of them
-/// leads to (`/users/me/settings`), or it ends where most of them go on
-/// (`/posts/trending` beside `/posts/{slug}/comments`). Popularity alone
-/// is no such sign: ids are requested unevenly, a few very often.
+/// leads to (`/users/me/settings`). Popularity alone is no such sign: ids
+/// are requested unevenly, a few very often, and a popular id may well be
+/// the only one seen without its sub-resources.
 fn stands_apart(parent: &Node, key: &str, node: &Node) -> bool {
     let own = node.shape();
-    let mut others_continue = 0usize;
-    let mut others = 0usize;
     let mut shared = false;
     for (k, sibling) in &parent.children {
         if k == key || k.is_empty() {
             continue;
         }
-        others += 1;
         let theirs = sibling.shape();
-        others_continue += usize::from(!theirs.is_empty());
         shared |= own.iter().any(|w| theirs.contains(w));
     }
-    if own.is_empty() {
-        others > 0 && 2 * others_continue > others
-    } else {
-        !shared
-    }
+    !own.is_empty() && !shared
+}
+
+/// Whether `word` is a plural collection name (`tags`, `posts`; not
+/// `status`, `v1`, `api`).
+fn is_plural(word: &str) -> bool {
+    SegmentKind::of(word) == SegmentKind::Word
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
+        && singular(word) != word
 }
 
 /// The singular of a plural resource name (`books` → `book`, `addresses`
