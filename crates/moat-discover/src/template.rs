@@ -3,15 +3,28 @@
 //! Paths are put in a trie of segments. At each position the children are
 //! split into identifiers and words ([`SegmentKind`]). Identifiers (numbers,
 //! UUIDs, hex and ObjectId-like ids, dates, emails, free text) are always a
-//! parameter. Words (`v1`, `login`, `alice`, `my-first-post`) are a
-//! parameter only when many siblings of one shape (the same word children
-//! below them) are each seen rarely: usernames and slugs are many and
-//! sparse, resource names are few and requested often. Within such a group
-//! a word that is requested far more often than its siblings, or that is a
-//! route name APIs use (`me`, `search`, `login`, …), stays a literal: it is
-//! its own operation (`/users/me` beside `/users/{user}`). The children
-//! that become one parameter are merged, subtrees and methods, and the
-//! walk goes on below.
+//! parameter. Words (`v1`, `login`, `alice`, `my-first-post`) are values of
+//! a parameter when:
+//!
+//! - free text was seen at the same position (a title `glossary` beside
+//!   `Dune Messiah`); beside typed ids (numbers, UUIDs, …) a word is no
+//!   value of theirs (`/books/featured` beside `/books/42`);
+//! - many distinct siblings are each seen rarely (usernames and slugs are
+//!   many and sparse, resource names few and requested often);
+//! - at least two of them lead on to the same word
+//!   (`/posts/hello/comments`, `/posts/rust-tips/comments`) and they are
+//!   not requested again and again (versions: `/v1/books`, `/v2/books`);
+//! - they sit below a plural collection name (`/tags/rust`, `/tags/wasm`)
+//!   and are not requested again and again.
+//!
+//! Ids are requested unevenly, a few very often, so in the last two tests
+//! each word counts at most as often as a standout would. Within such a
+//! group a route name APIs use (`me`, `search`, `login`, …) stays a
+//! literal, and so does a word requested far more often than its siblings
+//! that leads on to words none of them leads to (`/accounts/primary/limits`
+//! beside `/accounts/{account}/invoices`): it is its own operation.
+//! Popularity alone keeps no word literal. The children that become one
+//! parameter are merged, subtrees and methods, and the walk goes on below.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,7 +50,8 @@ const MANY_SPREAD: f64 = 0.1;
 const COLLECTION_SPREAD: f64 = 0.15;
 
 /// A word requested this many times its group's median (and at least
-/// [`STANDOUT_MIN`] times) stays a literal.
+/// [`STANDOUT_MIN`] times) stands out: it stays a literal if it also leads
+/// to routes of its own.
 const STANDOUT_FACTOR: u64 = 4;
 const STANDOUT_MIN: u64 = 5;
 

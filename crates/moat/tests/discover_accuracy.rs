@@ -70,14 +70,18 @@ async fn measure(
         .collect()
 }
 
+/// Prints the scores (one table per API: tests run in parallel) and
+/// asserts each reaches [`FLOOR`].
 fn report(scores: &[Scores]) {
+    let mut table = format!("\n{}\n", Scores::HEADER);
     let mut failures = Vec::new();
     for s in scores {
-        println!("{s}");
+        table.push_str(&format!("{s}\n"));
         if let Err(e) = s.check(FLOOR) {
             failures.push(e);
         }
     }
+    println!("{table}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

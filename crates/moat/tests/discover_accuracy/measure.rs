@@ -58,19 +58,22 @@ fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 { 1.0 } else { a as f64 / b as f64 }
 }
 
+impl Scores {
+    /// The header of the table [`Scores`]' `Display` writes rows of.
+    pub const HEADER: &str = "| API       | exchanges | operations (found/true) | recall  | precision | parameter types (right/checked) | type accuracy |\n| --------- | --------: | ----------------------: | ------: | --------: | ------------------------------: | ------------: |";
+}
+
 impl fmt::Display for Scores {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "| {:<9} | {:>9} | {:>2}/{:<2} ops | recall {:>6.2}% | precision {:>6.2}% | types {:>3}/{:<3} {:>6.2}% |",
+            "| {:<9} | {:>9} | {:>23} | {:>6.1}% | {:>8.1}% | {:>31} | {:>12.1}% |",
             self.api,
             self.exchanges,
-            self.right,
-            self.exercised,
+            format!("{}/{}", self.right, self.exercised),
             100.0 * self.recall(),
             100.0 * self.precision(),
-            self.params_right,
-            self.params,
+            format!("{}/{}", self.params_right, self.params),
             100.0 * self.type_accuracy(),
         )
     }
