@@ -6,9 +6,11 @@
 //! parameter. Words (`v1`, `login`, `alice`, `my-first-post`) are values of
 //! a parameter when:
 //!
-//! - free text was seen at the same position (a title `glossary` beside
-//!   `Dune Messiah`); beside typed ids (numbers, UUIDs, …) a word is no
-//!   value of theirs (`/books/featured` beside `/books/42`);
+//! - free text was seen at the same position, in as many distinct values
+//!   as there are words (a title `glossary` beside `Dune Messiah`, not
+//!   `/api` beside a stray `/Favicon.ico`); beside typed ids (numbers,
+//!   UUIDs, …) a word is no value of theirs (`/books/featured` beside
+//!   `/books/42`);
 //! - many distinct siblings are each seen rarely (usernames and slugs are
 //!   many and sparse, resource names few and requested often);
 //! - at least two of them lead on to the same word
@@ -304,7 +306,7 @@ fn split(node: &Node) -> (Vec<&String>, Vec<&String>) {
     let mut literals = Vec::new();
     let mut params = Vec::new();
     let mut words: Vec<(&String, &Node)> = Vec::new();
-    let mut free_text = false;
+    let mut free_text = 0usize;
     for (key, child) in &node.children {
         // A trailing slash (an empty last segment) is always literal.
         if key.is_empty() {
@@ -313,7 +315,7 @@ fn split(node: &Node) -> (Vec<&String>, Vec<&String>) {
         }
         let kind = SegmentKind::of(key);
         if kind.is_identifier() {
-            free_text |= kind == SegmentKind::Text;
+            free_text += usize::from(kind == SegmentKind::Text);
             params.push(key);
         } else {
             words.push((key, child));
@@ -329,14 +331,16 @@ fn split(node: &Node) -> (Vec<&String>, Vec<&String>) {
 /// Below a plural collection name (`/tags/rust`, `/tags/wasm`) fewer
 /// values, more often requested, are enough: a collection's children are
 /// its items.
-/// `free_text`: free text was seen at this position, so it is a parameter
+/// `free_text`: distinct free-text values seen at this position. When
+/// they are at least as many as the words, the position is a parameter
 /// whose values may be plain words too (a title `glossary` beside `Dune
-/// Messiah`); beside typed ids (numbers, UUIDs, …) a word is no value of
+/// Messiah`); a stray one among many words (`/Favicon.ico` beside `/api`)
+/// is not. Beside typed ids (numbers, UUIDs, …) a word is no value of
 /// theirs and is judged with the other words alone.
 fn judge<'a>(
     parent: &Node,
     words: &[(&'a String, &Node)],
-    free_text: bool,
+    free_text: usize,
 ) -> (Vec<&'a String>, Vec<&'a String>) {
     let in_collection = is_plural(&parent.segment);
     let candidates: Vec<&(&String, &Node)> = words
@@ -356,7 +360,7 @@ fn judge<'a>(
     let capped: u64 = counts.iter().map(|c| (*c).min(cap)).sum();
     let item_spread = distinct as f64 / capped.max(1) as f64;
     let parameter = distinct > 0
-        && (free_text
+        && ((free_text > 0 && free_text >= words.len())
             || (distinct >= MANY && spread >= MANY_SPREAD)
             || (distinct >= MIN_SIBLINGS && spread >= MIN_SPREAD)
             || (item_spread >= MIN_SPREAD && shared_continuation(&candidates))

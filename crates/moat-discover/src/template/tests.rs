@@ -294,3 +294,18 @@ fn many_names_each_requested_again_and_again_stay_literals() {
     }
     assert_eq!(ops(&t).len(), resources.len(), "{:?}", ops(&t));
 }
+
+#[test]
+fn a_stray_free_text_path_does_not_make_the_resources_a_parameter() {
+    let mut t = Templater::new();
+    for _ in 0..10 {
+        for r in ["api", "static", "assets"] {
+            t.observe("GET", &format!("/{r}")).unwrap();
+        }
+    }
+    t.observe("GET", "/Favicon.ico").unwrap();
+    assert_eq!(
+        ops(&t),
+        ["GET /api", "GET /assets", "GET /static", "GET /{id}"]
+    );
+}
