@@ -21,7 +21,8 @@
 //!
 //! Ids are requested unevenly, a few very often, so in the last two tests
 //! each word counts at most as often as a standout would. Within such a
-//! group a route name APIs use (`me`, `search`, `login`, …) stays a
+//! group a route name APIs use (`me`, `search`, `login`, …) or a version
+//! (`v2`) stays a
 //! literal, and so does a word requested far more often than its siblings
 //! that leads on to words none of them leads to (`/accounts/primary/limits`
 //! beside `/accounts/{account}/invoices`): it is its own operation.
@@ -268,7 +269,10 @@ fn walk(
             example: example.clone(),
         });
     }
-    let (literals, params) = split(node);
+    // A collection is named by a literal: a parameter's value that looks
+    // plural (`/users/james/…`) is no collection name.
+    let collection = matches!(prefix.last(), Some(Part::Literal(w)) if is_plural(w));
+    let (literals, params) = split(node, collection);
     for key in literals {
         if let Some(child) = node.children.get(key) {
             prefix.push(Part::Literal(key.clone()));
@@ -302,7 +306,7 @@ fn walk(
 
 /// The children of `node` that stay literals, and those that are one
 /// parameter.
-fn split(node: &Node) -> (Vec<&String>, Vec<&String>) {
+fn split(node: &Node, collection: bool) -> (Vec<&String>, Vec<&String>) {
     let mut literals = Vec::new();
     let mut params = Vec::new();
     let mut words: Vec<(&String, &Node)> = Vec::new();
@@ -321,7 +325,7 @@ fn split(node: &Node) -> (Vec<&String>, Vec<&String>) {
             words.push((key, child));
         }
     }
-    let (values, routes) = judge(node, &words, free_text);
+    let (values, routes) = judge(node, &words, free_text, collection);
     params.extend(values);
     literals.extend(routes);
     (literals, params)
@@ -341,12 +345,10 @@ fn judge<'a>(
     parent: &Node,
     words: &[(&'a String, &Node)],
     free_text: usize,
+    in_collection: bool,
 ) -> (Vec<&'a String>, Vec<&'a String>) {
-    let in_collection = is_plural(&parent.segment);
-    let candidates: Vec<&(&String, &Node)> = words
-        .iter()
-        .filter(|(k, _)| !ROUTE_WORDS.contains(&k.as_str()))
-        .collect();
+    let candidates: Vec<&(&String, &Node)> =
+        words.iter().filter(|(k, _)| !is_route_word(k)).collect();
     let distinct = candidates.len();
     let mut counts: Vec<u64> = candidates.iter().map(|(_, n)| n.requests).collect();
     counts.sort_unstable();
@@ -372,13 +374,23 @@ fn judge<'a>(
     let mut literals = Vec::new();
     for (key, node) in words {
         let standout = node.requests >= STANDOUT_MIN && node.requests >= STANDOUT_FACTOR * median;
-        if ROUTE_WORDS.contains(&key.as_str()) || (standout && stands_apart(parent, key, node)) {
+        if is_route_word(key) || (standout && stands_apart(parent, key, node)) {
             literals.push(*key);
         } else {
             values.push(*key);
         }
     }
     (values, literals)
+}
+
+/// Whether `word` names a route wherever it is: a route name APIs use, or
+/// a version (`v1`, `v2.1`).
+fn is_route_word(word: &str) -> bool {
+    let version = word.strip_prefix('v').is_some_and(|n| {
+        n.starts_with(|c: char| c.is_ascii_digit())
+            && n.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    });
+    version || ROUTE_WORDS.contains(&word)
 }
 
 /// Whether at least two sibling words lead on to the same word

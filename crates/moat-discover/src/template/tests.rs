@@ -229,13 +229,17 @@ fn a_few_words_that_lead_to_the_same_word_are_values() {
     }
     assert_eq!(ops(&t), ["GET /posts/{post}", "GET /posts/{post}/comments"]);
     // Versions lead to the same words too, but are requested again and
-    // again.
+    // again, and are routes even when seen once.
     let mut t = Templater::new();
     for _ in 0..10 {
         t.observe("GET", "/v1/books").unwrap();
         t.observe("GET", "/v2/books").unwrap();
     }
     assert_eq!(ops(&t), ["GET /v1/books", "GET /v2/books"]);
+    let mut t = Templater::new();
+    t.observe("GET", "/v1/books").unwrap();
+    t.observe("GET", "/v2.1/books").unwrap();
+    assert_eq!(ops(&t), ["GET /v1/books", "GET /v2.1/books"]);
 }
 
 #[test]
@@ -307,5 +311,25 @@ fn a_stray_free_text_path_does_not_make_the_resources_a_parameter() {
     assert_eq!(
         ops(&t),
         ["GET /api", "GET /assets", "GET /static", "GET /{id}"]
+    );
+}
+
+#[test]
+fn a_value_that_looks_plural_is_no_collection() {
+    let mut t = Templater::new();
+    // A small capture whose first user is `james`: his two sub-resources
+    // are routes, not the items of a collection named `james`.
+    for u in ["james", "kim", "lee", "max", "ola"] {
+        t.observe("GET", &format!("/users/{u}")).unwrap();
+    }
+    t.observe("GET", "/users/james/posts").unwrap();
+    t.observe("GET", "/users/james/followers").unwrap();
+    assert_eq!(
+        ops(&t),
+        [
+            "GET /users/{user}",
+            "GET /users/{user}/followers",
+            "GET /users/{user}/posts"
+        ]
     );
 }
