@@ -22,12 +22,12 @@
 //! Ids are requested unevenly, a few very often, so in the last two tests
 //! each word counts at most as often as a standout would. Within such a
 //! group a route name APIs use (`me`, `search`, `login`, …) or a version
-//! (`v2`) stays a
-//! literal, and so does a word requested far more often than its siblings
-//! that leads on to words none of them leads to (`/accounts/primary/limits`
-//! beside `/accounts/{account}/invoices`): it is its own operation.
-//! Popularity alone keeps no word literal. The children that become one
-//! parameter are merged, subtrees and methods, and the walk goes on below.
+//! (`v2`) stays a literal, and so does a word requested far more often
+//! than its siblings that leads on to words none of them leads to
+//! (`/accounts/primary/limits` beside `/accounts/{account}/invoices`): it
+//! is its own operation. Popularity alone keeps no word literal. The
+//! children that become one parameter are merged, subtrees and methods,
+//! and the walk goes on below.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -59,70 +59,15 @@ const STANDOUT_FACTOR: u64 = 4;
 const STANDOUT_MIN: u64 = 5;
 
 /// Words APIs use as route names beside an identifier parameter.
+#[rustfmt::skip]
 const ROUTE_WORDS: &[&str] = &[
-    "me",
-    "self",
-    "current",
-    "mine",
-    "search",
-    "find",
-    "query",
-    "login",
-    "logout",
-    "signin",
-    "signout",
-    "register",
-    "signup",
-    "new",
-    "create",
-    "count",
-    "all",
-    "bulk",
-    "batch",
-    "export",
-    "import",
-    "latest",
-    "recent",
-    "popular",
-    "stats",
-    "summary",
-    "settings",
-    "config",
-    "health",
-    "status",
-    "version",
-    "info",
-    "admin",
-    "debug",
-    "_debug",
-    "api",
-    "auth",
-    "token",
-    "refresh",
-    "upload",
-    "download",
-    "default",
-    "public",
-    "private",
-    "trending",
-    "featured",
-    "suggestions",
-    "recommended",
-    "autocomplete",
-    "lookup",
-    "random",
-    "today",
-    "upcoming",
-    "verify",
-    "validate",
-    "preview",
-    "history",
-    "notifications",
-    "feed",
-    "profile",
-    "password",
-    "ping",
-    "metrics",
+    "me", "self", "current", "mine", "search", "find", "query", "login", "logout", "signin",
+    "signout", "register", "signup", "new", "create", "count", "all", "bulk", "batch", "export",
+    "import", "latest", "recent", "popular", "stats", "summary", "settings", "config", "health",
+    "status", "version", "info", "admin", "debug", "_debug", "api", "auth", "token", "refresh",
+    "upload", "download", "default", "public", "private", "trending", "featured", "suggestions",
+    "recommended", "autocomplete", "lookup", "random", "today", "upcoming", "verify", "validate",
+    "preview", "history", "notifications", "feed", "profile", "password", "ping", "metrics",
 ];
 
 /// One part of a path template.
