@@ -6,9 +6,10 @@
 //!   word that may be a literal).
 //! - [`template`]: observed paths → operations (method + path template),
 //!   deciding per position which segments are parameters: id-like values
-//!   always; words when many siblings share one shape, unless one of them
-//!   stands out as its own operation (`/users/me` beside
-//!   `/users/{username}`).
+//!   always; words beside free text, when many siblings are each seen
+//!   rarely, when they lead on to the same word, or below a plural
+//!   collection name, unless one of them is its own operation (`/users/me`
+//!   beside `/users/{username}`).
 //! - [`auth`]: the security schemes requests carried (bearer JWTs with
 //!   their algorithm and claim names, opaque bearer tokens, basic, API keys
 //!   in headers, query parameters and cookies, none), per operation and

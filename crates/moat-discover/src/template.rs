@@ -3,15 +3,31 @@
 //! Paths are put in a trie of segments. At each position the children are
 //! split into identifiers and words ([`SegmentKind`]). Identifiers (numbers,
 //! UUIDs, hex and ObjectId-like ids, dates, emails, free text) are always a
-//! parameter. Words (`v1`, `login`, `alice`, `my-first-post`) are a
-//! parameter only when many siblings of one shape (the same word children
-//! below them) are each seen rarely: usernames and slugs are many and
-//! sparse, resource names are few and requested often. Within such a group
-//! a word that is requested far more often than its siblings, or that is a
-//! route name APIs use (`me`, `search`, `login`, …), stays a literal: it is
-//! its own operation (`/users/me` beside `/users/{user}`). The children
-//! that become one parameter are merged, subtrees and methods, and the
-//! walk goes on below.
+//! parameter. Words (`v1`, `login`, `alice`, `my-first-post`) are values of
+//! a parameter when:
+//!
+//! - free text was seen at the same position, in as many distinct values
+//!   as there are words (a title `glossary` beside `Dune Messiah`, not
+//!   `/api` beside a stray `/Favicon.ico`); beside typed ids (numbers,
+//!   UUIDs, …) a word is no value of theirs (`/books/featured` beside
+//!   `/books/42`);
+//! - many distinct siblings are each seen rarely (usernames and slugs are
+//!   many and sparse, resource names few and requested often);
+//! - at least two of them lead on to the same word
+//!   (`/posts/hello/comments`, `/posts/rust-tips/comments`) and they are
+//!   not requested again and again (versions: `/v1/books`, `/v2/books`);
+//! - they sit below a plural collection name (`/tags/rust`, `/tags/wasm`)
+//!   and are not requested again and again.
+//!
+//! Ids are requested unevenly, a few very often, so in the last two tests
+//! each word counts at most as often as a standout would. Within such a
+//! group a route name APIs use (`me`, `search`, `login`, …) or a version
+//! (`v2`) stays a literal, and so does a word requested far more often
+//! than its siblings that leads on to words none of them leads to
+//! (`/accounts/primary/limits` beside `/accounts/{account}/invoices`): it
+//! is its own operation. Popularity alone keeps no word literal. The
+//! children that become one parameter are merged, subtrees and methods,
+//! and the walk goes on below.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,21 +42,32 @@ const MIN_SIBLINGS: usize = 4;
 /// be one parameter (values that come back again and again are routes).
 const MIN_SPREAD: f64 = 0.3;
 
-/// Distinct values that make a parameter whatever their spread.
+/// Distinct values that make a parameter with a lower spread: many
+/// different names under one position are values, unless each of them
+/// is requested again and again (a large API's resources).
 const MANY: usize = 12;
+const MANY_SPREAD: f64 = 0.1;
+
+/// Below a plural collection name, the spread at which two or more
+/// sibling words are its items.
+const COLLECTION_SPREAD: f64 = 0.15;
 
 /// A word requested this many times its group's median (and at least
-/// [`STANDOUT_MIN`] times) stays a literal.
+/// [`STANDOUT_MIN`] times) stands out: it stays a literal if it also leads
+/// to routes of its own.
 const STANDOUT_FACTOR: u64 = 4;
 const STANDOUT_MIN: u64 = 5;
 
 /// Words APIs use as route names beside an identifier parameter.
+#[rustfmt::skip]
 const ROUTE_WORDS: &[&str] = &[
     "me", "self", "current", "mine", "search", "find", "query", "login", "logout", "signin",
     "signout", "register", "signup", "new", "create", "count", "all", "bulk", "batch", "export",
     "import", "latest", "recent", "popular", "stats", "summary", "settings", "config", "health",
     "status", "version", "info", "admin", "debug", "_debug", "api", "auth", "token", "refresh",
-    "upload", "download", "default", "public", "private",
+    "upload", "download", "default", "public", "private", "trending", "featured", "suggestions",
+    "recommended", "autocomplete", "lookup", "random", "today", "upcoming", "verify", "validate",
+    "preview", "history", "notifications", "feed", "profile", "password", "ping", "metrics",
 ];
 
 /// One part of a path template.
@@ -187,7 +214,10 @@ fn walk(
             example: example.clone(),
         });
     }
-    let (literals, params) = split(node);
+    // A collection is named by a literal: a parameter's value that looks
+    // plural (`/users/james/…`) is no collection name.
+    let collection = matches!(prefix.last(), Some(Part::Literal(w)) if is_plural(w));
+    let (literals, params) = split(node, collection);
     for key in literals {
         if let Some(child) = node.children.get(key) {
             prefix.push(Part::Literal(key.clone()));
@@ -221,63 +251,136 @@ fn walk(
 
 /// The children of `node` that stay literals, and those that are one
 /// parameter.
-fn split(node: &Node) -> (Vec<&String>, Vec<&String>) {
+fn split(node: &Node, collection: bool) -> (Vec<&String>, Vec<&String>) {
     let mut literals = Vec::new();
     let mut params = Vec::new();
     let mut words: Vec<(&String, &Node)> = Vec::new();
+    let mut free_text = 0usize;
     for (key, child) in &node.children {
         // A trailing slash (an empty last segment) is always literal.
         if key.is_empty() {
             literals.push(key);
-        } else if SegmentKind::of(key).is_identifier() {
+            continue;
+        }
+        let kind = SegmentKind::of(key);
+        if kind.is_identifier() {
+            free_text += usize::from(kind == SegmentKind::Text);
             params.push(key);
         } else {
             words.push((key, child));
         }
     }
-    // Words grouped by the shape below them.
-    let mut groups: BTreeMap<BTreeSet<&str>, Vec<(&String, &Node)>> = BTreeMap::new();
-    for (key, child) in words {
-        groups.entry(child.shape()).or_default().push((key, child));
-    }
-    for (_, group) in groups {
-        let (as_params, as_literals) = judge(&group, !params.is_empty());
-        params.extend(as_params);
-        literals.extend(as_literals);
-    }
+    let (values, routes) = judge(node, &words, free_text, collection);
+    params.extend(values);
+    literals.extend(routes);
     (literals, params)
 }
 
-/// Which words of one group of siblings are parameter values and which are
-/// literals. `beside_ids`: identifiers were seen at this position, so the
-/// position is a parameter already and a sparse word is one of its values.
+/// Which sibling words are values of a parameter and which are literals.
+/// Below a plural collection name (`/tags/rust`, `/tags/wasm`) fewer
+/// values, more often requested, are enough: a collection's children are
+/// its items.
+/// `free_text`: distinct free-text values seen at this position. When
+/// they are at least as many as the words, the position is a parameter
+/// whose values may be plain words too (a title `glossary` beside `Dune
+/// Messiah`); a stray one among many words (`/Favicon.ico` beside `/api`)
+/// is not. Beside typed ids (numbers, UUIDs, …) a word is no value of
+/// theirs and is judged with the other words alone.
 fn judge<'a>(
-    group: &[(&'a String, &Node)],
-    beside_ids: bool,
+    parent: &Node,
+    words: &[(&'a String, &Node)],
+    free_text: usize,
+    in_collection: bool,
 ) -> (Vec<&'a String>, Vec<&'a String>) {
-    let distinct = group.len();
-    let requests: u64 = group.iter().map(|(_, n)| n.requests).sum();
-    let spread = distinct as f64 / requests.max(1) as f64;
-    let parameter = distinct >= MANY
-        || (distinct >= MIN_SIBLINGS && spread >= MIN_SPREAD)
-        || (beside_ids && spread >= MIN_SPREAD);
-    if !parameter {
-        return (Vec::new(), group.iter().map(|(k, _)| *k).collect());
-    }
-    let mut counts: Vec<u64> = group.iter().map(|(_, n)| n.requests).collect();
+    let candidates: Vec<&(&String, &Node)> =
+        words.iter().filter(|(k, _)| !is_route_word(k)).collect();
+    let distinct = candidates.len();
+    let mut counts: Vec<u64> = candidates.iter().map(|(_, n)| n.requests).collect();
     counts.sort_unstable();
-    let median = counts[counts.len() / 2];
+    let median = counts.get(distinct / 2).copied().unwrap_or(0);
+    let requests: u64 = counts.iter().sum();
+    let spread = distinct as f64 / requests.max(1) as f64;
+    // Where the structure says "items" (a collection, a shared
+    // continuation), a few very popular items must not hide the rest:
+    // each word counts at most as a standout would.
+    let cap = (STANDOUT_FACTOR * median).max(STANDOUT_MIN);
+    let capped: u64 = counts.iter().map(|c| (*c).min(cap)).sum();
+    let item_spread = distinct as f64 / capped.max(1) as f64;
+    let parameter = distinct > 0
+        && ((free_text > 0 && free_text >= words.len())
+            || (distinct >= MANY && spread >= MANY_SPREAD)
+            || (distinct >= MIN_SIBLINGS && spread >= MIN_SPREAD)
+            || (item_spread >= MIN_SPREAD && shared_continuation(&candidates))
+            || (in_collection && distinct >= 2 && item_spread >= COLLECTION_SPREAD));
+    if !parameter {
+        return (Vec::new(), words.iter().map(|(k, _)| *k).collect());
+    }
     let mut values = Vec::new();
     let mut literals = Vec::new();
-    for (key, node) in group {
+    for (key, node) in words {
         let standout = node.requests >= STANDOUT_MIN && node.requests >= STANDOUT_FACTOR * median;
-        if standout || ROUTE_WORDS.contains(&key.as_str()) {
+        if is_route_word(key) || (standout && stands_apart(parent, key, node)) {
             literals.push(*key);
         } else {
             values.push(*key);
         }
     }
     (values, literals)
+}
+
+/// Whether `word` names a route wherever it is: a route name APIs use, or
+/// a version (`v1`, `v2.1`).
+fn is_route_word(word: &str) -> bool {
+    let version = word.strip_prefix('v').is_some_and(|n| {
+        n.starts_with(|c: char| c.is_ascii_digit())
+            && n.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    });
+    version || ROUTE_WORDS.contains(&word)
+}
+
+/// Whether at least two sibling words lead on to the same word
+/// (`/posts/first-post/comments`, `/posts/hello-world/comments`): values
+/// of one parameter share what comes after them. Versions do too
+/// (`/v1/books`, `/v2/books`), but they are few and requested again and
+/// again, so the caller asks for a spread as well.
+fn shared_continuation(words: &[&(&String, &Node)]) -> bool {
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for (_, node) in words {
+        for child in node.shape() {
+            if !seen.insert(child) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Whether the word `key` (a child of `parent`) is built unlike its
+/// siblings, as a route of its own is: it leads on to words none of them
+/// leads to (`/users/me/settings`). Popularity alone is no such sign: ids
+/// are requested unevenly, a few very often, and a popular id may well be
+/// the only one seen without its sub-resources.
+fn stands_apart(parent: &Node, key: &str, node: &Node) -> bool {
+    let own = node.shape();
+    let mut shared = false;
+    for (k, sibling) in &parent.children {
+        if k == key || k.is_empty() {
+            continue;
+        }
+        let theirs = sibling.shape();
+        shared |= own.iter().any(|w| theirs.contains(w));
+    }
+    !own.is_empty() && !shared
+}
+
+/// Whether `word` is a plural collection name (`tags`, `posts`; not
+/// `status`, `v1`, `api`).
+fn is_plural(word: &str) -> bool {
+    SegmentKind::of(word) == SegmentKind::Word
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
+        && singular(word) != word
 }
 
 /// The singular of a plural resource name (`books` → `book`, `addresses`

@@ -154,3 +154,182 @@ fn a_path_without_a_canonical_form_is_refused() {
     assert!(t.observe("GET", "/../etc").is_err());
     assert!(ops(&t).is_empty());
 }
+
+#[test]
+fn popular_ids_with_the_sub_resources_of_their_siblings_stay_values() {
+    let mut t = Templater::new();
+    // One user requested far more often than the rest, as real traffic
+    // does: it leads to the same sub-resources, so it is one of them.
+    for _ in 0..30 {
+        t.observe("GET", "/users/carol").unwrap();
+    }
+    t.observe("GET", "/users/carol/posts").unwrap();
+    for u in ["dave", "erin", "frank", "grace", "heidi"] {
+        t.observe("GET", &format!("/users/{u}")).unwrap();
+        t.observe("GET", &format!("/users/{u}/posts")).unwrap();
+    }
+    assert_eq!(
+        ops(&t),
+        ["GET /users/{user}", "GET /users/{user}/posts"],
+        "{:?}",
+        ops(&t)
+    );
+}
+
+#[test]
+fn a_popular_word_with_routes_of_its_own_stays_a_literal() {
+    let mut t = Templater::new();
+    for _ in 0..20 {
+        t.observe("GET", "/accounts/primary/limits").unwrap();
+    }
+    for a in ["anna", "ben", "chloe", "dan", "eve"] {
+        t.observe("GET", &format!("/accounts/{a}/invoices"))
+            .unwrap();
+    }
+    assert_eq!(
+        ops(&t),
+        [
+            "GET /accounts/primary/limits",
+            "GET /accounts/{account}/invoices"
+        ]
+    );
+}
+
+#[test]
+fn words_beside_free_text_are_values_and_beside_typed_ids_routes() {
+    let mut t = Templater::new();
+    for title in ["Main%20Page", "It%27s%20Here", "FAQ", "Style%20Guide"] {
+        t.observe("GET", &format!("/wiki/{title}")).unwrap();
+    }
+    for _ in 0..8 {
+        t.observe("GET", "/wiki/glossary").unwrap();
+        t.observe("GET", "/books/featured").unwrap();
+    }
+    for id in 1..=6 {
+        t.observe("GET", &format!("/books/{id}")).unwrap();
+    }
+    assert_eq!(
+        ops(&t),
+        [
+            "GET /books/featured",
+            "GET /books/{bookId}",
+            "GET /wiki/{wiki}"
+        ]
+    );
+}
+
+#[test]
+fn a_few_words_that_lead_to_the_same_word_are_values() {
+    let mut t = Templater::new();
+    // A small capture: three posts, each read and commented once.
+    for slug in ["hello-world", "rust-tips", "why-we-moved"] {
+        t.observe("GET", &format!("/posts/{slug}")).unwrap();
+        t.observe("GET", &format!("/posts/{slug}/comments"))
+            .unwrap();
+    }
+    assert_eq!(ops(&t), ["GET /posts/{post}", "GET /posts/{post}/comments"]);
+    // Versions lead to the same words too, but are requested again and
+    // again, and are routes even when seen once.
+    let mut t = Templater::new();
+    for _ in 0..10 {
+        t.observe("GET", "/v1/books").unwrap();
+        t.observe("GET", "/v2/books").unwrap();
+    }
+    assert_eq!(ops(&t), ["GET /v1/books", "GET /v2/books"]);
+    let mut t = Templater::new();
+    t.observe("GET", "/v1/books").unwrap();
+    t.observe("GET", "/v2.1/books").unwrap();
+    assert_eq!(ops(&t), ["GET /v1/books", "GET /v2.1/books"]);
+}
+
+#[test]
+fn a_plural_collection_holds_items_and_a_singular_name_routes() {
+    let mut t = Templater::new();
+    for tag in ["rust", "wasm", "rust", "embedded", "rust"] {
+        t.observe("GET", &format!("/tags/{tag}")).unwrap();
+    }
+    // The same few words under a name that is no collection, or under a
+    // collection but requested again and again, are routes.
+    for _ in 0..2 {
+        for page in ["profile", "billing", "security"] {
+            t.observe("GET", &format!("/account/{page}")).unwrap();
+        }
+    }
+    for _ in 0..10 {
+        t.observe("GET", "/reports/sales").unwrap();
+        t.observe("GET", "/reports/stock").unwrap();
+    }
+    assert_eq!(
+        ops(&t),
+        [
+            "GET /account/billing",
+            "GET /account/profile",
+            "GET /account/security",
+            "GET /reports/sales",
+            "GET /reports/stock",
+            "GET /tags/{tag}"
+        ]
+    );
+}
+
+#[test]
+fn many_names_each_requested_again_and_again_stay_literals() {
+    let mut t = Templater::new();
+    let resources = [
+        "books",
+        "authors",
+        "orders",
+        "notes",
+        "tags",
+        "users",
+        "carts",
+        "reviews",
+        "stores",
+        "coupons",
+        "invoices",
+        "payments",
+        "refunds",
+        "shipments",
+    ];
+    for _ in 0..15 {
+        for r in resources {
+            t.observe("GET", &format!("/api/{r}")).unwrap();
+        }
+    }
+    assert_eq!(ops(&t).len(), resources.len(), "{:?}", ops(&t));
+}
+
+#[test]
+fn a_stray_free_text_path_does_not_make_the_resources_a_parameter() {
+    let mut t = Templater::new();
+    for _ in 0..10 {
+        for r in ["api", "static", "assets"] {
+            t.observe("GET", &format!("/{r}")).unwrap();
+        }
+    }
+    t.observe("GET", "/Favicon.ico").unwrap();
+    assert_eq!(
+        ops(&t),
+        ["GET /api", "GET /assets", "GET /static", "GET /{id}"]
+    );
+}
+
+#[test]
+fn a_value_that_looks_plural_is_no_collection() {
+    let mut t = Templater::new();
+    // A small capture whose first user is `james`: his two sub-resources
+    // are routes, not the items of a collection named `james`.
+    for u in ["james", "kim", "lee", "max", "ola"] {
+        t.observe("GET", &format!("/users/{u}")).unwrap();
+    }
+    t.observe("GET", "/users/james/posts").unwrap();
+    t.observe("GET", "/users/james/followers").unwrap();
+    assert_eq!(
+        ops(&t),
+        [
+            "GET /users/{user}",
+            "GET /users/{user}/followers",
+            "GET /users/{user}/posts"
+        ]
+    );
+}
