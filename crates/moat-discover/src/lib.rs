@@ -13,6 +13,8 @@
 //!   zombie, orphan, matched with the gateway's own operation table.
 //! - [`openapi`]: an OpenAPI 3.1 document of what was found, as YAML moat
 //!   loads.
+//! - [`inventory`]: everything found, as one serialisable value (the
+//!   `--format json` output); [`report`] renders it as Markdown or HTML.
 //! - [`profile`]: per operation, query parameters, JSON bodies by status
 //!   and sensitive data, learned in a second pass over the traffic.
 //! - [`input`]: traffic read as a stream of samples, with bounded memory:
@@ -29,8 +31,10 @@
 
 pub mod drift;
 pub mod input;
+pub mod inventory;
 pub mod openapi;
 pub mod profile;
+pub mod report;
 pub mod schema;
 pub mod segment;
 pub mod sensitive;

@@ -17,7 +17,7 @@ use moat_spec::{Match, OperationTable};
 use serde_json::{Value, json};
 
 use crate::input::Sample;
-use crate::schema::{ParamStats, SchemaBuilder};
+use crate::schema::{ParamStats, ParamSummary, SchemaBuilder};
 use crate::sensitive::{BodySource, Findings, TextSource};
 
 /// Query parameters tracked per operation; more are ignored (a client
@@ -37,6 +37,18 @@ pub struct Profile {
     responses: BTreeMap<u16, SchemaBuilder>,
     /// Sensitive data seen in its requests and answers.
     pub findings: Findings,
+}
+
+impl Profile {
+    /// Its query parameters, by name, with what their values looked like.
+    pub fn query_params(&self) -> impl Iterator<Item = (&str, ParamSummary)> {
+        self.params.iter().map(|(n, s)| (n.as_str(), s.summary()))
+    }
+
+    /// The response statuses seen, in order.
+    pub fn statuses(&self) -> impl Iterator<Item = u16> + '_ {
+        self.responses.keys().copied()
+    }
 }
 
 /// Profiles of every operation of a document.
