@@ -422,8 +422,8 @@ fn entry(n: u64) -> Value {
         (Value::String(bytes), 25) => {
             json!({"size": bytes.len() / 2, "mimeType": "application/pdf", "encoding": "base64", "text": STANDARD.encode(bytes.as_bytes())})
         }
-        // One answer in five of the product pages comes base64-encoded, as
-        // some proxies record them.
+        // One product page in three comes base64-encoded, as some proxies
+        // record answers.
         (body, 17) => {
             json!({"size": 0, "mimeType": "application/json; charset=utf-8", "encoding": "base64", "text": STANDARD.encode(body.to_string().as_bytes())})
         }
