@@ -169,7 +169,7 @@ fn exchange(n: u64, r: &mut Rng) -> (&'static str, String, Option<Value>, u16, V
             ),
             None,
             200,
-            page(r, 10, |r| any_person(r)),
+            page(r, 10, any_person),
         ),
         4 => ("GET", "/api/v2/users/me".into(), None, 200, person(r, 1)),
         5..=6 => (
@@ -193,14 +193,14 @@ fn exchange(n: u64, r: &mut Rng) -> (&'static str, String, Option<Value>, u16, V
             format!("/api/v2/users/{}/orders?status=paid", r.uuid()),
             None,
             200,
-            page(r, 3, |r| any_order(r)),
+            page(r, 3, any_order),
         ),
         9..=10 => (
             "GET",
             format!("/api/v2/orders?page={}", r.below(30)),
             None,
             200,
-            page(r, 4, |r| any_order(r)),
+            page(r, 4, any_order),
         ),
         11 => (
             "POST",
