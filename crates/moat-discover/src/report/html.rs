@@ -39,7 +39,7 @@ pub fn html(title: &str, inventory: &Inventory) -> String {
             out.push_str("<th>Standing</th>");
         }
         out.push_str(
-            "<th>Statuses</th><th>Parameters</th><th>Sensitive</th></tr></thead>\n<tbody>\n",
+            "<th>Statuses</th><th>Parameters</th><th>Sensitive values</th></tr></thead>\n<tbody>\n",
         );
         for op in &inventory.operations {
             let _ = write!(

@@ -21,7 +21,7 @@ pub fn markdown(title: &str, inventory: &Inventory) -> String {
         if judged {
             out.push_str(" Standing |");
         }
-        out.push_str(" Statuses | Parameters | Sensitive |\n");
+        out.push_str(" Statuses | Parameters | Sensitive values |\n");
         out.push_str("| :-- | :-- | --: |");
         if judged {
             out.push_str(" :-- |");
