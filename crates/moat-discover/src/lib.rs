@@ -23,6 +23,8 @@
 //!   and the operations used in an older version beside a newer one.
 //! - [`openapi`]: an OpenAPI 3.1 document of what was found, as YAML moat
 //!   loads.
+//! - [`inventory`]: everything found, as one serialisable value (the
+//!   `--format json` output); [`report`] renders it as Markdown or HTML.
 //! - [`profile`]: per operation, query, header and cookie parameters,
 //!   the security schemes seen, JSON bodies by status and sensitive data,
 //!   learned in a second pass over the traffic.
@@ -48,8 +50,10 @@ pub mod auth;
 pub mod drift;
 pub mod headers;
 pub mod input;
+pub mod inventory;
 pub mod openapi;
 pub mod profile;
+pub mod report;
 pub mod risk;
 pub mod schema;
 pub mod schema_drift;

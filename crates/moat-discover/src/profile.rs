@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::auth::{AuthSeen, Credential, KeyLocation, SchemesSeen};
 use crate::input::Sample;
-use crate::schema::{ParamStats, SchemaBuilder};
+use crate::schema::{ParamStats, ParamSummary, SchemaBuilder};
 use crate::sensitive::{BodySource, Findings, TextSource};
 
 /// Query, header and cookie parameters tracked per operation, each; more
@@ -67,6 +67,16 @@ impl Profile {
     /// Its answers by status; a builder with no sample saw no JSON body.
     pub fn responses(&self) -> impl Iterator<Item = (u16, &SchemaBuilder)> {
         self.responses.iter().map(|(s, b)| (*s, b))
+    }
+
+    /// Its query parameters, by name, with what their values looked like.
+    pub fn query_params(&self) -> impl Iterator<Item = (&str, ParamSummary)> {
+        self.params.iter().map(|(n, s)| (n.as_str(), s.summary()))
+    }
+
+    /// The response statuses seen, in order.
+    pub fn statuses(&self) -> impl Iterator<Item = u16> + '_ {
+        self.responses.keys().copied()
     }
 }
 

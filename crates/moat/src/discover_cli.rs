@@ -1,7 +1,7 @@
 //! `moat discover`: the API's operations recovered from traffic (HAR files
-//! or JSON-lines logs), as a table, JSON or an OpenAPI document; with
-//! `--diff`, measured against the API's document, with an exit code for
-//! CI.
+//! or JSON-lines logs), as a table, the JSON inventory, an OpenAPI
+//! document, or a Markdown or HTML report; with `--diff`, measured against
+//! the API's document, with an exit code for CI.
 
 use std::fs::File;
 use std::io::{BufReader, Write};
@@ -11,10 +11,11 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use moat_discover::input::{read_har, read_jsonl};
+use moat_discover::inventory::{InputStats, Inventory};
 use moat_discover::profile::Profiler;
-use moat_discover::{Drift, Standing, Templater, openapi};
-use serde_json::json;
+use moat_discover::{Drift, Standing, Templater, openapi, report};
 
+use crate::discover_progress::{Pass, Progress};
 use crate::state_cli::clean;
 
 /// Options of `moat discover`.
@@ -25,15 +26,18 @@ pub struct DiscoverArgs {
     /// line).
     #[arg(required = true, value_name = "FILE")]
     inputs: Vec<PathBuf>,
-    /// `table`, `json` (the inventory) or `openapi` (an OpenAPI 3.1
-    /// document, YAML).
+    /// `table`, `json` (the inventory), `openapi` (an OpenAPI 3.1
+    /// document, YAML), `markdown` or `html` (a report).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Write to this file (replaced atomically) instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
     /// Measure the traffic against this OpenAPI document: shadow, zombie
     /// and orphan operations. Exits 1 when they disagree.
     #[arg(long, value_name = "DOCUMENT")]
     diff: Option<PathBuf>,
-    /// The API's title in the OpenAPI document.
+    /// The API's title in the OpenAPI document and the reports.
     #[arg(long, default_value = "Discovered API")]
     title: String,
 }
@@ -43,14 +47,8 @@ enum Format {
     Table,
     Json,
     Openapi,
-}
-
-/// What reading the inputs found, beside the operations.
-#[derive(Debug, Default)]
-struct Read {
-    samples: u64,
-    skipped: u64,
-    no_canonical_path: u64,
+    Markdown,
+    Html,
 }
 
 /// Runs `moat discover`.
@@ -65,61 +63,83 @@ pub async fn run(args: DiscoverArgs) -> ExitCode {
         },
         None => None,
     };
+    // The table needs the operations only; every other format profiles
+    // them in a second pass.
+    let passes = if args.format == Format::Table { 1 } else { 2 };
+    let mut progress = Progress::stderr();
     // First pass: the operations.
     let mut templater = Templater::new();
-    let mut read = Read::default();
+    let (mut requests, mut malformed, mut no_canonical_path) = (0u64, 0u64, 0u64);
+    let first = Pass {
+        number: 1,
+        of: passes,
+        what: "operations",
+    };
     for input in &args.inputs {
         let mut each = |sample: moat_discover::input::Sample| {
             let path_only = sample.url.split(['?', '#']).next().unwrap_or("/");
             if templater.observe(&sample.method, path_only).is_err() {
-                read.no_canonical_path += 1;
+                no_canonical_path += 1;
             } else {
-                read.samples += 1;
+                requests += 1;
             }
         };
-        match read_samples(input, &mut each) {
-            Ok(skipped) => read.skipped += skipped,
+        match read_samples(input, &mut progress, first, &mut each) {
+            Ok(skipped) => malformed += skipped,
             Err(message) => {
+                progress.finish();
                 eprintln!("moat: {message}");
                 return ExitCode::from(2);
             }
         }
     }
-    if read.skipped + read.no_canonical_path > 0 {
-        eprintln!(
-            "moat discover: {} requests read; {} entries skipped as malformed, {} paths without one canonical form",
-            read.samples, read.skipped, read.no_canonical_path
-        );
-    }
+    let input = InputStats::new(requests, malformed, no_canonical_path);
     let operations = templater.operations();
     let drift = table
         .as_ref()
         .map(|t| moat_discover::compare(&operations, t));
     let mut document = openapi::document(&args.title, &operations);
-    // Second pass, for the document and the inventory: parameters, bodies
-    // and sensitive data per operation.
-    let profiler = if args.format == Format::Table {
+    // Second pass: parameters, bodies and sensitive data per operation.
+    let profiler = if passes == 1 {
         None
     } else {
-        match profile(&args.inputs, &document) {
+        match profile(&args.inputs, &document, &mut progress, passes) {
             Ok(p) => Some(p),
             Err(message) => {
+                progress.finish();
                 eprintln!("moat: {message}");
                 return ExitCode::from(2);
             }
         }
     };
+    progress.finish();
+    if input.skipped > 0 {
+        eprintln!(
+            "moat discover: {} requests read; {} entries skipped as malformed, {} paths without one canonical form",
+            input.requests, input.malformed, input.no_canonical_path
+        );
+    }
     if let Some(p) = &profiler {
         p.annotate(&mut document);
     }
+    let inventory = || Inventory::new(&operations, drift.as_ref(), profiler.as_ref(), input);
     let out = match args.format {
         Format::Openapi => openapi::to_yaml(&document),
-        Format::Json => inventory_json(&operations, drift.as_ref(), profiler.as_ref(), &read),
+        Format::Json => inventory().to_json(),
+        Format::Markdown => report::markdown(&args.title, &inventory()),
+        Format::Html => report::html(&args.title, &inventory()),
         Format::Table => table_text(&operations, drift.as_ref()),
     };
-    let mut stdout = std::io::stdout().lock();
-    if stdout.write_all(out.as_bytes()).is_err() {
-        return ExitCode::FAILURE;
+    let written = match &args.output {
+        Some(path) => write_atomically(path, out.as_bytes()),
+        None => std::io::stdout()
+            .lock()
+            .write_all(out.as_bytes())
+            .map_err(|e| format!("cannot write to standard output: {e}")),
+    };
+    if let Err(message) = written {
+        eprintln!("moat: {message}");
+        return ExitCode::from(2);
     }
     match drift {
         Some(d) if d.has_drift() => ExitCode::from(1),
@@ -127,13 +147,34 @@ pub async fn run(args: DiscoverArgs) -> ExitCode {
     }
 }
 
+/// Writes `bytes` to a new file beside `path`, then renames it over
+/// `path`: a reader sees the old file or the whole new one, never a part.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    file.write_all(bytes).map_err(fail)?;
+    file.as_file().sync_all().map_err(fail)?;
+    file.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
 /// Reads every sample of `path` (a HAR by its extension, else JSON lines)
-/// into `each`; returns how many entries were skipped as malformed.
+/// into `each`, showing `pass` on `progress`; returns how many entries
+/// were skipped as malformed.
 fn read_samples(
     path: &Path,
+    progress: &mut Progress,
+    pass: Pass,
     each: &mut dyn FnMut(moat_discover::input::Sample),
 ) -> Result<u64, String> {
     let file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    progress.start(pass, path, total);
+    let file = progress.counted(file);
     let mut each = |sample| {
         each(sample);
         ControlFlow::Continue(())
@@ -146,70 +187,37 @@ fn read_samples(
             .map(|s| s.skipped.count)
             .map_err(|e| format!("{}: {e}", path.display()))
     } else {
-        read_jsonl(BufReader::new(file), &mut each)
+        read_jsonl(BufReader::with_capacity(64 * 1024, file), &mut each)
             .map(|s| s.skipped.count)
             .map_err(|e| format!("{}: {e}", path.display()))
     }
 }
 
 /// The second pass: each sample profiled against the operations found.
-fn profile(inputs: &[PathBuf], document: &serde_json::Value) -> Result<Profiler, String> {
+fn profile(
+    inputs: &[PathBuf],
+    document: &serde_json::Value,
+    progress: &mut Progress,
+    passes: u8,
+) -> Result<Profiler, String> {
     let spec = moat_spec::load_text("discovered.yaml", &openapi::to_yaml(document))
         .map_err(|d| format!("the discovered document does not load: {d}"))?;
     let mut profiler = Profiler::new(moat_spec::OperationTable::new(spec));
+    let pass = Pass {
+        number: 2,
+        of: passes,
+        what: "profiles",
+    };
     for input in inputs {
-        read_samples(input, &mut |sample| profiler.observe(&sample))?;
+        read_samples(input, progress, pass, &mut |sample| {
+            profiler.observe(&sample)
+        })?;
     }
     Ok(profiler)
 }
 
 fn standing_of(drift: Option<&Drift>, i: usize) -> Option<&moat_discover::Judged> {
     drift.and_then(|d| d.operations.get(i))
-}
-
-fn inventory_json(
-    operations: &[moat_discover::DiscoveredOperation],
-    drift: Option<&Drift>,
-    profiler: Option<&Profiler>,
-    read: &Read,
-) -> String {
-    let ops: Vec<_> = operations
-        .iter()
-        .enumerate()
-        .map(|(i, op)| {
-            let mut v =
-                json!({"method": op.method, "path": op.template(), "requests": op.requests});
-            if let Some(j) = standing_of(drift, i) {
-                v["standing"] = json!(j.standing.as_str());
-                v["documented_as"] = json!(j.documented_as);
-            }
-            if let Some(p) = profiler.and_then(|p| p.profile_of(&op.method, &op.example)) {
-                let sensitive: Vec<_> = p
-                    .findings
-                    .iter()
-                    .map(|f| json!({"location": f.location, "kind": f.kind.as_str(), "count": f.count}))
-                    .collect();
-                v["sensitive"] = json!(sensitive);
-            }
-            v
-        })
-        .collect();
-    let mut out = json!({
-        "operations": ops,
-        "requests": read.samples,
-        "skipped": read.skipped + read.no_canonical_path,
-    });
-    if let Some(d) = drift {
-        out["orphans"] = json!(
-            d.orphans
-                .iter()
-                .map(|(m, p)| json!({"method": m, "path": p}))
-                .collect::<Vec<_>>()
-        );
-    }
-    let mut text = serde_json::to_string_pretty(&out).unwrap_or_default();
-    text.push('\n');
-    text
 }
 
 fn table_text(operations: &[moat_discover::DiscoveredOperation], drift: Option<&Drift>) -> String {

@@ -8,6 +8,7 @@ mod bans;
 mod commands;
 mod demo;
 mod discover_cli;
+mod discover_progress;
 mod events_cli;
 mod keys;
 mod log;
@@ -56,8 +57,8 @@ enum Command {
     /// Read the security events (the audit trail), or follow new ones.
     Events(events_cli::EventsArgs),
     /// Recover the API's operations from traffic (HAR files, JSON-lines
-    /// logs): a table, JSON or an OpenAPI document; `--diff DOCUMENT` for
-    /// shadow, zombie and orphan operations.
+    /// logs): a table, JSON, an OpenAPI document, or a Markdown or HTML
+    /// report; `--diff DOCUMENT` for shadow, zombie and orphan operations.
     Discover(discover_cli::DiscoverArgs),
     /// Check the audit trail's hash chain.
     Audit(audit_cli::AuditArgs),

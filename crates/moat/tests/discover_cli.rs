@@ -279,3 +279,241 @@ fn what_is_not_traffic_is_refused_clearly() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("GET     /a"));
 }
+
+/// A HAR of `entries` whose names (a query parameter, a body key) are
+/// markup, as a hostile client can send them.
+fn hostile_har() -> Value {
+    let mut entries = Vec::new();
+    for id in 1..=6 {
+        entries.push(json!({
+            "request": {"method": "GET", "url": format!("https://api.example.com/items/{id}?<script>alert(1)</script>=1"), "headers": []},
+            "response": {"status": 200, "headers": [], "content": {"mimeType": "application/json", "text": format!(r#"{{"id":{id}}}"#)}},
+        }));
+    }
+    entries.push(json!({
+        "request": {"method": "POST", "url": "https://api.example.com/login", "headers": [],
+                    "postData": {"mimeType": "application/json", "text": r#"{"<b>x</b>":{"password":"s3cret-Pass"}}"#}},
+        "response": {"status": 200, "headers": [], "content": {"mimeType": "application/json", "text": "{}"}},
+    }));
+    json!({"log": {"version": "1.2", "entries": entries}})
+}
+
+#[test]
+fn markdown_and_html_reports_escape_names_from_traffic_and_go_to_the_output_file() {
+    let dir = tempdir();
+    let har = write(dir.path(), "hostile.har", &hostile_har().to_string());
+    let har = har.to_str().unwrap();
+
+    // The names reach the inventory as they were sent …
+    let out = discover(&[har, "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inv: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = inv["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["path"] == "/items/{itemId}")
+        .unwrap_or_else(|| panic!("{inv:#}"));
+    assert_eq!(items["statuses"], json!([200]));
+    assert!(
+        items["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "<script>alert(1)</script>" && p["in"] == "query"),
+        "{items:#}"
+    );
+    assert_eq!(inv["summary"]["operations"], 2);
+
+    // … and leave every report escaped.
+    let report = dir.path().join("report.html");
+    let out = discover(&[
+        har,
+        "--format",
+        "html",
+        "--title",
+        "<i>shop</i>",
+        "--output",
+        report.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "the report goes to the file only");
+    let page = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt; (query, integer)"),
+        "{page}"
+    );
+    assert!(
+        page.contains("request.body#/&lt;b&gt;x&lt;~1b&gt;/password"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<title>&lt;i&gt;shop&lt;/i&gt;</title>"),
+        "{page}"
+    );
+    for raw in ["<script", "<b>", "<i>", "s3cret"] {
+        assert!(!page.contains(raw), "{raw} in {page}");
+    }
+
+    let out = discover(&[har, "--format", "markdown"]);
+    assert!(out.status.success());
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(md.starts_with("# Discovered API\n"), "{md}");
+    assert!(
+        md.contains(r"| GET | /items/{itemId} | 6 | 200 | itemId (path, integer), \<script\>alert(1)\</script\> (query, integer) | 0 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains(r"| POST /login | request.body\#/\<b\>x\<\~1b\>/password | password | 1 |"),
+        "{md}"
+    );
+
+    // The output file is replaced whole, and nothing else is left beside it.
+    let out = discover(&[har, "--format", "markdown", "-o", report.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), md);
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["hostile.har", "report.html"]);
+
+    // A file that cannot be written is an error, and nothing is written.
+    let out = discover(&[
+        har,
+        "-o",
+        dir.path().join("no/such/dir/r.md").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot write"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[path = "har_gen/mod.rs"]
+mod har_gen;
+
+/// Runs `moat discover` and returns its output with its peak resident set
+/// in KiB (`VmHWM`, polled from `/proc` until it exits).
+fn discover_measured(args: &[&str]) -> (Output, u64) {
+    let child = Command::new(MOAT)
+        .arg("discover")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let watch = {
+        let peak = peak.clone();
+        std::thread::spawn(move || {
+            // The file goes (or loses VmHWM, as a zombie) when the process ends.
+            while let Ok(text) = std::fs::read_to_string(&status) {
+                let Some(kib) = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                else {
+                    break;
+                };
+                peak.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        })
+    };
+    let out = child.wait_with_output().unwrap();
+    watch.join().unwrap();
+    (out, peak.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+#[test]
+fn a_large_har_is_read_in_bounded_memory_with_no_progress_line_in_a_pipe() {
+    const BIG: u64 = 24_000_000;
+    let dir = tempdir();
+    let make = |name: &str, bytes: u64| {
+        let path = dir.path().join(name);
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        har_gen::write_har(&mut file, bytes).unwrap();
+        path
+    };
+    let small = make("small.har", 1_000_000);
+    let big = make("big.har", BIG);
+    let (out, small_peak) = discover_measured(&[small.to_str().unwrap(), "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (out, big_peak) = discover_measured(&[big.to_str().unwrap(), "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Both passes over 24 MB take memory for one entry and the profiles,
+    // not for the file: the peak grows by far less than the file's size.
+    assert!(small_peak > 0 && big_peak > 0);
+    let growth_kib = big_peak.saturating_sub(small_peak);
+    // (It grows at all because the templater keeps every distinct path
+    // until it merges them: about a fifth of the file here, where most
+    // requests carry a new id.)
+    assert!(
+        growth_kib * 1024 < BIG / 3,
+        "peak {big_peak} KiB on 24 MB against {small_peak} KiB on 1 MB"
+    );
+    // Stderr is a pipe: no progress line, not even a cleared one.
+    assert!(
+        !out.stderr.contains(&b'\r') && !out.stderr.contains(&0x1b),
+        "{:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every operation the traffic exercised, and no other (parameter
+    // names aside: they are the templater's choice).
+    let norm = |p: &str| -> String {
+        p.split('/')
+            .map(|s| if s.starts_with('{') { "{}" } else { s })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let inv: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: BTreeSet<(String, String)> = inv["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["method"].as_str().unwrap().to_string(),
+                norm(o["path"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String)> = har_gen::OPERATIONS
+        .iter()
+        .map(|(m, p)| (m.to_string(), norm(p)))
+        .collect();
+    assert_eq!(found, want, "{inv:#}");
+    let login = inv["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["path"] == "/api/v2/auth/login")
+        .unwrap();
+    assert!(
+        login["sensitive"]
+            .to_string()
+            .contains(r#""location":"request.body#/password","kind":"password""#),
+        "{login:#}"
+    );
+}
