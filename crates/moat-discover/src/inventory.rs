@@ -4,16 +4,37 @@
 //! Built from the discovered operations, their standing against the API's
 //! document (when there is one) and their profiles. It holds names, types,
 //! statuses, short enum words and counts: never a value from the traffic.
-//! Each operation's facts are one field each, so that a new kind of fact
-//! (security schemes seen, schema drift, a risk score) is one more field.
+//! Each operation's facts are one field each: its standing and why it is
+//! a zombie, its parameters, statuses, the credentials its requests
+//! carried, sensitive data, schema drift against its documented
+//! operation, and its risk with the factors that explain it.
 
+use moat_spec::{ApiSpec, ParameterLocation};
 use serde::{Serialize, Serializer};
 
-use crate::drift::{Drift, Standing};
-use crate::profile::Profiler;
+use crate::auth::AuthPresence;
+use crate::drift::{Drift, Judged, Standing, ZombieReason};
+use crate::profile::{Profile, Profiler};
+use crate::risk::{ConfiguredRules, RiskInput, RiskLevel, assess};
 use crate::schema::ParamSummary;
+use crate::schema_drift::{BodyPart, SchemaDrift, compare_profile};
 use crate::sensitive::SensitiveKind;
 use crate::template::{DiscoveredOperation, Part};
+
+/// What an inventory is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct Sources<'a> {
+    /// The operations found in the traffic.
+    pub operations: &'a [DiscoveredOperation],
+    /// The document they were compared with, and the comparison (over the
+    /// same operations, in the same order).
+    pub document: Option<(&'a ApiSpec, &'a Drift)>,
+    /// What the second pass learned of each operation.
+    pub profiler: Option<&'a Profiler>,
+    /// The operations moat's config protects with ownership rules and
+    /// rate limits; without it those risk factors are unknown.
+    pub rules: Option<&'a ConfiguredRules>,
+}
 
 /// What discovery found in the traffic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,6 +87,12 @@ pub struct Summary {
     pub operations: usize,
     /// Operations with sensitive data in their requests or answers.
     pub with_sensitive_data: usize,
+    /// Operations by risk level.
+    pub risk: RiskCounts,
+    /// Operations whose traffic carried what their document does not
+    /// describe; `None` without a document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_schema_drift: Option<usize>,
     /// Operations by standing; `None` without a document to compare with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub standings: Option<StandingCounts>,
@@ -80,6 +107,14 @@ pub struct StandingCounts {
     pub orphan: usize,
 }
 
+/// Operations by risk level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RiskCounts {
+    pub high: usize,
+    pub medium: usize,
+    pub low: usize,
+}
+
 /// One discovered operation and what is known of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Operation {
@@ -92,12 +127,170 @@ pub struct Operation {
     /// How it stands against the document, when there is one.
     #[serde(flatten)]
     pub judgement: Option<Judgement>,
-    /// Path parameters, then query parameters.
+    /// Why it is a zombie: deprecated in the document, or an older
+    /// version used beside a newer one (found with or without a document).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub zombie: Vec<Zombie>,
+    /// Path parameters, then query, header and cookie parameters.
     pub parameters: Vec<Parameter>,
     /// Response statuses seen, in order.
     pub statuses: Vec<u16>,
+    /// The credentials its requests carried; `None` without a second pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Auth>,
     /// Sensitive data seen, by location and kind.
     pub sensitive: Vec<SensitiveFinding>,
+    /// What its traffic carried that its documented operation does not
+    /// describe; `None` unless it is documented and was profiled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_drift: Option<SchemaDriftView>,
+    /// How risky it is, and why.
+    pub risk: RiskView,
+}
+
+/// Why an operation is a zombie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Zombie {
+    /// `deprecated` or `older_version`.
+    pub reason: &'static str,
+    /// For an older version, the newest version's template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newer: Option<String>,
+}
+
+impl From<&ZombieReason> for Zombie {
+    fn from(z: &ZombieReason) -> Zombie {
+        Zombie {
+            reason: z.as_str(),
+            newer: match z {
+                ZombieReason::OlderVersion { newer } => Some(newer.clone()),
+                ZombieReason::Deprecated => None,
+            },
+        }
+    }
+}
+
+/// The credentials an operation's requests carried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Auth {
+    /// `always`, `sometimes`, `never` or `unobserved`.
+    #[serde(serialize_with = "presence_name")]
+    pub presence: AuthPresence,
+    /// The schemes seen (`bearer_jwt`, `basic`,
+    /// `api_key:header:x-api-key`, …), with the requests that carried each.
+    pub schemes: Vec<SchemeCount>,
+}
+
+/// One scheme and the requests that carried it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchemeCount {
+    pub scheme: String,
+    pub requests: u64,
+}
+
+/// Schema drift, as reported: names and JSON pointers, never values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SchemaDriftView {
+    /// Parameters the document does not have.
+    pub parameters: Vec<NamedParameter>,
+    /// Request-body properties the document does not have (mass
+    /// assignment).
+    pub request_fields: Vec<String>,
+    /// Answer fields the document does not have, by status; those that
+    /// held sensitive data name its kinds (excessive data exposure).
+    pub answer_fields: Vec<AnswerField>,
+    /// Statuses answered that the document does not list.
+    pub undocumented_statuses: Vec<u16>,
+    /// Positions whose documented schema describes nothing to compare.
+    pub uncompared: Vec<UncomparedView>,
+}
+
+/// A parameter by location and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedParameter {
+    #[serde(rename = "in")]
+    pub location: ParamLocation,
+    pub name: String,
+}
+
+/// An undocumented answer field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnswerField {
+    pub status: u16,
+    pub pointer: String,
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "kind_names")]
+    pub sensitive: Vec<SensitiveKind>,
+}
+
+/// A position not compared, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UncomparedView {
+    /// `request` or the status of the answer.
+    pub body: String,
+    pub pointer: String,
+    pub reason: &'static str,
+}
+
+impl From<&SchemaDrift> for SchemaDriftView {
+    fn from(d: &SchemaDrift) -> SchemaDriftView {
+        let body = |b: BodyPart| match b {
+            BodyPart::Request => "request".to_string(),
+            BodyPart::Response(status) => status.to_string(),
+        };
+        SchemaDriftView {
+            parameters: d
+                .parameters
+                .iter()
+                .map(|p| NamedParameter {
+                    location: p.location.into(),
+                    name: p.name.clone(),
+                })
+                .collect(),
+            request_fields: d.request_fields.iter().map(|f| f.pointer.clone()).collect(),
+            answer_fields: d
+                .answer_fields
+                .iter()
+                .map(|f| AnswerField {
+                    status: match f.body {
+                        BodyPart::Response(s) => s,
+                        BodyPart::Request => 0,
+                    },
+                    pointer: f.pointer.clone(),
+                    sensitive: f.sensitive.clone(),
+                })
+                .collect(),
+            undocumented_statuses: d.undocumented_statuses.clone(),
+            uncompared: d
+                .uncompared
+                .iter()
+                .map(|u| UncomparedView {
+                    body: body(u.body),
+                    pointer: u.pointer.clone(),
+                    reason: u.reason.as_str(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An operation's risk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RiskView {
+    /// 0–100.
+    pub score: u8,
+    /// `high`, `medium` or `low`.
+    #[serde(serialize_with = "level_name")]
+    pub level: RiskLevel,
+    /// The factors, heaviest first.
+    pub factors: Vec<FactorView>,
+}
+
+/// One risk factor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FactorView {
+    pub factor: &'static str,
+    pub weight: u8,
+    pub explain: String,
 }
 
 /// How an operation stands against the document.
@@ -117,6 +310,8 @@ pub struct Judgement {
 pub enum ParamLocation {
     Path,
     Query,
+    Header,
+    Cookie,
 }
 
 impl ParamLocation {
@@ -125,6 +320,19 @@ impl ParamLocation {
         match self {
             ParamLocation::Path => "path",
             ParamLocation::Query => "query",
+            ParamLocation::Header => "header",
+            ParamLocation::Cookie => "cookie",
+        }
+    }
+}
+
+impl From<ParameterLocation> for ParamLocation {
+    fn from(l: ParameterLocation) -> ParamLocation {
+        match l {
+            ParameterLocation::Path => ParamLocation::Path,
+            ParameterLocation::Query => ParamLocation::Query,
+            ParameterLocation::Header => ParamLocation::Header,
+            ParameterLocation::Cookie => ParamLocation::Cookie,
         }
     }
 }
@@ -164,13 +372,13 @@ impl Parameter {
         }
     }
 
-    fn query(name: &str, summary: ParamSummary) -> Parameter {
+    fn learned(location: ParameterLocation, name: &str, summary: ParamSummary) -> Parameter {
         let ty = summary
             .value_type
             .unwrap_or(crate::schema::ValueType::String);
         Parameter {
             name: name.to_string(),
-            location: ParamLocation::Query,
+            location: location.into(),
             value_type: ty.json_type(),
             format: ty.format(),
             required: summary.required,
@@ -201,56 +409,46 @@ pub struct Orphan {
 }
 
 impl Inventory {
-    /// The inventory of `operations`, judged by `drift` (computed over the
-    /// same operations, in the same order) and profiled by `profiler`.
-    pub fn new(
-        operations: &[DiscoveredOperation],
-        drift: Option<&Drift>,
-        profiler: Option<&Profiler>,
-        input: InputStats,
-    ) -> Inventory {
-        let operations: Vec<Operation> = operations
+    /// The inventory of what `sources` hold.
+    pub fn new(sources: &Sources<'_>, input: InputStats) -> Inventory {
+        let drift = sources.document.map(|(_, d)| d);
+        let zombies_by_version = match drift {
+            Some(_) => Vec::new(),
+            None => crate::drift::version_zombies(sources.operations),
+        };
+        let operations: Vec<Operation> = sources
+            .operations
             .iter()
             .enumerate()
             .map(|(i, op)| {
-                let judgement = drift.and_then(|d| d.operations.get(i)).map(|j| Judgement {
-                    standing: j.standing,
-                    documented_as: j.documented_as.clone(),
-                });
-                let mut parameters: Vec<Parameter> = op
-                    .parts
-                    .iter()
-                    .filter_map(|part| match part {
-                        Part::Param { name, kind } => Some(Parameter::path(name, *kind)),
-                        Part::Literal(_) => None,
-                    })
-                    .collect();
-                let profile = profiler.and_then(|p| p.profile_of(&op.method, &op.example));
-                let (statuses, sensitive) = match profile {
-                    Some(p) => {
-                        parameters.extend(p.query_params().map(|(n, s)| Parameter::query(n, s)));
-                        let sensitive = p
-                            .findings
-                            .iter()
-                            .map(|f| SensitiveFinding {
-                                location: f.location.to_string(),
-                                kind: f.kind,
-                                count: f.count,
-                            })
-                            .collect();
-                        (p.statuses().collect(), sensitive)
-                    }
-                    None => (Vec::new(), Vec::new()),
+                let judged = drift.and_then(|d| d.operations.get(i));
+                let profile = sources
+                    .profiler
+                    .and_then(|p| p.profile_of(&op.method, &op.example));
+                let zombie_reasons: Vec<ZombieReason> = match judged {
+                    Some(j) => j.zombie.clone(),
+                    None => zombies_by_version
+                        .get(i)
+                        .cloned()
+                        .flatten()
+                        .into_iter()
+                        .collect(),
                 };
-                Operation {
-                    method: op.method.clone(),
-                    path: op.template(),
-                    requests: op.requests,
-                    judgement,
-                    parameters,
-                    statuses,
-                    sensitive,
-                }
+                let schema_drift = match (sources.document, judged, profile) {
+                    (Some((spec, _)), Some(j), Some(p)) => j
+                        .documented_index
+                        .and_then(|index| spec.operations.get(index))
+                        .map(|documented| compare_profile(p, documented, spec)),
+                    _ => None,
+                };
+                Operation::new(
+                    op,
+                    judged,
+                    &zombie_reasons,
+                    profile,
+                    schema_drift.as_ref(),
+                    sources.rules,
+                )
             })
             .collect();
         let standings = drift.map(|d| StandingCounts {
@@ -259,12 +457,28 @@ impl Inventory {
             zombie: d.of(Standing::Zombie).count(),
             orphan: d.orphans.len(),
         });
+        let level = |l: RiskLevel| operations.iter().filter(|o| o.risk.level == l).count();
         let summary = Summary {
             operations: operations.len(),
             with_sensitive_data: operations
                 .iter()
                 .filter(|o| !o.sensitive.is_empty())
                 .count(),
+            risk: RiskCounts {
+                high: level(RiskLevel::High),
+                medium: level(RiskLevel::Medium),
+                low: level(RiskLevel::Low),
+            },
+            with_schema_drift: drift.map(|_| {
+                operations
+                    .iter()
+                    .filter(|o| {
+                        o.schema_drift
+                            .as_ref()
+                            .is_some_and(SchemaDriftView::has_drift)
+                    })
+                    .count()
+            }),
             standings,
         };
         let orphans = drift.map(|d| {
@@ -291,6 +505,118 @@ impl Inventory {
         text.push('\n');
         text
     }
+}
+
+impl Operation {
+    fn new(
+        op: &DiscoveredOperation,
+        judged: Option<&Judged>,
+        zombie: &[ZombieReason],
+        profile: Option<&Profile>,
+        schema_drift: Option<&SchemaDrift>,
+        rules: Option<&ConfiguredRules>,
+    ) -> Operation {
+        let template = op.template();
+        let mut parameters: Vec<Parameter> = op
+            .parts
+            .iter()
+            .filter_map(|part| match part {
+                Part::Param { name, kind } => Some(Parameter::path(name, *kind)),
+                Part::Literal(_) => None,
+            })
+            .collect();
+        let mut risk = match judged {
+            Some(j) => RiskInput::from_judged(j),
+            None => RiskInput::from_discovered(op, !zombie.is_empty()),
+        }
+        .with_rules(rules, &template);
+        let (statuses, sensitive, auth) = match profile {
+            Some(p) => {
+                parameters.extend(
+                    p.parameter_summaries()
+                        .map(|(l, n, s)| Parameter::learned(l, n, s)),
+                );
+                risk = risk.with_findings(&p.findings);
+                risk.auth = p.auth().presence();
+                let sensitive = p
+                    .findings
+                    .iter()
+                    .map(|f| SensitiveFinding {
+                        location: f.location.to_string(),
+                        kind: f.kind,
+                        count: f.count,
+                    })
+                    .collect();
+                let auth = Auth {
+                    presence: p.auth().presence(),
+                    schemes: p
+                        .auth()
+                        .schemes()
+                        .map(|(scheme, requests)| SchemeCount {
+                            scheme: scheme.label(),
+                            requests,
+                        })
+                        .collect(),
+                };
+                (p.statuses().collect(), sensitive, Some(auth))
+            }
+            None => (Vec::new(), Vec::new(), None),
+        };
+        if let Some(d) = schema_drift {
+            risk = risk.with_schema_drift(d);
+        }
+        let assessed = assess(&risk);
+        Operation {
+            method: op.method.clone(),
+            path: template,
+            requests: op.requests,
+            judgement: judged.map(|j| Judgement {
+                standing: j.standing,
+                documented_as: j.documented_as.clone(),
+            }),
+            zombie: zombie.iter().map(Zombie::from).collect(),
+            parameters,
+            statuses,
+            auth,
+            sensitive,
+            schema_drift: schema_drift.map(SchemaDriftView::from),
+            risk: RiskView {
+                score: assessed.score,
+                level: assessed.level(),
+                factors: assessed
+                    .factors
+                    .iter()
+                    .map(|f| FactorView {
+                        factor: f.as_str(),
+                        weight: f.weight(),
+                        explain: f.explain(),
+                    })
+                    .collect(),
+            },
+        }
+    }
+}
+
+impl SchemaDriftView {
+    /// Whether the traffic carried anything undocumented.
+    pub fn has_drift(&self) -> bool {
+        !self.parameters.is_empty()
+            || !self.request_fields.is_empty()
+            || !self.answer_fields.is_empty()
+            || !self.undocumented_statuses.is_empty()
+    }
+}
+
+fn presence_name<S: Serializer>(p: &AuthPresence, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(p.as_str())
+}
+
+fn level_name<S: Serializer>(l: &RiskLevel, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(l.as_str())
+}
+
+fn kind_names<S: Serializer>(kinds: &[SensitiveKind], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(kinds.iter().map(|k| k.as_str()))
 }
 
 fn standing_name<S: Serializer>(standing: &Standing, s: S) -> Result<S::Ok, S::Error> {

@@ -69,9 +69,22 @@ impl Profile {
         self.responses.iter().map(|(s, b)| (*s, b))
     }
 
-    /// Its query parameters, by name, with what their values looked like.
-    pub fn query_params(&self) -> impl Iterator<Item = (&str, ParamSummary)> {
-        self.params.iter().map(|(n, s)| (n.as_str(), s.summary()))
+    /// Its query, header and cookie parameters, by location and name,
+    /// with what their values looked like.
+    pub fn parameter_summaries(
+        &self,
+    ) -> impl Iterator<Item = (ParameterLocation, &str, ParamSummary)> {
+        [
+            (ParameterLocation::Query, &self.params),
+            (ParameterLocation::Header, &self.headers),
+            (ParameterLocation::Cookie, &self.cookies),
+        ]
+        .into_iter()
+        .flat_map(|(location, params)| {
+            params
+                .iter()
+                .map(move |(n, s)| (location, n.as_str(), s.summary()))
+        })
     }
 
     /// The response statuses seen, in order.

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use moat_discover::input::{read_har, read_jsonl};
-use moat_discover::inventory::{InputStats, Inventory};
+use moat_discover::inventory::{InputStats, Inventory, Sources};
 use moat_discover::profile::Profiler;
 use moat_discover::{Drift, Standing, Templater, openapi, report};
 
@@ -122,7 +122,13 @@ pub async fn run(args: DiscoverArgs) -> ExitCode {
     if let Some(p) = &profiler {
         p.annotate(&mut document);
     }
-    let inventory = || Inventory::new(&operations, drift.as_ref(), profiler.as_ref(), input);
+    let sources = Sources {
+        operations: &operations,
+        document: table.as_ref().map(|t| t.spec()).zip(drift.as_ref()),
+        profiler: profiler.as_ref(),
+        rules: None,
+    };
+    let inventory = || Inventory::new(&sources, input);
     let out = match args.format {
         Format::Openapi => openapi::to_yaml(&document),
         Format::Json => inventory().to_json(),

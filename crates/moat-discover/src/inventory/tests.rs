@@ -72,14 +72,15 @@ pub(crate) fn inventory(judged: bool) -> Inventory {
     for s in &samples {
         profiler.observe(s);
     }
-    let drift = judged.then(|| {
-        let spec = moat_spec::load_text("shop.yaml", DOC).unwrap();
-        crate::compare(&operations, &OperationTable::new(spec))
-    });
+    let documented = OperationTable::new(moat_spec::load_text("shop.yaml", DOC).unwrap());
+    let drift = judged.then(|| crate::compare(&operations, &documented));
     Inventory::new(
-        &operations,
-        drift.as_ref(),
-        Some(&profiler),
+        &Sources {
+            operations: &operations,
+            document: drift.as_ref().map(|d| (documented.spec(), d)),
+            profiler: Some(&profiler),
+            rules: None,
+        },
         InputStats::new(samples.len() as u64, 2, 1),
     )
 }
@@ -155,6 +156,8 @@ fn operations_carry_parameters_statuses_standing_and_sensitive_data() {
         Summary {
             operations: 4,
             with_sensitive_data: 4,
+            risk: inv.summary.risk,
+            with_schema_drift: inv.summary.with_schema_drift,
             standings: Some(StandingCounts {
                 documented: 2,
                 shadow: 1,

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{parameters_line, statuses_line, summary_lines};
+use super::{Section, parameters_line, risk_cell, sections, statuses_line, summary_lines};
 use crate::inventory::Inventory;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#1b1f24}\
@@ -13,7 +13,7 @@ table{border-collapse:collapse;width:100%;margin:.5em 0}\
 th,td{border:1px solid #d0d7de;padding:.3em .6em;text-align:left;vertical-align:top}\
 th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 code{font:13px ui-monospace,monospace}\
-.shadow{color:#9a3412;font-weight:600}.zombie{color:#7c2d12;font-weight:600}.documented{color:#166534}";
+.shadow,.high{color:#9a3412;font-weight:600}.medium{color:#92400e}.zombie{color:#7c2d12;font-weight:600}.documented{color:#166534}";
 
 /// The inventory as an HTML document titled `title`.
 pub fn html(title: &str, inventory: &Inventory) -> String {
@@ -39,7 +39,7 @@ pub fn html(title: &str, inventory: &Inventory) -> String {
             out.push_str("<th>Standing</th>");
         }
         out.push_str(
-            "<th>Statuses</th><th>Parameters</th><th>Sensitive values</th></tr></thead>\n<tbody>\n",
+            "<th>Risk</th><th>Statuses</th><th>Parameters</th><th>Sensitive values</th></tr></thead>\n<tbody>\n",
         );
         for op in &inventory.operations {
             let _ = write!(
@@ -56,13 +56,18 @@ pub fn html(title: &str, inventory: &Inventory) -> String {
             let sensitive: u64 = op.sensitive.iter().map(|f| f.count).sum();
             let _ = writeln!(
                 out,
-                "<td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+                "<td class=\"{}\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+                op.risk.level.as_str(),
+                risk_cell(op),
                 escape(&statuses_line(op)),
                 escape(&parameters_line(op)),
                 sensitive
             );
         }
         out.push_str("</tbody>\n</table>\n");
+    }
+    for section in sections(inventory) {
+        write_section(&mut out, &section);
     }
     out.push_str("<h2>Sensitive data</h2>\n");
     let with: Vec<_> = inventory
@@ -112,6 +117,32 @@ pub fn html(title: &str, inventory: &Inventory) -> String {
     }
     out.push_str("</body>\n</html>\n");
     out
+}
+
+fn write_section(out: &mut String, section: &Section) {
+    let _ = writeln!(
+        out,
+        "<h2>{}</h2>\n<p>{}</p>",
+        escape(section.title),
+        escape(section.intro)
+    );
+    if section.rows.is_empty() {
+        let _ = writeln!(out, "<p>{}</p>", escape(section.empty));
+        return;
+    }
+    out.push_str("<table>\n<thead><tr>");
+    for h in section.headers {
+        let _ = write!(out, "<th>{}</th>", escape(h));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for row in &section.rows {
+        out.push_str("<tr>");
+        for cell in row {
+            let _ = write!(out, "<td>{}</td>", escape(cell));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
 }
 
 /// `text` safe in HTML text and in quoted attribute values.

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{parameters_line, statuses_line, summary_lines};
+use super::{Section, parameters_line, risk_cell, sections, statuses_line, summary_lines};
 use crate::inventory::Inventory;
 
 /// The inventory as a Markdown document titled `title`.
@@ -21,12 +21,12 @@ pub fn markdown(title: &str, inventory: &Inventory) -> String {
         if judged {
             out.push_str(" Standing |");
         }
-        out.push_str(" Statuses | Parameters | Sensitive values |\n");
+        out.push_str(" Risk | Statuses | Parameters | Sensitive values |\n");
         out.push_str("| :-- | :-- | --: |");
         if judged {
             out.push_str(" :-- |");
         }
-        out.push_str(" :-- | :-- | --: |\n");
+        out.push_str(" :-- | :-- | :-- | --: |\n");
         for op in &inventory.operations {
             let _ = write!(
                 out,
@@ -42,13 +42,17 @@ pub fn markdown(title: &str, inventory: &Inventory) -> String {
             let sensitive: u64 = op.sensitive.iter().map(|f| f.count).sum();
             let _ = writeln!(
                 out,
-                " {} | {} | {} |",
+                " {} | {} | {} | {} |",
+                risk_cell(op),
                 escape(&statuses_line(op)),
                 escape(&parameters_line(op)),
                 sensitive
             );
         }
         out.push('\n');
+    }
+    for section in sections(inventory) {
+        write_section(&mut out, &section);
     }
     out.push_str("## Sensitive data\n\n");
     let with: Vec<_> = inventory
@@ -90,6 +94,21 @@ pub fn markdown(title: &str, inventory: &Inventory) -> String {
         out.pop();
     }
     out
+}
+
+fn write_section(out: &mut String, section: &Section) {
+    let _ = writeln!(out, "## {}\n\n{}\n", section.title, section.intro);
+    if section.rows.is_empty() {
+        let _ = writeln!(out, "{}\n", section.empty);
+        return;
+    }
+    let _ = writeln!(out, "| {} |", section.headers.join(" | "));
+    let _ = writeln!(out, "|{}", " :-- |".repeat(section.headers.len()));
+    for row in &section.rows {
+        let cells: Vec<String> = row.iter().map(|c| escape(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out.push('\n');
 }
 
 /// `text` as literal Markdown inline text: every character that could

@@ -1,9 +1,13 @@
 use super::*;
+use crate::auth::AuthPresence;
 use crate::drift::Standing;
 use crate::inventory::tests::inventory;
 use crate::inventory::{
-    InputStats, Judgement, Orphan, ParamLocation, Parameter, SensitiveFinding, Summary,
+    AnswerField, Auth, FactorView, InputStats, Judgement, NamedParameter, Orphan, ParamLocation,
+    Parameter, RiskCounts, RiskView, SchemaDriftView, SchemeCount, SensitiveFinding, Summary,
+    Zombie,
 };
+use crate::risk::RiskLevel;
 use crate::sensitive::SensitiveKind;
 
 /// An inventory whose every name came from hostile traffic or a hostile
@@ -27,12 +31,46 @@ fn hostile() -> Inventory {
             repeated: false,
             enumeration: None,
         }],
+        zombie: vec![Zombie {
+            reason: "older_version",
+            newer: Some("/v2/<i>new</i>".into()),
+        }],
         statuses: vec![200],
+        auth: Some(Auth {
+            presence: AuthPresence::Sometimes,
+            schemes: vec![SchemeCount {
+                scheme: "api_key:header:<u>key</u>".into(),
+                requests: 2,
+            }],
+        }),
         sensitive: vec![SensitiveFinding {
             location: "request.body#/\"><b>|x|*y*`z`[l](u)&amp;".into(),
             kind: SensitiveKind::Password,
             count: 2,
         }],
+        schema_drift: Some(SchemaDriftView {
+            parameters: vec![NamedParameter {
+                location: ParamLocation::Header,
+                name: "<s>hdr</s>".into(),
+            }],
+            request_fields: vec!["/<em>admin</em>".into()],
+            answer_fields: vec![AnswerField {
+                status: 200,
+                pointer: "/<q>secret</q>".into(),
+                sensitive: vec![SensitiveKind::Email],
+            }],
+            undocumented_statuses: vec![500],
+            uncompared: Vec::new(),
+        }),
+        risk: RiskView {
+            score: 45,
+            level: RiskLevel::High,
+            factors: vec![FactorView {
+                factor: "shadow",
+                weight: 20,
+                explain: "not in the document".into(),
+            }],
+        },
     };
     Inventory {
         operations: vec![op],
@@ -43,7 +81,13 @@ fn hostile() -> Inventory {
         summary: Summary {
             operations: 1,
             with_sensitive_data: 1,
-            standings: None,
+            risk: RiskCounts {
+                high: 1,
+                medium: 0,
+                low: 0,
+            },
+            with_schema_drift: Some(1),
+            standings: Some(Default::default()),
         },
         input: InputStats::new(3, 0, 0),
     }
@@ -52,7 +96,9 @@ fn hostile() -> Inventory {
 #[test]
 fn html_escapes_every_value_from_traffic() {
     let page = html("<b>title</b>", &hostile());
-    for raw in ["<script>", "<img", "<b>", "\"><", "</td>\n", "'b"] {
+    for raw in [
+        "<script>", "<img", "<b>", "\"><", "</td>\n", "'b", "<i>", "<u>", "<s>", "<em>", "<q>",
+    ] {
         assert!(!page.contains(raw), "{raw:?} unescaped in {page}");
     }
     for escaped in [
@@ -61,6 +107,13 @@ fn html_escapes_every_value_from_traffic() {
         "request.body#/&quot;&gt;&lt;b&gt;|x|*y*`z`[l](u)&amp;amp;",
         "/a&#39;b&quot;c&lt;/td&gt;",
         "<title>&lt;b&gt;title&lt;/b&gt;</title>",
+        "older version of /v2/&lt;i&gt;new&lt;/i&gt;",
+        "api_key:header:&lt;u&gt;key&lt;/u&gt; (2)",
+        "header parameter &lt;s&gt;hdr&lt;/s&gt;",
+        "request field /&lt;em&gt;admin&lt;/em&gt;",
+        "answer 200 field /&lt;q&gt;secret&lt;/q&gt; (exposes email)",
+        "shadow (+20): not in the document",
+        "high 45",
     ] {
         assert!(page.contains(escaped), "{escaped} not in {page}");
     }
@@ -124,7 +177,7 @@ fn markdown_shows_the_summary_the_operations_the_sensitive_data_and_the_orphans(
     );
     assert!(
         doc.contains(
-            "| GET | /users/{userId} | 7 | documented | 200, 404 | userId (path, integer) |"
+            "| GET | /users/{userId} | 7 | documented | high 45 | 200, 404 | userId (path, integer) |"
         ),
         "{doc}"
     );
@@ -139,6 +192,24 @@ fn markdown_shows_the_summary_the_operations_the_sensitive_data_and_the_orphans(
     );
     assert!(
         doc.contains("## Orphans\n") && doc.contains("| DELETE | /users/{id} |"),
+        "{doc}"
+    );
+    // Risk with its factors, credentials, zombies and schema drift.
+    assert!(
+        doc.contains("| GET /users/{userId} | 45 | high | excessive\\_data\\_exposure (+20)"),
+        "{doc}"
+    );
+    assert!(
+        doc.contains("| GET /users | always | bearer\\_opaque (3) |"),
+        "{doc}"
+    );
+    assert!(doc.contains("| GET /v1/users | deprecated |"), "{doc}");
+    assert!(
+        doc.contains("| GET /users/{userId} | answer 200 field /email (exposes email) |"),
+        "{doc}"
+    );
+    assert!(
+        doc.contains("| GET /users | query parameter page |"),
         "{doc}"
     );
     assert!(!doc.contains("example.com"), "{doc}");
@@ -159,7 +230,7 @@ fn without_a_document_the_reports_have_no_standing_and_no_orphans() {
     );
     assert!(
         page.contains(
-            "<td><code>/users/{userId}</code></td><td class=\"n\">7</td><td>200, 404</td>"
+            "<td><code>/users/{userId}</code></td><td class=\"n\">7</td><td class=\"low\">low 15</td><td>200, 404</td>"
         ),
         "{page}"
     );
