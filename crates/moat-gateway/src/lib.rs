@@ -21,6 +21,7 @@ pub mod inspection;
 pub mod limits;
 mod listener;
 pub mod pipeline;
+pub mod protections;
 mod reload;
 pub mod runtime;
 mod server;

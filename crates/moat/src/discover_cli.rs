@@ -40,6 +40,12 @@ pub struct DiscoverArgs {
     /// The API's title in the OpenAPI document and the reports.
     #[arg(long, default_value = "Discovered API")]
     title: String,
+    /// moat's config for this API: its ownership rules and rate limits
+    /// tell the risk score which operations they protect (without it, those
+    /// two factors are unknown and not scored). Compiled as `moat check`
+    /// compiles it.
+    #[arg(long, value_name = "CONFIG")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,6 +67,22 @@ pub async fn run(args: DiscoverArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        None => None,
+    };
+    let rules = match &args.config {
+        Some(path) => {
+            let compiled = match moat_config::load(path) {
+                Ok(loaded) => moat_gateway::protections::configured_rules(loaded).await,
+                Err(d) => Err(d),
+            };
+            match compiled {
+                Ok(rules) => Some(rules),
+                Err(d) => {
+                    eprintln!("{d}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
         None => None,
     };
     // The table needs the operations only; every other format profiles
@@ -126,7 +148,7 @@ pub async fn run(args: DiscoverArgs) -> ExitCode {
         operations: &operations,
         document: table.as_ref().map(|t| t.spec()).zip(drift.as_ref()),
         profiler: profiler.as_ref(),
-        rules: None,
+        rules: rules.as_ref(),
     };
     let inventory = || Inventory::new(&sources, input);
     let out = match args.format {

@@ -248,6 +248,93 @@ async fn the_bookstore_traffic_gives_its_operations_and_its_drift() {
     for secret in [key.as_str(), "Reading", "Frank Herbert", "alice"] {
         assert!(!yaml.contains(secret), "{secret} in {yaml}");
     }
+
+    // Risk, with what the traffic showed: every operation was called with
+    // the key; the login returns a token; the debug route is shadow and
+    // the v1 catalogue a zombie. Without moat's config, ownership and rate
+    // limits are unknown and not scored.
+    let op = |inv: &Value, method: &str, path: &str| -> Value {
+        inv["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["method"] == method && norm(o["path"].as_str().unwrap()) == norm(path))
+            .unwrap_or_else(|| panic!("{method} {path} not in {inv:#}"))
+            .clone()
+    };
+    let factors = |o: &Value| -> BTreeSet<String> {
+        o["risk"]["factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["factor"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let debug = op(&inv, "GET", "/api/debug/config");
+    assert!(factors(&debug).contains("shadow"), "{debug:#}");
+    assert_eq!(debug["auth"]["presence"], "always", "{debug:#}");
+    assert!(factors(&op(&inv, "GET", "/api/v1/books")).contains("zombie"));
+    for o in inv["operations"].as_array().unwrap() {
+        let f = factors(o);
+        assert!(
+            !f.contains("no_rate_limit") && !f.contains("object_id_without_ownership"),
+            "scored without a config: {o:#}"
+        );
+    }
+    // Schema drift against the document: the login's answer and the
+    // books' are compared field by field.
+    assert!(inv["summary"]["with_schema_drift"].is_u64(), "{inv:#}");
+
+    // With the bookstore's own config: the catalogue is rate-limited, notes
+    // are owned (learned from their creation), a book by id is neither.
+    let conf = tempdir();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/bookstore");
+    for file in ["moat.yaml", "openapi.yaml"] {
+        std::fs::copy(format!("{example}/{file}"), conf.path().join(file)).unwrap();
+    }
+    for secret in ["jwt.secret", "admin.token", "pepper"] {
+        write(
+            conf.path(),
+            secret,
+            "f3c1b2a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9",
+        );
+    }
+    let out = discover(&[
+        har_path.to_str().unwrap(),
+        "--diff",
+        doc,
+        "--config",
+        conf.path().join("moat.yaml").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let configured: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let list = factors(&op(&configured, "GET", "/api/books"));
+    assert!(!list.contains("no_rate_limit"), "{list:?}");
+    let book = factors(&op(&configured, "GET", "/api/books/{bookId}"));
+    assert!(
+        book.contains("no_rate_limit") && book.contains("object_id_without_ownership"),
+        "{book:?}"
+    );
+    let note = factors(&op(&configured, "GET", "/api/notes/{note}"));
+    assert!(
+        !note.contains("object_id_without_ownership") && note.contains("no_rate_limit"),
+        "{note:?}"
+    );
+    // A config that does not compile is refused, as `moat check` would.
+    let broken = write(conf.path(), "broken.yaml", "apis: 3\n");
+    let out = discover(&[
+        har_path.to_str().unwrap(),
+        "--config",
+        broken.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("broken.yaml"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -368,7 +455,7 @@ fn markdown_and_html_reports_escape_names_from_traffic_and_go_to_the_output_file
     let md = String::from_utf8(out.stdout).unwrap();
     assert!(md.starts_with("# Discovered API\n"), "{md}");
     assert!(
-        md.contains(r"| GET | /items/{itemId} | 6 | 200 | itemId (path, integer), \<script\>alert(1)\</script\> (query, integer) | 0 |"),
+        md.contains(r"| GET | /items/{itemId} | 6 | medium 25 | 200 | itemId (path, integer), \<script\>alert(1)\</script\> (query, integer) | 0 |"),
         "{md}"
     );
     assert!(

@@ -9,7 +9,6 @@ use std::sync::atomic::Ordering;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use moat_config::LimitStage;
 use moat_discover::auth::AuthPresence;
 use moat_discover::risk::{Risk, RiskInput, assess};
 use moat_spec::{ApiSpec, Operation};
@@ -24,22 +23,13 @@ use super::{AdminState, json};
 /// quota applies. What traffic shows (sensitive data in answers) is not
 /// known here and not scored.
 fn risk(api: &crate::runtime::Api, op: &Operation, i: usize) -> Risk {
-    let ownership = api.object_access.binding(i).is_some()
-        || api.object_access.checks_answer(i)
-        || api.learning.path_parameter(i).is_some();
-    let limited = [
-        LimitStage::BeforeIdentity,
-        LimitStage::AfterIdentity,
-        LimitStage::AfterBody,
-    ]
-    .into_iter()
-    .any(|stage| api.limits.for_operation(i, stage).next().is_some());
+    let protections = api.protections(i);
     assess(&RiskInput {
         object_id_in_path: api.objects.of(i).is_some(),
         zombie: op.deprecated,
         auth: AuthPresence::from_policy(&op.policy),
-        has_ownership_rule: Some(ownership),
-        has_rate_limit: Some(limited),
+        has_ownership_rule: Some(protections.ownership),
+        has_rate_limit: Some(protections.rate_limited),
         ..RiskInput::new(op.method.as_str())
     })
 }
