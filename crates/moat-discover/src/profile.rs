@@ -28,7 +28,7 @@ const MAX_PARAMS: usize = 100;
 const MAX_STATUSES: usize = 32;
 
 /// One operation's profile.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     /// Requests matched to it.
     pub requests: u64,
@@ -39,37 +39,11 @@ pub struct Profile {
     pub findings: Findings,
 }
 
-/// Profiles of every operation of a document.
-#[derive(Debug)]
-pub struct Profiler {
-    table: OperationTable,
-    profiles: Vec<Profile>,
-}
-
-impl Profiler {
-    /// Profiles for the operations of `table`.
-    pub fn new(table: OperationTable) -> Self {
-        let profiles = (0..table.spec().operations.len())
-            .map(|_| Profile::default())
-            .collect();
-        Self { table, profiles }
-    }
-
-    /// Learns from one sample; one no operation matches teaches nothing.
-    pub fn observe(&mut self, sample: &Sample) {
-        let (path, query) = match sample.url.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (sample.url.as_str(), None),
-        };
-        let Ok(path) = CanonicalPath::parse(path) else {
-            return;
-        };
-        let Match::Found { index, .. } = self.table.find(&sample.method, path.segments()) else {
-            return;
-        };
-        let Some(p) = self.profiles.get_mut(index) else {
-            return;
-        };
+impl Profile {
+    /// Learns from one sample of this operation; `query` is its URL's
+    /// query string.
+    pub fn observe(&mut self, sample: &Sample, query: Option<&str>) {
+        let p = self;
         p.requests += 1;
         let query = query.map(Query::parse).unwrap_or_default();
         // Names seen before and absent now count as absent.
@@ -118,6 +92,55 @@ impl Profiler {
             && (p.responses.contains_key(&status) || p.responses.len() < MAX_STATUSES)
         {
             p.responses.entry(status).or_default();
+        }
+    }
+
+    /// Its query parameters, by name.
+    pub fn params(&self) -> &BTreeMap<String, ParamStats> {
+        &self.params
+    }
+
+    /// Its JSON request bodies' schema.
+    pub fn request_body(&self) -> &SchemaBuilder {
+        &self.request_body
+    }
+
+    /// Its answers' JSON bodies' schemas, by status.
+    pub fn responses(&self) -> &BTreeMap<u16, SchemaBuilder> {
+        &self.responses
+    }
+}
+
+/// Profiles of every operation of a document.
+#[derive(Debug)]
+pub struct Profiler {
+    table: OperationTable,
+    profiles: Vec<Profile>,
+}
+
+impl Profiler {
+    /// Profiles for the operations of `table`.
+    pub fn new(table: OperationTable) -> Self {
+        let profiles = (0..table.spec().operations.len())
+            .map(|_| Profile::default())
+            .collect();
+        Self { table, profiles }
+    }
+
+    /// Learns from one sample; one no operation matches teaches nothing.
+    pub fn observe(&mut self, sample: &Sample) {
+        let (path, query) = match sample.url.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (sample.url.as_str(), None),
+        };
+        let Ok(path) = CanonicalPath::parse(path) else {
+            return;
+        };
+        let Match::Found { index, .. } = self.table.find(&sample.method, path.segments()) else {
+            return;
+        };
+        if let Some(p) = self.profiles.get_mut(index) {
+            p.observe(sample, query);
         }
     }
 
