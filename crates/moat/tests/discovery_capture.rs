@@ -123,9 +123,8 @@ async fn sampled_traffic_becomes_an_inventory_of_shapes_that_survives_a_restart(
     assert_eq!(get_status(&c, moat.url("/old")).await, 200);
 
     // The shapes reach the admin API once the recorder has folded them in.
-    let mut seen = Value::Null;
     for _ in 0..200 {
-        seen = discovery(&c, &moat).await.1;
+        let seen = discovery(&c, &moat).await.1;
         if find(&seen, "GET", "/things/{thingId}").is_some_and(|o| o["requests"] == 4)
             && find(&seen, "GET", "/old").is_some()
         {
@@ -157,6 +156,10 @@ async fn sampled_traffic_becomes_an_inventory_of_shapes_that_survives_a_restart(
 
     let items = find(&d, "GET", "/items").unwrap();
     assert_eq!(items["auth"]["none"], 3);
+    // The upstream's JSON answers, copied as they streamed.
+    let answer = &items["responses"]["200"]["schema"]["properties"];
+    assert_eq!(answer["method"]["type"], "string", "{items:#}");
+    assert_eq!(answer["headers"]["type"], "object", "{items:#}");
     let params = items["parameters"].as_array().unwrap();
     let param = |name: &str| params.iter().find(|p| p["name"] == name).unwrap();
     assert_eq!(param("page")["schema"]["type"], "integer");

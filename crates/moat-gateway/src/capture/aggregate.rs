@@ -140,7 +140,10 @@ impl Aggregate {
                 mime: c.draft.media,
                 text: String::from_utf8_lossy(&b).into_owned(),
             }),
-            response_body: None,
+            response_body: c.answer.map(|b| Body {
+                mime: c.content_type.clone(),
+                text: String::from_utf8_lossy(&b).into_owned(),
+            }),
         };
         shape.profile.observe(&sample, c.draft.query.as_deref());
         self.dirty.insert(key);
@@ -287,6 +290,7 @@ mod tests {
             content_type: Some("application/json; charset=utf-8".into()),
             auth: AuthKind::Unverified(None),
             at,
+            answer: None,
         }
     }
 

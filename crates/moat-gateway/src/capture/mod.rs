@@ -8,7 +8,9 @@
 //! JSON body when small. When it is answered, the draft, with the status,
 //! content type and how the caller authenticated, is handed to the
 //! [`recorder`] task through a bounded queue (a full queue drops it and
-//! counts it). The task infers the shape with moat-discover's profile
+//! counts it); a JSON answer is copied as it streams to the client
+//! ([`answer`], at most `max_body_bytes`) and the sample queued when it
+//! ends. The task infers the shape with moat-discover's profile
 //! (parameter types, body schemas, sensitive-data kinds), templates
 //! undocumented paths with its templater, and writes the aggregate to the
 //! state file every `flush` and at shutdown. Unsampled exchanges pay one
@@ -18,6 +20,7 @@
 //! shape (names, types, counts, short enum words), never a value.
 
 mod aggregate;
+mod answer;
 mod recorder;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +31,7 @@ use moat_config::CaptureConfig;
 use tokio::sync::mpsc;
 
 pub(crate) use aggregate::{Aggregate, CapturedOperation};
+pub(crate) use answer::CaptureBody;
 pub(crate) use recorder::Recorder;
 
 /// Shapes waiting for the recorder; more are dropped.
@@ -96,6 +100,8 @@ pub(crate) struct Captured {
     pub auth: AuthKind,
     /// Unix ms.
     pub at: i64,
+    /// The answer's body, when JSON and at most `max_body_bytes`.
+    pub answer: Option<Bytes>,
 }
 
 /// The capture's handle on the request path.
@@ -152,7 +158,7 @@ impl Capture {
             return None;
         }
         let n = self.seen.fetch_add(1, Ordering::Relaxed);
-        (n % self.every == 0).then(Box::default)
+        n.is_multiple_of(self.every).then(Box::default)
     }
 
     /// The largest JSON body read for its shape.

@@ -155,7 +155,7 @@ pub async fn handle(
 
     let status = resp.status().as_u16();
     if let Some(draft) = ex.capture.take() {
-        submit_capture(&shared, &ex, *draft, status, &resp, arrived);
+        resp = capture_answer(&shared, &ex, *draft, status, resp, arrived);
     }
     let now = u64::try_from(
         arrived
@@ -188,48 +188,68 @@ pub async fn handle(
 }
 
 /// Hands a sampled exchange's shape to the capture (exchanges that
-/// reached no API have none).
-fn submit_capture(
+/// reached no API have none): at once, or, for a JSON answer that may be
+/// small enough, when its body has streamed to the client (copied on the
+/// way, never held back).
+fn capture_answer(
     shared: &Shared,
     ex: &Exchange,
     draft: crate::capture::Draft,
     status: u16,
-    resp: &Response<Body>,
+    resp: Response<Body>,
     arrived: SystemTime,
-) {
+) -> Response<Body> {
     if draft.api.is_empty() {
-        return;
+        return resp;
     }
     let content_type = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let max = shared.capture.max_body_bytes() as u64;
+    let json = content_type
+        .as_deref()
+        .and_then(|c| moat_guard::request::MediaType::parse(c).ok())
+        .is_some_and(|m| m.is_json());
+    let small = http_body::Body::size_hint(resp.body())
+        .exact()
+        .is_none_or(|n| n > 0 && n <= max);
     let at = arrived
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    shared.capture.submit(crate::capture::Captured {
+    let captured = crate::capture::Captured {
         auth: ex.auth_kind(draft.presented),
         draft,
         method: ex.method.as_str().to_string(),
         status,
         content_type,
         at,
-    });
+        answer: None,
+    };
+    if json && small && max > 0 && !http_body::Body::is_end_stream(resp.body()) {
+        let capture = shared.capture.clone();
+        resp.map(|b| boxed(crate::capture::CaptureBody::new(b, captured, capture)))
+    } else {
+        shared.capture.submit(captured);
+        resp
+    }
 }
 
 /// What a sampled exchange's draft takes from the routed request: the
 /// operation's template or the path within the API, the query string, the
 /// header fields and the presented `Authorization` scheme.
-fn fill_capture(
+/// Filled when the request is routed, before a refusal of an undocumented
+/// path (so that enforce mode captures what clients try too).
+pub(super) fn fill_capture(
     draft: &mut crate::capture::Draft,
     api: &crate::runtime::Api,
-    routed: &route::Routed<'_>,
+    operation: Option<&moat_spec::Operation>,
     head: &moat_guard::request::Head,
     req: &Request<Incoming>,
 ) {
     draft.api = api.name.clone();
-    draft.template = routed.operation().map(|op| op.path_template.clone());
+    draft.template = operation.map(|op| op.path_template.clone());
     draft.path = head.path.encoded_after(api.base_len()).to_string();
     draft.query = req.uri().query().map(str::to_string);
     draft.headers = req
@@ -331,9 +351,6 @@ async fn run(
     let head = route::read_head(&req, ex)?;
     let routed = route::route(rt, &head, &req, ex)?;
     let api = routed.api;
-    if let Some(draft) = ex.capture.as_deref_mut() {
-        fill_capture(draft, api, &routed, &head, &req);
-    }
     let mut req = req;
     let screened =
         route::screen_fields(&rt.loaded.config.proxy, api, &head, req.headers_mut(), ex)?;
