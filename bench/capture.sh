@@ -54,7 +54,6 @@ declare -A PID_OF=()
 start() { # label port top-level-lines
     local label=$1 port=$2 cfg="$TMP/$1.yaml"
     write_moat_config "$cfg" "$port" "$API_FULL" "$TOP_FULL
-state: {sqlite: $TMP/$label.db}
 $3"
     "$MOAT_BIN" check --config "$cfg" >&2 || die "$label: moat check failed"
     (cd "$TMP" && exec "${ON_SERVERS[@]}" "$MOAT_BIN" serve --config "$cfg" >"$TMP/$label.out" 2>"$TMP/$label.err") &
