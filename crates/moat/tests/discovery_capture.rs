@@ -230,3 +230,39 @@ async fn sampled_traffic_becomes_an_inventory_of_shapes_that_survives_a_restart(
     }
     panic!("the fifth request was not added to the stored four");
 }
+
+#[test]
+fn capture_settings_out_of_range_are_refused_where_they_are_written() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    let base = config("http://127.0.0.1:9", "");
+    // The config's last lines are the discovery section: its line numbers
+    // follow the base config's.
+    let line = base.lines().count() + 3;
+    write(
+        dir.path(),
+        "moat.yaml",
+        &format!(
+            "{base}discovery:\n  capture:\n    sample: 1.5\n    max_body_bytes: 99999999\n    flush: 10ms\n"
+        ),
+    );
+    let err = check_fails(dir.path());
+    for (l, key) in [
+        (line, "capture `sample` is 1.5"),
+        (line + 1, "capture `max_body_bytes` is 99999999"),
+        (line + 2, "capture `flush` must be at least one second"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|e| e.contains(&format!("moat.yaml:{l}:")) && e.contains(key)),
+            "{key} at line {l}:\n{err}"
+        );
+    }
+    // Off: the other settings are not checked.
+    write(
+        dir.path(),
+        "moat.yaml",
+        &format!("{base}discovery:\n  capture:\n    enabled: false\n    sample: 0\n"),
+    );
+    assert!(check(dir.path()).0, "{}", check(dir.path()).2);
+}
