@@ -34,8 +34,10 @@ pub(crate) use aggregate::{Aggregate, CapturedOperation};
 pub(crate) use answer::CaptureBody;
 pub(crate) use recorder::Recorder;
 
-/// Shapes waiting for the recorder; more are dropped.
-const QUEUE: usize = 1024;
+/// Samples waiting for the recorder; more are dropped. Each may hold two
+/// bodies of up to `max_body_bytes`, so this bounds the queue's memory
+/// (256 × 2 × 64 KiB = 32 MiB at the defaults, at worst).
+const QUEUE: usize = 256;
 
 /// How the caller authenticated, as the exchange's identity result says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
