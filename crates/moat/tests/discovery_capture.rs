@@ -211,6 +211,51 @@ async fn sampled_traffic_becomes_an_inventory_of_shapes_that_survives_a_restart(
     for value in [EMAIL, PASSWORD, NAME].iter().chain(IDS.iter()) {
         assert!(!stored.contains(value), "{value} in the state file");
     }
+    // `moat discover --state` reads the same shapes, judged against the
+    // document; drift exits 1.
+    let state = dir.path().join("moat.db");
+    let out = std::process::Command::new(MOAT)
+        .args(["discover", "--format", "json", "--diff"])
+        .arg(dir.path().join("spec.yaml"))
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let cli: Value = serde_json::from_str(&text).unwrap();
+    let shadow = find(&cli, "GET", "/things/{thingId}").unwrap_or_else(|| panic!("{cli:#}"));
+    assert_eq!(
+        (shadow["standing"].as_str(), shadow["requests"].as_u64()),
+        (Some("shadow"), Some(4))
+    );
+    assert_eq!(find(&cli, "GET", "/old").unwrap()["standing"], "zombie");
+    assert_eq!(
+        find(&cli, "POST", "/users").unwrap()["request_body"],
+        users["request_body"]
+    );
+    for value in secrets.iter().chain(IDS.iter()) {
+        assert!(!text.contains(value), "{value} in {text}");
+    }
+    let out = std::process::Command::new(MOAT)
+        .arg("discover")
+        .arg("--state")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let line = table
+        .lines()
+        .find(|l| l.contains("/things/{thingId}"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(line.contains("shadow") && line.contains(" 4 "), "{line}");
+
     let moat = Moat::start(dir.path());
     let (_, after) = discovery(&c, &moat).await;
     let things = find(&after, "GET", "/things/{thingId}").unwrap_or_else(|| panic!("{after:#}"));

@@ -9,12 +9,11 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use moat_discover::drift::{Standing, compare};
-use moat_discover::template::DiscoveredOperation;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{AdminState, json};
 use crate::capture::CapturedOperation;
+use crate::capture::view::{judge, operation_json};
 
 /// `GET /admin/discovery`.
 pub(crate) async fn discovery(State(s): State<Arc<AdminState>>) -> Response {
@@ -29,38 +28,24 @@ pub(crate) async fn discovery(State(s): State<Arc<AdminState>>) -> Response {
     let mut orphans = Vec::new();
     for api in rt.apis() {
         let ops = by_api.remove(api.name.as_str()).unwrap_or_default();
-        let discovered: Vec<DiscoveredOperation> = ops
-            .iter()
-            .map(|op| DiscoveredOperation {
-                method: op.method.clone(),
-                parts: Vec::new(),
-                requests: op.shape.profile.requests,
-                // The template's own segments: its parameters match the
-                // document's, its literals must be equal.
-                example: op.template.split('/').skip(1).map(str::to_string).collect(),
-            })
-            .collect();
-        let drift = compare(&discovered, &api.table);
-        for (op, judged) in ops.iter().zip(&drift.operations) {
-            operations.push(entry(
+        let base = api.base_path();
+        let judged = judge(&ops, &api.table);
+        for (op, (standing, documented_as)) in ops.iter().zip(&judged.standings) {
+            operations.push(operation_json(
                 op,
-                &api.base_path(),
-                judged.standing,
-                judged.documented_as.as_deref(),
+                &format!("{base}{}", op.template),
+                standing.as_str(),
+                documented_as.as_deref(),
             ));
         }
-        for (method, template) in drift.orphans {
+        for (method, template) in judged.orphans {
             orphans.push(json!({"api": api.name, "method": method,
-                "path": format!("{}{template}", api.base_path())}));
+                "path": format!("{base}{template}")}));
         }
     }
     // Operations of APIs no longer configured: shown, with no standing.
-    for ops in by_api.into_values() {
-        for op in ops {
-            let mut e = entry(op, "", Standing::Shadow, None);
-            e["standing"] = json!("unknown-api");
-            operations.push(e);
-        }
+    for op in by_api.into_values().flatten() {
+        operations.push(operation_json(op, &op.template, "unknown-api", None));
     }
     json(
         StatusCode::OK,
@@ -71,54 +56,4 @@ pub(crate) async fn discovery(State(s): State<Arc<AdminState>>) -> Response {
             "orphans": orphans,
         }),
     )
-}
-
-fn entry(
-    op: &CapturedOperation,
-    base: &str,
-    standing: Standing,
-    documented_as: Option<&str>,
-) -> Value {
-    let profile = &op.shape.profile;
-    let parameters: Vec<Value> = profile
-        .params()
-        .iter()
-        .map(|(name, stats)| {
-            let summary = stats.summary();
-            json!({"name": name, "in": "query", "required": summary.required,
-                   "schema": summary.to_schema()})
-        })
-        .collect();
-    let request_body =
-        (profile.request_body().samples() > 0).then(|| profile.request_body().to_schema());
-    let responses: BTreeMap<String, Value> = profile
-        .responses()
-        .iter()
-        .map(|(status, schema)| {
-            let body = (schema.samples() > 0).then(|| schema.to_schema());
-            (status.to_string(), json!({"schema": body}))
-        })
-        .collect();
-    let sensitive: Vec<Value> = profile
-        .findings
-        .iter()
-        .map(|f| json!({"location": f.location, "kind": f.kind.as_str(), "count": f.count}))
-        .collect();
-    json!({
-        "api": op.api,
-        "method": op.method,
-        "path": format!("{base}{}", op.template),
-        "standing": standing.as_str(),
-        "operation": documented_as,
-        "requests": profile.requests,
-        "first_seen": op.first_seen,
-        "last_seen": op.last_seen,
-        "parameters": parameters,
-        "request_body": request_body,
-        "statuses": op.shape.statuses,
-        "responses": responses,
-        "content_types": op.shape.content_types,
-        "auth": op.shape.auth,
-        "sensitive": sensitive,
-    })
 }

@@ -26,10 +26,11 @@ type Key = (String, String, String);
 /// What is stored of one operation: its profile (parameters, body
 /// schemas, statuses, sensitive data) and what the profile does not hold.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct Shape {
+pub struct Shape {
     /// A documented operation's template (rather than one templated from
     /// traffic).
     pub documented: bool,
+    /// Parameters, body schemas by status, sensitive data.
     pub profile: Profile,
     /// Requests by how the caller authenticated.
     pub auth: BTreeMap<String, u64>,
@@ -41,13 +42,33 @@ pub(crate) struct Shape {
 
 /// One captured operation.
 #[derive(Debug, Clone)]
-pub(crate) struct CapturedOperation {
+pub struct CapturedOperation {
+    /// The API's name.
     pub api: String,
+    /// The method.
     pub method: String,
+    /// The template, relative to the API's base path.
     pub template: String,
+    /// The first and last sampled request (Unix ms).
     pub first_seen: i64,
+    /// See `first_seen`.
     pub last_seen: i64,
+    /// What was learned.
     pub shape: Shape,
+}
+
+impl CapturedOperation {
+    /// An operation as the state file holds it.
+    pub fn from_row(row: moat_state::DiscoveredRow) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            shape: serde_json::from_str(&row.shape)?,
+            api: row.api,
+            method: row.method,
+            template: row.template,
+            first_seen: row.first_seen,
+            last_seen: row.last_seen,
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -80,19 +101,20 @@ impl Aggregate {
     pub(crate) fn from_rows(rows: Vec<moat_state::DiscoveredRow>) -> Self {
         let mut a = Aggregate::default();
         for row in rows {
-            match serde_json::from_str::<Shape>(&row.shape) {
-                Ok(shape) if a.ops.len() < MAX_OPERATIONS => {
+            let api = row.api.clone();
+            match CapturedOperation::from_row(row) {
+                Ok(op) if a.ops.len() < MAX_OPERATIONS => {
                     a.ops.insert(
-                        (row.api, row.template, row.method),
+                        (op.api, op.template, op.method),
                         Entry {
-                            first_seen: row.first_seen,
-                            last_seen: row.last_seen,
-                            shape,
+                            first_seen: op.first_seen,
+                            last_seen: op.last_seen,
+                            shape: op.shape,
                         },
                     );
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(api = %row.api, error = %e,
+                Err(e) => tracing::warn!(%api, error = %e,
                     "a stored discovered operation cannot be read; it starts again"),
             }
         }

@@ -22,6 +22,7 @@
 mod aggregate;
 mod answer;
 mod recorder;
+pub mod view;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,7 +31,8 @@ use bytes::Bytes;
 use moat_config::CaptureConfig;
 use tokio::sync::mpsc;
 
-pub(crate) use aggregate::{Aggregate, CapturedOperation};
+pub(crate) use aggregate::Aggregate;
+pub use aggregate::{CapturedOperation, Shape};
 pub(crate) use answer::CaptureBody;
 pub(crate) use recorder::Recorder;
 
