@@ -311,3 +311,72 @@ fn capture_settings_out_of_range_are_refused_where_they_are_written() {
     );
     assert!(check(dir.path()).0, "{}", check(dir.path()).2);
 }
+
+/// A sampled exchange is answered as an unsampled one would be: a body
+/// read only for its shape is forwarded as it came, even when it is not
+/// JSON the gateway would accept.
+#[tokio::test]
+async fn a_sampled_request_is_answered_as_an_unsampled_one() {
+    const ECHO: &str = r#"
+openapi: 3.0.3
+info: {title: echo, version: "1"}
+paths:
+  /echo:
+    post:
+      operationId: echo
+      requestBody:
+        content: {application/json: {}}
+      responses: {"200": {description: ok}}
+"#;
+    let up = upstream(None).await;
+    let c = client();
+    let mut answers = Vec::new();
+    for capture in ["enabled: false", "sample: 1"] {
+        let dir = tempdir();
+        write(dir.path(), "spec.yaml", ECHO);
+        write(
+            dir.path(),
+            "moat.yaml",
+            &format!(
+                "{}discovery:\n  capture: {{{capture}}}\n",
+                config(&up.url(), "    inspection: {enabled: false}\n")
+            ),
+        );
+        let moat = Moat::start(dir.path());
+        let mut statuses = Vec::new();
+        // The last one declares a content coding, which a body read for a
+        // schema would be refused for.
+        for (body, coding) in [
+            (r#"{"a": 1}"#, None),
+            (r#"{"a": 1, "a": 2}"#, None),
+            ("{not json", None),
+            ("[1, 2", None),
+            (r#"{"a": 1}"#, Some("br")),
+        ] {
+            let mut r = c
+                .post(moat.url("/echo"))
+                .header("content-type", "application/json");
+            if let Some(coding) = coding {
+                r = r.header("content-encoding", coding);
+            }
+            let r = r.body(body).send().await.unwrap();
+            let status = r.status().as_u16();
+            let echoed: Value = r.json().await.unwrap_or_default();
+            statuses.push((status, echoed["body"].as_str().map(str::to_string)));
+        }
+        answers.push(statuses);
+        if capture == "sample: 1" {
+            let mut seen = 0;
+            for _ in 0..200 {
+                let (_, d) = discovery(&c, &moat).await;
+                seen = find(&d, "POST", "/echo").map_or(0, |o| o["requests"].as_u64().unwrap_or(0));
+                if seen == 5 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            assert_eq!(seen, 5, "every request was sampled");
+        }
+    }
+    assert_eq!(answers[0], answers[1]);
+}

@@ -415,7 +415,8 @@ async fn run(
             .is_some_and(|n| n <= guards.capture_body as u64);
     let reading = validate::Reading {
         cap: body_cap,
-        inspect: inspect_body || learn_body || capture_body,
+        inspect: inspect_body || learn_body,
+        capture: capture_body,
         method_override: rt.loaded.config.proxy.method_override,
         timeout: body_timeout,
         deadlines: &conn.deadlines,
