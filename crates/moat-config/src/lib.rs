@@ -9,6 +9,7 @@
 
 pub mod anomaly;
 pub mod diagnostic;
+pub mod discovery;
 pub mod limit_key;
 pub mod load;
 pub mod model;
@@ -20,6 +21,7 @@ pub use anomaly::{
     ErrorStormConfig, ScrapingConfig,
 };
 pub use diagnostic::{Diagnostic, Diagnostics, Position, Severity};
+pub use discovery::{CaptureConfig, DiscoveryConfig};
 pub use limit_key::{LimitKey, LimitStage};
 pub use load::{LoadedConfig, load, load_state};
 pub use model::*;

@@ -650,6 +650,14 @@ fn validate_start_up(config: &Config, err: &mut impl FnMut(&str, String, &str)) 
         );
     }
 
+    for problem in config.discovery.capture.problems() {
+        err(
+            &format!("/discovery/capture/{}", problem.key),
+            problem.message,
+            problem.hint,
+        );
+    }
+
     let limiting = &config.rate_limiting;
     if limiting.backend == crate::model::LimitBackend::Redis && limiting.redis.is_none() {
         err(

@@ -71,6 +71,9 @@ pub struct Config {
     /// storms, and the temporary bans they impose. Read at start-up.
     #[serde(default)]
     pub anomaly: crate::anomaly::AnomalyConfig,
+    /// What the gateway learns of the APIs from their traffic.
+    #[serde(default)]
+    pub discovery: crate::discovery::DiscoveryConfig,
 }
 
 /// The counters behind `apis[].rate_limits` and `apis[].quotas`.
@@ -1801,7 +1804,7 @@ fn default_grace_period() -> Duration {
 }
 
 /// Durations written the human way: `500ms`, `5s`, `2m`, `1h 30m`.
-mod humantime_serde {
+pub(crate) mod humantime_serde {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, de::Error};

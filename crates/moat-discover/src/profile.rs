@@ -32,13 +32,19 @@ const MAX_PARAMS: usize = 100;
 const MAX_STATUSES: usize = 32;
 
 /// One operation's profile.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     /// Requests matched to it.
     pub requests: u64,
     params: BTreeMap<String, ParamStats>,
+    #[serde(default)]
     headers: BTreeMap<String, ParamStats>,
+    #[serde(default)]
     cookies: BTreeMap<String, ParamStats>,
+    /// Not kept when a profile is stored: the gateway records the kind of
+    /// credential it verified itself, which says more than what a request
+    /// carried.
+    #[serde(skip)]
     auth: AuthSeen,
     request_body: SchemaBuilder,
     responses: BTreeMap<u16, SchemaBuilder>,
@@ -91,59 +97,23 @@ impl Profile {
     pub fn statuses(&self) -> impl Iterator<Item = u16> + '_ {
         self.responses.keys().copied()
     }
-}
 
-/// Profiles of every operation of a document.
-#[derive(Debug)]
-pub struct Profiler {
-    table: OperationTable,
-    profiles: Vec<Profile>,
-    schemes: SchemesSeen,
-}
-
-impl Profile {
     /// The credentials its requests carried: each scheme's count, and
     /// whether it was always, sometimes or never authenticated.
     pub fn auth(&self) -> &AuthSeen {
         &self.auth
     }
-}
 
-impl Profiler {
-    /// Profiles for the operations of `table`.
-    pub fn new(table: OperationTable) -> Self {
-        let profiles = (0..table.spec().operations.len())
-            .map(|_| Profile::default())
-            .collect();
-        Self {
-            table,
-            profiles,
-            schemes: SchemesSeen::default(),
-        }
-    }
-
-    /// Learns from one sample; one no operation matches teaches nothing.
-    pub fn observe(&mut self, sample: &Sample) {
-        let (path, query) = match sample.url.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (sample.url.as_str(), None),
-        };
-        let Ok(path) = CanonicalPath::parse(path) else {
-            return;
-        };
-        let Match::Found { index, .. } = self.table.find(&sample.method, path.segments()) else {
-            return;
-        };
-        let Some(p) = self.profiles.get_mut(index) else {
-            return;
-        };
+    /// Learns from one sample of this operation; `query` is its URL's
+    /// query string. Returns the credentials the request carried.
+    pub fn observe(&mut self, sample: &Sample, query: Option<&str>) -> Vec<Credential> {
+        let p = self;
         p.requests += 1;
         let query = query.map(Query::parse).unwrap_or_default();
         let cookies = cookies_of(&sample.request_headers);
         let credentials =
             crate::auth::credentials(&sample.request_headers, query.pairs(), cookies.pairs());
         p.auth.observe(&credentials);
-        self.schemes.observe(&credentials);
         let is_key = |at: KeyLocation, name: &str| {
             credentials
                 .iter()
@@ -202,6 +172,47 @@ impl Profiler {
             && (p.responses.contains_key(&status) || p.responses.len() < MAX_STATUSES)
         {
             p.responses.entry(status).or_default();
+        }
+        credentials
+    }
+}
+
+/// Profiles of every operation of a document.
+#[derive(Debug)]
+pub struct Profiler {
+    table: OperationTable,
+    profiles: Vec<Profile>,
+    schemes: SchemesSeen,
+}
+
+impl Profiler {
+    /// Profiles for the operations of `table`.
+    pub fn new(table: OperationTable) -> Self {
+        let profiles = (0..table.spec().operations.len())
+            .map(|_| Profile::default())
+            .collect();
+        Self {
+            table,
+            profiles,
+            schemes: SchemesSeen::default(),
+        }
+    }
+
+    /// Learns from one sample; one no operation matches teaches nothing.
+    pub fn observe(&mut self, sample: &Sample) {
+        let (path, query) = match sample.url.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (sample.url.as_str(), None),
+        };
+        let Ok(path) = CanonicalPath::parse(path) else {
+            return;
+        };
+        let Match::Found { index, .. } = self.table.find(&sample.method, path.segments()) else {
+            return;
+        };
+        if let Some(p) = self.profiles.get_mut(index) {
+            let credentials = p.observe(sample, query);
+            self.schemes.observe(&credentials);
         }
     }
 

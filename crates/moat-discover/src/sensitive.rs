@@ -41,7 +41,9 @@ pub use json::scan_json;
 use field::Field;
 
 /// A kind of sensitive data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum SensitiveKind {
     /// An email address (`a.user@example.com`; a domain with a letters-only
     /// top-level label).

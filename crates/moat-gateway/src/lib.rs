@@ -11,6 +11,7 @@ pub mod access_log;
 mod admin;
 mod auto_bans;
 pub mod body;
+pub mod capture;
 pub mod client_cert;
 pub mod cors;
 pub mod events;

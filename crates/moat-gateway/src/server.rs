@@ -163,6 +163,8 @@ pub struct Gateway {
     /// Ends the event writer once the listeners are done.
     close_events: watch::Sender<bool>,
     event_writer: Option<tokio::task::JoinHandle<()>>,
+    /// Writes captured shapes; ends with the event writer.
+    recorder: Option<tokio::task::JoinHandle<()>>,
     /// Dropped last: the workers' runtimes end with the gateway.
     _workers: Option<Workers>,
 }
@@ -186,6 +188,7 @@ impl Gateway {
         let limiter = limiter(&runtime, &state).await?;
         let (events, event_writer) = events(&runtime, &state)?;
         let abuse = abuse(&runtime, &state, &events).await?;
+        let (capture, recorder) = capture(&runtime, &state).await;
         let shared = Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
             access_log,
@@ -195,12 +198,14 @@ impl Gateway {
             abuse,
             events,
             traffic: Arc::default(),
+            capture,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         // The event writer stops last, after the listeners have answered
         // every request in flight, so that it writes their events too.
         let (close_events, close_events_rx) = watch::channel(false);
+        let recorder = recorder.map(|r| tokio::spawn(r.run(close_events_rx.clone())));
         let event_writer = event_writer.map(|w| tokio::spawn(w.run(close_events_rx)));
 
         let mut sockets = Vec::new();
@@ -310,6 +315,7 @@ impl Gateway {
             _watcher: watcher,
             close_events,
             event_writer,
+            recorder,
             _workers: workers,
         })
     }
@@ -338,6 +344,9 @@ impl Gateway {
         let _ = self.close_events.send(true);
         if let Some(writer) = self.event_writer.take() {
             let _ = writer.await;
+        }
+        if let Some(recorder) = self.recorder.take() {
+            let _ = recorder.await;
         }
     }
 
@@ -454,6 +463,31 @@ async fn abuse(
         crate::abuse::Abuse::new(Some(state.clone()), Some(engine)).with_events(events.clone());
     abuse.refresh().await;
     Ok(Arc::new(abuse))
+}
+
+/// Capture (`discovery.capture`) from the start-up config, starting from
+/// the operations the state file holds, and its recorder.
+async fn capture(
+    rt: &Runtime,
+    state: &Arc<moat_state::SqliteStore>,
+) -> (
+    Arc<crate::capture::Capture>,
+    Option<crate::capture::Recorder>,
+) {
+    use moat_state::DiscoveryStore;
+    let cfg = &rt.loaded.config.discovery.capture;
+    if !cfg.enabled {
+        return (Arc::new(crate::capture::Capture::disabled()), None);
+    }
+    let stored = match state.discovered().await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read discovered operations; capture starts empty");
+            Vec::new()
+        }
+    };
+    let store: Arc<dyn DiscoveryStore> = state.clone();
+    crate::capture::Capture::start(cfg, store, stored)
 }
 
 /// The event queue and its writer, from the start-up config: events go to

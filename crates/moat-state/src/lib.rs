@@ -17,6 +17,8 @@
 //!   retention and verification; [`SqliteStore`] implements it.
 //! - [`AdminTokenStore`]: hashed bearer tokens with a role for the admin
 //!   API; [`SqliteStore`].
+//! - [`DiscoveryStore`]: operations and their shapes discovered in the
+//!   gateway's traffic; [`SqliteStore`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,6 +38,7 @@
 pub mod admin_tokens;
 pub mod bans;
 mod crc32;
+pub mod discovery;
 pub mod events;
 pub mod format;
 pub mod limits;
@@ -52,6 +55,7 @@ mod tests;
 
 pub use admin_tokens::{AdminRole, AdminTokenRecord, AdminTokenStore, IssuedToken};
 pub use bans::{Ban, BanList, BanStore, BanSubject, InvalidPrefix, IpPrefix, MemoryBans};
+pub use discovery::{DiscoveredRow, DiscoveryStore};
 pub use format::MalformedKey;
 pub use lockout::{
     LockoutPolicy, LockoutPolicyError, LockoutStore, LockoutSubject, MemoryLockout,

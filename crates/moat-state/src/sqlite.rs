@@ -139,6 +139,18 @@ const MIGRATIONS: &[&str] = &[
     // 7: a summary event stands for this many more like it that were not
     // stored one by one (events.coalesce).
     "ALTER TABLE security_events ADD COLUMN repeats INTEGER;",
+    // 8: operations discovered in the gateway's traffic (discovery.capture),
+    // one row per API, method and template, the merged shape as JSON.
+    "CREATE TABLE discovered_operations (
+        api        TEXT NOT NULL,
+        method     TEXT NOT NULL,
+        template   TEXT NOT NULL,
+        requests   INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        shape      TEXT NOT NULL,
+        PRIMARY KEY (api, method, template)
+    ) WITHOUT ROWID;",
 ];
 
 /// The columns of a [`KeyRecord`], in the order [`from_row`] reads them. A

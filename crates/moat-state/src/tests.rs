@@ -602,6 +602,7 @@ async fn ownership_persists_and_a_version_one_file_is_migrated() {
         sqlx::raw_sql(
             "DROP TABLE object_owners; DROP TABLE quota_windows; DROP TABLE bans; \
              DROP TABLE security_events; DROP TABLE event_chain; DROP TABLE admin_tokens; \
+             DROP TABLE discovered_operations; \
              UPDATE moat_schema SET version = 1",
         )
         .execute(&store.pool_for_tests())

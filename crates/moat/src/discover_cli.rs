@@ -24,8 +24,12 @@ pub struct DiscoverArgs {
     /// Traffic to read: HAR files (`.har`) or JSON-lines logs (anything
     /// else: moat's access log, or one `{"method", "path", "status"}` per
     /// line).
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "state", value_name = "FILE")]
     inputs: Vec<PathBuf>,
+    /// Read the operations the gateway captured (`discovery.capture`) from
+    /// this state file instead of traffic files.
+    #[arg(long, value_name = "STATE_FILE", conflicts_with = "inputs")]
+    state: Option<PathBuf>,
     /// `table`, `json` (the inventory), `openapi` (an OpenAPI 3.1
     /// document, YAML), `markdown` or `html` (a report).
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -59,6 +63,14 @@ enum Format {
 
 /// Runs `moat discover`.
 pub async fn run(args: DiscoverArgs) -> ExitCode {
+    if let Some(state) = &args.state {
+        return crate::discover_capture::run(
+            state,
+            args.diff.as_deref(),
+            args.format == Format::Json,
+        )
+        .await;
+    }
     let table = match &args.diff {
         Some(doc) => match moat_spec::load(doc) {
             Ok(spec) => Some(moat_spec::OperationTable::new(spec)),

@@ -7,6 +7,7 @@ mod audit_cli;
 mod bans;
 mod commands;
 mod demo;
+mod discover_capture;
 mod discover_cli;
 mod discover_progress;
 mod events_cli;

@@ -34,6 +34,7 @@ fn base_of(heading: &str) -> Option<&'static str> {
         "`reload`" => "reload",
         "`shutdown`" => "shutdown",
         "`events`" => "events",
+        "`discovery`" => "discovery",
         // Tables of verifier types, grant syntax, log fields and metrics.
         _ => return None,
     })

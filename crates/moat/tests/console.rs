@@ -64,10 +64,12 @@ impl Gateway {
         let upstream = upstream(None).await;
         let dir = tempdir();
         write(dir.path(), "spec.yaml", SPEC);
-        // Repeats coalesced quickly (3 a second), so a test sees a summary.
+        // Repeats coalesced quickly (3 a second), so a test sees a summary;
+        // every exchange's shape captured, so the inventory shows them.
         let text = format!(
             "{}keys:\n  pepper: {PEPPER}\nconsumers:\n  - id: alice\n\
-             events:\n  coalesce: {{max: 3, window: 1s}}\n",
+             events:\n  coalesce: {{max: 3, window: 1s}}\n\
+             discovery:\n  capture: {{sample: 1}}\n",
             config(
                 &upstream.url(),
                 "    security:\n      ApiKey: {type: api_key}\n"
@@ -893,6 +895,19 @@ async fn every_view_fits_a_laptop_and_a_phone() {
         ] {
             b.route(&format!("/{view}")).await;
             b.find(ready).await;
+            if view == "inventory" {
+                // A shadow endpoint captured from traffic, refused (404)
+                // in enforce mode and still recorded.
+                let row = b
+                    .find("[data-test=discovered-row][data-standing=shadow]")
+                    .await;
+                let text = row.text().await.unwrap();
+                assert!(
+                    text.contains("/wp-login.php") || text.contains("/.env"),
+                    "{text}"
+                );
+                assert!(text.contains("404"), "{text}");
+            }
             b.assert_fits(view).await;
             b.screenshot(&format!("{view}-{width}")).await;
         }

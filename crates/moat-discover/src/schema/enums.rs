@@ -56,7 +56,7 @@ pub fn is_sensitive_name(name: &str) -> bool {
 
 /// Counts the distinct values seen, while they may still be an
 /// enumeration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EnumTracker {
     /// `None` once an enumeration is ruled out.
     values: Option<BTreeMap<String, u64>>,

@@ -33,7 +33,7 @@ pub const MAX_NODES: usize = 10_000;
 const MAX_NAME_LEN: usize = 128;
 
 /// A JSON Schema merged over the samples observed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SchemaBuilder {
     root: Node,
     nodes: usize,
@@ -125,7 +125,7 @@ impl Budget {
 }
 
 /// One position in the samples: everything seen there.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Node {
     /// Times a value was seen here.
     seen: u64,
@@ -141,20 +141,20 @@ struct Node {
     object: Option<Box<Object>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Strings {
     /// The type all strings share (its format, if it has one).
     ty: ValueType,
     enums: EnumTracker,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Array {
     items: Option<Node>,
     truncated: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Object {
     seen: u64,
     properties: BTreeMap<String, Node>,

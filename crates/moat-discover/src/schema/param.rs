@@ -7,7 +7,7 @@ use super::value::ValueType;
 
 /// The values one parameter (query, header, cookie or path) took over the
 /// requests of one operation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ParamStats {
     value_type: Option<ValueType>,
     enums: EnumTracker,

@@ -6,7 +6,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use crate::segment::SegmentKind;
 
 /// What a textual value is, from the most to the least specific.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ValueType {
     /// A decimal integer that fits 64 bits, without leading zeros (`42`,
     /// `-7`; `007` is a string: the zeros matter).

@@ -48,7 +48,8 @@ pub struct Finding<'a> {
 /// email addresses or anything else sensitive, whitespace, or over 64
 /// characters), so neither a value nor an id reaches a report and
 /// documents keyed by ids do not grow the table.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "Stored", from = "Stored")]
 pub struct Findings {
     counts: BTreeMap<(String, SensitiveKind), u64>,
     dropped: u64,
@@ -144,6 +145,41 @@ impl Findings {
                 self.counts.insert((location, kind), count);
             }
         }
+    }
+}
+
+/// [`Findings`] as stored (a JSON map cannot have a pair as its key):
+/// each location, kind and count, and the findings dropped. Read back
+/// through the same cap.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stored {
+    counts: Vec<(String, SensitiveKind, u64)>,
+    dropped: u64,
+}
+
+impl From<Findings> for Stored {
+    fn from(f: Findings) -> Stored {
+        Stored {
+            counts: f
+                .counts
+                .into_iter()
+                .map(|((location, kind), n)| (location, kind, n))
+                .collect(),
+            dropped: f.dropped,
+        }
+    }
+}
+
+impl From<Stored> for Findings {
+    fn from(s: Stored) -> Findings {
+        let mut f = Findings {
+            counts: BTreeMap::new(),
+            dropped: s.dropped,
+        };
+        for (location, kind, n) in s.counts {
+            f.add(location, kind, n);
+        }
+        f
     }
 }
 

@@ -14,6 +14,7 @@ mod auth;
 mod bans;
 mod config;
 mod console;
+mod discovery;
 mod events;
 mod guard;
 mod inventory;
@@ -84,6 +85,7 @@ pub(crate) fn router(
         .route("/admin/overview", get(events::overview))
         .route("/admin/inventory", get(inventory::inventory))
         .route("/admin/consumers", get(inventory::consumers))
+        .route("/admin/discovery", get(discovery::discovery))
         .route("/admin/keys", get(keys::list).post(keys::create))
         .route("/admin/keys/{key_id}/rotate", post(keys::rotate))
         .route("/admin/keys/{key_id}/revoke", post(keys::revoke))

@@ -81,6 +81,17 @@ pub struct ApiIdentity {
     remote_jwt: Vec<(String, moat_identity::jwt::JwtVerifier)>,
 }
 
+/// The kind of a credential, as discovery names it.
+fn credential_kind(c: &moat_guard::identity::Credential) -> &'static str {
+    use moat_guard::identity::Credential;
+    match c {
+        Credential::ApiKey(_) => "api_key",
+        Credential::Bearer(_) => "bearer",
+        Credential::Basic { .. } => "basic",
+        Credential::ClientCertificate => "client_certificate",
+    }
+}
+
 impl ApiIdentity {
     /// How long a credential (or login account) that failed from several
     /// addresses waits before each attempt.
@@ -108,6 +119,9 @@ pub struct IdentityResult {
     /// The presented credential's id (`apikey:<key id>`, `basic:<user>`),
     /// never its secret: for the anomaly detectors.
     pub credential_id: Option<String>,
+    /// The kind of the first credential presented (`api_key`, `bearer`,
+    /// `basic`, `client_certificate`), never its value: for discovery.
+    pub credential_kind: Option<&'static str>,
 }
 
 impl ApiIdentity {
@@ -126,6 +140,7 @@ impl ApiIdentity {
                 challenges: Vec::new(),
                 locked_out: None,
                 credential_id: None,
+                credential_kind: None,
             };
         }
         let presented = Presented {
@@ -143,6 +158,10 @@ impl ApiIdentity {
                 .map(|bound| extract(&bound.kind, &presented));
             extracted.push((name, found));
         }
+        let credential_kind = extracted.iter().find_map(|(_, found)| match found {
+            Some(Ok(Some(c))) => Some(credential_kind(c)),
+            _ => None,
+        });
         let subjects: Vec<String> = extracted
             .iter()
             .filter_map(|(_, found)| match found {
@@ -163,6 +182,7 @@ impl ApiIdentity {
                         challenges: Vec::new(),
                         locked_out: Some(remaining),
                         credential_id: subjects.into_iter().next(),
+                        credential_kind,
                     };
                 }
                 Lock::Slowed => tokio::time::sleep(self.slowdown).await,
@@ -201,6 +221,7 @@ impl ApiIdentity {
             challenges,
             locked_out: None,
             credential_id: subjects.into_iter().next(),
+            credential_kind,
         }
     }
 

@@ -64,6 +64,10 @@ pub(crate) struct Exchange {
     pub in_flight: Option<InFlightSlot>,
     /// The presented credential's id (never its secret).
     pub credential_id: Option<String>,
+    /// The presented credential's kind (`bearer`, `api_key`, …).
+    pub credential_kind: Option<&'static str>,
+    /// What a sampled exchange carries for discovery (`None`: not sampled).
+    pub capture: Option<Box<crate::capture::Draft>>,
     /// Presented credentials were refused.
     pub auth_failed: bool,
     /// The object the request names (see `ObjectParameters`).
@@ -120,6 +124,8 @@ impl Exchange {
             rate_limit: None,
             in_flight: None,
             credential_id: None,
+            credential_kind: None,
+            capture: None,
             auth_failed: false,
             object: None,
             operation_index: None,
@@ -171,6 +177,20 @@ impl Exchange {
             AnsweredBy::Upstream
         } else {
             AnsweredBy::Gateway
+        }
+    }
+
+    /// How the caller authenticated, for discovery.
+    pub fn auth_kind(&self, presented: Option<&'static str>) -> crate::capture::AuthKind {
+        use crate::capture::AuthKind;
+        if self.operation_index.is_none() {
+            AuthKind::Unverified(presented)
+        } else if self.auth_failed {
+            AuthKind::Rejected
+        } else if self.consumer.is_some() {
+            AuthKind::Verified(self.credential_kind.unwrap_or("other"))
+        } else {
+            AuthKind::None
         }
     }
 

@@ -41,6 +41,7 @@ pub(super) async fn identify(
     };
     let result = api.identity.identify(op, &side, lockout).await;
     ex.credential_id = result.credential_id.clone();
+    ex.credential_kind = result.credential_kind;
     ex.auth_failed =
         result.locked_out.is_some() || matches!(result.decision, IdentityDecision::Invalid { .. });
     let kind = match result.decision {

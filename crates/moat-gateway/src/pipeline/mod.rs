@@ -84,6 +84,8 @@ pub struct Shared {
     pub events: Arc<crate::events::Events>,
     /// Requests by outcome over time and by operation, for the admin API.
     pub traffic: Arc<crate::traffic::Traffic>,
+    /// Shapes of sampled exchanges (`discovery.capture`).
+    pub capture: Arc<crate::capture::Capture>,
 }
 
 /// What is known of the connection a request came on.
@@ -138,11 +140,13 @@ pub async fn handle(
         client_ip(conn.peer, req.headers(), &rt.trusted_proxies),
         req.method().clone(),
     );
+    ex.capture = shared.capture.sample();
     let guards = Guards {
         lockout: shared.lockout.as_deref(),
         limiter: &shared.limiter,
         in_flight: &shared.in_flight,
         abuse: &shared.abuse,
+        capture_body: shared.capture.max_body_bytes(),
     };
     let mut resp = match run(&rt, &conn, trusted, &guards, req, &mut ex).await {
         Ok(resp) | Err(resp) => resp,
@@ -150,6 +154,9 @@ pub async fn handle(
     finish_headers(&rt, &conn, &mut ex, &mut resp);
 
     let status = resp.status().as_u16();
+    if let Some(draft) = ex.capture.take() {
+        resp = capture_answer(&shared, &ex, *draft, status, resp, arrived);
+    }
     let now = u64::try_from(
         arrived
             .duration_since(std::time::UNIX_EPOCH)
@@ -178,6 +185,84 @@ pub async fn handle(
         .await;
     record(&shared, &ex, status, arrived, started.elapsed());
     Ok(resp)
+}
+
+/// Hands a sampled exchange's shape to the capture (exchanges that
+/// reached no API have none): at once, or, for a JSON answer that may be
+/// small enough, when its body has streamed to the client (copied on the
+/// way, never held back).
+fn capture_answer(
+    shared: &Shared,
+    ex: &Exchange,
+    draft: crate::capture::Draft,
+    status: u16,
+    resp: Response<Body>,
+    arrived: SystemTime,
+) -> Response<Body> {
+    if draft.api.is_empty() {
+        return resp;
+    }
+    let content_type = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let max = shared.capture.max_body_bytes() as u64;
+    let json = content_type
+        .as_deref()
+        .and_then(|c| moat_guard::request::MediaType::parse(c).ok())
+        .is_some_and(|m| m.is_json());
+    let small = http_body::Body::size_hint(resp.body())
+        .exact()
+        .is_none_or(|n| n > 0 && n <= max);
+    let at = arrived
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let captured = crate::capture::Captured {
+        auth: ex.auth_kind(draft.presented),
+        draft,
+        method: ex.method.as_str().to_string(),
+        status,
+        content_type,
+        at,
+        answer: None,
+    };
+    if json && small && max > 0 && !http_body::Body::is_end_stream(resp.body()) {
+        let capture = shared.capture.clone();
+        resp.map(|b| boxed(crate::capture::CaptureBody::new(b, captured, capture)))
+    } else {
+        shared.capture.submit(captured);
+        resp
+    }
+}
+
+/// What a sampled exchange's draft takes from the routed request: the
+/// operation's template or the path within the API, the query string, the
+/// header fields and the presented `Authorization` scheme.
+/// Filled when the request is routed, before a refusal of an undocumented
+/// path (so that enforce mode captures what clients try too).
+pub(super) fn fill_capture(
+    draft: &mut crate::capture::Draft,
+    api: &crate::runtime::Api,
+    operation: Option<&moat_spec::Operation>,
+    head: &moat_guard::request::Head,
+    req: &Request<Incoming>,
+) {
+    draft.api = api.name.clone();
+    draft.template = operation.map(|op| op.path_template.clone());
+    draft.path = head.path.encoded_after(api.base_len()).to_string();
+    draft.query = req.uri().query().map(str::to_string);
+    draft.headers = req
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    draft.media = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    draft.presented = crate::capture::presented_scheme(req.headers());
 }
 
 /// The request id: the client's when it comes through a trusted proxy and
@@ -245,6 +330,8 @@ pub(crate) struct Guards<'a> {
     limiter: &'a Limiter,
     in_flight: &'a Arc<InFlight>,
     abuse: &'a Abuse,
+    /// The largest JSON body a sampled exchange's shape is learned from.
+    capture_body: usize,
 }
 
 /// The phases, in order; `Err` is an answer given before the upstream.
@@ -320,14 +407,27 @@ async fn run(
             || api.limits.keys_on_body(i)
             || api.logins.rule(i).is_some()
     });
+    // A sampled exchange's small JSON body is read for its shape.
+    let capture_body = ex.capture.is_some()
+        && head.media.as_ref().is_some_and(|m| m.is_json())
+        && head
+            .content_length
+            .is_some_and(|n| n <= guards.capture_body as u64);
     let reading = validate::Reading {
         cap: body_cap,
         inspect: inspect_body || learn_body,
+        capture: capture_body,
         method_override: rt.loaded.config.proxy.method_override,
         timeout: body_timeout,
         deadlines: &conn.deadlines,
     };
     let (req, body) = validate::validate(api, &routed.found, req, &head, &reading, ex).await?;
+    if capture_body
+        && let (Some(draft), Some(read)) = (ex.capture.as_deref_mut(), body.as_ref())
+        && read.bytes.len() <= guards.capture_body
+    {
+        draft.body = Some(read.bytes.clone());
+    }
     // admit: limits keyed on the body.
     let json = body.as_ref().and_then(|b| match &b.parsed {
         moat_guard::request::ParsedBody::Json(v) => Some(v),

@@ -237,6 +237,13 @@ pub(super) fn route<'a>(
         ex.operation_index = Some(*index);
         ex.object = api.objects.named(*index, params);
     }
+    if let Some(draft) = ex.capture.as_deref_mut() {
+        let operation = match &found {
+            Match::Found { operation, .. } => Some(*operation),
+            _ => None,
+        };
+        super::fill_capture(draft, api, operation, head, req);
+    }
     match route_verdict(&found, api.deprecated) {
         Verdict::Allow => {}
         Verdict::Flag(f) => {

@@ -43,6 +43,10 @@ pub(super) struct Reading<'a> {
     pub cap: u64,
     /// Inspection will read the body.
     pub inspect: bool,
+    /// The capture wants the (small, JSON) body of this sampled exchange:
+    /// read when nothing else reads it, and then never refused for what it
+    /// holds (an unsampled exchange would not have been).
+    pub capture: bool,
     /// The proxy's method override policy: unless `allow`, a form body is
     /// read to see whether it names a second method.
     pub method_override: MethodOverridePolicy,
@@ -82,7 +86,7 @@ pub(super) async fn validate(
     let form_override =
         has_body && override_policy && media.is_some_and(|m| BodyKind::of(m) == BodyKind::Form);
     let inspect_body = reading.inspect || form_override;
-    if validator.is_none() && !(inspect_body && has_body) {
+    if validator.is_none() && !((inspect_body || reading.capture) && has_body) {
         return Ok((req.map(boxed), None));
     }
     let mut violations = Violations::new();
@@ -102,12 +106,16 @@ pub(super) async fn validate(
         None => MediaPlan::Stream,
     };
     let schema_body = matches!(plan, MediaPlan::Buffer);
+    let capture_only = reading.capture && !schema_body && !inspect_body;
     if let MediaPlan::Refuse(vs) = &plan {
         vs.iter().cloned().for_each(|x| violations.push(x));
     }
-    let mut read =
-        has_body && (schema_body || inspect_body && !matches!(plan, MediaPlan::Refuse(_)));
-    if read && head.fields.content_coded {
+    let mut read = has_body
+        && (schema_body
+            || (inspect_body || reading.capture) && !matches!(plan, MediaPlan::Refuse(_)));
+    if read && head.fields.content_coded && capture_only {
+        read = false;
+    } else if read && head.fields.content_coded {
         let refusal = Refusal::new(Finding::with_detail(
             ProblemKind::UnsupportedContentEncoding,
             "the body has a Content-Encoding; send it without one",
@@ -170,6 +178,8 @@ pub(super) async fn validate(
                 }
                 (req, Some(ReadBody { bytes, parsed }))
             }
+            // Read for the capture alone: streamed on as it was.
+            Err(_) if capture_only => (req, None),
             Err(e) => {
                 if let Some(detail) = e.ambiguity() {
                     let f = Finding::with_detail(ProblemKind::AmbiguousRequest, detail);
