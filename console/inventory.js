@@ -26,11 +26,7 @@ export async function render(main) {
         h('td', { class: 'n', text: num(o.denials) }),
         h('td', {}, time(o.last_seen)),
         h('td', {}, (o.flags || []).map((f) => h('span', { class: `badge flag-${f}`, text: f }))),
-        h('td', {}, h('span', {
-          class: `badge risk-${o.risk}`, 'data-test': 'inventory-risk',
-          title: (o.risk_factors || []).map((f) => `${f.explain} (+${f.weight})`).join('\n') || undefined,
-          text: o.risk ? `${o.risk} ${o.risk_score}` : '—',
-        })),
+        h('td', {}, riskBadge(o, 'inventory-risk')),
       )) : emptyRow(11, 'No operations.'),
       { 'data-test': 'inventory-operations' }),
     table('Shadow endpoints seen (not in any API document)', ['API', 'Method', 'Path', 'Requests', 'Last seen'],
@@ -43,7 +39,7 @@ export async function render(main) {
       )) : emptyRow(5, 'None seen.'),
       { 'data-test': 'inventory-shadow' }),
     table(disc.enabled ? 'Discovered from traffic (sampled shapes, never values)' : 'Discovered from traffic (capture is off)',
-      ['API', 'Method', 'Path', 'Standing', 'Requests', 'Parameters', 'Statuses', 'Auth', 'Sensitive data', 'Last seen'],
+      ['API', 'Method', 'Path', 'Standing', 'Requests', 'Parameters', 'Statuses', 'Auth', 'Sensitive data', 'Last seen', 'Risk'],
       found.length ? found.map((o) => h('tr', { 'data-test': 'discovered-row', 'data-standing': o.standing },
         h('td', { text: o.api }),
         h('td', { text: o.method }),
@@ -55,8 +51,18 @@ export async function render(main) {
         h('td', { class: o.auth?.none ? 'warn' : '', text: counts(o.auth) }),
         h('td', { class: (o.sensitive || []).length ? 'warn' : '', text: kinds(o.sensitive) }),
         h('td', {}, time(o.last_seen)),
-      )) : emptyRow(10, disc.enabled ? 'Nothing captured yet.' : 'Turn on discovery.capture to see it.'),
+        h('td', {}, riskBadge(o, 'discovered-risk')),
+      )) : emptyRow(11, disc.enabled ? 'Nothing captured yet.' : 'Turn on discovery.capture to see it.'),
       { 'data-test': 'inventory-discovered' }));
+}
+
+// An operation's risk level and score, with its factors on hover.
+function riskBadge(o, test) {
+  return h('span', {
+    class: `badge risk-${o.risk}`, 'data-test': test,
+    title: (o.risk_factors || []).map((f) => `${f.explain} (+${f.weight})`).join('\n') || undefined,
+    text: o.risk ? `${o.risk} ${o.risk_score}` : '—',
+  });
 }
 
 // `basic 2, none 1`.

@@ -24,6 +24,7 @@ mod listener;
 pub mod pipeline;
 pub mod protections;
 mod reload;
+pub mod risk;
 pub mod runtime;
 mod server;
 pub mod slots;

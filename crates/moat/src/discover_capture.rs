@@ -72,8 +72,8 @@ pub async fn run(state: &Path, diff: Option<&Path>, as_json: bool) -> ExitCode {
         match &table {
             Some(t) => {
                 let j = judge(&list, t);
-                for (op, (standing, id)) in list.iter().zip(j.standings) {
-                    judged.push((*op, standing.as_str(), id));
+                for (op, (standing, id, _)) in list.iter().zip(j.standings) {
+                    judged.push((*op, standing, id));
                 }
                 orphans.extend(j.orphans.into_iter().map(|(m, p)| (api, m, p)));
             }
@@ -83,15 +83,20 @@ pub async fn run(state: &Path, diff: Option<&Path>, as_json: bool) -> ExitCode {
                 } else {
                     Standing::Shadow
                 };
-                (*op, standing.as_str(), None)
+                (*op, standing, None)
             })),
         }
     }
-    let drift = !orphans.is_empty() || judged.iter().any(|(_, s, _)| *s != "documented");
+    let drift = !orphans.is_empty() || judged.iter().any(|(_, s, _)| *s != Standing::Documented);
     let out = if as_json {
         let operations: Vec<_> = judged
             .iter()
-            .map(|(op, standing, id)| operation_json(op, &op.template, standing, id.as_deref()))
+            .map(|(op, standing, id)| {
+                // No config here: the document's requirement and the
+                // config's protections are not known, the samples are.
+                let risk = moat_gateway::risk::of_captured(op, *standing, None);
+                operation_json(op, &op.template, standing.as_str(), id.as_deref(), &risk)
+            })
             .collect();
         let orphans: Vec<_> = orphans
             .iter()
@@ -115,7 +120,7 @@ pub async fn run(state: &Path, diff: Option<&Path>, as_json: bool) -> ExitCode {
 }
 
 fn table_text(
-    judged: &[(&CapturedOperation, &str, Option<String>)],
+    judged: &[(&CapturedOperation, Standing, Option<String>)],
     orphans: &[(&str, String, String)],
 ) -> String {
     let mut out = format!(
@@ -144,7 +149,7 @@ fn table_text(
             clean(&op.method),
             clean(&op.template),
             op.shape.profile.requests,
-            standing,
+            standing.as_str(),
             auth.join(", "),
             if kinds.is_empty() {
                 "-".to_string()

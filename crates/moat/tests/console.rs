@@ -907,6 +907,13 @@ async fn every_view_fits_a_laptop_and_a_phone() {
                     "{text}"
                 );
                 assert!(text.contains("404"), "{text}");
+                // Scored like the documented operations: shadow is a factor.
+                let risk = row
+                    .find(Locator::Css("[data-test=discovered-risk]"))
+                    .await
+                    .unwrap();
+                let factors = risk.attr("title").await.unwrap().unwrap_or_default();
+                assert!(factors.contains("not in the API's document"), "{factors}");
             }
             b.assert_fits(view).await;
             b.screenshot(&format!("{view}-{width}")).await;

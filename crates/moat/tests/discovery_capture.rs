@@ -171,7 +171,25 @@ async fn sampled_traffic_becomes_an_inventory_of_shapes_that_survives_a_restart(
     assert_eq!(things["standing"], "shadow", "{d:#}");
     assert_eq!(things["requests"], 4, "{d:#}");
     assert_eq!(things["auth"]["none"], 4);
+    // Scored with discovery's risk model: undocumented, anonymous, naming
+    // an object.
+    let factors = |o: &serde_json::Value| -> Vec<String> {
+        o["risk_factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["factor"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let thing_factors = factors(things);
+    for f in ["shadow", "unauthenticated"] {
+        assert!(thing_factors.iter().any(|x| x == f), "{things:#}");
+    }
+    assert_eq!(things["risk"], "high", "{things:#}");
+    // A documented create that answered with personal data it was sent.
+    assert!(users["risk_score"].as_u64().is_some(), "{users:#}");
     assert_eq!(find(&d, "GET", "/old").unwrap()["standing"], "zombie");
+    assert!(factors(find(&d, "GET", "/old").unwrap()).contains(&"zombie".to_string()));
     let orphans = d["orphans"].as_array().unwrap();
     assert!(
         orphans

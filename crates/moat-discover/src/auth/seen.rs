@@ -27,6 +27,16 @@ pub enum AuthPresence {
 }
 
 impl AuthPresence {
+    /// From `requests` seen, `anonymous` of which carried no credential.
+    pub fn from_counts(requests: u64, anonymous: u64) -> AuthPresence {
+        match (requests, anonymous) {
+            (0, _) => AuthPresence::Unobserved,
+            (_, 0) => AuthPresence::Always,
+            (r, a) if a >= r => AuthPresence::Never,
+            _ => AuthPresence::Sometimes,
+        }
+    }
+
     /// From a documented security requirement, as the gateway enforces
     /// it: none required is [`AuthPresence::Never`], an alternative
     /// without credentials beside others is [`AuthPresence::Sometimes`].
@@ -95,12 +105,7 @@ impl AuthSeen {
 
     /// Whether the requests were always, sometimes or never authenticated.
     pub fn presence(&self) -> AuthPresence {
-        match (self.requests, self.anonymous) {
-            (0, _) => AuthPresence::Unobserved,
-            (_, 0) => AuthPresence::Always,
-            (r, a) if a == r => AuthPresence::Never,
-            _ => AuthPresence::Sometimes,
-        }
+        AuthPresence::from_counts(self.requests, self.anonymous)
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use moat_discover::drift::Standing;
 use serde_json::json;
 
 use super::{AdminState, json};
@@ -30,12 +31,14 @@ pub(crate) async fn discovery(State(s): State<Arc<AdminState>>) -> Response {
         let ops = by_api.remove(api.name.as_str()).unwrap_or_default();
         let base = api.base_path();
         let judged = judge(&ops, &api.table);
-        for (op, (standing, documented_as)) in ops.iter().zip(&judged.standings) {
+        for (op, (standing, documented_as, index)) in ops.iter().zip(&judged.standings) {
+            let risk = crate::risk::of_captured(op, *standing, index.map(|i| (api, i)));
             operations.push(operation_json(
                 op,
                 &format!("{base}{}", op.template),
                 standing.as_str(),
                 documented_as.as_deref(),
+                &risk,
             ));
         }
         for (method, template) in judged.orphans {
@@ -45,7 +48,8 @@ pub(crate) async fn discovery(State(s): State<Arc<AdminState>>) -> Response {
     }
     // Operations of APIs no longer configured: shown, with no standing.
     for op in by_api.into_values().flatten() {
-        operations.push(operation_json(op, &op.template, "unknown-api", None));
+        let risk = crate::risk::of_captured(op, Standing::Shadow, None);
+        operations.push(operation_json(op, &op.template, "unknown-api", None, &risk));
     }
     json(
         StatusCode::OK,

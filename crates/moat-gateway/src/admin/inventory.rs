@@ -9,30 +9,11 @@ use std::sync::atomic::Ordering;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use moat_discover::auth::AuthPresence;
-use moat_discover::risk::{Risk, RiskInput, assess};
 use moat_spec::{ApiSpec, Operation};
 use moat_state::KeyStore;
 use serde_json::{Value, json};
 
 use super::{AdminState, json};
-
-/// The operation's risk, by discovery's model: from its method, its
-/// documented security requirement, deprecation, whether its path names an
-/// object and an ownership rule covers it, and whether a rate limit or
-/// quota applies. What traffic shows (sensitive data in answers) is not
-/// known here and not scored.
-fn risk(api: &crate::runtime::Api, op: &Operation, i: usize) -> Risk {
-    let protections = api.protections(i);
-    assess(&RiskInput {
-        object_id_in_path: api.objects.of(i).is_some(),
-        zombie: op.deprecated,
-        auth: AuthPresence::from_policy(&op.policy),
-        has_ownership_rule: Some(protections.ownership),
-        has_rate_limit: Some(protections.rate_limited),
-        ..RiskInput::new(op.method.as_str())
-    })
-}
 
 /// The requirement in words: `apiKey OR (bearer AND mtls)`, `none`.
 fn auth_of(op: &Operation) -> String {
@@ -88,13 +69,8 @@ fn operation_entry(api: &crate::runtime::Api, spec: &ApiSpec, i: usize) -> Optio
     if anonymous {
         flags.push("unauthenticated");
     }
-    let risk = risk(api, op, i);
-    let factors: Vec<Value> = risk
-        .factors
-        .iter()
-        .map(|f| json!({"factor": f.as_str(), "weight": f.weight(), "explain": f.explain()}))
-        .collect();
-    Some(json!({
+    let risk = crate::risk::of_documented(api, op, i);
+    let mut entry = json!({
         "api": api.name,
         "operation": op.id(),
         "method": op.method.as_str(),
@@ -106,10 +82,11 @@ fn operation_entry(api: &crate::runtime::Api, spec: &ApiSpec, i: usize) -> Optio
         "denials": denials,
         "last_seen": (last_seen > 0).then_some(last_seen),
         "flags": flags,
-        "risk": risk.level().as_str(),
-        "risk_score": risk.score,
-        "risk_factors": factors,
-    }))
+    });
+    if let Some(map) = entry.as_object_mut() {
+        map.extend(crate::risk::fields(&risk));
+    }
+    Some(entry)
 }
 
 /// `GET /admin/inventory`.

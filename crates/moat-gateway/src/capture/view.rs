@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use moat_discover::drift::{Standing, compare};
+use moat_discover::risk::Risk;
 use moat_discover::template::DiscoveredOperation;
 use moat_spec::OperationTable;
 use serde_json::{Value, json};
@@ -14,9 +15,9 @@ use super::CapturedOperation;
 /// How the operations of one API stand against its document.
 #[derive(Debug)]
 pub struct Judgement {
-    /// Per operation, in order: its standing and the documented
-    /// operation's id.
-    pub standings: Vec<(Standing, Option<String>)>,
+    /// Per operation, in order: its standing, the documented operation's
+    /// id and its index in the document.
+    pub standings: Vec<(Standing, Option<String>, Option<usize>)>,
     /// Documented operations no sample reached: method and template.
     pub orphans: Vec<(String, String)>,
 }
@@ -39,7 +40,7 @@ pub fn judge(ops: &[&CapturedOperation], table: &OperationTable) -> Judgement {
         standings: drift
             .operations
             .into_iter()
-            .map(|j| (j.standing, j.documented_as))
+            .map(|j| (j.standing, j.documented_as, j.documented_index))
             .collect(),
         orphans: drift.orphans,
     }
@@ -52,6 +53,7 @@ pub fn operation_json(
     path: &str,
     standing: &str,
     documented_as: Option<&str>,
+    risk: &Risk,
 ) -> Value {
     let profile = &op.shape.profile;
     let parameters: Vec<Value> = profile
@@ -75,7 +77,7 @@ pub fn operation_json(
         .iter()
         .map(|f| json!({"location": f.location, "kind": f.kind.as_str(), "count": f.count}))
         .collect();
-    json!({
+    let mut entry = json!({
         "api": op.api,
         "method": op.method,
         "path": path,
@@ -91,5 +93,9 @@ pub fn operation_json(
         "content_types": op.shape.content_types,
         "auth": op.shape.auth,
         "sensitive": sensitive,
-    })
+    });
+    if let Some(map) = entry.as_object_mut() {
+        map.extend(crate::risk::fields(risk));
+    }
+    entry
 }
