@@ -72,7 +72,7 @@ fn sections(inventory: &Inventory) -> Vec<Section> {
         .iter()
         .filter(|o| o.risk.score > 0)
         .collect();
-    risky.sort_by(|a, b| b.risk.score.cmp(&a.risk.score));
+    risky.sort_by_key(|o| std::cmp::Reverse(o.risk.score));
     let mut out = vec![Section {
         title: "Risk",
         intro: "Operations by risk score, with the factors that explain it.",
