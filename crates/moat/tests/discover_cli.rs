@@ -604,3 +604,249 @@ fn a_large_har_is_read_in_bounded_memory_with_no_progress_line_in_a_pipe() {
         "{login:#}"
     );
 }
+
+/// Every drift category and every sensitive-data kind, each shown by the
+/// real binary against a document that says otherwise.
+#[test]
+fn each_drift_category_and_each_sensitive_kind_against_a_document() {
+    const DOC: &str = r#"
+openapi: 3.1.0
+info: {title: bank, version: "2"}
+paths:
+  /v1/accounts/{id}:
+    get:
+      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]
+      responses: {"200": {description: ok}}
+  /v2/accounts/{id}:
+    get:
+      operationId: getAccount
+      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema:
+                type: object
+                properties: {id: {type: integer}, name: {type: string}}
+  /accounts:
+    post:
+      operationId: createAccount
+      requestBody:
+        content:
+          application/json:
+            schema: {type: object, properties: {name: {type: string}}}
+      responses: {"201": {description: created}}
+  /legacy/balance:
+    get: {operationId: legacyBalance, deprecated: true, responses: {"200": {description: ok}}}
+  /reports:
+    get: {operationId: listReports, responses: {"200": {description: ok}}}
+"#;
+    let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+    // An answer that says far more than its document: every kind of
+    // sensitive data, in fields the document does not have.
+    let account = json!({
+        "id": 7, "name": "Ann",
+        "email": "ann@example.com",
+        "phone": "+44 20 7946 0958",
+        "card": "4111 1111 1111 1111",
+        "iban": "GB82 WEST 1234 5698 7654 32",
+        "ssn": "536-22-8714",
+        "session_token": jwt,
+        "stripe": "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+        "client_secret": "f3A9kLm2Qz8RtX1vB7nW4yE6",
+        "password": "correct horse battery staple",
+        "last_login_ip": "203.0.113.7",
+        "date_of_birth": "1990-04-12",
+    })
+    .to_string();
+    let entry = |method: &str, url: &str, status: u16, req: Option<&str>, resp: Option<&str>| {
+        let mut e = entry(method, url, status, req, "k");
+        if let Some(body) = resp {
+            e["response"]["content"] =
+                json!({"size": body.len(), "mimeType": "application/json", "text": body});
+        }
+        e
+    };
+    let mut entries = Vec::new();
+    for id in 1..=6 {
+        // The newer version, with its oversharing answer and a query
+        // parameter the document does not have, and the older one still
+        // used beside it.
+        entries.push(entry(
+            "GET",
+            &format!("https://bank.example/v2/accounts/{id}?debug=true"),
+            200,
+            None,
+            Some(&account),
+        ));
+        entries.push(entry(
+            "GET",
+            &format!("https://bank.example/v1/accounts/{id}"),
+            200,
+            None,
+            Some("{}"),
+        ));
+    }
+    entries.push(entry(
+        "GET",
+        "https://bank.example/v2/accounts/99",
+        500,
+        None,
+        Some(r#"{"error":"x"}"#),
+    ));
+    // Mass assignment: a property the create does not document.
+    entries.push(entry(
+        "POST",
+        "https://bank.example/accounts",
+        201,
+        Some(r#"{"name":"Bo","is_admin":true}"#),
+        None,
+    ));
+    entries.push(entry(
+        "GET",
+        "https://bank.example/legacy/balance",
+        200,
+        None,
+        None,
+    ));
+    entries.push(entry(
+        "GET",
+        "https://bank.example/internal/metrics",
+        200,
+        None,
+        None,
+    ));
+    let har = json!({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": entries}});
+    let dir = tempdir();
+    let har_path = write(dir.path(), "bank.har", &har.to_string());
+    let doc = write(dir.path(), "bank.yaml", DOC);
+    let out = discover(&[
+        har_path.to_str().unwrap(),
+        "--diff",
+        doc.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inv: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Parameter names are discovery's own: compare templates without them.
+    let norm = |p: &str| -> String {
+        p.split('/')
+            .map(|s| if s.starts_with('{') { "{}" } else { s })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let op = |method: &str, path: &str| -> &Value {
+        inv["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["method"] == method && norm(o["path"].as_str().unwrap()) == norm(path))
+            .unwrap_or_else(|| panic!("{method} {path} not in {inv:#}"))
+    };
+    // Shadow, zombie (deprecated; an older version beside a newer one),
+    // orphan.
+    assert_eq!(op("GET", "/internal/metrics")["standing"], "shadow");
+    let legacy = op("GET", "/legacy/balance");
+    assert_eq!(
+        (
+            legacy["standing"].as_str(),
+            legacy["zombie"][0]["reason"].as_str()
+        ),
+        (Some("zombie"), Some("deprecated"))
+    );
+    let v1 = op("GET", "/v1/accounts/{id}");
+    assert_eq!(v1["standing"], "zombie", "{v1:#}");
+    assert_eq!(v1["zombie"][0]["reason"], "older_version");
+    assert_eq!(
+        norm(v1["zombie"][0]["newer"].as_str().unwrap()),
+        "/v2/accounts/{}"
+    );
+    assert_eq!(
+        inv["orphans"],
+        json!([{"method": "GET", "path": "/reports"}])
+    );
+    // Schema drift: an undocumented parameter, answer fields (the
+    // sensitive ones marked), a status; and mass assignment.
+    let v2 = op("GET", "/v2/accounts/{id}");
+    let drift = &v2["schema_drift"];
+    assert_eq!(
+        drift["parameters"],
+        json!([{"in": "query", "name": "debug"}]),
+        "{drift:#}"
+    );
+    assert_eq!(drift["undocumented_statuses"], json!([500]), "{drift:#}");
+    let email = drift["answer_fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["pointer"] == "/email")
+        .unwrap_or_else(|| panic!("{drift:#}"));
+    assert_eq!(
+        (email["status"].as_u64(), email["sensitive"].clone()),
+        (Some(200), json!(["email"]))
+    );
+    assert_eq!(
+        op("POST", "/accounts")["schema_drift"]["request_fields"],
+        json!(["/is_admin"])
+    );
+    // Every sensitive kind, each at its field, counted, never its value.
+    let found: BTreeSet<(String, String)> = v2["sensitive"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_string(),
+                f["location"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (kind, field) in [
+        ("email", "email"),
+        ("phone", "phone"),
+        ("card_number", "card"),
+        ("iban", "iban"),
+        ("national_id", "ssn"),
+        ("jwt", "session_token"),
+        ("api_key", "stripe"),
+        ("secret", "client_secret"),
+        ("password", "password"),
+        ("ip_address", "last_login_ip"),
+        ("date_of_birth", "date_of_birth"),
+    ] {
+        let at = format!("response.body#/{field}");
+        assert!(
+            found.contains(&(kind.to_string(), at.clone())),
+            "{kind} at {at}: {found:?}"
+        );
+    }
+    // The risk says why: excessive data exposure, secrets in answers.
+    let factors = v2["risk"]["factors"].to_string();
+    for f in [
+        "excessive_data_exposure",
+        "secrets_in_answers",
+        "sensitive_data_returned",
+    ] {
+        assert!(factors.contains(f), "{f}: {factors}");
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    for value in [
+        "ann@example.com",
+        "4111",
+        "536-22-8714",
+        "sk_live",
+        "203.0.113.7",
+        "1990-04-12",
+        "correct horse",
+        "eyJhbGci",
+    ] {
+        assert!(!text.contains(value), "{value} in the inventory");
+    }
+}
