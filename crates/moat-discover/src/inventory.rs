@@ -9,6 +9,8 @@
 //! carried, sensitive data, schema drift against its documented
 //! operation, and its risk with the factors that explain it.
 
+use std::collections::BTreeMap;
+
 use moat_spec::{ApiSpec, ParameterLocation};
 use serde::{Serialize, Serializer};
 
@@ -135,6 +137,8 @@ pub struct Operation {
     pub parameters: Vec<Parameter>,
     /// Response statuses seen, in order.
     pub statuses: Vec<u16>,
+    /// Answers by media type (lower case, without parameters).
+    pub content_types: BTreeMap<String, u64>,
     /// The credentials its requests carried; `None` without a second pass.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<Auth>,
@@ -530,6 +534,9 @@ impl Operation {
             None => RiskInput::from_discovered(op, !zombie.is_empty()),
         }
         .with_rules(rules, &template);
+        let content_types = profile
+            .map(|p| p.content_types().clone())
+            .unwrap_or_default();
         let (statuses, sensitive, auth) = match profile {
             Some(p) => {
                 parameters.extend(
@@ -577,6 +584,7 @@ impl Operation {
             zombie: zombie.iter().map(Zombie::from).collect(),
             parameters,
             statuses,
+            content_types,
             auth,
             sensitive,
             schema_drift: schema_drift.map(SchemaDriftView::from),

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use moat_request::{CanonicalPath, Cookies, Query};
+use moat_request::{CanonicalPath, Cookies, MediaType, Query};
 use moat_spec::{Match, OperationTable, ParameterLocation};
 use serde_json::{Value, json};
 
@@ -30,6 +30,9 @@ const MAX_PARAMS: usize = 100;
 
 /// Response statuses tracked per operation.
 const MAX_STATUSES: usize = 32;
+
+/// Answer media types tracked per operation.
+const MAX_CONTENT_TYPES: usize = 16;
 
 /// One operation's profile.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
@@ -48,6 +51,10 @@ pub struct Profile {
     auth: AuthSeen,
     request_body: SchemaBuilder,
     responses: BTreeMap<u16, SchemaBuilder>,
+    /// Answers by media type (`application/json`: lower case, without
+    /// parameters such as a charset).
+    #[serde(default)]
+    content_types: BTreeMap<String, u64>,
     /// Sensitive data seen in its requests and answers.
     pub findings: Findings,
 }
@@ -96,6 +103,11 @@ impl Profile {
     /// The response statuses seen, in order.
     pub fn statuses(&self) -> impl Iterator<Item = u16> + '_ {
         self.responses.keys().copied()
+    }
+
+    /// Its answers by media type (lower case, without parameters).
+    pub fn content_types(&self) -> &BTreeMap<String, u64> {
+        &self.content_types
     }
 
     /// The credentials its requests carried: each scheme's count, and
@@ -172,6 +184,27 @@ impl Profile {
             && (p.responses.contains_key(&status) || p.responses.len() < MAX_STATUSES)
         {
             p.responses.entry(status).or_default();
+        }
+        let declared = sample
+            .response_body
+            .as_ref()
+            .and_then(|b| b.mime.as_deref())
+            .or_else(|| {
+                sample
+                    .response_headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                    .map(|(_, v)| v.as_str())
+            });
+        // A value that is not a media type teaches nothing (and cannot
+        // grow the map with junk).
+        if let Some(media) = declared.and_then(|d| MediaType::parse(d).ok())
+            && (p.content_types.contains_key(media.essence())
+                || p.content_types.len() < MAX_CONTENT_TYPES)
+        {
+            *p.content_types
+                .entry(media.essence().to_string())
+                .or_default() += 1;
         }
         credentials
     }

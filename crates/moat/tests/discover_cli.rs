@@ -455,7 +455,7 @@ fn markdown_and_html_reports_escape_names_from_traffic_and_go_to_the_output_file
     let md = String::from_utf8(out.stdout).unwrap();
     assert!(md.starts_with("# Discovered API\n"), "{md}");
     assert!(
-        md.contains(r"| GET | /items/{itemId} | 6 | medium 25 | 200 | itemId (path, integer), \<script\>alert(1)\</script\> (query, integer) | 0 |"),
+        md.contains(r"| GET | /items/{itemId} | 6 | medium 25 | 200 (application/json) | itemId (path, integer), \<script\>alert(1)\</script\> (query, integer) | 0 |"),
         "{md}"
     );
     assert!(

@@ -99,6 +99,10 @@ fn operations_carry_parameters_statuses_standing_and_sensitive_data() {
     assert_eq!(by_id.requests, 7);
     assert_eq!(by_id.statuses, [200, 404]);
     assert_eq!(
+        by_id.content_types.iter().collect::<Vec<_>>(),
+        [(&"application/json".to_string(), &6)]
+    );
+    assert_eq!(
         by_id.judgement,
         Some(Judgement {
             standing: Standing::Documented,

@@ -40,13 +40,20 @@ fn parameters_line(op: &Operation) -> String {
         .join(", ")
 }
 
-/// The statuses seen, comma-separated.
+/// The statuses seen, comma-separated, then the answers' media types:
+/// `200, 404 (application/json)`.
 fn statuses_line(op: &Operation) -> String {
-    op.statuses
+    let mut line = op
+        .statuses
         .iter()
         .map(u16::to_string)
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if !op.content_types.is_empty() {
+        let types: Vec<&str> = op.content_types.keys().map(String::as_str).collect();
+        line.push_str(&format!(" ({})", types.join(", ")));
+    }
+    line
 }
 
 /// A section of the report as plain-text cells, escaped by the renderer.

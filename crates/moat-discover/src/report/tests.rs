@@ -36,6 +36,7 @@ fn hostile() -> Inventory {
             newer: Some("/v2/<i>new</i>".into()),
         }],
         statuses: vec![200],
+        content_types: [("text/<x>".to_string(), 1)].into_iter().collect(),
         auth: Some(Auth {
             presence: AuthPresence::Sometimes,
             schemes: vec![SchemeCount {
@@ -114,6 +115,7 @@ fn html_escapes_every_value_from_traffic() {
         "answer 200 field /&lt;q&gt;secret&lt;/q&gt; (exposes email)",
         "shadow (+20): not in the document",
         "high 45",
+        "200 (text/&lt;x&gt;)",
     ] {
         assert!(page.contains(escaped), "{escaped} not in {page}");
     }
@@ -177,7 +179,7 @@ fn markdown_shows_the_summary_the_operations_the_sensitive_data_and_the_orphans(
     );
     assert!(
         doc.contains(
-            "| GET | /users/{userId} | 7 | documented | high 45 | 200, 404 | userId (path, integer) |"
+            "| GET | /users/{userId} | 7 | documented | high 45 | 200, 404 (application/json) | userId (path, integer) |"
         ),
         "{doc}"
     );
@@ -230,7 +232,7 @@ fn without_a_document_the_reports_have_no_standing_and_no_orphans() {
     );
     assert!(
         page.contains(
-            "<td><code>/users/{userId}</code></td><td class=\"n\">7</td><td class=\"low\">low 15</td><td>200, 404</td>"
+            "<td><code>/users/{userId}</code></td><td class=\"n\">7</td><td class=\"low\">low 15</td><td>200, 404 (application/json)</td>"
         ),
         "{page}"
     );

@@ -18,7 +18,6 @@ pub(crate) const MAX_OPERATIONS: usize = 2000;
 const MAX_PATHS: usize = 2000;
 
 /// Content types kept per operation.
-const MAX_CONTENT_TYPES: usize = 16;
 
 /// API, template, method.
 type Key = (String, String, String);
@@ -34,8 +33,6 @@ pub struct Shape {
     pub profile: Profile,
     /// Requests by how the caller authenticated.
     pub auth: BTreeMap<String, u64>,
-    /// Answers by content type (media type only).
-    pub content_types: BTreeMap<String, u64>,
     /// Answers by status.
     pub statuses: BTreeMap<u16, u64>,
 }
@@ -146,18 +143,18 @@ impl Aggregate {
         shape.documented = documented;
         *shape.auth.entry(c.auth.label().to_string()).or_default() += 1;
         *shape.statuses.entry(c.status).or_default() += 1;
-        if let Some(ct) = c.content_type.as_deref().map(media_type)
-            && (shape.content_types.contains_key(&ct)
-                || shape.content_types.len() < MAX_CONTENT_TYPES)
-        {
-            *shape.content_types.entry(ct).or_default() += 1;
-        }
         let sample = Sample {
             method: c.method,
             url: String::new(),
             status: Some(c.status),
             request_headers: c.draft.headers,
-            response_headers: Vec::new(),
+            // The answer's media type, for the profile's tally, whether
+            // or not its body was kept.
+            response_headers: c
+                .content_type
+                .iter()
+                .map(|ct| ("content-type".to_string(), ct.clone()))
+                .collect(),
             request_body: c.draft.body.map(|b| Body {
                 mime: c.draft.media,
                 text: String::from_utf8_lossy(&b).into_owned(),
@@ -280,20 +277,6 @@ impl Aggregate {
     }
 }
 
-/// The media type of a `Content-Type` (`application/json`), lower-case,
-/// without parameters (a charset or a boundary is no part of the shape).
-fn media_type(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .chars()
-        .take(100)
-        .collect::<String>()
-        .to_ascii_lowercase()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,7 +320,12 @@ mod tests {
         let ops = back.operations();
         assert_eq!(ops[0].shape.profile.requests, 3);
         assert_eq!(
-            ops[0].shape.content_types.keys().collect::<Vec<_>>(),
+            ops[0]
+                .shape
+                .profile
+                .content_types()
+                .keys()
+                .collect::<Vec<_>>(),
             ["application/json"]
         );
         assert_eq!((ops[0].first_seen, ops[0].last_seen), (0, 2));

@@ -90,7 +90,7 @@ pub fn operation_json(
         "request_body": request_body,
         "statuses": op.shape.statuses,
         "responses": responses,
-        "content_types": op.shape.content_types,
+        "content_types": profile.content_types(),
         "auth": op.shape.auth,
         "sensitive": sensitive,
     });
