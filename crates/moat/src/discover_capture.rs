@@ -12,23 +12,14 @@ use std::process::ExitCode;
 use moat_discover::Standing;
 use moat_gateway::capture::CapturedOperation;
 use moat_gateway::capture::view::{judge, operation_json};
+use moat_spec::OperationTable;
 use moat_state::{DiscoveryStore, SqliteStore};
 use serde_json::json;
 
 use crate::state_cli::clean;
 
 /// Runs `moat discover --state`.
-pub async fn run(state: &Path, diff: Option<&Path>, as_json: bool) -> ExitCode {
-    let table = match diff {
-        Some(doc) => match moat_spec::load(doc) {
-            Ok(spec) => Some(moat_spec::OperationTable::new(spec)),
-            Err(d) => {
-                eprintln!("{d}");
-                return ExitCode::from(2);
-            }
-        },
-        None => None,
-    };
+pub async fn run(state: &Path, table: Option<&OperationTable>, as_json: bool) -> ExitCode {
     if !state.exists() {
         eprintln!("moat: no state file at {}", state.display());
         return ExitCode::from(2);
@@ -69,7 +60,7 @@ pub async fn run(state: &Path, diff: Option<&Path>, as_json: bool) -> ExitCode {
     let mut judged = Vec::new();
     let mut orphans = Vec::new();
     for (api, list) in by_api {
-        match &table {
+        match table {
             Some(t) => {
                 let j = judge(&list, t);
                 for (op, (standing, id, _)) in list.iter().zip(j.standings) {

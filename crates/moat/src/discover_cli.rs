@@ -63,14 +63,6 @@ enum Format {
 
 /// Runs `moat discover`.
 pub async fn run(args: DiscoverArgs) -> ExitCode {
-    if let Some(state) = &args.state {
-        return crate::discover_capture::run(
-            state,
-            args.diff.as_deref(),
-            args.format == Format::Json,
-        )
-        .await;
-    }
     let table = match &args.diff {
         Some(doc) => match moat_spec::load(doc) {
             Ok(spec) => Some(moat_spec::OperationTable::new(spec)),
@@ -81,6 +73,22 @@ pub async fn run(args: DiscoverArgs) -> ExitCode {
         },
         None => None,
     };
+    if let Some(state) = &args.state {
+        let as_json = match args.format {
+            Format::Table => false,
+            Format::Json => true,
+            Format::Openapi | Format::Markdown | Format::Html => {
+                eprintln!(
+                    "moat: --state shows the captured operations as a table or JSON; --format {} reads traffic files",
+                    args.format
+                        .to_possible_value()
+                        .map_or_else(String::new, |v| v.get_name().to_string())
+                );
+                return ExitCode::from(2);
+            }
+        };
+        return crate::discover_capture::run(state, table.as_ref(), as_json).await;
+    }
     let rules = match &args.config {
         Some(path) => {
             let compiled = match moat_config::load(path) {

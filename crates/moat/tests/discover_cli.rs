@@ -348,6 +348,12 @@ fn what_is_not_traffic_is_refused_clearly() {
     let out = discover(&["/no/such/file.har"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /no/such/file.har"));
+    // The captured inventory is a table or JSON: a report format is
+    // refused, not silently replaced by the table.
+    let out = discover(&["--state", "/no/such/moat.db", "--format", "html"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--state") && err.contains("html"), "{err}");
     let bad_doc = write(dir.path(), "doc.yaml", "openapi: 9\n");
     let log = write(
         dir.path(),

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Section, parameters_line, risk_cell, sections, statuses_line, summary_lines};
+use super::{Kind, Section, sections, summary_lines};
 use crate::inventory::Inventory;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#1b1f24}\
@@ -29,116 +29,46 @@ pub fn html(title: &str, inventory: &Inventory) -> String {
     for line in summary_lines(inventory) {
         let _ = writeln!(out, "<p>{}</p>", escape(&line));
     }
-    let judged = inventory.summary.standings.is_some();
-    out.push_str("<h2>Operations</h2>\n");
-    if inventory.operations.is_empty() {
-        out.push_str("<p>None found.</p>\n");
-    } else {
-        out.push_str("<table>\n<thead><tr><th>Method</th><th>Path</th><th>Requests</th>");
-        if judged {
-            out.push_str("<th>Standing</th>");
-        }
-        out.push_str(
-            "<th>Risk</th><th>Statuses</th><th>Parameters</th><th>Sensitive values</th></tr></thead>\n<tbody>\n",
-        );
-        for op in &inventory.operations {
-            let _ = write!(
-                out,
-                "<tr><td><code>{}</code></td><td><code>{}</code></td><td class=\"n\">{}</td>",
-                escape(&op.method),
-                escape(&op.path),
-                op.requests
-            );
-            if judged {
-                let standing = op.judgement.as_ref().map_or("", |j| j.standing.as_str());
-                let _ = write!(out, "<td class=\"{standing}\">{standing}</td>");
-            }
-            let sensitive: u64 = op.sensitive.iter().map(|f| f.count).sum();
-            let _ = writeln!(
-                out,
-                "<td class=\"{}\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
-                op.risk.level.as_str(),
-                risk_cell(op),
-                escape(&statuses_line(op)),
-                escape(&parameters_line(op)),
-                sensitive
-            );
-        }
-        out.push_str("</tbody>\n</table>\n");
-    }
     for section in sections(inventory) {
         write_section(&mut out, &section);
-    }
-    out.push_str("<h2>Sensitive data</h2>\n");
-    let with: Vec<_> = inventory
-        .operations
-        .iter()
-        .filter(|o| !o.sensitive.is_empty())
-        .collect();
-    if with.is_empty() {
-        out.push_str("<p>None seen.</p>\n");
-    } else {
-        out.push_str(
-            "<table>\n<thead><tr><th>Operation</th><th>Location</th><th>Kind</th><th>Count</th></tr></thead>\n<tbody>\n",
-        );
-        for op in with {
-            for f in &op.sensitive {
-                let _ = writeln!(
-                    out,
-                    "<tr><td><code>{} {}</code></td><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td></tr>",
-                    escape(&op.method),
-                    escape(&op.path),
-                    escape(&f.location),
-                    f.kind.as_str(),
-                    f.count
-                );
-            }
-        }
-        out.push_str("</tbody>\n</table>\n");
-    }
-    if let Some(orphans) = &inventory.orphans {
-        out.push_str("<h2>Orphans</h2>\n<p>Documented, never seen in the traffic.</p>\n");
-        if orphans.is_empty() {
-            out.push_str("<p>None.</p>\n");
-        } else {
-            out.push_str(
-                "<table>\n<thead><tr><th>Method</th><th>Path</th></tr></thead>\n<tbody>\n",
-            );
-            for o in orphans {
-                let _ = writeln!(
-                    out,
-                    "<tr><td><code>{}</code></td><td><code>{}</code></td></tr>",
-                    escape(&o.method),
-                    escape(&o.path)
-                );
-            }
-            out.push_str("</tbody>\n</table>\n");
-        }
     }
     out.push_str("</body>\n</html>\n");
     out
 }
 
 fn write_section(out: &mut String, section: &Section) {
-    let _ = writeln!(
-        out,
-        "<h2>{}</h2>\n<p>{}</p>",
-        escape(section.title),
-        escape(section.intro)
-    );
+    let _ = writeln!(out, "<h2>{}</h2>", escape(section.title));
+    if let Some(intro) = section.intro {
+        let _ = writeln!(out, "<p>{}</p>", escape(intro));
+    }
     if section.rows.is_empty() {
         let _ = writeln!(out, "<p>{}</p>", escape(section.empty));
         return;
     }
     out.push_str("<table>\n<thead><tr>");
-    for h in section.headers {
-        let _ = write!(out, "<th>{}</th>", escape(h));
+    for (name, _) in &section.columns {
+        let _ = write!(out, "<th>{}</th>", escape(name));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
     for row in &section.rows {
         out.push_str("<tr>");
-        for cell in row {
-            let _ = write!(out, "<td>{}</td>", escape(cell));
+        for (cell, (_, kind)) in row.iter().zip(&section.columns) {
+            let class = match (kind, cell.class) {
+                (Kind::Number, _) => Some("n"),
+                (_, class) => class.filter(|c| !c.is_empty()),
+            };
+            match class {
+                Some(c) => {
+                    let _ = write!(out, "<td class=\"{}\">", escape(c));
+                }
+                None => out.push_str("<td>"),
+            }
+            let text = escape(&cell.text);
+            if *kind == Kind::Code {
+                let _ = write!(out, "<code>{text}</code></td>");
+            } else {
+                let _ = write!(out, "{text}</td>");
+            }
         }
         out.push_str("</tr>\n");
     }

@@ -1,11 +1,11 @@
 //! Human-readable reports of an [`Inventory`]: Markdown and a single
 //! self-contained HTML page (inline CSS, no scripts, nothing fetched).
 //!
-//! Both show the same sections: the summary (requests read, operations by
-//! standing and by risk, operations with sensitive data), a table of
-//! operations, then the [`sections`] both render the same way (risk with
-//! its factors, credentials seen, zombies, schema drift), the sensitive
-//! data by operation and location, and the orphans. Templates,
+//! Both show the summary (requests read, operations by standing and by
+//! risk, operations with sensitive data), then the same [`sections`], each
+//! a table built once here and written in each format's syntax: the
+//! operations, risk with its factors, credentials seen, zombies, schema
+//! drift, sensitive data by operation and location, and the orphans. Templates,
 //! parameter names and locations come from traffic, so every one of them
 //! is escaped for the format it is written in.
 
@@ -56,13 +56,49 @@ fn statuses_line(op: &Operation) -> String {
     line
 }
 
-/// A section of the report as plain-text cells, escaped by the renderer.
+/// How a column's cells are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Prose.
+    Text,
+    /// A name from the API or the traffic (a method, a path, a location),
+    /// set in code type where the format has it.
+    Code,
+    /// A count, aligned right.
+    Number,
+}
+
+/// One cell: its text (escaped by the renderer) and, for HTML, a class
+/// that colours it (a standing, a risk level).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cell {
+    text: String,
+    class: Option<&'static str>,
+}
+
+impl Cell {
+    fn new(text: impl Into<String>) -> Cell {
+        Cell {
+            text: text.into(),
+            class: None,
+        }
+    }
+
+    fn styled(text: impl Into<String>, class: &'static str) -> Cell {
+        Cell {
+            text: text.into(),
+            class: Some(class),
+        }
+    }
+}
+
+/// A section of the report: a title, an optional sentence, a table.
+/// Both formats render the same sections, each in its own syntax.
 struct Section {
     title: &'static str,
-    /// One sentence under the title.
-    intro: &'static str,
-    headers: &'static [&'static str],
-    rows: Vec<Vec<String>>,
+    intro: Option<&'static str>,
+    columns: Vec<(&'static str, Kind)>,
+    rows: Vec<Vec<Cell>>,
     /// What to say when there is no row.
     empty: &'static str,
 }
@@ -71,42 +107,19 @@ fn name(op: &Operation) -> String {
     format!("{} {}", op.method, op.path)
 }
 
-/// The sections every report has after its table of operations, in order.
-/// Schema drift only with a document to compare with.
+/// Every section of the report, in order: the operations, their risk,
+/// credentials, zombies, schema drift (with a document), sensitive data,
+/// orphans (with a document).
 fn sections(inventory: &Inventory) -> Vec<Section> {
-    let mut risky: Vec<&Operation> = inventory
-        .operations
-        .iter()
-        .filter(|o| o.risk.score > 0)
-        .collect();
-    risky.sort_by_key(|o| std::cmp::Reverse(o.risk.score));
-    let mut out = vec![Section {
-        title: "Risk",
-        intro: "Operations by risk score, with the factors that explain it.",
-        headers: &["Operation", "Score", "Level", "Factors"],
-        rows: risky
-            .into_iter()
-            .map(|o| {
-                let factors: Vec<String> = o
-                    .risk
-                    .factors
-                    .iter()
-                    .map(|f| format!("{} (+{}): {}", f.factor, f.weight, f.explain))
-                    .collect();
-                vec![
-                    name(o),
-                    o.risk.score.to_string(),
-                    o.risk.level.as_str().to_string(),
-                    factors.join("; "),
-                ]
-            })
-            .collect(),
-        empty: "No risk factor found.",
-    }];
+    let mut out = vec![operations(inventory), risk(inventory)];
     out.push(Section {
         title: "Credentials",
-        intro: "The security schemes each operation's requests carried.",
-        headers: &["Operation", "Authenticated", "Schemes (requests)"],
+        intro: Some("The security schemes each operation's requests carried."),
+        columns: vec![
+            ("Operation", Kind::Code),
+            ("Authenticated", Kind::Text),
+            ("Schemes (requests)", Kind::Text),
+        ],
         rows: inventory
             .operations
             .iter()
@@ -118,9 +131,9 @@ fn sections(inventory: &Inventory) -> Vec<Section> {
                     .map(|s| format!("{} ({})", s.scheme, s.requests))
                     .collect();
                 Some(vec![
-                    name(o),
-                    auth.presence.as_str().to_string(),
-                    schemes.join(", "),
+                    Cell::new(name(o)),
+                    Cell::new(auth.presence.as_str()),
+                    Cell::new(schemes.join(", ")),
                 ])
             })
             .collect(),
@@ -128,8 +141,10 @@ fn sections(inventory: &Inventory) -> Vec<Section> {
     });
     out.push(Section {
         title: "Zombies",
-        intro: "Operations still used although deprecated, or although a newer version is used too.",
-        headers: &["Operation", "Why"],
+        intro: Some(
+            "Operations still used although deprecated, or although a newer version is used too.",
+        ),
+        columns: vec![("Operation", Kind::Code), ("Why", Kind::Text)],
         rows: inventory
             .operations
             .iter()
@@ -143,45 +158,172 @@ fn sections(inventory: &Inventory) -> Vec<Section> {
                         None => z.reason.to_string(),
                     })
                     .collect();
-                vec![name(o), why.join("; ")]
+                vec![Cell::new(name(o)), Cell::new(why.join("; "))]
             })
             .collect(),
         empty: "None.",
     });
     if inventory.summary.standings.is_some() {
-        let mut rows = Vec::new();
-        for o in &inventory.operations {
-            let Some(d) = &o.schema_drift else { continue };
-            for p in &d.parameters {
-                rows.push(vec![
-                    name(o),
-                    format!("{} parameter {}", p.location.as_str(), p.name),
-                ]);
-            }
-            for f in &d.request_fields {
-                rows.push(vec![name(o), format!("request field {f}")]);
-            }
-            for f in &d.answer_fields {
-                let mut what = format!("answer {} field {}", f.status, f.pointer);
-                if !f.sensitive.is_empty() {
-                    let kinds: Vec<&str> = f.sensitive.iter().map(|k| k.as_str()).collect();
-                    what.push_str(&format!(" (exposes {})", kinds.join(", ")));
-                }
-                rows.push(vec![name(o), what]);
-            }
-            for status in &d.undocumented_statuses {
-                rows.push(vec![name(o), format!("status {status}")]);
-            }
-        }
+        out.push(schema_drift(inventory));
+    }
+    out.push(Section {
+        title: "Sensitive data",
+        intro: None,
+        columns: vec![
+            ("Operation", Kind::Code),
+            ("Location", Kind::Code),
+            ("Kind", Kind::Text),
+            ("Count", Kind::Number),
+        ],
+        rows: inventory
+            .operations
+            .iter()
+            .flat_map(|o| {
+                o.sensitive.iter().map(move |f| {
+                    vec![
+                        Cell::new(name(o)),
+                        Cell::new(f.location.clone()),
+                        Cell::new(f.kind.as_str()),
+                        Cell::new(f.count.to_string()),
+                    ]
+                })
+            })
+            .collect(),
+        empty: "None seen.",
+    });
+    if let Some(orphans) = &inventory.orphans {
         out.push(Section {
-            title: "Schema drift",
-            intro: "What the traffic carried that the document does not describe.",
-            headers: &["Operation", "Undocumented"],
-            rows,
+            title: "Orphans",
+            intro: Some("Documented, never seen in the traffic."),
+            columns: vec![("Method", Kind::Code), ("Path", Kind::Code)],
+            rows: orphans
+                .iter()
+                .map(|o| vec![Cell::new(o.method.clone()), Cell::new(o.path.clone())])
+                .collect(),
             empty: "None.",
         });
     }
     out
+}
+
+/// The table of operations (the standing column with a document only).
+fn operations(inventory: &Inventory) -> Section {
+    let judged = inventory.summary.standings.is_some();
+    let mut columns = vec![
+        ("Method", Kind::Code),
+        ("Path", Kind::Code),
+        ("Requests", Kind::Number),
+    ];
+    if judged {
+        columns.push(("Standing", Kind::Text));
+    }
+    columns.extend([
+        ("Risk", Kind::Text),
+        ("Statuses", Kind::Text),
+        ("Parameters", Kind::Text),
+        ("Sensitive values", Kind::Number),
+    ]);
+    let rows = inventory
+        .operations
+        .iter()
+        .map(|op| {
+            let mut row = vec![
+                Cell::new(op.method.clone()),
+                Cell::new(op.path.clone()),
+                Cell::new(op.requests.to_string()),
+            ];
+            if judged {
+                let standing = op.judgement.as_ref().map_or("", |j| j.standing.as_str());
+                row.push(Cell::styled(standing, standing));
+            }
+            let sensitive: u64 = op.sensitive.iter().map(|f| f.count).sum();
+            row.extend([
+                Cell::styled(risk_cell(op), op.risk.level.as_str()),
+                Cell::new(statuses_line(op)),
+                Cell::new(parameters_line(op)),
+                Cell::new(sensitive.to_string()),
+            ]);
+            row
+        })
+        .collect();
+    Section {
+        title: "Operations",
+        intro: None,
+        columns,
+        rows,
+        empty: "None found.",
+    }
+}
+
+/// The risky operations, riskiest first, with their factors.
+fn risk(inventory: &Inventory) -> Section {
+    let mut risky: Vec<&Operation> = inventory
+        .operations
+        .iter()
+        .filter(|o| o.risk.score > 0)
+        .collect();
+    risky.sort_by_key(|o| std::cmp::Reverse(o.risk.score));
+    Section {
+        title: "Risk",
+        intro: Some("Operations by risk score, with the factors that explain it."),
+        columns: vec![
+            ("Operation", Kind::Code),
+            ("Score", Kind::Number),
+            ("Level", Kind::Text),
+            ("Factors", Kind::Text),
+        ],
+        rows: risky
+            .into_iter()
+            .map(|o| {
+                let factors: Vec<String> = o
+                    .risk
+                    .factors
+                    .iter()
+                    .map(|f| format!("{} (+{}): {}", f.factor, f.weight, f.explain))
+                    .collect();
+                vec![
+                    Cell::new(name(o)),
+                    Cell::new(o.risk.score.to_string()),
+                    Cell::styled(o.risk.level.as_str(), o.risk.level.as_str()),
+                    Cell::new(factors.join("; ")),
+                ]
+            })
+            .collect(),
+        empty: "No risk factor found.",
+    }
+}
+
+/// What the traffic carried that the document does not describe.
+fn schema_drift(inventory: &Inventory) -> Section {
+    let mut rows = Vec::new();
+    for o in &inventory.operations {
+        let Some(d) = &o.schema_drift else { continue };
+        let mut add = |what: String| rows.push(vec![Cell::new(name(o)), Cell::new(what)]);
+        for p in &d.parameters {
+            add(format!("{} parameter {}", p.location.as_str(), p.name));
+        }
+        for f in &d.request_fields {
+            add(format!("request field {f}"));
+        }
+        for f in &d.answer_fields {
+            let mut what = format!("answer {} field {}", f.status, f.pointer);
+            if !f.sensitive.is_empty() {
+                let kinds: Vec<&str> = f.sensitive.iter().map(|k| k.as_str()).collect();
+                what.push_str(&format!(" (exposes {})", kinds.join(", ")));
+            }
+            add(what);
+        }
+        for status in &d.undocumented_statuses {
+            add(format!("status {status}"));
+        }
+    }
+    Section {
+        title: "Schema drift",
+        intro: Some("What the traffic carried that the document does not describe."),
+        columns: vec![("Operation", Kind::Code), ("Undocumented", Kind::Text)],
+        rows,
+        empty: "None.",
+    }
 }
 
 /// An operation's risk as one cell: `high 45`.
