@@ -17,8 +17,6 @@ pub(crate) const MAX_OPERATIONS: usize = 2000;
 /// Distinct undocumented paths per API fed to the templater (memory only).
 const MAX_PATHS: usize = 2000;
 
-/// Content types kept per operation.
-
 /// API, template, method.
 type Key = (String, String, String);
 
