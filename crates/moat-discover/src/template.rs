@@ -17,7 +17,10 @@
 //!   (`/posts/hello/comments`, `/posts/rust-tips/comments`) and they are
 //!   not requested again and again (versions: `/v1/books`, `/v2/books`);
 //! - they sit below a plural collection name (`/tags/rust`, `/tags/wasm`)
-//!   and are not requested again and again.
+//!   and are not requested again and again, or, however often each is
+//!   requested, at least three of them are built alike: each leads on to
+//!   words and none to a word no sibling leads to (`/stores/oslo/hours`,
+//!   `/stores/rome/hours`, `/stores/rome/products`).
 //!
 //! Ids are requested unevenly, a few very often, so in the last two tests
 //! each word counts at most as often as a standout would. Within such a
@@ -311,7 +314,8 @@ fn judge<'a>(
             || (distinct >= MANY && spread >= MANY_SPREAD)
             || (distinct >= MIN_SIBLINGS && spread >= MIN_SPREAD)
             || (item_spread >= MIN_SPREAD && shared_continuation(&candidates))
-            || (in_collection && distinct >= 2 && item_spread >= COLLECTION_SPREAD));
+            || (in_collection && distinct >= 2 && item_spread >= COLLECTION_SPREAD)
+            || (in_collection && uniform_continuation(&candidates)));
     if !parameter {
         return (Vec::new(), words.iter().map(|(k, _)| *k).collect());
     }
@@ -353,6 +357,35 @@ fn shared_continuation(words: &[&(&String, &Node)]) -> bool {
         }
     }
     false
+}
+
+/// Whether at least three sibling words each lead on to words (route
+/// names aside) and none leads to a word no sibling leads to: the items
+/// of a collection, built alike however often each is requested
+/// (`/stores/oslo/hours`, `/stores/rome/hours`, `/stores/rome/products`,
+/// `/stores/oslo/products`, `/stores/lyon/products`).
+fn uniform_continuation(words: &[&(&String, &Node)]) -> bool {
+    if words.len() < 3 {
+        return false;
+    }
+    let shapes: Vec<BTreeSet<&str>> = words
+        .iter()
+        .map(|(_, node)| {
+            node.shape()
+                .into_iter()
+                .filter(|w| !is_route_word(w))
+                .collect()
+        })
+        .collect();
+    shapes.iter().enumerate().all(|(i, own)| {
+        !own.is_empty()
+            && own.iter().all(|w| {
+                shapes
+                    .iter()
+                    .enumerate()
+                    .any(|(j, other)| j != i && other.contains(w))
+            })
+    })
 }
 
 /// Whether the word `key` (a child of `parent`) is built unlike its

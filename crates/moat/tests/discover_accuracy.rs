@@ -1,4 +1,4 @@
-//! How well `moat discover` recovers an API it has never seen: three APIs
+//! How well `moat discover` recovers an API it has never seen: four APIs
 //! with different id styles, versions and auth are driven with seeded,
 //! varied traffic of real requests; every exchange is written down as a
 //! HAR; the real binary reads it back, and its OpenAPI document is
@@ -20,6 +20,7 @@ mod discover_accuracy {
     pub mod measure;
     pub mod projects;
     pub mod server;
+    pub mod shop;
     pub mod traffic;
 }
 
@@ -27,7 +28,7 @@ use std::process::Command;
 
 use discover_accuracy::measure::{Scores, score};
 use discover_accuracy::traffic::{Call, Rng, har, record};
-use discover_accuracy::{bookstore, community, projects, server};
+use discover_accuracy::{bookstore, community, projects, server, shop};
 use moat_spec::OperationTable;
 use serde_json::Value;
 use support::*;
@@ -115,4 +116,18 @@ async fn an_api_of_usernames_slugs_and_titles_is_recovered() {
         OperationTable::new(moat_spec::load_text("community.yaml", community::DOC).unwrap());
     let calls = community::plan(&data, &mut rng, SIZES[2]);
     report(&measure("community", &format!("http://{addr}"), calls, &truth).await);
+}
+
+/// An API written after the templating rules were set, measured on the
+/// same floor: prefixed ids, a few store names each requested very
+/// often, small integer line numbers, an API key in the query and a
+/// session cookie.
+#[tokio::test]
+async fn an_api_the_rules_were_not_tuned_on_is_recovered() {
+    let mut rng = Rng::new(4);
+    let data = shop::Data::new(&mut rng);
+    let addr = server::serve(shop::handler(&data)).await;
+    let truth = OperationTable::new(moat_spec::load_text("shop.yaml", shop::DOC).unwrap());
+    let calls = shop::plan(&data, &mut rng, SIZES[2]);
+    report(&measure("shop", &format!("http://{addr}"), calls, &truth).await);
 }

@@ -333,3 +333,42 @@ fn a_value_that_looks_plural_is_no_collection() {
         ]
     );
 }
+
+#[test]
+fn a_few_items_built_alike_are_values_however_often_each_is_requested() {
+    let mut t = Templater::new();
+    // Six stores, each requested again and again, each with the same
+    // sub-resources (one not seen with all of them yet).
+    for round in 0..40 {
+        for store in ["oslo", "rome", "lyon", "porto", "gent", "bern"] {
+            t.observe("GET", &format!("/stores/{store}/products"))
+                .unwrap();
+            if round % 2 == 0 && store != "bern" {
+                t.observe("GET", &format!("/stores/{store}/hours")).unwrap();
+            }
+        }
+    }
+    // Resources that share only a route word (`search`), and reports
+    // of which one leads somewhere its siblings do not, stay routes.
+    for _ in 0..20 {
+        for resource in ["users", "groups", "teams"] {
+            t.observe("GET", &format!("/{resource}/search")).unwrap();
+        }
+        t.observe("GET", "/reports/sales/daily").unwrap();
+        t.observe("GET", "/reports/stock/daily").unwrap();
+        t.observe("GET", "/reports/returns/monthly").unwrap();
+    }
+    assert_eq!(
+        ops(&t),
+        [
+            "GET /groups/search",
+            "GET /reports/returns/monthly",
+            "GET /reports/sales/daily",
+            "GET /reports/stock/daily",
+            "GET /stores/{store}/hours",
+            "GET /stores/{store}/products",
+            "GET /teams/search",
+            "GET /users/search"
+        ]
+    );
+}
