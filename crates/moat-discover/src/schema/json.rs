@@ -209,17 +209,20 @@ impl Node {
                 }
             }
             Value::Object(map) => {
+                // Whether a member's values are sensitive is decided once,
+                // when its node is made: a node keeps it.
+                let parent_sensitive = self.sensitive;
+                let sensitive = |name: &str| parent_sensitive || is_sensitive_name(name);
                 let object = self.object.get_or_insert_with(Box::default);
                 object.seen += 1;
                 for (name, value) in map {
-                    let sensitive = self.sensitive || is_sensitive_name(name);
                     let node = if is_map_key(name) {
                         if object.keyed.is_none() {
                             if !budget.take() {
                                 object.truncated = true;
                                 continue;
                             }
-                            object.keyed = Some(Node::new(sensitive));
+                            object.keyed = Some(Node::new(sensitive(name)));
                         }
                         object.keyed.as_mut()
                     } else {
@@ -228,7 +231,9 @@ impl Node {
                                 object.truncated = true;
                                 continue;
                             }
-                            object.properties.insert(name.clone(), Node::new(sensitive));
+                            object
+                                .properties
+                                .insert(name.clone(), Node::new(sensitive(name)));
                         }
                         object.properties.get_mut(name)
                     };
