@@ -1,5 +1,7 @@
 //! Walking a JSON document for sensitive values.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::field::Field;
@@ -35,23 +37,29 @@ pub fn scan_json(value: &Value, mut each: impl FnMut(&str, SensitiveKind)) {
 /// `value`.
 pub(crate) fn walk<'a>(value: &'a Value, each: &mut impl FnMut(&[Step<'a>], SensitiveKind)) {
     let mut path = Vec::new();
-    visit(value, None, &mut path, each);
+    visit(value, None, &mut path, &mut HashMap::new(), each);
 }
 
 fn visit<'a>(
     value: &'a Value,
     name: Option<&'a str>,
     path: &mut Vec<Step<'a>>,
+    fields: &mut HashMap<&'a str, Field>,
     each: &mut impl FnMut(&[Step<'a>], SensitiveKind),
 ) {
-    let field = || name.map(Field::of).unwrap_or_default();
+    // A name is read once per document: the members of an array's objects
+    // repeat theirs in every element.
+    let mut field = || {
+        name.map(|n| *fields.entry(n).or_insert_with(|| Field::of(n)))
+            .unwrap_or_default()
+    };
     let found = match value {
         Value::String(s) => classify_text(&field(), s),
         Value::Number(n) if n.is_u64() || n.is_i64() => classify_integer(&field(), &n.to_string()),
         Value::Array(items) if path.len() < MAX_DEPTH => {
             for (i, item) in items.iter().enumerate() {
                 path.push(Step::Index(i));
-                visit(item, name, path, each);
+                visit(item, name, path, fields, each);
                 path.pop();
             }
             KindSet::default()
@@ -62,7 +70,7 @@ fn visit<'a>(
                 for kind in classify_text(&Field::default(), key).iter() {
                     each(path, kind);
                 }
-                visit(member, Some(key), path, each);
+                visit(member, Some(key), path, fields, each);
                 path.pop();
             }
             KindSet::default()
