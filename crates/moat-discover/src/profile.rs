@@ -100,6 +100,17 @@ impl Profile {
         })
     }
 
+    /// Its query, header and cookie parameters as OpenAPI parameter
+    /// objects (`name`, `in`, `required`, `schema`).
+    pub fn parameter_objects(&self) -> impl Iterator<Item = Value> + '_ {
+        self.parameter_summaries().map(|(location, name, summary)| {
+            json!({
+                "name": name, "in": location.as_str(), "required": summary.required,
+                "schema": summary.to_schema(),
+            })
+        })
+    }
+
     /// The response statuses seen, in order.
     pub fn statuses(&self) -> impl Iterator<Item = u16> + '_ {
         self.responses.keys().copied()
@@ -303,19 +314,7 @@ impl Profiler {
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            for (location, params) in [
-                ("query", &profile.params),
-                ("header", &profile.headers),
-                ("cookie", &profile.cookies),
-            ] {
-                for (name, stats) in params {
-                    let summary = stats.summary();
-                    parameters.push(json!({
-                        "name": name, "in": location, "required": summary.required,
-                        "schema": summary.to_schema(),
-                    }));
-                }
-            }
+            parameters.extend(profile.parameter_objects());
             if !parameters.is_empty() {
                 entry["parameters"] = Value::Array(parameters);
             }

@@ -188,25 +188,10 @@ impl<M: AsRef<str>, T: AsRef<str>> FromIterator<(M, T)> for OperationSet {
     }
 }
 
-/// `template` with every `{name}` written `{}`.
+/// `template` with its parameter names erased, as the gateway's table
+/// compares templates; text that is no template is kept as it is.
 fn shape(template: &str) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut in_param = false;
-    for c in template.chars() {
-        match c {
-            '{' => {
-                in_param = true;
-                out.push('{');
-            }
-            '}' => {
-                in_param = false;
-                out.push('}');
-            }
-            _ if in_param => {}
-            c => out.push(c),
-        }
-    }
-    out
+    moat_spec::shape_of(template).unwrap_or_else(|| template.to_string())
 }
 
 /// The operations moat's config protects, for the factors that depend on

@@ -66,6 +66,7 @@ pub use model::{
 pub use reference::{MAX_REF_CHAIN, ResolveError};
 pub use security::{ApiKeyLocation, Requirement, SchemeKind, SecurityPolicy, SecurityScheme};
 pub use table::{MAX_PATH_PARAMS, Match, OperationTable};
+pub use template::shape_of;
 
 #[cfg(test)]
 mod tests;

@@ -186,6 +186,13 @@ fn decode(s: &str) -> String {
     percent_decode(s).map_or_else(|| s.to_string(), |d| d.into_owned())
 }
 
+/// `template` with its parameter names erased (`/books/{id}` →
+/// `/books/{}`): two templates with the same shape match the same
+/// requests. `None` when it is no valid path template.
+pub fn shape_of(template: &str) -> Option<String> {
+    parse(template).ok().map(|t| t.shape())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

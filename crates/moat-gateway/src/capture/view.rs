@@ -56,13 +56,7 @@ pub fn operation_json(
     risk: &Risk,
 ) -> Value {
     let profile = &op.shape.profile;
-    let parameters: Vec<Value> = profile
-        .parameter_summaries()
-        .map(|(location, name, summary)| {
-            json!({"name": name, "in": location.as_str(), "required": summary.required,
-                   "schema": summary.to_schema()})
-        })
-        .collect();
+    let parameters: Vec<Value> = profile.parameter_objects().collect();
     let request_body =
         (profile.request_body().samples() > 0).then(|| profile.request_body().to_schema());
     let responses: BTreeMap<String, Value> = profile
