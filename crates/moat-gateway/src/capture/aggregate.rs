@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use moat_discover::input::{Body, Sample};
 use moat_discover::profile::Profile;
-use moat_discover::{Part, Templater};
+use moat_discover::{DiscoveredOperation, Part, Templater};
 use moat_request::CanonicalPath;
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +78,9 @@ struct Entry {
 struct Paths {
     templater: Templater,
     seen: HashSet<(String, String)>,
+    /// The templater's operations, made again only when a new path
+    /// arrives (not for every sample of a known one).
+    operations: Option<Vec<DiscoveredOperation>>,
 }
 
 /// Every captured operation.
@@ -176,11 +179,13 @@ impl Aggregate {
         if !paths.seen.contains(&key) && paths.seen.len() < MAX_PATHS {
             paths.templater.observe(method, path).ok()?;
             paths.seen.insert(key);
+            paths.operations = None;
         }
+        let templater = &paths.templater;
         let best = paths
-            .templater
-            .operations()
-            .into_iter()
+            .operations
+            .get_or_insert_with(|| templater.operations())
+            .iter()
             .filter(|op| op.method.eq_ignore_ascii_case(method) && op.parts.len() == segments.len())
             .filter(|op| {
                 op.parts
@@ -214,11 +219,7 @@ impl Aggregate {
     /// (`{thingId}` for numbers, `{thing}` once a UUID joins them), and
     /// must not split one operation in two.
     fn same_shape(&self, api: &str, method: &str, template: String) -> String {
-        let shape = |t: &str| -> Vec<Option<String>> {
-            t.split('/')
-                .map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_string()))
-                .collect()
-        };
+        let shape = |t: &str| moat_spec::shape_of(t).unwrap_or_else(|| t.to_string());
         let wanted = shape(&template);
         self.ops
             .iter()
