@@ -23,6 +23,6 @@ pub use anomaly::{
 pub use diagnostic::{Diagnostic, Diagnostics, Position, Severity};
 pub use discovery::{CaptureConfig, DiscoveryConfig};
 pub use limit_key::{LimitKey, LimitStage};
-pub use load::{LoadedConfig, load, load_state};
+pub use load::{LoadedConfig, deserialize_at, load, load_state};
 pub use model::*;
 pub use secret::Secret;

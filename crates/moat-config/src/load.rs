@@ -111,6 +111,16 @@ fn base_dir(config: &Path) -> PathBuf {
 /// The most structural problems reported in one run.
 const MAX_STRUCTURE_ERRORS: usize = 100;
 
+/// Deserializes the value at `root` in `doc` (a JSON pointer, `""` for the
+/// whole document), reporting every structural problem with its position:
+/// what other commands' config files (`moat scan`'s) use too.
+pub fn deserialize_at<T: serde::de::DeserializeOwned>(
+    doc: &Document,
+    root: &str,
+) -> Result<T, Diagnostics> {
+    deserialize(doc, root)
+}
+
 /// Deserializes the value at `root` in `doc`, reporting every structural
 /// problem: after each one the offending key is set aside and the
 /// rest read again, so that ten typos take one run to find, not ten. A

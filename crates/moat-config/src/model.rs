@@ -1804,7 +1804,7 @@ fn default_grace_period() -> Duration {
 }
 
 /// Durations written the human way: `500ms`, `5s`, `2m`, `1h 30m`.
-pub(crate) mod humantime_serde {
+pub mod humantime_serde {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, de::Error};

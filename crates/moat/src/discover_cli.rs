@@ -197,7 +197,7 @@ pub async fn run(args: DiscoverArgs) -> ExitCode {
 
 /// Writes `bytes` to a new file beside `path`, then renames it over
 /// `path`: a reader sees the old file or the whole new one, never a part.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

@@ -1,5 +1,6 @@
 //! The `moat` command: gateway, config check, demo, and the state
-//! commands (keys, bans, events, audit, admin tokens).
+//! commands (keys, bans, events, audit, admin tokens), discovery and the
+//! scanner.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod admin_cli;
@@ -13,6 +14,7 @@ mod discover_progress;
 mod events_cli;
 mod keys;
 mod log;
+mod scan_cli;
 mod state_cli;
 
 use std::io::IsTerminal;
@@ -61,6 +63,10 @@ enum Command {
     /// logs): a table, JSON, an OpenAPI document, or a Markdown or HTML
     /// report; `--diff DOCUMENT` for shadow, zombie and orphan operations.
     Discover(discover_cli::DiscoverArgs),
+    /// Test a running API for the OWASP API Security Top 10 from its
+    /// OpenAPI document, as anonymous, ordinary and privileged users; text,
+    /// JSON, SARIF, JUnit, Markdown and HTML reports.
+    Scan(scan_cli::ScanArgs),
     /// Check the audit trail's hash chain.
     Audit(audit_cli::AuditArgs),
     /// Manage the admin API's tokens.
@@ -89,6 +95,7 @@ fn main() -> ExitCode {
             Command::Bans(args) => bans::run(args).await,
             Command::Events(args) => events_cli::run(args).await,
             Command::Discover(args) => discover_cli::run(args).await,
+            Command::Scan(args) => scan_cli::run(args).await,
             Command::Audit(args) => audit_cli::run(args).await,
             Command::Admin(args) => admin_cli::run(args).await,
             Command::HashPassword => commands::hash_password(),

@@ -1,0 +1,7 @@
+//! The html report (not written yet).
+
+use super::Report;
+
+pub fn render(_report: &Report) -> String {
+    String::new()
+}
