@@ -40,24 +40,30 @@ pub struct DemoArgs {
     /// upstream for running examples/bookstore/moat.yaml with `moat serve`.
     #[arg(long)]
     upstream_only: bool,
+    /// The bookstore's planted weaknesses: `all` (the default), `none` (the
+    /// fixed API), or a comma-separated list (`all,-cors` leaves one out).
+    /// See docs/scanner.md for each.
+    #[arg(long, default_value = "all", value_name = "LIST")]
+    weaknesses: bookstore::Weaknesses,
 }
 
 /// Starts the bookstore and the gateway, prints a guide, serves until Ctrl-C.
 pub async fn run(args: DemoArgs) -> ExitCode {
     if args.upstream_only {
         let addr = args.listen.unwrap_or_else(|| default_addr(BOOKSTORE_ADDR));
-        return run_upstream_only(addr).await;
+        return run_upstream_only(addr, bookstore::Settings::with(args.weaknesses)).await;
     }
     let dir = std::env::temp_dir().join(format!("moat-demo-{}", std::process::id()));
     let token = format!("{}{}", uuid_hex(), uuid_hex());
-    if let Err(e) = write_files(&dir, &token) {
+    let settings = bookstore::Settings::with(args.weaknesses.clone());
+    if let Err(e) = write_files(&dir, &token, &settings.jwt_secret) {
         eprintln!(
             "moat demo: cannot write the demo config to {}: {e}",
             dir.display()
         );
         return ExitCode::FAILURE;
     }
-    let result = run_in(&dir, &args, &token).await;
+    let result = run_in(&dir, &args, &token, settings).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -68,7 +74,7 @@ fn default_addr(addr: &str) -> SocketAddr {
 }
 
 /// Serves the bookstore API alone on `addr` until SIGINT or SIGTERM.
-async fn run_upstream_only(addr: SocketAddr) -> ExitCode {
+async fn run_upstream_only(addr: SocketAddr, settings: bookstore::Settings) -> ExitCode {
     let listener = match TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -83,7 +89,7 @@ async fn run_upstream_only(addr: SocketAddr) -> ExitCode {
     eprintln!(
         "moat demo: it is deliberately vulnerable: keep it on loopback, behind `moat serve --config examples/bookstore/moat.yaml`"
     );
-    match bookstore::serve(listener, stop_signal()).await {
+    match bookstore::serve_with(listener, stop_signal(), settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("moat demo: {e}");
@@ -108,7 +114,12 @@ async fn stop_signal() {
     }
 }
 
-async fn run_in(dir: &Path, args: &DemoArgs, token: &str) -> ExitCode {
+async fn run_in(
+    dir: &Path,
+    args: &DemoArgs,
+    token: &str,
+    settings: bookstore::Settings,
+) -> ExitCode {
     let upstream = match TcpListener::bind("127.0.0.1:0").await {
         Ok(l) => l,
         Err(e) => {
@@ -124,9 +135,13 @@ async fn run_in(dir: &Path, args: &DemoArgs, token: &str) -> ExitCode {
         }
     };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let bookstore = tokio::spawn(bookstore::serve(upstream, async move {
-        let _ = stop_rx.await;
-    }));
+    let bookstore = tokio::spawn(bookstore::serve_with(
+        upstream,
+        async move {
+            let _ = stop_rx.await;
+        },
+        settings,
+    ));
 
     let config = dir.join("moat.yaml");
     let listen = args.listen.unwrap_or_else(|| default_addr(GATEWAY_ADDR));
@@ -201,10 +216,6 @@ async fn run_in(dir: &Path, args: &DemoArgs, token: &str) -> ExitCode {
     code
 }
 
-/// The bookstore's JWT secret: jwt.io's example, on every list of
-/// published secrets.
-const WEAK_JWT_SECRET: &str = "your-256-bit-secret";
-
 /// The last day of the demo's weak-key override: 30 days from now.
 fn weak_override_until() -> String {
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(30 * 24 * 3600);
@@ -215,7 +226,7 @@ fn weak_override_until() -> String {
         .collect()
 }
 
-fn write_files(dir: &Path, token: &str) -> std::io::Result<PathBuf> {
+fn write_files(dir: &Path, token: &str, jwt_secret: &[u8]) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("moat.yaml"), CONFIG)?;
     std::fs::write(dir.join("openapi.yaml"), SPEC)?;
@@ -225,7 +236,7 @@ fn write_files(dir: &Path, token: &str) -> std::io::Result<PathBuf> {
     // The bookstore signs its tokens with jwt.io's published example
     // secret, as too many deployments do: moat accepts it only under the
     // time-boxed override the loader adds (`weak_secret_until`).
-    std::fs::write(dir.join("jwt.secret"), WEAK_JWT_SECRET)?;
+    std::fs::write(dir.join("jwt.secret"), jwt_secret)?;
     Ok(dir.to_path_buf())
 }
 
@@ -258,29 +269,13 @@ async fn issue_credentials(dir: &Path) -> Result<DemoCredentials, String> {
             "sub": sub, "iss": "https://auth.bookstore.example", "aud": "bookstore",
             "iat": now, "exp": now + 3600, "scope": "orders:write orders:read",
         });
-        sign_hs256(&claims, secret.as_bytes())
+        bookstore::caller::sign(&claims, secret.as_bytes())
     };
     Ok(DemoCredentials {
         api_key: issued.expose().to_string(),
         jwt: jwt_for("alice"),
         bob_jwt: jwt_for("bob"),
     })
-}
-
-/// A compact HS256 JWS, as an identity provider would issue.
-fn sign_hs256(claims: &serde_json::Value, secret: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let input = format!(
-        "{}.{}",
-        b64(br#"{"alg":"HS256","typ":"JWT"}"#),
-        b64(claims.to_string().as_bytes())
-    );
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
-    format!(
-        "{input}.{}",
-        b64(ring::hmac::sign(&key, input.as_bytes()).as_ref())
-    )
 }
 
 fn uuid_hex() -> String {

@@ -35,6 +35,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -48,6 +49,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::{Map, Value, json};
 use tokio::net::{TcpListener, TcpStream};
+
+pub use weaknesses::{Weakness, Weaknesses};
+
+use caller::Caller;
+
+pub(crate) mod caller;
+mod weaknesses;
 
 /// Largest request body read; anything bigger is answered with 413 so a
 /// client cannot make the demo buffer unbounded memory.
@@ -78,6 +86,60 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// What a handler produces: a response, or why the request was refused.
 type Outcome = Result<Response<Body>, Rejection>;
 
+/// How the bookstore runs: which weaknesses are on and the secret it signs
+/// its tokens with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub weaknesses: Weaknesses,
+    /// The HS256 secret of the tokens `POST /api/login` issues.
+    pub jwt_secret: Vec<u8>,
+}
+
+impl Settings {
+    /// `weaknesses` on; the weak secret only with `weak-jwt-secret`, a fresh
+    /// random one otherwise.
+    pub fn with(weaknesses: Weaknesses) -> Self {
+        let jwt_secret = if weaknesses.has(Weakness::WeakJwtSecret) {
+            WEAK_JWT_SECRET.as_bytes().to_vec()
+        } else {
+            caller::random_secret()
+        };
+        Self {
+            weaknesses,
+            jwt_secret,
+        }
+    }
+}
+
+/// jwt.io's example HS256 secret, on every list of published secrets.
+pub const WEAK_JWT_SECRET: &str = "your-256-bit-secret";
+
+/// What every request handler shares: the data, and the settings.
+pub(crate) struct Shared {
+    store: Mutex<Store>,
+    pub(crate) settings: Settings,
+}
+
+impl Shared {
+    pub(crate) fn has(&self, weakness: Weakness) -> bool {
+        self.settings.weaknesses.has(weakness)
+    }
+
+    /// The role of the user named `name`, if there is one.
+    pub(crate) fn role_of(&self, name: &str) -> Option<caller::Role> {
+        let store = lock(&self.store);
+        let (id, _) = store
+            .users
+            .iter()
+            .find(|(_, u)| u.get("name").and_then(Value::as_str) == Some(name))?;
+        Some(if store.is_admin(*id) {
+            caller::Role::Admin
+        } else {
+            caller::Role::User
+        })
+    }
+}
+
 /// Serves the bookstore on `listener` until `shutdown` resolves.
 ///
 /// Once `shutdown` resolves no new connection is accepted; requests already
@@ -85,11 +147,15 @@ type Outcome = Result<Response<Body>, Rejection>;
 /// closed, then the function returns. Failed accepts are logged and retried
 /// rather than returned, because they are usually transient (a client that
 /// hung up, a momentary descriptor shortage) and the demo should keep going.
-pub async fn serve(
+pub async fn serve_with(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    settings: Settings,
 ) -> std::io::Result<()> {
-    let store = Arc::new(Mutex::new(Store::seeded()));
+    let store = Arc::new(Shared {
+        store: Mutex::new(Store::seeded()),
+        settings,
+    });
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -116,7 +182,7 @@ pub async fn serve(
 
 /// Serves one HTTP/1.1 connection (with keep-alive) on its own task, watched
 /// by `graceful` so shutdown can close it cleanly.
-fn spawn_connection(stream: TcpStream, store: Arc<Mutex<Store>>, graceful: &GracefulShutdown) {
+fn spawn_connection(stream: TcpStream, store: Arc<Shared>, graceful: &GracefulShutdown) {
     let service = service_fn(move |request| handle(Arc::clone(&store), request));
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -141,6 +207,8 @@ fn spawn_connection(stream: TcpStream, store: Arc<Mutex<Store>>, graceful: &Grac
 struct Store {
     books: BTreeMap<u64, Map<String, Value>>,
     users: BTreeMap<u64, Value>,
+    /// Each user's password, apart from the record (which leaks).
+    passwords: BTreeMap<u64, String>,
     orders: BTreeMap<u64, Value>,
     /// Reading notes by title (first writer wins; no owner recorded).
     notes: BTreeMap<String, Value>,
@@ -148,11 +216,23 @@ struct Store {
     next_order_id: u64,
 }
 
-/// The demo's one password, for every user: the tour logs in as alice.
+/// The password of alice and bob: the tour logs in as alice.
 const DEMO_PASSWORD: &str = "wonderland";
+/// The administrator's password.
+const ADMIN_PASSWORD: &str = "through-the-looking-glass";
 
 impl Store {
-    /// Three books, two users and no orders.
+    /// Whether user `id` is an administrator.
+    fn is_admin(&self, id: u64) -> bool {
+        self.users
+            .get(&id)
+            .and_then(|u| u.get("role"))
+            .and_then(Value::as_str)
+            == Some("admin")
+    }
+
+    /// Three books, three users (alice and bob, and an administrator) and
+    /// no orders.
     fn seeded() -> Self {
         let books = [
             book(
@@ -191,10 +271,21 @@ impl Store {
                 "email": "bob@example.com",
                 "passwordHash": "$2b$12$7vM2pQ9sW4xL1nB6tR8yUeZ3aH5kJ0dG2fC9qE1wS4oP7iU6yT3rK",
             }),
+            json!({
+                "id": 3,
+                "name": "admin",
+                "email": "admin@bookstore.example",
+                "role": "admin",
+                "passwordHash": "$2b$12$Qe4rT6yU8iO0pA2sD4fG6hJ8kL0zX2cV4bN6mQ8wE0rT2yU4iO6pA",
+            }),
         ];
         Self {
             books: books.into_iter().map(|b| (id_of(&b), b)).collect(),
             users: (1..).zip(users).collect(),
+            passwords: [(1, DEMO_PASSWORD), (2, DEMO_PASSWORD), (3, ADMIN_PASSWORD)]
+                .into_iter()
+                .map(|(id, p)| (id, p.to_string()))
+                .collect(),
             orders: BTreeMap::new(),
             notes: BTreeMap::new(),
             next_book_id: 4,
@@ -283,43 +374,77 @@ fn route(path: &str) -> Route<'_> {
     }
 }
 
+/// One request, its body read whole, and who sent it: what the areas
+/// beside the core routes ([`AREAS`]) answer from.
+pub(crate) struct Req {
+    pub(crate) parts: Parts,
+    /// The body, or why it could not be read (413 when too large).
+    pub(crate) body: Result<Bytes, Rejection>,
+    pub(crate) caller: Caller,
+}
+
+impl Req {
+    /// The body as a JSON object (415, 400 or 413 otherwise).
+    pub(crate) fn json_object(&self) -> Result<Map<String, Value>, Rejection> {
+        let body = self.body.clone()?;
+        json_object(&self.parts.headers, &body)
+    }
+}
+
+/// What an area answers, when the request is one of its own.
+pub(crate) type AreaAnswer<'a> = Option<Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>>;
+
+/// The areas beside the core routes, asked in order; the first that owns
+/// the request answers it.
+const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] = &[];
+
 /// Answers one request. Generic over the body type so it does not depend on
 /// how the request arrived; it never fails, errors become problem responses.
-async fn handle<B>(
-    store: Arc<Mutex<Store>>,
-    request: Request<B>,
-) -> Result<Response<Body>, Infallible>
+async fn handle<B>(shared: Arc<Shared>, request: Request<B>) -> Result<Response<Body>, Infallible>
 where
     B: hyper::body::Body,
     B::Error: Into<BoxError>,
 {
     let (parts, body) = request.into_parts();
-    let path = parts.uri.path();
+    let body = read_body(body).await;
+    let caller = Caller::of(&shared, &parts.headers);
+    let req = Req {
+        parts,
+        body,
+        caller,
+    };
+    for area in AREAS {
+        if let Some(answer) = area(&shared, &req) {
+            return Ok(answer.await.unwrap_or_else(Rejection::into_response));
+        }
+    }
+    let store = &shared.store;
+    let (parts, path) = (&req.parts, req.parts.uri.path());
     let outcome = match (route(path), &parts.method) {
         (Route::Unknown, _) => Err(Rejection::new(
             StatusCode::NOT_FOUND,
             format!("no route for {path}"),
         )),
-        (Route::Echo, _) => read_body(body).await.map(|bytes| echo(&parts, &bytes)),
-        (Route::Books, &Method::GET) => list_books(&store, parts.uri.query()),
-        (Route::Books, &Method::POST) => read_json_object(&parts.headers, body)
-            .await
-            .and_then(|object| create_book(&store, object)),
-        (Route::Book(id), &Method::GET) => get_book(&store, id),
-        (Route::Book(id), &Method::DELETE) => delete_book(&store, id),
-        (Route::User(id), &Method::GET) => get_user(&store, id),
-        (Route::Orders, &Method::POST) => read_json_object(&parts.headers, body)
-            .await
-            .and_then(|object| create_order(&store, &object)),
-        (Route::Order(id), &Method::GET) => get_order(&store, id),
-        (Route::Notes, &Method::POST) => read_json_object(&parts.headers, body)
-            .await
-            .and_then(|object| create_note(&store, &object)),
-        (Route::Note(title), &Method::GET) => get_note(&store, title),
-        (Route::Login, &Method::POST) => read_json_object(&parts.headers, body)
-            .await
-            .and_then(|object| login(&store, &object)),
-        (Route::BooksV1, &Method::GET) => Ok(list_books_v1(&store)),
+        (Route::Echo, _) => req.body.clone().map(|bytes| echo(parts, &bytes)),
+        (Route::Books, &Method::GET) => list_books(store, parts.uri.query()),
+        (Route::Books, &Method::POST) => req
+            .json_object()
+            .and_then(|object| create_book(store, object)),
+        (Route::Book(id), &Method::GET) => get_book(store, id),
+        (Route::Book(id), &Method::DELETE) => delete_book(store, id),
+        (Route::User(id), &Method::GET) => get_user(store, id),
+        (Route::Orders, &Method::POST) => req
+            .json_object()
+            .and_then(|object| create_order(store, &object)),
+        (Route::Order(id), &Method::GET) => get_order(store, id),
+        (Route::Notes, &Method::POST) => req
+            .json_object()
+            .and_then(|object| create_note(store, &object)),
+        (Route::Note(title), &Method::GET) => get_note(store, title),
+        (Route::Login, &Method::POST) => {
+            req.json_object().and_then(|object| login(&shared, &object))
+        }
+        (Route::BooksV1, &Method::GET) => Ok(list_books_v1(store)),
         (Route::DebugConfig, &Method::GET) => Ok(debug_config()),
         (other, method) => Ok(method_not_allowed(method, other.allow())),
     };
@@ -483,7 +608,8 @@ fn get_note(store: &Mutex<Store>, raw_title: &str) -> Outcome {
 /// `POST /api/login` — WEAKNESS (user enumeration, no brake on guessing):
 /// an unknown user and a wrong password get different answers, and any
 /// number of attempts is answered.
-fn login(store: &Mutex<Store>, object: &Map<String, Value>) -> Outcome {
+fn login(shared: &Shared, object: &Map<String, Value>) -> Outcome {
+    let store = &shared.store;
     let mut object = object.clone();
     let username = required_string(&mut object, "username")?;
     let password = required_string(&mut object, "password")?;
@@ -498,13 +624,13 @@ fn login(store: &Mutex<Store>, object: &Map<String, Value>) -> Outcome {
             format!("no such user: {username}"),
         ));
     };
-    if password != DEMO_PASSWORD {
+    let id = user.get("id").and_then(Value::as_u64).unwrap_or_default();
+    if store.passwords.get(&id).map(String::as_str) != Some(password.as_str()) {
         return Err(Rejection::new(StatusCode::UNAUTHORIZED, "wrong password"));
     }
-    let id = user.get("id").and_then(Value::as_u64).unwrap_or_default();
     Ok(json_response(
         StatusCode::OK,
-        &json!({"auth_token": format!("bk-session-{id}-{}", moat_gateway::forwarding::RequestId::new())}),
+        &json!({"auth_token": caller::issue(shared, &username, if store.is_admin(id) { caller::Role::Admin } else { caller::Role::User })}),
     ))
 }
 
@@ -784,22 +910,17 @@ where
     }
 }
 
-/// Reads a JSON object body: 415 for a non-JSON content type, 400 for
+/// A JSON object body: 415 for a non-JSON content type, 400 for
 /// malformed JSON or JSON that is not an object. A missing content type is
 /// tolerated, as simple clients often omit it.
-async fn read_json_object<B>(headers: &HeaderMap, body: B) -> Result<Map<String, Value>, Rejection>
-where
-    B: hyper::body::Body,
-    B::Error: Into<BoxError>,
-{
+fn json_object(headers: &HeaderMap, bytes: &[u8]) -> Result<Map<String, Value>, Rejection> {
     if !is_json_content_type(headers) {
         return Err(Rejection::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "the request body must be application/json",
         ));
     }
-    let bytes = read_body(body).await?;
-    match serde_json::from_slice::<Value>(&bytes) {
+    match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(object)) => Ok(object),
         Ok(_) => Err(Rejection::bad_request(
             "the request body must be a JSON object",
@@ -870,8 +991,8 @@ fn problem(status: StatusCode, detail: &str) -> Response<Body> {
 
 /// Why a request was refused. Kept small (unlike a whole `Response`) so it
 /// can travel through `?`; [`handle`] turns it into a problem response.
-#[derive(Debug)]
-struct Rejection {
+#[derive(Debug, Clone)]
+pub(crate) struct Rejection {
     status: StatusCode,
     detail: String,
 }
@@ -939,9 +1060,13 @@ mod tests {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let base = format!("http://{}", listener.local_addr().unwrap());
             let (stop, stopped) = oneshot::channel::<()>();
-            let task = tokio::spawn(serve(listener, async move {
-                let _ = stopped.await;
-            }));
+            let task = tokio::spawn(serve_with(
+                listener,
+                async move {
+                    let _ = stopped.await;
+                },
+                Settings::with(Weaknesses::all()),
+            ));
             let client = Client::builder(TokioExecutor::new()).build_http();
             Self {
                 base,
@@ -1148,7 +1273,7 @@ mod tests {
         let server = TestServer::start().await;
         for path in [
             "/api/books/999",
-            "/api/users/3",
+            "/api/users/4",
             "/api/orders/1",
             "/api/nope",
             "/elsewhere",
