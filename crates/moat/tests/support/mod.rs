@@ -797,3 +797,131 @@ pub fn tls_client(pki: &Pki) -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// The demo's bookstore API alone (`moat demo --upstream-only`), with a set
+/// of its planted weaknesses (`all`, `none`, or a list).
+pub struct Bookstore {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Bookstore {
+    pub fn start(weaknesses: &str) -> Bookstore {
+        let mut child = Command::new(MOAT)
+            .args([
+                "demo",
+                "--upstream-only",
+                "--listen",
+                "127.0.0.1:0",
+                "--weaknesses",
+                weaknesses,
+            ])
+            .env("MOAT_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn moat demo");
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(a) = line.strip_prefix("moat demo: bookstore API listening on ") {
+                        return Bookstore {
+                            child,
+                            addr: a.trim().parse().unwrap(),
+                        };
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("the bookstore did not start");
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Bookstore {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The bookstore's document, as the demo serves it.
+pub fn bookstore_spec() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/bookstore/openapi.yaml")
+}
+
+/// A scan config for the bookstore at `target`: alice and bob as ordinary
+/// users and admin as the privileged user, each logging in at
+/// `POST /api/login`.
+pub fn bookstore_scan_config(dir: &Path, target: &str) -> PathBuf {
+    let login = |name: &str, role: &str, password: &str| {
+        format!(
+            "  - name: {name}\n    role: {role}\n    login:\n      path: /api/login\n      json: {{username: {name}, password: {password}}}\n      token: {{pointer: /auth_token}}\n"
+        )
+    };
+    let text = format!(
+        "target: {target}\nspec: {spec}\nrate: 500\nidentities:\n{}{}{}",
+        login("alice", "user", "wonderland"),
+        login("bob", "user", "wonderland"),
+        login("admin", "privileged", "through-the-looking-glass"),
+        spec = bookstore_spec().display(),
+    );
+    write(dir, "scan.yaml", &text)
+}
+
+/// Runs `moat scan ARGS…` to the end: its exit code, stdout and stderr.
+pub fn scan(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(MOAT)
+        .arg("scan")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run moat scan");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a JSON scan of the bookstore at `target` with `extra` arguments
+/// (`--checks bola`, `--allow-writes`): the report.
+pub fn scan_bookstore(dir: &Path, target: &str, extra: &[&str]) -> Value {
+    let config = bookstore_scan_config(dir, target);
+    let mut args = vec!["--config", config.to_str().unwrap(), "--format", "json"];
+    args.extend_from_slice(extra);
+    let (code, stdout, stderr) = scan(&args);
+    assert!(
+        code == 0 || code == 1,
+        "moat scan failed ({code}):\n{stderr}"
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}\n{stderr}"))
+}
+
+/// The rule ids of a JSON report's findings.
+pub fn rules_found(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .filter_map(|f| f["rule"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,66 @@
+//! `moat scan` end to end: the real binary against the demo's bookstore.
+
+mod support;
+
+use support::{Bookstore, scan, scan_bookstore, tempdir};
+
+#[test]
+fn dry_run_prints_the_plan_and_sends_nothing() {
+    let dir = tempdir();
+    let store = Bookstore::start("all");
+    let config = support::bookstore_scan_config(dir.path(), &store.url());
+    let (code, stdout, stderr) = scan(&["--config", config.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("nothing is sent"), "{stdout}");
+    assert!(stdout.contains("identity alice (user)"), "{stdout}");
+    assert!(stdout.contains("identity admin (privileged)"), "{stdout}");
+}
+
+#[test]
+fn logs_every_identity_in_and_reports_json() {
+    let dir = tempdir();
+    let store = Bookstore::start("all");
+    let report = scan_bookstore(dir.path(), &store.url(), &[]);
+    let names: Vec<&str> = report["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i[0].as_str())
+        .collect();
+    assert_eq!(names, ["anonymous", "alice", "bob", "admin"], "{report}");
+    assert!(report["requests"].as_u64().unwrap() > 0, "{report}");
+}
+
+#[test]
+fn a_login_that_fails_is_a_clear_error() {
+    let dir = tempdir();
+    let store = Bookstore::start("all");
+    let config = support::write(
+        dir.path(),
+        "scan.yaml",
+        &format!(
+            "target: {}\nspec: {}\nidentities:\n  - name: eve\n    role: user\n    login:\n      path: /api/login\n      json: {{username: alice, password: nope}}\n      token: {{pointer: /auth_token}}\n",
+            store.url(),
+            support::bookstore_spec().display()
+        ),
+    );
+    let (code, _, stderr) = scan(&["--config", config.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("identity `eve`: the login at /api/login was answered 401"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_errors_carry_their_position() {
+    let dir = tempdir();
+    let config = support::write(
+        dir.path(),
+        "scan.yaml",
+        "target: http://127.0.0.1:1\nidentities:\n  - name: a\n    role: admin\n",
+    );
+    let (code, _, stderr) = scan(&["--config", config.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("scan.yaml:4:11"), "{stderr}");
+}
