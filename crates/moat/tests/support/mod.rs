@@ -876,7 +876,7 @@ pub fn bookstore_scan_config(dir: &Path, target: &str) -> PathBuf {
         )
     };
     let text = format!(
-        "target: {target}\nspec: {spec}\nrate: 500\nidentities:\n{}{}{}",
+        "target: {target}\nspec: {spec}\nrate: 100\nidentities:\n{}{}{}",
         login("alice", "user", "wonderland"),
         login("bob", "user", "wonderland"),
         login("admin", "privileged", "through-the-looking-glass"),
