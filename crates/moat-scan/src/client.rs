@@ -391,3 +391,133 @@ fn classify(error: &reqwest::Error, timeout: Duration) -> SendError {
         SendError::Transport(moat_identity::http::error_chain(error))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A loopback server answering `status` to everything, counting hits.
+    async fn server(status: u16) -> (Url, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&hits);
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let counted = Arc::clone(&counted);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |_req| {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        let mut response = http::Response::new(http_body_util::Full::new(
+                            Bytes::from_static(b"{}"),
+                        ));
+                        *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                        if status == 429 {
+                            response
+                                .headers_mut()
+                                .insert("retry-after", http::HeaderValue::from_static("0"));
+                        }
+                        async move { Ok::<_, std::convert::Infallible>(response) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        (Url::parse(&format!("http://{addr}/")).unwrap(), hits)
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            rate: 1000.0,
+            max_requests: 3,
+            timeout: Duration::from_secs(5),
+            allow_writes: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_writes_unless_allowed_or_a_login() {
+        let (url, hits) = server(200).await;
+        let client = Client::new(&url, limits(), false).unwrap();
+        let anonymous = Identity::anonymous();
+        let post = Probe::new(Method::POST, "/api/books");
+        assert!(matches!(
+            client.send(&post, &anonymous).await,
+            Err(SendError::WriteNotAllowed(_))
+        ));
+        client.allow_login(Method::POST, "/api/login");
+        let login = Probe::new(Method::POST, "/api/login");
+        assert_eq!(client.send(&login, &anonymous).await.unwrap().status, 200);
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn never_leaves_the_target() {
+        let (url, hits) = server(200).await;
+        let client = Client::new(&url, limits(), false).unwrap();
+        let anonymous = Identity::anonymous();
+        for path in [
+            "//evil.example/x",
+            "http://evil.example/",
+            "x",
+            "/\\evil.example",
+        ] {
+            let result = client.send(&Probe::get(path), &anonymous).await;
+            assert!(
+                matches!(result, Err(SendError::OffTarget(_))),
+                "{path}: {result:?}"
+            );
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn the_budget_is_a_hard_bound() {
+        let (url, hits) = server(200).await;
+        let client = Client::new(&url, limits(), false).unwrap();
+        let anonymous = Identity::anonymous();
+        for _ in 0..3 {
+            client.send(&Probe::get("/"), &anonymous).await.unwrap();
+        }
+        assert!(matches!(
+            client.send(&Probe::get("/"), &anonymous).await,
+            Err(SendError::BudgetSpent(3))
+        ));
+        assert_eq!(hits.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_429_is_waited_out_unless_the_probe_wants_it() {
+        let (url, hits) = server(429).await;
+        let mut bounds = limits();
+        bounds.max_requests = 100;
+        let client = Client::new(&url, bounds, false).unwrap();
+        let anonymous = Identity::anonymous();
+        let seen = client
+            .send(&Probe::get("/").want_429(), &anonymous)
+            .await
+            .unwrap();
+        assert_eq!((seen.status, hits.load(Ordering::SeqCst)), (429, 1));
+        let retried = client.send(&Probe::get("/"), &anonymous).await.unwrap();
+        assert_eq!(retried.status, 429);
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1 + 1 + MAX_RETRIES_ON_429 as usize
+        );
+    }
+
+    #[tokio::test]
+    async fn dry_run_sends_nothing() {
+        let (url, hits) = server(200).await;
+        let client = Client::new(&url, limits(), true).unwrap();
+        let result = client.send(&Probe::get("/"), &Identity::anonymous()).await;
+        assert!(matches!(result, Err(SendError::DryRun)));
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
+    }
+}
