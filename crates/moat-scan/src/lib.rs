@@ -191,7 +191,10 @@ impl Scan {
             identities: cx
                 .identities
                 .all()
-                .map(|i| (i.name().to_string(), i.role().as_str()))
+                .map(|i| report::IdentitySummary {
+                    name: i.name().to_string(),
+                    role: i.role().as_str(),
+                })
                 .collect(),
             findings: outcome.findings,
             skipped: outcome.skipped,

@@ -25,7 +25,7 @@ fn logs_every_identity_in_and_reports_json() {
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|i| i[0].as_str())
+        .filter_map(|i| i["name"].as_str())
         .collect();
     assert_eq!(names, ["anonymous", "alice", "bob", "admin"], "{report}");
     assert!(report["requests"].as_u64().unwrap() > 0, "{report}");

@@ -24,8 +24,8 @@ pub struct Report {
     pub started: String,
     pub duration_ms: u64,
     pub requests: u64,
-    /// Each identity's name and role.
-    pub identities: Vec<(String, &'static str)>,
+    /// Who the scan acted as.
+    pub identities: Vec<IdentitySummary>,
     pub findings: Vec<Finding>,
     pub skipped: Vec<Skip>,
     /// Problems that stopped part of the scan (an identity that could not
@@ -80,6 +80,13 @@ impl Report {
                 .count(),
         });
     }
+}
+
+/// An identity of the scan: its name and role, never its credentials.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentitySummary {
+    pub name: String,
+    pub role: &'static str,
 }
 
 /// This scan beside a baseline.
