@@ -6,11 +6,16 @@ pub mod junit;
 pub mod markdown;
 pub mod sarif;
 pub mod terminal;
+#[cfg(test)]
+pub(crate) mod testing;
+
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::checks::Skip;
-use crate::finding::{Finding, Rule, Severity};
+use crate::finding::{Category, Finding, Rule, Severity};
 
 /// What a scan found.
 #[derive(Debug, Serialize)]
@@ -34,6 +39,14 @@ pub struct Report {
     /// Every rule the scan ran.
     #[serde(skip)]
     pub rules: Vec<&'static Rule>,
+    /// The OpenAPI document, as a path relative to the working directory
+    /// where it is under it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    /// Where each documented operation is written, by `METHOD /template`:
+    /// what SARIF points code scanning at.
+    #[serde(skip)]
+    pub locations: BTreeMap<String, SourceLocation>,
     /// Set when a baseline was given: what it had that this scan no longer
     /// finds.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,6 +65,49 @@ impl Report {
     /// Whether any finding is at `threshold` or worse.
     pub fn fails(&self, threshold: Severity) -> bool {
         self.findings.iter().any(|f| f.severity >= threshold)
+    }
+
+    /// Every rule the report speaks of: the rules the scan ran, then any
+    /// rule of a finding not among them, each once.
+    pub fn all_rules(&self) -> Vec<&'static Rule> {
+        let mut rules: Vec<&'static Rule> = Vec::new();
+        for rule in self
+            .rules
+            .iter()
+            .copied()
+            .chain(self.findings.iter().map(Finding::rule))
+        {
+            if !rules.iter().any(|r| r.id == rule.id) {
+                rules.push(rule);
+            }
+        }
+        rules
+    }
+
+    /// Findings per category, in category order, only categories with
+    /// findings.
+    pub fn by_category(&self) -> Vec<(Category, Vec<&Finding>)> {
+        Category::ALL
+            .into_iter()
+            .map(|c| (c, self.findings.iter().filter(|f| f.category == c).collect::<Vec<_>>()))
+            .filter(|(_, found)| !found.is_empty())
+            .collect()
+    }
+
+    /// Where `finding` is written in the document: its operation's
+    /// location, or for an undocumented path, the document itself.
+    pub fn location_of(&self, finding: &Finding) -> Option<SourceLocation> {
+        match &finding.operation {
+            Some(op) => self.locations.get(&format!("{} {}", op.method, op.path)).cloned(),
+            None => self.document.clone().map(|file| SourceLocation { file, line: 1 }),
+        }
+    }
+
+    /// With a baseline, whether `finding` is new since it.
+    pub fn is_new(&self, finding: &Finding) -> Option<bool> {
+        self.comparison
+            .as_ref()
+            .map(|c| !c.open_keys.contains(&finding.key()))
     }
 
     /// Compares with an earlier report (`--baseline`).
@@ -78,8 +134,73 @@ impl Report {
                 .iter()
                 .filter(|f| !before.contains(f.key().as_str()))
                 .count(),
+            open_keys: now
+                .iter()
+                .filter(|k| before.contains(k.as_str()))
+                .cloned()
+                .collect(),
         });
     }
+}
+
+/// The place of a documented operation in the document it is written in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLocation {
+    /// Relative to the working directory where the file is under it,
+    /// absolute otherwise; `/`-separated.
+    pub file: String,
+    /// The line of the operation's method key, from 1.
+    pub line: u32,
+}
+
+/// The document's path and the location of each of its operations.
+pub fn locate(spec: &moat_spec::ApiSpec) -> (Option<String>, BTreeMap<String, SourceLocation>) {
+    let cwd = std::env::current_dir().ok();
+    let shown = |path: &Path| {
+        let relative = cwd
+            .as_deref()
+            .and_then(|cwd| path.strip_prefix(cwd).ok())
+            .unwrap_or(path);
+        relative.to_string_lossy().replace('\\', "/")
+    };
+    let document = spec.documents().first().map(|d| shown(d.path()));
+    let mut locations = BTreeMap::new();
+    for op in &spec.operations {
+        let Some(doc) = spec.document(op.doc) else {
+            continue;
+        };
+        let line = doc.key_position(&op.pointer).map_or(1, |p| p.line.max(1));
+        locations.insert(
+            format!("{} {}", op.method.as_str(), op.path_template),
+            SourceLocation {
+                file: shown(doc.path()),
+                line,
+            },
+        );
+    }
+    (document, locations)
+}
+
+/// The text of the comparison with a baseline, shared by the formats:
+/// `3 closed, 2 still open, 1 new since the scan of URL`.
+pub fn comparison_line(comparison: &Comparison) -> String {
+    format!(
+        "{} closed, {} still open, {} new since the baseline scan of {}",
+        comparison.closed.len(),
+        comparison.still_open,
+        comparison.new,
+        comparison.baseline_target
+    )
+}
+
+/// Where a finding is: its operation, or the undocumented path.
+pub fn place(finding: &Finding) -> String {
+    finding
+        .operation
+        .as_ref()
+        .map(|op| format!("{} {}", op.method, op.path))
+        .or_else(|| finding.path.clone())
+        .unwrap_or_default()
 }
 
 /// This scan beside a baseline.
@@ -90,6 +211,9 @@ pub struct Comparison {
     pub closed: Vec<PriorFinding>,
     pub still_open: usize,
     pub new: usize,
+    /// The keys of this scan's findings the baseline had too.
+    #[serde(skip)]
+    pub open_keys: std::collections::BTreeSet<String>,
 }
 
 /// An earlier JSON report, as `--baseline` reads it.
