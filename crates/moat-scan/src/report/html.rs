@@ -226,7 +226,9 @@ mod tests {
     #[test]
     fn hostile_values_are_escaped_everywhere() {
         let html = render(&testing::report());
-        assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; ]]&gt; &#39;q&#39;"));
+        assert!(html.contains(
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; ]]&gt; &#39;q&#39;"
+        ));
         assert!(!html.contains('\u{1}'));
         // title, summary table, finding title, detail, evidence, fix,
         // skip, error, closed finding, identity
@@ -260,7 +262,8 @@ mod tests {
         let html = render(&testing::report());
         for tag in ["details", "table", "ul", "pre", "code", "p", "h2", "h3"] {
             assert_eq!(
-                html.matches(&format!("<{tag}>")).count() + html.matches(&format!("<{tag} ")).count(),
+                html.matches(&format!("<{tag}>")).count()
+                    + html.matches(&format!("<{tag} ")).count(),
                 html.matches(&format!("</{tag}>")).count(),
                 "<{tag}>"
             );

@@ -83,7 +83,7 @@ fn write_case(out: &mut String, case: &Case<'_>) {
             "      <failure message=\"{}\" type=\"{}\">{}</failure>",
             esc(&finding.title),
             finding.severity,
-            esc(&failure_text(finding))
+            esc_text(&failure_text(finding))
         );
     }
     if let Some(reason) = &case.skipped {
@@ -198,8 +198,19 @@ fn suites(report: &Report) -> Vec<Suite<'_>> {
     suites
 }
 
-/// Text as XML 1.0 character data or an attribute value: markup
-/// characters as references, characters XML 1.0 cannot hold dropped.
+/// Text as XML 1.0 character data: [`esc`], line breaks and tabs kept as
+/// they are.
+fn esc_text(value: &str) -> String {
+    value
+        .split('\n')
+        .map(|line| line.split('\t').map(esc).collect::<Vec<_>>().join("\t"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Text as an XML 1.0 attribute value (or character data): markup
+/// characters and whitespace other than a space as references, characters
+/// XML 1.0 cannot hold dropped.
 pub fn esc(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
@@ -223,8 +234,8 @@ pub fn esc(value: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::testing::{self, HOSTILE};
-    use quick_xml::{Reader, XmlVersion};
     use quick_xml::events::Event;
+    use quick_xml::{Reader, XmlVersion};
 
     /// Every element's name and attributes, and the text of each
     /// `<failure>`, as a reader sees them.
@@ -251,7 +262,9 @@ mod tests {
                             let a = a.unwrap();
                             (
                                 a.key.as_ref().to_string(),
-                                a.normalized_value(XmlVersion::Explicit1_0).unwrap().into_owned(),
+                                a.normalized_value(XmlVersion::Explicit1_0)
+                                    .unwrap()
+                                    .into_owned(),
                             )
                         })
                         .collect();
@@ -339,7 +352,11 @@ mod tests {
         assert!(cases.contains(&"test.quiet A rule that finds nothing"));
         assert!(cases.contains(&"test.sql GET /api/books/{bookId}"));
         assert!(cases.contains(&"test.route /debug"));
-        assert!(cases.iter().any(|c| c.starts_with("closed: test.read closed <script>")));
+        assert!(
+            cases
+                .iter()
+                .any(|c| c.starts_with("closed: test.read closed <script>"))
+        );
     }
 
     #[test]
@@ -351,9 +368,15 @@ mod tests {
             .find(|(n, e)| n == "failure" && attr(&(n.clone(), e.clone()), "type") == "critical")
             .unwrap();
         let without_control: String = HOSTILE.chars().filter(|c| !c.is_control()).collect();
-        assert_eq!(attr(failure, "message"), format!("parameter `q` {without_control}"));
+        assert_eq!(
+            attr(failure, "message"),
+            format!("parameter `q` {without_control}")
+        );
         let text = parsed.failure_text.join("");
-        assert!(text.contains("curl -H 'x: <script>alert(\"x\")</script> & ]]> 'q'"), "{text}");
+        assert!(
+            text.contains("curl -H 'x: <script>alert(\"x\")</script> & ]]> 'q'"),
+            "{text}"
+        );
         assert!(text.contains("fix in the API: use bound parameters\n"));
     }
 
@@ -368,6 +391,8 @@ mod tests {
     #[test]
     fn xml_cannot_hold_control_characters() {
         assert_eq!(esc("a\u{1}b\u{1b}c"), "abc");
+        assert_eq!(esc("a\nb"), "a&#10;b");
+        assert_eq!(esc_text("a\n<b>\tc\r"), "a\n&lt;b&gt;\tc&#13;");
         assert_eq!(esc("<&>\"'"), "&lt;&amp;&gt;&quot;&apos;");
     }
 }

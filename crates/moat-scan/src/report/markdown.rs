@@ -117,7 +117,12 @@ fn one(out: &mut String, report: &Report, finding: &Finding) {
     let _ = writeln!(out, "- Rule: `{}`", code(finding.rule));
     let at = place(finding);
     if !at.is_empty() {
-        let _ = writeln!(out, "- Operation: `{}`", code(&at));
+        let what = if finding.operation.is_some() {
+            "Operation"
+        } else {
+            "Path"
+        };
+        let _ = writeln!(out, "- {what}: `{}`", code(&at));
     }
     if let Some(identity) = &finding.identity {
         let _ = writeln!(out, "- Identity: {}", text(identity));
@@ -132,7 +137,11 @@ fn one(out: &mut String, report: &Report, finding: &Finding) {
         let _ = writeln!(out, "{}\n", fenced_as("sh", &evidence.curl));
     }
     if !finding.fix.moat.is_empty() {
-        let _ = writeln!(out, "Fix at the gateway:\n\n{}\n", fenced_as("yaml", &finding.fix.moat));
+        let _ = writeln!(
+            out,
+            "Fix at the gateway:\n\n{}\n",
+            fenced_as("yaml", &finding.fix.moat)
+        );
     }
     if let Some(api) = &finding.fix.api {
         let _ = writeln!(out, "Fix in the API: {}\n", text(api));
@@ -149,11 +158,7 @@ fn fenced_as(language: &str, content: &str) -> String {
         .chars()
         .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
         .collect();
-    let longest = content
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest = content.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     format!("{fence}{language}\n{content}\n{fence}")
 }

@@ -89,7 +89,15 @@ impl Report {
     pub fn by_category(&self) -> Vec<(Category, Vec<&Finding>)> {
         Category::ALL
             .into_iter()
-            .map(|c| (c, self.findings.iter().filter(|f| f.category == c).collect::<Vec<_>>()))
+            .map(|c| {
+                (
+                    c,
+                    self.findings
+                        .iter()
+                        .filter(|f| f.category == c)
+                        .collect::<Vec<_>>(),
+                )
+            })
             .filter(|(_, found)| !found.is_empty())
             .collect()
     }
@@ -98,8 +106,14 @@ impl Report {
     /// location, or for an undocumented path, the document itself.
     pub fn location_of(&self, finding: &Finding) -> Option<SourceLocation> {
         match &finding.operation {
-            Some(op) => self.locations.get(&format!("{} {}", op.method, op.path)).cloned(),
-            None => self.document.clone().map(|file| SourceLocation { file, line: 1 }),
+            Some(op) => self
+                .locations
+                .get(&format!("{} {}", op.method, op.path))
+                .cloned(),
+            None => self
+                .document
+                .clone()
+                .map(|file| SourceLocation { file, line: 1 }),
         }
     }
 
@@ -153,14 +167,23 @@ pub struct SourceLocation {
     pub line: u32,
 }
 
-/// The document's path and the location of each of its operations.
+/// The document's path and the location of each of its operations, the
+/// paths relative to the working directory.
 pub fn locate(spec: &moat_spec::ApiSpec) -> (Option<String>, BTreeMap<String, SourceLocation>) {
-    let cwd = std::env::current_dir().ok();
+    locate_from(spec, std::env::current_dir().ok().as_deref())
+}
+
+fn locate_from(
+    spec: &moat_spec::ApiSpec,
+    cwd: Option<&Path>,
+) -> (Option<String>, BTreeMap<String, SourceLocation>) {
+    let cwd = cwd.map(|c| std::fs::canonicalize(c).unwrap_or_else(|_| c.to_path_buf()));
     let shown = |path: &Path| {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let relative = cwd
             .as_deref()
             .and_then(|cwd| path.strip_prefix(cwd).ok())
-            .unwrap_or(path);
+            .unwrap_or(&path);
         relative.to_string_lossy().replace('\\', "/")
     };
     let document = spec.documents().first().map(|d| shown(d.path()));
@@ -230,4 +253,56 @@ pub struct PriorFinding {
     pub rule: String,
     pub severity: String,
     pub title: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_are_located_at_their_method_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("api")).unwrap();
+        let text = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /a/{id}:\n    parameters:\n      - {name: id, in: path, required: true, schema: {type: string}}\n    get:\n      responses: {'200': {description: ok}}\n    delete:\n      responses: {'204': {description: gone}}\n";
+        let path = dir.path().join("api/open api.yaml");
+        std::fs::write(&path, text).unwrap();
+        let spec = moat_spec::load(&path).unwrap();
+        let (document, locations) = locate_from(&spec, Some(dir.path()));
+        assert_eq!(document.as_deref(), Some("api/open api.yaml"));
+        let get = &locations["GET /a/{id}"];
+        assert_eq!(get.file, "api/open api.yaml");
+        assert_eq!(text.lines().nth(get.line as usize - 1), Some("    get:"));
+        let delete = &locations["DELETE /a/{id}"];
+        assert_eq!(
+            text.lines().nth(delete.line as usize - 1),
+            Some("    delete:")
+        );
+        // Outside the working directory: the absolute path.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let (document, _) = locate_from(&spec, Some(elsewhere.path()));
+        assert!(document.unwrap().starts_with('/'));
+    }
+
+    #[test]
+    fn fails_at_the_threshold_or_worse() {
+        let report = testing::report();
+        assert!(report.fails(Severity::Critical));
+        let mut high = testing::report();
+        high.findings.retain(|f| f.severity < Severity::Critical);
+        assert!(high.fails(Severity::High));
+        assert!(!high.fails(Severity::Critical));
+        assert!(!testing::clean().fails(Severity::Info));
+    }
+
+    #[test]
+    fn the_comparison_counts_closed_open_and_new() {
+        let report = testing::report();
+        let comparison = report.comparison.as_ref().unwrap();
+        assert_eq!(comparison.closed.len(), 1);
+        assert_eq!(comparison.still_open, 1);
+        assert_eq!(comparison.new, 2);
+        let new: Vec<Option<bool>> = report.findings.iter().map(|f| report.is_new(f)).collect();
+        assert_eq!(new, [Some(true), Some(false), Some(true)]);
+        assert_eq!(testing::clean().is_new(&report.findings[0]), None);
+    }
 }

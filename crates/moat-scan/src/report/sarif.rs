@@ -10,7 +10,8 @@ use serde_json::{Map, Value, json};
 use super::{Report, SourceLocation};
 use crate::finding::{Finding, Rule, Severity};
 
-const SCHEMA: &str = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+const SCHEMA: &str =
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 const SOURCE_ROOT: &str = "%SRCROOT%";
 const DOCS: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/scanner.md");
 
@@ -103,10 +104,9 @@ fn rule(report: &Report, rule: &Rule) -> Value {
         tags.push(format!("external/cwe/cwe-{cwe}"));
     }
     let mut properties = json!({"tags": tags, "precision": "high"});
-    if let (Some(score), Some(object)) = (
-        security_severity(rule.severity),
-        properties.as_object_mut(),
-    ) {
+    if let (Some(score), Some(object)) =
+        (security_severity(rule.severity), properties.as_object_mut())
+    {
         object.insert("security-severity".into(), json!(score));
     }
     let fix = report
@@ -316,11 +316,19 @@ mod tests {
         );
         assert_eq!(sql["properties"]["security-severity"], "9.5");
         assert_eq!(sql["defaultConfiguration"]["level"], "error");
-        assert!(sql["help"]["text"].as_str().unwrap().contains("inspection:\n  sql: block"));
+        assert!(
+            sql["help"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("inspection:\n  sql: block")
+        );
         let quiet = &rules[2];
         assert_eq!(quiet["defaultConfiguration"]["level"], "note");
         assert!(quiet["properties"].get("security-severity").is_none());
-        assert_eq!(rules[3]["properties"]["tags"], json!(["security", "OWASP-API9:2023"]));
+        assert_eq!(
+            rules[3]["properties"]["tags"],
+            json!(["security", "OWASP-API9:2023"])
+        );
     }
 
     #[test]
@@ -350,7 +358,12 @@ mod tests {
             fingerprint(&report.findings[0].key())
         );
         assert_eq!(sql["properties"]["fix"]["api"], "use bound parameters");
-        assert!(sql["properties"]["evidence"][0]["curl"].as_str().unwrap().starts_with("curl "));
+        assert!(
+            sql["properties"]["evidence"][0]["curl"]
+                .as_str()
+                .unwrap()
+                .starts_with("curl ")
+        );
         // Not in the locations known: the logical location only.
         let read = &results[1];
         assert!(read["locations"][0].get("physicalLocation").is_none());
@@ -360,8 +373,13 @@ mod tests {
             results[2]["locations"][0]["physicalLocation"]["region"]["startLine"],
             1
         );
-        let base = log["runs"][0]["originalUriBaseIds"]["%SRCROOT%"]["uri"].as_str().unwrap();
-        assert!(base.starts_with("file:///") && base.ends_with('/'), "{base}");
+        let base = log["runs"][0]["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+            .as_str()
+            .unwrap();
+        assert!(
+            base.starts_with("file:///") && base.ends_with('/'),
+            "{base}"
+        );
     }
 
     #[test]
@@ -375,7 +393,10 @@ mod tests {
             .map(|r| r["baselineState"].as_str().unwrap())
             .collect();
         assert_eq!(states, ["new", "unchanged", "new"]);
-        assert_eq!(run["properties"]["comparison"]["closed"][0]["rule"], "test.read");
+        assert_eq!(
+            run["properties"]["comparison"]["closed"][0]["rule"],
+            "test.read"
+        );
         let invocation = &run["invocations"][0];
         assert_eq!(invocation["executionSuccessful"], false);
         let notes = invocation["toolExecutionNotifications"].as_array().unwrap();
@@ -383,8 +404,15 @@ mod tests {
         assert_eq!(notes[0]["level"], "error");
         assert_eq!(notes[1]["level"], "note");
         let clean = super::log(&testing::clean());
-        assert_eq!(clean["runs"][0]["invocations"][0]["executionSuccessful"], true);
-        assert!(clean["runs"][0]["results"][0].get("baselineState").is_none());
+        assert_eq!(
+            clean["runs"][0]["invocations"][0]["executionSuccessful"],
+            true
+        );
+        assert!(
+            clean["runs"][0]["results"][0]
+                .get("baselineState")
+                .is_none()
+        );
     }
 
     #[test]

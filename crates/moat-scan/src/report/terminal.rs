@@ -101,7 +101,12 @@ fn colour_for(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
 /// colours to the severities.
 pub fn summary(report: &Report, colour: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "moat scan of {} ({})", clean(&report.target), clean(&report.api));
+    let _ = writeln!(
+        out,
+        "moat scan of {} ({})",
+        clean(&report.target),
+        clean(&report.api)
+    );
     let identities: Vec<String> = report
         .identities
         .iter()
@@ -245,7 +250,10 @@ mod tests {
         assert!(rows[0].starts_with("critical  API8:2023  test.sql "));
         for row in &rows {
             let chars: Vec<char> = row.chars().collect();
-            assert_ne!(chars[title_at], ' ', "title column starts at {title_at}: {row}");
+            assert_ne!(
+                chars[title_at], ' ',
+                "title column starts at {title_at}: {row}"
+            );
             assert_eq!(chars[title_at - 1], ' ');
         }
         assert!(text.contains("3 findings: 1 critical, 1 high, 0 medium, 1 low, 0 info"));
@@ -257,9 +265,14 @@ mod tests {
     #[test]
     fn with_a_baseline_the_closed_ones_are_listed() {
         let text = summary(&testing::report(), false);
-        assert!(text.contains("1 closed, 1 still open, 2 new since the baseline scan of http://127.0.0.1:9090/"));
+        assert!(text.contains(
+            "1 closed, 1 still open, 2 new since the baseline scan of http://127.0.0.1:9090/"
+        ));
         let closed = text.lines().find(|l| l.starts_with("closed")).unwrap();
-        assert!(closed.contains("high  test.read  GET /api/notes/{title}  closed <script>"), "{closed}");
+        assert!(
+            closed.contains("high  test.read  GET /api/notes/{title}  closed <script>"),
+            "{closed}"
+        );
     }
 
     #[test]

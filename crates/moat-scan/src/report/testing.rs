@@ -67,18 +67,14 @@ pub fn report() -> Report {
     })
     .fix(format!("inspection:\n  sql: block # {HOSTILE}"))
     .fix_api("use bound parameters");
-    let read = Finding::new(
-        &READ,
-        "bob reads alice's order",
-        "GET as bob answered 200",
-    )
-    .at(OperationRef {
-        method: "GET".into(),
-        path: "/api/orders/{orderId}".into(),
-        operation_id: None,
-    })
-    .by("bob")
-    .fix("object_access: ...");
+    let read = Finding::new(&READ, "bob reads alice's order", "GET as bob answered 200")
+        .at(OperationRef {
+            method: "GET".into(),
+            path: "/api/orders/{orderId}".into(),
+            operation_id: None,
+        })
+        .by("bob")
+        .fix("object_access: ...");
     let route = Finding::new(&ROUTE, "undocumented /debug", "200 to GET /debug").at_path("/debug");
     let mut locations = BTreeMap::new();
     locations.insert(
@@ -95,7 +91,10 @@ pub fn report() -> Report {
         started: "2026-01-02T03:04:05Z".into(),
         duration_ms: 1234,
         requests: 321,
-        identities: vec![("anonymous".into(), "anonymous"), ("alice <admin>".into(), "user")],
+        identities: vec![
+            ("anonymous".into(), "anonymous"),
+            ("alice <admin>".into(), "user"),
+        ],
         findings: vec![hostile, read, route],
         skipped: vec![Skip {
             check: "object-level authorization",
