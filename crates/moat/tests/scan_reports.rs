@@ -190,21 +190,23 @@ fn every_format_from_one_scan_with_a_baseline() {
     let closed_line = format!(
         "1 closed, 0 still open, {findings} new since the baseline scan of http://127.0.0.1:1/"
     );
+    let counted = if findings == 1 {
+        "1 finding".to_string()
+    } else {
+        format!("{findings} findings")
+    };
     let md = read("r.md");
     assert!(md.starts_with("# moat scan of "), "{md}");
-    assert!(md.contains(&format!("**{findings} findings**")));
+    assert!(md.contains(&format!("**{counted}**")));
     assert!(md.contains(&closed_line), "{md}");
     let html = read("r.html");
     assert!(html.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"));
-    assert!(html.contains(&format!("<h2>{findings} findings</h2>")));
+    assert!(html.contains(&format!("<h2>{counted}</h2>")));
     assert!(html.contains(&closed_line));
     assert!(html.trim_end().ends_with("</html>"));
 
     // The terminal summary on standard output, without colour.
-    assert!(
-        stdout.contains(&format!("{findings} findings: ")),
-        "{stdout}"
-    );
+    assert!(stdout.contains(&format!("{counted}: ")), "{stdout}");
     assert!(stdout.contains(&closed_line));
     assert!(stdout.contains("a finding of the earlier scan"));
     assert!(!stdout.contains('\x1b'));

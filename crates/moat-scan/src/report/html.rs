@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, comparison_line, place};
+use super::{Report, comparison_line, findings_count, place};
 use crate::finding::{Finding, Severity};
 
 const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:70em;padding:0 1em;color:#1b1b1b}\
@@ -111,8 +111,8 @@ fn summary(out: &mut String, report: &Report) {
     out.push_str("</table>\n");
     let _ = writeln!(
         out,
-        "<h2>{} findings</h2>\n<table>\n<tr><th>Severity</th><th>Findings</th></tr>",
-        report.findings.len()
+        "<h2>{}</h2>\n<table>\n<tr><th>Severity</th><th>Findings</th></tr>",
+        findings_count(report.findings.len())
     );
     for (severity, n) in report.counts() {
         let _ = writeln!(

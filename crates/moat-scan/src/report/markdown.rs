@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, comparison_line, place};
+use super::{Report, comparison_line, findings_count, place};
 use crate::finding::Finding;
 
 /// The report as Markdown.
@@ -86,8 +86,8 @@ fn summary(out: &mut String, report: &Report) {
     out.push('\n');
     let _ = writeln!(
         out,
-        "**{} findings**\n\n| Severity | Findings |\n|---|---:|",
-        report.findings.len()
+        "**{}**\n\n| Severity | Findings |\n|---|---:|",
+        findings_count(report.findings.len())
     );
     for (severity, n) in report.counts() {
         let _ = writeln!(out, "| {severity} | {n} |");

@@ -216,6 +216,15 @@ pub fn comparison_line(comparison: &Comparison) -> String {
     )
 }
 
+/// `1 finding`, `3 findings`.
+pub fn findings_count(n: usize) -> String {
+    if n == 1 {
+        "1 finding".to_string()
+    } else {
+        format!("{n} findings")
+    }
+}
+
 /// Where a finding is: its operation, or the undocumented path.
 pub fn place(finding: &Finding) -> String {
     finding

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Mutex;
 
-use super::{Report, comparison_line, place};
+use super::{Report, comparison_line, findings_count, place};
 use crate::finding::{Finding, Severity};
 use crate::progress::Observer;
 
@@ -31,18 +31,8 @@ impl Live {
     }
 
     fn draw(state: &State) {
-        let width = 24;
-        let filled = (width * state.index)
-            .checked_div(state.total)
-            .unwrap_or(0)
-            .min(width);
-        let bar: String = "#".repeat(filled) + &"-".repeat(width - filled);
         let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[2K[{bar}] {}/{} {} · {} requests · {} findings",
-            state.index, state.total, state.phase, state.sent, state.findings
-        );
+        let _ = write!(err, "\r\x1b[2K{}", progress_line(state));
         let _ = err.flush();
     }
 }
@@ -83,6 +73,25 @@ impl Observer for Live {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "\r\x1b[2K");
     }
+}
+
+/// The live line: a bar of the phases done, the phase, the requests and
+/// the findings so far.
+fn progress_line(state: &State) -> String {
+    let width = 24;
+    let filled = (width * state.index)
+        .checked_div(state.total)
+        .unwrap_or(0)
+        .min(width);
+    let bar: String = "#".repeat(filled) + &"-".repeat(width - filled);
+    format!(
+        "[{bar}] {}/{} {} · {} requests · {}",
+        state.index,
+        state.total,
+        clean(&state.phase),
+        state.sent,
+        findings_count(state.findings)
+    )
 }
 
 /// Whether to colour output written to a stream: only a terminal, and
@@ -151,8 +160,8 @@ pub fn summary(report: &Report, colour: bool) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "{} findings: {}",
-        report.findings.len(),
+        "{}: {}",
+        findings_count(report.findings.len()),
         counts.join(", ")
     );
     for skip in &report.skipped {
@@ -284,6 +293,26 @@ mod tests {
         assert!(coloured.contains("\x1b[1;31mcritical\x1b[0m"));
         assert!(coloured.contains("\x1b[31m1 high\x1b[0m"));
         assert!(!coloured.contains('\u{1}'));
+    }
+
+    #[test]
+    fn the_live_line_fills_with_the_phases() {
+        let mut state = State {
+            phase: "harvest".into(),
+            index: 2,
+            total: 8,
+            sent: 40,
+            findings: 1,
+        };
+        assert_eq!(
+            progress_line(&state),
+            "[######------------------] 2/8 harvest · 40 requests · 1 finding"
+        );
+        state.index = 9;
+        state.total = 8;
+        assert!(progress_line(&state).starts_with(&format!("[{}]", "#".repeat(24))));
+        state.total = 0;
+        assert!(progress_line(&state).starts_with(&format!("[{}]", "-".repeat(24))));
     }
 
     #[test]
