@@ -178,6 +178,7 @@ impl Scan {
                 self.limits.max_requests
             ));
         }
+        let (document, locations) = report::locate(&self.spec);
         outcome
             .findings
             .sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
@@ -204,6 +205,8 @@ impl Scan {
                 .flat_map(|c| c.rules().iter().copied())
                 .filter(|r| cx.enabled(r))
                 .collect(),
+            document,
+            locations,
             comparison: None,
         })
     }

@@ -161,7 +161,10 @@ pub async fn run(args: ScanArgs) -> ExitCode {
 
 fn render(format: Format, report: &Report) -> String {
     match format {
-        Format::Text => report::terminal::summary(report),
+        Format::Text => report::terminal::summary(
+            report,
+            report::terminal::colour_wanted(std::io::stdout().is_terminal()),
+        ),
         Format::Json => report::json::render(report),
         Format::Sarif => report::sarif::render(report),
         Format::Junit => report::junit::render(report),

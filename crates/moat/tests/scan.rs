@@ -1,4 +1,5 @@
 //! `moat scan` end to end: the real binary against the demo's bookstore.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
