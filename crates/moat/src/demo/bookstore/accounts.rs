@@ -230,11 +230,7 @@ fn list_users(shared: &Shared, caller: &Caller) -> Outcome {
         require_admin(caller)?;
     }
     let store = lock(&shared.store);
-    let users: Vec<Value> = store
-        .users
-        .values()
-        .map(|u| user_view(shared, u))
-        .collect();
+    let users: Vec<Value> = store.users.values().map(|u| user_view(shared, u)).collect();
     Ok(json_response(StatusCode::OK, &Value::Array(users)))
 }
 

@@ -500,9 +500,7 @@ fn create_book(shared: &Shared, object: Map<String, Value>) -> Outcome {
     if !shared.has(Weakness::MassAssignment)
         && let Some(name) = new_book.extra.keys().next()
     {
-        return Err(Rejection::bad_request(format!(
-            "unknown property {name}"
-        )));
+        return Err(Rejection::bad_request(format!("unknown property {name}")));
     }
     let record = {
         let mut store = lock(store);
@@ -551,7 +549,10 @@ fn get_user(shared: &Shared, caller: &Caller, raw_id: &str) -> Outcome {
         accounts::require_account(&store, caller, id)?;
     }
     match store.users.get(&id) {
-        Some(user) => Ok(json_response(StatusCode::OK, &accounts::user_view(shared, user))),
+        Some(user) => Ok(json_response(
+            StatusCode::OK,
+            &accounts::user_view(shared, user),
+        )),
         None => Err(Rejection::not_found("user", id)),
     }
 }
@@ -563,7 +564,9 @@ fn create_order(store: &Mutex<Store>, caller: &Caller, object: &Map<String, Valu
         let mut store = lock(store);
         let order = place_order(&mut store, &new_order)?;
         if let Some(id) = order.get("id").and_then(Value::as_u64) {
-            store.order_owners.insert(id, caller.name().map(str::to_string));
+            store
+                .order_owners
+                .insert(id, caller.name().map(str::to_string));
         }
         order
     };

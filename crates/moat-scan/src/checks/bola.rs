@@ -1,0 +1,454 @@
+//! API1 Broken Object Level Authorization: one user's objects read by
+//! another, through an id in the path, the query or a JSON body.
+//!
+//! For each pair (owner, other) of ordinary users and each operation that
+//! takes an id, the owner's own objects ([`Objects::owned_by`]: created by
+//! it, or seen by it alone) are requested as the owner (which must
+//! succeed), then as the other user and as anonymous. A finding is an
+//! answer that *is the owner's object*: the same body, or the same id
+//! field, never just a 2xx.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::{Check, Context, Outcome, scalar_text};
+use crate::client::{Exchange, Probe};
+use crate::finding::{Category, Finding, Rule, Severity};
+use crate::identity::Identity;
+use crate::objects::{Objects, is_account_param};
+use crate::target::{Op, query_string};
+
+pub static PATH: Rule = Rule {
+    id: "bola.path",
+    name: "Another user's object read through a path id",
+    category: Category::Api1,
+    severity: Severity::High,
+    cwe: Some(639),
+    description: "An operation answers one user's object to another user (or to anyone) who names its id in the path: the API does not check that the object belongs to the caller.",
+};
+
+pub static QUERY: Rule = Rule {
+    id: "bola.query",
+    name: "Another user's object read through a query id",
+    category: Category::Api1,
+    severity: Severity::High,
+    cwe: Some(639),
+    description: "An operation answers one user's object to another user who names its id in a query parameter.",
+};
+
+pub static BODY: Rule = Rule {
+    id: "bola.body",
+    name: "Another user's object read through an id in the body",
+    category: Category::Api1,
+    severity: Severity::High,
+    cwe: Some(639),
+    description: "An operation answers one user's object to another user who names its id in the JSON request body.",
+};
+
+static RULES: &[&Rule] = &[&PATH, &QUERY, &BODY];
+
+/// The most operations tried, and the owner's values tried per operation,
+/// parameter and pair of users.
+const MAX_OPS: usize = 50;
+const MAX_VALUES: usize = 2;
+
+pub struct Bola;
+
+/// Where an operation takes an object id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Path,
+    Query,
+    Body,
+}
+
+impl Place {
+    fn rule(self) -> &'static Rule {
+        match self {
+            Place::Path => &PATH,
+            Place::Query => &QUERY,
+            Place::Body => &BODY,
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Place::Path => "path parameter",
+            Place::Query => "query parameter",
+            Place::Body => "body field",
+        }
+    }
+}
+
+/// One id an operation takes.
+#[derive(Debug, Clone)]
+struct Slot<'a> {
+    op: &'a Op,
+    place: Place,
+    name: String,
+}
+
+#[async_trait]
+impl Check for Bola {
+    fn name(&self) -> &'static str {
+        "object-level authorization"
+    }
+
+    fn rules(&self) -> &'static [&'static Rule] {
+        RULES
+    }
+
+    fn plan(&self, cx: &Context) -> Vec<String> {
+        let mut lines = Vec::new();
+        for slot in slots(cx).into_iter().filter(|s| cx.enabled(s.place.rule())) {
+            lines.push(format!(
+                "{} {}: each user's own `{}` ({}) as its owner, then as every other user and anonymous (at most {MAX_VALUES} values per pair)",
+                slot.op.method.as_str(),
+                slot.op.template,
+                slot.name,
+                slot.place.words(),
+            ));
+        }
+        lines
+    }
+
+    async fn run(&self, cx: &Context, out: &mut Outcome) {
+        if cx.identities.users.len() < 2 {
+            out.skip(
+                self.name(),
+                "needs two ordinary users (role: user) to try one's objects as the other",
+            );
+            return;
+        }
+        let slots: Vec<Slot> = slots(cx)
+            .into_iter()
+            .filter(|s| cx.enabled(s.place.rule()))
+            .collect();
+        let mut tried = false;
+        for slot in &slots {
+            if slot.place == Place::Body && !cx.client.writes_allowed() {
+                out.skip(
+                    self.name(),
+                    format!(
+                        "{} {}: ids in the body are sent with {}, a write (--allow-writes)",
+                        slot.op.method.as_str(),
+                        slot.op.template,
+                        slot.op.method.as_str()
+                    ),
+                );
+                continue;
+            }
+            for (owner, other) in cx.identities.user_pairs() {
+                let values = owned_values(&cx.objects, owner, other, &slot.name);
+                tried |= !values.is_empty();
+                let mut found = None;
+                for value in values.iter().take(MAX_VALUES) {
+                    found = try_value(cx, slot, owner, other, value).await;
+                    if found.is_some() {
+                        break;
+                    }
+                }
+                if let Some(finding) = found {
+                    out.found(finding);
+                    break;
+                }
+            }
+        }
+        if !tried {
+            out.skip(
+                self.name(),
+                if cx.client.writes_allowed() {
+                    "no object id belongs to one user alone: nothing to try as another"
+                } else {
+                    "no object id belongs to one user alone: run with --allow-writes so each user creates its own"
+                },
+            );
+        }
+    }
+}
+
+/// Every id slot of the secured operations: path parameters of reads,
+/// query parameters of reads that name harvested ids, and the one
+/// required body field of a look-up (`POST /orders/lookup {"orderId"}`).
+fn slots(cx: &Context) -> Vec<Slot<'_>> {
+    let known = cx.objects.params();
+    let mut slots = Vec::new();
+    for op in cx.ops.iter().filter(|op| op.secured).take(MAX_OPS) {
+        if op.is_read() {
+            for param in op.path_params() {
+                slots.push(Slot {
+                    op,
+                    place: Place::Path,
+                    name: param.name.clone(),
+                });
+            }
+            for param in op.query_params() {
+                if known.contains(param.name.as_str()) || param.name.ends_with("Id") {
+                    slots.push(Slot {
+                        op,
+                        place: Place::Query,
+                        name: param.name.clone(),
+                    });
+                }
+            }
+        } else if op.method == moat_spec::Method::Post
+            && op.path_params().next().is_none()
+            && let Some(body) = &op.body
+        {
+            // A look-up: the body names one object and nothing else.
+            let required = crate::schema::required(body);
+            if let [name] = required.as_slice()
+                && (known.contains(name.as_str()) || name.ends_with("Id"))
+            {
+                slots.push(Slot {
+                    op,
+                    place: Place::Body,
+                    name: name.clone(),
+                });
+            }
+        }
+    }
+    slots
+}
+
+/// The owner's values of `param` that `other` has not seen: what it
+/// created or alone saw, and its own account's id for an account
+/// parameter.
+fn owned_values(objects: &Objects, owner: &Identity, other: &Identity, param: &str) -> Vec<String> {
+    let mut values: Vec<String> = objects
+        .owned_by(owner.name(), param, &[other.name()])
+        .into_iter()
+        .map(|h| h.value.clone())
+        .collect();
+    if is_account_param(param)
+        && let Some(id) = objects.account_id(owner.name())
+        && objects.account_id(other.name()).as_deref() != Some(id.as_str())
+        && !values.contains(&id)
+    {
+        values.insert(0, id);
+    }
+    values
+}
+
+/// Tries `value` (the owner's) as the owner, then as `other` and as
+/// anonymous: a finding when either gets the owner's object.
+async fn try_value(
+    cx: &Context,
+    slot: &Slot<'_>,
+    owner: &Identity,
+    other: &Identity,
+    value: &str,
+) -> Option<Finding> {
+    let probe = probe_for(cx, slot, owner, value)?;
+    let mine = cx.send(&probe, owner).await.ok()?;
+    if !mine.is_success() {
+        return None;
+    }
+    let expected = mine.json()?;
+    for intruder in [other, &cx.identities.anonymous] {
+        let Ok(theirs) = cx.send(&probe, intruder).await else {
+            continue;
+        };
+        if theirs.is_success()
+            && theirs
+                .json()
+                .is_some_and(|got| same_object(&expected, &got, &slot.name))
+        {
+            return Some(finding(slot, owner, intruder, value, &mine, &theirs));
+        }
+    }
+    None
+}
+
+/// The request for `slot` with `value` in it, the rest from `owner`'s
+/// values and the schemas' samples.
+fn probe_for(cx: &Context, slot: &Slot<'_>, owner: &Identity, value: &str) -> Option<Probe> {
+    let op = slot.op;
+    let mut values = cx.path_values(op, Some(owner.name()))?;
+    match slot.place {
+        Place::Path => {
+            values.insert(slot.name.clone(), value.to_string());
+            cx.probe(op, &values)
+        }
+        Place::Query => {
+            let path = op.path_with(&values)?;
+            let mut query: Vec<(String, String)> = op
+                .query_params()
+                .filter(|p| p.required && p.name != slot.name)
+                .filter_map(|p| {
+                    Some((
+                        p.name.clone(),
+                        scalar_text(&crate::schema::sample(&p.schema))?,
+                    ))
+                })
+                .collect();
+            query.push((slot.name.clone(), value.to_string()));
+            Some(Probe::new(
+                op.http_method(),
+                format!("{path}{}", query_string(&query)),
+            ))
+        }
+        Place::Body => {
+            let schema = op.body.as_ref()?;
+            let mut body = crate::schema::sample(schema);
+            let field = crate::schema::properties(schema)
+                .get(&slot.name)
+                .cloned()
+                .unwrap_or(Value::Null);
+            body.as_object_mut()?
+                .insert(slot.name.clone(), typed(&field, value));
+            Some(cx.probe(op, &values)?.json(&body))
+        }
+    }
+}
+
+/// `text` as the JSON type `schema` asks for (an integer id as a number).
+pub(crate) fn typed(schema: &Value, text: &str) -> Value {
+    match crate::schema::type_of(schema) {
+        Some("integer") => text
+            .parse::<i64>()
+            .map_or_else(|_| Value::String(text.to_string()), Value::from),
+        Some("number") => text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or_else(|| Value::String(text.to_string()), Value::Number),
+        _ => Value::String(text.to_string()),
+    }
+}
+
+/// Whether `got` is the object `expected` (the owner's answer): the same
+/// body, or the same non-empty id (`id` or the field named like the
+/// parameter).
+pub(crate) fn same_object(expected: &Value, got: &Value, param: &str) -> bool {
+    if expected == got {
+        return !matches!(expected, Value::Null)
+            && expected.as_object().is_none_or(|o| !o.is_empty())
+            && expected.as_array().is_none_or(|a| !a.is_empty());
+    }
+    let (Some(expected), Some(got)) = (expected.as_object(), got.as_object()) else {
+        return false;
+    };
+    [param, "id"].iter().any(|key| {
+        expected
+            .get(*key)
+            .filter(|v| !v.is_null())
+            .is_some_and(|v| got.get(*key) == Some(v))
+    })
+}
+
+fn finding(
+    slot: &Slot<'_>,
+    owner: &Identity,
+    intruder: &Identity,
+    value: &str,
+    mine: &Exchange,
+    theirs: &Exchange,
+) -> Finding {
+    let op = slot.op;
+    let (fix, api) = fix_for(slot);
+    Finding::new(
+        slot.place.rule(),
+        format!(
+            "another user's object is answered through the {} `{}`",
+            slot.place.words(),
+            slot.name
+        ),
+        format!(
+            "{owner} reads its own object with {} = {value}; {intruder} sends the same request and gets the same object.",
+            slot.name,
+            owner = owner.name(),
+            intruder = intruder.name(),
+        ),
+    )
+    .at(op.reference())
+    .by(intruder.name())
+    .evidence(Context::evidence(
+        mine,
+        format!("{} reads its own object", owner.name()),
+    ))
+    .evidence(Context::evidence(
+        theirs,
+        format!(
+            "{} gets the same object (same body or the same `{}`/`id`)",
+            intruder.name(),
+            slot.name
+        ),
+    ))
+    .fix(fix)
+    .fix_api(api)
+}
+
+/// The moat config that binds the object to its owner.
+fn fix_for(slot: &Slot<'_>) -> (String, String) {
+    let op_id = slot
+        .op
+        .operation_id
+        .clone()
+        .unwrap_or_else(|| format!("{} {}", slot.op.method.as_str(), slot.op.template));
+    let moat = if is_account_param(&slot.name) {
+        format!(
+            "# in the document, on {op_id}: the parameter must be the caller's own id\nx-moat-owner: {{parameter: {}, equals: \"attribute:user_id\"}}",
+            slot.name
+        )
+    } else {
+        let pointer = match slot.place {
+            Place::Body => format!("/{}", slot.name),
+            _ => "/id".to_string(),
+        };
+        format!(
+            "object_access:\n  learn:\n    - kind: {kind}\n      create: <the operationId that creates it>\n      id_pointer: {pointer}\n      parameter: {param}\n      operations: [{op_id}]",
+            kind = slot.name.trim_end_matches("Id"),
+            param = slot.name,
+        )
+    };
+    (
+        moat,
+        format!(
+            "check in {op_id} that the object named by `{}` belongs to the caller (answer 404 otherwise)",
+            slot.name
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_same_object_is_the_same_body_or_the_same_id() {
+        let order = json!({"id": 7, "total": 3.5});
+        assert!(same_object(&order, &order, "orderId"));
+        assert!(same_object(
+            &order,
+            &json!({"id": 7, "total": 3.5, "extra": 1}),
+            "orderId"
+        ));
+        assert!(same_object(
+            &json!({"orderId": 7, "total": 1}),
+            &json!({"orderId": 7, "total": 2}),
+            "orderId"
+        ));
+        assert!(!same_object(
+            &order,
+            &json!({"id": 8, "total": 3.5}),
+            "orderId"
+        ));
+        assert!(!same_object(&json!({}), &json!({}), "orderId"));
+        assert!(!same_object(&json!([]), &json!([]), "orderId"));
+        assert!(!same_object(
+            &json!({"id": null, "a": 1}),
+            &json!({"id": null, "a": 2}),
+            "x"
+        ));
+        assert!(!same_object(&order, &json!("forbidden"), "orderId"));
+    }
+
+    #[test]
+    fn ids_are_typed_as_their_schema_says() {
+        assert_eq!(typed(&json!({"type": "integer"}), "12"), json!(12));
+        assert_eq!(typed(&json!({"type": "integer"}), "x"), json!("x"));
+        assert_eq!(typed(&json!({"type": "string"}), "12"), json!("12"));
+    }
+}
