@@ -38,7 +38,11 @@ fn found(report: &Value) -> Vec<(String, String)> {
 fn every_planted_authorization_weakness_is_found_on_its_operation() {
     let dir = tempdir();
     let store = Bookstore::start("all");
-    let report = scan_bookstore(dir.path(), &store.url(), &["--checks", CHECKS, "--allow-writes"]);
+    let report = scan_bookstore(
+        dir.path(),
+        &store.url(),
+        &["--checks", CHECKS, "--allow-writes"],
+    );
     let found = found(&report);
     for (rule, place) in [
         ("bola.path", "GET /orders/{orderId}"),
@@ -76,7 +80,11 @@ fn every_planted_authorization_weakness_is_found_on_its_operation() {
 fn the_fixed_bookstore_shows_nothing() {
     let dir = tempdir();
     let store = Bookstore::start("none");
-    let report = scan_bookstore(dir.path(), &store.url(), &["--checks", CHECKS, "--allow-writes"]);
+    let report = scan_bookstore(
+        dir.path(),
+        &store.url(),
+        &["--checks", CHECKS, "--allow-writes"],
+    );
     let found: Vec<(String, String)> = found(&report)
         .into_iter()
         .filter(|(rule, _)| FAMILIES.iter().any(|f| rule.starts_with(f)))
@@ -106,7 +114,12 @@ async fn state(base: &str) -> (Value, Value, u16) {
             .bearer_auth(&token)
             .send()
     };
-    let books = get("/api/books?limit=100").await.unwrap().json().await.unwrap();
+    let books = get("/api/books?limit=100")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let users = get("/api/admin/users").await.unwrap().json().await.unwrap();
     let order = get("/api/orders/1").await.unwrap().status().as_u16();
     (books, users, order)
@@ -119,7 +132,11 @@ async fn without_writes_nothing_changes_and_the_skips_say_why() {
     let before = state(&store.url()).await;
     assert_eq!(before.2, 404, "no order yet");
     let report = scan_bookstore(dir.path(), &store.url(), &["--checks", CHECKS]);
-    assert_eq!(state(&store.url()).await, before, "the scan changed the bookstore");
+    assert_eq!(
+        state(&store.url()).await,
+        before,
+        "the scan changed the bookstore"
+    );
     let found = found(&report);
     // What reads alone show is still found.
     for (rule, place) in [
@@ -146,6 +163,9 @@ async fn without_writes_nothing_changes_and_the_skips_say_why() {
         "business flow(s) not tried",
         "DELETE needs writes",
     ] {
-        assert!(skipped.contains(reason), "no skip saying {reason:?}: {skipped}");
+        assert!(
+            skipped.contains(reason),
+            "no skip saying {reason:?}: {skipped}"
+        );
     }
 }

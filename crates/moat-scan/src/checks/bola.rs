@@ -452,3 +452,151 @@ mod tests {
         assert_eq!(typed(&json!({"type": "string"}), "12"), json!("12"));
     }
 }
+
+/// The check against a real API on a local socket: one that answers any
+/// caller's object, one that checks ownership, and one that answers 2xx
+/// with a refusal in the body.
+#[cfg(test)]
+mod server_tests {
+    use std::convert::Infallible;
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::checks::Outcome;
+    use crate::identity::{Identities, Role};
+    use crate::objects::{Harvested, Objects, Provenance};
+
+    const SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: things, version: "1"}
+components:
+  securitySchemes:
+    bearer: {type: http, scheme: bearer}
+security: [{bearer: []}]
+paths:
+  /things/{thingId}:
+    get:
+      operationId: getThing
+      parameters: [{name: thingId, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: ok}}
+"#;
+
+    #[derive(Clone, Copy)]
+    enum Api {
+        /// Answers anyone.
+        Open,
+        /// Answers the owner only (404 to others).
+        Careful,
+        /// Answers 200 to everyone, with a refusal for others.
+        Refuses200,
+    }
+
+    async fn serve(api: Api) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let caller = req
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    let owner = caller == "Bearer alice";
+                    let (status, body) = match (api, owner, req.uri().path()) {
+                        (_, _, path) if path != "/things/t-1" => (404, "{}".to_string()),
+                        (Api::Open, _, _) | (_, true, _) => {
+                            (200, r#"{"id":"t-1","text":"alice's"}"#.to_string())
+                        }
+                        (Api::Careful, false, _) => (404, "{}".to_string()),
+                        (Api::Refuses200, false, _) => {
+                            (200, r#"{"error":"not yours"}"#.to_string())
+                        }
+                    };
+                    async move {
+                        Ok::<_, Infallible>(
+                            http::Response::builder()
+                                .status(status)
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(body)))
+                                .unwrap(),
+                        )
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    async fn scan(api: Api) -> Outcome {
+        let base = serve(api).await;
+        let spec = Arc::new(moat_spec::load_text("things.yaml", SPEC).unwrap());
+        let user = |name: &str| {
+            crate::identity::Identity::with_headers(
+                name,
+                Role::User,
+                vec![("Authorization".into(), format!("Bearer {name}"))],
+            )
+        };
+        let mut objects = Objects::default();
+        objects.add(
+            "alice",
+            "thingId",
+            Harvested {
+                value: "t-1".into(),
+                provenance: Provenance::Created,
+                source: "POST /things".into(),
+            },
+        );
+        let cx = Context {
+            client: crate::Client::new(&base.parse().unwrap(), crate::Limits::default(), false)
+                .unwrap(),
+            ops: crate::target::operations(&spec),
+            spec,
+            identities: Identities::new(vec![user("alice"), user("bob")]),
+            objects,
+            selected: Vec::new(),
+            observer: Arc::new(crate::progress::Silent),
+            canary: None,
+        };
+        let mut out = Outcome::default();
+        Bola.run(&cx, &mut out).await;
+        out
+    }
+
+    #[tokio::test]
+    async fn another_users_object_answered_is_a_finding() {
+        let out = scan(Api::Open).await;
+        assert_eq!(out.findings.len(), 1, "{:?}", out.findings);
+        let finding = &out.findings[0];
+        assert_eq!(finding.rule, "bola.path");
+        assert_eq!(finding.identity.as_deref(), Some("bob"));
+        assert_eq!(
+            finding.title,
+            "another user's object is answered through the path parameter `thingId`"
+        );
+        assert!(!finding.title.contains("t-1"), "no id in the title");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_or_a_2xx_without_the_object_is_not() {
+        for api in [Api::Careful, Api::Refuses200] {
+            let out = scan(api).await;
+            assert!(out.findings.is_empty(), "{:?}", out.findings);
+        }
+    }
+}
