@@ -3,6 +3,8 @@
 //! operation, nothing on the fixed API, nothing written without
 //! `--allow-writes`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use serde_json::Value;
