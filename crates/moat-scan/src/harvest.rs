@@ -149,7 +149,36 @@ pub fn created_ids(
             out.entry(param.name.clone()).or_insert(value);
         }
     }
+    // The id under the name other operations give it in a query or body
+    // (`GET /invoices?orderId=` for `POST /orders`).
+    if let Some(name) = id_name(op)
+        && !out.contains_key(&name)
+        && cx.ops.iter().any(|o| takes(o, &name))
+        && let Some(value) = json
+            .as_ref()
+            .and_then(|j| j.get("id"))
+            .and_then(scalar_text)
+    {
+        out.insert(name, value);
+    }
     out
+}
+
+/// The name an id of `op`'s collection goes by elsewhere: `orderId` for
+/// `/orders`.
+fn id_name(op: &Op) -> Option<String> {
+    let last = op.template.trim_end_matches('/').rsplit('/').next()?;
+    let singular = last.strip_suffix('s').unwrap_or(last);
+    (!singular.is_empty() && !singular.contains('{')).then(|| format!("{singular}Id"))
+}
+
+/// Whether `op` takes a parameter or a body property named `name`.
+fn takes(op: &Op, name: &str) -> bool {
+    op.parameters.iter().any(|p| p.name == name)
+        || op
+            .body
+            .as_ref()
+            .is_some_and(|b| crate::schema::properties(b).contains_key(name))
 }
 
 /// Appends the identity's name to every string in `body` that is not an
@@ -303,5 +332,36 @@ fn collect(
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_collection_names_its_ids_in_the_singular() {
+        let op = |template: &str| Op {
+            method: moat_spec::Method::Post,
+            template: template.to_string(),
+            full_template: template.to_string(),
+            operation_id: None,
+            deprecated: false,
+            tags: Vec::new(),
+            secured: true,
+            schemes: Vec::new(),
+            scopes: Vec::new(),
+            parameters: Vec::new(),
+            body: None,
+            body_types: Vec::new(),
+            responses: BTreeMap::new(),
+            extensions: BTreeMap::new(),
+        };
+        assert_eq!(id_name(&op("/orders")).as_deref(), Some("orderId"));
+        assert_eq!(
+            id_name(&op("/api/v1/invoices/")).as_deref(),
+            Some("invoiceId")
+        );
+        assert_eq!(id_name(&op("/things/{id}")), None);
     }
 }

@@ -51,6 +51,7 @@ fn every_planted_authorization_weakness_is_found_on_its_operation() {
         ("bola.path", "GET /notes/{title}"),
         ("bola.query", "GET /invoices"),
         ("bola.body", "POST /orders/lookup"),
+        ("bola.write", "DELETE /books/{bookId}"),
         ("bfla.privileged-operation", "GET /admin/users"),
         ("bfla.privileged-operation", "DELETE /books/{bookId}"),
         ("bfla.method-swap", "/orders/{orderId}"),
@@ -152,6 +153,7 @@ async fn without_writes_nothing_changes_and_the_skips_say_why() {
     }
     for rule in [
         "bola.body",
+        "bola.write",
         "property.mass-assignment",
         "bfla.account-takeover",
         "flow.unthrottled",

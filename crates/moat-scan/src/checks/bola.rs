@@ -8,6 +8,8 @@
 //! answer that *is the owner's object*: the same body, or the same id
 //! field, never just a 2xx.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -45,7 +47,16 @@ pub static BODY: Rule = Rule {
     description: "An operation answers one user's object to another user who names its id in the JSON request body.",
 };
 
-static RULES: &[&Rule] = &[&PATH, &QUERY, &BODY];
+pub static WRITE: Rule = Rule {
+    id: "bola.write",
+    name: "Another user's object deleted",
+    category: Category::Api1,
+    severity: Severity::Critical,
+    cwe: Some(639),
+    description: "A DELETE naming one user's object succeeds for another user, and the object is gone: the API does not check who owns what it changes.",
+};
+
+static RULES: &[&Rule] = &[&PATH, &QUERY, &BODY, &WRITE];
 
 /// The most operations tried, and the owner's values tried per operation,
 /// parameter and pair of users.
@@ -100,6 +111,14 @@ impl Check for Bola {
 
     fn plan(&self, cx: &Context) -> Vec<String> {
         let mut lines = Vec::new();
+        if cx.enabled(&WRITE) {
+            for op in deletes(cx) {
+                lines.push(format!(
+                    "DELETE {} (writes only): another user deletes an object the owner created for the scan; the owner reads it after",
+                    op.template
+                ));
+            }
+        }
         for slot in slots(cx).into_iter().filter(|s| cx.enabled(s.place.rule())) {
             lines.push(format!(
                 "{} {}: each user's own `{}` ({}) as its owner, then as every other user and anonymous (at most {MAX_VALUES} values per pair)",
@@ -154,6 +173,9 @@ impl Check for Bola {
                 }
             }
         }
+        if cx.enabled(&WRITE) {
+            delete_others(cx, out).await;
+        }
         if !tried {
             out.skip(
                 self.name(),
@@ -163,6 +185,114 @@ impl Check for Bola {
                     "no object id belongs to one user alone: run with --allow-writes so each user creates its own"
                 },
             );
+        }
+    }
+}
+
+/// The secured DELETE operations on an item with a read beside them.
+fn deletes(cx: &Context) -> Vec<&Op> {
+    cx.ops
+        .iter()
+        .filter(|op| op.secured && op.method == moat_spec::Method::Delete)
+        .filter(|op| op.path_params().next().is_some())
+        .filter(|op| read_of(cx, op).is_some())
+        .take(MAX_OPS)
+        .collect()
+}
+
+fn read_of<'a>(cx: &'a Context, op: &Op) -> Option<&'a Op> {
+    cx.ops
+        .iter()
+        .find(|o| o.method == moat_spec::Method::Get && o.template == op.template)
+}
+
+/// `bola.write`: for each pair, the other user deletes one object the owner
+/// created (never one it only saw); a finding when that succeeds and the
+/// owner can no longer read it.
+async fn delete_others(cx: &Context, out: &mut Outcome) {
+    let ops = deletes(cx);
+    if ops.is_empty() {
+        return;
+    }
+    if !cx.client.writes_allowed() {
+        out.skip(
+            "object-level authorization",
+            "bola.write: deleting another user's object needs writes (--allow-writes)",
+        );
+        return;
+    }
+    for op in ops {
+        let Some(read) = read_of(cx, op) else {
+            continue;
+        };
+        'pairs: for (owner, other) in cx.identities.user_pairs() {
+            let mut values = BTreeMap::new();
+            for param in op.path_params() {
+                let Some(created) = cx
+                    .objects
+                    .of(owner.name(), &param.name)
+                    .into_iter()
+                    .find(|h| h.provenance == crate::objects::Provenance::Created)
+                else {
+                    continue 'pairs;
+                };
+                values.insert(param.name.clone(), created.value.clone());
+            }
+            let (Some(path), Some(read_path)) = (op.path_with(&values), read.path_with(&values))
+            else {
+                continue;
+            };
+            let Ok(before) = cx.send(&Probe::get(read_path.clone()), owner).await else {
+                continue;
+            };
+            if !before.is_success() {
+                continue;
+            }
+            let Ok(deleted) = cx.send(&Probe::new(op.http_method(), path), other).await else {
+                continue;
+            };
+            if !deleted.is_success() {
+                continue;
+            }
+            let Ok(after) = cx.send(&Probe::get(read_path), owner).await else {
+                continue;
+            };
+            if after.is_success() {
+                continue;
+            }
+            let (fix, api) = fix_for(&Slot {
+                op,
+                place: Place::Path,
+                name: op
+                    .path_params()
+                    .last()
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+            });
+            out.found(
+                Finding::new(
+                    &WRITE,
+                    "another user's object can be deleted",
+                    format!(
+                        "{other} deleted an object {owner} created for the scan ({}); {owner} can no longer read it.",
+                        values
+                            .iter()
+                            .map(|(k, v)| format!("{k} = {v}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        other = other.name(),
+                        owner = owner.name(),
+                    ),
+                )
+                .at(op.reference())
+                .by(other.name())
+                .evidence(Context::evidence(&before, format!("{} reads its object", owner.name())))
+                .evidence(Context::evidence(&deleted, format!("{} deletes it", other.name())))
+                .evidence(Context::evidence(&after, "it is gone"))
+                .fix(fix)
+                .fix_api(api),
+            );
+            break;
         }
     }
 }
