@@ -89,10 +89,20 @@ impl Check for Bfla {
         }
         if cx.enabled(&METHOD_SWAP) {
             for (template, methods) in paths(cx) {
-                lines.push(format!(
-                    "{template} (documented {}): GET if undocumented; DELETE on an object the user created (writes only)",
-                    methods.iter().cloned().collect::<Vec<_>>().join(", ")
-                ));
+                let mut tries = Vec::new();
+                if !methods.contains("GET") {
+                    tries.push("GET");
+                }
+                if !methods.contains("DELETE") && template.ends_with('}') {
+                    tries.push("DELETE on an object the user created (writes only)");
+                }
+                if !tries.is_empty() {
+                    lines.push(format!(
+                        "{template} (documented {}): {}",
+                        methods.iter().cloned().collect::<Vec<_>>().join(", "),
+                        tries.join("; ")
+                    ));
+                }
             }
         }
         if cx.enabled(&ACCOUNT_TAKEOVER) {
