@@ -588,18 +588,9 @@ mod tests {
 /// with a refusal in the body.
 #[cfg(test)]
 mod server_tests {
-    use std::convert::Infallible;
-    use std::sync::Arc;
-
-    use bytes::Bytes;
-    use http_body_util::Full;
-    use hyper::service::service_fn;
-    use hyper_util::rt::TokioIo;
-    use tokio::net::TcpListener;
-
     use super::*;
     use crate::checks::Outcome;
-    use crate::identity::{Identities, Role};
+    use crate::checks::test_api::{context, serve};
     use crate::objects::{Harvested, Objects, Provenance};
 
     const SPEC: &str = r#"
@@ -627,61 +618,17 @@ paths:
         Refuses200,
     }
 
-    async fn serve(api: Api) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let caller = req
-                        .headers()
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string();
-                    let owner = caller == "Bearer alice";
-                    let (status, body) = match (api, owner, req.uri().path()) {
-                        (_, _, path) if path != "/things/t-1" => (404, "{}".to_string()),
-                        (Api::Open, _, _) | (_, true, _) => {
-                            (200, r#"{"id":"t-1","text":"alice's"}"#.to_string())
-                        }
-                        (Api::Careful, false, _) => (404, "{}".to_string()),
-                        (Api::Refuses200, false, _) => {
-                            (200, r#"{"error":"not yours"}"#.to_string())
-                        }
-                    };
-                    async move {
-                        Ok::<_, Infallible>(
-                            http::Response::builder()
-                                .status(status)
-                                .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from(body)))
-                                .unwrap(),
-                        )
-                    }
-                });
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service),
-                );
-            }
-        });
-        format!("http://{addr}")
-    }
-
     async fn scan(api: Api) -> Outcome {
-        let base = serve(api).await;
-        let spec = Arc::new(moat_spec::load_text("things.yaml", SPEC).unwrap());
-        let user = |name: &str| {
-            crate::identity::Identity::with_headers(
-                name,
-                Role::User,
-                vec![("Authorization".into(), format!("Bearer {name}"))],
-            )
-        };
+        let base = serve(move |r| {
+            let owner = r.caller == "alice";
+            match (api, owner) {
+                _ if r.path != "/things/t-1" => (404, "{}".into()),
+                (Api::Open, _) | (_, true) => (200, r#"{"id":"t-1","text":"alice's"}"#.into()),
+                (Api::Careful, false) => (404, "{}".into()),
+                (Api::Refuses200, false) => (200, r#"{"error":"not yours"}"#.into()),
+            }
+        })
+        .await;
         let mut objects = Objects::default();
         objects.add(
             "alice",
@@ -692,17 +639,7 @@ paths:
                 source: "POST /things".into(),
             },
         );
-        let cx = Context {
-            client: crate::Client::new(&base.parse().unwrap(), crate::Limits::default(), false)
-                .unwrap(),
-            ops: crate::target::operations(&spec),
-            spec,
-            identities: Identities::new(vec![user("alice"), user("bob")]),
-            objects,
-            selected: Vec::new(),
-            observer: Arc::new(crate::progress::Silent),
-            canary: None,
-        };
+        let cx = context(&base, SPEC, objects, false);
         let mut out = Outcome::default();
         Bola.run(&cx, &mut out).await;
         out

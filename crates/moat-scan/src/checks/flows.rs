@@ -201,4 +201,51 @@ mod tests {
         let unmarked = BTreeMap::from([(EXTENSION.to_string(), json!(false))]);
         assert!(!is_flow(&op("redeemCoupon", "/coupons/redeem", unmarked)));
     }
+
+    const SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: shop, version: "1"}
+components:
+  securitySchemes:
+    bearer: {type: http, scheme: bearer}
+security: [{bearer: []}]
+paths:
+  /coupons/redeem:
+    post:
+      operationId: redeemCoupon
+      requestBody:
+        content:
+          application/json:
+            schema: {type: object, properties: {code: {type: string, example: C1}}}
+      responses: {"200": {description: ok}}
+"#;
+
+    async fn scan(once: bool, writes: bool) -> Outcome {
+        let base = crate::checks::test_api::serve(move |r| match (r.method, r.n) {
+            ("POST", n) if once && n > 0 => (409, r#"{"detail":"redeemed already"}"#.into()),
+            ("POST", _) => (200, r#"{"discount":10}"#.into()),
+            _ => (405, "{}".into()),
+        })
+        .await;
+        let cx = crate::checks::test_api::context(
+            &base,
+            SPEC,
+            crate::objects::Objects::default(),
+            writes,
+        );
+        let mut out = Outcome::default();
+        Flows.run(&cx, &mut out).await;
+        out
+    }
+
+    #[tokio::test]
+    async fn a_flow_accepted_every_time_is_a_finding_and_one_refused_is_not() {
+        let open = scan(false, true).await;
+        assert_eq!(open.findings.len(), 1, "{:?}", open.findings);
+        assert_eq!(open.findings[0].rule, "flow.unthrottled");
+        assert!(scan(true, true).await.findings.is_empty());
+        let without_writes = scan(false, false).await;
+        assert!(without_writes.findings.is_empty());
+        assert_eq!(without_writes.skipped.len(), 1);
+    }
 }

@@ -25,6 +25,8 @@ pub mod bfla;
 pub mod bola;
 pub mod flows;
 pub mod property;
+#[cfg(test)]
+mod test_api;
 
 /// One family of checks.
 #[async_trait]
