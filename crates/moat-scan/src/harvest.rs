@@ -96,45 +96,89 @@ async fn create(cx: &Context, identity: &Identity, objects: &mut Objects) {
             continue;
         }
         let source = format!("{} {}", op.method.as_str(), op.template);
-        // Objects named by a request field (a note by its title).
-        for item in item_ops(cx, op) {
-            for param in item.path_params() {
-                if let Some(value) = body.get(&param.name).and_then(scalar_text) {
-                    objects.add(
-                        identity.name(),
-                        &param.name,
-                        Harvested {
-                            value,
-                            provenance: Provenance::Created,
-                            source: source.clone(),
-                        },
-                    );
-                }
-            }
-        }
         if let Some(json) = answer.json() {
             collect(cx, op, &json, identity.name(), Provenance::Created, objects);
         }
-        if let Some(last) = answer
-            .header("location")
-            .and_then(|l| l.rsplit('/').next())
-            .filter(|s| !s.is_empty())
-        {
-            for item in item_ops(cx, op) {
-                if let Some(param) = item.path_params().last() {
-                    objects.add(
-                        identity.name(),
-                        &param.name,
-                        Harvested {
-                            value: last.to_string(),
-                            provenance: Provenance::Created,
-                            source: source.clone(),
-                        },
-                    );
-                }
-            }
+        for (param, value) in created_ids(cx, op, &body, &answer) {
+            objects.add(
+                identity.name(),
+                &param,
+                Harvested {
+                    value,
+                    provenance: Provenance::Created,
+                    source: source.clone(),
+                },
+            );
         }
     }
+}
+
+/// The ids of the object `op` (a create) made with request `body` and
+/// `answer`, by the path parameter of its item operations that names it: a
+/// request field naming it (a note's `title`), the answer's field of that
+/// name or `id`, or the last segment of `Location`.
+pub fn created_ids(
+    cx: &Context,
+    op: &Op,
+    body: &Value,
+    answer: &crate::client::Exchange,
+) -> BTreeMap<String, String> {
+    let json = answer.json();
+    let location = answer
+        .header("location")
+        .and_then(|l| l.rsplit('/').next())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let mut out = BTreeMap::new();
+    for item in item_ops(cx, op) {
+        let Some(param) = item.path_params().last() else {
+            continue;
+        };
+        let value = body
+            .get(&param.name)
+            .and_then(scalar_text)
+            .or_else(|| {
+                json.as_ref().and_then(|j| {
+                    j.get(&param.name)
+                        .or_else(|| j.get("id"))
+                        .and_then(scalar_text)
+                })
+            })
+            .or_else(|| location.clone());
+        if let Some(value) = value {
+            out.entry(param.name.clone()).or_insert(value);
+        }
+    }
+    // The id under the name other operations give it in a query or body
+    // (`GET /invoices?orderId=` for `POST /orders`).
+    if let Some(name) = id_name(op)
+        && !out.contains_key(&name)
+        && cx.ops.iter().any(|o| takes(o, &name))
+        && let Some(value) = json
+            .as_ref()
+            .and_then(|j| j.get("id"))
+            .and_then(scalar_text)
+    {
+        out.insert(name, value);
+    }
+    out
+}
+
+/// The name an id of `op`'s collection goes by elsewhere: `orderId` for
+/// `/orders`.
+fn id_name(op: &Op) -> Option<String> {
+    let last = op.template.trim_end_matches('/').rsplit('/').next()?;
+    let singular = last.strip_suffix('s').unwrap_or(last);
+    (!singular.is_empty() && !singular.contains('{')).then(|| format!("{singular}Id"))
+}
+
+/// Whether `op` takes a parameter or a body property named `name`.
+fn takes(op: &Op, name: &str) -> bool {
+    op.parameters.iter().any(|p| p.name == name)
+        || op
+            .body
+            .as_ref()
+            .is_some_and(|b| crate::schema::properties(b).contains_key(name))
 }
 
 /// Appends the identity's name to every string in `body` that is not an
@@ -153,7 +197,7 @@ fn personalise(body: &mut Value, name: &str) {
 
 /// The operations that address one item of the collection `op` serves:
 /// `GET /notes/{title}` for `POST /notes`.
-fn item_ops<'a>(cx: &'a Context, op: &Op) -> Vec<&'a Op> {
+pub fn item_ops<'a>(cx: &'a Context, op: &Op) -> Vec<&'a Op> {
     let prefix = format!("{}/{{", op.template.trim_end_matches('/'));
     cx.ops
         .iter()
@@ -161,6 +205,48 @@ fn item_ops<'a>(cx: &'a Context, op: &Op) -> Vec<&'a Op> {
             o.template.starts_with(&prefix) && o.template[prefix.len()..].find('/').is_none()
         })
         .collect()
+}
+
+/// The identity whose account `fields` is: its `name`, `username`, `login`
+/// or `email` is one of the names the identity logs in with.
+fn account_of(cx: &Context, fields: &serde_json::Map<String, Value>) -> Option<String> {
+    fields.get("id")?;
+    let named: Vec<&str> = ["name", "username", "login", "email"]
+        .iter()
+        .filter_map(|k| fields.get(*k).and_then(Value::as_str))
+        .collect();
+    cx.identities
+        .authenticated()
+        .find(|i| login_names(i).iter().any(|n| named.contains(&n.as_str())))
+        .map(|i| i.name().to_string())
+}
+
+/// The names `identity` is known by: its own, and the user name or email
+/// its login sends.
+pub fn login_names(identity: &Identity) -> Vec<String> {
+    let mut names = vec![identity.name().to_string()];
+    let fields = identity
+        .login()
+        .and_then(|l| l.json.as_ref())
+        .and_then(Value::as_object);
+    for key in ["username", "user", "login", "email", "name"] {
+        if let Some(name) = fields.and_then(|f| f.get(key)).and_then(Value::as_str) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+/// The password `identity`'s login sends, when it is in a JSON body.
+pub fn login_password(identity: &Identity) -> Option<(String, String)> {
+    let fields = identity
+        .login()
+        .and_then(|l| l.json.as_ref())
+        .and_then(Value::as_object)?;
+    fields
+        .iter()
+        .find(|(k, v)| k.to_ascii_lowercase().contains("pass") && v.is_string())
+        .and_then(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
 }
 
 /// Records the ids in `body`, an answer of `op`.
@@ -209,6 +295,9 @@ fn collect(
         let Some(fields) = item.as_object() else {
             continue;
         };
+        if let Some(owner) = account_of(cx, fields) {
+            objects.set_account(&owner, fields.clone());
+        }
         for param in &item_params {
             let value = fields
                 .get(*param)
@@ -243,5 +332,36 @@ fn collect(
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_collection_names_its_ids_in_the_singular() {
+        let op = |template: &str| Op {
+            method: moat_spec::Method::Post,
+            template: template.to_string(),
+            full_template: template.to_string(),
+            operation_id: None,
+            deprecated: false,
+            tags: Vec::new(),
+            secured: true,
+            schemes: Vec::new(),
+            scopes: Vec::new(),
+            parameters: Vec::new(),
+            body: None,
+            body_types: Vec::new(),
+            responses: BTreeMap::new(),
+            extensions: BTreeMap::new(),
+        };
+        assert_eq!(id_name(&op("/orders")).as_deref(), Some("orderId"));
+        assert_eq!(
+            id_name(&op("/api/v1/invoices/")).as_deref(),
+            Some("invoiceId")
+        );
+        assert_eq!(id_name(&op("/things/{id}")), None);
     }
 }

@@ -31,6 +31,23 @@ pub struct Harvested {
 #[derive(Debug, Clone, Default)]
 pub struct Objects {
     by_identity: BTreeMap<String, BTreeMap<String, BTreeSet<Harvested>>>,
+    /// Each identity's own account record, as an answer showed it (an item
+    /// whose `name`, `username` or `email` is the identity's).
+    accounts: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Path parameter names that address a user account (`userId`,
+/// `account_id`), compared without case or `_`/`-`.
+pub fn is_account_param(name: &str) -> bool {
+    let flat: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    matches!(
+        flat.as_str(),
+        "userid" | "accountid" | "uid" | "customerid" | "memberid"
+    )
 }
 
 /// The most values kept per identity and parameter.
@@ -98,5 +115,27 @@ impl Objects {
 
     pub fn is_empty(&self) -> bool {
         self.by_identity.values().all(BTreeMap::is_empty)
+    }
+
+    /// Records `record` as `identity`'s own account (the first one seen
+    /// stays).
+    pub fn set_account(
+        &mut self,
+        identity: &str,
+        record: serde_json::Map<String, serde_json::Value>,
+    ) {
+        self.accounts.entry(identity.to_string()).or_insert(record);
+    }
+
+    /// `identity`'s own account record, when an answer showed it.
+    pub fn account(&self, identity: &str) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.accounts.get(identity)
+    }
+
+    /// The id of `identity`'s own account (its record's `id`).
+    pub fn account_id(&self, identity: &str) -> Option<String> {
+        self.account(identity)
+            .and_then(|a| a.get("id"))
+            .and_then(crate::checks::scalar_text)
     }
 }

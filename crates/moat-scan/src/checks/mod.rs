@@ -21,6 +21,13 @@ use crate::progress::Observer;
 use crate::schema;
 use crate::target::{Op, query_string};
 
+pub mod bfla;
+pub mod bola;
+pub mod flows;
+pub mod property;
+#[cfg(test)]
+mod test_api;
+
 /// One family of checks.
 #[async_trait]
 pub trait Check: Send + Sync {
@@ -38,7 +45,12 @@ pub trait Check: Send + Sync {
 /// Every check, in the order a scan runs them: the ones that change state
 /// or send bursts last, so they do not disturb the others.
 pub fn all() -> Vec<Box<dyn Check>> {
-    vec![]
+    vec![
+        Box::new(bola::Bola),
+        Box::new(property::Property),
+        Box::new(bfla::Bfla),
+        Box::new(flows::Flows),
+    ]
 }
 
 /// Every rule of every check: what SARIF lists and the docs describe.

@@ -54,6 +54,7 @@ pub use weaknesses::{Weakness, Weaknesses};
 
 use caller::Caller;
 
+mod accounts;
 pub(crate) mod caller;
 mod weaknesses;
 
@@ -210,8 +211,14 @@ struct Store {
     /// Each user's password, apart from the record (which leaks).
     passwords: BTreeMap<u64, String>,
     orders: BTreeMap<u64, Value>,
-    /// Reading notes by title (first writer wins; no owner recorded).
+    /// Who placed each order (`None`: an anonymous caller).
+    order_owners: BTreeMap<u64, Option<String>>,
+    /// Reading notes by title (first writer wins).
     notes: BTreeMap<String, Value>,
+    /// Who wrote each note.
+    note_owners: BTreeMap<String, Option<String>>,
+    /// Coupons redeemed, and redemption attempts ([`accounts`]).
+    coupons: accounts::Coupons,
     next_book_id: u64,
     next_order_id: u64,
 }
@@ -287,7 +294,10 @@ impl Store {
                 .map(|(id, p)| (id, p.to_string()))
                 .collect(),
             orders: BTreeMap::new(),
+            order_owners: BTreeMap::new(),
             notes: BTreeMap::new(),
+            note_owners: BTreeMap::new(),
+            coupons: accounts::Coupons::default(),
             next_book_id: 4,
             next_order_id: 1,
         }
@@ -345,7 +355,8 @@ impl Route<'_> {
             Route::Book(_) => "GET, DELETE",
             Route::Orders | Route::Notes | Route::Login => "POST",
             Route::Note(_) => "GET",
-            Route::User(_) | Route::Order(_) | Route::BooksV1 | Route::DebugConfig => "GET",
+            Route::User(_) => "GET, PATCH",
+            Route::Order(_) | Route::BooksV1 | Route::DebugConfig => "GET",
             Route::Echo | Route::Unknown => "",
         }
     }
@@ -396,7 +407,7 @@ pub(crate) type AreaAnswer<'a> = Option<Pin<Box<dyn Future<Output = Outcome> + S
 
 /// The areas beside the core routes, asked in order; the first that owns
 /// the request answers it.
-const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] = &[];
+const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] = &[accounts::route];
 
 /// Answers one request. Generic over the body type so it does not depend on
 /// how the request arrived; it never fails, errors become problem responses.
@@ -429,18 +440,18 @@ where
         (Route::Books, &Method::GET) => list_books(store, parts.uri.query()),
         (Route::Books, &Method::POST) => req
             .json_object()
-            .and_then(|object| create_book(store, object)),
+            .and_then(|object| create_book(&shared, object)),
         (Route::Book(id), &Method::GET) => get_book(store, id),
-        (Route::Book(id), &Method::DELETE) => delete_book(store, id),
-        (Route::User(id), &Method::GET) => get_user(store, id),
+        (Route::Book(id), &Method::DELETE) => delete_book(&shared, &req.caller, id),
+        (Route::User(id), &Method::GET) => get_user(&shared, &req.caller, id),
         (Route::Orders, &Method::POST) => req
             .json_object()
-            .and_then(|object| create_order(store, &object)),
-        (Route::Order(id), &Method::GET) => get_order(store, id),
+            .and_then(|object| create_order(store, &req.caller, &object)),
+        (Route::Order(id), &Method::GET) => get_order(&shared, &req.caller, id),
         (Route::Notes, &Method::POST) => req
             .json_object()
-            .and_then(|object| create_note(store, &object)),
-        (Route::Note(title), &Method::GET) => get_note(store, title),
+            .and_then(|object| create_note(store, &req.caller, &object)),
+        (Route::Note(title), &Method::GET) => get_note(&shared, &req.caller, title),
         (Route::Login, &Method::POST) => {
             req.json_object().and_then(|object| login(&shared, &object))
         }
@@ -482,8 +493,15 @@ fn list_books_v1(store: &Mutex<Store>) -> Response<Body> {
 
 /// `POST /api/books` — WEAKNESS (mass assignment): the documented fields are
 /// validated, but any other property is stored and returned as well.
-fn create_book(store: &Mutex<Store>, object: Map<String, Value>) -> Outcome {
+/// Without `mass-assignment`, an undocumented property is refused (400).
+fn create_book(shared: &Shared, object: Map<String, Value>) -> Outcome {
+    let store = &shared.store;
     let new_book = NewBook::from_json(object)?;
+    if !shared.has(Weakness::MassAssignment)
+        && let Some(name) = new_book.extra.keys().next()
+    {
+        return Err(Rejection::bad_request(format!("unknown property {name}")));
+    }
     let record = {
         let mut store = lock(store);
         let id = store.next_book_id;
@@ -507,9 +525,13 @@ fn get_book(store: &Mutex<Store>, raw_id: &str) -> Outcome {
 
 /// `DELETE /api/books/{bookId}` — WEAKNESS (broken function-level
 /// authorization): anyone may delete, there is no check of who is asking.
-fn delete_book(store: &Mutex<Store>, raw_id: &str) -> Outcome {
+/// Without `bfla`, only an administrator may.
+fn delete_book(shared: &Shared, caller: &Caller, raw_id: &str) -> Outcome {
+    if !shared.has(Weakness::Bfla) {
+        accounts::require_admin(caller)?;
+    }
     let id = parse_id(raw_id, "bookId")?;
-    match lock(store).books.remove(&id) {
+    match lock(&shared.store).books.remove(&id) {
         Some(_) => Ok(empty(StatusCode::NO_CONTENT)),
         None => Err(Rejection::not_found("book", id)),
     }
@@ -517,19 +539,37 @@ fn delete_book(store: &Mutex<Store>, raw_id: &str) -> Outcome {
 
 /// `GET /api/users/{userId}` — WEAKNESS (excessive data exposure): the whole
 /// stored record goes out, `passwordHash` and `ssn` included, trusting the
-/// client to show only what it needs.
-fn get_user(store: &Mutex<Store>, raw_id: &str) -> Outcome {
+/// client to show only what it needs. Without `excessive-exposure`, only the
+/// documented fields; without `no-auth`, only to the user or an
+/// administrator.
+fn get_user(shared: &Shared, caller: &Caller, raw_id: &str) -> Outcome {
     let id = parse_id(raw_id, "userId")?;
-    match lock(store).users.get(&id) {
-        Some(user) => Ok(json_response(StatusCode::OK, user)),
+    let store = lock(&shared.store);
+    if !shared.has(Weakness::NoAuth) {
+        accounts::require_account(&store, caller, id)?;
+    }
+    match store.users.get(&id) {
+        Some(user) => Ok(json_response(
+            StatusCode::OK,
+            &accounts::user_view(shared, user),
+        )),
         None => Err(Rejection::not_found("user", id)),
     }
 }
 
 /// `POST /api/orders`: takes copies out of stock and records the order.
-fn create_order(store: &Mutex<Store>, object: &Map<String, Value>) -> Outcome {
+fn create_order(store: &Mutex<Store>, caller: &Caller, object: &Map<String, Value>) -> Outcome {
     let new_order = NewOrder::from_json(object)?;
-    let order = place_order(&mut lock(store), &new_order)?;
+    let order = {
+        let mut store = lock(store);
+        let order = place_order(&mut store, &new_order)?;
+        if let Some(id) = order.get("id").and_then(Value::as_u64) {
+            store
+                .order_owners
+                .insert(id, caller.name().map(str::to_string));
+        }
+        order
+    };
     let location = format!("/api/orders/{}", order.get("id").unwrap_or(&Value::Null));
     Ok(created(&order, &location))
 }
@@ -571,32 +611,51 @@ fn place_order(store: &mut Store, new_order: &NewOrder) -> Result<Value, Rejecti
 
 /// `GET /api/orders/{orderId}` — WEAKNESS (broken object-level
 /// authorization): any order is returned to anyone who names its id.
-fn get_order(store: &Mutex<Store>, raw_id: &str) -> Outcome {
+/// Without `bola-numeric`, only to whoever placed it or an administrator.
+fn get_order(shared: &Shared, caller: &Caller, raw_id: &str) -> Outcome {
     let id = parse_id(raw_id, "orderId")?;
-    match lock(store).orders.get(&id) {
-        Some(order) => Ok(json_response(StatusCode::OK, order)),
-        None => Err(Rejection::not_found("order", id)),
-    }
+    let order = accounts::order_for(shared, caller, id, Weakness::BolaNumeric)?;
+    Ok(json_response(StatusCode::OK, &order))
 }
 
 /// `POST /api/notes`: saves a note under its title — the first writer's
 /// stays — and answers without an id: the title names it.
-fn create_note(store: &Mutex<Store>, object: &Map<String, Value>) -> Outcome {
+fn create_note(store: &Mutex<Store>, caller: &Caller, object: &Map<String, Value>) -> Outcome {
     let mut object = object.clone();
     let title = required_string(&mut object, "title")?;
     let text = required_string(&mut object, "text")?;
-    lock(store)
-        .notes
-        .entry(title.clone())
-        .or_insert_with(|| json!({"title": title, "text": text}));
+    let mut store = lock(store);
+    if !store.notes.contains_key(&title) {
+        store
+            .note_owners
+            .insert(title.clone(), caller.name().map(str::to_string));
+        store
+            .notes
+            .insert(title.clone(), json!({"title": title, "text": text}));
+    }
     Ok(json_response(StatusCode::CREATED, &json!({"saved": true})))
 }
 
 /// `GET /api/notes/{title}` — WEAKNESS (broken object-level
 /// authorization): any note is returned to anyone who names its title.
-fn get_note(store: &Mutex<Store>, raw_title: &str) -> Outcome {
+/// Without `bola-string`, only to its writer or an administrator.
+fn get_note(shared: &Shared, caller: &Caller, raw_title: &str) -> Outcome {
     let title = percent_decode(raw_title);
-    match lock(store).notes.get(&title) {
+    let store = lock(&shared.store);
+    let owner = store.note_owners.get(&title).cloned().flatten();
+    let allowed = shared.has(Weakness::BolaString)
+        || caller.is_admin()
+        || (owner.is_some() && owner.as_deref() == caller.name());
+    if !allowed {
+        if caller.name().is_none() {
+            return Err(accounts::unauthenticated());
+        }
+        return Err(Rejection::new(
+            StatusCode::NOT_FOUND,
+            format!("no note titled {title}"),
+        ));
+    }
+    match store.notes.get(&title) {
         Some(note) => Ok(json_response(StatusCode::OK, note)),
         None => Err(Rejection::new(
             StatusCode::NOT_FOUND,
