@@ -147,10 +147,12 @@ impl fmt::Display for Weakness {
 pub struct Weaknesses(BTreeSet<Weakness>);
 
 impl Weaknesses {
+    #[cfg(test)]
     pub fn all() -> Self {
         Self(Weakness::ALL.iter().copied().collect())
     }
 
+    #[cfg(test)]
     pub fn none() -> Self {
         Self(BTreeSet::new())
     }
@@ -158,10 +160,6 @@ impl Weaknesses {
     /// Whether `weakness` is on.
     pub fn has(&self, weakness: Weakness) -> bool {
         self.0.contains(&weakness)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = Weakness> + '_ {
-        self.0.iter().copied()
     }
 }
 
