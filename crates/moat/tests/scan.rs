@@ -65,3 +65,73 @@ fn config_errors_carry_their_position() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("scan.yaml:4:11"), "{stderr}");
 }
+
+/// Scans the bare bookstore, then the same bookstore behind `moat demo`'s
+/// gateway with the first report as the baseline: the second report says
+/// which weaknesses the gateway closed.
+#[test]
+fn behind_moat_the_report_shows_what_the_gateway_closed() {
+    let dir = tempdir();
+    let bare = Bookstore::start("all");
+    let baseline = dir.path().join("bare.json");
+    let config = support::bookstore_scan_config(dir.path(), &bare.url());
+    let (code, _, stderr) = scan(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--allow-writes",
+        "--json",
+        baseline.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let bare_report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
+
+    let demo = support::Moat::spawn(&["demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]);
+    let gateway = format!("http://{}", demo.addrs[0]);
+    let report = scan_bookstore(
+        dir.path(),
+        &gateway,
+        &["--allow-writes", "--baseline", baseline.to_str().unwrap()],
+    );
+    let closed: Vec<(String, String)> = report["comparison"]["closed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["key"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let closed_at = |rule: &str, place: &str| {
+        closed
+            .iter()
+            .any(|(r, key)| r == rule && key.contains(&format!("|{place}|")))
+    };
+    // Ownership rules (`object_access`), response filtering against the
+    // document, request validation and shadow blocking each closed theirs.
+    for (rule, place) in [
+        ("bola.path", "GET /orders/{orderId}"),
+        ("bola.path", "GET /notes/{title}"),
+        ("property.sensitive-field", "GET /users/{userId}"),
+        ("property.undeclared-field", "GET /users/{userId}"),
+        ("property.mass-assignment", "POST /books"),
+        ("bfla.method-swap", "/orders/{orderId}"),
+    ] {
+        assert!(
+            closed_at(rule, place),
+            "{rule} at {place} is not closed: {closed:?}"
+        );
+    }
+    let before = bare_report["findings"].as_array().unwrap().len();
+    let after = report["findings"].as_array().unwrap().len();
+    assert!(
+        after < before,
+        "{after} findings behind moat, {before} without"
+    );
+    assert_eq!(
+        report["comparison"]["new"], 0,
+        "the gateway added weaknesses: {report}"
+    );
+}
