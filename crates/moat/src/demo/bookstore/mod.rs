@@ -55,6 +55,7 @@ pub use weaknesses::{Weakness, Weaknesses};
 use caller::Caller;
 
 pub(crate) mod caller;
+mod graphql;
 mod weaknesses;
 
 /// Largest request body read; anything bigger is answered with 413 so a
@@ -118,6 +119,8 @@ pub const WEAK_JWT_SECRET: &str = "your-256-bit-secret";
 pub(crate) struct Shared {
     store: Mutex<Store>,
     pub(crate) settings: Settings,
+    /// The reviews only the GraphQL API reads and adds.
+    graphql: graphql::Reviews,
 }
 
 impl Shared {
@@ -155,6 +158,7 @@ pub async fn serve_with(
     let store = Arc::new(Shared {
         store: Mutex::new(Store::seeded()),
         settings,
+        graphql: graphql::Reviews::default(),
     });
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -396,7 +400,7 @@ pub(crate) type AreaAnswer<'a> = Option<Pin<Box<dyn Future<Output = Outcome> + S
 
 /// The areas beside the core routes, asked in order; the first that owns
 /// the request answers it.
-const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] = &[];
+const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] = &[graphql::route];
 
 /// Answers one request. Generic over the body type so it does not depend on
 /// how the request arrived; it never fails, errors become problem responses.
