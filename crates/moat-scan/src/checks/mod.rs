@@ -21,6 +21,8 @@ use crate::progress::Observer;
 use crate::schema;
 use crate::target::{Op, query_string};
 
+pub mod graphql;
+
 /// One family of checks.
 #[async_trait]
 pub trait Check: Send + Sync {
@@ -38,7 +40,7 @@ pub trait Check: Send + Sync {
 /// Every check, in the order a scan runs them: the ones that change state
 /// or send bursts last, so they do not disturb the others.
 pub fn all() -> Vec<Box<dyn Check>> {
-    vec![]
+    vec![Box::new(graphql::Graphql)]
 }
 
 /// Every rule of every check: what SARIF lists and the docs describe.

@@ -142,7 +142,10 @@ fn post(shared: &Shared, req: &Req) -> Answer {
                 .map(|item| {
                     let request = match item {
                         Value::Object(object) => from_object(object),
-                        _ => Err(error(StatusCode::BAD_REQUEST, "Each operation is an object.")),
+                        _ => Err(error(
+                            StatusCode::BAD_REQUEST,
+                            "Each operation is an object.",
+                        )),
                     };
                     match request {
                         Ok(request) => run(shared, req, &request, false).1,
@@ -152,7 +155,10 @@ fn post(shared: &Shared, req: &Req) -> Answer {
                 .collect();
             (StatusCode::OK, Value::Array(answers))
         }
-        Ok(Value::Array(_)) => error(StatusCode::BAD_REQUEST, "Batched operations are not accepted."),
+        Ok(Value::Array(_)) => error(
+            StatusCode::BAD_REQUEST,
+            "Batched operations are not accepted.",
+        ),
         Ok(_) => error(StatusCode::BAD_REQUEST, "The body must be a JSON object."),
         Err(_) => error(StatusCode::BAD_REQUEST, "The body is not valid JSON."),
     }
@@ -172,17 +178,32 @@ fn from_object(object: &Map<String, Value>) -> Result<Request, Answer> {
     }
     let query = match object.get("query") {
         Some(Value::String(q)) => q.clone(),
-        _ => return Err(error(StatusCode::BAD_REQUEST, "A query string is required.")),
+        _ => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "A query string is required.",
+            ));
+        }
     };
     let variables = match object.get("variables") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(v)) => v.clone(),
-        Some(_) => return Err(error(StatusCode::BAD_REQUEST, "variables must be an object.")),
+        Some(_) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "variables must be an object.",
+            ));
+        }
     };
     let operation_name = match object.get("operationName") {
         None | Some(Value::Null) => None,
         Some(Value::String(n)) => Some(n.clone()),
-        Some(_) => return Err(error(StatusCode::BAD_REQUEST, "operationName must be a string.")),
+        Some(_) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "operationName must be a string.",
+            ));
+        }
     };
     Ok(Request {
         query,
@@ -244,17 +265,27 @@ fn run(shared: &Shared, req: &Req, request: &Request, via_get: bool) -> Answer {
     if measure.depth > MAX_DEPTH && !shared.has(Weakness::GraphqlDepth) {
         return error(
             StatusCode::BAD_REQUEST,
-            &format!("The query is {} levels deep; at most {MAX_DEPTH} are allowed.", measure.depth),
+            &format!(
+                "The query is {} levels deep; at most {MAX_DEPTH} are allowed.",
+                measure.depth
+            ),
         );
     }
     if measure.aliases > MAX_ALIASES && !shared.has(Weakness::GraphqlAliases) {
         return error(
             StatusCode::BAD_REQUEST,
-            &format!("The query has {} aliases; at most {MAX_ALIASES} are allowed.", measure.aliases),
+            &format!(
+                "The query has {} aliases; at most {MAX_ALIASES} are allowed.",
+                measure.aliases
+            ),
         );
     }
     let books = lock(&shared.store).books.values().cloned().collect();
-    let mut reviews = shared.graphql.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut reviews = shared
+        .graphql
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut data = exec::Data {
         books,
         reviews: &mut reviews,

@@ -84,10 +84,13 @@ impl Document {
                 .iter()
                 .find(|o| o.name.as_deref() == Some(wanted))
                 .ok_or_else(|| format!("Unknown operation named \"{wanted}\".")),
-            None if self.operations.len() == 1 => {
-                self.operations.first().ok_or_else(|| "No operation.".into())
+            None if self.operations.len() == 1 => self
+                .operations
+                .first()
+                .ok_or_else(|| "No operation.".into()),
+            None => {
+                Err("Must provide operation name if query contains multiple operations.".into())
             }
-            None => Err("Must provide operation name if query contains multiple operations.".into()),
         }
     }
 }
@@ -123,9 +126,7 @@ pub(super) fn parse(text: &str) -> Result<Document, String> {
                     .insert(name.clone(), Fragment { on, selection })
                     .is_some()
                 {
-                    return Err(format!(
-                        "There can be only one fragment named \"{name}\"."
-                    ));
+                    return Err(format!("There can be only one fragment named \"{name}\"."));
                 }
             }
             _ => return Err("Only operations and fragments may be sent.".into()),
@@ -189,7 +190,8 @@ fn selection_set(set: Option<cst::SelectionSet>) -> Result<Vec<Selection>, Strin
                     .map(|a| {
                         a.arguments()
                             .map(|a| {
-                                let name = a.name().map(|n| n.text().to_string()).ok_or_else(syntax)?;
+                                let name =
+                                    a.name().map(|n| n.text().to_string()).ok_or_else(syntax)?;
                                 let v = a.value().ok_or_else(syntax)?;
                                 Ok((name, value(&v)?))
                             })
@@ -243,7 +245,9 @@ fn value(v: &cst::Value) -> Result<Value, String> {
         cst::Value::EnumValue(e) => Value::Const(Json::String(
             e.name().map(|n| n.text().to_string()).ok_or_else(syntax)?,
         )),
-        cst::Value::ListValue(l) => Value::List(l.values().map(|v| value(&v)).collect::<Result<_, _>>()?),
+        cst::Value::ListValue(l) => {
+            Value::List(l.values().map(|v| value(&v)).collect::<Result<_, _>>()?)
+        }
         cst::Value::ObjectValue(o) => Value::Object(
             o.object_fields()
                 .map(|f| {
@@ -292,7 +296,10 @@ mod tests {
     fn picks_the_named_operation() {
         let doc = parse("query A { books { id } } mutation B { __typename }").unwrap();
         assert!(doc.operation(None).is_err());
-        assert_eq!(doc.operation(Some("B")).unwrap().kind, OperationKind::Mutation);
+        assert_eq!(
+            doc.operation(Some("B")).unwrap().kind,
+            OperationKind::Mutation
+        );
         assert!(doc.operation(Some("C")).is_err());
     }
 }

@@ -125,13 +125,22 @@ struct Exec<'e, 'd> {
 }
 
 impl Exec<'_, '_> {
-    fn selection_set(&mut self, obj: &Obj, selection: &[Selection]) -> Result<Map<String, Json>, Abort> {
+    fn selection_set(
+        &mut self,
+        obj: &Obj,
+        selection: &[Selection],
+    ) -> Result<Map<String, Json>, Abort> {
         let mut out = Map::new();
         self.collect(obj, selection, &mut out)?;
         Ok(out)
     }
 
-    fn collect(&mut self, obj: &Obj, selection: &[Selection], out: &mut Map<String, Json>) -> Result<(), Abort> {
+    fn collect(
+        &mut self,
+        obj: &Obj,
+        selection: &[Selection],
+        out: &mut Map<String, Json>,
+    ) -> Result<(), Abort> {
         for s in selection {
             match s {
                 Selection::Field(f) => {
@@ -309,7 +318,10 @@ fn type_field(ty: &str, field: &str) -> Out {
     let (kind, of) = match schema::unwrap(ty) {
         Wrapper::NonNull(of) => ("NON_NULL", Some(of)),
         Wrapper::List(of) => ("LIST", Some(of)),
-        Wrapper::Named(name) => (schema::named(name).map_or("SCALAR", |t| t.kind.as_str()), None),
+        Wrapper::Named(name) => (
+            schema::named(name).map_or("SCALAR", |t| t.kind.as_str()),
+            None,
+        ),
     };
     let def = match of {
         Some(_) => None,
@@ -328,7 +340,9 @@ fn type_field(ty: &str, field: &str) -> Out {
             _ => null(),
         },
         "enumValues" => match def {
-            Some(d) if d.kind == Kind::Enum => objs(d.enum_values.iter().copied().map(Obj::EnumValue)),
+            Some(d) if d.kind == Kind::Enum => {
+                objs(d.enum_values.iter().copied().map(Obj::EnumValue))
+            }
             _ => null(),
         },
         _ => null(),
@@ -438,8 +452,15 @@ mod tests {
         assert_eq!(reviews["type"]["kind"], "NON_NULL");
         assert_eq!(reviews["type"]["ofType"]["kind"], "LIST");
         assert_eq!(reviews["type"]["ofType"]["ofType"]["name"], json!(null));
-        let (data, _) = run("{ __type(name: \"Review\") { name kind } }", &mut Vec::new(), None);
-        assert_eq!(data, json!({"__type": {"name": "Review", "kind": "OBJECT"}}));
+        let (data, _) = run(
+            "{ __type(name: \"Review\") { name kind } }",
+            &mut Vec::new(),
+            None,
+        );
+        assert_eq!(
+            data,
+            json!({"__type": {"name": "Review", "kind": "OBJECT"}})
+        );
     }
 
     #[test]
@@ -454,7 +475,11 @@ mod tests {
         assert_eq!(data, json!({"addReview": {"id": "1", "text": "Good"}}));
         let (data, _) = run("{ book(id: 1) { reviews { text } } }", &mut reviews, None);
         assert_eq!(data, json!({"book": {"reviews": [{"text": "Good"}]}}));
-        let (_, errors) = run("mutation { addReview(bookId: 7, text: \"x\") { id } }", &mut reviews, Some("a"));
+        let (_, errors) = run(
+            "mutation { addReview(bookId: 7, text: \"x\") { id } }",
+            &mut reviews,
+            Some("a"),
+        );
         assert_eq!(errors.len(), 1);
     }
 
@@ -462,7 +487,11 @@ mod tests {
     fn stops_past_the_field_budget() {
         let mut query = String::from("{ books { ...F0 } }");
         for i in 0..14 {
-            query.push_str(&format!(" fragment F{i} on Book {{ ...F{} ...F{} }}", i + 1, i + 1));
+            query.push_str(&format!(
+                " fragment F{i} on Book {{ ...F{} ...F{} }}",
+                i + 1,
+                i + 1
+            ));
         }
         query.push_str(" fragment F14 on Book { a: __typename b: __typename }");
         let (data, errors) = run(&query, &mut Vec::new(), None);

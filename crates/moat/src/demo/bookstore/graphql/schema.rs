@@ -286,9 +286,21 @@ mod tests {
     fn every_field_type_is_declared() {
         for t in TYPES {
             for f in t.fields {
-                assert!(named(base(f.ty)).is_some(), "{}.{}: {}", t.name, f.name, f.ty);
+                assert!(
+                    named(base(f.ty)).is_some(),
+                    "{}.{}: {}",
+                    t.name,
+                    f.name,
+                    f.ty
+                );
                 for a in f.args {
-                    assert!(named(base(a.ty)).is_some(), "{}.{}({})", t.name, f.name, a.name);
+                    assert!(
+                        named(base(a.ty)).is_some(),
+                        "{}.{}({})",
+                        t.name,
+                        f.name,
+                        a.name
+                    );
                 }
             }
         }

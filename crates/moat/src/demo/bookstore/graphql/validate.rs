@@ -23,7 +23,11 @@ pub(super) struct Measure {
 
 /// Validates `op`: its measure, or every error found. `suggest` adds
 /// "Did you mean …?" to unknown-field errors.
-pub(super) fn validate(doc: &Document, op: &Operation, suggest: bool) -> Result<Measure, Vec<String>> {
+pub(super) fn validate(
+    doc: &Document,
+    op: &Operation,
+    suggest: bool,
+) -> Result<Measure, Vec<String>> {
     let root = match op.kind {
         OperationKind::Query => "Query",
         OperationKind::Mutation => "Mutation",
@@ -166,7 +170,10 @@ impl<'d> Walk<'d> {
             }
         }
         for d in defs {
-            if d.ty.ends_with('!') && d.default.is_none() && !f.arguments.iter().any(|(n, _)| n == d.name) {
+            if d.ty.ends_with('!')
+                && d.default.is_none()
+                && !f.arguments.iter().any(|(n, _)| n == d.name)
+            {
                 self.errors.push(format!(
                     "Field \"{}\" argument \"{}\" of type \"{}\" is required, but it was not provided.",
                     f.name, d.name, d.ty
@@ -246,11 +253,30 @@ mod tests {
 
     #[test]
     fn measures_depth_aliases_and_introspection() {
-        let m = check("{ a: books { author { books { id } } } b: books { id } }", false).unwrap();
-        assert_eq!(m, Measure { depth: 4, aliases: 2, introspection: false });
-        assert!(check("{ __schema { types { name } } }", false).unwrap().introspection);
+        let m = check(
+            "{ a: books { author { books { id } } } b: books { id } }",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            Measure {
+                depth: 4,
+                aliases: 2,
+                introspection: false
+            }
+        );
+        assert!(
+            check("{ __schema { types { name } } }", false)
+                .unwrap()
+                .introspection
+        );
         assert!(!check("{ __typename }", false).unwrap().introspection);
-        let m = check("{ books { ...F } } fragment F on Book { author { name } }", false).unwrap();
+        let m = check(
+            "{ books { ...F } } fragment F on Book { author { name } }",
+            false,
+        )
+        .unwrap();
         assert_eq!(m.depth, 3);
     }
 
@@ -280,10 +306,17 @@ mod tests {
     fn fragment_explosions_stop_at_the_budget() {
         let mut query = String::from("{ books { ...F0 } }");
         for i in 0..20 {
-            query.push_str(&format!(" fragment F{i} on Book {{ ...F{} ...F{} }}", i + 1, i + 1));
+            query.push_str(&format!(
+                " fragment F{i} on Book {{ ...F{} ...F{} }}",
+                i + 1,
+                i + 1
+            ));
         }
         query.push_str(" fragment F20 on Book { id }");
         let errors = check(&query, false).unwrap_err();
-        assert!(errors.iter().any(|e| e.contains("more than 10000")), "{errors:?}");
+        assert!(
+            errors.iter().any(|e| e.contains("more than 10000")),
+            "{errors:?}"
+        );
     }
 }
