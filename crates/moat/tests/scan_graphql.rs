@@ -1,5 +1,6 @@
 //! `moat scan --checks graphql` against the demo bookstore's GraphQL API:
 //! every planted GraphQL weakness found, and nothing on the fixed API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
