@@ -337,3 +337,196 @@ document.getElementById("run").onclick = async () => {
 </body>
 </html>
 "#;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::{Settings, Store, Weaknesses};
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::BodyExt;
+
+    fn shared(weaknesses: &str) -> Shared {
+        Shared {
+            store: Mutex::new(Store::seeded()),
+            settings: Settings::with(weaknesses.parse::<Weaknesses>().unwrap()),
+            graphql: Reviews::default(),
+        }
+    }
+
+    fn request(method: Method, uri: &str, body: &str) -> Req {
+        let (parts, ()) = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(())
+            .unwrap()
+            .into_parts();
+        Req {
+            parts,
+            body: Ok(Bytes::from(body.to_string())),
+            caller: super::super::Caller::Anonymous,
+        }
+    }
+
+    /// The status and JSON body of one request to `shared`.
+    async fn send(shared: &Shared, method: Method, uri: &str, body: &str) -> (u16, Value) {
+        let req = request(method, uri, body);
+        let response = route(shared, &req).unwrap().await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn post(shared: &Shared, query: &str) -> (u16, Value) {
+        send(
+            shared,
+            Method::POST,
+            "/api/graphql",
+            &json!({"query": query}).to_string(),
+        )
+        .await
+    }
+
+    fn deep(levels: usize) -> String {
+        let mut query = String::from("{ books");
+        for i in 1..levels - 1 {
+            query.push_str(if i % 2 == 1 { " { author" } else { " { books" });
+        }
+        query.push_str(" { __typename");
+        query.push_str(&" }".repeat(levels));
+        query
+    }
+
+    fn aliased(count: usize) -> String {
+        let fields: Vec<String> = (0..count).map(|i| format!("a{i}: __typename")).collect();
+        format!("{{ {} }}", fields.join(" "))
+    }
+
+    #[tokio::test]
+    async fn the_fixed_api_refuses_what_the_weaknesses_allow() {
+        let fixed = shared("none");
+        let open = shared("all");
+        let introspection = "{ __schema { types { name } } }";
+        for (query, refused) in [
+            (introspection.to_string(), 400),
+            (deep(7), 400),
+            (aliased(11), 400),
+        ] {
+            assert_eq!(post(&fixed, &query).await.0, refused, "{query}");
+            let (status, body) = post(&open, &query).await;
+            assert_eq!(status, 200, "{query}: {body}");
+            assert!(body.get("errors").is_none(), "{body}");
+        }
+        assert_eq!(post(&fixed, &deep(6)).await.0, 200);
+        assert_eq!(post(&fixed, &aliased(10)).await.0, 200);
+
+        let batch = r#"[{"query": "{ __typename }"}, {"query": "{ books { id } }"}]"#;
+        assert_eq!(
+            send(&fixed, Method::POST, "/api/graphql", batch).await.0,
+            400
+        );
+        let (status, body) = send(&open, Method::POST, "/api/graphql", batch).await;
+        assert_eq!(
+            (status, body[0]["data"]["__typename"].as_str()),
+            (200, Some("Query"))
+        );
+
+        let mutation = "/api/graphql?query=mutation%20%7B%20__typename%20%7D";
+        assert_eq!(send(&fixed, Method::GET, mutation, "").await.0, 405);
+        let (status, body) = send(&open, Method::GET, mutation, "").await;
+        assert_eq!(
+            (status, body["data"]["__typename"].as_str()),
+            (200, Some("Mutation"))
+        );
+
+        let (_, body) = post(&fixed, "{ books { titel } }").await;
+        assert_eq!(
+            body["errors"][0]["message"],
+            "Cannot query field \"titel\" on type \"Book\"."
+        );
+        let (_, body) = post(&open, "{ books { titel } }").await;
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("Did you mean \"title\"?")
+        );
+
+        let graphiql = request(Method::GET, "/api/graphiql", "");
+        assert!(route(&fixed, &graphiql).is_none());
+        let page = route(&open, &graphiql).unwrap().await.unwrap();
+        let text = page.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&text).contains("GraphiQL"));
+    }
+
+    #[tokio::test]
+    async fn answers_queries_over_get_and_post_with_variables() {
+        let fixed = shared("none");
+        let (status, body) = send(
+            &fixed,
+            Method::POST,
+            "/api/graphql",
+            r#"{"query": "query B($id: ID!) { book(id: $id) { title reviews { text } } }", "variables": {"id": "3"}}"#,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["data"]["book"]["title"],
+            "The Rust Programming Language"
+        );
+        assert_eq!(body["data"]["book"]["reviews"].as_array().unwrap().len(), 1);
+        let (status, body) = send(
+            &fixed,
+            Method::GET,
+            "/api/graphql?query=%7Bbooks%7Bid%7D%7D",
+            "",
+        )
+        .await;
+        assert_eq!(
+            (status, body["data"]["books"].as_array().unwrap().len()),
+            (200, 3)
+        );
+    }
+
+    #[tokio::test]
+    async fn bounds_hold_whatever_is_on() {
+        let open = shared("all");
+        let long = format!("{{ __typename }}{}", " ".repeat(MAX_QUERY_CHARS));
+        assert_eq!(post(&open, &long).await.0, 413);
+        for (method, uri, body, status) in [
+            (Method::PUT, "/api/graphql", "", 405),
+            (
+                Method::POST,
+                "/api/graphql",
+                r#"{"query": "{ books { id } }", "role": "admin"}"#,
+                400,
+            ),
+            (Method::POST, "/api/graphql", "[]", 400),
+            (Method::POST, "/api/graphql", "{", 400),
+            (Method::GET, "/api/graphql", "", 400),
+            (
+                Method::POST,
+                "/api/graphql",
+                r#"{"query": "{ books { "}"#,
+                400,
+            ),
+        ] {
+            assert_eq!(
+                send(&open, method, uri, body).await.0,
+                status,
+                "{uri} {body}"
+            );
+        }
+        let anonymous = post(
+            &open,
+            "mutation { addReview(bookId: 1, text: \"x\") { id } }",
+        )
+        .await;
+        assert_eq!(anonymous.1["data"]["addReview"], Value::Null);
+        assert_eq!(anonymous.1["errors"].as_array().unwrap().len(), 1);
+    }
+}
