@@ -116,3 +116,25 @@ fn each_weakness_alone_is_found_alone() {
         "{report:#}"
     );
 }
+
+#[test]
+fn behind_moat_only_the_get_mutation_remains() {
+    // `moat demo`: the bookstore with every weakness on, behind the
+    // gateway with examples/bookstore/moat.yaml. The gateway's GraphQL
+    // defaults refuse introspection, deep and aliased queries, mask
+    // suggestions; the document's object body refuses batches; the IDE
+    // page is undocumented. A GET query is not parsed by the gateway, so
+    // only the document change named in the fix closes the last one.
+    let dir = tempdir();
+    let moat = support::Moat::spawn(&["demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]);
+    let report = scan_bookstore(
+        dir.path(),
+        &moat.url(""),
+        &["--checks", "graphql", "--allow-writes"],
+    );
+    assert_eq!(
+        places(&report),
+        expected(&[("graphql.get-mutation", "GET /graphql")]),
+        "{report:#}"
+    );
+}

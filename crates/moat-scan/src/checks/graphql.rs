@@ -295,7 +295,10 @@ async fn batching(cx: &Context, endpoint: &Endpoint<'_>, out: &mut Outcome) {
     )
     .by(endpoint.identity.name())
     .evidence(Context::evidence(&exchange, "an array of 2 results"))
-    .fix(fix("max_operations_per_batch: 1"))
+    .fix(format!(
+        "{}# or a request body of `type: object` in the document: moat refuses an array\n",
+        fix("max_operations_per_batch: 1")
+    ))
     .fix_api("Refuse batched requests, or count each operation against the rate limits.");
     out.found(endpoint.place(finding, Transport::Post));
 }
