@@ -159,13 +159,28 @@ impl Check for Graphql {
         if cx.enabled(&GRAPHIQL) {
             ide_pages(cx, out).await;
         }
+        let on = |rules: &[&Rule]| rules.iter().any(|r| cx.enabled(r));
+        if !on(&[
+            &INTROSPECTION,
+            &SUGGESTIONS,
+            &BATCHING,
+            &DEPTH,
+            &ALIASES,
+            &GET_MUTATION,
+        ]) {
+            return;
+        }
         let endpoints = endpoint::confirm(cx).await;
         if endpoints.is_empty() {
             out.skip(NAME, "no GraphQL endpoint answered {__typename}");
             return;
         }
         for endpoint in &endpoints {
-            let schema = introspection(cx, endpoint, out).await;
+            let schema = if on(&[&INTROSPECTION, &SUGGESTIONS, &DEPTH, &GET_MUTATION]) {
+                introspection(cx, endpoint, out).await
+            } else {
+                None
+            };
             if cx.enabled(&SUGGESTIONS) {
                 suggestions(cx, endpoint, schema.as_ref(), out).await;
             }
