@@ -8,6 +8,7 @@
 //! they go over `POST` as most clients send them; a batch needs `POST`.
 
 mod endpoint;
+mod ide;
 mod queries;
 
 use async_trait::async_trait;
@@ -96,11 +97,6 @@ static RULES: &[&Rule] = &[
     &GRAPHIQL,
 ];
 
-/// IDE pages tried under each base path.
-const IDE_PATHS: &[&str] = &["/graphiql", "/playground", "/graphql-playground", "/altair"];
-/// Most IDE pages tried.
-const MAX_IDE_PROBES: usize = 12;
-
 /// The moat config that holds each GraphQL limit, under an API.
 fn fix(setting: &str) -> String {
     format!("apis:\n  - name: <api>\n    inspection:\n      graphql:\n        {setting}\n")
@@ -149,15 +145,16 @@ impl Check for Graphql {
                 queries::GET_MUTATION
             ),
             format!(
-                "GET the GraphQL IDE pages {} under each base path, and each endpoint with Accept: text/html; at most {MAX_IDE_PROBES}",
-                IDE_PATHS.join(", ")
+                "GET the GraphQL IDE pages {} under each base path, and each endpoint with Accept: text/html; at most {}",
+                ide::PATHS.join(", "),
+                ide::MAX_PROBES
             ),
         ]
     }
 
     async fn run(&self, cx: &Context, out: &mut Outcome) {
         if cx.enabled(&GRAPHIQL) {
-            ide_pages(cx, out).await;
+            ide::pages(cx, out).await;
         }
         let on = |rules: &[&Rule]| rules.iter().any(|r| cx.enabled(r));
         if !on(&[
@@ -441,74 +438,12 @@ async fn get_mutation(
     out.found(endpoint.place(finding, Transport::Get));
 }
 
-/// Whether an answer is a GraphQL IDE's page.
-fn is_ide_page(exchange: &Exchange) -> bool {
-    let html = exchange
-        .header("content-type")
-        .is_some_and(|t| t.to_ascii_lowercase().contains("text/html"));
-    let text = exchange.text().to_ascii_lowercase();
-    exchange.status == 200
-        && html
-        && [
-            "graphiql",
-            "graphql playground",
-            "graphql-playground",
-            "altair graphql",
-        ]
-        .iter()
-        .any(|name| text.contains(name))
-}
-
-/// GETs the common IDE pages, and the documented GraphQL paths as a
-/// browser would.
-async fn ide_pages(cx: &Context, out: &mut Outcome) {
-    let mut probes = Vec::new();
-    for candidate in endpoint::candidates(&cx.ops) {
-        if candidate.get.is_some() || candidate.post.is_some() {
-            probes.push(
-                crate::client::Probe::get(candidate.path.clone()).header("accept", "text/html"),
-            );
-        }
-    }
-    for base in endpoint::bases(&cx.ops) {
-        for page in IDE_PATHS {
-            probes.push(
-                crate::client::Probe::get(format!("{base}{page}")).header("accept", "text/html"),
-            );
-        }
-    }
-    probes.truncate(MAX_IDE_PROBES);
-    for probe in probes {
-        let Ok(exchange) = cx.send(&probe, &cx.identities.anonymous).await else {
-            continue;
-        };
-        if !is_ide_page(&exchange) {
-            continue;
-        }
-        let path = probe.path_and_query.clone();
-        out.found(
-            Finding::new(
-                &GRAPHIQL,
-                format!("a GraphQL IDE is served at {path}"),
-                format!("GET {path} answered an HTML page that names a GraphQL IDE."),
-            )
-            .at_path(path.clone())
-            .by(cx.identities.anonymous.name())
-            .evidence(Context::evidence(&exchange, "text/html naming GraphiQL, Playground or Altair"))
-            .fix(format!(
-                "Leave {path} out of the OpenAPI document and run moat with `mode: enforce`: undocumented paths are answered 404 shadow-endpoint."
-            ))
-            .fix_api("Serve the IDE in development only."),
-        );
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::client::Probe;
 
-    fn exchange(status: u16, content_type: &str, body: &str) -> Exchange {
+    pub(super) fn exchange(status: u16, content_type: &str, body: &str) -> Exchange {
         let mut headers = http::HeaderMap::new();
         if let Ok(value) = http::HeaderValue::from_str(content_type) {
             headers.insert(http::header::CONTENT_TYPE, value);
@@ -523,31 +458,6 @@ mod tests {
             body: bytes::Bytes::from(body.to_string()),
             elapsed: std::time::Duration::ZERO,
         }
-    }
-
-    #[test]
-    fn an_ide_page_is_html_that_names_the_ide() {
-        assert!(is_ide_page(&exchange(
-            200,
-            "text/html; charset=utf-8",
-            "<title>GraphiQL</title>"
-        )));
-        assert!(is_ide_page(&exchange(
-            200,
-            "text/html",
-            "<h1>GraphQL Playground</h1>"
-        )));
-        assert!(!is_ide_page(&exchange(404, "text/html", "GraphiQL")));
-        assert!(!is_ide_page(&exchange(
-            200,
-            "application/json",
-            "{\"graphiql\": 1}"
-        )));
-        assert!(!is_ide_page(&exchange(
-            200,
-            "text/html",
-            "<h1>Swagger UI</h1>"
-        )));
     }
 
     #[test]
