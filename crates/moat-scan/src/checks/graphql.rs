@@ -411,6 +411,13 @@ async fn get_mutation(
     out: &mut Outcome,
 ) {
     if schema.is_some_and(|s| !s.has_mutations) {
+        out.skip(
+            NAME,
+            format!(
+                "{}: GET mutations not tested: the schema has no mutation type",
+                endpoint.path()
+            ),
+        );
         return;
     }
     let probe = endpoint::get(endpoint.path(), queries::GET_MUTATION);
