@@ -24,6 +24,7 @@ use crate::target::{Op, query_string};
 pub mod bfla;
 pub mod bola;
 pub mod flows;
+pub mod graphql;
 pub mod property;
 #[cfg(test)]
 mod test_api;
@@ -50,6 +51,7 @@ pub fn all() -> Vec<Box<dyn Check>> {
         Box::new(property::Property),
         Box::new(bfla::Bfla),
         Box::new(flows::Flows),
+        Box::new(graphql::Graphql),
     ]
 }
 

@@ -56,6 +56,7 @@ use caller::Caller;
 
 mod accounts;
 pub(crate) mod caller;
+mod graphql;
 mod weaknesses;
 
 /// Largest request body read; anything bigger is answered with 413 so a
@@ -119,6 +120,8 @@ pub const WEAK_JWT_SECRET: &str = "your-256-bit-secret";
 pub(crate) struct Shared {
     store: Mutex<Store>,
     pub(crate) settings: Settings,
+    /// The reviews only the GraphQL API reads and adds.
+    graphql: graphql::Reviews,
 }
 
 impl Shared {
@@ -156,6 +159,7 @@ pub async fn serve_with(
     let store = Arc::new(Shared {
         store: Mutex::new(Store::seeded()),
         settings,
+        graphql: graphql::Reviews::default(),
     });
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -407,7 +411,8 @@ pub(crate) type AreaAnswer<'a> = Option<Pin<Box<dyn Future<Output = Outcome> + S
 
 /// The areas beside the core routes, asked in order; the first that owns
 /// the request answers it.
-const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] = &[accounts::route];
+const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] =
+    &[accounts::route, graphql::route];
 
 /// Answers one request. Generic over the body type so it does not depend on
 /// how the request arrived; it never fails, errors become problem responses.
