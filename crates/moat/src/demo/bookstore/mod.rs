@@ -55,6 +55,7 @@ pub use weaknesses::{Weakness, Weaknesses};
 use caller::Caller;
 
 pub(crate) mod caller;
+mod surface;
 mod weaknesses;
 
 /// Largest request body read; anything bigger is answered with 413 so a
@@ -331,8 +332,6 @@ enum Route<'a> {
     Notes,
     Note(&'a str),
     Login,
-    BooksV1,
-    DebugConfig,
     Echo,
     Unknown,
 }
@@ -345,7 +344,7 @@ impl Route<'_> {
             Route::Book(_) => "GET, DELETE",
             Route::Orders | Route::Notes | Route::Login => "POST",
             Route::Note(_) => "GET",
-            Route::User(_) | Route::Order(_) | Route::BooksV1 | Route::DebugConfig => "GET",
+            Route::User(_) | Route::Order(_) => "GET",
             Route::Echo | Route::Unknown => "",
         }
     }
@@ -367,8 +366,6 @@ fn route(path: &str) -> Route<'_> {
         ["notes"] => Route::Notes,
         ["notes", title] if !title.is_empty() => Route::Note(title),
         ["login"] => Route::Login,
-        ["v1", "books"] => Route::BooksV1,
-        ["debug", "config"] => Route::DebugConfig,
         ["echo", ..] => Route::Echo,
         _ => Route::Unknown,
     }
@@ -396,7 +393,7 @@ pub(crate) type AreaAnswer<'a> = Option<Pin<Box<dyn Future<Output = Outcome> + S
 
 /// The areas beside the core routes, asked in order; the first that owns
 /// the request answers it.
-const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] = &[];
+const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] = &[surface::route];
 
 /// Answers one request. Generic over the body type so it does not depend on
 /// how the request arrived; it never fails, errors become problem responses.
@@ -415,7 +412,8 @@ where
     };
     for area in AREAS {
         if let Some(answer) = area(&shared, &req) {
-            return Ok(answer.await.unwrap_or_else(Rejection::into_response));
+            let response = answer.await.unwrap_or_else(Rejection::into_response);
+            return Ok(surface::finish(&shared, &req, response));
         }
     }
     let store = &shared.store;
@@ -444,11 +442,10 @@ where
         (Route::Login, &Method::POST) => {
             req.json_object().and_then(|object| login(&shared, &object))
         }
-        (Route::BooksV1, &Method::GET) => Ok(list_books_v1(store)),
-        (Route::DebugConfig, &Method::GET) => Ok(debug_config()),
         (other, method) => Ok(method_not_allowed(method, other.allow())),
     };
-    Ok(outcome.unwrap_or_else(Rejection::into_response))
+    let response = outcome.unwrap_or_else(Rejection::into_response);
+    Ok(surface::finish(&shared, &req, response))
 }
 
 // ---------------------------------------------------------------------------
