@@ -26,6 +26,19 @@ pub struct Canary {
     hits: Arc<Mutex<Vec<String>>>,
 }
 
+/// A fresh random token for one probe: 16 hex digits, unguessable, so a
+/// hit can only come from the probe that carried it.
+pub fn token() -> String {
+    static ISSUED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut bytes = [0u8; 8];
+    // The system's generator does not fail in practice; the counter keeps
+    // tokens distinct even if it did.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    let n = ISSUED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{random}{n:x}")
+}
+
 impl Canary {
     /// A URL unique to `token`.
     pub fn url(&self, token: &str) -> String {

@@ -21,6 +21,11 @@ use crate::progress::Observer;
 use crate::schema;
 use crate::target::{Op, query_string};
 
+pub mod inventory;
+pub mod misconfig;
+pub mod sampling;
+pub mod ssrf;
+
 /// One family of checks.
 #[async_trait]
 pub trait Check: Send + Sync {
@@ -38,7 +43,11 @@ pub trait Check: Send + Sync {
 /// Every check, in the order a scan runs them: the ones that change state
 /// or send bursts last, so they do not disturb the others.
 pub fn all() -> Vec<Box<dyn Check>> {
-    vec![]
+    vec![
+        Box::new(misconfig::Misconfig),
+        Box::new(inventory::Inventory),
+        Box::new(ssrf::Ssrf),
+    ]
 }
 
 /// Every rule of every check: what SARIF lists and the docs describe.
