@@ -229,8 +229,8 @@ mod tests {
                         return;
                     };
                     let service = service_fn(move |_req| async move {
-                        let mut answer = http::Response::builder()
-                            .header("content-type", "application/json");
+                        let mut answer =
+                            http::Response::builder().header("content-type", "application/json");
                         if hsts {
                             answer = answer.header("strict-transport-security", "max-age=31536000");
                         }
@@ -270,7 +270,11 @@ mod tests {
         let mut out = Outcome::default();
         super::super::Misconfig.run(&cx, &mut out).await;
         let found = rules(&out);
-        assert!(found.contains(&"tls.certificate"), "{found:?} {:?}", out.skipped);
+        assert!(
+            found.contains(&"tls.certificate"),
+            "{found:?} {:?}",
+            out.skipped
+        );
         assert!(found.contains(&"tls.no-hsts"), "{found:?}");
         assert!(!found.contains(&"tls.plaintext"), "{found:?}");
     }
