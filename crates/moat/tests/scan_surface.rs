@@ -3,6 +3,7 @@
 //! its surface weaknesses on (each is found, where it is) and off
 //! (nothing is), and against HTTPS and network-address targets for the
 //! transport rules.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

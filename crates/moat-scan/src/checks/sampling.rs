@@ -34,7 +34,7 @@ pub fn probe_for(cx: &Context, op: &Op, identity: &Identity) -> Option<Probe> {
 /// ones left out) with a well-formed probe each and who sends it: the
 /// first identity with credentials when there is one (an authenticated
 /// answer), anonymous otherwise.
-pub fn reads<'a>(cx: &'a Context, max: usize) -> Vec<(&'a Op, &'a Identity, Probe)> {
+pub fn reads(cx: &Context, max: usize) -> Vec<(&Op, &Identity, Probe)> {
     cx.ops
         .iter()
         .filter(|op| op.method == moat_spec::Method::Get && !op.deprecated)

@@ -843,6 +843,7 @@ impl Bookstore {
                 }
                 Err(_) => {
                     let _ = child.kill();
+                    let _ = child.wait();
                     panic!("the bookstore did not start");
                 }
             }
