@@ -287,3 +287,136 @@ fn verbose_problem(req: &Req) -> Response<Body> {
         }),
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::super::{Settings, Weaknesses, serve_with};
+
+    /// A bookstore with `weaknesses` on an ephemeral port; its address.
+    async fn start(weaknesses: &str) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let settings = Settings::with(weaknesses.parse::<Weaknesses>().unwrap());
+        tokio::spawn(serve_with(listener, std::future::pending(), settings));
+        addr
+    }
+
+    /// One request (`head` lines after the request line); the status and
+    /// the whole answer as text.
+    async fn send(addr: std::net::SocketAddr, line: &str, head: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let request =
+            format!("{line} HTTP/1.1\r\nhost: bookstore\r\nconnection: close\r\n{head}\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, answer.to_ascii_lowercase())
+    }
+
+    #[tokio::test]
+    async fn the_fixed_surface_is_careful() {
+        let addr = start("none").await;
+        let (status, answer) = send(addr, "GET /api/books", "").await;
+        assert_eq!(status, 200);
+        for header in [
+            "x-content-type-options: nosniff",
+            "cache-control: no-store",
+            "frame-ancestors 'none'",
+            "x-frame-options: deny",
+        ] {
+            assert!(answer.contains(header), "{header}: {answer}");
+        }
+        assert!(!answer.contains("server:") && !answer.contains("x-powered-by"));
+        let (_, answer) = send(addr, "GET /api/books", "origin: https://evil.example\r\n").await;
+        assert!(!answer.contains("access-control-allow-origin"), "{answer}");
+        let cover = "/api/covers/preview?url=https%3A%2F%2Fcovers.bookstore.example%2F1.jpg";
+        assert_eq!(send(addr, &format!("GET {cover}"), "").await.0, 200);
+        let elsewhere = "/api/covers/preview?url=http%3A%2F%2F127.0.0.1%3A1%2F";
+        assert_eq!(send(addr, &format!("GET {elsewhere}"), "").await.0, 400);
+        assert_eq!(send(addr, "TRACE /api/books", "").await.0, 405);
+        assert_eq!(send(addr, "TRACE /api/echo", "").await.0, 405);
+        assert_eq!(send(addr, "GET /api/v1/books", "").await.0, 410);
+        for path in [
+            "/api/v0/books",
+            "/api/debug/config",
+            "/api/debug/users",
+            "/api/openapi.json",
+            "/api/docs",
+        ] {
+            assert_eq!(
+                send(addr, &format!("GET {path}"), "").await.0,
+                404,
+                "{path}"
+            );
+        }
+        let body = "{\"title\": ";
+        let (status, answer) = send(
+            addr,
+            "POST /api/login",
+            &format!(
+                "content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(
+            !answer.contains("trace") && !answer.contains(".rs:"),
+            "{answer}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_weak_surface_shows_each_weakness() {
+        let addr = start("all").await;
+        let (_, answer) = send(addr, "GET /api/books", "origin: https://evil.example\r\n").await;
+        assert!(answer.contains("access-control-allow-origin: https://evil.example"));
+        assert!(answer.contains("access-control-allow-credentials: true"));
+        assert!(answer.contains("server: bookstore/1.4.2"));
+        assert!(!answer.contains("nosniff"));
+        let (status, answer) = send(addr, "TRACE /api/books", "x-secret: s3\r\n").await;
+        assert_eq!(status, 200);
+        assert!(answer.contains("x-secret: s3"), "{answer}");
+        // The preview fetches what it is given: here, the bookstore itself.
+        let own = format!("/api/covers/preview?url=http%3A%2F%2F{addr}%2Fapi%2Fbooks");
+        let (status, answer) = send(addr, &format!("GET {own}"), "").await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(
+            answer.contains("\"contenttype\":\"application/json\""),
+            "{answer}"
+        );
+        for path in [
+            "/api/v0/books",
+            "/api/v1/books",
+            "/api/debug/config",
+            "/api/debug/users",
+            "/api/openapi.json",
+            "/api/docs",
+        ] {
+            assert_eq!(
+                send(addr, &format!("GET {path}"), "").await.0,
+                200,
+                "{path}"
+            );
+        }
+        let (_, users) = send(addr, "GET /api/debug/users", "").await;
+        assert!(users.contains("passwordhash"));
+        let body = "{\"title\": ";
+        let (status, answer) = send(
+            addr,
+            "POST /api/login",
+            &format!(
+                "content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(answer.contains("src/handlers/json.rs:42"), "{answer}");
+    }
+}
