@@ -68,9 +68,20 @@ impl Kind {
 }
 
 pub(super) fn plan(cx: &Context) -> Vec<String> {
-    let bodies = cx.ops.iter().filter(|o| o.body.is_some()).count();
+    let bodies = cx
+        .ops
+        .iter()
+        .filter(|o| o.body.is_some())
+        .count()
+        .min(MAX_OPS);
+    let typed = cx
+        .ops
+        .iter()
+        .filter(|op| op.is_read() && numeric_place(op).is_some())
+        .count()
+        .min(MAX_OPS);
     vec![format!(
-        "send a cut-short JSON body to up to {MAX_OPS} of the {bodies} operations that take one (writes only, and the identities' logins), and text in a number parameter to up to {MAX_OPS} operations; look for stack traces, source paths, SQL errors"
+        "send a cut-short JSON body to {bodies} operations that take one (writes only, and the identities' logins), and text in a number parameter of {typed} read operations; look for stack traces, source paths, SQL errors"
     )]
 }
 
@@ -79,7 +90,7 @@ pub(super) async fn run(cx: &Context, out: &mut Outcome) {
     let mut not_allowed = 0;
     let bodies = cx.ops.iter().filter(|op| op.body.is_some()).take(MAX_OPS);
     for op in bodies {
-        let Some((identity, values, probe)) = well_formed(cx, op) else {
+        let Some((identity, _, probe)) = well_formed(cx, op) else {
             continue;
         };
         let malformed = probe.clone().body("application/json", MALFORMED_JSON);
@@ -93,7 +104,6 @@ pub(super) async fn run(cx: &Context, out: &mut Outcome) {
                 .or_default()
                 .push((op, hit.0, hit.1));
         }
-        let _ = values;
     }
     if not_allowed > 0 {
         out.skip(
