@@ -131,3 +131,22 @@ pub fn with_value(
         }
     }
 }
+
+/// A context for `target` with the document `doc`, no identities but
+/// anonymous and no canary: for the checks' tests against local servers.
+#[cfg(test)]
+pub(crate) fn test_context(target: &reqwest::Url, doc: &str) -> Context {
+    use std::sync::Arc;
+    let spec = Arc::new(moat_spec::load_text("openapi.yaml", doc).unwrap());
+    Context {
+        client: crate::client::Client::new(target, crate::client::Limits::default(), false)
+            .unwrap(),
+        ops: crate::target::operations(&spec),
+        spec,
+        identities: crate::identity::Identities::new(Vec::new()),
+        objects: crate::objects::Objects::default(),
+        selected: Vec::new(),
+        observer: Arc::new(crate::progress::Silent),
+        canary: None,
+    }
+}

@@ -10,7 +10,7 @@ use http::Method;
 
 use crate::canary;
 use crate::checks::{Context, Outcome};
-use crate::client::Probe;
+use crate::client::{Exchange, Probe};
 use crate::finding::Finding;
 use crate::target::Op;
 
@@ -89,6 +89,9 @@ pub(super) async fn trace(cx: &Context, out: &mut Outcome) {
 }
 
 pub(super) async fn undocumented(cx: &Context, out: &mut Outcome) {
+    // What CORS preflights allow is usually one setting for the whole
+    // API: one finding for it, naming every path, rather than one a path.
+    let mut preflights: Vec<(&Op, Exchange, Vec<String>)> = Vec::new();
     for (op, documented) in paths(cx).into_iter().take(MAX_PATHS) {
         let Some(path) = path_of(cx, op) else {
             continue;
@@ -99,24 +102,17 @@ pub(super) async fn undocumented(cx: &Context, out: &mut Outcome) {
         let Ok(exchange) = cx.send(&probe, &cx.identities.anonymous).await else {
             continue;
         };
-        let mut advertised = BTreeSet::new();
-        for name in ["allow", "access-control-allow-methods"] {
-            for value in exchange.headers.get_all(name) {
-                let Ok(value) = value.to_str() else {
-                    continue;
-                };
-                advertised.extend(
-                    value
-                        .split(',')
-                        .map(|m| m.trim().to_ascii_uppercase())
-                        .filter(|m| !m.is_empty() && m != "*"),
-                );
-            }
+        let undocumented = |header: &str| -> Vec<String> {
+            advertised(&exchange, header)
+                .into_iter()
+                .filter(|m| !documented.contains(m) && !IGNORED.contains(&m.as_str()))
+                .collect()
+        };
+        let allowed = undocumented("access-control-allow-methods");
+        let extra = undocumented("allow");
+        if !allowed.is_empty() {
+            preflights.push((op, exchange.clone(), allowed));
         }
-        let extra: Vec<String> = advertised
-            .into_iter()
-            .filter(|m| !documented.contains(m) && !IGNORED.contains(&m.as_str()))
-            .collect();
         if extra.is_empty() {
             continue;
         }
@@ -126,19 +122,120 @@ pub(super) async fn undocumented(cx: &Context, out: &mut Outcome) {
                 &METHODS_UNDOCUMENTED,
                 format!("OPTIONS advertises undocumented {list}"),
                 format!(
-                    "OPTIONS {} advertises {list}, which the document does not have on this path (it has {}). Nothing advertised was tried.",
+                    "`Allow` on OPTIONS {} names {list}, which the document does not have on this path (it has {}). Nothing advertised was tried.",
                     op.template,
                     documented.iter().cloned().collect::<Vec<_>>().join(", ")
                 ),
             )
             .at(op.reference())
             .by(exchange.identity.clone())
-            .evidence(Context::evidence(
-                &exchange,
-                format!("Allow / Access-Control-Allow-Methods include {list}"),
-            ))
-            .fix("# moat forwards only the methods the document lists on each path\n# (405 for the others) and answers CORS preflights itself:\nmode: enforce\ncors:\n  allowed_origins: [\"https://app.example.com\"]")
+            .evidence(Context::evidence(&exchange, format!("Allow includes {list}")))
+            .fix(FIX)
             .fix_api("Serve and advertise only the documented methods; document any others that are meant to exist."),
+        );
+    }
+    let Some((op, exchange, _)) = preflights.first() else {
+        return;
+    };
+    let paths: Vec<String> = preflights
+        .iter()
+        .map(|(op, _, extra)| format!("{} ({})", op.template, extra.join(", ")))
+        .collect();
+    out.found(
+        Finding::new(
+            &METHODS_UNDOCUMENTED,
+            "CORS preflights allow undocumented methods",
+            format!(
+                "`Access-Control-Allow-Methods` on OPTIONS names methods the document does not have on {} of the paths asked: {}. Nothing advertised was tried.",
+                preflights.len(),
+                paths.join("; ")
+            ),
+        )
+        .at(op.reference())
+        .by(exchange.identity.clone())
+        .evidence(Context::evidence(
+            exchange,
+            "Access-Control-Allow-Methods includes undocumented methods",
+        ))
+        .fix(FIX)
+        .fix_api("Allow in preflights only the methods each path has."),
+    );
+}
+
+const FIX: &str = "# moat forwards only the methods the document lists on each path\n# (405 for the others) and answers CORS preflights itself, with the\n# documented methods:\nmode: enforce\ncors:\n  allowed_origins: [\"https://app.example.com\"]";
+
+/// The methods a header of `exchange` lists, upper case.
+fn advertised(exchange: &Exchange, header: &str) -> BTreeSet<String> {
+    exchange
+        .headers
+        .get_all(header)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|m| m.trim().to_ascii_uppercase())
+        .filter(|m| !m.is_empty() && m != "*")
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+
+    use super::*;
+    use crate::checks::sampling::test_context;
+
+    const DOC: &str = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /items:\n    get:\n      responses:\n        '200': {description: ok}\n  /items/{id}:\n    get:\n      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]\n      responses:\n        '200': {description: ok}\n    delete:\n      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]\n      responses:\n        '204': {description: gone}\n";
+
+    /// A server whose OPTIONS answers `Allow: GET, DELETE` everywhere, and
+    /// TRACE with 405.
+    async fn serve() -> reqwest::Url {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let service =
+                        service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+                            let status = if req.method() == Method::TRACE {
+                                405
+                            } else {
+                                204
+                            };
+                            http::Response::builder()
+                                .status(status)
+                                .header("allow", "GET, DELETE, OPTIONS")
+                                .body(Full::new(Bytes::new()))
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        reqwest::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn allow_is_compared_with_each_path_s_documented_methods() {
+        let cx = test_context(&serve().await, DOC);
+        let mut out = Outcome::default();
+        undocumented(&cx, &mut out).await;
+        trace(&cx, &mut out).await;
+        let found: Vec<(&str, String)> = out
+            .findings
+            .iter()
+            .map(|f| (f.rule, f.operation.as_ref().unwrap().path.clone()))
+            .collect();
+        // DELETE is documented on /items/{id}, not on /items; a 405 to
+        // TRACE is no echo.
+        assert_eq!(found, [("methods.undocumented", "/items".to_string())]);
+        assert_eq!(
+            out.findings[0].title,
+            "OPTIONS advertises undocumented DELETE"
         );
     }
 }

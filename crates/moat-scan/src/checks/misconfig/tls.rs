@@ -166,8 +166,6 @@ mod tests {
     use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 
     use crate::checks::{Check, sampling};
-    use crate::client::{Client, Limits};
-    use crate::identity::Identities;
 
     const DOC: &str = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /items:\n    get:\n      responses:\n        '200': {description: ok}\n";
 
@@ -246,17 +244,7 @@ mod tests {
     }
 
     fn context(target: &Url) -> Context {
-        let spec = Arc::new(moat_spec::load_text("openapi.yaml", DOC).unwrap());
-        Context {
-            client: Client::new(target, Limits::default(), false).unwrap(),
-            ops: crate::target::operations(&spec),
-            spec,
-            identities: Identities::new(Vec::new()),
-            objects: crate::objects::Objects::default(),
-            selected: Vec::new(),
-            observer: Arc::new(crate::progress::Silent),
-            canary: None,
-        }
+        sampling::test_context(target, DOC)
     }
 
     fn rules(out: &Outcome) -> Vec<&str> {
