@@ -425,8 +425,69 @@ async fn routes(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use super::version_of;
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+
+    use super::*;
+    use crate::checks::sampling::test_context;
+
+    const DOC: &str = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\nservers: [{url: /api}]\npaths:\n  /v1/items:\n    get:\n      responses:\n        '200': {description: ok}\n";
+
+    /// A single-page app: every path answers the same index page, except
+    /// `/api/debug/config` when `debug` is on.
+    async fn serve(debug: bool) -> reqwest::Url {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let service = service_fn(
+                        move |req: http::Request<hyper::body::Incoming>| async move {
+                            let (kind, body): (&str, &[u8]) =
+                                if debug && req.uri().path() == "/api/debug/config" {
+                                    ("application/json", b"{\"db_password\": \"x\"}")
+                                } else {
+                                    (
+                                    "text/html",
+                                    b"<!doctype html><html><body><div id=app></div></body></html>",
+                                )
+                                };
+                            http::Response::builder()
+                                .header("content-type", kind)
+                                .body(Full::new(Bytes::from_static(body)))
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        reqwest::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap()
+    }
+
+    async fn found(debug: bool) -> Vec<(&'static str, String)> {
+        let cx = test_context(&serve(debug).await, DOC);
+        let mut out = Outcome::default();
+        Inventory.run(&cx, &mut out).await;
+        out.findings
+            .iter()
+            .map(|f| (f.rule, f.path.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_catch_all_is_not_taken_for_routes_but_a_real_one_is_found() {
+        assert_eq!(found(false).await, []);
+        assert_eq!(
+            found(true).await,
+            [("inventory.debug-route", "/api/debug/config".to_string())]
+        );
+    }
 
     #[test]
     fn version_segments() {

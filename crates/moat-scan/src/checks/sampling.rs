@@ -139,8 +139,15 @@ pub(crate) fn test_context(target: &reqwest::Url, doc: &str) -> Context {
     use std::sync::Arc;
     let spec = Arc::new(moat_spec::load_text("openapi.yaml", doc).unwrap());
     Context {
-        client: crate::client::Client::new(target, crate::client::Limits::default(), false)
-            .unwrap(),
+        client: crate::client::Client::new(
+            target,
+            crate::client::Limits {
+                rate: 1000.0,
+                ..crate::client::Limits::default()
+            },
+            false,
+        )
+        .unwrap(),
         ops: crate::target::operations(&spec),
         spec,
         identities: crate::identity::Identities::new(Vec::new()),
