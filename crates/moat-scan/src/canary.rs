@@ -17,6 +17,11 @@ use crate::config::CanaryConfig;
 /// The longest request head the canary reads.
 const MAX_HEAD: usize = 8 * 1024;
 
+/// The most requests the canary remembers: a target (or anyone) sending
+/// it more cannot make the scan's memory grow without bound. A scan
+/// sends far fewer probes than this.
+const MAX_HITS: usize = 10_000;
+
 /// Where the canary listens, the base URL the target is given, and the
 /// paths requested so far.
 #[derive(Debug, Clone)]
@@ -24,6 +29,19 @@ pub struct Canary {
     pub addr: SocketAddr,
     pub base_url: String,
     hits: Arc<Mutex<Vec<String>>>,
+}
+
+/// A fresh random token for one probe: 16 hex digits, unguessable, so a
+/// hit can only come from the probe that carried it.
+pub fn token() -> String {
+    static ISSUED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut bytes = [0u8; 8];
+    // The system's generator does not fail in practice; the counter keeps
+    // tokens distinct even if it did.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    let n = ISSUED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{random}{n:x}")
 }
 
 impl Canary {
@@ -44,7 +62,12 @@ impl Canary {
             let seen = self
                 .hits
                 .lock()
-                .map(|h| h.iter().any(|p| p.starts_with(&needle)))
+                .map(|h| {
+                    h.iter().any(|p| {
+                        p.strip_prefix(&needle)
+                            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['?', '/']))
+                    })
+                })
                 .unwrap_or(false);
             if seen {
                 return true;
@@ -99,6 +122,7 @@ pub async fn start(config: &CanaryConfig) -> Option<Running> {
                 let text = String::from_utf8_lossy(&head);
                 if let Some(path) = text.lines().next().and_then(|l| l.split(' ').nth(1))
                     && let Ok(mut hits) = recorded.lock()
+                    && hits.len() < MAX_HITS
                 {
                     hits.push(path.to_string());
                 }
@@ -116,4 +140,29 @@ pub async fn start(config: &CanaryConfig) -> Option<Running> {
         },
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hit_names_the_probe_whose_token_it_carries() {
+        let running = start(&CanaryConfig::default()).await.unwrap();
+        let canary = &running.canary;
+        let (fetched, other) = (token(), token());
+        assert_ne!(fetched, other);
+        let url = canary.url(&fetched);
+        let path = url.strip_prefix(&canary.base_url).unwrap();
+        let mut stream = tokio::net::TcpStream::connect(canary.addr).await.unwrap();
+        stream
+            .write_all(format!("GET {path}?x=1 HTTP/1.1\r\nhost: c\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+        assert!(canary.hit(&fetched, Duration::from_secs(2)).await);
+        assert!(!canary.hit(&other, Duration::from_millis(50)).await);
+    }
 }

@@ -299,6 +299,50 @@ impl Client {
         }
     }
 
+    /// Whether the target's certificate verifies, for the TLS check: one
+    /// `GET path_and_query`, anonymous, through a client that checks the
+    /// certificate (chain, validity, name) against the system's roots, or
+    /// against `roots` only when given. Counted in the budget like any
+    /// probe. `Ok(None)`: it verifies (whatever the answer); `Ok(Some(why))`:
+    /// the handshake refused the certificate; `Err`: no answer for another
+    /// reason.
+    pub async fn certificate_problem(
+        &self,
+        path_and_query: &str,
+        roots: Option<Vec<reqwest::Certificate>>,
+    ) -> Result<Option<String>, SendError> {
+        let probe = Probe::get(path_and_query);
+        let (url, _) = self.url_for(&probe, &Identity::anonymous())?;
+        if self.inner.dry_run {
+            return Err(SendError::DryRun);
+        }
+        let n = self.inner.sent.fetch_add(1, Ordering::Relaxed);
+        if n >= self.inner.limits.max_requests {
+            self.inner.sent.fetch_sub(1, Ordering::Relaxed);
+            return Err(SendError::BudgetSpent(self.inner.limits.max_requests));
+        }
+        self.pace().await;
+        let mut builder = moat_identity::http::client_builder(self.inner.limits.timeout)
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(roots) = roots {
+            builder = builder.tls_certs_only(roots);
+        }
+        let verifying = builder
+            .build()
+            .map_err(|e| SendError::Transport(moat_identity::http::error_chain(&e)))?;
+        match verifying.get(url).send().await {
+            Ok(_) => Ok(None),
+            Err(error) => {
+                let chain = moat_identity::http::error_chain(&error);
+                if chain.to_ascii_lowercase().contains("certificate") {
+                    Ok(Some(chain))
+                } else {
+                    Err(classify(&error, self.inner.limits.timeout))
+                }
+            }
+        }
+    }
+
     /// The probe's URL on the target, and the credentials `identity` adds.
     fn url_for(
         &self,

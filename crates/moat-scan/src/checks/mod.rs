@@ -25,7 +25,11 @@ pub mod bfla;
 pub mod bola;
 pub mod flows;
 pub mod graphql;
+pub mod inventory;
+pub mod misconfig;
 pub mod property;
+pub mod sampling;
+pub mod ssrf;
 #[cfg(test)]
 mod test_api;
 
@@ -47,11 +51,14 @@ pub trait Check: Send + Sync {
 /// or send bursts last, so they do not disturb the others.
 pub fn all() -> Vec<Box<dyn Check>> {
     vec![
+        Box::new(misconfig::Misconfig),
+        Box::new(inventory::Inventory),
+        Box::new(ssrf::Ssrf),
+        Box::new(graphql::Graphql),
         Box::new(bola::Bola),
         Box::new(property::Property),
         Box::new(bfla::Bfla),
         Box::new(flows::Flows),
-        Box::new(graphql::Graphql),
     ]
 }
 

@@ -57,6 +57,7 @@ use caller::Caller;
 mod accounts;
 pub(crate) mod caller;
 mod graphql;
+mod surface;
 mod weaknesses;
 
 /// Largest request body read; anything bigger is answered with 413 so a
@@ -345,8 +346,6 @@ enum Route<'a> {
     Notes,
     Note(&'a str),
     Login,
-    BooksV1,
-    DebugConfig,
     Echo,
     Unknown,
 }
@@ -360,7 +359,7 @@ impl Route<'_> {
             Route::Orders | Route::Notes | Route::Login => "POST",
             Route::Note(_) => "GET",
             Route::User(_) => "GET, PATCH",
-            Route::Order(_) | Route::BooksV1 | Route::DebugConfig => "GET",
+            Route::Order(_) => "GET",
             Route::Echo | Route::Unknown => "",
         }
     }
@@ -382,8 +381,6 @@ fn route(path: &str) -> Route<'_> {
         ["notes"] => Route::Notes,
         ["notes", title] if !title.is_empty() => Route::Note(title),
         ["login"] => Route::Login,
-        ["v1", "books"] => Route::BooksV1,
-        ["debug", "config"] => Route::DebugConfig,
         ["echo", ..] => Route::Echo,
         _ => Route::Unknown,
     }
@@ -412,7 +409,7 @@ pub(crate) type AreaAnswer<'a> = Option<Pin<Box<dyn Future<Output = Outcome> + S
 /// The areas beside the core routes, asked in order; the first that owns
 /// the request answers it.
 const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] =
-    &[accounts::route, graphql::route];
+    &[surface::route, accounts::route, graphql::route];
 
 /// Answers one request. Generic over the body type so it does not depend on
 /// how the request arrived; it never fails, errors become problem responses.
@@ -431,7 +428,8 @@ where
     };
     for area in AREAS {
         if let Some(answer) = area(&shared, &req) {
-            return Ok(answer.await.unwrap_or_else(Rejection::into_response));
+            let response = answer.await.unwrap_or_else(Rejection::into_response);
+            return Ok(surface::finish(&shared, &req, response));
         }
     }
     let store = &shared.store;
@@ -460,11 +458,10 @@ where
         (Route::Login, &Method::POST) => {
             req.json_object().and_then(|object| login(&shared, &object))
         }
-        (Route::BooksV1, &Method::GET) => Ok(list_books_v1(store)),
-        (Route::DebugConfig, &Method::GET) => Ok(debug_config()),
         (other, method) => Ok(method_not_allowed(method, other.allow())),
     };
-    Ok(outcome.unwrap_or_else(Rejection::into_response))
+    let response = outcome.unwrap_or_else(Rejection::into_response);
+    Ok(surface::finish(&shared, &req, response))
 }
 
 // ---------------------------------------------------------------------------
