@@ -21,6 +21,13 @@ use crate::progress::Observer;
 use crate::schema;
 use crate::target::{Op, query_string};
 
+pub mod auth;
+pub mod jwt;
+pub mod login;
+pub mod resources;
+pub mod timing;
+pub mod token;
+
 /// One family of checks.
 #[async_trait]
 pub trait Check: Send + Sync {
@@ -38,7 +45,13 @@ pub trait Check: Send + Sync {
 /// Every check, in the order a scan runs them: the ones that change state
 /// or send bursts last, so they do not disturb the others.
 pub fn all() -> Vec<Box<dyn Check>> {
-    vec![]
+    vec![
+        Box::new(auth::Credentials),
+        Box::new(jwt::Tokens),
+        // Failed logins (they may lock the last user out) and bursts last.
+        Box::new(login::Logins),
+        Box::new(resources::Resources),
+    ]
 }
 
 /// Every rule of every check: what SARIF lists and the docs describe.
