@@ -21,8 +21,14 @@ fn found(report: &Value) -> Vec<(String, String, String)> {
         .map(|f| {
             (
                 f["rule"].as_str().unwrap_or_default().to_string(),
-                f["operation"]["method"].as_str().unwrap_or_default().to_string(),
-                f["operation"]["path"].as_str().unwrap_or_default().to_string(),
+                f["operation"]["method"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                f["operation"]["path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             )
         })
         .collect();

@@ -27,7 +27,6 @@ const MAX_PROOF_CANDIDATES: usize = 8;
 /// The moat config that makes the gateway verify the document's schemes.
 pub const FIX_SECURITY: &str = "# moat enforces the document's security requirements once each scheme has a verifier:\napis:\n  - name: my-api\n    security:\n      bearerAuth:\n        type: jwt\n        algorithms: [HS256]\n        secret: ${file:jwt.secret}\n        issuer: https://auth.example.com\n        audiences: [my-api]";
 
-
 static RULES: &[&Rule] = &[&NO_CREDENTIALS];
 
 pub struct Credentials;
@@ -51,7 +50,10 @@ impl Check for Credentials {
 
     async fn run(&self, cx: &Context, out: &mut Outcome) {
         let Some(user) = cx.identities.users.first() else {
-            out.skip(self.name(), "no user identity to compare anonymous answers with");
+            out.skip(
+                self.name(),
+                "no user identity to compare anonymous answers with",
+            );
             return;
         };
         let mut writes_skipped = 0;
@@ -82,7 +84,9 @@ impl Check for Credentials {
         if writes_skipped > 0 {
             out.skip(
                 self.name(),
-                format!("{writes_skipped} secured write operations not tried without --allow-writes"),
+                format!(
+                    "{writes_skipped} secured write operations not tried without --allow-writes"
+                ),
             );
         }
     }
@@ -135,11 +139,7 @@ impl Proof<'_> {
 /// The first secured read (fewest path parameters first) that proves
 /// acceptance for `user`, or why there is none.
 pub async fn proof<'a>(cx: &'a Context, user: &Identity) -> Result<Proof<'a>, String> {
-    let mut reads: Vec<&Op> = cx
-        .ops
-        .iter()
-        .filter(|o| o.secured && o.is_read())
-        .collect();
+    let mut reads: Vec<&Op> = cx.ops.iter().filter(|o| o.secured && o.is_read()).collect();
     reads.sort_by_key(|o| o.path_params().count());
     for op in reads.into_iter().take(MAX_PROOF_CANDIDATES) {
         let Some(probe) = cx

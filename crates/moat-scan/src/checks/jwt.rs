@@ -67,14 +67,13 @@ const GARBAGE: &str = "moat-scan-not-a-token";
 /// expiry) with a strong secret.
 const FIX_JWT: &str = "# moat verifies signature, `alg` (never `none`), `exp`/`nbf` (with `leeway`), issuer and audience:\napis:\n  - name: my-api\n    security:\n      bearerAuth:\n        type: jwt\n        algorithms: [HS256]\n        secret: ${file:jwt.secret}   # openssl rand -base64 48 > jwt.secret\n        issuer: https://auth.example.com\n        audiences: [my-api]\n        leeway: 30s";
 
-
 static RULES: &[&Rule] = &[
-            &INVALID_TOKEN,
-            &UNSIGNED_TOKEN,
-            &ALG_NONE,
-            &EXPIRED_TOKEN,
-            &WEAK_JWT_SECRET,
-        ];
+    &INVALID_TOKEN,
+    &UNSIGNED_TOKEN,
+    &ALG_NONE,
+    &EXPIRED_TOKEN,
+    &WEAK_JWT_SECRET,
+];
 
 pub struct Tokens;
 
@@ -163,7 +162,10 @@ impl Check for Tokens {
                         user,
                         &answer,
                         "a token with `alg: none` and no signature is accepted",
-                        format!("{}'s claims under `{{\"alg\": \"{alg}\"}}` with an empty signature", user.name()),
+                        format!(
+                            "{}'s claims under `{{\"alg\": \"{alg}\"}}` with an empty signature",
+                            user.name()
+                        ),
                         FIX_JWT,
                     ));
                     break;
@@ -173,7 +175,14 @@ impl Check for Tokens {
         let cracked = match jwt.hmac() {
             Some(_) => jwt.crack(WORDLIST),
             None => {
-                out.skip(name, format!("{}'s token is not HMAC-signed ({}): no secret to crack", user.name(), jwt.alg().unwrap_or("no alg")));
+                out.skip(
+                    name,
+                    format!(
+                        "{}'s token is not HMAC-signed ({}): no secret to crack",
+                        user.name(),
+                        jwt.alg().unwrap_or("no alg")
+                    ),
+                );
                 None
             }
         };
@@ -204,9 +213,12 @@ impl Check for Tokens {
         }
         let old = token::expired(&jwt.claims);
         let expired = match (&cracked, unverified, none_alg) {
-            (Some(key), _, _) => jwt
-                .signed_with(&old, key)
-                .map(|t| (t, format!("signed with the cracked secret (line {})", key.line))),
+            (Some(key), _, _) => jwt.signed_with(&old, key).map(|t| {
+                (
+                    t,
+                    format!("signed with the cracked secret (line {})", key.line),
+                )
+            }),
             (None, true, _) => Some((
                 jwt.claims_with_old_signature(&old),
                 "with the original signature, which the target does not check".to_string(),

@@ -47,7 +47,6 @@ const WRONG_PASSWORD: &str = "moat-scan-wrong-password";
 
 const FIX_LOGINS: &str = "# moat makes failed logins look alike, slows and locks out guessing:\napis:\n  - name: my-api\n    logins:\n      - {operation: login, account: /username}\n    rate_limits:\n      - {name: logins, key: client_ip, rate: 10, per: 1m, operations: [login]}";
 
-
 static RULES: &[&Rule] = &[&USER_ENUMERATION, &NO_LOCKOUT];
 
 pub struct Logins;
@@ -126,8 +125,12 @@ impl Check for Logins {
 
     fn plan(&self, _cx: &Context) -> Vec<String> {
         vec![
-            format!("the first user's login {SAMPLES} times with a wrong password and {SAMPLES} times with an unknown user name (sent without --allow-writes: the config names it)"),
-            format!("the last user's login with up to {MAX_GUESSES} wrong passwords, then the right one: it may lock that account for a while"),
+            format!(
+                "the first user's login {SAMPLES} times with a wrong password and {SAMPLES} times with an unknown user name (sent without --allow-writes: the config names it)"
+            ),
+            format!(
+                "the last user's login with up to {MAX_GUESSES} wrong passwords, then the right one: it may lock that account for a while"
+            ),
         ]
     }
 
@@ -233,10 +236,14 @@ impl Difference {
 
     fn detail(&self) -> String {
         match self {
-            Difference::Status(k, u) => format!("status {k} for the known user, {u} for the unknown one"),
+            Difference::Status(k, u) => {
+                format!("status {k} for the known user, {u} for the unknown one")
+            }
             Difference::Message => "the same status with a different message".to_string(),
             Difference::Shape => "the same status with differently shaped bodies".to_string(),
-            Difference::Timing(k, u) => format!("median {k:?} for the known user, {u:?} for the unknown one"),
+            Difference::Timing(k, u) => {
+                format!("median {k:?} for the known user, {u:?} for the unknown one")
+            }
         }
     }
 }
@@ -244,7 +251,12 @@ impl Difference {
 /// The difference between `known` and `unknown` answers that holds for
 /// every sample, if any. The account names are blanked out of bodies
 /// first, so an echoed name is no difference.
-fn differs(known: &[Exchange], unknown: &[Exchange], account: &str, unknown_name: &str) -> Option<Difference> {
+fn differs(
+    known: &[Exchange],
+    unknown: &[Exchange],
+    account: &str,
+    unknown_name: &str,
+) -> Option<Difference> {
     let statuses = |answers: &[Exchange]| -> Option<u16> {
         let first = answers.first()?.status;
         answers.iter().all(|a| a.status == first).then_some(first)
@@ -258,7 +270,11 @@ fn differs(known: &[Exchange], unknown: &[Exchange], account: &str, unknown_name
     let text = |answers: &[Exchange], name: &str| -> Option<String> {
         let blank = |a: &Exchange| {
             let t = a.text();
-            if name.is_empty() { t } else { t.replace(name, "<user>") }
+            if name.is_empty() {
+                t
+            } else {
+                t.replace(name, "<user>")
+            }
         };
         let first = blank(answers.first()?);
         answers.iter().all(|a| blank(a) == first).then_some(first)
@@ -303,7 +319,10 @@ async fn lockout(cx: &Context, identity: &Identity, login: &LoginBody<'_>, out: 
             return;
         }
         if answer.is_success() {
-            out.skip("login", "a wrong password was answered 2xx: no lockout test made");
+            out.skip(
+                "login",
+                "a wrong password was answered 2xx: no lockout test made",
+            );
             return;
         }
         times.push(answer.elapsed);
@@ -331,7 +350,10 @@ async fn lockout(cx: &Context, identity: &Identity, login: &LoginBody<'_>, out: 
     .at(login_ref(cx, login.login))
     .by(identity.name());
     if let Some(last) = &last {
-        finding = finding.evidence(Context::evidence(last, format!("wrong password number {MAX_GUESSES}")));
+        finding = finding.evidence(Context::evidence(
+            last,
+            format!("wrong password number {MAX_GUESSES}"),
+        ));
     }
     out.found(
         finding

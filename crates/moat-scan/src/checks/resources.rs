@@ -77,12 +77,20 @@ const REDOS_STOP: Duration = Duration::from_millis(400);
 
 /// Names of page-size parameters (compared without case, `_` and `-`).
 const PAGE_NAMES: &[&str] = &[
-    "limit", "perpage", "pagesize", "size", "count", "max", "top", "first", "take", "maxresults",
+    "limit",
+    "perpage",
+    "pagesize",
+    "size",
+    "count",
+    "max",
+    "top",
+    "first",
+    "take",
+    "maxresults",
 ];
 
 const FIX_RATE: &str = "# moat limits each client (GCRA); a 429 with Retry-After beyond the rate:\napis:\n  - name: my-api\n    rate_limits:\n      - {name: per-client, key: client_ip, rate: 10, per: 1s, burst: 20}\n      - {name: logins, key: client_ip, rate: 10, per: 1m, operations: [login]}";
 const FIX_BODY: &str = "# moat refuses larger bodies with 413 before the API reads them:\napis:\n  - name: my-api\n    request_limits:\n      max_body_bytes: 1048576";
-
 
 static RULES: &[&Rule] = &[&UNBOUNDED_PAGE, &UNBOUNDED_BODY, &REDOS, &NO_RATE_LIMIT];
 
@@ -102,10 +110,18 @@ impl Check for Resources {
         let pages = page_params(cx).len();
         let redos = redos_params(cx).len();
         vec![
-            format!("{pages} page-size parameters: the documented maximum far exceeded (or {BIG_PAGE} with none documented)"),
-            format!("with --allow-writes, a {BIG_BODY_BYTES}-byte JSON body to at most {MAX_BODY_OPERATIONS} write operations"),
-            format!("{redos} parameters with a pattern or an email/URL-like name: `a`×n + `!` against a benign input of the same length, n from 16 up to 40 (within maxLength), {REDOS_SAMPLES} timings each, at most {REDOS_BUDGET:?} per parameter"),
-            format!("a burst of {BURST} requests ({BURST_CONCURRENCY} at a time, unpaced) to a cheap read and to the login"),
+            format!(
+                "{pages} page-size parameters: the documented maximum far exceeded (or {BIG_PAGE} with none documented)"
+            ),
+            format!(
+                "with --allow-writes, a {BIG_BODY_BYTES}-byte JSON body to at most {MAX_BODY_OPERATIONS} write operations"
+            ),
+            format!(
+                "{redos} parameters with a pattern or an email/URL-like name: `a`×n + `!` against a benign input of the same length, n from 16 up to 40 (within maxLength), {REDOS_SAMPLES} timings each, at most {REDOS_BUDGET:?} per parameter"
+            ),
+            format!(
+                "a burst of {BURST} requests ({BURST_CONCURRENCY} at a time, unpaced) to a cheap read and to the login"
+            ),
         ]
     }
 
@@ -135,7 +151,12 @@ fn sender<'a>(cx: &'a Context, op: &Op) -> Option<&'a Identity> {
 }
 
 /// The path of `op` and its required query parameters but `except`.
-fn base(cx: &Context, op: &Op, identity: &Identity, except: &str) -> Option<(String, Vec<(String, String)>)> {
+fn base(
+    cx: &Context,
+    op: &Op,
+    identity: &Identity,
+    except: &str,
+) -> Option<(String, Vec<(String, String)>)> {
     let values = cx.path_values(op, Some(identity.name()))?;
     let path = op.path_with(&values)?;
     let query = op
@@ -190,7 +211,9 @@ fn items(answer: &Exchange) -> Option<usize> {
 
 async fn pages(cx: &Context, out: &mut Outcome) {
     for (op, param) in page_params(cx) {
-        let Some(identity) = sender(cx, op) else { continue };
+        let Some(identity) = sender(cx, op) else {
+            continue;
+        };
         let Some((path, query)) = base(cx, op, identity, &param.name) else {
             continue;
         };
@@ -200,12 +223,17 @@ async fn pages(cx: &Context, out: &mut Outcome) {
             _ => BIG_PAGE,
         };
         let control = Probe::get(format!("{path}{}", query_string(&query)));
-        let Ok(control) = cx.send(&control, identity).await else { continue };
+        let Ok(control) = cx.send(&control, identity).await else {
+            continue;
+        };
         if !control.is_success() {
             continue;
         }
         let Ok(answer) = cx
-            .send(&get(&path, &query, (&param.name, &big.to_string())), identity)
+            .send(
+                &get(&path, &query, (&param.name, &big.to_string())),
+                identity,
+            )
             .await
         else {
             continue;
@@ -260,7 +288,10 @@ async fn pages(cx: &Context, out: &mut Outcome) {
 
 async fn bodies(cx: &Context, out: &mut Outcome) {
     if !cx.client.writes_allowed() {
-        out.skip("resource consumption", "oversized bodies not sent without --allow-writes");
+        out.skip(
+            "resource consumption",
+            "oversized bodies not sent without --allow-writes",
+        );
         return;
     }
     // A JSON string, not an object: any API that reads it refuses it
@@ -276,7 +307,9 @@ async fn bodies(cx: &Context, out: &mut Outcome) {
         .filter(|op| !op.is_read() && op.body.is_some())
         .take(MAX_BODY_OPERATIONS);
     for op in writes {
-        let Some(identity) = sender(cx, op) else { continue };
+        let Some(identity) = sender(cx, op) else {
+            continue;
+        };
         let Some(path) = cx
             .path_values(op, Some(identity.name()))
             .and_then(|v| op.path_with(&v))
@@ -287,7 +320,9 @@ async fn bodies(cx: &Context, out: &mut Outcome) {
             .body("application/json", big.clone())
             .timeout(Duration::from_secs(30));
         // A closed connection or a timeout is a refusal too.
-        let Ok(answer) = cx.send(&probe, identity).await else { continue };
+        let Ok(answer) = cx.send(&probe, identity).await else {
+            continue;
+        };
         if !(answer.is_success() || matches!(answer.status, 400 | 409 | 422)) {
             continue;
         }
@@ -323,7 +358,10 @@ fn redos_params(cx: &Context) -> Vec<(&Op, &Param)> {
             let format = p.schema.get("format").and_then(Value::as_str).unwrap_or("");
             schema::type_of(&p.schema) == Some("string")
                 && (p.schema.get("pattern").is_some()
-                    || matches!(format, "email" | "idn-email" | "uri" | "url" | "hostname" | "idn-hostname")
+                    || matches!(
+                        format,
+                        "email" | "idn-email" | "uri" | "url" | "hostname" | "idn-hostname"
+                    )
                     || ["email", "mail", "url", "uri", "host", "domain", "website"]
                         .iter()
                         .any(|w| name.contains(w)))
@@ -334,7 +372,9 @@ fn redos_params(cx: &Context) -> Vec<(&Op, &Param)> {
 
 async fn redos(cx: &Context, out: &mut Outcome) {
     for (op, param) in redos_params(cx) {
-        let Some(identity) = sender(cx, op) else { continue };
+        let Some(identity) = sender(cx, op) else {
+            continue;
+        };
         let Some((path, query)) = base(cx, op, identity, &param.name) else {
             continue;
         };
@@ -360,18 +400,28 @@ async fn redos(cx: &Context, out: &mut Outcome) {
             for _ in 0..REDOS_SAMPLES {
                 let timeout = Duration::from_secs(5);
                 let probe = get(&path, &query, (&param.name, &adversarial)).timeout(timeout);
-                let Ok(a) = cx.send(&probe, identity).await else { break };
+                let Ok(a) = cx.send(&probe, identity).await else {
+                    break;
+                };
                 a_times.push(a.elapsed);
                 slowest = Some(a);
                 let probe = get(&path, &query, (&param.name, &benign)).timeout(timeout);
-                let Ok(b) = cx.send(&probe, identity).await else { break };
+                let Ok(b) = cx.send(&probe, identity).await else {
+                    break;
+                };
                 b_times.push(b.elapsed);
             }
-            let (Some(a), Some(b)) = (median(&a_times), median(&b_times)) else { break };
+            let (Some(a), Some(b)) = (median(&a_times), median(&b_times)) else {
+                break;
+            };
             if a_times.len() < REDOS_SAMPLES || b_times.len() < REDOS_SAMPLES {
                 break;
             }
-            steps.push(Step { length, adversarial: a, benign: b });
+            steps.push(Step {
+                length,
+                adversarial: a,
+                benign: b,
+            });
             if a >= REDOS_STOP {
                 break;
             }
@@ -379,7 +429,8 @@ async fn redos(cx: &Context, out: &mut Outcome) {
         if !super_linear(&steps) {
             continue;
         }
-        let (Some(first), Some(last), Some(slowest)) = (steps.first(), steps.last(), slowest) else {
+        let (Some(first), Some(last), Some(slowest)) = (steps.first(), steps.last(), slowest)
+        else {
             continue;
         };
         out.found(
@@ -463,7 +514,9 @@ async fn burst(cx: &Context, probe: &Probe, identity: &Identity) -> Burst {
             match answer {
                 Ok(exchange) => {
                     *seen.statuses.entry(exchange.status).or_default() += 1;
-                    seen.limit_headers |= LIMIT_HEADERS.iter().any(|h| exchange.headers.contains_key(*h));
+                    seen.limit_headers |= LIMIT_HEADERS
+                        .iter()
+                        .any(|h| exchange.headers.contains_key(*h));
                     seen.last = Some(exchange);
                 }
                 Err(_) => seen.failed += 1,
@@ -486,7 +539,12 @@ async fn bursts(cx: &Context, out: &mut Outcome) {
     if let Some(op) = read
         && let Some(identity) = sender(cx, op)
     {
-        targets.push((op, Probe::get(op.full_template.clone()), identity.clone(), "a cheap read"));
+        targets.push((
+            op,
+            Probe::get(op.full_template.clone()),
+            identity.clone(),
+            "a cheap read",
+        ));
     }
     let login = cx.identities.users.iter().find_map(|i| {
         let login = i.login()?;
@@ -501,13 +559,24 @@ async fn bursts(cx: &Context, out: &mut Outcome) {
             .ops
             .iter()
             .find(|op| op.full_template == login.path && op.http_method() == login.method)?;
-        Some((op, Probe::new(login.method.clone(), login.path.clone()).json(&body)))
+        Some((
+            op,
+            Probe::new(login.method.clone(), login.path.clone()).json(&body),
+        ))
     });
     if let Some((op, probe)) = login {
-        targets.push((op, probe, cx.identities.anonymous.clone(), "the login (an unknown user, a wrong password)"));
+        targets.push((
+            op,
+            probe,
+            cx.identities.anonymous.clone(),
+            "the login (an unknown user, a wrong password)",
+        ));
     }
     if targets.is_empty() {
-        out.skip("resource consumption", "no cheap read and no documented login to send a burst to");
+        out.skip(
+            "resource consumption",
+            "no cheap read and no documented login to send a burst to",
+        );
         return;
     }
     for (op, probe, identity, what) in targets {

@@ -55,8 +55,7 @@ pub fn super_linear(steps: &[Step]) -> bool {
     }
     let slow_enough = last.adversarial >= REDOS_FLOOR;
     let above_control = last.adversarial >= last.benign * REDOS_RATIO;
-    let time_growth =
-        last.adversarial.as_secs_f64() / first.adversarial.as_secs_f64().max(0.001);
+    let time_growth = last.adversarial.as_secs_f64() / first.adversarial.as_secs_f64().max(0.001);
     let length_growth = last.length as f64 / first.length as f64;
     slow_enough && above_control && time_growth > 2.0 * length_growth
 }
@@ -79,11 +78,23 @@ mod tests {
     #[test]
     fn slower_only_without_overlap_and_with_margin() {
         let floor = Duration::from_millis(25);
-        assert!(consistently_slower(&ms(&[120, 110, 130]), &ms(&[2, 3, 4]), floor));
+        assert!(consistently_slower(
+            &ms(&[120, 110, 130]),
+            &ms(&[2, 3, 4]),
+            floor
+        ));
         // One fast sample among the slow ones: noise, not a pattern.
-        assert!(!consistently_slower(&ms(&[120, 3, 130]), &ms(&[2, 3, 4]), floor));
+        assert!(!consistently_slower(
+            &ms(&[120, 3, 130]),
+            &ms(&[2, 3, 4]),
+            floor
+        ));
         // Twice as slow but within the floor.
-        assert!(!consistently_slower(&ms(&[8, 9, 10]), &ms(&[2, 3, 4]), floor));
+        assert!(!consistently_slower(
+            &ms(&[8, 9, 10]),
+            &ms(&[2, 3, 4]),
+            floor
+        ));
         // Too few samples.
         assert!(!consistently_slower(&ms(&[120, 130]), &ms(&[2, 3]), floor));
     }
@@ -96,7 +107,11 @@ mod tests {
             benign: Duration::from_millis(b),
         };
         // Doubling with each letter.
-        assert!(super_linear(&[step(12, 2, 1), step(20, 40, 1), step(28, 800, 1)]));
+        assert!(super_linear(&[
+            step(12, 2, 1),
+            step(20, 40, 1),
+            step(28, 800, 1)
+        ]));
         // Linear growth, however slow: a slow endpoint, not ReDoS.
         assert!(!super_linear(&[step(100, 100, 90), step(200, 210, 200)]));
         // Super-linear but fast: under the floor.

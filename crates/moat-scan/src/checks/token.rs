@@ -74,7 +74,12 @@ impl Jwt {
             Some(byte) => *byte ^= 0x5a,
             None => signature.push(0x5a),
         }
-        format!("{}.{}.{}", self.header_b64, self.claims_b64, b64(&signature))
+        format!(
+            "{}.{}.{}",
+            self.header_b64,
+            self.claims_b64,
+            b64(&signature)
+        )
     }
 
     /// The token without its signature (`header.claims.`).
@@ -156,7 +161,12 @@ fn hmac_of(alg: &str) -> Option<ring::hmac::Algorithm> {
 }
 
 /// A compact JWS of `claims` under `header`, HMAC-signed with `key`.
-pub fn sign(header: &Value, claims: &Value, algorithm: ring::hmac::Algorithm, key: &[u8]) -> String {
+pub fn sign(
+    header: &Value,
+    claims: &Value,
+    algorithm: ring::hmac::Algorithm,
+    key: &[u8],
+) -> String {
     let input = format!(
         "{}.{}",
         b64(header.to_string().as_bytes()),
@@ -242,7 +252,12 @@ mod tests {
     #[test]
     fn a_token_with_a_random_secret_is_not_cracked() {
         let secret: Vec<u8> = (0..32).map(|i| (i * 37 + 11) as u8).collect();
-        assert!(Jwt::parse(&token(&secret)).unwrap().crack(WORDLIST).is_none());
+        assert!(
+            Jwt::parse(&token(&secret))
+                .unwrap()
+                .crack(WORDLIST)
+                .is_none()
+        );
         assert!(
             WORDLIST.lines().count() >= 1000,
             "{}",

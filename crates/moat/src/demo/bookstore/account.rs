@@ -114,7 +114,7 @@ impl Budget {
     fn step(&mut self) -> Option<()> {
         self.steps += 1;
         if self.steps >= MAX_STEPS
-            || (self.steps % 4096 == 0 && Instant::now() >= self.deadline)
+            || (self.steps.is_multiple_of(4096) && Instant::now() >= self.deadline)
         {
             return None;
         }

@@ -90,7 +90,10 @@ impl GuardState {
     pub(crate) fn failed(&self, account: &str, now: Instant) {
         let mut failures = lock_any(&self.failures);
         if failures.len() >= MAX_TRACKED && !failures.contains_key(account) {
-            failures.retain(|_, f| f.back().is_some_and(|t| now.duration_since(*t) < LOCKOUT_WINDOW));
+            failures.retain(|_, f| {
+                f.back()
+                    .is_some_and(|t| now.duration_since(*t) < LOCKOUT_WINDOW)
+            });
             if failures.len() >= MAX_TRACKED {
                 failures.clear();
             }

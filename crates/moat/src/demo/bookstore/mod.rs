@@ -670,15 +670,11 @@ fn login(shared: &Shared, object: &Map<String, Value>) -> Outcome {
             shared.guard.failed(&username, now);
         }
         return Err(match (enumerable, user.is_some()) {
-            (true, false) => Rejection::new(
-                StatusCode::NOT_FOUND,
-                format!("no such user: {username}"),
-            ),
+            (true, false) => {
+                Rejection::new(StatusCode::NOT_FOUND, format!("no such user: {username}"))
+            }
             (true, true) => Rejection::new(StatusCode::UNAUTHORIZED, "wrong password"),
-            (false, _) => Rejection::new(
-                StatusCode::UNAUTHORIZED,
-                "wrong user name or password",
-            ),
+            (false, _) => Rejection::new(StatusCode::UNAUTHORIZED, "wrong user name or password"),
         });
     }
     Ok(json_response(
