@@ -38,7 +38,8 @@ pub static NO_LOCKOUT: Rule = Rule {
 
 /// Wrong passwords sent for the lockout account, at most.
 pub const MAX_GUESSES: usize = 15;
-/// Samples of each kind of failed login for the enumeration check.
+/// Samples of each kind of failed login for the enumeration check (a
+/// second round confirms a timing difference).
 const SAMPLES: usize = 3;
 /// The least time difference that counts as a timing difference.
 const TIMING_FLOOR: Duration = Duration::from_millis(25);
@@ -193,6 +194,23 @@ async fn enumeration(cx: &Context, identity: &Identity, login: &LoginBody<'_>, o
     else {
         return;
     };
+    // A timing difference must show again in a second round (an API that
+    // locks the account after five failures answers 429 there instead).
+    if let Difference::Timing(..) = difference {
+        let (Some(known_again), Some(unknown_again)) =
+            (samples(cx, &known).await, samples(cx, &unknown).await)
+        else {
+            return;
+        };
+        let again = differs(&known_again, &unknown_again, &account, &unknown_name);
+        let limited = known_again
+            .iter()
+            .chain(&unknown_again)
+            .any(|a| a.status == 429 || a.is_success());
+        if limited || !matches!(again, Some(Difference::Timing(..))) {
+            return;
+        }
+    }
     let (Some(k), Some(u)) = (known_answers.last(), unknown_answers.last()) else {
         return;
     };
