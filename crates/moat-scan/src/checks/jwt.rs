@@ -112,7 +112,7 @@ impl Check for Tokens {
                 return;
             }
         };
-        let tampered = format!("{} (tampered token)", user.name());
+        let tampered = format!("{}-forged", user.name());
         if cx.enabled(&INVALID_TOKEN)
             && let Some(answer) = proof.accepts(cx, &tampered, GARBAGE).await
         {
