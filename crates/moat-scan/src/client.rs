@@ -71,6 +71,9 @@ pub struct Probe {
     pub want_429: bool,
     /// A longer timeout than the scan's, for timing checks.
     pub timeout: Option<Duration>,
+    /// Sent at once instead of at the scan's rate (still counted in its
+    /// budget): for the bounded bursts that look for rate limits.
+    pub unpaced: bool,
 }
 
 impl Probe {
@@ -82,6 +85,7 @@ impl Probe {
             body: None,
             want_429: false,
             timeout: None,
+            unpaced: false,
         }
     }
 
@@ -109,6 +113,11 @@ impl Probe {
 
     pub fn want_429(mut self) -> Self {
         self.want_429 = true;
+        self
+    }
+
+    pub fn unpaced(mut self) -> Self {
+        self.unpaced = true;
         self
     }
 
@@ -379,7 +388,9 @@ impl Client {
             self.inner.sent.fetch_sub(1, Ordering::Relaxed);
             return Err(SendError::BudgetSpent(self.inner.limits.max_requests));
         }
-        self.pace().await;
+        if !probe.unpaced {
+            self.pace().await;
+        }
         let mut request = self.inner.http.request(probe.method.clone(), url.clone());
         for (name, value) in added.iter().chain(&probe.headers) {
             request = request.header(name.as_str(), value.as_str());

@@ -21,17 +21,23 @@ use crate::progress::Observer;
 use crate::schema;
 use crate::target::{Op, query_string};
 
+pub mod auth;
 pub mod bfla;
 pub mod bola;
 pub mod flows;
 pub mod graphql;
 pub mod inventory;
+pub mod jwt;
+pub mod login;
 pub mod misconfig;
 pub mod property;
+pub mod resources;
 pub mod sampling;
 pub mod ssrf;
 #[cfg(test)]
 mod test_api;
+pub mod timing;
+pub mod token;
 
 /// One family of checks.
 #[async_trait]
@@ -58,7 +64,12 @@ pub fn all() -> Vec<Box<dyn Check>> {
         Box::new(bola::Bola),
         Box::new(property::Property),
         Box::new(bfla::Bfla),
+        Box::new(auth::Credentials),
+        Box::new(jwt::Tokens),
         Box::new(flows::Flows),
+        // Failed logins (they may lock the last user out) and bursts last.
+        Box::new(login::Logins),
+        Box::new(resources::Resources),
     ]
 }
 

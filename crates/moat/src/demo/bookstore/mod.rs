@@ -54,15 +54,19 @@ pub use weaknesses::{Weakness, Weaknesses};
 
 use caller::Caller;
 
+mod account;
 mod accounts;
 pub(crate) mod caller;
 mod graphql;
+mod guard;
 mod surface;
 mod weaknesses;
 
 /// Largest request body read; anything bigger is answered with 413 so a
 /// client cannot make the demo buffer unbounded memory.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The largest with `unbounded-body`: far more than any operation needs.
+const UNBOUNDED_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// How long a client may take to send request headers before the
 /// connection is dropped, so idle half-open sockets do not pile up.
@@ -123,6 +127,8 @@ pub(crate) struct Shared {
     pub(crate) settings: Settings,
     /// The reviews only the GraphQL API reads and adds.
     graphql: graphql::Reviews,
+    /// The rate limit's and the login lockout's counters.
+    guard: guard::GuardState,
 }
 
 impl Shared {
@@ -161,6 +167,7 @@ pub async fn serve_with(
         store: Mutex::new(Store::seeded()),
         settings,
         graphql: graphql::Reviews::default(),
+        guard: guard::GuardState::default(),
     });
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -168,7 +175,7 @@ pub async fn serve_with(
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => spawn_connection(stream, Arc::clone(&store), &graceful),
+                Ok((stream, peer)) => spawn_connection(stream, peer, Arc::clone(&store), &graceful),
                 Err(error) => {
                     tracing::warn!(%error, "bookstore: accepting a connection failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -188,8 +195,18 @@ pub async fn serve_with(
 
 /// Serves one HTTP/1.1 connection (with keep-alive) on its own task, watched
 /// by `graceful` so shutdown can close it cleanly.
-fn spawn_connection(stream: TcpStream, store: Arc<Shared>, graceful: &GracefulShutdown) {
-    let service = service_fn(move |request| handle(Arc::clone(&store), request));
+fn spawn_connection(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    store: Arc<Shared>,
+    graceful: &GracefulShutdown,
+) {
+    let service = service_fn(move |mut request: Request<hyper::body::Incoming>| {
+        request
+            .extensions_mut()
+            .insert(guard::ClientAddr(peer.ip()));
+        handle(Arc::clone(&store), request)
+    });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -408,8 +425,12 @@ pub(crate) type AreaAnswer<'a> = Option<Pin<Box<dyn Future<Output = Outcome> + S
 
 /// The areas beside the core routes, asked in order; the first that owns
 /// the request answers it.
-const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] =
-    &[surface::route, accounts::route, graphql::route];
+const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] = &[
+    surface::route,
+    account::route,
+    accounts::route,
+    graphql::route,
+];
 
 /// Answers one request. Generic over the body type so it does not depend on
 /// how the request arrived; it never fails, errors become problem responses.
@@ -419,13 +440,21 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = request.into_parts();
-    let body = read_body(body).await;
+    let limit = if shared.has(Weakness::UnboundedBody) {
+        UNBOUNDED_BODY_BYTES
+    } else {
+        MAX_BODY_BYTES
+    };
+    let body = read_body(body, limit).await;
     let caller = Caller::of(&shared, &parts.headers);
     let req = Req {
         parts,
         body,
         caller,
     };
+    if let Some(refused) = guard::refuse(&shared, &req) {
+        return Ok(surface::finish(&shared, &req, refused));
+    }
     for area in AREAS {
         if let Some(answer) = area(&shared, &req) {
             let response = answer.await.unwrap_or_else(Rejection::into_response);
@@ -440,7 +469,11 @@ where
             format!("no route for {path}"),
         )),
         (Route::Echo, _) => req.body.clone().map(|bytes| echo(parts, &bytes)),
-        (Route::Books, &Method::GET) => list_books(store, parts.uri.query()),
+        (Route::Books, &Method::GET) => list_books(
+            store,
+            parts.uri.query(),
+            shared.has(Weakness::UnboundedPage),
+        ),
         (Route::Books, &Method::POST) => req
             .json_object()
             .and_then(|object| create_book(&shared, object)),
@@ -469,8 +502,8 @@ where
 // ---------------------------------------------------------------------------
 
 /// `GET /api/books`: the books matching `q`, at most `limit` of them.
-fn list_books(store: &Mutex<Store>, query: Option<&str>) -> Outcome {
-    let params = ListParams::parse(query)?;
+fn list_books(store: &Mutex<Store>, query: Option<&str>, unbounded: bool) -> Outcome {
+    let params = ListParams::parse(query, unbounded)?;
     let books: Vec<Value> = lock(store)
         .books
         .values()
@@ -666,33 +699,63 @@ fn get_note(shared: &Shared, caller: &Caller, raw_title: &str) -> Outcome {
     }
 }
 
-/// `POST /api/login` — WEAKNESS (user enumeration, no brake on guessing):
-/// an unknown user and a wrong password get different answers, and any
-/// number of attempts is answered.
+/// `POST /api/login` — WEAKNESS `user-enumeration`: an unknown user and a
+/// wrong password get different answers (otherwise one generic 401, after
+/// the same work); WEAKNESS `no-lockout`: any number of attempts is
+/// answered (otherwise five failures for an account within a minute lock
+/// it: 429 with `Retry-After`).
 fn login(shared: &Shared, object: &Map<String, Value>) -> Outcome {
     let store = &shared.store;
     let mut object = object.clone();
     let username = required_string(&mut object, "username")?;
     let password = required_string(&mut object, "password")?;
+    let lockout = !shared.has(Weakness::NoLockout);
+    let now = std::time::Instant::now();
+    if lockout && let Some(left) = shared.guard.locked_for(&username, now) {
+        return Ok(guard::too_many(
+            "too many failed logins for this account",
+            left,
+        ));
+    }
+    let enumerable = shared.has(Weakness::UserEnumeration);
     let store = lock(store);
-    let Some(user) = store
+    let user = store
         .users
         .values()
-        .find(|u| u.get("name").and_then(Value::as_str) == Some(username.as_str()))
-    else {
-        return Err(Rejection::new(
-            StatusCode::NOT_FOUND,
-            format!("no such user: {username}"),
-        ));
-    };
-    let id = user.get("id").and_then(Value::as_u64).unwrap_or_default();
-    if store.passwords.get(&id).map(String::as_str) != Some(password.as_str()) {
-        return Err(Rejection::new(StatusCode::UNAUTHORIZED, "wrong password"));
+        .find(|u| u.get("name").and_then(Value::as_str) == Some(username.as_str()));
+    let id = user
+        .and_then(|u| u.get("id"))
+        .and_then(Value::as_u64)
+        .unwrap_or_default();
+    // The same comparison whether the user exists or not.
+    let expected = store.passwords.get(&id).map_or("", String::as_str);
+    let matches = same_text(expected.as_bytes(), password.as_bytes());
+    if user.is_none() || !matches {
+        if lockout {
+            shared.guard.failed(&username, now);
+        }
+        return Err(match (enumerable, user.is_some()) {
+            (true, false) => {
+                Rejection::new(StatusCode::NOT_FOUND, format!("no such user: {username}"))
+            }
+            (true, true) => Rejection::new(StatusCode::UNAUTHORIZED, "wrong password"),
+            (false, _) => Rejection::new(StatusCode::UNAUTHORIZED, "wrong user name or password"),
+        });
     }
     Ok(json_response(
         StatusCode::OK,
         &json!({"auth_token": caller::issue(shared, &username, if store.is_admin(id) { caller::Role::Admin } else { caller::Role::User })}),
     ))
+}
+
+/// Whether `a` and `b` are equal, looking at every byte of the longer.
+fn same_text(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (a.get(i).copied(), b.get(i).copied());
+        diff |= usize::from(x.unwrap_or(0) ^ y.unwrap_or(0));
+    }
+    diff == 0
 }
 
 /// `GET /api/debug/config` — WEAKNESS (shadow API): a leftover debugging
@@ -756,12 +819,13 @@ struct ListParams {
 impl ListParams {
     /// Reads `limit` and `q` (first occurrence wins; unknown names are
     /// ignored) and checks them against the spec's bounds.
-    fn parse(query: Option<&str>) -> Result<Self, Rejection> {
+    /// With `unbounded` (`unbounded-page`), any positive `limit` is taken.
+    fn parse(query: Option<&str>, unbounded: bool) -> Result<Self, Rejection> {
         let mut limit = None;
         let mut q = None;
         for (name, value) in query_pairs(query.unwrap_or_default()) {
             match name.as_str() {
-                "limit" if limit.is_none() => limit = Some(parse_limit(&value)?),
+                "limit" if limit.is_none() => limit = Some(parse_limit(&value, unbounded)?),
                 "q" if q.is_none() => {
                     if value.chars().count() > MAX_QUERY_CHARS {
                         return Err(Rejection::bad_request(format!(
@@ -790,9 +854,10 @@ impl ListParams {
     }
 }
 
-fn parse_limit(value: &str) -> Result<usize, Rejection> {
+fn parse_limit(value: &str, unbounded: bool) -> Result<usize, Rejection> {
+    let max = if unbounded { usize::MAX } else { MAX_LIMIT };
     match value.parse::<usize>() {
-        Ok(limit) if (1..=MAX_LIMIT).contains(&limit) && is_digits(value) => Ok(limit),
+        Ok(limit) if (1..=max).contains(&limit) && is_digits(value) => Ok(limit),
         _ => Err(Rejection::bad_request(format!(
             "limit must be an integer from 1 to {MAX_LIMIT}"
         ))),
@@ -955,17 +1020,17 @@ fn to_cents(amount: f64) -> f64 {
     (amount * 100.0).round() / 100.0
 }
 
-/// Reads the whole body, refusing more than [`MAX_BODY_BYTES`].
-async fn read_body<B>(body: B) -> Result<Bytes, Rejection>
+/// Reads the whole body, refusing more than `limit` bytes.
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Rejection>
 where
     B: hyper::body::Body,
     B::Error: Into<BoxError>,
 {
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+    match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<LengthLimitError>() => Err(Rejection::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
+            format!("the request body exceeds {limit} bytes"),
         )),
         Err(_) => Err(Rejection::bad_request("the request body could not be read")),
     }
@@ -1118,6 +1183,10 @@ mod tests {
 
     impl TestServer {
         async fn start() -> Self {
+            Self::start_with(Weaknesses::all()).await
+        }
+
+        async fn start_with(weaknesses: Weaknesses) -> Self {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let base = format!("http://{}", listener.local_addr().unwrap());
             let (stop, stopped) = oneshot::channel::<()>();
@@ -1126,7 +1195,7 @@ mod tests {
                 async move {
                     let _ = stopped.await;
                 },
-                Settings::with(Weaknesses::all()),
+                Settings::with(weaknesses),
             ));
             let client = Client::builder(TokioExecutor::new()).build_http();
             Self {
@@ -1230,7 +1299,7 @@ mod tests {
 
     #[tokio::test]
     async fn list_books_rejects_bad_parameters() {
-        let server = TestServer::start().await;
+        let server = TestServer::start_with(Weaknesses::none()).await;
         for query in ["limit=0", "limit=101", "limit=abc", "limit=-1", "limit=+5"] {
             let reply = server.get(&format!("/api/books?{query}")).await;
             assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
@@ -1322,10 +1391,15 @@ mod tests {
 
     #[tokio::test]
     async fn oversized_body_is_413() {
-        let server = TestServer::start().await;
+        let server = TestServer::start_with(Weaknesses::none()).await;
         let body = format!(r#"{{"title":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
-        let reply = server.post_json("/api/books", &body).await;
+        let reply = server.post_json("/api/login", &body).await;
         assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+        server.stop().await;
+        // With `unbounded-body`, the same body is read (and judged).
+        let server = TestServer::start().await;
+        let reply = server.post_json("/api/books", &body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
         server.stop().await;
     }
 
@@ -1520,7 +1594,7 @@ mod tests {
 
     #[test]
     fn parses_list_params() {
-        let params = ListParams::parse(Some("limit=5&q=Rust&limit=7&x")).unwrap();
+        let params = ListParams::parse(Some("limit=5&q=Rust&limit=7&x"), false).unwrap();
         assert_eq!(
             params,
             ListParams {
@@ -1528,7 +1602,12 @@ mod tests {
                 q: Some("rust".into())
             }
         );
-        assert_eq!(ListParams::parse(None).unwrap().limit, DEFAULT_LIMIT);
+        assert_eq!(ListParams::parse(None, false).unwrap().limit, DEFAULT_LIMIT);
+        assert!(ListParams::parse(Some("limit=101"), false).is_err());
+        assert_eq!(
+            ListParams::parse(Some("limit=10000"), true).unwrap().limit,
+            10_000
+        );
     }
 
     #[test]
