@@ -55,6 +55,7 @@ pub use weaknesses::{Weakness, Weaknesses};
 use caller::Caller;
 
 pub(crate) mod caller;
+mod lookup;
 mod weaknesses;
 
 /// Largest request body read; anything bigger is answered with 413 so a
@@ -396,7 +397,7 @@ pub(crate) type AreaAnswer<'a> = Option<Pin<Box<dyn Future<Output = Outcome> + S
 
 /// The areas beside the core routes, asked in order; the first that owns
 /// the request answers it.
-const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] = &[];
+const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] = &[lookup::route];
 
 /// Answers one request. Generic over the body type so it does not depend on
 /// how the request arrived; it never fails, errors become problem responses.
@@ -612,7 +613,7 @@ fn login(shared: &Shared, object: &Map<String, Value>) -> Outcome {
     let store = &shared.store;
     let mut object = object.clone();
     let username = required_string(&mut object, "username")?;
-    let password = required_string(&mut object, "password")?;
+    let password = lookup::Password::take(shared, &mut object)?;
     let store = lock(store);
     let Some(user) = store
         .users
@@ -625,7 +626,7 @@ fn login(shared: &Shared, object: &Map<String, Value>) -> Outcome {
         ));
     };
     let id = user.get("id").and_then(Value::as_u64).unwrap_or_default();
-    if store.passwords.get(&id).map(String::as_str) != Some(password.as_str()) {
+    if !password.matches(store.passwords.get(&id).map(String::as_str)) {
         return Err(Rejection::new(StatusCode::UNAUTHORIZED, "wrong password"));
     }
     Ok(json_response(
