@@ -6,6 +6,8 @@
 //! [`Outcome`]: findings, and the steps it skipped with the reason, so a
 //! report never reads "nothing found" where nothing was tried.
 
+pub mod injection;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -38,7 +40,7 @@ pub trait Check: Send + Sync {
 /// Every check, in the order a scan runs them: the ones that change state
 /// or send bursts last, so they do not disturb the others.
 pub fn all() -> Vec<Box<dyn Check>> {
-    vec![]
+    vec![Box::new(injection::Injection)]
 }
 
 /// Every rule of every check: what SARIF lists and the docs describe.
