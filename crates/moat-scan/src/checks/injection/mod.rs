@@ -194,18 +194,21 @@ pub(crate) fn report(
         .at(point.op.reference())
         .by(point.identity.name())
         .evidence(Context::evidence(exchange, observed))
-        .fix(fix(kind, &point.name))
+        .fix(fix(kind, &point.name, point.has_pattern()))
         .fix_api(fix_api(kind))
 }
 
 /// The gateway change: inspection with the kind's detector on (it is on by
 /// default; a `detectors` list must name it), and the parameter bounded in
 /// the document so validation refuses what is not a plain value.
-pub(crate) fn fix(kind: Kind, name: &str) -> String {
+pub(crate) fn fix(kind: Kind, name: &str, has_pattern: bool) -> String {
     let bound = match kind {
         Kind::Nosql => {
             format!("# and in the document, `{name}` is `type: string`, so an object is refused")
         }
+        _ if has_pattern => format!(
+            "# the document's `pattern` for `{name}` refuses this already: serve the API behind moat, whose validation enforces it"
+        ),
         _ => format!(
             "# and in the document, give `{name}` a `pattern` and a `maxLength` that admit only plain values"
         ),

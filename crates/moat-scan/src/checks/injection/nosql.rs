@@ -54,7 +54,7 @@ pub async fn logins(cx: &Context, out: &mut Outcome) {
                 body.iter()
                     .filter(|(_, v)| v.is_string())
                     .map(|(k, _)| k.clone())
-                    .last()
+                    .next_back()
             })
         else {
             continue;
@@ -89,7 +89,7 @@ pub async fn logins(cx: &Context, out: &mut Outcome) {
                 )
                 .by(identity.name())
                 .evidence(Context::evidence(&answer, format!("{} for an operator where a wrong password got {}", answer.status, control.status)))
-                .fix(super::fix(Kind::Nosql, &field))
+                .fix(super::fix(Kind::Nosql, &field, false))
                 .fix_api(super::fix_api(Kind::Nosql));
                 finding = match operation {
                     Some(op) => finding.at(op.reference()),

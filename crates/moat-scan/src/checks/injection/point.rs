@@ -56,6 +56,14 @@ impl Point<'_> {
         format!("{} `{}`", self.place.noun(), self.name)
     }
 
+    /// Whether the document gives the parameter a `pattern`.
+    pub fn has_pattern(&self) -> bool {
+        self.op
+            .parameters
+            .iter()
+            .any(|p| p.name == self.name && p.schema.get("pattern").is_some())
+    }
+
     /// Whether the name or the control value looks like a file name.
     pub fn file_like(&self) -> bool {
         let name = self.name.to_ascii_lowercase();
@@ -246,4 +254,86 @@ fn sender<'a>(cx: &'a Context, op: &Op) -> Option<&'a Identity> {
         .users
         .first()
         .or_else(|| cx.identities.privileged.first())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::client::{Client, Limits};
+    use crate::identity::Identities;
+
+    const DOC: &str = r#"
+openapi: 3.0.3
+info: {title: t, version: "1"}
+servers: [{url: /api}]
+paths:
+  /files/{name}:
+    get:
+      parameters:
+        - {name: name, in: path, required: true, schema: {type: string, example: a.txt}}
+        - {name: v, in: query, required: true, schema: {type: integer, example: 1}}
+        - {name: tags, in: query, schema: {type: array, items: {type: string}}}
+      responses: {"200": {description: ok}}
+"#;
+
+    fn context() -> Context {
+        let spec = moat_spec::load_text("t.yaml", DOC).unwrap();
+        let target = reqwest::Url::parse("http://127.0.0.1:9/").unwrap();
+        Context {
+            client: Client::new(&target, Limits::default(), true).unwrap(),
+            ops: crate::target::operations(&spec),
+            spec: Arc::new(spec),
+            identities: Identities::new(Vec::new()),
+            objects: crate::objects::Objects::default(),
+            selected: Vec::new(),
+            observer: Arc::new(crate::progress::Silent),
+            canary: None,
+        }
+    }
+
+    #[test]
+    fn points_are_the_scalar_parameters_with_their_controls() {
+        let cx = context();
+        let found: Vec<(Place, String, String)> = points(&cx)
+            .iter()
+            .map(|p| (p.place, p.name.clone(), p.control.clone()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Place::Path, "name".to_string(), "a.txt".to_string()),
+                (Place::Query, "v".to_string(), "1".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_payload_in_a_path_segment_stays_one_segment() {
+        let cx = context();
+        let points = points(&cx);
+        let path = &points[0];
+        let probe = path.probe(&cx, "../../etc/passwd?x=1#y").unwrap();
+        assert_eq!(
+            probe.path_and_query,
+            "/api/files/..%2F..%2Fetc%2Fpasswd%3Fx%3D1%23y?v=1"
+        );
+        let raw = path.probe_raw_segment(&cx, "%2e%2e%2fetc").unwrap();
+        assert_eq!(raw.path_and_query, "/api/files/%2e%2e%2fetc?v=1");
+    }
+
+    #[test]
+    fn a_payload_in_a_query_value_is_encoded_and_replaces_the_sample() {
+        let cx = context();
+        let points = points(&cx);
+        let query = &points[1];
+        let probe = query.probe(&cx, "1 OR 1=1; sleep 2&x").unwrap();
+        assert_eq!(
+            probe.path_and_query,
+            "/api/files/a.txt?v=1%20OR%201%3D1%3B%20sleep%202%26x"
+        );
+        let raw = query.probe_raw_query("v[$ne]=1").unwrap();
+        assert_eq!(raw.path_and_query, "/api/files/a.txt?v[$ne]=1");
+    }
 }

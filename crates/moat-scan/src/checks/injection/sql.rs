@@ -200,3 +200,33 @@ pub async fn time(cx: &Context, point: &Point<'_>, control: &Measure, out: &mut 
         return;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_errors_are_recognised_by_engine() {
+        let sqlite = r#"{"detail":"SQLite error: unrecognized token: \"'x'' ORDER BY id\""}"#;
+        assert_eq!(database_error(sqlite), Some("SQLite"));
+        assert_eq!(database_error("near \"x\": syntax error"), Some("SQLite"));
+        assert_eq!(
+            database_error("ERROR: syntax error at or near \"'\""),
+            Some("PostgreSQL")
+        );
+        assert_eq!(
+            database_error("You have an error in your SQL syntax; check the manual"),
+            Some("MySQL")
+        );
+        assert_eq!(
+            database_error("Unclosed quotation mark after the character string ''."),
+            Some("MSSQL")
+        );
+        assert_eq!(
+            database_error("ORA-01756: quoted string not properly terminated"),
+            Some("Oracle")
+        );
+        assert_eq!(database_error(r#"{"detail":"the lookup failed"}"#), None);
+        assert_eq!(database_error("a syntax error in your request"), None);
+    }
+}
