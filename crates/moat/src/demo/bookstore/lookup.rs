@@ -408,3 +408,24 @@ mod tests {
         assert!(!Password::Text("x".into()).matches(Some("wonderland")));
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod database_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_concatenated_name_is_sql_and_a_bound_one_is_data() {
+        let always = "x' OR '1'='1";
+        assert_eq!(query_books(always, true).await.unwrap().len(), 3);
+        assert!(query_books(always, false).await.unwrap().is_empty());
+        let one = query_books("Martin Kleppmann", false).await.unwrap();
+        assert_eq!(
+            one,
+            [json!({"title": "Designing Data-Intensive Applications"})]
+        );
+        let broken = query_books("x'", true).await.unwrap_err();
+        assert!(matches!(broken, sqlx::Error::Database(_)), "{broken}");
+        assert!(query_books("x'", false).await.unwrap().is_empty());
+    }
+}
