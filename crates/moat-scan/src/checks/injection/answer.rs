@@ -4,6 +4,10 @@
 
 use crate::client::Exchange;
 
+/// Bytes by which a body may grow because it echoes a longer value (a
+/// payload quoted back, escaped): not "more rows".
+pub const ECHO_MARGIN: usize = 32;
+
 /// What the comparisons look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
@@ -23,14 +27,14 @@ impl Shape {
     }
 
     /// Whether this answer carries more than `other`: more array items, or
-    /// a longer body, both successful.
+    /// a body longer by more than [`ECHO_MARGIN`], both successful.
     pub fn more_than(&self, other: &Shape) -> bool {
         if !(200..300).contains(&self.status) || !(200..300).contains(&other.status) {
             return false;
         }
         match (self.items, other.items) {
             (Some(a), Some(b)) => a > b,
-            _ => self.len > other.len,
+            _ => self.len > other.len + ECHO_MARGIN,
         }
     }
 }
@@ -91,5 +95,24 @@ mod tests {
             !boolean_injectable(rows(3), [rows(3), rows(3)], [rows(0), rows(0)]),
             "no more than the control"
         );
+    }
+
+    #[test]
+    fn a_longer_body_counts_only_beyond_an_echo_of_the_payload() {
+        let echo = |len| Shape {
+            status: 201,
+            items: None,
+            len,
+        };
+        assert!(!boolean_injectable(
+            echo(40),
+            [echo(52), echo(52)],
+            [echo(20), echo(20)]
+        ));
+        assert!(boolean_injectable(
+            echo(40),
+            [echo(400), echo(400)],
+            [echo(20), echo(20)]
+        ));
     }
 }

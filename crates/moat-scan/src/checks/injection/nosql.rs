@@ -102,26 +102,36 @@ pub async fn logins(cx: &Context, out: &mut Outcome) {
     }
 }
 
-/// `name[$ne]=<no match>` against `name=<no match>` in a query.
+/// `name[$ne]=<no match>` against `name=<no match>` in a query, and
+/// `{"$ne": <no match>}` against `<no match>` in a JSON body field (writes
+/// only); a bracket or object that is no operator is the control.
 pub async fn query(cx: &Context, point: &Point<'_>, out: &mut Outcome) {
-    if point.place != Place::Query {
-        return;
-    }
-    let Some(plain) = point.send(cx, NO_MATCH, None).await else {
+    let form = |op: &str| -> Option<(String, Probe)> {
+        match point.place {
+            Place::Query => {
+                let raw = format!("{}[{op}]={}", encode(&point.name), encode(NO_MATCH));
+                Some((raw.clone(), point.probe_raw_query(&raw)?))
+            }
+            Place::Body => {
+                let value = json!({ op: NO_MATCH });
+                let shown = format!("\"{}\": {value}", point.name);
+                Some((shown, point.with_body_field(cx, value)?))
+            }
+            Place::Path => None,
+        }
+    };
+    let Some((_, ignored)) = form("moat") else {
         return;
     };
-    // A bracket that is no operator: a server that ignores the unknown
-    // name answers it as it answers the operator, and that is no finding.
-    let ignored = format!("{}[moat]={}", encode(&point.name), encode(NO_MATCH));
-    let Some(ignored) = point.probe_raw_query(&ignored) else {
+    let (Some(plain), Ok(ignored)) = (
+        point.send(cx, NO_MATCH, None).await,
+        cx.send(&ignored, point.identity).await,
+    ) else {
         return;
     };
-    let Ok(ignored) = cx.send(&ignored, point.identity).await else {
-        return;
-    };
+    let (plain_shape, ignored_shape) = (Shape::of(&plain), Shape::of(&ignored));
     for op in OPERATORS {
-        let raw = format!("{}[{op}]={}", encode(&point.name), encode(NO_MATCH));
-        let Some(probe) = point.probe_raw_query(&raw) else {
+        let Some((shown, probe)) = form(op) else {
             return;
         };
         let mut answers = Vec::new();
@@ -132,13 +142,13 @@ pub async fn query(cx: &Context, point: &Point<'_>, out: &mut Outcome) {
             }
         }
         let (a, b) = (Shape::of(&answers[0]), Shape::of(&answers[1]));
-        if a == b && a.more_than(&Shape::of(&plain)) && a.more_than(&Shape::of(&ignored)) {
+        if a == b && a.more_than(&plain_shape) && a.more_than(&ignored_shape) {
             out.found(report(
                 &NOSQL,
                 Kind::Nosql,
                 point,
                 format!("The {} takes a `{op}` operator", point.describe()),
-                format!("`{raw}` answered {} ({} bytes) twice where `{}={NO_MATCH}` answered {} ({} bytes): the operator matched.", answers[0].status, answers[0].body.len(), point.name, plain.status, plain.body.len()),
+                format!("`{shown}` answered {} ({} bytes) twice where the plain value `{NO_MATCH}` answered {} ({} bytes) and a non-operator {}: the operator matched.", answers[0].status, answers[0].body.len(), plain.status, plain.body.len(), ignored.status),
                 &answers[0],
                 "more in the answer with the operator than with the plain value",
             ));
