@@ -94,11 +94,28 @@ impl Check for Injection {
             lines.push("each identity's login with a wrong password, then with `{\"$ne\": …}` and `{\"$gt\": …}` in its place".to_string());
         }
         for point in point::points(cx) {
+            let kinds: Vec<&str> = [
+                (&SQL_ERROR, true, "SQL-breaking quotes"),
+                (&SQL_BOOLEAN, true, "SQL true/false conditions"),
+                (&SQL_TIME, true, "SQL delays of 1-2 s and SQLite counts"),
+                (&NOSQL, point.place != point::Place::Path, "NoSQL operators"),
+                (&COMMAND, true, "shell `sleep`s of 1-2 s"),
+                (&TRAVERSAL, point.file_like(), "`../` paths"),
+                (&TEMPLATE, true, "template expressions"),
+            ]
+            .into_iter()
+            .filter(|(rule, applies, _)| *applies && cx.enabled(rule))
+            .map(|(_, _, what)| what)
+            .collect();
+            if kinds.is_empty() {
+                continue;
+            }
             lines.push(format!(
-                "{} {}: the {} with SQL (quotes, true/false conditions, delays of 1-2 s, SQLite counts), NoSQL operators, shell `sleep`s, `../` paths and template expressions, each beside the control value `{}`",
+                "{} {}: the {} with {}, beside the control value `{}`",
                 point.op.method.as_str(),
                 point.op.template,
                 point.describe(),
+                kinds.join(", "),
                 point.control
             ));
         }

@@ -82,10 +82,11 @@ impl Point<'_> {
             ]
             .iter()
             .any(|w| name.contains(w))
-            || self
-                .control
-                .rsplit_once('.')
-                .is_some_and(|(_, ext)| (1..=4).contains(&ext.len()))
+            || self.control.rsplit_once('.').is_some_and(|(_, ext)| {
+                (1..=4).contains(&ext.len())
+                    && ext.chars().all(|c| c.is_ascii_alphanumeric())
+                    && ext.chars().any(|c| c.is_ascii_alphabetic())
+            })
     }
 
     /// The request with `value` at this point (percent-encoded as one path
@@ -307,6 +308,21 @@ paths:
                 (Place::Query, "v".to_string(), "1".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn file_like_points_are_path_segments_names_and_values_with_extensions() {
+        let cx = context();
+        let mut points = points(&cx);
+        assert!(points[0].file_like(), "a path segment");
+        assert!(!points[1].file_like(), "`v=1`");
+        points[1].control = "127.0.0.1".to_string();
+        assert!(!points[1].file_like(), "an IP address");
+        points[1].control = "report.pdf".to_string();
+        assert!(points[1].file_like());
+        points[1].name = "filename".to_string();
+        points[1].control = "x".to_string();
+        assert!(points[1].file_like());
     }
 
     #[test]
