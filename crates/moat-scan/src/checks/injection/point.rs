@@ -11,7 +11,7 @@ use crate::checks::{Context, scalar_text};
 use crate::client::{Exchange, Probe};
 use crate::identity::Identity;
 use crate::schema;
-use crate::target::{Op, query_string};
+use crate::target::{Op, encode, query_string};
 
 /// Operations probed, at most, and points per operation.
 pub const MAX_OPERATIONS: usize = 40;
@@ -99,24 +99,7 @@ impl Point<'_> {
                 cx.probe(self.op, &values)
             }
             Place::Query => {
-                let path = self.op.path_with(&self.values)?;
-                let mut pairs: Vec<(String, String)> = self
-                    .op
-                    .query_params()
-                    .filter(|p| p.required && p.name != self.name)
-                    .filter_map(|p| {
-                        Some((p.name.clone(), scalar_text(&schema::sample(&p.schema))?))
-                    })
-                    .collect();
-                pairs.push((self.name.clone(), value.to_string()));
-                let mut probe = Probe::new(
-                    self.op.http_method(),
-                    format!("{path}{}", query_string(&pairs)),
-                );
-                if let Some(body) = &self.op.body {
-                    probe = probe.json(&schema::sample(body));
-                }
-                Some(probe)
+                self.probe_raw_query(&format!("{}={}", encode(&self.name), encode(value)))
             }
             Place::Body => self.with_body_field(cx, Value::String(value.to_string())),
         }
@@ -129,8 +112,9 @@ impl Point<'_> {
         Some(cx.probe(self.op, &self.values)?.json(&body))
     }
 
-    /// The request with a raw query text `name=value` already encoded, for
-    /// forms such as `name[$ne]=`.
+    /// The request with a raw query text `name=value` already encoded (for
+    /// forms such as `name[$ne]=`) after the other required parameters'
+    /// samples.
     pub fn probe_raw_query(&self, raw: &str) -> Option<Probe> {
         let path = self.op.path_with(&self.values)?;
         let pairs: Vec<(String, String)> = self
@@ -141,10 +125,11 @@ impl Point<'_> {
             .collect();
         let joined = query_string(&pairs);
         let sep = if joined.is_empty() { "?" } else { "&" };
-        Some(Probe::new(
-            self.op.http_method(),
-            format!("{path}{joined}{sep}{raw}"),
-        ))
+        let mut probe = Probe::new(self.op.http_method(), format!("{path}{joined}{sep}{raw}"));
+        if let Some(body) = &self.op.body {
+            probe = probe.json(&schema::sample(body));
+        }
+        Some(probe)
     }
 
     /// The request with `raw` as this path segment, sent as it is (already
