@@ -132,7 +132,14 @@ impl Check for Injection {
                 "JSON body fields of writes not probed (writes not allowed: --allow-writes)",
             );
         }
-        for point in point::points(cx) {
+        let points = point::points(cx);
+        if points.is_empty() {
+            out.skip(
+                NAME,
+                "no operation has a path, query or body value to inject into",
+            );
+        }
+        for point in points {
             let Some(control) = measure(cx, &point).await else {
                 continue;
             };

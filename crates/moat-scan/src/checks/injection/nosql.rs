@@ -100,6 +100,12 @@ pub async fn logins(cx: &Context, out: &mut Outcome) {
             }
         }
     }
+    if seen.is_empty() {
+        out.skip(
+            super::NAME,
+            "no identity logs in with a JSON body: no login was probed for NoSQL operators",
+        );
+    }
 }
 
 /// `name[$ne]=<no match>` against `name=<no match>` in a query, and
