@@ -64,46 +64,40 @@ const BOOKS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// The area's routes.
+/// The area's routes: GET only (405 with `Allow: GET` otherwise).
 pub(super) fn route<'a>(shared: &'a Shared, req: &'a Req) -> AreaAnswer<'a> {
     let path = req.parts.uri.path();
     let rest = path.strip_prefix("/api/")?;
     let segments: Vec<&str> = rest.split('/').collect();
     let query = req.parts.uri.query();
-    let get = req.parts.method == Method::GET;
+    let owned = matches!(
+        segments.as_slice(),
+        ["authors", name, "books"] | ["files", name, ..] if !name.is_empty()
+    ) || matches!(segments.as_slice(), ["tools", "ping"] | ["greeting"]);
+    if !owned {
+        return None;
+    }
+    if req.parts.method != Method::GET {
+        let method = &req.parts.method;
+        return Some(Box::pin(async move {
+            Ok(super::method_not_allowed(method, "GET"))
+        }));
+    }
     match segments.as_slice() {
-        ["authors", name, "books"] if !name.is_empty() => {
+        ["authors", name, "books"] => {
             let name = percent_decode(name);
-            Some(Box::pin(async move {
-                only_get(get)?;
-                author_books(shared, &name).await
-            }))
+            Some(Box::pin(async move { author_books(shared, &name).await }))
         }
         ["tools", "ping"] => Some(Box::pin(async move {
-            only_get(get)?;
             ping(shared, &query_value(query, "host")?).await
         })),
-        ["files", first, ..] if !first.is_empty() => Some(Box::pin(async move {
-            only_get(get)?;
+        ["files", ..] => Some(Box::pin(async move {
             let raw = rest.strip_prefix("files/").unwrap_or_default();
             file(shared, &percent_decode(raw))
         })),
-        ["greeting"] => Some(Box::pin(async move {
-            only_get(get)?;
+        _ => Some(Box::pin(async move {
             greeting(shared, &query_value(query, "name")?)
         })),
-        _ => None,
-    }
-}
-
-fn only_get(get: bool) -> Result<(), Rejection> {
-    if get {
-        Ok(())
-    } else {
-        Err(Rejection::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "only GET is allowed here",
-        ))
     }
 }
 
