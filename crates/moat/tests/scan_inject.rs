@@ -1,6 +1,7 @@
 //! `moat scan --checks injection` against the demo bookstore: every planted
 //! injection weakness is found at its operation, and nothing on the fixed
 //! API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
