@@ -6,6 +6,8 @@
 //! [`Outcome`]: findings, and the steps it skipped with the reason, so a
 //! report never reads "nothing found" where nothing was tried.
 
+pub mod injection;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -61,6 +63,7 @@ pub fn all() -> Vec<Box<dyn Check>> {
         Box::new(inventory::Inventory),
         Box::new(ssrf::Ssrf),
         Box::new(graphql::Graphql),
+        Box::new(injection::Injection),
         Box::new(bola::Bola),
         Box::new(property::Property),
         Box::new(bfla::Bfla),

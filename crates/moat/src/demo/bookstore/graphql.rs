@@ -341,17 +341,13 @@ document.getElementById("run").onclick = async () => {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::{Settings, Store, Weaknesses};
+    use super::super::{Settings, Weaknesses};
     use super::*;
     use bytes::Bytes;
     use http_body_util::BodyExt;
 
     fn shared(weaknesses: &str) -> Shared {
-        Shared {
-            store: Mutex::new(Store::seeded()),
-            settings: Settings::with(weaknesses.parse::<Weaknesses>().unwrap()),
-            graphql: Reviews::default(),
-        }
+        Shared::new(Settings::with(weaknesses.parse::<Weaknesses>().unwrap()))
     }
 
     fn request(method: Method, uri: &str, body: &str) -> Req {

@@ -59,6 +59,7 @@ mod accounts;
 pub(crate) mod caller;
 mod graphql;
 mod guard;
+mod lookup;
 mod surface;
 mod weaknesses;
 
@@ -132,6 +133,16 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The seeded store, with `settings`.
+    pub(crate) fn new(settings: Settings) -> Self {
+        Self {
+            store: Mutex::new(Store::seeded()),
+            settings,
+            graphql: graphql::Reviews::default(),
+            guard: guard::GuardState::default(),
+        }
+    }
+
     pub(crate) fn has(&self, weakness: Weakness) -> bool {
         self.settings.weaknesses.has(weakness)
     }
@@ -163,12 +174,7 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     settings: Settings,
 ) -> std::io::Result<()> {
-    let store = Arc::new(Shared {
-        store: Mutex::new(Store::seeded()),
-        settings,
-        graphql: graphql::Reviews::default(),
-        guard: guard::GuardState::default(),
-    });
+    let store = Arc::new(Shared::new(settings));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -429,6 +435,7 @@ const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] = &[
     surface::route,
     account::route,
     accounts::route,
+    lookup::route,
     graphql::route,
 ];
 
@@ -708,7 +715,7 @@ fn login(shared: &Shared, object: &Map<String, Value>) -> Outcome {
     let store = &shared.store;
     let mut object = object.clone();
     let username = required_string(&mut object, "username")?;
-    let password = required_string(&mut object, "password")?;
+    let password = lookup::Password::take(shared, &mut object)?;
     let lockout = !shared.has(Weakness::NoLockout);
     let now = std::time::Instant::now();
     if lockout && let Some(left) = shared.guard.locked_for(&username, now) {
@@ -729,7 +736,7 @@ fn login(shared: &Shared, object: &Map<String, Value>) -> Outcome {
         .unwrap_or_default();
     // The same comparison whether the user exists or not.
     let expected = store.passwords.get(&id).map_or("", String::as_str);
-    let matches = same_text(expected.as_bytes(), password.as_bytes());
+    let matches = password.matches(Some(expected));
     if user.is_none() || !matches {
         if lockout {
             shared.guard.failed(&username, now);
@@ -746,16 +753,6 @@ fn login(shared: &Shared, object: &Map<String, Value>) -> Outcome {
         StatusCode::OK,
         &json!({"auth_token": caller::issue(shared, &username, if store.is_admin(id) { caller::Role::Admin } else { caller::Role::User })}),
     ))
-}
-
-/// Whether `a` and `b` are equal, looking at every byte of the longer.
-fn same_text(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        let (x, y) = (a.get(i).copied(), b.get(i).copied());
-        diff |= usize::from(x.unwrap_or(0) ^ y.unwrap_or(0));
-    }
-    diff == 0
 }
 
 /// `GET /api/debug/config` — WEAKNESS (shadow API): a leftover debugging
