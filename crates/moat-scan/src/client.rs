@@ -28,8 +28,8 @@ use crate::identity::Identity;
 /// The most of an answer's body kept; the rest is read and dropped.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-/// The longest wait for a 429's `Retry-After`, and how many times a probe
-/// is tried again after one.
+/// The longest `Retry-After` a 429 is waited out for (a longer one is the
+/// answer), and how many times a probe is tried again after one.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 const MAX_RETRIES_ON_429: u32 = 3;
 
@@ -207,6 +207,9 @@ struct Inner {
     /// Method and path of each login request the identities make: sent
     /// even when writes are not allowed.
     logins: std::sync::Mutex<HashSet<(Method, String)>>,
+    /// Method and path still answered 429 after every wait: not waited
+    /// for again.
+    throttled: std::sync::Mutex<HashSet<(Method, String)>>,
     sent: AtomicU64,
     next_slot: Mutex<Instant>,
 }
@@ -233,6 +236,7 @@ impl Client {
                 limits,
                 dry_run,
                 logins: std::sync::Mutex::new(HashSet::new()),
+                throttled: std::sync::Mutex::new(HashSet::new()),
                 sent: AtomicU64::new(0),
                 next_slot: Mutex::new(Instant::now()),
             }),
@@ -292,18 +296,38 @@ impl Client {
         if self.inner.dry_run {
             return Err(SendError::DryRun);
         }
+        let route = (probe.method.clone(), url.path().to_string());
+        let throttled = self
+            .inner
+            .throttled
+            .lock()
+            .map(|t| t.contains(&route))
+            .unwrap_or(false);
         let mut retries = 0;
         loop {
             let exchange = self.send_once(probe, identity, &url, &added).await?;
-            if exchange.status != 429 || probe.want_429 || retries >= MAX_RETRIES_ON_429 {
+            if exchange.status != 429 || probe.want_429 || throttled {
+                return Ok(exchange);
+            }
+            if retries >= MAX_RETRIES_ON_429 {
+                // Still refused after every wait: the route is throttled
+                // for longer than the scan waits; later probes of it take
+                // the 429 as their answer.
+                if let Ok(mut t) = self.inner.throttled.lock() {
+                    t.insert(route);
+                }
                 return Ok(exchange);
             }
             retries += 1;
             let wait = exchange
                 .header("retry-after")
                 .and_then(|v| v.trim().parse::<u64>().ok())
-                .map_or(Duration::from_secs(1), Duration::from_secs)
-                .min(MAX_RETRY_AFTER);
+                .map_or(Duration::from_secs(1), Duration::from_secs);
+            // A longer wait than the scan gives one request (a lockout)
+            // is not waited out: the 429 is the answer.
+            if wait > MAX_RETRY_AFTER {
+                return Ok(exchange);
+            }
             tokio::time::sleep(wait).await;
         }
     }
@@ -411,6 +435,16 @@ impl Client {
             let room = MAX_BODY_BYTES.saturating_sub(body.len());
             body.extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
+        let elapsed = started.elapsed();
+        // The path only: a query may carry an identity's credential.
+        tracing::debug!(
+            method = %probe.method,
+            path = url.path(),
+            identity = identity.name(),
+            status,
+            elapsed_ms = elapsed.as_millis(),
+            "scan request"
+        );
         Ok(Exchange {
             probe: probe.clone(),
             identity: identity.name().to_string(),
@@ -419,7 +453,7 @@ impl Client {
             status,
             headers,
             body: Bytes::from(body),
-            elapsed: started.elapsed(),
+            elapsed,
         })
     }
 

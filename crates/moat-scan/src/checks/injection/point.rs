@@ -160,13 +160,18 @@ impl Point<'_> {
 /// Every injection point of the documented operations, within the caps:
 /// string (and integer) path and query parameters, and top-level string
 /// body fields when writes are allowed.
+///
+/// Only reads and, with writes allowed, POST operations (creates, logins,
+/// look-ups) are probed: a payload sent to a PUT, PATCH or DELETE would
+/// change or remove an existing object (an account's password, a book)
+/// with every probe.
 pub fn points(cx: &Context) -> Vec<Point<'_>> {
     let mut out = Vec::new();
     let writes = cx.client.writes_allowed();
     for op in cx
         .ops
         .iter()
-        .filter(|op| op.is_read() || writes)
+        .filter(|op| op.is_read() || (writes && op.method == moat_spec::Method::Post))
         .take(MAX_OPERATIONS)
     {
         let Some(identity) = sender(cx, op) else {
@@ -199,7 +204,11 @@ pub fn points(cx: &Context) -> Vec<Point<'_>> {
                 identity,
             });
         }
-        if let Some(body) = op.body.as_ref().filter(|_| writes && !op.is_read()) {
+        if let Some(body) = op
+            .body
+            .as_ref()
+            .filter(|_| writes && op.method == moat_spec::Method::Post)
+        {
             let sample = schema::sample(body);
             for (name, prop) in schema::properties(body) {
                 if schema::type_of(&prop) != Some("string") {

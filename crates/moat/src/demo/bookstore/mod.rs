@@ -370,6 +370,10 @@ enum Route<'a> {
     Note(&'a str),
     Login,
     Echo,
+    /// A path an area serves, under a collection whose items the core
+    /// serves (`/orders/lookup` beside `/orders/{orderId}`): a method the
+    /// area did not answer gets 405 with the area's methods.
+    AreaOnly(&'static str),
     Unknown,
 }
 
@@ -381,6 +385,7 @@ impl Route<'_> {
             Route::Book(_) => "GET, DELETE",
             Route::Orders | Route::Notes | Route::Login => "POST",
             Route::Note(_) => "GET",
+            Route::AreaOnly(allow) => allow,
             Route::User(_) => "GET, PATCH",
             Route::Order(_) => "GET",
             Route::Echo | Route::Unknown => "",
@@ -398,8 +403,10 @@ fn route(path: &str) -> Route<'_> {
     match segments.as_slice() {
         ["books"] => Route::Books,
         ["books", id] if !id.is_empty() => Route::Book(id),
+        ["users", "check-email"] => Route::AreaOnly("GET"),
         ["users", id] if !id.is_empty() => Route::User(id),
         ["orders"] => Route::Orders,
+        ["orders", "lookup"] => Route::AreaOnly("POST"),
         ["orders", id] if !id.is_empty() => Route::Order(id),
         ["notes"] => Route::Notes,
         ["notes", title] if !title.is_empty() => Route::Note(title),
