@@ -149,6 +149,9 @@ pub struct Exchange {
     pub body: Bytes,
     /// From sending the request to the last byte of the answer.
     pub elapsed: Duration,
+    /// Every secret the scan's identities hold, for [`Exchange::curl`] to
+    /// redact.
+    pub secrets: Arc<Vec<String>>,
 }
 
 impl Exchange {
@@ -207,6 +210,8 @@ struct Inner {
     /// Method and path of each login request the identities make: sent
     /// even when writes are not allowed.
     logins: std::sync::Mutex<HashSet<(Method, String)>>,
+    /// Every identity's secrets, redacted from evidence.
+    secrets: std::sync::Mutex<Arc<Vec<String>>>,
     /// Method and path still answered 429 after every wait: not waited
     /// for again.
     throttled: std::sync::Mutex<HashSet<(Method, String)>>,
@@ -237,6 +242,7 @@ impl Client {
                 dry_run,
                 logins: std::sync::Mutex::new(HashSet::new()),
                 throttled: std::sync::Mutex::new(HashSet::new()),
+                secrets: std::sync::Mutex::new(Arc::new(Vec::new())),
                 sent: AtomicU64::new(0),
                 next_slot: Mutex::new(Instant::now()),
             }),
@@ -266,6 +272,18 @@ impl Client {
     pub fn allow_login(&self, method: Method, path: &str) {
         if let Ok(mut logins) = self.inner.logins.lock() {
             logins.insert((method, path.to_string()));
+        }
+    }
+
+    /// Adds `secret` to what evidence redacts: an identity's credential,
+    /// password or token.
+    pub fn add_secret(&self, secret: &str) {
+        if let Ok(mut secrets) = self.inner.secrets.lock()
+            && !secrets.iter().any(|s| s == secret)
+        {
+            let mut next = secrets.as_ref().clone();
+            next.push(secret.to_string());
+            *secrets = Arc::new(next);
         }
     }
 
@@ -454,6 +472,12 @@ impl Client {
             headers,
             body: Bytes::from(body),
             elapsed,
+            secrets: self
+                .inner
+                .secrets
+                .lock()
+                .map(|s| Arc::clone(&s))
+                .unwrap_or_default(),
         })
     }
 

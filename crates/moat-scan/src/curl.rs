@@ -79,7 +79,33 @@ pub fn render(exchange: &Exchange) -> String {
     }
     parts.push("--path-as-is".to_string());
     parts.push(quote(&url));
-    parts.join(" ")
+    redact(parts.join(" "), &exchange.secrets)
+}
+
+/// The shortest value treated as a secret: shorter ones (`1`, `ab`)
+/// would blank out unrelated text.
+const MIN_SECRET_CHARS: usize = 4;
+
+/// `command` with every secret of every identity (another user's
+/// password in an account-takeover probe, a login body sent as anonymous)
+/// replaced, as written, percent-encoded or JSON-escaped.
+fn redact(mut command: String, secrets: &[String]) -> String {
+    let mut secrets: Vec<&String> = secrets
+        .iter()
+        .filter(|s| s.chars().count() >= MIN_SECRET_CHARS)
+        .collect();
+    // Longest first, so a secret containing another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in secrets {
+        let escaped = serde_json::to_string(secret).unwrap_or_default();
+        let escaped = escaped.trim_matches('"');
+        for form in [secret.as_str(), &crate::target::encode(secret), escaped] {
+            if !form.is_empty() {
+                command = command.replace(form, "<redacted>");
+            }
+        }
+    }
+    command
 }
 
 /// `text` in single quotes for a POSIX shell.
@@ -117,6 +143,7 @@ mod tests {
             headers: HeaderMap::new(),
             body: Bytes::new(),
             elapsed: Duration::ZERO,
+            secrets: Default::default(),
         }
     }
 
@@ -151,5 +178,28 @@ mod tests {
             "{curl}"
         );
         assert!(curl.starts_with("curl -i -X POST"), "{curl}");
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn every_identity_s_secrets_are_redacted_wherever_they_are() {
+        let secrets = vec![
+            "wonderland".to_string(),
+            "p@ss word".to_string(),
+            "ab".to_string(),
+        ];
+        let command = redact(
+            r#"curl --data-binary '{"password":"wonderland"}' 'http://h/x?pw=p%40ss%20word&q=ab'"#
+                .to_string(),
+            &secrets,
+        );
+        assert!(!command.contains("wonderland"), "{command}");
+        assert!(!command.contains("p%40ss%20word"), "{command}");
+        // Too short to be told from ordinary text.
+        assert!(command.contains("q=ab"), "{command}");
     }
 }

@@ -214,6 +214,9 @@ impl Identity {
     /// Builds the identity from its config, logging in (and registering,
     /// when `client` allows writes) through `client`.
     pub async fn resolve(config: &IdentityConfig, client: &Client) -> Result<Self, IdentityError> {
+        for secret in config_secrets(config) {
+            client.add_secret(&secret);
+        }
         let mut identity = Self {
             name: config.name.clone(),
             role: config.role,
@@ -310,6 +313,12 @@ impl Identity {
                 .headers
                 .push(("Cookie".to_string(), cookies.join("; ")));
         }
+        if let Some(token) = &identity.bearer {
+            client.add_secret(token);
+        }
+        for (_, value) in identity.headers.iter().chain(&identity.query) {
+            client.add_secret(value);
+        }
         Ok(identity)
     }
 
@@ -317,6 +326,63 @@ impl Identity {
         self.bearer = Some(token.to_string());
         self.headers
             .push(("Authorization".to_string(), format!("Bearer {token}")));
+    }
+}
+
+/// Whether a request field named `name` holds a secret.
+fn is_secret_field(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["pass", "secret", "token", "key", "pin", "otp", "credential"]
+        .iter()
+        .any(|w| name.contains(w))
+}
+
+/// Every secret value an identity's config holds: credentials, and the
+/// secret fields of its login and registration requests.
+fn config_secrets(config: &IdentityConfig) -> Vec<String> {
+    let mut out: Vec<String> = config
+        .headers
+        .values()
+        .chain(config.query.values())
+        .chain(config.cookies.values())
+        .chain(config.bearer.iter())
+        .chain(config.basic.iter().map(|b| &b.password))
+        .map(|s| s.expose().to_string())
+        .collect();
+    let requests = config
+        .login
+        .iter()
+        .map(|l| &l.request)
+        .chain(config.register.iter());
+    for request in requests {
+        out.extend(request.headers.values().map(|s| s.expose().to_string()));
+        if let Some(form) = &request.form {
+            out.extend(
+                form.iter()
+                    .filter(|(k, _)| is_secret_field(k))
+                    .map(|(_, v)| v.expose().to_string()),
+            );
+        }
+        if let Some(json) = &request.json {
+            json_secrets(json, &mut out);
+        }
+    }
+    out
+}
+
+/// The string values of secret-named members anywhere in `value`.
+fn json_secrets(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    Value::String(s) if is_secret_field(k) => out.push(s.clone()),
+                    other => json_secrets(other, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| json_secrets(v, out)),
+        _ => {}
     }
 }
 

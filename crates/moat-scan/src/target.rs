@@ -93,6 +93,14 @@ impl Op {
         http::Method::from_bytes(self.method.as_str().as_bytes()).unwrap_or(http::Method::GET)
     }
 
+    /// Whether the method changes or removes an object that exists
+    /// already (PUT, PATCH, DELETE). Checks send those only on objects the
+    /// scan created, or with values that leave the object as it was; a
+    /// probe with sample values would overwrite real data.
+    pub fn changes_existing(&self) -> bool {
+        matches!(self.method, Method::Put | Method::Patch | Method::Delete)
+    }
+
     /// Whether the method reads only.
     pub fn is_read(&self) -> bool {
         matches!(self.method, Method::Get | Method::Head | Method::Options)

@@ -3,7 +3,98 @@
 
 mod support;
 
-use support::{Bookstore, scan, scan_bookstore, tempdir};
+use support::{Bookstore, rules_found, scan, scan_bookstore, tempdir};
+
+/// Every rule a planted weakness of the bookstore trips. The other rules
+/// of the scan need another kind of target (`tls.*`: an https or a
+/// non-loopback one; `auth.invalid-token`: an API that takes any token)
+/// and are tested against one in scan_surface.rs and moat-scan's tests.
+const PLANTED: &[&str] = &[
+    "bola.path",
+    "bola.query",
+    "bola.body",
+    "bola.write",
+    "auth.no-credentials",
+    "auth.unsigned-token",
+    "auth.alg-none",
+    "auth.expired-token",
+    "auth.weak-jwt-secret",
+    "auth.user-enumeration",
+    "auth.no-lockout",
+    "property.mass-assignment",
+    "property.undeclared-field",
+    "property.sensitive-field",
+    "resources.no-rate-limit",
+    "resources.unbounded-page",
+    "resources.unbounded-body",
+    "resources.redos",
+    "bfla.privileged-operation",
+    "bfla.method-swap",
+    "bfla.account-takeover",
+    "flow.unthrottled",
+    "ssrf.fetch",
+    "cors.reflected-origin",
+    "headers.missing",
+    "errors.verbose",
+    "methods.trace",
+    "methods.undocumented",
+    "server.version",
+    "injection.sql-error",
+    "injection.sql-boolean",
+    "injection.sql-time",
+    "injection.nosql",
+    "injection.command",
+    "injection.path-traversal",
+    "injection.template",
+    "inventory.old-version",
+    "inventory.deprecated-live",
+    "inventory.debug-route",
+    "inventory.exposed-docs",
+    "graphql.introspection",
+    "graphql.suggestions",
+    "graphql.batching",
+    "graphql.depth",
+    "graphql.aliases",
+    "graphql.get-mutation",
+    "graphql.graphiql",
+];
+
+#[test]
+fn with_every_weakness_on_every_check_finds_its_own() {
+    let dir = tempdir();
+    let store = Bookstore::start("all");
+    let report = scan_bookstore(dir.path(), &store.url(), &["--allow-writes"]);
+    let found = rules_found(&report);
+    let missing: Vec<&&str> = PLANTED
+        .iter()
+        .filter(|r| !found.iter().any(|f| f == *r))
+        .collect();
+    assert!(missing.is_empty(), "not found: {missing:?}\n{report:#}");
+    // Nothing secret in any of it.
+    let text = report.to_string();
+    for secret in [
+        "wonderland",
+        "through-the-looking-glass",
+        "your-256-bit-secret",
+        "eyJ",
+    ] {
+        assert!(!text.contains(secret), "`{secret}` is in the report");
+    }
+}
+
+#[test]
+fn the_fixed_bookstore_has_no_finding() {
+    let dir = tempdir();
+    let store = Bookstore::start("none");
+    let report = scan_bookstore(dir.path(), &store.url(), &["--allow-writes"]);
+    assert_eq!(report["findings"], serde_json::json!([]), "{report:#}");
+    assert!(report["requests"].as_u64().unwrap() > 500, "{report}");
+    // Every check ran: the rules it ran are all the scan has.
+    assert!(
+        report["errors"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
+}
 
 #[test]
 fn dry_run_prints_the_plan_and_sends_nothing() {

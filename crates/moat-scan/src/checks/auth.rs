@@ -57,7 +57,12 @@ impl Check for Credentials {
             return;
         };
         let mut writes_skipped = 0;
+        let mut changes_skipped = 0;
         for op in cx.ops.iter().filter(|o| o.secured).take(MAX_OPERATIONS) {
+            if op.changes_existing() {
+                changes_skipped += 1;
+                continue;
+            }
             if !op.is_read() && !cx.client.writes_allowed() {
                 writes_skipped += 1;
                 continue;
@@ -86,6 +91,14 @@ impl Check for Credentials {
                 self.name(),
                 format!(
                     "{writes_skipped} secured write operations not tried without --allow-writes"
+                ),
+            );
+        }
+        if changes_skipped > 0 {
+            out.skip(
+                self.name(),
+                format!(
+                    "{changes_skipped} secured updates and deletes not tried: their sample values would change or remove an existing object"
                 ),
             );
         }

@@ -464,6 +464,7 @@ pub(super) mod tests {
             headers,
             body: bytes::Bytes::from(body.to_string()),
             elapsed: std::time::Duration::ZERO,
+            secrets: Default::default(),
         }
     }
 

@@ -173,7 +173,9 @@ fn candidates(cx: &Context) -> Vec<(&Op, Place)> {
                 _ => {}
             }
         }
-        if let Some(body) = &op.body {
+        // Not the body of an update: its sample values would overwrite
+        // an existing object.
+        if let Some(body) = op.body.as_ref().filter(|_| !op.changes_existing()) {
             let mut pointers = Vec::new();
             body_fields(body, String::new(), 0, &mut pointers);
             out.extend(pointers.into_iter().map(|p| (op, Place::Body(p))));

@@ -171,7 +171,7 @@ pub fn points(cx: &Context) -> Vec<Point<'_>> {
     for op in cx
         .ops
         .iter()
-        .filter(|op| op.is_read() || (writes && op.method == moat_spec::Method::Post))
+        .filter(|op| op.is_read() || (writes && !op.changes_existing()))
         .take(MAX_OPERATIONS)
     {
         let Some(identity) = sender(cx, op) else {
@@ -207,7 +207,7 @@ pub fn points(cx: &Context) -> Vec<Point<'_>> {
         if let Some(body) = op
             .body
             .as_ref()
-            .filter(|_| writes && op.method == moat_spec::Method::Post)
+            .filter(|_| writes && !op.changes_existing())
         {
             let sample = schema::sample(body);
             for (name, prop) in schema::properties(body) {

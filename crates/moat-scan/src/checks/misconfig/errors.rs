@@ -88,7 +88,13 @@ pub(super) fn plan(cx: &Context) -> Vec<String> {
 pub(super) async fn run(cx: &Context, out: &mut Outcome) {
     let mut found: BTreeMap<Kind, Vec<(&Op, Exchange, &'static str)>> = BTreeMap::new();
     let mut not_allowed = 0;
-    let bodies = cx.ops.iter().filter(|op| op.body.is_some()).take(MAX_OPS);
+    // The well-formed control is sent too: never to an update or delete,
+    // where it would overwrite an existing object with sample values.
+    let bodies = cx
+        .ops
+        .iter()
+        .filter(|op| op.body.is_some() && !op.changes_existing())
+        .take(MAX_OPS);
     for op in bodies {
         let Some((identity, _, probe)) = well_formed(cx, op) else {
             continue;
