@@ -84,27 +84,8 @@ pub fn render(report: &Report) -> String {
 }
 
 fn summary(out: &mut String, report: &Report) {
-    let identities: Vec<String> = report
-        .identities
-        .iter()
-        .map(|i| format!("{} ({})", esc(&i.name), esc(i.role)))
-        .collect();
     out.push_str("<table>\n");
-    let rows = [
-        ("Target", esc(&report.target)),
-        ("API", esc(&report.api)),
-        ("Identities", identities.join(", ")),
-        ("Started", esc(&report.started)),
-        (
-            "Requests",
-            format!(
-                "{} in {:.1} s",
-                report.requests,
-                report.duration_ms as f64 / 1000.0
-            ),
-        ),
-        ("Tool", esc(report.tool)),
-    ];
+    let rows = super::summary_rows(report, |t| esc(t));
     for (name, value) in rows {
         let _ = writeln!(out, "<tr><th>{name}</th><td>{value}</td></tr>");
     }

@@ -59,27 +59,8 @@ pub fn render(report: &Report) -> String {
 }
 
 fn summary(out: &mut String, report: &Report) {
-    let identities: Vec<String> = report
-        .identities
-        .iter()
-        .map(|i| format!("{} ({})", text(&i.name), i.role))
-        .collect();
     let _ = writeln!(out, "| | |\n|---|---|");
-    let rows = [
-        ("Target", text(&report.target)),
-        ("API", text(&report.api)),
-        ("Identities", identities.join(", ")),
-        ("Started", text(&report.started)),
-        (
-            "Requests",
-            format!(
-                "{} in {:.1} s",
-                report.requests,
-                report.duration_ms as f64 / 1000.0
-            ),
-        ),
-        ("Tool", text(report.tool)),
-    ];
+    let rows = super::summary_rows(report, |t| text(t));
     for (name, value) in rows {
         let _ = writeln!(out, "| {name} | {value} |");
     }

@@ -157,6 +157,34 @@ impl Report {
     }
 }
 
+/// The summary's rows, each value passed through `escape` (the format's
+/// own escaping): what the Markdown and HTML reports show first.
+pub fn summary_rows(
+    report: &Report,
+    escape: impl Fn(&str) -> String,
+) -> [(&'static str, String); 6] {
+    let identities: Vec<String> = report
+        .identities
+        .iter()
+        .map(|i| format!("{} ({})", escape(&i.name), escape(i.role)))
+        .collect();
+    [
+        ("Target", escape(&report.target)),
+        ("API", escape(&report.api)),
+        ("Identities", identities.join(", ")),
+        ("Started", escape(&report.started)),
+        (
+            "Requests",
+            format!(
+                "{} in {:.1} s",
+                report.requests,
+                report.duration_ms as f64 / 1000.0
+            ),
+        ),
+        ("Tool", escape(report.tool)),
+    ]
+}
+
 /// An identity of the scan: its name and role, never its credentials.
 #[derive(Debug, Clone, Serialize)]
 pub struct IdentitySummary {
