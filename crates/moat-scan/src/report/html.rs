@@ -85,7 +85,7 @@ pub fn render(report: &Report) -> String {
 
 fn summary(out: &mut String, report: &Report) {
     out.push_str("<table>\n");
-    let rows = super::summary_rows(report, |t| esc(t));
+    let rows = super::summary_rows(report, esc);
     for (name, value) in rows {
         let _ = writeln!(out, "<tr><th>{name}</th><td>{value}</td></tr>");
     }

@@ -60,7 +60,7 @@ pub fn render(report: &Report) -> String {
 
 fn summary(out: &mut String, report: &Report) {
     let _ = writeln!(out, "| | |\n|---|---|");
-    let rows = super::summary_rows(report, |t| text(t));
+    let rows = super::summary_rows(report, text);
     for (name, value) in rows {
         let _ = writeln!(out, "| {name} | {value} |");
     }
