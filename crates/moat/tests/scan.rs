@@ -200,10 +200,13 @@ fn behind_moat_the_report_shows_what_the_gateway_closed() {
             .iter()
             .any(|(r, key)| r == rule && key.contains(&format!("|{place}|")))
     };
-    // Ownership rules (`object_access`), response filtering against the
-    // document, request validation and shadow blocking each closed theirs.
+    // Ownership rules (`object_access`), roles, response filtering against
+    // the document, request validation and shadow blocking each closed
+    // theirs.
     for (rule, place) in [
         ("bola.path", "GET /orders/{orderId}"),
+        ("bola.query", "GET /invoices"),
+        ("bfla.privileged-operation", "GET /admin/users"),
         ("bola.path", "GET /notes/{title}"),
         ("property.sensitive-field", "GET /users/{userId}"),
         ("property.undeclared-field", "GET /users/{userId}"),
