@@ -480,3 +480,116 @@ impl Identities {
         self.authenticated().flat_map(Identity::secrets).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Limits;
+    use std::sync::{Arc, Mutex};
+
+    /// A loopback API where `POST /register` creates a user and
+    /// `POST /login` answers `{"token"}` to registered users only.
+    async fn api() -> reqwest::Url {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let users: Arc<Mutex<Vec<String>>> = Arc::default();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let users = Arc::clone(&users);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: http::Request<hyper::body::Incoming>| {
+                            let users = Arc::clone(&users);
+                            async move {
+                                use http_body_util::BodyExt;
+                                let path = req.uri().path().to_string();
+                                let body = req.into_body().collect().await.unwrap().to_bytes();
+                                let json: Value =
+                                    serde_json::from_slice(&body).unwrap_or(Value::Null);
+                                let name =
+                                    json["username"].as_str().unwrap_or_default().to_string();
+                                let (status, answer) = match path.as_str() {
+                                    "/register" => {
+                                        users.lock().unwrap().push(name);
+                                        (201, "{}".to_string())
+                                    }
+                                    "/login" if users.lock().unwrap().contains(&name) => {
+                                        (200, format!(r#"{{"token":"t-{name}"}}"#))
+                                    }
+                                    _ => (401, "{}".to_string()),
+                                };
+                                let mut response = http::Response::new(http_body_util::Full::new(
+                                    bytes::Bytes::from(answer),
+                                ));
+                                *response.status_mut() =
+                                    http::StatusCode::from_u16(status).unwrap();
+                                Ok::<_, std::convert::Infallible>(response)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        reqwest::Url::parse(&format!("http://{addr}/")).unwrap()
+    }
+
+    fn config() -> IdentityConfig {
+        let request = |path: &str| RequestConfig {
+            method: "POST".into(),
+            path: path.into(),
+            json: Some(serde_json::json!({"username": "carol", "password": "s3cret-pass"})),
+            form: None,
+            headers: BTreeMap::new(),
+        };
+        IdentityConfig {
+            name: "carol".into(),
+            role: Role::User,
+            headers: BTreeMap::new(),
+            query: BTreeMap::new(),
+            cookies: BTreeMap::new(),
+            bearer: None,
+            basic: None,
+            login: Some(LoginConfig {
+                request: request("/login"),
+                token: TokenSource::Pointer("/token".into()),
+                send_as: SendAs::Bearer,
+            }),
+            register: Some(request("/register")),
+        }
+    }
+
+    fn limits(allow_writes: bool) -> Limits {
+        Limits {
+            allow_writes,
+            rate: 1000.0,
+            ..Limits::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_registration_creates_the_user_when_writes_are_allowed() {
+        let url = api().await;
+        let client = Client::new(&url, limits(true), false).unwrap();
+        let carol = Identity::resolve(&config(), &client).await.unwrap();
+        assert_eq!(carol.bearer(), Some("t-carol"));
+        assert_eq!(client.sent(), 2);
+    }
+
+    #[tokio::test]
+    async fn without_writes_no_registration_is_sent() {
+        let url = api().await;
+        let client = Client::new(&url, limits(false), false).unwrap();
+        let error = Identity::resolve(&config(), &client).await.unwrap_err();
+        assert!(
+            matches!(error, IdentityError::LoginRefused { status: 401, .. }),
+            "{error}"
+        );
+        assert_eq!(client.sent(), 1);
+    }
+}

@@ -229,3 +229,58 @@ fn behind_moat_the_report_shows_what_the_gateway_closed() {
         "the gateway added weaknesses: {report}"
     );
 }
+
+#[test]
+fn identities_from_flags_alone() {
+    // The bookstore trusts the gateway's consumer header: identities made
+    // of one header each, given on the command line.
+    let store = Bookstore::start("bola-numeric");
+    let spec = support::bookstore_spec();
+    let (code, stdout, stderr) = scan(&[
+        "--spec",
+        spec.to_str().unwrap(),
+        "--target",
+        &store.url(),
+        "--identity",
+        "alice:user:header:X-Moat-Consumer=alice",
+        "--identity",
+        "bob:user:header:X-Moat-Consumer=bob",
+        "--identity",
+        "admin:privileged:header:X-Moat-Consumer=admin",
+        "--checks",
+        "bola",
+        "--allow-writes",
+        "--rate",
+        "100",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let paths: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "bola.path")
+        .filter_map(|f| f["operation"]["path"].as_str())
+        .collect();
+    assert_eq!(paths, ["/orders/{orderId}"], "{report:#}");
+    // The header's value is a credential: never in the evidence.
+    assert!(!stdout.contains("X-Moat-Consumer: alice"), "{stdout}");
+}
+
+#[test]
+fn a_malformed_identity_flag_is_refused_with_a_hint() {
+    let spec = support::bookstore_spec();
+    let (code, _, stderr) = scan(&[
+        "--spec",
+        spec.to_str().unwrap(),
+        "--target",
+        "http://127.0.0.1:1",
+        "--identity",
+        "alice:admin:bearer:x",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("unknown role `admin`"), "{stderr}");
+    assert!(stderr.contains("hint: NAME:ROLE:bearer:TOKEN"), "{stderr}");
+}
