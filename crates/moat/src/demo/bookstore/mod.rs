@@ -54,12 +54,12 @@ pub use weaknesses::{Weakness, Weaknesses};
 
 use caller::Caller;
 
-mod account;
 mod accounts;
 pub(crate) mod caller;
 mod graphql;
 mod guard;
 mod lookup;
+mod profile;
 mod surface;
 mod weaknesses;
 
@@ -440,7 +440,7 @@ pub(crate) type AreaAnswer<'a> = Option<Pin<Box<dyn Future<Output = Outcome> + S
 /// the request answers it.
 const AREAS: &[for<'a> fn(&'a Shared, &'a Req) -> AreaAnswer<'a>] = &[
     surface::route,
-    account::route,
+    profile::route,
     accounts::route,
     lookup::route,
     graphql::route,

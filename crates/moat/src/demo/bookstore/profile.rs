@@ -1,4 +1,4 @@
-//! The account routes: `GET /api/me` (the caller's own profile, the
+//! The caller's profile routes: `GET /api/me` (the caller's own profile, the
 //! operation a token must be good for) and `GET /api/users/check-email`
 //! (whether an address is well formed, for a sign-up form).
 //!
