@@ -34,7 +34,7 @@ pub struct ScanConfig {
     /// Whether writes (POST, PUT, PATCH, DELETE) may be sent [default: false].
     #[serde(default)]
     pub allow_writes: bool,
-    /// Rule ids (`bola.read`), families (`bola`) or categories (`API1`) to
+    /// Rule ids (`bola.path`), families (`bola`) or categories (`API1`) to
     /// run; all when empty.
     #[serde(default)]
     pub checks: Vec<String>,

@@ -145,7 +145,7 @@ impl fmt::Display for Category {
 /// report lists them, the docs describe each, and findings point at one.
 #[derive(Debug, PartialEq, Eq, Serialize)]
 pub struct Rule {
-    /// Stable id, `area.what` (`bola.read`, `auth.alg-none`): what
+    /// Stable id, `area.what` (`bola.path`, `auth.alg-none`): what
     /// `--checks` selects and SARIF's `ruleId` carries.
     pub id: &'static str,
     /// A short title.

@@ -50,7 +50,7 @@ pub struct ScanArgs {
     /// How long one exchange may take [default: 10s].
     #[arg(long, value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
-    /// Only these checks: rule ids (`bola.read`), families (`bola`) or
+    /// Only these checks: rule ids (`bola.path`), families (`bola`) or
     /// OWASP categories (`API1`), comma-separated.
     #[arg(long, value_delimiter = ',')]
     checks: Vec<String>,

@@ -83,8 +83,8 @@ fn every_format_from_one_scan_with_a_baseline() {
         json!({
             "target": "http://127.0.0.1:1/",
             "findings": [{
-                "key": "bola.read|GET /nowhere|a finding of the earlier scan",
-                "rule": "bola.read",
+                "key": "bola.path|GET /nowhere|a finding of the earlier scan",
+                "rule": "bola.path",
                 "severity": "high",
                 "title": "a finding of the earlier scan",
             }],
@@ -181,7 +181,7 @@ fn every_format_from_one_scan_with_a_baseline() {
     );
     assert_eq!(
         run["properties"]["comparison"]["closed"][0]["rule"],
-        "bola.read"
+        "bola.path"
     );
 
     // JUnit: well-formed, a failure per finding, a passing case per rule
@@ -194,7 +194,7 @@ fn every_format_from_one_scan_with_a_baseline() {
     assert_eq!(attr(&root_attrs, "errors"), errors.to_string());
     assert_eq!(skipped, report["skipped"].as_array().unwrap().len());
     assert!(cases >= rules.len(), "a test case per rule at least");
-    assert!(read("r.xml").contains("closed: bola.read a finding of the earlier scan"));
+    assert!(read("r.xml").contains("closed: bola.path a finding of the earlier scan"));
 
     // Markdown and HTML: the summary, the counts, the closed one.
     let closed_line = format!(
