@@ -15,14 +15,15 @@ use std::time::{Duration, Instant};
 
 use http::header::HeaderValue;
 use http::{Response, StatusCode, header};
+use moat_limits::Gcra;
 use moat_spec::{Match, OperationTable};
 
 use super::{Body, Req, Shared, Weakness, problem};
 
-/// Tokens a client starts with: how far it may run ahead of the refill.
-pub(crate) const BUCKET_CAPACITY: f64 = 50.0;
-/// Tokens added each second.
-pub(crate) const BUCKET_REFILL_PER_SECOND: f64 = 120.0;
+/// Requests a client may send at once: how far it may run ahead of the rate.
+pub(crate) const BUCKET_CAPACITY: u64 = 50;
+/// Requests a second, steadily.
+pub(crate) const BUCKET_REFILL_PER_SECOND: u64 = 120;
 /// Failed logins for one account within [`LOCKOUT_WINDOW`] that lock it.
 pub(crate) const LOCKOUT_FAILURES: usize = 5;
 pub(crate) const LOCKOUT_WINDOW: Duration = Duration::from_secs(60);
@@ -33,39 +34,53 @@ const MAX_TRACKED: usize = 10_000;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientAddr(pub(crate) IpAddr);
 
-/// The rate limit's buckets and the login failures.
-#[derive(Debug, Default)]
+/// The rate limit's state per client and the login failures.
+#[derive(Debug)]
 pub(crate) struct GuardState {
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    /// The rate limit: the gateway's own GCRA arithmetic.
+    rate: Option<Gcra>,
+    /// What each client's theoretical arrival time counts from.
+    epoch: Instant,
+    /// Each client's theoretical arrival time, in nanoseconds since `epoch`.
+    arrivals: Mutex<HashMap<IpAddr, u64>>,
     failures: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+impl Default for GuardState {
+    fn default() -> Self {
+        Self {
+            rate: Gcra::new(
+                BUCKET_REFILL_PER_SECOND,
+                Duration::from_secs(1),
+                BUCKET_CAPACITY,
+            ),
+            epoch: Instant::now(),
+            arrivals: Mutex::default(),
+            failures: Mutex::default(),
+        }
+    }
 }
 
 impl GuardState {
-    /// Takes a token for `client`; `false` when its bucket is empty.
+    /// Admits one request from `client` at `now`; `false` when it has run
+    /// a whole burst ahead of the rate.
     fn take(&self, client: IpAddr, now: Instant) -> bool {
-        let mut buckets = lock_any(&self.buckets);
-        if buckets.len() >= MAX_TRACKED {
-            buckets.retain(|_, b| now.duration_since(b.at) < Duration::from_secs(1));
+        let Some(rate) = self.rate else {
+            return true;
+        };
+        let now =
+            u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX);
+        let mut arrivals = lock_any(&self.arrivals);
+        if arrivals.len() >= MAX_TRACKED {
+            // Clients back at a full burst are as good as new.
+            arrivals.retain(|_, tat| *tat > now);
         }
-        let bucket = buckets.entry(client).or_insert(Bucket {
-            tokens: BUCKET_CAPACITY,
-            at: now,
-        });
-        let refill = now.duration_since(bucket.at).as_secs_f64() * BUCKET_REFILL_PER_SECOND;
-        bucket.tokens = (bucket.tokens + refill).min(BUCKET_CAPACITY);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
+        let tat = arrivals.get(&client).copied().unwrap_or(0);
+        let outcome = rate.decide(tat, now, 1);
+        if outcome.decision.allowed {
+            arrivals.insert(client, outcome.new_tat);
         }
+        outcome.decision.allowed
     }
 
     /// How long `account` stays locked, if it is.
@@ -196,7 +211,7 @@ mod tests {
         // Then 200 at once: the capacity, and no more.
         let burst = start + Duration::from_secs(6);
         let taken = (0..200).filter(|_| state.take(client, burst)).count();
-        assert_eq!(taken, BUCKET_CAPACITY as usize);
+        assert_eq!(taken as u64, BUCKET_CAPACITY);
     }
 
     #[test]
