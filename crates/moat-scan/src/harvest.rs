@@ -341,22 +341,8 @@ mod tests {
 
     #[test]
     fn a_collection_names_its_ids_in_the_singular() {
-        let op = |template: &str| Op {
-            method: moat_spec::Method::Post,
-            template: template.to_string(),
-            full_template: template.to_string(),
-            operation_id: None,
-            deprecated: false,
-            tags: Vec::new(),
-            secured: true,
-            schemes: Vec::new(),
-            scopes: Vec::new(),
-            parameters: Vec::new(),
-            body: None,
-            body_types: Vec::new(),
-            responses: BTreeMap::new(),
-            extensions: BTreeMap::new(),
-        };
+        let op = |template: &str| Op::bare(moat_spec::Method::Post, template);
+
         assert_eq!(id_name(&op("/orders")).as_deref(), Some("orderId"));
         assert_eq!(
             id_name(&op("/api/v1/invoices/")).as_deref(),

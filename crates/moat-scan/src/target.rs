@@ -157,6 +157,30 @@ impl Op {
     }
 }
 
+#[cfg(test)]
+impl Op {
+    /// An operation with nothing but its method and template (served at
+    /// that path), secured, for unit tests.
+    pub(crate) fn bare(method: Method, template: &str) -> Op {
+        Op {
+            method,
+            template: template.to_string(),
+            full_template: template.to_string(),
+            operation_id: None,
+            deprecated: false,
+            tags: Vec::new(),
+            secured: true,
+            schemes: Vec::new(),
+            scopes: Vec::new(),
+            parameters: Vec::new(),
+            body: None,
+            body_types: Vec::new(),
+            responses: BTreeMap::new(),
+            extensions: BTreeMap::new(),
+        }
+    }
+}
+
 /// Every documented operation of `spec`, in document order.
 pub fn operations(spec: &ApiSpec) -> Vec<Op> {
     spec.operations.iter().map(|op| view(spec, op)).collect()

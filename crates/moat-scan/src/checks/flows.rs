@@ -171,20 +171,9 @@ mod tests {
 
     fn op(id: &str, template: &str, extensions: BTreeMap<String, Value>) -> Op {
         Op {
-            method: moat_spec::Method::Post,
-            template: template.to_string(),
-            full_template: template.to_string(),
             operation_id: Some(id.to_string()),
-            deprecated: false,
-            tags: Vec::new(),
-            secured: true,
-            schemes: Vec::new(),
-            scopes: Vec::new(),
-            parameters: Vec::new(),
-            body: None,
-            body_types: Vec::new(),
-            responses: BTreeMap::new(),
             extensions,
+            ..Op::bare(moat_spec::Method::Post, template)
         }
     }
 

@@ -220,20 +220,10 @@ mod tests {
 
     fn op(method: moat_spec::Method, template: &str, body: Option<Value>) -> Op {
         Op {
-            method,
-            template: template.to_string(),
             full_template: format!("/api{template}"),
-            operation_id: None,
-            deprecated: false,
-            tags: Vec::new(),
             secured: false,
-            schemes: Vec::new(),
-            scopes: Vec::new(),
-            parameters: Vec::new(),
             body,
-            body_types: Vec::new(),
-            responses: Default::default(),
-            extensions: Default::default(),
+            ..Op::bare(method, template)
         }
     }
 
