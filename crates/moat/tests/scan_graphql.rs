@@ -14,14 +14,7 @@ fn places(report: &Value) -> Vec<(String, String)> {
         .unwrap()
         .iter()
         .map(|f| {
-            let place = match f["operation"].as_object() {
-                Some(op) => format!(
-                    "{} {}",
-                    op["method"].as_str().unwrap(),
-                    op["path"].as_str().unwrap()
-                ),
-                None => f["path"].as_str().unwrap_or_default().to_string(),
-            };
+            let place = support::finding_place(f);
             (f["rule"].as_str().unwrap().to_string(), place)
         })
         .collect();

@@ -21,14 +21,7 @@ fn places(report: &Value, rule: &str) -> Vec<(String, String)> {
         .iter()
         .filter(|f| f["rule"] == rule)
         .map(|f| {
-            let place = match f["operation"].as_object() {
-                Some(op) => format!(
-                    "{} {}",
-                    op["method"].as_str().unwrap(),
-                    op["path"].as_str().unwrap()
-                ),
-                None => f["path"].as_str().unwrap_or_default().to_string(),
-            };
+            let place = support::finding_place(f);
             (place, f["title"].as_str().unwrap().to_string())
         })
         .collect()

@@ -926,3 +926,16 @@ pub fn rules_found(report: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Where a JSON report's finding is: `METHOD /path` of its documented
+/// operation, or the path alone for an undocumented one.
+pub fn finding_place(finding: &Value) -> String {
+    match finding["operation"].as_object() {
+        Some(op) => format!(
+            "{} {}",
+            op["method"].as_str().unwrap_or_default(),
+            op["path"].as_str().unwrap_or_default()
+        ),
+        None => finding["path"].as_str().unwrap_or_default().to_string(),
+    }
+}
