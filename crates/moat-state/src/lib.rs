@@ -8,6 +8,9 @@
 //!   implement the same trait for clusters.
 //! - [`KeyManager`]: create, rotate, revoke, and the per-request
 //!   [`KeyManager::verify`].
+//! - [`CachedKeyStore`]: key records cached in front of any store, so
+//!   verification needs no database round trip per request, with
+//!   revocation bounded by its revalidation time.
 //! - [`OwnershipStore`]: which consumer created which object, for
 //!   object-level authorization; [`SqliteStore`] and [`MemoryOwnership`].
 //! - [`BanStore`]: banned addresses, networks and consumers;
@@ -41,6 +44,7 @@ mod crc32;
 pub mod discovery;
 pub mod events;
 pub mod format;
+mod key_cache;
 pub mod limits;
 pub mod lockout;
 mod manager;
@@ -61,6 +65,7 @@ pub use lockout::{
     LockoutPolicy, LockoutPolicyError, LockoutStore, LockoutSubject, MemoryLockout,
     retry_after_secs,
 };
+pub use key_cache::{CachedKeyStore, KeyCacheSettings, KeyLookup};
 pub use manager::{Clock, IssuedKey, KeyError, KeyManager, MIN_PEPPER_LEN};
 pub use memory::MemoryStore;
 pub use ownership::{MemoryOwnership, ObjectKey, OwnershipStore, Recorded};

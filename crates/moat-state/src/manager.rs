@@ -112,8 +112,9 @@ pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
 
 /// Issues and verifies API keys against a [`KeyStore`].
 ///
-/// Holds no key records between calls: every `verify` reads the store, so a
-/// revocation takes effect on the next request, whichever process wrote it.
+/// Holds no key records between calls: every `verify` reads the store it
+/// was given (the gateway gives it a [`crate::CachedKeyStore`], which
+/// bounds how long a revocation written elsewhere takes to apply).
 /// The one thing kept in memory is the last-used time of keys that passed
 /// verification, written back in batches by
 /// [`flush_last_used`](Self::flush_last_used).

@@ -75,8 +75,9 @@ pub enum StoreError {
 
 /// Storage of API key records, looked up by key id.
 ///
-/// Implementations must not cache records across calls: revocation takes
-/// effect on the next request only because every `get` reads the backend.
+/// Backends do not cache records across calls: every `get` reads the
+/// database. [`crate::CachedKeyStore`] is the one cache, in front of a
+/// backend, with bounded staleness.
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     /// Adds a new key; [`StoreError::Duplicate`] when the id exists.
