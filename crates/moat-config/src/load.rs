@@ -72,6 +72,7 @@ pub fn load(path: &Path) -> Result<LoadedConfig, Diagnostics> {
         }
     };
     absolutize(&mut config, &base_dir);
+    share_cluster_counters(&mut config, &document);
     if let Err(found) = validate(&config, &document) {
         errors.0.extend(fresh(found));
     }
@@ -90,15 +91,131 @@ pub fn load_state(path: &Path) -> Result<StateConfig, Diagnostics> {
         None | Some(serde_json::Value::Null) => StateConfig::default(),
         Some(_) => deserialize::<StateConfig>(&document, "/state")?,
     };
-    if state.sqlite.is_relative() {
-        state.sqlite = base_dir.join(&state.sqlite);
-    }
+    absolutize_state(&mut state, &base_dir);
     let mut errors = Diagnostics::default();
     let mut err = |pointer: &str, message: String, hint: &str| {
         errors.push(document.error_at(pointer, message).with_hint(hint));
     };
-    check_directory(&mut err, "/state/sqlite", &state.sqlite, "the state file");
+    validate_state(&state, &mut err);
     errors.into_result(state)
+}
+
+/// In a cluster, rate limits and quotas count on the cluster's Redis unless
+/// `rate_limiting` names its own: counters kept per node would let each
+/// node allow the whole limit. An explicit `backend: memory` is refused by
+/// [`validate_state`]'s caller rather than overridden.
+fn share_cluster_counters(config: &mut Config, doc: &Document) {
+    if config.state.backend != crate::model::StateBackend::Cluster
+        || doc.position("/rate_limiting/backend").is_some()
+    {
+        return;
+    }
+    config.rate_limiting.backend = crate::model::LimitBackend::Redis;
+    if config.rate_limiting.redis.is_none() {
+        config.rate_limiting.redis = config.state.redis.clone();
+    }
+}
+
+fn absolutize_state(state: &mut StateConfig, base: &Path) {
+    if state.sqlite.is_relative() {
+        state.sqlite = base.join(&state.sqlite);
+    }
+    if let Some(ca) = state.redis.as_mut().and_then(|r| r.ca.as_mut())
+        && ca.is_relative()
+    {
+        *ca = base.join(&*ca);
+    }
+}
+
+/// The `state` section alone: what `moat serve` and the commands that open
+/// the state both check.
+fn validate_state(state: &StateConfig, err: &mut impl FnMut(&str, String, &str)) {
+    use crate::model::StateBackend;
+    match state.backend {
+        StateBackend::Embedded => {
+            check_directory(err, "/state/sqlite", &state.sqlite, "the state file");
+            for (section, pointer) in [
+                (state.postgres.is_some(), "/state/postgres"),
+                (state.redis.is_some(), "/state/redis"),
+            ] {
+                if section {
+                    err(
+                        pointer,
+                        format!("`{}` is read only with `backend: cluster`", &pointer[7..]),
+                        "set `state.backend: cluster`, or remove the section",
+                    );
+                }
+            }
+        }
+        StateBackend::Cluster => {
+            for (missing, what, example) in [
+                (
+                    state.postgres.is_none(),
+                    "postgres",
+                    "postgres: {url: ${env:MOAT_POSTGRES_URL}}",
+                ),
+                (
+                    state.redis.is_none(),
+                    "redis",
+                    "redis: {url: ${env:MOAT_REDIS_URL}}",
+                ),
+            ] {
+                if missing {
+                    err(
+                        "/state/backend",
+                        format!("`backend: cluster` needs a `{what}` section"),
+                        &format!("add `{example}` under `state`"),
+                    );
+                }
+            }
+            if let Some(pg) = &state.postgres {
+                if pg.max_connections == 0 {
+                    err(
+                        "/state/postgres/max_connections",
+                        "`max_connections` is 0".into(),
+                        "each node needs at least one connection; 16 is the default",
+                    );
+                }
+                if pg.timeout.is_zero() {
+                    err(
+                        "/state/postgres/timeout",
+                        "`timeout` is zero".into(),
+                        "write a duration above zero, like `2s`",
+                    );
+                }
+            }
+            if let Some(redis) = &state.redis {
+                if redis.timeout.is_zero() {
+                    err(
+                        "/state/redis/timeout",
+                        "`timeout` is zero".into(),
+                        "write a duration above zero, like `100ms`",
+                    );
+                }
+                if let Some(ca) = &redis.ca {
+                    check_file(err, "/state/redis/ca", ca, "the Redis CA file");
+                }
+            }
+        }
+    }
+    let cache = &state.key_cache;
+    if cache.revalidate.is_zero() || cache.revalidate > std::time::Duration::from_secs(60) {
+        err(
+            "/state/key_cache/revalidate",
+            format!(
+                "`revalidate` is {}; it must be above zero and at most 1m",
+                humantime::format_duration(cache.revalidate)
+            ),
+            "a revoked key stays usable on a node that missed the notice for up to this long; 1s is the default",
+        );
+    }
+    if cache.max_entries == 0 {
+        err(
+            "/state/key_cache/max_entries",
+            "`max_entries` is 0".into(),
+            "the cache needs room for the keys in use; 100000 is the default",
+        );
+    }
 }
 
 fn base_dir(config: &Path) -> PathBuf {
@@ -275,7 +392,7 @@ fn absolutize(config: &mut Config, base: &Path) {
             abs(ca);
         }
     }
-    abs(&mut config.state.sqlite);
+    absolutize_state(&mut config.state, base);
     if let Some(tls) = config.admin.as_mut().and_then(|a| a.tls.as_mut()) {
         abs(&mut tls.cert);
         abs(&mut tls.key);
@@ -677,7 +794,16 @@ fn validate_start_up(config: &Config, err: &mut impl FnMut(&str, String, &str)) 
         );
     }
 
-    check_directory(err, "/state/sqlite", &config.state.sqlite, "the state file");
+    validate_state(&config.state, err);
+    if config.state.backend == crate::model::StateBackend::Cluster
+        && config.rate_limiting.backend == crate::model::LimitBackend::Memory
+    {
+        err(
+            "/rate_limiting/backend",
+            "`backend: memory` counts on each node alone, but `state.backend` is `cluster`".into(),
+            "remove `rate_limiting.backend` (a cluster counts in `state.redis`) or set it to `redis`",
+        );
+    }
     let log = &config.access_log;
     if log.enabled && log.target != "stdout" && log.target != "stderr" {
         check_directory(
@@ -863,6 +989,8 @@ fn redact(value: &mut serde_json::Value, pointer: &mut String) {
 fn is_secret_pointer(pointer: &str) -> bool {
     pointer == "/admin/token"
         || pointer == "/rate_limiting/redis/url"
+        || pointer == "/state/redis/url"
+        || pointer == "/state/postgres/url"
         || (pointer.starts_with("/events/webhooks/") && pointer.ends_with("/url"))
         || pointer == "/keys/pepper"
         || pointer.ends_with("/secret")

@@ -137,6 +137,10 @@ pub struct RedisConfig {
     /// Prefix of every key moat writes.
     #[serde(default = "default_redis_prefix")]
     pub prefix: String,
+    /// A private CA (PEM) that signs the server's certificate, for
+    /// `rediss://`; the system's roots when absent.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
 }
 
 fn default_redis_timeout() -> Duration {
@@ -842,6 +846,11 @@ pub struct EventStoreConfig {
     /// first.
     #[serde(default = "default_event_max_bytes")]
     pub max_bytes: u64,
+    /// Events held in memory while the store cannot take them (a database
+    /// outage), written in order once it recovers; beyond this many, new
+    /// events are dropped and counted.
+    #[serde(default = "default_event_buffer")]
+    pub buffer: usize,
 }
 
 impl Default for EventStoreConfig {
@@ -851,8 +860,13 @@ impl Default for EventStoreConfig {
             max_age: default_event_max_age(),
             max_events: default_event_max_events(),
             max_bytes: default_event_max_bytes(),
+            buffer: default_event_buffer(),
         }
     }
+}
+
+fn default_event_buffer() -> usize {
+    50_000
 }
 
 fn default_event_max_age() -> Duration {
@@ -1819,26 +1833,139 @@ pub mod humantime_serde {
     }
 }
 
-/// Embedded state.
+/// Where state is kept: embedded in this node, or shared by a cluster.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
+    /// `embedded` (one node: a SQLite file and this process' memory) or
+    /// `cluster` (several nodes: PostgreSQL for durable state, Redis for
+    /// counters and notices).
+    #[serde(default)]
+    pub backend: StateBackend,
     /// The SQLite database file (created when missing, readable by its owner
-    /// only), relative to the config file.
+    /// only), relative to the config file. Embedded state only.
     #[serde(default = "default_sqlite_path")]
     pub sqlite: PathBuf,
+    /// The PostgreSQL database of a cluster: API keys, ownership records,
+    /// bans, security events and the audit chain, admin tokens, inventory.
+    #[serde(default)]
+    pub postgres: Option<PostgresConfig>,
+    /// The Redis server of a cluster: rate-limit and quota counters,
+    /// lockouts, and the notices that spread revocations, bans and config
+    /// changes to every node.
+    #[serde(default)]
+    pub redis: Option<RedisConfig>,
+    /// The cache of API keys in front of the database.
+    #[serde(default)]
+    pub key_cache: KeyCacheConfig,
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
         Self {
+            backend: StateBackend::default(),
             sqlite: default_sqlite_path(),
+            postgres: None,
+            redis: None,
+            key_cache: KeyCacheConfig::default(),
         }
     }
 }
 
 fn default_sqlite_path() -> PathBuf {
     PathBuf::from("moat.db")
+}
+
+/// Where state lives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateBackend {
+    /// One node: the SQLite file `state.sqlite` and this process' memory.
+    #[default]
+    Embedded,
+    /// Several nodes: `state.postgres` and `state.redis`.
+    Cluster,
+}
+
+/// A PostgreSQL database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// `postgres://user:password@host:5432/database`, with `sslmode=`
+    /// as PostgreSQL reads it; reference it (`${env:MOAT_POSTGRES_URL}`).
+    pub url: Secret,
+    /// Most connections this node opens.
+    #[serde(default = "default_pg_connections")]
+    pub max_connections: u32,
+    /// Longest wait to connect, to get a connection from the pool, or for
+    /// one statement.
+    #[serde(default = "default_pg_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// `on_start`: bring the schema up to date when the node starts (nodes
+    /// starting together take turns); `manual`: refuse to start on an
+    /// out-of-date schema until `moat db migrate` has run.
+    #[serde(default)]
+    pub migrate: MigratePolicy,
+}
+
+fn default_pg_connections() -> u32 {
+    16
+}
+
+fn default_pg_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+/// When schema migrations run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MigratePolicy {
+    /// At start-up.
+    #[default]
+    OnStart,
+    /// Only through `moat db migrate`.
+    Manual,
+}
+
+/// The API key cache: verification without a database round trip per
+/// request, with revocation still effective everywhere within
+/// `revalidate`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyCacheConfig {
+    /// A cached key is read from the database again once it is this old;
+    /// revocations also reach every node at once through notices.
+    #[serde(default = "default_revalidate", with = "humantime_serde")]
+    pub revalidate: Duration,
+    /// While the database cannot answer, a cached key keeps working this
+    /// long after it was last read; then it is refused as unavailable.
+    #[serde(default = "default_stale_if_error", with = "humantime_serde")]
+    pub stale_if_error: Duration,
+    /// Most keys cached; the least recently used go first.
+    #[serde(default = "default_key_cache_entries")]
+    pub max_entries: u64,
+}
+
+impl Default for KeyCacheConfig {
+    fn default() -> Self {
+        Self {
+            revalidate: default_revalidate(),
+            stale_if_error: default_stale_if_error(),
+            max_entries: default_key_cache_entries(),
+        }
+    }
+}
+
+fn default_revalidate() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_stale_if_error() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn default_key_cache_entries() -> u64 {
+    100_000
 }
 
 /// API key hashing.

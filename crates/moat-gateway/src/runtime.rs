@@ -32,7 +32,7 @@ use crate::identity::{ApiIdentity, BasicVerifier, IdentityHeaders, SharedVerifie
 use crate::inspection::ApiInspection;
 use crate::tls::{TlsError, server_config};
 use crate::upstream::Upstream;
-use moat_state::{KeyManager, KeyStore, MemoryOwnership, MemoryStore, OwnershipStore, SqliteStore};
+use moat_state::{KeyManager, KeyStore, MemoryOwnership, MemoryStore, OwnershipStore};
 
 /// A protected API, compiled.
 pub struct Api {
@@ -168,22 +168,27 @@ impl Runtime {
     /// loads every OpenAPI document, the TLS certificates and the upstream
     /// pools (on a blocking thread: documents can be large). All problems
     /// are reported.
-    pub async fn build(loaded: LoadedConfig) -> Result<Self, Diagnostics> {
-        Self::build_for(loaded, Purpose::Serve).await
+    pub(crate) async fn build(
+        loaded: LoadedConfig,
+        state: &crate::state::GatewayState,
+    ) -> Result<Self, Diagnostics> {
+        Self::build_replacing(loaded, Purpose::Serve, None, Some(state)).await
     }
 
-    /// The same compile, for `purpose`.
+    /// The same compile, for `purpose`, with API keys and learned owners in
+    /// empty in-memory stores (what `moat check` compiles against).
     pub async fn build_for(loaded: LoadedConfig, purpose: Purpose) -> Result<Self, Diagnostics> {
-        Self::build_replacing(loaded, purpose, None).await
+        Self::build_replacing(loaded, purpose, None, None).await
     }
 
     /// The compile of a reload: verifiers of remote keys that `previous`
     /// built from the same settings are kept, with their keys, rather than
     /// fetching every key set again.
-    pub async fn build_replacing(
+    pub(crate) async fn build_replacing(
         loaded: LoadedConfig,
         purpose: Purpose,
         previous: Option<&Runtime>,
+        state: Option<&crate::state::GatewayState>,
     ) -> Result<Self, Diagnostics> {
         let kept: HashMap<String, moat_identity::jwt::JwtVerifier> = previous
             .into_iter()
@@ -191,7 +196,7 @@ impl Runtime {
             .flat_map(|api| api.identity.remote_verifiers())
             .map(|(f, v)| (f.clone(), v.clone()))
             .collect();
-        let (state, errors) = open_state(&loaded, purpose).await;
+        let (state, errors) = open_state(&loaded, state);
         tokio::task::spawn_blocking(move || Self::compile(loaded, state, errors, purpose, kept))
             .await
             .map_err(|_| Diagnostics::default())?
@@ -673,12 +678,14 @@ struct State {
     owners: Option<Arc<dyn OwnershipStore>>,
 }
 
-/// The state the config needs: when API keys or ownership learning use it,
-/// the state file (for [`Purpose::Serve`]) or empty in-memory stores (for
-/// [`Purpose::Check`], which creates no file), and the key manager when
-/// `keys` is configured. A state file that cannot be opened is reported
-/// with the rest: the compile goes on against in-memory stores.
-async fn open_state(loaded: &LoadedConfig, purpose: Purpose) -> (State, Diagnostics) {
+/// The state the config needs: API keys and learned owners in the
+/// serving gateway's store (`state`), or in empty in-memory stores for
+/// `moat check`, which creates and connects to nothing; and the key
+/// manager when `keys` is configured.
+fn open_state(
+    loaded: &LoadedConfig,
+    serving: Option<&crate::state::GatewayState>,
+) -> (State, Diagnostics) {
     let cfg = &loaded.config;
     let mut errors = Diagnostics::default();
     let learns = cfg.apis.iter().any(|a| !a.object_access.learn.is_empty());
@@ -689,25 +696,8 @@ async fn open_state(loaded: &LoadedConfig, purpose: Purpose) -> (State, Diagnost
         };
         return (state, errors);
     }
-    let file = match purpose {
-        Purpose::Check => None,
-        Purpose::Serve => match SqliteStore::open(&cfg.state.sqlite).await {
-            Ok(store) => Some(Arc::new(store)),
-            Err(e) => {
-                errors.push(
-                    loaded
-                        .document
-                        .error_at("/state/sqlite", format!("cannot open the state store: {e}"))
-                        .with_hint(
-                            "the directory must exist and be writable by the user moat runs as",
-                        ),
-                );
-                None
-            }
-        },
-    };
-    let (key_store, owner_store): (Arc<dyn KeyStore>, Arc<dyn OwnershipStore>) = match file {
-        Some(store) => (store.clone(), store),
+    let (key_store, owner_store): (Arc<dyn KeyStore>, Arc<dyn OwnershipStore>) = match serving {
+        Some(state) => (state.key_store(), state.owners.clone()),
         None => (
             Arc::new(MemoryStore::new()),
             Arc::new(MemoryOwnership::new()),

@@ -16,6 +16,7 @@ use crate::executor::{self, Workers};
 use crate::limits::Limiter;
 use crate::pipeline::Shared;
 use crate::runtime::{Purpose, Runtime};
+use crate::state::GatewayState;
 use crate::{admin, listener, reload, telemetry};
 
 /// Produces a validated config: from a file for `moat serve`, from a file
@@ -105,7 +106,8 @@ impl Core {
         let built = match loaded {
             Ok(loaded) => {
                 let current = self.shared.runtime.load_full();
-                Runtime::build_replacing(loaded, Purpose::Serve, Some(&current)).await
+                let state = Some(self.shared.state.as_ref());
+                Runtime::build_replacing(loaded, Purpose::Serve, Some(&current), state).await
             }
             Err(d) => Err(d),
         };
@@ -179,12 +181,14 @@ impl Gateway {
             .await
             .map_err(|_| StartError::Config(Diagnostics::default()))?
             .map_err(StartError::Config)?;
-        let runtime = Runtime::build(loaded).await.map_err(StartError::Config)?;
+        let state = state_store(&loaded).await?;
+        let runtime = Runtime::build(loaded, &state)
+            .await
+            .map_err(StartError::Config)?;
         log_warnings(&runtime);
         let cfg = runtime.loaded.config.clone();
         let access_log = AccessLog::open(&cfg.access_log).map_err(StartError::AccessLog)?;
         let lockout = lockout_store(&runtime)?;
-        let state = state_store(&runtime).await?;
         let limiter = limiter(&runtime, &state).await?;
         let (events, event_writer) = events(&runtime, &state)?;
         let abuse = abuse(&runtime, &state, &events).await?;
@@ -199,6 +203,7 @@ impl Gateway {
             events,
             traffic: Arc::default(),
             capture,
+            state: state.clone(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -270,6 +275,7 @@ impl Gateway {
         let ready = Arc::new(AtomicBool::new(false));
         tasks.spawn(upkeep(shared.clone(), shutdown_rx.clone()));
         tasks.spawn(refresh_bans(shared.clone(), shutdown_rx.clone()));
+        tasks.spawn(watch_state(shared.clone(), shutdown_rx.clone()));
 
         let core = Arc::new(Core {
             listener_shape: shapes(&cfg.listeners),
@@ -285,7 +291,6 @@ impl Gateway {
                     shared.clone(),
                     ready.clone(),
                     core.clone(),
-                    state.clone(),
                     shutdown_rx.clone(),
                 )
                 .map_err(StartError::AdminApi)?;
@@ -399,35 +404,39 @@ fn lockout_store(rt: &Runtime) -> Result<Option<Arc<dyn moat_state::LockoutStore
     }
 }
 
-/// The state file for what outlives a runtime (bans, quotas): opened once
-/// at start-up, even when nothing else needs it, since `moat bans` writes
-/// there.
-async fn state_store(rt: &Runtime) -> Result<Arc<moat_state::SqliteStore>, StartError> {
-    let path = &rt.loaded.config.state.sqlite;
-    match moat_state::SqliteStore::open(path).await {
-        Ok(store) => Ok(Arc::new(store)),
-        Err(e) => Err(StartError::Config(
-            rt.loaded
-                .document
-                .error_at("/state/sqlite", format!("cannot open the state store: {e}"))
-                .with_hint("the directory must exist and be writable by the user moat runs as")
-                .into(),
-        )),
+/// The state (the SQLite file or the cluster's PostgreSQL), opened once at
+/// start-up and kept across reloads.
+async fn state_store(loaded: &LoadedConfig) -> Result<Arc<GatewayState>, StartError> {
+    match GatewayState::open(loaded).await {
+        Ok(state) => Ok(Arc::new(state)),
+        Err(message) => {
+            let (pointer, hint) = match loaded.config.state.backend {
+                moat_config::StateBackend::Embedded => (
+                    "/state/sqlite",
+                    "the directory must exist and be writable by the user moat runs as",
+                ),
+                moat_config::StateBackend::Cluster => (
+                    "/state/postgres",
+                    "check that PostgreSQL runs and that the URL, user and password are right",
+                ),
+            };
+            Err(StartError::Config(
+                loaded
+                    .document
+                    .secret_error_at(pointer, format!("cannot open the state store: {message}"))
+                    .with_hint(hint)
+                    .into(),
+            ))
+        }
     }
 }
 
 /// The rate-limit and quota stores from the start-up config (kept across
 /// reloads); quotas go to `state` unless Redis holds them.
-async fn limiter(
-    rt: &Runtime,
-    state: &Arc<moat_state::SqliteStore>,
-) -> Result<Arc<Limiter>, StartError> {
+async fn limiter(rt: &Runtime, state: &GatewayState) -> Result<Arc<Limiter>, StartError> {
     let cfg = &rt.loaded.config;
-    let quotas: Option<Arc<dyn moat_state::limits::QuotaStore>> =
-        (cfg.rate_limiting.backend == moat_config::LimitBackend::Memory).then(|| {
-            let store: Arc<dyn moat_state::limits::QuotaStore> = state.clone();
-            store
-        });
+    let quotas = (cfg.rate_limiting.backend == moat_config::LimitBackend::Memory)
+        .then(|| state.quotas.clone());
     let shared = crate::limits::connect_shared(&cfg.rate_limiting)
         .await
         .map_err(|message| {
@@ -446,7 +455,7 @@ async fn limiter(
 /// detectors, from the start-up config.
 async fn abuse(
     rt: &Runtime,
-    state: &Arc<moat_state::SqliteStore>,
+    state: &GatewayState,
     events: &Arc<crate::events::Events>,
 ) -> Result<Arc<crate::abuse::Abuse>, StartError> {
     let cfg = &rt.loaded.config;
@@ -460,7 +469,7 @@ async fn abuse(
         )
     })?;
     let abuse =
-        crate::abuse::Abuse::new(Some(state.clone()), Some(engine)).with_events(events.clone());
+        crate::abuse::Abuse::new(Some(state.bans.clone()), Some(engine)).with_events(events.clone());
     abuse.refresh().await;
     Ok(Arc::new(abuse))
 }
@@ -469,25 +478,23 @@ async fn abuse(
 /// the operations the state file holds, and its recorder.
 async fn capture(
     rt: &Runtime,
-    state: &Arc<moat_state::SqliteStore>,
+    state: &GatewayState,
 ) -> (
     Arc<crate::capture::Capture>,
     Option<crate::capture::Recorder>,
 ) {
-    use moat_state::DiscoveryStore;
     let cfg = &rt.loaded.config.discovery.capture;
     if !cfg.enabled {
         return (Arc::new(crate::capture::Capture::disabled()), None);
     }
-    let stored = match state.discovered().await {
+    let stored = match state.discovery.discovered().await {
         Ok(rows) => rows,
         Err(e) => {
             tracing::error!(error = %e, "cannot read discovered operations; capture starts empty");
             Vec::new()
         }
     };
-    let store: Arc<dyn DiscoveryStore> = state.clone();
-    crate::capture::Capture::start(cfg, store, stored)
+    crate::capture::Capture::start(cfg, state.discovery.clone(), stored)
 }
 
 /// The event queue and its writer, from the start-up config: events go to
@@ -495,16 +502,13 @@ async fn capture(
 /// configured sinks.
 fn events(
     rt: &Runtime,
-    state: &Arc<moat_state::SqliteStore>,
+    state: &GatewayState,
 ) -> Result<(Arc<crate::events::Events>, Option<crate::events::Writer>), StartError> {
     let cfg = &rt.loaded.config.events;
     if !cfg.enabled {
         return Ok((Arc::new(crate::events::Events::disabled()), None));
     }
-    let store: Option<Arc<dyn moat_state::events::EventStore>> = cfg.store.enabled.then(|| {
-        let store: Arc<dyn moat_state::events::EventStore> = state.clone();
-        store
-    });
+    let store = cfg.store.enabled.then(|| state.events.clone());
     let retention = moat_state::events::Retention {
         max_age_ms: Some(i64::try_from(cfg.store.max_age.as_millis()).unwrap_or(i64::MAX)),
         max_events: Some(cfg.store.max_events),
@@ -523,7 +527,23 @@ fn events(
     let coalesce = cfg.coalesce.enabled.then_some(&cfg.coalesce);
     let (events, writer) =
         crate::events::Events::start(cfg.queue, store, sinks, Some(retention), coalesce);
-    Ok((events, Some(writer)))
+    Ok((events, Some(writer.with_buffer(cfg.store.buffer))))
+}
+
+/// Pings the state store every [`crate::state::PING_EVERY`], for
+/// readiness.
+async fn watch_state(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(crate::state::PING_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => shared.state.check().await,
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Reloads the ban list every [`crate::abuse::BAN_REFRESH`].

@@ -26,7 +26,7 @@ enum Kind {
 
 /// Every metric family moat records: name, kind and the `# HELP` text
 /// (the meaning column of the metrics table in docs/configuration.md).
-const FAMILIES: [(&str, Kind, &str); 24] = [
+const FAMILIES: [(&str, Kind, &str); 26] = [
     ("moat_requests_total", Kind::Counter, "Requests answered."),
     (
         "moat_jwt_weak_secret_override_until_seconds",
@@ -142,6 +142,16 @@ const FAMILIES: [(&str, Kind, &str); 24] = [
         "moat_alerts_dropped_total",
         Kind::Counter,
         "Alerts given up.",
+    ),
+    (
+        "moat_key_cache_lookups_total",
+        Kind::Counter,
+        "API key lookups by where the record came from: `hit` (the cache), `miss` (the state store), `stale` (the cache, while the store failed).",
+    ),
+    (
+        "moat_events_buffered",
+        Kind::Gauge,
+        "Security events held in memory because the event store could not take them; written when it recovers.",
     ),
 ];
 
@@ -364,6 +374,21 @@ pub fn event_dropped() {
 /// Security events the store could not write.
 pub fn events_store_failed(n: usize) {
     counter!("moat_events_store_failures_total").increment(n as u64);
+}
+
+/// Where an API key's record came from.
+pub fn key_lookup(lookup: moat_state::KeyLookup) {
+    let outcome = match lookup {
+        moat_state::KeyLookup::Hit => "hit",
+        moat_state::KeyLookup::Miss => "miss",
+        moat_state::KeyLookup::Stale => "stale",
+    };
+    counter!("moat_key_cache_lookups_total", "outcome" => outcome).increment(1);
+}
+
+/// Security events waiting for the store to recover.
+pub fn events_buffered(n: usize) {
+    gauge!("moat_events_buffered").set(n as f64);
 }
 
 /// A security event from an anomaly detector.

@@ -42,6 +42,7 @@ pub mod admin_tokens;
 pub mod bans;
 mod crc32;
 pub mod discovery;
+mod durable;
 pub mod events;
 pub mod format;
 mod key_cache;
@@ -60,6 +61,7 @@ mod tests;
 pub use admin_tokens::{AdminRole, AdminTokenRecord, AdminTokenStore, IssuedToken};
 pub use bans::{Ban, BanList, BanStore, BanSubject, InvalidPrefix, IpPrefix, MemoryBans};
 pub use discovery::{DiscoveredRow, DiscoveryStore};
+pub use durable::{DurableStore, DurableTarget};
 pub use format::MalformedKey;
 pub use lockout::{
     LockoutPolicy, LockoutPolicyError, LockoutStore, LockoutSubject, MemoryLockout,

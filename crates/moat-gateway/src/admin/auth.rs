@@ -8,7 +8,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use moat_state::admin_tokens::{AdminRole, AdminTokenStore};
+use moat_state::admin_tokens::AdminRole;
 use moat_state::events::{Action, Control, Event, Severity};
 use subtle::ConstantTimeEq;
 
@@ -55,7 +55,9 @@ pub(crate) async fn authenticate(
         });
     }
     match state
+        .shared
         .state
+        .admin_tokens
         .verify_token(given, moat_state::unix_now())
         .await
     {

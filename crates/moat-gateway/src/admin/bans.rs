@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use moat_state::events::admin::AdminAction;
 use moat_state::events::{Action, Control, Event, Severity};
-use moat_state::{Ban, BanStore, BanSubject, unix_now};
+use moat_state::{Ban, BanSubject, unix_now};
 use serde_json::{Value, json};
 
 use super::guard::AdminBody;
@@ -42,7 +42,7 @@ fn unavailable(e: &moat_state::StoreError) -> Response {
 /// `GET /admin/bans`.
 pub(crate) async fn list(State(s): State<Arc<AdminState>>) -> Response {
     let now = unix_now();
-    let mut bans: Vec<Value> = match s.state.list(now).await {
+    let mut bans: Vec<Value> = match s.shared.state.bans.list(now).await {
         Ok(list) => list
             .iter()
             .map(|b| {
@@ -90,7 +90,7 @@ pub(crate) async fn add(
         created_at: now,
         expires_at,
     };
-    if let Err(e) = s.state.add(&ban).await {
+    if let Err(e) = s.shared.state.bans.add(&ban).await {
         return unavailable(&e);
     }
     s.shared.abuse.refresh().await;
@@ -126,7 +126,7 @@ pub(crate) async fn lift(
     };
     let mut lifted = false;
     if let Some(subject) = subject_of(key) {
-        match s.state.remove(&subject).await {
+        match s.shared.state.bans.remove(&subject).await {
             Ok(removed) => lifted |= removed,
             Err(e) => return unavailable(&e),
         }

@@ -123,7 +123,7 @@ pub(crate) async fn consumers(State(s): State<Arc<AdminState>>) -> Response {
             json!({"id": c.id, "source": "config", "keys": 0, "roles": c.roles}),
         );
     }
-    let keys = match s.state.list(None).await {
+    let keys = match s.shared.state.keys.list(None).await {
         Ok(keys) => keys,
         Err(e) => {
             tracing::error!(error = %e, "cannot list keys");

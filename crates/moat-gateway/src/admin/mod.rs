@@ -31,7 +31,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use moat_state::SqliteStore;
 use tokio::sync::watch;
 
 use crate::pipeline::Shared;
@@ -46,8 +45,6 @@ pub(crate) struct AdminState {
     shared: Arc<Shared>,
     ready: Arc<AtomicBool>,
     core: Arc<Core>,
-    /// The state file: admin tokens, keys, bans, events.
-    state: Arc<SqliteStore>,
     api: guard::AdminApi,
     /// Turns true when the gateway stops: live streams end.
     shutdown: watch::Receiver<bool>,
@@ -58,7 +55,6 @@ pub(crate) fn router(
     shared: Arc<Shared>,
     ready: Arc<AtomicBool>,
     core: Arc<Core>,
-    state: Arc<SqliteStore>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Router, String> {
     let console_on = shared
@@ -73,7 +69,6 @@ pub(crate) fn router(
         shared,
         ready,
         core,
-        state,
         api: guard::AdminApi::compile()?,
         shutdown,
     });
@@ -154,21 +149,38 @@ pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response {
 }
 
 /// Alive: always 200 (the gateway serves, limits follow their fail modes),
-/// with a note when the shared rate-limit backend is unreachable.
-async fn healthz(State(s): State<Arc<AdminState>>) -> &'static str {
-    if s.shared.limiter.shared_is_up() {
-        "ok\n"
-    } else {
-        "ok (degraded: the rate-limit backend is unreachable)\n"
+/// with the reasons it is degraded, if it is.
+async fn healthz(State(s): State<Arc<AdminState>>) -> String {
+    match degraded(&s) {
+        None => "ok\n".to_string(),
+        Some(why) => format!("ok (degraded: {why})\n"),
     }
 }
 
+/// Ready: 200 once listening and until shutdown starts, 503 otherwise. A
+/// node whose shared backends are down still serves (limits, lockouts,
+/// bans and keys fall back as documented), so it stays ready; the body
+/// says why it is degraded for the operator and the load balancer's log.
 async fn readyz(State(s): State<Arc<AdminState>>) -> Response {
-    if s.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    if !s.ready.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response();
     }
+    match degraded(&s) {
+        None => (StatusCode::OK, "ready\n").into_response(),
+        Some(why) => (StatusCode::OK, format!("ready (degraded: {why})\n")).into_response(),
+    }
+}
+
+/// Why this node is degraded: the backends it shares that do not answer.
+fn degraded(s: &AdminState) -> Option<String> {
+    let mut reasons = Vec::new();
+    if let Some(problem) = s.shared.state.problem() {
+        reasons.push(problem);
+    }
+    if !s.shared.limiter.shared_is_up() {
+        reasons.push("the rate-limit backend is unreachable".to_string());
+    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
 }
 
 async fn metrics(

@@ -1,6 +1,7 @@
 //! The one task that empties the event queue: the store first (the audit
 //! trail), then every sink; retention every minute; a drain at shutdown.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,12 @@ const SUMMARIES_EVERY: Duration = Duration::from_secs(1);
 
 /// How often retention runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// How often events held during a store outage are tried again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// Events held while the store fails, unless configured.
+const DEFAULT_BUFFER: usize = 50_000;
 
 /// A destination of events besides the store (a JSON-lines file, a
 /// webhook). Called from the writer task only, with each stored batch.
@@ -43,6 +50,14 @@ pub(crate) struct Writer {
     sinks: Sinks,
     retention: Option<Retention>,
     coalescer: Option<Coalescer>,
+    /// Events the store could not take yet, oldest first: written before
+    /// any newer event, so each node's events keep their order.
+    held: VecDeque<Event>,
+    /// Most events held.
+    buffer: usize,
+    /// When held events were last tried: an outage costs one attempt per
+    /// [`RETRY_EVERY`], not one per batch.
+    last_try: Option<tokio::time::Instant>,
 }
 
 impl Writer {
@@ -61,7 +76,16 @@ impl Writer {
             sinks,
             retention,
             coalescer,
+            held: VecDeque::new(),
+            buffer: DEFAULT_BUFFER,
+            last_try: None,
         }
+    }
+
+    /// Holds at most `buffer` events while the store fails.
+    pub(crate) fn with_buffer(mut self, buffer: usize) -> Self {
+        self.buffer = buffer;
+        self
     }
 
     /// Writes batches until `close` turns true, then stops taking new
@@ -71,6 +95,8 @@ impl Writer {
         let mut batch = Vec::with_capacity(BATCH);
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         let mut summaries = tokio::time::interval(SUMMARIES_EVERY);
+        let mut retry = tokio::time::interval(RETRY_EVERY);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 n = self.rx.recv_many(&mut batch, BATCH) => {
@@ -81,6 +107,7 @@ impl Writer {
                 }
                 _ = summaries.tick() => self.summaries(false).await,
                 _ = prune.tick() => self.prune().await,
+                _ = retry.tick(), if !self.held.is_empty() => self.write_held().await,
                 changed = close.changed() => {
                     if changed.is_err() || *close.borrow() {
                         break;
@@ -94,9 +121,52 @@ impl Writer {
             self.write(&mut batch).await;
         }
         self.summaries(true).await;
+        self.write_held().await;
+        if !self.held.is_empty() {
+            tracing::error!(
+                events = self.held.len(),
+                "the event store is still failing at shutdown; these security events are lost"
+            );
+        }
         for sink in &mut self.sinks {
             sink.close().await;
         }
+    }
+
+    /// Writes the events held during an outage, in order; keeps them if
+    /// the store still fails.
+    async fn write_held(&mut self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        self.last_try = Some(tokio::time::Instant::now());
+        while !self.held.is_empty() {
+            let n = self.held.len().min(BATCH);
+            let batch: Vec<Event> = self.held.iter().take(n).cloned().collect();
+            match store.append(&batch).await {
+                Ok(seq) => {
+                    self.held.drain(..n);
+                    self.events.stored(seq);
+                }
+                Err(_) => break,
+            }
+        }
+        if self.held.is_empty() {
+            tracing::info!("the event store answers again; held security events are written");
+        }
+        telemetry::events_buffered(self.held.len());
+    }
+
+    /// Holds events the store could not take, up to the buffer; the rest
+    /// are dropped and counted.
+    fn hold(&mut self, events: &[Event]) {
+        let room = self.buffer.saturating_sub(self.held.len());
+        let kept = events.len().min(room);
+        self.held.extend(events[..kept].iter().cloned());
+        for _ in kept..events.len() {
+            telemetry::event_dropped();
+        }
+        telemetry::events_buffered(self.held.len());
     }
 
     /// Stores the summaries of coalesced events whose window ended (all
@@ -131,7 +201,22 @@ impl Writer {
     async fn store_batch(&mut self, batch: &mut Vec<Queued>) {
         let (events, acks): (Vec<Event>, Vec<_>) =
             batch.drain(..).map(|q| (q.event, q.ack)).unzip();
+        let due = self
+            .last_try
+            .is_none_or(|t| t.elapsed() >= RETRY_EVERY);
+        if !self.held.is_empty() && due {
+            // Older events wait: these go after them.
+            self.write_held().await;
+        }
         let stored = match &self.store {
+            Some(_) if !self.held.is_empty() => {
+                self.hold(&events);
+                Err(moat_state::StoreError::Invalid {
+                    what: "event store",
+                    reason: "it is failing; the event is held and written when it recovers"
+                        .into(),
+                })
+            }
             Some(store) => match append(store.as_ref(), &events).await {
                 Ok(seq) => {
                     self.events.stored(seq);
@@ -140,7 +225,8 @@ impl Writer {
                 Err(e) => {
                     telemetry::events_store_failed(events.len());
                     tracing::error!(error = %e, events = events.len(),
-                        "cannot write security events to the store");
+                        "cannot write security events to the store; holding them until it recovers");
+                    self.hold(&events);
                     Err(e)
                 }
             },

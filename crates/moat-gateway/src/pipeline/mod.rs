@@ -86,6 +86,8 @@ pub struct Shared {
     pub traffic: Arc<crate::traffic::Traffic>,
     /// Shapes of sampled exchanges (`discovery.capture`).
     pub capture: Arc<crate::capture::Capture>,
+    /// The state store and the key cache; opened at start-up.
+    pub(crate) state: Arc<crate::state::GatewayState>,
 }
 
 /// What is known of the connection a request came on.

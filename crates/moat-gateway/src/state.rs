@@ -1,0 +1,133 @@
+//! The state a serving gateway uses, opened once at start-up and kept
+//! across reloads: the durable store (the SQLite file, or a cluster's
+//! PostgreSQL) behind its traits, with the API key cache in front of it.
+//!
+//! Every part of the gateway reaches state through [`GatewayState`], so
+//! the same code serves one node or a cluster.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use moat_config::{LoadedConfig, StateConfig};
+use moat_state::events::EventStore;
+use moat_state::limits::QuotaStore;
+use moat_state::{
+    AdminTokenStore, BanStore, CachedKeyStore, DiscoveryStore, KeyCacheSettings, KeyLookup,
+    KeyStore, OwnershipStore,
+};
+
+use crate::telemetry;
+
+/// The durable store's parts, as trait objects.
+pub(crate) struct GatewayState {
+    /// Where state lives, for messages (never a password).
+    pub(crate) name: String,
+    /// API keys, through the cache.
+    pub(crate) keys: Arc<CachedKeyStore>,
+    /// Learned object owners.
+    pub(crate) owners: Arc<dyn OwnershipStore>,
+    /// Operator and automatic bans.
+    pub(crate) bans: Arc<dyn BanStore>,
+    /// Security events and the audit chain.
+    pub(crate) events: Arc<dyn EventStore>,
+    /// Admin API tokens.
+    pub(crate) admin_tokens: Arc<dyn AdminTokenStore>,
+    /// Operations discovered in traffic.
+    pub(crate) discovery: Arc<dyn DiscoveryStore>,
+    /// Quota counters, when they are not in Redis.
+    pub(crate) quotas: Arc<dyn QuotaStore>,
+    durable: moat_state::DurableStore,
+    /// Whether the durable store answered its last ping, and if not, why.
+    durable_up: AtomicBool,
+    durable_problem: Mutex<Option<String>>,
+}
+
+/// How often the durable store is pinged for readiness.
+pub(crate) const PING_EVERY: Duration = Duration::from_secs(1);
+
+impl GatewayState {
+    /// Opens the store the config names (creating and migrating a SQLite
+    /// file; connecting to PostgreSQL and, with `migrate: on_start`,
+    /// migrating it). The error is a message for the `/state` section.
+    pub(crate) async fn open(loaded: &LoadedConfig) -> Result<Self, String> {
+        let cfg = &loaded.config.state;
+        let durable = moat_state::DurableStore::open(&durable_target(cfg))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Self::over(durable, cfg))
+    }
+
+    fn over(durable: moat_state::DurableStore, cfg: &StateConfig) -> Self {
+        let settings = KeyCacheSettings {
+            revalidate: cfg.key_cache.revalidate,
+            stale_if_error: cfg.key_cache.stale_if_error,
+            max_entries: cfg.key_cache.max_entries,
+        };
+        let observer: Arc<dyn Fn(KeyLookup) + Send + Sync> = Arc::new(telemetry::key_lookup);
+        let keys = CachedKeyStore::new(durable.keys(), settings).with_observer(observer);
+        Self {
+            name: durable.name(),
+            keys: Arc::new(keys),
+            owners: durable.owners(),
+            bans: durable.bans(),
+            events: durable.events(),
+            admin_tokens: durable.admin_tokens(),
+            discovery: durable.discovery(),
+            quotas: durable.quotas(),
+            durable,
+            durable_up: AtomicBool::new(true),
+            durable_problem: Mutex::new(None),
+        }
+    }
+
+    /// The keys as the key manager takes them.
+    pub(crate) fn key_store(&self) -> Arc<dyn KeyStore> {
+        self.keys.clone()
+    }
+
+    /// Pings the durable store and remembers the answer for readiness;
+    /// logs a change of state once, not every ping.
+    pub(crate) async fn check(&self) {
+        let answer = tokio::time::timeout(PING_EVERY, self.durable.ping()).await;
+        let problem = match answer {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!(
+                "no answer within {}",
+                humantime::format_duration(PING_EVERY)
+            )),
+        };
+        let was_up = self.durable_up.swap(problem.is_none(), Ordering::AcqRel);
+        match (&problem, was_up) {
+            (Some(p), true) => {
+                tracing::error!(store = %self.name, problem = %p, "the state store is unreachable")
+            }
+            (None, false) => tracing::info!(store = %self.name, "the state store answers again"),
+            _ => {}
+        }
+        *self
+            .durable_problem
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = problem;
+    }
+
+    /// Why the durable store is degraded, if it is.
+    pub(crate) fn problem(&self) -> Option<String> {
+        if self.durable_up.load(Ordering::Acquire) {
+            return None;
+        }
+        let problem = self
+            .durable_problem
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_default();
+        Some(format!("the state store ({}) is unreachable: {problem}", self.name))
+    }
+}
+
+/// The durable store the `state` section names.
+pub(crate) fn durable_target(cfg: &StateConfig) -> moat_state::DurableTarget {
+    moat_state::DurableTarget::Sqlite(cfg.sqlite.clone())
+}
