@@ -28,7 +28,7 @@ pub mod risk;
 pub mod runtime;
 mod server;
 pub mod slots;
-mod state;
+pub mod state;
 pub mod telemetry;
 pub mod timer;
 pub mod tls;

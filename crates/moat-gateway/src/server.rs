@@ -468,8 +468,8 @@ async fn abuse(
                 .into(),
         )
     })?;
-    let abuse =
-        crate::abuse::Abuse::new(Some(state.bans.clone()), Some(engine)).with_events(events.clone());
+    let abuse = crate::abuse::Abuse::new(Some(state.bans.clone()), Some(engine))
+        .with_events(events.clone());
     abuse.refresh().await;
     Ok(Arc::new(abuse))
 }

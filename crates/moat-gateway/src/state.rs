@@ -123,11 +123,14 @@ impl GatewayState {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .unwrap_or_default();
-        Some(format!("the state store ({}) is unreachable: {problem}", self.name))
+        Some(format!(
+            "the state store ({}) is unreachable: {problem}",
+            self.name
+        ))
     }
 }
 
 /// The durable store the `state` section names.
-pub(crate) fn durable_target(cfg: &StateConfig) -> moat_state::DurableTarget {
+pub fn durable_target(cfg: &StateConfig) -> moat_state::DurableTarget {
     moat_state::DurableTarget::Sqlite(cfg.sqlite.clone())
 }

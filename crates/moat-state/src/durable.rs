@@ -27,7 +27,9 @@ impl DurableStore {
     /// Opens (creating and migrating a SQLite file).
     pub async fn open(target: &DurableTarget) -> Result<Self, StoreError> {
         match target {
-            DurableTarget::Sqlite(path) => Ok(Self::Sqlite(Arc::new(SqliteStore::open(path).await?))),
+            DurableTarget::Sqlite(path) => {
+                Ok(Self::Sqlite(Arc::new(SqliteStore::open(path).await?)))
+            }
         }
     }
 
@@ -35,6 +37,13 @@ impl DurableStore {
     pub fn name(&self) -> String {
         match self {
             Self::Sqlite(s) => format!("SQLite file {}", s.path().display()),
+        }
+    }
+
+    /// Closes its connections, waiting for writes in flight.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.close().await,
         }
     }
 

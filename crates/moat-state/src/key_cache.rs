@@ -335,7 +335,11 @@ mod tests {
         cache.get("k1").await.unwrap();
         cache.resync();
         cache.get("k1").await.unwrap();
-        assert_eq!(flaky.reads.load(Ordering::SeqCst), 2, "resync forces a read");
+        assert_eq!(
+            flaky.reads.load(Ordering::SeqCst),
+            2,
+            "resync forces a read"
+        );
         cache.resync();
         flaky.down.store(true, Ordering::SeqCst);
         assert!(cache.get("k1").await.unwrap().is_some());

@@ -63,11 +63,11 @@ pub use bans::{Ban, BanList, BanStore, BanSubject, InvalidPrefix, IpPrefix, Memo
 pub use discovery::{DiscoveredRow, DiscoveryStore};
 pub use durable::{DurableStore, DurableTarget};
 pub use format::MalformedKey;
+pub use key_cache::{CachedKeyStore, KeyCacheSettings, KeyLookup};
 pub use lockout::{
     LockoutPolicy, LockoutPolicyError, LockoutStore, LockoutSubject, MemoryLockout,
     retry_after_secs,
 };
-pub use key_cache::{CachedKeyStore, KeyCacheSettings, KeyLookup};
 pub use manager::{Clock, IssuedKey, KeyError, KeyManager, MIN_PEPPER_LEN};
 pub use memory::MemoryStore;
 pub use ownership::{MemoryOwnership, ObjectKey, OwnershipStore, Recorded};

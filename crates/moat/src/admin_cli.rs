@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use moat_state::events::admin::AdminAction;
-use moat_state::{AdminRole, AdminTokenRecord, AdminTokenStore, SqliteStore, unix_now};
+use moat_state::{AdminRole, AdminTokenRecord, DurableStore, unix_now};
 use serde_json::{Value, json};
 
 use crate::state_cli::{Failure, clean, pretty, record_admin, require_config, state_store, time};
@@ -83,11 +83,12 @@ pub async fn run(args: AdminArgs) -> ExitCode {
     }
 }
 
-async fn execute(store: &SqliteStore, command: TokenCommand) -> Result<(), Failure> {
+async fn execute(store: &DurableStore, command: TokenCommand) -> Result<(), Failure> {
     let failed = |e: moat_state::StoreError| Failure(e.to_string());
     match command {
         TokenCommand::Create { name, role } => {
             let (token, issued) = store
+                .admin_tokens()
                 .create_token(&name, role, unix_now())
                 .await
                 .map_err(failed)?;
@@ -109,7 +110,7 @@ async fn execute(store: &SqliteStore, command: TokenCommand) -> Result<(), Failu
             record_admin(store, action).await?;
         }
         TokenCommand::List { json } => {
-            let tokens = store.list_tokens().await.map_err(failed)?;
+            let tokens = store.admin_tokens().list_tokens().await.map_err(failed)?;
             if json {
                 let all: Vec<Value> = tokens.iter().map(token_json).collect();
                 println!("{}", pretty(&Value::Array(all)));
@@ -128,7 +129,7 @@ async fn execute(store: &SqliteStore, command: TokenCommand) -> Result<(), Failu
                         .into(),
                 ));
             }
-            let tokens = store.list_tokens().await.map_err(failed)?;
+            let tokens = store.admin_tokens().list_tokens().await.map_err(failed)?;
             let unrevoked = |t: &&AdminTokenRecord| t.revoked_at.is_none();
             let target = tokens
                 .iter()
@@ -143,6 +144,7 @@ async fn execute(store: &SqliteStore, command: TokenCommand) -> Result<(), Failu
                     ))
                 })?;
             if !store
+                .admin_tokens()
                 .revoke_token(&target.id, unix_now())
                 .await
                 .map_err(failed)?

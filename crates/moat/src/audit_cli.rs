@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use moat_state::events::{ChainReport, EventStore};
+use moat_state::events::ChainReport;
 
 use crate::state_cli::{require_config, state_store};
 
@@ -37,7 +37,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         Err(code) => return code,
     };
     let AuditCommand::Verify = args.command;
-    let report = store.verify().await;
+    let report = store.events().verify().await;
     store.close().await;
     match report {
         Ok(report) => {

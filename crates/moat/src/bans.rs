@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{ArgGroup, Args, Subcommand};
 use moat_state::events::admin::AdminAction;
-use moat_state::{Ban, BanStore, BanSubject, IpPrefix, SqliteStore, UnixTime, unix_now};
+use moat_state::{Ban, BanSubject, DurableStore, IpPrefix, UnixTime, unix_now};
 use serde_json::{Value, json};
 
 use crate::state_cli::{
@@ -223,12 +223,12 @@ fn value_of(subject: &BanSubject) -> String {
     }
 }
 
-async fn execute(store: &SqliteStore, command: Checked) -> Result<(), Failure> {
+async fn execute(store: &DurableStore, command: Checked) -> Result<(), Failure> {
     let failed = |e: moat_state::StoreError| Failure(e.to_string());
     match command {
         Checked::List { json } => {
             let now = unix_now();
-            let bans = store.list(now).await.map_err(failed)?;
+            let bans = store.bans().list(now).await.map_err(failed)?;
             if json {
                 let all: Vec<Value> = bans.iter().map(|b| ban_json(b, now)).collect();
                 println!("{}", pretty(&Value::Array(all)));
@@ -240,7 +240,7 @@ async fn execute(store: &SqliteStore, command: Checked) -> Result<(), Failure> {
         }
         Checked::Add(ban) => {
             let now = ban.created_at;
-            if store.add(&ban).await.map_err(failed)? {
+            if store.bans().add(&ban).await.map_err(failed)? {
                 match ban.expires_at {
                     Some(t) => println!(
                         "Banned {} until {} ({}).",
@@ -257,7 +257,12 @@ async fn execute(store: &SqliteStore, command: Checked) -> Result<(), Failure> {
                 };
                 record_admin(store, action).await?;
             } else {
-                let until = match store.active(&ban.subject, now).await.map_err(failed)? {
+                let until = match store
+                    .bans()
+                    .active(&ban.subject, now)
+                    .await
+                    .map_err(failed)?
+                {
                     Some(Ban {
                         expires_at: Some(t),
                         ..
@@ -272,7 +277,7 @@ async fn execute(store: &SqliteStore, command: Checked) -> Result<(), Failure> {
             }
         }
         Checked::Remove(subject) => {
-            if store.remove(&subject).await.map_err(failed)? {
+            if store.bans().remove(&subject).await.map_err(failed)? {
                 println!(
                     "Lifted the ban on {}; gateways apply it at their next reload of the bans.",
                     describe(&subject)

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, ValueEnum};
-use moat_state::SqliteStore;
+use moat_state::DurableStore;
 use moat_state::events::{
-    Action, Control, Cursor, EventQuery, EventStore, MAX_PAGE, Severity, StoredEvent, UnixMillis,
+    Action, Control, Cursor, EventQuery, MAX_PAGE, Severity, StoredEvent, UnixMillis,
 };
 
 use crate::state_cli::{Failure, clean, require_config, state_store};
@@ -168,12 +168,13 @@ fn query_of(args: &EventsArgs) -> EventQuery {
     }
 }
 
-async fn execute(store: &SqliteStore, args: &EventsArgs) -> Result<(), Failure> {
+async fn execute(store: &DurableStore, args: &EventsArgs) -> Result<(), Failure> {
     let failed = |e: moat_state::StoreError| Failure(e.to_string());
     let mut query = query_of(args);
     // The newest seq first, then only events up to it: `--follow` goes on
     // from there, so nothing appended in between is missed or repeated.
     let head = store
+        .events()
         .query(&EventQuery {
             limit: 1,
             ..EventQuery::default()
@@ -187,7 +188,7 @@ async fn execute(store: &SqliteStore, args: &EventsArgs) -> Result<(), Failure> 
     let wanted = usize::try_from(args.limit).unwrap_or(usize::MAX);
     let mut newest_first: Vec<StoredEvent> = Vec::new();
     while newest_first.len() < wanted {
-        let page = store.query(&query).await.map_err(failed)?;
+        let page = store.events().query(&query).await.map_err(failed)?;
         newest_first.extend(page.events);
         match page.next {
             Some(seq) => query.cursor = Cursor::Before(seq),
@@ -212,7 +213,7 @@ async fn execute(store: &SqliteStore, args: &EventsArgs) -> Result<(), Failure> 
 /// Prints matching events appended after `after`, until SIGINT or
 /// SIGTERM.
 async fn follow(
-    store: &SqliteStore,
+    store: &DurableStore,
     mut query: EventQuery,
     mut after: i64,
     printer: &mut Printer,
@@ -227,6 +228,7 @@ async fn follow(
         loop {
             query.cursor = Cursor::After(after);
             let page = store
+                .events()
                 .query(&query)
                 .await
                 .map_err(|e| Failure(e.to_string()))?;

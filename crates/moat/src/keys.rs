@@ -10,12 +10,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use moat_state::events::admin::AdminAction;
-use moat_state::{KeyError, KeyManager, KeyRecord, SqliteStore, UnixTime, format, unix_now};
+use moat_state::{DurableStore, KeyError, KeyManager, KeyRecord, UnixTime, format, unix_now};
 use serde_json::{Value, json};
 
 use crate::state_cli::{
@@ -126,7 +125,7 @@ pub async fn run(args: KeysArgs) -> ExitCode {
 /// Loads the config (fully validated, as `moat check` does), refuses a
 /// `create` for a consumer the config does not know, and opens the store it
 /// names: a refused command writes nothing, not even an empty store.
-async fn open(config: &Path, command: &KeysCommand) -> Result<(KeyManager, SqliteStore), Failure> {
+async fn open(config: &Path, command: &KeysCommand) -> Result<(KeyManager, DurableStore), Failure> {
     let loaded = load_config(config)?;
     if let KeysCommand::Create { consumer, .. } = command {
         known_consumer(&loaded.config, config, consumer)?;
@@ -139,7 +138,7 @@ async fn open(config: &Path, command: &KeysCommand) -> Result<(KeyManager, Sqlit
         )));
     };
     let store = open_store(&loaded.config.state).await?;
-    let manager = KeyManager::new(Arc::new(store.clone()), keys.pepper.expose().as_bytes())
+    let manager = KeyManager::new(store.keys(), keys.pepper.expose().as_bytes())
         .map_err(|e| Failure(format!("moat: {e}")))?;
     Ok((manager, store))
 }
@@ -148,7 +147,7 @@ async fn open(config: &Path, command: &KeysCommand) -> Result<(KeyManager, Sqlit
 /// the audit trail of `store` once done.
 async fn execute(
     keys: &KeyManager,
-    store: &SqliteStore,
+    store: &DurableStore,
     command: KeysCommand,
 ) -> Result<(), Failure> {
     match command {

@@ -8,9 +8,8 @@ use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
 use moat_config::{LoadedConfig, StateConfig};
-use moat_state::events::EventStore;
 use moat_state::events::admin::AdminAction;
-use moat_state::{SqliteStore, UnixTime};
+use moat_state::{DurableStore, UnixTime};
 use serde_json::Value;
 
 /// A failure, already worded for people.
@@ -40,10 +39,11 @@ pub fn load_state(config: &Path) -> Result<StateConfig, Failure> {
     moat_config::load_state(config).map_err(|d| Failure(d.to_string()))
 }
 
-/// Opens (creating it if needed) the SQLite file of the config's
-/// `state.sqlite`.
-pub async fn open_store(state: &StateConfig) -> Result<SqliteStore, Failure> {
-    SqliteStore::open(&state.sqlite)
+/// Opens the store of the config's `state` section: the SQLite file of
+/// `state.sqlite` (created if needed), or a cluster's PostgreSQL.
+pub async fn open_store(state: &StateConfig) -> Result<DurableStore, Failure> {
+    let target = moat_gateway::state::durable_target(state);
+    DurableStore::open(&target)
         .await
         .map_err(|e| Failure(format!("moat: {e}")))
 }
@@ -52,8 +52,8 @@ pub async fn open_store(state: &StateConfig) -> Result<SqliteStore, Failure> {
 /// only read what is there (`moat events`, `moat audit verify`): a file
 /// that does not exist is an error, not a new empty store (an empty audit
 /// trail "verifying" a mistyped path would be false comfort).
-pub async fn open_existing_store(state: &StateConfig) -> Result<SqliteStore, Failure> {
-    if !state.sqlite.exists() {
+pub async fn open_existing_store(state: &StateConfig) -> Result<DurableStore, Failure> {
+    if state.backend == moat_config::StateBackend::Embedded && !state.sqlite.exists() {
         return Err(Failure(format!(
             "moat: there is no state file at {}
 hint: it is created by the gateway or by              `moat keys`, `moat bans` and `moat admin`; check `state.sqlite` in the config",
@@ -66,7 +66,7 @@ hint: it is created by the gateway or by              `moat keys`, `moat bans` a
 /// The state file named by the `state` section of `config` (the only
 /// section read), or the exit code once the reason is printed. `existing`:
 /// refuse a missing file rather than create an empty one.
-pub async fn state_store(config: &Path, existing: bool) -> Result<SqliteStore, ExitCode> {
+pub async fn state_store(config: &Path, existing: bool) -> Result<DurableStore, ExitCode> {
     let store = match load_state(config) {
         Ok(state) if existing => open_existing_store(&state).await,
         Ok(state) => open_store(&state).await,
@@ -111,13 +111,18 @@ fn uid() -> Option<u32> {
 /// (the state file's event store). Called after the action is done and
 /// reported, so a key shown once is shown even when recording fails; the
 /// failure then says the change stands but is not recorded.
-pub async fn record_admin(store: &SqliteStore, action: AdminAction) -> Result<(), Failure> {
+pub async fn record_admin(store: &DurableStore, action: AdminAction) -> Result<(), Failure> {
     let event = moat_state::events::admin::event(&action, &cli_actor());
-    store.append(&[event]).await.map(|_| ()).map_err(|e| {
-        Failure(format!(
-            "the change was made, but recording it in the audit trail failed: {e}"
-        ))
-    })
+    store
+        .events()
+        .append(&[event])
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            Failure(format!(
+                "the change was made, but recording it in the audit trail failed: {e}"
+            ))
+        })
 }
 
 pub fn pretty(v: &Value) -> String {

@@ -201,9 +201,7 @@ impl Writer {
     async fn store_batch(&mut self, batch: &mut Vec<Queued>) {
         let (events, acks): (Vec<Event>, Vec<_>) =
             batch.drain(..).map(|q| (q.event, q.ack)).unzip();
-        let due = self
-            .last_try
-            .is_none_or(|t| t.elapsed() >= RETRY_EVERY);
+        let due = self.last_try.is_none_or(|t| t.elapsed() >= RETRY_EVERY);
         if !self.held.is_empty() && due {
             // Older events wait: these go after them.
             self.write_held().await;
@@ -213,8 +211,7 @@ impl Writer {
                 self.hold(&events);
                 Err(moat_state::StoreError::Invalid {
                     what: "event store",
-                    reason: "it is failing; the event is held and written when it recovers"
-                        .into(),
+                    reason: "it is failing; the event is held and written when it recovers".into(),
                 })
             }
             Some(store) => match append(store.as_ref(), &events).await {
