@@ -45,8 +45,10 @@ pub mod limits;
 pub mod lockout;
 mod manager;
 mod memory;
+
 pub mod ownership;
 mod record;
+pub mod redis_conn;
 mod rejection;
 mod sqlite;
 mod store;
