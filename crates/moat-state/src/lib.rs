@@ -45,7 +45,7 @@ pub mod limits;
 pub mod lockout;
 mod manager;
 mod memory;
-
+pub mod notices;
 pub mod ownership;
 mod record;
 pub mod redis_conn;
