@@ -18,6 +18,7 @@ use moat_state::limits::{
     Gcra, LimitCheck, LimitDecision, MemoryLimiter, QuotaStore, RateLimitStore, RedisLimiter,
     RedisOptions, SlidingWindow,
 };
+use moat_state::redis_conn::{RedisConn, RedisOptions as ConnOptions};
 use redis_server::RedisServer;
 
 const TIMEOUT: Duration = Duration::from_millis(100);
@@ -475,4 +476,108 @@ async fn an_unreachable_server_is_an_error_without_credentials() {
         msg.starts_with("redis: ") && !msg.contains("hunter2"),
         "{msg}"
     );
+}
+
+/// Generous for a TLS handshake on a loaded test machine.
+const TLS_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn conn_options(url: String, ca: Option<std::path::PathBuf>) -> ConnOptions {
+    ConnOptions {
+        url,
+        prefix: "tls".to_string(),
+        timeout: TLS_TIMEOUT,
+        ca,
+    }
+}
+
+fn message(r: Result<RedisConn, StoreError>) -> String {
+    match r {
+        Ok(c) => panic!("connected: {c:?}"),
+        Err(StoreError::Redis(m)) => m,
+        Err(e) => panic!("not a Redis error: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn the_limiter_works_over_tls_with_a_password() {
+    let server = RedisServer::setup()
+        .with_password("pw-5ecret-77")
+        .with_tls()
+        .start();
+    assert!(server.url().starts_with("rediss://"), "{}", server.url());
+    let conn = RedisConn::connect(&conn_options(server.url(), server.ca_path()))
+        .await
+        .unwrap();
+    let limiter = RedisLimiter::new(conn.clone()).await.unwrap();
+    let check = [rate("tls-client", 1, HOUR, 2)];
+    let allowed: Vec<bool> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(RateLimitStore::acquire(&limiter, &check).await.unwrap()[0].allowed);
+        }
+        v
+    };
+    assert_eq!(allowed, [true, true, false]);
+    assert!(limiter.is_up() && conn.is_up());
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_password_is_a_clear_error_without_the_password() {
+    let server = RedisServer::setup().with_password("pw-right-1").start();
+    let wrong = message(
+        RedisConn::connect(&conn_options(
+            server.url_with_password(Some("pw-wrong-2")),
+            None,
+        ))
+        .await,
+    );
+    assert!(
+        wrong.to_lowercase().contains("authentication failed"),
+        "{wrong}"
+    );
+    assert!(!wrong.contains("pw-wrong-2"), "{wrong}");
+    let missing =
+        message(RedisConn::connect(&conn_options(server.url_with_password(None), None)).await);
+    assert!(
+        missing.contains("NOAUTH") || missing.contains("uthentication"),
+        "{missing}"
+    );
+    // The right one works.
+    RedisConn::connect(&conn_options(server.url(), None))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_a_clear_error() {
+    let server = RedisServer::setup()
+        .with_password("pw-tls-3")
+        .with_tls()
+        .start();
+    // The system's trust store does not know the test CA.
+    let system = message(RedisConn::connect(&conn_options(server.url(), None)).await);
+    assert!(system.contains("certificate"), "{system}");
+    assert!(!system.contains("pw-tls-3"), "{system}");
+    // Nor does another CA.
+    let other = RedisServer::setup().with_tls().start();
+    let wrong_ca = message(RedisConn::connect(&conn_options(server.url(), other.ca_path())).await);
+    assert!(wrong_ca.contains("certificate"), "{wrong_ca}");
+    assert!(!wrong_ca.contains("pw-tls-3"), "{wrong_ca}");
+    // A CA file that cannot be read.
+    let missing = message(
+        RedisConn::connect(&conn_options(
+            server.url(),
+            Some("/nonexistent/ca.pem".into()),
+        ))
+        .await,
+    );
+    assert!(missing.contains("CA file"), "{missing}");
+}
+
+#[tokio::test]
+async fn certificate_checks_cannot_be_turned_off() {
+    let server = RedisServer::setup().with_tls().start();
+    let insecure = format!("{}#insecure", server.url());
+    let refused = message(RedisConn::connect(&conn_options(insecure, None)).await);
+    assert!(refused.contains("#"), "{refused}");
 }

@@ -70,15 +70,15 @@
 //! checks, the units already taken are given back in the background, best
 //! effort, and `acquire` returns the error at once.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Script, ScriptInvocation};
+use ::redis::Script;
 use async_trait::async_trait;
 
 use super::{Gcra, LimitCheck, LimitDecision, QuotaStore, RateLimitStore, SlidingWindow};
+pub use crate::redis_conn::RedisSetting;
+use crate::redis_conn::{RedisConn, RedisOptions as ConnOptions};
 use crate::store::StoreError;
 
 /// GCRA decision. KEYS[1]: the TAT key. ARGV: interval (ns), tolerance (ns),
@@ -242,7 +242,9 @@ static GCRA_REFUND_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(GCRA_
 static QUOTA_DECIDE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(QUOTA_DECIDE));
 static QUOTA_REFUND_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(QUOTA_REFUND));
 
-/// How to use the Redis server.
+/// The limiter's part of the Redis settings, for [`RedisLimiter::connect`]
+/// with a URL of its own. [`crate::redis_conn::RedisOptions`] holds all of
+/// them (TLS CA included) for [`RedisLimiter::new`] on a shared connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisOptions {
     /// The first part of every key (e.g. `moat`), so several deployments
@@ -254,105 +256,48 @@ pub struct RedisOptions {
     pub timeout: Duration,
 }
 
-/// A setting of a Redis backend that [`RedisLimiter::connect`] refuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RedisSetting {
-    /// The URL.
-    Url,
-    /// The key prefix.
-    Prefix,
-    /// The command timeout.
-    Timeout,
-}
-
 impl RedisOptions {
     /// Everything [`RedisLimiter::connect`] would refuse in `url` and these
     /// options before connecting, each with the setting it is about; found
     /// without connecting (for the config check). Messages never hold the
     /// URL's credentials.
     pub fn problems(&self, url: &str) -> Vec<(RedisSetting, String)> {
-        let mut out = Vec::new();
-        if let Err(e) = ::redis::Client::open(url) {
-            out.push((RedisSetting::Url, scrub(e.to_string(), &credentials(url))));
+        self.with_url(url).problems()
+    }
+
+    fn with_url(&self, url: &str) -> ConnOptions {
+        ConnOptions {
+            url: url.to_string(),
+            prefix: self.prefix.clone(),
+            timeout: self.timeout,
+            ca: None,
         }
-        if self.prefix.contains(['{', '}']) {
-            out.push((
-                RedisSetting::Prefix,
-                format!(
-                    "the key prefix `{}` must not contain `{{` or `}}`",
-                    self.prefix
-                ),
-            ));
-        }
-        if self.timeout.is_zero() {
-            out.push((
-                RedisSetting::Timeout,
-                "the timeout must not be zero".to_string(),
-            ));
-        }
-        out
     }
 }
 
 impl Default for RedisOptions {
     fn default() -> Self {
+        let d = ConnOptions::default();
         Self {
-            prefix: "moat".to_string(),
-            timeout: Duration::from_millis(100),
+            prefix: d.prefix,
+            timeout: d.timeout,
         }
     }
-}
-
-/// What the limiter and its background compensations share.
-struct Inner {
-    conn: ConnectionManager,
-    prefix: String,
-    timeout: Duration,
-    up: AtomicBool,
-    /// The URL's credentials, removed from every error message.
-    secrets: Vec<String>,
 }
 
 /// GCRA and quota state in Redis, shared by every node using the same
 /// server and prefix. Cheap to clone (one shared connection).
 #[derive(Clone)]
 pub struct RedisLimiter {
-    inner: Arc<Inner>,
+    conn: RedisConn,
 }
 
 impl std::fmt::Debug for RedisLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisLimiter")
-            .field("prefix", &self.inner.prefix)
-            .field("timeout", &self.inner.timeout)
-            .field("up", &self.is_up())
+            .field("conn", &self.conn)
             .finish_non_exhaustive()
     }
-}
-
-/// The user name and password of a `redis://user:pass@host/` URL, to keep
-/// out of error messages.
-fn credentials(url: &str) -> Vec<String> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    let Some((userinfo, _)) = authority.rsplit_once('@') else {
-        return Vec::new();
-    };
-    let mut out = vec![userinfo.to_string()];
-    if let Some((user, pass)) = userinfo.split_once(':') {
-        out.push(pass.to_string());
-        out.push(user.to_string());
-    }
-    out.retain(|s| !s.is_empty());
-    // Longest first, so a part never leaves pieces of the whole.
-    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    out
-}
-
-fn scrub(message: String, secrets: &[String]) -> String {
-    secrets
-        .iter()
-        .fold(message, |m, s| m.replace(s.as_str(), "***"))
 }
 
 /// A decision from a script's integers: {allowed, remaining, reset,
@@ -374,42 +319,16 @@ fn decision(v: &[i64]) -> Result<LimitDecision, StoreError> {
     })
 }
 
-impl Inner {
+/// The scripts on one connection.
+struct Scripts<'a>(&'a RedisConn);
+
+impl Scripts<'_> {
     fn rate_key(&self, key: &str) -> String {
-        format!("{}:rl:{{{key}}}", self.prefix)
+        format!("{}:rl:{{{key}}}", self.0.prefix())
     }
 
     fn quota_key(&self, key: &str) -> String {
-        format!("{}:q:{{{key}}}", self.prefix)
-    }
-
-    fn error(&self, e: &::redis::RedisError) -> StoreError {
-        StoreError::Redis(scrub(e.to_string(), &self.secrets))
-    }
-
-    /// Runs one script call within the timeout, keeping `up` current.
-    async fn run<T: ::redis::FromRedisValue>(
-        &self,
-        call: &ScriptInvocation<'_>,
-    ) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.timeout, call.invoke_async::<T>(&mut conn)).await {
-            Ok(Ok(v)) => {
-                self.up.store(true, Ordering::Relaxed);
-                Ok(v)
-            }
-            Ok(Err(e)) => {
-                self.up.store(false, Ordering::Relaxed);
-                Err(self.error(&e))
-            }
-            Err(_) => {
-                self.up.store(false, Ordering::Relaxed);
-                Err(StoreError::Redis(format!(
-                    "no answer within {} ms",
-                    self.timeout.as_millis()
-                )))
-            }
-        }
+        format!("{}:q:{{{key}}}", self.0.prefix())
     }
 
     async fn gcra_decide(
@@ -422,13 +341,13 @@ impl Inner {
             .arg(c.rule.tolerance)
             .arg(c.cost.max(1))
             .arg(if peek { "1" } else { "0" });
-        decision(&self.run::<Vec<i64>>(&call).await?)
+        decision(&self.0.run::<Vec<i64>>(&call).await?)
     }
 
     async fn gcra_refund(&self, c: &LimitCheck<Gcra>) -> Result<(), StoreError> {
         let mut call = GCRA_REFUND_SCRIPT.key(self.rate_key(&c.key));
         call.arg(c.rule.interval).arg(c.cost.max(1));
-        self.run::<i64>(&call).await.map(|_| ())
+        self.0.run::<i64>(&call).await.map(|_| ())
     }
 
     /// A quota decision and the window index it was counted in.
@@ -442,7 +361,7 @@ impl Inner {
             .arg(c.rule.window)
             .arg(c.cost.max(1))
             .arg(if peek { "1" } else { "0" });
-        let v = self.run::<Vec<i64>>(&call).await?;
+        let v = self.0.run::<Vec<i64>>(&call).await?;
         let index = v.get(4).copied().ok_or_else(|| {
             StoreError::Redis("the quota script answered no window index".to_string())
         })?;
@@ -456,7 +375,7 @@ impl Inner {
     ) -> Result<(), StoreError> {
         let mut call = QUOTA_REFUND_SCRIPT.key(self.quota_key(&c.key));
         call.arg(index).arg(c.cost.max(1));
-        self.run::<i64>(&call).await.map(|_| ())
+        self.0.run::<i64>(&call).await.map(|_| ())
     }
 
     /// Gives back every taken unit; the first error, after trying all.
@@ -492,63 +411,36 @@ impl Taken<'_> {
 }
 
 impl RedisLimiter {
-    /// Connects to `url` (`redis://[user:password@]host[:port][/db]`) and
-    /// loads the scripts. Fails when the server does not answer within
+    /// Connects to `url` (`redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://` for TLS with the system's trust store) and loads the
+    /// scripts. Fails when the server does not answer within
     /// `options.timeout`. Afterwards the connection is re-established by
     /// itself whenever it is lost.
     pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
-        let secrets = credentials(url);
-        if let Some((_, problem)) = options.problems(url).into_iter().next() {
-            return Err(StoreError::Redis(problem));
-        }
-        let client = ::redis::Client::open(url)
-            .map_err(|e| StoreError::Redis(scrub(e.to_string(), &secrets)))?;
-        // One connection attempt per reconnection (each bounded by the
-        // timeout): a command that finds the server down fails at once, and
-        // the next command tries again.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.timeout))
-            .set_response_timeout(Some(options.timeout))
-            .set_number_of_retries(0)
-            .set_min_delay(Duration::from_millis(10))
-            .set_max_delay(options.timeout);
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| StoreError::Redis(scrub(e.to_string(), &secrets)))?;
-        let inner = Inner {
-            conn,
-            prefix: options.prefix,
-            timeout: options.timeout,
-            up: AtomicBool::new(false),
-            secrets,
-        };
+        Self::new(RedisConn::connect(&options.with_url(url)).await?).await
+    }
+
+    /// A limiter on a shared connection; loads the scripts.
+    pub async fn new(conn: RedisConn) -> Result<Self, StoreError> {
         for script in [
             &*GCRA_DECIDE_SCRIPT,
             &*GCRA_REFUND_SCRIPT,
             &*QUOTA_DECIDE_SCRIPT,
             &*QUOTA_REFUND_SCRIPT,
         ] {
-            let mut conn = inner.conn.clone();
-            match tokio::time::timeout(inner.timeout, script.load_async(&mut conn)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(inner.error(&e)),
-                Err(_) => {
-                    return Err(StoreError::Redis(format!(
-                        "no answer within {} ms",
-                        inner.timeout.as_millis()
-                    )));
-                }
-            }
+            conn.load(script).await?;
         }
-        inner.up.store(true, Ordering::Relaxed);
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+        Ok(Self { conn })
     }
 
     /// Whether the last command succeeded: false after a failure (refused
     /// connection, timeout, error reply), true again after a success.
     pub fn is_up(&self) -> bool {
-        self.inner.up.load(Ordering::Relaxed)
+        self.conn.is_up()
+    }
+
+    fn scripts(&self) -> Scripts<'_> {
+        Scripts(&self.conn)
     }
 
     /// After a failure halfway through a request: gives back what it took,
@@ -558,11 +450,11 @@ impl RedisLimiter {
             return;
         }
         let taken: Vec<Taken<'static>> = taken.into_iter().map(Taken::into_owned).collect();
-        let inner = Arc::clone(&self.inner);
+        let conn = self.conn.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 // Best effort: a failure is already visible through `is_up`.
-                let _ = inner.refund_all(&taken).await;
+                let _ = Scripts(&conn).refund_all(&taken).await;
             });
         }
     }
@@ -575,7 +467,7 @@ impl RateLimitStore for RedisLimiter {
         let mut taken = Vec::new();
         let mut refused = false;
         for c in checks {
-            match self.inner.gcra_decide(c, refused).await {
+            match self.scripts().gcra_decide(c, refused).await {
                 Ok(d) => {
                     if refused {
                         // Peeked: nothing taken.
@@ -595,7 +487,7 @@ impl RateLimitStore for RedisLimiter {
         if refused {
             // The request is refused either way; a failed refund only
             // leaves a limit a little more used, and shows in `is_up`.
-            let _ = self.inner.refund_all(&taken).await;
+            let _ = self.scripts().refund_all(&taken).await;
         }
         Ok(out)
     }
@@ -605,7 +497,7 @@ impl RateLimitStore for RedisLimiter {
             .iter()
             .map(|c| Taken::Rate(std::borrow::Cow::Borrowed(c)))
             .collect();
-        self.inner.refund_all(&taken).await
+        self.scripts().refund_all(&taken).await
     }
 }
 
@@ -619,7 +511,7 @@ impl QuotaStore for RedisLimiter {
         let mut taken = Vec::new();
         let mut refused = false;
         for c in checks {
-            match self.inner.quota_decide(c, refused).await {
+            match self.scripts().quota_decide(c, refused).await {
                 Ok((d, index)) => {
                     if refused {
                         // Peeked: nothing taken.
@@ -637,7 +529,7 @@ impl QuotaStore for RedisLimiter {
             }
         }
         if refused {
-            let _ = self.inner.refund_all(&taken).await;
+            let _ = self.scripts().refund_all(&taken).await;
         }
         Ok(out)
     }
@@ -646,18 +538,6 @@ impl QuotaStore for RedisLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn credentials_are_found_and_scrubbed() {
-        let s = credentials("redis://moat:s3cr%40t@cache.internal:6380/2");
-        assert_eq!(s, ["moat:s3cr%40t", "s3cr%40t", "moat"]);
-        assert_eq!(
-            scrub("auth moat:s3cr%40t failed".to_string(), &s),
-            "auth *** failed"
-        );
-        assert!(credentials("redis://cache.internal:6379/0").is_empty());
-        assert_eq!(credentials("redis://:pw@h"), [":pw", "pw"]);
-    }
 
     #[test]
     fn script_answers_become_decisions() {

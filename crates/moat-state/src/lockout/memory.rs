@@ -13,8 +13,8 @@
 //! of them, but it forgets failures gradually rather than after `window`,
 //! which makes the policy harder to state; with thresholds capped at
 //! [`MAX_FAILURE_THRESHOLD`](super::MAX_FAILURE_THRESHOLD) the log costs at
-//! most a few hundred bytes per subject. The same log maps to a Redis sorted
-//! set (`ZREMRANGEBYSCORE` + `ZADD` + `ZCARD`) when the cluster store comes.
+//! most a few hundred bytes per subject. The same log is a Redis sorted set
+//! in the cluster store ([`super::RedisLockout`]).
 //!
 //! # Bounded memory
 //!
@@ -217,12 +217,12 @@ impl LockoutStore for MemoryLockout {
 
 /// A client address as counted: IPv4 per address, IPv6 per /64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum ClientKey {
+pub(super) enum ClientKey {
     V4(u32),
     V6Prefix(u64),
 }
 
-fn client_key(ip: IpAddr) -> ClientKey {
+pub(super) fn client_key(ip: IpAddr) -> ClientKey {
     match ip {
         IpAddr::V4(v4) => ClientKey::V4(u32::from(v4)),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -236,9 +236,9 @@ fn client_key(ip: IpAddr) -> ClientKey {
 /// The first 128 bits of SHA-256 of the credential name: fixed size
 /// whatever the name, and no accidental collisions among any number of
 /// subjects a table can hold.
-type CredentialKey = [u8; 16];
+pub(super) type CredentialKey = [u8; 16];
 
-fn credential_key(name: &str) -> CredentialKey {
+pub(super) fn credential_key(name: &str) -> CredentialKey {
     let digest = digest::digest(&digest::SHA256, name.as_bytes());
     let mut key = [0u8; 16];
     for (k, d) in key.iter_mut().zip(digest.as_ref()) {
@@ -249,7 +249,7 @@ fn credential_key(name: &str) -> CredentialKey {
 
 /// The key of a credential tried from one address: the digest of the name,
 /// a separator no name's digest input ends with, and the counted address.
-fn credential_from_key(name: &str, ip: IpAddr) -> CredentialKey {
+pub(super) fn credential_from_key(name: &str, ip: IpAddr) -> CredentialKey {
     let mut input = Vec::with_capacity(name.len() + 10);
     input.extend_from_slice(name.as_bytes());
     input.push(0);
@@ -274,11 +274,11 @@ fn credential_from_key(name: &str, ip: IpAddr) -> CredentialKey {
 /// Milliseconds since the Unix epoch; a clock before 1970 reads as 0, as in
 /// [`crate::unix_now`]. Milliseconds are what Redis expiries and sorted-set
 /// scores will use too.
-fn epoch_millis(t: SystemTime) -> u64 {
+pub(super) fn epoch_millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, millis)
 }
 
-fn millis(d: Duration) -> u64 {
+pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 

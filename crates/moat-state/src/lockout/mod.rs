@@ -5,9 +5,9 @@
 //! (and answers `429` with `Retry-After` when locked, without verifying, so
 //! a locked-out attacker learns nothing more), then reports the outcome with
 //! [`LockoutStore::record_failure`] or [`LockoutStore::record_success`].
-//! Counting lives in the state store, behind a trait, so that a cluster
-//! backend (Redis) can share the counts between gateway processes later;
-//! [`MemoryLockout`] is the per-process backend.
+//! Counting lives in the state store, behind a trait: [`MemoryLockout`] is
+//! the per-process backend, [`RedisLockout`] shares the counts between the
+//! gateway nodes of a cluster.
 //!
 //! # What is counted
 //!
@@ -33,6 +33,7 @@
 //! subject starts counting again from zero, towards a longer lockout.
 
 mod memory;
+mod redis;
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
@@ -42,6 +43,7 @@ use async_trait::async_trait;
 use crate::store::StoreError;
 
 pub use memory::{MemoryLockout, Tracked};
+pub use redis::{PROBE_INTERVAL, RedisLockout};
 
 /// The largest failure threshold accepted. The memory backend keeps one
 /// timestamp per counted failure, so the threshold bounds the memory per

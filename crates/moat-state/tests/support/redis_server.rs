@@ -1,6 +1,7 @@
-//! A real `redis-server` for the Redis limit store's tests and benchmarks,
-//! on a free port of 127.0.0.1, killed when dropped. Included by
-//! `tests/redis.rs` and `benches/limits.rs` with `#[path]`.
+//! A real `redis-server` for the Redis stores' tests and benchmarks, on a
+//! free port of 127.0.0.1, killed when dropped; optionally with a password
+//! (`requirepass`) and TLS (a CA and server certificate generated for the
+//! test). Included by the Redis tests and `benches/limits.rs` with `#[path]`.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -11,6 +12,73 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    setup: Setup,
+}
+
+/// How a server is started: a password and TLS, or neither.
+#[derive(Default)]
+pub struct Setup {
+    password: Option<String>,
+    tls: Option<Tls>,
+}
+
+/// A TLS port with a generated certificate for `localhost` and 127.0.0.1,
+/// the files in a temporary directory.
+struct Tls {
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    /// Requires `password` (`requirepass`, the default user's password).
+    #[allow(dead_code)]
+    pub fn with_password(mut self, password: &str) -> Self {
+        self.password = Some(password.to_string());
+        self
+    }
+
+    /// Also listens with TLS, with a certificate from a CA of its own
+    /// ([`RedisServer::ca_path`]). The plain port stays open on 127.0.0.1
+    /// only for the readiness check.
+    #[allow(dead_code)]
+    pub fn with_tls(mut self) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_pki(dir.path());
+        self.tls = Some(Tls {
+            port: free_port(),
+            dir,
+        });
+        self
+    }
+
+    /// Starts the server.
+    #[allow(dead_code)]
+    pub fn start(self) -> RedisServer {
+        RedisServer::spawn(free_port(), self)
+    }
+}
+
+/// A CA (`ca.pem`), and a server certificate it signed (`cert.pem`,
+/// `key.pem`) for `localhost` and 127.0.0.1, into `dir`.
+fn write_pki(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "moat redis test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let key = KeyPair::generate().expect("server key");
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(Ipv4Addr::LOCALHOST.into()));
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let cert = params.signed_by(&key, &issuer).expect("server certificate");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write ca.pem");
+    std::fs::write(dir.join("cert.pem"), cert.pem()).expect("write cert.pem");
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).expect("write key.pem");
 }
 
 /// A port that was free a moment ago.
@@ -19,7 +87,8 @@ fn free_port() -> u16 {
     l.local_addr().expect("local address").port()
 }
 
-/// Whether something answers PING on `port`.
+/// Whether a server answers PING on `port` (`-NOAUTH` is an answer too: it
+/// wants a password first).
 fn pings(port: u16) -> bool {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
@@ -30,7 +99,7 @@ fn pings(port: u16) -> bool {
         return false;
     }
     let mut buf = [0u8; 16];
-    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
 }
 
 impl RedisServer {
@@ -40,13 +109,40 @@ impl RedisServer {
         Self::start_on(free_port())
     }
 
+    /// A server with a password or TLS: `RedisServer::setup().with_tls().start()`.
+    #[allow(dead_code)]
+    pub fn setup() -> Setup {
+        Setup::default()
+    }
+
     /// Starts a server on `port`.
     pub fn start_on(port: u16) -> Self {
-        let spawned = Command::new("redis-server")
+        Self::spawn(port, Setup::default())
+    }
+
+    fn spawn(port: u16, setup: Setup) -> Self {
+        let mut command = Command::new("redis-server");
+        command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
-            .arg(std::env::temp_dir())
+            .arg(std::env::temp_dir());
+        if let Some(password) = &setup.password {
+            command.args(["--requirepass", password]);
+        }
+        if let Some(tls) = &setup.tls {
+            let file = |name: &str| tls.dir.path().join(name);
+            command
+                .args(["--tls-port", &tls.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(file("cert.pem"))
+                .arg("--tls-key-file")
+                .arg(file("key.pem"))
+                .arg("--tls-ca-cert-file")
+                .arg(file("ca.pem"))
+                .args(["--tls-auth-clients", "no"]);
+        }
+        let spawned = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -73,6 +169,7 @@ impl RedisServer {
         Self {
             child: Some(child),
             port,
+            setup,
         }
     }
 
@@ -82,9 +179,26 @@ impl RedisServer {
         self.port
     }
 
-    /// Its `redis://` URL.
+    /// Its URL: `rediss://localhost:<tls port>/` with TLS, else
+    /// `redis://127.0.0.1:<port>/`, with the password if there is one.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        self.url_with_password(self.setup.password.as_deref())
+    }
+
+    /// Its URL with `password` (or none) in place of the right one.
+    #[allow(dead_code)]
+    pub fn url_with_password(&self, password: Option<&str>) -> String {
+        let auth = password.map(|p| format!(":{p}@")).unwrap_or_default();
+        match &self.setup.tls {
+            Some(tls) => format!("rediss://{auth}localhost:{}/", tls.port),
+            None => format!("redis://{auth}127.0.0.1:{}/", self.port),
+        }
+    }
+
+    /// The CA that signed its TLS certificate.
+    #[allow(dead_code)]
+    pub fn ca_path(&self) -> Option<std::path::PathBuf> {
+        self.setup.tls.as_ref().map(|t| t.dir.path().join("ca.pem"))
     }
 
     /// The process id, for signals.
@@ -116,7 +230,8 @@ impl RedisServer {
     #[allow(dead_code)]
     pub fn restart(&mut self) {
         self.kill();
-        *self = Self::start_on(self.port);
+        let setup = std::mem::take(&mut self.setup);
+        *self = Self::spawn(self.port, setup);
     }
 }
 
