@@ -13,6 +13,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use moat_guard::anomaly::{AnomalyEngine, BanReach, EventSubject, Observation, SecurityEvent};
+use moat_state::detector_bans::{
+    DetectorBan, DetectorBanReach, DetectorBanSubject, RedisDetectorBans,
+};
 use moat_state::{BanList, BanStore, UnixTime, unix_now};
 
 use crate::auto_bans::AutoBans;
@@ -30,6 +33,8 @@ pub struct Abuse {
     engine: Option<AnomalyEngine>,
     /// Where detector reports go as security events.
     events: Option<Arc<crate::events::Events>>,
+    /// Where detector bans are shared with the other nodes of a cluster.
+    shared: Option<RedisDetectorBans>,
 }
 
 impl Abuse {
@@ -42,6 +47,50 @@ impl Abuse {
             store,
             engine,
             events: None,
+            shared: None,
+        }
+    }
+
+    /// Shares the detectors' bans with every node of a cluster, and
+    /// applies theirs here.
+    pub fn with_shared_bans(mut self, shared: Option<RedisDetectorBans>) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// Applies a ban another node's detector imposed.
+    pub fn apply_shared(&self, ban: &DetectorBan) {
+        let now = unix_now();
+        if ban.expires_at <= now {
+            return;
+        }
+        let subject = match &ban.subject {
+            DetectorBanSubject::Address { ip, prefix } => EventSubject::Address {
+                ip: *ip,
+                prefix: *prefix,
+            },
+            DetectorBanSubject::Consumer { id } => EventSubject::Consumer(id.clone()),
+        };
+        let reach = match &ban.reach {
+            DetectorBanReach::All => BanReach::All,
+            DetectorBanReach::Anonymous => BanReach::Anonymous,
+            DetectorBanReach::AnonymousObjects { kind } => BanReach::AnonymousObjects(kind.clone()),
+        };
+        self.automatic
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(&subject, &reach, ban.expires_at, now);
+    }
+
+    /// Applies every ban the cluster holds (at start, and after notices
+    /// may have been missed).
+    pub async fn load_shared(&self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        match shared.all(unix_now()).await {
+            Ok(bans) => bans.iter().for_each(|b| self.apply_shared(b)),
+            Err(e) => tracing::warn!(error = %e, "cannot read the cluster's detector bans"),
         }
     }
 
@@ -185,5 +234,45 @@ impl Abuse {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(&event.subject, &event.reach, expires_at, now);
+        if let Some(shared) = &self.shared
+            && let Some(ban) = shared_ban(&event.subject, &event.reach, expires_at)
+        {
+            // Off the request's path; the ban already holds here.
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                if let Err(e) = shared.impose(&ban, now).await {
+                    tracing::warn!(error = %e, "cannot share a detector ban; it holds on this node only");
+                }
+            });
+        }
     }
+}
+
+/// A detector's ban as the cluster shares it; none for a credential, which
+/// is never banned.
+fn shared_ban(
+    subject: &EventSubject,
+    reach: &BanReach,
+    expires_at: UnixTime,
+) -> Option<DetectorBan> {
+    let subject = match subject {
+        EventSubject::Address { ip, prefix } => DetectorBanSubject::Address {
+            ip: *ip,
+            prefix: *prefix,
+        },
+        EventSubject::Consumer(id) => DetectorBanSubject::Consumer { id: id.clone() },
+        EventSubject::Credential(_) => return None,
+    };
+    let reach = match reach {
+        BanReach::All => DetectorBanReach::All,
+        BanReach::Anonymous => DetectorBanReach::Anonymous,
+        BanReach::AnonymousObjects(kind) => {
+            DetectorBanReach::AnonymousObjects { kind: kind.clone() }
+        }
+    };
+    Some(DetectorBan {
+        subject,
+        reach,
+        expires_at,
+    })
 }

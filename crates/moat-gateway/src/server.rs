@@ -98,6 +98,21 @@ impl Core {
     /// config changes nothing. `by` names who asked (`signal:SIGHUP`,
     /// `file-watch`, `token:<name>`): the audit event says it.
     pub(crate) async fn reload(&self, by: &str) -> Result<(), ReloadError> {
+        let result = self.reload_quietly(by).await;
+        if result.is_ok() {
+            // The other nodes of a cluster reload their own files too.
+            let digest = config_digest(&self.shared.runtime.load());
+            self.shared
+                .state
+                .notify(moat_state::notices::Notice::ConfigChanged { digest })
+                .await;
+        }
+        result
+    }
+
+    /// [`Self::reload`], without telling the other nodes: for a reload
+    /// that another node's notice asked for.
+    async fn reload_quietly(&self, by: &str) -> Result<(), ReloadError> {
         let _one_at_a_time = self.reloading.lock().await;
         let loader = self.loader.clone();
         let loaded = tokio::task::spawn_blocking(move || loader())
@@ -188,7 +203,7 @@ impl Gateway {
         log_warnings(&runtime);
         let cfg = runtime.loaded.config.clone();
         let access_log = AccessLog::open(&cfg.access_log).map_err(StartError::AccessLog)?;
-        let lockout = lockout_store(&runtime)?;
+        let lockout = lockout_store(&runtime, &state).await?;
         let limiter = limiter(&runtime, &state).await?;
         let (events, event_writer) = events(&runtime, &state)?;
         let abuse = abuse(&runtime, &state, &events).await?;
@@ -283,6 +298,7 @@ impl Gateway {
             loader,
             reloading: tokio::sync::Mutex::new(()),
         });
+        tasks.spawn(follow_notices(core.clone(), shutdown_rx.clone()));
         let admin_addr = match admin_socket {
             Some(socket) => {
                 let addr = socket.local_addr().ok();
@@ -379,8 +395,12 @@ impl Gateway {
     }
 }
 
-/// The lockout store from the start-up config (kept across reloads).
-fn lockout_store(rt: &Runtime) -> Result<Option<Arc<dyn moat_state::LockoutStore>>, StartError> {
+/// The lockout store from the start-up config (kept across reloads): in
+/// the cluster's Redis (with a local fallback) or in this process.
+async fn lockout_store(
+    rt: &Runtime,
+    state: &GatewayState,
+) -> Result<Option<Arc<dyn moat_state::LockoutStore>>, StartError> {
     let cfg = &rt.loaded.config.lockout;
     if !cfg.enabled {
         return Ok(None);
@@ -392,8 +412,15 @@ fn lockout_store(rt: &Runtime) -> Result<Option<Arc<dyn moat_state::LockoutStore
         base_lockout: cfg.base_lockout,
         max_lockout: cfg.max_lockout,
     };
-    match moat_state::MemoryLockout::new(policy) {
-        Ok(store) => Ok(Some(Arc::new(store))),
+    let store: Result<Arc<dyn moat_state::LockoutStore>, _> = match &state.redis {
+        Some(conn) => moat_state::lockout::RedisLockout::new(conn.clone(), policy)
+            .await
+            .map(|s| Arc::new(s) as Arc<dyn moat_state::LockoutStore>),
+        None => moat_state::MemoryLockout::new(policy)
+            .map(|s| Arc::new(s) as Arc<dyn moat_state::LockoutStore>),
+    };
+    match store {
+        Ok(store) => Ok(Some(store)),
         Err(e) => Err(StartError::Config(
             rt.loaded
                 .document
@@ -407,27 +434,35 @@ fn lockout_store(rt: &Runtime) -> Result<Option<Arc<dyn moat_state::LockoutStore
 /// The state (the SQLite file or the cluster's PostgreSQL), opened once at
 /// start-up and kept across reloads.
 async fn state_store(loaded: &LoadedConfig) -> Result<Arc<GatewayState>, StartError> {
+    use crate::state::OpenError;
+    let error = |pointer: &str, message: String, hint: &str| {
+        StartError::Config(
+            loaded
+                .document
+                .secret_error_at(pointer, message)
+                .with_hint(hint)
+                .into(),
+        )
+    };
     match GatewayState::open(loaded).await {
         Ok(state) => Ok(Arc::new(state)),
-        Err(message) => {
-            let (pointer, hint) = match loaded.config.state.backend {
-                moat_config::StateBackend::Embedded => (
-                    "/state/sqlite",
-                    "the directory must exist and be writable by the user moat runs as",
-                ),
-                moat_config::StateBackend::Cluster => (
-                    "/state/postgres",
-                    "check that PostgreSQL runs and that the URL, user and password are right",
-                ),
-            };
-            Err(StartError::Config(
-                loaded
-                    .document
-                    .secret_error_at(pointer, format!("cannot open the state store: {message}"))
-                    .with_hint(hint)
-                    .into(),
-            ))
-        }
+        Err(OpenError::Durable(message)) => Err(match loaded.config.state.backend {
+            moat_config::StateBackend::Embedded => error(
+                "/state/sqlite",
+                format!("cannot open the state store: {message}"),
+                "the directory must exist and be writable by the user moat runs as",
+            ),
+            moat_config::StateBackend::Cluster => error(
+                "/state/postgres/url",
+                format!("cannot open the state store: {message}"),
+                "check that PostgreSQL runs and that the URL, user and password are right",
+            ),
+        }),
+        Err(OpenError::Redis(message)) => Err(error(
+            "/state/redis/url",
+            format!("cannot use the cluster's Redis: {message}"),
+            "a cluster node starts only with its Redis reachable; check the URL, password and `ca`",
+        )),
     }
 }
 
@@ -528,6 +563,69 @@ fn events(
     let (events, writer) =
         crate::events::Events::start(cfg.queue, store, sinks, Some(retention), coalesce);
     Ok((events, Some(writer.with_buffer(cfg.store.buffer))))
+}
+
+/// What the other nodes tell this one: drop a changed key from the cache,
+/// reload the bans, apply a detector's ban, reload the config; and after
+/// notices may have been missed (a reconnection to Redis, a receiver
+/// that fell behind), revalidate every cached key and reload every ban.
+async fn follow_notices(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
+    use moat_state::notices::Notice;
+    use tokio::sync::broadcast::error::RecvError;
+    let shared = core.shared.clone();
+    let mut notices = shared.state.notices.subscribe();
+    loop {
+        let notice = tokio::select! {
+            notice = notices.recv() => notice,
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+                continue;
+            }
+        };
+        match notice {
+            Ok(Notice::KeyChanged { key_id }) => shared.state.keys.invalidate(&key_id),
+            Ok(Notice::BansChanged) => shared.abuse.refresh().await,
+            Ok(Notice::DetectorBan(ban)) => shared.abuse.apply_shared(&ban),
+            Ok(Notice::ConfigChanged { digest }) => {
+                if digest != config_digest(&shared.runtime.load()) {
+                    tracing::info!("another node reloaded its config; reloading this node's");
+                    let _ = core.reload_quietly("notice:config-changed").await;
+                    if digest != config_digest(&shared.runtime.load()) {
+                        tracing::warn!(
+                            "this node's config files differ from those another node reloaded"
+                        );
+                    }
+                }
+            }
+            Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => {
+                shared.state.keys.resync();
+                shared.abuse.refresh().await;
+                shared.abuse.load_shared().await;
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// A digest of the config file and every file it names (documents,
+/// certificates): equal on two nodes when they run the same config.
+fn config_digest(rt: &Runtime) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for file in rt.watched_files() {
+        match std::fs::read(&file) {
+            Ok(bytes) => ctx.update(&bytes),
+            Err(_) => ctx.update(b"\0unreadable"),
+        }
+        ctx.update(&[0]);
+    }
+    ctx.finish()
+        .as_ref()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Pings the state store every [`crate::state::PING_EVERY`], for

@@ -10,8 +10,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use moat_config::{LoadedConfig, StateConfig};
+use moat_state::detector_bans::RedisDetectorBans;
 use moat_state::events::EventStore;
 use moat_state::limits::QuotaStore;
+use moat_state::notices::{LocalNotices, Notice, NoticeSink, Notices};
+use moat_state::redis_conn::{RedisConn, RedisOptions};
 use moat_state::{
     AdminTokenStore, BanStore, CachedKeyStore, DiscoveryStore, KeyCacheSettings, KeyLookup,
     KeyStore, OwnershipStore,
@@ -38,6 +41,13 @@ pub(crate) struct GatewayState {
     /// Quota counters, when they are not in Redis.
     pub(crate) quotas: Arc<dyn QuotaStore>,
     durable: moat_state::DurableStore,
+    /// Notices to and from the other nodes (this process alone when
+    /// embedded).
+    pub(crate) notices: Arc<dyn NoticeSink>,
+    /// The cluster's Redis (lockouts, detector bans), when clustered.
+    pub(crate) redis: Option<RedisConn>,
+    /// Detector bans shared by the cluster.
+    pub(crate) detector_bans: Option<RedisDetectorBans>,
     /// Whether the durable store answered its last ping, and if not, why.
     durable_up: AtomicBool,
     durable_problem: Mutex<Option<String>>,
@@ -50,12 +60,21 @@ impl GatewayState {
     /// Opens the store the config names (creating and migrating a SQLite
     /// file; connecting to PostgreSQL and, with `migrate: on_start`,
     /// migrating it). The error is a message for the `/state` section.
-    pub(crate) async fn open(loaded: &LoadedConfig) -> Result<Self, String> {
+    pub(crate) async fn open(loaded: &LoadedConfig) -> Result<Self, OpenError> {
         let cfg = &loaded.config.state;
         let durable = moat_state::DurableStore::open(&durable_target(cfg))
             .await
-            .map_err(|e| e.to_string())?;
-        Ok(Self::over(durable, cfg))
+            .map_err(|e| OpenError::Durable(e.to_string()))?;
+        let mut state = Self::over(durable, cfg);
+        if let Some(redis) = cluster_redis(cfg) {
+            let failed = |e: moat_state::StoreError| OpenError::Redis(e.to_string());
+            let notices = Notices::connect(&redis).await.map_err(failed)?;
+            let conn = RedisConn::connect(&redis).await.map_err(failed)?;
+            state.detector_bans = Some(RedisDetectorBans::new(conn.clone()).await.map_err(failed)?);
+            state.redis = Some(conn);
+            state.notices = Arc::new(notices);
+        }
+        Ok(state)
     }
 
     fn over(durable: moat_state::DurableStore, cfg: &StateConfig) -> Self {
@@ -76,8 +95,20 @@ impl GatewayState {
             discovery: durable.discovery(),
             quotas: durable.quotas(),
             durable,
+            notices: Arc::new(LocalNotices::new()),
+            redis: None,
+            detector_bans: None,
             durable_up: AtomicBool::new(true),
             durable_problem: Mutex::new(None),
+        }
+    }
+
+    /// Tells every node (this one too) that `notice` happened. A notice
+    /// that cannot be sent is logged: the caches' revalidation and the ban
+    /// refresh still bring every node up to date, only later.
+    pub(crate) async fn notify(&self, notice: Notice) {
+        if let Err(e) = self.notices.publish(&notice).await {
+            tracing::warn!(error = %e, ?notice, "cannot tell the other nodes; they catch up within seconds");
         }
     }
 
@@ -128,6 +159,29 @@ impl GatewayState {
             self.name
         ))
     }
+}
+
+/// What stops the state from opening.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// The SQLite file or PostgreSQL.
+    Durable(String),
+    /// The cluster's Redis.
+    Redis(String),
+}
+
+/// The Redis of a cluster, as the Redis users take it.
+pub(crate) fn cluster_redis(cfg: &StateConfig) -> Option<RedisOptions> {
+    let redis = cfg
+        .redis
+        .as_ref()
+        .filter(|_| cfg.backend == moat_config::StateBackend::Cluster)?;
+    Some(RedisOptions {
+        url: redis.url.expose().to_string(),
+        prefix: redis.prefix.clone(),
+        timeout: redis.timeout,
+        ca: redis.ca.clone(),
+    })
 }
 
 /// The durable store the `state` section names.

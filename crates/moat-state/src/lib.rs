@@ -41,6 +41,7 @@
 pub mod admin_tokens;
 pub mod bans;
 mod crc32;
+pub mod detector_bans;
 pub mod discovery;
 mod durable;
 pub mod events;

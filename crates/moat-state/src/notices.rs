@@ -72,6 +72,9 @@ pub enum Notice {
         /// The new configuration's digest.
         digest: String,
     },
+    /// An anomaly detector on some node banned a client or consumer:
+    /// apply it here too.
+    DetectorBan(crate::detector_bans::DetectorBan),
     /// Notices may have been missed (the subscriber has just (re)connected
     /// to Redis): reload everything cached. Emitted by the subscriber
     /// itself; never needs publishing.

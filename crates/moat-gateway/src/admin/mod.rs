@@ -224,6 +224,9 @@ pub(crate) async fn audit(
         moat_state::events::admin::event(&action, &caller.actor()),
     )
     .await;
+    if let Some(notice) = action.notice() {
+        s.shared.state.notify(notice).await;
+    }
 }
 
 /// Writes an admin action's audit event now.

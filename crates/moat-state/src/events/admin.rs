@@ -68,6 +68,28 @@ pub enum AdminAction {
 }
 
 impl AdminAction {
+    /// What the other nodes of a cluster must hear of this action: the key
+    /// whose record changed, or that the ban list changed.
+    pub fn notice(&self) -> Option<crate::notices::Notice> {
+        use crate::notices::Notice;
+        match self {
+            AdminAction::KeyCreated { key_id, .. } | AdminAction::KeyRevoked { key_id, .. } => {
+                Some(Notice::KeyChanged {
+                    key_id: key_id.clone(),
+                })
+            }
+            AdminAction::KeyRotated { old_key_id, .. } => Some(Notice::KeyChanged {
+                key_id: old_key_id.clone(),
+            }),
+            AdminAction::BanAdded { .. } | AdminAction::BanLifted { .. } => {
+                Some(Notice::BansChanged)
+            }
+            AdminAction::AdminTokenCreated { .. }
+            | AdminAction::AdminTokenRevoked { .. }
+            | AdminAction::ConfigReloaded => None,
+        }
+    }
+
     /// The event's `kind`.
     pub fn kind(&self) -> &'static str {
         match self {
