@@ -4,8 +4,9 @@
 //! - [`format`]: the key format `moat_<key id>_<secret><checksum>`,
 //!   recognisable by secret scanners and checked before any lookup.
 //! - [`KeyStore`]: what a backend does; [`SqliteStore`] (embedded, the
-//!   default) and [`MemoryStore`] (tests) implement it. PostgreSQL will
-//!   implement the same trait for clusters.
+//!   default), [`PostgresStore`] (clusters) and [`MemoryStore`] (tests)
+//!   implement it. [`DurableStore`] is either of the first two, picked
+//!   from config; every store trait below is implemented by both.
 //! - [`KeyManager`]: create, rotate, revoke, and the per-request
 //!   [`KeyManager::verify`].
 //! - [`OwnershipStore`]: which consumer created which object, for
@@ -39,6 +40,7 @@ pub mod admin_tokens;
 pub mod bans;
 mod crc32;
 pub mod discovery;
+mod durable;
 pub mod events;
 pub mod format;
 pub mod limits;
@@ -46,8 +48,10 @@ pub mod lockout;
 mod manager;
 mod memory;
 pub mod ownership;
+mod postgres;
 mod record;
 mod rejection;
+mod row;
 mod sqlite;
 mod store;
 #[cfg(test)]
@@ -56,6 +60,7 @@ mod tests;
 pub use admin_tokens::{AdminRole, AdminTokenRecord, AdminTokenStore, IssuedToken};
 pub use bans::{Ban, BanList, BanStore, BanSubject, InvalidPrefix, IpPrefix, MemoryBans};
 pub use discovery::{DiscoveredRow, DiscoveryStore};
+pub use durable::DurableStore;
 pub use format::MalformedKey;
 pub use lockout::{
     LockoutPolicy, LockoutPolicyError, LockoutStore, LockoutSubject, MemoryLockout,
@@ -64,6 +69,7 @@ pub use lockout::{
 pub use manager::{Clock, IssuedKey, KeyError, KeyManager, MIN_PEPPER_LEN};
 pub use memory::MemoryStore;
 pub use ownership::{MemoryOwnership, ObjectKey, OwnershipStore, Recorded};
+pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore};
 pub use record::{KeyRecord, KeyStatus, UnixTime, unix_now};
 pub use rejection::KeyRejection;
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};

@@ -1,0 +1,112 @@
+//! The durable store a gateway or a CLI opens: the SQLite file (embedded)
+//! or PostgreSQL (cluster), behind the store traits.
+
+use std::sync::Arc;
+
+use crate::admin_tokens::AdminTokenStore;
+use crate::bans::BanStore;
+use crate::discovery::DiscoveryStore;
+use crate::events::EventStore;
+use crate::limits::QuotaStore;
+use crate::ownership::OwnershipStore;
+use crate::postgres::PostgresStore;
+use crate::sqlite::SqliteStore;
+use crate::store::{KeyStore, StoreError};
+
+/// Where durable state lives.
+#[derive(Debug, Clone)]
+pub enum DurableStore {
+    /// One SQLite file (`state.backend: embedded`).
+    Sqlite(Arc<SqliteStore>),
+    /// PostgreSQL shared by the nodes of a cluster (`state.backend: cluster`).
+    Postgres(Arc<PostgresStore>),
+}
+
+macro_rules! accessor {
+    ($(#[$doc:meta])* $name:ident, $trait:path) => {
+        $(#[$doc])*
+        pub fn $name(&self) -> Arc<dyn $trait> {
+            match self {
+                DurableStore::Sqlite(s) => Arc::clone(s) as Arc<dyn $trait>,
+                DurableStore::Postgres(p) => Arc::clone(p) as Arc<dyn $trait>,
+            }
+        }
+    };
+}
+
+impl DurableStore {
+    accessor!(
+        /// API keys.
+        keys, KeyStore
+    );
+    accessor!(
+        /// Learned object owners.
+        owners, OwnershipStore
+    );
+    accessor!(
+        /// Bans.
+        bans, BanStore
+    );
+    accessor!(
+        /// Security events and the audit chain.
+        events, EventStore
+    );
+    accessor!(
+        /// Admin tokens.
+        admin_tokens, AdminTokenStore
+    );
+    accessor!(
+        /// Discovered operations.
+        discovery, DiscoveryStore
+    );
+    accessor!(
+        /// Quota counters.
+        quotas, QuotaStore
+    );
+
+    /// One round trip to the store (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            DurableStore::Sqlite(s) => s.ping().await,
+            DurableStore::Postgres(p) => p.ping().await,
+        }
+    }
+
+    /// Brings the schema up to date; `(from, to)` versions. The SQLite
+    /// file is migrated when opened, so for it both are the current
+    /// version.
+    pub async fn migrate(&self) -> Result<(i64, i64), StoreError> {
+        match self {
+            DurableStore::Sqlite(s) => {
+                let (found, _) = s.schema_state().await?;
+                Ok((found, found))
+            }
+            DurableStore::Postgres(p) => p.migrate().await,
+        }
+    }
+
+    /// `(found, supported)` schema versions.
+    pub async fn schema_state(&self) -> Result<(i64, i64), StoreError> {
+        match self {
+            DurableStore::Sqlite(s) => s.schema_state().await,
+            DurableStore::Postgres(p) => p.schema_state().await,
+        }
+    }
+
+    /// `SQLite file moat.db` or `PostgreSQL 127.0.0.1:5432/moat`, for
+    /// messages: never a password.
+    pub fn name(&self) -> String {
+        match self {
+            DurableStore::Sqlite(s) => format!("SQLite file {}", s.path().display()),
+            DurableStore::Postgres(p) => p.name().to_string(),
+        }
+    }
+
+    /// Closes the store's connections.
+    pub async fn close(&self) {
+        match self {
+            DurableStore::Sqlite(s) => s.close().await,
+            DurableStore::Postgres(p) => p.close().await,
+        }
+    }
+}
