@@ -49,13 +49,16 @@ mod manager;
 mod memory;
 pub mod ownership;
 mod postgres;
+#[cfg(test)]
+#[path = "../tests/support/postgres.rs"]
+mod postgres_server;
 mod record;
 mod rejection;
 mod row;
 mod sqlite;
 mod store;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use admin_tokens::{AdminRole, AdminTokenRecord, AdminTokenStore, IssuedToken};
 pub use bans::{Ban, BanList, BanStore, BanSubject, InvalidPrefix, IpPrefix, MemoryBans};

@@ -159,3 +159,6 @@ impl PostgresStore {
         &self.pool
     }
 }
+
+#[cfg(test)]
+mod tests;

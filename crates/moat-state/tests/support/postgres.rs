@@ -47,7 +47,8 @@ fn is_root() -> bool {
 /// else the newest `/usr/lib/postgresql/*/bin`.
 fn bin_dir() -> PathBuf {
     let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path).find(|d| d.join("initdb").is_file() && d.join("postgres").is_file())
+        std::env::split_paths(&path)
+            .find(|d| d.join("initdb").is_file() && d.join("postgres").is_file())
     });
     if let Some(dir) = on_path {
         return dir;
@@ -215,7 +216,8 @@ impl PostgresServer {
     /// The server wrote "ready" as the status in `postmaster.pid` (it
     /// accepts connections) and its port answers.
     fn ready(&self) -> bool {
-        let pid_file = std::fs::read_to_string(self.data().join("postmaster.pid")).unwrap_or_default();
+        let pid_file =
+            std::fs::read_to_string(self.data().join("postmaster.pid")).unwrap_or_default();
         let ready = pid_file.lines().nth(7).is_some_and(|l| l.trim() == "ready");
         ready
             && TcpStream::connect_timeout(
