@@ -154,6 +154,22 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
+    /// Another store on the same database with a pool of its own: one
+    /// more node, for tests.
+    #[cfg(test)]
+    pub(crate) async fn another_for_tests(&self) -> Self {
+        let options = (*self.pool.connect_options()).clone();
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self {
+            pool,
+            name: self.name.clone(),
+        }
+    }
+
     /// The pool, for the stores of this database and for tests.
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool
