@@ -40,6 +40,7 @@ pub mod admin_tokens;
 pub mod bans;
 mod crc32;
 pub mod discovery;
+pub mod dump;
 mod durable;
 pub mod events;
 pub mod format;
