@@ -26,6 +26,11 @@ need_debian kill procps
 need_debian openssl openssl
 # The Redis limit store tests run a real redis-server.
 need_debian redis-server redis-server
+# The PostgreSQL store tests run a real PostgreSQL (initdb and postgres,
+# on PATH or in the Debian package's /usr/lib/postgresql/*/bin).
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need_debian initdb postgresql
+fi
 # The console tests drive a headless chromium through chromedriver.
 need_debian chromium chromium
 need_debian chromedriver chromium-driver

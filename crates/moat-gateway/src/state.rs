@@ -186,5 +186,15 @@ pub(crate) fn cluster_redis(cfg: &StateConfig) -> Option<RedisOptions> {
 
 /// The durable store the `state` section names.
 pub fn durable_target(cfg: &StateConfig) -> moat_state::DurableTarget {
-    moat_state::DurableTarget::Sqlite(cfg.sqlite.clone())
+    match (&cfg.backend, &cfg.postgres) {
+        (moat_config::StateBackend::Cluster, Some(pg)) => moat_state::DurableTarget::Postgres {
+            options: moat_state::PostgresOptions {
+                url: pg.url.expose().to_string(),
+                max_connections: pg.max_connections,
+                timeout: pg.timeout,
+            },
+            migrate: pg.migrate == moat_config::MigratePolicy::OnStart,
+        },
+        _ => moat_state::DurableTarget::Sqlite(cfg.sqlite.clone()),
+    }
 }

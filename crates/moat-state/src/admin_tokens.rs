@@ -14,11 +14,11 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::record::UnixTime;
+use crate::row::ReadRow;
 use crate::sqlite::SqliteStore;
 use crate::store::StoreError;
 
@@ -174,7 +174,7 @@ pub fn check_name(name: &str) -> Result<(), StoreError> {
 }
 
 /// The id of a token that has the shape `moat_admin_<id>_<secret>`.
-fn token_id(token: &str) -> Option<&str> {
+pub(crate) fn token_id(token: &str) -> Option<&str> {
     let rest = token.strip_prefix(TOKEN_PREFIX)?;
     let id = rest.get(..TOKEN_ID_LEN)?;
     let secret = rest.get(TOKEN_ID_LEN..)?.strip_prefix('_')?;
@@ -186,14 +186,14 @@ fn token_id(token: &str) -> Option<&str> {
     (id_ok && secret_ok).then_some(id)
 }
 
-fn hash(token: &str) -> Vec<u8> {
+pub(crate) fn token_hash(token: &str) -> Vec<u8> {
     ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
         .as_ref()
         .to_vec()
 }
 
 /// A fresh token: its id and its text.
-fn generate() -> Result<(String, Zeroizing<String>), StoreError> {
+pub(crate) fn generate() -> Result<(String, Zeroizing<String>), StoreError> {
     let rng = SystemRandom::new();
     let mut id = [0u8; TOKEN_ID_LEN / 2];
     let mut secret = Zeroizing::new([0u8; SECRET_BYTES]);
@@ -205,6 +205,46 @@ fn generate() -> Result<(String, Zeroizing<String>), StoreError> {
     Ok((id, token))
 }
 
+/// The record and the token of a token just stored (every backend).
+pub(crate) fn issued(
+    id: String,
+    name: &str,
+    role: AdminRole,
+    now: UnixTime,
+    token: Zeroizing<String>,
+) -> (AdminTokenRecord, IssuedToken) {
+    let record = AdminTokenRecord {
+        id: id.clone(),
+        name: name.to_string(),
+        role,
+        created_at: now,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    (record, IssuedToken { id, token })
+}
+
+/// What `verify_token` makes of the stored row of the token's id: the
+/// record when `token` hashes to `stored_hash` and is not revoked, and
+/// whether its last use is to be written (at most once a minute).
+pub(crate) fn accept(
+    stored_hash: &[u8],
+    token: &str,
+    mut record: AdminTokenRecord,
+    now: UnixTime,
+) -> Option<(AdminTokenRecord, bool)> {
+    if !bool::from(stored_hash.ct_eq(&token_hash(token))) || record.revoked_at.is_some() {
+        return None;
+    }
+    let write = record
+        .last_used_at
+        .is_none_or(|t| t <= now - LAST_USED_RESOLUTION);
+    if write {
+        record.last_used_at = Some(now);
+    }
+    Some((record, write))
+}
+
 /// The columns of an [`AdminTokenRecord`] (and the hash, last).
 macro_rules! token_columns {
     () => {
@@ -212,9 +252,9 @@ macro_rules! token_columns {
     };
 }
 
-fn from_row(row: &SqliteRow) -> Result<AdminTokenRecord, StoreError> {
-    let id: String = row.try_get(0)?;
-    let role: String = row.try_get(2)?;
+pub(crate) fn from_row(row: &impl ReadRow) -> Result<AdminTokenRecord, StoreError> {
+    let id: String = row.col(0)?;
+    let role: String = row.col(2)?;
     let Some(role) = AdminRole::parse(&role) else {
         return Err(StoreError::Corrupt {
             key_id: id,
@@ -222,11 +262,11 @@ fn from_row(row: &SqliteRow) -> Result<AdminTokenRecord, StoreError> {
         });
     };
     Ok(AdminTokenRecord {
-        name: row.try_get(1)?,
+        name: row.col(1)?,
         role,
-        created_at: row.try_get(3)?,
-        last_used_at: row.try_get(4)?,
-        revoked_at: row.try_get(5)?,
+        created_at: row.col(3)?,
+        last_used_at: row.col(4)?,
+        revoked_at: row.col(5)?,
         id,
     })
 }
@@ -248,7 +288,7 @@ impl AdminTokenStore for SqliteStore {
         .bind(&id)
         .bind(name)
         .bind(role.as_str())
-        .bind(hash(&token))
+        .bind(token_hash(&token))
         .bind(now)
         .execute(self.pool())
         .await;
@@ -261,15 +301,7 @@ impl AdminTokenStore for SqliteStore {
             }
             Err(e) => return Err(e.into()),
         }
-        let record = AdminTokenRecord {
-            id: id.clone(),
-            name: name.to_string(),
-            role,
-            created_at: now,
-            last_used_at: None,
-            revoked_at: None,
-        };
-        Ok((record, IssuedToken { id, token }))
+        Ok(issued(id, name, role, now, token))
     }
 
     async fn verify_token(
@@ -292,23 +324,15 @@ impl AdminTokenStore for SqliteStore {
             return Ok(None);
         };
         let stored: Vec<u8> = row.try_get(6)?;
-        if !bool::from(stored.ct_eq(&hash(token))) {
+        let Some((record, write)) = accept(&stored, token, from_row(&row)?, now) else {
             return Ok(None);
-        }
-        let mut record = from_row(&row)?;
-        if record.revoked_at.is_some() {
-            return Ok(None);
-        }
-        if record
-            .last_used_at
-            .is_none_or(|t| t <= now - LAST_USED_RESOLUTION)
-        {
+        };
+        if write {
             sqlx::query("UPDATE admin_tokens SET last_used_at = ?2 WHERE id = ?1")
                 .bind(&record.id)
                 .bind(now)
                 .execute(self.pool())
                 .await?;
-            record.last_used_at = Some(now);
         }
         Ok(Some(record))
     }

@@ -5,8 +5,8 @@
 //! from the traffic; it never sees one, only the shape the gateway built.
 
 use async_trait::async_trait;
-use sqlx::Row;
 
+use crate::row::ReadRow;
 use crate::sqlite::SqliteStore;
 use crate::store::StoreError;
 
@@ -42,6 +42,21 @@ pub trait DiscoveryStore: Send + Sync {
     async fn save_discovered(&self, rows: &[DiscoveredRow]) -> Result<(), StoreError>;
 }
 
+/// A stored row of `discovered_operations`, in the column order of the
+/// `SELECT` in [`DiscoveryStore::discovered`].
+pub(crate) fn from_row(row: &impl ReadRow) -> Result<DiscoveredRow, StoreError> {
+    let requests: i64 = row.col(3)?;
+    Ok(DiscoveredRow {
+        api: row.col(0)?,
+        method: row.col(1)?,
+        template: row.col(2)?,
+        requests: u64::try_from(requests).unwrap_or(0),
+        first_seen: row.col(4)?,
+        last_seen: row.col(5)?,
+        shape: row.col(6)?,
+    })
+}
+
 #[async_trait]
 impl DiscoveryStore for SqliteStore {
     async fn discovered(&self) -> Result<Vec<DiscoveredRow>, StoreError> {
@@ -51,20 +66,7 @@ impl DiscoveryStore for SqliteStore {
         )
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                let requests: i64 = row.try_get(3)?;
-                Ok(DiscoveredRow {
-                    api: row.try_get(0)?,
-                    method: row.try_get(1)?,
-                    template: row.try_get(2)?,
-                    requests: u64::try_from(requests).unwrap_or(0),
-                    first_seen: row.try_get(4)?,
-                    last_seen: row.try_get(5)?,
-                    shape: row.try_get(6)?,
-                })
-            })
-            .collect()
+        rows.iter().map(from_row).collect()
     }
 
     async fn save_discovered(&self, rows: &[DiscoveredRow]) -> Result<(), StoreError> {

@@ -1,99 +1,150 @@
-//! The durable store a config names, behind the traits every caller uses.
+//! The durable store a gateway or a CLI opens: the SQLite file (embedded)
+//! or PostgreSQL (cluster), behind the store traits.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::admin_tokens::AdminTokenStore;
+use crate::bans::BanStore;
+use crate::discovery::DiscoveryStore;
 use crate::events::EventStore;
 use crate::limits::QuotaStore;
-use crate::{
-    AdminTokenStore, BanStore, DiscoveryStore, KeyStore, OwnershipStore, SqliteStore, StoreError,
-};
+use crate::ownership::OwnershipStore;
+use crate::postgres::{PostgresOptions, PostgresStore};
+use crate::sqlite::SqliteStore;
+use crate::store::{KeyStore, StoreError};
 
 /// Which durable store to open.
 #[derive(Debug, Clone)]
 pub enum DurableTarget {
-    /// A SQLite file (embedded state).
+    /// A SQLite file, created and migrated when opened.
     Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    Postgres {
+        /// Where it is and how to use it.
+        options: PostgresOptions,
+        /// Migrate when opening; otherwise an out-of-date schema is
+        /// refused until `moat db migrate` has run.
+        migrate: bool,
+    },
 }
 
-/// An open durable store.
-#[derive(Clone)]
+/// Where durable state lives.
+#[derive(Debug, Clone)]
 pub enum DurableStore {
-    /// Embedded: a SQLite file.
+    /// One SQLite file (`state.backend: embedded`).
     Sqlite(Arc<SqliteStore>),
+    /// PostgreSQL shared by the nodes of a cluster (`state.backend: cluster`).
+    Postgres(Arc<PostgresStore>),
+}
+
+macro_rules! accessor {
+    ($(#[$doc:meta])* $name:ident, $trait:path) => {
+        $(#[$doc])*
+        pub fn $name(&self) -> Arc<dyn $trait> {
+            match self {
+                DurableStore::Sqlite(s) => Arc::clone(s) as Arc<dyn $trait>,
+                DurableStore::Postgres(p) => Arc::clone(p) as Arc<dyn $trait>,
+            }
+        }
+    };
 }
 
 impl DurableStore {
-    /// Opens (creating and migrating a SQLite file).
+    /// Opens `target`: creates and migrates a SQLite file; connects to
+    /// PostgreSQL and migrates it, or checks its schema is current.
     pub async fn open(target: &DurableTarget) -> Result<Self, StoreError> {
         match target {
             DurableTarget::Sqlite(path) => {
-                Ok(Self::Sqlite(Arc::new(SqliteStore::open(path).await?)))
+                Ok(DurableStore::Sqlite(Arc::new(SqliteStore::open(path).await?)))
+            }
+            DurableTarget::Postgres { options, migrate } => {
+                let store = PostgresStore::connect(options).await?;
+                if *migrate {
+                    store.migrate().await?;
+                } else {
+                    let (found, supported) = store.schema_state().await?;
+                    if found < supported {
+                        return Err(StoreError::OutdatedSchema { found, supported });
+                    }
+                }
+                Ok(DurableStore::Postgres(Arc::new(store)))
             }
         }
     }
 
-    /// Where it is, for messages.
-    pub fn name(&self) -> String {
-        match self {
-            Self::Sqlite(s) => format!("SQLite file {}", s.path().display()),
-        }
-    }
+    accessor!(
+        /// API keys.
+        keys, KeyStore
+    );
+    accessor!(
+        /// Learned object owners.
+        owners, OwnershipStore
+    );
+    accessor!(
+        /// Bans.
+        bans, BanStore
+    );
+    accessor!(
+        /// Security events and the audit chain.
+        events, EventStore
+    );
+    accessor!(
+        /// Admin tokens.
+        admin_tokens, AdminTokenStore
+    );
+    accessor!(
+        /// Discovered operations.
+        discovery, DiscoveryStore
+    );
+    accessor!(
+        /// Quota counters.
+        quotas, QuotaStore
+    );
 
-    /// Closes its connections, waiting for writes in flight.
-    pub async fn close(&self) {
-        match self {
-            Self::Sqlite(s) => s.close().await,
-        }
-    }
-
-    /// Whether it answers.
+    /// One round trip to the store (readiness).
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(_) => Ok(()),
+            DurableStore::Sqlite(s) => s.ping().await,
+            DurableStore::Postgres(p) => p.ping().await,
         }
     }
 
-    /// API keys.
-    pub fn keys(&self) -> Arc<dyn KeyStore> {
+    /// Brings the schema up to date; `(from, to)` versions. The SQLite
+    /// file is migrated when opened, so for it both are the current
+    /// version.
+    pub async fn migrate(&self) -> Result<(i64, i64), StoreError> {
         match self {
-            Self::Sqlite(s) => s.clone(),
+            DurableStore::Sqlite(s) => {
+                let (found, _) = s.schema_state().await?;
+                Ok((found, found))
+            }
+            DurableStore::Postgres(p) => p.migrate().await,
         }
     }
-    /// Learned owners.
-    pub fn owners(&self) -> Arc<dyn OwnershipStore> {
+
+    /// `(found, supported)` schema versions.
+    pub async fn schema_state(&self) -> Result<(i64, i64), StoreError> {
         match self {
-            Self::Sqlite(s) => s.clone(),
+            DurableStore::Sqlite(s) => s.schema_state().await,
+            DurableStore::Postgres(p) => p.schema_state().await,
         }
     }
-    /// Bans.
-    pub fn bans(&self) -> Arc<dyn BanStore> {
+
+    /// `SQLite file moat.db` or `PostgreSQL 127.0.0.1:5432/moat`, for
+    /// messages: never a password.
+    pub fn name(&self) -> String {
         match self {
-            Self::Sqlite(s) => s.clone(),
+            DurableStore::Sqlite(s) => format!("SQLite file {}", s.path().display()),
+            DurableStore::Postgres(p) => p.name().to_string(),
         }
     }
-    /// Security events.
-    pub fn events(&self) -> Arc<dyn EventStore> {
+
+    /// Closes the store's connections.
+    pub async fn close(&self) {
         match self {
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-    /// Admin tokens.
-    pub fn admin_tokens(&self) -> Arc<dyn AdminTokenStore> {
-        match self {
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-    /// Discovered operations.
-    pub fn discovery(&self) -> Arc<dyn DiscoveryStore> {
-        match self {
-            Self::Sqlite(s) => s.clone(),
-        }
-    }
-    /// Quota counters.
-    pub fn quotas(&self) -> Arc<dyn QuotaStore> {
-        match self {
-            Self::Sqlite(s) => s.clone(),
+            DurableStore::Sqlite(s) => s.close().await,
+            DurableStore::Postgres(p) => p.close().await,
         }
     }
 }

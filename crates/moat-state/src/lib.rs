@@ -4,8 +4,9 @@
 //! - [`format`]: the key format `moat_<key id>_<secret><checksum>`,
 //!   recognisable by secret scanners and checked before any lookup.
 //! - [`KeyStore`]: what a backend does; [`SqliteStore`] (embedded, the
-//!   default) and [`MemoryStore`] (tests) implement it. PostgreSQL will
-//!   implement the same trait for clusters.
+//!   default), [`PostgresStore`] (clusters) and [`MemoryStore`] (tests)
+//!   implement it. [`DurableStore`] is either of the first two, picked
+//!   from config; every store trait below is implemented by both.
 //! - [`KeyManager`]: create, rotate, revoke, and the per-request
 //!   [`KeyManager::verify`].
 //! - [`CachedKeyStore`]: key records cached in front of any store, so
@@ -43,6 +44,7 @@ pub mod bans;
 mod crc32;
 pub mod detector_bans;
 pub mod discovery;
+pub mod dump;
 mod durable;
 pub mod events;
 pub mod format;
@@ -53,13 +55,18 @@ mod manager;
 mod memory;
 pub mod notices;
 pub mod ownership;
+mod postgres;
+#[cfg(test)]
+#[path = "../tests/support/postgres.rs"]
+mod postgres_server;
 mod record;
 pub mod redis_conn;
 mod rejection;
+mod row;
 mod sqlite;
 mod store;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use admin_tokens::{AdminRole, AdminTokenRecord, AdminTokenStore, IssuedToken};
 pub use bans::{Ban, BanList, BanStore, BanSubject, InvalidPrefix, IpPrefix, MemoryBans};
@@ -74,6 +81,7 @@ pub use lockout::{
 pub use manager::{Clock, IssuedKey, KeyError, KeyManager, MIN_PEPPER_LEN};
 pub use memory::MemoryStore;
 pub use ownership::{MemoryOwnership, ObjectKey, OwnershipStore, Recorded};
+pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore};
 pub use record::{KeyRecord, KeyStatus, UnixTime, unix_now};
 pub use rejection::KeyRejection;
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};

@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::ConnectOptions;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Row};
 
 use crate::record::{KeyRecord, UnixTime};
+use crate::row::ReadRow;
 use crate::store::{KeyStore, StoreError};
 
 /// The newest schema this build knows. Bump it by appending to
@@ -229,6 +229,51 @@ impl SqliteStore {
         )
     }
 
+    /// One query: the file answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// `(found, supported)`: the file's schema version and the newest this
+    /// build knows. [`Self::open`] migrates, so they are equal once open.
+    pub async fn schema_state(&self) -> Result<(i64, i64), StoreError> {
+        Ok((self.schema_version().await?, SCHEMA_VERSION))
+    }
+
+    /// The schema version of the file at `path` without opening it as a
+    /// store (so without migrating it): 0 for a file moat never wrote to,
+    /// `None` when there is no file.
+    pub async fn file_schema_version(path: &Path) -> Result<Option<i64>, StoreError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .disable_statement_logging();
+        let mut conn = options.connect().await.map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let has_table: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'moat_schema')",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        let version = if has_table {
+            sqlx::query_scalar("SELECT version FROM moat_schema WHERE id = 1")
+                .fetch_optional(&mut conn)
+                .await?
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        sqlx::Connection::close(conn).await?;
+        Ok(Some(version))
+    }
+
     /// The pool, for tests that tamper with the file.
     #[cfg(test)]
     pub(crate) fn pool_for_tests(&self) -> SqlitePool {
@@ -300,10 +345,10 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn from_row(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
-    let key_id: String = row.try_get(0)?;
-    let scopes: String = row.try_get(3)?;
-    let secret_hash: Vec<u8> = row.try_get(4)?;
+pub(crate) fn from_row(row: &impl ReadRow) -> Result<KeyRecord, StoreError> {
+    let key_id: String = row.col(0)?;
+    let scopes: String = row.col(3)?;
+    let secret_hash: Vec<u8> = row.col(4)?;
     if secret_hash.len() != crate::manager::HASH_LEN {
         return Err(StoreError::Corrupt {
             key_id,
@@ -311,15 +356,15 @@ fn from_row(row: &SqliteRow) -> Result<KeyRecord, StoreError> {
         });
     }
     Ok(KeyRecord {
-        consumer_id: row.try_get(1)?,
-        name: row.try_get(2)?,
+        consumer_id: row.col(1)?,
+        name: row.col(2)?,
         scopes: scopes.split_whitespace().map(str::to_string).collect(),
         secret_hash,
-        created_at: row.try_get(5)?,
-        expires_at: row.try_get(6)?,
-        last_used_at: row.try_get(7)?,
-        revoked_at: row.try_get(8)?,
-        rotated_from: row.try_get(9)?,
+        created_at: row.col(5)?,
+        expires_at: row.col(6)?,
+        last_used_at: row.col(7)?,
+        revoked_at: row.col(8)?,
+        rotated_from: row.col(9)?,
         key_id,
     })
 }
@@ -615,8 +660,8 @@ impl SqliteStore {
     }
 }
 
-fn ban_from_row(row: &SqliteRow) -> Result<crate::bans::Ban, StoreError> {
-    let key: String = row.try_get(0)?;
+pub(crate) fn ban_from_row(row: &impl ReadRow) -> Result<crate::bans::Ban, StoreError> {
+    let key: String = row.col(0)?;
     let Some(subject) = crate::bans::BanSubject::from_key(&key) else {
         return Err(StoreError::Corrupt {
             key_id: key,
@@ -625,10 +670,10 @@ fn ban_from_row(row: &SqliteRow) -> Result<crate::bans::Ban, StoreError> {
     };
     Ok(crate::bans::Ban {
         subject,
-        reason: row.try_get(1)?,
-        source: row.try_get(2)?,
-        created_at: row.try_get(3)?,
-        expires_at: row.try_get(4)?,
+        reason: row.col(1)?,
+        source: row.col(2)?,
+        created_at: row.col(3)?,
+        expires_at: row.col(4)?,
     })
 }
 

@@ -27,13 +27,40 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
-    /// A query failed (I/O, lock timeout, full disk, …).
+    /// The database server refused the first connection (unreachable,
+    /// authentication failed, no such database). `target` names it
+    /// without credentials.
+    #[error("cannot connect to the state database ({target}): {source}")]
+    Connect {
+        /// `PostgreSQL host:port/database`.
+        target: String,
+        /// What the driver said.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A query failed (a constraint, a lock timeout, full disk, …).
     #[error("state database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
+    /// The database server cannot be reached now (refused, timed out,
+    /// connection lost, no free connection in time): the store is down,
+    /// not the query wrong. Never holds the URL's password.
+    #[error("the state database is unavailable: {0}")]
+    Unavailable(String),
     /// `insert` of a key id that exists. With 71 random bits per id this
     /// means a broken random source or a replayed insert, never bad luck.
     #[error("a key with id `{0}` already exists")]
     Duplicate(String),
+    /// The database's schema is older than this moat's and migrating
+    /// at start-up is off.
+    #[error(
+        "the state database has schema version {found}, older than {supported}; run `moat db migrate` (or set `state.postgres.migrate: on_start`)"
+    )]
+    OutdatedSchema {
+        /// The version in the database.
+        found: i64,
+        /// The version this build needs.
+        supported: i64,
+    },
     /// The database was written by a newer moat.
     #[error(
         "the state database has schema version {found}, newer than {supported}, the newest this moat knows; upgrade moat"
@@ -71,6 +98,30 @@ pub enum StoreError {
     /// reply. The message never holds credentials from the URL.
     #[error("redis: {0}")]
     Redis(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Failures to reach the server become [`StoreError::Unavailable`];
+    /// the rest [`StoreError::Database`].
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+            // PostgreSQL: connection exceptions (08…), the server shutting
+            // down or starting (57P…), a statement timeout (57014).
+            sqlx::Error::Database(ref d)
+                if d.code().is_some_and(|c| {
+                    c.starts_with("08") || c.starts_with("57P") || c == "57014"
+                }) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
+            e => StoreError::Database(e),
+        }
+    }
 }
 
 /// Storage of API key records, looked up by key id.

@@ -33,15 +33,31 @@ fn scopes(s: &[&str]) -> Vec<String> {
     s.iter().map(|s| s.to_string()).collect()
 }
 
-/// Both stores, so every lifecycle test covers both.
-async fn stores() -> Vec<(Arc<dyn KeyStore>, Option<tempfile::TempDir>)> {
+/// What keeps a store's backing alive: its temporary directory or its
+/// PostgreSQL server.
+type Guard = Option<Box<dyn std::any::Any>>;
+
+/// A migrated PostgreSQL store on a fresh server of its own.
+pub(crate) async fn postgres() -> (crate::postgres_server::PostgresServer, crate::PostgresStore) {
+    let server = crate::postgres_server::PostgresServer::start();
+    let store = crate::PostgresStore::connect(&crate::PostgresOptions::new(server.url()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    (server, store)
+}
+
+/// Every store, so every lifecycle test covers each.
+async fn stores() -> Vec<(Arc<dyn KeyStore>, Guard)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(&dir.path().join("keys.db"))
         .await
         .unwrap();
+    let (server, pg) = postgres().await;
     vec![
         (Arc::new(MemoryStore::new()), None),
-        (Arc::new(sqlite), Some(dir)),
+        (Arc::new(sqlite), Some(Box::new(dir))),
+        (Arc::new(pg), Some(Box::new(server))),
     ]
 }
 
@@ -541,8 +557,12 @@ async fn ownership_first_owner_keeps_the_object_until_forgotten() {
     let sqlite = SqliteStore::open(&dir.path().join("state.db"))
         .await
         .unwrap();
-    let stores: Vec<Arc<dyn OwnershipStore>> =
-        vec![Arc::new(MemoryOwnership::new()), Arc::new(sqlite)];
+    let (_server, pg) = postgres().await;
+    let stores: Vec<Arc<dyn OwnershipStore>> = vec![
+        Arc::new(MemoryOwnership::new()),
+        Arc::new(sqlite),
+        Arc::new(pg),
+    ];
     for store in stores {
         assert_eq!(store.owner(&order("7")).await.unwrap(), None);
         assert_eq!(
@@ -668,7 +688,9 @@ async fn bans_in_both_stores_keep_the_longer_ban_and_persist() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     let sqlite = Arc::new(SqliteStore::open(&path).await.unwrap());
-    let stores: Vec<Arc<dyn BanStore>> = vec![Arc::new(MemoryBans::new()), sqlite.clone()];
+    let (_server, pg) = postgres().await;
+    let stores: Vec<Arc<dyn BanStore>> =
+        vec![Arc::new(MemoryBans::new()), sqlite.clone(), Arc::new(pg)];
     let ban = |subject: &str, created_at: UnixTime, expires_at: Option<UnixTime>| Ban {
         subject: BanSubject::from_key(subject).unwrap(),
         reason: format!("test {subject}"),

@@ -7,6 +7,7 @@ mod admin_cli;
 mod audit_cli;
 mod bans;
 mod commands;
+mod db_cli;
 mod demo;
 mod discover_capture;
 mod discover_cli;
@@ -71,6 +72,8 @@ enum Command {
     Audit(audit_cli::AuditArgs),
     /// Manage the admin API's tokens.
     Admin(admin_cli::AdminArgs),
+    /// Migrate the state's schema; export it as JSON Lines or import a dump.
+    Db(db_cli::DbArgs),
     /// Read a password from standard input and print its argon2id hash, for
     /// a consumer's `basic.password_hash`.
     HashPassword,
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
             Command::Scan(args) => scan_cli::run(args).await,
             Command::Audit(args) => audit_cli::run(args).await,
             Command::Admin(args) => admin_cli::run(args).await,
+            Command::Db(args) => db_cli::run(args).await,
             Command::HashPassword => commands::hash_password(),
         }
     })

@@ -13,7 +13,7 @@
 
 pub mod admin;
 pub mod chain;
-mod sqlite;
+pub(crate) mod sqlite;
 mod summary;
 
 pub use summary::{EventSummary, KindCount, NameCount, OperationCount};

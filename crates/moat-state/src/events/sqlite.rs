@@ -6,14 +6,14 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::chain::{self, Verifier};
 use super::{
     Action, ChainReport, Control, Cursor, Event, EventPage, EventQuery, EventStore, EventSummary,
     KindCount, MAX_PAGE, NameCount, OperationCount, Retention, Severity, StoredEvent, UnixMillis,
 };
+use crate::row::ReadRow;
 use crate::sqlite::SqliteStore;
 use crate::store::StoreError;
 
@@ -49,21 +49,52 @@ macro_rules! top_names {
 
 /// Page size when `verify` reads the chain: bounded memory whatever the
 /// store's size.
-const VERIFY_BATCH: i64 = 1000;
+pub(crate) const VERIFY_BATCH: i64 = 1000;
 
 /// Rows per `INSERT` when appending: 64 rows of 23 values stay far below
 /// SQLite's limit of 32766 bound values per statement.
-const INSERT_CHUNK: usize = 64;
+pub(crate) const INSERT_CHUNK: usize = 64;
 
 /// The page size of a query with `limit` 0.
-const DEFAULT_PAGE: u32 = 100;
+pub(crate) const DEFAULT_PAGE: u32 = 100;
 
 /// The `event_chain` row.
-struct ChainState {
-    anchor: String,
-    head: String,
-    head_seq: i64,
-    total_bytes: i64,
+pub(crate) struct ChainState {
+    pub(crate) anchor: String,
+    pub(crate) head: String,
+    pub(crate) head_seq: i64,
+    pub(crate) total_bytes: i64,
+}
+
+/// An event ready to insert: its seq, previous hash, hash and size.
+pub(crate) struct Linked<'a> {
+    pub(crate) seq: i64,
+    pub(crate) event: &'a Event,
+    pub(crate) prev: String,
+    pub(crate) hash: String,
+    pub(crate) size: i64,
+}
+
+/// Links `events` after the head of `state`, moving the head; every
+/// backend inserts what this returns.
+pub(crate) fn link_all<'a>(state: &mut ChainState, events: &'a [Event]) -> Vec<Linked<'a>> {
+    let mut linked = Vec::with_capacity(events.len());
+    for event in events {
+        let hash = chain::link(&state.head, event);
+        let size = json_size(event);
+        let seq = state.head_seq + 1;
+        let prev = std::mem::replace(&mut state.head, hash.clone());
+        linked.push(Linked {
+            seq,
+            event,
+            prev,
+            hash,
+            size,
+        });
+        state.head_seq = seq;
+        state.total_bytes = state.total_bytes.saturating_add(size);
+    }
+    linked
 }
 
 async fn chain_state(conn: &mut SqliteConnection) -> Result<ChainState, StoreError> {
@@ -84,34 +115,34 @@ async fn chain_state(conn: &mut SqliteConnection) -> Result<ChainState, StoreErr
 }
 
 /// Why a stored row is not an event this code wrote.
-fn corrupt(seq: i64, what: String) -> StoreError {
+pub(crate) fn corrupt(seq: i64, what: String) -> StoreError {
     StoreError::Corrupt {
         key_id: format!("event {seq}"),
         what,
     }
 }
 
-fn from_row(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
-    let seq: i64 = row.try_get(0)?;
-    let control: String = row.try_get(10)?;
-    let severity: String = row.try_get(14)?;
-    let action: String = row.try_get(15)?;
-    let status: Option<i64> = row.try_get(16)?;
+pub(crate) fn from_row(row: &impl ReadRow) -> Result<StoredEvent, StoreError> {
+    let seq: i64 = row.col(0)?;
+    let control: String = row.col(10)?;
+    let severity: String = row.col(14)?;
+    let action: String = row.col(15)?;
+    let status: Option<i64> = row.col(16)?;
     let event = Event {
-        id: row.try_get(1)?,
-        time: row.try_get(2)?,
-        request_id: row.try_get(3)?,
-        api: row.try_get(4)?,
-        operation: row.try_get(5)?,
-        consumer: row.try_get(6)?,
-        client: row.try_get(7)?,
-        method: row.try_get(8)?,
-        path: row.try_get(9)?,
+        id: row.col(1)?,
+        time: row.col(2)?,
+        request_id: row.col(3)?,
+        api: row.col(4)?,
+        operation: row.col(5)?,
+        consumer: row.col(6)?,
+        client: row.col(7)?,
+        method: row.col(8)?,
+        path: row.col(9)?,
         control: Control::parse(&control)
             .ok_or_else(|| corrupt(seq, format!("an unknown control `{control}`")))?,
-        kind: row.try_get(11)?,
-        rule: row.try_get(12)?,
-        location: row.try_get(13)?,
+        kind: row.col(11)?,
+        rule: row.col(12)?,
+        location: row.col(13)?,
         severity: Severity::parse(&severity)
             .ok_or_else(|| corrupt(seq, format!("an unknown severity `{severity}`")))?,
         action: Action::parse(&action)
@@ -120,10 +151,10 @@ fn from_row(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
             .map(u16::try_from)
             .transpose()
             .map_err(|_| corrupt(seq, "a status out of range".into()))?,
-        evidence: row.try_get(17)?,
-        actor: row.try_get(18)?,
+        evidence: row.col(17)?,
+        actor: row.col(18)?,
         repeats: row
-            .try_get::<Option<i64>, _>(21)?
+            .col::<Option<i64>>(21)?
             .map(u64::try_from)
             .transpose()
             .map_err(|_| corrupt(seq, "a negative repeat count".into()))?,
@@ -131,8 +162,8 @@ fn from_row(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
     Ok(StoredEvent {
         seq,
         event,
-        prev_hash: row.try_get(19)?,
-        hash: row.try_get(20)?,
+        prev_hash: row.col(19)?,
+        hash: row.col(20)?,
     })
 }
 
@@ -140,7 +171,7 @@ fn from_row(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
 /// value this code never writes) still has its place and its links; its
 /// event is replaced by one that cannot match the stored hash, so the
 /// chain check reports it as modified instead of the whole check failing.
-fn for_verify(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
+pub(crate) fn for_verify(row: &impl ReadRow) -> Result<StoredEvent, StoreError> {
     match from_row(row) {
         Ok(e) => Ok(e),
         Err(StoreError::Corrupt { .. }) => {
@@ -153,10 +184,10 @@ fn for_verify(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
             event.id = String::new();
             event.time = 0;
             Ok(StoredEvent {
-                seq: row.try_get(0)?,
+                seq: row.col(0)?,
                 event,
-                prev_hash: row.try_get(19)?,
-                hash: row.try_get(20)?,
+                prev_hash: row.col(19)?,
+                hash: row.col(20)?,
             })
         }
         Err(e) => Err(e),
@@ -164,7 +195,7 @@ fn for_verify(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
 }
 
 /// The size an event counts for in the byte budget: its JSON.
-fn json_size(event: &Event) -> i64 {
+pub(crate) fn json_size(event: &Event) -> i64 {
     serde_json::to_vec(event).map_or(0, |v| i64::try_from(v.len()).unwrap_or(i64::MAX))
 }
 
@@ -177,24 +208,16 @@ async fn append_in(
 ) -> Result<ChainState, StoreError> {
     // Link every event first, then insert them with multi-row statements:
     // one round trip to SQLite's thread per chunk instead of per event.
-    let mut linked = Vec::with_capacity(events.len());
-    for event in events {
-        let hash = chain::link(&state.head, event);
-        let size = json_size(event);
-        let seq = state.head_seq + 1;
-        let prev = std::mem::replace(&mut state.head, hash.clone());
-        linked.push((seq, event, prev, hash, size));
-        state.head_seq = seq;
-        state.total_bytes = state.total_bytes.saturating_add(size);
-    }
+    let linked = link_all(&mut state, events);
     for chunk in linked.chunks(INSERT_CHUNK) {
         let mut sql = QueryBuilder::<Sqlite>::new(concat!(
             "INSERT INTO security_events (",
             event_columns!(),
             ", severity_rank, size) "
         ));
-        sql.push_values(chunk, |mut row, (seq, event, prev, hash, size)| {
-            row.push_bind(*seq)
+        sql.push_values(chunk, |mut row, l| {
+            let event = l.event;
+            row.push_bind(l.seq)
                 .push_bind(event.id.clone())
                 .push_bind(event.time)
                 .push_bind(event.request_id.clone())
@@ -213,11 +236,11 @@ async fn append_in(
                 .push_bind(event.status.map(i64::from))
                 .push_bind(event.evidence.clone())
                 .push_bind(event.actor.clone())
-                .push_bind(prev.clone())
-                .push_bind(hash.clone())
+                .push_bind(l.prev.clone())
+                .push_bind(l.hash.clone())
                 .push_bind(event.repeats.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
                 .push_bind(event.severity.rank())
-                .push_bind(*size);
+                .push_bind(l.size);
         });
         sql.build().execute(&mut *conn).await?;
     }
@@ -239,7 +262,14 @@ async fn save_state(conn: &mut SqliteConnection, state: &ChainState) -> Result<(
 }
 
 /// The `SELECT` for `query`: every value bound, none pasted into the SQL.
-fn select(q: &EventQuery, limit: u32) -> QueryBuilder<Sqlite> {
+/// Generic: the placeholders are the backend's (`?N` or `$N`).
+pub(crate) fn select<DB>(q: &EventQuery, limit: u32) -> QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    DB::Arguments: Default,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
     let mut sql = QueryBuilder::new(concat!(
         "SELECT ",
         event_columns!(),
@@ -264,18 +294,20 @@ fn select(q: &EventQuery, limit: u32) -> QueryBuilder<Sqlite> {
             sql.push(" AND ")
                 .push(column)
                 .push(" = ")
-                .push_bind(value.as_str());
+                .push_bind(value.clone());
         }
     }
     if let Some(control) = q.control {
-        sql.push(" AND control = ").push_bind(control.as_str());
+        sql.push(" AND control = ")
+            .push_bind(control.as_str().to_string());
     }
     if let Some(severity) = q.min_severity {
         sql.push(" AND severity_rank >= ")
             .push_bind(severity.rank());
     }
     if let Some(action) = q.action {
-        sql.push(" AND action = ").push_bind(action.as_str());
+        sql.push(" AND action = ")
+            .push_bind(action.as_str().to_string());
     }
     match q.cursor {
         Cursor::Newest => sql.push(" ORDER BY seq DESC"),
@@ -395,7 +427,7 @@ impl EventStore for SqliteStore {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
         };
-        let mut sql = select(query, limit);
+        let mut sql = select::<Sqlite>(query, limit);
         let events = sql
             .build()
             .fetch_all(self.pool())

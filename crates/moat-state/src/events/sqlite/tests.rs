@@ -1,15 +1,76 @@
-//! The SQLite event store on real files: every filter, both cursor
-//! directions, retention, and tampering done with raw SQL.
+//! The event store on a real SQLite file and a real PostgreSQL: every
+//! filter, both cursor directions, retention, and tampering done with raw
+//! SQL. Each test runs on both backends (see `both!` at the end).
+
+use std::any::Any;
+use std::ops::Deref;
 
 use super::*;
 use crate::events::chain::{ChainProblem, GENESIS};
+use crate::postgres::PostgresStore;
 
-async fn store() -> (tempfile::TempDir, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("state.db"))
-        .await
-        .unwrap();
-    (dir, store)
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// A store of either backend, with raw SQL for tampering.
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl Deref for Backend {
+    type Target = dyn EventStore;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(p) => p,
+        }
+    }
+}
+
+impl Backend {
+    /// A second handle with its own connections (another process or node).
+    async fn another(&self) -> Backend {
+        match self {
+            Backend::Sqlite(s) => Backend::Sqlite(SqliteStore::open(s.path()).await.unwrap()),
+            Backend::Postgres(p) => Backend::Postgres(p.another_for_tests().await),
+        }
+    }
+
+    /// One integer from `sql`.
+    async fn scalar(&self, sql: &'static str) -> i64 {
+        match self {
+            Backend::Sqlite(s) => sqlx::query_scalar(sql)
+                .fetch_one(&s.pool_for_tests())
+                .await
+                .unwrap(),
+            Backend::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p.pool()).await.unwrap(),
+        }
+    }
+}
+
+/// Keeps a backend's file or server alive.
+type Guard = Box<dyn Any>;
+
+async fn store(kind: Kind) -> (Guard, Backend) {
+    match kind {
+        Kind::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(&dir.path().join("state.db"))
+                .await
+                .unwrap();
+            (Box::new(dir), Backend::Sqlite(store))
+        }
+        Kind::Postgres => {
+            let (server, store) = crate::tests::postgres().await;
+            (Box::new(server), Backend::Postgres(store))
+        }
+    }
 }
 
 fn event(i: i64) -> Event {
@@ -25,8 +86,8 @@ fn event(i: i64) -> Event {
 }
 
 /// `n` plain events, appended one batch.
-async fn filled(n: i64) -> (tempfile::TempDir, SqliteStore) {
-    let (dir, store) = store().await;
+async fn filled(kind: Kind, n: i64) -> (Guard, Backend) {
+    let (dir, store) = store(kind).await;
     let events: Vec<Event> = (1..=n).map(event).collect();
     assert_eq!(store.append(&events).await.unwrap(), n);
     (dir, store)
@@ -36,16 +97,23 @@ fn seqs(page: &EventPage) -> Vec<i64> {
     page.events.iter().map(|e| e.seq).collect()
 }
 
-async fn run(store: &SqliteStore, sql: &'static str) {
-    sqlx::raw_sql(sql)
-        .execute(&store.pool_for_tests())
-        .await
-        .unwrap();
+async fn run(store: &Backend, sql: &str) {
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    match store {
+        Backend::Sqlite(s) => {
+            sqlx::raw_sql(sql)
+                .execute(&s.pool_for_tests())
+                .await
+                .unwrap();
+        }
+        Backend::Postgres(p) => {
+            sqlx::raw_sql(sql).execute(p.pool()).await.unwrap();
+        }
+    }
 }
 
-#[tokio::test]
-async fn appended_events_come_back_whole_and_chained() {
-    let (_dir, store) = store().await;
+async fn appended_events_come_back_whole_and_chained(kind: Kind) {
+    let (_dir, store) = store(kind).await;
     assert_eq!(store.append(&[]).await.unwrap(), 0);
     let mut a = event(1);
     a.request_id = Some("req-1".into());
@@ -80,9 +148,8 @@ async fn appended_events_come_back_whole_and_chained() {
     assert_eq!(report.head.as_deref(), Some(newest.events[0].hash.as_str()));
 }
 
-#[tokio::test]
-async fn every_filter_narrows_the_query() {
-    let (_dir, store) = store().await;
+async fn every_filter_narrows_the_query(kind: Kind) {
+    let (_dir, store) = store(kind).await;
     let mut events = Vec::new();
     for i in 1..=12 {
         let mut e = event(i);
@@ -218,9 +285,8 @@ async fn every_filter_narrows_the_query() {
     }
 }
 
-#[tokio::test]
-async fn cursors_page_both_ways_to_the_end() {
-    let (_dir, store) = filled(25).await;
+async fn cursors_page_both_ways_to_the_end(kind: Kind) {
+    let (_dir, store) = filled(kind, 25).await;
     // Newest first, back to the oldest.
     let mut query = EventQuery {
         limit: 10,
@@ -290,9 +356,8 @@ async fn cursors_page_both_ways_to_the_end() {
     assert_eq!(seqs(&page), [12, 11, 10]);
 }
 
-#[tokio::test]
-async fn the_page_size_is_capped() {
-    let (_dir, store) = filled(1001).await;
+async fn the_page_size_is_capped(kind: Kind) {
+    let (_dir, store) = filled(kind, 1001).await;
     let page = store.query(&EventQuery::default()).await.unwrap();
     assert_eq!(page.events.len(), 100);
     assert_eq!(page.next, Some(902));
@@ -307,9 +372,8 @@ async fn the_page_size_is_capped() {
     assert_eq!(page.next, Some(2));
 }
 
-#[tokio::test]
-async fn retention_by_age_count_and_bytes_keeps_the_chain_intact() {
-    let (_dir, store) = filled(20).await;
+async fn retention_by_age_count_and_bytes_keeps_the_chain_intact(kind: Kind) {
+    let (_dir, store) = filled(kind, 20).await;
     let none = Retention {
         max_age_ms: None,
         max_events: None,
@@ -349,10 +413,7 @@ async fn retention_by_age_count_and_bytes_keeps_the_chain_intact() {
     let report = store.verify().await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!((report.checked, report.first_seq), (4, Some(17)));
-    let total: i64 = sqlx::query_scalar("SELECT total_bytes FROM event_chain")
-        .fetch_one(&store.pool_for_tests())
-        .await
-        .unwrap();
+    let total = store.scalar("SELECT total_bytes FROM event_chain").await;
     assert_eq!(total, size * 4);
 
     // The chain goes on from the head; the seqs are not reused.
@@ -372,9 +433,8 @@ async fn retention_by_age_count_and_bytes_keeps_the_chain_intact() {
     assert_eq!((report.checked, report.first_seq), (1, Some(22)));
 }
 
-#[tokio::test]
-async fn the_strictest_bound_wins() {
-    let (_dir, store) = filled(10).await;
+async fn the_strictest_bound_wins(kind: Kind) {
+    let (_dir, store) = filled(kind, 10).await;
     let retention = Retention {
         max_age_ms: Some(1_000_000),
         max_events: Some(7),
@@ -390,9 +450,8 @@ async fn the_strictest_bound_wins() {
     assert!(store.verify().await.unwrap().problems.is_empty());
 }
 
-#[tokio::test]
-async fn an_edited_column_is_found() {
-    let (_dir, store) = filled(6).await;
+async fn an_edited_column_is_found(kind: Kind) {
+    let (_dir, store) = filled(kind, 6).await;
     run(
         &store,
         "UPDATE security_events SET evidence = 'nothing' WHERE seq = 3",
@@ -428,9 +487,8 @@ async fn an_edited_column_is_found() {
     );
 }
 
-#[tokio::test]
-async fn deleted_rows_are_found() {
-    let (_dir, store) = filled(8).await;
+async fn deleted_rows_are_found(kind: Kind) {
+    let (_dir, store) = filled(kind, 8).await;
     run(&store, "DELETE FROM security_events WHERE seq IN (4, 5)").await;
     assert_eq!(
         store.verify().await.unwrap().problems,
@@ -441,7 +499,7 @@ async fn deleted_rows_are_found() {
         }]
     );
 
-    let (_dir, store) = filled(8).await;
+    let (_dir, store) = filled(kind, 8).await;
     run(&store, "DELETE FROM security_events WHERE seq <= 2").await;
     let report = store.verify().await.unwrap();
     assert_eq!(
@@ -455,7 +513,7 @@ async fn deleted_rows_are_found() {
     assert_eq!(report.first_seq, Some(3));
 
     // The newest rows, the chain record left alone.
-    let (_dir, store) = filled(8).await;
+    let (_dir, store) = filled(kind, 8).await;
     run(&store, "DELETE FROM security_events WHERE seq >= 7").await;
     assert_eq!(
         store.verify().await.unwrap().problems,
@@ -466,9 +524,8 @@ async fn deleted_rows_are_found() {
     );
 }
 
-#[tokio::test]
-async fn swapped_seqs_are_found() {
-    let (_dir, store) = filled(5).await;
+async fn swapped_seqs_are_found(kind: Kind) {
+    let (_dir, store) = filled(kind, 5).await;
     run(
         &store,
         "UPDATE security_events SET seq = -2 WHERE seq = 2;
@@ -486,19 +543,19 @@ async fn swapped_seqs_are_found() {
     );
 }
 
-#[tokio::test]
-async fn a_rehashed_row_is_found() {
-    let (_dir, store) = filled(5).await;
+async fn a_rehashed_row_is_found(kind: Kind) {
+    let (_dir, store) = filled(kind, 5).await;
     // Edit event 5 (the newest) and recompute its hash: only the recorded
     // head shows it.
     let mut last = store.query(&EventQuery::default()).await.unwrap().events[0].clone();
     last.event.evidence = Some("nothing".into());
     let hash = chain::link(&last.prev_hash, &last.event);
-    sqlx::query("UPDATE security_events SET evidence = 'nothing', hash = ?1 WHERE seq = 5")
-        .bind(&hash)
-        .execute(&store.pool_for_tests())
-        .await
-        .unwrap();
+    // `hash` is hex: safe to paste.
+    run(
+        &store,
+        &format!("UPDATE security_events SET evidence = 'nothing', hash = '{hash}' WHERE seq = 5"),
+    )
+    .await;
     assert_eq!(
         store.verify().await.unwrap().problems,
         [ChainProblem::Truncated {
@@ -508,13 +565,11 @@ async fn a_rehashed_row_is_found() {
     );
 }
 
-#[tokio::test]
-async fn concurrent_appends_build_one_chain() {
-    let (dir, store) = store().await;
-    let other = SqliteStore::open(&dir.path().join("state.db"))
-        .await
-        .unwrap();
-    let write = |s: SqliteStore, base: i64| async move {
+async fn concurrent_appends_build_one_chain(kind: Kind) {
+    let (dir, store) = store(kind).await;
+    let _dir = dir;
+    let other = store.another().await;
+    let write = |s: Backend, base: i64| async move {
         for i in 0..20 {
             s.append(&[event(base + i), event(base + i + 100)])
                 .await
@@ -526,3 +581,35 @@ async fn concurrent_appends_build_one_chain() {
     assert_eq!(report.checked, 80);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
+
+/// Each test above, once per backend.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Kind::Sqlite).await;
+            })*
+        }
+        mod on_postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Kind::Postgres).await;
+            })*
+        }
+    };
+}
+
+both!(
+    appended_events_come_back_whole_and_chained,
+    every_filter_narrows_the_query,
+    cursors_page_both_ways_to_the_end,
+    the_page_size_is_capped,
+    retention_by_age_count_and_bytes_keeps_the_chain_intact,
+    the_strictest_bound_wins,
+    an_edited_column_is_found,
+    deleted_rows_are_found,
+    swapped_seqs_are_found,
+    a_rehashed_row_is_found,
+    concurrent_appends_build_one_chain,
+);

@@ -1,0 +1,180 @@
+//! The cluster state store: PostgreSQL, shared by every gateway node. It
+//! keeps what [`crate::SqliteStore`] keeps (keys, owners, quotas, bans,
+//! security events, admin tokens, discovered operations), in the tables
+//! of [`schema`], behind the same traits and with the same semantics:
+//! each method is one statement or one transaction.
+//!
+//! [`PostgresStore::connect`] fails at once when the server cannot be
+//! reached; once connected, the pool reconnects by itself (a connection
+//! is checked before use), and a query that cannot reach the server fails
+//! with [`StoreError::Unavailable`].
+
+mod admin_tokens;
+mod bans;
+mod discovery;
+mod events;
+mod keys;
+mod owners;
+mod quotas;
+mod schema;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::ConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::store::StoreError;
+
+pub use schema::SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION;
+
+/// How to reach PostgreSQL.
+#[derive(Clone)]
+pub struct PostgresOptions {
+    /// `postgres://user:password@host:5432/moat?sslmode=verify-full`.
+    pub url: String,
+    /// Connections in this node's pool.
+    pub max_connections: u32,
+    /// The limit for connecting, for waiting for a free connection, and
+    /// for one statement.
+    pub timeout: Duration,
+}
+
+impl PostgresOptions {
+    /// `url` with 16 connections and a 2 s timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The URL is left out: it may hold a password.
+impl fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresOptions")
+            .field("max_connections", &self.max_connections)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The PostgreSQL state store. Cheap to clone (a pool handle).
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    name: String,
+}
+
+/// `PostgreSQL host:port/database`, for messages: never the password.
+fn describe(options: &PgConnectOptions) -> String {
+    format!(
+        "PostgreSQL {}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options
+            .get_database()
+            .unwrap_or_else(|| options.get_username())
+    )
+}
+
+/// Parses `url`. The error never repeats the URL.
+fn parse(url: &str) -> Result<PgConnectOptions, StoreError> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(StoreError::Invalid {
+            what: "PostgreSQL URL",
+            reason: "it does not start with postgres:// or postgresql://".into(),
+        });
+    }
+    PgConnectOptions::from_str(url).map_err(|e| StoreError::Invalid {
+        what: "PostgreSQL URL",
+        reason: match e {
+            // The URL parser's messages name the problem, not the input.
+            sqlx::Error::Configuration(source) => source.to_string(),
+            _ => "it cannot be parsed".into(),
+        },
+    })
+}
+
+impl PostgresStore {
+    /// Connects (one connection at once, so a wrong URL, password or an
+    /// unreachable server fails here) without touching the schema: call
+    /// [`Self::migrate`] or check [`Self::schema_state`].
+    pub async fn connect(options: &PostgresOptions) -> Result<Self, StoreError> {
+        let timeout_ms = options.timeout.as_millis().max(1).to_string();
+        let connect = parse(&options.url)?
+            .application_name("moat")
+            .options([("statement_timeout", timeout_ms.as_str())])
+            // Queries carry no secrets, but logging one per request is noise.
+            .disable_statement_logging();
+        let name = describe(&connect);
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|source| StoreError::Connect {
+                target: name.clone(),
+                source,
+            })?;
+        Ok(Self { pool, name })
+    }
+
+    /// `PostgreSQL host:port/database`, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One round trip: the server answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Brings the schema up to date; `(from, to)` versions. Several nodes
+    /// may call it at once: one migrates, the others wait for it and find
+    /// nothing to do. [`StoreError::NewerSchema`] when the database was
+    /// migrated by a newer moat.
+    pub async fn migrate(&self) -> Result<(i64, i64), StoreError> {
+        schema::migrate(&self.pool).await
+    }
+
+    /// `(found, supported)`: the database's schema version (0: empty) and
+    /// the newest this build knows. A node that does not migrate by itself
+    /// refuses to start unless they are equal.
+    pub async fn schema_state(&self) -> Result<(i64, i64), StoreError> {
+        Ok((schema::version(&self.pool).await?, schema::SCHEMA_VERSION))
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Another store on the same database with a pool of its own: one
+    /// more node, for tests.
+    #[cfg(test)]
+    pub(crate) async fn another_for_tests(&self) -> Self {
+        let options = (*self.pool.connect_options()).clone();
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self {
+            pool,
+            name: self.name.clone(),
+        }
+    }
+
+    /// The pool, for the stores of this database and for tests.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[cfg(test)]
+mod tests;
