@@ -6,7 +6,8 @@
 //!   (`moat_state::dump`): hashes only, never a secret.
 //! - `moat db import FILE [--merge]`: load a dump in one transaction.
 //!
-//! The store is the config's `state.sqlite`, or the one `--sqlite` or
+//! The store is the one the config's `state` section names (the SQLite
+//! file, or a cluster's PostgreSQL), or the one `--sqlite` or
 //! `--postgres-url` (or `MOAT_POSTGRES_URL`) names.
 
 use std::fs::File;
@@ -162,7 +163,7 @@ pub async fn import(
 }
 
 /// The store the arguments name: `--postgres-url`, `--sqlite`, or the
-/// config's `state.sqlite`.
+/// config's `state` section.
 fn target(args: &DbArgs) -> Result<DbTarget, Failure> {
     if let Some(url) = &args.postgres_url {
         return Ok(DbTarget::Postgres(PostgresOptions::new(url.clone())));
@@ -177,7 +178,12 @@ fn target(args: &DbArgs) -> Result<DbTarget, Failure> {
                 .into(),
         ));
     };
-    Ok(DbTarget::Sqlite(load_state(config)?.sqlite))
+    Ok(
+        match moat_gateway::state::durable_target(&load_state(config)?) {
+            moat_state::DurableTarget::Sqlite(path) => DbTarget::Sqlite(path),
+            moat_state::DurableTarget::Postgres { options, .. } => DbTarget::Postgres(options),
+        },
+    )
 }
 
 fn summary(c: &Counts) -> String {
