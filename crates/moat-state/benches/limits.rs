@@ -133,6 +133,26 @@ fn limits(c: &mut Criterion) {
         })
     });
 
+    // A request with three rate limits and a quota: one call (one round
+    // trip), and the two calls of the two traits (two round trips).
+    group.bench_function("redis/three_limits_and_a_quota/one_call", |b| {
+        b.to_async(&rt).iter(|| async {
+            redis
+                .acquire_all(black_box(&three), black_box(std::slice::from_ref(&q)))
+                .await
+                .unwrap()
+        })
+    });
+    group.bench_function("redis/three_limits_and_a_quota/two_calls", |b| {
+        b.to_async(&rt).iter(|| async {
+            rate.acquire(black_box(&three)).await.unwrap();
+            quota
+                .acquire(black_box(std::slice::from_ref(&q)))
+                .await
+                .unwrap()
+        })
+    });
+
     group.finish();
     drop(server);
 }

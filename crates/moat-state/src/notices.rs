@@ -54,6 +54,10 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between two attempts to reconnect the subscriber.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// How often the subscriber checks that Redis still answers on its
+/// connection.
+const PING_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Something shared changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -277,28 +281,15 @@ async fn subscriber(
     loop {
         stats.attempts.fetch_add(1, Ordering::Relaxed);
         match subscribe_once(&conn, &channel).await {
-            Ok(mut pubsub) => {
+            Ok(pubsub) => {
                 if *stats.connects.borrow() > 0 {
                     tracing::info!(channel = %channel, "Redis notices: subscribed again");
                 }
                 let _ = tx.send(Notice::Resync);
                 stats.connects.send_modify(|n| *n += 1);
-                let mut messages = pubsub.on_message();
-                while let Some(msg) = messages.next().await {
-                    let Ok(payload) = msg.get_payload::<String>() else {
-                        continue;
-                    };
-                    match Notice::from_json(&payload) {
-                        Some(notice) => {
-                            let _ = tx.send(notice);
-                        }
-                        None => {
-                            tracing::debug!(channel = %channel, "Redis notices: ignored an unknown notice")
-                        }
-                    }
-                }
-                // The stream ends when the connection is lost; the first
-                // attempt to reconnect waits the shortest backoff.
+                listen(&conn, &channel, pubsub, &tx).await;
+                // The connection is lost; the first attempt to reconnect
+                // waits the shortest backoff.
                 failures = 1;
                 tracing::warn!(channel = %channel, "Redis notices: connection lost; reconnecting");
             }
@@ -314,6 +305,46 @@ async fn subscriber(
             random.hash_one(stats.attempts.load(Ordering::Relaxed)),
         ))
         .await;
+    }
+}
+
+/// Forwards the subscription's notices to `tx` until the connection is
+/// lost: closed, or silent to a `PING` for longer than the timeout (a hung
+/// server, a dropped route), which a closed stream alone would not show.
+async fn listen(
+    conn: &RedisConn,
+    channel: &str,
+    pubsub: ::redis::aio::PubSub,
+    tx: &broadcast::Sender<Notice>,
+) {
+    let (mut sink, mut messages) = pubsub.split();
+    let mut ping = tokio::time::interval(PING_INTERVAL);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate; the subscription has just answered.
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            msg = messages.next() => {
+                let Some(msg) = msg else { return };
+                let Ok(payload) = msg.get_payload::<String>() else {
+                    continue;
+                };
+                match Notice::from_json(&payload) {
+                    Some(notice) => {
+                        let _ = tx.send(notice);
+                    }
+                    None => {
+                        tracing::debug!(channel = %channel, "Redis notices: ignored an unknown notice");
+                    }
+                }
+            }
+            _ = ping.tick() => {
+                let answered = tokio::time::timeout(conn.timeout(), sink.ping::<String>()).await;
+                if !matches!(answered, Ok(Ok(_))) {
+                    return;
+                }
+            }
+        }
     }
 }
 

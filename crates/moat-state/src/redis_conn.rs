@@ -271,6 +271,17 @@ impl RedisConn {
             .await
     }
 
+    /// Runs a pipeline (one round trip) within the timeout, keeping `is_up`
+    /// current.
+    pub(crate) async fn pipeline<T: ::redis::FromRedisValue>(
+        &self,
+        pipe: &::redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.inner.conn.clone();
+        self.bounded(async move { pipe.query_async::<T>(&mut conn).await })
+            .await
+    }
+
     /// Loads a script, so a broken one shows at start rather than on the
     /// first request (after a Redis restart `EVALSHA` loads it again).
     pub(crate) async fn load(&self, script: &::redis::Script) -> Result<(), StoreError> {

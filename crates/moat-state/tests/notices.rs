@@ -121,6 +121,21 @@ async fn after_a_redis_restart_resync_comes_and_notices_flow_again() {
 }
 
 #[tokio::test]
+async fn a_hung_redis_is_noticed_and_resync_follows() {
+    let server = RedisServer::start();
+    let b = Notices::connect(&options(&server, "h")).await.unwrap();
+    let mut rx = b.subscribe();
+    // A server that stops answering keeps its connections open: only the
+    // subscriber's pings (every second, answer within the 1 s timeout)
+    // show it. Hung for 3 s, then back.
+    server.signal("STOP");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.signal("CONT");
+    assert_eq!(next(&mut rx).await, Notice::Resync);
+    assert!(b.connects() >= 2);
+}
+
+#[tokio::test]
 async fn one_type_for_both_modes() {
     let server = RedisServer::start();
     let sinks: Vec<Box<dyn NoticeSink>> = vec![

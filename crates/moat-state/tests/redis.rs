@@ -581,3 +581,118 @@ async fn certificate_checks_cannot_be_turned_off() {
     let refused = message(RedisConn::connect(&conn_options(insecure, None)).await);
     assert!(refused.contains("#"), "{refused}");
 }
+
+/// A TCP proxy to `port` that holds every chunk the client sends for
+/// `delay` before passing it on: each round trip then costs at least
+/// `delay`, so elapsed time counts round trips.
+async fn slow_proxy(port: u16, delay: Duration) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
+            let server = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let (mut client_rx, mut client_tx) = client.into_split();
+            let (mut server_rx, mut server_tx) = server.into_split();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = client_rx.read(&mut buf).await {
+                    tokio::time::sleep(delay).await;
+                    if server_tx.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut server_rx, &mut client_tx).await;
+            });
+        }
+    });
+    proxy_port
+}
+
+#[tokio::test]
+async fn a_request_costs_one_round_trip_however_many_limits_apply() {
+    const DELAY: Duration = Duration::from_millis(100);
+    let server = RedisServer::start();
+    let port = slow_proxy(server.port(), DELAY).await;
+    let conn = RedisConn::connect(&ConnOptions {
+        url: format!("redis://127.0.0.1:{port}/"),
+        prefix: "rt".to_string(),
+        timeout: Duration::from_secs(2),
+        ca: None,
+    })
+    .await
+    .unwrap();
+    let limiter = RedisLimiter::new(conn).await.unwrap();
+    let rates = [
+        rate("ip:203.0.113.7", 100, HOUR, 100),
+        rate("user:alice", 100, HOUR, 100),
+        rate("op:export", 100, HOUR, 100),
+    ];
+    let quotas = [
+        quota("orders:alice", 100, HOUR),
+        quota("orders:shop", 100, HOUR),
+    ];
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (r, q) = limiter.acquire_all(&rates, &quotas).await.unwrap();
+        let elapsed = started.elapsed();
+        assert!(r.iter().chain(&q).all(|d| d.allowed));
+        assert_eq!((r.len(), q.len()), (3, 2));
+        // One round trip: one delay. Five round trips would be five.
+        assert!(
+            elapsed >= DELAY && elapsed < 2 * DELAY,
+            "3 rate limits and 2 quotas took {elapsed:?}"
+        );
+    }
+    // Each trait call alone is one round trip too.
+    let started = Instant::now();
+    RateLimitStore::acquire(&limiter, &rates).await.unwrap();
+    assert!(started.elapsed() < 2 * DELAY, "{:?}", started.elapsed());
+    // Every call counted once on every key it covers.
+    let (r, q) = limiter.acquire_all(&rates, &quotas).await.unwrap();
+    assert!(r.iter().all(|d| d.remaining == 100 - 5), "{r:?}");
+    assert!(q.iter().all(|d| d.remaining == 100 - 4), "{q:?}");
+}
+
+#[tokio::test]
+async fn a_quota_refusal_gives_the_rate_limits_back_in_the_same_call() {
+    let server = RedisServer::start();
+    let redis = limiter(&server, "both").await;
+    let rates = [rate("ip:a", 1, HOUR, 2)];
+    let quotas = [quota("orders:a", 1, HOUR)];
+    let (r, q) = redis.acquire_all(&rates, &quotas).await.unwrap();
+    assert!(r[0].allowed && q[0].allowed);
+    // The quota is used up: refused, and the rate limit keeps its 2 left.
+    for _ in 0..3 {
+        let (r, q) = redis.acquire_all(&rates, &quotas).await.unwrap();
+        assert!(r[0].allowed && !q[0].allowed, "{r:?} {q:?}");
+    }
+    let (r, _) = redis.acquire_all(&rates, &[]).await.unwrap();
+    assert_eq!((r[0].allowed, r[0].remaining), (true, 0));
+}
+
+#[tokio::test]
+async fn scripts_come_back_after_a_script_flush() {
+    let server = RedisServer::start();
+    let redis = limiter(&server, "flush").await;
+    let rates = [rate("ip:f", 100, HOUR, 100)];
+    let quotas = [quota("orders:f", 100, HOUR)];
+    redis.acquire_all(&rates, &quotas).await.unwrap();
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = ::redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let (r, q) = redis.acquire_all(&rates, &quotas).await.unwrap();
+    // Counted once each, not twice.
+    assert_eq!((r[0].remaining, q[0].remaining), (100 - 2, 100 - 2));
+}

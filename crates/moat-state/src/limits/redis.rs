@@ -20,24 +20,25 @@
 //! itself after a Redis restart) that reads the clock with `TIME`, so every
 //! node decides on the server's clock, and mirrors [`Gcra::decide`] and
 //! [`SlidingWindow::decide`]: the same allow condition, `remaining`,
-//! `reset` and `retry_after`. A script run in *peek* mode decides without
-//! writing.
+//! `reset` and `retry_after`.
 //!
 //! # Several limits per request
 //!
 //! [`RateLimitStore::acquire`] promises that a request one check refuses
 //! consumes from none. Here that is per-key atomicity plus compensation:
-//! the checks are decided in order, each atomically on its own key; after a
-//! refusal the remaining checks are only peeked at, and the units the
-//! earlier checks took are given back by a refund script (GCRA: the TAT
+//! every check's script is sent in one pipeline, so a request costs one
+//! round trip however many limits and quotas apply
+//! ([`RedisLimiter::acquire_all`] decides both kinds together); each script
+//! takes its cost atomically on its own key, and when any refuses, the
+//! units the others took are given back by a refund script (GCRA: the TAT
 //! minus `interval * cost`, not below now; quota: the count minus `cost`,
-//! not below zero). A multi-key script would be atomic across keys, but the
-//! keys of one request (per address, per consumer, per operation) hash to
-//! different cluster slots, which Redis Cluster refuses in one script; one
-//! key per script works on a single server and on a cluster alike. Between
-//! a take and its refund another request may see a limit as a little more
-//! used than it is: the error is one request's cost, for one round trip,
-//! and only ever strict.
+//! not below zero), a second round trip on refusals only. A multi-key
+//! script would be atomic across keys, but the keys of one request (per
+//! address, per consumer, per operation) hash to different cluster slots,
+//! which Redis Cluster refuses in one script; one key per script works on a
+//! single server and on a cluster alike. Between a take and its refund
+//! another request may see a limit as a little more used than it is: the
+//! error is one request's cost, for one round trip, and only ever strict.
 //!
 //! # Precision
 //!
@@ -73,7 +74,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use ::redis::Script;
+use ::redis::{ErrorKind, Script, ScriptInvocation, ServerErrorKind};
 use async_trait::async_trait;
 
 use super::{Gcra, LimitCheck, LimitDecision, QuotaStore, RateLimitStore, SlidingWindow};
@@ -82,7 +83,7 @@ use crate::redis_conn::{RedisConn, RedisOptions as ConnOptions};
 use crate::store::StoreError;
 
 /// GCRA decision. KEYS[1]: the TAT key. ARGV: interval (ns), tolerance (ns),
-/// cost, peek (1: decide without writing). Returns {allowed, remaining,
+/// cost. Returns {allowed, remaining,
 /// reset ns, retry_after ns}.
 const GCRA_DECIDE: &str = r"
 local interval = tonumber(ARGV[1])
@@ -109,15 +110,13 @@ if allow_at > 0 then
   return {0, 0, d, allow_at}
 end
 local remaining = math.floor((tolerance + interval - new_d) / interval)
-if ARGV[4] ~= '1' then
-  local total = now_n + new_d
-  local carry = math.floor(total / 1000000000)
-  local ns = total - carry * 1000000000
-  if ns < 0 then ns = ns + 1000000000; carry = carry - 1 end
-  if ns >= 1000000000 then ns = ns - 1000000000; carry = carry + 1 end
-  redis.call('SET', KEYS[1], string.format('%d%09d', now_s + carry, ns),
-    'PX', math.floor(new_d / 1000000) + 1)
-end
+local total = now_n + new_d
+local carry = math.floor(total / 1000000000)
+local ns = total - carry * 1000000000
+if ns < 0 then ns = ns + 1000000000; carry = carry - 1 end
+if ns >= 1000000000 then ns = ns - 1000000000; carry = carry + 1 end
+redis.call('SET', KEYS[1], string.format('%d%09d', now_s + carry, ns),
+  'PX', math.floor(new_d / 1000000) + 1)
 return {1, remaining, new_d, 0}
 ";
 
@@ -149,7 +148,7 @@ redis.call('SET', KEYS[1], string.format('%d%09d', now_s + carry, ns),
 return 1
 ";
 
-/// Quota decision. KEYS[1]: the hash. ARGV: limit, window (ns), cost, peek.
+/// Quota decision. KEYS[1]: the hash. ARGV: limit, window (ns), cost.
 /// Returns {allowed, remaining, reset ns, retry_after ns (-1: never),
 /// window index}.
 const QUOTA_DECIDE: &str = r"
@@ -185,10 +184,8 @@ elseif prev > 0 then
   reset = rest * 1000
 end
 if used + cost <= limit then
-  if ARGV[4] ~= '1' then
-    redis.call('HSET', KEYS[1], 'i', index, 'c', cur + cost, 'p', prev)
-    redis.call('PEXPIRE', KEYS[1], math.ceil(((index + 2) * w - now) / 1000))
-  end
+  redis.call('HSET', KEYS[1], 'i', index, 'c', cur + cost, 'p', prev)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(((index + 2) * w - now) / 1000))
   return {1, limit - used - cost, reset, 0, index}
 end
 local retry = nil
@@ -331,41 +328,10 @@ impl Scripts<'_> {
         format!("{}:q:{{{key}}}", self.0.prefix())
     }
 
-    async fn gcra_decide(
-        &self,
-        c: &LimitCheck<Gcra>,
-        peek: bool,
-    ) -> Result<LimitDecision, StoreError> {
-        let mut call = GCRA_DECIDE_SCRIPT.key(self.rate_key(&c.key));
-        call.arg(c.rule.interval)
-            .arg(c.rule.tolerance)
-            .arg(c.cost.max(1))
-            .arg(if peek { "1" } else { "0" });
-        decision(&self.0.run::<Vec<i64>>(&call).await?)
-    }
-
     async fn gcra_refund(&self, c: &LimitCheck<Gcra>) -> Result<(), StoreError> {
         let mut call = GCRA_REFUND_SCRIPT.key(self.rate_key(&c.key));
         call.arg(c.rule.interval).arg(c.cost.max(1));
         self.0.run::<i64>(&call).await.map(|_| ())
-    }
-
-    /// A quota decision and the window index it was counted in.
-    async fn quota_decide(
-        &self,
-        c: &LimitCheck<SlidingWindow>,
-        peek: bool,
-    ) -> Result<(LimitDecision, i64), StoreError> {
-        let mut call = QUOTA_DECIDE_SCRIPT.key(self.quota_key(&c.key));
-        call.arg(c.rule.limit)
-            .arg(c.rule.window)
-            .arg(c.cost.max(1))
-            .arg(if peek { "1" } else { "0" });
-        let v = self.0.run::<Vec<i64>>(&call).await?;
-        let index = v.get(4).copied().ok_or_else(|| {
-            StoreError::Redis("the quota script answered no window index".to_string())
-        })?;
-        Ok((decision(&v)?, index))
     }
 
     async fn quota_refund(
@@ -376,6 +342,60 @@ impl Scripts<'_> {
         let mut call = QUOTA_REFUND_SCRIPT.key(self.quota_key(&c.key));
         call.arg(index).arg(c.cost.max(1));
         self.0.run::<i64>(&call).await.map(|_| ())
+    }
+
+    /// The decision script for one check, taking its cost.
+    fn decide_call(&self, check: Check<'_>) -> ScriptInvocation<'static> {
+        match check {
+            Check::Rate(c) => {
+                let mut call = GCRA_DECIDE_SCRIPT.key(self.rate_key(&c.key));
+                call.arg(c.rule.interval)
+                    .arg(c.rule.tolerance)
+                    .arg(c.cost.max(1));
+                call
+            }
+            Check::Quota(c) => {
+                let mut call = QUOTA_DECIDE_SCRIPT.key(self.quota_key(&c.key));
+                call.arg(c.rule.limit).arg(c.rule.window).arg(c.cost.max(1));
+                call
+            }
+        }
+    }
+
+    /// Every check's decision script in one pipeline (one round trip). Each
+    /// script is still atomic on its own key. Answers per check: a script
+    /// that Redis no longer knows (after a restart) is run again alone,
+    /// which loads it.
+    async fn decide_all(
+        &self,
+        checks: &[Check<'_>],
+    ) -> Result<Vec<Result<Vec<i64>, StoreError>>, StoreError> {
+        let calls: Vec<ScriptInvocation<'static>> =
+            checks.iter().map(|c| self.decide_call(*c)).collect();
+        let mut pipe = ::redis::pipe();
+        pipe.ignore_errors();
+        for call in &calls {
+            pipe.invoke_script(call);
+        }
+        let answers: Vec<::redis::RedisResult<Vec<i64>>> = self.0.pipeline(&pipe).await?;
+        if answers.len() != calls.len() {
+            return Err(StoreError::Redis(format!(
+                "a pipeline of {} limit scripts got {} answers",
+                calls.len(),
+                answers.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(calls.len());
+        for (call, answer) in calls.iter().zip(answers) {
+            out.push(match answer {
+                Ok(v) => Ok(v),
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    self.0.run::<Vec<i64>>(call).await
+                }
+                Err(e) => Err(self.0.error(&e)),
+            });
+        }
+        Ok(out)
     }
 
     /// Gives back every taken unit; the first error, after trying all.
@@ -392,6 +412,13 @@ impl Scripts<'_> {
         }
         first
     }
+}
+
+/// One check of a request, of either kind.
+#[derive(Clone, Copy)]
+enum Check<'a> {
+    Rate(&'a LimitCheck<Gcra>),
+    Quota(&'a LimitCheck<SlidingWindow>),
 }
 
 /// Units an `acquire` took and may have to give back.
@@ -439,6 +466,70 @@ impl RedisLimiter {
         self.conn.is_up()
     }
 
+    /// Decides a request's rate limits and quotas together, in one round
+    /// trip however many there are: when all allow, each consumes its
+    /// cost; when any refuses, none does (what the others took is given
+    /// back before this returns, a second round trip on refusals only).
+    /// Answers in the order of `rates`, then of `quotas`.
+    pub async fn acquire_all(
+        &self,
+        rates: &[LimitCheck<Gcra>],
+        quotas: &[LimitCheck<SlidingWindow>],
+    ) -> Result<(Vec<LimitDecision>, Vec<LimitDecision>), StoreError> {
+        let checks: Vec<Check<'_>> = rates
+            .iter()
+            .map(Check::Rate)
+            .chain(quotas.iter().map(Check::Quota))
+            .collect();
+        if checks.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let answers = self.scripts().decide_all(&checks).await?;
+        let mut decisions = Vec::with_capacity(checks.len());
+        let mut taken = Vec::new();
+        let mut failed = None;
+        for (check, answer) in checks.iter().zip(answers) {
+            let decided = answer.and_then(|v| {
+                let d = decision(&v)?;
+                let index = v.get(4).copied();
+                Ok((d, index))
+            });
+            match (decided, check) {
+                (Ok((d, _)), Check::Rate(c)) => {
+                    if d.allowed {
+                        taken.push(Taken::Rate(std::borrow::Cow::Borrowed(*c)));
+                    }
+                    decisions.push(d);
+                }
+                (Ok((d, Some(index))), Check::Quota(c)) => {
+                    if d.allowed {
+                        taken.push(Taken::Quota(std::borrow::Cow::Borrowed(*c), index));
+                    }
+                    decisions.push(d);
+                }
+                (Ok((_, None)), Check::Quota(_)) => {
+                    failed.get_or_insert(StoreError::Redis(
+                        "the quota script answered no window index".to_string(),
+                    ));
+                }
+                (Err(e), _) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failed {
+            self.compensate_later(taken);
+            return Err(e);
+        }
+        if decisions.iter().any(|d| !d.allowed) {
+            // The request is refused either way; a failed refund only
+            // leaves a limit a little more used, and shows in `is_up`.
+            let _ = self.scripts().refund_all(&taken).await;
+        }
+        let quota_decisions = decisions.split_off(rates.len());
+        Ok((decisions, quota_decisions))
+    }
+
     fn scripts(&self) -> Scripts<'_> {
         Scripts(&self.conn)
     }
@@ -463,33 +554,7 @@ impl RedisLimiter {
 #[async_trait]
 impl RateLimitStore for RedisLimiter {
     async fn acquire(&self, checks: &[LimitCheck<Gcra>]) -> Result<Vec<LimitDecision>, StoreError> {
-        let mut out = Vec::with_capacity(checks.len());
-        let mut taken = Vec::new();
-        let mut refused = false;
-        for c in checks {
-            match self.scripts().gcra_decide(c, refused).await {
-                Ok(d) => {
-                    if refused {
-                        // Peeked: nothing taken.
-                    } else if d.allowed {
-                        taken.push(Taken::Rate(std::borrow::Cow::Borrowed(c)));
-                    } else {
-                        refused = true;
-                    }
-                    out.push(d);
-                }
-                Err(e) => {
-                    self.compensate_later(taken);
-                    return Err(e);
-                }
-            }
-        }
-        if refused {
-            // The request is refused either way; a failed refund only
-            // leaves a limit a little more used, and shows in `is_up`.
-            let _ = self.scripts().refund_all(&taken).await;
-        }
-        Ok(out)
+        self.acquire_all(checks, &[]).await.map(|(rates, _)| rates)
     }
 
     async fn refund(&self, checks: &[LimitCheck<Gcra>]) -> Result<(), StoreError> {
@@ -507,31 +572,9 @@ impl QuotaStore for RedisLimiter {
         &self,
         checks: &[LimitCheck<SlidingWindow>],
     ) -> Result<Vec<LimitDecision>, StoreError> {
-        let mut out = Vec::with_capacity(checks.len());
-        let mut taken = Vec::new();
-        let mut refused = false;
-        for c in checks {
-            match self.scripts().quota_decide(c, refused).await {
-                Ok((d, index)) => {
-                    if refused {
-                        // Peeked: nothing taken.
-                    } else if d.allowed {
-                        taken.push(Taken::Quota(std::borrow::Cow::Borrowed(c), index));
-                    } else {
-                        refused = true;
-                    }
-                    out.push(d);
-                }
-                Err(e) => {
-                    self.compensate_later(taken);
-                    return Err(e);
-                }
-            }
-        }
-        if refused {
-            let _ = self.scripts().refund_all(&taken).await;
-        }
-        Ok(out)
+        self.acquire_all(&[], checks)
+            .await
+            .map(|(_, quotas)| quotas)
     }
 }
 
