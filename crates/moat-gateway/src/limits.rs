@@ -14,7 +14,7 @@ use moat_guard::limits::{KeyContext, Limit, LimitRule};
 use moat_state::StoreError;
 use moat_state::limits::{
     Gcra, LimitCheck, LimitDecision, MemoryLimiter, QuotaStore, RateLimitStore, RedisLimiter,
-    RedisOptions, SlidingWindow,
+    SlidingWindow,
 };
 
 use crate::telemetry;
@@ -193,13 +193,25 @@ fn fingerprint(cfg: &RateLimitingConfig) -> String {
     let redis = cfg
         .redis
         .as_ref()
-        .map(|r| format!("{}|{:?}|{}", r.url.expose(), r.timeout, r.prefix))
+        .map(|r| format!("{}|{:?}|{}|{:?}", r.url.expose(), r.timeout, r.prefix, r.ca))
         .unwrap_or_default();
     let backend = match cfg.backend {
         LimitBackend::Memory => "memory",
         LimitBackend::Redis => "redis",
     };
     format!("{backend}|{}|{redis}", cfg.max_keys)
+}
+
+/// The Redis settings as the Redis users take them.
+pub(crate) fn redis_options(
+    redis: &moat_config::RedisConfig,
+) -> moat_state::redis_conn::RedisOptions {
+    moat_state::redis_conn::RedisOptions {
+        url: redis.url.expose().to_string(),
+        prefix: redis.prefix.clone(),
+        timeout: redis.timeout,
+        ca: redis.ca.clone(),
+    }
 }
 
 /// How often idle keys are swept from the memory limiter.
@@ -218,11 +230,7 @@ pub async fn connect_shared(
         return Err("`backend: redis` without a `redis` section".to_string());
     };
     let lazy = Arc::new(LazyRedis {
-        url: redis.url.expose().to_string(),
-        options: RedisOptions {
-            prefix: redis.prefix.clone(),
-            timeout: redis.timeout,
-        },
+        options: redis_options(redis),
         connected: tokio::sync::OnceCell::new(),
         last_attempt: std::sync::Mutex::new(None),
     });
@@ -243,8 +251,7 @@ const CONNECT_RETRY: Duration = Duration::from_secs(1);
 /// A Redis limiter connected on first success. Once connected, the client
 /// reconnects by itself.
 struct LazyRedis {
-    url: String,
-    options: RedisOptions,
+    options: moat_state::redis_conn::RedisOptions,
     connected: tokio::sync::OnceCell<RedisLimiter>,
     last_attempt: std::sync::Mutex<Option<std::time::Instant>>,
 }
@@ -265,7 +272,10 @@ impl LazyRedis {
             *last = Some(std::time::Instant::now());
         }
         self.connected
-            .get_or_try_init(|| RedisLimiter::connect(&self.url, self.options.clone()))
+            .get_or_try_init(|| async {
+                let conn = moat_state::redis_conn::RedisConn::connect(&self.options).await?;
+                RedisLimiter::new(conn).await
+            })
             .await
     }
 }

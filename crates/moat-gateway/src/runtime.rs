@@ -728,35 +728,46 @@ fn open_state(
 /// read them (without connecting): a URL the Redis client cannot parse
 /// would otherwise only show as a backend that never answers.
 fn check_redis(loaded: &LoadedConfig, errors: &mut Diagnostics) {
-    let limiting = &loaded.config.rate_limiting;
-    let Some(redis) = limiting
+    let cfg = &loaded.config;
+    let limiting = &cfg.rate_limiting;
+    // A cluster's counters use `state.redis` unless `rate_limiting` names
+    // its own: check each section where it is written.
+    let own = loaded.document.position("/rate_limiting/redis").is_some();
+    let mut sections = Vec::new();
+    if let Some(redis) = limiting
         .redis
         .as_ref()
-        .filter(|_| limiting.backend == moat_config::LimitBackend::Redis)
-    else {
-        return;
-    };
-    let options = moat_state::limits::RedisOptions {
-        prefix: redis.prefix.clone(),
-        timeout: redis.timeout,
-    };
-    for (setting, problem) in options.problems(redis.url.expose()) {
-        use moat_state::limits::RedisSetting;
-        let doc = &loaded.document;
-        errors.push(match setting {
-            RedisSetting::Url => doc
-                .secret_error_at(
-                    "/rate_limiting/redis/url",
-                    format!("the Redis URL is invalid: {problem}"),
-                )
-                .with_hint("redis://[user:password@]host[:port][/db], or rediss:// for TLS"),
-            RedisSetting::Prefix => doc
-                .error_at("/rate_limiting/redis/prefix", problem)
-                .with_hint("`{` and `}` would change which keys Redis Cluster keeps together"),
-            RedisSetting::Timeout => doc
-                .error_at("/rate_limiting/redis/timeout", problem)
-                .with_hint("e.g. 100ms"),
-        });
+        .filter(|_| limiting.backend == moat_config::LimitBackend::Redis && own)
+    {
+        sections.push(("/rate_limiting/redis", redis));
+    }
+    if let Some(redis) = cfg
+        .state
+        .redis
+        .as_ref()
+        .filter(|_| cfg.state.backend == moat_config::StateBackend::Cluster)
+    {
+        sections.push(("/state/redis", redis));
+    }
+    for (section, redis) in sections {
+        for (setting, problem) in crate::limits::redis_options(redis).problems() {
+            use moat_state::redis_conn::RedisSetting;
+            let doc = &loaded.document;
+            errors.push(match setting {
+                RedisSetting::Url => doc
+                    .secret_error_at(
+                        &format!("{section}/url"),
+                        format!("the Redis URL is invalid: {problem}"),
+                    )
+                    .with_hint("redis://[user:password@]host[:port][/db], or rediss:// for TLS (with `ca` only)"),
+                RedisSetting::Prefix => doc
+                    .error_at(&format!("{section}/prefix"), problem)
+                    .with_hint("`{` and `}` would change which keys Redis Cluster keeps together"),
+                RedisSetting::Timeout => doc
+                    .error_at(&format!("{section}/timeout"), problem)
+                    .with_hint("e.g. 100ms"),
+            });
+        }
     }
 }
 

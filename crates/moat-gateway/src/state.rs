@@ -176,12 +176,7 @@ pub(crate) fn cluster_redis(cfg: &StateConfig) -> Option<RedisOptions> {
         .redis
         .as_ref()
         .filter(|_| cfg.backend == moat_config::StateBackend::Cluster)?;
-    Some(RedisOptions {
-        url: redis.url.expose().to_string(),
-        prefix: redis.prefix.clone(),
-        timeout: redis.timeout,
-        ca: redis.ca.clone(),
-    })
+    Some(crate::limits::redis_options(redis))
 }
 
 /// The durable store the `state` section names.

@@ -55,9 +55,9 @@ impl DurableStore {
     /// PostgreSQL and migrates it, or checks its schema is current.
     pub async fn open(target: &DurableTarget) -> Result<Self, StoreError> {
         match target {
-            DurableTarget::Sqlite(path) => {
-                Ok(DurableStore::Sqlite(Arc::new(SqliteStore::open(path).await?)))
-            }
+            DurableTarget::Sqlite(path) => Ok(DurableStore::Sqlite(Arc::new(
+                SqliteStore::open(path).await?,
+            ))),
             DurableTarget::Postgres { options, migrate } => {
                 let store = PostgresStore::connect(options).await?;
                 if *migrate {

@@ -141,7 +141,10 @@ async fn until_ready_says(node: &Moat, text: &str) -> String {
             assert_eq!(status, 200, "a degraded node still serves: {body}");
             return body;
         }
-        assert!(Instant::now() < deadline, "readyz never said {text:?}: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "readyz never said {text:?}: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -263,7 +266,10 @@ async fn three_nodes_behave_as_one() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let allowed = allowed.load(Ordering::Relaxed) as f64;
-    assert!(refused.load(Ordering::Relaxed) > 0, "offer more than the rate");
+    assert!(
+        refused.load(Ordering::Relaxed) > 0,
+        "offer more than the rate"
+    );
     let expected = 150.0 * elapsed + 10.0;
     let error = (allowed - expected).abs() / expected;
     println!(
@@ -368,7 +374,8 @@ async fn postgres_killed_and_restarted_under_traffic() {
     for node in &cl.nodes {
         assert_eq!(call(node, &key, "/items").await, 200);
     }
-    let (status, body) = admin_post(&cl.nodes[1], "/admin/keys", json!({"consumer": "alice"})).await;
+    let (status, body) =
+        admin_post(&cl.nodes[1], "/admin/keys", json!({"consumer": "alice"})).await;
     assert_eq!(status, 503, "{body}");
     let mut sent = 0;
     for (i, node) in cl.nodes.iter().enumerate() {
@@ -408,7 +415,8 @@ async fn postgres_killed_and_restarted_under_traffic() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (status, made) = admin_post(&cl.nodes[1], "/admin/keys", json!({"consumer": "alice"})).await;
+    let (status, made) =
+        admin_post(&cl.nodes[1], "/admin/keys", json!({"consumer": "alice"})).await;
     assert_eq!(status, 201, "{made}");
     let (ok, out, err) = moat_cli(cl.dir.path(), &["audit", "verify"]);
     assert!(ok, "{out}{err}");
