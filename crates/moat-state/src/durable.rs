@@ -148,3 +148,42 @@ impl DurableStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn both_backends_answer_through_one_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let sqlite = DurableStore::Sqlite(Arc::new(SqliteStore::open(&path).await.unwrap()));
+        let (server, pg) = crate::tests::postgres().await;
+        let pg = DurableStore::Postgres(Arc::new(pg));
+        assert_eq!(sqlite.name(), format!("SQLite file {}", path.display()));
+        assert_eq!(
+            pg.name(),
+            format!("PostgreSQL 127.0.0.1:{}/moat", server.port())
+        );
+        for store in [&sqlite, &pg] {
+            store.ping().await.unwrap();
+            let (found, supported) = store.schema_state().await.unwrap();
+            assert_eq!(found, supported);
+            assert_eq!(store.migrate().await.unwrap(), (found, found));
+            assert!(store.keys().list(None).await.unwrap().is_empty());
+            assert!(store.bans().list(0).await.unwrap().is_empty());
+            assert!(store.discovery().discovered().await.unwrap().is_empty());
+            assert!(store.admin_tokens().list_tokens().await.unwrap().is_empty());
+            assert_eq!(store.events().append(&[]).await.unwrap(), 0);
+            let object = crate::ObjectKey {
+                api: "a".into(),
+                kind: "k".into(),
+                id: "1".into(),
+            };
+            assert_eq!(store.owners().owner(&object).await.unwrap(), None);
+            assert!(store.quotas().acquire(&[]).await.unwrap().is_empty());
+        }
+        pg.close().await;
+        assert!(matches!(pg.ping().await, Err(StoreError::Unavailable(_))));
+    }
+}

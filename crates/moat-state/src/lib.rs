@@ -13,16 +13,19 @@
 //!   verification needs no database round trip per request, with
 //!   revocation bounded by its revalidation time.
 //! - [`OwnershipStore`]: which consumer created which object, for
-//!   object-level authorization; [`SqliteStore`] and [`MemoryOwnership`].
+//!   object-level authorization; [`SqliteStore`], [`PostgresStore`] and
+//!   [`MemoryOwnership`].
 //! - [`BanStore`]: banned addresses, networks and consumers;
-//!   [`SqliteStore`] and [`MemoryBans`]. [`BanList`] is the gateway's
+//!   [`SqliteStore`], [`PostgresStore`] and [`MemoryBans`]. [`BanList`] is the gateway's
 //!   in-memory view, checked on every request.
 //! - [`events::EventStore`]: security events in a hash chain, with
-//!   retention and verification; [`SqliteStore`] implements it.
+//!   retention and verification; [`SqliteStore`] and [`PostgresStore`].
 //! - [`AdminTokenStore`]: hashed bearer tokens with a role for the admin
-//!   API; [`SqliteStore`].
+//!   API; [`SqliteStore`] and [`PostgresStore`].
 //! - [`DiscoveryStore`]: operations and their shapes discovered in the
-//!   gateway's traffic; [`SqliteStore`].
+//!   gateway's traffic; [`SqliteStore`] and [`PostgresStore`].
+//! - [`dump`]: the durable state as portable JSON Lines, for `moat db
+//!   export` and `moat db import`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -6,8 +6,8 @@
 //!   evidence: never a credential, never a whole payload.
 //! - [`EventStore`]: what a backend does: append (chaining each event to
 //!   the one before), query with filters and a cursor, apply retention,
-//!   verify the chain. [`crate::SqliteStore`] implements it; PostgreSQL
-//!   will implement the same trait for clusters.
+//!   verify the chain. [`crate::SqliteStore`] and [`crate::PostgresStore`]
+//!   implement it.
 //! - [`chain`]: the hash chain, shared by every backend and by
 //!   `moat audit verify`.
 

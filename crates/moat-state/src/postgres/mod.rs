@@ -5,9 +5,13 @@
 //! each method is one statement or one transaction.
 //!
 //! [`PostgresStore::connect`] fails at once when the server cannot be
-//! reached; once connected, the pool reconnects by itself (a connection
-//! is checked before use), and a query that cannot reach the server fails
-//! with [`StoreError::Unavailable`].
+//! reached. Once connected, the pool reconnects by itself: a query that
+//! cannot reach the server fails with [`StoreError::Unavailable`], and a
+//! connection that failed is closed and replaced by a new one. Pooled
+//! connections are not pinged before each use (that round trip more than
+//! doubled a key lookup), so after the server restarts, each idle
+//! connection fails one query before it is replaced; callers already
+//! handle `Unavailable` (the key cache serves stale entries meanwhile).
 
 mod admin_tokens;
 mod bans;
@@ -114,6 +118,9 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.timeout)
+            // See the module's documentation: a failed connection is
+            // dropped on release instead of pinging every one on acquire.
+            .test_before_acquire(false)
             .connect_with(connect)
             .await
             .map_err(|source| StoreError::Connect {

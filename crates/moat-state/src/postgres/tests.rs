@@ -177,7 +177,14 @@ async fn a_server_that_goes_away_is_unavailable_until_it_returns() {
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert!(store.ping().await.is_err());
     server.restart();
-    // The pool replaces its dead connections by itself.
+    // The pool replaces its dead connections by itself: each idle one
+    // fails at most one query (16 at most: the pool's size).
+    let mut failures = 0;
+    while let Err(e) = store.ping().await {
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+        failures += 1;
+        assert!(failures <= 16, "the pool does not recover: {e}");
+    }
     store.ping().await.unwrap();
     keys.verify(issued.expose(), crate::unix_now())
         .await
@@ -269,4 +276,94 @@ async fn admin_tokens_discovery_and_quotas_are_shared_by_nodes() {
         .unwrap();
     assert_eq!(verified.key_id, created.key_id);
     assert_eq!(KeyStore::list(&b, Some("alice")).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_counting_claiming_and_flushing_at_once_agree() {
+    use crate::limits::{LimitCheck, QuotaStore, SlidingWindow};
+    use crate::{ObjectKey, OwnershipStore, Recorded};
+    let (_server, first) = postgres().await;
+    let keys = KeyManager::new(Arc::new(first.clone()), PEPPER).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        ids.push(
+            keys.create(&format!("c{i}"), None, &[], None)
+                .await
+                .unwrap()
+                .0
+                .key_id,
+        );
+    }
+    let day = Duration::from_secs(86_400);
+    // Two limits in opposite orders on alternate requests: the row locks
+    // are taken in key order whatever the order of the checks.
+    let checks = |flip: bool| {
+        let mut c = vec![
+            LimitCheck {
+                key: "shop:orders:alice".to_string(),
+                rule: SlidingWindow::new(25, day).unwrap(),
+                cost: 1,
+            },
+            LimitCheck {
+                key: "shop:all:alice".to_string(),
+                rule: SlidingWindow::new(1000, day).unwrap(),
+                cost: 1,
+            },
+        ];
+        if flip {
+            c.reverse();
+        }
+        c
+    };
+    let mut tasks = Vec::new();
+    for node in 0..4u32 {
+        let store = first.another_for_tests().await;
+        let ids = ids.clone();
+        let checks = checks(node % 2 == 1);
+        tasks.push(tokio::spawn(async move {
+            let mut allowed = 0;
+            let mut new_owner = 0;
+            for i in 0..10i64 {
+                if QuotaStore::acquire(&store, &checks)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .all(|d| d.allowed)
+                {
+                    allowed += 1;
+                }
+                let object = ObjectKey {
+                    api: "shop".into(),
+                    kind: "order".into(),
+                    id: i.to_string(),
+                };
+                let consumer = format!("node{node}");
+                if store.record(&object, &consumer, 1).await.unwrap() == Recorded::New {
+                    new_owner += 1;
+                }
+                // Overlapping batches, in different orders per node.
+                let mut uses: Vec<(String, i64)> =
+                    ids.iter().map(|id| (id.clone(), 100 + i)).collect();
+                if node % 2 == 1 {
+                    uses.reverse();
+                }
+                store.record_last_used(&uses).await.unwrap();
+            }
+            (allowed, new_owner)
+        }));
+    }
+    let (mut allowed, mut owners) = (0, 0);
+    for t in tasks {
+        let (a, o) = t.await.unwrap();
+        allowed += a;
+        owners += o;
+    }
+    assert_eq!(
+        allowed, 25,
+        "the quota admitted {allowed} of 40 for a limit of 25"
+    );
+    assert_eq!(owners, 10, "each object has exactly one first owner");
+    for key in KeyStore::list(&first, None).await.unwrap() {
+        assert_eq!(key.last_used_at, Some(109));
+    }
 }

@@ -74,6 +74,34 @@ fn bin_dir() -> PathBuf {
     }
 }
 
+/// The processes whose parent is `pid` (from `/proc`).
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let child: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // `pid (comm) state ppid …`; comm may hold spaces and parens.
+            let after = stat.get(stat.rfind(')')? + 1..)?;
+            let ppid: u32 = after.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == pid).then_some(child)
+        })
+        .collect()
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .and_then(|i| stat.get(i + 1..))
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
+}
+
 /// `program` from `bin`, run as the `postgres` user when we are root.
 fn command(bin: &Path, program: &str) -> Command {
     let program = bin.join(program);
@@ -257,15 +285,25 @@ impl PostgresServer {
         self.port
     }
 
-    /// Kills the server with SIGKILL and waits for it to be gone.
+    /// Kills the server with SIGKILL, its postmaster and every backend
+    /// (a backend outlives its postmaster until it notices, and would
+    /// still answer its client), and waits until they are gone.
     pub fn kill(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
         if let Some(pid) = self.postmaster_pid() {
+            let backends = children(pid);
+            let mut all = vec![pid];
+            all.extend(backends);
             let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
+                .arg("-KILL")
+                .args(all.iter().map(u32::to_string))
                 .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while all.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
         let _ = child.kill();
         let _ = child.wait();
