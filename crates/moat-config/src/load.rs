@@ -106,7 +106,7 @@ pub fn load_state(path: &Path) -> Result<StateConfig, Diagnostics> {
 /// [`validate_state`]'s caller rather than overridden.
 fn share_cluster_counters(config: &mut Config, doc: &Document) {
     if config.state.backend != crate::model::StateBackend::Cluster
-        || doc.position("/rate_limiting/backend").is_some()
+        || doc.value.pointer("/rate_limiting/backend").is_some()
     {
         return;
     }

@@ -39,6 +39,16 @@ pub struct SharedBackend {
     pub quotas: Arc<dyn QuotaStore>,
     /// Whether the last command succeeded.
     pub is_up: Box<dyn Fn() -> bool + Send + Sync>,
+    /// Sends one command, so that `is_up` follows the backend when no
+    /// request uses it.
+    pub probe: Arc<dyn Probe>,
+}
+
+/// A backend that can be asked whether it answers.
+#[async_trait::async_trait]
+pub trait Probe: Send + Sync {
+    /// One command to the backend; its outcome updates `is_up`.
+    async fn probe(&self);
 }
 
 /// The limits one request took, to give back if a later one refuses.
@@ -87,6 +97,14 @@ impl Limiter {
     /// Whether the shared backend answers (always true without one).
     pub fn shared_is_up(&self) -> bool {
         self.shared.as_ref().is_none_or(|s| (s.is_up)())
+    }
+
+    /// Asks the shared backend whether it answers (readiness follows it
+    /// even while no request uses a limit).
+    pub async fn probe_shared(&self) {
+        if let Some(shared) = &self.shared {
+            shared.probe.probe().await;
+        }
     }
 
     /// Decides `limits` for one request, all or nothing. Rate limits come
@@ -240,7 +258,8 @@ pub async fn connect_shared(
     let probe = lazy.clone();
     Ok(Some(Arc::new(SharedBackend {
         rates: lazy.clone(),
-        quotas: lazy,
+        quotas: lazy.clone(),
+        probe: lazy,
         is_up: Box::new(move || probe.connected.get().is_some_and(|r| r.is_up())),
     })))
 }
@@ -277,6 +296,15 @@ impl LazyRedis {
                 RedisLimiter::new(conn).await
             })
             .await
+    }
+}
+
+#[async_trait::async_trait]
+impl Probe for LazyRedis {
+    async fn probe(&self) {
+        if let Ok(limiter) = self.get().await {
+            let _ = limiter.ping().await;
+        }
     }
 }
 

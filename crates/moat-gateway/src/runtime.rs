@@ -732,7 +732,11 @@ fn check_redis(loaded: &LoadedConfig, errors: &mut Diagnostics) {
     let limiting = &cfg.rate_limiting;
     // A cluster's counters use `state.redis` unless `rate_limiting` names
     // its own: check each section where it is written.
-    let own = loaded.document.position("/rate_limiting/redis").is_some();
+    let own = loaded
+        .document
+        .value
+        .pointer("/rate_limiting/redis")
+        .is_some();
     let mut sections = Vec::new();
     if let Some(redis) = limiting
         .redis

@@ -504,8 +504,10 @@ async fn abuse(
         )
     })?;
     let abuse = crate::abuse::Abuse::new(Some(state.bans.clone()), Some(engine))
-        .with_events(events.clone());
+        .with_events(events.clone())
+        .with_shared_bans(state.detector_bans.clone());
     abuse.refresh().await;
+    abuse.load_shared().await;
     Ok(Arc::new(abuse))
 }
 
@@ -634,7 +636,10 @@ async fn watch_state(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(crate::state::PING_EVERY);
     loop {
         tokio::select! {
-            _ = every.tick() => shared.state.check().await,
+            _ = every.tick() => {
+                shared.state.check().await;
+                shared.limiter.probe_shared().await;
+            }
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
                     return;

@@ -51,6 +51,8 @@ pub(crate) struct GatewayState {
     /// Whether the durable store answered its last ping, and if not, why.
     durable_up: AtomicBool,
     durable_problem: Mutex<Option<String>>,
+    /// Whether the cluster's Redis answered its last ping, and if not, why.
+    redis_problem: Mutex<Option<String>>,
 }
 
 /// How often the durable store is pinged for readiness.
@@ -68,8 +70,10 @@ impl GatewayState {
         let mut state = Self::over(durable, cfg);
         if let Some(redis) = cluster_redis(cfg) {
             let failed = |e: moat_state::StoreError| OpenError::Redis(e.to_string());
-            let notices = Notices::connect(&redis).await.map_err(failed)?;
             let conn = RedisConn::connect(&redis).await.map_err(failed)?;
+            // The subscriber connects in the background and resyncs
+            // whenever it (re)connects.
+            let notices = Notices::on(conn.clone());
             state.detector_bans = Some(RedisDetectorBans::new(conn.clone()).await.map_err(failed)?);
             state.redis = Some(conn);
             state.notices = Arc::new(notices);
@@ -100,6 +104,7 @@ impl GatewayState {
             detector_bans: None,
             durable_up: AtomicBool::new(true),
             durable_problem: Mutex::new(None),
+            redis_problem: Mutex::new(None),
         }
     }
 
@@ -141,23 +146,47 @@ impl GatewayState {
             .durable_problem
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = problem;
+        if let Some(redis) = &self.redis {
+            let problem = redis.ping().await.err().map(|e| e.to_string());
+            let mut last = self
+                .redis_problem
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match (&problem, last.is_some()) {
+                (Some(p), false) => tracing::error!(problem = %p,
+                    "the cluster's Redis is unreachable; limits follow their fail mode, lockouts and bans hold on each node"),
+                (None, true) => tracing::info!("the cluster's Redis answers again"),
+                _ => {}
+            }
+            *last = problem;
+        }
     }
 
-    /// Why the durable store is degraded, if it is.
-    pub(crate) fn problem(&self) -> Option<String> {
-        if self.durable_up.load(Ordering::Acquire) {
-            return None;
+    /// Why the state is degraded, if it is: the durable store, the
+    /// cluster's Redis, or both.
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.durable_up.load(Ordering::Acquire) {
+            let problem = self
+                .durable_problem
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+                .unwrap_or_default();
+            problems.push(format!(
+                "the state store ({}) is unreachable: {problem}",
+                self.name
+            ));
         }
-        let problem = self
-            .durable_problem
+        if let Some(problem) = self
+            .redis_problem
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .unwrap_or_default();
-        Some(format!(
-            "the state store ({}) is unreachable: {problem}",
-            self.name
-        ))
+            .as_ref()
+        {
+            problems.push(format!("the cluster's Redis is unreachable: {problem}"));
+        }
+        problems
     }
 }
 

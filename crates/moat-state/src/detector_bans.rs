@@ -78,12 +78,12 @@ struct Field {
 static IMPOSE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
-local until = tonumber(ARGV[2])
+local ends = tonumber(ARGV[2])
 local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if until > old then
+if ends > old then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 end
-local ttl = until - tonumber(ARGV[4])
+local ttl = ends - tonumber(ARGV[4])
 if ttl > redis.call('TTL', KEYS[1]) then
   redis.call('EXPIRE', KEYS[1], ttl)
 end
@@ -161,4 +161,39 @@ fn field_of(ban: &DetectorBan) -> String {
     };
     // Serializing plain enums of strings and addresses cannot fail.
     serde_json::to_string(&field).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ban_travels_as_a_notice_and_back() {
+        for (subject, reach) in [
+            (
+                DetectorBanSubject::Consumer {
+                    id: "mallory".into(),
+                },
+                DetectorBanReach::All,
+            ),
+            (
+                DetectorBanSubject::Address {
+                    ip: "2001:db8::".parse().unwrap(),
+                    prefix: 64,
+                },
+                DetectorBanReach::AnonymousObjects {
+                    kind: "order".into(),
+                },
+            ),
+        ] {
+            let ban = DetectorBan {
+                subject,
+                reach,
+                expires_at: 1_800_000_000,
+            };
+            let notice = Notice::DetectorBan(ban);
+            let json = notice.to_json();
+            assert_eq!(Notice::from_json(&json), Some(notice), "{json}");
+        }
+    }
 }

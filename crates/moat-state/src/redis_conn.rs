@@ -224,6 +224,13 @@ impl RedisConn {
         self.inner.up.load(Ordering::Relaxed)
     }
 
+    /// One `PING`, within the timeout (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.query::<String>(&::redis::cmd("PING"))
+            .await
+            .map(|_| ())
+    }
+
     /// The key prefix.
     pub fn prefix(&self) -> &str {
         &self.inner.prefix

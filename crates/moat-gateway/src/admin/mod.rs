@@ -173,10 +173,7 @@ async fn readyz(State(s): State<Arc<AdminState>>) -> Response {
 
 /// Why this node is degraded: the backends it shares that do not answer.
 fn degraded(s: &AdminState) -> Option<String> {
-    let mut reasons = Vec::new();
-    if let Some(problem) = s.shared.state.problem() {
-        reasons.push(problem);
-    }
+    let mut reasons = s.shared.state.problems();
     if !s.shared.limiter.shared_is_up() {
         reasons.push("the rate-limit backend is unreachable".to_string());
     }

@@ -466,6 +466,11 @@ impl RedisLimiter {
         self.conn.is_up()
     }
 
+    /// One `PING`, which updates [`Self::is_up`].
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.conn.ping().await
+    }
+
     /// Decides a request's rate limits and quotas together, in one round
     /// trip however many there are: when all allow, each consumes its
     /// cost; when any refuses, none does (what the others took is given
