@@ -42,6 +42,20 @@ pub struct SharedBackend {
     /// Sends one command, so that `is_up` follows the backend when no
     /// request uses it.
     pub probe: Arc<dyn Probe>,
+    /// Rate limits and quotas decided together, in one round trip.
+    pub both: Arc<dyn BothStore>,
+}
+
+/// A store that decides a request's rate limits and quotas together.
+#[async_trait::async_trait]
+pub trait BothStore: Send + Sync {
+    /// As [`RedisLimiter::acquire_all`]: all or nothing, answers in the
+    /// order of `rates`, then of `quotas`.
+    async fn acquire_all(
+        &self,
+        rates: &[LimitCheck<Gcra>],
+        quotas: &[LimitCheck<SlidingWindow>],
+    ) -> Result<(Vec<LimitDecision>, Vec<LimitDecision>), StoreError>;
 }
 
 /// A backend that can be asked whether it answers.
@@ -124,6 +138,55 @@ impl Limiter {
             match l.rule {
                 LimitRule::Rate(rule) => rates.push((l, LimitCheck { key, rule, cost: 1 })),
                 LimitRule::Quota(rule) => quotas.push((l, LimitCheck { key, rule, cost: 1 })),
+            }
+        }
+        if let Some(shared) = &self.shared
+            && !rates.is_empty()
+            && !quotas.is_empty()
+        {
+            // Both kinds on the shared store: one round trip for all.
+            let rate_checks: Vec<LimitCheck<Gcra>> = rates.iter().map(|(_, c)| c.clone()).collect();
+            let quota_checks: Vec<LimitCheck<SlidingWindow>> =
+                quotas.iter().map(|(_, c)| c.clone()).collect();
+            match shared.both.acquire_all(&rate_checks, &quota_checks).await {
+                Ok((on_rates, on_quotas)) => {
+                    let limits = rates
+                        .iter()
+                        .map(|(l, _)| *l)
+                        .chain(quotas.iter().map(|(l, _)| *l));
+                    let decided: Vec<(&Limit, LimitDecision)> =
+                        limits.zip(on_rates.into_iter().chain(on_quotas)).collect();
+                    if let Some((l, d)) = decided.iter().find(|(_, d)| !d.allowed) {
+                        // The store kept nothing of this request.
+                        self.refund(taken).await;
+                        return Verdict::Refused(l, *d);
+                    }
+                    taken.shared.extend(rate_checks);
+                    return Verdict::Allowed(decided);
+                }
+                Err(e) => {
+                    // Unreachable: each limit's fail mode decides, without
+                    // asking the store again.
+                    telemetry::limit_backend_error(api);
+                    tracing::warn!(api, error = %e, "rate-limit backend unreachable");
+                    let all = rates
+                        .iter()
+                        .map(|(l, _)| *l)
+                        .chain(quotas.iter().map(|(l, _)| *l));
+                    if let Some(l) = all.clone().find(|l| l.fail_closed) {
+                        self.refund(taken).await;
+                        return Verdict::Unavailable(l);
+                    }
+                    let decisions = self.memory.acquire_rate(&rate_checks);
+                    if let Some(i) = decisions.iter().position(|d| !d.allowed) {
+                        self.refund(taken).await;
+                        return Verdict::Refused(rates[i].0, decisions[i]);
+                    }
+                    taken.memory.extend(rate_checks);
+                    return Verdict::Allowed(
+                        rates.iter().map(|(l, _)| *l).zip(decisions).collect(),
+                    );
+                }
             }
         }
         let mut decided = Vec::with_capacity(limits.len());
@@ -259,7 +322,8 @@ pub async fn connect_shared(
     Ok(Some(Arc::new(SharedBackend {
         rates: lazy.clone(),
         quotas: lazy.clone(),
-        probe: lazy,
+        probe: lazy.clone(),
+        both: lazy,
         is_up: Box::new(move || probe.connected.get().is_some_and(|r| r.is_up())),
     })))
 }
@@ -296,6 +360,17 @@ impl LazyRedis {
                 RedisLimiter::new(conn).await
             })
             .await
+    }
+}
+
+#[async_trait::async_trait]
+impl BothStore for LazyRedis {
+    async fn acquire_all(
+        &self,
+        rates: &[LimitCheck<Gcra>],
+        quotas: &[LimitCheck<SlidingWindow>],
+    ) -> Result<(Vec<LimitDecision>, Vec<LimitDecision>), StoreError> {
+        self.get().await?.acquire_all(rates, quotas).await
     }
 }
 

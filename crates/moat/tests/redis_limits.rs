@@ -194,3 +194,36 @@ async fn a_gateway_starts_while_redis_is_down() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A request that meets a rate limit and a quota is decided in one call;
+/// the quota's refusal takes nothing from the rate limit, and both nodes
+/// count one quota.
+#[tokio::test]
+async fn a_rate_limit_and_a_quota_are_decided_together() {
+    let redis = RedisServer::start();
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SPEC);
+    let limits = "    rate_limits:\n      - {name: burst, key: client_ip, rate: 8, per: 1m, burst: 8, operations: [listItems]}\n    quotas:\n      - {name: daily, key: client_ip, limit: 5, per: 1d, operations: [listItems]}\n";
+    write(
+        dir.path(),
+        "moat.yaml",
+        &redis_config(&up.url(), &redis.url(), limits),
+    );
+    let nodes = [Moat::start(dir.path()), Moat::start(dir.path())];
+    let c = client();
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let r = c.get(nodes[i % 2].url("/items")).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    // The refusals are the quota's (the rate limit allows 8 a minute).
+    let r = c.get(nodes[0].url("/items")).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let policy = r.headers()["ratelimit-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(policy.contains("daily"), "{policy}");
+}
