@@ -229,6 +229,7 @@ impl Runtime {
         };
 
         check_redis(&loaded, &mut errors);
+        check_postgres(&loaded, &mut errors);
 
         let mut upstreams = HashMap::new();
         for (name, u) in &cfg.upstreams {
@@ -727,6 +728,22 @@ fn open_state(
 /// The shared rate-limit backend's settings, checked as the backend will
 /// read them (without connecting): a URL the Redis client cannot parse
 /// would otherwise only show as a backend that never answers.
+/// The cluster's PostgreSQL URL, parsed as the store will parse it
+/// (without connecting).
+fn check_postgres(loaded: &LoadedConfig, errors: &mut Diagnostics) {
+    if let moat_state::DurableTarget::Postgres { options, .. } =
+        crate::state::durable_target(&loaded.config.state)
+        && let Some(problem) = options.problem()
+    {
+        errors.push(
+            loaded
+                .document
+                .secret_error_at("/state/postgres/url", problem)
+                .with_hint("postgres://user:password@host:5432/database[?sslmode=verify-full]"),
+        );
+    }
+}
+
 fn check_redis(loaded: &LoadedConfig, errors: &mut Diagnostics) {
     let cfg = &loaded.config;
     let limiting = &cfg.rate_limiting;

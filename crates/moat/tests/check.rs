@@ -443,3 +443,74 @@ fn unreadable_files_are_positioned() {
     assert!(!err.contains("invalid YAML"), "{err}");
     assert!(err.len() < 2000, "{} bytes", err.len());
 }
+
+#[test]
+fn a_cluster_config_is_checked_without_connecting() {
+    let pg = TcpListener::bind("127.0.0.1:0").unwrap();
+    let redis = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (pg_port, redis_port) = (
+        pg.local_addr().unwrap().port(),
+        redis.local_addr().unwrap().port(),
+    );
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    let text = format!(
+        "{}state:\n  backend: cluster\n  postgres: {{url: \"postgres://moat:pw@127.0.0.1:{pg_port}/moat\"}}\n  redis: {{url: \"redis://127.0.0.1:{redis_port}/\"}}\n",
+        config(UPSTREAM, "")
+    );
+    write(dir.path(), "moat.yaml", &text);
+    let (ok, out, err) = check(dir.path());
+    assert!(ok, "{err}");
+    assert!(out.contains(": OK (1 API"), "{out}");
+    for (what, l) in [("PostgreSQL", &pg), ("Redis", &redis)] {
+        l.set_nonblocking(true).unwrap();
+        match l.accept() {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            other => panic!("moat check connected to {what}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn cluster_state_problems_are_reported_and_serve_refuses_them_alike() {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    // The section's own problems, at once.
+    let state = "state:\n  backend: cluster\n  postgres: {url: \"mysql://moat:hunter2@db/moat\"}\n  redis: {url: \"redis://:hunter2@cache:6379/\", prefix: \"a{b\"}\n";
+    let text = format!(
+        "{}{state}  key_cache: {{revalidate: 0s}}\nrate_limiting:\n  backend: memory\n",
+        config(UPSTREAM, "")
+    );
+    write(dir.path(), "moat.yaml", &text);
+    let err = check_fails(dir.path());
+    let found = errors(&err);
+    let expected = [
+        "moat.yaml:22:27: error: `revalidate` is 0s; it must be above zero and at most 1m",
+        "moat.yaml:24:12: error: `backend: memory` counts on each node alone, but `state.backend` is `cluster`",
+    ];
+    assert_eq!(found.len(), expected.len(), "{err}");
+    for (line, expected) in found.iter().zip(expected) {
+        assert!(line.ends_with(expected), "{line:?} is not {expected:?}");
+    }
+    assert_eq!(errors(&serve_refuses(dir.path())), found);
+
+    // Then the URLs and the prefix, as the clients will read them.
+    write(
+        dir.path(),
+        "moat.yaml",
+        &format!("{}{state}", config(UPSTREAM, "")),
+    );
+    let err = check_fails(dir.path());
+    let found = errors(&err);
+    for expected in [
+        "moat.yaml:20:19: error: invalid PostgreSQL URL: it does not start with postgres:// or postgresql://",
+        "moat.yaml:21:56: error: the key prefix `a{b` must not contain `{` or `}`",
+    ] {
+        assert!(
+            found.iter().any(|l| l.ends_with(expected)),
+            "missing {expected:?} in:\n{err}"
+        );
+    }
+    assert!(!err.contains("hunter2"), "a password was printed:\n{err}");
+    assert_eq!(errors(&serve_refuses(dir.path())), found);
+}

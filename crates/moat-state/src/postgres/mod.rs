@@ -46,6 +46,12 @@ pub struct PostgresOptions {
 }
 
 impl PostgresOptions {
+    /// What [`PostgresStore::connect`] would refuse in the URL before
+    /// connecting (for the config check); never repeats the URL.
+    pub fn problem(&self) -> Option<String> {
+        parse(&self.url).err().map(|e| e.to_string())
+    }
+
     /// `url` with 16 connections and a 2 s timeout.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
@@ -111,7 +117,11 @@ impl PostgresStore {
         let timeout_ms = options.timeout.as_millis().max(1).to_string();
         let connect = parse(&options.url)?
             .application_name("moat")
-            .options([("statement_timeout", timeout_ms.as_str())])
+            // Server notices ("already exists, skipping") are not news.
+            .options([
+                ("statement_timeout", timeout_ms.as_str()),
+                ("client_min_messages", "warning"),
+            ])
             // Queries carry no secrets, but logging one per request is noise.
             .disable_statement_logging();
         let name = describe(&connect);
