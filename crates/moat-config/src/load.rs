@@ -986,7 +986,7 @@ fn redact(value: &mut serde_json::Value, pointer: &mut String) {
 
 /// Values that hold secrets: diagnostics about them do not quote the line,
 /// and the effective config shown to operators redacts them.
-fn is_secret_pointer(pointer: &str) -> bool {
+pub(crate) fn is_secret_pointer(pointer: &str) -> bool {
     pointer == "/admin/token"
         || pointer == "/rate_limiting/redis/url"
         || pointer == "/state/redis/url"

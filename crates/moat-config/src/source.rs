@@ -204,9 +204,28 @@ impl Document {
             .or_else(|| self.position(pointer))
     }
 
-    /// A diagnostic pointing at the value at `pointer`.
+    /// A diagnostic pointing at the value at `pointer`; the line is quoted
+    /// unless it also holds a secret (`url: …, prefix: …` on one line).
     pub fn error_at(&self, pointer: &str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::new(self.path(), self.position(pointer), message).with_source(&self.source)
+        self.quoted(Diagnostic::new(
+            self.path(),
+            self.position(pointer),
+            message,
+        ))
+    }
+
+    /// `d` with its line quoted, unless a secret value starts on that line.
+    fn quoted(&self, d: Diagnostic) -> Diagnostic {
+        let holds_secret = d.position.is_some_and(|at| {
+            self.values
+                .iter()
+                .any(|(p, pos)| pos.line == at.line && crate::load::is_secret_pointer(p))
+        });
+        if holds_secret {
+            d
+        } else {
+            d.with_source(&self.source)
+        }
     }
 
     /// A diagnostic about a secret value: positioned, but without quoting the
@@ -217,7 +236,11 @@ impl Document {
 
     /// A diagnostic pointing at the key of the value at `pointer`.
     pub fn error_at_key(&self, pointer: &str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::new(self.path(), self.key_position(pointer), message).with_source(&self.source)
+        self.quoted(Diagnostic::new(
+            self.path(),
+            self.key_position(pointer),
+            message,
+        ))
     }
 }
 

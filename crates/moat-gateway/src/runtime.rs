@@ -228,8 +228,7 @@ impl Runtime {
             kept,
         };
 
-        check_redis(&loaded, &mut errors);
-        check_postgres(&loaded, &mut errors);
+        errors.0.extend(state_problems(&loaded).0);
 
         let mut upstreams = HashMap::new();
         for (name, u) in &cfg.upstreams {
@@ -728,6 +727,16 @@ fn open_state(
 /// The shared rate-limit backend's settings, checked as the backend will
 /// read them (without connecting): a URL the Redis client cannot parse
 /// would otherwise only show as a backend that never answers.
+/// What the state's clients would refuse in the config, found without
+/// connecting: checked by the compile, and by `moat serve` before it opens
+/// the state.
+pub(crate) fn state_problems(loaded: &LoadedConfig) -> Diagnostics {
+    let mut errors = Diagnostics::default();
+    check_redis(loaded, &mut errors);
+    check_postgres(loaded, &mut errors);
+    errors
+}
+
 /// The cluster's PostgreSQL URL, parsed as the store will parse it
 /// (without connecting).
 fn check_postgres(loaded: &LoadedConfig, errors: &mut Diagnostics) {

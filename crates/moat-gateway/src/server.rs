@@ -196,7 +196,22 @@ impl Gateway {
             .await
             .map_err(|_| StartError::Config(Diagnostics::default()))?
             .map_err(StartError::Config)?;
-        let state = state_store(&loaded).await?;
+        if !crate::runtime::state_problems(&loaded).0.is_empty() {
+            // Reported with every other problem, as `moat check` does.
+            let found = Runtime::build_for(loaded, Purpose::Check).await.err();
+            return Err(StartError::Config(found.unwrap_or_default()));
+        }
+        let state = match state_store(&loaded).await {
+            Ok(state) => state,
+            Err(StartError::Config(mut found)) => {
+                // With every other problem of the config.
+                if let Err(more) = Runtime::build_for(loaded, Purpose::Check).await {
+                    found.0.extend(more.0);
+                }
+                return Err(StartError::Config(found));
+            }
+            Err(e) => return Err(e),
+        };
         let runtime = Runtime::build(loaded, &state)
             .await
             .map_err(StartError::Config)?;
