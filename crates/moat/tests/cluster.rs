@@ -430,3 +430,34 @@ async fn postgres_killed_and_restarted_under_traffic() {
         assert!(!node.stderr().contains("panicked"), "{}", node.stderr());
     }
 }
+
+#[tokio::test]
+async fn with_manual_migrations_a_node_waits_for_moat_db_migrate() {
+    let pg = PostgresServer::start();
+    let redis = RedisServer::start();
+    let up = upstream(None).await;
+    let dir = tempdir();
+    setup(dir.path(), &up.url(), &pg.url(), &redis.url());
+    let path = dir.path().join("moat.yaml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("timeout: 1s}", "timeout: 1s, migrate: manual}");
+    std::fs::write(&path, text).unwrap();
+
+    let out = Command::new(MOAT)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("run `moat db migrate`"), "{err}");
+    assert!(!err.contains(&pg.url()), "the URL is not printed: {err}");
+
+    let (ok, out, err) = moat_cli(dir.path(), &["db", "migrate"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("→"), "{out}");
+    let node = Moat::start(dir.path());
+    let (key, _) = create_key(&node, "alice").await;
+    assert_eq!(call(&node, &key, "/items").await, 200);
+}
