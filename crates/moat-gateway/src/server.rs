@@ -61,6 +61,9 @@ pub enum ReloadError {
     /// The rate-limit stores cannot change without a restart.
     #[error("`rate_limiting` changed (backend, Redis or max_keys); restart moat to apply that")]
     LimiterChanged,
+    /// The state is opened once, at start-up.
+    #[error("`state` changed; restart moat to apply that")]
+    StateChanged,
     /// The reload task could not run.
     #[error("reload failed to run")]
     Aborted,
@@ -133,6 +136,9 @@ impl Core {
             }
             Ok(rt) if !self.shared.limiter.fits(&rt.loaded.config.rate_limiting) => {
                 Err(ReloadError::LimiterChanged)
+            }
+            Ok(rt) if !self.shared.state.fits(&rt.loaded.config.state) => {
+                Err(ReloadError::StateChanged)
             }
             Ok(rt) => {
                 log_warnings(&rt);

@@ -26,6 +26,8 @@ use crate::telemetry;
 pub(crate) struct GatewayState {
     /// Where state lives, for messages (never a password).
     pub(crate) name: String,
+    /// The settings it was opened with (secrets included; never shown).
+    settings: String,
     /// API keys, through the cache.
     pub(crate) keys: Arc<CachedKeyStore>,
     /// Learned object owners.
@@ -91,6 +93,7 @@ impl GatewayState {
         let keys = CachedKeyStore::new(durable.keys(), settings).with_observer(observer);
         Self {
             name: durable.name(),
+            settings: settings_of(cfg),
             keys: Arc::new(keys),
             owners: durable.owners(),
             bans: durable.bans(),
@@ -115,6 +118,12 @@ impl GatewayState {
         if let Err(e) = self.notices.publish(&notice).await {
             tracing::warn!(error = %e, ?notice, "cannot tell the other nodes; they catch up within seconds");
         }
+    }
+
+    /// Whether `cfg` names the state this gateway opened: a reload cannot
+    /// change it.
+    pub(crate) fn fits(&self, cfg: &StateConfig) -> bool {
+        self.settings == settings_of(cfg)
     }
 
     /// The keys as the key manager takes them.
@@ -188,6 +197,32 @@ impl GatewayState {
         }
         problems
     }
+}
+
+/// Every setting of the `state` section, compared across reloads.
+fn settings_of(cfg: &StateConfig) -> String {
+    let redis = cfg
+        .redis
+        .as_ref()
+        .map(|r| format!("{}|{}|{:?}|{:?}", r.url.expose(), r.prefix, r.timeout, r.ca));
+    let pg = cfg.postgres.as_ref().map(|p| {
+        format!(
+            "{}|{}|{:?}|{:?}",
+            p.url.expose(),
+            p.max_connections,
+            p.timeout,
+            p.migrate
+        )
+    });
+    let cache = &cfg.key_cache;
+    format!(
+        "{:?}|{}|{pg:?}|{redis:?}|{:?}|{:?}|{}",
+        cfg.backend,
+        cfg.sqlite.display(),
+        cache.revalidate,
+        cache.stale_if_error,
+        cache.max_entries
+    )
 }
 
 /// What stops the state from opening.

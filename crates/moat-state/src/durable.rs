@@ -67,6 +67,9 @@ impl DurableStore {
                     if found < supported {
                         return Err(StoreError::OutdatedSchema { found, supported });
                     }
+                    if found > supported {
+                        return Err(StoreError::NewerSchema { found, supported });
+                    }
                 }
                 Ok(DurableStore::Postgres(Arc::new(store)))
             }

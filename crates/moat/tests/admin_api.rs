@@ -753,6 +753,24 @@ async fn the_config_is_shown_redacted_and_reloads_are_audited() {
     .await;
     assert_eq!(status, 422, "{p}");
     assert!(p["detail"].as_str().unwrap().contains("upstreamz"), "{p}");
+    // The state is opened once: a reload cannot move it.
+    write(
+        dir.path(),
+        "moat.yaml",
+        &format!("{good}state:\n  sqlite: elsewhere.db\n"),
+    );
+    let (status, p) = post(
+        &c,
+        &admin_url(&moat, "/admin/reload"),
+        ADMIN_TOKEN,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 422, "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("`state` changed"),
+        "{p}"
+    );
     write(dir.path(), "moat.yaml", &good);
     let ok = wait_events(&c, &moat, "kind=config-reloaded", 1).await;
     assert!(ok.iter().any(|e| e["actor"] == "token:config"), "{ok:?}");
