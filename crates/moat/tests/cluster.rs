@@ -461,3 +461,52 @@ async fn with_manual_migrations_a_node_waits_for_moat_db_migrate() {
     let (key, _) = create_key(&node, "alice").await;
     assert_eq!(call(&node, &key, "/items").await, 200);
 }
+
+#[tokio::test]
+async fn nodes_share_a_redis_over_tls_with_a_password() {
+    let pg = PostgresServer::start();
+    let redis = RedisServer::setup()
+        .with_password("s3cret-redis-pw")
+        .with_tls()
+        .start();
+    let up = upstream(None).await;
+    let dir = tempdir();
+    setup(dir.path(), &up.url(), &pg.url(), &redis.url());
+    let path = dir.path().join("moat.yaml");
+    let ca = redis.ca_path().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "timeout: 100ms}",
+        &format!("timeout: 1s, ca: \"{}\"}}", ca.display()),
+    );
+    std::fs::write(&path, text).unwrap();
+    let nodes = [Moat::start(dir.path()), Moat::start(dir.path())];
+    let (key, key_id) = create_key(&nodes[0], "alice").await;
+    until_all(&[&nodes[1]], &key, "/items", 200).await;
+    admin_post(
+        &nodes[0],
+        &format!("/admin/keys/{key_id}/revoke"),
+        Value::Null,
+    )
+    .await;
+    let took = until_all(&[&nodes[1]], &key, "/items", 401).await;
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    // The shared limit counts on both (150/s with a burst of 10).
+    let (alice, _) = create_key(&nodes[1], "alice").await;
+    let started = Instant::now();
+    let mut allowed = 0;
+    for i in 0..40 {
+        if call(&nodes[i % 2], &alice, "/limited").await == 200 {
+            allowed += 1;
+        }
+    }
+    let most = 10.0 + 150.0 * started.elapsed().as_secs_f64() + 1.0;
+    assert!(
+        f64::from(allowed) <= most,
+        "{allowed} allowed, at most {most:.0} when both nodes count together"
+    );
+    for node in &nodes {
+        let (status, body) = readyz(node).await;
+        assert_eq!((status, body.as_str()), (200, "ready\n"));
+        assert!(!node.stderr().contains("s3cret-redis-pw"));
+    }
+}
