@@ -43,7 +43,7 @@ trap stop_all EXIT
 
 CONNS=${CONNS:-48} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2}
 require_tools nginx:nginx wrk:wrk curl:curl python3:python3 redis-server:redis-server
-PG_BIN=$(dirname "$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)")
+PG_BIN=$(dirname "$(readlink -f "$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)")")
 if [[ ! -x $PG_BIN/initdb ]]; then
     install_missing postgresql
     PG_BIN=$(dirname "$(ls -d /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
@@ -81,7 +81,7 @@ run_as_pg "$PG_BIN/initdb" -D "$TMP/pgdata" -U moat --pwfile="$TMP/pgpass" -A sc
 PG_CTL=$PG_BIN/pg_ctl
 run_as_pg "$PG_CTL" -D "$TMP/pgdata" -l "$TMP/pg.log" -w start \
     -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$TMP/pgsock -c fsync=off -c max_connections=200" >/dev/null
-PGPASSWORD=bench-pg-password "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U moat -d postgres -qc "CREATE DATABASE moat" >/dev/null
+PGPASSWORD=bench-pg-password "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U moat moat
 PG_PID=$(head -1 "$TMP/pgdata/postmaster.pid")
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$TMP/redis.log" 2>&1 &
 REDIS_PID=$!
@@ -104,12 +104,13 @@ CLUSTER="state:
   redis: {url: \"redis://127.0.0.1:$REDIS_PORT/\"}"
 
 write_moat_config "$TMP/embedded.yaml" "$E_PORT" "$API" "$COMMON
-$TOP_FULL
-state: {sqlite: $TMP/embedded.db}"
+$TOP_FULL"
 for port in "$C1_PORT" "$N1" "$N2" "$N3"; do
     write_moat_config "$TMP/cluster-$port.yaml" "$port" "$API" "$COMMON
-$TOP_FULL
-$CLUSTER"
+$TOP_FULL"
+    # The embedded state section gives way to the cluster's.
+    sed -i '/^state:$/,/^  sqlite: /d' "$TMP/cluster-$port.yaml"
+    echo "$CLUSTER" >>"$TMP/cluster-$port.yaml"
 done
 
 key_for() { # config

@@ -78,7 +78,7 @@ pub use durable::{DurableStore, DurableTarget};
 pub use format::MalformedKey;
 pub use key_cache::{CachedKeyStore, KeyCacheSettings, KeyLookup};
 pub use lockout::{
-    LockoutPolicy, LockoutPolicyError, LockoutStore, LockoutSubject, MemoryLockout,
+    LockoutPolicy, LockoutPolicyError, LockoutStore, LockoutSubject, MemoryLockout, SubjectState,
     retry_after_secs,
 };
 pub use manager::{Clock, IssuedKey, KeyError, KeyManager, MIN_PEPPER_LEN};

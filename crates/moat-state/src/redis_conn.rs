@@ -268,6 +268,17 @@ impl RedisConn {
             .await
     }
 
+    /// Runs a pipeline (one round trip) within the timeout, keeping
+    /// `is_up` current.
+    pub(crate) async fn pipe<T: ::redis::FromRedisValue>(
+        &self,
+        pipe: &::redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.inner.conn.clone();
+        self.bounded(async move { pipe.query_async::<T>(&mut conn).await })
+            .await
+    }
+
     /// Runs one script call within the timeout, keeping `is_up` current.
     pub(crate) async fn run<T: ::redis::FromRedisValue>(
         &self,

@@ -496,6 +496,42 @@ mod redis_store {
     }
 
     #[tokio::test]
+    async fn one_look_up_says_who_is_locked_and_who_has_failures() {
+        use moat_state::SubjectState;
+        let server = RedisServer::start();
+        let s = node(&server, LockoutPolicy::default()).await;
+        let now = SystemTime::now();
+        let locked = ip("198.51.100.1");
+        let failing = LockoutSubject::Credential("apikey:k_2");
+        let clean = LockoutSubject::Credential("apikey:k_3");
+        assert!(fail_n(&s, &locked, 9, now).await.is_empty());
+        assert_eq!(s.record_failure(&locked, now).await.unwrap(), Some(MIN));
+        assert!(fail_n(&s, &failing, 2, now).await.is_empty());
+        let states = s
+            .states(&[locked.clone(), failing.clone(), clean.clone()], now)
+            .await
+            .unwrap();
+        assert_eq!(states[0].locked, Some(MIN));
+        assert_eq!(
+            &states[1..],
+            [
+                SubjectState {
+                    locked: None,
+                    failures: true
+                },
+                SubjectState {
+                    locked: None,
+                    failures: false
+                }
+            ]
+        );
+        // A success clears the failures; asking wrote nothing.
+        s.record_success(&failing, now).await.unwrap();
+        let states = s.states(&[failing, clean], now).await.unwrap();
+        assert!(states.iter().all(|st| !st.failures && st.locked.is_none()));
+    }
+
+    #[tokio::test]
     async fn keys_expire_and_asking_creates_none() {
         let server = RedisServer::start();
         let s = node(&server, LockoutPolicy::default()).await;

@@ -34,40 +34,53 @@ pub(crate) enum Lock {
     Refused(Duration),
 }
 
-/// The lockouts in force for the client and the presented credentials:
-/// the client address, and each credential as tried from this address,
-/// refuse; a credential locked everywhere slows down. A store error lets
-/// the request through: lockout is a brake on guessing, and the credential
-/// is still verified.
+/// Before verifying: the longest lockout in force on the client or on a
+/// credential from it (refused), else whether a credential is locked out
+/// from elsewhere (slowed down, but verified: lockout is a brake on
+/// guessing, and the credential is still verified).
 pub(crate) async fn locked_for(
     store: &dyn LockoutStore,
     client: IpAddr,
     subjects: &[String],
 ) -> Lock {
+    checked_for(store, client, subjects).await.0
+}
+
+/// [`locked_for`], with whether the credentials have no failures on record
+/// (so a success has nothing to clear): every subject in one look-up.
+pub(crate) async fn checked_for(
+    store: &dyn LockoutStore,
+    client: IpAddr,
+    subjects: &[String],
+) -> (Lock, bool) {
     let now = std::time::SystemTime::now();
-    let mut longest: Option<Duration> = None;
-    let mut check = |r: Result<Option<Duration>, moat_state::StoreError>| match r {
-        Ok(Some(d)) => longest = Some(longest.map_or(d, |l| l.max(d))),
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "lockout store unavailable; not enforcing lockouts"),
-    };
-    check(store.locked(&LockoutSubject::Client(client), now).await);
+    let mut asked = vec![LockoutSubject::Client(client)];
     for s in subjects {
-        check(
-            store
-                .locked(&LockoutSubject::CredentialFrom(s, client), now)
-                .await,
-        );
+        asked.push(LockoutSubject::CredentialFrom(s, client));
+        asked.push(LockoutSubject::Credential(s));
     }
-    if let Some(d) = longest {
-        return Lock::Refused(d);
-    }
-    for s in subjects {
-        if let Ok(Some(_)) = store.locked(&LockoutSubject::Credential(s), now).await {
-            return Lock::Slowed;
+    let states = match store.states(&asked, now).await {
+        Ok(states) => states,
+        Err(e) => {
+            tracing::warn!(error = %e, "lockout store unavailable; not enforcing lockouts");
+            return (Lock::Open, false);
         }
+    };
+    let clean = states.iter().skip(1).all(|s| !s.failures);
+    // The client and each credential from it refuse; a credential locked
+    // out from elsewhere only slows down.
+    let refusing = states
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i == 0 || i % 2 == 1);
+    if let Some(longest) = refusing.filter_map(|(_, s)| s.locked).max() {
+        return (Lock::Refused(longest), clean);
     }
-    Lock::Open
+    let slowed = states
+        .iter()
+        .enumerate()
+        .any(|(i, s)| i > 0 && i % 2 == 0 && s.locked.is_some());
+    (if slowed { Lock::Slowed } else { Lock::Open }, clean)
 }
 
 /// What was tried, for the log lines of the lockouts it starts.
@@ -87,12 +100,16 @@ pub(super) async fn record_attempt(
     client: IpAddr,
     subjects: &[String],
     decision: &IdentityDecision,
+    clean: bool,
 ) {
     match decision {
         IdentityDecision::Invalid { .. } => {
             record_failure(store, client, subjects, Tried::Credential).await;
         }
-        IdentityDecision::Allowed(Some(_)) => record_success(store, client, subjects).await,
+        // Nothing on record to clear: no write on the common path.
+        IdentityDecision::Allowed(Some(_)) if !clean => {
+            record_success(store, client, subjects).await;
+        }
         _ => {}
     }
 }

@@ -15,7 +15,7 @@ pub use basic::{BasicVerifier, hash_password};
 pub use build::{SharedVerifiers, WeakSecretOverride};
 pub use upstream::IdentityHeaders;
 
-use lockout::{Lock, locked_for, lockout_subject, record_attempt};
+use lockout::{Lock, checked_for, lockout_subject, record_attempt};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -174,8 +174,11 @@ impl ApiIdentity {
         let presented_any = extracted
             .iter()
             .any(|(_, found)| matches!(found, Some(Ok(Some(_)) | Err(_))));
+        let mut clean = false;
         if let Some(store) = lockout.filter(|_| presented_any) {
-            match locked_for(store, req.client, &subjects).await {
+            let (lock, nothing_on_record) = checked_for(store, req.client, &subjects).await;
+            clean = nothing_on_record;
+            match lock {
                 Lock::Refused(remaining) => {
                     return IdentityResult {
                         decision: IdentityDecision::Unauthenticated,
@@ -208,7 +211,7 @@ impl ApiIdentity {
             outcomes.get(n).cloned().unwrap_or(SchemeOutcome::Missing)
         });
         if let Some(store) = lockout {
-            record_attempt(store, req.client, &subjects, &decision).await;
+            record_attempt(store, req.client, &subjects, &decision, clean).await;
         }
         let challenges = match &decision {
             IdentityDecision::Unauthenticated

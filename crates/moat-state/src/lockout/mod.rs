@@ -204,6 +204,25 @@ pub trait LockoutStore: Send + Sync {
         now: SystemTime,
     ) -> Result<Option<Duration>, StoreError>;
 
+    /// Before verifying, every subject of one request at once (one round
+    /// trip where the store is remote): whether each is locked out, and
+    /// whether it has failures on record (which a success then clears).
+    /// The default asks [`Self::locked`] for each and assumes failures.
+    async fn states(
+        &self,
+        subjects: &[LockoutSubject<'_>],
+        now: SystemTime,
+    ) -> Result<Vec<SubjectState>, StoreError> {
+        let mut out = Vec::with_capacity(subjects.len());
+        for subject in subjects {
+            out.push(SubjectState {
+                locked: self.locked(subject, now).await?,
+                failures: true,
+            });
+        }
+        Ok(out)
+    }
+
     /// After a failed verification: counts it, and returns the lockout's
     /// length when this failure starts one. A failure reported while the
     /// subject is already locked out (a request that was checked just
@@ -225,6 +244,15 @@ pub trait LockoutStore: Send + Sync {
         subject: &LockoutSubject<'_>,
         now: SystemTime,
     ) -> Result<(), StoreError>;
+}
+
+/// What [`LockoutStore::states`] says of one subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubjectState {
+    /// Locked out, for this much longer.
+    pub locked: Option<Duration>,
+    /// Failures are on record (possibly: stores that cannot tell say yes).
+    pub failures: bool,
 }
 
 /// `remaining` as a `Retry-After` value in whole seconds, rounded up and at

@@ -45,7 +45,9 @@ use async_trait::async_trait;
 use super::memory::{
     ClientKey, client_key, credential_from_key, credential_key, epoch_millis, millis,
 };
-use super::{LockoutPolicy, LockoutPolicyError, LockoutStore, LockoutSubject, MemoryLockout};
+use super::{
+    LockoutPolicy, LockoutPolicyError, LockoutStore, LockoutSubject, MemoryLockout, SubjectState,
+};
 use crate::redis_conn::RedisConn;
 use crate::store::StoreError;
 
@@ -278,6 +280,31 @@ impl RedisLockout {
         }))
     }
 
+    /// Each subject's lockout end and whether its failure log exists, in
+    /// one pipelined round trip.
+    async fn redis_states(
+        &self,
+        subjects: &[LockoutSubject<'_>],
+        now: u64,
+    ) -> Result<Vec<SubjectState>, StoreError> {
+        let mut pipe = ::redis::pipe();
+        for subject in subjects {
+            let k = keys(self.conn.prefix(), subject);
+            pipe.cmd("HGET").arg(&k.state).arg("u");
+            pipe.cmd("EXISTS").arg(&k.log);
+        }
+        let answers: Vec<(Option<u64>, bool)> = self.conn.pipe(&pipe).await?;
+        Ok(answers
+            .into_iter()
+            .map(|(until, failures)| SubjectState {
+                locked: until
+                    .filter(|&u| now < u)
+                    .map(|u| Duration::from_millis((u - now).min(millis(self.policy.max_lockout)))),
+                failures,
+            })
+            .collect())
+    }
+
     async fn redis_failure(
         &self,
         subject: &LockoutSubject<'_>,
@@ -323,6 +350,27 @@ impl LockoutStore for RedisLockout {
             }
         }
         self.local.locked(subject, now).await
+    }
+
+    async fn states(
+        &self,
+        subjects: &[LockoutSubject<'_>],
+        now: SystemTime,
+    ) -> Result<Vec<SubjectState>, StoreError> {
+        if self.try_redis() {
+            let r = self.redis_states(subjects, epoch_millis(now)).await;
+            if let Some(v) = self.outcome(r) {
+                return Ok(v);
+            }
+        }
+        let mut out = Vec::with_capacity(subjects.len());
+        for subject in subjects {
+            out.push(SubjectState {
+                locked: self.local.locked(subject, now).await?,
+                failures: true,
+            });
+        }
+        Ok(out)
     }
 
     async fn record_failure(
