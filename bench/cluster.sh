@@ -17,8 +17,9 @@
 #                  the same time, a third of the connections each.
 # For each it prints requests/s, p50 and p99 (for three nodes: the sum of
 # requests/s, the worst p50 and p99), the CPU moat used per request (all
-# nodes, all threads, from /proc) and the CPU Redis and PostgreSQL used
-# per request.
+# nodes, all threads, from /proc), the CPU Redis and PostgreSQL used per
+# request, and the commands Redis ran per request (its scripts' own
+# calls included; the calls of each command go to stderr).
 #
 # Usage (from the repository root):
 #   bash bench/cluster.sh
@@ -42,7 +43,7 @@ stop_all() {
 trap stop_all EXIT
 
 CONNS=${CONNS:-48} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2}
-require_tools nginx:nginx wrk:wrk curl:curl python3:python3 redis-server:redis-server
+require_tools nginx:nginx wrk:wrk curl:curl python3:python3 redis-server:redis-server redis-cli:redis-tools
 PG_BIN=$(dirname "$(readlink -f "$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)")")
 if [[ ! -x $PG_BIN/initdb ]]; then
     install_missing postgresql
@@ -164,25 +165,40 @@ worst() { # p50|p99
     done <"$TMP/lat.txt"
     echo "$worst"
 }
+# Commands Redis ran (those its scripts call included), from INFO stats;
+# the calls of each command go to stderr.
+redis_commands() {
+    redis-cli -p "$REDIS_PORT" info stats | tr -d '\r' | awk -F: '/^total_commands_processed:/ { print $2 + 0 }'
+}
+redis_breakdown() { # label requests
+    redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' |
+        awk -F'[:=,]' -v label="$1" -v n="$2" '/^cmdstat_/ { printf "%s: %s %.2f per request\n", label, substr($1, 9), $3 / n }' >&2
+    redis-cli -p "$REDIS_PORT" config resetstat >/dev/null
+}
 row() { # label key pids... -- urls...
     local label=$1 key=$2 pids=() urls=()
     shift 2
     while [[ $1 != -- ]]; do pids+=("$1"); shift; done
     shift
     urls=("$@")
-    local c0 s0 c1 s1 out
+    local c0 s0 r0 c1 s1 r1 out
     c0=$(cpu_ticks "${pids[@]}")
     s0=$(cpu_ticks "$REDIS_PID" $(pgrep -P "$PG_PID") "$PG_PID")
+    redis-cli -p "$REDIS_PORT" config resetstat >/dev/null
+    r0=$(redis_commands)
     out=$(measure "$key" "${urls[@]}")
     c1=$(cpu_ticks "${pids[@]}")
     s1=$(cpu_ticks "$REDIS_PID" $(pgrep -P "$PG_PID") "$PG_PID")
+    r1=$(redis_commands)
     read -r reqs rps <<<"$out"
-    printf '| %-10s | %10s | %8s | %8s | %12s | %16s |\n' "$label" "$rps" "$(worst p50)" "$(worst p99)" \
-        "$( [[ ${#pids[@]} -gt 0 ]] && per_req_us $((c1 - c0)) "$reqs" || echo -)" "$(per_req_us $((s1 - s0)) "$reqs")"
+    redis_breakdown "$label" "$reqs"
+    printf '| %-10s | %10s | %8s | %8s | %15s | %19s | %14s |\n' "$label" "$rps" "$(worst p50)" "$(worst p99)" \
+        "$( [[ ${#pids[@]} -gt 0 ]] && per_req_us $((c1 - c0)) "$reqs" || echo -)" "$(per_req_us $((s1 - s0)) "$reqs")" \
+        "$(awk -v a="$r0" -v b="$r1" -v n="$reqs" 'BEGIN { printf "%.2f", n ? (b - a) / n : 0 }')"
 }
 
-printf '| %-10s | %10s | %8s | %8s | %12s | %16s |\n' target "requests/s" "p50 ms" "p99 ms" "moat CPU µs/req" "Redis+PG CPU µs/req"
-printf '|%s|\n' "------------|------------|----------|----------|-----------------|---------------------"
+printf '| %-10s | %10s | %8s | %8s | %15s | %19s | %14s |\n' target "requests/s" "p50 ms" "p99 ms" "moat CPU µs/req" "Redis+PG CPU µs/req" "Redis cmds/req"
+printf '|%s|\n' "------------|------------|----------|----------|-----------------|---------------------|----------------"
 row nginx "$E_KEY" -- "http://127.0.0.1:$UP_PORT/notes/42"
 row embedded "$E_KEY" "${PID_OF[embedded]}" -- "http://127.0.0.1:$E_PORT/notes/42"
 row "cluster 1" "$C_KEY" "${PID_OF[c1]}" -- "http://127.0.0.1:$C1_PORT/notes/42"
