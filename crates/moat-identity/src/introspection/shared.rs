@@ -24,12 +24,15 @@
 //! - **Failure**: a store that errs or times out is a miss, never an error
 //!   to the client: the endpoint is called, as without a shared level. The
 //!   store is not written to after a failed read (it would cost a second
-//!   timeout). A change between working and failing is logged once.
+//!   timeout), and after a failure it is left alone for [`RETRY_AFTER`],
+//!   so a hung store costs one timeout per interval, not one per token. A
+//!   change between working and failing is logged once.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ring::digest;
@@ -41,6 +44,9 @@ use super::response::{self, Active, Rules, Verdict};
 
 /// The version of the stored value; another version is a miss.
 const VERSION: u32 = 1;
+
+/// After the store failed, how long it is not asked again.
+pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// A store of introspection answers shared by the nodes of a cluster: a
 /// key-value store with expiry. Implementations bound every call by a
@@ -90,6 +96,8 @@ pub(crate) struct SharedLevel {
     source: String,
     /// Whether the last call to the store worked (for logging changes).
     up: AtomicBool,
+    /// Until when the store is not asked, after a failure.
+    resting_until: Mutex<Option<Instant>>,
 }
 
 impl fmt::Debug for SharedLevel {
@@ -115,11 +123,15 @@ impl SharedLevel {
             store,
             source,
             up: AtomicBool::new(true),
+            resting_until: Mutex::new(None),
         }
     }
 
     /// Looks `key` up and judges what is stored at `now`.
     pub(crate) async fn lookup(&self, key: &TokenHash, rules: &Rules, now: f64) -> Lookup {
+        if self.resting() {
+            return Lookup::Failed;
+        }
         let bytes = match self.store.get(&hex(key)).await {
             Ok(Some(bytes)) => {
                 self.mark(None);
@@ -199,8 +211,24 @@ impl SharedLevel {
         self.mark(result.as_ref().err());
     }
 
-    /// Logs a change between working and failing.
+    /// Whether the store failed less than [`RETRY_AFTER`] ago.
+    fn resting(&self) -> bool {
+        let until = *self
+            .resting_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        until.is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Rests the store after a failure, and logs a change between working
+    /// and failing.
     fn mark(&self, error: Option<&SharedAnswersError>) {
+        if error.is_some() {
+            *self
+                .resting_until
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Instant::now().checked_add(RETRY_AFTER);
+        }
         let was_up = self.up.swap(error.is_none(), Ordering::AcqRel);
         match (error, was_up) {
             (Some(error), true) => tracing::warn!(
