@@ -17,7 +17,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use postgres_server::PostgresServer;
 use redis_server::RedisServer;
@@ -189,18 +189,29 @@ async fn two_nodes_share_introspection_answers_through_redis() {
     assert_eq!(call(b, "revoked-token").await, 401);
     assert_eq!(calls(), 2, "one call for the cluster");
 
+    // Redis hung (SIGSTOP): a new token waits at most the Redis timeout
+    // (100 ms) more, and is not refused.
+    redis.signal("STOP");
+    let started = Instant::now();
+    assert_eq!(call(a, "good-hung").await, 200);
+    let took = started.elapsed();
+    println!("a new token with Redis hung took {took:?}");
+    assert!(took < Duration::from_millis(900), "{took:?}");
+    assert_eq!(calls(), 3);
+    redis.signal("CONT");
+
     // Redis killed: both nodes still authenticate, each asking the
     // provider itself, and answers already cached on a node need no call.
     redis.kill();
     assert_eq!(call(a, "good-other").await, 200);
     assert_eq!(call(b, "good-other").await, 200);
-    assert_eq!(calls(), 4, "one call per node without Redis");
+    assert_eq!(calls(), 5, "one call per node without Redis");
     assert_eq!(call(a, "revoked-other").await, 401);
     assert_eq!(call(b, "revoked-other").await, 401);
-    assert_eq!(calls(), 6);
+    assert_eq!(calls(), 7);
     assert_eq!(call(a, "good-token").await, 200);
     assert_eq!(call(b, "good-token").await, 200);
-    assert_eq!(calls(), 6, "each node's own cache still answers");
+    assert_eq!(calls(), 7, "each node's own cache still answers");
     // Logged once per node, not once per request.
     for node in [a, b] {
         node.wait_stderr("shared introspection cache does not answer")
