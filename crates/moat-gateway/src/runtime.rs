@@ -211,7 +211,11 @@ impl Runtime {
         purpose: Purpose,
         kept: HashMap<String, moat_identity::jwt::JwtVerifier>,
     ) -> Result<Self, Diagnostics> {
-        let State { keys, owners } = state;
+        let State {
+            keys,
+            owners,
+            introspection,
+        } = state;
         let cfg = &loaded.config;
         let doc = &loaded.document;
         let shared = SharedVerifiers {
@@ -226,6 +230,7 @@ impl Runtime {
             ),
             headers: Arc::new(IdentityHeaders::new(&cfg.identity)),
             kept,
+            introspection,
         };
 
         errors.0.extend(state_problems(&loaded).0);
@@ -676,6 +681,9 @@ impl Runtime {
 struct State {
     keys: Option<Arc<KeyManager>>,
     owners: Option<Arc<dyn OwnershipStore>>,
+    /// The cluster's shared introspection answers (a serving cluster
+    /// node only).
+    introspection: Option<Arc<dyn moat_identity::introspection::SharedAnswers>>,
 }
 
 /// The state the config needs: API keys and learned owners in the
@@ -688,11 +696,15 @@ fn open_state(
 ) -> (State, Diagnostics) {
     let cfg = &loaded.config;
     let mut errors = Diagnostics::default();
+    let introspection = serving
+        .and_then(|state| state.redis.clone())
+        .map(crate::identity::shared_answers::over_redis);
     let learns = cfg.apis.iter().any(|a| !a.object_access.learn.is_empty());
     if cfg.keys.is_none() && !learns {
         let state = State {
             keys: None,
             owners: None,
+            introspection,
         };
         return (state, errors);
     }
@@ -721,7 +733,12 @@ fn open_state(
         None => None,
     };
     let owners = learns.then_some(owner_store);
-    (State { keys, owners }, errors)
+    let state = State {
+        keys,
+        owners,
+        introspection,
+    };
+    (state, errors)
 }
 
 /// The shared rate-limit backend's settings, checked as the backend will

@@ -20,6 +20,12 @@
 //!   neither a busy client nor a flood of one bad token turns every
 //!   request into a call. Concurrent requests with the same uncached token
 //!   share one call.
+//! - **Shared level** (clusters): with
+//!   [`IntrospectionVerifier::with_shared`], a miss of the node's cache
+//!   looks in a store every node shares ([`SharedAnswers`]) before calling
+//!   the endpoint, and the endpoint's answer is stored in both, with the
+//!   same expiry; a failing store only means calls to the endpoint (see
+//!   the `shared` module).
 //! - **Unavailable**: an unreachable endpoint, a timeout, a status other
 //!   than 200 or an unreadable answer give [`IntrospectionError::Unavailable`]
 //!   (503) unless a cached answer still decides. A 401 or 403 from the
@@ -51,6 +57,7 @@ mod cache;
 mod client;
 mod error;
 mod response;
+mod shared;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -62,10 +69,12 @@ use tokio::sync::OnceCell;
 pub use client::MAX_RESPONSE_BYTES;
 pub use error::{IntrospectionConfigError, IntrospectionError};
 pub use response::IntrospectedToken;
+pub use shared::{SharedAnswers, SharedAnswersError};
 
 use cache::{AnswerCache, Cached, TokenHash};
 use error::EndpointError;
 use response::{Active, Rules, Verdict};
+use shared::{Lookup, SharedLevel};
 
 /// The largest token sent to the endpoint. Opaque tokens are tens of
 /// bytes; the cap leaves room for servers that introspect JWTs, and keeps
@@ -184,6 +193,8 @@ struct Inner {
     rules: Rules,
     leeway: Duration,
     cache: AnswerCache,
+    /// The cluster's shared answers, behind `cache`.
+    shared: Option<SharedLevel>,
     /// Calls in flight by token hash, with the number of requests waiting
     /// on each.
     in_flight: Mutex<HashMap<TokenHash, Flight>>,
@@ -232,6 +243,26 @@ impl IntrospectionVerifier {
     /// Validates the configuration and builds the HTTP client. Does no
     /// network I/O: an unreachable endpoint shows on first use, as 503s.
     pub fn new(config: IntrospectionConfig) -> Result<Self, IntrospectionConfigError> {
+        Self::build(config, None)
+    }
+
+    /// The same verifier with a second cache level shared by the nodes of
+    /// a cluster: a miss of this node's cache looks in `shared` before
+    /// calling the endpoint, and answers from the endpoint are stored in
+    /// both. Nothing goes to `shared` for a half of the cache that
+    /// `config` disables (`cache_ttl`, `negative_ttl` or `cache_size`
+    /// zero).
+    pub fn with_shared(
+        config: IntrospectionConfig,
+        shared: Arc<dyn SharedAnswers>,
+    ) -> Result<Self, IntrospectionConfigError> {
+        Self::build(config, Some(shared))
+    }
+
+    fn build(
+        config: IntrospectionConfig,
+        shared: Option<Arc<dyn SharedAnswers>>,
+    ) -> Result<Self, IntrospectionConfigError> {
         let url = client::parse_url(&config.url)?;
         if config.client_id.is_empty() {
             return Err(IntrospectionConfigError::EmptyClientId);
@@ -249,16 +280,20 @@ impl IntrospectionVerifier {
             config.auth_method,
             config.timeout,
         )?;
+        let rules = Rules {
+            issuer: config.issuer,
+            audiences: config.audiences,
+        };
+        let shared = shared
+            .map(|store| SharedLevel::new(store, client.url().as_str(), &config.client_id, &rules));
         let inner = Inner {
             client,
             client_id: config.client_id,
             auth_method: config.auth_method,
-            rules: Rules {
-                issuer: config.issuer,
-                audiences: config.audiences,
-            },
+            rules,
             leeway: config.leeway,
             cache: AnswerCache::new(config.cache_size, config.cache_ttl, config.negative_ttl),
+            shared,
             in_flight: Mutex::new(HashMap::new()),
             warned: Mutex::new((None, 0)),
         };
@@ -310,24 +345,52 @@ impl Inner {
             .clone()
     }
 
-    /// One call to the endpoint; its answer goes to the cache.
+    /// The shared level's answer, or one call to the endpoint; the answer
+    /// goes to the cache (and from the endpoint, to the shared level).
     async fn call(&self, token: &str, key: TokenHash, now: f64) -> Outcome {
         // A call that finished between this request's cache miss and its
         // joining the (then new) flight has already cached its answer.
         if let Some(cached) = self.cache.get(&key, now) {
             return cached.into();
         }
+        let shared = match &self.shared {
+            Some(shared) => match shared.lookup(&key, &self.rules, now).await {
+                Lookup::Found(Verdict::Active(active), fresh_until) => {
+                    self.cache
+                        .insert_active(key, active.clone(), now, fresh_until);
+                    return Outcome::Active(active);
+                }
+                Lookup::Found(Verdict::Inactive, until) => {
+                    self.cache.insert_inactive(key, now, until);
+                    return Outcome::Inactive;
+                }
+                Lookup::Missing => Some(shared),
+                Lookup::Failed => None,
+            },
+            None => None,
+        };
         let verdict = match self.client.introspect(token).await {
             Ok(body) => response::evaluate(&body, &self.rules, now),
             Err(error) => Err(error),
         };
         match verdict {
             Ok(Verdict::Active(active)) => {
-                self.cache.insert_active(key, active.clone(), now);
+                if let Some(fresh_until) = self.cache.fresh_until(now) {
+                    self.cache
+                        .insert_active(key, active.clone(), now, fresh_until);
+                    if let Some(shared) = shared {
+                        shared.store_active(&key, &active, now, fresh_until).await;
+                    }
+                }
                 Outcome::Active(active)
             }
             Ok(Verdict::Inactive) => {
-                self.cache.insert_inactive(key, now);
+                if let Some(until) = self.cache.negative_until(now) {
+                    self.cache.insert_inactive(key, now, until);
+                    if let Some(shared) = shared {
+                        shared.store_inactive(&key, now, until).await;
+                    }
+                }
                 Outcome::Inactive
             }
             Err(error) => {

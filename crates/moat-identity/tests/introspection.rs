@@ -20,7 +20,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use hyper::{Request, Response};
 use moat_identity::introspection::{
     ClientAuth, IntrospectionConfig, IntrospectionConfigError, IntrospectionError,
-    IntrospectionVerifier, MAX_RESPONSE_BYTES, MAX_TOKEN_BYTES,
+    IntrospectionVerifier, MAX_RESPONSE_BYTES, MAX_TOKEN_BYTES, SharedAnswers, SharedAnswersError,
 };
 use serde_json::{Value, json};
 
@@ -843,4 +843,311 @@ async fn bad_configurations_are_refused() {
     assert!(!format!("{cfg:?}").contains("s3cr"));
     let verifier = IntrospectionVerifier::new(cfg).unwrap();
     assert!(!format!("{verifier:?}").contains("s3cr"));
+}
+
+/// A shared level in memory, as the nodes of a cluster would see Redis:
+/// it counts reads and writes, keeps the TTLs it was given, and can fail.
+#[derive(Default)]
+struct FakeShared {
+    entries: Mutex<HashMap<String, (Vec<u8>, Duration)>>,
+    failing: std::sync::atomic::AtomicBool,
+    gets: AtomicUsize,
+    puts: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl SharedAnswers for FakeShared {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, SharedAnswersError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(SharedAnswersError("connection refused".into()));
+        }
+        Ok(self
+            .entries
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|(v, _)| v.clone()))
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), SharedAnswersError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(SharedAnswersError("connection refused".into()));
+        }
+        self.entries
+            .lock()
+            .unwrap()
+            .insert(key.to_owned(), (value, ttl));
+        Ok(())
+    }
+}
+
+impl FakeShared {
+    fn only_entry(&self) -> (String, Vec<u8>, Duration) {
+        let entries = self.entries.lock().unwrap();
+        assert_eq!(entries.len(), 1, "{:?}", entries.keys());
+        let (k, (v, ttl)) = entries.iter().next().unwrap();
+        (k.clone(), v.clone(), *ttl)
+    }
+}
+
+/// The lowercase hex SHA-256 of a token, as the shared level's key.
+fn sha256_hex(token: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Two nodes of a cluster: verifiers with their own caches and one shared
+/// level.
+fn two_nodes(cfg: &IntrospectionConfig, shared: &Arc<FakeShared>) -> [IntrospectionVerifier; 2] {
+    [(); 2].map(|_| {
+        IntrospectionVerifier::with_shared(
+            cfg.clone(),
+            Arc::clone(shared) as Arc<dyn SharedAnswers>,
+        )
+        .unwrap()
+    })
+}
+
+#[tokio::test]
+async fn an_active_answer_is_shared_by_the_nodes_with_one_call() {
+    init();
+    let now = SystemTime::now();
+    let server = As::start().await;
+    server.answer("good-token", active(now, 600));
+    let shared = Arc::new(FakeShared::default());
+    let mut cfg = config(&server);
+    cfg.audiences = vec![AUDIENCE.into()];
+    let [a, b] = two_nodes(&cfg, &shared);
+
+    let on_a = a.verify("good-token", now).await.unwrap();
+    assert_eq!(server.calls(), 1);
+    let (key, value, ttl) = shared.only_entry();
+    assert_eq!(
+        key,
+        sha256_hex("good-token"),
+        "the key is the token's digest"
+    );
+    assert!(
+        !String::from_utf8_lossy(&value).contains("good-token"),
+        "the token itself is never stored"
+    );
+    assert_eq!(ttl, Duration::from_secs(300), "min(exp, now + cache_ttl)");
+
+    let on_b = b.verify("good-token", now).await.unwrap();
+    assert_eq!(server.calls(), 1, "node B found node A's answer");
+    assert_eq!(on_a, on_b, "the same claims on both nodes");
+    assert_eq!(on_b.claims["tenant"], "acme");
+    // Node B now answers from its own cache.
+    let gets = shared.gets.load(Ordering::SeqCst);
+    assert!(b.verify("good-token", now).await.is_ok());
+    assert_eq!(shared.gets.load(Ordering::SeqCst), gets);
+
+    // A token expiring before cache_ttl is stored until its `exp`.
+    server.answer("short", active(now, 60));
+    assert!(a.verify("short", now).await.is_ok());
+    let entries = shared.entries.lock().unwrap();
+    let (_, ttl) = &entries[&sha256_hex("short")];
+    assert!(
+        *ttl <= Duration::from_secs(60) && *ttl > Duration::from_secs(58),
+        "{ttl:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_inactive_answer_is_shared_for_negative_ttl() {
+    init();
+    let now = SystemTime::now();
+    let server = As::start().await;
+    let shared = Arc::new(FakeShared::default());
+    let [a, b] = two_nodes(&config(&server), &shared);
+
+    for node in [&a, &b, &a, &b] {
+        assert_eq!(
+            node.verify("revoked", now).await,
+            Err(IntrospectionError::Inactive)
+        );
+    }
+    assert_eq!(server.calls(), 1, "one call for the cluster");
+    let (_, _, ttl) = shared.only_entry();
+    assert_eq!(ttl, Duration::from_secs(10), "negative_ttl");
+}
+
+#[tokio::test]
+async fn a_shared_answer_is_believed_only_as_long_as_a_local_one() {
+    init();
+    let now = SystemTime::now();
+    let server = As::start().await;
+    server.answer("good-token", active(now, 3600));
+    let shared = Arc::new(FakeShared::default());
+    let [a, b] = two_nodes(&config(&server), &shared);
+    assert!(a.verify("good-token", now).await.is_ok());
+
+    // A store that kept the value past its TTL does not extend it: node B,
+    // asking after cache_ttl (5 min) of node A's fetch, calls the endpoint.
+    let later = now + Duration::from_secs(301);
+    assert!(b.verify("good-token", later).await.is_ok());
+    assert_eq!(server.calls(), 2);
+
+    // Node B read at 4 min a value fetched at 0: its own cache keeps it
+    // until 5 min, not 9.
+    let server2 = As::start().await;
+    server2.answer("t2", active(now, 3600));
+    let shared2 = Arc::new(FakeShared::default());
+    let [c, d] = two_nodes(&config(&server2), &shared2);
+    assert!(c.verify("t2", now).await.is_ok());
+    assert!(d.verify("t2", now + Duration::from_secs(240)).await.is_ok());
+    assert_eq!(server2.calls(), 1);
+    shared2.entries.lock().unwrap().clear();
+    assert!(d.verify("t2", now + Duration::from_secs(299)).await.is_ok());
+    assert_eq!(server2.calls(), 1, "still fresh on node D");
+    assert!(d.verify("t2", now + Duration::from_secs(301)).await.is_ok());
+    assert_eq!(server2.calls(), 2, "node D's copy ended with node C's");
+}
+
+#[tokio::test]
+async fn an_expired_shared_answer_is_refused_without_a_call() {
+    init();
+    let now = SystemTime::now();
+    let server = As::start().await;
+    server.answer("short", active(now, 60));
+    let shared = Arc::new(FakeShared::default());
+    let [a, b] = two_nodes(&config(&server), &shared);
+    assert!(a.verify("short", now).await.is_ok());
+    // Past `exp`, a store that still has the value gives an inactive token.
+    assert_eq!(
+        b.verify("short", now + Duration::from_secs(61)).await,
+        Err(IntrospectionError::Inactive)
+    );
+    assert_eq!(server.calls(), 1);
+}
+
+#[tokio::test]
+async fn answers_judged_with_other_settings_are_not_shared() {
+    init();
+    let now = SystemTime::now();
+    let server = As::start().await;
+    server.answer("good-token", active(now, 600));
+    let shared = Arc::new(FakeShared::default());
+    let as_shared = || Arc::clone(&shared) as Arc<dyn SharedAnswers>;
+    let a = IntrospectionVerifier::with_shared(config(&server), as_shared()).unwrap();
+    assert!(a.verify("good-token", now).await.is_ok());
+    assert_eq!(server.calls(), 1);
+
+    // Another required audience: node A's answer does not decide.
+    let mut strict = config(&server);
+    strict.audiences = vec!["https://elsewhere.example.com".into()];
+    let b = IntrospectionVerifier::with_shared(strict, as_shared()).unwrap();
+    assert_eq!(
+        b.verify("good-token", now).await,
+        Err(IntrospectionError::Inactive)
+    );
+    assert_eq!(server.calls(), 2, "asked, not read from the shared level");
+
+    // Another endpoint (another authorization server): neither.
+    let other = As::start().await;
+    let c = IntrospectionVerifier::with_shared(config(&other), as_shared()).unwrap();
+    assert_eq!(
+        c.verify("good-token", now).await,
+        Err(IntrospectionError::Inactive)
+    );
+    assert_eq!(other.calls(), 1);
+}
+
+#[tokio::test]
+async fn unreadable_shared_values_are_misses() {
+    init();
+    let now = SystemTime::now();
+    let server = As::start().await;
+    server.answer("good-token", active(now, 600));
+    let shared = Arc::new(FakeShared::default());
+    let until = unix(now) as f64 + 300.0;
+    for junk in [
+        json!("not an object").to_string(),
+        "{\"v\":1".to_owned(),
+        json!({"v": 2, "src": "x", "until": until, "answer": {"active": true}}).to_string(),
+    ] {
+        shared.entries.lock().unwrap().insert(
+            sha256_hex("good-token"),
+            (junk.into_bytes(), Duration::from_secs(300)),
+        );
+        let node = IntrospectionVerifier::with_shared(
+            config(&server),
+            Arc::clone(&shared) as Arc<dyn SharedAnswers>,
+        )
+        .unwrap();
+        assert!(node.verify("good-token", now).await.is_ok());
+    }
+    assert_eq!(server.calls(), 3);
+}
+
+#[tokio::test]
+async fn a_failing_shared_level_means_calls_not_errors() {
+    init();
+    let now = SystemTime::now();
+    let server = As::start().await;
+    server.answer("good-token", active(now, 600));
+    let shared = Arc::new(FakeShared::default());
+    shared.failing.store(true, Ordering::SeqCst);
+    let [a, b] = two_nodes(&config(&server), &shared);
+
+    assert!(a.verify("good-token", now).await.is_ok());
+    assert!(b.verify("good-token", now).await.is_ok());
+    assert_eq!(server.calls(), 2, "each node asks the endpoint itself");
+    assert_eq!(shared.gets.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        shared.puts.load(Ordering::SeqCst),
+        0,
+        "no write after a failed read"
+    );
+    // Within a second of the failure the store is not asked again: a hung
+    // store costs one timeout per second, not one per token.
+    shared.failing.store(false, Ordering::SeqCst);
+    let failed_at = Instant::now();
+    assert_eq!(
+        a.verify("revoked", now).await,
+        Err(IntrospectionError::Inactive)
+    );
+    assert_eq!(server.calls(), 3);
+    assert_eq!(shared.gets.load(Ordering::SeqCst), 2, "resting");
+    assert_eq!(shared.puts.load(Ordering::SeqCst), 0);
+
+    // Back after the rest: answers are shared again.
+    tokio::time::sleep(Duration::from_millis(1100).saturating_sub(failed_at.elapsed())).await;
+    server.answer("next-token", active(now, 600));
+    assert!(a.verify("next-token", now).await.is_ok());
+    assert!(b.verify("next-token", now).await.is_ok());
+    assert_eq!(server.calls(), 4, "node B read node A's answer");
+}
+
+#[tokio::test]
+async fn concurrent_requests_on_a_node_make_one_shared_read() {
+    init();
+    let now = SystemTime::now();
+    let server = As::start().await;
+    server.answer("good-token", active(now, 600));
+    server.set_delay(Duration::from_millis(200));
+    let shared = Arc::new(FakeShared::default());
+    let [a, _] = two_nodes(&config(&server), &shared);
+    let requests: Vec<_> = (0..20)
+        .map(|_| {
+            let a = a.clone();
+            tokio::spawn(async move { a.verify("good-token", now).await })
+        })
+        .collect();
+    for r in requests {
+        assert!(r.await.unwrap().is_ok());
+    }
+    assert_eq!(server.calls(), 1);
+    assert_eq!(shared.gets.load(Ordering::SeqCst), 1);
+    assert_eq!(shared.puts.load(Ordering::SeqCst), 1);
 }

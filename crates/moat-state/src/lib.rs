@@ -24,6 +24,8 @@
 //!   API; [`SqliteStore`] and [`PostgresStore`].
 //! - [`DiscoveryStore`]: operations and their shapes discovered in the
 //!   gateway's traffic; [`SqliteStore`] and [`PostgresStore`].
+//! - [`introspection::RedisIntrospectionCache`]: token introspection
+//!   answers shared by a cluster's nodes through Redis.
 //! - [`dump`]: the durable state as portable JSON Lines, for `moat db
 //!   export` and `moat db import`.
 //!
@@ -51,6 +53,7 @@ pub mod dump;
 mod durable;
 pub mod events;
 pub mod format;
+pub mod introspection;
 mod key_cache;
 pub mod limits;
 pub mod lockout;

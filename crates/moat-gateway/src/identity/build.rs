@@ -9,7 +9,7 @@ use moat_config::{
 };
 use moat_config::{IntrospectionAuth, IntrospectionVerifierConfig};
 use moat_identity::introspection::{
-    ClientAuth, IntrospectionConfig, IntrospectionConfigError, IntrospectionVerifier,
+    ClientAuth, IntrospectionConfig, IntrospectionConfigError, IntrospectionVerifier, SharedAnswers,
 };
 use moat_identity::jwt::{JwtConfig, JwtConfigError, JwtVerifier, KeySource, parse_algorithm};
 use moat_spec::{ApiSpec, SchemeKind};
@@ -84,7 +84,7 @@ impl ApiIdentity {
                         SchemeKind::HttpBearer
                         | SchemeKind::OAuth2 { .. }
                         | SchemeKind::OpenIdConnect { .. },
-                    ) => match introspection_verifier(cfg) {
+                    ) => match introspection_verifier(cfg, shared.introspection.as_ref()) {
                         Ok(verifier) => Verifier::Introspection {
                             verifier,
                             consumer_claim: cfg.consumer_claim.clone(),
@@ -202,6 +202,7 @@ impl ApiIdentity {
 /// The introspection verifier for an `introspection` config entry.
 fn introspection_verifier(
     cfg: &IntrospectionVerifierConfig,
+    shared: Option<&Arc<dyn SharedAnswers>>,
 ) -> Result<IntrospectionVerifier, IntrospectionConfigError> {
     let mut c = IntrospectionConfig::new(
         cfg.url.clone(),
@@ -217,7 +218,10 @@ fn introspection_verifier(
     c.timeout = cfg.timeout;
     c.issuer = cfg.issuer.clone();
     c.audiences = cfg.audiences.clone();
-    IntrospectionVerifier::new(c)
+    match shared {
+        Some(shared) => IntrospectionVerifier::with_shared(c, Arc::clone(shared)),
+        None => IntrospectionVerifier::new(c),
+    }
 }
 
 /// The longest a weak secret may be accepted for: long enough to rotate
@@ -406,4 +410,7 @@ pub struct SharedVerifiers {
     /// Verifiers of remote keys of the runtime being replaced, by
     /// [`remote_fingerprint`]: reused, not fetched again.
     pub kept: HashMap<String, JwtVerifier>,
+    /// Introspection answers shared by the nodes of a cluster (Redis), for
+    /// a serving cluster node; `None` otherwise.
+    pub introspection: Option<Arc<dyn SharedAnswers>>,
 }

@@ -9,6 +9,7 @@
 mod basic;
 mod build;
 pub(crate) mod lockout;
+pub(crate) mod shared_answers;
 mod upstream;
 
 pub use basic::{BasicVerifier, hash_password};

@@ -120,21 +120,36 @@ impl AnswerCache {
         None
     }
 
-    /// Keeps an active answer fetched at `now` until
-    /// `min(exp, now + cache_ttl)`.
-    pub(crate) fn insert_active(&self, key: TokenHash, active: Active, now: f64) {
+    /// When an active answer fetched at `now` stops being believed:
+    /// `now + cache_ttl` (its `exp` is checked on every hit, without a
+    /// call). `None` when active answers are not cached.
+    pub(crate) fn fresh_until(&self, now: f64) -> Option<f64> {
+        self.positive
+            .as_ref()
+            .map(|_| now + self.cache_ttl.as_secs_f64())
+    }
+
+    /// When an inactive answer fetched at `now` stops being believed:
+    /// `now + negative_ttl`. `None` when inactive answers are not cached.
+    pub(crate) fn negative_until(&self, now: f64) -> Option<f64> {
+        self.negative
+            .as_ref()
+            .map(|_| now + self.negative_ttl.as_secs_f64())
+    }
+
+    /// Keeps an active answer until `min(exp, fresh_until)` (`fresh_until`
+    /// from [`AnswerCache::fresh_until`] at the time it was fetched, here
+    /// or by another node).
+    pub(crate) fn insert_active(&self, key: TokenHash, active: Active, now: f64, fresh_until: f64) {
         if let Some(negative) = &self.negative {
             negative.invalidate(&key);
         }
         let Some(cache) = &self.positive else { return };
-        let ttl = match active.exp {
-            Some(exp) => Duration::try_from_secs_f64((exp - now).max(0.0))
-                .unwrap_or(self.cache_ttl)
-                .min(self.cache_ttl),
-            None => self.cache_ttl,
-        };
+        let end = active.exp.map_or(fresh_until, |exp| exp.min(fresh_until));
+        let ttl = Duration::try_from_secs_f64((end - now).max(0.0))
+            .unwrap_or(self.cache_ttl)
+            .min(self.cache_ttl);
         if !ttl.is_zero() {
-            let fresh_until = now + self.cache_ttl.as_secs_f64();
             cache.insert(
                 key,
                 Positive {
@@ -146,14 +161,17 @@ impl AnswerCache {
         }
     }
 
-    /// Keeps an inactive answer fetched at `now` for `negative_ttl`.
-    pub(crate) fn insert_inactive(&self, key: TokenHash, now: f64) {
+    /// Keeps an inactive answer until `until` (from
+    /// [`AnswerCache::negative_until`] at the time it was fetched).
+    pub(crate) fn insert_inactive(&self, key: TokenHash, now: f64, until: f64) {
         if let Some(positive) = &self.positive {
             positive.invalidate(&key);
         }
-        if let Some(cache) = &self.negative {
-            let ttl = self.negative_ttl;
-            let until = now + ttl.as_secs_f64();
+        let Some(cache) = &self.negative else { return };
+        let ttl = Duration::try_from_secs_f64((until - now).max(0.0))
+            .unwrap_or(self.negative_ttl)
+            .min(self.negative_ttl);
+        if !ttl.is_zero() {
             cache.insert(key, Negative { until, ttl });
         }
     }
