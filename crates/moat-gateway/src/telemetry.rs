@@ -111,7 +111,7 @@ const FAMILIES: [(&str, Kind, &str); 27] = [
     (
         "moat_anomaly_touches_dropped_total",
         Kind::Counter,
-        "Anomaly observations not counted cluster-wide because the queue to Redis was full.",
+        "Anomaly observations not counted cluster-wide because the queue to Redis was full (they still count on their node).",
     ),
     (
         "moat_events_dropped_total",
