@@ -5,8 +5,8 @@
 //! Redis as well as locally. The request path never waits on it: each
 //! request's touches go into a bounded queue (dropped and counted in
 //! `moat_anomaly_touches_dropped_total` when it is full), and one task
-//! sends what gathered every [`BATCH_EVERY`] (at most [`BATCH_MAX`]) in one
-//! round trip, gives each cluster-wide count back to the engine, and
+//! sends what gathered every [`BATCH_EVERY`] (at most [`BATCH_MAX`], a full
+//! batch at once) in one round trip, gives each cluster-wide count back to the engine, and
 //! reports the events it raises — each claimed first, so one node reports
 //! it. When Redis does not answer, the engine decides on this node's own
 //! counts until it does again; the change is logged once each way.
@@ -26,7 +26,7 @@ use crate::telemetry;
 pub const BATCH_EVERY: Duration = Duration::from_millis(50);
 
 /// The most touches sent in one round trip.
-pub const BATCH_MAX: usize = 1024;
+pub const BATCH_MAX: usize = 512;
 
 /// The most touches waiting; more are dropped.
 pub const QUEUE: usize = 16_384;
@@ -80,9 +80,10 @@ async fn run(abuse: Weak<Abuse>, conn: RedisConn, mut rx: mpsc::Receiver<Queued>
         if rx.recv_many(&mut batch, BATCH_MAX).await == 0 {
             return;
         }
-        tokio::time::sleep(BATCH_EVERY).await;
-        let room = BATCH_MAX.saturating_sub(batch.len());
-        if room > 0 {
+        // A full batch goes at once: under load batches follow each other
+        // as fast as Redis answers.
+        if batch.len() < BATCH_MAX {
+            tokio::time::sleep(BATCH_EVERY).await;
             while batch.len() < BATCH_MAX {
                 match rx.try_recv() {
                     Ok(q) => batch.push(q),

@@ -97,7 +97,9 @@ async fn a_large_batch_goes_in_one_pipeline_of_calls() {
     let c = counters(&server, "t3").await;
     let n = MAX_TOUCHES_PER_CALL as u64 * 2 + 3;
     let touches: Vec<_> = (0..n).map(|i| touch(i % 3, i, false, T0 + i)).collect();
+    let started = std::time::Instant::now();
     let counts = c.touch(&touches).await.unwrap();
+    println!("{n} touches in one round trip: {:?}", started.elapsed());
     assert_eq!(counts.len(), touches.len());
     assert!(counts.iter().skip(15).all(|c| *c == count(5, 0)));
     assert_eq!(counts[0], count(1, 0));
