@@ -9,7 +9,7 @@
 //! its evidence earned (see `auto_bans`).
 
 use std::net::IpAddr;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use moat_guard::anomaly::{AnomalyEngine, BanReach, EventSubject, Observation, SecurityEvent};
@@ -18,6 +18,7 @@ use moat_state::detector_bans::{
 };
 use moat_state::{BanList, BanStore, UnixTime, unix_now};
 
+use crate::anomaly_share::Outbox;
 use crate::auto_bans::AutoBans;
 
 use crate::telemetry;
@@ -35,6 +36,8 @@ pub struct Abuse {
     events: Option<Arc<crate::events::Events>>,
     /// Where detector bans are shared with the other nodes of a cluster.
     shared: Option<RedisDetectorBans>,
+    /// Where the detectors' touches go to be counted cluster-wide.
+    outbox: OnceLock<Outbox>,
 }
 
 impl Abuse {
@@ -48,7 +51,19 @@ impl Abuse {
             engine,
             events: None,
             shared: None,
+            outbox: OnceLock::new(),
         }
+    }
+
+    /// The detectors, if on.
+    pub(crate) fn engine(&self) -> Option<&AnomalyEngine> {
+        self.engine.as_ref()
+    }
+
+    /// Sends the detectors' touches to `outbox` from now on; false if
+    /// already set.
+    pub(crate) fn set_outbox(&self, outbox: Outbox) -> bool {
+        self.outbox.set(outbox).is_ok()
     }
 
     /// Shares the detectors' bans with every node of a cluster, and
@@ -185,8 +200,21 @@ impl Abuse {
         let Some(engine) = &self.engine else {
             return;
         };
-        for event in engine.observe(obs) {
+        let Some(outbox) = self.outbox.get() else {
+            for event in engine.observe(obs) {
+                self.report(api, &event);
+            }
+            return;
+        };
+        let mut touches = Vec::new();
+        for event in engine.observe_sharing(obs, &mut touches) {
             self.report(api, &event);
+        }
+        if !touches.is_empty() {
+            let api: Arc<str> = Arc::from(api);
+            for touch in touches {
+                outbox.send(&api, touch);
+            }
         }
     }
 
@@ -197,7 +225,7 @@ impl Abuse {
         }
     }
 
-    fn report(&self, api: &str, event: &SecurityEvent) {
+    pub(crate) fn report(&self, api: &str, event: &SecurityEvent) {
         telemetry::security_event(event.detector);
         let subject = match &event.subject {
             EventSubject::Address { ip, prefix } => format!("address {ip}/{prefix}"),

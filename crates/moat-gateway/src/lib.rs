@@ -9,6 +9,7 @@
 pub mod abuse;
 pub mod access_log;
 mod admin;
+mod anomaly_share;
 mod auto_bans;
 pub mod body;
 pub mod capture;

@@ -529,7 +529,11 @@ async fn abuse(
         .with_shared_bans(state.detector_bans.clone());
     abuse.refresh().await;
     abuse.load_shared().await;
-    Ok(Arc::new(abuse))
+    let abuse = Arc::new(abuse);
+    if let Some(conn) = &state.redis {
+        crate::anomaly_share::start(&abuse, conn.clone());
+    }
+    Ok(abuse)
 }
 
 /// Capture (`discovery.capture`) from the start-up config, starting from

@@ -26,7 +26,7 @@ enum Kind {
 
 /// Every metric family moat records: name, kind and the `# HELP` text
 /// (the meaning column of the metrics table in docs/configuration.md).
-const FAMILIES: [(&str, Kind, &str); 26] = [
+const FAMILIES: [(&str, Kind, &str); 27] = [
     ("moat_requests_total", Kind::Counter, "Requests answered."),
     (
         "moat_jwt_weak_secret_override_until_seconds",
@@ -107,6 +107,11 @@ const FAMILIES: [(&str, Kind, &str); 26] = [
         "moat_events_total",
         Kind::Counter,
         "Security events queued for the event store and sinks.",
+    ),
+    (
+        "moat_anomaly_touches_dropped_total",
+        Kind::Counter,
+        "Anomaly observations not counted cluster-wide because the queue to Redis was full (they still count on their node).",
     ),
     (
         "moat_events_dropped_total",
@@ -364,6 +369,11 @@ pub fn limiter_state(keys: usize, evicted_live: u64, backend_up: bool) {
 /// A security event queued.
 pub fn event_queued(control: &'static str, action: &'static str) {
     counter!("moat_events_total", "control" => control, "action" => action).increment(1);
+}
+
+/// An anomaly observation not counted cluster-wide: the queue was full.
+pub fn anomaly_touch_dropped() {
+    counter!("moat_anomaly_touches_dropped_total").increment(1);
 }
 
 /// A security event dropped: the queue was full.

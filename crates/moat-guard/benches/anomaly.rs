@@ -1,7 +1,8 @@
 //! `AnomalyEngine::observe` for typical requests, with every detector on
 //! and tables warmed with 10 000 subjects: an authenticated read naming an
 //! object (the common case, touching enumeration and scraping), an
-//! anonymous list request, and a failed login (every table).
+//! anonymous list request, and a failed login (every table); and the
+//! first in a cluster, handing out its touch for the shared counts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -87,6 +88,35 @@ fn bench(c: &mut Criterion) {
                 answered_by: AnsweredBy::Upstream,
                 status: 401,
             })))
+        })
+    });
+
+    // In a cluster: the same request, also handing out its touch.
+    let clustered = warmed();
+    clustered.share(b"a cluster's seed");
+    clustered.set_cluster_decides(true);
+    let mut touches = Vec::with_capacity(4);
+    c.bench_function("observe_sharing: authenticated GET /orders/{id}", |b| {
+        b.iter(|| {
+            now += 1;
+            touches.clear();
+            let object = ["17", "18", "19", "20"][(now % 4) as usize];
+            black_box(clustered.observe_sharing(
+                black_box(&Observation {
+                    now,
+                    client: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
+                    consumer: Some("consumer-42"),
+                    credential_id: Some("apikey:AbC123xyz789"),
+                    auth_failed: false,
+                    object: Some(ObjectRef {
+                        kind: "order",
+                        id: object,
+                    }),
+                    answered_by: AnsweredBy::Upstream,
+                    status: 200,
+                }),
+                &mut touches,
+            ))
         })
     });
 

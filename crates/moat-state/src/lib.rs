@@ -45,6 +45,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin_tokens;
+pub mod anomaly_counters;
 pub mod bans;
 mod crc32;
 pub mod detector_bans;

@@ -16,9 +16,12 @@ use std::time::Duration;
 
 use moat_config::anomaly::EnumerationConfig;
 
+use super::shared::{About, Share, SharedTouch, Tally, touch};
 use super::stuffing::{Distinct, threshold};
 use super::table::{Keyer, Table};
-use super::{AnsweredBy, BanReach, Observation, SecurityEvent, Who, due, millis, span};
+use super::{
+    AnsweredBy, BanReach, EventSubject, Observation, SecurityEvent, Who, due, millis, span,
+};
 
 /// The enumeration detector.
 pub struct Enumeration {
@@ -47,6 +50,16 @@ impl Enumeration {
 
     /// Counts a request naming an object; other requests cost nothing.
     pub fn observe(&self, obs: &Observation<'_>, events: &mut Vec<SecurityEvent>) {
+        self.observe_with(obs, Share::LOCAL, events, &mut Vec::new());
+    }
+
+    pub(crate) fn observe_with(
+        &self,
+        obs: &Observation<'_>,
+        share: Share<'_>,
+        events: &mut Vec<SecurityEvent>,
+        touches: &mut Vec<SharedTouch>,
+    ) {
         let Some(object) = obs.object else {
             return;
         };
@@ -59,46 +72,98 @@ impl Enumeration {
         let who = Who::of(obs);
         let object_key = self.keyer.key(object.id);
         let subject_key = self.keyer.key(&(who.key(&self.keyer), object.kind));
-        let (threshold, window, percent) =
-            (self.distinct_objects, self.window, self.min_denied_percent);
+        let (threshold, window) = (self.distinct_objects, self.window);
         let fired = self
             .subjects
             .upsert(subject_key, now, Distinct::default, |e| {
                 e.log.touch(object_key, now, denied, window, threshold);
                 let (distinct, refused) = (e.log.len() as u64, e.log.flagged() as u64);
-                if distinct as usize >= threshold
-                    && refused * 100 >= percent * distinct
-                    && due(e.last_event, now, window)
-                {
-                    e.last_event = Some(now);
-                    Some((distinct, refused))
-                } else {
-                    None
-                }
+                share
+                    .local_decides
+                    .then(|| self.check(e, distinct, refused, now))
+                    .flatten()
             });
+        let reach = || who.reach(|| BanReach::AnonymousObjects(object.kind.to_string()));
         if let Some((observed, refused)) = fired {
-            let subject = who.subject();
-            events.push(SecurityEvent {
-                detector: "enumeration",
-                summary: format!(
-                    "{subject} requested {observed} distinct objects of kind `{}` within {}, \
-                     {}% of them refused or not found",
-                    object
-                        .kind
-                        .chars()
-                        .take(64)
-                        .collect::<String>()
-                        .escape_debug(),
-                    span(window),
-                    refused * 100 / observed.max(1)
-                ),
-                subject,
-                observed,
-                threshold: threshold as u64,
-                window_secs: window / 1000,
-                ban: self.ban,
-                reach: who.reach(|| BanReach::AnonymousObjects(object.kind.to_string())),
-            });
+            events.push(self.event(who.subject(), reach(), object.kind, observed, refused));
+        }
+        if let Some(keyer) = share.keyer {
+            let shared_who = keyer.who(&who).to_be_bytes();
+            touches.push(touch(
+                Tally::Enumeration,
+                keyer.key(&[&shared_who, object.kind.as_bytes()]),
+                keyer.key(&[object.id.as_bytes()]),
+                denied,
+                now,
+                window,
+                threshold,
+                subject_key,
+                About {
+                    subject: who.subject(),
+                    reach: reach(),
+                    detail: object.kind.to_string(),
+                },
+            ));
+        }
+    }
+
+    /// The event a cluster-wide count (`distinct` objects, `refused` of
+    /// them refused) for `t` raises, if any.
+    pub(crate) fn decide_shared(
+        &self,
+        t: &SharedTouch,
+        distinct: u64,
+        refused: u64,
+    ) -> Option<SecurityEvent> {
+        let now = t.now();
+        let (observed, refused) = self.subjects.upsert(t.local, now, Distinct::default, |e| {
+            self.check(e, distinct, refused, now)
+        })?;
+        let about = &t.about;
+        Some(self.event(
+            about.subject.clone(),
+            about.reach.clone(),
+            &about.detail,
+            observed,
+            refused,
+        ))
+    }
+
+    /// `(distinct, refused)` if they crossed the thresholds and an event
+    /// is due (then recorded as reported).
+    fn check(&self, e: &mut Distinct, distinct: u64, refused: u64, now: u64) -> Option<(u64, u64)> {
+        (distinct >= self.distinct_objects as u64
+            && refused * 100 >= self.min_denied_percent * distinct
+            && due(e.last_event, now, self.window))
+        .then(|| {
+            e.last_event = Some(now);
+            (distinct, refused)
+        })
+    }
+
+    fn event(
+        &self,
+        subject: EventSubject,
+        reach: BanReach,
+        kind: &str,
+        observed: u64,
+        refused: u64,
+    ) -> SecurityEvent {
+        SecurityEvent {
+            detector: "enumeration",
+            summary: format!(
+                "{subject} requested {observed} distinct objects of kind `{}` within {}, \
+                 {}% of them refused or not found",
+                kind.chars().take(64).collect::<String>().escape_debug(),
+                span(self.window),
+                refused * 100 / observed.max(1)
+            ),
+            subject,
+            observed,
+            threshold: self.distinct_objects as u64,
+            window_secs: self.window / 1000,
+            ban: self.ban,
+            reach,
         }
     }
 

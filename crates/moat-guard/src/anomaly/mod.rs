@@ -25,11 +25,22 @@
 //!
 //! An event for the same detector and subject is not repeated within the
 //! detector's window: an attack that goes on is reported once per window.
+//!
+//! # In a cluster
+//!
+//! The distinct-id counts (credential stuffing, enumeration) can be made
+//! cluster-wide: seeded with [`AnomalyEngine::share`], the engine hands
+//! out a [`SharedTouch`] per touch from
+//! [`AnomalyEngine::observe_sharing`], and
+//! [`AnomalyEngine::decide_shared`] applies the same thresholds to the
+//! cluster-wide counts the gateway gets back (see `shared`). Scraping and
+//! error storms count per node.
 
 mod enumeration;
 mod error_storm;
 mod objects;
 mod scraping;
+mod shared;
 mod stuffing;
 mod table;
 mod window;
@@ -44,8 +55,10 @@ pub use enumeration::Enumeration;
 pub use error_storm::ErrorStorm;
 pub use objects::{NamedObject, ObjectParameter, ObjectParameters};
 pub use scraping::Scraping;
+pub use shared::{SharedTouch, Tally};
 pub use stuffing::CredentialStuffing;
 
+use shared::Sharing;
 use table::Keyer;
 
 /// What the gateway knows about one finished request.
@@ -210,6 +223,7 @@ pub struct AnomalyEngine {
     enumeration: Option<Enumeration>,
     scraping: Option<Scraping>,
     error_storm: Option<ErrorStorm>,
+    sharing: Sharing,
 }
 
 impl fmt::Debug for AnomalyEngine {
@@ -236,17 +250,32 @@ impl AnomalyEngine {
             scraping: on(config.scraping.enabled).then(|| Scraping::new(&config.scraping, cap)),
             error_storm: on(config.error_storm.enabled)
                 .then(|| ErrorStorm::new(&config.error_storm, cap)),
+            sharing: Sharing::default(),
         })
     }
 
     /// Counts one finished request; the events it completes (usually none).
     pub fn observe(&self, obs: &Observation<'_>) -> Vec<SecurityEvent> {
+        self.observe_sharing(obs, &mut Vec::new())
+    }
+
+    /// As [`observe`](Self::observe), and once [`share`](Self::share)d,
+    /// adds to `touches` what the cluster-wide counts need to learn of the
+    /// request. While the cluster decides (see
+    /// [`set_cluster_decides`](Self::set_cluster_decides)), the distinct-id
+    /// detectors raise no event from this node's counts.
+    pub fn observe_sharing(
+        &self,
+        obs: &Observation<'_>,
+        touches: &mut Vec<SharedTouch>,
+    ) -> Vec<SecurityEvent> {
+        let share = self.sharing.now();
         let mut events = Vec::new();
         if let Some(d) = &self.stuffing {
-            d.observe(obs, &mut events);
+            d.observe_with(obs, share, &mut events, touches);
         }
         if let Some(d) = &self.enumeration {
-            d.observe(obs, &mut events);
+            d.observe_with(obs, share, &mut events, touches);
         }
         if let Some(d) = &self.scraping {
             d.observe(obs, &mut events);
@@ -255,6 +284,40 @@ impl AnomalyEngine {
             d.observe(obs, &mut events);
         }
         events
+    }
+
+    /// Starts handing out touches keyed under `seed`, which every node of
+    /// the cluster must share; false (and nothing changes) if already
+    /// seeded.
+    pub fn share(&self, seed: &[u8]) -> bool {
+        self.sharing.seed(seed)
+    }
+
+    /// Whether the cluster-wide counts decide (they answered) or this
+    /// node's (they did not).
+    pub fn set_cluster_decides(&self, on: bool) {
+        self.sharing.set_cluster_decides(on);
+    }
+
+    /// The event the cluster-wide count for `touch` raises, if any:
+    /// `distinct` ids within the window (at most the touch's cap), of them
+    /// `flagged` with their flag set. Not repeated within the window on
+    /// this node.
+    pub fn decide_shared(
+        &self,
+        touch: &SharedTouch,
+        distinct: u64,
+        flagged: u64,
+    ) -> Option<SecurityEvent> {
+        match touch.tally() {
+            Tally::Enumeration => self
+                .enumeration
+                .as_ref()?
+                .decide_shared(touch, distinct, flagged),
+            Tally::StuffingAddress | Tally::StuffingCredential => {
+                self.stuffing.as_ref()?.decide_shared(touch, distinct)
+            }
+        }
     }
 
     /// Subjects tracked, for metrics and tests.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use moat_config::anomaly::CredentialStuffingConfig;
 
+use super::shared::{About, Share, SharedTouch, Tally, touch};
 use super::table::{Entry, Keyer, Table};
 use super::window::DistinctLog;
 use super::{
@@ -61,6 +62,16 @@ impl CredentialStuffing {
 
     /// Counts a failed authentication; other requests cost nothing.
     pub fn observe(&self, obs: &Observation<'_>, events: &mut Vec<SecurityEvent>) {
+        self.observe_with(obs, Share::LOCAL, events, &mut Vec::new());
+    }
+
+    pub(crate) fn observe_with(
+        &self,
+        obs: &Observation<'_>,
+        share: Share<'_>,
+        events: &mut Vec<SecurityEvent>,
+        touches: &mut Vec<SharedTouch>,
+    ) {
         let (true, Some(credential)) = (obs.auth_failed, obs.credential_id) else {
             return;
         };
@@ -74,23 +85,14 @@ impl CredentialStuffing {
             .by_address
             .upsert(address_key, now, Distinct::default, |e| {
                 e.log.touch(credential_key, now, false, window, threshold);
-                check(e, now, threshold, window)
+                let count = e.log.len() as u64;
+                share
+                    .local_decides
+                    .then(|| check(e, count, now, threshold, window))
+                    .flatten()
             });
         if let Some(observed) = fired {
-            events.push(SecurityEvent {
-                detector: "credential_stuffing",
-                subject: address.subject(),
-                summary: format!(
-                    "{} failed authentication with {observed} distinct credentials within {}",
-                    address.subject(),
-                    span(window)
-                ),
-                observed,
-                threshold: threshold as u64,
-                window_secs: window / 1000,
-                ban: self.ban,
-                reach: BanReach::All,
-            });
+            events.push(self.address_event(address.subject(), observed));
         }
 
         let (threshold, window) = (self.distinct_addresses, self.credential_window);
@@ -98,24 +100,106 @@ impl CredentialStuffing {
             .by_credential
             .upsert(credential_key, now, Distinct::default, |e| {
                 e.log.touch(address_key, now, false, window, threshold);
-                check(e, now, threshold, window)
+                let count = e.log.len() as u64;
+                share
+                    .local_decides
+                    .then(|| check(e, count, now, threshold, window))
+                    .flatten()
             });
         if let Some(observed) = fired {
             let subject = EventSubject::Credential(credential_label(credential));
-            events.push(SecurityEvent {
-                detector: "credential_stuffing",
-                summary: format!(
-                    "{subject} failed authentication from {observed} distinct client addresses \
-                     within {}",
-                    span(window)
-                ),
-                subject,
-                observed,
-                threshold: threshold as u64,
-                window_secs: window / 1000,
-                ban: None,
-                reach: BanReach::All,
-            });
+            events.push(self.credential_event(subject, observed));
+        }
+
+        if let Some(keyer) = share.keyer {
+            let shared_address = keyer.address(&address);
+            let shared_credential = keyer.key(&[b"k", credential.as_bytes()]);
+            touches.push(touch(
+                Tally::StuffingAddress,
+                shared_address,
+                shared_credential,
+                false,
+                now,
+                self.window,
+                self.distinct_credentials,
+                address_key,
+                About {
+                    subject: address.subject(),
+                    reach: BanReach::All,
+                    detail: String::new(),
+                },
+            ));
+            touches.push(touch(
+                Tally::StuffingCredential,
+                shared_credential,
+                shared_address,
+                false,
+                now,
+                self.credential_window,
+                self.distinct_addresses,
+                credential_key,
+                About {
+                    subject: EventSubject::Credential(credential_label(credential)),
+                    reach: BanReach::All,
+                    detail: String::new(),
+                },
+            ));
+        }
+    }
+
+    /// The event a cluster-wide count of `distinct` ids for `t` raises, if
+    /// any.
+    pub(crate) fn decide_shared(&self, t: &SharedTouch, distinct: u64) -> Option<SecurityEvent> {
+        let (table, threshold, window) = match t.tally() {
+            Tally::StuffingAddress => (&self.by_address, self.distinct_credentials, self.window),
+            Tally::StuffingCredential => (
+                &self.by_credential,
+                self.distinct_addresses,
+                self.credential_window,
+            ),
+            Tally::Enumeration => return None,
+        };
+        let now = t.now();
+        let observed = table.upsert(t.local, now, Distinct::default, |e| {
+            check(e, distinct, now, threshold, window)
+        })?;
+        let subject = t.about.subject.clone();
+        Some(match t.tally() {
+            Tally::StuffingAddress => self.address_event(subject, observed),
+            _ => self.credential_event(subject, observed),
+        })
+    }
+
+    fn address_event(&self, subject: EventSubject, observed: u64) -> SecurityEvent {
+        SecurityEvent {
+            detector: "credential_stuffing",
+            summary: format!(
+                "{subject} failed authentication with {observed} distinct credentials within {}",
+                span(self.window)
+            ),
+            subject,
+            observed,
+            threshold: self.distinct_credentials as u64,
+            window_secs: self.window / 1000,
+            ban: self.ban,
+            reach: BanReach::All,
+        }
+    }
+
+    fn credential_event(&self, subject: EventSubject, observed: u64) -> SecurityEvent {
+        SecurityEvent {
+            detector: "credential_stuffing",
+            summary: format!(
+                "{subject} failed authentication from {observed} distinct client addresses \
+                 within {}",
+                span(self.credential_window)
+            ),
+            subject,
+            observed,
+            threshold: self.distinct_addresses as u64,
+            window_secs: self.credential_window / 1000,
+            ban: None,
+            reach: BanReach::All,
         }
     }
 
@@ -134,12 +218,18 @@ pub(crate) fn threshold(n: u32) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX).max(1)
 }
 
-/// The distinct count if it reached `threshold` and an event is due (then
-/// recorded as reported).
-pub(crate) fn check(e: &mut Distinct, now: u64, threshold: usize, window: u64) -> Option<u64> {
-    if e.log.len() >= threshold && due(e.last_event, now, window) {
+/// The distinct `count` (this node's or the cluster's) if it reached
+/// `threshold` and an event is due (then recorded as reported).
+pub(crate) fn check(
+    e: &mut Distinct,
+    count: u64,
+    now: u64,
+    threshold: usize,
+    window: u64,
+) -> Option<u64> {
+    if count >= threshold as u64 && due(e.last_event, now, window) {
         e.last_event = Some(now);
-        Some(e.log.len() as u64)
+        Some(count)
     } else {
         None
     }

@@ -75,7 +75,15 @@ impl<'a> Req<'a> {
         self
     }
     fn at(self, e: &AnomalyEngine, now: u64) -> Vec<SecurityEvent> {
-        e.observe(&Observation {
+        self.sharing(e, now, &mut Vec::new())
+    }
+    fn sharing(
+        self,
+        e: &AnomalyEngine,
+        now: u64,
+        touches: &mut Vec<SharedTouch>,
+    ) -> Vec<SecurityEvent> {
+        let obs = Observation {
             now,
             client: ip(self.client),
             consumer: self.consumer,
@@ -87,7 +95,8 @@ impl<'a> Req<'a> {
             }),
             answered_by: self.answered_by,
             status: self.status,
-        })
+        };
+        e.observe_sharing(&obs, touches)
     }
 }
 
@@ -562,4 +571,121 @@ fn labels_and_subjects_are_safe_to_show() {
     );
     assert_eq!(span(90_000), "90s");
     assert_eq!(span(3_600_000), "1h");
+}
+
+/// The cluster-wide counter, in memory: what the gateway's Redis counts do,
+/// with the same primitive, and the claim that lets one node report.
+#[derive(Default)]
+struct Cluster {
+    logs: std::collections::HashMap<(Tally, u64), window::DistinctLog>,
+    /// When each (tally, subject) was last reported.
+    claimed: std::collections::HashMap<(Tally, u64), u64>,
+}
+
+impl Cluster {
+    /// Counts `touches` as one batch and has `e` decide on the answers.
+    fn count(&mut self, e: &AnomalyEngine, touches: &[SharedTouch]) -> Vec<SecurityEvent> {
+        touches
+            .iter()
+            .filter_map(|t| {
+                let key = (t.tally(), t.subject());
+                let log = self.logs.entry(key).or_default();
+                log.touch(t.id(), t.now(), t.flag(), t.window(), t.cap() as usize);
+                let event = e.decide_shared(t, log.len() as u64, log.flagged() as u64)?;
+                let last = self.claimed.get(&key).copied();
+                due(last, t.now(), t.window()).then(|| {
+                    self.claimed.insert(key, t.now());
+                    event
+                })
+            })
+            .collect()
+    }
+}
+
+fn two_nodes(config: &AnomalyConfig) -> [AnomalyEngine; 2] {
+    [0, 1].map(|_| {
+        let e = AnomalyEngine::new(config).unwrap();
+        assert!(e.share(b"the cluster's seed"));
+        assert!(!e.share(b"another seed"), "seeded once");
+        e.set_cluster_decides(true);
+        e
+    })
+}
+
+#[test]
+fn enumeration_spread_over_two_nodes_is_counted_once_cluster_wide() {
+    let mut config = AnomalyConfig::default();
+    config.enumeration.distinct_objects = 10;
+    let nodes = two_nodes(&config);
+    let mut cluster = Cluster::default();
+    let mut local = Vec::new();
+    let mut shared = Vec::new();
+    for i in 0..12u64 {
+        let node = &nodes[(i % 2) as usize];
+        let mut touches = Vec::new();
+        let id = (5000 + i).to_string();
+        local.extend(Req::from("203.0.113.9").object(&id, 404).sharing(
+            node,
+            T0 + i * SEC,
+            &mut touches,
+        ));
+        assert_eq!(touches.len(), 1);
+        shared.extend(cluster.count(node, &touches));
+    }
+    assert!(local.is_empty(), "6 on each node: {local:#?}");
+    let found = only(&shared, "enumeration");
+    assert_eq!(found.len(), 1, "{shared:#?}");
+    assert_eq!(found[0].observed, 10);
+    assert_eq!(found[0].subject, address_subject(ip("203.0.113.9")));
+    assert_eq!(found[0].reach, BanReach::AnonymousObjects("order".into()));
+
+    // The cluster's counts stop answering: the node's own decide again.
+    nodes[0].set_cluster_decides(false);
+    let mut events = Vec::new();
+    for i in 0..10u64 {
+        let id = (7000 + i).to_string();
+        events.extend(
+            Req::from("203.0.113.77")
+                .object(&id, 404)
+                .at(&nodes[0], T0 + i * SEC),
+        );
+    }
+    assert_eq!(only(&events, "enumeration").len(), 1, "{events:#?}");
+}
+
+#[test]
+fn stuffing_spread_over_two_nodes_is_counted_cluster_wide() {
+    let mut config = AnomalyConfig::default();
+    config.credential_stuffing.distinct_credentials = 8;
+    let nodes = two_nodes(&config);
+    let mut cluster = Cluster::default();
+    let mut shared = Vec::new();
+    let mut local = Vec::new();
+    for i in 0..8u64 {
+        let node = &nodes[(i % 2) as usize];
+        let mut touches = Vec::new();
+        let user = format!("basic:user{i}");
+        local.extend(Req::from("198.51.100.7").failed_login(&user).sharing(
+            node,
+            T0 + i * SEC,
+            &mut touches,
+        ));
+        assert_eq!(touches.len(), 2, "by address and by credential");
+        shared.extend(cluster.count(node, &touches));
+    }
+    assert!(local.is_empty(), "{local:#?}");
+    let found = only(&shared, "credential_stuffing");
+    assert_eq!(found.len(), 1, "{shared:#?}");
+    assert_eq!(found[0].subject, address_subject(ip("198.51.100.7")));
+    assert_eq!(found[0].observed, 8);
+}
+
+#[test]
+fn an_engine_not_shared_hands_out_nothing() {
+    let e = engine();
+    let mut touches = Vec::new();
+    Req::from("203.0.113.9")
+        .object("1", 404)
+        .sharing(&e, T0, &mut touches);
+    assert!(touches.is_empty());
 }
