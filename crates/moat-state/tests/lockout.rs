@@ -507,10 +507,7 @@ mod redis_store {
         assert!(fail_n(&s, &locked, 9, now).await.is_empty());
         assert_eq!(s.record_failure(&locked, now).await.unwrap(), Some(MIN));
         assert!(fail_n(&s, &failing, 2, now).await.is_empty());
-        let states = s
-            .states(&[locked.clone(), failing.clone(), clean.clone()], now)
-            .await
-            .unwrap();
+        let states = s.states(&[locked, failing, clean], now).await.unwrap();
         assert_eq!(states[0].locked, Some(MIN));
         assert_eq!(
             &states[1..],
