@@ -1,6 +1,7 @@
 //! Notices over a real redis-server: nodes hear each other, and a Redis
 //! restart is followed by `Resync` and working notices again, with bounded
-//! reconnection attempts meanwhile.
+//! reconnection attempts meanwhile; and notices, limits and lockouts on one
+//! shared TLS connection with a password.
 //!
 //! Needs `redis-server` (the Debian package redis-server). Without it these
 //! tests fail, they never skip.
@@ -147,4 +148,53 @@ async fn one_type_for_both_modes() {
         sink.publish(&key("k_9")).await.unwrap();
         assert_eq!(next(&mut rx).await, key("k_9"));
     }
+}
+
+#[tokio::test]
+async fn limits_lockouts_and_notices_share_one_tls_connection_with_a_password() {
+    use moat_state::limits::{Gcra, LimitCheck, RateLimitStore, RedisLimiter};
+    use moat_state::lockout::RedisLockout;
+    use moat_state::redis_conn::RedisConn;
+    use moat_state::{LockoutPolicy, LockoutStore, LockoutSubject};
+
+    let server = RedisServer::setup()
+        .with_password("pw-all-4")
+        .with_tls()
+        .start();
+    let conn = RedisConn::connect(&RedisOptions {
+        ca: server.ca_path(),
+        timeout: Duration::from_secs(2),
+        ..options(&server, "all")
+    })
+    .await
+    .unwrap();
+    // The subscriber's own connection goes through TLS and AUTH too: its
+    // first subscription is what emits this Resync.
+    let notices = Notices::on(conn.clone());
+    let mut rx = notices.subscribe();
+    assert_eq!(next(&mut rx).await, Notice::Resync);
+    notices.publish(&key("k_tls")).await.unwrap();
+    assert_eq!(next(&mut rx).await, key("k_tls"));
+
+    let limiter = RedisLimiter::new(conn.clone()).await.unwrap();
+    let check = LimitCheck {
+        key: "ip:192.0.2.1".to_string(),
+        rule: Gcra::new(1, Duration::from_secs(3600), 1).unwrap(),
+        cost: 1,
+    };
+    let check = std::slice::from_ref(&check);
+    assert!(RateLimitStore::acquire(&limiter, check).await.unwrap()[0].allowed);
+    assert!(!RateLimitStore::acquire(&limiter, check).await.unwrap()[0].allowed);
+
+    let lockout = RedisLockout::new(conn, LockoutPolicy::default())
+        .await
+        .unwrap();
+    let subject = LockoutSubject::Credential("apikey:k_tls");
+    let now = std::time::SystemTime::now();
+    let mut started = Vec::new();
+    for _ in 0..5 {
+        started.extend(lockout.record_failure(&subject, now).await.unwrap());
+    }
+    assert_eq!(started, [Duration::from_secs(60)]);
+    assert!(lockout.is_shared());
 }

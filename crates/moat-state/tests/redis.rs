@@ -536,6 +536,7 @@ async fn a_wrong_or_missing_password_is_a_clear_error_without_the_password() {
         "{wrong}"
     );
     assert!(!wrong.contains("pw-wrong-2"), "{wrong}");
+    eprintln!("wrong password: {wrong}");
     let missing =
         message(RedisConn::connect(&conn_options(server.url_with_password(None), None)).await);
     assert!(
@@ -556,6 +557,7 @@ async fn an_untrusted_certificate_is_a_clear_error() {
         .start();
     // The system's trust store does not know the test CA.
     let system = message(RedisConn::connect(&conn_options(server.url(), None)).await);
+    eprintln!("untrusted certificate: {system}");
     assert!(system.contains("certificate"), "{system}");
     assert!(!system.contains("pw-tls-3"), "{system}");
     // Nor does another CA.
