@@ -14,11 +14,12 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use moat_state::dump::{self, Counts, Imported};
-use moat_state::{DurableStore, PostgresOptions, PostgresStore, SCHEMA_VERSION, SqliteStore};
+use moat_state::{
+    DurableStore, DurableTarget, PostgresOptions, PostgresStore, SCHEMA_VERSION, SqliteStore,
+};
 
 use crate::state_cli::{Failure, load_state};
 
@@ -72,48 +73,26 @@ enum DbCommand {
     },
 }
 
-/// Which durable store a command works on.
-#[derive(Debug, Clone)]
-pub enum DbTarget {
-    /// An embedded SQLite file.
-    Sqlite(PathBuf),
-    /// A cluster's PostgreSQL.
-    Postgres(PostgresOptions),
-}
-
-/// Opens `target`. The SQLite file is created and migrated when opened;
-/// PostgreSQL is migrated only when `migrate`, else its schema must be
-/// current.
-async fn open(target: &DbTarget, migrate: bool) -> Result<DurableStore, Failure> {
-    let fail = |e: moat_state::StoreError| Failure(e.to_string());
-    match target {
-        DbTarget::Sqlite(path) => Ok(DurableStore::Sqlite(Arc::new(
-            SqliteStore::open(path).await.map_err(fail)?,
-        ))),
-        DbTarget::Postgres(options) => {
-            let store = PostgresStore::connect(options).await.map_err(fail)?;
-            if migrate {
-                store.migrate().await.map_err(fail)?;
-            } else {
-                let (found, supported) = store.schema_state().await.map_err(fail)?;
-                if found != supported {
-                    return Err(Failure(format!(
-                        "{} has schema version {found}, this moat needs {supported}\n\
-                         hint: run `moat db migrate`",
-                        store.name()
-                    )));
-                }
-            }
-            Ok(DurableStore::Postgres(Arc::new(store)))
-        }
-    }
+/// Opens `target`, migrating it when `migrate` (the SQLite file always is,
+/// when opened); otherwise a PostgreSQL schema must be current.
+async fn open(target: &DurableTarget, migrate: bool) -> Result<DurableStore, Failure> {
+    let target = match target {
+        DurableTarget::Postgres { options, .. } => DurableTarget::Postgres {
+            options: options.clone(),
+            migrate,
+        },
+        sqlite => sqlite.clone(),
+    };
+    DurableStore::open(&target)
+        .await
+        .map_err(|e| Failure(e.to_string()))
 }
 
 /// Migrates `target`; its name and the `(from, to)` schema versions.
-pub async fn migrate(target: &DbTarget) -> Result<(String, i64, i64), Failure> {
+pub async fn migrate(target: &DurableTarget) -> Result<(String, i64, i64), Failure> {
     let fail = |e: moat_state::StoreError| Failure(e.to_string());
     match target {
-        DbTarget::Sqlite(path) => {
+        DurableTarget::Sqlite(path) => {
             let from = SqliteStore::file_schema_version(path)
                 .await
                 .map_err(fail)?
@@ -123,7 +102,7 @@ pub async fn migrate(target: &DbTarget) -> Result<(String, i64, i64), Failure> {
             store.close().await;
             Ok((name, from, SCHEMA_VERSION))
         }
-        DbTarget::Postgres(options) => {
+        DurableTarget::Postgres { options, .. } => {
             let store = PostgresStore::connect(options).await.map_err(fail)?;
             let (from, to) = store.migrate().await.map_err(fail)?;
             let name = store.name().to_string();
@@ -135,8 +114,8 @@ pub async fn migrate(target: &DbTarget) -> Result<(String, i64, i64), Failure> {
 
 /// Writes the state of `target` to `out`. A SQLite file that does not
 /// exist is an error, not an empty dump.
-pub async fn export(target: &DbTarget, out: &mut dyn Write) -> Result<Counts, Failure> {
-    if let DbTarget::Sqlite(path) = target
+pub async fn export(target: &DurableTarget, out: &mut dyn Write) -> Result<Counts, Failure> {
+    if let DurableTarget::Sqlite(path) = target
         && !path.exists()
     {
         return Err(Failure(format!(
@@ -152,7 +131,7 @@ pub async fn export(target: &DbTarget, out: &mut dyn Write) -> Result<Counts, Fa
 
 /// Loads the dump in `input` into `target` (migrating it first).
 pub async fn import(
-    target: &DbTarget,
+    target: &DurableTarget,
     input: &mut dyn BufRead,
     merge: bool,
 ) -> Result<Imported, Failure> {
@@ -164,12 +143,15 @@ pub async fn import(
 
 /// The store the arguments name: `--postgres-url`, `--sqlite`, or the
 /// config's `state` section.
-fn target(args: &DbArgs) -> Result<DbTarget, Failure> {
+fn target(args: &DbArgs) -> Result<DurableTarget, Failure> {
     if let Some(url) = &args.postgres_url {
-        return Ok(DbTarget::Postgres(PostgresOptions::new(url.clone())));
+        return Ok(DurableTarget::Postgres {
+            options: PostgresOptions::new(url.clone()),
+            migrate: false,
+        });
     }
     if let Some(path) = &args.sqlite {
-        return Ok(DbTarget::Sqlite(path.clone()));
+        return Ok(DurableTarget::Sqlite(path.clone()));
     }
     let Some(config) = &args.config else {
         return Err(Failure(
@@ -178,12 +160,7 @@ fn target(args: &DbArgs) -> Result<DbTarget, Failure> {
                 .into(),
         ));
     };
-    Ok(
-        match moat_gateway::state::durable_target(&load_state(config)?) {
-            moat_state::DurableTarget::Sqlite(path) => DbTarget::Sqlite(path),
-            moat_state::DurableTarget::Postgres { options, .. } => DbTarget::Postgres(options),
-        },
-    )
+    Ok(moat_gateway::state::durable_target(&load_state(config)?))
 }
 
 fn summary(c: &Counts) -> String {
