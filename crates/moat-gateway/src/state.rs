@@ -5,7 +5,6 @@
 //! Every part of the gateway reaches state through [`GatewayState`], so
 //! the same code serves one node or a cluster.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -51,10 +50,9 @@ pub(crate) struct GatewayState {
     /// Detector bans shared by the cluster.
     pub(crate) detector_bans: Option<RedisDetectorBans>,
     /// Whether the durable store answered its last ping, and if not, why.
-    durable_up: AtomicBool,
-    durable_problem: Mutex<Option<String>>,
+    durable_problem: Problem,
     /// Whether the cluster's Redis answered its last ping, and if not, why.
-    redis_problem: Mutex<Option<String>>,
+    redis_problem: Problem,
 }
 
 /// How often the durable store is pinged for readiness.
@@ -105,9 +103,8 @@ impl GatewayState {
             notices: Arc::new(LocalNotices::new()),
             redis: None,
             detector_bans: None,
-            durable_up: AtomicBool::new(true),
-            durable_problem: Mutex::new(None),
-            redis_problem: Mutex::new(None),
+            durable_problem: Problem::default(),
+            redis_problem: Problem::default(),
         }
     }
 
@@ -143,59 +140,47 @@ impl GatewayState {
                 humantime::format_duration(PING_EVERY)
             )),
         };
-        let was_up = self.durable_up.swap(problem.is_none(), Ordering::AcqRel);
-        match (&problem, was_up) {
-            (Some(p), true) => {
-                tracing::error!(store = %self.name, problem = %p, "the state store is unreachable")
-            }
-            (None, false) => tracing::info!(store = %self.name, "the state store answers again"),
-            _ => {}
-        }
-        *self
-            .durable_problem
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = problem;
+        let what = format!("the state store ({})", self.name);
+        self.durable_problem.set(problem, &what);
         if let Some(redis) = &self.redis {
             let problem = redis.ping().await.err().map(|e| e.to_string());
-            let mut last = self
-                .redis_problem
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            match (&problem, last.is_some()) {
-                (Some(p), false) => tracing::error!(problem = %p,
-                    "the cluster's Redis is unreachable; limits follow their fail mode, lockouts and bans hold on each node"),
-                (None, true) => tracing::info!("the cluster's Redis answers again"),
-                _ => {}
-            }
-            *last = problem;
+            self.redis_problem.set(problem, "the cluster's Redis");
         }
     }
 
     /// Why the state is degraded, if it is: the durable store, the
     /// cluster's Redis, or both.
     pub(crate) fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if !self.durable_up.load(Ordering::Acquire) {
-            let problem = self
-                .durable_problem
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone()
-                .unwrap_or_default();
-            problems.push(format!(
-                "the state store ({}) is unreachable: {problem}",
-                self.name
-            ));
+        let durable = format!("the state store ({})", self.name);
+        [
+            self.durable_problem.describe(&durable),
+            self.redis_problem.describe("the cluster's Redis"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+/// Why a backend did not answer its last ping, if it did not; a change is
+/// logged once, not every ping.
+#[derive(Default)]
+struct Problem(Mutex<Option<String>>);
+
+impl Problem {
+    fn set(&self, problem: Option<String>, what: &str) {
+        let mut last = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match (&problem, last.is_some()) {
+            (Some(p), false) => tracing::error!(problem = %p, "{what} is unreachable"),
+            (None, true) => tracing::info!("{what} answers again"),
+            _ => {}
         }
-        if let Some(problem) = self
-            .redis_problem
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            problems.push(format!("the cluster's Redis is unreachable: {problem}"));
-        }
-        problems
+        *last = problem;
+    }
+
+    fn describe(&self, what: &str) -> Option<String> {
+        let last = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        last.as_ref().map(|p| format!("{what} is unreachable: {p}"))
     }
 }
 
