@@ -202,15 +202,18 @@ impl Gateway {
             .await
             .map_err(|_| StartError::Config(Diagnostics::default()))?
             .map_err(StartError::Config)?;
-        if !crate::runtime::state_problems(&loaded).0.is_empty() {
-            // Reported with every other problem, as `moat check` does.
-            let found = Runtime::build_for(loaded, Purpose::Check).await.err();
-            return Err(StartError::Config(found.unwrap_or_default()));
-        }
-        let state = match state_store(&loaded).await {
+        // Settings the state's clients would refuse are not tried: the
+        // compile below reports them.
+        let opened = if crate::runtime::state_problems(&loaded).0.is_empty() {
+            state_store(&loaded).await
+        } else {
+            Err(StartError::Config(Diagnostics::default()))
+        };
+        let state = match opened {
             Ok(state) => state,
             Err(StartError::Config(mut found)) => {
-                // With every other problem of the config.
+                // With every other problem of the config, as `moat check`
+                // reports them.
                 if let Err(more) = Runtime::build_for(loaded, Purpose::Check).await {
                     found.0.extend(more.0);
                 }
