@@ -140,6 +140,9 @@ impl Limiter {
                 LimitRule::Quota(rule) => quotas.push((l, LimitCheck { key, rule, cost: 1 })),
             }
         }
+        // Set when the shared store failed this request: each limit's fail
+        // mode then decides without asking it again.
+        let mut unreachable = false;
         if let Some(shared) = &self.shared
             && !rates.is_empty()
             && !quotas.is_empty()
@@ -165,46 +168,30 @@ impl Limiter {
                     return Verdict::Allowed(decided);
                 }
                 Err(e) => {
-                    // Unreachable: each limit's fail mode decides, without
-                    // asking the store again.
-                    telemetry::limit_backend_error(api);
-                    tracing::warn!(api, error = %e, "rate-limit backend unreachable");
-                    let all = rates
-                        .iter()
-                        .map(|(l, _)| *l)
-                        .chain(quotas.iter().map(|(l, _)| *l));
-                    if let Some(l) = all.clone().find(|l| l.fail_closed) {
-                        self.refund(taken).await;
-                        return Verdict::Unavailable(l);
-                    }
-                    let decisions = self.memory.acquire_rate(&rate_checks);
-                    if let Some(i) = decisions.iter().position(|d| !d.allowed) {
-                        self.refund(taken).await;
-                        return Verdict::Refused(rates[i].0, decisions[i]);
-                    }
-                    taken.memory.extend(rate_checks);
-                    return Verdict::Allowed(
-                        rates.iter().map(|(l, _)| *l).zip(decisions).collect(),
-                    );
+                    unreachable_store(api, "rate-limit backend unreachable", &e);
+                    unreachable = true;
                 }
             }
         }
         let mut decided = Vec::with_capacity(limits.len());
         if !rates.is_empty() {
             let checks: Vec<LimitCheck<Gcra>> = rates.iter().map(|(_, c)| c.clone()).collect();
-            let (decisions, on_memory) = match &self.shared {
+            let answer = match &self.shared {
+                None => None,
+                Some(_) if unreachable => Some(Err(())),
+                Some(shared) => Some(shared.rates.acquire(&checks).await.map_err(|e| {
+                    unreachable_store(api, "rate-limit backend unreachable", &e);
+                })),
+            };
+            let (decisions, on_memory) = match answer {
                 None => (self.memory.acquire_rate(&checks), true),
-                Some(shared) => match shared.rates.acquire(&checks).await {
-                    Ok(d) => (d, false),
-                    Err(e) => {
-                        telemetry::limit_backend_error(api);
-                        tracing::warn!(api, error = %e, "rate-limit backend unreachable");
-                        if let Some((l, _)) = rates.iter().find(|(l, _)| l.fail_closed) {
-                            return Verdict::Unavailable(l);
-                        }
-                        (self.memory.acquire_rate(&checks), true)
+                Some(Ok(d)) => (d, false),
+                Some(Err(())) => {
+                    if let Some((l, _)) = rates.iter().find(|(l, _)| l.fail_closed) {
+                        return Verdict::Unavailable(l);
                     }
-                },
+                    (self.memory.acquire_rate(&checks), true)
+                }
             };
             if let Some(i) = decisions.iter().position(|d| !d.allowed) {
                 self.refund(taken).await;
@@ -224,21 +211,23 @@ impl Limiter {
                 Some(shared) => Some(shared.quotas.clone()),
                 None => self.local_quotas.clone(),
             };
-            let decisions = match store {
-                Some(store) => match store.acquire(&checks).await {
-                    Ok(d) => Some(d),
-                    Err(e) => {
-                        telemetry::limit_backend_error(api);
-                        tracing::warn!(api, error = %e, "quota store unreachable");
-                        if let Some((l, _)) = quotas.iter().find(|(l, _)| l.fail_closed) {
-                            self.refund(taken).await;
-                            return Verdict::Unavailable(l);
-                        }
-                        None
-                    }
-                },
+            let answer = match store {
+                Some(_) if unreachable => Err(()),
+                Some(store) => store.acquire(&checks).await.map(Some).map_err(|e| {
+                    unreachable_store(api, "quota store unreachable", &e);
+                }),
                 // Quotas without a store: counted in memory (not persisted).
-                None => Some(self.memory.acquire_quota(&checks)),
+                None => Ok(Some(self.memory.acquire_quota(&checks))),
+            };
+            let decisions = match answer {
+                Ok(d) => d,
+                Err(()) => {
+                    if let Some((l, _)) = quotas.iter().find(|(l, _)| l.fail_closed) {
+                        self.refund(taken).await;
+                        return Verdict::Unavailable(l);
+                    }
+                    None
+                }
             };
             if let Some(decisions) = decisions {
                 if let Some(i) = decisions.iter().position(|d| !d.allowed) {
@@ -281,6 +270,12 @@ fn fingerprint(cfg: &RateLimitingConfig) -> String {
         LimitBackend::Redis => "redis",
     };
     format!("{backend}|{}|{redis}", cfg.max_keys)
+}
+
+/// A limit store did not answer: counted and logged.
+fn unreachable_store(api: &str, what: &str, e: &StoreError) {
+    telemetry::limit_backend_error(api);
+    tracing::warn!(api, error = %e, "{what}");
 }
 
 /// The Redis settings as the Redis users take them.
