@@ -1,5 +1,6 @@
 //! The cluster's anomaly counts against a real redis-server: distinct ids
 //! slide, saturate and carry their flags as the detectors' local logs do;
+//! request counts slide and learn their baseline as the local counts do;
 //! two nodes add up; one node reports an event; the seed is shared.
 //!
 //! Needs `redis-server` (the Debian package redis-server). Without it these
@@ -12,7 +13,8 @@ mod redis_server;
 use std::time::Duration;
 
 use moat_state::anomaly_counters::{
-    DistinctCount, DistinctTouch, MAX_TOUCHES_PER_CALL, RedisAnomalyCounters,
+    Count, DistinctCount, DistinctTouch, MAX_TOUCHES_PER_CALL, RedisAnomalyCounters, SlidingCount,
+    SlidingTouch, Touch,
 };
 use moat_state::redis_conn::{RedisConn, RedisOptions};
 use redis_server::RedisServer;
@@ -144,4 +146,113 @@ async fn keys_expire_with_their_window_and_a_restart_reloads_the_script() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(counts.unwrap(), [count(1, 0)]);
+}
+
+fn requests(subject: u64, add: u32, flagged: u32, now: u64) -> SlidingTouch {
+    SlidingTouch {
+        tally: "scraping-burst",
+        subject,
+        now,
+        window_ms: 10_000,
+        add,
+        flagged,
+        create: true,
+        baseline: Some(0.5),
+        keep_ms: 40_000,
+    }
+}
+
+async fn slide(c: &RedisAnomalyCounters, t: SlidingTouch) -> SlidingCount {
+    match c.apply(&[Touch::Sliding(t)]).await.unwrap()[..] {
+        [Count::Sliding(s)] => s,
+        ref other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn request_counts_slide_and_learn_their_baseline() {
+    let server = RedisServer::start();
+    let c = counters(&server, "t5").await;
+    // Ten requests in the first window, three of them flagged.
+    let mut last = SlidingCount::default();
+    for i in 0..10u64 {
+        last = slide(&c, requests(1, 1, u32::from(i < 3), T0 + i * 100)).await;
+    }
+    assert_eq!((last.count, last.flagged), (10, 3));
+    assert_eq!(
+        (last.baseline, last.windows),
+        (0.0, 0),
+        "no window completed"
+    );
+    // A quarter into the next window: 1 + 10 × ¾ (7 after rounding down);
+    // the first window is the baseline.
+    let next = slide(&c, requests(1, 1, 0, T0 + 12_500)).await;
+    assert_eq!((next.count, next.flagged), (8, 2));
+    assert_eq!((next.baseline, next.windows), (10.0, 1));
+    // Two windows on (one idle): 0.5 × 1 + 0.5 × 10, then halved for the
+    // idle one; the previous window is out of the sliding one.
+    let later = slide(&c, requests(1, 4, 0, T0 + 30_000)).await;
+    assert_eq!(later.count, 4);
+    assert_eq!((later.baseline, later.windows), (2.75, 3));
+    // A batch adds up as one touch would.
+    let two = slide(&c, requests(1, 2, 2, T0 + 30_001)).await;
+    assert_eq!((two.count, two.flagged), (6, 2));
+
+    // A count a touch may not create stays absent; one without a baseline
+    // learns none.
+    let mut update = requests(2, 1, 1, T0);
+    update.create = false;
+    assert_eq!(slide(&c, update).await, SlidingCount::default());
+    assert_eq!(slide(&c, update).await, SlidingCount::default());
+    let mut plain = requests(3, 1, 0, T0);
+    plain.baseline = None;
+    slide(&c, plain).await;
+    plain.now = T0 + 10_000;
+    let s = slide(&c, plain).await;
+    assert_eq!((s.count, s.baseline, s.windows), (2, 0.0, 0));
+
+    // Kept `keep_ms` after the last touch.
+    let mut redis = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("t5:an:scraping-burst:{{{:016x}}}", 1u64))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!((30_000..=40_000).contains(&ttl), "{ttl}");
+}
+
+#[tokio::test]
+async fn both_kinds_go_in_one_batch_and_answer_in_order() {
+    let server = RedisServer::start();
+    let (a, b) = (counters(&server, "t6").await, counters(&server, "t6").await);
+    let batch = [
+        Touch::Sliding(requests(1, 5, 0, T0)),
+        Touch::Distinct(touch(1, 1, true, T0)),
+        Touch::Sliding(requests(2, 1, 1, T0)),
+        Touch::Distinct(touch(1, 2, false, T0 + 1)),
+    ];
+    let counts = a.apply(&batch).await.unwrap();
+    let again = b.apply(&batch).await.unwrap();
+    // The second time, ids 1 and 2 are both held already.
+    let expect = |n: u64| {
+        vec![
+            Count::Sliding(SlidingCount {
+                count: 5 * n,
+                ..SlidingCount::default()
+            }),
+            Count::Distinct(count(n, 1)),
+            Count::Sliding(SlidingCount {
+                count: n,
+                flagged: n,
+                ..SlidingCount::default()
+            }),
+            Count::Distinct(count(2, 1)),
+        ]
+    };
+    assert_eq!(counts, expect(1));
+    assert_eq!(again, expect(2), "two nodes add up");
 }

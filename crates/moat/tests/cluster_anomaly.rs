@@ -1,9 +1,9 @@
 //! The anomaly detectors count a cluster's traffic as one: an enumeration
-//! spread over two gateway nodes (on one real PostgreSQL and one real
-//! Redis) trips the detector that neither node's share would, the event is
-//! reported once and its ban applies on both; the same traffic on one
-//! embedded node counts as before; and with Redis gone, each node detects
-//! on its own counts again.
+//! or an error storm spread over two gateway nodes (on one real PostgreSQL
+//! and one real Redis) trips the detector that neither node's share would,
+//! the event is reported once and its ban applies on both; the same
+//! traffic on one embedded node counts as before; and with Redis gone, each
+//! node detects on its own counts again.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../moat-state/tests/support/postgres.rs"]
@@ -35,17 +35,43 @@ components:
 
 const PEPPER: &str = "cluster-test-pepper-0123456789abcdef-0123456789";
 
-/// A gateway with API keys and an enumeration detector (10 distinct
-/// objects within a minute, banned for 10 minutes); `state` lines as given.
-fn setup(dir: &Path, upstream: &str, state: &str) {
+/// An enumeration detector: 10 distinct objects within a minute, banned
+/// for 10 minutes.
+const ENUMERATION: &str = "  enumeration: {distinct_objects: 10, window: 1m, ban: 10m}\n";
+
+/// A gateway with API keys, `state` and `anomaly` lines as given.
+fn setup(dir: &Path, upstream: &str, state: &str, anomaly: &str) {
     write(dir, "spec.yaml", SPEC);
     let api = "    security:\n      ApiKey: {type: api_key}\n";
     let text = format!(
         "{}consumers:\n  - id: mallory\n  - id: eve\n  - id: trudy\nkeys:\n  pepper: {PEPPER}\n{state}\
-         anomaly:\n  enumeration: {{distinct_objects: 10, window: 1m, ban: 10m}}\n",
+         anomaly:\n{anomaly}",
         config(upstream, api)
     );
     write(dir, "moat.yaml", &text);
+}
+
+/// Two cluster nodes on `pg` and `redis`, with `anomaly`'s detectors.
+fn two_nodes(
+    dir: &Path,
+    up: &str,
+    pg: &PostgresServer,
+    redis: &RedisServer,
+    anomaly: &str,
+) -> Vec<Moat> {
+    let state = format!(
+        "state:\n  backend: cluster\n  postgres: {{url: \"{}\", timeout: 1s}}\n  redis: {{url: \"{}\", timeout: 100ms}}\n",
+        pg.url(),
+        redis.url()
+    );
+    setup(dir, up, &state, anomaly);
+    let starts: Vec<_> = (0..2)
+        .map(|_| {
+            let path = dir.to_path_buf();
+            std::thread::spawn(move || Moat::start(&path))
+        })
+        .collect();
+    starts.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
 async fn create_key(node: &Moat, consumer: &str) -> String {
@@ -105,7 +131,7 @@ async fn until_banned(nodes: &[&Moat], key: &str) -> Duration {
     started.elapsed()
 }
 
-fn reported(nodes: &[&Moat], consumer: &str) -> usize {
+fn reported(nodes: &[&Moat], detector: &str, consumer: &str) -> usize {
     nodes
         .iter()
         .map(|n| {
@@ -113,7 +139,7 @@ fn reported(nodes: &[&Moat], consumer: &str) -> usize {
                 .lines()
                 .filter(|l| {
                     l.contains("security event")
-                        && l.contains("enumeration")
+                        && l.contains(detector)
                         && l.contains(&format!("consumer {consumer}"))
                 })
                 .count()
@@ -127,19 +153,7 @@ async fn an_enumeration_spread_over_two_nodes_is_detected_once_and_banned_on_bot
     let mut redis = RedisServer::start();
     let up = upstream(None).await;
     let dir = tempdir();
-    let state = format!(
-        "state:\n  backend: cluster\n  postgres: {{url: \"{}\", timeout: 1s}}\n  redis: {{url: \"{}\", timeout: 100ms}}\n",
-        pg.url(),
-        redis.url()
-    );
-    setup(dir.path(), &up.url(), &state);
-    let starts: Vec<_> = (0..2)
-        .map(|_| {
-            let path = dir.path().to_path_buf();
-            std::thread::spawn(move || Moat::start(&path))
-        })
-        .collect();
-    let nodes: Vec<Moat> = starts.into_iter().map(|t| t.join().unwrap()).collect();
+    let nodes = two_nodes(dir.path(), &up.url(), &pg, &redis, ENUMERATION);
     let [a, b] = [&nodes[0], &nodes[1]];
 
     // Five missing ids on each node: half the threshold on either alone.
@@ -148,7 +162,11 @@ async fn an_enumeration_spread_over_two_nodes_is_detected_once_and_banned_on_bot
     walk(b, &mallory, 2000..2005).await;
     let took = until_banned(&[a, b], &mallory).await;
     println!("the cluster-wide count banned mallory on both nodes after {took:?}");
-    assert_eq!(reported(&[a, b], "mallory"), 1, "reported by one node");
+    assert_eq!(
+        reported(&[a, b], "enumeration", "mallory"),
+        1,
+        "reported by one node"
+    );
 
     // Someone else is not touched by it.
     let eve = create_key(b, "eve").await;
@@ -168,7 +186,7 @@ async fn an_enumeration_spread_over_two_nodes_is_detected_once_and_banned_on_bot
 async fn the_same_traffic_on_one_embedded_node_counts_as_before() {
     let up = upstream(None).await;
     let dir = tempdir();
-    setup(dir.path(), &up.url(), "");
+    setup(dir.path(), &up.url(), "", ENUMERATION);
     let node = Moat::start(dir.path());
     let mallory = create_key(&node, "mallory").await;
     walk(&node, &mallory, 1000..1005).await;
@@ -176,5 +194,44 @@ async fn the_same_traffic_on_one_embedded_node_counts_as_before() {
     assert_eq!(call(&node, &mallory, "/records/1").await, 200);
     walk(&node, &mallory, 2000..2004).await;
     until_banned(&[&node], &mallory).await;
-    assert_eq!(reported(&[&node], "mallory"), 1);
+    assert_eq!(reported(&[&node], "enumeration", "mallory"), 1);
+}
+
+/// Sends `n` requests the gateway refuses (`400`: the id is no integer).
+async fn refused(node: &Moat, key: &str, n: usize) {
+    for _ in 0..n {
+        assert_eq!(call(node, key, "/records/not-a-number").await, 400);
+    }
+}
+
+#[tokio::test]
+async fn an_error_storm_spread_over_two_nodes_is_detected_once_and_banned_on_both() {
+    let pg = PostgresServer::start();
+    let redis = RedisServer::start();
+    let up = upstream(None).await;
+    let dir = tempdir();
+    let storm = "  error_storm: {min_errors: 12, min_error_percent: 50, window: 1m, ban: 10m}\n";
+    let nodes = two_nodes(dir.path(), &up.url(), &pg, &redis, storm);
+    let [a, b] = [&nodes[0], &nodes[1]];
+
+    // Six refusals and two answers on each node: neither reaches 12 errors.
+    let mallory = create_key(a, "mallory").await;
+    for node in [a, b] {
+        assert_eq!(call(node, &mallory, "/records/1").await, 200);
+        refused(node, &mallory, 6).await;
+        assert_eq!(call(node, &mallory, "/records/2").await, 200);
+    }
+    let took = until_banned(&[a, b], &mallory).await;
+    println!("the cluster-wide error count banned mallory on both nodes after {took:?}");
+    assert_eq!(reported(&[a, b], "error_storm", "mallory"), 1);
+
+    // Eve's few errors among her answers raise nothing.
+    let eve = create_key(b, "eve").await;
+    for node in [a, b] {
+        refused(node, &eve, 2).await;
+        assert_eq!(call(node, &eve, "/records/1").await, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(call(a, &eve, "/records/1").await, 200);
+    assert_eq!(reported(&[a, b], "error_storm", "eve"), 0);
 }

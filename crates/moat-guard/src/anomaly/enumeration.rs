@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use moat_config::anomaly::EnumerationConfig;
 
-use super::shared::{About, Share, SharedTouch, Tally, touch};
+use super::shared::{About, Share, SharedCount, SharedTouch, Tally, touch};
 use super::stuffing::{Distinct, threshold};
 use super::table::{Keyer, Table};
 use super::{
@@ -107,14 +107,20 @@ impl Enumeration {
         }
     }
 
-    /// The event a cluster-wide count (`distinct` objects, `refused` of
-    /// them refused) for `t` raises, if any.
+    /// The event a cluster-wide count (distinct objects, the flagged ones
+    /// refused) for `t` raises, if any.
     pub(crate) fn decide_shared(
         &self,
         t: &SharedTouch,
-        distinct: u64,
-        refused: u64,
+        count: SharedCount,
     ) -> Option<SecurityEvent> {
+        let SharedCount::Distinct {
+            distinct,
+            flagged: refused,
+        } = count
+        else {
+            return None;
+        };
         let now = t.now();
         let (observed, refused) = self.subjects.upsert(t.local, now, Distinct::default, |e| {
             self.check(e, distinct, refused, now)

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use moat_config::anomaly::ErrorStormConfig;
 
+use super::shared::{About, Measure, Share, SharedCount, SharedTouch, Tally, sliding};
 use super::table::{Entry, Keyer, Table};
 use super::window::SlidingCount;
-use super::{BanReach, Observation, SecurityEvent, Who, due, millis, span};
+use super::{BanReach, EventSubject, Observation, SecurityEvent, Who, due, millis, span};
 
 /// The error storm detector.
 pub struct ErrorStorm {
@@ -52,11 +53,25 @@ impl ErrorStorm {
     /// error-free traffic costs one lookup and no memory; its share of
     /// errors is taken over the requests since then.
     pub fn observe(&self, obs: &Observation<'_>, events: &mut Vec<SecurityEvent>) {
+        self.observe_with(obs, Share::LOCAL, events, &mut Vec::new());
+    }
+
+    /// As [`observe`](Self::observe); in a cluster, every request is also
+    /// a touch of the subject's shared count, which (as the local one)
+    /// starts at its first error.
+    pub(crate) fn observe_with(
+        &self,
+        obs: &Observation<'_>,
+        share: Share<'_>,
+        events: &mut Vec<SecurityEvent>,
+        touches: &mut Vec<SharedTouch>,
+    ) {
         let now = obs.now;
         let window = self.window;
         let who = Who::of(obs);
         let key = who.key(&self.keyer);
-        let count = |e: &mut Counts, error: bool| {
+        let error = obs.status >= 400;
+        let count = |e: &mut Counts| {
             e.requests.roll(now, window);
             e.errors.roll(now, window);
             e.requests.add(1);
@@ -66,45 +81,118 @@ impl ErrorStorm {
             }
             e.errors.add(1);
             let errors = e.errors.estimate(now, window);
-            let requests = e.requests.estimate(now, window).max(errors);
-            (errors >= self.min_errors
-                && errors * 100 >= self.min_error_percent * requests
-                && due(e.last_event, now, window))
-            .then(|| {
-                e.last_event = Some(now);
-                (errors, requests)
-            })
+            let requests = e.requests.estimate(now, window);
+            share
+                .local_decides
+                .then(|| self.check(e, errors, requests, now))
+                .flatten()
         };
-        let fired = if obs.status >= 400 {
-            let create = || Counts {
-                requests: SlidingCount::starting(now, window),
-                errors: SlidingCount::starting(now, window),
-                last_seen: now,
-                last_event: None,
-            };
-            self.subjects.upsert(key, now, create, |e| count(e, true))
+        let fired = if error {
+            self.subjects.upsert(key, now, || self.fresh(now), count)
         } else {
-            self.subjects.update(key, |e| count(e, false)).flatten()
+            self.subjects.update(key, count).flatten()
         };
+        let reach = || who.reach(|| BanReach::Anonymous);
         if let Some((observed, requests)) = fired {
-            let subject = who.subject();
-            events.push(SecurityEvent {
-                detector: "error_storm",
-                summary: format!(
-                    "{subject} caused {observed} error answers within {}, {}% of its requests",
-                    span(window),
-                    observed * 100 / requests.max(1)
-                ),
-                subject,
-                observed,
-                threshold: self.min_errors,
-                window_secs: window / 1000,
-                ban: self.ban,
-                reach: who.reach(|| BanReach::Anonymous),
-            });
+            events.push(self.event(who.subject(), reach(), observed, requests));
+        }
+        if let Some(keyer) = share.keyer {
+            touches.push(sliding(
+                Tally::ErrorStorm,
+                keyer.who(&who),
+                now,
+                window,
+                Measure::Sliding {
+                    add: 1,
+                    flagged: u32::from(error),
+                    create: error,
+                    baseline: None,
+                    keep: window.saturating_mul(2),
+                },
+                key,
+                About {
+                    subject: who.subject(),
+                    reach: reach(),
+                    detail: String::new(),
+                },
+            ));
         }
     }
 
+    /// The event a cluster-wide count for `t` (its requests, flagged: the
+    /// errors) raises, if any.
+    pub(crate) fn decide_shared(
+        &self,
+        t: &SharedTouch,
+        count: SharedCount,
+    ) -> Option<SecurityEvent> {
+        let SharedCount::Sliding {
+            count: requests,
+            flagged: errors,
+            ..
+        } = count
+        else {
+            return None;
+        };
+        let now = t.now();
+        let (observed, requests) = self.subjects.upsert(
+            t.local,
+            now,
+            || self.fresh(now),
+            |e| self.check(e, errors, requests, now),
+        )?;
+        Some(self.event(
+            t.about.subject.clone(),
+            t.about.reach.clone(),
+            observed,
+            requests,
+        ))
+    }
+
+    fn fresh(&self, now: u64) -> Counts {
+        Counts {
+            requests: SlidingCount::starting(now, self.window),
+            errors: SlidingCount::starting(now, self.window),
+            last_seen: now,
+            last_event: None,
+        }
+    }
+
+    /// `(errors, requests)` when `errors` of `requests` in the window make
+    /// a storm and an event is due (then recorded in `e`).
+    fn check(&self, e: &mut Counts, errors: u64, requests: u64, now: u64) -> Option<(u64, u64)> {
+        let requests = requests.max(errors);
+        (errors >= self.min_errors
+            && errors * 100 >= self.min_error_percent * requests
+            && due(e.last_event, now, self.window))
+        .then(|| {
+            e.last_event = Some(now);
+            (errors, requests)
+        })
+    }
+
+    fn event(
+        &self,
+        subject: EventSubject,
+        reach: BanReach,
+        observed: u64,
+        requests: u64,
+    ) -> SecurityEvent {
+        SecurityEvent {
+            detector: "error_storm",
+            summary: format!(
+                "{subject} caused {observed} error answers within {}, {}% of its requests",
+                span(self.window),
+                observed * 100 / requests.max(1)
+            ),
+            subject,
+            observed,
+            threshold: self.min_errors,
+            window_secs: self.window / 1000,
+            ban: self.ban,
+            reach,
+        }
+    }
     /// Subjects tracked.
     pub fn tracked(&self) -> usize {
         self.subjects.len()

@@ -28,13 +28,11 @@
 //!
 //! # In a cluster
 //!
-//! The distinct-id counts (credential stuffing, enumeration) can be made
-//! cluster-wide: seeded with [`AnomalyEngine::share`], the engine hands
-//! out a [`SharedTouch`] per touch from
-//! [`AnomalyEngine::observe_sharing`], and
+//! Every detector's counts can be made cluster-wide: seeded with
+//! [`AnomalyEngine::share`], the engine hands out a [`SharedTouch`] per
+//! touch of a count from [`AnomalyEngine::observe_sharing`], and
 //! [`AnomalyEngine::decide_shared`] applies the same thresholds to the
-//! cluster-wide counts the gateway gets back (see `shared`). Scraping and
-//! error storms count per node.
+//! cluster-wide counts the gateway gets back (see `shared`).
 
 mod enumeration;
 mod error_storm;
@@ -55,7 +53,7 @@ pub use enumeration::Enumeration;
 pub use error_storm::ErrorStorm;
 pub use objects::{NamedObject, ObjectParameter, ObjectParameters};
 pub use scraping::Scraping;
-pub use shared::{SharedTouch, Tally};
+pub use shared::{Measure, SharedCount, SharedTouch, Tally};
 pub use stuffing::CredentialStuffing;
 
 use shared::Sharing;
@@ -262,8 +260,8 @@ impl AnomalyEngine {
     /// As [`observe`](Self::observe), and once [`share`](Self::share)d,
     /// adds to `touches` what the cluster-wide counts need to learn of the
     /// request. While the cluster decides (see
-    /// [`set_cluster_decides`](Self::set_cluster_decides)), the distinct-id
-    /// detectors raise no event from this node's counts.
+    /// [`set_cluster_decides`](Self::set_cluster_decides)), the detectors
+    /// raise no event from this node's counts.
     pub fn observe_sharing(
         &self,
         obs: &Observation<'_>,
@@ -278,10 +276,10 @@ impl AnomalyEngine {
             d.observe_with(obs, share, &mut events, touches);
         }
         if let Some(d) = &self.scraping {
-            d.observe(obs, &mut events);
+            d.observe_with(obs, share, &mut events, touches);
         }
         if let Some(d) = &self.error_storm {
-            d.observe(obs, &mut events);
+            d.observe_with(obs, share, &mut events, touches);
         }
         events
     }
@@ -299,24 +297,18 @@ impl AnomalyEngine {
         self.sharing.set_cluster_decides(on);
     }
 
-    /// The event the cluster-wide count for `touch` raises, if any:
-    /// `distinct` ids within the window (at most the touch's cap), of them
-    /// `flagged` with their flag set. Not repeated within the window on
-    /// this node.
-    pub fn decide_shared(
-        &self,
-        touch: &SharedTouch,
-        distinct: u64,
-        flagged: u64,
-    ) -> Option<SecurityEvent> {
+    /// The event the cluster-wide `count` after `touch` raises, if any
+    /// (not repeated within the detector's window on this node).
+    pub fn decide_shared(&self, touch: &SharedTouch, count: SharedCount) -> Option<SecurityEvent> {
         match touch.tally() {
-            Tally::Enumeration => self
-                .enumeration
-                .as_ref()?
-                .decide_shared(touch, distinct, flagged),
+            Tally::Enumeration => self.enumeration.as_ref()?.decide_shared(touch, count),
             Tally::StuffingAddress | Tally::StuffingCredential => {
-                self.stuffing.as_ref()?.decide_shared(touch, distinct)
+                self.stuffing.as_ref()?.decide_shared(touch, count)
             }
+            Tally::ScrapingBurst | Tally::ScrapingSustained => {
+                self.scraping.as_ref()?.decide_shared(touch, count)
+            }
+            Tally::ErrorStorm => self.error_storm.as_ref()?.decide_shared(touch, count),
         }
     }
 

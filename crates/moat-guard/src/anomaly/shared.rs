@@ -1,12 +1,14 @@
 //! Counting shared by a cluster's nodes.
 //!
-//! The distinct-id detectors (credential stuffing, enumeration) count
-//! through [`DistinctLog`](super::window::DistinctLog) in their local
-//! tables. In a cluster each such touch is also handed out as a
-//! [`SharedTouch`]: the gateway sends a batch of them to a counter all
-//! nodes share and gives each answer back to
+//! Every detector counts in its local table: distinct ids through
+//! [`DistinctLog`](super::window::DistinctLog) (credential stuffing,
+//! enumeration), requests through
+//! [`SlidingCount`](super::window::SlidingCount) (scraping, error storms).
+//! In a cluster each such touch is also handed out as a [`SharedTouch`]:
+//! the gateway sends a batch of them to a counter all nodes share and gives
+//! each answer ([`SharedCount`]) back to
 //! [`AnomalyEngine::decide_shared`](super::AnomalyEngine::decide_shared),
-//! which applies the detector's own threshold to the cluster-wide count.
+//! which applies the detector's own thresholds to the cluster-wide count.
 //! While the shared counts answer, local counts only keep the fallback
 //! warm; when they stop answering, the local counts decide again.
 //!
@@ -31,6 +33,14 @@ pub enum Tally {
     StuffingCredential,
     /// Objects of one kind a subject requested (enumeration).
     Enumeration,
+    /// A subject's requests in the short window, with its baseline
+    /// (scraping bursts).
+    ScrapingBurst,
+    /// A subject's requests in the long window (sustained scraping).
+    ScrapingSustained,
+    /// A subject's requests, flagged when answered with an error (error
+    /// storms).
+    ErrorStorm,
 }
 
 impl Tally {
@@ -40,23 +50,86 @@ impl Tally {
             Tally::StuffingAddress => "stuffing-address",
             Tally::StuffingCredential => "stuffing-credential",
             Tally::Enumeration => "enumeration",
+            Tally::ScrapingBurst => "scraping-burst",
+            Tally::ScrapingSustained => "scraping-sustained",
+            Tally::ErrorStorm => "error-storm",
         }
     }
 }
 
-/// One distinct-id touch, for the cluster-wide counter.
+/// One touch of a cluster-wide count.
 #[derive(Debug, Clone)]
 pub struct SharedTouch {
     tally: Tally,
     subject: u64,
-    id: u64,
-    flag: bool,
     now: u64,
     window: u64,
-    cap: u32,
+    measure: Measure,
     /// The subject's key in the local table (where the last event is kept).
     pub(crate) local: u64,
     pub(crate) about: About,
+}
+
+/// What a touch does to its count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Measure {
+    /// One id into a count of distinct ids.
+    Distinct {
+        /// The id's shared key.
+        id: u64,
+        /// The id's flag as of this touch (enumeration: the object was
+        /// refused or not found).
+        flag: bool,
+        /// How many ids the count keeps at most (the threshold).
+        cap: u32,
+    },
+    /// Requests into a sliding request count (the previous fixed window
+    /// weighed by how much of it the sliding window still covers).
+    Sliding {
+        /// Requests counted.
+        add: u32,
+        /// Of them, those flagged (error storms: answered with an error).
+        flagged: u32,
+        /// Whether the touch starts a count not held yet (a count only
+        /// updated otherwise).
+        create: bool,
+        /// The weight of the newest window in a baseline of the subject's
+        /// earlier windows (an exponentially weighted average), when the
+        /// detector learns one.
+        baseline: Option<f64>,
+        /// How long the count is kept after its last touch, in
+        /// milliseconds.
+        keep: u64,
+    },
+}
+
+/// A cluster-wide count after a touch.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum SharedCount {
+    /// A distinct-id count: ids within the window (at most the cap), and
+    /// of them those with their flag set.
+    Distinct {
+        /// Ids held.
+        distinct: u64,
+        /// Ids held whose flag is set.
+        flagged: u64,
+    },
+    /// A sliding request count.
+    Sliding {
+        /// Requests within the sliding window.
+        count: u64,
+        /// Of them, those flagged.
+        flagged: u64,
+        /// The baseline: requests per window, on average over the earlier
+        /// windows (0 where none is learnt).
+        baseline: f64,
+        /// Windows completed since the count began (0 where no baseline is
+        /// learnt).
+        windows: u32,
+    },
+    /// Nothing is counted (a sliding count that a touch did not create).
+    #[default]
+    Nothing,
 }
 
 /// What an event raised from a shared count is about.
@@ -78,13 +151,9 @@ impl SharedTouch {
     pub fn subject(&self) -> u64 {
         self.subject
     }
-    /// The id's shared key.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-    /// The id's flag (enumeration: the object was refused or not found).
-    pub fn flag(&self) -> bool {
-        self.flag
+    /// What it does to the count.
+    pub fn measure(&self) -> Measure {
+        self.measure
     }
     /// When, in unix milliseconds.
     pub fn now(&self) -> u64 {
@@ -94,9 +163,41 @@ impl SharedTouch {
     pub fn window(&self) -> u64 {
         self.window
     }
-    /// How many ids the count keeps at most (the threshold).
-    pub fn cap(&self) -> u32 {
-        self.cap
+
+    /// Takes `later`, a touch of the same sliding count, into this one:
+    /// their requests add up, and the count is decided once, as of the
+    /// later. False (and nothing changes) when `later` is of another count
+    /// or either is a distinct-id touch, whose ids do not add up.
+    pub fn absorb(&mut self, later: &SharedTouch) -> bool {
+        let same = self.tally == later.tally
+            && self.subject == later.subject
+            && self.window == later.window
+            && self.local == later.local;
+        let (
+            Measure::Sliding {
+                add,
+                flagged,
+                create,
+                ..
+            },
+            Measure::Sliding {
+                add: more,
+                flagged: more_flagged,
+                create: creates,
+                ..
+            },
+        ) = (&mut self.measure, later.measure)
+        else {
+            return false;
+        };
+        if !same {
+            return false;
+        }
+        *add = add.saturating_add(more);
+        *flagged = flagged.saturating_add(more_flagged);
+        *create |= creates;
+        self.now = self.now.max(later.now);
+        true
     }
 }
 
@@ -197,11 +298,34 @@ pub(crate) fn touch(
     SharedTouch {
         tally,
         subject,
-        id,
-        flag,
         now,
         window,
-        cap: u32::try_from(cap).unwrap_or(u32::MAX),
+        measure: Measure::Distinct {
+            id,
+            flag,
+            cap: u32::try_from(cap).unwrap_or(u32::MAX),
+        },
+        local,
+        about,
+    }
+}
+
+/// A touch of `tally`'s sliding count of `subject` (shared key).
+pub(crate) fn sliding(
+    tally: Tally,
+    subject: u64,
+    now: u64,
+    window: u64,
+    measure: Measure,
+    local: u64,
+    about: About,
+) -> SharedTouch {
+    SharedTouch {
+        tally,
+        subject,
+        now,
+        window,
+        measure,
         local,
         about,
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use moat_config::anomaly::CredentialStuffingConfig;
 
-use super::shared::{About, Share, SharedTouch, Tally, touch};
+use super::shared::{About, Share, SharedCount, SharedTouch, Tally, touch};
 use super::table::{Entry, Keyer, Table};
 use super::window::DistinctLog;
 use super::{
@@ -149,7 +149,14 @@ impl CredentialStuffing {
 
     /// The event a cluster-wide count of `distinct` ids for `t` raises, if
     /// any.
-    pub(crate) fn decide_shared(&self, t: &SharedTouch, distinct: u64) -> Option<SecurityEvent> {
+    pub(crate) fn decide_shared(
+        &self,
+        t: &SharedTouch,
+        count: SharedCount,
+    ) -> Option<SecurityEvent> {
+        let SharedCount::Distinct { distinct, .. } = count else {
+            return None;
+        };
         let (table, threshold, window) = match t.tally() {
             Tally::StuffingAddress => (&self.by_address, self.distinct_credentials, self.window),
             Tally::StuffingCredential => (
@@ -157,7 +164,7 @@ impl CredentialStuffing {
                 self.distinct_addresses,
                 self.credential_window,
             ),
-            Tally::Enumeration => return None,
+            _ => return None,
         };
         let now = t.now();
         let observed = table.upsert(t.local, now, Distinct::default, |e| {

@@ -574,12 +574,22 @@ fn labels_and_subjects_are_safe_to_show() {
 }
 
 /// The cluster-wide counter, in memory: what the gateway's Redis counts do,
-/// with the same primitive, and the claim that lets one node report.
+/// with the same primitives, and the claim that lets one node report.
 #[derive(Default)]
 struct Cluster {
     logs: std::collections::HashMap<(Tally, u64), window::DistinctLog>,
+    slides: std::collections::HashMap<(Tally, u64), Slide>,
     /// When each (tally, subject) was last reported.
     claimed: std::collections::HashMap<(Tally, u64), u64>,
+}
+
+/// A sliding count as the cluster keeps it.
+#[derive(Default)]
+struct Slide {
+    count: window::SlidingCount,
+    flagged: window::SlidingCount,
+    baseline: f64,
+    windows: u32,
 }
 
 impl Cluster {
@@ -589,12 +599,51 @@ impl Cluster {
             .iter()
             .filter_map(|t| {
                 let key = (t.tally(), t.subject());
-                let log = self.logs.entry(key).or_default();
-                log.touch(t.id(), t.now(), t.flag(), t.window(), t.cap() as usize);
-                let event = e.decide_shared(t, log.len() as u64, log.flagged() as u64)?;
+                let (now, span) = (t.now(), t.window());
+                let count = match t.measure() {
+                    Measure::Distinct { id, flag, cap } => {
+                        let log = self.logs.entry(key).or_default();
+                        log.touch(id, now, flag, span, cap as usize);
+                        SharedCount::Distinct {
+                            distinct: log.len() as u64,
+                            flagged: log.flagged() as u64,
+                        }
+                    }
+                    Measure::Sliding {
+                        add,
+                        flagged,
+                        create,
+                        baseline,
+                        ..
+                    } => {
+                        if !create && !self.slides.contains_key(&key) {
+                            SharedCount::Nothing
+                        } else {
+                            let s = self.slides.entry(key).or_insert_with(|| Slide {
+                                count: window::SlidingCount::starting(now, span),
+                                flagged: window::SlidingCount::starting(now, span),
+                                ..Slide::default()
+                            });
+                            let rolled = s.count.roll(now, span);
+                            s.flagged.roll(now, span);
+                            if let Some(alpha) = baseline {
+                                window::learn(&mut s.baseline, &mut s.windows, rolled, alpha);
+                            }
+                            s.count.add(add);
+                            s.flagged.add(flagged);
+                            SharedCount::Sliding {
+                                count: s.count.estimate(now, span),
+                                flagged: s.flagged.estimate(now, span),
+                                baseline: s.baseline,
+                                windows: s.windows,
+                            }
+                        }
+                    }
+                };
+                let event = e.decide_shared(t, count)?;
                 let last = self.claimed.get(&key).copied();
-                due(last, t.now(), t.window()).then(|| {
-                    self.claimed.insert(key, t.now());
+                due(last, now, span).then(|| {
+                    self.claimed.insert(key, now);
                     event
                 })
             })
@@ -629,7 +678,7 @@ fn enumeration_spread_over_two_nodes_is_counted_once_cluster_wide() {
             T0 + i * SEC,
             &mut touches,
         ));
-        assert_eq!(touches.len(), 1);
+        assert_eq!(touches.len(), 4, "enumeration, scraping (2), error storm");
         shared.extend(cluster.count(node, &touches));
     }
     assert!(local.is_empty(), "6 on each node: {local:#?}");
@@ -670,7 +719,11 @@ fn stuffing_spread_over_two_nodes_is_counted_cluster_wide() {
             T0 + i * SEC,
             &mut touches,
         ));
-        assert_eq!(touches.len(), 2, "by address and by credential");
+        assert_eq!(
+            touches.len(),
+            5,
+            "by address and by credential, scraping (2), error storm"
+        );
         shared.extend(cluster.count(node, &touches));
     }
     assert!(local.is_empty(), "{local:#?}");
@@ -688,4 +741,121 @@ fn an_engine_not_shared_hands_out_nothing() {
         .object("1", 404)
         .sharing(&e, T0, &mut touches);
     assert!(touches.is_empty());
+}
+
+#[test]
+fn error_storm_spread_over_two_nodes_is_counted_cluster_wide() {
+    let mut config = AnomalyConfig::default();
+    config.error_storm.min_errors = 20;
+    config.error_storm.min_error_percent = 50;
+    let nodes = two_nodes(&config);
+    let mut cluster = Cluster::default();
+    let (mut local, mut shared) = (Vec::new(), Vec::new());
+    // 20 errors and 20 successes, half of each on either node.
+    for i in 0..40u64 {
+        let node = &nodes[(i % 2) as usize];
+        let status = if i % 4 >= 2 { 200 } else { 500 };
+        let mut touches = Vec::new();
+        local.extend(Req::from("203.0.113.50").status(status).sharing(
+            node,
+            T0 + i * 100,
+            &mut touches,
+        ));
+        shared.extend(cluster.count(node, &touches));
+    }
+    assert!(only(&local, "error_storm").is_empty(), "{local:#?}");
+    let found = only(&shared, "error_storm");
+    assert_eq!(found.len(), 1, "{shared:#?}");
+    assert_eq!(found[0].observed, 20);
+    assert!(found[0].summary.contains("52%"), "{}", found[0].summary);
+
+    // Successes from a client that never erred start no shared count.
+    let mut touches = Vec::new();
+    Req::from("203.0.113.51")
+        .status(200)
+        .sharing(&nodes[0], T0, &mut touches);
+    cluster.count(&nodes[0], &touches);
+    let storm = touches
+        .iter()
+        .find(|t| t.tally() == Tally::ErrorStorm)
+        .unwrap();
+    assert!(
+        !cluster
+            .slides
+            .contains_key(&(Tally::ErrorStorm, storm.subject()))
+    );
+}
+
+#[test]
+fn scraping_spread_over_two_nodes_is_counted_cluster_wide() {
+    let mut config = AnomalyConfig::default();
+    config.scraping.window = Duration::from_secs(10);
+    config.scraping.min_requests = 50;
+    config.scraping.baseline_factor = 5;
+    config.scraping.warmup_windows = 2;
+    config.scraping.sustained_requests = 0;
+    let nodes = two_nodes(&config);
+    let mut cluster = Cluster::default();
+    let (mut local, mut shared) = (Vec::new(), Vec::new());
+    let mut send = |count: u64, from: u64, every: u64| {
+        for i in 0..count {
+            let node = &nodes[(i % 2) as usize];
+            let mut touches = Vec::new();
+            local.extend(Req::from("198.51.100.20").sharing(node, from + i * every, &mut touches));
+            shared.extend(cluster.count(node, &touches));
+        }
+    };
+    // Four windows of 10 requests: the baseline.
+    send(40, T0, 1_000);
+    // Then 80 requests within 4 s: 40 per node, under min_requests on either.
+    send(80, T0 + 40_000, 50);
+    assert!(only(&local, "scraping_burst").is_empty(), "{local:#?}");
+    let found = only(&shared, "scraping_burst");
+    assert_eq!(found.len(), 1, "{shared:#?}");
+    assert!(found[0].observed >= 51, "{:#?}", found[0]);
+    assert!(
+        found[0].summary.contains("baseline of 10"),
+        "{}",
+        found[0].summary
+    );
+}
+
+#[test]
+fn touches_of_one_sliding_count_add_up() {
+    let e = engine();
+    assert!(e.share(b"seed"));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    Req::from("192.0.2.7").status(500).sharing(&e, T0, &mut a);
+    Req::from("192.0.2.7")
+        .status(200)
+        .sharing(&e, T0 + 5, &mut b);
+    let storm = |v: &[SharedTouch]| {
+        v.iter()
+            .find(|t| t.tally() == Tally::ErrorStorm)
+            .cloned()
+            .unwrap()
+    };
+    let mut first = storm(&a);
+    assert!(first.absorb(&storm(&b)));
+    assert_eq!(first.now(), T0 + 5);
+    assert!(matches!(
+        first.measure(),
+        Measure::Sliding {
+            add: 2,
+            flagged: 1,
+            create: true,
+            ..
+        }
+    ));
+    // Another count, or distinct ids, never add up.
+    let burst = a
+        .iter()
+        .find(|t| t.tally() == Tally::ScrapingBurst)
+        .unwrap();
+    assert!(!first.absorb(burst));
+    let mut other = Vec::new();
+    Req::from("192.0.2.8")
+        .status(500)
+        .sharing(&e, T0, &mut other);
+    assert!(!first.absorb(&storm(&other)));
 }

@@ -112,6 +112,29 @@ impl SlidingCount {
     }
 }
 
+/// Learns a baseline of requests per window, an exponentially weighted
+/// average in which the newest window weighs `alpha`, from what
+/// [`SlidingCount::roll`] moved past: the window that ended, then the idle
+/// windows after it as zeros. `windows` counts the windows completed
+/// (saturating). The cluster's counts (moat-state's anomaly counters)
+/// learn theirs with the same arithmetic.
+pub(crate) fn learn(baseline: &mut f64, windows: &mut u32, rolled: Rolled, alpha: f64) {
+    if rolled.ended == 0 {
+        return;
+    }
+    let last = f64::from(rolled.last);
+    *baseline = if *windows == 0 {
+        last
+    } else {
+        alpha * last + (1.0 - alpha) * *baseline
+    };
+    let idle = rolled.ended.saturating_sub(1).min(1000);
+    if idle > 0 {
+        *baseline *= (1.0 - alpha).powi(idle as i32);
+    }
+    *windows = windows.saturating_add(u32::try_from(rolled.ended).unwrap_or(u32::MAX));
+}
+
 /// What [`SlidingCount::roll`] moved past.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Rolled {
