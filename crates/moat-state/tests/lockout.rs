@@ -201,6 +201,22 @@ macro_rules! lockout_cases {
         }
 
         #[tokio::test]
+        async fn states_say_whether_failures_are_within_the_window() {
+            let s = $make(LockoutPolicy::default()).await;
+            let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
+            assert!(fail_n(&s, &a, 2, t0()).await.is_empty());
+            let states = s.states(&[a.clone(), b.clone()], t0() + SEC).await.unwrap();
+            assert!(states[0].failures && states[0].locked.is_none());
+            assert!(!states[1].failures && states[1].locked.is_none());
+            // A window later they are gone.
+            let later = s
+                .states(std::slice::from_ref(&a), t0() + MIN + SEC)
+                .await
+                .unwrap();
+            assert!(!later[0].failures);
+        }
+
+        #[tokio::test]
         async fn the_window_slides_with_no_burst_at_its_edge() {
             // Fixed one-minute windows would allow 9 failures at 0:59 and 9 more
             // at 1:01; a sliding window sees 10 within two seconds.
@@ -412,6 +428,14 @@ mod redis_store {
             now: SystemTime,
         ) -> Result<Option<Duration>, moat_state::StoreError> {
             self.store.locked(subject, now).await
+        }
+
+        async fn states(
+            &self,
+            subjects: &[LockoutSubject<'_>],
+            now: SystemTime,
+        ) -> Result<Vec<moat_state::SubjectState>, moat_state::StoreError> {
+            self.store.states(subjects, now).await
         }
 
         async fn record_failure(

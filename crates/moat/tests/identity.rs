@@ -452,6 +452,46 @@ async fn a_client_guessing_many_credentials_is_locked_out() {
 }
 
 #[tokio::test]
+async fn a_client_retrying_refused_credentials_does_not_lock_out_its_address() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SECURED_SPEC);
+    write(
+        dir.path(),
+        "moat.yaml",
+        &format!("{}{FAST_LOCKOUT}", secured_config(&up.url(), "")),
+    );
+    let moat = Moat::start(dir.path());
+    let c = client();
+    let basic = |user: &'static str, password: &'static str| {
+        let c = c.clone();
+        let url = moat.url("/items");
+        async move {
+            c.get(url)
+                .basic_auth(user, Some(password))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // Two clients behind one address retry stale passwords: four refusals
+    // (max_failures), but of two credentials. Each is locked out for this
+    // address after its second refusal.
+    for _ in 0..2 {
+        assert_eq!(basic("bob", "stale").await, 401);
+        assert_eq!(basic("carol", "stale").await, 401);
+    }
+    assert_eq!(basic("bob", "stale").await, 429);
+    // Their neighbour signs in.
+    assert_eq!(basic("alice", "correct horse battery").await, 200);
+    // Guessing more credentials still locks the address out.
+    assert_eq!(basic("u1", "x").await, 401);
+    assert_eq!(basic("u2", "x").await, 401);
+    assert_eq!(basic("alice", "correct horse battery").await, 429);
+}
+
+#[tokio::test]
 async fn api_keys_in_the_query_are_not_forwarded() {
     let (dir, _up, moat) = setup("").await;
     let key = create_key(dir.path(), "alice");

@@ -11,9 +11,20 @@ use std::net::IpAddr;
 /// of a credential that names it (never the secret part).
 pub(super) fn lockout_subject(credential: &Credential) -> Option<String> {
     match credential {
-        Credential::ApiKey(key) => moat_state::format::parse(key)
-            .ok()
-            .map(|k| format!("apikey:{}", k.key_id())),
+        Credential::ApiKey(key) => Some(match moat_state::format::parse(key) {
+            Ok(k) => format!("apikey:{}", k.key_id()),
+            // Not a key moat issues: named by a digest of what was sent, so
+            // a client retrying it is one credential (and its text is
+            // never kept or logged).
+            Err(_) => {
+                let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+                let hex: String = digest.as_ref()[..8]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                format!("apikey:malformed-{hex}")
+            }
+        }),
         Credential::Basic { user, .. } => Some(format!("basic:{user}")),
         // Guessing a signed token or an opaque token is not a brute-force
         // target; the client address still counts its failures.
@@ -34,25 +45,34 @@ pub(crate) enum Lock {
     Refused(Duration),
 }
 
+/// What the lockout store says of a request that presents credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Checked {
+    /// Whether to verify, slowly, or not at all.
+    pub(crate) lock: Lock,
+    /// No credential has failures on record (a success has nothing to
+    /// clear).
+    pub(crate) clean: bool,
+    /// Every credential presented has failed from this address within the
+    /// window already: a client retrying what it was refused (an old key
+    /// in a script, a mistyped password), not guessing another one. Its
+    /// next failure counts against the credential, not the address again,
+    /// so the address lockout counts the distinct credentials that failed
+    /// from it, and one misconfigured client does not lock out everyone
+    /// behind its address.
+    pub(crate) repeated: bool,
+}
+
 /// Before verifying: the longest lockout in force on the client or on a
 /// credential from it (refused), else whether a credential is locked out
 /// from elsewhere (slowed down, but verified: lockout is a brake on
-/// guessing, and the credential is still verified).
-pub(crate) async fn locked_for(
-    store: &dyn LockoutStore,
-    client: IpAddr,
-    subjects: &[String],
-) -> Lock {
-    checked_for(store, client, subjects).await.0
-}
-
-/// [`locked_for`], with whether the credentials have no failures on record
-/// (so a success has nothing to clear): every subject in one look-up.
+/// guessing, and the credential is still verified); and what recording the
+/// attempt needs. Every subject in one look-up.
 pub(crate) async fn checked_for(
     store: &dyn LockoutStore,
     client: IpAddr,
     subjects: &[String],
-) -> (Lock, bool) {
+) -> Checked {
     let now = std::time::SystemTime::now();
     let mut asked = vec![LockoutSubject::Client(client)];
     for s in subjects {
@@ -63,24 +83,38 @@ pub(crate) async fn checked_for(
         Ok(states) => states,
         Err(e) => {
             tracing::warn!(error = %e, "lockout store unavailable; not enforcing lockouts");
-            return (Lock::Open, false);
+            return Checked {
+                lock: Lock::Open,
+                clean: false,
+                repeated: false,
+            };
         }
     };
     let clean = states.iter().skip(1).all(|s| !s.failures);
+    let from_here = || states.iter().enumerate().filter(|(i, _)| i % 2 == 1);
+    let repeated = !subjects.is_empty() && from_here().all(|(_, s)| s.failures);
     // The client and each credential from it refuse; a credential locked
     // out from elsewhere only slows down.
     let refusing = states
         .iter()
         .enumerate()
         .filter(|(i, _)| *i == 0 || i % 2 == 1);
-    if let Some(longest) = refusing.filter_map(|(_, s)| s.locked).max() {
-        return (Lock::Refused(longest), clean);
-    }
-    let slowed = states
+    let lock = if let Some(longest) = refusing.filter_map(|(_, s)| s.locked).max() {
+        Lock::Refused(longest)
+    } else if states
         .iter()
         .enumerate()
-        .any(|(i, s)| i > 0 && i % 2 == 0 && s.locked.is_some());
-    (if slowed { Lock::Slowed } else { Lock::Open }, clean)
+        .any(|(i, s)| i > 0 && i % 2 == 0 && s.locked.is_some())
+    {
+        Lock::Slowed
+    } else {
+        Lock::Open
+    };
+    Checked {
+        lock,
+        clean,
+        repeated,
+    }
 }
 
 /// What was tried, for the log lines of the lockouts it starts.
@@ -100,36 +134,39 @@ pub(super) async fn record_attempt(
     client: IpAddr,
     subjects: &[String],
     decision: &IdentityDecision,
-    clean: bool,
+    checked: Checked,
 ) {
     match decision {
         IdentityDecision::Invalid { .. } => {
-            record_failure(store, client, subjects, Tried::Credential).await;
+            record_failure(store, client, subjects, Tried::Credential, checked.repeated).await;
         }
         // Nothing on record to clear: no write on the common path.
-        IdentityDecision::Allowed(Some(_)) if !clean => {
+        IdentityDecision::Allowed(Some(_)) if !checked.clean => {
             record_success(store, client, subjects).await;
         }
         _ => {}
     }
 }
 
-/// A failed attempt: counted against the client address, each subject
-/// from this address, and each subject alone.
+/// A failed attempt: counted against the client address (unless it
+/// `repeated` a failure, see [`Checked::repeated`]), each subject from this
+/// address, and each subject alone.
 pub(crate) async fn record_failure(
     store: &dyn LockoutStore,
     client: IpAddr,
     subjects: &[String],
     tried: Tried,
+    repeated: bool,
 ) {
     let now = std::time::SystemTime::now();
     let what = match tried {
         Tried::Credential => "refused credentials",
         Tried::LoginAccount => "failed logins",
     };
-    if let Ok(Some(d)) = store
-        .record_failure(&LockoutSubject::Client(client), now)
-        .await
+    if !repeated
+        && let Ok(Some(d)) = store
+            .record_failure(&LockoutSubject::Client(client), now)
+            .await
     {
         tracing::warn!(%client, seconds = d.as_secs(), "lockout after repeated {what}: the client address is locked out");
     }

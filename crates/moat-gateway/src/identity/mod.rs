@@ -16,7 +16,7 @@ pub use basic::{BasicVerifier, hash_password};
 pub use build::{SharedVerifiers, WeakSecretOverride};
 pub use upstream::IdentityHeaders;
 
-use lockout::{Lock, checked_for, lockout_subject, record_attempt};
+use lockout::{Checked, Lock, checked_for, lockout_subject, record_attempt};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -175,11 +175,14 @@ impl ApiIdentity {
         let presented_any = extracted
             .iter()
             .any(|(_, found)| matches!(found, Some(Ok(Some(_)) | Err(_))));
-        let mut clean = false;
+        let mut checked = Checked {
+            lock: Lock::Open,
+            clean: false,
+            repeated: false,
+        };
         if let Some(store) = lockout.filter(|_| presented_any) {
-            let (lock, nothing_on_record) = checked_for(store, req.client, &subjects).await;
-            clean = nothing_on_record;
-            match lock {
+            checked = checked_for(store, req.client, &subjects).await;
+            match checked.lock {
                 Lock::Refused(remaining) => {
                     return IdentityResult {
                         decision: IdentityDecision::Unauthenticated,
@@ -212,7 +215,7 @@ impl ApiIdentity {
             outcomes.get(n).cloned().unwrap_or(SchemeOutcome::Missing)
         });
         if let Some(store) = lockout {
-            record_attempt(store, req.client, &subjects, &decision, clean).await;
+            record_attempt(store, req.client, &subjects, &decision, checked).await;
         }
         let challenges = match &decision {
             IdentityDecision::Unauthenticated

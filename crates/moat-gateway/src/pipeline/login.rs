@@ -21,7 +21,7 @@ use moat_state::{LockoutStore, retry_after_secs};
 use super::exchange::Exchange;
 use super::refusal::{Refusal, apply_mode};
 use crate::body::Body;
-use crate::identity::lockout::{Lock, Tried, locked_for, record_failure, record_success};
+use crate::identity::lockout::{Lock, Tried, checked_for, record_failure, record_success};
 use crate::runtime::Api;
 
 /// A login rule, resolved against the document.
@@ -94,6 +94,9 @@ pub(super) struct Attempt<'a> {
     /// The lockout subject of the account (`login:<api>:<account>`), when
     /// the body names one.
     subject: Option<String>,
+    /// The account already failed from this address within the window
+    /// (see `Checked::repeated`).
+    repeated: bool,
 }
 
 /// Before the upstream, for a login operation's `rule`: the account's
@@ -113,8 +116,11 @@ pub(super) async fn before<'a>(
         .and_then(moat_guard::limits::account_of)
         .filter(|a| !a.is_empty())
         .map(|account| format!("login:{}:{account}", api.name));
+    let mut repeated = false;
     if let (Some(store), Some(subject)) = (lockout, &subject) {
-        match locked_for(store, ex.client, std::slice::from_ref(subject)).await {
+        let checked = checked_for(store, ex.client, std::slice::from_ref(subject)).await;
+        repeated = checked.repeated;
+        match checked.lock {
             Lock::Refused(left) => {
                 let refusal = Refusal::new(Finding::new(ProblemKind::LockedOut))
                     .retry_after(retry_after_secs(left));
@@ -126,7 +132,11 @@ pub(super) async fn before<'a>(
             Lock::Open => {}
         }
     }
-    Ok(Attempt { rule, subject })
+    Ok(Attempt {
+        rule,
+        subject,
+        repeated,
+    })
 }
 
 /// After the upstream: counts the outcome, and makes a failure answer
@@ -150,7 +160,14 @@ pub(super) async fn after(
     if let (Some(store), Some(subject)) = (lockout, &attempt.subject) {
         let subjects = std::slice::from_ref(subject);
         if failed {
-            record_failure(store, client, subjects, Tried::LoginAccount).await;
+            record_failure(
+                store,
+                client,
+                subjects,
+                Tried::LoginAccount,
+                attempt.repeated,
+            )
+            .await;
         } else if (200..300).contains(&status) {
             record_success(store, client, subjects).await;
         }

@@ -54,7 +54,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use ring::digest;
 
-use super::{LockoutPolicy, LockoutPolicyError, LockoutStore, LockoutSubject};
+use super::{LockoutPolicy, LockoutPolicyError, LockoutStore, LockoutSubject, SubjectState};
 use crate::store::StoreError;
 
 /// More shards than cores only costs memory; 16 covers the machines moat
@@ -178,6 +178,30 @@ impl LockoutStore for MemoryLockout {
         Ok(remaining.map(Duration::from_millis))
     }
 
+    async fn states(
+        &self,
+        subjects: &[LockoutSubject<'_>],
+        now: SystemTime,
+    ) -> Result<Vec<SubjectState>, StoreError> {
+        let now = epoch_millis(now);
+        Ok(subjects
+            .iter()
+            .map(|subject| {
+                let state = match *subject {
+                    LockoutSubject::Client(ip) => self.clients.state(client_key(ip), now),
+                    LockoutSubject::Credential(c) => self.credentials.state(credential_key(c), now),
+                    LockoutSubject::CredentialFrom(c, ip) => {
+                        self.credentials.state(credential_from_key(c, ip), now)
+                    }
+                };
+                SubjectState {
+                    locked: state.locked.map(Duration::from_millis),
+                    failures: state.failures,
+                }
+            })
+            .collect())
+    }
+
     async fn record_failure(
         &self,
         subject: &LockoutSubject<'_>,
@@ -280,6 +304,13 @@ pub(super) fn epoch_millis(t: SystemTime) -> u64 {
 
 pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What a table holds of one key.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyState {
+    locked: Option<u64>,
+    failures: bool,
 }
 
 /// A policy as one table applies it, in milliseconds.
@@ -432,13 +463,27 @@ impl<K: Copy + Eq + Hash> Table<K> {
     }
 
     fn locked(&self, key: K, now: u64) -> Option<u64> {
+        self.state(key, now).locked
+    }
+
+    /// Whether `key` is locked out (for how long yet) and has failures
+    /// within the window.
+    fn state(&self, key: K, now: u64) -> KeyState {
         let shard = self.shard(&key);
-        let entry = shard.map.get(&key)?;
-        // Capped so that a wall clock stepped back cannot stretch a lockout
-        // beyond the longest one the policy allows.
-        entry
-            .is_locked(now)
-            .then(|| (entry.locked_until - now).min(self.limits.max))
+        let Some(entry) = shard.map.get(&key) else {
+            return KeyState::default();
+        };
+        KeyState {
+            // Capped so that a wall clock stepped back cannot stretch a
+            // lockout beyond the longest one the policy allows.
+            locked: entry
+                .is_locked(now)
+                .then(|| (entry.locked_until - now).min(self.limits.max)),
+            failures: entry
+                .failures
+                .back()
+                .is_some_and(|&t| t.saturating_add(self.limits.window) > now),
+        }
     }
 
     fn record_failure(&self, key: K, now: u64) -> Option<u64> {

@@ -206,22 +206,13 @@ pub trait LockoutStore: Send + Sync {
 
     /// Before verifying, every subject of one request at once (one round
     /// trip where the store is remote): whether each is locked out, and
-    /// whether it has failures on record (which a success then clears).
-    /// The default asks [`Self::locked`] for each and assumes failures.
+    /// whether it has failures within the window (which a success then
+    /// clears, and which make a further failure a repeat).
     async fn states(
         &self,
         subjects: &[LockoutSubject<'_>],
         now: SystemTime,
-    ) -> Result<Vec<SubjectState>, StoreError> {
-        let mut out = Vec::with_capacity(subjects.len());
-        for subject in subjects {
-            out.push(SubjectState {
-                locked: self.locked(subject, now).await?,
-                failures: true,
-            });
-        }
-        Ok(out)
-    }
+    ) -> Result<Vec<SubjectState>, StoreError>;
 
     /// After a failed verification: counts it, and returns the lockout's
     /// length when this failure starts one. A failure reported while the
@@ -251,7 +242,7 @@ pub trait LockoutStore: Send + Sync {
 pub struct SubjectState {
     /// Locked out, for this much longer.
     pub locked: Option<Duration>,
-    /// Failures are on record (possibly: stores that cannot tell say yes).
+    /// Failures are on record within the window.
     pub failures: bool,
 }
 

@@ -288,19 +288,21 @@ impl RedisLockout {
         now: u64,
     ) -> Result<Vec<SubjectState>, StoreError> {
         let mut pipe = ::redis::pipe();
+        // Failures within the window: logged after `now - window`.
+        let since = format!("({}", now.saturating_sub(millis(self.policy.window)));
         for subject in subjects {
             let k = keys(self.conn.prefix(), subject);
             pipe.cmd("HGET").arg(&k.state).arg("u");
-            pipe.cmd("EXISTS").arg(&k.log);
+            pipe.cmd("ZCOUNT").arg(&k.log).arg(&since).arg("+inf");
         }
-        let answers: Vec<(Option<u64>, bool)> = self.conn.pipe(&pipe).await?;
+        let answers: Vec<(Option<u64>, u64)> = self.conn.pipe(&pipe).await?;
         Ok(answers
             .into_iter()
             .map(|(until, failures)| SubjectState {
                 locked: until
                     .filter(|&u| now < u)
                     .map(|u| Duration::from_millis((u - now).min(millis(self.policy.max_lockout)))),
-                failures,
+                failures: failures > 0,
             })
             .collect())
     }
@@ -363,14 +365,8 @@ impl LockoutStore for RedisLockout {
                 return Ok(v);
             }
         }
-        let mut out = Vec::with_capacity(subjects.len());
-        for subject in subjects {
-            out.push(SubjectState {
-                locked: self.local.locked(subject, now).await?,
-                failures: true,
-            });
-        }
-        Ok(out)
+        // The local counts, fed all along, decide while Redis does not.
+        self.local.states(subjects, now).await
     }
 
     async fn record_failure(
