@@ -613,8 +613,9 @@ pub struct ListenerConfig {
     /// closed.
     #[serde(default = "default_body_read_timeout", with = "humantime_serde")]
     pub body_read_timeout: Duration,
-    /// Most simultaneous connections from one client address on this
-    /// listener; further ones are closed as soon as they are accepted.
+    /// Most simultaneous connections from one client (an IPv4 address, an
+    /// IPv6 /64) on this listener; further ones are closed as soon as they
+    /// are accepted.
     /// Connections from `proxy.trusted_proxies` are not counted.
     #[serde(default = "default_max_connections_per_client")]
     pub max_connections_per_client: usize,

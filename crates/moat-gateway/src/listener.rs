@@ -2,7 +2,7 @@
 //! request-head limits, graceful shutdown.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,6 +17,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use moat_config::ListenerConfig;
 use moat_guard::{Finding, ProblemKind};
+use moat_state::IpPrefix;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -35,9 +36,9 @@ use crate::timer::{ConnTimer, Deadlines};
 /// in all and per client address.
 pub struct Gate {
     permits: Arc<Semaphore>,
-    /// Open connections per client address: an entry exists only while its
-    /// address holds a connection.
-    clients: Arc<Slots<IpAddr>>,
+    /// Open connections per client (IPv4 address, IPv6 /64): an entry
+    /// exists only while its client holds a connection.
+    clients: Arc<Slots<IpPrefix>>,
     per_client: u32,
 }
 
@@ -91,15 +92,16 @@ pub async fn serve(
             },
             _ = shutdown.changed() => break,
         };
-        // One client address may not take every slot: beyond its share, its
-        // connections are closed at once. Behind a trusted proxy every
+        // One client may not take every slot: beyond its share, its
+        // connections are closed at once. An IPv6 client is its /64, as
+        // one host routinely holds a whole /64. Behind a trusted proxy every
         // client shares the proxy's address, so those are not counted.
         let slot = if is_trusted(peer.ip(), &shared.runtime.load().trusted_proxies) {
             None
         } else {
             match gate
                 .clients
-                .try_acquire(peer.ip().to_canonical(), gate.per_client)
+                .try_acquire(IpPrefix::client(peer.ip()), gate.per_client)
             {
                 Some(slot) => Some(slot),
                 None => {
