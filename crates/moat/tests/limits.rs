@@ -401,7 +401,9 @@ fn limits_out_of_range_are_refused_by_check() {
     let dir = tempdir();
     write(dir.path(), "spec.yaml", ECHO_SPEC);
     let listener = "    max_connections_per_client: 0\n    max_header_count: 0\n    \
-                    max_header_bytes: 100\n    max_url_bytes: 200\n";
+                    max_header_bytes: 100\n    max_url_bytes: 200\n    \
+                    http2_keep_alive_interval: 0s\n    http2_keep_alive_timeout: 0s\n    \
+                    http2_idle_timeout: 0s\n";
     write(
         dir.path(),
         "moat.yaml",
@@ -413,6 +415,9 @@ fn limits_out_of_range_are_refused_by_check() {
         "max_header_count is 0",
         "max_header_bytes is 100",
         "max_url_bytes is 200",
+        "http2_keep_alive_interval must be longer than 0s",
+        "http2_keep_alive_timeout must be longer than 0s",
+        "http2_idle_timeout must be longer than 0s",
     ] {
         assert!(err.contains(key), "no {key:?} in:\n{err}");
     }
