@@ -506,6 +506,27 @@ fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
                 "the request target is part of the request head; the default is 8192 (8 KiB)",
             );
         }
+        for (key, value, default) in [
+            (
+                "http2_keep_alive_interval",
+                l.http2_keep_alive_interval,
+                "30s",
+            ),
+            (
+                "http2_keep_alive_timeout",
+                l.http2_keep_alive_timeout,
+                "20s",
+            ),
+            ("http2_idle_timeout", l.http2_idle_timeout, "2m"),
+        ] {
+            if value.is_zero() {
+                err(
+                    &format!("{p}/{key}"),
+                    format!("{key} must be longer than 0s"),
+                    &format!("the default is {default}"),
+                );
+            }
+        }
     }
 
     if let Some(admin) = &config.admin {

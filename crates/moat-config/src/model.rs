@@ -613,8 +613,9 @@ pub struct ListenerConfig {
     /// closed.
     #[serde(default = "default_body_read_timeout", with = "humantime_serde")]
     pub body_read_timeout: Duration,
-    /// Most simultaneous connections from one client address on this
-    /// listener; further ones are closed as soon as they are accepted.
+    /// Most simultaneous connections from one client (an IPv4 address, an
+    /// IPv6 /64) on this listener; further ones are closed as soon as they
+    /// are accepted.
     /// Connections from `proxy.trusted_proxies` are not counted.
     #[serde(default = "default_max_connections_per_client")]
     pub max_connections_per_client: usize,
@@ -629,6 +630,21 @@ pub struct ListenerConfig {
     /// are answered with `414`.
     #[serde(default = "default_max_url_bytes")]
     pub max_url_bytes: usize,
+    /// HTTP/2: a PING is sent when the client has sent nothing for this
+    /// long, to find connections whose peer is gone.
+    #[serde(
+        default = "default_http2_keep_alive_interval",
+        with = "humantime_serde"
+    )]
+    pub http2_keep_alive_interval: Duration,
+    /// HTTP/2: a connection whose PING is not acknowledged within this is
+    /// closed.
+    #[serde(default = "default_http2_keep_alive_timeout", with = "humantime_serde")]
+    pub http2_keep_alive_timeout: Duration,
+    /// HTTP/2: a connection with no open stream for this long is closed
+    /// (`GOAWAY`); one with a stream open is not.
+    #[serde(default = "default_http2_idle_timeout", with = "humantime_serde")]
+    pub http2_idle_timeout: Duration,
 }
 
 /// TLS for a listener.
@@ -1773,6 +1789,15 @@ fn default_body_read_timeout() -> Duration {
 }
 fn default_header_read_timeout() -> Duration {
     Duration::from_secs(10)
+}
+fn default_http2_keep_alive_interval() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_http2_keep_alive_timeout() -> Duration {
+    Duration::from_secs(20)
+}
+fn default_http2_idle_timeout() -> Duration {
+    Duration::from_secs(120)
 }
 fn default_max_connections_per_client() -> usize {
     256

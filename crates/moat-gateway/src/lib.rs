@@ -19,6 +19,7 @@ pub mod events;
 pub mod executor;
 pub mod forwarding;
 pub mod identity;
+mod idle;
 pub mod inspection;
 pub mod limits;
 mod listener;

@@ -2,7 +2,7 @@
 //! request-head limits, graceful shutdown.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,6 +17,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use moat_config::ListenerConfig;
 use moat_guard::{Finding, ProblemKind};
+use moat_state::IpPrefix;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -24,6 +25,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::body::{Body, empty};
 use crate::client_cert::ClientCert;
 use crate::forwarding::{RequestId, client_ip, is_trusted};
+use crate::idle::{Open, Streams};
 use crate::pipeline::{
     ConnInfo, Exchange, Outcome, Shared, answer, finish_headers, handle, record, request_id,
 };
@@ -35,9 +37,9 @@ use crate::timer::{ConnTimer, Deadlines};
 /// in all and per client address.
 pub struct Gate {
     permits: Arc<Semaphore>,
-    /// Open connections per client address: an entry exists only while its
-    /// address holds a connection.
-    clients: Arc<Slots<IpAddr>>,
+    /// Open connections per client (IPv4 address, IPv6 /64): an entry
+    /// exists only while its client holds a connection.
+    clients: Arc<Slots<IpPrefix>>,
     per_client: u32,
 }
 
@@ -91,15 +93,16 @@ pub async fn serve(
             },
             _ = shutdown.changed() => break,
         };
-        // One client address may not take every slot: beyond its share, its
-        // connections are closed at once. Behind a trusted proxy every
+        // One client may not take every slot: beyond its share, its
+        // connections are closed at once. An IPv6 client is its /64, as
+        // one host routinely holds a whole /64. Behind a trusted proxy every
         // client shares the proxy's address, so those are not counted.
         let slot = if is_trusted(peer.ip(), &shared.runtime.load().trusted_proxies) {
             None
         } else {
             match gate
                 .clients
-                .try_acquire(peer.ip().to_canonical(), gate.per_client)
+                .try_acquire(IpPrefix::client(peer.ip()), gate.per_client)
             {
                 Some(slot) => Some(slot),
                 None => {
@@ -182,7 +185,7 @@ async fn serve_connection(
         let Some(io) = sniffed(stream, &mut before, peer).await else {
             return;
         };
-        serve_http(io, cfg, shared, info, watcher).await;
+        serve_http(io, cfg, shared, info, watcher, before.shutdown).await;
         return;
     };
 
@@ -210,7 +213,7 @@ async fn serve_connection(
     let Some(io) = sniffed(tls, &mut before, peer).await else {
         return;
     };
-    serve_http(io, cfg, shared, info, watcher).await;
+    serve_http(io, cfg, shared, info, watcher, before.shutdown).await;
 }
 
 /// The HTTP/1.1 and HTTP/2 settings of a listener, for one connection
@@ -248,7 +251,9 @@ fn builder(cfg: &ListenerConfig) -> auto::Builder<TokioExecutor> {
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(h2_list).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(h2_list).unwrap_or(u32::MAX))
+        .keep_alive_interval(cfg.http2_keep_alive_interval)
+        .keep_alive_timeout(cfg.http2_keep_alive_timeout);
     if !cfg.http2 {
         builder = builder.http1_only();
     }
@@ -261,32 +266,76 @@ const HYPER_MIN_BUF_SIZE: usize = 8192;
 const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
 
 /// Serves requests on an established (plain or TLS) connection, checking
-/// the listener's head limits before the pipeline sees a request.
+/// the listener's head limits before the pipeline sees a request. An
+/// HTTP/2 connection with no stream open for `http2_idle_timeout` is shut
+/// down gracefully (`GOAWAY`).
 async fn serve_http<S>(
     io: Prefixed<S>,
     cfg: &ListenerConfig,
     shared: Arc<Shared>,
     info: Arc<ConnInfo>,
     watcher: hyper_util::server::graceful::Watcher,
+    shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let peer = info.peer;
     let limits = HeadLimits::from(cfg);
+    let streams = io.is_http2().then(|| Arc::new(Streams::default()));
     let (parse_shared, parse_info) = (shared.clone(), info.clone());
+    let counted = streams.clone();
     let svc = service_fn(move |req: Request<Incoming>| {
         let shared = shared.clone();
         let info = info.clone();
+        let open = counted.as_ref().map(Streams::open);
         async move {
-            if let Some(kind) = limits.violation(&req) {
-                return Ok(refuse(&shared, &info, &req, kind));
-            }
-            handle(shared, info, req).await
+            let resp = match limits.violation(&req) {
+                Some(kind) => refuse(&shared, &info, &req, kind),
+                None => match handle(shared, info, req).await {
+                    Ok(resp) => resp,
+                    Err(never) => match never {},
+                },
+            };
+            // The stream stays open until its answer has been sent.
+            Ok::<_, std::convert::Infallible>(match open {
+                Some(open) => resp.map(|body| held_open(body, open)),
+                None => resp,
+            })
         }
     });
     let builder = builder(cfg);
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
-    if let Err(e) = watcher.watch(conn.into_owned()).await {
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), svc)
+        .into_owned();
+    let idle = async {
+        match &streams {
+            Some(streams) => streams.idle_for(cfg.http2_idle_timeout).await,
+            None => std::future::pending().await,
+        }
+    };
+    // The connection runs to its end; it is shut down gracefully (HTTP/2
+    // `GOAWAY`, HTTP/1.1 closing once idle) when the listener stops or
+    // the idle time runs out.
+    let mut shutdown = shutdown;
+    let mut conn = std::pin::pin!(conn);
+    let mut idle = std::pin::pin!(idle);
+    let mut stopping = false;
+    let result = loop {
+        tokio::select! {
+            out = conn.as_mut() => break out,
+            _ = shutdown.wait_for(|stopping| *stopping), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = &mut idle, if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    };
+    // The listener's drain waits for this connection until here.
+    drop(watcher);
+    if let Err(e) = result {
         match e.downcast_ref::<hyper::Error>() {
             Some(h) if h.is_parse() || h.is_parse_too_large() => {
                 record_parse_error(&parse_shared, &parse_info, h);
@@ -294,6 +343,17 @@ async fn serve_http<S>(
             _ => tracing::debug!(%peer, error = %e, "connection ended with an error"),
         }
     }
+}
+
+/// A response body that keeps its stream counted as open until it is
+/// dropped (sent in full, or its stream reset).
+fn held_open(body: Body, open: Open) -> Body {
+    use http_body_util::BodyExt;
+    body.map_frame(move |frame| {
+        let _open = &open;
+        frame
+    })
+    .boxed()
 }
 
 /// The request-head limits of a listener, checked on every parsed request.
@@ -506,6 +566,13 @@ struct Prefixed<S> {
     prefix: Vec<u8>,
     read: usize,
     inner: S,
+}
+
+impl<S> Prefixed<S> {
+    /// Whether the client opened with the HTTP/2 preface.
+    fn is_http2(&self) -> bool {
+        self.prefix == H2_PREFACE
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {

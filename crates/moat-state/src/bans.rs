@@ -64,6 +64,21 @@ impl IpPrefix {
         Some(Self { addr, len })
     }
 
+    /// A client as it is counted and limited: an IPv4 address (an
+    /// IPv4-mapped IPv6 address as its IPv4 address) alone, an IPv6
+    /// address by its /64, which one host, customer or VM routinely holds
+    /// whole.
+    pub fn client(addr: IpAddr) -> Self {
+        let addr = unmap(addr);
+        match addr {
+            IpAddr::V4(_) => Self { addr, len: 32 },
+            IpAddr::V6(v6) => Self {
+                addr: IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+                len: 64,
+            },
+        }
+    }
+
     /// One address (a /32 or /128).
     pub fn host(addr: IpAddr) -> Self {
         let addr = unmap(addr);
@@ -453,6 +468,23 @@ mod tests {
             created_at: 100,
             expires_at,
         }
+    }
+
+    #[test]
+    fn clients_are_ipv4_addresses_and_ipv6_64s() {
+        let c = |s: &str| IpPrefix::client(s.parse().unwrap()).to_string();
+        assert_eq!(c("192.0.2.7"), "192.0.2.7");
+        assert_eq!(c("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(c("2001:db8:1:2::5"), "2001:db8:1:2::/64");
+        assert_eq!(
+            IpPrefix::client("2001:db8:1:2::5".parse().unwrap()),
+            IpPrefix::client("2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap())
+        );
+        assert_ne!(
+            IpPrefix::client("2001:db8:1:2::5".parse().unwrap()),
+            IpPrefix::client("2001:db8:1:3::5".parse().unwrap())
+        );
+        assert_eq!(c("::1"), "::/64");
     }
 
     #[test]

@@ -301,6 +301,40 @@ async fn refused_metric(moat: &Moat) -> String {
         .to_string()
 }
 
+/// The per-client cap on an IPv6 listener, from `::1`: an IPv6 client is
+/// counted by its /64 (unit-tested with several addresses of one /64 in
+/// `moat-state`, `IpPrefix::client`; the loopback has one address only).
+#[tokio::test]
+async fn connections_per_ipv6_client_are_capped() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    let cfg = config_with_listener(&up.url(), "    max_connections_per_client: 2\n", "").replacen(
+        "  - bind: 127.0.0.1:0\n",
+        "  - bind: \"[::1]:0\"\n",
+        1,
+    );
+    write(dir.path(), "moat.yaml", &cfg);
+    let moat = Moat::start(dir.path());
+    let addr = moat.addrs[0];
+    assert!(addr.is_ipv6(), "{addr}");
+
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = open(addr).await;
+        assert_eq!(get_on(&mut s).await.unwrap(), 200);
+        held.push(s);
+    }
+    // A third from the same /64 is closed at accept, without an answer.
+    let mut third = open(addr).await;
+    assert!(get_on(&mut third).await.is_err());
+    let metric = refused_metric(&moat).await;
+    assert!(metric.contains("reason=\"per_client_limit\""), "{metric}");
+    for s in &mut held {
+        assert_eq!(get_on(s).await.unwrap(), 200);
+    }
+}
+
 #[tokio::test]
 async fn connections_per_client_are_capped() {
     let (_dir, _up, mut moat) =
@@ -367,7 +401,9 @@ fn limits_out_of_range_are_refused_by_check() {
     let dir = tempdir();
     write(dir.path(), "spec.yaml", ECHO_SPEC);
     let listener = "    max_connections_per_client: 0\n    max_header_count: 0\n    \
-                    max_header_bytes: 100\n    max_url_bytes: 200\n";
+                    max_header_bytes: 100\n    max_url_bytes: 200\n    \
+                    http2_keep_alive_interval: 0s\n    http2_keep_alive_timeout: 0s\n    \
+                    http2_idle_timeout: 0s\n";
     write(
         dir.path(),
         "moat.yaml",
@@ -379,6 +415,9 @@ fn limits_out_of_range_are_refused_by_check() {
         "max_header_count is 0",
         "max_header_bytes is 100",
         "max_url_bytes is 200",
+        "http2_keep_alive_interval must be longer than 0s",
+        "http2_keep_alive_timeout must be longer than 0s",
+        "http2_idle_timeout must be longer than 0s",
     ] {
         assert!(err.contains(key), "no {key:?} in:\n{err}");
     }

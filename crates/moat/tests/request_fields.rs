@@ -9,9 +9,8 @@ mod support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 const SPEC: &str = r#"
 openapi: 3.0.3
@@ -43,19 +42,6 @@ async fn start(proxy: &str, listener: &str, api: &str) -> (tempfile::TempDir, Up
     (dir, up, moat)
 }
 
-/// One answer read off a raw socket.
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
-    }
-}
-
 /// Sends `head` (lines, without the final empty line; `Connection: close`
 /// added) and `body` as written; reads the answer to the end.
 async fn send(addr: SocketAddr, head: &str, body: &[u8]) -> Answer {
@@ -64,26 +50,6 @@ async fn send(addr: SocketAddr, head: &str, body: &[u8]) -> Answer {
     req.extend_from_slice(body);
     s.write_all(&req).await.unwrap();
     read_answer(&mut s).await
-}
-
-async fn read_answer(s: &mut tokio::net::TcpStream) -> Answer {
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
-        .await
-        .expect("the gateway answered and closed")
-        .unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {text:?}"));
-    Answer {
-        status,
-        head: head.to_ascii_lowercase(),
-        body: body.to_string(),
-    }
 }
 
 fn post(path: &str, content_type: &str, extra: &str, body: &str) -> (String, Vec<u8>) {

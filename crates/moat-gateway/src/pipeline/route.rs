@@ -24,7 +24,8 @@ use super::refusal::{Refusal, answer, apply_mode};
 use crate::body::Body;
 use crate::runtime::{Api, Runtime};
 
-/// Reads the head once; `Err` is the answer to a head with two readings.
+/// Reads the head once; `Err` is the answer to a head with two readings,
+/// which closes an HTTP/1.x connection.
 pub(super) fn read_head(
     req: &Request<Incoming>,
     ex: &mut Exchange,
@@ -36,7 +37,13 @@ pub(super) fn read_head(
         }
         Err(e) => {
             ex.path = truncate(req.uri().path(), 256);
-            Err(answer("-", ex, head_refusal(&e)))
+            let mut refusal = Refusal::new(head_refusal(&e));
+            // A head read two ways may frame what follows it two ways as
+            // well: on HTTP/1.x nothing more is read from the connection.
+            if req.version() < http::Version::HTTP_2 {
+                refusal = refusal.header(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Err(answer("-", ex, refusal))
         }
     }
 }

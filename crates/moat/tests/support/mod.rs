@@ -715,6 +715,119 @@ pub async fn raw_status(addr: SocketAddr, method: &str, target: &str) -> u16 {
         .unwrap_or_else(|| panic!("no status in {text:?}"))
 }
 
+/// One HTTP/1.1 answer read off a raw socket.
+pub struct Answer {
+    pub status: u16,
+    /// The head, lower case.
+    pub head: String,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
+    }
+}
+
+/// Reads one answer to the end of the connection.
+pub async fn read_answer(s: &mut tokio::net::TcpStream) -> Answer {
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("the gateway answered and closed")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"));
+    Answer {
+        status,
+        head: head.to_ascii_lowercase(),
+        body: body.to_string(),
+    }
+}
+
+/// Writes `bytes` exactly as given and reads every answer the gateway
+/// gives until it closes the connection (give its listener a short
+/// `header_read_timeout`: that is when it closes an idle keep-alive
+/// connection): each answer split off by its own framing
+/// (`Content-Length` or chunked), so a second answer is never mistaken for
+/// part of the first one's body.
+pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<Answer> {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    // A reset after the answers (the gateway closing with unread input)
+    // still leaves what was read.
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("the gateway answered and closed");
+    split_answers(&out)
+}
+
+/// The answers in `out`, in order.
+pub fn split_answers(mut out: &[u8]) -> Vec<Answer> {
+    let mut answers = Vec::new();
+    while !out.is_empty() {
+        let end = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no end of head in {:?}", String::from_utf8_lossy(out)));
+        let head = String::from_utf8_lossy(&out[..end]).to_ascii_lowercase();
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {head:?}"));
+        let mut rest = &out[end + 4..];
+        let field = |name: &str| {
+            head.lines()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+        };
+        let mut body = Vec::new();
+        if let Some(len) = field("content-length:") {
+            let len: usize = len.parse().unwrap();
+            body.extend_from_slice(&rest[..len]);
+            rest = &rest[len..];
+        } else if field("transfer-encoding:").is_some_and(|te| te == "chunked") {
+            loop {
+                let line = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+                let size = usize::from_str_radix(
+                    String::from_utf8_lossy(&rest[..line])
+                        .split(';')
+                        .next()
+                        .unwrap()
+                        .trim(),
+                    16,
+                )
+                .unwrap();
+                rest = &rest[line + 2..];
+                if size == 0 {
+                    let end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+                    rest = &rest[end + 2..];
+                    break;
+                }
+                body.extend_from_slice(&rest[..size]);
+                rest = &rest[size + 2..];
+            }
+        } else if !(status == 204 || status == 304 || (100..200).contains(&status)) {
+            // Delimited by the close.
+            body.extend_from_slice(rest);
+            rest = &[];
+        }
+        answers.push(Answer {
+            status,
+            head,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
+        out = rest;
+    }
+    answers
+}
+
 // ---------------------------------------------------------------------------
 // Certificates.
 
