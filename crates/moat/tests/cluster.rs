@@ -116,12 +116,7 @@ async fn until_all(nodes: &[&Moat], key: &str, path: &str, want: u16) -> Duratio
 }
 
 async fn create_key(node: &Moat, consumer: &str) -> (String, String) {
-    let (status, made) = admin_post(node, "/admin/keys", json!({"consumer": consumer})).await;
-    assert_eq!(status, 201, "{made}");
-    (
-        made["key"].as_str().unwrap().to_string(),
-        made["record"]["key_id"].as_str().unwrap().to_string(),
-    )
+    admin_create_key(node, consumer).await
 }
 
 async fn readyz(node: &Moat) -> (u16, String) {

@@ -75,16 +75,7 @@ fn two_nodes(
 }
 
 async fn create_key(node: &Moat, consumer: &str) -> String {
-    let r = client()
-        .post(format!("http://{}/admin/keys", node.admin.unwrap()))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"consumer": consumer}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let made: Value = r.json().await.unwrap();
-    made["key"].as_str().unwrap().to_string()
+    admin_create_key(node, consumer).await.0
 }
 
 async fn call(node: &Moat, key: &str, path: &str) -> u16 {

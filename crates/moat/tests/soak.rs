@@ -98,16 +98,7 @@ fn connections_to(port: u16) -> usize {
 }
 
 async fn create_key(moat: &Moat, consumer: &str) -> String {
-    let r = client()
-        .post(format!("http://{}/admin/keys", moat.admin.unwrap()))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"consumer": consumer}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let made: Value = r.json().await.unwrap();
-    made["key"].as_str().unwrap().to_string()
+    admin_create_key(moat, consumer).await.0
 }
 
 #[derive(Default)]

@@ -311,6 +311,25 @@ impl Drop for Moat {
 }
 
 /// An HTTP client that talks to loopback only, never through a proxy.
+/// Creates an API key for `consumer` through `moat`'s admin API (the
+/// config's `admin.token`): the key, and its record's id.
+pub async fn admin_create_key(moat: &Moat, consumer: &str) -> (String, String) {
+    let r = client()
+        .post(format!("http://{}/admin/keys", moat.admin.unwrap()))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"consumer": consumer}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let made: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{made}");
+    (
+        made["key"].as_str().unwrap().to_string(),
+        made["record"]["key_id"].as_str().unwrap().to_string(),
+    )
+}
+
 pub fn client() -> reqwest::Client {
     install_crypto();
     reqwest::Client::builder()
