@@ -293,7 +293,7 @@ impl RedisLockout {
             pipe.cmd("HGET").arg(&k.state).arg("u");
             pipe.cmd("EXISTS").arg(&k.log);
         }
-        let answers: Vec<(Option<u64>, bool)> = self.conn.pipe(&pipe).await?;
+        let answers: Vec<(Option<u64>, bool)> = self.conn.pipeline(&pipe).await?;
         Ok(answers
             .into_iter()
             .map(|(until, failures)| SubjectState {
