@@ -22,6 +22,7 @@ pub mod identity;
 pub mod inspection;
 pub mod limits;
 mod listener;
+mod log_throttle;
 pub mod pipeline;
 pub mod protections;
 mod reload;
