@@ -80,6 +80,13 @@ pub(crate) struct Ticket<'a> {
     probe: bool,
 }
 
+impl Ticket<'_> {
+    /// Whether this command is the probe of an open breaker.
+    pub(crate) fn is_probe(&self) -> bool {
+        self.probe
+    }
+}
+
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
         if self.probe {
@@ -93,6 +100,11 @@ impl Breaker {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the breaker is open (the server is considered down).
+    pub(crate) fn is_open(&self) -> bool {
+        self.lock().open_until.is_some()
     }
 
     /// A ticket for one command, or how long the breaker stays open.

@@ -317,14 +317,21 @@ impl RedisConn {
     }
 
     /// The connection, opened first when there is none (one attempt at a
-    /// time; the others wait for its outcome).
-    async fn connection(&self) -> Result<(u64, MultiplexedConnection), RedisError> {
+    /// time; the others wait for its outcome, and do not dial again once
+    /// the breaker opened meanwhile, unless they are its probe).
+    async fn connection(&self, probe: bool) -> Result<(u64, MultiplexedConnection), RedisError> {
         if let Some(c) = self.current() {
             return Ok(c);
         }
         let _dialing = self.inner.dialing.lock().await;
         if let Some(c) = self.current() {
             return Ok(c);
+        }
+        if !probe && self.inner.breaker.is_open() {
+            return Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "Redis is marked down; not dialled again before the next probe",
+            )));
         }
         let id = self.inner.dials.fetch_add(1, Ordering::Relaxed) + 1;
         let conn = crate::redis_dial::dial(&self.inner.client, self.inner.timeout).await?;
@@ -366,8 +373,9 @@ impl RedisConn {
             }
         };
         let mut used = None;
+        let probe = ticket.is_probe();
         let outcome = tokio::time::timeout(self.inner.timeout, async {
-            let (id, conn) = self.connection().await?;
+            let (id, conn) = self.connection(probe).await?;
             used = Some(id);
             f(conn).await
         })

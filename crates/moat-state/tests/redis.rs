@@ -755,7 +755,7 @@ async fn a_dead_server_is_dialled_with_backoff_and_a_restarted_one_is_used_again
         })
     };
     let window = Duration::from_secs(3);
-    let calls = hammer_for(&redis, &check, 8, window).await;
+    let calls = hammer_for(&redis, &check, 64, window).await;
     let dialled = accepts.load(Ordering::Relaxed);
     counter.abort();
     let _ = counter.await;
