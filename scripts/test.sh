@@ -22,6 +22,8 @@ need_debian() {
 
 # kill(1) sends SIGHUP/SIGTERM to the gateway in the lifecycle tests.
 need_debian kill procps
+# ss(8): the listen backlog tests read the listening sockets.
+need_debian ss iproute2
 # The JWT tests generate RSA keys with openssl(1).
 need_debian openssl openssl
 # The Redis limit store tests run a real redis-server.

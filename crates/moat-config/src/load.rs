@@ -469,6 +469,13 @@ fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
                 "the default is 10000",
             );
         }
+        if !(1..=65_535).contains(&l.backlog) {
+            err(
+                &format!("{p}/backlog"),
+                format!("backlog must be between 1 and 65535, not {}", l.backlog),
+                "the default is 1024; Linux caps it at net.core.somaxconn",
+            );
+        }
         if l.max_connections_per_client == 0 {
             err(
                 &format!("{p}/max_connections_per_client"),

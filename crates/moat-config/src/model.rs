@@ -605,6 +605,10 @@ pub struct ListenerConfig {
     /// the kernel's accept queue.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Length of the kernel's queue of connections not yet accepted
+    /// (`listen(2)` backlog); Linux caps it at `net.core.somaxconn`.
+    #[serde(default = "default_backlog")]
+    pub backlog: u32,
     /// Time a client has to send a complete request head (slowloris defence).
     #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
     pub header_read_timeout: Duration,
@@ -1783,6 +1787,12 @@ fn yes() -> bool {
 }
 fn default_max_connections() -> usize {
     10_000
+}
+/// Above nginx's 511, for the bursts of new connections a gateway takes,
+/// and below Linux's default `net.core.somaxconn` (4096) so the setting
+/// is not cut silently.
+fn default_backlog() -> u32 {
+    1024
 }
 fn default_body_read_timeout() -> Duration {
     Duration::from_secs(30)

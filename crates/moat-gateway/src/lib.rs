@@ -23,6 +23,7 @@ mod idle;
 pub mod inspection;
 pub mod limits;
 mod listener;
+mod log_throttle;
 pub mod pipeline;
 pub mod protections;
 mod reload;

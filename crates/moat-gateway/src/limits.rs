@@ -275,7 +275,7 @@ fn fingerprint(cfg: &RateLimitingConfig) -> String {
 /// A limit store did not answer: counted and logged.
 fn unreachable_store(api: &str, what: &str, e: &StoreError) {
     telemetry::limit_backend_error(api);
-    tracing::warn!(api, error = %e, "{what}");
+    crate::log_throttle::warn_throttled!(api, error = %e, "{what}");
 }
 
 /// The Redis settings as the Redis users take them.

@@ -54,6 +54,19 @@ impl Gate {
     }
 }
 
+/// A listening socket on `addr` with a kernel accept queue of `backlog`
+/// connections (`SO_REUSEADDR` set, as `TcpListener::bind` does).
+pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
 /// Accepts on one listener, on the runtime of the calling worker, until
 /// `shutdown` turns true, then drains the connections it accepted for at
 /// most `grace`.
@@ -75,6 +88,10 @@ pub async fn serve(
         }
     };
     let graceful = GracefulShutdown::new();
+    // Turned true when the grace period is over: connections still open
+    // are dropped, so each request in flight records itself as cut, and
+    // the listener waits for that (every receiver dropped) before it ends.
+    let (cut_tx, cut) = watch::channel(false);
     let cfg = Arc::new(cfg);
     loop {
         let permit = tokio::select! {
@@ -122,9 +139,14 @@ pub async fn serve(
             deadline: tokio::time::Instant::now() + cfg.header_read_timeout,
             shutdown: shutdown.clone(),
         };
+        let mut cut = cut.clone();
         tokio::spawn(async move {
             telemetry::connections(&name, 1.0);
-            serve_connection(stream, peer, index, &cfg, shared, watcher, before).await;
+            tokio::select! {
+                () = serve_connection(stream, peer, index, &cfg, shared, watcher, before) => {}
+                () = cut_off(&mut cut) => {}
+            }
+            drop(cut);
             telemetry::connections(&name, -1.0);
             drop(slot);
             drop(permit);
@@ -143,6 +165,21 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!(listener = %name, "grace period over; closing remaining connections");
+    }
+    drop(cut);
+    let _ = cut_tx.send(true);
+    // Dropping a request records it at once; a bound all the same.
+    let _ = tokio::time::timeout(CUT_WAIT, cut_tx.closed()).await;
+}
+
+/// The longest a listener waits for its cut connections to end.
+const CUT_WAIT: Duration = Duration::from_secs(1);
+
+/// Resolves when the grace period is over (never if the listener is gone
+/// without saying so).
+async fn cut_off(cut: &mut watch::Receiver<bool>) {
+    if cut.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

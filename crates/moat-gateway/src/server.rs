@@ -81,6 +81,7 @@ pub(crate) struct Core {
 #[derive(Debug, PartialEq, Eq)]
 struct ListenerShape {
     bind: SocketAddr,
+    backlog: u32,
     tls: bool,
     redirect: Option<u16>,
 }
@@ -90,6 +91,7 @@ fn shapes(listeners: &[ListenerConfig]) -> Vec<ListenerShape> {
         .iter()
         .map(|l| ListenerShape {
             bind: l.bind,
+            backlog: l.backlog,
             tls: l.tls.is_some(),
             redirect: l.redirect_to_https.as_ref().map(|r| r.port),
         })
@@ -254,12 +256,10 @@ impl Gateway {
 
         let mut sockets = Vec::new();
         for l in &cfg.listeners {
-            let socket = TcpListener::bind(l.bind)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: l.bind,
-                    source,
-                })?;
+            let socket = listener::bind(l.bind, l.backlog).map_err(|source| StartError::Bind {
+                addr: l.bind,
+                source,
+            })?;
             sockets.push(socket);
         }
         let admin_socket = match &cfg.admin {
@@ -393,13 +393,17 @@ impl Gateway {
         if let Some(recorder) = self.recorder.take() {
             let _ = recorder.await;
         }
+        // Every request has its line queued: write them before exiting.
+        let log = self.core.shared.access_log.clone();
+        let _ = tokio::task::spawn_blocking(move || log.flush()).await;
     }
 
     /// Serves until SIGTERM or SIGINT (then shuts down gracefully), reloading
-    /// on SIGHUP.
+    /// on SIGHUP and reopening the access log on SIGUSR1.
     pub async fn run_until_signal(self) -> std::io::Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut hup = signal(SignalKind::hangup())?;
+        let mut usr1 = signal(SignalKind::user_defined1())?;
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         loop {
@@ -407,6 +411,10 @@ impl Gateway {
                 _ = hup.recv() => {
                     tracing::info!("SIGHUP: reloading config");
                     let _ = self.core.reload("signal:SIGHUP").await;
+                }
+                _ = usr1.recv() => {
+                    tracing::info!("SIGUSR1: reopening the access log");
+                    self.core.shared.access_log.reopen();
                 }
                 _ = term.recv() => break,
                 _ = int.recv() => break,

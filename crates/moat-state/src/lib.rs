@@ -46,6 +46,7 @@
 
 pub mod admin_tokens;
 pub mod anomaly_counters;
+mod backoff;
 pub mod bans;
 mod crc32;
 pub mod detector_bans;
@@ -68,6 +69,7 @@ mod postgres;
 mod postgres_server;
 mod record;
 pub mod redis_conn;
+mod redis_dial;
 mod rejection;
 mod row;
 mod sqlite;

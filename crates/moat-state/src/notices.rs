@@ -40,19 +40,13 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::backoff::backoff;
 use crate::redis_conn::{RedisConn, RedisOptions};
 use crate::store::StoreError;
 
 /// How many notices a slow receiver may fall behind before it sees
 /// `Lagged` (and should resync).
 const CHANNEL_CAPACITY: usize = 1024;
-
-/// The first wait before reconnecting the subscriber, doubled after each
-/// failed attempt up to [`MAX_BACKOFF`].
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-
-/// The longest wait between two attempts to reconnect the subscriber.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// How often the subscriber checks that Redis still answers on its
 /// connection.
@@ -256,18 +250,6 @@ impl NoticeSink for Notices {
     }
 }
 
-/// The wait before reconnection attempt `failures` (1 for the first retry):
-/// exponential from [`MIN_BACKOFF`] to [`MAX_BACKOFF`], with up to a
-/// quarter taken off at random so nodes that lost Redis together do not
-/// come back in step.
-fn backoff(failures: u32, jitter: u64) -> Duration {
-    let exp = failures.saturating_sub(1).min(16);
-    let base = MIN_BACKOFF.saturating_mul(1 << exp).min(MAX_BACKOFF);
-    let base_ms = u64::try_from(base.as_millis()).unwrap_or(u64::MAX);
-    let off = jitter % (base_ms / 4).max(1);
-    Duration::from_millis(base_ms - off)
-}
-
 /// Holds a dedicated pub/sub connection, forwarding every notice to `tx`;
 /// reconnects with backoff whenever it is lost.
 async fn subscriber(
@@ -391,20 +373,6 @@ mod tests {
             Notice::from_json(r#"{"type":"bans_changed","extra":1}"#),
             Some(Notice::BansChanged)
         );
-    }
-
-    #[test]
-    fn backoff_doubles_to_the_cap_with_bounded_jitter() {
-        assert_eq!(backoff(1, 0), MIN_BACKOFF);
-        assert_eq!(backoff(2, 0), 2 * MIN_BACKOFF);
-        assert_eq!(backoff(30, 0), MAX_BACKOFF);
-        for jitter in [1, 77, u64::MAX] {
-            for failures in 1..40 {
-                let d = backoff(failures, jitter);
-                let full = backoff(failures, 0);
-                assert!(d <= full && d >= full * 3 / 4, "{failures} {jitter} {d:?}");
-            }
-        }
     }
 
     #[tokio::test]

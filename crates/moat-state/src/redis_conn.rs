@@ -14,17 +14,26 @@
 //!   `AUTH` on every (re)connection. Neither ever appears in an error.
 //! - Every command is bounded by [`RedisOptions::timeout`]. A lost
 //!   connection is re-established by the next command, one attempt at a
-//!   time, each bounded by the timeout, so a dead Redis costs each command
-//!   at most one timeout and is never hammered by a retry loop.
+//!   time (the others wait for it), each bounded by the timeout.
+//! - A circuit breaker ([`crate::backoff::Breaker`]) stands in front of
+//!   every command: after a few timeouts or connection failures in a row
+//!   Redis is marked down and commands fail at once, without a connection
+//!   attempt, for an exponential backoff with jitter (100 ms doubling to
+//!   5 s); then one command probes it. So a dead or frozen Redis costs a
+//!   request nothing once it is known down, and is never hammered by
+//!   reconnections. Each change is logged once.
+//! - A socket that connected to itself (see [`crate::redis_dial`]) is
+//!   refused like a connection failure.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::aio::MultiplexedConnection;
 use ::redis::{Client, RedisError, TlsCertificates};
 
+use crate::backoff::{Breaker, Change};
 use crate::store::StoreError;
 
 /// Where the Redis server is and how to use it.
@@ -154,10 +163,18 @@ fn ensure_crypto_provider() {
     }
 }
 
+/// The current connection, with a number that tells it from the ones
+/// before it (so a late failure on an old one does not drop a new one).
+type Current = Option<(u64, MultiplexedConnection)>;
+
 /// What every user of one connection shares.
 struct Inner {
     client: Client,
-    conn: ConnectionManager,
+    current: std::sync::Mutex<Current>,
+    /// Held while connecting: one attempt at a time.
+    dialing: tokio::sync::Mutex<()>,
+    dials: AtomicU64,
+    breaker: Breaker,
     prefix: String,
     timeout: Duration,
     up: AtomicBool,
@@ -193,21 +210,13 @@ impl RedisConn {
         }
         let secrets = credentials(&options.url);
         let client = options.client(&secrets)?;
-        // One connection attempt per reconnection (each bounded by the
-        // timeout): a command that finds the server down fails at once, and
-        // the next command tries again.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.timeout))
-            .set_response_timeout(Some(options.timeout))
-            .set_number_of_retries(0)
-            .set_min_delay(Duration::from_millis(10))
-            .set_max_delay(options.timeout);
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
-            .map_err(|e| StoreError::Redis(scrub(e.to_string(), &secrets)))?;
         let this = Self {
             inner: Arc::new(Inner {
                 client,
-                conn,
+                current: std::sync::Mutex::new(None),
+                dialing: tokio::sync::Mutex::new(()),
+                dials: AtomicU64::new(0),
+                breaker: Breaker::default(),
                 prefix: options.prefix.clone(),
                 timeout: options.timeout,
                 up: AtomicBool::new(false),
@@ -263,19 +272,7 @@ impl RedisConn {
         &self,
         cmd: &::redis::Cmd,
     ) -> Result<T, StoreError> {
-        let mut conn = self.inner.conn.clone();
-        self.bounded(async move { cmd.query_async::<T>(&mut conn).await })
-            .await
-    }
-
-    /// Runs a pipeline (one round trip) within the timeout, keeping
-    /// `is_up` current.
-    pub(crate) async fn pipe<T: ::redis::FromRedisValue>(
-        &self,
-        pipe: &::redis::Pipeline,
-    ) -> Result<T, StoreError> {
-        let mut conn = self.inner.conn.clone();
-        self.bounded(async move { pipe.query_async::<T>(&mut conn).await })
+        self.bounded(|mut conn| async move { cmd.query_async::<T>(&mut conn).await })
             .await
     }
 
@@ -284,8 +281,7 @@ impl RedisConn {
         &self,
         call: &::redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.inner.conn.clone();
-        self.bounded(async move { call.invoke_async::<T>(&mut conn).await })
+        self.bounded(|mut conn| async move { call.invoke_async::<T>(&mut conn).await })
             .await
     }
 
@@ -295,32 +291,141 @@ impl RedisConn {
         &self,
         pipe: &::redis::Pipeline,
     ) -> Result<T, StoreError> {
-        let mut conn = self.inner.conn.clone();
-        self.bounded(async move { pipe.query_async::<T>(&mut conn).await })
+        self.bounded(|mut conn| async move { pipe.query_async::<T>(&mut conn).await })
             .await
     }
 
     /// Loads a script, so a broken one shows at start rather than on the
     /// first request (after a Redis restart `EVALSHA` loads it again).
     pub(crate) async fn load(&self, script: &::redis::Script) -> Result<(), StoreError> {
-        let mut conn = self.inner.conn.clone();
-        self.bounded(async move { script.load_async(&mut conn).await })
+        self.bounded(|mut conn| async move { script.load_async(&mut conn).await })
             .await
             .map(|_| ())
     }
 
-    async fn bounded<T>(
-        &self,
-        f: impl std::future::Future<Output = Result<T, RedisError>>,
-    ) -> Result<T, StoreError> {
-        let r = match tokio::time::timeout(self.inner.timeout, f).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.error(&e)),
-            Err(_) => Err(self.timed_out()),
+    /// How many connections were attempted so far.
+    pub fn dials(&self) -> u64 {
+        self.inner.dials.load(Ordering::Relaxed)
+    }
+
+    fn current(&self) -> Current {
+        self.inner
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The connection, opened first when there is none (one attempt at a
+    /// time; the others wait for its outcome, and do not dial again once
+    /// the breaker opened meanwhile, unless they are its probe).
+    async fn connection(&self, probe: bool) -> Result<(u64, MultiplexedConnection), RedisError> {
+        if let Some(c) = self.current() {
+            return Ok(c);
+        }
+        let _dialing = self.inner.dialing.lock().await;
+        if let Some(c) = self.current() {
+            return Ok(c);
+        }
+        if !probe && self.inner.breaker.is_open() {
+            return Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "Redis is marked down; not dialled again before the next probe",
+            )));
+        }
+        let id = self.inner.dials.fetch_add(1, Ordering::Relaxed) + 1;
+        let conn = crate::redis_dial::dial(&self.inner.client, self.inner.timeout).await?;
+        *self
+            .inner
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((id, conn.clone()));
+        Ok((id, conn))
+    }
+
+    /// Drops connection `id` if it is still the current one.
+    fn drop_connection(&self, id: u64) {
+        let mut current = self
+            .inner
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.as_ref().is_some_and(|(c, _)| *c == id) {
+            *current = None;
+        }
+    }
+
+    /// Runs `f` on the connection within the timeout, through the breaker.
+    async fn bounded<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        let ticket = match self.inner.breaker.admit(Instant::now()) {
+            Ok(t) => t,
+            Err(wait) => {
+                self.inner.up.store(false, Ordering::Relaxed);
+                return Err(StoreError::Redis(format!(
+                    "Redis is marked down after failing {} times in a row; next try in {} ms",
+                    crate::backoff::TRIP_AFTER,
+                    wait.as_millis()
+                )));
+            }
         };
+        let mut used = None;
+        let probe = ticket.is_probe();
+        let outcome = tokio::time::timeout(self.inner.timeout, async {
+            let (id, conn) = self.connection(probe).await?;
+            used = Some(id);
+            f(conn).await
+        })
+        .await;
+        let (r, down) = match outcome {
+            Ok(Ok(v)) => (Ok(v), false),
+            Ok(Err(e)) => {
+                // An error reply is an answer: the server is up.
+                let down = is_down(&e);
+                if down && let Some(id) = used {
+                    self.drop_connection(id);
+                }
+                (Err(self.error(&e)), down)
+            }
+            Err(_) => (Err(self.timed_out()), true),
+        };
+        let change = if down {
+            let failed = self.inner.breaker.failure(ticket, Instant::now());
+            // A server that does not answer may hold the connection
+            // open: once it is considered down, the next probe dials anew.
+            if failed.open
+                && let Some(id) = used
+            {
+                self.drop_connection(id);
+            }
+            failed.change
+        } else {
+            self.inner.breaker.success(ticket)
+        };
+        match (change, &r) {
+            (Some(Change::Down), Err(e)) => tracing::warn!(
+                error = %e,
+                "Redis: marked down; commands fail at once and Redis is probed with backoff until it answers"
+            ),
+            (Some(Change::Up), _) => tracing::info!("Redis: answers again"),
+            _ => {}
+        }
         self.inner.up.store(r.is_ok(), Ordering::Relaxed);
         r
     }
+}
+
+/// Whether `e` says the server is down or unreachable, rather than being
+/// an answer from it.
+fn is_down(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
 }
 
 /// The user name and password of a `redis://user:pass@host/` URL, to keep

@@ -698,3 +698,148 @@ async fn scripts_come_back_after_a_script_flush() {
     // Counted once each, not twice.
     assert_eq!((r[0].remaining, q[0].remaining), (100 - 2, 100 - 2));
 }
+
+/// Calls `acquire` from `tasks` tasks for `for_`, as fast as each answer
+/// comes; the time each call took.
+async fn hammer_for(
+    redis: &RedisLimiter,
+    check: &LimitCheck<Gcra>,
+    tasks: usize,
+    for_: Duration,
+) -> Vec<Duration> {
+    let until = Instant::now() + for_;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..tasks {
+        let (redis, check) = (redis.clone(), check.clone());
+        set.spawn(async move {
+            let mut took = Vec::new();
+            while Instant::now() < until {
+                let at = Instant::now();
+                let _ = RateLimitStore::acquire(&redis, std::slice::from_ref(&check)).await;
+                took.push(at.elapsed());
+                // A call refused at once never yields by itself.
+                tokio::task::yield_now().await;
+            }
+            took
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(took) = set.join_next().await {
+        all.extend(took.unwrap());
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_server_is_dialled_with_backoff_and_a_restarted_one_is_used_again() {
+    let mut server = RedisServer::start();
+    let redis = limiter(&server, "dial").await;
+    let check = rate("k", 1_000_000, Duration::from_secs(1), 1000);
+    RateLimitStore::acquire(&redis, std::slice::from_ref(&check))
+        .await
+        .unwrap();
+    server.kill();
+    // On Redis's port, something that accepts and closes at once: every
+    // connection attempt is counted, and each fails.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", server.port()))
+        .await
+        .unwrap();
+    let accepts = Arc::new(AtomicU64::new(0));
+    let counter = {
+        let accepts = accepts.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                accepts.fetch_add(1, Ordering::Relaxed);
+                drop(stream);
+            }
+        })
+    };
+    let window = Duration::from_secs(3);
+    let calls = hammer_for(&redis, &check, 64, window).await;
+    let dialled = accepts.load(Ordering::Relaxed);
+    counter.abort();
+    let _ = counter.await;
+    println!("{} calls in {window:?}, {dialled} connections", calls.len());
+    assert!(calls.len() > 1000, "{}", calls.len());
+    // A few failures open the breaker; then one probe per backoff (100 ms
+    // doubling): about ten in 3 s, not one per call.
+    assert!(dialled <= 20, "{dialled} connections in {window:?}");
+    assert!(dialled >= 3, "{dialled}");
+
+    // Redis comes back on the same port: used again within the longest
+    // backoff (5 s) and a timeout.
+    server.restart();
+    let restarted = Instant::now();
+    let back = loop {
+        if RateLimitStore::acquire(&redis, std::slice::from_ref(&check))
+            .await
+            .is_ok()
+        {
+            break restarted.elapsed();
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(5) + 2 * TIMEOUT,
+            "not used again after {:?}",
+            restarted.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    println!("used again {back:?} after the restart");
+    assert!(redis.is_up());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_server_opens_the_breaker_then_limits_count_in_redis_again() {
+    let server = RedisServer::start();
+    let redis = limiter(&server, "frozen").await;
+    let check = rate("k", 1_000_000, Duration::from_secs(1), 1000);
+    RateLimitStore::acquire(&redis, std::slice::from_ref(&check))
+        .await
+        .unwrap();
+    server.signal("STOP");
+    // The first few calls each wait the timeout, then the breaker opens.
+    for _ in 0..3 {
+        let at = Instant::now();
+        assert!(
+            RateLimitStore::acquire(&redis, std::slice::from_ref(&check))
+                .await
+                .is_err()
+        );
+        assert!(at.elapsed() >= TIMEOUT, "{:?}", at.elapsed());
+    }
+    assert!(!redis.is_up());
+    let window = Duration::from_secs(2);
+    let calls = hammer_for(&redis, &check, 4, window).await;
+    let slow = calls.iter().filter(|t| **t >= TIMEOUT / 2).count();
+    println!(
+        "frozen: {} calls in {window:?}, {slow} waited the timeout",
+        calls.len()
+    );
+    // Only the probes (one per backoff: 100, 200, 400, 800 ms...) wait
+    // for the frozen server; every other call is answered at once.
+    assert!(calls.len() > 1000, "{}", calls.len());
+    assert!(slow <= 6, "{slow} of {} calls waited", calls.len());
+    assert!(!redis.is_up());
+
+    server.signal("CONT");
+    let resumed = Instant::now();
+    let back = wait_until_up(&redis, &check, resumed).await;
+    println!("used again {back:?} after SIGCONT");
+    // Counted in Redis again: a second node sees what this one took.
+    let tight = rate("tight", 2, HOUR, 2);
+    let mut allowed = 0;
+    while RateLimitStore::acquire(&redis, std::slice::from_ref(&tight))
+        .await
+        .unwrap()[0]
+        .allowed
+    {
+        allowed += 1;
+        assert!(allowed <= 3, "never refused");
+    }
+    assert!(allowed >= 2, "{allowed}");
+    let other = limiter(&server, "frozen").await;
+    let d = RateLimitStore::acquire(&other, std::slice::from_ref(&tight))
+        .await
+        .unwrap();
+    assert!(!d[0].allowed, "{d:?}");
+}

@@ -82,7 +82,7 @@ pub(crate) async fn checked_for(
     let states = match store.states(&asked, now).await {
         Ok(states) => states,
         Err(e) => {
-            tracing::warn!(error = %e, "lockout store unavailable; not enforcing lockouts");
+            crate::log_throttle::warn_throttled!(error = %e, "lockout store unavailable; not enforcing lockouts");
             return Checked {
                 lock: Lock::Open,
                 clean: false,

@@ -291,7 +291,7 @@ impl ApiIdentity {
                         SchemeOutcome::Rejected
                     }
                     Err(rejection) => {
-                        tracing::warn!(error = %rejection, "key store unavailable");
+                        crate::log_throttle::warn_throttled!(error = %rejection, "key store unavailable");
                         SchemeOutcome::Unavailable
                     }
                 }
@@ -323,7 +323,9 @@ impl ApiIdentity {
                     consumer_claim,
                 ),
                 Err(JwtError::Unavailable) => {
-                    tracing::warn!("identity provider unavailable and no cached key can decide");
+                    crate::log_throttle::warn_throttled!(
+                        "identity provider unavailable and no cached key can decide"
+                    );
                     SchemeOutcome::Unavailable
                 }
                 Err(e) => {

@@ -229,7 +229,7 @@ async fn limit<'a>(
         }
         LimitVerdict::Unavailable(l) => {
             if api.mode == moat_config::Mode::Enforce {
-                tracing::warn!(request_id = %ex.request_id, api = %api.name, limit = %l.name,
+                crate::log_throttle::warn_throttled!(request_id = %ex.request_id, api = %api.name, limit = %l.name,
                     "refused: the limit's store is unreachable and it fails closed");
             }
             Refusal::new(Finding::new(ProblemKind::LimitUnavailable)).retry_after(1)

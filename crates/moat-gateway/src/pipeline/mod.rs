@@ -53,7 +53,7 @@ use moat_guard::anomaly::{ObjectRef, Observation};
 pub use exchange::Outcome;
 pub(crate) use exchange::{Detail, Exchange};
 pub use login::Logins;
-pub(crate) use record::record;
+pub(crate) use record::{Pending, record};
 pub(crate) use refusal::answer;
 pub use refusal::problem_response;
 
@@ -137,11 +137,17 @@ pub async fn handle(
     let started = Instant::now();
     let rt = shared.runtime.load_full();
     let trusted = is_trusted(conn.peer.ip(), &rt.trusted_proxies);
-    let mut ex = Exchange::new(
-        request_id(&rt, trusted, req.headers()),
-        client_ip(conn.peer, req.headers(), &rt.trusted_proxies),
-        req.method().clone(),
+    let mut pending = Pending::new(
+        &shared,
+        Exchange::new(
+            request_id(&rt, trusted, req.headers()),
+            client_ip(conn.peer, req.headers(), &rt.trusted_proxies),
+            req.method().clone(),
+        ),
+        arrived,
+        started,
     );
+    let ex = &mut pending.ex;
     ex.capture = shared.capture.sample();
     let guards = Guards {
         lockout: shared.lockout.as_deref(),
@@ -150,14 +156,14 @@ pub async fn handle(
         abuse: &shared.abuse,
         capture_body: shared.capture.max_body_bytes(),
     };
-    let mut resp = match run(&rt, &conn, trusted, &guards, req, &mut ex).await {
+    let mut resp = match run(&rt, &conn, trusted, &guards, req, ex).await {
         Ok(resp) | Err(resp) => resp,
     };
-    finish_headers(&rt, &conn, &mut ex, &mut resp);
+    finish_headers(&rt, &conn, ex, &mut resp);
 
     let status = resp.status().as_u16();
     if let Some(draft) = ex.capture.take() {
-        resp = capture_answer(&shared, &ex, *draft, status, resp, arrived);
+        resp = capture_answer(&shared, ex, *draft, status, resp, arrived);
     }
     let now = u64::try_from(
         arrived
@@ -185,7 +191,7 @@ pub async fn handle(
             },
         )
         .await;
-    record(&shared, &ex, status, arrived, started.elapsed());
+    pending.answered(status);
     Ok(resp)
 }
 

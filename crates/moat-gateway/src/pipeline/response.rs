@@ -345,7 +345,7 @@ async fn record_owner(
 
 fn unrecorded(api: &Api, ex: &mut Exchange, why: &'static str) {
     ex.note(&api.name, "ownership-unrecorded", Outcome::Flagged);
-    tracing::warn!(request_id = %ex.request_id, api = %api.name, why, "no owner recorded for a created object");
+    crate::log_throttle::warn_throttled!(request_id = %ex.request_id, api = %api.name, why, "no owner recorded for a created object");
 }
 
 /// Reads a whole body of at most `limit` bytes; `None` if it is larger or

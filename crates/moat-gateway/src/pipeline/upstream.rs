@@ -115,7 +115,7 @@ pub(super) async fn forward(
         }
         Err(failure) => {
             telemetry::upstream_error(&api.name, api.upstream.name(), failure.label());
-            tracing::warn!(request_id = %ex.request_id, api = %api.name,
+            crate::log_throttle::warn_throttled!(request_id = %ex.request_id, api = %api.name,
                 upstream = api.upstream.name(), target = target.authority(),
                 kind = failure.label(), "upstream call failed");
             let kind = match failure {

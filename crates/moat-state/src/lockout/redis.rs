@@ -295,7 +295,7 @@ impl RedisLockout {
             pipe.cmd("HGET").arg(&k.state).arg("u");
             pipe.cmd("ZCOUNT").arg(&k.log).arg(&since).arg("+inf");
         }
-        let answers: Vec<(Option<u64>, u64)> = self.conn.pipe(&pipe).await?;
+        let answers: Vec<(Option<u64>, u64)> = self.conn.pipeline(&pipe).await?;
         Ok(answers
             .into_iter()
             .map(|(until, failures)| SubjectState {
