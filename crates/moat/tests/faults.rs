@@ -489,3 +489,109 @@ async fn a_hanging_or_missing_introspection_endpoint_fails_closed() {
         (503, "urn:moat:problem:verifier-unavailable")
     );
 }
+
+// ---------------------------------------------------------------------------
+// The state file.
+
+/// `moat events --format json` against the config in `dir`.
+fn stored_events(dir: &std::path::Path) -> Vec<Value> {
+    let out = std::process::Command::new(MOAT)
+        .args(["events", "--format", "json", "--limit", "1000", "--config"])
+        .arg(dir.join("moat.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Sets the (soft) file-size limit of process `pid` (`prlimit(1)`): past
+/// it a write fails (`EFBIG`) as on a full disk.
+fn limit_file_size(pid: u32, limit: &str) {
+    let ok = std::process::Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        // The soft limit only: the hard one could not be raised again.
+        .arg(format!("--fsize={limit}:"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "prlimit --fsize={limit} failed");
+}
+
+#[tokio::test]
+async fn a_full_state_file_holds_security_events_and_writes_them_when_space_returns() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    let cfg = format!(
+        "{}events:\n  coalesce: {{enabled: false}}\n",
+        config(&up.url(), "")
+    );
+    write(dir.path(), "moat.yaml", &cfg);
+    // A write past the limit fails with EFBIG instead of killing the
+    // process with SIGXFSZ, as a full disk fails with ENOSPC.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.env("MOAT_LOG", "info,moat_gateway::events=debug");
+    cmd.arg("-c")
+        .arg("trap '' XFSZ; exec \"$0\" serve --config \"$1\"")
+        .arg(MOAT)
+        .arg(dir.path().join("moat.yaml"));
+    let moat = Moat::spawn_command(cmd);
+    let c = client();
+    assert_eq!(get_status(&c, moat.url("/items")).await, 200);
+    let before = stored_events(dir.path()).len();
+
+    // The state file and its journal cannot grow.
+    limit_file_size(moat.pid(), "4096");
+    const REFUSED: usize = 12;
+    for _ in 0..REFUSED {
+        // Refusals are still answered.
+        assert_eq!(get_status(&c, moat.url("/not-documented")).await, 404);
+    }
+    assert_eq!(get_status(&c, moat.url("/items")).await, 200);
+    // Held, not lost: the gauge shows them waiting.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = moat.metrics().await;
+        let held = m
+            .lines()
+            .find(|l| l.starts_with("moat_events_buffered "))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if held >= REFUSED as f64 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "events not held: {m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Space returns: every held event is written, in order.
+    limit_file_size(moat.pid(), "unlimited");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let events = stored_events(dir.path());
+        let shadow = events
+            .iter()
+            .filter(|e| e.to_string().contains("shadow-endpoint"))
+            .count();
+        if shadow == REFUSED {
+            assert!(events.len() >= before + REFUSED);
+            break;
+        }
+        assert!(
+            shadow < REFUSED && Instant::now() < deadline,
+            "{shadow} of {REFUSED} events stored: {}",
+            moat.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!moat.stderr().contains("panicked"), "{}", moat.stderr());
+}
