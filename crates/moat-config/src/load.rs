@@ -392,6 +392,9 @@ fn absolutize(config: &mut Config, base: &Path) {
             abs(ca);
         }
     }
+    if let Some(ca) = &mut config.outbound.ca {
+        abs(ca);
+    }
     absolutize_state(&mut config.state, base);
     if let Some(tls) = config.admin.as_mut().and_then(|a| a.tls.as_mut()) {
         abs(&mut tls.cert);
@@ -593,6 +596,32 @@ fn validate(config: &Config, doc: &Document) -> Result<(), Diagnostics> {
         if let Some(ca) = &u.tls.ca {
             check_file(&mut err, &format!("{p}/tls/ca"), ca, "CA bundle");
         }
+        if u.body_timeout.is_zero() {
+            err(
+                &format!("{p}/body_timeout"),
+                "`body_timeout` is zero".into(),
+                "write a duration, e.g. `60s`",
+            );
+        }
+        if u.retries > MAX_UPSTREAM_RETRIES {
+            err(
+                &format!("{p}/retries"),
+                format!("{} retries: at most {MAX_UPSTREAM_RETRIES}", u.retries),
+                "a request is sent at most once per retry; a few are enough to pass a failed target",
+            );
+        }
+        if let Some(h) = &u.health {
+            check_health(&mut err, &format!("{p}/health"), h);
+        }
+    }
+    match &config.outbound.ca {
+        Some(ca) => check_file(&mut err, "/outbound/ca", ca, "CA bundle"),
+        None if !config.outbound.system_roots => err(
+            "/outbound/system_roots",
+            "no CA would be trusted: `system_roots` is off and `ca` is not set".into(),
+            "set `outbound.ca` to a PEM bundle, or leave `system_roots` on",
+        ),
+        None => {}
     }
 
     if config.apis.is_empty() {
@@ -1024,6 +1053,56 @@ pub(crate) fn is_secret_pointer(pointer: &str) -> bool {
         || pointer.ends_with("/secret")
         || pointer.ends_with("/password_hash")
         || pointer.ends_with("/client_secret")
+}
+
+/// Most retries of an upstream request.
+const MAX_UPSTREAM_RETRIES: u32 = 10;
+
+/// `upstreams.*.health`: a path the targets can be asked, a status a
+/// target can answer, counts and times that are not zero.
+fn check_health(
+    err: &mut impl FnMut(&str, String, &str),
+    pointer: &str,
+    h: &crate::model::HealthConfig,
+) {
+    if let Some(path) = &h.path
+        && (!path.starts_with('/') || !path.bytes().all(|b| b.is_ascii_graphic() && b != b'#'))
+    {
+        err(
+            &format!("{pointer}/path"),
+            format!("invalid health check path `{path}`"),
+            "write an absolute path, e.g. `/healthz`",
+        );
+    }
+    if !(100..=599).contains(&h.expected_status) {
+        err(
+            &format!("{pointer}/expected_status"),
+            format!("{} is not an HTTP status", h.expected_status),
+            "write a status between 100 and 599, e.g. 200",
+        );
+    }
+    for (key, n) in [("down_after", h.down_after), ("up_after", h.up_after)] {
+        if n == 0 {
+            err(
+                &format!("{pointer}/{key}"),
+                format!("`{key}` is 0"),
+                "count at least one failure or check",
+            );
+        }
+    }
+    for (key, d) in [
+        ("interval", h.interval),
+        ("timeout", h.timeout),
+        ("retry_after", h.retry_after),
+    ] {
+        if d.is_zero() {
+            err(
+                &format!("{pointer}/{key}"),
+                format!("`{key}` is zero"),
+                "write a duration, e.g. `5s`",
+            );
+        }
+    }
 }
 
 fn check_file(err: &mut impl FnMut(&str, String, &str), pointer: &str, path: &Path, what: &str) {

@@ -34,6 +34,10 @@ pub struct Config {
     pub events: EventsConfig,
     /// Named upstream services that APIs forward to.
     pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// What outgoing TLS connections (upstreams, JWKS and OIDC discovery,
+    /// introspection, webhooks) trust.
+    #[serde(default)]
+    pub outbound: OutboundConfig,
     /// The protected APIs, each bound to an OpenAPI document and an upstream.
     pub apis: Vec<ApiConfig>,
     /// Known API consumers: who credentials belong to.
@@ -996,6 +1000,10 @@ pub struct UpstreamConfig {
     /// Time to wait for the upstream's response head before answering `504`.
     #[serde(default = "default_response_timeout", with = "humantime_serde")]
     pub response_timeout: Duration,
+    /// Longest wait for the next piece of the answer's body once its head
+    /// came; past it the answer is cut off.
+    #[serde(default = "default_body_timeout", with = "humantime_serde")]
+    pub body_timeout: Duration,
     /// How long an idle keep-alive connection stays in the pool (closed
     /// within 5 s after). Keep it below the upstream's keep-alive timeout.
     #[serde(default = "default_pool_idle_timeout", with = "humantime_serde")]
@@ -1007,13 +1015,85 @@ pub struct UpstreamConfig {
     /// TLS towards `https://` targets.
     #[serde(default)]
     pub tls: UpstreamTlsConfig,
+    /// Times a request with an idempotent method (`GET`, `HEAD`,
+    /// `OPTIONS`, `PUT`, `DELETE`) is sent again, to the next target, when
+    /// no connection could be made or the connection closed before the
+    /// answer's head; a request whose body has started to stream is never
+    /// sent again. `0` turns retries off.
+    #[serde(default = "default_upstream_retries")]
+    pub retries: u32,
+    /// Marking targets down and up again. Off when absent: every target is
+    /// always tried.
+    #[serde(default)]
+    pub health: Option<HealthConfig>,
+}
+
+/// Health of an upstream's targets: connect failures (passive) and, when
+/// `path` is set, a periodic `GET` of each target (active). A target
+/// marked down gets no requests; when every target is down the gateway
+/// answers `503` at once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Path (with query, if any) each target is asked with `GET`, e.g.
+    /// `/healthz`. No active check when absent.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Time between two active checks of a target.
+    #[serde(default = "default_health_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Longest wait for a check's answer (connection included); past it the
+    /// check failed.
+    #[serde(default = "default_health_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// The status a passing check answers.
+    #[serde(default = "default_health_status")]
+    pub expected_status: u16,
+    /// Consecutive failures (failed checks or connect failures of
+    /// requests) that mark a target down.
+    #[serde(default = "default_health_down_after")]
+    pub down_after: u32,
+    /// Consecutive passing checks that mark a down target up again.
+    #[serde(default = "default_health_up_after")]
+    pub up_after: u32,
+    /// Without an active check: how long a target marked down is left out
+    /// before requests try it again.
+    #[serde(default = "default_health_retry_after", with = "humantime_serde")]
+    pub retry_after: Duration,
+}
+
+/// The trust store of every outgoing TLS connection. A server's
+/// certificate is always verified.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// PEM file of CA certificates trusted besides the system's roots
+    /// (e.g. the private CA of an internal identity provider), by
+    /// upstreams without their own `tls.ca`, key and discovery fetches,
+    /// introspection calls and webhooks.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// Trust the system's roots. `false` trusts only `ca`, which is then
+    /// required.
+    #[serde(default = "yes")]
+    pub system_roots: bool,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            ca: None,
+            system_roots: true,
+        }
+    }
 }
 
 /// TLS towards an upstream. The certificate is always verified.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamTlsConfig {
-    /// PEM file of CA certificates to trust instead of the system's.
+    /// PEM file of CA certificates to trust for this upstream instead of
+    /// the system's roots and `outbound.ca`.
     #[serde(default)]
     pub ca: Option<PathBuf>,
 }
@@ -1838,6 +1918,30 @@ fn default_pool_idle_timeout() -> Duration {
 }
 fn default_pool_max_idle() -> usize {
     64
+}
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_upstream_retries() -> u32 {
+    1
+}
+fn default_health_interval() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_health_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_health_status() -> u16 {
+    200
+}
+fn default_health_down_after() -> u32 {
+    3
+}
+fn default_health_up_after() -> u32 {
+    2
+}
+fn default_health_retry_after() -> Duration {
+    Duration::from_secs(10)
 }
 fn default_request_id_header() -> String {
     "x-request-id".to_string()

@@ -25,6 +25,7 @@ use moat_gateway::body::{self, Body};
 use moat_gateway::executor::{self, Workers};
 use moat_gateway::timer::Deadlines;
 use moat_gateway::upstream::Upstream;
+use moat_identity::trust::Trust;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -35,11 +36,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         targets: vec![format!("http://{upstream}")],
         connect_timeout: Duration::from_secs(5),
         response_timeout: Duration::from_secs(30),
+        body_timeout: Duration::from_secs(60),
         pool_idle_timeout: Duration::from_secs(90),
         pool_max_idle_per_target: 64,
         tls: Default::default(),
+        retries: 1,
+        health: None,
     };
-    let upstream = Upstream::new("floor", &config)?;
+    let upstream = Upstream::new("floor", &config, &Trust::system()?)?;
     let listener = std::net::TcpListener::bind(&listen)?;
     listener.set_nonblocking(true)?;
     let main = executor::builder().enable_all().build()?;
@@ -86,19 +90,9 @@ async fn forward(
     deadlines: &Arc<Deadlines>,
     req: Request<Incoming>,
 ) -> http::Response<Body> {
-    let picked = upstream.pick();
-    let (mut parts, body) = req.into_parts();
-    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let Ok(uri) = picked.target().uri(pq, None) else {
-        return bad_gateway();
-    };
-    parts.uri = uri;
-    parts
-        .headers
-        .insert(http::header::HOST, picked.target().host().clone());
-    let up = Request::from_parts(parts, body::boxed(body));
-    match upstream.send(picked, up, deadlines, None).await {
-        Ok(resp) => resp.map(body::boxed),
+    let up = req.map(body::boxed);
+    match upstream.send(up, deadlines, None).await {
+        Ok((resp, _)) => resp.map(body::boxed),
         Err(_) => bad_gateway(),
     }
 }

@@ -32,6 +32,7 @@ use crate::identity::{ApiIdentity, BasicVerifier, IdentityHeaders, SharedVerifie
 use crate::inspection::ApiInspection;
 use crate::tls::{TlsError, server_config};
 use crate::upstream::Upstream;
+use moat_identity::trust::Trust;
 use moat_state::{KeyManager, KeyStore, MemoryOwnership, MemoryStore, OwnershipStore};
 
 /// A protected API, compiled.
@@ -137,6 +138,8 @@ pub struct Runtime {
     hsts: Vec<Option<HeaderValue>>,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// What outgoing TLS connections trust (`outbound`).
+    trust: Trust,
     /// The request id header.
     pub request_id_header: HeaderName,
     /// Likely mistakes in the documents that do not stop them working.
@@ -197,9 +200,27 @@ impl Runtime {
             .map(|(f, v)| (f.clone(), v.clone()))
             .collect();
         let (state, errors) = open_state(&loaded, state);
-        tokio::task::spawn_blocking(move || Self::compile(loaded, state, errors, purpose, kept))
-            .await
-            .map_err(|_| Diagnostics::default())?
+        let runtime = tokio::task::spawn_blocking(move || {
+            Self::compile(loaded, state, errors, purpose, kept)
+        })
+        .await
+        .map_err(|_| Diagnostics::default())??;
+        if purpose == Purpose::Serve {
+            runtime.start_health_checks();
+        }
+        Ok(runtime)
+    }
+
+    /// Starts the active health checks of every upstream the APIs use;
+    /// they stop when this runtime is dropped.
+    fn start_health_checks(&self) {
+        let mut started: Vec<&Arc<Upstream>> = Vec::new();
+        for api in &self.apis {
+            if !started.iter().any(|u| Arc::ptr_eq(u, &api.upstream)) {
+                api.upstream.start_checks();
+                started.push(&api.upstream);
+            }
+        }
     }
 
     /// Compiles everything, adding to `errors` (those of opening the
@@ -218,7 +239,23 @@ impl Runtime {
         } = state;
         let cfg = &loaded.config;
         let doc = &loaded.document;
+        let trust = match Trust::new(cfg.outbound.ca.as_deref(), cfg.outbound.system_roots) {
+            Ok(trust) => trust,
+            Err(e) => {
+                errors
+                    .push(doc.error_at("/outbound/ca", e.to_string()).with_hint(
+                        "a PEM file of CA certificates (`-----BEGIN CERTIFICATE-----`)",
+                    ));
+                // The rest is still compiled, so that every problem is
+                // reported at once; the config is refused anyway.
+                match Trust::system() {
+                    Ok(trust) => trust,
+                    Err(_) => return Err(errors),
+                }
+            }
+        };
         let shared = SharedVerifiers {
+            trust: trust.clone(),
             fetch_keys: purpose == Purpose::Serve,
             keys: keys.clone(),
             basic: Arc::new(BasicVerifier::new(&cfg.consumers)),
@@ -237,7 +274,7 @@ impl Runtime {
 
         let mut upstreams = HashMap::new();
         for (name, u) in &cfg.upstreams {
-            match Upstream::new(name, u) {
+            match Upstream::new(name, u, &trust) {
                 Ok(up) => {
                     upstreams.insert(name.clone(), up);
                 }
@@ -581,11 +618,17 @@ impl Runtime {
             admin_tls,
             hsts,
             trusted_proxies,
+            trust,
             request_id_header,
             warnings,
             spec_files,
             keys,
         })
+    }
+
+    /// What outgoing TLS connections trust (`outbound`).
+    pub(crate) fn trust(&self) -> &Trust {
+        &self.trust
     }
 
     /// The API serving `host` (without port, lower case) and `path`, with the

@@ -587,7 +587,7 @@ fn events(
         max_events: Some(cfg.store.max_events),
         max_bytes: Some(cfg.store.max_bytes),
     };
-    let sinks = crate::events::sinks_of(cfg).map_err(|(pointer, e)| {
+    let sinks = crate::events::sinks_of(cfg, rt.trust()).map_err(|(pointer, e)| {
         // A webhook URL is a secret: its line is not quoted.
         StartError::Config(
             rt.loaded

@@ -26,7 +26,7 @@ enum Kind {
 
 /// Every metric family moat records: name, kind and the `# HELP` text
 /// (the meaning column of the metrics table in docs/configuration.md).
-const FAMILIES: [(&str, Kind, &str); 27] = [
+const FAMILIES: [(&str, Kind, &str); 28] = [
     ("moat_requests_total", Kind::Counter, "Requests answered."),
     (
         "moat_jwt_weak_secret_override_until_seconds",
@@ -46,7 +46,12 @@ const FAMILIES: [(&str, Kind, &str); 27] = [
     (
         "moat_upstream_errors_total",
         Kind::Counter,
-        "Failed upstream calls.",
+        "Failed upstream calls (after retries).",
+    ),
+    (
+        "moat_upstream_target_up",
+        Kind::Gauge,
+        "Whether an upstream target is marked up (1) or down (0) by its health checks.",
     ),
     (
         "moat_denials_total",
@@ -321,6 +326,13 @@ pub fn upstream_error(api: &str, upstream: &str, kind: &'static str) {
     counter!("moat_upstream_errors_total",
         "api" => api.to_string(), "upstream" => upstream.to_string(), "kind" => kind)
     .increment(1);
+}
+
+/// An upstream target marked up or down by its health checks.
+pub fn upstream_target_state(upstream: &str, target: &str, up: bool) {
+    gauge!("moat_upstream_target_up",
+        "upstream" => upstream.to_string(), "target" => target.to_string())
+    .set(if up { 1.0 } else { 0.0 });
 }
 
 /// A finding: `action` is `denied`, `monitored` (would have been denied) or

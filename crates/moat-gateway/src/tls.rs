@@ -1,5 +1,6 @@
-//! TLS configuration for listeners and upstream connections, on rustls with
-//! the ring provider (one crypto provider in the whole binary).
+//! TLS configuration for listeners, on rustls with the ring provider (one
+//! crypto provider in the whole binary). Outgoing connections take theirs
+//! from [`moat_identity::trust::Trust`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -103,30 +104,4 @@ pub fn server_config(
         vec![b"http/1.1".to_vec()]
     };
     Ok(config)
-}
-
-/// The client config towards upstreams: the system's roots, or only the
-/// given CA bundle. The certificate is always verified.
-pub fn client_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, TlsError> {
-    let mut roots = RootCertStore::empty();
-    match ca {
-        Some(path) => {
-            for cert in read_certs(path, "CA bundle")? {
-                roots
-                    .add(cert)
-                    .map_err(|e| pem_error("CA bundle", path, e))?;
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for cert in found.certs {
-                // A broken system certificate should not stop the others.
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    Ok(rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }

@@ -21,6 +21,9 @@ pub enum ProblemKind {
     UpstreamUnavailable,
     /// The upstream did not answer in time.
     UpstreamTimeout,
+    /// Every target of the upstream is marked down by its health checks:
+    /// answered at once, without trying.
+    UpstreamDown,
     /// The upstream's response could not be read.
     UpstreamError,
     /// The operation requires credentials and none were presented.
@@ -93,13 +96,14 @@ pub enum ProblemKind {
 
 impl ProblemKind {
     /// Every problem type.
-    pub const ALL: [ProblemKind; 33] = [
+    pub const ALL: [ProblemKind; 34] = [
         ProblemKind::InvalidPath,
         ProblemKind::ShadowEndpoint,
         ProblemKind::MethodNotAllowed,
         ProblemKind::ZombieEndpoint,
         ProblemKind::UpstreamUnavailable,
         ProblemKind::UpstreamTimeout,
+        ProblemKind::UpstreamDown,
         ProblemKind::UpstreamError,
         ProblemKind::HttpsRequired,
         ProblemKind::Unauthenticated,
@@ -138,6 +142,7 @@ impl ProblemKind {
             ProblemKind::ZombieEndpoint => "zombie-endpoint",
             ProblemKind::UpstreamUnavailable => "upstream-unavailable",
             ProblemKind::UpstreamTimeout => "upstream-timeout",
+            ProblemKind::UpstreamDown => "upstream-down",
             ProblemKind::UpstreamError => "upstream-error",
             ProblemKind::HttpsRequired => "https-required",
             ProblemKind::Unauthenticated => "unauthenticated",
@@ -180,6 +185,7 @@ impl ProblemKind {
             ProblemKind::HttpsRequired => 308,
             ProblemKind::Unauthenticated | ProblemKind::InvalidCredentials => 401,
             ProblemKind::VerifierUnavailable
+            | ProblemKind::UpstreamDown
             | ProblemKind::StateUnavailable
             | ProblemKind::LimitUnavailable => 503,
             ProblemKind::RateLimited | ProblemKind::QuotaExceeded => 429,
@@ -213,6 +219,7 @@ impl ProblemKind {
             ProblemKind::ZombieEndpoint => "Operation retired",
             ProblemKind::UpstreamUnavailable => "Upstream unavailable",
             ProblemKind::UpstreamTimeout => "Upstream timed out",
+            ProblemKind::UpstreamDown => "Upstream down",
             ProblemKind::UpstreamError => "Upstream error",
             ProblemKind::HttpsRequired => "HTTPS required",
             ProblemKind::Unauthenticated => "Authentication required",

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-/// A client builder with moat's settings: the ring TLS provider,
+use crate::trust::{Trust, TrustError};
+
+/// A client builder with moat's settings (reqwest's own TLS roots: see
+/// [`trusted_client_builder`] for the gateway's): the ring TLS provider,
 /// `timeout` for the whole exchange (connect, TLS, headers and body) and
 /// for connecting, and moat's `User-Agent`. Callers choose the redirect
 /// policy.
@@ -22,6 +25,20 @@ pub fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
         .timeout(timeout)
         .connect_timeout(timeout)
         .user_agent(concat!("moat/", env!("CARGO_PKG_VERSION")))
+}
+
+/// [`client_builder`] verifying peers against `trust` (`None`: the
+/// system's roots): what every outgoing call of the gateway uses, so that
+/// `outbound.ca` reaches all of them.
+pub fn trusted_client_builder(
+    timeout: Duration,
+    trust: Option<&Trust>,
+) -> Result<reqwest::ClientBuilder, TrustError> {
+    let trust = match trust {
+        Some(trust) => trust.clone(),
+        None => Trust::system()?,
+    };
+    Ok(client_builder(timeout).tls_backend_preconfigured(trust.client_config()))
 }
 
 /// Whether calling `url` satisfies the https rule: https with a host, or

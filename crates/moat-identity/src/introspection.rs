@@ -134,6 +134,9 @@ pub struct IntrospectionConfig {
     /// Clock skew tolerated on `nbf`. Default 60 s. `exp` gets none (see
     /// the module docs).
     pub leeway: Duration,
+    /// The roots the endpoint's server is verified against. Default
+    /// `None`: the system's.
+    pub trust: Option<crate::trust::Trust>,
 }
 
 impl IntrospectionConfig {
@@ -155,6 +158,7 @@ impl IntrospectionConfig {
             issuer: None,
             audiences: Vec::new(),
             leeway: Duration::from_secs(60),
+            trust: None,
         }
     }
 }
@@ -174,6 +178,7 @@ impl fmt::Debug for IntrospectionConfig {
             .field("issuer", &self.issuer)
             .field("audiences", &self.audiences)
             .field("leeway", &self.leeway)
+            .field("trust", &self.trust)
             .finish()
     }
 }
@@ -279,6 +284,7 @@ impl IntrospectionVerifier {
             &config.client_secret,
             config.auth_method,
             config.timeout,
+            config.trust.as_ref(),
         )?;
         let rules = Rules {
             issuer: config.issuer,

@@ -14,3 +14,4 @@ pub mod http;
 pub mod introspection;
 mod json;
 pub mod jwt;
+pub mod trust;

@@ -35,6 +35,7 @@ fn base_of(heading: &str) -> Option<&'static str> {
         "`shutdown`" => "shutdown",
         "`events`" => "events",
         "`discovery`" => "discovery",
+        "`outbound`" => "outbound",
         // Tables of verifier types, grant syntax, log fields and metrics.
         _ => return None,
     })

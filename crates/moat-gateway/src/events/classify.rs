@@ -39,7 +39,9 @@ pub(crate) fn classify(kind: &str) -> (Control, Severity) {
         "error-scrubbed" => (Response, Info),
         "undeclared-property" | "response-type-mismatch" => (Response, Medium),
         "unfiltered-oversize" => (Response, Low),
-        "upstream-unavailable" | "upstream-timeout" | "upstream-error" => (Upstream, Medium),
+        "upstream-unavailable" | "upstream-timeout" | "upstream-error" | "upstream-down" => {
+            (Upstream, Medium)
+        }
         "login-failed" => (Upstream, Low),
         // A finding added without a row here still becomes an event.
         _ => (Routing, Low),

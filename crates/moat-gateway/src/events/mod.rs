@@ -31,6 +31,7 @@ pub(crate) use writer::{Sinks, Writer};
 /// not post to is an error at `pointer`-named places of the config.
 pub(crate) fn sinks_of(
     cfg: &moat_config::EventsConfig,
+    trust: &moat_identity::trust::Trust,
 ) -> Result<Sinks, (String, sinks::SinkError)> {
     let mut out: Sinks = Vec::new();
     if let Some(file) = &cfg.file {
@@ -42,7 +43,7 @@ pub(crate) fn sinks_of(
         let (stop, stopped) = watch::channel(false);
         let mut hooks = Vec::new();
         for (i, w) in cfg.webhooks.iter().enumerate() {
-            let sink = sinks::WebhookSink::start(w, stopped.clone())
+            let sink = sinks::WebhookSink::start(w, trust, stopped.clone())
                 .map_err(|e| (format!("/events/webhooks/{i}/url"), e))?;
             hooks.push(sink);
         }

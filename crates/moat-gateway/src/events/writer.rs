@@ -148,7 +148,11 @@ impl Writer {
                     self.held.drain(..n);
                     self.events.stored(seq);
                 }
-                Err(_) => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, held = self.held.len(),
+                        "the event store still fails; security events stay held");
+                    break;
+                }
             }
         }
         if self.held.is_empty() {

@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use moat_config::{
-    ConsumerConfig, Diagnostic, Diagnostics, JwtVerifierConfig, LoadedConfig, VerifierConfig,
+    ConsumerConfig, Diagnostic, Diagnostics, JwtVerifierConfig, LoadedConfig, OutboundConfig,
+    VerifierConfig,
 };
 use moat_config::{IntrospectionAuth, IntrospectionVerifierConfig};
 use moat_identity::introspection::{
     ClientAuth, IntrospectionConfig, IntrospectionConfigError, IntrospectionVerifier, SharedAnswers,
 };
 use moat_identity::jwt::{JwtConfig, JwtConfigError, JwtVerifier, KeySource, parse_algorithm};
+use moat_identity::trust::Trust;
 use moat_spec::{ApiSpec, SchemeKind};
 use moat_state::KeyManager;
 
@@ -84,7 +86,7 @@ impl ApiIdentity {
                         SchemeKind::HttpBearer
                         | SchemeKind::OAuth2 { .. }
                         | SchemeKind::OpenIdConnect { .. },
-                    ) => match introspection_verifier(cfg, shared.introspection.as_ref()) {
+                    ) => match introspection_verifier(cfg, shared) {
                         Ok(verifier) => Verifier::Introspection {
                             verifier,
                             consumer_claim: cfg.consumer_claim.clone(),
@@ -115,11 +117,11 @@ impl ApiIdentity {
                                 continue;
                             }
                         };
-                        let remote = remote_fingerprint(jwt);
+                        let remote = remote_fingerprint(jwt, &loaded.config.outbound);
                         let kept = remote.as_ref().and_then(|f| shared.kept.get(f)).cloned();
                         let built = match kept {
                             Some(verifier) => Ok(verifier),
-                            None => jwt_verifier(jwt, shared.fetch_keys, weak.in_force()),
+                            None => jwt_verifier(jwt, shared, weak.in_force()),
                         };
                         match built {
                             Ok(verifier) => {
@@ -202,8 +204,9 @@ impl ApiIdentity {
 /// The introspection verifier for an `introspection` config entry.
 fn introspection_verifier(
     cfg: &IntrospectionVerifierConfig,
-    shared: Option<&Arc<dyn SharedAnswers>>,
+    verifiers: &SharedVerifiers,
 ) -> Result<IntrospectionVerifier, IntrospectionConfigError> {
+    let shared = verifiers.introspection.as_ref();
     let mut c = IntrospectionConfig::new(
         cfg.url.clone(),
         cfg.client_id.clone(),
@@ -218,6 +221,7 @@ fn introspection_verifier(
     c.timeout = cfg.timeout;
     c.issuer = cfg.issuer.clone();
     c.audiences = cfg.audiences.clone();
+    c.trust = Some(verifiers.trust.clone());
     match shared {
         Some(shared) => IntrospectionVerifier::with_shared(c, Arc::clone(shared)),
         None => IntrospectionVerifier::new(c),
@@ -331,12 +335,14 @@ fn note_override(
 /// across reloads: everything the verifier is built from. A reload that
 /// leaves it unchanged keeps the verifier, with its fetched keys and their
 /// refresh schedule, instead of fetching every key set again.
-fn remote_fingerprint(cfg: &JwtVerifierConfig) -> Option<String> {
+fn remote_fingerprint(cfg: &JwtVerifierConfig, outbound: &OutboundConfig) -> Option<String> {
     if cfg.jwks_url.is_none() && cfg.oidc_issuer.is_none() {
         return None;
     }
     Some(format!(
-        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        outbound.ca,
+        outbound.system_roots,
         cfg.jwks_url,
         cfg.oidc_issuer,
         cfg.algorithms,
@@ -354,7 +360,7 @@ fn remote_fingerprint(cfg: &JwtVerifierConfig) -> Option<String> {
 /// secret is accepted (an override in force).
 fn jwt_verifier(
     cfg: &JwtVerifierConfig,
-    fetch_keys: bool,
+    shared: &SharedVerifiers,
     accept_weak: bool,
 ) -> Result<JwtVerifier, JwtConfigError> {
     let keys = if let Some(secret) = &cfg.secret {
@@ -380,7 +386,8 @@ fn jwt_verifier(
     jwt.issuer = cfg.issuer.clone();
     jwt.audiences = cfg.audiences.clone();
     jwt.leeway = cfg.leeway;
-    jwt.prefetch = fetch_keys;
+    jwt.prefetch = shared.fetch_keys;
+    jwt.trust = Some(shared.trust.clone());
     jwt.accept_weak_secret = accept_weak;
     JwtVerifier::new(jwt)
 }
@@ -413,4 +420,6 @@ pub struct SharedVerifiers {
     /// Introspection answers shared by the nodes of a cluster (Redis), for
     /// a serving cluster node; `None` otherwise.
     pub introspection: Option<Arc<dyn SharedAnswers>>,
+    /// What key fetches and introspection calls trust (`outbound`).
+    pub trust: Trust,
 }

@@ -25,7 +25,7 @@ use crate::body::{Body, BodyProgress, Trip, boxed};
 use crate::forwarding::{ClientSide, is_upgrade, set_forwarding_headers, strip_hop_by_hop};
 use crate::runtime::Api;
 use crate::telemetry;
-use crate::upstream::UpstreamFailure;
+use crate::upstream::{Failed, UpstreamFailure};
 
 /// The field the request id reaches the upstream in.
 const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
@@ -59,12 +59,10 @@ pub(super) async fn forward(
     let api = fwd.api;
     let upgrade = is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let picked = api.upstream.pick();
-    let target = picked.target();
     let query = api
         .identity
         .forwarded_query(req.uri().query(), fwd.screened.strip_override_parameter);
-    let uri = match target.uri(path.encoded_after(api.base_len()), query.as_deref()) {
+    let uri = match origin_form(path.encoded_after(api.base_len()), query.as_deref()) {
         Ok(u) => u,
         Err(_) => {
             return answer(
@@ -79,7 +77,8 @@ pub(super) async fn forward(
     let deleting = parts.method == Method::DELETE;
     let mut headers = std::mem::take(&mut parts.headers);
     strip_hop_by_hop(&mut headers, upgrade);
-    headers.insert(header::HOST, target.host().clone());
+    // `Host` is the target's, set when one is chosen.
+    headers.remove(header::HOST);
     set_forwarding_headers(
         &mut headers,
         &ClientSide {
@@ -102,28 +101,34 @@ pub(super) async fn forward(
     let sent = Instant::now();
     let result = api
         .upstream
-        .send(picked, up_req, &conn.deadlines, fwd.progress.as_deref())
+        .send(up_req, &conn.deadlines, fwd.progress.as_deref())
         .await;
     let took = sent.elapsed();
     let mut resp = match result {
-        Ok(r) => r,
+        Ok((r, _)) => r,
         Err(_) if let Some(trip) = fwd.progress.as_ref().and_then(|p| p.tripped()) => {
             return match trip {
                 Trip::Stalled => stalled(&api.name, ex),
                 Trip::TooLarge => answer(&api.name, ex, Finding::new(ProblemKind::PayloadTooLarge)),
             };
         }
-        Err(failure) => {
+        Err(Failed { failure, target }) => {
             telemetry::upstream_error(&api.name, api.upstream.name(), failure.label());
             crate::log_throttle::warn_throttled!(request_id = %ex.request_id, api = %api.name,
-                upstream = api.upstream.name(), target = target.authority(),
+                upstream = api.upstream.name(), target = target.map_or("-", |t| t.authority()),
                 kind = failure.label(), "upstream call failed");
             let kind = match failure {
                 UpstreamFailure::Timeout => ProblemKind::UpstreamTimeout,
                 UpstreamFailure::Connect => ProblemKind::UpstreamUnavailable,
-                UpstreamFailure::Protocol => ProblemKind::UpstreamError,
+                UpstreamFailure::Reset | UpstreamFailure::Protocol => ProblemKind::UpstreamError,
+                UpstreamFailure::Down => ProblemKind::UpstreamDown,
             };
-            return problem_response(&Problem::new(kind, None, ex.request_id.as_str()));
+            let mut resp = problem_response(&Problem::new(kind, None, ex.request_id.as_str()));
+            if failure == UpstreamFailure::Down {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, api.upstream.retry_after().into());
+            }
+            return resp;
         }
     };
     ex.upstream_latency = Some(took);
@@ -167,6 +172,19 @@ pub(super) fn stalled(api: &str, ex: &mut Exchange) -> Response<Body> {
         header::HeaderValue::from_static("close"),
     );
     resp
+}
+
+/// The origin-form request target of `path` (canonical, starting with
+/// `/`) plus `query`; the target's prefix is put before it when a target
+/// is chosen.
+fn origin_form(path: &str, query: Option<&str>) -> Result<http::Uri, http::Error> {
+    let mut pq = String::with_capacity(path.len() + query.map_or(0, |q| q.len() + 1));
+    pq.push_str(path);
+    if let Some(q) = query {
+        pq.push('?');
+        pq.push_str(q);
+    }
+    Ok(http::Uri::from(http::uri::PathAndQuery::try_from(pq)?))
 }
 
 /// Forwards `Content-Length` as the number the HTTP parser read (`013` as

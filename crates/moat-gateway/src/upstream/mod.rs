@@ -1,23 +1,29 @@
 //! Upstream services: targets in round robin, each with its own pool of
-//! keep-alive connections ([`pool`]).
+//! keep-alive connections ([`pool`]) and its health ([`health`]); requests
+//! with idempotent methods are sent again to the next target when the
+//! first could not be reached.
 
+mod health;
 mod pool;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use health::{Change, Policy, TargetHealth};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderValue, Request, Response, Uri};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http_body::Body as _;
+use http_body_util::BodyExt as _;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use moat_config::UpstreamConfig;
+use moat_identity::trust::{Trust, TrustError};
 use pool::Pool;
-pub use pool::PooledBody;
+pub use pool::{BodyStalled, PooledBody};
 
 use crate::body::{Body, BodyProgress};
 use crate::timer::Deadlines;
-use crate::tls::{TlsError, client_config};
 
 /// One base URL of an upstream.
 #[derive(Debug, Clone)]
@@ -65,17 +71,17 @@ impl Target {
         })
     }
 
-    /// The request target (origin-form: the connection is already to
-    /// this target) of `path` (canonical, starting with `/`) plus `query`.
-    pub fn uri(&self, path: &str, query: Option<&str>) -> Result<Uri, http::Error> {
-        let mut pq = String::with_capacity(self.prefix.len() + path.len() + 1);
+    /// The request target of `path` (origin-form, starting with `/`) on
+    /// this target: the prefix, then `path`.
+    fn join(&self, path: Option<&PathAndQuery>) -> Result<Uri, http::uri::InvalidUri> {
+        let path = path.map_or("/", PathAndQuery::as_str);
+        if self.prefix.is_empty() {
+            return path.parse();
+        }
+        let mut pq = String::with_capacity(self.prefix.len() + path.len());
         pq.push_str(&self.prefix);
         pq.push_str(path);
-        if let Some(q) = query {
-            pq.push('?');
-            pq.push_str(q);
-        }
-        Ok(Uri::from(PathAndQuery::try_from(pq)?))
+        pq.parse()
     }
 
     /// The `Host` field of requests to this target.
@@ -90,14 +96,18 @@ impl Target {
 }
 
 /// Why an upstream call failed.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamFailure {
     /// No connection could be made (refused, unreachable, TLS failure).
     Connect,
     /// No response head within `response_timeout`.
     Timeout,
-    /// The connection broke or the response was malformed.
+    /// The connection closed or was reset before the response head.
+    Reset,
+    /// The response was malformed, or the connection broke otherwise.
     Protocol,
+    /// Every target is marked down by its health checks: nothing tried.
+    Down,
 }
 
 impl UpstreamFailure {
@@ -106,38 +116,57 @@ impl UpstreamFailure {
         match self {
             UpstreamFailure::Connect => "connect",
             UpstreamFailure::Timeout => "timeout",
+            UpstreamFailure::Reset => "reset",
             UpstreamFailure::Protocol => "protocol",
+            UpstreamFailure::Down => "down",
         }
     }
+}
+
+/// A failed call, with the target last tried (none when every target was
+/// down).
+#[derive(Debug)]
+pub struct Failed<'a> {
+    /// Why.
+    pub failure: UpstreamFailure,
+    /// The target last tried.
+    pub target: Option<&'a Target>,
+}
+
+/// One target, its pool and its health.
+struct Member {
+    target: Target,
+    pool: Arc<Pool>,
+    health: TargetHealth,
+}
+
+/// The active check of an upstream's targets.
+#[derive(Debug, Clone)]
+struct ActiveCheck {
+    path: PathAndQuery,
+    interval: Duration,
+    timeout: Duration,
+    expected: StatusCode,
 }
 
 /// An upstream service: its targets, each with its own connection pool.
 pub struct Upstream {
     name: String,
-    targets: Vec<(Target, Arc<Pool>)>,
+    members: Vec<Member>,
     next: AtomicUsize,
     response_timeout: Duration,
-}
-
-/// The target a request goes to, and its pool.
-#[derive(Clone, Copy)]
-pub struct Picked<'a> {
-    target: &'a Target,
-    pool: &'a Arc<Pool>,
-}
-
-impl<'a> Picked<'a> {
-    /// The target.
-    pub fn target(&self) -> &'a Target {
-        self.target
-    }
+    retries: u32,
+    /// Marking targets down; `None` when `health` is not configured.
+    policy: Option<Policy>,
+    active: Option<ActiveCheck>,
 }
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let targets: Vec<&Target> = self.members.iter().map(|m| &m.target).collect();
         f.debug_struct("Upstream")
             .field("name", &self.name)
-            .field("targets", &self.targets)
+            .field("targets", &targets)
             .finish_non_exhaustive()
     }
 }
@@ -159,13 +188,39 @@ pub enum UpstreamError {
         /// Upstream name.
         name: String,
         /// Why.
-        source: TlsError,
+        source: TrustError,
+    },
+    /// The health check path is not a request target.
+    #[error("upstream `{name}`: invalid health check path `{path}`")]
+    HealthPath {
+        /// Upstream name.
+        name: String,
+        /// The path.
+        path: String,
     },
 }
 
+/// Whether `method` may be sent twice (RFC 9110 §9.2.2) by the gateway:
+/// the idempotent methods an API documents.
+fn idempotent(method: &Method) -> bool {
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PUT,
+        Method::DELETE,
+    ]
+    .contains(method)
+}
+
 impl Upstream {
-    /// Builds the pool for one configured upstream.
-    pub fn new(name: &str, cfg: &UpstreamConfig) -> Result<Arc<Self>, UpstreamError> {
+    /// Builds the pools for one configured upstream; `trust` is the roots
+    /// of targets without their own `tls.ca`.
+    pub fn new(
+        name: &str,
+        cfg: &UpstreamConfig,
+        trust: &Trust,
+    ) -> Result<Arc<Self>, UpstreamError> {
         let targets = cfg
             .targets
             .iter()
@@ -181,12 +236,17 @@ impl Upstream {
                 reason: "(none given)".to_string(),
             });
         }
-        let tls = client_config(cfg.tls.ca.as_deref()).map_err(|source| UpstreamError::Tls {
+        let tls = match cfg.tls.ca.as_deref() {
+            // This upstream's own CA replaces every other root.
+            Some(ca) => Trust::new(Some(ca), false),
+            None => Ok(trust.clone()),
+        }
+        .map_err(|source| UpstreamError::Tls {
             name: name.to_string(),
             source,
         })?;
-        let connector = connector(tls, cfg.connect_timeout);
-        let targets = targets
+        let connector = connector(tls.client_config(), cfg.connect_timeout);
+        let members = targets
             .into_iter()
             .map(|target| {
                 let pool = Pool::new(
@@ -194,16 +254,42 @@ impl Upstream {
                     target.address.clone(),
                     cfg.pool_max_idle_per_target,
                     cfg.pool_idle_timeout,
+                    cfg.body_timeout,
                     crate::executor::count(),
                 );
-                (target, Arc::new(pool))
+                Member {
+                    target,
+                    pool: Arc::new(pool),
+                    health: TargetHealth::new(),
+                }
             })
             .collect();
+        let active = match cfg
+            .health
+            .as_ref()
+            .and_then(|h| h.path.as_ref().map(|p| (h, p)))
+        {
+            None => None,
+            Some((h, path)) => Some(ActiveCheck {
+                path: PathAndQuery::try_from(path.as_str()).map_err(|_| {
+                    UpstreamError::HealthPath {
+                        name: name.to_string(),
+                        path: path.clone(),
+                    }
+                })?,
+                interval: h.interval,
+                timeout: h.timeout,
+                expected: StatusCode::from_u16(h.expected_status).unwrap_or(StatusCode::OK),
+            }),
+        };
         Ok(Arc::new(Self {
             name: name.to_string(),
-            targets,
+            members,
             next: AtomicUsize::new(0),
             response_timeout: cfg.response_timeout,
+            retries: cfg.retries,
+            policy: cfg.health.as_ref().map(Policy::new),
+            active,
         }))
     }
 
@@ -212,27 +298,126 @@ impl Upstream {
         &self.name
     }
 
-    /// The next target in round robin.
-    pub fn pick(&self) -> Picked<'_> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed);
-        // `new` refuses an upstream without targets.
-        let (target, pool) = &self.targets[i % self.targets.len()];
-        Picked { target, pool }
+    /// The seconds a client is told to wait when every target is down:
+    /// the check interval, or the time a down target is left out.
+    pub fn retry_after(&self) -> u64 {
+        let wait = match (&self.active, &self.policy) {
+            (Some(check), _) => check.interval,
+            (None, Some(policy)) => policy.retry_after,
+            (None, None) => Duration::ZERO,
+        };
+        wait.as_secs().max(1)
     }
 
-    /// Sends a request (origin-form target, `Host` set) to the picked
-    /// target and waits for the response head, on the client connection's
-    /// `deadlines`: `response_timeout`, counted again while the client's
-    /// `body` is still streaming, so the upstream has at least that long
-    /// (and at most twice that) after the body's last byte.
+    /// The next target that may get a request, in round robin from the
+    /// one after `after` (a retry) or from the shared counter.
+    fn pick(&self, after: Option<usize>) -> Option<usize> {
+        let n = self.members.len();
+        let start = match after {
+            Some(i) => i + 1,
+            None => self.next.fetch_add(1, Ordering::Relaxed),
+        };
+        (0..n).map(|k| (start + k) % n).find(|&i| {
+            self.policy
+                .as_ref()
+                .is_none_or(|p| self.members[i].health.available(p))
+        })
+    }
+
+    /// Sends a request (origin-form target without the target's prefix,
+    /// no `Host`) to the next target that is up, and waits for the
+    /// response head, on the client connection's `deadlines`:
+    /// `response_timeout`, counted again while the client's `body` is
+    /// still streaming, so the upstream has at least that long (and at
+    /// most twice that) after the body's last byte.
+    ///
+    /// A request with an idempotent method is sent again, to the next
+    /// target, up to `retries` times: when no connection could be made
+    /// (the request is untouched), and when the connection closed before
+    /// the answer's head if the request has no body (a body that started
+    /// to stream cannot be sent twice).
     pub async fn send(
         &self,
-        to: Picked<'_>,
         req: Request<Body>,
         deadlines: &Arc<Deadlines>,
         body: Option<&BodyProgress>,
-    ) -> Result<Response<PooledBody>, UpstreamFailure> {
-        let mut call = std::pin::pin!(to.pool.send(req));
+    ) -> Result<(Response<PooledBody>, &Target), Failed<'_>> {
+        let (parts, body_in) = req.into_parts();
+        let path = parts.uri.path_and_query().cloned();
+        let retriable = self.retries > 0 && idempotent(&parts.method);
+        // What is needed to send a bodiless request again after the first
+        // attempt consumed it.
+        let again = (retriable && body_in.is_end_stream()).then(|| parts.clone());
+        let mut next = Some(Request::from_parts(parts, body_in));
+        let mut last: Option<usize> = None;
+        let mut attempt = 0u32;
+        loop {
+            let Some(i) = self.pick(last) else {
+                return Err(Failed {
+                    failure: last.map_or(UpstreamFailure::Down, |_| UpstreamFailure::Connect),
+                    target: last.map(|i| &self.members[i].target),
+                });
+            };
+            let member = &self.members[i];
+            last = Some(i);
+            let Some(mut req) = next.take().or_else(|| {
+                again
+                    .as_ref()
+                    .map(|parts| Request::from_parts(parts.clone(), crate::body::empty()))
+            }) else {
+                return Err(Failed {
+                    failure: UpstreamFailure::Reset,
+                    target: Some(&member.target),
+                });
+            };
+            let Ok(uri) = member.target.join(path.as_ref()) else {
+                return Err(Failed {
+                    failure: UpstreamFailure::Protocol,
+                    target: Some(&member.target),
+                });
+            };
+            *req.uri_mut() = uri;
+            req.headers_mut()
+                .insert(http::header::HOST, member.target.host.clone());
+            let failure = match self.attempt(member, req, deadlines, body).await {
+                Ok(resp) => {
+                    self.note(member, Outcome::Answered);
+                    return Ok((resp, &member.target));
+                }
+                Err((UpstreamFailure::Connect, unsent)) => {
+                    self.note(member, Outcome::ConnectFailed);
+                    next = unsent;
+                    UpstreamFailure::Connect
+                }
+                Err((failure, _)) => failure,
+            };
+            let retry = attempt < self.retries
+                && match failure {
+                    UpstreamFailure::Connect => retriable,
+                    UpstreamFailure::Reset => again.is_some(),
+                    _ => false,
+                };
+            if !retry {
+                return Err(Failed {
+                    failure,
+                    target: Some(&member.target),
+                });
+            }
+            attempt += 1;
+            tracing::debug!(upstream = %self.name, target = member.target.authority(),
+                kind = failure.label(), attempt, "sending the request again");
+        }
+    }
+
+    /// One attempt on one target; the request back when it was not sent.
+    async fn attempt(
+        &self,
+        member: &Member,
+        req: Request<Body>,
+        deadlines: &Arc<Deadlines>,
+        body: Option<&BodyProgress>,
+    ) -> Result<Response<PooledBody>, (UpstreamFailure, Option<Request<Body>>)> {
+        let mut call = std::pin::pin!(member.pool.send(req));
         loop {
             match deadlines.within(self.response_timeout, call.as_mut()).await {
                 Ok(result) => return result,
@@ -240,17 +425,132 @@ impl Upstream {
                 // the client is still sending it (a stalled client is cut
                 // off by the body read timeout), the deadline starts again.
                 Err(_) if body.is_some_and(BodyProgress::streaming) => {}
-                Err(_) => return Err(UpstreamFailure::Timeout),
+                Err(_) => return Err((UpstreamFailure::Timeout, None)),
             }
         }
     }
 
-    /// Closes connections idle for longer than the pool's idle timeout.
-    pub fn sweep(&self) {
-        for (_, pool) in &self.targets {
-            pool.sweep();
+    /// Records what a request or check found of a target.
+    fn note(&self, member: &Member, outcome: Outcome) {
+        let Some(policy) = &self.policy else {
+            return;
+        };
+        let change = match outcome {
+            Outcome::Answered => member.health.answered(policy),
+            Outcome::ConnectFailed | Outcome::CheckFailed => member.health.failed(policy),
+            Outcome::CheckPassed => member.health.passed(policy),
+        };
+        match change {
+            Change::Down => {
+                tracing::warn!(upstream = %self.name, target = member.target.authority(),
+                    "upstream target marked down");
+                crate::telemetry::upstream_target_state(
+                    &self.name,
+                    member.target.authority(),
+                    false,
+                );
+            }
+            Change::Up => {
+                tracing::info!(upstream = %self.name, target = member.target.authority(),
+                    "upstream target marked up");
+                crate::telemetry::upstream_target_state(
+                    &self.name,
+                    member.target.authority(),
+                    true,
+                );
+            }
+            Change::None => {}
         }
     }
+
+    /// Starts the active health checks, when configured, until the
+    /// upstream is dropped (a reload builds new ones).
+    pub fn start_checks(self: &Arc<Self>) {
+        let Some(check) = self.active.clone() else {
+            return;
+        };
+        for i in 0..self.members.len() {
+            let upstream = Arc::downgrade(self);
+            let check = check.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(check.interval);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    every.tick().await;
+                    let Some(upstream) = upstream.upgrade() else {
+                        return;
+                    };
+                    upstream.check(i, &check).await;
+                }
+            });
+        }
+    }
+
+    /// One active check of target `i`.
+    async fn check(&self, i: usize, check: &ActiveCheck) {
+        let Some(member) = self.members.get(i) else {
+            return;
+        };
+        let passed = tokio::time::timeout(check.timeout, probe(member, check))
+            .await
+            .unwrap_or(false);
+        self.note(
+            member,
+            if passed {
+                Outcome::CheckPassed
+            } else {
+                Outcome::CheckFailed
+            },
+        );
+    }
+
+    /// Whether target `i` is marked down (`false` without health checks).
+    pub fn is_down(&self, i: usize) -> bool {
+        self.policy.is_some() && self.members.get(i).is_some_and(|m| m.health.is_down())
+    }
+
+    /// Closes connections idle for longer than the pool's idle timeout.
+    pub fn sweep(&self) {
+        for member in &self.members {
+            member.pool.sweep();
+        }
+    }
+}
+
+/// What a request or a check found of a target.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Answered,
+    ConnectFailed,
+    CheckPassed,
+    CheckFailed,
+}
+
+/// `GET` of the check path: passes when the answer has the expected status
+/// and its body is read to its end.
+async fn probe(member: &Member, check: &ActiveCheck) -> bool {
+    let mut req = Request::new(crate::body::empty());
+    let Ok(uri) = member.target.join(Some(&check.path)) else {
+        return false;
+    };
+    *req.uri_mut() = uri;
+    req.headers_mut()
+        .insert(http::header::HOST, member.target.host.clone());
+    req.headers_mut().insert(
+        http::header::USER_AGENT,
+        HeaderValue::from_static(concat!("moat-health/", env!("CARGO_PKG_VERSION"))),
+    );
+    let Ok(resp) = member.pool.send(req).await else {
+        return false;
+    };
+    let expected = resp.status() == check.expected;
+    let mut body = resp.into_body();
+    while let Some(frame) = body.frame().await {
+        if frame.is_err() {
+            return false;
+        }
+    }
+    expected
 }
 
 /// Opens TCP connections (no delay, `connect_timeout`), with TLS for
@@ -276,15 +576,17 @@ mod tests {
 
     #[test]
     fn target_uri_joins_prefix_path_and_query() {
+        let pq = |s: &str| PathAndQuery::try_from(s).unwrap();
         let t = Target::parse("https://api.internal:8443/v2/").unwrap();
         assert_eq!(
-            t.uri("/books/1", Some("a=1")).unwrap().to_string(),
+            t.join(Some(&pq("/books/1?a=1"))).unwrap().to_string(),
             "/v2/books/1?a=1"
         );
         assert_eq!(t.address.to_string(), "https://api.internal:8443/");
         assert_eq!(t.host(), "api.internal:8443");
         let t = Target::parse("http://127.0.0.1:9000").unwrap();
-        assert_eq!(t.uri("/", None).unwrap().to_string(), "/");
+        assert_eq!(t.join(Some(&pq("/"))).unwrap().to_string(), "/");
+        assert_eq!(t.join(None).unwrap().to_string(), "/");
         assert_eq!(t.host(), "127.0.0.1:9000");
         // The scheme's default port is left out, as clients send it.
         assert_eq!(
@@ -292,5 +594,21 @@ mod tests {
             "api.internal"
         );
         assert_eq!(Target::parse("http://[::1]:80").unwrap().host(), "[::1]");
+    }
+
+    #[test]
+    fn only_idempotent_methods_are_sent_twice() {
+        for m in [
+            Method::GET,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::PUT,
+            Method::DELETE,
+        ] {
+            assert!(idempotent(&m), "{m}");
+        }
+        for m in [Method::POST, Method::PATCH, Method::CONNECT] {
+            assert!(!idempotent(&m), "{m}");
+        }
     }
 }

@@ -30,7 +30,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use tower_service::Service;
 
 use super::UpstreamFailure;
-use crate::body::Body;
+use crate::body::{Body, BoxError};
 
 /// One idle connection.
 struct Idle {
@@ -48,6 +48,8 @@ pub(super) struct Pool {
     /// Per worker.
     max_idle: usize,
     idle_timeout: Duration,
+    /// Longest wait for the next piece of an answer's body.
+    body_timeout: Duration,
 }
 
 impl std::fmt::Debug for Pool {
@@ -60,12 +62,14 @@ impl std::fmt::Debug for Pool {
 
 impl Pool {
     /// A pool for the target at `address`, with a list for each of
-    /// `workers` workers.
+    /// `workers` workers; answers whose body stalls for `body_timeout` are
+    /// cut off.
     pub fn new(
         connector: HttpsConnector<HttpConnector>,
         address: Uri,
         max_idle: usize,
         idle_timeout: Duration,
+        body_timeout: Duration,
         workers: usize,
     ) -> Self {
         Self {
@@ -74,23 +78,29 @@ impl Pool {
             idle: (0..workers.max(1)).map(|_| Mutex::default()).collect(),
             max_idle,
             idle_timeout,
+            body_timeout,
         }
     }
 
     /// Sends `req` (origin-form target, `Host` set) and waits for the
     /// answer's head. A request that never left on a kept connection
     /// (the upstream closed it meanwhile) is sent again, on another one.
+    /// When no connection could be made the request comes back with the
+    /// failure, untouched.
     pub async fn send(
         self: &Arc<Self>,
         mut req: Request<Body>,
-    ) -> Result<Response<PooledBody>, UpstreamFailure> {
+    ) -> Result<Response<PooledBody>, (UpstreamFailure, Option<Request<Body>>)> {
         loop {
-            let (mut sender, reused) = self.checkout().await?;
+            let (mut sender, reused) = match self.checkout().await {
+                Ok(checked_out) => checked_out,
+                Err(failure) => return Err((failure, Some(req))),
+            };
             match sender.try_send_request(req).await {
                 Ok(resp) => return Ok(self.track(sender, resp)),
                 Err(mut failed) => match failed.take_message() {
                     Some(unsent) if reused => req = unsent,
-                    _ => return Err(UpstreamFailure::Protocol),
+                    _ => return Err((failure_of(failed.error()), None)),
                 },
             }
         }
@@ -143,7 +153,13 @@ impl Pool {
         // A connection that switched protocols belongs to the tunnel.
         let back =
             (resp.status() != StatusCode::SWITCHING_PROTOCOLS).then(|| (sender, Arc::clone(self)));
-        let mut resp = resp.map(|inner| PooledBody { inner, back });
+        let idle = self.body_timeout;
+        let mut resp = resp.map(|inner| PooledBody {
+            inner,
+            back,
+            idle,
+            stall: None,
+        });
         if resp.body().inner.is_end_stream() {
             // Nothing to read (no body, or all of it already here): the
             // connection can go back now.
@@ -188,17 +204,46 @@ impl Pool {
     }
 }
 
+/// What a failed exchange was: the connection closed or reset before the
+/// answer's head, or something else (a malformed answer).
+fn failure_of(error: &hyper::Error) -> UpstreamFailure {
+    if error.is_incomplete_message() || error.is_canceled() {
+        return UpstreamFailure::Reset;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+            if matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe) {
+                return UpstreamFailure::Reset;
+            }
+        }
+        source = cause.source();
+    }
+    UpstreamFailure::Protocol
+}
+
 fn lock(list: &Mutex<Vec<Idle>>) -> std::sync::MutexGuard<'_, Vec<Idle>> {
     // Nothing panics while holding it; a poisoned list is still a list.
     list.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// An upstream answer's body; when it has been read to its end, its
-/// connection goes back to the pool.
+/// connection goes back to the pool. A body that sends nothing for the
+/// pool's `body_timeout` ends with [`BodyStalled`] (and its connection is
+/// closed).
 pub struct PooledBody {
     inner: Incoming,
     back: Option<(SendRequest<Body>, Arc<Pool>)>,
+    idle: Duration,
+    /// Armed while waiting for the next frame.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
 }
+
+/// The upstream sent nothing of an answer's body for `body_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("the upstream sent nothing of the answer's body for {0:?}")]
+pub struct BodyStalled(pub Duration);
 
 impl PooledBody {
     fn release(&mut self) {
@@ -210,19 +255,38 @@ impl PooledBody {
 
 impl http_body::Body for PooledBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
+            Poll::Pending => {
+                let idle = self.idle;
+                let stall = self
+                    .stall
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                if stall.as_mut().poll(cx).is_ready() {
+                    // The rest of the answer may still come on the
+                    // connection: it goes with the sender.
+                    self.back = None;
+                    self.stall = None;
+                    return Poll::Ready(Some(Err(Box::new(BodyStalled(idle)))));
+                }
+                return Poll::Pending;
+            }
             Poll::Ready(None) => self.release(),
             Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.release(),
             _ => {}
         }
-        polled
+        let idle = self.idle;
+        if let Some(stall) = self.stall.as_mut() {
+            // Something came: the wait for the next piece starts again.
+            stall.as_mut().reset(tokio::time::Instant::now() + idle);
+        }
+        polled.map(|frame| frame.map(|f| f.map_err(Into::into)))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -325,9 +389,18 @@ mod tests {
     }
 
     fn pool_for(address: Uri, idle_timeout: Duration, workers: usize) -> Arc<Pool> {
-        let tls = crate::tls::client_config(None).unwrap();
+        let tls = moat_identity::trust::Trust::system()
+            .unwrap()
+            .client_config();
         let connector = super::super::connector(tls, Duration::from_secs(2));
-        Arc::new(Pool::new(connector, address, 8, idle_timeout, workers))
+        Arc::new(Pool::new(
+            connector,
+            address,
+            8,
+            idle_timeout,
+            Duration::from_secs(60),
+            workers,
+        ))
     }
 
     fn get(address: &Uri) -> Request<Body> {
@@ -449,9 +522,10 @@ mod tests {
             .unwrap();
         drop(listener);
         let pool = pool(address.clone(), Duration::from_secs(60));
+        // The request comes back unsent, to be sent elsewhere.
         assert!(matches!(
             pool.send(get(&address)).await,
-            Err(UpstreamFailure::Connect)
+            Err((UpstreamFailure::Connect, Some(_)))
         ));
     }
 }

@@ -19,7 +19,8 @@ use base64::engine::general_purpose::STANDARD;
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 
-use crate::http::{client_builder, error_chain, is_secure};
+use crate::http::{error_chain, is_secure, trusted_client_builder};
+use crate::trust::Trust;
 
 use super::ClientAuth;
 use super::error::{EndpointError, IntrospectionConfigError};
@@ -107,6 +108,7 @@ impl Client {
         client_secret: &str,
         method: ClientAuth,
         timeout: Duration,
+        trust: Option<&Trust>,
     ) -> Result<Self, IntrospectionConfigError> {
         let auth = match method {
             ClientAuth::Basic => {
@@ -124,7 +126,8 @@ impl Client {
                 Auth::Post(suffix)
             }
         };
-        let http = client_builder(timeout)
+        let http = trusted_client_builder(timeout, trust)
+            .map_err(|e| IntrospectionConfigError::HttpClient(e.to_string()))?
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| IntrospectionConfigError::HttpClient(error_chain(&e)))?;

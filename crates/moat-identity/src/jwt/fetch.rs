@@ -16,7 +16,8 @@ use std::time::Duration;
 use reqwest::Url;
 
 pub(crate) use crate::http::is_secure;
-use crate::http::{client_builder, error_chain};
+use crate::http::{error_chain, trusted_client_builder};
+use crate::trust::Trust;
 
 use super::error::{JwtConfigError, KeyFetchError};
 
@@ -56,7 +57,7 @@ pub(crate) struct Fetcher {
 impl Fetcher {
     /// Builds the client with `timeout` for the whole exchange (connect,
     /// TLS, headers and body).
-    pub(crate) fn new(timeout: Duration) -> Result<Self, JwtConfigError> {
+    pub(crate) fn new(timeout: Duration, trust: Option<&Trust>) -> Result<Self, JwtConfigError> {
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
             if attempt.previous().len() >= MAX_REDIRECTS {
                 attempt.error("too many redirects")
@@ -66,7 +67,8 @@ impl Fetcher {
                 attempt.follow()
             }
         });
-        let client = client_builder(timeout)
+        let client = trusted_client_builder(timeout, trust)
+            .map_err(|e| JwtConfigError::HttpClient(e.to_string()))?
             .redirect(redirects)
             .build()
             .map_err(|e| JwtConfigError::HttpClient(error_chain(&e)))?;

@@ -132,6 +132,9 @@ pub struct JwtConfig {
     /// Timeout of one key-document fetch, connect to last byte. Default
     /// 5 s.
     pub fetch_timeout: Duration,
+    /// The roots key documents' servers are verified against. Default
+    /// `None`: the system's.
+    pub trust: Option<crate::trust::Trust>,
     /// Verified tokens kept; 0 disables the cache. Default 10 000.
     pub token_cache_size: u64,
     /// Longest time a verified token is served from cache, whatever its
@@ -162,6 +165,7 @@ impl JwtConfig {
             jwks_min_refresh: Duration::from_secs(30),
             jwks_max_age: Duration::from_secs(600),
             fetch_timeout: Duration::from_secs(5),
+            trust: None,
             token_cache_size: 10_000,
             token_cache_max_ttl: Duration::from_secs(300),
             prefetch: true,
@@ -220,6 +224,7 @@ impl JwtVerifier {
         let mut issuer = config.issuer;
         let timing = Timing {
             fetch_timeout: config.fetch_timeout,
+            trust: config.trust,
             min_refresh: config.jwks_min_refresh,
             max_age: config.jwks_max_age,
         };
@@ -360,9 +365,10 @@ impl JwtVerifier {
 }
 
 /// The timing settings of remote keys.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Timing {
     fetch_timeout: Duration,
+    trust: Option<crate::trust::Trust>,
     min_refresh: Duration,
     max_age: Duration,
 }
@@ -380,7 +386,7 @@ fn remote(
         });
     }
     Ok(RemoteKeys::new(
-        fetch::Fetcher::new(timing.fetch_timeout)?,
+        fetch::Fetcher::new(timing.fetch_timeout, timing.trust.as_ref())?,
         location,
         algorithms.to_vec(),
         timing.min_refresh,

@@ -199,6 +199,19 @@ pub(crate) fn json_size(event: &Event) -> i64 {
     serde_json::to_vec(event).map_or(0, |v| i64::try_from(v.len()).unwrap_or(i64::MAX))
 }
 
+/// Appends `events` in one transaction on `conn`; the new head.
+async fn append_on(conn: &mut SqliteConnection, events: &[Event]) -> Result<i64, StoreError> {
+    let mut tx = sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?;
+    let state = chain_state(&mut tx).await?;
+    if events.is_empty() {
+        return Ok(state.head_seq);
+    }
+    let state = append_in(&mut tx, state, events).await?;
+    save_state(&mut tx, &state).await?;
+    tx.commit().await?;
+    Ok(state.head_seq)
+}
+
 /// Appends `events` after the head inside the caller's transaction; the
 /// new state.
 async fn append_in(
@@ -397,15 +410,16 @@ async fn prune_boundary(
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn append(&self, events: &[Event]) -> Result<i64, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let state = chain_state(&mut tx).await?;
-        if events.is_empty() {
-            return Ok(state.head_seq);
+        let mut conn = self.pool().acquire().await?;
+        let appended = append_on(&mut conn, events).await;
+        if appended.is_err() {
+            // A write that failed (a full disk: SQLITE_IOERR, SQLITE_FULL)
+            // can leave the connection inside its transaction, and every
+            // later `BEGIN` on it fails: the held events would never be
+            // written. A fresh connection takes the next attempt.
+            conn.close_on_drop();
         }
-        let state = append_in(&mut tx, state, events).await?;
-        save_state(&mut tx, &state).await?;
-        tx.commit().await?;
-        Ok(state.head_seq)
+        appended
     }
 
     async fn get(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {

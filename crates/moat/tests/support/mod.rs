@@ -131,10 +131,19 @@ impl Moat {
 
     /// [`Moat::spawn`] with extra environment variables.
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Moat {
-        let mut child = Command::new(MOAT)
-            .args(args)
-            .env("MOAT_LOG", "info")
-            .envs(env.iter().copied())
+        let mut cmd = Command::new(MOAT);
+        cmd.args(args).envs(env.iter().copied());
+        Moat::spawn_command(cmd)
+    }
+
+    /// Runs `cmd` (which must end up running `moat`, e.g. through a
+    /// shell that sets limits and `exec`s it) and waits for its
+    /// "listening"/"admin" lines.
+    pub fn spawn_command(mut cmd: Command) -> Moat {
+        if !cmd.get_envs().any(|(k, _)| k == "MOAT_LOG") {
+            cmd.env("MOAT_LOG", "info");
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

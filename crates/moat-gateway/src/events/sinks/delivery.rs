@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use moat_config::Secret;
-use moat_identity::http::{client_builder, error_chain, is_secure};
+use moat_identity::http::{error_chain, is_secure, trusted_client_builder};
+use moat_identity::trust::Trust;
 use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
@@ -61,10 +62,11 @@ impl Poster {
     /// Checks the URL (https, or http to a loopback address: the URL and
     /// the alerts must not cross a network in clear) and builds the
     /// client, with `timeout` for each attempt.
-    pub(super) fn new(url: &Secret, timeout: Duration) -> Result<Self, SinkError> {
+    pub(super) fn new(url: &Secret, timeout: Duration, trust: &Trust) -> Result<Self, SinkError> {
         let url = check_url(url)?;
         let host = url.host_str().unwrap_or_default().to_string();
-        let http = client_builder(timeout)
+        let http = trusted_client_builder(timeout, Some(trust))
+            .map_err(|e| SinkError::HttpClient(e.to_string()))?
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| SinkError::HttpClient(error_chain(&e.without_url())))?;
@@ -193,7 +195,9 @@ mod tests {
             "ftp://127.0.0.1/x",
             "not a url secret-part",
         ] {
-            let err = Poster::new(&Secret::new(bad), timeout).err().unwrap();
+            let err = Poster::new(&Secret::new(bad), timeout, &Trust::system().unwrap())
+                .err()
+                .unwrap();
             assert!(matches!(err, SinkError::WebhookUrl(_)), "{err}");
             assert!(!err.to_string().contains("secret-part"), "{err}");
         }
@@ -201,7 +205,8 @@ mod tests {
             "https://hooks.example.com/services/T0/B0/x",
             "http://127.0.0.1:9/x",
         ] {
-            let poster = Poster::new(&Secret::new(good), timeout).unwrap();
+            let poster =
+                Poster::new(&Secret::new(good), timeout, &Trust::system().unwrap()).unwrap();
             assert!(!poster.host().is_empty());
         }
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use moat_config::{WebhookConfig, WebhookFormat};
+use moat_identity::trust::Trust;
 use moat_state::events::{Event, Severity};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -103,18 +104,20 @@ impl WebhookSink {
     /// dropped, after a bounded drain.
     pub(crate) fn start(
         cfg: &WebhookConfig,
+        trust: &Trust,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Self, SinkError> {
-        Self::start_with(cfg, shutdown, Timing::default())
+        Self::start_with(cfg, trust, shutdown, Timing::default())
     }
 
     /// [`WebhookSink::start`] with other times.
     pub(crate) fn start_with(
         cfg: &WebhookConfig,
+        trust: &Trust,
         shutdown: watch::Receiver<bool>,
         timing: Timing,
     ) -> Result<Self, SinkError> {
-        let poster = Poster::new(&cfg.url, cfg.timeout)?;
+        let poster = Poster::new(&cfg.url, cfg.timeout, trust)?;
         let (events, events_rx) = mpsc::channel(QUEUE);
         let (alerts, alerts_rx) = mpsc::channel(ALERT_QUEUE);
         let limiter = Limiter::new(cfg.max_per_minute, timing.window);
@@ -409,7 +412,7 @@ mod tests {
     fn start(cfg: WebhookConfig, timing: Timing) -> (WebhookSink, watch::Sender<bool>) {
         let (stop, shutdown) = watch::channel(false);
         (
-            WebhookSink::start_with(&cfg, shutdown, timing).unwrap(),
+            WebhookSink::start_with(&cfg, &Trust::system().unwrap(), shutdown, timing).unwrap(),
             stop,
         )
     }
@@ -643,7 +646,9 @@ mod tests {
             10,
             0,
         );
-        let err = WebhookSink::start(&cfg, shutdown).err().unwrap();
+        let err = WebhookSink::start(&cfg, &Trust::system().unwrap(), shutdown)
+            .err()
+            .unwrap();
         assert!(matches!(err, SinkError::WebhookUrl(_)));
         assert!(!err.to_string().contains("secret-path"), "{err}");
     }

@@ -1,0 +1,597 @@
+//! Fault injection: upstreams and identity providers that break, stall or
+//! flood, each answered in the documented way (docs/robustness.md, "Fault
+//! injection") while the gateway goes on serving.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use serde_json::{Value, json};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: faults, version: "1"}
+paths:
+  /items:
+    get:
+      operationId: listItems
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: {type: array, items: {type: object, properties: {id: {type: integer}}}}
+  /download:
+    get: {operationId: download, responses: {"200": {description: ok}}}
+  /upload:
+    post:
+      operationId: upload
+      requestBody: {content: {application/octet-stream: {}}}
+      responses: {"200": {description: ok}}
+  /ok:
+    get: {operationId: ok, responses: {"200": {description: ok}}}
+"#;
+
+/// What the faulty upstream does with a request.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Answers `200` with `[]`.
+    Healthy,
+    /// Sends a head announcing 100,000 bytes, 1,000 of them, and closes.
+    CutBody,
+    /// Sends a head announcing 100,000 bytes, 1,000 of them, and stalls.
+    StallBody,
+    /// The same, as JSON (which the gateway reads whole to filter).
+    StallJson,
+    /// Reads 16 KiB of the request body and closes without answering.
+    CutRequest,
+    /// Answers a 2 MiB JSON array in chunks, without `Content-Length`.
+    Huge,
+}
+
+/// A raw HTTP/1.1 upstream whose behaviour is chosen per path by `fault`.
+async fn faulty(fault: fn(&str) -> Fault) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream, fault));
+        }
+    });
+    format!("http://{addr}")
+}
+
+async fn serve(mut stream: TcpStream, fault: fn(&str) -> Fault) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+        buf.drain(..end + 4);
+        let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let behaviour = fault(&path);
+        if let Fault::CutRequest = behaviour {
+            while buf.len() < 16 * 1024 {
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            return;
+        }
+        // Read the rest of the body.
+        while buf.len() < length {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buf.drain(..length);
+        match behaviour {
+            Fault::Healthy => {
+                let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n[]";
+                if stream.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            Fault::CutBody => {
+                partial(&mut stream, false).await;
+                return;
+            }
+            Fault::StallBody | Fault::StallJson => {
+                if partial(&mut stream, matches!(behaviour, Fault::StallJson)).await {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                return;
+            }
+            Fault::Huge => {
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let piece = r#"{"id":1},"#.repeat(8 * 1024);
+                let mut first = true;
+                for _ in 0..32 {
+                    // 32 pieces of 8 Ki ids: about 2.3 MiB in all.
+                    let data = if first {
+                        first = false;
+                        format!("[{piece}")
+                    } else {
+                        piece.clone()
+                    };
+                    let framed = format!("{:x}\r\n{data}\r\n", data.len());
+                    if stream.write_all(framed.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+                let end = "{\"id\":2}]";
+                let framed = format!("{:x}\r\n{end}\r\n0\r\n\r\n", end.len());
+                if stream.write_all(framed.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            Fault::CutRequest => unreachable!(),
+        }
+    }
+}
+
+/// A head announcing 100,000 bytes and 1,000 of them; whether it went.
+async fn partial(stream: &mut TcpStream, json: bool) -> bool {
+    let kind = if json {
+        "application/json"
+    } else {
+        "application/octet-stream"
+    };
+    let head = format!("HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\ncontent-length: 100000\r\n\r\n");
+    let mut out = head.into_bytes();
+    out.extend_from_slice(if json { b"[" } else { b"x" });
+    out.extend_from_slice(&[b' '; 999]);
+    stream.write_all(&out).await.is_ok()
+}
+
+fn by_path(path: &str) -> Fault {
+    match path {
+        "/download" => Fault::CutBody,
+        "/items" => Fault::Huge,
+        "/upload" => Fault::CutRequest,
+        _ => Fault::Healthy,
+    }
+}
+
+fn stalling(path: &str) -> Fault {
+    match path {
+        "/download" => Fault::StallBody,
+        "/items" => Fault::StallJson,
+        _ => Fault::Healthy,
+    }
+}
+
+fn start(upstream: &str, upstream_lines: &str, extra_api: &str) -> (tempfile::TempDir, Moat) {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SPEC);
+    let cfg = config(upstream, extra_api).replace(
+        "    response_timeout: 2s\n",
+        &format!("    response_timeout: 2s\n{upstream_lines}"),
+    );
+    write(dir.path(), "moat.yaml", &cfg);
+    let moat = Moat::start(dir.path());
+    (dir, moat)
+}
+
+async fn problem(r: reqwest::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    (status, v["type"].as_str().unwrap_or_default().to_string())
+}
+
+/// The status line of a raw exchange: `head` and `body` written at once,
+/// then everything read until the gateway closes.
+async fn raw_exchange(addr: SocketAddr, head: &str, body: &[u8]) -> u16 {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut out = head.as_bytes().to_vec();
+    out.extend_from_slice(body);
+    // The gateway may answer before it read all of it.
+    let _ = s.write_all(&out).await;
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"))
+}
+
+#[tokio::test]
+async fn an_upstream_cut_mid_answer_cuts_the_client_off_and_the_gateway_goes_on() {
+    let up = faulty(by_path).await;
+    let (_dir, moat) = start(&up, "", "");
+    let c = client();
+    let r = c.get(moat.url("/download")).send().await.unwrap();
+    // The head was forwarded; the body ends short, as the upstream's did,
+    // and the client can tell: its connection is closed mid-body.
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.content_length(), Some(100_000));
+    let read = r.bytes().await;
+    assert!(read.is_err(), "a short body must not look complete");
+    // The gateway goes on.
+    assert_eq!(get_status(&c, moat.url("/ok")).await, 200);
+    assert!(
+        moat.stderr().find("panicked").is_none(),
+        "{}",
+        moat.stderr()
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_cut_mid_request_body_is_502_and_not_sent_again() {
+    let up = faulty(by_path).await;
+    let (_dir, moat) = start(&up, "", "");
+    let body = vec![b'y'; 128 * 1024];
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    assert_eq!(raw_exchange(moat.addrs[0], &head, &body).await, 502);
+    let m = moat.metrics().await;
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("moat_upstream_errors_total{")
+                && (l.contains("kind=\"reset\"") || l.contains("kind=\"protocol\""))),
+        "{m}"
+    );
+    assert_eq!(get_status(&client(), moat.url("/ok")).await, 200);
+}
+
+#[tokio::test]
+async fn a_stalled_answer_body_is_cut_off_after_body_timeout() {
+    let up = faulty(stalling).await;
+    let (_dir, moat) = start(&up, "    body_timeout: 300ms\n", "");
+    let c = client();
+    // Streamed: the head went, then the connection is closed.
+    let r = c.get(moat.url("/download")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let err = r.bytes().await.unwrap_err();
+    assert!(
+        !err.is_timeout(),
+        "cut off by the gateway, not by the client: {err}"
+    );
+    // Read whole to be filtered: nothing of it is forwarded, `502`.
+    let (status, kind) = problem(c.get(moat.url("/items")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (502, "urn:moat:problem:upstream-error")
+    );
+    assert_eq!(get_status(&c, moat.url("/ok")).await, 200);
+}
+
+#[tokio::test]
+async fn an_answer_too_large_to_filter_is_refused_unread() {
+    let up = faulty(by_path).await;
+    // 2.3 MiB without Content-Length, over the 1 MiB filtering cap: what
+    // was read cannot be forwarded unchecked.
+    let (_dir, moat) = start(&up, "", "");
+    let (status, kind) = problem(client().get(moat.url("/items")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (502, "urn:moat:problem:upstream-error")
+    );
+    let m = moat.metrics().await;
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("moat_upstream_errors_total{")
+                && l.contains("kind=\"unreadable\"")),
+        "{m}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Identity providers.
+
+const BEARER_SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: idp, version: "1"}
+security: [{Bearer: []}]
+paths:
+  /items:
+    get: {operationId: listItems, responses: {"200": {description: ok}}}
+components:
+  securitySchemes:
+    Bearer: {type: http, scheme: bearer}
+"#;
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A JWKS endpoint (one P-256 key, `kid: k1`) that can be made to hang.
+struct Jwks {
+    url: String,
+    key: ring::signature::EcdsaKeyPair,
+    hang: Arc<AtomicBool>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl Jwks {
+    async fn start() -> Jwks {
+        use http_body_util::Full;
+        use hyper::service::service_fn;
+        use hyper_util::rt::TokioIo;
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let point = key.public_key().as_ref().to_vec();
+        let doc = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256",
+            "x": b64(&point[1..33]), "y": b64(&point[33..65])}]})
+        .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hang = Arc::new(AtomicBool::new(false));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let (h, f) = (hang.clone(), fetches.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (h, f, doc) = (h.clone(), f.clone(), doc.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
+                        let (h, f, doc) = (h.clone(), f.clone(), doc.clone());
+                        async move {
+                            f.fetch_add(1, Ordering::SeqCst);
+                            if h.load(Ordering::SeqCst) {
+                                tokio::time::sleep(Duration::from_secs(60)).await;
+                            }
+                            Ok::<_, std::convert::Infallible>(
+                                hyper::Response::builder()
+                                    .header("content-type", "application/json")
+                                    .body(Full::new(bytes::Bytes::from(doc)))
+                                    .unwrap(),
+                            )
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Jwks {
+            url: format!("http://{addr}/jwks.json"),
+            key,
+            hang,
+            fetches,
+        }
+    }
+
+    /// An ES256 token for alice with `kid`, signed with the JWKS key.
+    fn token(&self, kid: &str) -> String {
+        let header = b64(json!({"alg": "ES256", "kid": kid, "typ": "JWT"})
+            .to_string()
+            .as_bytes());
+        let payload = b64(json!({"sub": "alice", "exp": now() + 300})
+            .to_string()
+            .as_bytes());
+        let input = format!("{header}.{payload}");
+        let sig = self
+            .key
+            .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", b64(sig.as_ref()))
+    }
+}
+
+fn start_bearer(verifier: &str) -> (tempfile::TempDir, Moat) {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", BEARER_SPEC);
+    let cfg = config(
+        "http://127.0.0.1:9",
+        &format!("    security:\n      Bearer: {verifier}\n"),
+    );
+    let cfg = format!("{cfg}consumers:\n  - id: alice\n");
+    write(dir.path(), "moat.yaml", &cfg);
+    let moat = Moat::start(dir.path());
+    (dir, moat)
+}
+
+async fn bearer(moat: &Moat, token: &str) -> (u16, String, Duration) {
+    let began = Instant::now();
+    let r = client()
+        .get(moat.url("/items"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let took = began.elapsed();
+    let (status, kind) = problem(r).await;
+    (status, kind, took)
+}
+
+#[tokio::test]
+async fn a_hanging_jwks_endpoint_leaves_cached_keys_working_and_unknown_kids_refused() {
+    let jwks = Jwks::start().await;
+    let (_dir, moat) = start_bearer(&format!(
+        "{{type: jwt, algorithms: [ES256], jwks_url: \"{}\"}}",
+        jwks.url
+    ));
+    // Keys fetched (the upstream is down: a verified request gets 502).
+    let (status, _, _) = bearer(&moat, &jwks.token("k1")).await;
+    assert_eq!(status, 502);
+    jwks.hang.store(true, Ordering::SeqCst);
+    let fetched = jwks.fetches.load(Ordering::SeqCst);
+    // Cached keys keep verifying while the endpoint hangs.
+    for _ in 0..3 {
+        let (status, _, _) = bearer(&moat, &jwks.token("k1")).await;
+        assert_eq!(status, 502, "verified, then forwarded");
+    }
+    // An unknown key id is refused, and nobody waits past the fetch
+    // timeout (5 s) for the endpoint.
+    let (status, kind, took) = bearer(&moat, &jwks.token("k2")).await;
+    assert!(matches!(status, 401 | 503), "refused: {status} {kind}");
+    assert!(took < Duration::from_secs(8), "waited {took:?}");
+    assert!(jwks.fetches.load(Ordering::SeqCst) <= fetched + 1);
+}
+
+#[tokio::test]
+async fn a_hanging_or_missing_introspection_endpoint_fails_closed() {
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let (_dir, moat) = start_bearer(&format!(
+        "{{type: introspection, url: \"http://{hanging}/introspect\", client_id: moat, client_secret: client-secret-1234, timeout: 500ms}}"
+    ));
+    let (status, kind, took) = bearer(&moat, "opaque-token").await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (503, "urn:moat:problem:verifier-unavailable")
+    );
+    assert!(took < Duration::from_secs(3), "waited {took:?}");
+    drop(moat);
+
+    let closed = closed_port();
+    let (_dir, moat) = start_bearer(&format!(
+        "{{type: introspection, url: \"http://127.0.0.1:{closed}/introspect\", client_id: moat, client_secret: client-secret-1234}}"
+    ));
+    let (status, kind, _) = bearer(&moat, "opaque-token").await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (503, "urn:moat:problem:verifier-unavailable")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The state file.
+
+/// `moat events --format json` against the config in `dir`.
+fn stored_events(dir: &std::path::Path) -> Vec<Value> {
+    let out = std::process::Command::new(MOAT)
+        .args(["events", "--format", "json", "--limit", "1000", "--config"])
+        .arg(dir.join("moat.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Sets the (soft) file-size limit of process `pid` (`prlimit(1)`): past
+/// it a write fails (`EFBIG`) as on a full disk.
+fn limit_file_size(pid: u32, limit: &str) {
+    let ok = std::process::Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        // The soft limit only: the hard one could not be raised again.
+        .arg(format!("--fsize={limit}:"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "prlimit --fsize={limit} failed");
+}
+
+#[tokio::test]
+async fn a_full_state_file_holds_security_events_and_writes_them_when_space_returns() {
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", ECHO_SPEC);
+    let cfg = format!(
+        "{}events:\n  coalesce: {{enabled: false}}\n",
+        config(&up.url(), "")
+    );
+    write(dir.path(), "moat.yaml", &cfg);
+    // A write past the limit fails with EFBIG instead of killing the
+    // process with SIGXFSZ, as a full disk fails with ENOSPC.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.env("MOAT_LOG", "info,moat_gateway::events=debug");
+    cmd.arg("-c")
+        .arg("trap '' XFSZ; exec \"$0\" serve --config \"$1\"")
+        .arg(MOAT)
+        .arg(dir.path().join("moat.yaml"));
+    let moat = Moat::spawn_command(cmd);
+    let c = client();
+    assert_eq!(get_status(&c, moat.url("/items")).await, 200);
+    let before = stored_events(dir.path()).len();
+
+    // The state file and its journal cannot grow.
+    limit_file_size(moat.pid(), "4096");
+    const REFUSED: usize = 12;
+    for _ in 0..REFUSED {
+        // Refusals are still answered.
+        assert_eq!(get_status(&c, moat.url("/not-documented")).await, 404);
+    }
+    assert_eq!(get_status(&c, moat.url("/items")).await, 200);
+    // Held, not lost: the gauge shows them waiting.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = moat.metrics().await;
+        let held = m
+            .lines()
+            .find(|l| l.starts_with("moat_events_buffered "))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if held >= REFUSED as f64 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "events not held: {m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Space returns: every held event is written, in order.
+    limit_file_size(moat.pid(), "unlimited");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let events = stored_events(dir.path());
+        let shadow = events
+            .iter()
+            .filter(|e| e.to_string().contains("shadow-endpoint"))
+            .count();
+        if shadow == REFUSED {
+            assert!(events.len() >= before + REFUSED);
+            break;
+        }
+        assert!(
+            shadow < REFUSED && Instant::now() < deadline,
+            "{shadow} of {REFUSED} events stored: {}",
+            moat.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!moat.stderr().contains("panicked"), "{}", moat.stderr());
+}
