@@ -18,7 +18,11 @@ use libfuzzer_sys::fuzz_target;
 /// system can wait for the disk on every run.
 fn scratch() -> PathBuf {
     let shm = PathBuf::from("/dev/shm");
-    if shm.is_dir() { shm } else { std::env::temp_dir() }
+    if shm.is_dir() {
+        shm
+    } else {
+        std::env::temp_dir()
+    }
 }
 
 fn folder() -> &'static PathBuf {
@@ -46,15 +50,28 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     for d in &diags.0 {
         let shown = d.to_string();
-        assert!(shown.contains(&d.message), "{shown:?} lacks {:?}", d.message);
+        assert!(
+            shown.contains(&d.message),
+            "{shown:?} lacks {:?}",
+            d.message
+        );
         if let (Some(p), Some(line)) = (d.position, &d.line_text)
             && d.file == path
         {
-            assert_eq!((p.line as usize).checked_sub(1).and_then(|n| text.lines().nth(n)), Some(line.as_str()));
+            assert_eq!(
+                (p.line as usize)
+                    .checked_sub(1)
+                    .and_then(|n| text.lines().nth(n)),
+                Some(line.as_str())
+            );
         }
     }
     let rendered = diags.to_string();
-    assert!(rendered.ends_with(if diags.0.len() == 1 { " error" } else { " errors" }));
+    assert!(rendered.ends_with(if diags.0.len() == 1 {
+        " error"
+    } else {
+        " errors"
+    }));
     let again = moat_config::load(&path);
     assert_eq!(again.err().as_ref(), Some(diags), "loading twice differs");
 });

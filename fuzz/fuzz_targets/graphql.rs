@@ -38,7 +38,11 @@ fuzz_target!(|data: &[u8]| {
         match json::parse(body, &JsonLimits::default()) {
             Ok(value) => {
                 let viewed = graphql::check_json(&value, &limits);
-                if serde_json::from_slice::<serde_json::Value>(body).ok().as_ref() == Some(&value) {
+                if serde_json::from_slice::<serde_json::Value>(body)
+                    .ok()
+                    .as_ref()
+                    == Some(&value)
+                {
                     assert_eq!(viewed, direct, "the two JSON entry points differ");
                 }
                 viewed
@@ -48,7 +52,10 @@ fuzz_target!(|data: &[u8]| {
     };
     match checked {
         Ok(request) => {
-            assert!(!request.operations().is_empty(), "an accepted request without operations");
+            assert!(
+                !request.operations().is_empty(),
+                "an accepted request without operations"
+            );
             let mut report = Report::default();
             request.inspect(inspector(), &mut report);
             let _ = request.uses_introspection();
@@ -59,6 +66,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Some(masked) = graphql::mask_suggestions(body) {
-        assert_eq!(graphql::mask_suggestions(&masked), None, "masking twice changed more");
+        assert_eq!(
+            graphql::mask_suggestions(&masked),
+            None,
+            "masking twice changed more"
+        );
     }
 });

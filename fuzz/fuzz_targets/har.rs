@@ -14,11 +14,22 @@ use libfuzzer_sys::fuzz_target;
 use moat_discover::input::{ReadLimits, Sample, read_har_with};
 
 fn check_sample(s: &Sample, limits: &ReadLimits) {
-    assert!(!s.method.is_empty() && s.method.bytes().all(|b| b.is_ascii_graphic()), "{:?}", s.method);
+    assert!(
+        !s.method.is_empty() && s.method.bytes().all(|b| b.is_ascii_graphic()),
+        "{:?}",
+        s.method
+    );
     assert!(s.url.starts_with('/'), "{:?} is not origin-form", s.url);
-    assert!(s.status.is_none_or(|c| (100..=599).contains(&c)), "{:?}", s.status);
+    assert!(
+        s.status.is_none_or(|c| (100..=599).contains(&c)),
+        "{:?}",
+        s.status
+    );
     for body in [&s.request_body, &s.response_body].into_iter().flatten() {
-        assert!(body.text.len() <= limits.max_body_bytes, "a body over the limit");
+        assert!(
+            body.text.len() <= limits.max_body_bytes,
+            "a body over the limit"
+        );
     }
 }
 
@@ -35,12 +46,19 @@ fuzz_target!(|data: &[u8]| {
     let read = read_har_with(har, limits, |s| {
         check_sample(&s, &limits);
         delivered += 1;
-        if stop { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        if stop {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     });
     match read {
         Ok(stats) => {
             assert_eq!(stats.samples, delivered);
-            assert!(stats.samples + stats.skipped.count <= stats.entries, "{stats:?}");
+            assert!(
+                stats.samples + stats.skipped.count <= stats.entries,
+                "{stats:?}"
+            );
             assert_eq!(stats.stopped_early, stop && delivered > 0, "{stats:?}");
             assert!(delivered <= 1 || !stop);
         }

@@ -50,12 +50,22 @@ fuzz_target!(|data: &[u8]| {
     };
     let views = normalize(value);
     assert!(views.raw.len() <= value.len());
-    assert!(views.decoded.len() <= views.raw.len(), "decoding made {value:?} longer");
-    assert!(views.folded.len() <= views.decoded.len(), "folding made {value:?} longer");
+    assert!(
+        views.decoded.len() <= views.raw.len(),
+        "decoding made {value:?} longer"
+    );
+    assert!(
+        views.folded.len() <= views.decoded.len(),
+        "folding made {value:?} longer"
+    );
     assert_eq!(fold(&views.folded), views.folded, "folding {value:?} twice");
     let lines = fold_lines(&views.decoded);
     assert!(lines.len() <= views.decoded.len());
-    assert_eq!(fold_lines(&lines), lines, "folding the lines of {value:?} twice");
+    assert_eq!(
+        fold_lines(&lines),
+        lines,
+        "folding the lines of {value:?} twice"
+    );
 
     let kind = KINDS[usize::from(mode & 0x0f) % KINDS.len()];
     let hints = Hints {
@@ -68,7 +78,10 @@ fuzz_target!(|data: &[u8]| {
     for inspector in inspectors() {
         let mut report = Report::default();
         inspector.inspect_value(&location, value, kind, &hints, &mut report);
-        assert!(report.score() >= last, "{value:?}: a higher paranoia level scored less");
+        assert!(
+            report.score() >= last,
+            "{value:?}: a higher paranoia level scored less"
+        );
         last = report.score();
         let mut again = Report::default();
         inspector.inspect_value(&location, value, kind, &hints, &mut again);

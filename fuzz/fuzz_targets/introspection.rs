@@ -33,9 +33,18 @@ fuzz_target!(|data: &[u8]| {
         let value: serde_json::Value =
             serde_json::from_slice(data).expect("an active answer is JSON");
         assert_eq!(value.get("active"), Some(&serde_json::Value::Bool(true)));
-        assert_eq!(token.claims.get("active"), Some(&serde_json::Value::Bool(true)));
+        assert_eq!(
+            token.claims.get("active"),
+            Some(&serde_json::Value::Bool(true))
+        );
         assert_eq!(token.issuer.as_deref(), Some("https://as.example"));
-        let claim = |name: &str| token.claims.get(name).and_then(|c| c.as_str()).map(str::to_owned);
+        let claim = |name: &str| {
+            token
+                .claims
+                .get(name)
+                .and_then(|c| c.as_str())
+                .map(str::to_owned)
+        };
         assert_eq!(token.subject, claim("sub"));
         assert_eq!(token.client_id, claim("client_id"));
         assert_eq!(token.username, claim("username"));

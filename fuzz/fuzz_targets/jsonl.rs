@@ -26,23 +26,46 @@ fuzz_target!(|data: &[u8]| {
     let stop = mode % 2 == 1;
     let mut delivered = 0u64;
     let read = read_jsonl_with(log, limits, |s| {
-        assert!(!s.method.is_empty() && s.method.bytes().all(|b| b.is_ascii_graphic()), "{:?}", s.method);
+        assert!(
+            !s.method.is_empty() && s.method.bytes().all(|b| b.is_ascii_graphic()),
+            "{:?}",
+            s.method
+        );
         assert!(s.url.starts_with('/'), "{:?} is not origin-form", s.url);
-        assert!(s.status.is_none_or(|c| (100..=599).contains(&c)), "{:?}", s.status);
+        assert!(
+            s.status.is_none_or(|c| (100..=599).contains(&c)),
+            "{:?}",
+            s.status
+        );
         for body in [&s.request_body, &s.response_body].into_iter().flatten() {
-            assert!(body.text.len() <= limits.max_body_bytes, "a body over the limit");
+            assert!(
+                body.text.len() <= limits.max_body_bytes,
+                "a body over the limit"
+            );
         }
         delivered += 1;
-        if stop { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        if stop {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     });
     let stats = read.expect("reading from memory cannot fail");
     assert_eq!(stats.samples, delivered);
     assert_eq!(stats.stopped_early, stop && delivered > 0, "{stats:?}");
     if !stats.stopped_early {
-        assert_eq!(stats.blank + stats.samples + stats.skipped.count, stats.lines, "{stats:?}");
+        assert_eq!(
+            stats.blank + stats.samples + stats.skipped.count,
+            stats.lines,
+            "{stats:?}"
+        );
     }
     assert!(stats.skipped.first.len() <= MAX_SKIP_REASONS);
     for s in &stats.skipped.first {
-        assert!(s.at >= 1 && s.at <= stats.lines, "{s:?} of {} lines", stats.lines);
+        assert!(
+            s.at >= 1 && s.at <= stats.lines,
+            "{s:?} of {} lines",
+            stats.lines
+        );
     }
 });

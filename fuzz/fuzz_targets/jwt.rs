@@ -26,11 +26,7 @@ const SECRET: &[u8] = b"f8Qe2#kLz9!pRt4@wXv7$yNb3%mHc6^JdG5";
 fn verifier() -> &'static (JwtVerifier, tokio::runtime::Runtime) {
     static V: OnceLock<(JwtVerifier, tokio::runtime::Runtime)> = OnceLock::new();
     V.get_or_init(|| {
-        let algorithms = vec![
-            Algorithm::HS256,
-            Algorithm::HS384,
-            Algorithm::HS512,
-        ];
+        let algorithms = vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
         let mut config = JwtConfig::new(KeySource::Secret(SECRET.to_vec()), algorithms);
         config.token_cache_size = 0;
         config.issuer = Some("https://issuer.example".into());
@@ -44,7 +40,11 @@ fn verifier() -> &'static (JwtVerifier, tokio::runtime::Runtime) {
 }
 
 fn sign(header: &[u8], payload: &[u8]) -> String {
-    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET);
     let tag = ring::hmac::sign(&key, input.as_bytes());
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
@@ -72,18 +72,35 @@ fuzz_target!(|data: &[u8]| {
     let first = verify(&token);
     match &first {
         Ok(v) => {
-            let claim = |name: &str| v.claims.get(name).and_then(|c| c.as_str()).map(str::to_owned);
+            let claim = |name: &str| {
+                v.claims
+                    .get(name)
+                    .and_then(|c| c.as_str())
+                    .map(str::to_owned)
+            };
             assert_eq!(v.subject, claim("sub"));
             assert_eq!(v.issuer, claim("iss"));
             assert_eq!(v.issuer.as_deref(), Some("https://issuer.example"));
-            assert!(v.expires_at.is_none_or(|at| at > now - Duration::from_secs(120)));
+            assert!(
+                v.expires_at
+                    .is_none_or(|at| at > now - Duration::from_secs(120))
+            );
             let mut scopes = v.scopes.clone();
             scopes.sort();
             scopes.dedup();
-            assert_eq!(scopes.len(), v.scopes.len(), "duplicate scopes {:?}", v.scopes);
+            assert_eq!(
+                scopes.len(),
+                v.scopes.len(),
+                "duplicate scopes {:?}",
+                v.scopes
+            );
             // One changed signature character must break the signature.
             let at = token.rfind('.').expect("a verified token has three parts") + 1;
-            let first_char = if token[at..].starts_with('A') { "Q" } else { "A" };
+            let first_char = if token[at..].starts_with('A') {
+                "Q"
+            } else {
+                "A"
+            };
             let forged = format!("{}{first_char}{}", &token[..at], &token[at + 1..]);
             assert!(verify(&forged).is_err(), "a changed signature verified");
         }
@@ -93,7 +110,13 @@ fuzz_target!(|data: &[u8]| {
     }
     let again = verify(&token);
     assert_eq!(
-        first.as_ref().map(|v| v.claims.clone()).map_err(ToString::to_string),
-        again.as_ref().map(|v| v.claims.clone()).map_err(ToString::to_string),
+        first
+            .as_ref()
+            .map(|v| v.claims.clone())
+            .map_err(ToString::to_string),
+        again
+            .as_ref()
+            .map(|v| v.claims.clone())
+            .map_err(ToString::to_string),
     );
 });

@@ -22,7 +22,11 @@ const NAMES: [&str; 4] = ["openapi.yaml", "a.yaml", "b.yaml", "c.yaml"];
 /// system can wait for the disk on every run.
 fn scratch() -> PathBuf {
     let shm = PathBuf::from("/dev/shm");
-    if shm.is_dir() { shm } else { std::env::temp_dir() }
+    if shm.is_dir() {
+        shm
+    } else {
+        std::env::temp_dir()
+    }
 }
 
 fn folder() -> &'static PathBuf {
@@ -61,7 +65,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(!diags.is_empty(), "an error without a diagnostic");
             for d in &diags.0 {
                 let shown = d.to_string();
-                assert!(shown.contains(&d.message), "{shown:?} lacks {:?}", d.message);
+                assert!(
+                    shown.contains(&d.message),
+                    "{shown:?} lacks {:?}",
+                    d.message
+                );
             }
             let _ = diags.to_string();
         }

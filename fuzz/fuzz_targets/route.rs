@@ -63,7 +63,9 @@ paths:
 
 fn table() -> &'static OperationTable {
     static TABLE: OnceLock<OperationTable> = OnceLock::new();
-    TABLE.get_or_init(|| OperationTable::new(moat_spec::load_text("routes.yaml", SPEC).expect("the spec loads")))
+    TABLE.get_or_init(|| {
+        OperationTable::new(moat_spec::load_text("routes.yaml", SPEC).expect("the spec loads"))
+    })
 }
 
 /// The request path a match stands for: the template with its parameters
@@ -74,9 +76,15 @@ fn expand(server: &str, template: &str, params: &[(String, String)]) -> String {
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         path.push_str(&rest[..open]);
-        let close = rest[open..].find('}').expect("a loaded template closes its braces") + open;
+        let close = rest[open..]
+            .find('}')
+            .expect("a loaded template closes its braces")
+            + open;
         let name = &rest[open + 1..close];
-        let value = params.iter().find(|(n, _)| n == name).expect("a parameter of the template");
+        let value = params
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("a parameter of the template");
         path.push_str(&value.1);
         rest = &rest[close + 1..];
     }
@@ -96,18 +104,28 @@ fuzz_target!(|data: &[u8]| {
     let table = table();
     let joined = format!("/{}", segments.join("/"));
     match table.find(method, segments) {
-        Match::Found { operation, params, .. } => {
+        Match::Found {
+            operation, params, ..
+        } => {
             assert_eq!(operation.method.as_str(), method);
-            let servers = operation.server_paths.as_ref().unwrap_or(&table.spec().server_paths);
+            let servers = operation
+                .server_paths
+                .as_ref()
+                .unwrap_or(&table.spec().server_paths);
             assert!(
-                servers.iter().any(|s| expand(s, &operation.path_template, &params) == joined),
+                servers
+                    .iter()
+                    .any(|s| expand(s, &operation.path_template, &params) == joined),
                 "{joined:?} matched {} with {params:?}",
                 operation.path_template
             );
         }
         Match::MethodNotAllowed { allowed } => {
             assert!(!allowed.is_empty(), "{joined:?}: no method allowed");
-            assert!(!allowed.iter().any(|m| m.as_str() == method), "{method} allowed and refused");
+            assert!(
+                !allowed.iter().any(|m| m.as_str() == method),
+                "{method} allowed and refused"
+            );
             for m in allowed {
                 assert!(
                     matches!(table.find(m.as_str(), segments), Match::Found { .. }),
@@ -118,7 +136,11 @@ fuzz_target!(|data: &[u8]| {
         }
         Match::NotFound => {
             for m in ["GET", "PATCH", "TRACE"] {
-                assert_eq!(table.find(m, segments), Match::NotFound, "{joined:?} with {m}");
+                assert_eq!(
+                    table.find(m, segments),
+                    Match::NotFound,
+                    "{joined:?} with {m}"
+                );
             }
         }
     }

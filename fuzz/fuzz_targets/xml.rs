@@ -31,7 +31,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(data.len() <= limits.max_bytes);
             assert!(!doc.root().is_empty(), "a document without a root name");
             for (_, value) in doc.values() {
-                assert!(value.len() <= limits.max_text_bytes, "a value over the text limit");
+                assert!(
+                    value.len() <= limits.max_text_bytes,
+                    "a value over the text limit"
+                );
             }
             let mut report = Report::default();
             doc.inspect(inspector(), &mut report);

@@ -1171,7 +1171,10 @@ async fn an_answer_judged_alone_is_what_verify_makes_of_it() {
     mistyped["exp"] = json!("soon");
     let answers = [
         (active(now, 600), Ok(())),
-        (json!({"active": false, "sub": 7}), Err(IntrospectionError::Inactive)),
+        (
+            json!({"active": false, "sub": 7}),
+            Err(IntrospectionError::Inactive),
+        ),
         (active(now, 0), Err(IntrospectionError::Inactive)),
         (not_yet, Err(IntrospectionError::Inactive)),
         (other_audience, Err(IntrospectionError::Inactive)),
