@@ -14,22 +14,13 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 
-/// Memory-backed when the system has it: rewriting a file on a disk file
-/// system can wait for the disk on every run.
-fn scratch() -> PathBuf {
-    let shm = PathBuf::from("/dev/shm");
-    if shm.is_dir() {
-        shm
-    } else {
-        std::env::temp_dir()
-    }
-}
+#[path = "scratch.rs"]
+mod scratch;
 
 fn folder() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = scratch().join(format!("moat-fuzz-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temporary folder");
+        let dir = scratch::folder("config");
         std::fs::write(
             dir.join("openapi.yaml"),
             "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n",

@@ -16,26 +16,14 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use moat_spec::OperationTable;
 
-const NAMES: [&str; 4] = ["openapi.yaml", "a.yaml", "b.yaml", "c.yaml"];
+#[path = "scratch.rs"]
+mod scratch;
 
-/// Memory-backed when the system has it: rewriting a file on a disk file
-/// system can wait for the disk on every run.
-fn scratch() -> PathBuf {
-    let shm = PathBuf::from("/dev/shm");
-    if shm.is_dir() {
-        shm
-    } else {
-        std::env::temp_dir()
-    }
-}
+const NAMES: [&str; 4] = ["openapi.yaml", "a.yaml", "b.yaml", "c.yaml"];
 
 fn folder() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = scratch().join(format!("moat-fuzz-openapi-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temporary folder");
-        dir
-    })
+    DIR.get_or_init(|| scratch::folder("openapi"))
 }
 
 fuzz_target!(|data: &[u8]| {
