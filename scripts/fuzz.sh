@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Fuzzes the parsers of the request view (crates/moat-request) with
-# cargo-fuzz: every target in fuzz/fuzz_targets/ for FUZZ_SECONDS each.
+# Fuzzes moat's parsers with cargo-fuzz: every target in fuzz/fuzz_targets/
+# (the request view, the config and OpenAPI loaders, request matching, JWTs
+# and JWKs, introspection answers, GraphQL and XML bodies, the inspection
+# engine, discovery's HAR and log readers), one after the other.
 #
 # Usage, from anywhere in the repository:
 #   bash scripts/fuzz.sh                          # every target, 10 s each
-#   FUZZ_SECONDS=60 bash scripts/fuzz.sh          # longer
+#   FUZZ_SECONDS=600 bash scripts/fuzz.sh         # 10 minutes each
+#   FUZZ_BUDGET=120 bash scripts/fuzz.sh          # 120 s in all, split evenly
 #   FUZZ_TARGETS="json multipart" bash scripts/fuzz.sh
 #   FUZZ_KEEP=1 bash scripts/fuzz.sh              # merge new inputs into fuzz/corpus
+#
+# Time: FUZZ_SECONDS is the time of each target; without it, FUZZ_BUDGET is
+# the fuzzing time of the whole run, split evenly across the targets run
+# (at least FUZZ_MIN_SECONDS, default 3, each), which keeps a run's length
+# fixed as targets are added (CI uses it: see scripts/test.sh); with
+# neither, each target runs 10 s. Building and starting each target come on
+# top (about a second per target once built).
 #
 # Each target runs over a copy of its kept corpus (fuzz/corpus/<target>) in a
 # temporary folder, so a run does not grow the repository; with FUZZ_KEEP=1
@@ -21,7 +31,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-seconds="${FUZZ_SECONDS:-10}"
+budget="${FUZZ_BUDGET:-}"
+min_seconds="${FUZZ_MIN_SECONDS:-3}"
 keep="${FUZZ_KEEP:-0}"
 toolchain="${FUZZ_TOOLCHAIN:-nightly}"
 
@@ -42,6 +53,25 @@ for t in ${targets}; do
         exit 2
     fi
 done
+
+for n in "${FUZZ_SECONDS-1}" "${budget:-1}" "${min_seconds}"; do
+    if ! [[ "${n}" =~ ^[1-9][0-9]*$ ]]; then
+        echo "fuzz.sh: FUZZ_SECONDS, FUZZ_BUDGET and FUZZ_MIN_SECONDS are whole seconds above 0, not '${n}'" >&2
+        exit 2
+    fi
+done
+count="$(wc -w <<<"${targets}")"
+if [ -n "${FUZZ_SECONDS:-}" ]; then
+    seconds="${FUZZ_SECONDS}"
+elif [ -n "${budget}" ]; then
+    seconds=$(( budget / count ))
+    if [ "${seconds}" -lt "${min_seconds}" ]; then
+        seconds="${min_seconds}"
+    fi
+else
+    seconds=10
+fi
+echo "fuzz.sh: ${count} targets, ${seconds} s each" >&2
 
 # One build for every target; each run below then finds it fresh.
 cargo "+${toolchain}" fuzz build

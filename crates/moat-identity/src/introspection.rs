@@ -332,6 +332,28 @@ impl IntrospectionVerifier {
         }
     }
 
+    /// What [`verify`](Self::verify) concludes at `now` from `body`, an
+    /// answer of the endpoint, without calling it and without the caches:
+    /// the token when the answer makes it active, `Inactive`, or
+    /// `Unavailable` for an answer that is not a valid introspection
+    /// response. The same reading and the same rules as a real call's
+    /// answer (for checking a server's answers, and for fuzzing).
+    pub fn judge_answer(
+        &self,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Arc<IntrospectedToken>, IntrospectionError> {
+        let now = unix_seconds(now);
+        match response::evaluate(body, &self.inner.rules, now) {
+            Ok(Verdict::Active(active)) => {
+                active.check(now, self.inner.leeway.as_secs_f64())?;
+                Ok(active.token)
+            }
+            Ok(Verdict::Inactive) => Err(IntrospectionError::Inactive),
+            Err(_) => Err(IntrospectionError::Unavailable),
+        }
+    }
+
     /// Forgets every cached answer (after tokens were revoked out of band,
     /// for instance).
     pub fn clear_cache(&self) {

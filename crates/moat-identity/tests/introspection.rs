@@ -1151,3 +1151,50 @@ async fn concurrent_requests_on_a_node_make_one_shared_read() {
     assert_eq!(shared.gets.load(Ordering::SeqCst), 1);
     assert_eq!(shared.puts.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn an_answer_judged_alone_is_what_verify_makes_of_it() {
+    init();
+    let now = SystemTime::now();
+    let server = As::start().await;
+    let mut cfg = config(&server);
+    cfg.issuer = Some(ISSUER.into());
+    cfg.audiences = vec![AUDIENCE.into()];
+    cfg.cache_size = 0;
+    let verifier = IntrospectionVerifier::new(cfg).unwrap();
+
+    let mut not_yet = active(now, 600);
+    not_yet["nbf"] = json!(unix(now) + 3600);
+    let mut other_audience = active(now, 600);
+    other_audience["aud"] = json!("https://other.example.com");
+    let mut mistyped = active(now, 600);
+    mistyped["exp"] = json!("soon");
+    let answers = [
+        (active(now, 600), Ok(())),
+        (
+            json!({"active": false, "sub": 7}),
+            Err(IntrospectionError::Inactive),
+        ),
+        (active(now, 0), Err(IntrospectionError::Inactive)),
+        (not_yet, Err(IntrospectionError::Inactive)),
+        (other_audience, Err(IntrospectionError::Inactive)),
+        (mistyped, Err(IntrospectionError::Unavailable)),
+        (json!({"sub": "x"}), Err(IntrospectionError::Unavailable)),
+        (json!([true]), Err(IntrospectionError::Unavailable)),
+    ];
+    for (i, (answer, expected)) in answers.into_iter().enumerate() {
+        let token = format!("token-{i}");
+        server.answer(&token, answer.clone());
+        let called = verifier.verify(&token, now).await;
+        let judged = verifier.judge_answer(answer.to_string().as_bytes(), now);
+        assert_eq!(judged, called, "{answer}");
+        assert_eq!(judged.map(|_| ()), expected, "{answer}");
+    }
+    // A duplicated member is refused rather than read one way or the other.
+    let duplicated = br#"{"active": false, "active": true, "iss": "https://as.example.com"}"#;
+    assert_eq!(
+        verifier.judge_answer(duplicated, now),
+        Err(IntrospectionError::Unavailable)
+    );
+    assert_eq!(server.calls(), 8, "judging an answer calls nothing");
+}
