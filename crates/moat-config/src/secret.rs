@@ -148,13 +148,12 @@ fn resolve(reference: &str, base_dir: &Path) -> Result<String, InterpolationErro
     }
     if let Some(path) = reference.strip_prefix("file:") {
         let full = base_dir.join(path);
-        return match std::fs::read_to_string(&full) {
-            Ok(text) => Ok(text.trim_end_matches(['\n', '\r']).to_string()),
-            Err(e) => Err((
+        return read_secret_file(&full).map_err(|e| {
+            (
                 format!("cannot read secret file `{}`: {e}", full.display()),
                 "relative paths are resolved from the config file's directory",
-            )),
-        };
+            )
+        });
     }
     Err((
         format!("unknown reference `${{{reference}}}`"),
@@ -162,9 +161,43 @@ fn resolve(reference: &str, base_dir: &Path) -> Result<String, InterpolationErro
     ))
 }
 
+/// The most a `${file:…}` reference reads: a secret (a key, a token, a
+/// password, a PEM bundle) is far smaller, and a path such as `/dev/zero`
+/// or a log file named by mistake must not be read into memory forever.
+pub const MAX_SECRET_FILE_BYTES: u64 = 1 << 20;
+
+/// `path`'s text, trailing newlines removed; at most
+/// [`MAX_SECRET_FILE_BYTES`].
+fn read_secret_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_SECRET_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} KiB, too large for a secret",
+            MAX_SECRET_FILE_BYTES / 1024
+        )));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_file_is_read_up_to_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = interpolate("${file:/dev/zero}", dir.path()).unwrap_err();
+        assert!(err.0.contains("too large for a secret"), "{}", err.0);
+        std::fs::write(dir.path().join("bin"), [0xff, 0xfe]).unwrap();
+        let err = interpolate("${file:bin}", dir.path()).unwrap_err();
+        assert!(err.0.contains("not UTF-8"), "{}", err.0);
+    }
 
     #[test]
     fn env_file_and_escape() {
