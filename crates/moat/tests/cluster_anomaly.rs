@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use postgres_server::PostgresServer;
 use redis_server::RedisServer;
-use serde_json::{Value, json};
 use support::*;
 
 const SPEC: &str = r#"
