@@ -73,7 +73,7 @@ impl DiscoveryStore for SqliteStore {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = crate::sqlite_write::WriteTx::begin(self.pool()).await?;
         for row in rows {
             sqlx::query(
                 "INSERT INTO discovered_operations \

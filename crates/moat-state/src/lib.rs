@@ -73,6 +73,7 @@ mod redis_dial;
 mod rejection;
 mod row;
 mod sqlite;
+mod sqlite_write;
 mod store;
 #[cfg(test)]
 pub(crate) mod tests;

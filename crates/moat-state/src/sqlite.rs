@@ -18,6 +18,7 @@ use sqlx::sqlite::{
 
 use crate::record::{KeyRecord, UnixTime};
 use crate::row::ReadRow;
+use crate::sqlite_write::WriteTx;
 use crate::store::{KeyStore, StoreError};
 
 /// The newest schema this build knows. Bump it by appending to
@@ -309,7 +310,7 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 /// Applies the migrations the file lacks, in one `IMMEDIATE` transaction so
 /// two processes opening a new file at once do not both migrate it.
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = WriteTx::begin(pool).await?;
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS moat_schema (
             id      INTEGER PRIMARY KEY CHECK (id = 1),
@@ -329,7 +330,7 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
         });
     }
     if found == SCHEMA_VERSION {
-        return Ok(());
+        return tx.commit().await;
     }
     for migration in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
         sqlx::raw_sql(*migration).execute(&mut *tx).await?;
@@ -479,7 +480,7 @@ impl KeyStore for SqliteStore {
         old_deadline: UnixTime,
         new: &KeyRecord,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let done = sqlx::query(
             "UPDATE api_keys SET expires_at = MIN(COALESCE(expires_at, ?2), ?2) \
              WHERE key_id = ?1 AND revoked_at IS NULL",
@@ -489,7 +490,8 @@ impl KeyStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            // Dropping the transaction rolls it back.
+            // Nothing was written.
+            tx.commit().await?;
             return Ok(false);
         }
         insert_in(&mut *tx, new).await?;
@@ -501,7 +503,7 @@ impl KeyStore for SqliteStore {
         if uses.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         for (key_id, at) in uses {
             sqlx::query(
                 "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, ?2), ?2) \
@@ -512,8 +514,7 @@ impl KeyStore for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 }
 
@@ -604,7 +605,7 @@ impl crate::limits::QuotaStore for SqliteStore {
         // One IMMEDIATE transaction: read every counter, decide, write only
         // if all allow. Other gateways and the CLI wait on the lock briefly.
         let now = crate::limits::unix_nanos();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let mut outcomes = Vec::with_capacity(checks.len());
         for c in checks {
             let row: Option<(i64, i64, i64)> = sqlx::query_as(

@@ -525,6 +525,20 @@ fn limit_file_size(pid: u32, limit: &str) {
     assert!(ok, "prlimit --fsize={limit} failed");
 }
 
+/// `moat serve` on the config in `dir`, in a process whose file-size limit
+/// [`limit_file_size`] can lower: a write past the limit then fails with
+/// `EFBIG` instead of killing the process with `SIGXFSZ`, as a full disk
+/// fails with `ENOSPC`.
+fn serve_with_file_size_limit(dir: &std::path::Path) -> Moat {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.env("MOAT_LOG", "info,moat_gateway::events=debug");
+    cmd.arg("-c")
+        .arg("trap '' XFSZ; exec \"$0\" serve --config \"$1\"")
+        .arg(MOAT)
+        .arg(dir.join("moat.yaml"));
+    Moat::spawn_command(cmd)
+}
+
 #[tokio::test]
 async fn a_full_state_file_holds_security_events_and_writes_them_when_space_returns() {
     let up = upstream(None).await;
@@ -535,15 +549,7 @@ async fn a_full_state_file_holds_security_events_and_writes_them_when_space_retu
         config(&up.url(), "")
     );
     write(dir.path(), "moat.yaml", &cfg);
-    // A write past the limit fails with EFBIG instead of killing the
-    // process with SIGXFSZ, as a full disk fails with ENOSPC.
-    let mut cmd = std::process::Command::new("sh");
-    cmd.env("MOAT_LOG", "info,moat_gateway::events=debug");
-    cmd.arg("-c")
-        .arg("trap '' XFSZ; exec \"$0\" serve --config \"$1\"")
-        .arg(MOAT)
-        .arg(dir.path().join("moat.yaml"));
-    let moat = Moat::spawn_command(cmd);
+    let moat = serve_with_file_size_limit(dir.path());
     let c = client();
     assert_eq!(get_status(&c, moat.url("/items")).await, 200);
     let before = stored_events(dir.path()).len();
@@ -591,6 +597,149 @@ async fn a_full_state_file_holds_security_events_and_writes_them_when_space_retu
             "{shadow} of {REFUSED} events stored: {}",
             moat.stderr()
         );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!moat.stderr().contains("panicked"), "{}", moat.stderr());
+}
+
+/// Quotas count in the state file. While it cannot be written, a quota
+/// decides by its fail mode; once space returns, every decision counts
+/// again. (A commit that failed used to leave its pooled SQLite connection
+/// inside the transaction, and every later quota decision made on that
+/// connection failed, for as long as the process ran.)
+#[tokio::test]
+async fn a_full_state_file_fails_quotas_by_their_mode_and_they_count_again_when_space_returns() {
+    const LIMIT: usize = 12;
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SPEC);
+    let quota = format!(
+        "    quotas:\n      - {{name: per-hour, key: client_ip, limit: {LIMIT}, per: 1h, fail: closed}}\n"
+    );
+    write(dir.path(), "moat.yaml", &config(&up.url(), &quota));
+    let moat = serve_with_file_size_limit(dir.path());
+    let c = client();
+    let counted_before = 2;
+    for _ in 0..counted_before {
+        assert_eq!(get_status(&c, moat.url("/ok")).await, 200);
+    }
+
+    // The state file cannot grow: decisions fail closed, as configured,
+    // on every pooled connection (the requests go at once).
+    limit_file_size(moat.pid(), "4096");
+    let during: Vec<_> = (0..8)
+        .map(|_| {
+            let r = c.get(moat.url("/ok")).send();
+            tokio::spawn(async move { problem(r.await.unwrap()).await })
+        })
+        .collect();
+    for r in during {
+        let (status, kind) = r.await.unwrap();
+        assert_eq!(
+            (status, kind.as_str()),
+            (503, "urn:moat:problem:rate-limit-unavailable"),
+            "{}",
+            moat.stderr()
+        );
+    }
+
+    // Space returns: the failed decisions took nothing, and the quota
+    // counts every request again, to its limit.
+    limit_file_size(moat.pid(), "unlimited");
+    for n in counted_before..LIMIT {
+        let (status, kind) = problem(c.get(moat.url("/ok")).send().await.unwrap()).await;
+        assert_eq!(
+            status,
+            200,
+            "request {} of {LIMIT}: {kind}; {}",
+            n + 1,
+            moat.stderr()
+        );
+    }
+    let (status, kind) = problem(c.get(moat.url("/ok")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (429, "urn:moat:problem:quota-exceeded")
+    );
+    assert!(!moat.stderr().contains("panicked"), "{}", moat.stderr());
+}
+
+/// Another process holds the state file's write lock for longer than
+/// moat waits for it (5 s): a long write by a backup or maintenance tool.
+/// Reads go on (WAL); a quota decision waits for the lock up to 5 s, then
+/// follows its fail mode; creating a key fails with a clear error; security
+/// events are held. Once the lock is released, everything writes again.
+#[tokio::test]
+async fn a_state_file_locked_by_another_process_times_out_by_fail_mode_and_recovers() {
+    use sqlx::{ConnectOptions, Connection};
+
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SPEC);
+    let quota = "    quotas:\n      - {name: per-hour, key: client_ip, limit: 100, per: 1h, operations: [ok], fail: closed}\n";
+    let cfg = format!(
+        "{}consumers:\n  - id: alice\nkeys:\n  pepper: a-pepper-for-the-lock-test-0123456789abcdef\n",
+        config(&up.url(), quota)
+    );
+    write(dir.path(), "moat.yaml", &cfg);
+    let moat = Moat::start(dir.path());
+    let c = client();
+    assert_eq!(get_status(&c, moat.url("/ok")).await, 200);
+
+    let mut other = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join("moat.db"))
+        .connect()
+        .await
+        .unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+
+    // Reads are not blocked: an operation without a quota is answered.
+    let started = Instant::now();
+    assert_eq!(get_status(&c, moat.url("/download")).await, 200);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The quota's decision waits for the lock, then fails closed.
+    let started = Instant::now();
+    let (status, kind) = problem(c.get(moat.url("/ok")).send().await.unwrap()).await;
+    let waited = started.elapsed();
+    assert_eq!(
+        (status, kind.as_str()),
+        (503, "urn:moat:problem:rate-limit-unavailable")
+    );
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(9),
+        "answered after {waited:?}"
+    );
+    // Creating a key fails with an answer, not a hang.
+    let r = client()
+        .post(format!("http://{}/admin/keys", moat.admin.unwrap()))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"consumer": "alice"}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    // A refusal's security event waits for the file.
+    assert_eq!(get_status(&c, moat.url("/not-documented")).await, 404);
+
+    sqlx::raw_sql("COMMIT").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
+
+    // Released: the quota counts, keys are created, the event is written.
+    let started = Instant::now();
+    assert_eq!(get_status(&c, moat.url("/ok")).await, 200);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    admin_create_key(&moat, "alice").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !stored_events(dir.path())
+        .iter()
+        .any(|e| e.to_string().contains("shadow-endpoint"))
+    {
+        assert!(Instant::now() < deadline, "{}", moat.stderr());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!moat.stderr().contains("panicked"), "{}", moat.stderr());

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::row::ReadRow;
 use crate::sqlite::SqliteStore;
+use crate::sqlite_write::WriteTx;
 use crate::store::StoreError;
 
 /// The columns of a [`StoredEvent`], in the order [`from_row`] reads them.
@@ -197,19 +198,6 @@ pub(crate) fn for_verify(row: &impl ReadRow) -> Result<StoredEvent, StoreError> 
 /// The size an event counts for in the byte budget: its JSON.
 pub(crate) fn json_size(event: &Event) -> i64 {
     serde_json::to_vec(event).map_or(0, |v| i64::try_from(v.len()).unwrap_or(i64::MAX))
-}
-
-/// Appends `events` in one transaction on `conn`; the new head.
-async fn append_on(conn: &mut SqliteConnection, events: &[Event]) -> Result<i64, StoreError> {
-    let mut tx = sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?;
-    let state = chain_state(&mut tx).await?;
-    if events.is_empty() {
-        return Ok(state.head_seq);
-    }
-    let state = append_in(&mut tx, state, events).await?;
-    save_state(&mut tx, &state).await?;
-    tx.commit().await?;
-    Ok(state.head_seq)
 }
 
 /// Appends `events` after the head inside the caller's transaction; the
@@ -410,16 +398,18 @@ async fn prune_boundary(
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn append(&self, events: &[Event]) -> Result<i64, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        let appended = append_on(&mut conn, events).await;
-        if appended.is_err() {
-            // A write that failed (a full disk: SQLITE_IOERR, SQLITE_FULL)
-            // can leave the connection inside its transaction, and every
-            // later `BEGIN` on it fails: the held events would never be
-            // written. A fresh connection takes the next attempt.
-            conn.close_on_drop();
+        // A failed write closes its connection (`WriteTx`), so the held
+        // events are written on a fresh one once the file can grow again.
+        let mut tx = WriteTx::begin(self.pool()).await?;
+        let state = chain_state(&mut tx).await?;
+        if events.is_empty() {
+            tx.commit().await?;
+            return Ok(state.head_seq);
         }
-        appended
+        let state = append_in(&mut tx, state, events).await?;
+        save_state(&mut tx, &state).await?;
+        tx.commit().await?;
+        Ok(state.head_seq)
     }
 
     async fn get(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
@@ -459,9 +449,10 @@ impl EventStore for SqliteStore {
     }
 
     async fn prune(&self, retention: Retention, now: UnixMillis) -> Result<u64, StoreError> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = WriteTx::begin(self.pool()).await?;
         let mut state = chain_state(&mut tx).await?;
         let Some(boundary) = prune_boundary(&mut tx, retention, now, &state).await? else {
+            tx.commit().await?;
             return Ok(0);
         };
         let last: Option<String> =
@@ -470,6 +461,7 @@ impl EventStore for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some(last) = last else {
+            tx.commit().await?;
             return Ok(0);
         };
         let (removed, bytes): (i64, Option<i64>) =
