@@ -426,6 +426,69 @@ async fn postgres_killed_and_restarted_under_traffic() {
     }
 }
 
+/// A frozen PostgreSQL (SIGSTOP: connections stay open, nothing answers)
+/// costs no request more than the store's `timeout` (1 s here): cached
+/// keys keep verifying, creating a key is `503` within the timeout,
+/// `/readyz` names the state store, refusals' events are held; once it
+/// thaws, everything is written and created again.
+#[tokio::test]
+async fn a_frozen_postgres_costs_no_request_more_than_its_timeout() {
+    let cl = cluster().await;
+    let node = &cl.nodes[0];
+    let (key, _) = create_key(node, "alice").await;
+    assert_eq!(call(node, &key, "/items").await, 200);
+
+    cl.pg.signal("STOP");
+    let frozen = Instant::now();
+    let mut slowest = Duration::ZERO;
+    // Past the key cache's revalidation (1 s), so records are re-read
+    // from the frozen store and served stale when that times out.
+    while frozen.elapsed() < Duration::from_secs(3) {
+        let started = Instant::now();
+        assert_eq!(call(node, &key, "/items").await, 200);
+        slowest = slowest.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        slowest < Duration::from_millis(1500),
+        "a request took {slowest:?}"
+    );
+    let started = Instant::now();
+    let (status, body) = admin_post(node, "/admin/keys", json!({"consumer": "alice"})).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    until_ready_says(node, "the state store").await;
+    for _ in 0..5 {
+        let status = client()
+            .get(node.url("/not-documented"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404);
+    }
+
+    cl.pg.signal("CONT");
+    until_ready_says(node, "ready\n").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while stored_events(node, "/not-documented").await.len() < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "held events not written: {}",
+            node.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, made) = admin_post(node, "/admin/keys", json!({"consumer": "alice"})).await;
+    assert_eq!(status, 201, "{made}");
+    assert!(!node.stderr().contains("panicked"), "{}", node.stderr());
+}
+
 #[tokio::test]
 async fn with_manual_migrations_a_node_waits_for_moat_db_migrate() {
     let pg = PostgresServer::start();

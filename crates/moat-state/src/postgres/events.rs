@@ -207,82 +207,94 @@ fn count(n: i64) -> u64 {
 #[async_trait]
 impl EventStore for PostgresStore {
     async fn append(&self, events: &[Event]) -> Result<i64, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let state = lock_chain(&mut tx).await?;
-        if events.is_empty() {
-            return Ok(state.head_seq);
-        }
-        let state = append_in(&mut tx, state, events).await?;
-        save_state(&mut tx, &state).await?;
-        tx.commit().await?;
-        Ok(state.head_seq)
+        self.bounded(async {
+            let mut tx = self.pool().begin().await?;
+            let state = lock_chain(&mut tx).await?;
+            if events.is_empty() {
+                return Ok(state.head_seq);
+            }
+            let state = append_in(&mut tx, state, events).await?;
+            save_state(&mut tx, &state).await?;
+            tx.commit().await?;
+            Ok(state.head_seq)
+        })
+        .await
     }
 
     async fn get(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            event_columns!(),
-            " FROM security_events WHERE id = $1 ORDER BY seq LIMIT 1"
-        ))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+        self.bounded(async {
+            sqlx::query(concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM security_events WHERE id = $1 ORDER BY seq LIMIT 1"
+            ))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+        })
+        .await
     }
 
     async fn query(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
-        let limit = match query.limit {
-            0 => DEFAULT_PAGE,
-            n => n.min(MAX_PAGE),
-        };
-        let mut sql = select::<Postgres>(query, limit);
-        let events = sql
-            .build()
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let full = events.len() == usize::try_from(limit).unwrap_or(usize::MAX);
-        let next = if full {
-            events.last().map(|e| e.seq)
-        } else {
-            None
-        };
-        Ok(EventPage { events, next })
+        self.bounded(async {
+            let limit = match query.limit {
+                0 => DEFAULT_PAGE,
+                n => n.min(MAX_PAGE),
+            };
+            let mut sql = select::<Postgres>(query, limit);
+            let events = sql
+                .build()
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            let full = events.len() == usize::try_from(limit).unwrap_or(usize::MAX);
+            let next = if full {
+                events.last().map(|e| e.seq)
+            } else {
+                None
+            };
+            Ok(EventPage { events, next })
+        })
+        .await
     }
 
     async fn prune(&self, retention: Retention, now: UnixMillis) -> Result<u64, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let mut state = lock_chain(&mut tx).await?;
-        let Some(boundary) = prune_boundary(&mut tx, retention, now, &state).await? else {
-            return Ok(0);
-        };
-        let last: Option<String> =
-            sqlx::query_scalar("SELECT hash FROM security_events WHERE seq = $1")
-                .bind(boundary)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(last) = last else {
-            return Ok(0);
-        };
-        let (removed, bytes): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), SUM(size)::BIGINT FROM security_events WHERE seq <= $1",
-        )
-        .bind(boundary)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM security_events WHERE seq <= $1")
+        self.bounded(async {
+            let mut tx = self.pool().begin().await?;
+            let mut state = lock_chain(&mut tx).await?;
+            let Some(boundary) = prune_boundary(&mut tx, retention, now, &state).await? else {
+                return Ok(0);
+            };
+            let last: Option<String> =
+                sqlx::query_scalar("SELECT hash FROM security_events WHERE seq = $1")
+                    .bind(boundary)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(last) = last else {
+                return Ok(0);
+            };
+            let (removed, bytes): (i64, Option<i64>) = sqlx::query_as(
+                "SELECT COUNT(*), SUM(size)::BIGINT FROM security_events WHERE seq <= $1",
+            )
             .bind(boundary)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
-        state.anchor = last;
-        state.total_bytes = state.total_bytes.saturating_sub(bytes.unwrap_or(0)).max(0);
-        save_state(&mut tx, &state).await?;
-        tx.commit().await?;
-        Ok(count(removed))
+            sqlx::query("DELETE FROM security_events WHERE seq <= $1")
+                .bind(boundary)
+                .execute(&mut *tx)
+                .await?;
+            state.anchor = last;
+            state.total_bytes = state.total_bytes.saturating_sub(bytes.unwrap_or(0)).max(0);
+            save_state(&mut tx, &state).await?;
+            tx.commit().await?;
+            Ok(count(removed))
+        })
+        .await
     }
 
     async fn summary(
@@ -291,74 +303,77 @@ impl EventStore for PostgresStore {
         bucket_ms: i64,
         top: u32,
     ) -> Result<EventSummary, StoreError> {
-        let bucket_ms = bucket_ms.max(1);
-        let pool = self.pool();
-        let denials = sqlx::query_as::<_, (i64, String, i64)>(
-            "SELECT (time / $2) * $2 AS start, kind, SUM(1 + COALESCE(repeats, 0))::BIGINT
-             FROM security_events
-             WHERE time >= $1 AND action = 'denied'
-             GROUP BY start, kind ORDER BY start, kind",
-        )
-        .bind(since)
-        .bind(bucket_ms)
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(|(start, kind, n)| KindCount {
-            start,
-            kind,
-            count: count(n),
-        })
-        .collect();
-        let top_operations = sqlx::query_as::<_, (String, String, i64)>(
-            "SELECT api, operation, SUM(1 + COALESCE(repeats, 0))::BIGINT AS n
-             FROM security_events
-             WHERE time >= $1 AND operation IS NOT NULL AND api IS NOT NULL
-               AND action IN ('denied', 'monitored', 'banned')
-             GROUP BY api, operation ORDER BY n DESC, api, operation LIMIT $2",
-        )
-        .bind(since)
-        .bind(i64::from(top))
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(|(api, operation, n)| OperationCount {
-            api,
-            operation,
-            events: count(n),
-        })
-        .collect();
-        let names = |sql: &'static str| async move {
-            let rows = sqlx::query_as::<_, (String, i64)>(sql)
-                .bind(since)
-                .bind(i64::from(top))
-                .fetch_all(pool)
-                .await?;
-            Ok::<_, StoreError>(
-                rows.into_iter()
-                    .map(|(name, n)| NameCount {
-                        name,
-                        events: count(n),
-                    })
-                    .collect::<Vec<_>>(),
+        self.bounded(async {
+            let bucket_ms = bucket_ms.max(1);
+            let pool = self.pool();
+            let denials = sqlx::query_as::<_, (i64, String, i64)>(
+                "SELECT (time / $2) * $2 AS start, kind, SUM(1 + COALESCE(repeats, 0))::BIGINT
+                 FROM security_events
+                 WHERE time >= $1 AND action = 'denied'
+                 GROUP BY start, kind ORDER BY start, kind",
             )
-        };
-        let top_clients = names(top_names!("client")).await?;
-        let top_consumers = names(top_names!("consumer")).await?;
-        let events: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(SUM(1 + COALESCE(repeats, 0)), 0)::BIGINT FROM security_events
-             WHERE time >= $1",
-        )
-        .bind(since)
-        .fetch_one(pool)
-        .await?;
-        Ok(EventSummary {
-            denials,
-            top_operations,
-            top_clients,
-            top_consumers,
-            events: count(events),
+            .bind(since)
+            .bind(bucket_ms)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|(start, kind, n)| KindCount {
+                start,
+                kind,
+                count: count(n),
+            })
+            .collect();
+            let top_operations = sqlx::query_as::<_, (String, String, i64)>(
+                "SELECT api, operation, SUM(1 + COALESCE(repeats, 0))::BIGINT AS n
+                 FROM security_events
+                 WHERE time >= $1 AND operation IS NOT NULL AND api IS NOT NULL
+                   AND action IN ('denied', 'monitored', 'banned')
+                 GROUP BY api, operation ORDER BY n DESC, api, operation LIMIT $2",
+            )
+            .bind(since)
+            .bind(i64::from(top))
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|(api, operation, n)| OperationCount {
+                api,
+                operation,
+                events: count(n),
+            })
+            .collect();
+            let names = |sql: &'static str| async move {
+                let rows = sqlx::query_as::<_, (String, i64)>(sql)
+                    .bind(since)
+                    .bind(i64::from(top))
+                    .fetch_all(pool)
+                    .await?;
+                Ok::<_, StoreError>(
+                    rows.into_iter()
+                        .map(|(name, n)| NameCount {
+                            name,
+                            events: count(n),
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            };
+            let top_clients = names(top_names!("client")).await?;
+            let top_consumers = names(top_names!("consumer")).await?;
+            let events: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(SUM(1 + COALESCE(repeats, 0)), 0)::BIGINT FROM security_events
+                 WHERE time >= $1",
+            )
+            .bind(since)
+            .fetch_one(pool)
+            .await?;
+            Ok(EventSummary {
+                denials,
+                top_operations,
+                top_clients,
+                top_consumers,
+                events: count(events),
+            })
         })
+        .await
     }
 
     async fn verify(&self) -> Result<ChainReport, StoreError> {

@@ -48,47 +48,57 @@ where
 #[async_trait]
 impl KeyStore for PostgresStore {
     async fn insert(&self, record: &KeyRecord) -> Result<(), StoreError> {
-        insert_in(self.pool(), record).await
+        self.bounded(async { insert_in(self.pool(), record).await })
+            .await
     }
 
     async fn get(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM api_keys WHERE key_id = $1"
-        ))
-        .bind(key_id)
-        .fetch_optional(self.pool())
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+        self.bounded(async {
+            sqlx::query(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM api_keys WHERE key_id = $1"
+            ))
+            .bind(key_id)
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+        })
+        .await
     }
 
     async fn list(&self, consumer_id: Option<&str>) -> Result<Vec<KeyRecord>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM api_keys WHERE $1::text IS NULL OR consumer_id = $1 \
-             ORDER BY created_at, key_id"
-        ))
-        .bind(consumer_id)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+        self.bounded(async {
+            sqlx::query(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM api_keys WHERE $1::text IS NULL OR consumer_id = $1 \
+                 ORDER BY created_at, key_id"
+            ))
+            .bind(consumer_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+        })
+        .await
     }
 
     async fn revoke(&self, key_id: &str, at: UnixTime) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE key_id = $1",
-        )
-        .bind(key_id)
-        .bind(at)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() > 0)
+        self.bounded(async {
+            let done = sqlx::query(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE key_id = $1",
+            )
+            .bind(key_id)
+            .bind(at)
+            .execute(self.pool())
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+        .await
     }
 
     async fn set_expiry(
@@ -96,12 +106,15 @@ impl KeyStore for PostgresStore {
         key_id: &str,
         expires_at: Option<UnixTime>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE api_keys SET expires_at = $2 WHERE key_id = $1")
-            .bind(key_id)
-            .bind(expires_at)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected() > 0)
+        self.bounded(async {
+            let done = sqlx::query("UPDATE api_keys SET expires_at = $2 WHERE key_id = $1")
+                .bind(key_id)
+                .bind(expires_at)
+                .execute(self.pool())
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+        .await
     }
 
     async fn rotate(
@@ -110,49 +123,55 @@ impl KeyStore for PostgresStore {
         old_deadline: UnixTime,
         new: &KeyRecord,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        // The row lock this takes keeps a concurrent revocation from
-        // slipping in between the check and the insert.
-        let done = sqlx::query(
-            "UPDATE api_keys SET expires_at = LEAST(COALESCE(expires_at, $2), $2) \
-             WHERE key_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(old_key_id)
-        .bind(old_deadline)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_in(&mut *tx, new).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.bounded(async {
+            let mut tx = self.pool().begin().await?;
+            // The row lock this takes keeps a concurrent revocation from
+            // slipping in between the check and the insert.
+            let done = sqlx::query(
+                "UPDATE api_keys SET expires_at = LEAST(COALESCE(expires_at, $2), $2) \
+                 WHERE key_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(old_key_id)
+            .bind(old_deadline)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            insert_in(&mut *tx, new).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn record_last_used(&self, uses: &[(String, UnixTime)]) -> Result<(), StoreError> {
-        if uses.is_empty() {
-            return Ok(());
-        }
-        let (ids, times): (Vec<&str>, Vec<UnixTime>) =
-            uses.iter().map(|(id, at)| (id.as_str(), *at)).unzip();
-        // One statement: the latest time per key, rows locked in key order
-        // (so two nodes flushing overlapping batches cannot deadlock),
-        // never moving a time backwards.
-        sqlx::query(
-            "WITH latest AS (
-                SELECT id, MAX(at) AS at FROM UNNEST($1::text[], $2::bigint[]) AS u(id, at)
-                GROUP BY id
-             ), locked AS (
-                SELECT k.key_id, l.at FROM api_keys k JOIN latest l ON l.id = k.key_id
-                ORDER BY k.key_id FOR UPDATE OF k
-             )
-             UPDATE api_keys SET last_used_at = GREATEST(COALESCE(last_used_at, locked.at), locked.at)
-             FROM locked WHERE api_keys.key_id = locked.key_id",
-        )
-        .bind(ids)
-        .bind(times)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        self.bounded(async {
+            if uses.is_empty() {
+                return Ok(());
+            }
+            let (ids, times): (Vec<&str>, Vec<UnixTime>) =
+                uses.iter().map(|(id, at)| (id.as_str(), *at)).unzip();
+            // One statement: the latest time per key, rows locked in key order
+            // (so two nodes flushing overlapping batches cannot deadlock),
+            // never moving a time backwards.
+            sqlx::query(
+                "WITH latest AS (
+                    SELECT id, MAX(at) AS at FROM UNNEST($1::text[], $2::bigint[]) AS u(id, at)
+                    GROUP BY id
+                 ), locked AS (
+                    SELECT k.key_id, l.at FROM api_keys k JOIN latest l ON l.id = k.key_id
+                    ORDER BY k.key_id FOR UPDATE OF k
+                 )
+                 UPDATE api_keys SET last_used_at = GREATEST(COALESCE(last_used_at, locked.at), locked.at)
+                 FROM locked WHERE api_keys.key_id = locked.key_id",
+            )
+            .bind(ids)
+            .bind(times)
+            .execute(self.pool())
+            .await?;
+            Ok(())
+        })
+        .await
     }
 }

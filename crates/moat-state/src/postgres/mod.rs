@@ -12,6 +12,14 @@
 //! doubled a key lookup), so after the server restarts, each idle
 //! connection fails one query before it is replaced; callers already
 //! handle `Unavailable` (the key cache serves stale entries meanwhile).
+//!
+//! Every operation is bounded by the configured `timeout` on this side
+//! too ([`PostgresStore::bounded`]): the server's `statement_timeout` only
+//! stops a server that still runs, and a hung one (a frozen host, a
+//! stopped process) keeps its connections open while answering nothing.
+//! The one exception is [`crate::events::EventStore::verify`], a scan of
+//! the whole chain for `moat audit verify`, whose statements each have
+//! the server's bound.
 
 mod admin_tokens;
 mod bans;
@@ -77,6 +85,8 @@ impl fmt::Debug for PostgresOptions {
 pub struct PostgresStore {
     pool: PgPool,
     name: String,
+    /// The bound of every operation ([`Self::bounded`]).
+    timeout: Duration,
 }
 
 /// `PostgreSQL host:port/database`, for messages: never the password.
@@ -137,7 +147,30 @@ impl PostgresStore {
                 target: name.clone(),
                 source,
             })?;
-        Ok(Self { pool, name })
+        Ok(Self {
+            pool,
+            name,
+            timeout: options.timeout,
+        })
+    }
+
+    /// Runs one store operation, failing it as
+    /// [`StoreError::Unavailable`] when it has not finished within the
+    /// store's timeout. The pool checks a connection dropped mid-query
+    /// before anyone uses it again; a transaction dropped unfinished is
+    /// rolled back.
+    pub(crate) async fn bounded<T>(
+        &self,
+        op: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, op)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(format!(
+                    "{} did not answer within {:?}",
+                    self.name, self.timeout
+                )))
+            })
     }
 
     /// `PostgreSQL host:port/database`, for messages.
@@ -145,10 +178,13 @@ impl PostgresStore {
         &self.name
     }
 
-    /// One round trip: the server answers.
+    /// One round trip: the server answers, within the timeout.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.bounded(async {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Brings the schema up to date; `(from, to)` versions. Several nodes
@@ -184,6 +220,7 @@ impl PostgresStore {
         Self {
             pool,
             name: self.name.clone(),
+            timeout: self.timeout,
         }
     }
 

@@ -19,61 +19,70 @@ impl OwnershipStore for PostgresStore {
         consumer: &str,
         at: UnixTime,
     ) -> Result<Recorded, StoreError> {
-        for _ in 0..ATTEMPTS {
-            // One statement: insert unless owned, and the owner as of the
-            // statement's start. Both empty means another node's record
-            // landed (or went) meanwhile: ask again.
-            let (inserted, owner): (bool, Option<String>) = sqlx::query_as(
-                "WITH ins AS (
-                    INSERT INTO object_owners (api, kind, object_id, consumer_id, created_at)
-                    VALUES ($1, $2, $3, $4, $5)
-                    ON CONFLICT (api, kind, object_id) DO NOTHING
-                    RETURNING 1
-                 )
-                 SELECT EXISTS (SELECT 1 FROM ins),
-                        (SELECT consumer_id FROM object_owners
-                         WHERE api = $1 AND kind = $2 AND object_id = $3)",
+        self.bounded(async {
+            for _ in 0..ATTEMPTS {
+                // One statement: insert unless owned, and the owner as of the
+                // statement's start. Both empty means another node's record
+                // landed (or went) meanwhile: ask again.
+                let (inserted, owner): (bool, Option<String>) = sqlx::query_as(
+                    "WITH ins AS (
+                        INSERT INTO object_owners (api, kind, object_id, consumer_id, created_at)
+                        VALUES ($1, $2, $3, $4, $5)
+                        ON CONFLICT (api, kind, object_id) DO NOTHING
+                        RETURNING 1
+                     )
+                     SELECT EXISTS (SELECT 1 FROM ins),
+                            (SELECT consumer_id FROM object_owners
+                             WHERE api = $1 AND kind = $2 AND object_id = $3)",
+                )
+                .bind(&object.api)
+                .bind(&object.kind)
+                .bind(&object.id)
+                .bind(consumer)
+                .bind(at)
+                .fetch_one(self.pool())
+                .await?;
+                match (inserted, owner) {
+                    (true, _) => return Ok(Recorded::New),
+                    (false, Some(owner)) if owner == consumer => return Ok(Recorded::Unchanged),
+                    (false, Some(owner)) => return Ok(Recorded::Conflict { owner }),
+                    (false, None) => {}
+                }
+            }
+            Err(StoreError::Unavailable(
+                "the owner of an object kept changing while it was recorded".into(),
+            ))
+        })
+        .await
+    }
+
+    async fn owner(&self, object: &ObjectKey) -> Result<Option<String>, StoreError> {
+        self.bounded(async {
+            Ok(sqlx::query_scalar(
+                "SELECT consumer_id FROM object_owners WHERE api = $1 AND kind = $2 AND object_id = $3",
             )
             .bind(&object.api)
             .bind(&object.kind)
             .bind(&object.id)
-            .bind(consumer)
-            .bind(at)
-            .fetch_one(self.pool())
-            .await?;
-            match (inserted, owner) {
-                (true, _) => return Ok(Recorded::New),
-                (false, Some(owner)) if owner == consumer => return Ok(Recorded::Unchanged),
-                (false, Some(owner)) => return Ok(Recorded::Conflict { owner }),
-                (false, None) => {}
-            }
-        }
-        Err(StoreError::Unavailable(
-            "the owner of an object kept changing while it was recorded".into(),
-        ))
-    }
-
-    async fn owner(&self, object: &ObjectKey) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT consumer_id FROM object_owners WHERE api = $1 AND kind = $2 AND object_id = $3",
-        )
-        .bind(&object.api)
-        .bind(&object.kind)
-        .bind(&object.id)
-        .fetch_optional(self.pool())
-        .await?)
+            .fetch_optional(self.pool())
+            .await?)
+        })
+        .await
     }
 
     async fn forget(&self, object: &ObjectKey) -> Result<bool, StoreError> {
-        let removed = sqlx::query(
-            "DELETE FROM object_owners WHERE api = $1 AND kind = $2 AND object_id = $3",
-        )
-        .bind(&object.api)
-        .bind(&object.kind)
-        .bind(&object.id)
-        .execute(self.pool())
-        .await?
-        .rows_affected();
-        Ok(removed > 0)
+        self.bounded(async {
+            let removed = sqlx::query(
+                "DELETE FROM object_owners WHERE api = $1 AND kind = $2 AND object_id = $3",
+            )
+            .bind(&object.api)
+            .bind(&object.kind)
+            .bind(&object.id)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+            Ok(removed > 0)
+        })
+        .await
     }
 }

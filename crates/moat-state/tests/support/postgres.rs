@@ -285,6 +285,22 @@ impl PostgresServer {
         self.port
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the postmaster and every
+    /// backend, as kill(1) would: `STOP` freezes the server with its
+    /// connections open, as a hung host does.
+    #[allow(dead_code)]
+    pub fn signal(&self, signal: &str) {
+        let pid = self.postmaster_pid().expect("the server is running");
+        let mut all = vec![pid];
+        all.extend(children(pid));
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .args(all.iter().map(u32::to_string))
+            .status()
+            .expect("run kill(1)");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     /// Kills the server with SIGKILL, its postmaster and every backend
     /// (a backend outlives its postmaster until it notices, and would
     /// still answer its client), and waits until they are gone.
