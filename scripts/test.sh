@@ -43,6 +43,11 @@ if [ ! -d "$specs" ]; then
   exit 1
 fi
 
+# Supply chain, offline: no crate deny.toml bans (a second TLS stack or
+# crypto provider) in the dependency graph, every package from crates.io.
+# The full cargo-deny check is `bash scripts/supply-chain.sh`.
+bash scripts/supply-chain.sh --quick
+
 # Every fuzz target, briefly: 60 s of fuzzing in all, split across the
 # targets (cargo-fuzz on the nightly toolchain; longer runs:
 # FUZZ_SECONDS=600 bash scripts/fuzz.sh).
