@@ -10,6 +10,7 @@
 #   FUZZ_BUDGET=120 bash scripts/fuzz.sh          # 120 s in all, split evenly
 #   FUZZ_TARGETS="json multipart" bash scripts/fuzz.sh
 #   FUZZ_KEEP=1 bash scripts/fuzz.sh              # merge new inputs into fuzz/corpus
+#   FUZZ_FLAGS="--dev -s none" bash scripts/fuzz.sh   # cargo fuzz build/run options
 #
 # Time: FUZZ_SECONDS is the time of each target; without it, FUZZ_BUDGET is
 # the fuzzing time of the whole run, split evenly across the targets run
@@ -17,6 +18,14 @@
 # fixed as targets are added (CI uses it: see scripts/test.sh); with
 # neither, each target runs 10 s. Building and starting each target come on
 # top (about a second per target once built).
+#
+# FUZZ_FLAGS are passed to `cargo fuzz build` and `cargo fuzz run`. The
+# default is cargo-fuzz's: optimised, with debug assertions and
+# AddressSanitizer, for long runs. The test command's short run uses
+# "--dev -s none": unoptimised (overflow checks on) and without the
+# sanitizer, which builds in half the time on 2 cores; its seconds go to
+# replaying the kept corpus more than to finding new inputs, and moat's
+# code has no `unsafe` for the sanitizer to watch.
 #
 # Each target runs over a copy of its kept corpus (fuzz/corpus/<target>) in a
 # temporary folder, so a run does not grow the repository; with FUZZ_KEEP=1
@@ -35,6 +44,7 @@ budget="${FUZZ_BUDGET:-}"
 min_seconds="${FUZZ_MIN_SECONDS:-3}"
 keep="${FUZZ_KEEP:-0}"
 toolchain="${FUZZ_TOOLCHAIN:-nightly}"
+read -r -a flags <<<"${FUZZ_FLAGS:-}"
 
 if ! rustup toolchain list | grep -q "^${toolchain}"; then
     echo "fuzz.sh: the ${toolchain} toolchain is not installed (rustup toolchain install ${toolchain})" >&2
@@ -74,7 +84,7 @@ fi
 echo "fuzz.sh: ${count} targets, ${seconds} s each" >&2
 
 # One build for every target; each run below then finds it fresh.
-cargo "+${toolchain}" fuzz build
+cargo "+${toolchain}" fuzz build "${flags[@]}"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/moat-fuzz.XXXXXX")"
 trap 'rm -rf "${work}"' EXIT
@@ -88,7 +98,7 @@ for t in ${targets}; do
     log="${work}/${t}.log"
     echo "fuzz.sh: ${t} for ${seconds} s" >&2
     status=0
-    cargo "+${toolchain}" fuzz run "${t}" "${corpus}" -- \
+    cargo "+${toolchain}" fuzz run "${flags[@]}" "${t}" "${corpus}" -- \
         -max_total_time="${seconds}" -timeout=10 -print_final_stats=1 \
         >"${log}" 2>&1 || status=$?
     runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "${log}" | tail -1)"
@@ -106,7 +116,7 @@ for t in ${targets}; do
     summary+=("${t}: ${runs:-?} runs in ${took:-?} s, corpus $(ls "${corpus}" | wc -l) inputs")
     if [ "${keep}" = 1 ]; then
         before="$(ls "fuzz/corpus/${t}" | wc -l)"
-        cargo "+${toolchain}" fuzz run "${t}" "fuzz/corpus/${t}" "${corpus}" -- -merge=1 \
+        cargo "+${toolchain}" fuzz run "${flags[@]}" "${t}" "fuzz/corpus/${t}" "${corpus}" -- -merge=1 \
             >"${work}/${t}.merge.log" 2>&1 \
             || { tail -n 20 "${work}/${t}.merge.log" >&2; failed+=("${t} (merge)"); }
         echo "fuzz.sh: ${t}: fuzz/corpus/${t} has $(ls "fuzz/corpus/${t}" | wc -l) inputs (was ${before})" >&2
