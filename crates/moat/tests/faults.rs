@@ -603,12 +603,12 @@ async fn a_full_state_file_holds_security_events_and_writes_them_when_space_retu
 }
 
 /// Quotas count in the state file. While it cannot be written, a quota
-/// decides by its fail mode; once space returns, every decision counts
-/// again. (A commit that failed used to leave its pooled SQLite connection
+/// decides by its fail mode and creating a key is refused; once space
+/// returns, every decision counts again and exactly one key exists. (A commit that failed used to leave its pooled SQLite connection
 /// inside the transaction, and every later quota decision made on that
 /// connection failed, for as long as the process ran.)
 #[tokio::test]
-async fn a_full_state_file_fails_quotas_by_their_mode_and_they_count_again_when_space_returns() {
+async fn a_full_state_file_fails_quotas_by_their_mode_and_key_creation_and_both_recover() {
     const LIMIT: usize = 12;
     let up = upstream(None).await;
     let dir = tempdir();
@@ -616,7 +616,11 @@ async fn a_full_state_file_fails_quotas_by_their_mode_and_they_count_again_when_
     let quota = format!(
         "    quotas:\n      - {{name: per-hour, key: client_ip, limit: {LIMIT}, per: 1h, fail: closed}}\n"
     );
-    write(dir.path(), "moat.yaml", &config(&up.url(), &quota));
+    let cfg = format!(
+        "{}consumers:\n  - id: alice\nkeys:\n  pepper: a-pepper-for-the-full-disk-test-0123456789abcdef\n",
+        config(&up.url(), &quota)
+    );
+    write(dir.path(), "moat.yaml", &cfg);
     let moat = serve_with_file_size_limit(dir.path());
     let c = client();
     let counted_before = 2;
@@ -643,8 +647,22 @@ async fn a_full_state_file_fails_quotas_by_their_mode_and_they_count_again_when_
         );
     }
 
+    // A key cannot be created: a clear answer, nothing half written.
+    let r = client()
+        .post(format!("http://{}/admin/keys", moat.admin.unwrap()))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"consumer": "alice"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, kind) = problem(r).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (503, "urn:moat:problem:state-unavailable")
+    );
+
     // Space returns: the failed decisions took nothing, and the quota
-    // counts every request again, to its limit.
+    // counts every request again, to its limit; keys are created.
     limit_file_size(moat.pid(), "unlimited");
     for n in counted_before..LIMIT {
         let (status, kind) = problem(c.get(moat.url("/ok")).send().await.unwrap()).await;
@@ -661,7 +679,26 @@ async fn a_full_state_file_fails_quotas_by_their_mode_and_they_count_again_when_
         (status, kind.as_str()),
         (429, "urn:moat:problem:quota-exceeded")
     );
+    let (key, _) = admin_create_key(&moat, "alice").await;
+    let listed = moat_keys_list(dir.path());
+    assert_eq!(listed.matches("alice").count(), 1, "{listed}");
+    assert!(!key.is_empty());
     assert!(!moat.stderr().contains("panicked"), "{}", moat.stderr());
+}
+
+/// `moat keys list` against the config in `dir`.
+fn moat_keys_list(dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(MOAT)
+        .args(["keys", "list", "--config"])
+        .arg(dir.join("moat.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Another process holds the state file's write lock for longer than
