@@ -17,33 +17,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use postgres_server::PostgresServer;
 use redis_server::RedisServer;
 use serde_json::json;
 use support::*;
 
-const SPEC: &str = r#"
-openapi: 3.0.3
-info: {title: tokens, version: "1"}
-security: [{Bearer: []}]
-paths:
-  /items:
-    get: {operationId: listItems, responses: {"200": {description: ok}}}
-components:
-  securitySchemes:
-    Bearer: {type: http, scheme: bearer}
-"#;
-
 const CLIENT_SECRET: &str = "client-secret-1234";
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// An RFC 7662 endpoint that counts its calls: tokens starting with
 /// `good-` are active for alice, anything else inactive.
@@ -69,7 +50,7 @@ async fn identity_provider() -> (SocketAddr, Arc<AtomicUsize>) {
                         let body = req.into_body().collect().await.unwrap().to_bytes();
                         let form = String::from_utf8_lossy(&body).to_string();
                         let answer = if form.contains("token=good-") {
-                            json!({"active": true, "sub": "alice", "scope": "items:read", "exp": now() + 300})
+                            json!({"active": true, "sub": "alice", "scope": "items:read", "exp": unix_now() + 300})
                         } else {
                             json!({"active": false})
                         };
@@ -91,7 +72,7 @@ async fn identity_provider() -> (SocketAddr, Arc<AtomicUsize>) {
 }
 
 fn setup(dir: &Path, upstream: &str, idp: SocketAddr, pg: &str, redis: &str) {
-    write(dir, "spec.yaml", SPEC);
+    write(dir, "spec.yaml", BEARER_SPEC);
     let api = format!(
         "    security:\n      Bearer: {{type: introspection, url: \"http://{idp}/introspect\", client_id: moat, client_secret: {CLIENT_SECRET}}}\n"
     );

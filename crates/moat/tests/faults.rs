@@ -8,9 +8,8 @@ mod support;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use base64::Engine;
 use serde_json::{Value, json};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -306,29 +305,6 @@ async fn an_answer_too_large_to_filter_is_refused_unread() {
 // ---------------------------------------------------------------------------
 // Identity providers.
 
-const BEARER_SPEC: &str = r#"
-openapi: 3.0.3
-info: {title: idp, version: "1"}
-security: [{Bearer: []}]
-paths:
-  /items:
-    get: {operationId: listItems, responses: {"200": {description: ok}}}
-components:
-  securitySchemes:
-    Bearer: {type: http, scheme: bearer}
-"#;
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 /// A JWKS endpoint (one P-256 key, `kid: k1`) that can be made to hang.
 struct Jwks {
     url: String,
@@ -349,7 +325,7 @@ impl Jwks {
             .unwrap();
         let point = key.public_key().as_ref().to_vec();
         let doc = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256",
-            "x": b64(&point[1..33]), "y": b64(&point[33..65])}]})
+            "x": b64url(&point[1..33]), "y": b64url(&point[33..65])}]})
         .to_string();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -391,18 +367,22 @@ impl Jwks {
 
     /// An ES256 token for alice with `kid`, signed with the JWKS key.
     fn token(&self, kid: &str) -> String {
-        let header = b64(json!({"alg": "ES256", "kid": kid, "typ": "JWT"})
-            .to_string()
-            .as_bytes());
-        let payload = b64(json!({"sub": "alice", "exp": now() + 300})
-            .to_string()
-            .as_bytes());
+        let header = b64url(
+            json!({"alg": "ES256", "kid": kid, "typ": "JWT"})
+                .to_string()
+                .as_bytes(),
+        );
+        let payload = b64url(
+            json!({"sub": "alice", "exp": unix_now() + 300})
+                .to_string()
+                .as_bytes(),
+        );
         let input = format!("{header}.{payload}");
         let sig = self
             .key
             .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
             .unwrap();
-        format!("{input}.{}", b64(sig.as_ref()))
+        format!("{input}.{}", b64url(sig.as_ref()))
     }
 }
 

@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use base64::Engine;
 use serde_json::{Value, json};
 use support::*;
@@ -25,25 +23,14 @@ components:
 
 const SECRET: &str = "Zk3q8v1T0bq7Yw2mN5cR9xL4sP6uH8eJ";
 
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// An HS256 token signed with `SECRET`.
 fn token(claims: Value) -> String {
-    let header = b64(json!({"alg": "HS256", "typ": "JWT"}).to_string().as_bytes());
-    let payload = b64(claims.to_string().as_bytes());
+    let header = b64url(json!({"alg": "HS256", "typ": "JWT"}).to_string().as_bytes());
+    let payload = b64url(claims.to_string().as_bytes());
     let input = format!("{header}.{payload}");
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET.as_bytes());
     let sig = ring::hmac::sign(&key, input.as_bytes());
-    format!("{input}.{}", b64(sig.as_ref()))
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    format!("{input}.{}", b64url(sig.as_ref()))
 }
 
 async fn setup(verifier: &str) -> (tempfile::TempDir, Upstream, Moat) {
@@ -71,7 +58,7 @@ async fn valid_tokens_identify_the_consumer() {
     let (_dir, _up, moat) = setup(&hs256()).await;
     let t = token(
         json!({"sub": "alice", "iss": "https://idp.test", "aud": "shop",
-        "exp": now() + 300, "scope": "items:read items:write"}),
+        "exp": unix_now() + 300, "scope": "items:read items:write"}),
     );
     let r = client()
         .get(moat.url("/items"))
@@ -98,15 +85,15 @@ async fn refused_tokens_get_rfc6750_challenges() {
     let cases = [
         (
             "expired",
-            json!({"sub": "alice", "iss": "https://idp.test", "aud": "shop", "exp": now() - 3600}),
+            json!({"sub": "alice", "iss": "https://idp.test", "aud": "shop", "exp": unix_now() - 3600}),
         ),
         (
             "wrong issuer",
-            json!({"sub": "alice", "iss": "https://evil.test", "aud": "shop", "exp": now() + 300}),
+            json!({"sub": "alice", "iss": "https://evil.test", "aud": "shop", "exp": unix_now() + 300}),
         ),
         (
             "wrong audience",
-            json!({"sub": "alice", "iss": "https://idp.test", "aud": "other", "exp": now() + 300}),
+            json!({"sub": "alice", "iss": "https://idp.test", "aud": "other", "exp": unix_now() + 300}),
         ),
     ];
     for (what, claims) in cases {
@@ -128,9 +115,9 @@ async fn refused_tokens_get_rfc6750_challenges() {
     // alg: none is never accepted
     let unsigned = format!(
         "{}.{}.",
-        b64(br#"{"alg":"none"}"#),
-        b64(
-            json!({"sub": "alice", "iss": "https://idp.test", "aud": "shop", "exp": now() + 300})
+        b64url(br#"{"alg":"none"}"#),
+        b64url(
+            json!({"sub": "alice", "iss": "https://idp.test", "aud": "shop", "exp": unix_now() + 300})
                 .to_string()
                 .as_bytes()
         )
@@ -152,11 +139,13 @@ async fn unreachable_identity_provider_is_503() {
         "{{type: jwt, algorithms: [ES256], jwks_url: \"{jwks}\"}}"
     ))
     .await;
-    let header = b64(br#"{"alg":"ES256","kid":"k1"}"#);
-    let payload = b64(json!({"sub": "alice", "exp": now() + 300})
-        .to_string()
-        .as_bytes());
-    let t = format!("{header}.{payload}.{}", b64(&[0u8; 64]));
+    let header = b64url(br#"{"alg":"ES256","kid":"k1"}"#);
+    let payload = b64url(
+        json!({"sub": "alice", "exp": unix_now() + 300})
+            .to_string()
+            .as_bytes(),
+    );
+    let t = format!("{header}.{payload}.{}", b64url(&[0u8; 64]));
     let r = client()
         .get(moat.url("/items"))
         .bearer_auth(t)
@@ -232,7 +221,7 @@ async fn introspection_server() -> (
                                     .unwrap(),
                             );
                         } else if form.contains("token=good-token") {
-                            json!({"active": true, "sub": "alice", "scope": "orders:read", "exp": now() + 300})
+                            json!({"active": true, "sub": "alice", "scope": "orders:read", "exp": unix_now() + 300})
                         } else {
                             json!({"active": false})
                         };
@@ -308,7 +297,7 @@ async fn get_status_bearer(c: &reqwest::Client, url: String, token: &str) -> u16
 /// The UTC date `days` from today, `YYYY-MM-DD` (civil from days,
 /// H. Hinnant's algorithm).
 fn date_in(days: i64) -> String {
-    let z = i64::try_from(now() / 86_400).unwrap() + days + 719_468;
+    let z = i64::try_from(unix_now() / 86_400).unwrap() + days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -347,15 +336,17 @@ async fn a_weak_secret_works_until_its_override_ends_and_says_so() {
     // So does the gateway, at start, and in metrics.
     moat.wait_stderr("weak HMAC secret of scheme `Bearer`")
         .await;
-    let header = b64(json!({"alg": "HS256", "typ": "JWT"}).to_string().as_bytes());
-    let payload = b64(json!({"sub": "alice", "exp": now() + 300})
-        .to_string()
-        .as_bytes());
+    let header = b64url(json!({"alg": "HS256", "typ": "JWT"}).to_string().as_bytes());
+    let payload = b64url(
+        json!({"sub": "alice", "exp": unix_now() + 300})
+            .to_string()
+            .as_bytes(),
+    );
     let input = format!("{header}.{payload}");
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, WEAK.as_bytes());
     let t = format!(
         "{input}.{}",
-        b64(ring::hmac::sign(&key, input.as_bytes()).as_ref())
+        b64url(ring::hmac::sign(&key, input.as_bytes()).as_ref())
     );
     let r = client()
         .get(moat.url("/items"))
@@ -408,7 +399,7 @@ fn weak_secret_overrides_are_time_boxed() {
 async fn tokens_must_name_a_consumer_that_can_be_passed_on() {
     let (_dir, up, moat) = setup(&hs256()).await;
     let c = client();
-    let base = || json!({"iss": "https://idp.test", "aud": "shop", "exp": now() + 300});
+    let base = || json!({"iss": "https://idp.test", "aud": "shop", "exp": unix_now() + 300});
     let send = |claims: Value| {
         let c = c.clone();
         let url = moat.url("/items");
@@ -466,7 +457,7 @@ async fn jwks_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize
         EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
     let point = pair.public_key().as_ref().to_vec(); // 0x04 || x || y
     let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256",
-        "x": b64(&point[1..33]), "y": b64(&point[33..65])}]})
+        "x": b64url(&point[1..33]), "y": b64url(&point[33..65])}]})
     .to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

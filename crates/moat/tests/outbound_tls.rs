@@ -7,35 +7,10 @@ mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 use support::*;
-
-const SPEC: &str = r#"
-openapi: 3.0.3
-info: {title: idp, version: "1"}
-security: [{Bearer: []}]
-paths:
-  /items:
-    get: {operationId: listItems, responses: {"200": {description: ok}}}
-components:
-  securitySchemes:
-    Bearer: {type: http, scheme: bearer}
-"#;
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// An identity provider over TLS with the PKI's server certificate:
 /// `/jwks.json` (one P-256 key, `kid: k1`) and `/introspect` (every token
@@ -57,7 +32,7 @@ impl Idp {
             .unwrap();
         let point = key.public_key().as_ref().to_vec();
         let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256",
-            "x": b64(&point[1..33]), "y": b64(&point[33..65])}]})
+            "x": b64url(&point[1..33]), "y": b64url(&point[33..65])}]})
         .to_string();
         let acceptor = acceptor(pki);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -79,7 +54,7 @@ impl Idp {
                                 jwks
                             } else {
                                 let _ = req.into_body().collect().await;
-                                json!({"active": true, "sub": "alice", "exp": now() + 300})
+                                json!({"active": true, "sub": "alice", "exp": unix_now() + 300})
                                     .to_string()
                             };
                             Ok::<_, std::convert::Infallible>(
@@ -105,16 +80,18 @@ impl Idp {
 
     /// An ES256 token for alice signed with the JWKS key.
     fn token(&self) -> String {
-        let header = b64(br#"{"alg":"ES256","kid":"k1","typ":"JWT"}"#);
-        let payload = b64(json!({"sub": "alice", "exp": now() + 300})
-            .to_string()
-            .as_bytes());
+        let header = b64url(br#"{"alg":"ES256","kid":"k1","typ":"JWT"}"#);
+        let payload = b64url(
+            json!({"sub": "alice", "exp": unix_now() + 300})
+                .to_string()
+                .as_bytes(),
+        );
         let input = format!("{header}.{payload}");
         let sig = self
             .key
             .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
             .unwrap();
-        format!("{input}.{}", b64(sig.as_ref()))
+        format!("{input}.{}", b64url(sig.as_ref()))
     }
 }
 
@@ -123,7 +100,7 @@ impl Idp {
 async fn gateway(verifier: &str, outbound: &str, pki: &Pki) -> (tempfile::TempDir, Upstream, Moat) {
     let up = upstream(None).await;
     let dir = tempdir();
-    write(dir.path(), "spec.yaml", SPEC);
+    write(dir.path(), "spec.yaml", BEARER_SPEC);
     write(dir.path(), "ca.pem", &pki.ca_pem);
     let cfg = config(
         &up.url(),

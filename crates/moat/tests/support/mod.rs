@@ -24,6 +24,34 @@ use tokio::sync::{Notify, mpsc, watch};
 pub const MOAT: &str = env!("CARGO_BIN_EXE_moat");
 
 /// The OpenAPI document every test API uses, unless a test writes its own.
+/// A document whose one operation, `GET /items`, needs a bearer token
+/// (security scheme `Bearer`), for the identity-provider tests.
+pub const BEARER_SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: idp, version: "1"}
+security: [{Bearer: []}]
+paths:
+  /items:
+    get: {operationId: listItems, responses: {"200": {description: ok}}}
+components:
+  securitySchemes:
+    Bearer: {type: http, scheme: bearer}
+"#;
+
+/// Base64url without padding, as JWTs and JWKs write it.
+pub fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Seconds since the Unix epoch, for token claims.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 pub const ECHO_SPEC: &str = r#"
 openapi: 3.0.3
 info: {title: echo, version: "1"}
