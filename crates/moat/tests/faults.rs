@@ -628,13 +628,7 @@ async fn a_full_state_file_fails_quotas_by_their_mode_and_key_creation_and_both_
     }
 
     // A key cannot be created: a clear answer, nothing half written.
-    let r = client()
-        .post(format!("http://{}/admin/keys", moat.admin.unwrap()))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"consumer": "alice"}))
-        .send()
-        .await
-        .unwrap();
+    let r = admin_post_key(&moat, "alice").await;
     let (status, kind) = problem(r).await;
     assert_eq!(
         (status, kind.as_str()),
@@ -660,25 +654,10 @@ async fn a_full_state_file_fails_quotas_by_their_mode_and_key_creation_and_both_
         (429, "urn:moat:problem:quota-exceeded")
     );
     let (key, _) = admin_create_key(&moat, "alice").await;
-    let listed = moat_keys_list(dir.path());
+    let listed = moat_keys(dir.path(), &["list"]);
     assert_eq!(listed.matches("alice").count(), 1, "{listed}");
     assert!(!key.is_empty());
     assert!(!moat.stderr().contains("panicked"), "{}", moat.stderr());
-}
-
-/// `moat keys list` against the config in `dir`.
-fn moat_keys_list(dir: &std::path::Path) -> String {
-    let out = std::process::Command::new(MOAT)
-        .args(["keys", "list", "--config"])
-        .arg(dir.join("moat.yaml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Another process holds the state file's write lock for longer than
@@ -730,13 +709,7 @@ async fn a_state_file_locked_by_another_process_times_out_by_fail_mode_and_recov
         "answered after {waited:?}"
     );
     // Creating a key fails with an answer, not a hang.
-    let r = client()
-        .post(format!("http://{}/admin/keys", moat.admin.unwrap()))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"consumer": "alice"}))
-        .send()
-        .await
-        .unwrap();
+    let r = admin_post_key(&moat, "alice").await;
     let status = r.status().as_u16();
     let body = r.text().await.unwrap();
     assert_eq!(status, 503, "{body}");

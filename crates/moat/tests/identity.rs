@@ -290,21 +290,6 @@ fn unbound_and_mismatched_schemes_are_config_errors() {
     );
 }
 
-fn keys_cli(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(MOAT)
-        .args(["keys", "--config"])
-        .arg(dir.join("moat.yaml"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[tokio::test]
 async fn key_lifecycle_through_the_cli_and_the_gateway() {
     let (dir, _up, moat) = setup("").await;
@@ -327,7 +312,7 @@ async fn key_lifecycle_through_the_cli_and_the_gateway() {
     assert_eq!(status(old.clone()).await, 200);
 
     let key_id = old.split('_').nth(1).unwrap().to_string();
-    let rotated = keys_cli(dir.path(), &["rotate", &key_id, "--overlap", "2s"]);
+    let rotated = moat_keys(dir.path(), &["rotate", &key_id, "--overlap", "2s"]);
     let new = rotated
         .split_whitespace()
         .find(|w| w.starts_with("moat_") && *w != old)
@@ -346,7 +331,7 @@ async fn key_lifecycle_through_the_cli_and_the_gateway() {
     // `state.key_cache.revalidate`, 1 s.
     let new_id = new.split('_').nth(1).unwrap().to_string();
     assert_eq!(status(new.clone()).await, 200, "cached now");
-    keys_cli(dir.path(), &["revoke", &new_id]);
+    moat_keys(dir.path(), &["revoke", &new_id]);
     let revoked = std::time::Instant::now();
     while status(new.clone()).await != 401 {
         assert!(
@@ -361,7 +346,7 @@ async fn key_lifecycle_through_the_cli_and_the_gateway() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
     loop {
         let shown: Value =
-            serde_json::from_str(&keys_cli(dir.path(), &["show", &new_id, "--json"])).unwrap();
+            serde_json::from_str(&moat_keys(dir.path(), &["show", &new_id, "--json"])).unwrap();
         if !shown["last_used_at"].is_null() {
             assert_eq!(shown["status"], "revoked");
             break;

@@ -347,17 +347,39 @@ impl Drop for Moat {
     }
 }
 
-/// An HTTP client that talks to loopback only, never through a proxy.
-/// Creates an API key for `consumer` through `moat`'s admin API (the
-/// config's `admin.token`): the key, and its record's id.
-pub async fn admin_create_key(moat: &Moat, consumer: &str) -> (String, String) {
-    let r = client()
+/// `POST /admin/keys` for `consumer`, whatever the answer.
+pub async fn admin_post_key(moat: &Moat, consumer: &str) -> reqwest::Response {
+    client()
         .post(format!("http://{}/admin/keys", moat.admin.unwrap()))
         .bearer_auth(ADMIN_TOKEN)
         .json(&serde_json::json!({"consumer": consumer}))
         .send()
         .await
+        .unwrap()
+}
+
+/// `moat keys ARGS --config DIR/moat.yaml`; its output. Panics when the
+/// command fails.
+pub fn moat_keys(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(MOAT)
+        .args(["keys", "--config"])
+        .arg(dir.join("moat.yaml"))
+        .args(args)
+        .output()
         .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An HTTP client that talks to loopback only, never through a proxy.
+/// Creates an API key for `consumer` through `moat`'s admin API (the
+/// config's `admin.token`): the key, and its record's id.
+pub async fn admin_create_key(moat: &Moat, consumer: &str) -> (String, String) {
+    let r = admin_post_key(moat, consumer).await;
     let status = r.status();
     let made: Value = r.json().await.unwrap();
     assert_eq!(status, 201, "{made}");
