@@ -380,14 +380,7 @@ async fn postgres_killed_and_restarted_under_traffic() {
     let mut sent = 0;
     for (i, node) in cl.nodes.iter().enumerate() {
         for _ in 0..5 {
-            let status = client()
-                .get(node.url("/not-documented"))
-                .header("x-api-key", &key)
-                .send()
-                .await
-                .unwrap()
-                .status();
-            assert_eq!(status, 404, "node {i}");
+            assert_eq!(call(node, &key, "/not-documented").await, 404, "node {i}");
             sent += 1;
         }
     }
@@ -463,14 +456,7 @@ async fn a_frozen_postgres_costs_no_request_more_than_its_timeout() {
     );
     until_ready_says(node, "the state store").await;
     for _ in 0..5 {
-        let status = client()
-            .get(node.url("/not-documented"))
-            .header("x-api-key", &key)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 404);
+        assert_eq!(call(node, &key, "/not-documented").await, 404);
     }
 
     cl.pg.signal("CONT");

@@ -9,18 +9,6 @@ use base64::Engine;
 use serde_json::{Value, json};
 use support::*;
 
-const SPEC: &str = r#"
-openapi: 3.0.3
-info: {title: jwt, version: "1"}
-security: [{Bearer: []}]
-paths:
-  /items:
-    get: {operationId: listItems, responses: {"200": {description: ok}}}
-components:
-  securitySchemes:
-    Bearer: {type: http, scheme: bearer, bearerFormat: JWT}
-"#;
-
 const SECRET: &str = "Zk3q8v1T0bq7Yw2mN5cR9xL4sP6uH8eJ";
 
 /// An HS256 token signed with `SECRET`.
@@ -36,7 +24,7 @@ fn token(claims: Value) -> String {
 async fn setup(verifier: &str) -> (tempfile::TempDir, Upstream, Moat) {
     let up = upstream(None).await;
     let dir = tempdir();
-    write(dir.path(), "spec.yaml", SPEC);
+    write(dir.path(), "spec.yaml", BEARER_SPEC);
     let cfg = config(
         &up.url(),
         &format!("    security:\n      Bearer: {verifier}\n"),
@@ -161,7 +149,7 @@ async fn unreachable_identity_provider_is_503() {
 #[test]
 fn weak_secrets_and_none_are_refused_at_load() {
     let dir = tempdir();
-    write(dir.path(), "spec.yaml", SPEC);
+    write(dir.path(), "spec.yaml", BEARER_SPEC);
     let cfg = config(
         "http://127.0.0.1:9",
         "    security:\n      Bearer: {type: jwt, algorithms: [HS256], secret: your-256-bit-secret}\n",
@@ -366,7 +354,7 @@ async fn a_weak_secret_works_until_its_override_ends_and_says_so() {
 fn weak_secret_overrides_are_time_boxed() {
     let refused = |verifier: String| {
         let dir = tempdir();
-        write(dir.path(), "spec.yaml", SPEC);
+        write(dir.path(), "spec.yaml", BEARER_SPEC);
         let cfg = config(
             "http://127.0.0.1:9",
             &format!("    security:\n      Bearer: {verifier}\n"),
