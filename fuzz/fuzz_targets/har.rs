@@ -11,27 +11,10 @@
 use std::ops::ControlFlow;
 
 use libfuzzer_sys::fuzz_target;
-use moat_discover::input::{ReadLimits, Sample, read_har_with};
+use moat_discover::input::{ReadLimits, read_har_with};
 
-fn check_sample(s: &Sample, limits: &ReadLimits) {
-    assert!(
-        !s.method.is_empty() && s.method.bytes().all(|b| b.is_ascii_graphic()),
-        "{:?}",
-        s.method
-    );
-    assert!(s.url.starts_with('/'), "{:?} is not origin-form", s.url);
-    assert!(
-        s.status.is_none_or(|c| (100..=599).contains(&c)),
-        "{:?}",
-        s.status
-    );
-    for body in [&s.request_body, &s.response_body].into_iter().flatten() {
-        assert!(
-            body.text.len() <= limits.max_body_bytes,
-            "a body over the limit"
-        );
-    }
-}
+#[path = "samples.rs"]
+mod samples;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, har)) = data.split_first() else {
@@ -44,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     let stop = mode % 2 == 1;
     let mut delivered = 0u64;
     let read = read_har_with(har, limits, |s| {
-        check_sample(&s, &limits);
+        samples::check(&s, &limits);
         delivered += 1;
         if stop {
             ControlFlow::Break(())
