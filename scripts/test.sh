@@ -26,8 +26,10 @@ need_debian kill procps
 need_debian ss iproute2
 # The JWT tests generate RSA keys with openssl(1).
 need_debian openssl openssl
-# The Redis limit store tests run a real redis-server.
+# The Redis limit store tests run a real redis-server, and read its keys
+# with redis-cli.
 need_debian redis-server redis-server
+need_debian redis-cli redis-tools
 # The PostgreSQL store tests run a real PostgreSQL (initdb and postgres,
 # on PATH or in the Debian package's /usr/lib/postgresql/*/bin).
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

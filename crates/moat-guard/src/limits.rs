@@ -14,13 +14,15 @@ use http::{HeaderMap, HeaderValue};
 use moat_config::{FailMode, LimitStage, QuotaConfig, RateLimitConfig};
 use moat_limits::{Gcra, LimitDecision, SlidingWindow};
 use moat_spec::ApiSpec;
+use ring::digest::{Context, SHA256};
 use serde_json::Value;
 
 use crate::authorization::operations_matching;
 use crate::identity::{API_KEY_ID_ATTRIBUTE, Identity};
 
-/// Longest key value kept; longer header values and claims are cut here so
-/// a client cannot make the limiter store megabytes per key.
+/// Longest key value kept (client-chosen values are digests, so this
+/// bounds consumer ids and the like): a key never makes the limiter store
+/// more than this per counter.
 const MAX_KEY_VALUE: usize = 256;
 
 pub use moat_config::LimitKey;
@@ -263,8 +265,12 @@ impl LimitPlan {
 
 impl Limit {
     /// The key this request is counted under: `<api>:<limit>:<value>`,
-    /// the value cut at [`MAX_KEY_VALUE`] bytes. Written into one string:
-    /// it is made for every limit of every request.
+    /// the value cut at [`MAX_KEY_VALUE`] bytes. What the client chose (a
+    /// header, a claim, a body member) is counted by its digest
+    /// ([`push_digest`]): a store (Redis, shared by the nodes) then holds
+    /// no client text, however secret, and two long values that share a
+    /// prefix are still two keys. Written into one string: it is made for
+    /// every limit of every request.
     pub fn key_for(&self, ctx: &KeyContext<'_>) -> String {
         let mut key = String::with_capacity(ctx.api.len() + self.name.len() + 48);
         key.push_str(ctx.api);
@@ -308,19 +314,18 @@ impl Limit {
                 if values.peek().is_none() {
                     address(&mut key);
                 } else {
-                    key.push_str("h=");
+                    let mut digest = Context::new(&SHA256);
                     for (i, v) in values.enumerate() {
                         if i > 0 {
-                            key.push(',');
+                            digest.update(b",");
                         }
-                        key.push_str(&String::from_utf8_lossy(v.as_bytes()));
+                        digest.update(v.as_bytes());
                     }
+                    push_digest(&mut key, "h=", digest.finish());
                 }
             }
             LimitKey::Claim(c) => match ctx.identity.and_then(|i| i.attributes.get(c)) {
-                Some(v) => {
-                    let _ = write!(key, "a={v}");
-                }
+                Some(v) => push_digest(&mut key, "a=", ring::digest::digest(&SHA256, v.as_bytes())),
                 None => address(&mut key),
             },
             // Anything but a string or number (absent, an object) counts
@@ -330,10 +335,11 @@ impl Limit {
                 .and_then(|b| b.pointer(pointer))
                 .and_then(account_of)
             {
-                Some(account) => {
-                    key.push_str("b=");
-                    key.push_str(&account);
-                }
+                Some(account) => push_digest(
+                    &mut key,
+                    "b=",
+                    ring::digest::digest(&SHA256, account.as_bytes()),
+                ),
                 None => address(&mut key),
             },
         }
@@ -343,6 +349,17 @@ impl Limit {
         }
         key.truncate(end);
         key
+    }
+}
+
+/// Appends `tag` and the first 16 bytes (128 bits) of `digest`, a
+/// SHA-256, in lower-case hex.
+fn push_digest(key: &mut String, tag: &str, digest: ring::digest::Digest) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    key.push_str(tag);
+    for &b in &digest.as_ref()[..16] {
+        key.push(char::from(HEX[usize::from(b >> 4)]));
+        key.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
 }
 
@@ -498,11 +515,11 @@ mod tests {
             })
         };
         let alice = key(Some(serde_json::json!({"username": "alice"})));
-        assert_eq!(alice, "shop:account:b=alice");
+        assert_eq!(alice, format!("shop:account:b={}", sha256_128("alice")));
         assert_eq!(key(Some(serde_json::json!({"username": " Alice "}))), alice);
         assert_eq!(
             key(Some(serde_json::json!({"username": 42}))),
-            "shop:account:b=42"
+            format!("shop:account:b={}", sha256_128("42"))
         );
         for body in [None, Some(serde_json::json!({"user": "alice"}))] {
             assert_eq!(key(body), "shop:account:ip=192.0.2.1");
@@ -534,10 +551,29 @@ mod tests {
                 body: None,
             })
         };
-        assert_eq!(key(&["a"]), "shop:tenant:h=a");
-        assert_eq!(key(&["a", "b"]), "shop:tenant:h=a,b");
+        assert_eq!(key(&["a"]), format!("shop:tenant:h={}", sha256_128("a")));
+        assert_eq!(
+            key(&["a", "b"]),
+            format!("shop:tenant:h={}", sha256_128("a,b"))
+        );
+        assert_eq!(key(&["a", "b"]), key(&["a,b"]), "one list, RFC 9110 5.3");
         assert_ne!(key(&["b", "a"]), key(&["a"]));
         assert_eq!(key(&[]), "shop:tenant:ip=192.0.2.1");
+        // Long values that share their first kilobyte are two keys, and no
+        // key holds the client's text.
+        let long = "t".repeat(1024);
+        let (one, two) = (key(&[&format!("{long}1")]), key(&[&format!("{long}2")]));
+        assert_ne!(one, two);
+        assert!(!one.contains("ttt") && one.len() == "shop:tenant:h=".len() + 32);
+    }
+
+    /// The first 16 bytes of the SHA-256 of `text`, in hex, by another
+    /// route than the code under test.
+    fn sha256_128(text: &str) -> String {
+        ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     #[test]

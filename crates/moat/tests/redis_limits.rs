@@ -227,3 +227,42 @@ async fn a_rate_limit_and_a_quota_are_decided_together() {
         .to_string();
     assert!(policy.contains("daily"), "{policy}");
 }
+
+/// A limit keyed on a header counts in Redis by the value's digest: what
+/// the client sent (here a token) is in no Redis key, and each value is
+/// its own count.
+#[tokio::test]
+async fn a_header_keyed_limit_puts_no_client_text_in_redis() {
+    let redis = RedisServer::start();
+    let up = upstream(None).await;
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SPEC);
+    let limits = "    rate_limits:\n      - {name: tenant, key: \"header:x-tenant\", rate: 2, per: 1m, burst: 2}\n";
+    write(
+        dir.path(),
+        "moat.yaml",
+        &redis_config(&up.url(), &redis.url(), limits),
+    );
+    let moat = Moat::start(dir.path());
+    let c = client();
+    let send = |tenant: &'static str| {
+        let r = c.get(moat.url("/items")).header("x-tenant", tenant).send();
+        async move { r.await.unwrap().status().as_u16() }
+    };
+    const SECRET: &str = "tenant-token-5f1d9c2e7a";
+    let statuses = [send(SECRET).await, send(SECRET).await, send(SECRET).await];
+    assert_eq!(statuses, [200, 200, 429]);
+    assert_eq!(send("another-tenant").await, 200, "a count of its own");
+
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port().to_string(), "--scan"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let keys = String::from_utf8_lossy(&out.stdout);
+    assert!(keys.contains(":tenant:h="), "{keys}");
+    assert!(
+        !keys.contains("tenant-token") && !keys.contains("another"),
+        "{keys}"
+    );
+}
