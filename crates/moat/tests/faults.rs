@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -308,25 +308,17 @@ async fn an_answer_too_large_to_filter_is_refused_unread() {
 /// A JWKS endpoint (one P-256 key, `kid: k1`) that can be made to hang.
 struct Jwks {
     url: String,
-    key: ring::signature::EcdsaKeyPair,
+    key: Es256Key,
     hang: Arc<AtomicBool>,
     fetches: Arc<AtomicUsize>,
 }
 
 impl Jwks {
     async fn start() -> Jwks {
-        use http_body_util::Full;
         use hyper::service::service_fn;
         use hyper_util::rt::TokioIo;
-        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
-        let point = key.public_key().as_ref().to_vec();
-        let doc = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256",
-            "x": b64url(&point[1..33]), "y": b64url(&point[33..65])}]})
-        .to_string();
+        let key = Es256Key::generate();
+        let doc = key.jwks.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hang = Arc::new(AtomicBool::new(false));
@@ -343,12 +335,7 @@ impl Jwks {
                             if h.load(Ordering::SeqCst) {
                                 tokio::time::sleep(Duration::from_secs(60)).await;
                             }
-                            Ok::<_, std::convert::Infallible>(
-                                hyper::Response::builder()
-                                    .header("content-type", "application/json")
-                                    .body(Full::new(bytes::Bytes::from(doc)))
-                                    .unwrap(),
-                            )
+                            Ok::<_, std::convert::Infallible>(json_answer(doc))
                         }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -367,22 +354,7 @@ impl Jwks {
 
     /// An ES256 token for alice with `kid`, signed with the JWKS key.
     fn token(&self, kid: &str) -> String {
-        let header = b64url(
-            json!({"alg": "ES256", "kid": kid, "typ": "JWT"})
-                .to_string()
-                .as_bytes(),
-        );
-        let payload = b64url(
-            json!({"sub": "alice", "exp": unix_now() + 300})
-                .to_string()
-                .as_bytes(),
-        );
-        let input = format!("{header}.{payload}");
-        let sig = self
-            .key
-            .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
-            .unwrap();
-        format!("{input}.{}", b64url(sig.as_ref()))
+        self.key.token(kid)
     }
 }
 

@@ -50,13 +50,18 @@ fn secured_config(upstream: &str, extra_api: &str) -> String {
 }
 
 async fn setup(extra_api: &str) -> (tempfile::TempDir, Upstream, Moat) {
+    setup_with(extra_api, "").await
+}
+
+/// [`setup`], with `top` (top-level config lines) appended to the config.
+async fn setup_with(extra_api: &str, top: &str) -> (tempfile::TempDir, Upstream, Moat) {
     let up = upstream(None).await;
     let dir = tempdir();
     write(dir.path(), "spec.yaml", SECURED_SPEC);
     write(
         dir.path(),
         "moat.yaml",
-        &secured_config(&up.url(), extra_api),
+        &format!("{}{top}", secured_config(&up.url(), extra_api)),
     );
     let moat = Moat::start(dir.path());
     (dir, up, moat)
@@ -363,15 +368,7 @@ const FAST_LOCKOUT: &str = "lockout: {max_failures: 4, credential_max_failures: 
 
 #[tokio::test]
 async fn repeated_failures_lock_the_credential_out_then_expire() {
-    let up = upstream(None).await;
-    let dir = tempdir();
-    write(dir.path(), "spec.yaml", SECURED_SPEC);
-    write(
-        dir.path(),
-        "moat.yaml",
-        &format!("{}{FAST_LOCKOUT}", secured_config(&up.url(), "")),
-    );
-    let moat = Moat::start(dir.path());
+    let (_dir, _up, moat) = setup_with("", FAST_LOCKOUT).await;
     let c = client();
     let basic = |password: &'static str| {
         let c = c.clone();
@@ -406,15 +403,7 @@ async fn repeated_failures_lock_the_credential_out_then_expire() {
 
 #[tokio::test]
 async fn a_client_guessing_many_credentials_is_locked_out() {
-    let up = upstream(None).await;
-    let dir = tempdir();
-    write(dir.path(), "spec.yaml", SECURED_SPEC);
-    write(
-        dir.path(),
-        "moat.yaml",
-        &format!("{}{FAST_LOCKOUT}", secured_config(&up.url(), "")),
-    );
-    let moat = Moat::start(dir.path());
+    let (_dir, up, moat) = setup_with("", FAST_LOCKOUT).await;
     let c = client();
     for user in ["u1", "u2", "u3", "u4"] {
         let r = c
@@ -438,15 +427,7 @@ async fn a_client_guessing_many_credentials_is_locked_out() {
 
 #[tokio::test]
 async fn a_client_retrying_refused_credentials_does_not_lock_out_its_address() {
-    let up = upstream(None).await;
-    let dir = tempdir();
-    write(dir.path(), "spec.yaml", SECURED_SPEC);
-    write(
-        dir.path(),
-        "moat.yaml",
-        &format!("{}{FAST_LOCKOUT}", secured_config(&up.url(), "")),
-    );
-    let moat = Moat::start(dir.path());
+    let (_dir, _up, moat) = setup_with("", FAST_LOCKOUT).await;
     let c = client();
     let basic = |user: &'static str, password: &'static str| {
         let c = c.clone();

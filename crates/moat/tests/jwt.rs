@@ -435,18 +435,9 @@ async fn tokens_must_name_a_consumer_that_can_be_passed_on() {
 
 /// A JWKS endpoint with one P-256 key; counts the fetches.
 async fn jwks_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use http_body_util::Full;
     use hyper::service::service_fn;
     use hyper_util::rt::TokioIo;
-    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-    let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-    let pair =
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
-    let point = pair.public_key().as_ref().to_vec(); // 0x04 || x || y
-    let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256",
-        "x": b64url(&point[1..33]), "y": b64url(&point[33..65])}]})
-    .to_string();
+    let jwks = Es256Key::generate().jwks;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -458,14 +449,7 @@ async fn jwks_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize
                 let svc = service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
                     counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let body = jwks.clone();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(
-                            hyper::Response::builder()
-                                .header("content-type", "application/json")
-                                .body(Full::new(bytes::Bytes::from(body)))
-                                .unwrap(),
-                        )
-                    }
+                    async move { Ok::<_, std::convert::Infallible>(json_answer(body)) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), svc)

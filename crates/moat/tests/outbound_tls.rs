@@ -8,7 +8,6 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 use support::*;
 
@@ -17,23 +16,17 @@ use support::*;
 /// active for alice). Counts the calls.
 struct Idp {
     base: String,
-    key: EcdsaKeyPair,
+    key: Es256Key,
     calls: Arc<AtomicUsize>,
 }
 
 impl Idp {
     async fn start(pki: &Pki) -> Idp {
-        use http_body_util::{BodyExt, Full};
+        use http_body_util::BodyExt;
         use hyper::service::service_fn;
         use hyper_util::rt::TokioIo;
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
-        let point = key.public_key().as_ref().to_vec();
-        let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256",
-            "x": b64url(&point[1..33]), "y": b64url(&point[33..65])}]})
-        .to_string();
+        let key = Es256Key::generate();
+        let jwks = key.jwks.clone();
         let acceptor = acceptor(pki);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -57,12 +50,7 @@ impl Idp {
                                 json!({"active": true, "sub": "alice", "exp": unix_now() + 300})
                                     .to_string()
                             };
-                            Ok::<_, std::convert::Infallible>(
-                                hyper::Response::builder()
-                                    .header("content-type", "application/json")
-                                    .body(Full::new(bytes::Bytes::from(body)))
-                                    .unwrap(),
-                            )
+                            Ok::<_, std::convert::Infallible>(json_answer(body))
                         }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -80,18 +68,7 @@ impl Idp {
 
     /// An ES256 token for alice signed with the JWKS key.
     fn token(&self) -> String {
-        let header = b64url(br#"{"alg":"ES256","kid":"k1","typ":"JWT"}"#);
-        let payload = b64url(
-            json!({"sub": "alice", "exp": unix_now() + 300})
-                .to_string()
-                .as_bytes(),
-        );
-        let input = format!("{header}.{payload}");
-        let sig = self
-            .key
-            .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
-            .unwrap();
-        format!("{input}.{}", b64url(sig.as_ref()))
+        self.key.token("k1")
     }
 }
 

@@ -31,6 +31,18 @@ fn redis_config(upstream: &str, redis: &str, limits: &str) -> String {
     )
 }
 
+/// A folder with the document and a config whose limits count in `redis`.
+fn configured(up: &Upstream, redis: &RedisServer, limits: &str) -> tempfile::TempDir {
+    let dir = tempdir();
+    write(dir.path(), "spec.yaml", SPEC);
+    write(
+        dir.path(),
+        "moat.yaml",
+        &redis_config(&up.url(), &redis.url(), limits),
+    );
+    dir
+}
+
 async fn metrics(moat: &Moat) -> String {
     moat.metrics().await
 }
@@ -39,15 +51,9 @@ async fn metrics(moat: &Moat) -> String {
 async fn two_gateways_share_one_rate() {
     let redis = RedisServer::start();
     let up = upstream(None).await;
-    let dir = tempdir();
-    write(dir.path(), "spec.yaml", SPEC);
     let limits =
         "    rate_limits:\n      - {name: shared, key: api, rate: 150, per: 1s, burst: 10}\n";
-    write(
-        dir.path(),
-        "moat.yaml",
-        &redis_config(&up.url(), &redis.url(), limits),
-    );
+    let dir = configured(&up, &redis, limits);
     // Two nodes on the same config: each picks its own free port.
     let nodes = [Moat::start(dir.path()), Moat::start(dir.path())];
     let c = client();
@@ -93,14 +99,8 @@ async fn two_gateways_share_one_rate() {
 async fn when_redis_stops_each_limit_follows_its_fail_mode() {
     let mut redis = RedisServer::start();
     let up = upstream(None).await;
-    let dir = tempdir();
-    write(dir.path(), "spec.yaml", SPEC);
     let limits = "    rate_limits:\n      - {name: open, key: client_ip, rate: 3, per: 1m, operations: [listItems], fail: open}\n      - {name: closed, key: client_ip, rate: 100, per: 1s, operations: [strict], fail: closed}\n";
-    write(
-        dir.path(),
-        "moat.yaml",
-        &redis_config(&up.url(), &redis.url(), limits),
-    );
+    let dir = configured(&up, &redis, limits);
     let moat = Moat::start(dir.path());
     let c = client();
     assert_eq!(get_status(&c, moat.url("/strict")).await, 200);
@@ -202,14 +202,8 @@ async fn a_gateway_starts_while_redis_is_down() {
 async fn a_rate_limit_and_a_quota_are_decided_together() {
     let redis = RedisServer::start();
     let up = upstream(None).await;
-    let dir = tempdir();
-    write(dir.path(), "spec.yaml", SPEC);
     let limits = "    rate_limits:\n      - {name: burst, key: client_ip, rate: 8, per: 1m, burst: 8, operations: [listItems]}\n    quotas:\n      - {name: daily, key: client_ip, limit: 5, per: 1d, operations: [listItems]}\n";
-    write(
-        dir.path(),
-        "moat.yaml",
-        &redis_config(&up.url(), &redis.url(), limits),
-    );
+    let dir = configured(&up, &redis, limits);
     let nodes = [Moat::start(dir.path()), Moat::start(dir.path())];
     let c = client();
     let mut statuses = Vec::new();
@@ -235,14 +229,8 @@ async fn a_rate_limit_and_a_quota_are_decided_together() {
 async fn a_header_keyed_limit_puts_no_client_text_in_redis() {
     let redis = RedisServer::start();
     let up = upstream(None).await;
-    let dir = tempdir();
-    write(dir.path(), "spec.yaml", SPEC);
     let limits = "    rate_limits:\n      - {name: tenant, key: \"header:x-tenant\", rate: 2, per: 1m, burst: 2}\n";
-    write(
-        dir.path(),
-        "moat.yaml",
-        &redis_config(&up.url(), &redis.url(), limits),
-    );
+    let dir = configured(&up, &redis, limits);
     let moat = Moat::start(dir.path());
     let c = client();
     let send = |tenant: &'static str| {

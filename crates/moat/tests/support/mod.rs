@@ -44,6 +44,58 @@ pub fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// An ES256 (P-256) signing key and the JWK set that publishes it as
+/// `kid: k1`, for the identity-provider tests.
+pub struct Es256Key {
+    pair: ring::signature::EcdsaKeyPair,
+    /// `{"keys": [the public key]}`.
+    pub jwks: String,
+}
+
+impl Es256Key {
+    pub fn generate() -> Self {
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let point = pair.public_key().as_ref(); // 0x04 || x || y
+        let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+            "alg": "ES256", "x": b64url(&point[1..33]), "y": b64url(&point[33..65])}]})
+        .to_string();
+        Es256Key { pair, jwks }
+    }
+
+    /// An ES256 token for alice, valid for five minutes, with `kid` in
+    /// its header.
+    pub fn token(&self, kid: &str) -> String {
+        let header = b64url(
+            serde_json::json!({"alg": "ES256", "kid": kid, "typ": "JWT"})
+                .to_string()
+                .as_bytes(),
+        );
+        let payload = b64url(
+            serde_json::json!({"sub": "alice", "exp": unix_now() + 300})
+                .to_string()
+                .as_bytes(),
+        );
+        let input = format!("{header}.{payload}");
+        let sig = self
+            .pair
+            .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", b64url(sig.as_ref()))
+    }
+}
+
+/// A `200` answer with `body` as JSON, for the test servers.
+pub fn json_answer(body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap()
+}
+
 /// Seconds since the Unix epoch, for token claims.
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
