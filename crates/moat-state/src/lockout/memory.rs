@@ -55,6 +55,7 @@ use async_trait::async_trait;
 use ring::digest;
 
 use super::{LockoutPolicy, LockoutPolicyError, LockoutStore, LockoutSubject, SubjectState};
+use crate::bans::IpPrefix;
 use crate::store::StoreError;
 
 /// More shards than cores only costs memory; 16 covers the machines moat
@@ -246,14 +247,12 @@ pub(super) enum ClientKey {
     V6Prefix(u64),
 }
 
+/// The client as [`IpPrefix::client`] counts it, in a compact form.
 pub(super) fn client_key(ip: IpAddr) -> ClientKey {
-    match ip {
+    match IpPrefix::client(ip).addr() {
         IpAddr::V4(v4) => ClientKey::V4(u32::from(v4)),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => ClientKey::V4(u32::from(v4)),
-            // The upper 64 bits, losslessly.
-            None => ClientKey::V6Prefix((u128::from(v6) >> 64) as u64),
-        },
+        // The upper 64 bits (the rest are zero), losslessly.
+        IpAddr::V6(v6) => ClientKey::V6Prefix((u128::from(v6) >> 64) as u64),
     }
 }
 
