@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use moat_config::anomaly::ErrorStormConfig;
 
-use super::shared::{About, Measure, Share, SharedCount, SharedTouch, Tally, sliding};
+use super::shared::{About, Measure, Share, SharedCount, SharedTouch, Tally, measured};
 use super::table::{Entry, Keyer, Table};
 use super::window::SlidingCount;
 use super::{BanReach, EventSubject, Observation, SecurityEvent, Who, due, millis, span};
@@ -97,7 +97,7 @@ impl ErrorStorm {
             events.push(self.event(who.subject(), reach(), observed, requests));
         }
         if let Some(keyer) = share.keyer {
-            touches.push(sliding(
+            touches.push(measured(
                 Tally::ErrorStorm,
                 keyer.who(&who),
                 now,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use moat_config::anomaly::ScrapingConfig;
 
-use super::shared::{About, Measure, Share, SharedCount, SharedTouch, Tally, sliding};
+use super::shared::{About, Measure, Share, SharedCount, SharedTouch, Tally, measured};
 use super::table::{Entry, Keyer, Table};
 use super::window::{SlidingCount, learn};
 use super::{BanReach, EventSubject, Observation, SecurityEvent, Who, due, millis, span};
@@ -123,7 +123,7 @@ impl Scraping {
                 baseline,
                 keep,
             };
-            touches.push(sliding(
+            touches.push(measured(
                 Tally::ScrapingBurst,
                 shared,
                 now,
@@ -133,7 +133,7 @@ impl Scraping {
                 about(),
             ));
             if self.sustained_requests > 0 {
-                touches.push(sliding(
+                touches.push(measured(
                     Tally::ScrapingSustained,
                     shared,
                     now,

@@ -295,23 +295,17 @@ pub(crate) fn touch(
     local: u64,
     about: About,
 ) -> SharedTouch {
-    SharedTouch {
-        tally,
-        subject,
-        now,
-        window,
-        measure: Measure::Distinct {
-            id,
-            flag,
-            cap: u32::try_from(cap).unwrap_or(u32::MAX),
-        },
-        local,
-        about,
-    }
+    let measure = Measure::Distinct {
+        id,
+        flag,
+        cap: u32::try_from(cap).unwrap_or(u32::MAX),
+    };
+    measured(tally, subject, now, window, measure, local, about)
 }
 
-/// A touch of `tally`'s sliding count of `subject` (shared key).
-pub(crate) fn sliding(
+/// A touch of `tally`'s count of `subject` (shared key) by `measure`:
+/// a distinct id ([`touch`]) or a request of a sliding count.
+pub(crate) fn measured(
     tally: Tally,
     subject: u64,
     now: u64,
