@@ -270,20 +270,14 @@ impl RedisAnomalyCounters {
         if touches.is_empty() {
             return Ok(Vec::new());
         }
-        let distinct: Vec<&DistinctTouch> = touches
-            .iter()
-            .filter_map(|t| match t {
-                Touch::Distinct(d) => Some(d),
-                Touch::Sliding(_) => None,
-            })
-            .collect();
-        let sliding: Vec<&SlidingTouch> = touches
-            .iter()
-            .filter_map(|t| match t {
-                Touch::Sliding(s) => Some(s),
-                Touch::Distinct(_) => None,
-            })
-            .collect();
+        let mut distinct: Vec<&DistinctTouch> = Vec::new();
+        let mut sliding: Vec<&SlidingTouch> = Vec::new();
+        for t in touches {
+            match t {
+                Touch::Distinct(d) => distinct.push(d),
+                Touch::Sliding(s) => sliding.push(s),
+            }
+        }
         let mut pipe = redis::pipe();
         for chunk in distinct.chunks(MAX_TOUCHES_PER_CALL) {
             pipe.add_command(self.distinct_call(chunk));
