@@ -217,7 +217,9 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, rx: Receiver<Msg>) {
-        loop {
+        // Both loops end once every sender is gone; what is buffered is
+        // then written out.
+        'idle: loop {
             // Idle: block until a line arrives, looking at the path now and
             // then.
             match rx.recv_timeout(RENAME_CHECK) {
@@ -230,30 +232,34 @@ impl Writer {
             }
             // Busy: drain, flush, nap; back to blocking when a nap brought
             // nothing.
+            let Some(_) = self.drain(&rx) else { break };
             loop {
-                loop {
-                    match rx.try_recv() {
-                        Ok(msg) => self.handle(msg),
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Disconnected) => {
-                            let _ = self.out.flush();
-                            return;
-                        }
-                    }
-                }
                 self.tick();
                 std::thread::sleep(BUSY_POLL);
-                match rx.try_recv() {
-                    Ok(msg) => self.handle(msg),
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        let _ = self.out.flush();
-                        return;
-                    }
+                match self.drain(&rx) {
+                    Some(0) => break,
+                    Some(_) => {}
+                    None => break 'idle,
                 }
             }
         }
         let _ = self.out.flush();
+    }
+
+    /// Handles every queued message; how many, or `None` once every
+    /// sender is gone.
+    fn drain(&mut self, rx: &Receiver<Msg>) -> Option<usize> {
+        let mut handled = 0;
+        loop {
+            match rx.try_recv() {
+                Ok(msg) => {
+                    self.handle(msg);
+                    handled += 1;
+                }
+                Err(TryRecvError::Empty) => return Some(handled),
+                Err(TryRecvError::Disconnected) => return None,
+            }
+        }
     }
 
     fn handle(&mut self, msg: Msg) {
