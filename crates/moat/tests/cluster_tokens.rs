@@ -85,14 +85,7 @@ fn setup(dir: &Path, upstream: &str, idp: SocketAddr, pg: &str, redis: &str) {
 }
 
 async fn call(node: &Moat, token: &str) -> u16 {
-    client()
-        .get(node.url("/items"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    get_items_with_bearer(node, token).await.status().as_u16()
 }
 
 /// The keys of the shared answers in Redis (an inline `KEYS` command).

@@ -373,12 +373,7 @@ fn start_bearer(verifier: &str) -> (tempfile::TempDir, Moat) {
 
 async fn bearer(moat: &Moat, token: &str) -> (u16, String, Duration) {
     let began = Instant::now();
-    let r = client()
-        .get(moat.url("/items"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let r = get_items_with_bearer(moat, token).await;
     let took = began.elapsed();
     let (status, kind) = problem(r).await;
     (status, kind, took)

@@ -90,12 +90,7 @@ async fn gateway(verifier: &str, outbound: &str, pki: &Pki) -> (tempfile::TempDi
 }
 
 async fn status_with(moat: &Moat, token: &str) -> (u16, Value) {
-    let r = client()
-        .get(moat.url("/items"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let r = get_items_with_bearer(moat, token).await;
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }

@@ -88,6 +88,16 @@ impl Es256Key {
     }
 }
 
+/// `GET /items` on `moat` with `token` as a bearer token.
+pub async fn get_items_with_bearer(moat: &Moat, token: &str) -> reqwest::Response {
+    client()
+        .get(moat.url("/items"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A `200` answer with `body` as JSON, for the test servers.
 pub fn json_answer(body: String) -> Response<Full<Bytes>> {
     Response::builder()
